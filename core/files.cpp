@@ -1,0 +1,146 @@
+#include "core/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+
+#include "core/errors.h"
+
+namespace kiln::core {
+namespace {
+
+class RealFs final : public Fs {
+ public:
+  int open(const char* path, int flags, mode_t mode) override { return ::open(path, flags, mode); }
+  ssize_t write(int fd, const void* data, std::size_t size) override {
+    return ::write(fd, data, size);
+  }
+  int fsync(int fd) override { return ::fsync(fd); }
+  int close(int fd) override { return ::close(fd); }
+  int rename(const char* from, const char* to) override { return ::rename(from, to); }
+  int unlink(const char* path) override { return ::unlink(path); }
+  int lock(int fd, bool wait) override {
+    struct flock request = {};
+    request.l_type = F_WRLCK;
+    request.l_whence = SEEK_SET;
+    return ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &request);
+  }
+  int unlock(int fd) override {
+    struct flock request = {};
+    request.l_type = F_UNLCK;
+    request.l_whence = SEEK_SET;
+    return ::fcntl(fd, F_OFD_SETLK, &request);
+  }
+};
+
+std::string parent_of(const std::string& path) {
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+[[noreturn]] void fail(const std::string& path, const char* step, int err) {
+  throw OutputError(detail::concat("cannot write '", path, "': ", step, " failed: ",
+                                   errno_text(err)));
+}
+
+}  // namespace
+
+Fs& real_fs() {
+  static RealFs fs;
+  return fs;
+}
+
+void fsync_directory(const std::string& dir, Fs& fs) {
+  int fd = fs.open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) fail(dir, "opening the directory to fsync it", errno);
+  if (fs.fsync(fd) != 0) {
+    int err = errno;
+    fs.close(fd);
+    fail(dir, "fsync of the directory", err);
+  }
+  if (fs.close(fd) != 0) fail(dir, "close of the directory", errno);
+}
+
+void atomic_write(const std::string& path, std::string_view data, Fs& fs) {
+  static std::atomic<unsigned> counter{0};
+  const std::filesystem::path target(path);
+  const std::string temp = (target.parent_path() / ("." + target.filename().string() + ".tmp." +
+                                                    std::to_string(::getpid()) + "." +
+                                                    std::to_string(counter++)))
+                               .string();
+  mode_t mode = 0644;
+  struct stat existing;
+  if (::stat(path.c_str(), &existing) == 0) mode = existing.st_mode & 07777;
+
+  int fd = fs.open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) fail(path, "creating the temporary file", errno);
+
+  // From here on, any failure removes the temporary file before throwing.
+  auto abandon = [&](const char* step, int err, bool still_open) {
+    if (still_open) fs.close(fd);
+    fs.unlink(temp.c_str());
+    fail(path, step, err);
+  };
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = fs.write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) abandon("write", n < 0 ? errno : EIO, true);
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fchmod(fd, mode) != 0) abandon("chmod", errno, true);  // O_CREAT's mode obeys umask
+  if (fs.fsync(fd) != 0) abandon("fsync", errno, true);
+  if (fs.close(fd) != 0) abandon("close", errno, false);
+  if (fs.rename(temp.c_str(), path.c_str()) != 0) abandon("rename into place", errno, false);
+  fsync_directory(parent_of(path), fs);
+}
+
+FileLock FileLock::open_and_lock(const std::string& path, Fs& fs, bool wait) {
+  int fd = fs.open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  KILN_CHECK(fd >= 0, OutputError, "cannot open lock file '", path, "': ", errno_text(errno));
+  while (fs.lock(fd, wait) != 0) {
+    int err = errno;
+    if (err == EINTR) continue;
+    fs.close(fd);
+    if (!wait && (err == EAGAIN || err == EACCES)) return FileLock(path, -1, &fs);
+    throw OutputError(detail::concat("cannot lock '", path, "': ", errno_text(err)));
+  }
+  return FileLock(path, fd, &fs);
+}
+
+FileLock FileLock::acquire(const std::string& path, Fs& fs) { return open_and_lock(path, fs, true); }
+
+FileLock FileLock::try_acquire(const std::string& path, Fs& fs) {
+  return open_and_lock(path, fs, false);
+}
+
+FileLock::FileLock(FileLock&& other) noexcept
+    : path_(std::move(other.path_)), fd_(other.fd_), fs_(other.fs_) {
+  other.fd_ = -1;
+}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    release();
+    path_ = std::move(other.path_);
+    fd_ = other.fd_;
+    fs_ = other.fs_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+FileLock::~FileLock() { release(); }
+
+void FileLock::release() {
+  if (fd_ < 0) return;
+  fs_->unlock(fd_);  // closing the descriptor releases it too; unlock first to be explicit
+  fs_->close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace kiln::core

@@ -1,0 +1,70 @@
+#include "core/log.h"
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+
+namespace kiln::core {
+namespace {
+
+// One JSON object a line: {"time": ISO-8601 UTC, "level": ..., "message": ...}.
+class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    using namespace std::chrono;
+    auto since_epoch = duration_cast<microseconds>(msg.time.time_since_epoch()).count();
+    std::time_t seconds = static_cast<std::time_t>(since_epoch / 1000000);
+    std::tm utc;
+    gmtime_r(&seconds, &utc);
+    char stamp[40];
+    std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+    std::snprintf(stamp + n, sizeof stamp - n, ".%06lldZ",
+                  static_cast<long long>(since_epoch % 1000000));
+    nlohmann::json line = {
+        {"time", stamp},
+        {"level", spdlog::level::to_string_view(msg.level).data()},
+        {"message", std::string(msg.payload.data(), msg.payload.size())},
+    };
+    std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fflush(stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+};
+
+}  // namespace
+
+void validate(const LogOptions& options) {
+  // spdlog's from_str maps anything it does not know to "off"; only "off" may mean that.
+  KILN_CHECK(spdlog::level::from_str(options.level) != spdlog::level::off || options.level == "off",
+             ConfigError, "config key 'log.level' expects trace, debug, info, warn, error or off, got '",
+             options.level, "'");
+  KILN_CHECK(options.format == "text" || options.format == "json", ConfigError,
+             "config key 'log.format' expects text or json, got '", options.format, "'");
+}
+
+void init_logging(const LogOptions& options) {
+  validate(options);
+  spdlog::level::level_enum level = spdlog::level::from_str(options.level);
+  std::shared_ptr<spdlog::logger> logger;
+  if (options.format == "json") {
+    logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<JsonStderrSink>());
+  } else {
+    logger = std::make_shared<spdlog::logger>("kiln",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+}  // namespace kiln::core

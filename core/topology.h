@@ -1,0 +1,33 @@
+// Where this process sits in a multi-process job, from the launcher's environment.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace kiln::core {
+
+struct Topology {
+  int rank = 0;             // global rank of this process
+  int local_rank = 0;       // rank among the processes on this host
+  int world_size = 1;       // number of processes in the job
+  std::string master_addr;  // host of rank 0 ("" when single-process)
+  int master_port = 0;      // 0 when not given
+  std::string source = "none";  // "torchrun", "slurm" or "none"
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) when RANK
+// and WORLD_SIZE are set; else Slurm's (SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, the
+// first host of SLURM_JOB_NODELIST, MASTER_PORT) when SLURM_PROCID and SLURM_NTASKS are
+// set; else a single process. Throws ConfigError naming the variable when a value is not
+// a number or the rank is outside the world.
+Topology detect_topology(const GetEnv& getenv);
+Topology detect_topology();
+
+// The first host of a Slurm node list: "gpu[003-005,9],cpu1" -> "gpu003".
+// Throws ConfigError on unbalanced brackets or an empty list.
+std::string first_slurm_host(std::string_view nodelist);
+
+}  // namespace kiln::core

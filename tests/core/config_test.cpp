@@ -1,0 +1,212 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace kiln::core {
+namespace {
+
+struct Inner {
+  int64_t count = 3;
+  double rate = 0.5;
+  std::vector<std::string> names{"a"};
+  template <class V>
+  void visit(V& v) {
+    v("count", count, "a count");
+    v("rate", rate, "a rate");
+    v("names", names, "some names");
+  }
+};
+
+struct TestConfig {
+  std::string title = "t";
+  bool flag = false;
+  Inner inner;
+  std::map<std::string, std::string> tags;
+  template <class V>
+  void visit(V& v) {
+    v("title", title, "a title");
+    v("flag", flag, "a flag");
+    v("inner", inner, "a section");
+    v("tags", tags, "an open map");
+  }
+};
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  std::string write(const std::string& name, const std::string& text) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kiln_config_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+template <class E>
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception";
+  return "";
+}
+
+TEST(ParseOverride, ReadsTheThreeOperationsAndTypedValues) {
+  ConfigOverride set = parse_override("inner.count=7");
+  EXPECT_EQ(set.op, ConfigOverride::Op::kSet);
+  EXPECT_EQ(set.path, (std::vector<std::string>{"inner", "count"}));
+  EXPECT_EQ(set.value.as<int>(), 7);
+
+  ConfigOverride add = parse_override("+tags.team=risk");
+  EXPECT_EQ(add.op, ConfigOverride::Op::kAdd);
+  EXPECT_EQ(add.value.Scalar(), "risk");
+
+  ConfigOverride del = parse_override("~tags.team");
+  EXPECT_EQ(del.op, ConfigOverride::Op::kDelete);
+  EXPECT_EQ(del.path, (std::vector<std::string>{"tags", "team"}));
+
+  EXPECT_TRUE(parse_override("a=[1, 2, 3]").value.IsSequence());
+  EXPECT_EQ(parse_override("a='x=y z'").value.Scalar(), "x=y z");
+  EXPECT_TRUE(parse_override("a=").value.IsNull());
+  EXPECT_DOUBLE_EQ(parse_override("a=1e-3").value.as<double>(), 1e-3);
+}
+
+TEST(ParseOverride, RejectsMalformedTextWithExit64) {
+  for (const char* bad : {"novalue", "=1", "a..b=1", ".a=1", "a.=1", "~a=1", "a b=1", "+=1",
+                          "a={x: 1}", "a=[1,", "a=x: y"}) {
+    try {
+      parse_override(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      EXPECT_EQ(e.exit_code(), 64);
+    }
+  }
+}
+
+TEST_F(ConfigTest, LayersDefaultsThenFilesInOrderThenOverrides) {
+  std::string first = write("first.yaml", "title: one\ninner:\n  count: 10\n  rate: 0.25\n");
+  std::string second = write("second.yaml", "inner:\n  count: 20\n");
+  TestConfig c = resolve_config<TestConfig>({first, second}, {"inner.names=[x, y]", "flag=true"});
+  EXPECT_EQ(c.title, "one");
+  EXPECT_EQ(c.inner.count, 20);
+  EXPECT_DOUBLE_EQ(c.inner.rate, 0.25);
+  EXPECT_EQ(c.inner.names, (std::vector<std::string>{"x", "y"}));
+  EXPECT_TRUE(c.flag);
+
+  TestConfig defaults = resolve_config<TestConfig>({}, {});
+  EXPECT_EQ(defaults.title, "t");
+  EXPECT_EQ(defaults.inner.count, 3);
+}
+
+TEST_F(ConfigTest, UnknownOverrideKeyNamesItAndTheNearestKnownKey) {
+  std::string msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.cont=4"}); });
+  EXPECT_NE(msg.find("'inner.cont'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("nearest known key: 'inner.count'"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, UnknownFileKeyNamesFileLineAndNearestKey) {
+  std::string path = write("bad.yaml", "title: x\ninner:\n  rat: 0.1\n");
+  std::string msg = message_of<ConfigError>([&] { resolve_config<TestConfig>({path}, {}); });
+  EXPECT_NE(msg.find(path + ":3:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'inner.rat'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'inner.rate'"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, WrongTypesAreRejectedNamingKeyAndValue) {
+  std::string msg =
+      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.count=abc"}); });
+  EXPECT_NE(msg.find("'inner.count' expects an integer, got 'abc'"), std::string::npos) << msg;
+  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"flag=maybe"}); });
+  EXPECT_NE(msg.find("'flag' expects true or false"), std::string::npos) << msg;
+  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.names=3"}); });
+  EXPECT_NE(msg.find("'inner.names' expects a list"), std::string::npos) << msg;
+  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner=5"}); });
+  EXPECT_NE(msg.find("'inner' expects a map of keys"), std::string::npos) << msg;
+  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.rate=[1]"}); });
+  EXPECT_NE(msg.find("expects a number, got a list"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, AddCreatesKeysInOpenMapsOnly) {
+  TestConfig c = resolve_config<TestConfig>({}, {"+tags.team=risk", "+tags.owner=ana"});
+  EXPECT_EQ(c.tags.at("team"), "risk");
+  EXPECT_EQ(c.tags.at("owner"), "ana");
+  // Adding a key the schema does not know is still an unknown key.
+  std::string msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.extra=1"}); });
+  EXPECT_NE(msg.find("unknown config key 'inner.extra'"), std::string::npos) << msg;
+  // Adding an existing key, or setting a missing one, says which form to use.
+  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.count=1"}); });
+  EXPECT_NE(msg.find("already exists"), std::string::npos) << msg;
+  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"tags.team=x"}); });
+  EXPECT_NE(msg.find("to add it write +tags.team="), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, DeleteRemovesAKeySoItsDefaultApplies) {
+  std::string path = write("tags.yaml", "tags:\n  team: risk\n  cost: a1\ninner:\n  count: 9\n");
+  TestConfig c = resolve_config<TestConfig>({path}, {"~tags.team", "~inner.count"});
+  EXPECT_EQ(c.tags.count("team"), 0u);
+  EXPECT_EQ(c.tags.at("cost"), "a1");
+  EXPECT_EQ(c.inner.count, 3);
+  std::string msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"~inner.nope"}); });
+  EXPECT_NE(msg.find("cannot delete unknown key 'inner.nope'"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, FilesThatAreMissingOrNotConfigsFailWithTheirCodes) {
+  std::string missing = (dir_ / "missing.yaml").string();
+  EXPECT_THROW(resolve_config<TestConfig>({missing}, {}), InputError);
+  std::string broken = write("broken.yaml", "title: [unclosed\n");
+  std::string msg = message_of<ConfigError>([&] { resolve_config<TestConfig>({broken}, {}); });
+  EXPECT_NE(msg.find(broken + ":"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not valid YAML"), std::string::npos) << msg;
+  std::string list = write("list.yaml", "- a\n- b\n");
+  msg = message_of<ConfigError>([&] { resolve_config<TestConfig>({list}, {}); });
+  EXPECT_NE(msg.find("expected a map of config keys"), std::string::npos) << msg;
+  std::string empty = write("empty.yaml", "");
+  EXPECT_EQ(resolve_config<TestConfig>({empty}, {}).title, "t");
+}
+
+TEST(ConfigSchema, EncodeThenDecodeGivesTheSameConfig) {
+  TestConfig original;
+  original.title = "quoted: 'x'";
+  original.inner.count = -5;
+  original.inner.rate = 1.0 / 3.0;
+  original.inner.names = {"p", "q r"};
+  original.tags = {{"k", "v"}};
+  TestConfig decoded;
+  schema::decode_root(YAML::Load(to_yaml_text(schema::encode(original))), decoded, "test", false);
+  EXPECT_EQ(decoded.title, original.title);
+  EXPECT_EQ(decoded.inner.count, original.inner.count);
+  EXPECT_EQ(decoded.inner.rate, original.inner.rate);
+  EXPECT_EQ(decoded.inner.names, original.inner.names);
+  EXPECT_EQ(decoded.tags, original.tags);
+}
+
+TEST(ConfigSchema, ListsEveryKeyWithOpenMapsAsStar) {
+  std::vector<std::string> keys;
+  for (const auto& k : schema::keys_of<TestConfig>()) keys.push_back(k.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"title", "flag", "inner.count", "inner.rate",
+                                            "inner.names", "tags.*"}));
+}
+
+TEST(ConfigJson, KeepsYamlTypes) {
+  YAML::Node node = YAML::Load("{a: 1, b: 2.5, c: true, d: 'x', e: '7', f: [1, two]}");
+  EXPECT_EQ(yaml_to_json_text(node, -1), R"({"a":1,"b":2.5,"c":true,"d":"x","e":"7","f":[1,"two"]})");
+}
+
+TEST(NearestKey, PicksTheSmallestEditDistance) {
+  EXPECT_EQ(nearest_key("run.sed", {"run.seed", "run.dir", "log.level"}), "run.seed");
+  EXPECT_EQ(nearest_key("x.y", {}), "");
+}
+
+}  // namespace
+}  // namespace kiln::core

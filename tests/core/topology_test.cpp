@@ -1,0 +1,74 @@
+#include "core/topology.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/errors.h"
+
+namespace kiln::core {
+namespace {
+
+Topology detect(const std::map<std::string, std::string>& env) {
+  return detect_topology([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Topology, ASingleProcessWithoutLauncherVariables) {
+  Topology t = detect({});
+  EXPECT_EQ(t.source, "none");
+  EXPECT_EQ(t.rank, 0);
+  EXPECT_EQ(t.world_size, 1);
+}
+
+TEST(Topology, ReadsTorchrunVariablesFirst) {
+  Topology t = detect({{"RANK", "5"}, {"LOCAL_RANK", "1"}, {"WORLD_SIZE", "8"},
+                       {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29500"},
+                       {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}});
+  EXPECT_EQ(t.source, "torchrun");
+  EXPECT_EQ(t.rank, 5);
+  EXPECT_EQ(t.local_rank, 1);
+  EXPECT_EQ(t.world_size, 8);
+  EXPECT_EQ(t.master_addr, "node7");
+  EXPECT_EQ(t.master_port, 29500);
+}
+
+TEST(Topology, FallsBackToSlurmWithTheFirstHostOfTheNodeList) {
+  Topology t = detect({{"SLURM_PROCID", "3"}, {"SLURM_LOCALID", "3"}, {"SLURM_NTASKS", "4"},
+                       {"SLURM_JOB_NODELIST", "gpu[003-005,9],cpu1"}});
+  EXPECT_EQ(t.source, "slurm");
+  EXPECT_EQ(t.rank, 3);
+  EXPECT_EQ(t.local_rank, 3);
+  EXPECT_EQ(t.world_size, 4);
+  EXPECT_EQ(t.master_addr, "gpu003");
+}
+
+TEST(Topology, ParsesSlurmNodeLists) {
+  EXPECT_EQ(first_slurm_host("node1"), "node1");
+  EXPECT_EQ(first_slurm_host("node1,node2"), "node1");
+  EXPECT_EQ(first_slurm_host("a[01-04]"), "a01");
+  EXPECT_EQ(first_slurm_host("a[7,2-3]"), "a7");
+  EXPECT_EQ(first_slurm_host("rack[2-3]-gpu[10-11]"), "rack2-gpu10");
+  EXPECT_EQ(first_slurm_host("x-1.cluster"), "x-1.cluster");
+  EXPECT_THROW(first_slurm_host("a[1-2"), ConfigError);
+  EXPECT_THROW(first_slurm_host("a]1"), ConfigError);
+  EXPECT_THROW(first_slurm_host(""), ConfigError);
+}
+
+TEST(Topology, BadValuesNameTheVariable) {
+  try {
+    detect({{"RANK", "two"}, {"WORLD_SIZE", "4"}});
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("RANK"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("'two'"), std::string::npos);
+  }
+  EXPECT_THROW(detect({{"RANK", "4"}, {"WORLD_SIZE", "4"}}), ConfigError);
+  EXPECT_THROW(detect({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "0"}}), ConfigError);
+  EXPECT_THROW(detect({{"RANK", "-1"}, {"WORLD_SIZE", "4"}}), ConfigError);
+}
+
+}  // namespace
+}  // namespace kiln::core

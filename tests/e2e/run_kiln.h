@@ -1,0 +1,77 @@
+// Runs the kiln binary as a user or a pipeline would, capturing exit code and output.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace kiln::testing {
+
+struct KilnRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  // The last non-empty line on stderr: where kiln says why it failed.
+  std::string last_err_line() const {
+    std::istringstream lines(err);
+    std::string line, last;
+    while (std::getline(lines, line)) {
+      if (!line.empty()) last = line;
+    }
+    return last;
+  }
+};
+
+// `env` entries are set in the child (value "" unsets). Runs in `cwd` when given.
+inline KilnRun run_kiln(const std::vector<std::string>& args,
+                        const std::map<std::string, std::string>& env = {},
+                        const std::string& cwd = "") {
+  namespace fs = std::filesystem;
+  static int counter = 0;
+  fs::path base = fs::temp_directory_path() /
+                  ("kiln_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::string out_path = base.string() + ".out", err_path = base.string() + ".err";
+  pid_t child = ::fork();
+  if (child == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    int null_in = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_in, 0);
+    for (const auto& [k, v] : env) {
+      if (v.empty()) ::unsetenv(k.c_str());
+      else ::setenv(k.c_str(), v.c_str(), 1);
+    }
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
+    std::vector<char*> argv{const_cast<char*>(KILN_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(KILN_BINARY, argv.data());
+    ::_exit(127);
+  }
+  KilnRun run;
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  run.out = slurp(out_path);
+  run.err = slurp(err_path);
+  fs::remove(out_path);
+  fs::remove(err_path);
+  return run;
+}
+
+}  // namespace kiln::testing

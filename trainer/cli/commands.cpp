@@ -1,0 +1,31 @@
+#include "trainer/cli/commands.h"
+
+#include "core/log.h"
+
+namespace kiln::cli {
+
+void register_commands(CLI::App& app) {
+  add_version_flag(app);
+  add_env_command(app);
+  add_config_command(app);
+}
+
+void add_config_args(CLI::App& command, ConfigArgs& args) {
+  command.add_option("--config,-c", args.files,
+                     "YAML config file; repeat to layer several, later files win")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  command.add_option("overrides", args.overrides,
+                     "overrides applied last, in order: key.path=value sets a key, "
+                     "+key.path=value adds one, ~key.path deletes one; values are YAML "
+                     "scalars or lists like [1,2]")
+      ->type_name("OVERRIDE");
+}
+
+trainer::KilnConfig resolve(const ConfigArgs& args) {
+  trainer::KilnConfig config = trainer::resolve_kiln_config(args.files, args.overrides);
+  core::init_logging(config.log);
+  return config;
+}
+
+}  // namespace kiln::cli

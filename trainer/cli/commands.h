@@ -1,0 +1,32 @@
+// The subcommands of `kiln`. register_commands() in commands.cpp is the one list of them;
+// each command lives in its own file and adds itself to the app it is given.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "trainer/config.h"
+
+namespace kiln::cli {
+
+void register_commands(CLI::App& app);
+
+void add_env_command(CLI::App& app);
+void add_config_command(CLI::App& app);
+
+// `--version [--json]` on the top-level app; prints when given, after parsing.
+void add_version_flag(CLI::App& app);
+
+// The config arguments every config-taking command accepts:
+// `[--config FILE]... [key.path=value | +key.path=value | ~key.path]...`.
+struct ConfigArgs {
+  std::vector<std::string> files;
+  std::vector<std::string> overrides;
+};
+void add_config_args(CLI::App& command, ConfigArgs& args);
+// Resolves the config and switches logging to its `log` section.
+trainer::KilnConfig resolve(const ConfigArgs& args);
+
+}  // namespace kiln::cli

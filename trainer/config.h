@@ -1,0 +1,51 @@
+// Kiln's whole configuration: one struct per section, resolved once at the edge
+// (core/config.h: defaults < --config files < overrides) and passed inward typed.
+// Later modules add their sections here; `kiln config keys` and docs/CONFIG.md list them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace kiln::trainer {
+
+struct RunOptions {
+  std::string experiment = "default";       // runs go to <dir>/<experiment>/<run_id>
+  std::string dir = "runs";                 // root of run directories
+  std::string name;                         // run id; empty: a timestamp and a random suffix
+  int64_t seed = 0;                         // seeds every random stream of a run
+  bool deterministic = false;               // bitwise-reproducible kernels, at some speed cost
+  std::map<std::string, std::string> tags;  // free-form labels recorded in run.json
+
+  template <class V>
+  void visit(V& v) {
+    v("experiment", experiment, "experiment name: runs go to <run.dir>/<experiment>/<run_id>");
+    v("dir", dir, "root directory of run directories");
+    v("name", name, "run id; empty means a timestamp plus a random suffix");
+    v("seed", seed, "seed of every random stream of a run");
+    v("deterministic", deterministic, "bitwise-reproducible kernels, at some cost in speed");
+    v("tags", tags, "free-form string labels recorded in run.json (add with +run.tags.NAME=VALUE)");
+  }
+};
+
+struct KilnConfig {
+  RunOptions run;
+  core::LogOptions log;
+
+  template <class V>
+  void visit(V& v) {
+    v("run", run, "where a run is written and how it is seeded");
+    v("log", log, "logging on stderr");
+  }
+};
+
+// Resolves built-in defaults < each file in order < overrides, and checks the result
+// (unknown keys, types, allowed values). Throws ConfigError (78), UsageError (64) for a
+// malformed override, InputError (66) for a missing file.
+KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
+                               const std::vector<std::string>& overrides);
+
+}  // namespace kiln::trainer
