@@ -15,6 +15,7 @@ void register_commands(CLI::App& app);
 
 void add_env_command(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_data_command(CLI::App& app);
 
 // `--version [--json]` on the top-level app; prints when given, after parsing.
 void add_version_flag(CLI::App& app);

@@ -1,0 +1,246 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/build_info.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/sha256.h"
+
+namespace kiln::data {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kFormat = "kiln.dataset";
+constexpr int64_t kVersion = 1;
+constexpr std::size_t kMaxManifestBytes = 64 << 20;
+
+bool is_hdf5_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  return ext == ".h5" || ext == ".hdf5" || ext == ".hdf";
+}
+
+// A shard path from dataset.json: relative, inside the directory, no "..".
+std::string safe_shard_path(const std::string& dir, const std::string& rel, const std::string& where) {
+  fs::path p(rel);
+  bool ok = !rel.empty() && p.is_relative();
+  for (const auto& part : p) ok = ok && part != ".." && part != ".";
+  KILN_CHECK(ok, DataError, where, ": shard path '", rel,
+             "' must be a plain relative path inside the dataset directory");
+  return (fs::path(dir) / p).string();
+}
+
+}  // namespace
+
+std::string fingerprint_of(const std::vector<ShardEntry>& shards) {
+  core::Sha256 hash;
+  for (const auto& s : shards) hash.update(s.sha256);
+  return hash.hex_digest();
+}
+
+DatasetManifest read_manifest(const std::string& dir) {
+  std::string path = (fs::path(dir) / "dataset.json").string();
+  std::error_code ec;
+  KILN_CHECK(fs::exists(path, ec), InputError, "'", path, "' does not exist");
+  auto size = fs::file_size(path, ec);
+  KILN_CHECK(!ec && size <= kMaxManifestBytes, DataError, path, ": larger than ",
+             kMaxManifestBytes, " bytes");
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), InputError, "'", path, "' cannot be read");
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(detail::concat(path, ": not valid JSON: ", e.what()));
+  }
+  KILN_CHECK(j.is_object(), DataError, path, ": expected a JSON object");
+  KILN_CHECK(j.value("format", "") == kFormat, DataError, path, ": 'format' should be '", kFormat, "'");
+  KILN_CHECK(j.contains("version") && j["version"].is_number_integer(), DataError, path,
+             ": missing integer 'version' (expected ", kVersion, ")");
+  int64_t version = j["version"];
+  KILN_CHECK(version <= kVersion, DataError, path, ": version ", version,
+             " was written by a newer Kiln; this one reads version ", kVersion);
+  KILN_CHECK(version == kVersion, DataError, path, ": unknown version ", version);
+  KILN_CHECK(j.contains("columns"), DataError, path, ": missing 'columns'");
+
+  DatasetManifest m;
+  m.schema = schema_from_json(j["columns"], path);
+  KILN_CHECK(j.contains("shards") && j["shards"].is_array() && !j["shards"].empty(), DataError,
+             path, ": 'shards' should be a non-empty list");
+  for (std::size_t i = 0; i < j["shards"].size(); ++i) {
+    const auto& s = j["shards"][i];
+    std::string at = path + ": shards[" + std::to_string(i) + "]";
+    KILN_CHECK(s.is_object() && s.contains("path") && s["path"].is_string() &&
+                   s.contains("rows") && s["rows"].is_number_integer() && s.contains("sha256") &&
+                   s["sha256"].is_string(),
+               DataError, at, ": expected {path: string, rows: integer, sha256: string}");
+    ShardEntry e{s["path"], s["rows"], s["sha256"]};
+    KILN_CHECK(e.rows >= 1, DataError, at, ": rows must be at least 1, got ", e.rows);
+    KILN_CHECK(e.sha256.size() == 64, DataError, at, ": sha256 should be 64 hex characters");
+    safe_shard_path(dir, e.path, at);
+    m.rows += e.rows;
+    m.shards.push_back(e);
+  }
+  KILN_CHECK(j.value("rows", int64_t{-1}) == m.rows, DataError, path, ": 'rows' is ",
+             j.value("rows", int64_t{-1}), " but the shards hold ", m.rows);
+  m.fingerprint = j.value("fingerprint", "");
+  KILN_CHECK(m.fingerprint == fingerprint_of(m.shards), DataError, path,
+             ": 'fingerprint' does not match the shards' checksums (edited by hand?)");
+  if (j.contains("dictionaries")) {
+    KILN_CHECK(j["dictionaries"].is_object(), DataError, path, ": 'dictionaries' should be an object");
+    for (const auto& [k, v] : j["dictionaries"].items()) {
+      KILN_CHECK(v.is_string() && m.schema.find(k) >= 0, DataError, path, ": dictionaries.", k,
+                 " should name a file for a column of the schema");
+      m.dictionaries[k] = v;
+    }
+  }
+  m.created_by = j.value("created_by", "");
+  return m;
+}
+
+void write_manifest(const std::string& dir, const DatasetManifest& m) {
+  nlohmann::ordered_json j;
+  j["format"] = kFormat;
+  j["version"] = kVersion;
+  j["layout"] = "columnar";
+  j["rows"] = m.rows;
+  j["columns"] = to_json(m.schema);
+  if (!m.dictionaries.empty()) j["dictionaries"] = m.dictionaries;
+  j["shards"] = nlohmann::ordered_json::array();
+  for (const auto& s : m.shards) {
+    j["shards"].push_back({{"path", s.path}, {"rows", s.rows}, {"sha256", s.sha256}});
+  }
+  j["fingerprint"] = m.fingerprint;
+  j["created_by"] = m.created_by;
+  core::atomic_write((fs::path(dir) / "dataset.json").string(), j.dump(2) + "\n");
+}
+
+std::shared_ptr<const Dataset> Dataset::open(const std::string& path, const MatrixLayout& matrix) {
+  auto ds = std::make_shared<Dataset>();
+  ds->path_ = path;
+  std::error_code ec;
+  KILN_CHECK(fs::exists(path, ec), InputError, "'", path, "' does not exist");
+  std::vector<std::string> files;
+  if (fs::is_directory(path, ec) && fs::exists(fs::path(path) / "dataset.json", ec)) {
+    ds->manifest_ = read_manifest(path);
+    const DatasetManifest& m = *ds->manifest_;
+    ds->schema_ = m.schema;
+    ds->fingerprint_ = m.fingerprint;
+    for (const auto& e : m.shards) {
+      std::string file = safe_shard_path(path, e.path, path);
+      KILN_CHECK(fs::exists(file, ec), InputError, path, ": shard '", e.path,
+                 "' listed in dataset.json does not exist");
+      auto shard = ShardFile::open(file, &ds->schema_, matrix);
+      KILN_CHECK(shard->rows() == e.rows, DataError, file, ": holds ", shard->rows(),
+                 " rows, dataset.json says ", e.rows);
+      ds->rows_ += shard->rows();
+      ds->shards_.push_back(std::move(shard));
+    }
+    return ds;
+  }
+  if (fs::is_directory(path, ec)) {
+    for (const auto& entry : fs::directory_iterator(path)) {
+      if (entry.is_regular_file() && is_hdf5_name(entry.path())) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    KILN_CHECK(!files.empty(), InputError, "'", path,
+               "' has neither dataset.json nor any .h5/.hdf5 file");
+  } else {
+    files.push_back(path);
+  }
+  core::Sha256 fingerprint;
+  for (const auto& file : files) {
+    auto shard = ShardFile::open(file, ds->shards_.empty() ? nullptr : &ds->schema_, matrix);
+    if (ds->shards_.empty()) ds->schema_ = shard->schema();
+    KILN_CHECK(shard->schema().columns.size() == ds->schema_.columns.size(), DataError, file,
+               ": has ", shard->schema().columns.size(), " columns, ", files.front(), " has ",
+               ds->schema_.columns.size());
+    ds->rows_ += shard->rows();
+    fingerprint.update(core::sha256_file(file));
+    ds->shards_.push_back(std::move(shard));
+  }
+  ds->fingerprint_ = fingerprint.hex_digest();
+  return ds;
+}
+
+void Dataset::verify_checksums() const {
+  if (!manifest_) return;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    const std::string& want = manifest_->shards[i].sha256;
+    std::string have = core::sha256_file(shards_[i]->path());
+    KILN_CHECK(have == want, DataError, shards_[i]->path(), ": SHA-256 is ", have,
+               ", dataset.json says ", want, " (the shard changed or is corrupt)");
+  }
+}
+
+DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options,
+                             int64_t rows_per_shard)
+    : dir_(std::move(dir)), schema_(std::move(schema)), options_(options),
+      rows_per_shard_(rows_per_shard) {
+  KILN_ASSERT(rows_per_shard_ >= 1, "rows_per_shard must be positive");
+  schema_.validate(dir_);
+  std::error_code ec;
+  KILN_CHECK(!fs::exists(fs::path(dir_) / "dataset.json", ec), OutputError, "'", dir_,
+             "' already holds a dataset; remove it or choose another output directory");
+  fs::create_directories(dir_, ec);
+  KILN_CHECK(!ec, OutputError, "cannot create directory '", dir_, "': ", ec.message());
+  manifest_.schema = schema_;
+  const auto& build = core::build_info();
+  manifest_.created_by = "kiln " + build.version + " (git " + build.git_revision + ")";
+}
+
+DatasetWriter::~DatasetWriter() = default;
+
+void DatasetWriter::start_shard() {
+  char name[32];
+  std::snprintf(name, sizeof name, "part-%05zu.h5", manifest_.shards.size());
+  manifest_.shards.push_back({name, 0, ""});
+  writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name).string(), schema_, options_);
+}
+
+void DatasetWriter::end_shard() {
+  ShardEntry& entry = manifest_.shards.back();
+  entry.rows = writer_->rows();
+  entry.sha256 = writer_->finish();
+  writer_.reset();
+}
+
+void DatasetWriter::append(int64_t count, const std::vector<const void*>& columns) {
+  int64_t done = 0;
+  std::vector<const void*> part(columns.size());
+  while (done < count) {
+    if (!writer_) start_shard();
+    int64_t n = std::min(count - done, rows_per_shard_ - writer_->rows());
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      part[c] = static_cast<const char*>(columns[c]) +
+                done * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+    }
+    writer_->append(n, part);
+    done += n;
+    rows_ += n;
+    if (writer_->rows() == rows_per_shard_) end_shard();
+  }
+}
+
+void DatasetWriter::set_dictionary(const std::string& column, const std::vector<std::string>& values) {
+  KILN_ASSERT(schema_.find(column) >= 0, "dictionary for an unknown column");
+  std::string rel = "dictionaries/" + column + ".json";
+  fs::create_directories(fs::path(dir_) / "dictionaries");
+  core::atomic_write((fs::path(dir_) / rel).string(), nlohmann::json(values).dump() + "\n");
+  manifest_.dictionaries[column] = rel;
+}
+
+DatasetManifest DatasetWriter::finish() {
+  if (writer_) end_shard();
+  KILN_CHECK(rows_ > 0, OutputError, "no rows to write to '", dir_, "'");
+  manifest_.rows = rows_;
+  manifest_.fingerprint = fingerprint_of(manifest_.shards);
+  write_manifest(dir_, manifest_);
+  return manifest_;
+}
+
+}  // namespace kiln::data

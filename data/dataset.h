@@ -1,0 +1,97 @@
+// A dataset: dataset.json plus its shards (data/FORMAT.md), or h5py-style matrix files.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/schema.h"
+#include "data/shard.h"
+
+namespace kiln::data {
+
+struct ShardEntry {
+  std::string path;  // relative to the dataset directory
+  int64_t rows = 0;
+  std::string sha256;
+};
+
+// The content of dataset.json.
+struct DatasetManifest {
+  Schema schema;
+  std::vector<ShardEntry> shards;
+  int64_t rows = 0;
+  std::string fingerprint;
+  std::map<std::string, std::string> dictionaries;  // categorical column -> JSON file
+  std::string created_by;
+};
+
+// SHA-256 of the shards' hex digests concatenated in order.
+std::string fingerprint_of(const std::vector<ShardEntry>& shards);
+
+// Reads and checks dataset.json in `dir` (format, version, schema, shard list, rows and
+// fingerprint consistent, shard paths inside the directory). DataError / InputError.
+DatasetManifest read_manifest(const std::string& dir);
+// Writes dataset.json atomically.
+void write_manifest(const std::string& dir, const DatasetManifest& manifest);
+
+// A dataset opened for reading. `path` is a dataset directory (with dataset.json), one
+// HDF5 file, or a directory of HDF5 files in the matrix layout. Every shard is opened and
+// proved before this returns; a shard whose row count or schema differs from dataset.json
+// is refused. Immutable after open: shareable by threads.
+class Dataset {
+ public:
+  static std::shared_ptr<const Dataset> open(const std::string& path,
+                                             const MatrixLayout& matrix = {});
+
+  const std::string& path() const { return path_; }
+  const Schema& schema() const { return schema_; }
+  int64_t rows() const { return rows_; }
+  const std::vector<std::shared_ptr<const ShardFile>>& shards() const { return shards_; }
+  // dataset.json's fingerprint; for matrix files, the SHA-256 of the files' hashes.
+  const std::string& fingerprint() const { return fingerprint_; }
+  // The manifest, or nullptr for matrix-layout files.
+  const DatasetManifest* manifest() const { return manifest_ ? &*manifest_ : nullptr; }
+  // Re-hashes every shard and compares with dataset.json; DataError naming the first
+  // mismatch. Reads every byte.
+  void verify_checksums() const;
+
+ private:
+  std::string path_;
+  Schema schema_;
+  int64_t rows_ = 0;
+  std::string fingerprint_;
+  std::vector<std::shared_ptr<const ShardFile>> shards_;
+  std::optional<DatasetManifest> manifest_;
+};
+
+// Writes a dataset: rows are appended in blocks and split into shards of at most
+// `rows_per_shard`; finish() writes dataset.json last, so a directory with dataset.json is
+// always complete. Refuses a directory that already holds a dataset. Not thread-safe.
+class DatasetWriter {
+ public:
+  DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options, int64_t rows_per_shard);
+  ~DatasetWriter();
+  void append(int64_t count, const std::vector<const void*>& columns);
+  // Saves a categorical column's category strings (code i = values[i]).
+  void set_dictionary(const std::string& column, const std::vector<std::string>& values);
+  int64_t rows() const { return rows_; }
+  DatasetManifest finish();
+
+ private:
+  void start_shard();
+  void end_shard();
+
+  std::string dir_;
+  Schema schema_;
+  ShardWriteOptions options_;
+  int64_t rows_per_shard_;
+  std::unique_ptr<ShardWriter> writer_;
+  DatasetManifest manifest_;
+  int64_t rows_ = 0;
+};
+
+}  // namespace kiln::data

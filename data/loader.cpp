@@ -1,0 +1,287 @@
+#include "data/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <new>
+#include <numeric>
+
+#include "core/errors.h"
+#include "data/random.h"
+
+namespace kiln::data {
+namespace {
+
+class AlignedAllocator final : public HostAllocator {
+ public:
+  void* allocate(std::size_t bytes) override {
+    return ::operator new(bytes, std::align_val_t{64});
+  }
+  void deallocate(void* p) override { ::operator delete(p, std::align_val_t{64}); }
+};
+
+}  // namespace
+
+HostAllocator& default_host_allocator() {
+  static AlignedAllocator allocator;
+  return allocator;
+}
+
+Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptions options)
+    : datasets_(std::move(datasets)), options_(options) {
+  const LoaderOptions& o = options_;
+  KILN_CHECK(!datasets_.empty(), ConfigError, "the loader needs at least one dataset");
+  KILN_CHECK(o.batch_size >= 1, ConfigError, "batch size must be at least 1, got ", o.batch_size);
+  KILN_CHECK(o.block_rows >= 1, ConfigError, "block_rows must be at least 1, got ", o.block_rows);
+  KILN_CHECK(o.shuffle_window >= 1, ConfigError, "shuffle_window must be at least 1");
+  KILN_CHECK(o.prefetch >= 1 && o.prefetch <= 1024, ConfigError, "prefetch must be 1..1024, got ",
+             o.prefetch);
+  KILN_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, ConfigError, "rank ",
+             o.rank, " is not in a world of ", o.world_size);
+  allocator_ = o.allocator ? o.allocator : &default_host_allocator();
+
+  schema_ = datasets_[0]->schema();
+  for (const auto& ds : datasets_) {
+    const Schema& s = ds->schema();
+    bool same = s.columns.size() == schema_.columns.size();
+    for (std::size_t c = 0; same && c < s.columns.size(); ++c) {
+      same = s.columns[c].name == schema_.columns[c].name && s.columns[c].role == schema_.columns[c].role;
+    }
+    KILN_CHECK(same, DataError, ds->path(), ": its columns differ from those of ",
+               datasets_[0]->path(), "; datasets read together must share one schema");
+    for (const auto& shard : ds->shards()) {
+      int index = static_cast<int>(shards_.size());
+      shards_.push_back(shard);
+      int64_t chunk = std::max<int64_t>(shard->chunk_rows(), 1);
+      int64_t block = (o.block_rows + chunk - 1) / chunk * chunk;
+      for (int64_t start = 0; start < shard->rows(); start += block) {
+        units_.push_back({index, start, std::min(block, shard->rows() - start)});
+      }
+    }
+  }
+  for (const Column& c : schema_.columns) row_bytes_ += mem_size(c.role);
+
+  // Every rank is dealt at least floor(U / world) blocks whatever the permutation, so the
+  // sum of that many smallest blocks is a share every rank can fill in every epoch: all
+  // ranks are cut to it and get the same number of batches. One rank: every row.
+  int64_t units_per_rank = static_cast<int64_t>(units_.size()) / o.world_size;
+  KILN_CHECK(units_per_rank >= 1, ConfigError, "the data has ", units_.size(),
+             " blocks, fewer than the ", o.world_size,
+             " ranks; use smaller blocks (block_rows) or fewer ranks");
+  std::vector<int64_t> sizes;
+  for (const Unit& u : units_) sizes.push_back(u.rows);
+  std::sort(sizes.begin(), sizes.end());
+  rows_per_epoch_ = std::accumulate(sizes.begin(), sizes.begin() + units_per_rank, int64_t{0});
+  KILN_CHECK(rows_per_epoch_ >= 1, ConfigError, "each of ", o.world_size,
+             " ranks would get no rows; use smaller blocks or fewer ranks");
+  batches_per_epoch_ = o.drop_last ? rows_per_epoch_ / o.batch_size
+                                   : (rows_per_epoch_ + o.batch_size - 1) / o.batch_size;
+  KILN_CHECK(batches_per_epoch_ >= 1, ConfigError, "an epoch of ", rows_per_epoch_,
+             " rows has no full batch of ", o.batch_size, " (drop_last is on)");
+
+  std::size_t slots = static_cast<std::size_t>(o.prefetch) + 1;
+  slots_.resize(slots);
+  for (Batch& batch : slots_) {
+    char* memory = static_cast<char*>(allocator_->allocate(row_bytes_ * static_cast<std::size_t>(o.batch_size)));
+    slot_memory_.push_back(memory);
+    for (const Column& c : schema_.columns) {
+      batch.columns.push_back(memory);
+      memory += mem_size(c.role) * static_cast<std::size_t>(o.batch_size);
+    }
+  }
+}
+
+Loader::~Loader() {
+  stop_producer();
+  for (void* p : slot_memory_) allocator_->deallocate(p);
+}
+
+std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
+  const LoaderOptions& o = options_;
+  std::vector<std::size_t> order(units_.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (o.shuffle) {
+    CounterRng rng(mix_keys(o.seed, static_cast<uint64_t>(epoch)));
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  }
+  std::vector<Window> windows;
+  int64_t remaining = rows_per_epoch_;
+  Window current;
+  for (std::size_t i = static_cast<std::size_t>(o.rank); i < order.size() && remaining > 0;
+       i += static_cast<std::size_t>(o.world_size)) {
+    Unit unit = units_[order[i]];
+    unit.rows = std::min(unit.rows, remaining);
+    remaining -= unit.rows;
+    current.units.push_back(unit);
+    current.rows += unit.rows;
+    if (current.rows >= o.shuffle_window || remaining == 0) {
+      current.key = mix_keys(mix_keys(o.seed, static_cast<uint64_t>(epoch)),
+                             windows.size() * 1024 + static_cast<uint64_t>(o.rank));
+      windows.push_back(std::move(current));
+      current = Window();
+    }
+  }
+  KILN_ASSERT(remaining == 0, "the plan ran out of rows for rank ", o.rank);
+  return windows;
+}
+
+std::vector<int64_t> Loader::permutation(const Window& window, int64_t /*epoch*/) const {
+  std::vector<int64_t> perm(static_cast<std::size_t>(window.rows));
+  std::iota(perm.begin(), perm.end(), 0);
+  if (options_.shuffle) {
+    CounterRng rng(window.key);
+    for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.below(i)]);
+  }
+  return perm;
+}
+
+std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
+  std::vector<std::pair<int, int64_t>> rows;
+  for (const Window& w : plan(epoch)) {
+    std::vector<std::pair<int, int64_t>> in_window;
+    for (const Unit& u : w.units) {
+      for (int64_t r = 0; r < u.rows; ++r) in_window.emplace_back(u.shard, u.start + r);
+    }
+    for (int64_t i : permutation(w, epoch)) rows.push_back(in_window[static_cast<std::size_t>(i)]);
+  }
+  return rows;
+}
+
+void Loader::produce(LoaderCursor from) {
+  const std::size_t ncols = schema_.columns.size();
+  const int64_t batch_size = options_.batch_size;
+  std::vector<std::vector<char>> window_data(ncols);
+  std::vector<int64_t> perm;
+  std::vector<void*> out(ncols);
+
+  LoaderCursor at = from;
+  while (true) {
+    std::vector<Window> windows = plan(at.epoch);
+    // Find the window holding the first row of batch `at.batch`.
+    int64_t position = at.batch * batch_size;
+    std::size_t w = 0;
+    int64_t window_start = 0;
+    while (w < windows.size() && window_start + windows[w].rows <= position) {
+      window_start += windows[w++].rows;
+    }
+    int64_t offset = position - window_start;
+    auto load = [&](std::size_t index) {
+      const Window& window = windows[index];
+      int64_t filled = 0;
+      for (std::size_t c = 0; c < ncols; ++c) {
+        window_data[c].resize(static_cast<std::size_t>(window.rows) * mem_size(schema_.columns[c].role));
+      }
+      for (const Unit& u : window.units) {
+        for (std::size_t c = 0; c < ncols; ++c) {
+          out[c] = window_data[c].data() + filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+        }
+        shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out);
+        filled += u.rows;
+      }
+      perm = permutation(window, at.epoch);
+    };
+    if (w < windows.size()) load(w);
+
+    for (; at.batch < batches_per_epoch_; ++at.batch) {
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return stop_ || produced_ - consumed_ < options_.prefetch; });
+        if (stop_) return;
+      }
+      Batch& batch = slots_[static_cast<std::size_t>(produced_) % slots_.size()];
+      int64_t rows = std::min(batch_size, rows_per_epoch_ - at.batch * batch_size);
+      int64_t done = 0;
+      while (done < rows) {
+        if (offset == windows[w].rows) {
+          load(++w);
+          offset = 0;
+        }
+        int64_t n = std::min(rows - done, windows[w].rows - offset);
+        const int64_t* p = perm.data() + offset;
+        for (std::size_t c = 0; c < ncols; ++c) {
+          std::size_t size = mem_size(schema_.columns[c].role);
+          const char* src = window_data[c].data();
+          char* dst = static_cast<char*>(batch.columns[c]) + done * static_cast<int64_t>(size);
+          if (!options_.shuffle) {
+            std::memcpy(dst, src + offset * static_cast<int64_t>(size), static_cast<std::size_t>(n) * size);
+          } else if (size == 4) {
+            auto* d = reinterpret_cast<uint32_t*>(dst);
+            auto* s = reinterpret_cast<const uint32_t*>(src);
+            for (int64_t i = 0; i < n; ++i) d[i] = s[p[i]];
+          } else {
+            auto* d = reinterpret_cast<uint64_t*>(dst);
+            auto* s = reinterpret_cast<const uint64_t*>(src);
+            for (int64_t i = 0; i < n; ++i) d[i] = s[p[i]];
+          }
+        }
+        done += n;
+        offset += n;
+      }
+      batch.rows = rows;
+      batch.epoch = at.epoch;
+      batch.index = at.batch;
+      {
+        std::lock_guard lock(mutex_);
+        ++produced_;
+      }
+      changed_.notify_all();
+    }
+    at = {at.epoch + 1, 0};
+  }
+}
+
+void Loader::start_producer() {
+  produced_ = consumed_ = 0;
+  stop_ = false;
+  error_ = nullptr;
+  LoaderCursor from = cursor_;
+  producer_ = std::thread([this, from] {
+    try {
+      produce(from);
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      error_ = std::current_exception();
+      changed_.notify_all();
+    }
+  });
+}
+
+void Loader::stop_producer() {
+  if (!producer_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  producer_.join();
+}
+
+void Loader::seek(LoaderCursor cursor) {
+  KILN_CHECK(cursor.epoch >= 0 && cursor.batch >= 0 && cursor.batch <= batches_per_epoch_,
+             ConfigError, "loader cursor (epoch ", cursor.epoch, ", batch ", cursor.batch,
+             ") is outside an epoch of ", batches_per_epoch_, " batches");
+  stop_producer();
+  cursor_ = cursor;
+}
+
+const Batch* Loader::next() {
+  if (cursor_.batch == batches_per_epoch_) {
+    // End of the epoch: the producer has already moved on to the next one.
+    cursor_ = {cursor_.epoch + 1, 0};
+    return nullptr;
+  }
+  if (!producer_.joinable()) start_producer();
+  std::unique_lock lock(mutex_);
+  auto start = std::chrono::steady_clock::now();
+  changed_.wait(lock, [&] { return produced_ > consumed_ || error_; });
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (produced_ == consumed_ && error_) std::rethrow_exception(error_);
+  const Batch* batch = &slots_[static_cast<std::size_t>(consumed_) % slots_.size()];
+  ++consumed_;
+  lock.unlock();
+  changed_.notify_all();
+  ++cursor_.batch;
+  return batch;
+}
+
+}  // namespace kiln::data

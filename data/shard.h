@@ -1,0 +1,101 @@
+// Reading and writing one shard file (data/FORMAT.md), in either layout.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/h5.h"
+#include "data/schema.h"
+
+namespace kiln::data {
+
+// Names for the h5py-style matrix layout (FORMAT.md, "The matrix layout").
+struct MatrixLayout {
+  std::string features = "X";              // 2-D float dataset, rows x features
+  std::string label = "y";                 // 1-D label dataset
+  std::string weight;                      // 1-D weight dataset; "" for none
+  std::vector<std::string> feature_names;  // empty: the `feature_names` attribute, else f0..
+};
+
+// One shard, opened and proved before any data is read: format and version, the schema
+// (names, roles), shapes and row counts, dtypes, chunking and filters. Throws DataError (65)
+// naming the file, object and what was expected; InputError (66) when unreadable.
+// Reads go through the HDF5 lock, so one object may be shared by threads.
+class ShardFile {
+ public:
+  // `expected`: the dataset's schema, which the file must match; nullptr: the file's own.
+  static std::unique_ptr<ShardFile> open(const std::string& path, const Schema* expected,
+                                         const MatrixLayout& matrix = {});
+  ~ShardFile();
+
+  const std::string& path() const { return path_; }
+  bool matrix_layout() const { return matrix_; }
+  int64_t rows() const { return rows_; }
+  const Schema& schema() const { return schema_; }
+  // Rows per chunk (the largest over the columns), or 0 when every column is contiguous.
+  int64_t chunk_rows() const { return chunk_rows_; }
+  // Storage of each column (for the matrix layout, numeric columns share the matrix's).
+  const std::vector<h5::DatasetInfo>& storage() const { return storage_; }
+
+  // Reads rows [start, start + count) of every column: out[c] receives `count` contiguous
+  // elements of mem_type(schema().columns[c].role). Rejects a NaN/Inf label, a negative or
+  // non-finite weight and a categorical code outside [-1, cardinality), naming the row.
+  void read(int64_t start, int64_t count, const std::vector<void*>& out) const;
+
+ private:
+  ShardFile() = default;
+  void read_column(std::size_t c, int64_t start, int64_t count, void* out) const;
+  void read_matrix(int64_t start, int64_t count, const std::vector<void*>& out) const;
+  void check_values(std::size_t c, int64_t start, int64_t count, const void* data) const;
+
+  std::string path_;
+  bool matrix_ = false;
+  int64_t rows_ = 0;
+  int64_t chunk_rows_ = 0;
+  Schema schema_;
+  h5::Id file_;
+  std::vector<h5::Id> datasets_;  // per column (matrix layout: numeric columns unused)
+  std::vector<std::string> objects_;
+  std::vector<h5::DatasetInfo> storage_;
+  h5::Id matrix_dataset_;
+  int64_t matrix_width_ = 0;
+};
+
+struct ShardWriteOptions {
+  int64_t chunk_rows = 65536;  // rows per chunk: 256 KiB of float32 fits HDF5's chunk cache
+  int gzip_level = 0;          // 0: no compression; 1-9: deflate level
+  bool shuffle = false;        // byte shuffle before deflate
+  bool fletcher32 = false;     // a checksum per chunk, verified on read
+};
+
+// Writes one shard into "<path>.tmp.<pid>" and renames it into place in finish(), so a
+// reader never sees a partial shard. Not thread-safe.
+class ShardWriter {
+ public:
+  ShardWriter(std::string path, Schema schema, ShardWriteOptions options);
+  ~ShardWriter();  // without finish(): removes the temporary file
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  // Appends `count` rows; columns[c] points to `count` elements of column c's mem type.
+  void append(int64_t count, const std::vector<const void*>& columns);
+  int64_t rows() const { return rows_; }
+  // Records the row count, closes, fsyncs, renames into place; returns the SHA-256.
+  std::string finish();
+
+ private:
+  std::string path_;
+  std::string temp_;
+  Schema schema_;
+  h5::Id file_;
+  std::vector<h5::Id> datasets_;
+  int64_t rows_ = 0;
+  bool finished_ = false;
+};
+
+// Checks that a dataset's filters are in the allowed list and its chunks are sane.
+void check_storage(const h5::DatasetInfo& info, const h5::Where& where);
+
+}  // namespace kiln::data

@@ -1,0 +1,190 @@
+#include "data/stats.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/errors.h"
+
+namespace kiln::data {
+
+QuantileSketch::QuantileSketch(int k) : k_(std::max(k, 8)) {}
+
+void QuantileSketch::add(double value) {
+  if (std::isnan(value)) return;
+  if (levels_.empty()) {
+    levels_.emplace_back();
+    flip_.push_back(false);
+  }
+  levels_[0].push_back(value);
+  ++count_;
+  if (static_cast<int>(levels_[0].size()) >= 2 * k_) compact(0);
+}
+
+void QuantileSketch::compact(std::size_t level) {
+  while (level < levels_.size() && static_cast<int>(levels_[level].size()) >= 2 * k_) {
+    if (level + 1 == levels_.size()) {
+      levels_.emplace_back();
+      flip_.push_back(false);
+    }
+    std::vector<double>& items = levels_[level];
+    std::sort(items.begin(), items.end());
+    // An odd item stays behind; the rest pair up and one of each pair is promoted.
+    std::size_t pairs = items.size() / 2;
+    std::size_t offset = flip_[level] ? 1 : 0;
+    flip_[level] = !flip_[level];
+    std::vector<double>& up = levels_[level + 1];
+    for (std::size_t i = 0; i < pairs; ++i) up.push_back(items[2 * i + offset]);
+    std::vector<double> rest;
+    if (items.size() % 2 == 1) rest.push_back(items.back());
+    items.swap(rest);
+    error_bound_ += std::ldexp(1.0, static_cast<int>(level));
+    ++level;
+  }
+}
+
+void QuantileSketch::merge(const QuantileSketch& other) {
+  KILN_ASSERT(other.k_ == k_, "merging sketches of different k");
+  if (levels_.size() < other.levels_.size()) {
+    levels_.resize(other.levels_.size());
+    flip_.resize(other.levels_.size(), false);
+  }
+  for (std::size_t h = 0; h < other.levels_.size(); ++h) {
+    levels_[h].insert(levels_[h].end(), other.levels_[h].begin(), other.levels_[h].end());
+  }
+  count_ += other.count_;
+  error_bound_ += other.error_bound_;
+  for (std::size_t h = 0; h < levels_.size(); ++h) compact(h);
+}
+
+namespace {
+std::vector<std::pair<double, double>> weighted(const std::vector<std::vector<double>>& levels) {
+  std::vector<std::pair<double, double>> items;
+  for (std::size_t h = 0; h < levels.size(); ++h) {
+    double w = std::ldexp(1.0, static_cast<int>(h));
+    for (double v : levels[h]) items.emplace_back(v, w);
+  }
+  std::sort(items.begin(), items.end());
+  return items;
+}
+}  // namespace
+
+double QuantileSketch::quantile(double q) const {
+  if (count_ == 0) return std::numeric_limits<double>::quiet_NaN();
+  auto items = weighted(levels_);
+  double target = std::clamp(q, 0.0, 1.0) * static_cast<double>(count_);
+  double cumulative = 0;
+  for (const auto& [v, w] : items) {
+    cumulative += w;
+    if (cumulative >= target) return v;
+  }
+  return items.back().first;
+}
+
+double QuantileSketch::rank(double value) const {
+  double r = 0;
+  for (std::size_t h = 0; h < levels_.size(); ++h) {
+    double w = std::ldexp(1.0, static_cast<int>(h));
+    for (double v : levels_[h]) r += v <= value ? w : 0;
+  }
+  return r;
+}
+
+void ColumnStats::add_block(const void* data, int64_t n) {
+  ColumnStats block;
+  block.sketch = QuantileSketch(sketch.k());
+  auto add = [&](double v) {
+    if (!std::isfinite(v)) {
+      ++block.infinite;
+      return;
+    }
+    ++block.count;
+    double delta = v - block.mean;
+    block.mean += delta / static_cast<double>(block.count);
+    block.m2 += delta * (v - block.mean);
+    block.min = std::min(block.min, v);
+    block.max = std::max(block.max, v);
+    block.sketch.add(v);
+  };
+  switch (mem_type(role)) {
+    case MemType::kFloat32: {
+      const float* v = static_cast<const float*>(data);
+      for (int64_t i = 0; i < n; ++i) {
+        if (std::isnan(v[i])) ++block.missing;
+        else add(v[i]);
+      }
+      break;
+    }
+    case MemType::kInt32: {
+      const int32_t* v = static_cast<const int32_t*>(data);
+      for (int64_t i = 0; i < n; ++i) {
+        if (v[i] < 0) {
+          ++block.missing;
+        } else {
+          add(v[i]);
+          ++block.categories[v[i]];
+        }
+      }
+      break;
+    }
+    case MemType::kInt64: {
+      const int64_t* v = static_cast<const int64_t*>(data);
+      for (int64_t i = 0; i < n; ++i) add(static_cast<double>(v[i]));
+      break;
+    }
+  }
+  merge(block);
+}
+
+void ColumnStats::merge(const ColumnStats& o) {
+  if (o.count > 0) {
+    double n = static_cast<double>(count), m = static_cast<double>(o.count);
+    double delta = o.mean - mean;
+    mean += delta * m / (n + m);
+    m2 += o.m2 + delta * delta * n * m / (n + m);
+    count += o.count;
+    min = std::min(min, o.min);
+    max = std::max(max, o.max);
+  }
+  missing += o.missing;
+  infinite += o.infinite;
+  sketch.merge(o.sketch);
+  for (const auto& [code, c] : o.categories) categories[code] += c;
+}
+
+std::vector<std::pair<int64_t, int64_t>> ColumnStats::top_categories(std::size_t k) const {
+  std::vector<std::pair<int64_t, int64_t>> out(categories.begin(), categories.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (out.size() > k) out.resize(k);
+  return out;
+}
+
+DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketch_k) {
+  const Schema& schema = dataset.schema();
+  DatasetStats stats;
+  for (const Column& c : schema.columns) {
+    ColumnStats s;
+    s.name = c.name;
+    s.role = c.role;
+    s.sketch = QuantileSketch(sketch_k);
+    stats.columns.push_back(std::move(s));
+  }
+  std::vector<std::vector<char>> buffers(schema.columns.size());
+  std::vector<void*> out(schema.columns.size());
+  for (const auto& shard : dataset.shards()) {
+    for (int64_t start = 0; start < shard->rows(); start += block_rows) {
+      int64_t n = std::min(block_rows, shard->rows() - start);
+      for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+        buffers[c].resize(static_cast<std::size_t>(n) * mem_size(schema.columns[c].role));
+        out[c] = buffers[c].data();
+      }
+      shard->read(start, n, out);
+      for (std::size_t c = 0; c < schema.columns.size(); ++c) stats.columns[c].add_block(out[c], n);
+      stats.rows += n;
+    }
+  }
+  return stats;
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,145 @@
+// kiln data synth | inspect | validate
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "data/dataset.h"
+#include "data/inspect.h"
+#include "data/stats.h"
+#include "data/synth.h"
+#include "trainer/cli/commands.h"
+
+namespace kiln::cli {
+namespace {
+
+void add_write_options(CLI::App& command, data::ShardWriteOptions& write) {
+  command.add_option("--chunk-rows", write.chunk_rows, "rows per HDF5 chunk")->capture_default_str();
+  command.add_option("--gzip", write.gzip_level, "gzip level 1-9 (0: uncompressed)")
+      ->check(CLI::Range(0, 9))->capture_default_str();
+  command.add_flag("--shuffle-filter", write.shuffle, "HDF5 byte-shuffle filter before gzip");
+  command.add_flag("--fletcher32", write.fletcher32, "a Fletcher32 checksum per chunk");
+}
+
+void add_synth(CLI::App& data) {
+  auto o = std::make_shared<data::SynthOptions>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* synth = data.add_subcommand(
+      "synth",
+      "Write realistic synthetic data: train/, valid/, test/ (split by hashed row id) and oot/ "
+      "(the latest rows by time) under --out. Skewed, heavy-tailed numerics with outliers and "
+      "missing values, Zipf-distributed categoricals, rare positives, a label that depends "
+      "non-linearly on features and their interactions, known label noise. Deterministic "
+      "from --seed; streams, so any --rows fits in memory.");
+  synth->add_option("--out", o->out, "output directory")->required();
+  synth->add_option("--rows", o->rows, "rows over all splits")->capture_default_str();
+  synth->add_option("--shards", o->shards, "shards of the train split (others proportionally)")
+      ->capture_default_str();
+  synth->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  synth->add_option("--preset", o->preset, "fraud or credit")
+      ->check(CLI::IsMember({"fraud", "credit"}))->capture_default_str();
+  synth->add_option("--positive-rate", o->positive_rate, "rate of positive labels")->capture_default_str();
+  synth->add_option("--label-noise", o->label_noise, "probability that a label is flipped")
+      ->capture_default_str();
+  synth->add_option("--oot-fraction", o->oot_fraction, "latest fraction of rows for the oot split")
+      ->capture_default_str();
+  add_write_options(*synth, o->write);
+  synth->add_flag("--json", *json, "print the summary as JSON on stdout");
+  synth->callback([o, json] {
+    auto start = std::chrono::steady_clock::now();
+    auto summary = data::synthesize(*o);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    nlohmann::ordered_json out = {{"out", o->out}, {"preset", o->preset}, {"seed", o->seed},
+                                  {"seconds", seconds}};
+    for (const auto& [split, s] : summary) {
+      out["splits"][split] = {{"path", o->out + "/" + split}, {"rows", s.rows},
+                              {"positives", s.positives}, {"shards", s.shards},
+                              {"fingerprint", s.fingerprint}};
+    }
+    if (*json) {
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    std::printf("wrote %s (%s preset, seed %llu) in %.1f s\n", o->out.c_str(), o->preset.c_str(),
+                static_cast<unsigned long long>(o->seed), seconds);
+    for (const char* split : {"train", "valid", "test", "oot"}) {
+      if (!summary.count(split)) continue;
+      const auto& s = summary.at(split);
+      std::printf("  %-6s %10lld rows  %8lld positives (%.2f%%)  %3d shards  %s\n", split,
+                  static_cast<long long>(s.rows), static_cast<long long>(s.positives),
+                  100.0 * static_cast<double>(s.positives) / static_cast<double>(s.rows), s.shards,
+                  s.fingerprint.substr(0, 16).c_str());
+    }
+  });
+}
+
+void add_matrix_options(CLI::App& command, data::MatrixLayout& matrix) {
+  command.add_option("--matrix-features", matrix.features,
+                     "h5py-style layout: the 2-D feature dataset")->capture_default_str();
+  command.add_option("--matrix-label", matrix.label, "h5py-style layout: the 1-D label dataset")
+      ->capture_default_str();
+}
+
+void add_inspect(CLI::App& data) {
+  auto path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto verify = std::make_shared<bool>(false);
+  auto matrix = std::make_shared<data::MatrixLayout>();
+  CLI::App* inspect = data.add_subcommand(
+      "inspect",
+      "Describe a dataset (directory with dataset.json, an HDF5 file, or a directory of h5py-style "
+      "files): schema, rows, shards, chunking, filters, fingerprint, and per column the missing %, "
+      "min/max/mean, quartiles and top categories (one pass over the data).");
+  inspect->add_option("path", *path, "dataset directory or HDF5 file")->required();
+  inspect->add_flag("--json", *json, "print JSON on stdout");
+  inspect->add_flag("--verify", *verify, "also check every shard's SHA-256 against dataset.json");
+  add_matrix_options(*inspect, *matrix);
+  inspect->callback([path, json, verify, matrix] {
+    auto dataset = data::Dataset::open(*path, *matrix);
+    if (*verify) dataset->verify_checksums();
+    auto description = data::describe(*dataset, data::compute_stats(*dataset));
+    std::cout << (*json ? description.dump(2) + "\n" : data::describe_text(description));
+  });
+}
+
+void add_validate(CLI::App& data) {
+  auto path = std::make_shared<std::string>();
+  auto schema = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto matrix = std::make_shared<data::MatrixLayout>();
+  CLI::App* validate = data.add_subcommand(
+      "validate",
+      "Check a dataset against a schema file (JSON with a \"columns\" list, as in dataset.json) "
+      "and read every byte: lists every mismatch (missing, extra or mistyped columns, checksums, "
+      "corrupt chunks, bad labels) and exits 65 when there is any.");
+  validate->add_option("path", *path, "dataset directory or HDF5 file")->required();
+  validate->add_option("--schema", *schema, "schema file (a dataset.json works)")->required();
+  validate->add_flag("--json", *json, "print {ok, problems} as JSON on stdout");
+  add_matrix_options(*validate, *matrix);
+  validate->callback([path, schema, json, matrix] {
+    data::Schema expected = data::read_schema_file(*schema);
+    std::vector<std::string> problems = data::validate_dataset(*path, expected, *matrix);
+    if (*json) {
+      std::cout << nlohmann::ordered_json{{"path", *path}, {"ok", problems.empty()}, {"problems", problems}}.dump(2)
+                << "\n";
+    } else {
+      for (const auto& p : problems) std::cout << "mismatch: " << p << "\n";
+      if (problems.empty()) std::cout << *path << ": valid against " << *schema << "\n";
+    }
+    KILN_CHECK(problems.empty(), DataError, *path, ": ", problems.size(),
+               " problem(s) against ", *schema, "; first: ", problems.front());
+  });
+}
+
+}  // namespace
+
+void add_data_command(CLI::App& app) {
+  CLI::App* data = app.add_subcommand("data", "Create, import, inspect and validate HDF5 datasets");
+  data->require_subcommand(1);
+  add_synth(*data);
+  add_inspect(*data);
+  add_validate(*data);
+}
+
+}  // namespace kiln::cli
