@@ -1,0 +1,98 @@
+// Writes HDF5 files with the C API directly, to build valid and deliberately broken shards
+// that Kiln's own writer would never produce.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln::data::testing {
+
+struct RawColumn {
+  std::string name;
+  std::string role;              // written as the "role" attribute; "" for none
+  hid_t file_type = H5T_IEEE_F32LE;
+  std::vector<double> values;    // converted to file_type
+  int64_t cardinality = 0;
+  bool chunked = true;
+  hsize_t chunk = 1024;
+  bool gzip = false;
+  bool shuffle = false;
+  bool fletcher32 = false;
+  bool scaleoffset = false;      // a filter Kiln refuses
+};
+
+struct RawShard {
+  std::optional<std::string> format = "kiln.shard";
+  std::optional<int64_t> version = 1;
+  std::optional<int64_t> rows;   // default: rows of the first column
+  std::vector<RawColumn> columns;
+};
+
+inline void write_raw_shard(const std::string& path, const RawShard& shard) {
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  auto string_attr = [](hid_t obj, const char* name, const std::string& value) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, value.size());
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(attr, type, value.data());
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+  };
+  auto int_attr = [](hid_t obj, const char* name, int64_t value) {
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(attr, H5T_NATIVE_INT64, &value);
+    H5Aclose(attr);
+    H5Sclose(space);
+  };
+  if (shard.format) string_attr(file, "kiln_format", *shard.format);
+  if (shard.version) int_attr(file, "kiln_format_version", *shard.version);
+  int64_t rows = shard.rows ? *shard.rows
+                            : (shard.columns.empty() ? 0 : static_cast<int64_t>(shard.columns[0].values.size()));
+  int_attr(file, "rows", rows);
+  hid_t group = H5Gcreate2(file, "columns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  for (const RawColumn& c : shard.columns) {
+    hsize_t dims[1] = {c.values.size()};
+    hid_t space = H5Screate_simple(1, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (c.chunked && !c.values.empty()) {
+      hsize_t chunk[1] = {std::min<hsize_t>(c.chunk, c.values.size())};
+      H5Pset_chunk(dcpl, 1, chunk);
+      if (c.fletcher32) H5Pset_fletcher32(dcpl);
+      if (c.shuffle) H5Pset_shuffle(dcpl);
+      if (c.gzip) H5Pset_deflate(dcpl, 4);
+      if (c.scaleoffset) H5Pset_scaleoffset(dcpl, H5Z_SO_FLOAT_DSCALE, 2);
+    }
+    hid_t dataset = H5Dcreate2(group, c.name.c_str(), c.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (!c.values.empty()) H5Dwrite(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.values.data());
+    if (!c.role.empty()) string_attr(dataset, "role", c.role);
+    if (c.cardinality > 0) int_attr(dataset, "cardinality", c.cardinality);
+    H5Dclose(dataset);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+  }
+  H5Gclose(group);
+  H5Fclose(file);
+}
+
+// A small valid shard: x (numeric), cat (categorical), label.
+inline RawShard valid_raw_shard(int64_t rows = 3000) {
+  RawShard s;
+  RawColumn x{"x", "numeric"}, cat{"cat", "categorical", H5T_STD_I32LE}, label{"label", "label"};
+  cat.cardinality = 10;
+  for (int64_t i = 0; i < rows; ++i) {
+    x.values.push_back(0.5 * static_cast<double>(i));
+    cat.values.push_back(static_cast<double>(i % 10));
+    label.values.push_back(i % 7 == 0 ? 1.0 : 0.0);
+  }
+  s.columns = {x, cat, label};
+  return s;
+}
+
+}  // namespace kiln::data::testing

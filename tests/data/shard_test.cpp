@@ -1,0 +1,320 @@
+// Shards: round trips through every allowed storage, and a test for each kind of bad input.
+#include "data/shard.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "data/dataset.h"
+#include "raw_h5.h"
+#include "tests/temp_dir.h"
+
+namespace kiln::data {
+namespace {
+
+using testing::RawColumn;
+using testing::RawShard;
+using testing::valid_raw_shard;
+using testing::write_raw_shard;
+using kiln::testing::TempDir;
+
+// Runs f, expects E, and returns its message.
+template <class E>
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no exception";
+  return "";
+}
+
+std::vector<float> read_floats(const ShardFile& shard, std::size_t column) {
+  const Schema& s = shard.schema();
+  std::vector<std::vector<char>> buffers(s.columns.size());
+  std::vector<void*> out;
+  for (std::size_t c = 0; c < s.columns.size(); ++c) {
+    buffers[c].resize(static_cast<std::size_t>(shard.rows()) * mem_size(s.columns[c].role));
+    out.push_back(buffers[c].data());
+  }
+  shard.read(0, shard.rows(), out);
+  const float* f = reinterpret_cast<const float*>(buffers[column].data());
+  return std::vector<float>(f, f + shard.rows());
+}
+
+Schema small_schema() {
+  return Schema{{{"id", Role::kId, 0}, {"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 5},
+                 {"w", Role::kWeight, 0}, {"label", Role::kLabel, 0}}};
+}
+
+TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
+  TempDir dir;
+  const int64_t rows = 10007;
+  std::vector<int64_t> id(rows);
+  std::vector<float> x(rows), w(rows), label(rows);
+  std::vector<int32_t> c(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    id[i] = i * 3;
+    x[i] = i % 11 == 0 ? NAN : std::sin(static_cast<float>(i)) * 1e6f;
+    c[i] = i % 9 == 0 ? -1 : static_cast<int32_t>(i % 5);
+    w[i] = 0.5f + static_cast<float>(i % 3);
+    label[i] = static_cast<float>(i % 2);
+  }
+  for (ShardWriteOptions o : {ShardWriteOptions{4096, 0, false, false}, ShardWriteOptions{4096, 6, true, false},
+                              ShardWriteOptions{1000, 1, false, true}, ShardWriteOptions{65536, 9, true, true}}) {
+    std::string path = dir / ("s" + std::to_string(o.gzip_level) + ".h5");
+    ShardWriter writer(path, small_schema(), o);
+    writer.append(5000, {id.data(), x.data(), c.data(), w.data(), label.data()});
+    writer.append(rows - 5000, {id.data() + 5000, x.data() + 5000, c.data() + 5000, w.data() + 5000,
+                                label.data() + 5000});
+    writer.finish();
+    auto shard = ShardFile::open(path, nullptr);
+    ASSERT_EQ(shard->rows(), rows);
+    EXPECT_EQ(shard->chunk_rows(), o.chunk_rows);
+    EXPECT_EQ(shard->schema().columns.size(), 5u);
+    EXPECT_EQ(shard->schema().columns[2].cardinality, 5);
+    std::vector<float> got = read_floats(*shard, 1);
+    for (int64_t i = 0; i < rows; ++i) {
+      if (std::isnan(x[i])) EXPECT_TRUE(std::isnan(got[i]));
+      else ASSERT_EQ(got[i], x[i]) << i;
+    }
+    // A partial read in the middle of a chunk.
+    std::vector<int64_t> some_id(10);
+    std::vector<float> sx(10), sw(10), sl(10);
+    std::vector<int32_t> sc(10);
+    shard->read(4095, 10, {some_id.data(), sx.data(), sc.data(), sw.data(), sl.data()});
+    for (int i = 0; i < 10; ++i) {
+      EXPECT_EQ(some_id[i], id[4095 + i]);
+      EXPECT_EQ(sc[i], c[4095 + i]);
+    }
+  }
+}
+
+TEST(Shard, AnAbandonedWriterLeavesNoFileBehind) {
+  TempDir dir;
+  {
+    ShardWriter writer(dir / "part.h5", small_schema(), {});
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(ShardBadInput, AMissingFileIsExit66) {
+  TempDir dir;
+  try {
+    ShardFile::open(dir / "nope.h5", nullptr);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.exit_code(), 66);
+    EXPECT_NE(std::string(e.what()).find("nope.h5"), std::string::npos);
+  }
+}
+
+TEST(ShardBadInput, AFileThatIsNotHdf5IsRefused) {
+  TempDir dir;
+  std::ofstream(dir / "text.h5") << "label,x\n1,2\n";
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "text.h5", nullptr); });
+  EXPECT_NE(msg.find("not an HDF5 file"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, ATruncatedFileIsRefused) {
+  TempDir dir;
+  write_raw_shard(dir / "full.h5", valid_raw_shard(50000));
+  auto size = std::filesystem::file_size(dir / "full.h5");
+  std::filesystem::copy_file(dir / "full.h5", dir / "cut.h5");
+  std::filesystem::resize_file(dir / "cut.h5", size / 2);
+  std::string msg = error_of<DataError>([&] {
+    auto shard = ShardFile::open(dir / "cut.h5", nullptr);
+    read_floats(*shard, 0);
+  });
+  EXPECT_NE(msg.find("cut.h5"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, ACorruptedChunkUnderFletcher32FailsTheRead) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard(4096);
+  for (auto& c : raw.columns) c.fletcher32 = true;
+  // A recognisable value to find the chunk in the file.
+  raw.columns[0].values.assign(4096, 1234.5);
+  write_raw_shard(dir / "f.h5", raw);
+  std::string bytes;
+  {
+    std::ifstream in(dir / "f.h5", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  float marker = 1234.5f;
+  std::string needle(reinterpret_cast<const char*>(&marker), 4);
+  std::size_t at = bytes.find(needle + needle + needle + needle);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 100] ^= 0x40;
+  std::ofstream(dir / "f.h5", std::ios::binary | std::ios::trunc) << bytes;
+  auto shard = ShardFile::open(dir / "f.h5", nullptr);  // metadata is intact
+  std::string msg = error_of<DataError>([&] { read_floats(*shard, 0); });
+  EXPECT_NE(msg.find("/columns/x"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reading rows"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, AMissingOrUnknownFormatVersionIsRefused) {
+  TempDir dir;
+  RawShard missing = valid_raw_shard();
+  missing.version.reset();
+  write_raw_shard(dir / "a.h5", missing);
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "a.h5", nullptr); });
+  EXPECT_NE(msg.find("missing attribute 'kiln_format_version'"), std::string::npos) << msg;
+
+  RawShard newer = valid_raw_shard();
+  newer.version = 2;
+  write_raw_shard(dir / "b.h5", newer);
+  msg = error_of<DataError>([&] { ShardFile::open(dir / "b.h5", nullptr); });
+  EXPECT_NE(msg.find("newer Kiln"), std::string::npos) << msg;
+
+  RawShard no_format = valid_raw_shard();
+  no_format.format.reset();
+  write_raw_shard(dir / "c.h5", no_format);
+  msg = error_of<DataError>([&] { ShardFile::open(dir / "c.h5", nullptr); });
+  EXPECT_NE(msg.find("not a Kiln shard"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, AMissingLabelIsRefused) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard();
+  raw.columns.pop_back();
+  write_raw_shard(dir / "s.h5", raw);
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
+  EXPECT_NE(msg.find("exactly one column with role 'label'"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, ColumnsWithDifferentRowCountsAreRefused) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard();
+  raw.columns[1].values.pop_back();
+  write_raw_shard(dir / "s.h5", raw);
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
+  EXPECT_NE(msg.find("/columns/cat"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("different row counts"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, AWrongDtypeForARoleIsRefused) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard();
+  raw.columns[2].file_type = H5T_STD_I32LE;  // an integer label
+  write_raw_shard(dir / "s.h5", raw);
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
+  EXPECT_NE(msg.find("/columns/label: dtype int32 is not allowed for role 'label'"), std::string::npos)
+      << msg;
+  RawShard cat = valid_raw_shard();
+  cat.columns[1].file_type = H5T_IEEE_F64LE;  // float categorical codes
+  write_raw_shard(dir / "t.h5", cat);
+  msg = error_of<DataError>([&] { ShardFile::open(dir / "t.h5", nullptr); });
+  EXPECT_NE(msg.find("expected int32 (or int64)"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, NanOrInfInTheLabelIsRefusedNamingTheRow) {
+  TempDir dir;
+  for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    RawShard raw = valid_raw_shard();
+    raw.columns[2].values[2345] = bad;
+    write_raw_shard(dir / "s.h5", raw);
+    auto shard = ShardFile::open(dir / "s.h5", nullptr);
+    std::string msg = error_of<DataError>([&] { read_floats(*shard, 0); });
+    EXPECT_NE(msg.find("/columns/label: row 2345"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("must be finite"), std::string::npos) << msg;
+  }
+}
+
+TEST(ShardBadInput, AnEmptyShardIsRefused) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard(0);
+  write_raw_shard(dir / "s.h5", raw);
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
+  EXPECT_NE(msg.find("empty"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, AFilterOutsideTheAllowedListIsRefusedByName) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard();
+  raw.columns[0].scaleoffset = true;
+  write_raw_shard(dir / "s.h5", raw);
+  std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
+  EXPECT_NE(msg.find("/columns/x: filter 6"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("is not allowed"), std::string::npos) << msg;
+}
+
+TEST(ShardBadInput, ACategoricalCodeOutsideItsCardinalityIsRefused) {
+  TempDir dir;
+  RawShard raw = valid_raw_shard();
+  raw.columns[1].values[17] = 10;  // cardinality 10
+  write_raw_shard(dir / "s.h5", raw);
+  auto shard = ShardFile::open(dir / "s.h5", nullptr);
+  std::string msg = error_of<DataError>([&] { read_floats(*shard, 0); });
+  EXPECT_NE(msg.find("/columns/cat: row 17 has code 10"), std::string::npos) << msg;
+}
+
+class DatasetBadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Schema schema{{{"x", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+    DatasetWriter writer(dir_ / "ds", schema, {}, 600);
+    std::vector<float> x(1000, 1.0f), label(1000, 0.0f);
+    writer.append(1000, {x.data(), label.data()});
+    writer.finish();
+  }
+  void edit_manifest(const std::function<void(nlohmann::json&)>& edit) {
+    std::string path = dir_ / "ds/dataset.json";
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
+    edit(j);
+    std::ofstream(path, std::ios::trunc) << j.dump(2);
+  }
+  TempDir dir_;
+};
+
+TEST_F(DatasetBadInput, AChecksumMismatchIsFound) {
+  auto ds = Dataset::open(dir_ / "ds");
+  EXPECT_EQ(ds->rows(), 1000);
+  EXPECT_EQ(ds->shards().size(), 2u);
+  ds->verify_checksums();
+  // Rewrite one shard with other values but the same shape: structure checks still pass.
+  Schema schema = ds->schema();
+  ds.reset();
+  {
+    ShardWriter w(dir_ / "ds/part-00001.h5", schema, {});
+    std::vector<float> x(400, 2.0f), label(400, 0.0f);
+    w.append(400, {x.data(), label.data()});
+    w.finish();
+  }
+  auto changed = Dataset::open(dir_ / "ds");
+  std::string msg = error_of<DataError>([&] { changed->verify_checksums(); });
+  EXPECT_NE(msg.find("part-00001.h5: SHA-256"), std::string::npos) << msg;
+}
+
+TEST_F(DatasetBadInput, AShardPathLeavingTheDirectoryIsRefused) {
+  edit_manifest([](nlohmann::json& j) { j["shards"][0]["path"] = "../ds/part-00000.h5"; });
+  std::string msg = error_of<DataError>([&] { Dataset::open(dir_ / "ds"); });
+  EXPECT_NE(msg.find("plain relative path"), std::string::npos) << msg;
+}
+
+TEST_F(DatasetBadInput, RowsThatDisagreeWithTheShardsAreRefused) {
+  edit_manifest([](nlohmann::json& j) { j["rows"] = 999; });
+  std::string msg = error_of<DataError>([&] { Dataset::open(dir_ / "ds"); });
+  EXPECT_NE(msg.find("the shards hold 1000"), std::string::npos) << msg;
+}
+
+TEST_F(DatasetBadInput, AMissingShardIsExit66) {
+  std::filesystem::remove(dir_ / "ds/part-00001.h5");
+  EXPECT_THROW(Dataset::open(dir_ / "ds"), InputError);
+}
+
+TEST_F(DatasetBadInput, AnExistingDatasetIsNotOverwritten) {
+  Schema schema{{{"x", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  EXPECT_THROW(DatasetWriter(dir_ / "ds", schema, {}, 100), OutputError);
+}
+
+}  // namespace
+}  // namespace kiln::data
