@@ -61,17 +61,12 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   }
   for (const Column& c : schema_.columns) row_bytes_ += mem_size(c.role);
 
-  // Every rank is dealt at least floor(U / world) blocks whatever the permutation, so the
-  // sum of that many smallest blocks is a share every rank can fill in every epoch: all
-  // ranks are cut to it and get the same number of batches. One rank: every row.
-  int64_t units_per_rank = static_cast<int64_t>(units_.size()) / o.world_size;
-  KILN_CHECK(units_per_rank >= 1, ConfigError, "the data has ", units_.size(),
-             " blocks, fewer than the ", o.world_size,
-             " ranks; use smaller blocks (block_rows) or fewer ranks");
-  std::vector<int64_t> sizes;
-  for (const Unit& u : units_) sizes.push_back(u.rows);
-  std::sort(sizes.begin(), sizes.end());
-  rows_per_epoch_ = std::accumulate(sizes.begin(), sizes.begin() + units_per_rank, int64_t{0});
+  // The permuted blocks form one stream of rows; rank r takes the r-th of world_size equal
+  // contiguous parts of it, so every rank gets the same number of rows (and batches) and at
+  // most world_size - 1 rows are left out of an epoch.
+  int64_t total = 0;
+  for (const Unit& u : units_) total += u.rows;
+  rows_per_epoch_ = total / o.world_size;
   KILN_CHECK(rows_per_epoch_ >= 1, ConfigError, "each of ", o.world_size,
              " ranks would get no rows; use smaller blocks or fewer ranks");
   batches_per_epoch_ = o.drop_last ? rows_per_epoch_ / o.batch_size
@@ -105,23 +100,27 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
   }
   std::vector<Window> windows;
-  int64_t remaining = rows_per_epoch_;
   Window current;
-  for (std::size_t i = static_cast<std::size_t>(o.rank); i < order.size() && remaining > 0;
-       i += static_cast<std::size_t>(o.world_size)) {
+  const int64_t begin = rows_per_epoch_ * o.rank, end = begin + rows_per_epoch_;
+  int64_t position = 0;  // of the current block in the epoch's stream
+  for (std::size_t i = 0; i < order.size() && position < end; ++i) {
     Unit unit = units_[order[i]];
-    unit.rows = std::min(unit.rows, remaining);
-    remaining -= unit.rows;
+    const int64_t block_begin = position;
+    position += unit.rows;
+    const int64_t from = std::max(begin, block_begin), to = std::min(end, position);
+    if (from >= to) continue;
+    unit.start += from - block_begin;
+    unit.rows = to - from;
     current.units.push_back(unit);
     current.rows += unit.rows;
-    if (current.rows >= o.shuffle_window || remaining == 0) {
+    if (current.rows >= o.shuffle_window || to == end) {
       current.key = mix_keys(mix_keys(o.seed, static_cast<uint64_t>(epoch)),
                              windows.size() * 1024 + static_cast<uint64_t>(o.rank));
       windows.push_back(std::move(current));
       current = Window();
     }
   }
-  KILN_ASSERT(remaining == 0, "the plan ran out of rows for rank ", o.rank);
+  KILN_ASSERT(position >= end, "the plan ran out of rows for rank ", o.rank);
   return windows;
 }
 

@@ -3,11 +3,11 @@
 // An epoch is planned from metadata alone. The shards are cut into blocks of whole chunks
 // (`block_rows` rounded up to the chunk size); with `shuffle` the blocks are permuted by
 // (seed, epoch), dealt to the ranks round-robin, and grouped into windows of about
-// `shuffle_window` rows whose rows are permuted by (seed, epoch, window). Every row of a
-// rank's share comes exactly once per epoch. With one rank that is every row; with several,
-// every rank is cut to the same length (the sum of the floor(blocks / ranks) smallest
-// blocks, which every deal can fill) so all get the same number of batches, and the rows
-// left out differ from epoch to epoch. The position in the epoch (the
+// `shuffle_window` rows whose rows are permuted by (seed, epoch, window). The permuted
+// blocks form one stream of rows; rank r of W takes the r-th of W equal contiguous parts,
+// so ranks read disjoint rows and get the same number of batches, and every row comes
+// exactly once per epoch (with W ranks, up to W - 1 rows an epoch are left out, different
+// ones each epoch). The position in the epoch (the
 // cursor) is all that is needed to resume on the next row: no RNG state beyond the seed.
 //
 // A background thread reads windows (large chunk-aligned reads) and gathers rows into a

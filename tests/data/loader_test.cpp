@@ -1,0 +1,226 @@
+#include "data/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/errors.h"
+#include "raw_h5.h"
+#include "tests/temp_dir.h"
+
+namespace kiln::data {
+namespace {
+
+using kiln::testing::TempDir;
+
+// A dataset whose id column numbers its rows 0..rows-1 and whose x column is 2 * id.
+std::shared_ptr<const Dataset> make_dataset(const std::string& dir, int64_t rows, int64_t per_shard,
+                                            ShardWriteOptions write = {4096, 0, false, false}) {
+  Schema schema{{{"id", Role::kId, 0}, {"x", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  {
+    DatasetWriter writer(dir, schema, write, per_shard);
+    std::vector<int64_t> id(rows);
+    std::vector<float> x(rows), label(rows);
+    for (int64_t i = 0; i < rows; ++i) {
+      id[i] = i;
+      x[i] = 2.0f * static_cast<float>(i);
+      label[i] = static_cast<float>(i % 2);
+    }
+    writer.append(rows, {id.data(), x.data(), label.data()});
+    writer.finish();
+  }
+  return Dataset::open(dir);
+}
+
+// The ids of one epoch, checking each batch's x against its id.
+std::vector<int64_t> epoch_ids(Loader& loader) {
+  std::vector<int64_t> ids;
+  while (const Batch* b = loader.next()) {
+    for (int64_t i = 0; i < b->rows; ++i) {
+      int64_t id = b->column<int64_t>(0)[i];
+      EXPECT_EQ(b->column<float>(1)[i], 2.0f * static_cast<float>(id));
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+TEST(Loader, EveryRowExactlyOncePerEpochInFixedSizeBatches) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 50000, 12000);
+  LoaderOptions o;
+  o.batch_size = 1000;
+  o.shuffle_window = 9000;
+  o.block_rows = 3000;
+  Loader loader({ds}, o);
+  EXPECT_EQ(loader.batches_per_epoch(), 50);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<int64_t> ids = epoch_ids(loader);
+    ASSERT_EQ(ids.size(), 50000u);
+    std::vector<int64_t> sorted = ids;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t i = 0; i < 50000; ++i) ASSERT_EQ(sorted[i], i);
+    EXPECT_FALSE(std::is_sorted(ids.begin(), ids.end()));
+  }
+  EXPECT_EQ(loader.cursor(), (LoaderCursor{2, 0}));
+}
+
+TEST(Loader, TheOrderIsAFunctionOfSeedAndEpoch) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 20000, 20000);
+  LoaderOptions o;
+  o.batch_size = 512;
+  o.block_rows = 1024;
+  o.shuffle_window = 4096;
+  o.seed = 7;
+  Loader a({ds}, o), b({ds}, o);
+  std::vector<int64_t> a0 = epoch_ids(a), b0 = epoch_ids(b), a1 = epoch_ids(a);
+  EXPECT_EQ(a0, b0);
+  EXPECT_NE(a0, a1);
+  o.seed = 8;
+  Loader c({ds}, o);
+  EXPECT_NE(epoch_ids(c), a0);
+  // The plan that tools and tests read matches what the loader delivers.
+  std::vector<int64_t> planned;
+  for (auto [shard, row] : a.epoch_order(0)) planned.push_back(row);
+  EXPECT_EQ(planned, a0);
+}
+
+TEST(Loader, ShuffleOffReadsInOrder) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 9999, 4000);
+  LoaderOptions o;
+  o.shuffle = false;
+  o.batch_size = 1000;
+  Loader loader({ds}, o);
+  std::vector<int64_t> ids = epoch_ids(loader);
+  ASSERT_EQ(ids.size(), 9999u);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+}
+
+TEST(Loader, DropLastDropsOnlyThePartialBatch) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 10500, 10500);
+  LoaderOptions o;
+  o.batch_size = 1000;
+  o.drop_last = true;
+  Loader loader({ds}, o);
+  EXPECT_EQ(loader.batches_per_epoch(), 10);
+  int batches = 0;
+  while (const Batch* b = loader.next()) {
+    EXPECT_EQ(b->rows, 1000);
+    ++batches;
+  }
+  EXPECT_EQ(batches, 10);
+  o.drop_last = false;
+  Loader keep({ds}, o);
+  EXPECT_EQ(keep.batches_per_epoch(), 11);
+}
+
+TEST(Loader, ResumesOnTheNextRowAfterCursorRestore) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 30000, 7000);
+  LoaderOptions o;
+  o.batch_size = 700;
+  o.block_rows = 2000;
+  o.shuffle_window = 5000;
+  o.seed = 3;
+  o.prefetch = 3;
+  Loader straight({ds}, o);
+  std::vector<int64_t> expected = epoch_ids(straight);
+  std::vector<int64_t> expected_next = epoch_ids(straight);
+
+  Loader interrupted({ds}, o);
+  std::vector<int64_t> got;
+  for (int i = 0; i < 17; ++i) {
+    const Batch* b = interrupted.next();
+    got.insert(got.end(), b->column<int64_t>(0), b->column<int64_t>(0) + b->rows);
+  }
+  LoaderCursor saved = interrupted.cursor();
+  EXPECT_EQ(saved, (LoaderCursor{0, 17}));
+  Loader resumed({ds}, o);
+  resumed.seek(saved);
+  std::vector<int64_t> rest = epoch_ids(resumed);
+  got.insert(got.end(), rest.begin(), rest.end());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(epoch_ids(resumed), expected_next);
+}
+
+TEST(Loader, RanksReadDisjointRowsAndTheSameNumberOfBatches) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 40003, 9000);
+  std::set<int64_t> seen;
+  int64_t batches = -1;
+  for (int rank = 0; rank < 3; ++rank) {
+    LoaderOptions o;
+    o.batch_size = 256;
+    o.block_rows = 1000;
+    o.rank = rank;
+    o.world_size = 3;
+    o.seed = 11;
+    Loader loader({ds}, o);
+    if (batches < 0) batches = loader.batches_per_epoch();
+    EXPECT_EQ(loader.batches_per_epoch(), batches);
+    int64_t count = 0;
+    std::vector<int64_t> ids = epoch_ids(loader);
+    for (int64_t id : ids) EXPECT_TRUE(seen.insert(id).second) << "row " << id << " twice";
+    count = static_cast<int64_t>(ids.size());
+    EXPECT_EQ(count, loader.rows_per_epoch());
+  }
+  // All ranks together cover everything but the remainder of 40003 / 3.
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), 40002);
+}
+
+TEST(Loader, ReadsGzipShardsAndSeveralDatasetsTogether) {
+  TempDir dir;
+  auto a = make_dataset(dir / "a", 5000, 5000, {1024, 6, true, true});
+  auto b = make_dataset(dir / "b", 3000, 1000);
+  LoaderOptions o;
+  o.batch_size = 999;
+  Loader loader({a, b}, o);
+  std::map<int64_t, int> counts;
+  for (int64_t id : epoch_ids(loader)) ++counts[id];
+  EXPECT_EQ(loader.rows_per_epoch(), 8000);
+  for (int64_t i = 0; i < 3000; ++i) EXPECT_EQ(counts[i], 2) << i;  // in both datasets
+  for (int64_t i = 3000; i < 5000; ++i) EXPECT_EQ(counts[i], 1) << i;
+}
+
+TEST(Loader, AReadErrorReachesTheConsumerNamingFileAndRow) {
+  TempDir dir;
+  testing::RawShard raw = testing::valid_raw_shard(5000);
+  raw.columns[2].values[4321] = std::nan("");
+  testing::write_raw_shard(dir / "bad.h5", raw);
+  auto ds = Dataset::open(dir / "bad.h5");
+  LoaderOptions o;
+  o.batch_size = 100;
+  Loader loader({ds}, o);
+  try {
+    while (loader.next()) {
+    }
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.h5: /columns/label: row 4321"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Loader, BadOptionsAreConfigErrors) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 1000, 1000);
+  LoaderOptions o;
+  o.batch_size = 0;
+  EXPECT_THROW(Loader({ds}, o), ConfigError);
+  o.batch_size = 10;
+  o.rank = 2;
+  o.world_size = 2;
+  EXPECT_THROW(Loader({ds}, o), ConfigError);
+  o.rank = 0;
+  o.world_size = 2000;  // 1000 rows cannot feed 2000 ranks
+  EXPECT_THROW(Loader({ds}, o), ConfigError);
+}
+
+}  // namespace
+}  // namespace kiln::data
