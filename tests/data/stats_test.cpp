@@ -1,0 +1,147 @@
+#include "data/stats.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "data/synth.h"
+#include "tests/temp_dir.h"
+
+namespace kiln::data {
+namespace {
+
+using kiln::testing::TempDir;
+
+ColumnStats numeric_stats(const std::vector<float>& values, int64_t block) {
+  ColumnStats s;
+  s.role = Role::kNumeric;
+  for (std::size_t at = 0; at < values.size(); at += static_cast<std::size_t>(block)) {
+    int64_t n = std::min<int64_t>(block, static_cast<int64_t>(values.size() - at));
+    s.add_block(values.data() + at, n);
+  }
+  return s;
+}
+
+TEST(Stats, MeanAndVarianceMatchExactSumsWithinOneInATrillion) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal(0, 1);
+  std::vector<float> values;
+  for (int i = 0; i < 300000; ++i) values.push_back(static_cast<float>(1e4 + 3.0 * normal(rng)));
+  // Exact reference: long double two-pass over the same float values.
+  long double sum = 0;
+  for (float v : values) sum += v;
+  long double mean = sum / values.size(), ss = 0;
+  for (float v : values) ss += (v - mean) * (v - mean);
+  long double variance = ss / (values.size() - 1);
+  for (int64_t block : {1000, 65536, 300000}) {
+    ColumnStats s = numeric_stats(values, block);
+    EXPECT_EQ(s.count, 300000);
+    EXPECT_LT(std::abs((s.mean - static_cast<double>(mean)) / static_cast<double>(mean)), 1e-12) << block;
+    EXPECT_LT(std::abs((s.variance() - static_cast<double>(variance)) / static_cast<double>(variance)), 1e-12)
+        << block;
+  }
+}
+
+TEST(Stats, CountsMissingInfiniteMinAndMax) {
+  std::vector<float> values = {1, NAN, 3, INFINITY, -2, NAN};
+  ColumnStats s = numeric_stats(values, 4);
+  EXPECT_EQ(s.count, 3);
+  EXPECT_EQ(s.missing, 2);
+  EXPECT_EQ(s.infinite, 1);
+  EXPECT_EQ(s.min, -2);
+  EXPECT_EQ(s.max, 3);
+}
+
+// True rank range of v: [items < v, items <= v]; the estimate must be within the bound of it.
+void expect_ranks_within_bound(const std::vector<double>& data, const QuantileSketch& sketch) {
+  std::vector<double> sorted = data;
+  std::sort(sorted.begin(), sorted.end());
+  double bound = sketch.rank_error_bound();
+  EXPECT_GT(bound, 0);
+  // The worst case stated in stats.h: n * ceil(log2(n / k)) / (2k).
+  double n = static_cast<double>(data.size());
+  EXPECT_LE(bound, n * std::ceil(std::log2(n / sketch.k())) / (2.0 * sketch.k()));
+  for (double q = 0.001; q < 1; q += 0.0137) {
+    double v = sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size()))];
+    double below = static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+    double upto = static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+    double est = sketch.rank(v);
+    EXPECT_GE(est, below - bound) << "q=" << q;
+    EXPECT_LE(est, upto + bound) << "q=" << q;
+    double qv = sketch.quantile(q);
+    double qrank = static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), qv) - sorted.begin());
+    EXPECT_GE(qrank, q * static_cast<double>(sorted.size()) - bound - 1) << "q=" << q;
+  }
+}
+
+TEST(QuantileSketch, RankErrorStaysWithinItsBoundOnLognormalData) {
+  std::mt19937_64 rng(9);
+  std::lognormal_distribution<double> lognormal(0, 2.5);
+  std::vector<double> data(1000000);
+  QuantileSketch a(512), b(512);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    data[i] = lognormal(rng);
+    (i % 3 ? a : b).add(data[i]);  // two streams merged, as blocks are
+  }
+  a.merge(b);
+  EXPECT_EQ(a.count(), 1000000);
+  expect_ranks_within_bound(data, a);
+}
+
+TEST(QuantileSketch, RankErrorStaysWithinItsBoundOnDiscreteData) {
+  std::mt19937_64 rng(2);
+  std::poisson_distribution<int> poisson(3);
+  std::vector<double> data(500000);
+  QuantileSketch s(256);
+  for (auto& v : data) s.add(v = poisson(rng));
+  expect_ranks_within_bound(data, s);
+}
+
+TEST(QuantileSketch, IsExactBeforeItsFirstCompaction) {
+  QuantileSketch s(64);
+  for (int i = 100; i >= 1; --i) s.add(i);
+  EXPECT_EQ(s.rank_error_bound(), 0);
+  EXPECT_EQ(s.quantile(0.5), 50);
+  EXPECT_EQ(s.rank(10), 10);
+}
+
+TEST(Stats, CategoryCountsAreExactAcrossShards) {
+  TempDir dir;
+  SynthOptions o;
+  o.out = dir.path();
+  o.rows = 30000;
+  o.shards = 3;
+  synthesize(o);
+  auto ds = Dataset::open(dir / "train");
+  DatasetStats stats = compute_stats(*ds, 4000);
+  int merchant = ds->schema().find("merchant");
+  ASSERT_GE(merchant, 0);
+  // Reference: read the column whole and count.
+  std::map<int64_t, int64_t> counts;
+  int64_t missing = 0;
+  for (const auto& shard : ds->shards()) {
+    std::vector<std::vector<char>> buffers(ds->schema().columns.size());
+    std::vector<void*> out;
+    for (std::size_t c = 0; c < buffers.size(); ++c) {
+      buffers[c].resize(shard->rows() * mem_size(ds->schema().columns[c].role));
+      out.push_back(buffers[c].data());
+    }
+    shard->read(0, shard->rows(), out);
+    const int32_t* codes = reinterpret_cast<const int32_t*>(buffers[merchant].data());
+    for (int64_t i = 0; i < shard->rows(); ++i) codes[i] < 0 ? ++missing : ++counts[codes[i]];
+  }
+  const ColumnStats& s = stats.columns[merchant];
+  EXPECT_EQ(s.missing, missing);
+  EXPECT_EQ(s.categories.size(), counts.size());
+  for (const auto& [code, count] : counts) EXPECT_EQ(s.categories.at(code), count) << code;
+  auto top = s.top_categories(3);
+  ASSERT_EQ(top.size(), 3u);
+  EXPECT_EQ(top[0].first, 0);  // Zipf: code 0 is the most frequent
+  EXPECT_GE(top[0].second, top[1].second);
+}
+
+}  // namespace
+}  // namespace kiln::data
