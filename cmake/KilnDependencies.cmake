@@ -16,8 +16,9 @@ else()
 endif()
 
 # LibTorch: from the torch wheel. KILN_PYTHON (default: .venv/bin/python) tells where.
+# The same Python runs the reference scripts and peer benchmarks of the tests.
+set(KILN_PYTHON "${CMAKE_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python whose torch provides LibTorch")
 if(NOT Torch_DIR)
-  set(KILN_PYTHON "${CMAKE_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python whose torch provides LibTorch")
   execute_process(
     COMMAND "${KILN_PYTHON}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
     OUTPUT_VARIABLE _kiln_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
