@@ -63,18 +63,14 @@ hid_t file_h5_type(Role role) {
   return H5T_IEEE_F32LE;
 }
 
-// A dataset access property list with a chunk cache big enough for `bytes` of chunks.
-h5::Id access_plist(std::size_t bytes) {
-  h5::Id plist(H5Pcreate(H5P_DATASET_ACCESS));
-  H5Pset_chunk_cache(plist.get(), 12421, std::max<std::size_t>(bytes, 1 << 20), 1.0);
-  return plist;
-}
-
-h5::Id open_dataset(hid_t file, const std::string& name, std::size_t cache_bytes,
-                    const h5::Where& where) {
+// No raw-data chunk cache: readers read whole chunks (blocks are chunk-aligned), which HDF5
+// then decompresses straight into the caller's buffer. A cache per dataset would cost
+// memory per shard and column, growing with the dataset instead of the loader's options.
+h5::Id open_dataset(hid_t file, const std::string& name, const h5::Where& where) {
   KILN_CHECK(h5::exists(file, name), DataError, where.file, ": dataset '", name,
              "' is missing");
-  h5::Id plist = access_plist(cache_bytes);
+  h5::Id plist(H5Pcreate(H5P_DATASET_ACCESS));
+  H5Pset_chunk_cache(plist.get(), 0, 0, 1.0);
   return h5::Id(h5::check(H5Dopen2(file, name.c_str(), plist.get()), where, "opening the dataset"));
 }
 
@@ -147,7 +143,7 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
 
   if (shard->matrix_) {
     h5::Where w{path, matrix.features};
-    shard->matrix_dataset_ = open_dataset(file, matrix.features, 64 << 20, w);
+    shard->matrix_dataset_ = open_dataset(file, matrix.features, w);
     h5::DatasetInfo info = h5::describe(shard->matrix_dataset_.get(), w);
     check_storage(info, w);
     KILN_CHECK(info.dims.size() == 2, DataError, where_text(w), ": expected a 2-D matrix, got ",
@@ -185,7 +181,7 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
                            "opening the group"));
     for (const std::string& name : column_names_in_order(group.get(), {path, "/columns"})) {
       h5::Where w{path, "/columns/" + name};
-      h5::Id dataset = open_dataset(file, "/columns/" + name, 4 << 20, w);
+      h5::Id dataset = open_dataset(file, "/columns/" + name, w);
       auto role = h5::read_string_attribute(dataset.get(), "role", w);
       KILN_CHECK(role.has_value(), DataError, where_text(w), ": missing attribute 'role'");
       Column column{name, parse_role(*role, where_text(w)), 0};
@@ -213,7 +209,7 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
   if (!shard->matrix_) {
     for (const Column& column : shard->schema_.columns) {
       h5::Where w{path, "/columns/" + column.name};
-      h5::Id dataset = open_dataset(file, "/columns/" + column.name, 4 << 20, w);
+      h5::Id dataset = open_dataset(file, "/columns/" + column.name, w);
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
       check_storage(info, w);
       KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D dataset, got ",
@@ -238,7 +234,7 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
          c < shard->schema_.columns.size(); ++c) {
       const Column& column = shard->schema_.columns[c];
       h5::Where w{path, column.name};
-      h5::Id dataset = open_dataset(file, column.name, 4 << 20, w);
+      h5::Id dataset = open_dataset(file, column.name, w);
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
       check_storage(info, w);
       KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D ",
