@@ -33,12 +33,15 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   KILN_CHECK(!datasets_.empty(), ConfigError, "the loader needs at least one dataset");
   KILN_CHECK(o.batch_size >= 1, ConfigError, "batch size must be at least 1, got ", o.batch_size);
   KILN_CHECK(o.block_rows >= 1, ConfigError, "block_rows must be at least 1, got ", o.block_rows);
-  KILN_CHECK(o.shuffle_window >= 1, ConfigError, "shuffle_window must be at least 1");
+  KILN_CHECK(o.shuffle_window >= 0, ConfigError, "shuffle_window must be 0 (shuffle blocks only) or more");
   KILN_CHECK(o.prefetch >= 1 && o.prefetch <= 1024, ConfigError, "prefetch must be 1..1024, got ",
              o.prefetch);
   KILN_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, ConfigError, "rank ",
              o.rank, " is not in a world of ", o.world_size);
   allocator_ = o.allocator ? o.allocator : &default_host_allocator();
+  KILN_CHECK(o.threads >= 0 && o.threads <= 256, ConfigError, "loader threads must be 0..256, got ",
+             o.threads);
+  pool_ = std::make_unique<core::ThreadPool>(o.threads);
 
   schema_ = datasets_[0]->schema();
   for (const auto& ds : datasets_) {
@@ -127,7 +130,7 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
 std::vector<int64_t> Loader::permutation(const Window& window, int64_t /*epoch*/) const {
   std::vector<int64_t> perm(static_cast<std::size_t>(window.rows));
   std::iota(perm.begin(), perm.end(), 0);
-  if (options_.shuffle) {
+  if (options_.shuffle && options_.shuffle_window > 0) {
     CounterRng rng(window.key);
     for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.below(i)]);
   }
@@ -160,6 +163,7 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
 void Loader::produce(LoaderCursor from) {
   const std::size_t ncols = schema_.columns.size();
   const int64_t batch_size = options_.batch_size;
+  const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
   std::vector<std::vector<char>> window_data(ncols);
   std::vector<int64_t> perm, segment;
   std::vector<void*> out(ncols);
@@ -185,7 +189,7 @@ void Loader::produce(LoaderCursor from) {
         for (std::size_t c = 0; c < ncols; ++c) {
           out[c] = window_data[c].data() + filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
         }
-        shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out);
+        shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out, pool_.get());
         filled += u.rows;
       }
       perm = permutation(window, at.epoch);
@@ -209,14 +213,17 @@ void Loader::produce(LoaderCursor from) {
         int64_t n = std::min(rows - done, windows[w].rows - offset);
         // The batch takes this segment of the window's permutation as a set: gathering in
         // ascending order walks each column forward, which the CPU prefetches well.
-        segment.assign(perm.begin() + offset, perm.begin() + offset + n);
-        std::sort(segment.begin(), segment.end());
+        if (rows_shuffled) {
+          segment.assign(perm.begin() + offset, perm.begin() + offset + n);
+          std::sort(segment.begin(), segment.end());
+        }
         const int64_t* p = segment.data();
-        for (std::size_t c = 0; c < ncols; ++c) {
+        pool_->parallel_for(static_cast<int64_t>(ncols), [&](int64_t column) {
+          const std::size_t c = static_cast<std::size_t>(column);
           std::size_t size = mem_size(schema_.columns[c].role);
           const char* src = window_data[c].data();
           char* dst = static_cast<char*>(batch.columns[c]) + done * static_cast<int64_t>(size);
-          if (!options_.shuffle) {
+          if (!rows_shuffled) {
             std::memcpy(dst, src + offset * static_cast<int64_t>(size), static_cast<std::size_t>(n) * size);
           } else if (size == 4) {
             auto* d = reinterpret_cast<uint32_t*>(dst);
@@ -227,7 +234,7 @@ void Loader::produce(LoaderCursor from) {
             auto* s = reinterpret_cast<const uint64_t*>(src);
             for (int64_t i = 0; i < n; ++i) d[i] = s[p[i]];
           }
-        }
+        });
         done += n;
         offset += n;
       }

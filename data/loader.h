@@ -10,8 +10,9 @@
 // ones each epoch). The position in the epoch (the
 // cursor) is all that is needed to resume on the next row: no RNG state beyond the seed.
 //
-// A background thread reads windows (large chunk-aligned reads) and gathers rows into a
-// ring of `prefetch` batch buffers from the given allocator (pinned memory when CUDA is
+// A background thread reads windows (large chunk-aligned reads, decompressed in parallel on
+// `threads` threads, see ShardFile::read) and gathers rows, a share of the columns per
+// thread, into a ring of `prefetch` batch buffers from the given allocator (pinned memory when CUDA is
 // present), so reading overlaps the consumer's work. Memory is bounded by the options:
 // one window plus the ring, whatever the dataset's size.
 //
@@ -44,13 +45,14 @@ HostAllocator& default_host_allocator();
 struct LoaderOptions {
   int64_t batch_size = 4096;        // rows per batch
   bool shuffle = true;              // permute blocks and rows within windows each epoch
-  int64_t shuffle_window = 262144;  // rows permuted together (memory: one window)
+  int64_t shuffle_window = 262144;  // rows permuted together (memory: one window); 0: blocks only
   int64_t block_rows = 65536;       // rows per read, rounded up to whole chunks
   bool drop_last = false;           // drop the last partial batch of an epoch
   uint64_t seed = 0;                // with the epoch, fixes the order
   int rank = 0;                     // this process's rank
   int world_size = 1;               // ranks reading disjoint shares
   int prefetch = 4;                 // batches buffered ahead of the consumer
+  int threads = 0;                  // reading, decompressing and gathering; 0: one per core
   HostAllocator* allocator = nullptr;  // nullptr: default_host_allocator()
 };
 
@@ -122,6 +124,7 @@ class Loader {
 
   std::vector<std::shared_ptr<const ShardFile>> shards_;
   std::vector<std::shared_ptr<const Dataset>> datasets_;
+  std::unique_ptr<core::ThreadPool> pool_;
   LoaderOptions options_;
   Schema schema_;
   std::vector<Unit> units_;  // in dataset order

@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -223,6 +226,8 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
       if (info.chunked) {
         shard->chunk_rows_ = std::max(shard->chunk_rows_, static_cast<int64_t>(info.chunk_dims[0]));
       }
+      shard->fast_.emplace_back();
+      shard->index_chunks(shard->fast_.size() - 1, dataset.get(), info);
       shard->datasets_.push_back(std::move(dataset));
       shard->objects_.push_back(w.object);
       shard->storage_.push_back(info);
@@ -254,17 +259,62 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
     }
     KILN_CHECK(shard->rows_ >= 1, DataError, path, ": the matrix '", matrix.features, "' has no rows");
   }
+  shard->fast_.resize(shard->schema_.columns.size());
+  if (std::any_of(shard->fast_.begin(), shard->fast_.end(), [](const FastColumn& f) { return f.enabled; })) {
+    shard->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    KILN_CHECK(shard->fd_ >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
+  }
   return shard;
 }
 
+void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info) {
+  FastColumn& fast = fast_[c];
+  if (!info.chunked || info.dims.size() != 1) return;
+  for (const auto& [id, name] : info.filters) {
+    if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE) return;  // e.g. Fletcher32: H5Dread
+    fast.filters.push_back(id);
+  }
+  h5::Id type(H5Dget_type(dataset));
+  if (type.get() < 0 || H5Tequal(type.get(), mem_h5_type(schema_.columns[c].role)) <= 0) return;
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path_, ec);
+  if (ec) return;
+  fast.chunk_rows = static_cast<int64_t>(info.chunk_dims[0]);
+  const uint64_t chunk_bytes = static_cast<uint64_t>(fast.chunk_rows) * mem_size(schema_.columns[c].role);
+  for (int64_t first = 0; first < rows_; first += fast.chunk_rows) {
+    hsize_t offset[1] = {static_cast<hsize_t>(first)};
+    ChunkRef ref;
+    haddr_t address = 0;
+    hsize_t size = 0;
+    if (H5Dget_chunk_info_by_coord(dataset, offset, &ref.filter_mask, &address, &size) < 0 ||
+        address == HADDR_UNDEF) {
+      H5Eclear2(H5E_DEFAULT);
+      fast.chunks.clear();
+      return;  // an unallocated chunk or an old index: leave it to H5Dread
+    }
+    ref.address = address;
+    ref.size = size;
+    // Untrusted: the chunk must lie inside the file and be of a plausible size.
+    KILN_CHECK(ref.size >= 1 && ref.address <= file_size && ref.size <= file_size - ref.address &&
+                   ref.size <= chunk_bytes + chunk_bytes / 2 + 4096,
+               DataError, path_, ": /columns/", schema_.columns[c].name, ": the chunk at row ", first,
+               " has an implausible address or size (", ref.address, ", ", ref.size,
+               " bytes) for a file of ", file_size, " bytes");
+    fast.chunks.push_back(ref);
+  }
+  fast.enabled = true;
+}
+
 ShardFile::~ShardFile() {
+  if (fd_ >= 0) ::close(fd_);
   h5::H5Lock lock;
   datasets_.clear();
   matrix_dataset_.reset();
   file_.reset();
 }
 
-void ShardFile::read(int64_t start, int64_t count, const std::vector<void*>& out) const {
+void ShardFile::read(int64_t start, int64_t count, const std::vector<void*>& out,
+                     core::ThreadPool* pool) const {
   KILN_ASSERT(start >= 0 && count >= 0 && start + count <= rows_, "read outside the shard");
   KILN_ASSERT(out.size() == schema_.columns.size(), "one output per column");
   if (count == 0) return;
@@ -273,10 +323,111 @@ void ShardFile::read(int64_t start, int64_t count, const std::vector<void*>& out
     read_matrix(start, count, out);
     first = static_cast<std::size_t>(matrix_width_);
   }
+  // One task per fast-path chunk, one per other column.
+  struct Task {
+    std::size_t column;
+    int64_t chunk;  // -1: the whole range through H5Dread
+  };
+  std::vector<Task> tasks;
   for (std::size_t c = first; c < schema_.columns.size(); ++c) {
-    read_column(c, start, count, out[c]);
-    check_values(c, start, count, out[c]);
+    if (!fast_[c].enabled) {
+      tasks.push_back({c, -1});
+      continue;
+    }
+    for (int64_t k = start / fast_[c].chunk_rows; k * fast_[c].chunk_rows < start + count; ++k) {
+      tasks.push_back({c, k});
+    }
   }
+  auto run = [&](int64_t i) {
+    const Task& t = tasks[static_cast<std::size_t>(i)];
+    if (t.chunk < 0) read_column(t.column, start, count, out[t.column]);
+    else read_chunk(t.column, t.chunk, start, count, out[t.column]);
+  };
+  auto check = [&](int64_t c) { check_values(static_cast<std::size_t>(c), start, count, out[static_cast<std::size_t>(c)]); };
+  if (pool != nullptr) {
+    pool->parallel_for(static_cast<int64_t>(tasks.size()), run);
+    pool->parallel_for(static_cast<int64_t>(schema_.columns.size()), check);
+  } else {
+    for (std::size_t i = 0; i < tasks.size(); ++i) run(static_cast<int64_t>(i));
+    for (std::size_t c = 0; c < schema_.columns.size(); ++c) check(static_cast<int64_t>(c));
+  }
+}
+
+namespace {
+
+void pread_all(int fd, char* buffer, uint64_t size, uint64_t offset, const std::string& where) {
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, buffer + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    KILN_CHECK(n > 0, DataError, where, ": reading ", size, " bytes at offset ", offset, " failed: ",
+               n < 0 ? errno_text(errno) : "end of file (truncated?)");
+    done += static_cast<uint64_t>(n);
+  }
+}
+
+// HDF5's shuffle filter, undone: byte j of element i was stored at j * n + i; trailing
+// bytes that do not fill an element were stored as they were.
+void unshuffle(const char* in, char* out, std::size_t bytes, std::size_t element) {
+  std::size_t n = bytes / element;
+  const auto* p = reinterpret_cast<const unsigned char*>(in);
+  if (element == 4) {  // the common case, written so the compiler vectorizes it
+    for (std::size_t i = 0; i < n; ++i) {
+      uint32_t v = static_cast<uint32_t>(p[i]) | static_cast<uint32_t>(p[n + i]) << 8 |
+                   static_cast<uint32_t>(p[2 * n + i]) << 16 | static_cast<uint32_t>(p[3 * n + i]) << 24;
+      std::memcpy(out + 4 * i, &v, 4);
+    }
+  } else {
+    for (std::size_t j = 0; j < element; ++j) {
+      for (std::size_t i = 0; i < n; ++i) out[i * element + j] = static_cast<char>(p[j * n + i]);
+    }
+  }
+  std::memcpy(out + n * element, in + n * element, bytes - n * element);
+}
+
+}  // namespace
+
+void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const {
+  const FastColumn& fast = fast_[c];
+  const ChunkRef& ref = fast.chunks[static_cast<std::size_t>(chunk)];
+  const std::size_t element = mem_size(schema_.columns[c].role);
+  const std::size_t chunk_bytes = static_cast<std::size_t>(fast.chunk_rows) * element;
+  const int64_t chunk_first = chunk * fast.chunk_rows;
+  const int64_t from = std::max(start, chunk_first);
+  const int64_t to = std::min({start + count, chunk_first + fast.chunk_rows, rows_});
+  char* dst = static_cast<char*>(out) + (from - start) * static_cast<int64_t>(element);
+  const std::string where = path_ + ": " + objects_[c] + ": chunk at row " + std::to_string(chunk_first);
+  bool filtered = false;
+  for (std::size_t i = 0; i < fast.filters.size(); ++i) filtered = filtered || !(ref.filter_mask & (1u << i));
+  if (!filtered && ref.size == chunk_bytes && from == chunk_first && to == chunk_first + fast.chunk_rows) {
+    pread_all(fd_, dst, chunk_bytes, ref.address, where);  // straight into the output
+    return;
+  }
+  thread_local std::vector<char> raw, work;
+  raw.resize(ref.size);
+  pread_all(fd_, raw.data(), ref.size, ref.address, where);
+  std::size_t size = ref.size;
+  for (std::size_t i = fast.filters.size(); i-- > 0;) {  // undo the pipeline, last filter first
+    if (ref.filter_mask & (1u << i)) continue;
+    work.resize(chunk_bytes);
+    if (fast.filters[i] == H5Z_FILTER_DEFLATE) {
+      uLongf produced = chunk_bytes;
+      int rc = ::uncompress(reinterpret_cast<Bytef*>(work.data()), &produced,
+                            reinterpret_cast<const Bytef*>(raw.data()), size);
+      KILN_CHECK(rc == Z_OK && produced == chunk_bytes, DataError, where,
+                 ": gzip data is corrupt (zlib: ", rc == Z_OK ? "wrong size" : zError(rc), ")");
+      size = produced;
+    } else {
+      KILN_CHECK(size == chunk_bytes, DataError, where, ": shuffled chunk of ", size,
+                 " bytes, expected ", chunk_bytes);
+      unshuffle(raw.data(), work.data(), size, element);
+    }
+    raw.swap(work);
+  }
+  KILN_CHECK(size == chunk_bytes, DataError, where, ": chunk holds ", size, " bytes, expected ",
+             chunk_bytes);
+  std::memcpy(dst, raw.data() + (from - chunk_first) * static_cast<int64_t>(element),
+              static_cast<std::size_t>(to - from) * element);
 }
 
 void ShardFile::read_column(std::size_t c, int64_t start, int64_t count, void* out) const {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "data/h5.h"
 #include "data/schema.h"
 
@@ -42,11 +43,20 @@ class ShardFile {
   // Reads rows [start, start + count) of every column: out[c] receives `count` contiguous
   // elements of mem_type(schema().columns[c].role). Rejects a NaN/Inf label, a negative or
   // non-finite weight and a categorical code outside [-1, cardinality), naming the row.
-  void read(int64_t start, int64_t count, const std::vector<void*>& out) const;
+  //
+  // Columns stored in chunks of exactly their in-memory type, with no filters or only
+  // gzip and shuffle, are read on the fast path: the chunk index is taken from HDF5 once at
+  // open, and the chunks are read with pread and decompressed by Kiln (zlib) outside the
+  // HDF5 lock, one task per chunk on `pool` when given. Every other column (Fletcher32,
+  // conversions, contiguous storage, the matrix layout) is read by H5Dread under the lock.
+  void read(int64_t start, int64_t count, const std::vector<void*>& out,
+            core::ThreadPool* pool = nullptr) const;
 
  private:
   ShardFile() = default;
   void read_column(std::size_t c, int64_t start, int64_t count, void* out) const;
+  void read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const;
+  void index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info);
   void read_matrix(int64_t start, int64_t count, const std::vector<void*>& out) const;
   void check_values(std::size_t c, int64_t start, int64_t count, const void* data) const;
 
@@ -61,6 +71,21 @@ class ShardFile {
   std::vector<h5::DatasetInfo> storage_;
   h5::Id matrix_dataset_;
   int64_t matrix_width_ = 0;
+
+  // The fast path (see read()): per column, its chunks' file addresses, sizes and masks.
+  struct ChunkRef {
+    uint64_t address = 0;
+    uint64_t size = 0;
+    unsigned filter_mask = 0;  // bit i set: filter i of the pipeline was skipped for it
+  };
+  struct FastColumn {
+    bool enabled = false;
+    int64_t chunk_rows = 0;
+    std::vector<int> filters;  // pipeline order
+    std::vector<ChunkRef> chunks;
+  };
+  std::vector<FastColumn> fast_;
+  int fd_ = -1;  // our own descriptor for pread, independent of HDF5's
 };
 
 struct ShardWriteOptions {
