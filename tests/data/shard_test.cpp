@@ -161,6 +161,42 @@ TEST(ShardBadInput, ACorruptedChunkUnderFletcher32FailsTheRead) {
   EXPECT_NE(msg.find("reading rows"), std::string::npos) << msg;
 }
 
+// The fast path reads and inflates chunks itself: a damaged gzip chunk must still be caught.
+TEST(ShardBadInput, ACorruptedGzipChunkFailsTheReadOnTheFastPath) {
+  TempDir dir;
+  Schema schema{{{"x", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  std::vector<float> x(8192), label(8192, 0.0f);
+  for (int i = 0; i < 8192; ++i) x[i] = static_cast<float>(i % 977) * 0.25f;
+  {
+    ShardWriter writer(dir / "g.h5", schema, {4096, 6, true, false});
+    writer.append(8192, {x.data(), label.data()});
+    writer.finish();
+  }
+  haddr_t address = 0;
+  hsize_t size = 0;
+  {
+    hid_t file = H5Fopen((dir / "g.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t dataset = H5Dopen2(file, "/columns/x", H5P_DEFAULT);
+    hsize_t offset[1] = {4096};
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info_by_coord(dataset, offset, &mask, &address, &size), 0);
+    H5Dclose(dataset);
+    H5Fclose(file);
+  }
+  {
+    std::fstream f(dir / "g.h5", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(address + size / 2));
+    char junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    f.write(junk, sizeof junk);
+  }
+  auto shard = ShardFile::open(dir / "g.h5", nullptr);
+  std::vector<float> first(4096), first_label(4096);
+  shard->read(0, 4096, {first.data(), first_label.data()});  // the intact chunk still reads
+  EXPECT_EQ(first[1000], x[1000]);
+  std::string msg = error_of<DataError>([&] { read_floats(*shard, 0); });
+  EXPECT_NE(msg.find("/columns/x: chunk at row 4096"), std::string::npos) << msg;
+}
+
 TEST(ShardBadInput, AMissingOrUnknownFormatVersionIsRefused) {
   TempDir dir;
   RawShard missing = valid_raw_shard();
