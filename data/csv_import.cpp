@@ -1,0 +1,358 @@
+#include "data/csv_import.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "core/errors.h"
+#include "data/inspect.h"
+
+namespace kiln::data {
+namespace {
+
+bool is_missing(const std::string& s) {
+  if (s.empty()) return true;
+  std::string lower(s);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower == "na" || lower == "nan" || lower == "null";
+}
+
+std::optional<double> parse_number(const std::string& s) {
+  // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
+  std::size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t\r");
+  if (b == std::string::npos) return std::nullopt;
+  const char* first = s.data() + b + (s[b] == '+' ? 1 : 0);
+  const char* last = s.data() + e + 1;
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc() || ptr != last || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+// Reads CSV records one at a time, tracking physical line numbers.
+class CsvReader {
+ public:
+  explicit CsvReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+    std::error_code ec;
+    KILN_CHECK(std::filesystem::exists(path, ec), InputError, "CSV file '", path, "' does not exist");
+    KILN_CHECK(in_.good(), InputError, "CSV file '", path, "' cannot be read");
+  }
+  // False at the end. On a malformed record, `error` says why and `fields` is unusable.
+  bool next(std::vector<std::string>& fields, std::string& raw, std::string& error) {
+    fields.clear();
+    raw.clear();
+    error.clear();
+    std::string line;
+    if (!std::getline(in_, line)) return false;
+    first_line_ = ++line_;
+    raw = line;
+    std::string field;
+    bool quoted = false, was_quoted = false;
+    std::size_t i = 0;
+    while (true) {
+      if (i == line.size()) {
+        if (quoted) {  // a newline inside quotes: the record continues
+          if (!std::getline(in_, line)) {
+            error = "a quoted field is not closed before the end of the file";
+            return true;
+          }
+          ++line_;
+          raw += "\n" + line;
+          field += '\n';
+          i = 0;
+          continue;
+        }
+        if (!field.empty() && field.back() == '\r' && !was_quoted) field.pop_back();
+        fields.push_back(field);
+        return true;
+      }
+      char c = line[i++];
+      if (quoted) {
+        if (c == '"') {
+          if (i < line.size() && line[i] == '"') {
+            field += '"';
+            ++i;
+          } else {
+            quoted = false;
+          }
+        } else {
+          field += c;
+        }
+      } else if (c == '"') {
+        if (!field.empty()) {
+          error = "a quote inside an unquoted field";
+          return true;
+        }
+        quoted = was_quoted = true;
+      } else if (c == ',') {
+        fields.push_back(field);
+        field.clear();
+        was_quoted = false;
+      } else if (c == '\r' && i == line.size()) {
+        // CRLF line ending
+      } else {
+        if (was_quoted) {
+          error = "text after a closing quote";
+          return true;
+        }
+        field += c;
+      }
+    }
+  }
+  int64_t line() const { return first_line_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+  int64_t line_ = 0;
+  int64_t first_line_ = 0;
+};
+
+// Kiln column names are [A-Za-z0-9_.-]{1,128}: anything else in a CSV header becomes '_'.
+std::string column_name(const std::string& header) {
+  std::string name = header.substr(0, 128);
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.') ch = '_';
+  }
+  return name.empty() ? "_" : name;
+}
+
+struct ColumnPlan {
+  std::string name;
+  Role role = Role::kNumeric;
+  bool fixed = false;       // role given by the schema file
+  bool all_numeric = true;  // pass 1: every non-missing value parsed
+  std::unordered_map<std::string, int32_t> codes;
+  std::vector<std::string> dictionary;
+};
+
+}  // namespace
+
+CsvImportSummary import_csv(const CsvImportOptions& o) {
+  KILN_CHECK(!o.files.empty(), ConfigError, "--csv: no input file");
+  KILN_CHECK(!o.label.empty(), ConfigError, "--label: the label column is required");
+  KILN_CHECK(o.rows_per_shard >= 1, ConfigError, "rows per shard must be at least 1");
+  std::optional<Schema> given;
+  if (!o.schema_file.empty()) {
+    // Partial schemas are allowed here, so read the columns without requiring a label.
+    std::ifstream in(o.schema_file);
+    KILN_CHECK(in.good(), InputError, "schema file '", o.schema_file, "' cannot be read");
+    nlohmann::ordered_json j;
+    try {
+      j = nlohmann::ordered_json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw DataError(detail::concat(o.schema_file, ": not valid JSON: ", e.what()));
+    }
+    KILN_CHECK(j.contains("columns") && j["columns"].is_array(), DataError, o.schema_file,
+               ": expected a \"columns\" list");
+    Schema s;
+    for (const auto& c : j["columns"]) {
+      KILN_CHECK(c.contains("name") && c.contains("role"), DataError, o.schema_file,
+                 ": each column needs \"name\" and \"role\"");
+      s.columns.push_back({c["name"], parse_role(c["role"].get<std::string>(), o.schema_file), 0});
+    }
+    given = s;
+  }
+
+  // Pass 1: header, types, dictionaries, label values.
+  CsvImportSummary summary;
+  std::vector<ColumnPlan> plan;
+  std::vector<std::string> header, fields;
+  std::string raw, error;
+  int label_index = -1;
+  std::set<std::string> label_values;
+  bool label_numeric = true;
+  for (const auto& file : o.files) {
+    CsvReader reader(file);
+    KILN_CHECK(reader.next(fields, raw, error) && error.empty(), DataError, file,
+               ": line 1: expected a header row", error.empty() ? "" : " (" + error + ")");
+    if (plan.empty()) {
+      header = fields;
+      for (const auto& name : header) {
+        ColumnPlan p;
+        p.name = column_name(name);
+        if (p.name != name) summary.renamed[name] = p.name;
+        if (given && given->find(name) >= 0) {
+          p.role = given->columns[static_cast<std::size_t>(given->find(name))].role;
+          p.fixed = true;
+        }
+        plan.push_back(std::move(p));
+      }
+      auto it = std::find(header.begin(), header.end(), o.label);
+      KILN_CHECK(it != header.end(), ConfigError, file, ": no column '", o.label,
+                 "' for --label (columns: ", fields.size(), ")");
+      label_index = static_cast<int>(it - header.begin());
+      plan[static_cast<std::size_t>(label_index)].role = Role::kLabel;
+      plan[static_cast<std::size_t>(label_index)].fixed = true;
+      if (given) {
+        for (const Column& c : given->columns) {
+          KILN_CHECK(std::find(header.begin(), header.end(), c.name) != header.end(), ConfigError,
+                     o.schema_file, ": column '", c.name, "' is not in ", file);
+        }
+      }
+    } else {
+      KILN_CHECK(fields == header, DataError, file, ": line 1: the header differs from that of ",
+                 o.files.front());
+    }
+    while (reader.next(fields, raw, error)) {
+      if (!error.empty() || fields.size() != header.size()) continue;  // pass 2 reports it
+      for (std::size_t c = 0; c < fields.size(); ++c) {
+        ColumnPlan& p = plan[c];
+        if (is_missing(fields[c])) continue;
+        if (static_cast<int>(c) == label_index) {
+          label_numeric = label_numeric && parse_number(fields[c]).has_value();
+          if (label_values.size() <= 1000) label_values.insert(fields[c]);
+          continue;
+        }
+        bool numeric = parse_number(fields[c]).has_value();
+        p.all_numeric = p.all_numeric && numeric;
+        if ((!p.fixed || p.role == Role::kCategorical) && !p.codes.count(fields[c]) &&
+            p.dictionary.size() < (1u << 24)) {
+          p.codes.emplace(fields[c], static_cast<int32_t>(p.dictionary.size()));
+          p.dictionary.push_back(fields[c]);
+        }
+      }
+    }
+  }
+  Schema schema;
+  for (ColumnPlan& p : plan) {
+    if (!p.fixed) p.role = p.all_numeric ? Role::kNumeric : Role::kCategorical;
+    if (p.role != Role::kCategorical) {
+      p.codes.clear();
+      p.dictionary.clear();
+    }
+    schema.columns.push_back({p.name, p.role, static_cast<int64_t>(p.dictionary.size())});
+  }
+  schema.validate(o.files.front());
+
+  // The label mapping.
+  std::map<std::string, float>& label_map = summary.label_map;
+  if (!o.positive.empty()) {
+    for (const auto& v : label_values) label_map[v] = v == o.positive ? 1.0f : 0.0f;
+    KILN_CHECK(label_map.count(o.positive), ConfigError, "--positive '", o.positive,
+               "' does not occur in column '", o.label, "'");
+  } else if (!label_numeric) {
+    KILN_CHECK(label_values.size() == 2, DataError, "column '", o.label, "' has ", label_values.size(),
+               " distinct text values; a binary label needs two, and --positive to name the one that means 1");
+    throw ConfigError(detail::concat("column '", o.label, "' has the values '", *label_values.begin(),
+                                     "' and '", *label_values.rbegin(),
+                                     "': say which one is positive with --positive VALUE"));
+  }
+
+  // Pass 2: write.
+  std::string reject_path = o.reject_file.empty() ? (std::filesystem::path(o.out) / "rejects.csv").string()
+                                                  : o.reject_file;
+  std::unique_ptr<std::ofstream> rejects;
+  DatasetWriter writer(o.out, schema, o.write, o.rows_per_shard);
+  for (const ColumnPlan& p : plan) {
+    if (p.role == Role::kCategorical) writer.set_dictionary(p.name, p.dictionary);
+  }
+  const std::size_t ncols = plan.size();
+  constexpr std::size_t kBlock = 65536;
+  std::vector<std::vector<char>> buffers(ncols);
+  for (std::size_t c = 0; c < ncols; ++c) buffers[c].resize(kBlock * mem_size(plan[c].role));
+  std::size_t filled = 0;
+  auto flush = [&] {
+    if (filled == 0) return;
+    std::vector<const void*> cols;
+    for (auto& b : buffers) cols.push_back(b.data());
+    writer.append(static_cast<int64_t>(filled), cols);
+    filled = 0;
+  };
+  for (const auto& file : o.files) {
+    CsvReader reader(file);
+    reader.next(fields, raw, error);  // the header
+    while (reader.next(fields, raw, error)) {
+      ++summary.rows_read;
+      if (error.empty() && fields.size() != ncols) {
+        error = detail::concat("expected ", ncols, " fields, found ", fields.size());
+      }
+      for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
+        const std::string& v = fields[c];
+        char* dst = buffers[c].data() + filled * mem_size(plan[c].role);
+        const bool missing = is_missing(v);
+        switch (plan[c].role) {
+          case Role::kCategorical: {
+            int32_t code = -1;
+            if (!missing) {
+              auto it = plan[c].codes.find(v);
+              if (it == plan[c].codes.end()) error = detail::concat("column '", plan[c].name, "': '", v, "' is not in its dictionary");
+              else code = it->second;
+            }
+            std::memcpy(dst, &code, 4);
+            break;
+          }
+          case Role::kLabel: {
+            float value = NAN;
+            if (missing) {
+              error = detail::concat("the label '", plan[c].name, "' is missing");
+            } else if (!label_map.empty()) {
+              auto it = label_map.find(v);
+              if (it == label_map.end()) error = detail::concat("label value '", v, "' is not mapped");
+              else value = it->second;
+            } else {
+              auto number = parse_number(v);
+              if (!number) error = detail::concat("label '", v, "' is not a number");
+              else value = static_cast<float>(*number);
+            }
+            std::memcpy(dst, &value, 4);
+            break;
+          }
+          case Role::kId:
+          case Role::kTime: {
+            auto number = missing ? std::nullopt : parse_number(v);
+            if (!number || *number != std::floor(*number) || std::abs(*number) > 9.0e15) {
+              error = detail::concat("column '", plan[c].name, "' (", role_name(plan[c].role),
+                                     "): expected an integer, got '", v, "'");
+            }
+            int64_t value = number ? static_cast<int64_t>(*number) : 0;
+            std::memcpy(dst, &value, 8);
+            break;
+          }
+          default: {
+            auto number = missing ? std::nullopt : parse_number(v);
+            if (!missing && !number) error = detail::concat("column '", plan[c].name, "': '", v, "' is not a number");
+            if (plan[c].role == Role::kWeight && (missing || (number && *number < 0))) {
+              error = detail::concat("weight '", v, "' must be a number >= 0");
+            }
+            float value = number ? static_cast<float>(*number) : NAN;
+            std::memcpy(dst, &value, 4);
+          }
+        }
+      }
+      if (!error.empty()) {
+        KILN_CHECK(o.skip_bad_rows, DataError, file, ":", reader.line(), ": ", error,
+                   " (use --on-bad-row skip to count and set such rows aside)");
+        if (!rejects) {
+          rejects = std::make_unique<std::ofstream>(reject_path, std::ios::trunc);
+          KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path, "'");
+        }
+        *rejects << raw << "\n";
+        ++summary.rows_rejected;
+        continue;
+      }
+      if (++filled == kBlock) flush();
+      ++summary.rows_written;
+    }
+  }
+  flush();
+  if (rejects) {
+    rejects->flush();
+    KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path, "'");
+    summary.reject_file = reject_path;
+  }
+  KILN_CHECK(summary.rows_written > 0, DataError, "no rows to import from ", o.files.front(),
+             " (read ", summary.rows_read, ", rejected ", summary.rows_rejected, ")");
+  summary.manifest = writer.finish();
+  return summary;
+}
+
+}  // namespace kiln::data

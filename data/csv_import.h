@@ -1,0 +1,52 @@
+// kiln data import: CSV files to a Kiln dataset, streaming.
+//
+// Two passes over the files, each holding one row at a time: the first infers each
+// column's type (a column whose every non-missing value parses as a number is numeric,
+// else categorical) unless a schema file says it, collects the categorical dictionaries
+// (codes in order of first appearance) and the label's values; the second writes the
+// shards. Memory is bounded by the dictionaries, not the row count.
+//
+// CSV: RFC 4180 — a header row, ',' between fields, fields optionally in double quotes
+// with "" for a quote inside, newlines allowed inside quotes. Header names become column
+// names with every character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an empty
+// field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
+// value that does not fit its column, a missing or unmappable label) fails the import
+// naming file and line, or with skip_bad_rows is counted and copied to the reject file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace kiln::data {
+
+struct CsvImportOptions {
+  std::vector<std::string> files;  // read in order, each with its own header (all equal)
+  std::string out;                 // the dataset directory to create
+  std::string label;               // the label column
+  std::string schema_file;         // optional: roles of some or all columns (JSON "columns")
+  std::string positive;            // the label value that means 1; "" to infer
+  bool skip_bad_rows = false;      // count and copy bad rows instead of failing
+  std::string reject_file;         // where skipped rows go; "" for <out>/rejects.csv
+  int64_t rows_per_shard = 1 << 20;
+  ShardWriteOptions write;
+};
+
+struct CsvImportSummary {
+  int64_t rows_read = 0;
+  int64_t rows_written = 0;
+  int64_t rows_rejected = 0;
+  std::string reject_file;                  // "" when nothing was rejected
+  std::map<std::string, float> label_map;   // label text -> value written (empty: numeric)
+  std::map<std::string, std::string> renamed;  // CSV header -> column name, where they differ
+  DatasetManifest manifest;
+};
+
+// Throws InputError for a missing file, DataError for a malformed file or row (unless
+// skipped), ConfigError for contradictory options (e.g. an unknown --label column).
+CsvImportSummary import_csv(const CsvImportOptions& options);
+
+}  // namespace kiln::data

@@ -1,0 +1,158 @@
+#include "data/csv_import.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "core/errors.h"
+#include "tests/temp_dir.h"
+
+namespace kiln::data {
+namespace {
+
+using kiln::testing::TempDir;
+
+std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {
+  std::ofstream(dir / name, std::ios::binary) << text;
+  return dir / name;
+}
+
+// Every column of the dataset at `path`, as doubles (categorical codes, NaN for missing).
+std::map<std::string, std::vector<double>> read_all(const std::string& path) {
+  auto ds = Dataset::open(path);
+  std::map<std::string, std::vector<double>> out;
+  for (const auto& shard : ds->shards()) {
+    const Schema& s = shard->schema();
+    std::vector<std::vector<char>> buffers(s.columns.size());
+    std::vector<void*> ptrs;
+    for (std::size_t c = 0; c < s.columns.size(); ++c) {
+      buffers[c].resize(shard->rows() * mem_size(s.columns[c].role));
+      ptrs.push_back(buffers[c].data());
+    }
+    shard->read(0, shard->rows(), ptrs);
+    for (std::size_t c = 0; c < s.columns.size(); ++c) {
+      for (int64_t i = 0; i < shard->rows(); ++i) {
+        double v;
+        switch (mem_type(s.columns[c].role)) {
+          case MemType::kFloat32: v = reinterpret_cast<float*>(buffers[c].data())[i]; break;
+          case MemType::kInt32: v = reinterpret_cast<int32_t*>(buffers[c].data())[i]; break;
+          default: v = static_cast<double>(reinterpret_cast<int64_t*>(buffers[c].data())[i]);
+        }
+        out[s.columns[c].name].push_back(v);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(CsvImport, ReadsQuotesMissingMarkersTypesAndMapsTheLabel) {
+  TempDir dir;
+  std::string csv = write_file(dir, "a.csv",
+                               "age,\"city, name\",score,label\r\n"
+                               "31,\"Paris, FR\",0.5,fraud\r\n"
+                               "NA,Berlin,,ok\r\n"
+                               "45,\"say \"\"hi\"\"\nthere\",NaN,ok\r\n"
+                               "52,null,1e3,fraud\r\n");
+  CsvImportOptions o;
+  o.files = {csv};
+  o.out = dir / "ds";
+  o.label = "label";
+  o.positive = "fraud";
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.rows_read, 4);
+  EXPECT_EQ(s.rows_written, 4);
+  EXPECT_EQ(s.rows_rejected, 0);
+  EXPECT_EQ(s.label_map.at("fraud"), 1.0f);
+  EXPECT_EQ(s.label_map.at("ok"), 0.0f);
+  EXPECT_EQ(s.renamed.at("city, name"), "city__name");
+  const Schema& schema = s.manifest.schema;
+  EXPECT_EQ(schema.columns[0].role, Role::kNumeric);
+  EXPECT_EQ(schema.columns[1].role, Role::kCategorical);
+  EXPECT_EQ(schema.columns[1].cardinality, 3);
+  EXPECT_EQ(schema.columns[2].role, Role::kNumeric);
+  auto data = read_all(o.out);
+  EXPECT_EQ(data["age"][0], 31);
+  EXPECT_TRUE(std::isnan(data["age"][1]));
+  EXPECT_EQ(data["city__name"], (std::vector<double>{0, 1, 2, -1}));
+  EXPECT_TRUE(std::isnan(data["score"][1]) && std::isnan(data["score"][2]));
+  EXPECT_EQ(data["score"][3], 1000);
+  EXPECT_EQ(data["label"], (std::vector<double>{1, 0, 0, 1}));
+  // The dictionary keeps the strings, quotes and newline included, in code order.
+  std::ifstream dict(dir / "ds/dictionaries/city__name.json");
+  std::stringstream text;
+  text << dict.rdbuf();
+  EXPECT_EQ(text.str(), "[\"Paris, FR\",\"Berlin\",\"say \\\"hi\\\"\\nthere\"]\n");
+}
+
+TEST(CsvImport, AMalformedRowFailsWithItsLineNumber) {
+  TempDir dir;
+  std::string csv = write_file(dir, "b.csv", "x,y,label\n1,2,0\n3,\"multi\nline\",1\n4,5\n6,7,1\n");
+  CsvImportOptions o;
+  o.files = {csv};
+  o.out = dir / "ds";
+  o.label = "label";
+  try {
+    import_csv(o);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(csv + ":5: expected 3 fields, found 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CsvImport, SkippedRowsAreCountedAndWrittenToTheRejectFile) {
+  TempDir dir;
+  std::string schema = write_file(dir, "schema.json",
+                                  R"({"columns": [{"name": "x", "role": "numeric"}]})");
+  std::string csv = write_file(dir, "c.csv", "x,label\n1,0\nabc,1\n2,\n3,1\n\"open,1\n");
+  CsvImportOptions o;
+  o.files = {csv};
+  o.out = dir / "ds";
+  o.label = "label";
+  o.schema_file = schema;
+  o.skip_bad_rows = true;
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.rows_read, 5);
+  EXPECT_EQ(s.rows_written, 2);
+  EXPECT_EQ(s.rows_rejected, 3);
+  std::ifstream rejects(s.reject_file);
+  std::stringstream text;
+  text << rejects.rdbuf();
+  EXPECT_EQ(text.str(), "abc,1\n2,\n\"open,1\n");
+  EXPECT_EQ(read_all(o.out)["x"], (std::vector<double>{1, 3}));
+}
+
+TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
+  TempDir dir;
+  std::string csv = write_file(dir, "d.csv", "x,label\n1,yes\n2,no\n");
+  CsvImportOptions o;
+  o.files = {csv};
+  o.out = dir / "ds";
+  o.label = "label";
+  try {
+    import_csv(o);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--positive"), std::string::npos) << e.what();
+  }
+  o.label = "nope";
+  EXPECT_THROW(import_csv(o), ConfigError);
+  o.files = {dir / "missing.csv"};
+  EXPECT_THROW(import_csv(o), InputError);
+}
+
+TEST(CsvImport, SeveralFilesMustShareTheHeader) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "1.csv", "x,label\n1,0\n"), write_file(dir, "2.csv", "x,label\n2,1\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  EXPECT_EQ(import_csv(o).rows_written, 2);
+  o.files.push_back(write_file(dir, "3.csv", "y,label\n2,1\n"));
+  o.out = dir / "ds2";
+  EXPECT_THROW(import_csv(o), DataError);
+}
+
+}  // namespace
+}  // namespace kiln::data
