@@ -1,0 +1,98 @@
+// kiln data synth | import | inspect | validate, driven as a user or pipeline would.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "run_kiln.h"
+#include "tests/temp_dir.h"
+
+namespace kiln {
+namespace {
+
+using testing::run_kiln;
+using testing::TempDir;
+
+TEST(DataCli, SynthInspectValidateRoundTrip) {
+  TempDir dir;
+  auto synth = run_kiln({"data", "synth", "--out", dir / "d", "--rows", "30000", "--shards", "3",
+                         "--seed", "4", "--gzip", "1", "--shuffle-filter", "--json"});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  auto s = nlohmann::json::parse(synth.out);
+  EXPECT_EQ(s["splits"]["train"]["shards"], 3);
+  int64_t total = 0;
+  for (const auto& [name, split] : s["splits"].items()) total += split["rows"].get<int64_t>();
+  EXPECT_EQ(total, 30000);
+
+  auto inspect = run_kiln({"data", "inspect", dir / "d/train", "--json", "--verify"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  auto d = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(d["rows"], s["splits"]["train"]["rows"]);
+  EXPECT_EQ(d["fingerprint"], s["splits"]["train"]["fingerprint"]);
+  EXPECT_EQ(d["shards"][0]["filters"], nlohmann::json({"shuffle", "deflate"}));
+  bool saw_missing = false;
+  for (const auto& c : d["columns"]) saw_missing = saw_missing || c["missing_pct"].get<double>() > 1.0;
+  EXPECT_TRUE(saw_missing);
+
+  auto text = run_kiln({"data", "inspect", dir / "d/valid"});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("merchant"), std::string::npos);
+
+  auto ok = run_kiln({"data", "validate", dir / "d/test", "--schema", dir / "d/train/dataset.json"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST(DataCli, ValidateListsEveryMismatchAndExits65) {
+  TempDir dir;
+  ASSERT_EQ(run_kiln({"data", "synth", "--out", dir / "d", "--rows", "2000"}).exit_code, 0);
+  std::ofstream(dir / "schema.json") << R"({"columns": [
+      {"name": "amount", "role": "categorical"}, {"name": "label", "role": "label"},
+      {"name": "not_there", "role": "numeric"}]})";
+  auto run = run_kiln({"data", "validate", dir / "d/train", "--schema", dir / "schema.json", "--json"});
+  EXPECT_EQ(run.exit_code, 65);
+  auto v = nlohmann::json::parse(run.out);
+  EXPECT_FALSE(v["ok"]);
+  std::string all = v["problems"].dump();
+  EXPECT_NE(all.find("'amount' has role 'numeric', expected 'categorical'"), std::string::npos) << all;
+  EXPECT_NE(all.find("'not_there' (numeric) is missing"), std::string::npos) << all;
+  EXPECT_NE(all.find("'merchant' (categorical) is not in the schema"), std::string::npos) << all;
+  EXPECT_NE(run.last_err_line().find("exit 65"), std::string::npos) << run.err;
+}
+
+TEST(DataCli, BadInputsExitWithTheirCodes) {
+  TempDir dir;
+  auto missing = run_kiln({"data", "inspect", dir / "nothing"});
+  EXPECT_EQ(missing.exit_code, 66);
+  std::ofstream(dir / "junk.h5") << "not hdf5";
+  auto junk = run_kiln({"data", "inspect", dir / "junk.h5"});
+  EXPECT_EQ(junk.exit_code, 65);
+  EXPECT_NE(junk.last_err_line().find("not an HDF5 file"), std::string::npos) << junk.err;
+  ASSERT_EQ(run_kiln({"data", "synth", "--out", dir / "d", "--rows", "1000"}).exit_code, 0);
+  auto again = run_kiln({"data", "synth", "--out", dir / "d", "--rows", "1000"});
+  EXPECT_EQ(again.exit_code, 74);
+  EXPECT_NE(again.last_err_line().find("already holds a dataset"), std::string::npos) << again.err;
+  auto bad_preset = run_kiln({"data", "synth", "--out", dir / "e", "--preset", "retail"});
+  EXPECT_EQ(bad_preset.exit_code, 64);
+}
+
+TEST(DataCli, ImportReportsRowsAndTheLabelMapping) {
+  TempDir dir;
+  std::ofstream(dir / "in.csv") << "x,kind,label\n1,a,spam\n2,b,ham\nbad,c,spam\n";
+  std::ofstream(dir / "schema.json") << R"({"columns": [{"name": "x", "role": "numeric"}]})";
+  auto run = run_kiln({"data", "import", "--csv", dir / "in.csv", "--out", dir / "ds", "--label",
+                       "label", "--positive", "spam", "--schema", dir / "schema.json",
+                       "--on-bad-row", "skip", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto s = nlohmann::json::parse(run.out);
+  EXPECT_EQ(s["rows_read"], 3);
+  EXPECT_EQ(s["rows_written"], 2);
+  EXPECT_EQ(s["rows_rejected"], 1);
+  EXPECT_EQ(s["label_map"]["spam"], 1.0);
+  auto fail = run_kiln({"data", "import", "--csv", dir / "in.csv", "--out", dir / "ds2", "--label",
+                        "label", "--positive", "spam", "--schema", dir / "schema.json"});
+  EXPECT_EQ(fail.exit_code, 65);
+  EXPECT_NE(fail.last_err_line().find("in.csv:4"), std::string::npos) << fail.err;
+}
+
+}  // namespace
+}  // namespace kiln
