@@ -18,21 +18,23 @@ endif()
 # LibTorch: from the torch wheel. KILN_PYTHON (default: .venv/bin/python) tells where.
 # The same Python runs the reference scripts and peer benchmarks of the tests.
 set(KILN_PYTHON "${CMAKE_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python whose torch provides LibTorch")
-if(NOT Torch_DIR)
-  execute_process(
-    COMMAND "${KILN_PYTHON}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
-    OUTPUT_VARIABLE _kiln_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
-    RESULT_VARIABLE _kiln_torch_rc ERROR_QUIET)
-  if(NOT _kiln_torch_rc EQUAL 0)
-    message(FATAL_ERROR "kiln: cannot import torch from ${KILN_PYTHON}; run scripts/setup first "
-                        "or pass -DKILN_PYTHON=/path/to/python")
+if(KILN_WITH_TRAINER)
+  if(NOT Torch_DIR)
+    execute_process(
+      COMMAND "${KILN_PYTHON}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+      OUTPUT_VARIABLE _kiln_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+      RESULT_VARIABLE _kiln_torch_rc ERROR_QUIET)
+    if(NOT _kiln_torch_rc EQUAL 0)
+      message(FATAL_ERROR "kiln: cannot import torch from ${KILN_PYTHON}; run scripts/setup first "
+                          "or pass -DKILN_PYTHON=/path/to/python")
+    endif()
+    list(APPEND CMAKE_PREFIX_PATH "${_kiln_torch_prefix}")
   endif()
-  list(APPEND CMAKE_PREFIX_PATH "${_kiln_torch_prefix}")
+  # The torch wheel is built with CUDA; its CMake config would try to detect the GPU by
+  # compiling and running a probe. Name the architecture instead (Hopper, as the cuda preset).
+  if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+    set(TORCH_CUDA_ARCH_LIST "9.0")
+  endif()
+  find_package(Torch REQUIRED)
+  message(STATUS "kiln: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 endif()
-# The torch wheel is built with CUDA; its CMake config would try to detect the GPU by
-# compiling and running a probe. Name the architecture instead (Hopper, as the cuda preset).
-if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
-  set(TORCH_CUDA_ARCH_LIST "9.0")
-endif()
-find_package(Torch REQUIRED)
-message(STATUS "kiln: LibTorch ${Torch_VERSION} from ${Torch_DIR}")

@@ -14,9 +14,11 @@ function(kiln_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE
-    KILN_SOURCE_DIR="${PROJECT_SOURCE_DIR}" KILN_BINARY="$<TARGET_FILE:kiln>"
-    KILN_PYTHON="${KILN_PYTHON}")
-  add_dependencies(${name} kiln)
+    KILN_SOURCE_DIR="${PROJECT_SOURCE_DIR}" KILN_PYTHON="${KILN_PYTHON}")
+  if(TARGET kiln)  # tests that drive the binary find it here
+    target_compile_definitions(${name} PRIVATE KILN_BINARY="$<TARGET_FILE:kiln>")
+    add_dependencies(${name} kiln)
+  endif()
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}"
     DISCOVERY_TIMEOUT 60)

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <new>
 
 #include "core/errors.h"
 
@@ -35,6 +36,8 @@ std::string describe_where(const Where& where) {
 }
 
 }  // namespace
+
+void reset_lock_after_fork() { new (&mutex()) std::recursive_mutex(); }
 
 H5Lock::H5Lock() : lock_(mutex()) {
   static std::once_flag once;

@@ -29,6 +29,10 @@ class H5Lock {
   std::unique_lock<std::recursive_mutex> lock_;
 };
 
+// In a child just forked while the parent held H5Lock: makes the lock usable again (the
+// child has one thread, and no HDF5 call was in progress when the parent forked).
+void reset_lock_after_fork();
+
 // Owns one HDF5 identifier of any kind and releases it with H5Idec_ref.
 class Id {
  public:

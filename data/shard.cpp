@@ -3,7 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
 #include <zlib.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <functional>
 
 #include <cerrno>
 #include <cmath>
@@ -118,8 +123,85 @@ void check_storage(const h5::DatasetInfo& info, const h5::Where& where) {
   }
 }
 
+namespace {
+
+// Runs `probe` in a forked child and reports how it ended: normally, with a Kiln error (which
+// is rethrown here with the child's message and exit code), or killed — libhdf5 has crashed
+// on malformed files (object-header and B-tree decoding), and a crash in the child becomes a
+// DataError here instead of killing the run. A child that hangs is killed after 60 s.
+void prove_in_child(const std::string& path, const std::function<void()>& probe) {
+  int pipe_fds[2];
+  KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
+  pid_t child;
+  {
+    h5::H5Lock lock;  // no other thread is inside HDF5 while the process forks
+    child = ::fork();
+  }
+  if (child == 0) {
+    h5::reset_lock_after_fork();
+    ::close(pipe_fds[0]);
+    // Whatever handlers the parent installed (sanitizers, fuzzers, the trainer's), a fault
+    // here must simply end the child so that the parent sees the signal.
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM}) {
+      struct sigaction action = {};
+      action.sa_handler = SIG_DFL;
+      ::sigaction(sig, &action, nullptr);
+    }
+    ::alarm(60);
+    int code = 0;
+    std::string message;
+    try {
+      probe();
+    } catch (const Error& e) {
+      code = e.exit_code();
+      message = e.what();
+    } catch (const std::exception& e) {
+      code = 1;
+      message = e.what();
+    }
+    if (!message.empty() && ::write(pipe_fds[1], message.data(), message.size()) < 0) code = 1;
+    ::_exit(code);
+  }
+  ::close(pipe_fds[1]);
+  KILN_CHECK(child > 0, InternalError, "fork: ", errno_text(errno));
+  std::string message;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) message.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    throw DataError(detail::concat(path, ": the HDF5 library ",
+                                   WTERMSIG(status) == SIGALRM ? "hung" : "crashed", " (signal ",
+                                   WTERMSIG(status), ") reading the file's structure: the file is malformed"));
+  }
+  switch (WEXITSTATUS(status)) {
+    case 0: return;
+    case static_cast<int>(ExitCode::kNoInput): throw InputError(message);
+    case static_cast<int>(ExitCode::kBadData): throw DataError(message);
+    default: throw Error(static_cast<ExitCode>(WEXITSTATUS(status)), message);
+  }
+}
+
+bool sandbox_enabled() {
+  const char* setting = std::getenv("KILN_HDF5_SANDBOX");
+  return setting == nullptr || std::string(setting) != "0";
+}
+
+}  // namespace
+
 std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema* expected,
                                            const MatrixLayout& matrix) {
+  if (sandbox_enabled()) prove_in_child(path, [&] { open_unchecked(path, expected, matrix); });
+  return open_unchecked(path, expected, matrix);
+}
+
+std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path, const Schema* expected,
+                                                     const MatrixLayout& matrix) {
   std::unique_ptr<ShardFile> shard(new ShardFile());
   shard->path_ = path;
   shard->file_ = h5::open_file(path);
@@ -268,14 +350,17 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
 }
 
 void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info) {
+  // Walks the whole chunk index (so a damaged one is met when the file is proved, not in the
+  // middle of training) and keeps it for the fast path when the column qualifies.
   FastColumn& fast = fast_[c];
   if (!info.chunked || info.dims.size() != 1) return;
+  bool eligible = true;
   for (const auto& [id, name] : info.filters) {
-    if (id != H5Z_FILTER_DEFLATE && id != H5Z_FILTER_SHUFFLE) return;  // e.g. Fletcher32: H5Dread
+    eligible = eligible && (id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE);  // not Fletcher32
     fast.filters.push_back(id);
   }
   h5::Id type(H5Dget_type(dataset));
-  if (type.get() < 0 || H5Tequal(type.get(), mem_h5_type(schema_.columns[c].role)) <= 0) return;
+  eligible = eligible && type.get() >= 0 && H5Tequal(type.get(), mem_h5_type(schema_.columns[c].role)) > 0;
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path_, ec);
   if (ec) return;
@@ -302,7 +387,8 @@ void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo
                " bytes) for a file of ", file_size, " bytes");
     fast.chunks.push_back(ref);
   }
-  fast.enabled = true;
+  fast.enabled = eligible;
+  if (!eligible) fast.chunks.clear();
 }
 
 ShardFile::~ShardFile() {
@@ -524,7 +610,10 @@ ShardWriter::ShardWriter(std::string path, Schema schema, ShardWriteOptions opti
   h5::Where root{temp_, "/"};
   h5::write_string_attribute(file_.get(), "kiln_format", kFormat, root);
   h5::write_int_attribute(file_.get(), "kiln_format_version", kVersion, root);
+  // No object timestamps: the same rows give the same bytes, so the same SHA-256 and
+  // dataset fingerprint, whenever they are written.
   h5::Id gcpl(H5Pcreate(H5P_GROUP_CREATE));
+  H5Pset_obj_track_times(gcpl.get(), false);
   H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
   h5::Id group(h5::check(H5Gcreate2(file_.get(), "columns", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
                          root, "creating /columns"));
@@ -534,6 +623,7 @@ ShardWriter::ShardWriter(std::string path, Schema schema, ShardWriteOptions opti
     hsize_t chunk[1] = {static_cast<hsize_t>(options.chunk_rows)};
     h5::Id space(H5Screate_simple(1, dims, max_dims));
     h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_obj_track_times(dcpl.get(), false);
     H5Pset_chunk(dcpl.get(), 1, chunk);
     if (options.fletcher32) H5Pset_fletcher32(dcpl.get());
     if (options.shuffle) H5Pset_shuffle(dcpl.get());

@@ -21,8 +21,11 @@ struct MatrixLayout {
 };
 
 // One shard, opened and proved before any data is read: format and version, the schema
-// (names, roles), shapes and row counts, dtypes, chunking and filters. Throws DataError (65)
-// naming the file, object and what was expected; InputError (66) when unreadable.
+// (names, roles), shapes and row counts, dtypes, chunking, filters and the chunk index.
+// Throws DataError (65) naming the file, object and what was expected; InputError (66)
+// when unreadable. The proof runs first in a forked child process, because libhdf5 can
+// crash on malformed files: a crash there is a DataError here (KILN_HDF5_SANDBOX=0 skips
+// the child, for debugging).
 // Reads go through the HDF5 lock, so one object may be shared by threads.
 class ShardFile {
  public:
@@ -54,6 +57,8 @@ class ShardFile {
 
  private:
   ShardFile() = default;
+  static std::unique_ptr<ShardFile> open_unchecked(const std::string& path, const Schema* expected,
+                                                   const MatrixLayout& matrix);
   void read_column(std::size_t c, int64_t start, int64_t count, void* out) const;
   void read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const;
   void index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info);

@@ -1,6 +1,7 @@
 #include "data/synth.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "core/errors.h"
 #include "data/dataset.h"
@@ -18,6 +19,7 @@ TEST(Synth, IsDeterministicFromTheSeed) {
   o.out = a.path();
   auto first = synthesize(o);
   o.out = b.path();
+  ::sleep(1);  // files written at another second must still be identical
   auto second = synthesize(o);
   o.out = c.path();
   o.seed = 1;
