@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -202,49 +204,31 @@ std::string nearest_key(std::string_view key, const std::vector<std::string>& ca
   return best;
 }
 
-std::string to_yaml_text(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << node;
-  return std::string(out.c_str()) + "\n";
-}
-
-namespace {
-nlohmann::ordered_json to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::ordered_json out = nlohmann::ordered_json::object();
-      for (const auto& item : node) out[item.first.Scalar()] = to_json(item.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::ordered_json out = nlohmann::ordered_json::array();
-      for (const auto& item : node) out.push_back(to_json(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar: {
-      // Keep the YAML type: quoted text stays a string; plain scalars become numbers or
-      // booleans where YAML reads them so.
-      if (node.Tag() != "!") {
-        bool b;
-        int64_t i;
-        double d;
-        if (YAML::convert<int64_t>::decode(node, i)) return i;
-        if (YAML::convert<double>::decode(node, d)) return d;
-        if (YAML::convert<bool>::decode(node, b)) return b;
-      }
-      return node.Scalar();
-    }
-    default:
-      return nullptr;
-  }
-}
-}  // namespace
-
-std::string yaml_to_json_text(const YAML::Node& node, int indent) {
-  return to_json(node).dump(indent);
-}
-
 namespace schema {
+
+bool needs_quotes(const std::string& text) {
+  if (text.empty()) return true;
+  YAML::Node node;
+  try {
+    node = YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    return true;
+  }
+  if (!node.IsScalar() || node.Scalar() != text) return true;  // e.g. "a: b", "[x]", " x"
+  bool b;
+  double d;
+  return text == "~" || text == "null" || text == "Null" || text == "NULL" ||
+         YAML::convert<bool>::decode(node, b) || YAML::convert<double>::decode(node, d);
+}
+
+std::string number_text(double value) {
+  char text[32];
+  for (int precision = 15; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof text, "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return text;
+}
 
 std::string where_prefix(const Source& source, const YAML::Node& node) {
   if (source.has_lines && node.Mark().line >= 0) {

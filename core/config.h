@@ -17,6 +17,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -56,9 +58,6 @@ void apply_override(YAML::Node& tree, const ConfigOverride& override_,
 // The candidate closest to `key` by edit distance (first one on ties); "" if none.
 std::string nearest_key(std::string_view key, const std::vector<std::string>& candidates);
 
-// Writes a YAML node as block YAML text, or as JSON.
-std::string to_yaml_text(const YAML::Node& node);
-std::string yaml_to_json_text(const YAML::Node& node, int indent = 2);
 
 namespace schema {
 
@@ -121,6 +120,93 @@ YAML::Node encode(const T& value) {
   }
 }
 
+// ---- text: a config as YAML or JSON, each value written with its own type ----
+// Strings that YAML would read as something else ("yes", "007", "null") are quoted, and
+// numbers are written in the shortest form that reads back exactly.
+bool needs_quotes(const std::string& text);
+std::string number_text(double value);
+
+template <class T>
+void emit(YAML::Emitter& out, const T& value);
+
+struct EmitVisitor {
+  YAML::Emitter* out;
+  template <class T>
+  void operator()(const char* key, const T& field, const char* /*doc*/) {
+    *out << YAML::Key << key << YAML::Value;
+    emit(*out, field);
+  }
+};
+
+template <class T>
+void emit(YAML::Emitter& out, const T& value) {
+  if constexpr (IsVector<T>::value) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const auto& item : value) emit(out, item);
+    out << YAML::EndSeq;
+  } else if constexpr (IsMap<T>::value) {
+    if (value.empty()) out << YAML::Flow;
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : value) {
+      out << YAML::Key << k << YAML::Value;
+      emit(out, v);
+    }
+    out << YAML::EndMap;
+  } else if constexpr (kIsSection<T>) {
+    out << YAML::BeginMap;
+    EmitVisitor visitor{&out};
+    const_cast<T&>(value).visit(visitor);
+    out << YAML::EndMap;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (needs_quotes(value)) out << YAML::DoubleQuoted;
+    out << value;
+  } else if constexpr (std::is_floating_point_v<T>) {
+    out << number_text(value);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out << (value ? "true" : "false");
+  } else {
+    out << value;
+  }
+}
+
+template <class T>
+std::string to_yaml_text(const T& config) {
+  YAML::Emitter out;
+  emit(out, config);
+  return std::string(out.c_str()) + "\n";
+}
+
+template <class T>
+nlohmann::ordered_json to_json(const T& value);
+
+struct JsonVisitor {
+  nlohmann::ordered_json* out;
+  template <class T>
+  void operator()(const char* key, const T& field, const char* /*doc*/) {
+    (*out)[key] = to_json(field);
+  }
+};
+
+template <class T>
+nlohmann::ordered_json to_json(const T& value) {
+  if constexpr (IsVector<T>::value) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& item : value) out.push_back(to_json(item));
+    return out;
+  } else if constexpr (IsMap<T>::value) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : value) out[k] = to_json(v);
+    return out;
+  } else if constexpr (kIsSection<T>) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    JsonVisitor visitor{&out};
+    const_cast<T&>(value).visit(visitor);
+    return out;
+  } else {
+    return nlohmann::ordered_json(value);
+  }
+}
+
 // ---- keys: every dotted key of a struct, open maps as `prefix.*` ----
 struct KeyInfo {
   std::string key;
@@ -141,7 +227,8 @@ struct KeyCollector {
       collect_keys(field, path, *out);
     } else {
       YAML::Emitter emitter;
-      emitter << YAML::Flow << encode(field);
+      emitter << YAML::Flow;
+      emit(emitter, field);
       out->push_back({IsMap<T>::value ? path + ".*" : path, emitter.c_str(), doc});
     }
   }

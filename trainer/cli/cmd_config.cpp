@@ -23,8 +23,8 @@ void add_config_command(CLI::App& app) {
   show->add_flag("--json", *show_json, "print JSON instead of YAML");
   show->callback([show_args, show_json] {
     trainer::KilnConfig resolved = resolve(*show_args);
-    YAML::Node tree = core::schema::encode(resolved);
-    std::cout << (*show_json ? core::yaml_to_json_text(tree) + "\n" : core::to_yaml_text(tree));
+    std::cout << (*show_json ? core::schema::to_json(resolved).dump(2) + "\n"
+                             : core::schema::to_yaml_text(resolved));
   });
 
   auto keys_json = std::make_shared<bool>(false);
