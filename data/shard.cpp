@@ -5,6 +5,9 @@
 
 #include <sys/wait.h>
 #include <zlib.h>
+#ifdef KILN_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include <csignal>
 #include <cstdlib>
@@ -471,6 +474,26 @@ void unshuffle(const char* in, char* out, std::size_t bytes, std::size_t element
   std::memcpy(out + n * element, in + n * element, bytes - n * element);
 }
 
+// Inflates one zlib stream (HDF5's deflate filter) into exactly `capacity` bytes, checking
+// its Adler-32. libdeflate, where the build found it, is about twice as fast as zlib.
+std::size_t inflate_chunk(const char* in, std::size_t size, char* out, std::size_t capacity,
+                          const std::string& where) {
+#ifdef KILN_HAVE_LIBDEFLATE
+  thread_local std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)>
+      decompressor(libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
+  std::size_t produced = 0;
+  libdeflate_result rc = libdeflate_zlib_decompress(decompressor.get(), in, size, out, capacity, &produced);
+  KILN_CHECK(rc == LIBDEFLATE_SUCCESS && produced == capacity, DataError, where,
+             ": gzip data is corrupt (libdeflate result ", static_cast<int>(rc), ")");
+#else
+  uLongf produced = capacity;
+  int rc = ::uncompress(reinterpret_cast<Bytef*>(out), &produced, reinterpret_cast<const Bytef*>(in), size);
+  KILN_CHECK(rc == Z_OK && produced == capacity, DataError, where, ": gzip data is corrupt (zlib: ",
+             rc == Z_OK ? "wrong size" : zError(rc), ")");
+#endif
+  return produced;
+}
+
 }  // namespace
 
 void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const {
@@ -497,12 +520,7 @@ void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t 
     if (ref.filter_mask & (1u << i)) continue;
     work.resize(chunk_bytes);
     if (fast.filters[i] == H5Z_FILTER_DEFLATE) {
-      uLongf produced = chunk_bytes;
-      int rc = ::uncompress(reinterpret_cast<Bytef*>(work.data()), &produced,
-                            reinterpret_cast<const Bytef*>(raw.data()), size);
-      KILN_CHECK(rc == Z_OK && produced == chunk_bytes, DataError, where,
-                 ": gzip data is corrupt (zlib: ", rc == Z_OK ? "wrong size" : zError(rc), ")");
-      size = produced;
+      size = inflate_chunk(raw.data(), size, work.data(), chunk_bytes, where);
     } else {
       KILN_CHECK(size == chunk_bytes, DataError, where, ": shuffled chunk of ", size,
                  " bytes, expected ", chunk_bytes);
