@@ -257,14 +257,12 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   }
   const std::size_t ncols = plan.size();
   constexpr std::size_t kBlock = 65536;
-  std::vector<std::vector<char>> buffers(ncols);
-  for (std::size_t c = 0; c < ncols; ++c) buffers[c].resize(kBlock * mem_size(plan[c].role));
+  ColumnBuffers buffers(schema, kBlock);
+  const std::vector<const void*> columns(buffers.pointers().begin(), buffers.pointers().end());
   std::size_t filled = 0;
   auto flush = [&] {
     if (filled == 0) return;
-    std::vector<const void*> cols;
-    for (auto& b : buffers) cols.push_back(b.data());
-    writer.append(static_cast<int64_t>(filled), cols);
+    writer.append(static_cast<int64_t>(filled), columns);
     filled = 0;
   };
   for (const auto& file : o.files) {
@@ -277,7 +275,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
       }
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
-        char* dst = buffers[c].data() + filled * mem_size(plan[c].role);
+        char* dst = buffers.column<char>(c) + filled * mem_size(plan[c].role);
         const bool missing = is_missing(v);
         switch (plan[c].role) {
           case Role::kCategorical: {

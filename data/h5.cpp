@@ -115,99 +115,81 @@ bool exists(hid_t loc, const std::string& path) {
   }
 }
 
-std::optional<std::string> read_string_attribute(hid_t object, const char* name,
-                                                 const Where& where) {
-  H5Lock lock;
+namespace {
+
+struct Attribute {
+  Id attr;
+  Id type;
+  hssize_t points = 0;
+};
+
+// The attribute `name` of `object` when it exists; DataError unless it is of class `cls`.
+std::optional<Attribute> open_attribute(hid_t object, const char* name, const Where& where,
+                                        H5T_class_t cls, const char* expected) {
   if (H5Aexists(object, name) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     return std::nullopt;
   }
-  Id attr(check(H5Aopen(object, name, H5P_DEFAULT), where, "opening an attribute"));
-  Id type(check(H5Aget_type(attr.get()), where, "reading an attribute's type"));
-  KILN_CHECK(H5Tget_class(type.get()) == H5T_STRING, DataError, describe_where(where),
-             ": attribute '", name, "' should be a string");
-  Id space(check(H5Aget_space(attr.get()), where, "reading an attribute's shape"));
-  KILN_CHECK(H5Sget_simple_extent_npoints(space.get()) == 1, DataError, describe_where(where),
-             ": attribute '", name, "' should be a single string");
-  if (H5Tis_variable_str(type.get()) > 0) {
-    Id memtype(H5Tcopy(H5T_C_S1));
-    H5Tset_size(memtype.get(), H5T_VARIABLE);
-    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
-    char* value = nullptr;
-    check_status(H5Aread(attr.get(), memtype.get(), &value), where, "reading an attribute");
-    std::string out = value ? value : "";
-    H5free_memory(value);
-    return out;
-  }
-  std::size_t size = H5Tget_size(type.get());
-  KILN_CHECK(size > 0 && size <= (1u << 20), DataError, describe_where(where), ": attribute '",
-             name, "' has an implausible size ", size);
-  Id memtype(H5Tcopy(H5T_C_S1));
-  H5Tset_size(memtype.get(), size);
-  H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
-  std::string out(size, '\0');
-  check_status(H5Aread(attr.get(), memtype.get(), out.data()), where, "reading an attribute");
-  out.resize(out.find('\0') == std::string::npos ? size : out.find('\0'));
-  return out;
+  Attribute a;
+  a.attr = Id(check(H5Aopen(object, name, H5P_DEFAULT), where, "opening an attribute"));
+  a.type = Id(check(H5Aget_type(a.attr.get()), where, "reading an attribute's type"));
+  KILN_CHECK(H5Tget_class(a.type.get()) == cls, DataError, describe_where(where), ": attribute '",
+             name, "' should be ", expected);
+  Id space(check(H5Aget_space(a.attr.get()), where, "reading an attribute's shape"));
+  a.points = H5Sget_simple_extent_npoints(space.get());
+  KILN_CHECK(a.points >= 0 && a.points <= (1 << 24), DataError, describe_where(where),
+             ": attribute '", name, "' has an implausible length ", a.points);
+  return a;
 }
 
-std::optional<int64_t> read_int_attribute(hid_t object, const char* name, const Where& where) {
-  H5Lock lock;
-  if (H5Aexists(object, name) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return std::nullopt;
-  }
-  Id attr(check(H5Aopen(object, name, H5P_DEFAULT), where, "opening an attribute"));
-  Id type(check(H5Aget_type(attr.get()), where, "reading an attribute's type"));
-  KILN_CHECK(H5Tget_class(type.get()) == H5T_INTEGER, DataError, describe_where(where),
-             ": attribute '", name, "' should be an integer");
-  Id space(check(H5Aget_space(attr.get()), where, "reading an attribute's shape"));
-  KILN_CHECK(H5Sget_simple_extent_npoints(space.get()) == 1, DataError, describe_where(where),
-             ": attribute '", name, "' should be a single integer");
-  int64_t value = 0;
-  check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), where, "reading an attribute");
-  return value;
-}
+}  // namespace
 
 std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object, const char* name,
                                                                   const Where& where) {
   H5Lock lock;
-  if (H5Aexists(object, name) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return std::nullopt;
-  }
-  Id attr(check(H5Aopen(object, name, H5P_DEFAULT), where, "opening an attribute"));
-  Id type(check(H5Aget_type(attr.get()), where, "reading an attribute's type"));
-  KILN_CHECK(H5Tget_class(type.get()) == H5T_STRING, DataError, describe_where(where),
-             ": attribute '", name, "' should be strings");
-  Id space(check(H5Aget_space(attr.get()), where, "reading an attribute's shape"));
-  hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  KILN_CHECK(n >= 0 && n <= (1 << 24), DataError, describe_where(where), ": attribute '", name,
-             "' has an implausible length ", n);
+  auto a = open_attribute(object, name, where, H5T_STRING, "strings");
+  if (!a) return std::nullopt;
+  const std::size_t n = static_cast<std::size_t>(a->points);
+  Id space(H5Aget_space(a->attr.get()));
+  Id memtype(H5Tcopy(H5T_C_S1));
+  H5Tset_cset(memtype.get(), H5Tget_cset(a->type.get()));
   std::vector<std::string> out;
-  if (H5Tis_variable_str(type.get()) > 0) {
-    Id memtype(H5Tcopy(H5T_C_S1));
+  if (H5Tis_variable_str(a->type.get()) > 0) {
     H5Tset_size(memtype.get(), H5T_VARIABLE);
-    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
-    std::vector<char*> values(static_cast<std::size_t>(n), nullptr);
-    check_status(H5Aread(attr.get(), memtype.get(), values.data()), where, "reading an attribute");
+    std::vector<char*> values(n, nullptr);
+    check_status(H5Aread(a->attr.get(), memtype.get(), values.data()), where, "reading an attribute");
     for (char* v : values) out.emplace_back(v ? v : "");
     H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, values.data());
   } else {
-    std::size_t size = H5Tget_size(type.get());
-    KILN_CHECK(size > 0 && size <= 4096, DataError, describe_where(where), ": attribute '", name,
-               "' has implausible string size ", size);
-    Id memtype(H5Tcopy(H5T_C_S1));
+    std::size_t size = H5Tget_size(a->type.get());
+    KILN_CHECK(size > 0 && size <= (1u << 16), DataError, describe_where(where), ": attribute '",
+               name, "' has an implausible string size ", size);
     H5Tset_size(memtype.get(), size);
-    H5Tset_cset(memtype.get(), H5Tget_cset(type.get()));
-    std::vector<char> buffer(size * static_cast<std::size_t>(n));
-    check_status(H5Aread(attr.get(), memtype.get(), buffer.data()), where, "reading an attribute");
-    for (hssize_t i = 0; i < n; ++i) {
-      const char* s = buffer.data() + i * size;
-      out.emplace_back(s, strnlen(s, size));
-    }
+    std::vector<char> buffer(size * n);
+    check_status(H5Aread(a->attr.get(), memtype.get(), buffer.data()), where, "reading an attribute");
+    for (std::size_t i = 0; i < n; ++i) out.emplace_back(buffer.data() + i * size, strnlen(buffer.data() + i * size, size));
   }
   return out;
+}
+
+std::optional<std::string> read_string_attribute(hid_t object, const char* name,
+                                                 const Where& where) {
+  auto values = read_string_list_attribute(object, name, where);
+  if (!values) return std::nullopt;
+  KILN_CHECK(values->size() == 1, DataError, describe_where(where), ": attribute '", name,
+             "' should be a single string");
+  return values->front();
+}
+
+std::optional<int64_t> read_int_attribute(hid_t object, const char* name, const Where& where) {
+  H5Lock lock;
+  auto a = open_attribute(object, name, where, H5T_INTEGER, "an integer");
+  if (!a) return std::nullopt;
+  KILN_CHECK(a->points == 1, DataError, describe_where(where), ": attribute '", name,
+             "' should be a single integer");
+  int64_t value = 0;
+  check_status(H5Aread(a->attr.get(), H5T_NATIVE_INT64, &value), where, "reading an attribute");
+  return value;
 }
 
 void write_string_attribute(hid_t object, const char* name, const std::string& value,

@@ -156,17 +156,12 @@ std::vector<std::string> validate_dataset(const std::string& path, const Schema&
                                             " does not match dataset.json (", manifest->shards[i].sha256, ")"));
         }
       }
-      const Schema& s = shard->schema();
-      std::vector<std::vector<char>> buffers(s.columns.size());
-      std::vector<void*> out(s.columns.size());
       constexpr int64_t kBlock = 65536;
+      ColumnBuffers buffers(shard->schema(), kBlock);
       for (int64_t start = 0; start < shard->rows(); start += kBlock) {
         int64_t n = std::min(kBlock, shard->rows() - start);
-        for (std::size_t c = 0; c < s.columns.size(); ++c) {
-          buffers[c].resize(static_cast<std::size_t>(n) * mem_size(s.columns[c].role));
-          out[c] = buffers[c].data();
-        }
-        shard->read(start, n, out);
+        buffers.resize(n);
+        shard->read(start, n, buffers.pointers());
       }
     } catch (const Error& e) {
       problems.push_back(e.what());

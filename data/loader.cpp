@@ -164,7 +164,7 @@ void Loader::produce(LoaderCursor from) {
   const std::size_t ncols = schema_.columns.size();
   const int64_t batch_size = options_.batch_size;
   const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
-  std::vector<std::vector<char>> window_data(ncols);
+  ColumnBuffers window_data(schema_, 0);
   std::vector<int64_t> perm, segment;
   std::vector<void*> out(ncols);
 
@@ -182,12 +182,10 @@ void Loader::produce(LoaderCursor from) {
     auto load = [&](std::size_t index) {
       const Window& window = windows[index];
       int64_t filled = 0;
-      for (std::size_t c = 0; c < ncols; ++c) {
-        window_data[c].resize(static_cast<std::size_t>(window.rows) * mem_size(schema_.columns[c].role));
-      }
+      window_data.resize(window.rows);
       for (const Unit& u : window.units) {
         for (std::size_t c = 0; c < ncols; ++c) {
-          out[c] = window_data[c].data() + filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+          out[c] = window_data.column<char>(c) + filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
         }
         shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out, pool_.get());
         filled += u.rows;
@@ -221,7 +219,7 @@ void Loader::produce(LoaderCursor from) {
         pool_->parallel_for(static_cast<int64_t>(ncols), [&](int64_t column) {
           const std::size_t c = static_cast<std::size_t>(column);
           std::size_t size = mem_size(schema_.columns[c].role);
-          const char* src = window_data[c].data();
+          const char* src = window_data.column<char>(c);
           char* dst = static_cast<char*>(batch.columns[c]) + done * static_cast<int64_t>(size);
           if (!rows_shuffled) {
             std::memcpy(dst, src + offset * static_cast<int64_t>(size), static_cast<std::size_t>(n) * size);

@@ -109,6 +109,21 @@ std::vector<std::string> column_names_in_order(hid_t group, const h5::Where& whe
 
 }  // namespace
 
+ColumnBuffers::ColumnBuffers(const Schema& schema, int64_t rows) {
+  for (const Column& c : schema.columns) sizes_.push_back(mem_size(c.role));
+  data_.resize(sizes_.size());
+  pointers_.resize(sizes_.size());
+  resize(rows);
+}
+
+void ColumnBuffers::resize(int64_t rows) {
+  rows_ = rows;
+  for (std::size_t c = 0; c < sizes_.size(); ++c) {
+    data_[c].resize(bytes(c));
+    pointers_[c] = data_[c].data();
+  }
+}
+
 void check_storage(const h5::DatasetInfo& info, const h5::Where& where) {
   for (const auto& [id, name] : info.filters) {
     KILN_CHECK(id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_FLETCHER32,

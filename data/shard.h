@@ -12,6 +12,27 @@
 
 namespace kiln::data {
 
+// One contiguous buffer per column of a schema, each `rows` values of the column's mem type:
+// what ShardFile::read fills.
+class ColumnBuffers {
+ public:
+  ColumnBuffers(const Schema& schema, int64_t rows);
+  // Sets the row count; pointers stay valid while it does not grow.
+  void resize(int64_t rows);
+  const std::vector<void*>& pointers() const { return pointers_; }
+  template <class T>
+  T* column(std::size_t c) const {
+    return static_cast<T*>(pointers_[c]);
+  }
+  std::size_t bytes(std::size_t c) const { return sizes_[c] * static_cast<std::size_t>(rows_); }
+
+ private:
+  std::vector<std::size_t> sizes_;
+  std::vector<std::vector<char>> data_;
+  std::vector<void*> pointers_;
+  int64_t rows_ = 0;
+};
+
 // Names for the h5py-style matrix layout (FORMAT.md, "The matrix layout").
 struct MatrixLayout {
   std::string features = "X";              // 2-D float dataset, rows x features

@@ -171,19 +171,16 @@ DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketc
     s.sketch = QuantileSketch(sketch_k);
     stats.columns.push_back(std::move(s));
   }
-  std::vector<std::vector<char>> buffers(schema.columns.size());
-  std::vector<void*> out(schema.columns.size());
+  ColumnBuffers buffers(schema, block_rows);
   core::ThreadPool pool(0);  // columns are independent: one task per column
   for (const auto& shard : dataset.shards()) {
     for (int64_t start = 0; start < shard->rows(); start += block_rows) {
       int64_t n = std::min(block_rows, shard->rows() - start);
-      for (std::size_t c = 0; c < schema.columns.size(); ++c) {
-        buffers[c].resize(static_cast<std::size_t>(n) * mem_size(schema.columns[c].role));
-        out[c] = buffers[c].data();
-      }
-      shard->read(start, n, out, &pool);
-      pool.parallel_for(static_cast<int64_t>(schema.columns.size()),
-                        [&](int64_t c) { stats.columns[static_cast<std::size_t>(c)].add_block(out[static_cast<std::size_t>(c)], n); });
+      buffers.resize(n);
+      shard->read(start, n, buffers.pointers(), &pool);
+      pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
+        stats.columns[static_cast<std::size_t>(c)].add_block(buffers.pointers()[static_cast<std::size_t>(c)], n);
+      });
       stats.rows += n;
     }
   }

@@ -25,20 +25,15 @@ std::map<std::string, std::vector<double>> read_all(const std::string& path) {
   std::map<std::string, std::vector<double>> out;
   for (const auto& shard : ds->shards()) {
     const Schema& s = shard->schema();
-    std::vector<std::vector<char>> buffers(s.columns.size());
-    std::vector<void*> ptrs;
-    for (std::size_t c = 0; c < s.columns.size(); ++c) {
-      buffers[c].resize(shard->rows() * mem_size(s.columns[c].role));
-      ptrs.push_back(buffers[c].data());
-    }
-    shard->read(0, shard->rows(), ptrs);
+    ColumnBuffers buffers(s, shard->rows());
+    shard->read(0, shard->rows(), buffers.pointers());
     for (std::size_t c = 0; c < s.columns.size(); ++c) {
       for (int64_t i = 0; i < shard->rows(); ++i) {
         double v;
         switch (mem_type(s.columns[c].role)) {
-          case MemType::kFloat32: v = reinterpret_cast<float*>(buffers[c].data())[i]; break;
-          case MemType::kInt32: v = reinterpret_cast<int32_t*>(buffers[c].data())[i]; break;
-          default: v = static_cast<double>(reinterpret_cast<int64_t*>(buffers[c].data())[i]);
+          case MemType::kFloat32: v = buffers.column<float>(c)[i]; break;
+          case MemType::kInt32: v = buffers.column<int32_t>(c)[i]; break;
+          default: v = static_cast<double>(buffers.column<int64_t>(c)[i]);
         }
         out[s.columns[c].name].push_back(v);
       }

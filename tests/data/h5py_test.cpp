@@ -33,14 +33,11 @@ std::map<std::string, std::string> column_digests(const Dataset& ds) {
   const Schema& schema = ds.schema();
   std::vector<core::Sha256> hashes(schema.columns.size());
   for (const auto& shard : ds.shards()) {
-    std::vector<std::vector<char>> buffers(schema.columns.size());
-    std::vector<void*> out;
-    for (std::size_t c = 0; c < buffers.size(); ++c) {
-      buffers[c].resize(static_cast<std::size_t>(shard->rows()) * mem_size(schema.columns[c].role));
-      out.push_back(buffers[c].data());
+    ColumnBuffers buffers(schema, shard->rows());
+    shard->read(0, shard->rows(), buffers.pointers());
+    for (std::size_t c = 0; c < schema.columns.size(); ++c) {
+      hashes[c].update(buffers.pointers()[c], buffers.bytes(c));
     }
-    shard->read(0, shard->rows(), out);
-    for (std::size_t c = 0; c < buffers.size(); ++c) hashes[c].update(buffers[c].data(), buffers[c].size());
   }
   std::map<std::string, std::string> out;
   for (std::size_t c = 0; c < schema.columns.size(); ++c) out[schema.columns[c].name] = hashes[c].hex_digest();

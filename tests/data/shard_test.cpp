@@ -38,15 +38,9 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 std::vector<float> read_floats(const ShardFile& shard, std::size_t column) {
-  const Schema& s = shard.schema();
-  std::vector<std::vector<char>> buffers(s.columns.size());
-  std::vector<void*> out;
-  for (std::size_t c = 0; c < s.columns.size(); ++c) {
-    buffers[c].resize(static_cast<std::size_t>(shard.rows()) * mem_size(s.columns[c].role));
-    out.push_back(buffers[c].data());
-  }
-  shard.read(0, shard.rows(), out);
-  const float* f = reinterpret_cast<const float*>(buffers[column].data());
+  ColumnBuffers buffers(shard.schema(), shard.rows());
+  shard.read(0, shard.rows(), buffers.pointers());
+  const float* f = buffers.column<float>(column);
   return std::vector<float>(f, f + shard.rows());
 }
 

@@ -123,14 +123,9 @@ TEST(Stats, CategoryCountsAreExactAcrossShards) {
   std::map<int64_t, int64_t> counts;
   int64_t missing = 0;
   for (const auto& shard : ds->shards()) {
-    std::vector<std::vector<char>> buffers(ds->schema().columns.size());
-    std::vector<void*> out;
-    for (std::size_t c = 0; c < buffers.size(); ++c) {
-      buffers[c].resize(shard->rows() * mem_size(ds->schema().columns[c].role));
-      out.push_back(buffers[c].data());
-    }
-    shard->read(0, shard->rows(), out);
-    const int32_t* codes = reinterpret_cast<const int32_t*>(buffers[merchant].data());
+    ColumnBuffers buffers(ds->schema(), shard->rows());
+    shard->read(0, shard->rows(), buffers.pointers());
+    const int32_t* codes = buffers.column<int32_t>(static_cast<std::size_t>(merchant));
     for (int64_t i = 0; i < shard->rows(); ++i) codes[i] < 0 ? ++missing : ++counts[codes[i]];
   }
   const ColumnStats& s = stats.columns[merchant];

@@ -24,16 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fclose(f);
   try {
     auto shard = kiln::data::ShardFile::open(path, nullptr);
-    const auto& columns = shard->schema().columns;
     const int64_t rows = std::min<int64_t>(shard->rows(), 1 << 16);
-    std::vector<std::vector<char>> buffers(columns.size());
-    std::vector<void*> out;
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      buffers[c].resize(static_cast<std::size_t>(rows) * kiln::data::mem_size(columns[c].role));
-      out.push_back(buffers[c].data());
-    }
-    shard->read(0, rows, out);
-    if (rows > 3) shard->read(1, rows - 2, out, &pool);
+    kiln::data::ColumnBuffers buffers(shard->schema(), rows);
+    shard->read(0, rows, buffers.pointers());
+    if (rows > 3) shard->read(1, rows - 2, buffers.pointers(), &pool);
   } catch (const kiln::Error&) {
     // Refused with a message: the outcome we want for a bad file.
   }
