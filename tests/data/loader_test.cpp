@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -186,6 +187,36 @@ TEST(Loader, ReadsGzipShardsAndSeveralDatasetsTogether) {
   EXPECT_EQ(loader.rows_per_epoch(), 8000);
   for (int64_t i = 0; i < 3000; ++i) EXPECT_EQ(counts[i], 2) << i;  // in both datasets
   for (int64_t i = 3000; i < 5000; ++i) EXPECT_EQ(counts[i], 1) << i;
+}
+
+TEST(Loader, ReadsTheMatrixLayoutOfADirectoryOfH5pyStyleFiles) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "m");
+  testing::write_matrix_file(dir / "m/a.h5", 1234, 5);
+  testing::write_matrix_file(dir / "m/b.h5", 766, 5);
+  auto ds = Dataset::open(dir / "m");
+  ASSERT_EQ(ds->rows(), 2000);
+  ASSERT_EQ(ds->schema().columns.size(), 6u);  // f0..f4 and y
+  LoaderOptions o;
+  o.batch_size = 128;
+  o.block_rows = 300;
+  o.shuffle_window = 700;
+  Loader loader({ds}, o);
+  int64_t rows = 0;
+  double label_sum = 0;
+  while (const Batch* b = loader.next()) {
+    for (int64_t i = 0; i < b->rows; ++i) {
+      // Each row is intact after the transpose: X[r][j] = r * 5 + j, y = r % 2.
+      float f0 = b->column<float>(0)[i];
+      int64_t r = static_cast<int64_t>(f0) / 5;
+      for (std::size_t j = 1; j < 5; ++j) ASSERT_EQ(b->column<float>(j)[i], f0 + static_cast<float>(j));
+      ASSERT_EQ(b->column<float>(5)[i], static_cast<float>(r % 2));
+      label_sum += b->column<float>(5)[i];
+    }
+    rows += b->rows;
+  }
+  EXPECT_EQ(rows, 2000);
+  EXPECT_EQ(label_sum, 617 + 383);  // odd rows of each file
 }
 
 TEST(Loader, AReadErrorReachesTheConsumerNamingFileAndRow) {

@@ -81,6 +81,30 @@ inline void write_raw_shard(const std::string& path, const RawShard& shard) {
   H5Fclose(file);
 }
 
+// An h5py-style matrix file: X (rows x width, float64, chunked by 100 rows) and y, with
+// X[i][j] = i * width + j and y[i] = i % 2.
+inline void write_matrix_file(const std::string& path, int64_t rows, int64_t width) {
+  std::vector<double> x(static_cast<std::size_t>(rows * width)), y(static_cast<std::size_t>(rows));
+  for (int64_t i = 0; i < rows * width; ++i) x[static_cast<std::size_t>(i)] = static_cast<double>(i);
+  for (int64_t i = 0; i < rows; ++i) y[static_cast<std::size_t>(i)] = static_cast<double>(i % 2);
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(width)}, chunk[2] = {100, dims[1]};
+  hid_t space = H5Screate_simple(2, dims, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, chunk);
+  hid_t dx = H5Dcreate2(file, "X", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Dwrite(dx, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data());
+  hid_t yspace = H5Screate_simple(1, dims, nullptr);
+  hid_t dy = H5Dcreate2(file, "y", H5T_IEEE_F32LE, yspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(dy, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, y.data());
+  H5Dclose(dy);
+  H5Sclose(yspace);
+  H5Dclose(dx);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
 // A small valid shard: x (numeric), cat (categorical), label.
 inline RawShard valid_raw_shard(int64_t rows = 3000) {
   RawShard s;
