@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/errors.h"
+#include "core/progress.h"
 #include "data/inspect.h"
 
 namespace kiln::data {
@@ -265,11 +266,12 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     writer.append(static_cast<int64_t>(filled), columns);
     filled = 0;
   };
+  core::ProgressBar progress("import", 0);
   for (const auto& file : o.files) {
     CsvReader reader(file);
     reader.next(fields, raw, error);  // the header
     while (reader.next(fields, raw, error)) {
-      ++summary.rows_read;
+      if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
       if (error.empty() && fields.size() != ncols) {
         error = detail::concat("expected ", ncols, " fields, found ", fields.size());
       }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/progress.h"
 #include "data/dataset.h"
 #include "data/random.h"
 
@@ -309,7 +310,9 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
 
   std::vector<float> num(n_num);
   std::vector<int32_t> cat(n_cat);
+  core::ProgressBar progress("synth " + o.preset, o.rows);
   for (int64_t row = 0; row < o.rows; ++row) {
+    if (row % kBlock == 0) progress.update(row, "rows");
     RowRng rng(o.seed, static_cast<uint64_t>(row), 0);
     int64_t ts = timestamp(o, row, rng);
     double z = preset.row(rng, ts, num.data(), cat.data(), o.seed);
@@ -326,6 +329,8 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
     if (static_cast<int64_t>(b.id.size()) == kBlock) flush(s);
   }
 
+  progress.update(o.rows, "rows");
+  progress.finish();
   std::map<std::string, SplitSummary> summary;
   for (int s = 0; s < 4; ++s) {
     if (!writers[s]) continue;
