@@ -22,7 +22,8 @@ bool valid_segment(std::string_view s) {
 
 std::string dotted(const std::vector<std::string>& path) {
   std::string out;
-  for (const auto& segment : path) out += (out.empty() ? "" : ".") + segment;
+  for (const auto& segment : path)
+    out += (out.empty() ? "" : ".") + segment;
   return out;
 }
 
@@ -106,8 +107,8 @@ ConfigOverride parse_override(std::string_view text) {
   try {
     o.value = YAML::Load(value);
   } catch (const YAML::Exception& e) {
-    throw UsageError(detail::concat("override '", text, "': value '", value,
-                                    "' is not valid YAML: ", e.msg));
+    throw UsageError(
+        detail::concat("override '", text, "': value '", value, "' is not valid YAML: ", e.msg));
   }
   KILN_CHECK(!o.value.IsMap(), UsageError, "override '", text,
              "': the value must be a scalar or a list, not a map; set one key at a time");
@@ -161,8 +162,8 @@ void apply_override(YAML::Node& tree, const ConfigOverride& o,
       KILN_CHECK(!matches_open_map(key, known_keys) || existing.IsDefined(), ConfigError,
                  "override '", o.text, "': key '", key, "' is not set; to add it write +", key,
                  "=...");
-      KILN_CHECK(existing.IsDefined(), ConfigError, "override '", o.text,
-                 "': unknown config key '", key, "'", suggestion());
+      KILN_CHECK(existing.IsDefined(), ConfigError, "override '", o.text, "': unknown config key '",
+                 key, "'", suggestion());
       set_at(tree, o.path, 0, o.value, o);
       break;
     case ConfigOverride::Op::kAdd:
@@ -185,14 +186,15 @@ std::string nearest_key(std::string_view key, const std::vector<std::string>& ca
   for (const auto& candidate : candidates) {
     // Levenshtein distance, one row at a time.
     row.resize(candidate.size() + 1);
-    for (std::size_t j = 0; j <= candidate.size(); ++j) row[j] = j;
+    for (std::size_t j = 0; j <= candidate.size(); ++j)
+      row[j] = j;
     for (std::size_t i = 1; i <= key.size(); ++i) {
       std::size_t diagonal = row[0];
       row[0] = i;
       for (std::size_t j = 1; j <= candidate.size(); ++j) {
         std::size_t above = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                           diagonal + (key[i - 1] == candidate[j - 1] ? 0 : 1)});
+        row[j] = std::min(
+            {row[j] + 1, row[j - 1] + 1, diagonal + (key[i - 1] == candidate[j - 1] ? 0 : 1)});
         diagonal = above;
       }
     }
@@ -246,10 +248,14 @@ void throw_unknown_key(const Source& source, const YAML::Node& node, const std::
 void throw_bad_value(const Source& source, const YAML::Node& node, const std::string& key,
                      const char* expected) {
   std::string found;
-  if (node.IsScalar()) found = "'" + node.Scalar() + "'";
-  else if (node.IsSequence()) found = "a list";
-  else if (node.IsMap()) found = "a map";
-  else found = "nothing";
+  if (node.IsScalar())
+    found = "'" + node.Scalar() + "'";
+  else if (node.IsSequence())
+    found = "a list";
+  else if (node.IsMap())
+    found = "a map";
+  else
+    found = "nothing";
   throw ConfigError(detail::concat(where_prefix(source, node), "config key '", key, "' expects ",
                                    expected, ", got ", found));
 }

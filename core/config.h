@@ -58,7 +58,6 @@ void apply_override(YAML::Node& tree, const ConfigOverride& override_,
 // The candidate closest to `key` by edit distance (first one on ties); "" if none.
 std::string nearest_key(std::string_view key, const std::vector<std::string>& candidates);
 
-
 namespace schema {
 
 template <class T>
@@ -77,10 +76,14 @@ constexpr bool kIsSection = std::is_class_v<T> && !IsVector<T>::value && !IsMap<
 // What a scalar type is called in messages ("an integer", ...).
 template <class T>
 const char* type_name() {
-  if constexpr (std::is_same_v<T, bool>) return "true or false";
-  else if constexpr (std::is_integral_v<T>) return "an integer";
-  else if constexpr (std::is_floating_point_v<T>) return "a number";
-  else return "a string";
+  if constexpr (std::is_same_v<T, bool>)
+    return "true or false";
+  else if constexpr (std::is_integral_v<T>)
+    return "an integer";
+  else if constexpr (std::is_floating_point_v<T>)
+    return "a number";
+  else
+    return "a string";
 }
 
 inline std::string join_key(const std::string& prefix, std::string_view key) {
@@ -103,12 +106,14 @@ template <class T>
 YAML::Node encode(const T& value) {
   if constexpr (IsVector<T>::value) {
     YAML::Node out(YAML::NodeType::Sequence);
-    for (const auto& item : value) out.push_back(encode(item));
+    for (const auto& item : value)
+      out.push_back(encode(item));
     if (value.empty()) out.SetStyle(YAML::EmitterStyle::Flow);  // "[]"
     return out;
   } else if constexpr (IsMap<T>::value) {
     YAML::Node out(YAML::NodeType::Map);
-    for (const auto& [k, v] : value) out[k] = encode(v);
+    for (const auto& [k, v] : value)
+      out[k] = encode(v);
     if (value.empty()) out.SetStyle(YAML::EmitterStyle::Flow);  // "{}"
     return out;
   } else if constexpr (kIsSection<T>) {
@@ -142,7 +147,8 @@ template <class T>
 void emit(YAML::Emitter& out, const T& value) {
   if constexpr (IsVector<T>::value) {
     out << YAML::Flow << YAML::BeginSeq;
-    for (const auto& item : value) emit(out, item);
+    for (const auto& item : value)
+      emit(out, item);
     out << YAML::EndSeq;
   } else if constexpr (IsMap<T>::value) {
     if (value.empty()) out << YAML::Flow;
@@ -191,11 +197,13 @@ template <class T>
 nlohmann::ordered_json to_json(const T& value) {
   if constexpr (IsVector<T>::value) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    for (const auto& item : value) out.push_back(to_json(item));
+    for (const auto& item : value)
+      out.push_back(to_json(item));
     return out;
   } else if constexpr (IsMap<T>::value) {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : value) out[k] = to_json(v);
+    for (const auto& [k, v] : value)
+      out[k] = to_json(v);
     return out;
   } else if constexpr (kIsSection<T>) {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
@@ -282,7 +290,8 @@ class Decoder {
     for (const auto& item : node_) {
       std::string key = item.first.Scalar();
       bool known = false;
-      for (const auto& s : seen_) known = known || s == key;
+      for (const auto& s : seen_)
+        known = known || s == key;
       if (!known) throw_unknown_key(source_, item.first, join_key(prefix_, key));
     }
   }
@@ -346,7 +355,8 @@ void decode(const YAML::Node& node, T& out, const std::string& key, const Source
 template <class T>
 void decode_root(const YAML::Node& node, T& out, const std::string& where, bool has_lines) {
   Source source{where, has_lines, {}};
-  for (auto& info : keys_of<T>()) source.keys.push_back(info.key);
+  for (auto& info : keys_of<T>())
+    source.keys.push_back(info.key);
   decode(node, out, "", source);
 }
 
@@ -357,7 +367,8 @@ void decode_root(const YAML::Node& node, T& out, const std::string& where, bool 
 template <class T>
 T resolve_config(const std::vector<std::string>& files, const std::vector<std::string>& overrides) {
   std::vector<std::string> known_keys;
-  for (auto& info : schema::keys_of<T>()) known_keys.push_back(info.key);
+  for (auto& info : schema::keys_of<T>())
+    known_keys.push_back(info.key);
   YAML::Node tree = schema::encode(T{});
   for (const auto& path : files) {
     YAML::Node layer = load_config_file(path);

@@ -6,16 +6,26 @@ namespace kiln {
 
 std::string_view exit_code_name(ExitCode code) {
   switch (code) {
-    case ExitCode::kOk: return "ok";
-    case ExitCode::kInternal: return "internal_error";
-    case ExitCode::kGateFailed: return "gate_failed";
-    case ExitCode::kDiverged: return "diverged";
-    case ExitCode::kUsage: return "bad_command_line";
-    case ExitCode::kBadData: return "bad_data";
-    case ExitCode::kNoInput: return "input_missing";
-    case ExitCode::kIoError: return "output_error";
-    case ExitCode::kPreempted: return "preempted";
-    case ExitCode::kBadConfig: return "bad_config";
+    case ExitCode::kOk:
+      return "ok";
+    case ExitCode::kInternal:
+      return "internal_error";
+    case ExitCode::kGateFailed:
+      return "gate_failed";
+    case ExitCode::kDiverged:
+      return "diverged";
+    case ExitCode::kUsage:
+      return "bad_command_line";
+    case ExitCode::kBadData:
+      return "bad_data";
+    case ExitCode::kNoInput:
+      return "input_missing";
+    case ExitCode::kIoError:
+      return "output_error";
+    case ExitCode::kPreempted:
+      return "preempted";
+    case ExitCode::kBadConfig:
+      return "bad_config";
   }
   return "unknown";
 }

@@ -39,10 +39,10 @@ class Error : public std::runtime_error {
   ExitCode code_;
 };
 
-#define KILN_DEFINE_ERROR(Name, Code)                                              \
-  class Name : public Error {                                                      \
-   public:                                                                         \
-    explicit Name(const std::string& message) : Error(ExitCode::Code, message) {}  \
+#define KILN_DEFINE_ERROR(Name, Code)                                             \
+  class Name : public Error {                                                     \
+   public:                                                                        \
+    explicit Name(const std::string& message) : Error(ExitCode::Code, message) {} \
   }
 
 KILN_DEFINE_ERROR(InternalError, kInternal);
@@ -72,14 +72,15 @@ std::string errno_text(int err);
 }  // namespace kiln
 
 // KILN_CHECK(cond, ErrorType, message parts...): throws ErrorType(concatenated parts).
-#define KILN_CHECK(cond, ErrorType, ...)                         \
-  do {                                                           \
+#define KILN_CHECK(cond, ErrorType, ...)                               \
+  do {                                                                 \
     if (!(cond)) throw ErrorType(::kiln::detail::concat(__VA_ARGS__)); \
   } while (0)
 
 // KILN_ASSERT(cond, message parts...): an internal invariant; throws InternalError.
-#define KILN_ASSERT(cond, ...)                                                              \
-  do {                                                                                      \
-    if (!(cond))                                                                            \
-      ::kiln::detail::assert_fail(__FILE__, __LINE__, #cond, ::kiln::detail::concat("" __VA_OPT__(, ) __VA_ARGS__)); \
+#define KILN_ASSERT(cond, ...)                                                            \
+  do {                                                                                    \
+    if (!(cond))                                                                          \
+      ::kiln::detail::assert_fail(__FILE__, __LINE__, #cond,                              \
+                                  ::kiln::detail::concat("" __VA_OPT__(, ) __VA_ARGS__)); \
   } while (0)

@@ -43,8 +43,8 @@ std::string parent_of(const std::string& path) {
 }
 
 [[noreturn]] void fail(const std::string& path, const char* step, int err) {
-  throw OutputError(detail::concat("cannot write '", path, "': ", step, " failed: ",
-                                   errno_text(err)));
+  throw OutputError(
+      detail::concat("cannot write '", path, "': ", step, " failed: ", errno_text(err)));
 }
 
 }  // namespace
@@ -68,10 +68,10 @@ void fsync_directory(const std::string& dir, Fs& fs) {
 void atomic_write(const std::string& path, std::string_view data, Fs& fs) {
   static std::atomic<unsigned> counter{0};
   const std::filesystem::path target(path);
-  const std::string temp = (target.parent_path() / ("." + target.filename().string() + ".tmp." +
-                                                    std::to_string(::getpid()) + "." +
-                                                    std::to_string(counter++)))
-                               .string();
+  const std::string temp =
+      (target.parent_path() / ("." + target.filename().string() + ".tmp." +
+                               std::to_string(::getpid()) + "." + std::to_string(counter++)))
+          .string();
   mode_t mode = 0644;
   struct stat existing;
   if (::stat(path.c_str(), &existing) == 0) mode = existing.st_mode & 07777;
@@ -112,7 +112,9 @@ FileLock FileLock::open_and_lock(const std::string& path, Fs& fs, bool wait) {
   return FileLock(path, fd, &fs);
 }
 
-FileLock FileLock::acquire(const std::string& path, Fs& fs) { return open_and_lock(path, fs, true); }
+FileLock FileLock::acquire(const std::string& path, Fs& fs) {
+  return open_and_lock(path, fs, true);
+}
 
 FileLock FileLock::try_acquire(const std::string& path, Fs& fs) {
   return open_and_lock(path, fs, false);
@@ -134,7 +136,9 @@ FileLock& FileLock::operator=(FileLock&& other) noexcept {
   return *this;
 }
 
-FileLock::~FileLock() { release(); }
+FileLock::~FileLock() {
+  release();
+}
 
 void FileLock::release() {
   if (fd_ < 0) return;

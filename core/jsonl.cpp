@@ -12,8 +12,7 @@ namespace kiln::core {
 
 JsonLinesWriter::JsonLinesWriter(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  KILN_CHECK(fd_ >= 0, OutputError, "cannot open '", path_, "' for appending: ",
-             errno_text(errno));
+  KILN_CHECK(fd_ >= 0, OutputError, "cannot open '", path_, "' for appending: ", errno_text(errno));
 }
 
 JsonLinesWriter::~JsonLinesWriter() {

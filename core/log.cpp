@@ -45,7 +45,8 @@ class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 void validate(const LogOptions& options) {
   // spdlog's from_str maps anything it does not know to "off"; only "off" may mean that.
   KILN_CHECK(spdlog::level::from_str(options.level) != spdlog::level::off || options.level == "off",
-             ConfigError, "config key 'log.level' expects trace, debug, info, warn, error or off, got '",
+             ConfigError,
+             "config key 'log.level' expects trace, debug, info, warn, error or off, got '",
              options.level, "'");
   KILN_CHECK(options.format == "text" || options.format == "json", ConfigError,
              "config key 'log.format' expects text or json, got '", options.format, "'");
@@ -58,8 +59,8 @@ void init_logging(const LogOptions& options) {
   if (options.format == "json") {
     logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<JsonStderrSink>());
   } else {
-    logger = std::make_shared<spdlog::logger>("kiln",
-                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger =
+        std::make_shared<spdlog::logger>("kiln", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   }
   logger->set_level(level);

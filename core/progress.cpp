@@ -22,8 +22,10 @@ namespace {
 std::string clock_text(double seconds) {
   long s = static_cast<long>(seconds + 0.5);
   char out[32];
-  if (s >= 3600) std::snprintf(out, sizeof out, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else std::snprintf(out, sizeof out, "%ld:%02ld", s / 60, s % 60);
+  if (s >= 3600)
+    std::snprintf(out, sizeof out, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(out, sizeof out, "%ld:%02ld", s / 60, s % 60);
   return out;
 }
 }  // namespace
@@ -40,8 +42,8 @@ std::string render_progress(std::string_view label, int64_t done, int64_t total,
     tail = numbers;
     if (!status.empty()) tail += " " + std::string(status);
     if (done > 0 && done < total) {
-      tail += " ETA " + clock_text(elapsed_s * static_cast<double>(total - done) /
-                                   static_cast<double>(done));
+      tail += " ETA " +
+              clock_text(elapsed_s * static_cast<double>(total - done) / static_cast<double>(done));
     } else {
       tail += " " + clock_text(elapsed_s);
     }
@@ -66,7 +68,9 @@ ProgressBar::ProgressBar(std::string label, int64_t total)
       enabled_(progress_enabled()),
       start_(std::chrono::steady_clock::now()) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::update(int64_t done, std::string_view status) {
   if (!enabled_) return;

@@ -32,16 +32,17 @@ std::string first_slurm_host(std::string_view nodelist) {
   bool skipping = false;  // inside brackets, past the first number of the first range
   for (char c : nodelist) {
     if (c == '[') {
-      KILN_CHECK(!in_brackets, ConfigError, "SLURM_JOB_NODELIST '", nodelist,
-                 "': nested '['");
+      KILN_CHECK(!in_brackets, ConfigError, "SLURM_JOB_NODELIST '", nodelist, "': nested '['");
       in_brackets = true;
       skipping = false;
     } else if (c == ']') {
       KILN_CHECK(in_brackets, ConfigError, "SLURM_JOB_NODELIST '", nodelist, "': unmatched ']'");
       in_brackets = false;
     } else if (in_brackets) {
-      if (c == '-' || c == ',') skipping = true;
-      else if (!skipping) host.push_back(c);
+      if (c == '-' || c == ',')
+        skipping = true;
+      else if (!skipping)
+        host.push_back(c);
     } else if (c == ',') {
       break;
     } else {
@@ -70,8 +71,10 @@ Topology detect_topology(const GetEnv& getenv) {
     t.world_size = env_int(getenv, "SLURM_NTASKS", 1);
     const char* nodes = getenv("SLURM_JOB_NODELIST");
     if (nodes == nullptr || *nodes == '\0') nodes = getenv("SLURM_NODELIST");
-    if (has(getenv, "MASTER_ADDR")) t.master_addr = getenv("MASTER_ADDR");
-    else if (nodes != nullptr && *nodes != '\0') t.master_addr = first_slurm_host(nodes);
+    if (has(getenv, "MASTER_ADDR"))
+      t.master_addr = getenv("MASTER_ADDR");
+    else if (nodes != nullptr && *nodes != '\0')
+      t.master_addr = first_slurm_host(nodes);
     t.master_port = env_int(getenv, "MASTER_PORT", 0);
   } else {
     return t;

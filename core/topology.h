@@ -8,11 +8,11 @@
 namespace kiln::core {
 
 struct Topology {
-  int rank = 0;             // global rank of this process
-  int local_rank = 0;       // rank among the processes on this host
-  int world_size = 1;       // number of processes in the job
-  std::string master_addr;  // host of rank 0 ("" when single-process)
-  int master_port = 0;      // 0 when not given
+  int rank = 0;                 // global rank of this process
+  int local_rank = 0;           // rank among the processes on this host
+  int world_size = 1;           // number of processes in the job
+  std::string master_addr;      // host of rank 0 ("" when single-process)
+  int master_port = 0;          // 0 when not given
   std::string source = "none";  // "torchrun", "slurm" or "none"
 };
 

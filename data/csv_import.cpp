@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -21,7 +22,8 @@ namespace {
 bool is_missing(const std::string& s) {
   if (s.empty()) return true;
   std::string lower(s);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return lower == "na" || lower == "nan" || lower == "null";
 }
 
@@ -37,12 +39,22 @@ std::optional<double> parse_number(const std::string& s) {
   return value;
 }
 
+// float32 of a double; values beyond float32's range become +-Inf (a plain cast would be
+// undefined behaviour).
+float to_float(double value) {
+  constexpr double kMax = std::numeric_limits<float>::max();
+  if (value > kMax) return std::numeric_limits<float>::infinity();
+  if (value < -kMax) return -std::numeric_limits<float>::infinity();
+  return static_cast<float>(value);
+}
+
 // Reads CSV records one at a time, tracking physical line numbers.
 class CsvReader {
  public:
   explicit CsvReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
     std::error_code ec;
-    KILN_CHECK(std::filesystem::exists(path, ec), InputError, "CSV file '", path, "' does not exist");
+    KILN_CHECK(std::filesystem::exists(path, ec), InputError, "CSV file '", path,
+               "' does not exist");
     KILN_CHECK(in_.good(), InputError, "CSV file '", path, "' cannot be read");
   }
   // False at the end. On a malformed record, `error` says why and `fields` is unusable.
@@ -121,7 +133,8 @@ class CsvReader {
 std::string column_name(const std::string& header) {
   std::string name = header.substr(0, 128);
   for (char& ch : name) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.') ch = '_';
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.')
+      ch = '_';
   }
   return name.empty() ? "_" : name;
 }
@@ -237,20 +250,24 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   // The label mapping.
   std::map<std::string, float>& label_map = summary.label_map;
   if (!o.positive.empty()) {
-    for (const auto& v : label_values) label_map[v] = v == o.positive ? 1.0f : 0.0f;
+    for (const auto& v : label_values)
+      label_map[v] = v == o.positive ? 1.0f : 0.0f;
     KILN_CHECK(label_map.count(o.positive), ConfigError, "--positive '", o.positive,
                "' does not occur in column '", o.label, "'");
   } else if (!label_numeric) {
-    KILN_CHECK(label_values.size() == 2, DataError, "column '", o.label, "' has ", label_values.size(),
-               " distinct text values; a binary label needs two, and --positive to name the one that means 1");
-    throw ConfigError(detail::concat("column '", o.label, "' has the values '", *label_values.begin(),
-                                     "' and '", *label_values.rbegin(),
+    KILN_CHECK(label_values.size() == 2, DataError, "column '", o.label, "' has ",
+               label_values.size(),
+               " distinct text values; a binary label needs two, and --positive to name the one "
+               "that means 1");
+    throw ConfigError(detail::concat("column '", o.label, "' has the values '",
+                                     *label_values.begin(), "' and '", *label_values.rbegin(),
                                      "': say which one is positive with --positive VALUE"));
   }
 
   // Pass 2: write.
-  std::string reject_path = o.reject_file.empty() ? (std::filesystem::path(o.out) / "rejects.csv").string()
-                                                  : o.reject_file;
+  std::string reject_path = o.reject_file.empty()
+                                ? (std::filesystem::path(o.out) / "rejects.csv").string()
+                                : o.reject_file;
   std::unique_ptr<std::ofstream> rejects;
   DatasetWriter writer(o.out, schema, o.write, o.rows_per_shard);
   for (const ColumnPlan& p : plan) {
@@ -284,8 +301,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
             int32_t code = -1;
             if (!missing) {
               auto it = plan[c].codes.find(v);
-              if (it == plan[c].codes.end()) error = detail::concat("column '", plan[c].name, "': '", v, "' is not in its dictionary");
-              else code = it->second;
+              if (it == plan[c].codes.end())
+                error = detail::concat("column '", plan[c].name, "': '", v,
+                                       "' is not in its dictionary");
+              else
+                code = it->second;
             }
             std::memcpy(dst, &code, 4);
             break;
@@ -296,34 +316,44 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
               error = detail::concat("the label '", plan[c].name, "' is missing");
             } else if (!label_map.empty()) {
               auto it = label_map.find(v);
-              if (it == label_map.end()) error = detail::concat("label value '", v, "' is not mapped");
-              else value = it->second;
+              if (it == label_map.end())
+                error = detail::concat("label value '", v, "' is not mapped");
+              else
+                value = it->second;
             } else {
               auto number = parse_number(v);
-              if (!number) error = detail::concat("label '", v, "' is not a number");
-              else value = static_cast<float>(*number);
+              if (!number || !std::isfinite(to_float(*number))) {
+                error = detail::concat("label '", v, "' is not a finite float32 number");
+              } else {
+                value = to_float(*number);
+              }
             }
             std::memcpy(dst, &value, 4);
             break;
           }
           case Role::kId:
           case Role::kTime: {
-            auto number = missing ? std::nullopt : parse_number(v);
-            if (!number || *number != std::floor(*number) || std::abs(*number) > 9.0e15) {
+            double parsed = missing ? NAN : parse_number(v).value_or(NAN);
+            bool integral =
+                std::isfinite(parsed) && parsed == std::floor(parsed) && std::abs(parsed) <= 9.0e15;
+            if (!integral) {
               error = detail::concat("column '", plan[c].name, "' (", role_name(plan[c].role),
                                      "): expected an integer, got '", v, "'");
             }
-            int64_t value = number ? static_cast<int64_t>(*number) : 0;
+            int64_t value = integral ? static_cast<int64_t>(parsed) : 0;
             std::memcpy(dst, &value, 8);
             break;
           }
           default: {
-            auto number = missing ? std::nullopt : parse_number(v);
-            if (!missing && !number) error = detail::concat("column '", plan[c].name, "': '", v, "' is not a number");
-            if (plan[c].role == Role::kWeight && (missing || (number && *number < 0))) {
+            // parse_number never yields NaN, so NaN here means missing or unparsable.
+            const double parsed = missing ? NAN : parse_number(v).value_or(NAN);
+            if (!missing && std::isnan(parsed)) {
+              error = detail::concat("column '", plan[c].name, "': '", v, "' is not a number");
+            }
+            if (plan[c].role == Role::kWeight && !(parsed >= 0)) {
               error = detail::concat("weight '", v, "' must be a number >= 0");
             }
-            float value = number ? static_cast<float>(*number) : NAN;
+            float value = to_float(parsed);
             std::memcpy(dst, &value, 4);
           }
         }
@@ -333,7 +363,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
                    " (use --on-bad-row skip to count and set such rows aside)");
         if (!rejects) {
           rejects = std::make_unique<std::ofstream>(reject_path, std::ios::trunc);
-          KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path, "'");
+          KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path,
+                     "'");
         }
         *rejects << raw << "\n";
         ++summary.rows_rejected;

@@ -8,8 +8,8 @@
 //
 // CSV: RFC 4180 — a header row, ',' between fields, fields optionally in double quotes
 // with "" for a quote inside, newlines allowed inside quotes. Header names become column
-// names with every character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an empty
-// field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
+// names with every character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an
+// empty field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
 // value that does not fit its column, a missing or unmappable label) fails the import
 // naming file and line, or with skip_bad_rows is counted and copied to the reject file.
 #pragma once
@@ -39,8 +39,8 @@ struct CsvImportSummary {
   int64_t rows_read = 0;
   int64_t rows_written = 0;
   int64_t rows_rejected = 0;
-  std::string reject_file;                  // "" when nothing was rejected
-  std::map<std::string, float> label_map;   // label text -> value written (empty: numeric)
+  std::string reject_file;                     // "" when nothing was rejected
+  std::map<std::string, float> label_map;      // label text -> value written (empty: numeric)
   std::map<std::string, std::string> renamed;  // CSV header -> column name, where they differ
   DatasetManifest manifest;
 };

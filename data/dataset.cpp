@@ -25,10 +25,12 @@ bool is_hdf5_name(const fs::path& p) {
 }
 
 // A shard path from dataset.json: relative, inside the directory, no "..".
-std::string safe_shard_path(const std::string& dir, const std::string& rel, const std::string& where) {
+std::string safe_shard_path(const std::string& dir, const std::string& rel,
+                            const std::string& where) {
   fs::path p(rel);
   bool ok = !rel.empty() && p.is_relative();
-  for (const auto& part : p) ok = ok && part != ".." && part != ".";
+  for (const auto& part : p)
+    ok = ok && part != ".." && part != ".";
   KILN_CHECK(ok, DataError, where, ": shard path '", rel,
              "' must be a plain relative path inside the dataset directory");
   return (fs::path(dir) / p).string();
@@ -38,7 +40,8 @@ std::string safe_shard_path(const std::string& dir, const std::string& rel, cons
 
 std::string fingerprint_of(const std::vector<ShardEntry>& shards) {
   core::Sha256 hash;
-  for (const auto& s : shards) hash.update(s.sha256);
+  for (const auto& s : shards)
+    hash.update(s.sha256);
   return hash.hex_digest();
 }
 
@@ -47,8 +50,8 @@ DatasetManifest read_manifest(const std::string& dir) {
   std::error_code ec;
   KILN_CHECK(fs::exists(path, ec), InputError, "'", path, "' does not exist");
   auto size = fs::file_size(path, ec);
-  KILN_CHECK(!ec && size <= kMaxManifestBytes, DataError, path, ": larger than ",
-             kMaxManifestBytes, " bytes");
+  KILN_CHECK(!ec && size <= kMaxManifestBytes, DataError, path, ": larger than ", kMaxManifestBytes,
+             " bytes");
   std::ifstream in(path);
   KILN_CHECK(in.good(), InputError, "'", path, "' cannot be read");
   nlohmann::ordered_json j;
@@ -58,7 +61,8 @@ DatasetManifest read_manifest(const std::string& dir) {
     throw DataError(detail::concat(path, ": not valid JSON: ", e.what()));
   }
   KILN_CHECK(j.is_object(), DataError, path, ": expected a JSON object");
-  KILN_CHECK(j.value("format", "") == kFormat, DataError, path, ": 'format' should be '", kFormat, "'");
+  KILN_CHECK(j.value("format", "") == kFormat, DataError, path, ": 'format' should be '", kFormat,
+             "'");
   KILN_CHECK(j.contains("version") && j["version"].is_number_integer(), DataError, path,
              ": missing integer 'version' (expected ", kVersion, ")");
   int64_t version = j["version"];
@@ -74,9 +78,8 @@ DatasetManifest read_manifest(const std::string& dir) {
   for (std::size_t i = 0; i < j["shards"].size(); ++i) {
     const auto& s = j["shards"][i];
     std::string at = path + ": shards[" + std::to_string(i) + "]";
-    KILN_CHECK(s.is_object() && s.contains("path") && s["path"].is_string() &&
-                   s.contains("rows") && s["rows"].is_number_integer() && s.contains("sha256") &&
-                   s["sha256"].is_string(),
+    KILN_CHECK(s.is_object() && s.contains("path") && s["path"].is_string() && s.contains("rows") &&
+                   s["rows"].is_number_integer() && s.contains("sha256") && s["sha256"].is_string(),
                DataError, at, ": expected {path: string, rows: integer, sha256: string}");
     ShardEntry e{s["path"], s["rows"], s["sha256"]};
     KILN_CHECK(e.rows >= 1, DataError, at, ": rows must be at least 1, got ", e.rows);
@@ -91,7 +94,8 @@ DatasetManifest read_manifest(const std::string& dir) {
   KILN_CHECK(m.fingerprint == fingerprint_of(m.shards), DataError, path,
              ": 'fingerprint' does not match the shards' checksums (edited by hand?)");
   if (j.contains("dictionaries")) {
-    KILN_CHECK(j["dictionaries"].is_object(), DataError, path, ": 'dictionaries' should be an object");
+    KILN_CHECK(j["dictionaries"].is_object(), DataError, path,
+               ": 'dictionaries' should be an object");
     for (const auto& [k, v] : j["dictionaries"].items()) {
       KILN_CHECK(v.is_string() && m.schema.find(k) >= 0, DataError, path, ": dictionaries.", k,
                  " should name a file for a column of the schema");
@@ -179,7 +183,9 @@ void Dataset::verify_checksums() const {
 
 DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options,
                              int64_t rows_per_shard)
-    : dir_(std::move(dir)), schema_(std::move(schema)), options_(options),
+    : dir_(std::move(dir)),
+      schema_(std::move(schema)),
+      options_(options),
       rows_per_shard_(rows_per_shard) {
   KILN_ASSERT(rows_per_shard_ >= 1, "rows_per_shard must be positive");
   schema_.validate(dir_);
@@ -226,7 +232,8 @@ void DatasetWriter::append(int64_t count, const std::vector<const void*>& column
   }
 }
 
-void DatasetWriter::set_dictionary(const std::string& column, const std::vector<std::string>& values) {
+void DatasetWriter::set_dictionary(const std::string& column,
+                                   const std::vector<std::string>& values) {
   KILN_ASSERT(schema_.find(column) >= 0, "dictionary for an unknown column");
   std::string rel = "dictionaries/" + column + ".json";
   fs::create_directories(fs::path(dir_) / "dictionaries");

@@ -21,7 +21,7 @@ std::recursive_mutex& mutex() {
 void init_library() {
   H5open();
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not prints
-  H5PLset_loading_state(0);                      // never load filter plugins
+  H5PLset_loading_state(0);                     // never load filter plugins
 }
 
 herr_t innermost(unsigned, const H5E_error2_t* error, void* out) {
@@ -37,7 +37,9 @@ std::string describe_where(const Where& where) {
 
 }  // namespace
 
-void reset_lock_after_fork() { new (&mutex()) std::recursive_mutex(); }
+void reset_lock_after_fork() {
+  new (&mutex()) std::recursive_mutex();
+}
 
 H5Lock::H5Lock() : lock_(mutex()) {
   static std::once_flag once;
@@ -145,7 +147,7 @@ std::optional<Attribute> open_attribute(hid_t object, const char* name, const Wh
 }  // namespace
 
 std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object, const char* name,
-                                                                  const Where& where) {
+                                                                   const Where& where) {
   H5Lock lock;
   auto a = open_attribute(object, name, where, H5T_STRING, "strings");
   if (!a) return std::nullopt;
@@ -157,8 +159,10 @@ std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object,
   if (H5Tis_variable_str(a->type.get()) > 0) {
     H5Tset_size(memtype.get(), H5T_VARIABLE);
     std::vector<char*> values(n, nullptr);
-    check_status(H5Aread(a->attr.get(), memtype.get(), values.data()), where, "reading an attribute");
-    for (char* v : values) out.emplace_back(v ? v : "");
+    check_status(H5Aread(a->attr.get(), memtype.get(), values.data()), where,
+                 "reading an attribute");
+    for (char* v : values)
+      out.emplace_back(v ? v : "");
     H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, values.data());
   } else {
     std::size_t size = H5Tget_size(a->type.get());
@@ -166,8 +170,10 @@ std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object,
                name, "' has an implausible string size ", size);
     H5Tset_size(memtype.get(), size);
     std::vector<char> buffer(size * n);
-    check_status(H5Aread(a->attr.get(), memtype.get(), buffer.data()), where, "reading an attribute");
-    for (std::size_t i = 0; i < n; ++i) out.emplace_back(buffer.data() + i * size, strnlen(buffer.data() + i * size, size));
+    check_status(H5Aread(a->attr.get(), memtype.get(), buffer.data()), where,
+                 "reading an attribute");
+    for (std::size_t i = 0; i < n; ++i)
+      out.emplace_back(buffer.data() + i * size, strnlen(buffer.data() + i * size, size));
   }
   return out;
 }
@@ -215,11 +221,16 @@ void write_int_attribute(hid_t object, const char* name, int64_t value, const Wh
 
 std::string DatasetInfo::dtype_name() const {
   switch (kind) {
-    case ScalarKind::kFloat: return "float" + std::to_string(element_size * 8);
-    case ScalarKind::kSignedInt: return "int" + std::to_string(element_size * 8);
-    case ScalarKind::kUnsignedInt: return "uint" + std::to_string(element_size * 8);
-    case ScalarKind::kString: return "string";
-    default: return "unsupported type";
+    case ScalarKind::kFloat:
+      return "float" + std::to_string(element_size * 8);
+    case ScalarKind::kSignedInt:
+      return "int" + std::to_string(element_size * 8);
+    case ScalarKind::kUnsignedInt:
+      return "uint" + std::to_string(element_size * 8);
+    case ScalarKind::kString:
+      return "string";
+    default:
+      return "unsupported type";
   }
 }
 
@@ -235,21 +246,26 @@ DatasetInfo describe(hid_t dataset, const Where& where) {
   Id type(check(H5Dget_type(dataset), where, "reading the dataset's type"));
   info.element_size = H5Tget_size(type.get());
   switch (H5Tget_class(type.get())) {
-    case H5T_FLOAT: info.kind = ScalarKind::kFloat; break;
+    case H5T_FLOAT:
+      info.kind = ScalarKind::kFloat;
+      break;
     case H5T_INTEGER:
       info.kind = H5Tget_sign(type.get()) == H5T_SGN_NONE ? ScalarKind::kUnsignedInt
                                                           : ScalarKind::kSignedInt;
       break;
-    case H5T_STRING: info.kind = ScalarKind::kString; break;
-    default: info.kind = ScalarKind::kOther;
+    case H5T_STRING:
+      info.kind = ScalarKind::kString;
+      break;
+    default:
+      info.kind = ScalarKind::kOther;
   }
 
   Id plist(check(H5Dget_create_plist(dataset), where, "reading the dataset's storage"));
   if (H5Pget_layout(plist.get()) == H5D_CHUNKED) {
     info.chunked = true;
     info.chunk_dims.resize(static_cast<std::size_t>(std::max(rank, 1)));
-    int chunk_rank = H5Pget_chunk(plist.get(), static_cast<int>(info.chunk_dims.size()),
-                                  info.chunk_dims.data());
+    int chunk_rank =
+        H5Pget_chunk(plist.get(), static_cast<int>(info.chunk_dims.size()), info.chunk_dims.data());
     KILN_CHECK(chunk_rank == rank, DataError, describe_where(where),
                ": chunk rank does not match the dataset's rank");
   }
@@ -271,12 +287,20 @@ DatasetInfo describe(hid_t dataset, const Where& where) {
 }
 
 template <>
-hid_t memory_type<float>() { return H5T_NATIVE_FLOAT; }
+hid_t memory_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
 template <>
-hid_t memory_type<double>() { return H5T_NATIVE_DOUBLE; }
+hid_t memory_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
 template <>
-hid_t memory_type<int32_t>() { return H5T_NATIVE_INT32; }
+hid_t memory_type<int32_t>() {
+  return H5T_NATIVE_INT32;
+}
 template <>
-hid_t memory_type<int64_t>() { return H5T_NATIVE_INT64; }
+hid_t memory_type<int64_t>() {
+  return H5T_NATIVE_INT64;
+}
 
 }  // namespace kiln::data::h5

@@ -84,11 +84,12 @@ Id open_file(const std::string& path);
 Id create_file(const std::string& path);
 
 bool exists(hid_t loc, const std::string& path);
-std::optional<std::string> read_string_attribute(hid_t object, const char* name, const Where& where);
+std::optional<std::string> read_string_attribute(hid_t object, const char* name,
+                                                 const Where& where);
 std::optional<int64_t> read_int_attribute(hid_t object, const char* name, const Where& where);
 // A 1-D string-array attribute (e.g. feature_names), or nullopt when absent.
 std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object, const char* name,
-                                                                  const Where& where);
+                                                                   const Where& where);
 void write_string_attribute(hid_t object, const char* name, const std::string& value,
                             const Where& where);
 void write_int_attribute(hid_t object, const char* name, int64_t value, const Where& where);
@@ -103,7 +104,7 @@ struct DatasetInfo {
   bool chunked = false;
   std::vector<hsize_t> chunk_dims;
   std::vector<std::pair<int, std::string>> filters;  // (filter id, name) in pipeline order
-  std::string dtype_name() const;  // "float32", "int64", "uint8", "string", ...
+  std::string dtype_name() const;                    // "float32", "int64", "uint8", "string", ...
 };
 DatasetInfo describe(hid_t dataset, const Where& where);
 

@@ -25,7 +25,8 @@ nlohmann::ordered_json describe(const Dataset& dataset, const DatasetStats& stat
   for (const auto& shard : dataset.shards()) {
     const auto& info = shard->storage().front();
     nlohmann::ordered_json filters = nlohmann::ordered_json::array();
-    for (const auto& [id, name] : info.filters) filters.push_back(name);
+    for (const auto& [id, name] : info.filters)
+      filters.push_back(name);
     shards.push_back({{"path", shard->path()},
                       {"rows", shard->rows()},
                       {"storage", info.chunked ? "chunked" : "contiguous"},
@@ -41,19 +42,22 @@ nlohmann::ordered_json describe(const Dataset& dataset, const DatasetStats& stat
                                 {"role", role_name(column.role)},
                                 {"dtype", dataset.shards().front()->storage()[c].dtype_name()}};
     int64_t total = s.count + s.missing + s.infinite;
-    j["missing_pct"] = total > 0 ? 100.0 * static_cast<double>(s.missing) / static_cast<double>(total) : 0.0;
+    j["missing_pct"] =
+        total > 0 ? 100.0 * static_cast<double>(s.missing) / static_cast<double>(total) : 0.0;
     j["infinite"] = s.infinite;
     j["min"] = number_or_null(s.count ? s.min : NAN);
     j["max"] = number_or_null(s.count ? s.max : NAN);
     j["mean"] = number_or_null(s.count ? s.mean : NAN);
     j["std"] = number_or_null(s.count > 1 ? std::sqrt(s.variance()) : NAN);
-    j["quartiles"] = {number_or_null(s.sketch.quantile(0.25)), number_or_null(s.sketch.quantile(0.5)),
+    j["quartiles"] = {number_or_null(s.sketch.quantile(0.25)),
+                      number_or_null(s.sketch.quantile(0.5)),
                       number_or_null(s.sketch.quantile(0.75))};
     if (column.role == Role::kCategorical) {
       j["cardinality"] = column.cardinality;
       j["distinct"] = s.categories.size();
       nlohmann::ordered_json top = nlohmann::ordered_json::array();
-      for (const auto& [code, count] : s.top_categories(5)) top.push_back({{"code", code}, {"count", count}});
+      for (const auto& [code, count] : s.top_categories(5))
+        top.push_back({{"code", code}, {"count", count}});
       j["top"] = top;
     }
     columns.push_back(j);
@@ -70,10 +74,12 @@ std::string describe_text(const nlohmann::ordered_json& d) {
       << "shards       " << d["shards"].size() << "\n";
   for (const auto& s : d["shards"]) {
     std::string filters;
-    for (const auto& f : s["filters"]) filters += (filters.empty() ? "" : "+") + f.get<std::string>();
+    for (const auto& f : s["filters"])
+      filters += (filters.empty() ? "" : "+") + f.get<std::string>();
     out << "  " << std::filesystem::path(s["path"].get<std::string>()).filename().string() << "  "
         << s["rows"].get<int64_t>() << " rows, " << s["storage"].get<std::string>();
-    if (s["chunk_rows"].get<int64_t>() > 0) out << " (" << s["chunk_rows"].get<int64_t>() << " rows/chunk)";
+    if (s["chunk_rows"].get<int64_t>() > 0)
+      out << " (" << s["chunk_rows"].get<int64_t>() << " rows/chunk)";
     out << (filters.empty() ? "" : ", " + filters) << "\n";
   }
   char line[256];
@@ -90,7 +96,8 @@ std::string describe_text(const nlohmann::ordered_json& d) {
     if (c.contains("top")) {
       out << "    " << c["distinct"].get<std::size_t>() << " distinct of "
           << c["cardinality"].get<int64_t>() << "; top:";
-      for (const auto& t : c["top"]) out << " " << t["code"].get<int64_t>() << " (" << t["count"].get<int64_t>() << ")";
+      for (const auto& t : c["top"])
+        out << " " << t["code"].get<int64_t>() << " (" << t["count"].get<int64_t>() << ")";
       out << "\n";
     }
   }
@@ -126,7 +133,8 @@ std::vector<std::string> validate_dataset(const std::string& path, const Schema&
   for (const Column& want : expected.columns) {
     int at = have.find(want.name);
     if (at < 0) {
-      problems.push_back(detail::concat("column '", want.name, "' (", role_name(want.role), ") is missing"));
+      problems.push_back(
+          detail::concat("column '", want.name, "' (", role_name(want.role), ") is missing"));
       continue;
     }
     const Column& got = have.columns[static_cast<std::size_t>(at)];
@@ -135,8 +143,8 @@ std::vector<std::string> validate_dataset(const std::string& path, const Schema&
                                         "', expected '", role_name(want.role), "'"));
     }
     if (want.cardinality > 0 && got.cardinality != want.cardinality) {
-      problems.push_back(detail::concat("column '", want.name, "' has cardinality ", got.cardinality,
-                                        ", expected ", want.cardinality));
+      problems.push_back(detail::concat("column '", want.name, "' has cardinality ",
+                                        got.cardinality, ", expected ", want.cardinality));
     }
   }
   for (const Column& got : have.columns) {
@@ -153,7 +161,8 @@ std::vector<std::string> validate_dataset(const std::string& path, const Schema&
         std::string sha = core::sha256_file(shard->path());
         if (sha != manifest->shards[i].sha256) {
           problems.push_back(detail::concat(shard->path(), ": SHA-256 ", sha,
-                                            " does not match dataset.json (", manifest->shards[i].sha256, ")"));
+                                            " does not match dataset.json (",
+                                            manifest->shards[i].sha256, ")"));
         }
       }
       constexpr int64_t kBlock = 65536;

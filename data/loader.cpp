@@ -15,9 +15,9 @@ namespace {
 class AlignedAllocator final : public HostAllocator {
  public:
   void* allocate(std::size_t bytes) override {
-    return ::operator new(bytes, std::align_val_t{64});
+    return ::operator new (bytes, std::align_val_t{64});
   }
-  void deallocate(void* p) override { ::operator delete(p, std::align_val_t{64}); }
+  void deallocate(void* p) override { ::operator delete (p, std::align_val_t{64}); }
 };
 
 }  // namespace
@@ -33,7 +33,8 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   KILN_CHECK(!datasets_.empty(), ConfigError, "the loader needs at least one dataset");
   KILN_CHECK(o.batch_size >= 1, ConfigError, "batch size must be at least 1, got ", o.batch_size);
   KILN_CHECK(o.block_rows >= 1, ConfigError, "block_rows must be at least 1, got ", o.block_rows);
-  KILN_CHECK(o.shuffle_window >= 0, ConfigError, "shuffle_window must be 0 (shuffle blocks only) or more");
+  KILN_CHECK(o.shuffle_window >= 0, ConfigError,
+             "shuffle_window must be 0 (shuffle blocks only) or more");
   KILN_CHECK(o.prefetch >= 1 && o.prefetch <= 1024, ConfigError, "prefetch must be 1..1024, got ",
              o.prefetch);
   KILN_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, ConfigError, "rank ",
@@ -48,7 +49,8 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
     const Schema& s = ds->schema();
     bool same = s.columns.size() == schema_.columns.size();
     for (std::size_t c = 0; same && c < s.columns.size(); ++c) {
-      same = s.columns[c].name == schema_.columns[c].name && s.columns[c].role == schema_.columns[c].role;
+      same = s.columns[c].name == schema_.columns[c].name &&
+             s.columns[c].role == schema_.columns[c].role;
     }
     KILN_CHECK(same, DataError, ds->path(), ": its columns differ from those of ",
                datasets_[0]->path(), "; datasets read together must share one schema");
@@ -62,13 +64,15 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
       }
     }
   }
-  for (const Column& c : schema_.columns) row_bytes_ += mem_size(c.role);
+  for (const Column& c : schema_.columns)
+    row_bytes_ += mem_size(c.role);
 
   // The permuted blocks form one stream of rows; rank r takes the r-th of world_size equal
   // contiguous parts of it, so every rank gets the same number of rows (and batches) and at
   // most world_size - 1 rows are left out of an epoch.
   int64_t total = 0;
-  for (const Unit& u : units_) total += u.rows;
+  for (const Unit& u : units_)
+    total += u.rows;
   rows_per_epoch_ = total / o.world_size;
   KILN_CHECK(rows_per_epoch_ >= 1, ConfigError, "each of ", o.world_size,
              " ranks would get no rows; use smaller blocks or fewer ranks");
@@ -80,7 +84,8 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   std::size_t slots = static_cast<std::size_t>(o.prefetch) + 1;
   slots_.resize(slots);
   for (Batch& batch : slots_) {
-    char* memory = static_cast<char*>(allocator_->allocate(row_bytes_ * static_cast<std::size_t>(o.batch_size)));
+    char* memory = static_cast<char*>(
+        allocator_->allocate(row_bytes_ * static_cast<std::size_t>(o.batch_size)));
     slot_memory_.push_back(memory);
     for (const Column& c : schema_.columns) {
       batch.columns.push_back(memory);
@@ -91,7 +96,8 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
 
 Loader::~Loader() {
   stop_producer();
-  for (void* p : slot_memory_) allocator_->deallocate(p);
+  for (void* p : slot_memory_)
+    allocator_->deallocate(p);
 }
 
 std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
@@ -100,7 +106,8 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
   std::iota(order.begin(), order.end(), 0);
   if (o.shuffle) {
     CounterRng rng(mix_keys(o.seed, static_cast<uint64_t>(epoch)));
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    for (std::size_t i = order.size(); i > 1; --i)
+      std::swap(order[i - 1], order[rng.below(i)]);
   }
   std::vector<Window> windows;
   Window current;
@@ -132,7 +139,8 @@ std::vector<int64_t> Loader::permutation(const Window& window, int64_t /*epoch*/
   std::iota(perm.begin(), perm.end(), 0);
   if (options_.shuffle && options_.shuffle_window > 0) {
     CounterRng rng(window.key);
-    for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[rng.below(i)]);
+    for (std::size_t i = perm.size(); i > 1; --i)
+      std::swap(perm[i - 1], perm[rng.below(i)]);
   }
   return perm;
 }
@@ -145,14 +153,16 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
   for (const Window& w : plan(epoch)) {
     std::vector<std::pair<int, int64_t>> in_window;
     for (const Unit& u : w.units) {
-      for (int64_t r = 0; r < u.rows; ++r) in_window.emplace_back(u.shard, u.start + r);
+      for (int64_t r = 0; r < u.rows; ++r)
+        in_window.emplace_back(u.shard, u.start + r);
     }
     std::vector<int64_t> perm = permutation(w, epoch);
     for (int64_t at = 0; at < w.rows;) {
       int64_t batch_end = (position / options_.batch_size + 1) * options_.batch_size;
       int64_t n = std::min(w.rows - at, batch_end - position);
       std::sort(perm.begin() + at, perm.begin() + at + n);
-      for (int64_t i = at; i < at + n; ++i) rows.push_back(in_window[static_cast<std::size_t>(perm[i])]);
+      for (int64_t i = at; i < at + n; ++i)
+        rows.push_back(in_window[static_cast<std::size_t>(perm[i])]);
       at += n;
       position += n;
     }
@@ -185,7 +195,8 @@ void Loader::produce(LoaderCursor from) {
       window_data.resize(window.rows);
       for (const Unit& u : window.units) {
         for (std::size_t c = 0; c < ncols; ++c) {
-          out[c] = window_data.column<char>(c) + filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+          out[c] = window_data.column<char>(c) +
+                   filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
         }
         shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out, pool_.get());
         filled += u.rows;
@@ -222,15 +233,18 @@ void Loader::produce(LoaderCursor from) {
           const char* src = window_data.column<char>(c);
           char* dst = static_cast<char*>(batch.columns[c]) + done * static_cast<int64_t>(size);
           if (!rows_shuffled) {
-            std::memcpy(dst, src + offset * static_cast<int64_t>(size), static_cast<std::size_t>(n) * size);
+            std::memcpy(dst, src + offset * static_cast<int64_t>(size),
+                        static_cast<std::size_t>(n) * size);
           } else if (size == 4) {
             auto* d = reinterpret_cast<uint32_t*>(dst);
             auto* s = reinterpret_cast<const uint32_t*>(src);
-            for (int64_t i = 0; i < n; ++i) d[i] = s[p[i]];
+            for (int64_t i = 0; i < n; ++i)
+              d[i] = s[p[i]];
           } else {
             auto* d = reinterpret_cast<uint64_t*>(dst);
             auto* s = reinterpret_cast<const uint64_t*>(src);
-            for (int64_t i = 0; i < n; ++i) d[i] = s[p[i]];
+            for (int64_t i = 0; i < n; ++i)
+              d[i] = s[p[i]];
           }
         });
         done += n;

@@ -12,9 +12,9 @@
 //
 // A background thread reads windows (large chunk-aligned reads, decompressed in parallel on
 // `threads` threads, see ShardFile::read) and gathers rows, a share of the columns per
-// thread, into a ring of `prefetch` batch buffers from the given allocator (pinned memory when CUDA is
-// present), so reading overlaps the consumer's work. Memory is bounded by the options:
-// one window plus the ring, whatever the dataset's size.
+// thread, into a ring of `prefetch` batch buffers from the given allocator (pinned memory when CUDA
+// is present), so reading overlaps the consumer's work. Memory is bounded by the options: one
+// window plus the ring, whatever the dataset's size.
 //
 // Thread safety: one consumer thread calls next()/seek(); the loader owns its producer.
 #pragma once

@@ -15,12 +15,18 @@ constexpr Role kRoles[] = {Role::kNumeric, Role::kCategorical, Role::kLabel,
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::kNumeric: return "numeric";
-    case Role::kCategorical: return "categorical";
-    case Role::kLabel: return "label";
-    case Role::kWeight: return "weight";
-    case Role::kId: return "id";
-    case Role::kTime: return "time";
+    case Role::kNumeric:
+      return "numeric";
+    case Role::kCategorical:
+      return "categorical";
+    case Role::kLabel:
+      return "label";
+    case Role::kWeight:
+      return "weight";
+    case Role::kId:
+      return "id";
+    case Role::kTime:
+      return "time";
   }
   return "?";
 }
@@ -35,20 +41,28 @@ Role parse_role(std::string_view name, const std::string& where) {
 
 MemType mem_type(Role role) {
   switch (role) {
-    case Role::kCategorical: return MemType::kInt32;
+    case Role::kCategorical:
+      return MemType::kInt32;
     case Role::kId:
-    case Role::kTime: return MemType::kInt64;
-    default: return MemType::kFloat32;
+    case Role::kTime:
+      return MemType::kInt64;
+    default:
+      return MemType::kFloat32;
   }
 }
 
-std::size_t mem_size(Role role) { return mem_type(role) == MemType::kInt64 ? 8 : 4; }
+std::size_t mem_size(Role role) {
+  return mem_type(role) == MemType::kInt64 ? 8 : 4;
+}
 
 std::string_view mem_type_name(Role role) {
   switch (mem_type(role)) {
-    case MemType::kFloat32: return "float32";
-    case MemType::kInt32: return "int32";
-    case MemType::kInt64: return "int64";
+    case MemType::kFloat32:
+      return "float32";
+    case MemType::kInt32:
+      return "int32";
+    case MemType::kInt64:
+      return "int64";
   }
   return "?";
 }
@@ -116,8 +130,8 @@ Schema schema_from_json(const nlohmann::ordered_json& columns, const std::string
   for (std::size_t i = 0; i < columns.size(); ++i) {
     const auto& c = columns[i];
     std::string at = where + ": columns[" + std::to_string(i) + "]";
-    KILN_CHECK(c.is_object() && c.contains("name") && c["name"].is_string() &&
-                   c.contains("role") && c["role"].is_string(),
+    KILN_CHECK(c.is_object() && c.contains("name") && c["name"].is_string() && c.contains("role") &&
+                   c["role"].is_string(),
                DataError, at, ": expected an object with string 'name' and 'role'");
     Column column;
     column.name = c["name"];

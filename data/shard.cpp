@@ -29,14 +29,17 @@ constexpr const char* kFormat = "kiln.shard";
 constexpr int64_t kVersion = 1;
 constexpr int64_t kMaxChunkElements = int64_t{1} << 24;
 
-std::string where_text(const h5::Where& w) { return w.file + ": " + w.object; }
+std::string where_text(const h5::Where& w) {
+  return w.file + ": " + w.object;
+}
 
 bool dtype_allowed(Role role, const h5::DatasetInfo& info) {
   switch (role) {
     case Role::kNumeric:
     case Role::kLabel:
     case Role::kWeight:
-      return info.kind == h5::ScalarKind::kFloat && (info.element_size == 4 || info.element_size == 8);
+      return info.kind == h5::ScalarKind::kFloat &&
+             (info.element_size == 4 || info.element_size == 8);
     case Role::kCategorical:
       return info.kind == h5::ScalarKind::kSignedInt &&
              (info.element_size == 4 || info.element_size == 8);
@@ -49,27 +52,36 @@ bool dtype_allowed(Role role, const h5::DatasetInfo& info) {
 
 const char* allowed_dtypes(Role role) {
   switch (role) {
-    case Role::kCategorical: return "int32 (or int64)";
+    case Role::kCategorical:
+      return "int32 (or int64)";
     case Role::kId:
-    case Role::kTime: return "int64";
-    default: return "float32 (or float64)";
+    case Role::kTime:
+      return "int64";
+    default:
+      return "float32 (or float64)";
   }
 }
 
 hid_t mem_h5_type(Role role) {
   switch (mem_type(role)) {
-    case MemType::kFloat32: return H5T_NATIVE_FLOAT;
-    case MemType::kInt32: return H5T_NATIVE_INT32;
-    case MemType::kInt64: return H5T_NATIVE_INT64;
+    case MemType::kFloat32:
+      return H5T_NATIVE_FLOAT;
+    case MemType::kInt32:
+      return H5T_NATIVE_INT32;
+    case MemType::kInt64:
+      return H5T_NATIVE_INT64;
   }
   return H5T_NATIVE_FLOAT;
 }
 
 hid_t file_h5_type(Role role) {
   switch (mem_type(role)) {
-    case MemType::kFloat32: return H5T_IEEE_F32LE;
-    case MemType::kInt32: return H5T_STD_I32LE;
-    case MemType::kInt64: return H5T_STD_I64LE;
+    case MemType::kFloat32:
+      return H5T_IEEE_F32LE;
+    case MemType::kInt32:
+      return H5T_STD_I32LE;
+    case MemType::kInt64:
+      return H5T_STD_I64LE;
   }
   return H5T_IEEE_F32LE;
 }
@@ -78,8 +90,7 @@ hid_t file_h5_type(Role role) {
 // then decompresses straight into the caller's buffer. A cache per dataset would cost
 // memory per shard and column, growing with the dataset instead of the loader's options.
 h5::Id open_dataset(hid_t file, const std::string& name, const h5::Where& where) {
-  KILN_CHECK(h5::exists(file, name), DataError, where.file, ": dataset '", name,
-             "' is missing");
+  KILN_CHECK(h5::exists(file, name), DataError, where.file, ": dataset '", name, "' is missing");
   h5::Id plist(H5Pcreate(H5P_DATASET_ACCESS));
   H5Pset_chunk_cache(plist.get(), 0, 0, 1.0);
   return h5::Id(h5::check(H5Dopen2(file, name.c_str(), plist.get()), where, "opening the dataset"));
@@ -110,7 +121,8 @@ std::vector<std::string> column_names_in_order(hid_t group, const h5::Where& whe
 }  // namespace
 
 ColumnBuffers::ColumnBuffers(const Schema& schema, int64_t rows) {
-  for (const Column& c : schema.columns) sizes_.push_back(mem_size(c.role));
+  for (const Column& c : schema.columns)
+    sizes_.push_back(mem_size(c.role));
   data_.resize(sizes_.size());
   pointers_.resize(sizes_.size());
   resize(rows);
@@ -193,15 +205,19 @@ void prove_in_child(const std::string& path, const std::function<void()>& probe)
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFSIGNALED(status)) {
-    throw DataError(detail::concat(path, ": the HDF5 library ",
-                                   WTERMSIG(status) == SIGALRM ? "hung" : "crashed", " (signal ",
-                                   WTERMSIG(status), ") reading the file's structure: the file is malformed"));
+    throw DataError(detail::concat(
+        path, ": the HDF5 library ", WTERMSIG(status) == SIGALRM ? "hung" : "crashed", " (signal ",
+        WTERMSIG(status), ") reading the file's structure: the file is malformed"));
   }
   switch (WEXITSTATUS(status)) {
-    case 0: return;
-    case static_cast<int>(ExitCode::kNoInput): throw InputError(message);
-    case static_cast<int>(ExitCode::kBadData): throw DataError(message);
-    default: throw Error(static_cast<ExitCode>(WEXITSTATUS(status)), message);
+    case 0:
+      return;
+    case static_cast<int>(ExitCode::kNoInput):
+      throw InputError(message);
+    case static_cast<int>(ExitCode::kBadData):
+      throw DataError(message);
+    default:
+      throw Error(static_cast<ExitCode>(WEXITSTATUS(status)), message);
   }
 }
 
@@ -218,7 +234,8 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
   return open_unchecked(path, expected, matrix);
 }
 
-std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path, const Schema* expected,
+std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
+                                                     const Schema* expected,
                                                      const MatrixLayout& matrix) {
   std::unique_ptr<ShardFile> shard(new ShardFile());
   shard->path_ = path;
@@ -262,11 +279,11 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path, co
                   .value_or(std::vector<std::string>{});
     }
     if (names.empty()) {
-      for (int64_t i = 0; i < shard->matrix_width_; ++i) names.push_back("f" + std::to_string(i));
+      for (int64_t i = 0; i < shard->matrix_width_; ++i)
+        names.push_back("f" + std::to_string(i));
     }
-    KILN_CHECK(static_cast<int64_t>(names.size()) == shard->matrix_width_, DataError,
-               where_text(w), ": ", names.size(), " feature names for ", shard->matrix_width_,
-               " columns");
+    KILN_CHECK(static_cast<int64_t>(names.size()) == shard->matrix_width_, DataError, where_text(w),
+               ": ", names.size(), " feature names for ", shard->matrix_width_, " columns");
     for (const auto& n : names) {
       shard->schema_.columns.push_back({n, Role::kNumeric, 0});
       shard->storage_.push_back(info);
@@ -280,8 +297,8 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path, co
                "); Kiln never writes empty shards");
     shard->rows_ = *rows;
     KILN_CHECK(h5::exists(file, "columns"), DataError, path, ": missing group '/columns'");
-    h5::Id group(h5::check(H5Gopen2(file, "columns", H5P_DEFAULT), {path, "/columns"},
-                           "opening the group"));
+    h5::Id group(
+        h5::check(H5Gopen2(file, "columns", H5P_DEFAULT), {path, "/columns"}, "opening the group"));
     for (const std::string& name : column_names_in_order(group.get(), {path, "/columns"})) {
       h5::Where w{path, "/columns/" + name};
       h5::Id dataset = open_dataset(file, "/columns/" + name, w);
@@ -347,20 +364,22 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path, co
       KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
                  ": has ", info.dims[0], " rows, the matrix '", matrix.features, "' has ",
                  shard->rows_);
-      bool numeric = info.kind == h5::ScalarKind::kFloat ||
-                     ((info.kind == h5::ScalarKind::kSignedInt ||
-                       info.kind == h5::ScalarKind::kUnsignedInt) &&
-                      column.role == Role::kLabel);
+      bool numeric =
+          info.kind == h5::ScalarKind::kFloat ||
+          ((info.kind == h5::ScalarKind::kSignedInt || info.kind == h5::ScalarKind::kUnsignedInt) &&
+           column.role == Role::kLabel);
       KILN_CHECK(numeric, DataError, where_text(w), ": dtype ", info.dtype_name(),
                  " is not allowed for the ", role_name(column.role), " (expected a number)");
       shard->datasets_[c] = std::move(dataset);
       shard->objects_[c] = column.name;
       shard->storage_.push_back(info);
     }
-    KILN_CHECK(shard->rows_ >= 1, DataError, path, ": the matrix '", matrix.features, "' has no rows");
+    KILN_CHECK(shard->rows_ >= 1, DataError, path, ": the matrix '", matrix.features,
+               "' has no rows");
   }
   shard->fast_.resize(shard->schema_.columns.size());
-  if (std::any_of(shard->fast_.begin(), shard->fast_.end(), [](const FastColumn& f) { return f.enabled; })) {
+  if (std::any_of(shard->fast_.begin(), shard->fast_.end(),
+                  [](const FastColumn& f) { return f.enabled; })) {
     shard->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     KILN_CHECK(shard->fd_ >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
   }
@@ -374,16 +393,19 @@ void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo
   if (!info.chunked || info.dims.size() != 1) return;
   bool eligible = true;
   for (const auto& [id, name] : info.filters) {
-    eligible = eligible && (id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE);  // not Fletcher32
+    eligible =
+        eligible && (id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE);  // not Fletcher32
     fast.filters.push_back(id);
   }
   h5::Id type(H5Dget_type(dataset));
-  eligible = eligible && type.get() >= 0 && H5Tequal(type.get(), mem_h5_type(schema_.columns[c].role)) > 0;
+  eligible =
+      eligible && type.get() >= 0 && H5Tequal(type.get(), mem_h5_type(schema_.columns[c].role)) > 0;
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path_, ec);
   if (ec) return;
   fast.chunk_rows = static_cast<int64_t>(info.chunk_dims[0]);
-  const uint64_t chunk_bytes = static_cast<uint64_t>(fast.chunk_rows) * mem_size(schema_.columns[c].role);
+  const uint64_t chunk_bytes =
+      static_cast<uint64_t>(fast.chunk_rows) * mem_size(schema_.columns[c].role);
   for (int64_t first = 0; first < rows_; first += fast.chunk_rows) {
     hsize_t offset[1] = {static_cast<hsize_t>(first)};
     ChunkRef ref;
@@ -400,8 +422,8 @@ void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo
     // Untrusted: the chunk must lie inside the file and be of a plausible size.
     KILN_CHECK(ref.size >= 1 && ref.address <= file_size && ref.size <= file_size - ref.address &&
                    ref.size <= chunk_bytes + chunk_bytes / 2 + 4096,
-               DataError, path_, ": /columns/", schema_.columns[c].name, ": the chunk at row ", first,
-               " has an implausible address or size (", ref.address, ", ", ref.size,
+               DataError, path_, ": /columns/", schema_.columns[c].name, ": the chunk at row ",
+               first, " has an implausible address or size (", ref.address, ", ", ref.size,
                " bytes) for a file of ", file_size, " bytes");
     fast.chunks.push_back(ref);
   }
@@ -444,16 +466,22 @@ void ShardFile::read(int64_t start, int64_t count, const std::vector<void*>& out
   }
   auto run = [&](int64_t i) {
     const Task& t = tasks[static_cast<std::size_t>(i)];
-    if (t.chunk < 0) read_column(t.column, start, count, out[t.column]);
-    else read_chunk(t.column, t.chunk, start, count, out[t.column]);
+    if (t.chunk < 0)
+      read_column(t.column, start, count, out[t.column]);
+    else
+      read_chunk(t.column, t.chunk, start, count, out[t.column]);
   };
-  auto check = [&](int64_t c) { check_values(static_cast<std::size_t>(c), start, count, out[static_cast<std::size_t>(c)]); };
+  auto check = [&](int64_t c) {
+    check_values(static_cast<std::size_t>(c), start, count, out[static_cast<std::size_t>(c)]);
+  };
   if (pool != nullptr) {
     pool->parallel_for(static_cast<int64_t>(tasks.size()), run);
     pool->parallel_for(static_cast<int64_t>(schema_.columns.size()), check);
   } else {
-    for (std::size_t i = 0; i < tasks.size(); ++i) run(static_cast<int64_t>(i));
-    for (std::size_t c = 0; c < schema_.columns.size(); ++c) check(static_cast<int64_t>(c));
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+      run(static_cast<int64_t>(i));
+    for (std::size_t c = 0; c < schema_.columns.size(); ++c)
+      check(static_cast<int64_t>(c));
   }
 }
 
@@ -464,8 +492,8 @@ void pread_all(int fd, char* buffer, uint64_t size, uint64_t offset, const std::
   while (done < size) {
     ssize_t n = ::pread(fd, buffer + done, size - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    KILN_CHECK(n > 0, DataError, where, ": reading ", size, " bytes at offset ", offset, " failed: ",
-               n < 0 ? errno_text(errno) : "end of file (truncated?)");
+    KILN_CHECK(n > 0, DataError, where, ": reading ", size, " bytes at offset ", offset,
+               " failed: ", n < 0 ? errno_text(errno) : "end of file (truncated?)");
     done += static_cast<uint64_t>(n);
   }
 }
@@ -478,12 +506,14 @@ void unshuffle(const char* in, char* out, std::size_t bytes, std::size_t element
   if (element == 4) {  // the common case, written so the compiler vectorizes it
     for (std::size_t i = 0; i < n; ++i) {
       uint32_t v = static_cast<uint32_t>(p[i]) | static_cast<uint32_t>(p[n + i]) << 8 |
-                   static_cast<uint32_t>(p[2 * n + i]) << 16 | static_cast<uint32_t>(p[3 * n + i]) << 24;
+                   static_cast<uint32_t>(p[2 * n + i]) << 16 |
+                   static_cast<uint32_t>(p[3 * n + i]) << 24;
       std::memcpy(out + 4 * i, &v, 4);
     }
   } else {
     for (std::size_t j = 0; j < element; ++j) {
-      for (std::size_t i = 0; i < n; ++i) out[i * element + j] = static_cast<char>(p[j * n + i]);
+      for (std::size_t i = 0; i < n; ++i)
+        out[i * element + j] = static_cast<char>(p[j * n + i]);
     }
   }
   std::memcpy(out + n * element, in + n * element, bytes - n * element);
@@ -497,21 +527,24 @@ std::size_t inflate_chunk(const char* in, std::size_t size, char* out, std::size
   thread_local std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)>
       decompressor(libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
   std::size_t produced = 0;
-  libdeflate_result rc = libdeflate_zlib_decompress(decompressor.get(), in, size, out, capacity, &produced);
+  libdeflate_result rc =
+      libdeflate_zlib_decompress(decompressor.get(), in, size, out, capacity, &produced);
   KILN_CHECK(rc == LIBDEFLATE_SUCCESS && produced == capacity, DataError, where,
              ": gzip data is corrupt (libdeflate result ", static_cast<int>(rc), ")");
 #else
   uLongf produced = capacity;
-  int rc = ::uncompress(reinterpret_cast<Bytef*>(out), &produced, reinterpret_cast<const Bytef*>(in), size);
-  KILN_CHECK(rc == Z_OK && produced == capacity, DataError, where, ": gzip data is corrupt (zlib: ",
-             rc == Z_OK ? "wrong size" : zError(rc), ")");
+  int rc = ::uncompress(reinterpret_cast<Bytef*>(out), &produced,
+                        reinterpret_cast<const Bytef*>(in), size);
+  KILN_CHECK(rc == Z_OK && produced == capacity, DataError, where,
+             ": gzip data is corrupt (zlib: ", rc == Z_OK ? "wrong size" : zError(rc), ")");
 #endif
   return produced;
 }
 
 }  // namespace
 
-void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const {
+void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count,
+                           void* out) const {
   const FastColumn& fast = fast_[c];
   const ChunkRef& ref = fast.chunks[static_cast<std::size_t>(chunk)];
   const std::size_t element = mem_size(schema_.columns[c].role);
@@ -520,10 +553,13 @@ void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t 
   const int64_t from = std::max(start, chunk_first);
   const int64_t to = std::min({start + count, chunk_first + fast.chunk_rows, rows_});
   char* dst = static_cast<char*>(out) + (from - start) * static_cast<int64_t>(element);
-  const std::string where = path_ + ": " + objects_[c] + ": chunk at row " + std::to_string(chunk_first);
+  const std::string where =
+      path_ + ": " + objects_[c] + ": chunk at row " + std::to_string(chunk_first);
   bool filtered = false;
-  for (std::size_t i = 0; i < fast.filters.size(); ++i) filtered = filtered || !(ref.filter_mask & (1u << i));
-  if (!filtered && ref.size == chunk_bytes && from == chunk_first && to == chunk_first + fast.chunk_rows) {
+  for (std::size_t i = 0; i < fast.filters.size(); ++i)
+    filtered = filtered || !(ref.filter_mask & (1u << i));
+  if (!filtered && ref.size == chunk_bytes && from == chunk_first &&
+      to == chunk_first + fast.chunk_rows) {
     pread_all(fd_, dst, chunk_bytes, ref.address, where);  // straight into the output
     return;
   }
@@ -557,8 +593,9 @@ void ShardFile::read_column(std::size_t c, int64_t start, int64_t count, void* o
   hsize_t offset[1] = {static_cast<hsize_t>(start)};
   hsize_t size[1] = {static_cast<hsize_t>(count)};
   h5::Id file_space(h5::check(H5Dget_space(dataset), w, "reading the dataspace"));
-  h5::check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, size, nullptr),
-                   w, "selecting rows");
+  h5::check_status(
+      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, size, nullptr), w,
+      "selecting rows");
   h5::Id mem_space(H5Screate_simple(1, size, nullptr));
   bool wide_codes = column.role == Role::kCategorical && storage_[c].element_size == 8;
   if (wide_codes) {
@@ -576,7 +613,8 @@ void ShardFile::read_column(std::size_t c, int64_t start, int64_t count, void* o
     }
     return;
   }
-  hid_t mem_type = matrix_ && column.role == Role::kLabel ? H5T_NATIVE_FLOAT : mem_h5_type(column.role);
+  hid_t mem_type =
+      matrix_ && column.role == Role::kLabel ? H5T_NATIVE_FLOAT : mem_h5_type(column.role);
   h5::check_status(H5Dread(dataset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, out),
                    w, "reading rows (corrupt or truncated data?)");
 }
@@ -590,8 +628,9 @@ void ShardFile::read_matrix(int64_t start, int64_t count, const std::vector<void
     hsize_t offset[2] = {static_cast<hsize_t>(start), 0};
     hsize_t size[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(matrix_width_)};
     h5::Id file_space(h5::check(H5Dget_space(dataset), w, "reading the dataspace"));
-    h5::check_status(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, size, nullptr),
-                     w, "selecting rows");
+    h5::check_status(
+        H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, size, nullptr), w,
+        "selecting rows");
     h5::Id mem_space(H5Screate_simple(2, size, nullptr));
     h5::check_status(H5Dread(dataset, H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(),
                              H5P_DEFAULT, rows.data()),
@@ -603,7 +642,8 @@ void ShardFile::read_matrix(int64_t start, int64_t count, const std::vector<void
     int64_t r1 = std::min(count, r0 + kTile);
     for (int64_t c = 0; c < matrix_width_; ++c) {
       float* dst = static_cast<float*>(out[static_cast<std::size_t>(c)]);
-      for (int64_t r = r0; r < r1; ++r) dst[r] = rows[static_cast<std::size_t>(r * matrix_width_ + c)];
+      for (int64_t r = r0; r < r1; ++r)
+        dst[r] = rows[static_cast<std::size_t>(r * matrix_width_ + c)];
     }
   }
 }
@@ -619,7 +659,8 @@ void ShardFile::check_values(std::size_t c, int64_t start, int64_t count, const 
       if (!std::isfinite(v[i])) {
         fail_at(i, detail::concat("is ", v[i], "; ", role_name(column.role), "s must be finite"));
       }
-      if (column.role == Role::kWeight && v[i] < 0) fail_at(i, detail::concat("is ", v[i], "; weights must be >= 0"));
+      if (column.role == Role::kWeight && v[i] < 0)
+        fail_at(i, detail::concat("is ", v[i], "; weights must be >= 0"));
     }
   } else if (column.role == Role::kCategorical) {
     const int32_t* v = static_cast<const int32_t*>(data);
@@ -660,7 +701,8 @@ ShardWriter::ShardWriter(std::string path, Schema schema, ShardWriteOptions opti
     H5Pset_chunk(dcpl.get(), 1, chunk);
     if (options.fletcher32) H5Pset_fletcher32(dcpl.get());
     if (options.shuffle) H5Pset_shuffle(dcpl.get());
-    if (options.gzip_level > 0) H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level));
+    if (options.gzip_level > 0)
+      H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level));
     h5::Id dataset(h5::check(H5Dcreate2(group.get(), column.name.c_str(), file_h5_type(column.role),
                                         space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                              w, "creating the column"));
@@ -721,8 +763,8 @@ std::string ShardWriter::finish() {
     }
   }
   int fd = ::open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
-  KILN_CHECK(fd >= 0 && ::fsync(fd) == 0, OutputError, "cannot fsync '", temp_, "': ",
-             errno_text(errno));
+  KILN_CHECK(fd >= 0 && ::fsync(fd) == 0, OutputError, "cannot fsync '", temp_,
+             "': ", errno_text(errno));
   ::close(fd);
   std::string sha = core::sha256_file(temp_);
   KILN_CHECK(::rename(temp_.c_str(), path_.c_str()) == 0, OutputError, "cannot rename '", temp_,

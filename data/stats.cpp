@@ -34,7 +34,8 @@ void QuantileSketch::compact(std::size_t level) {
     std::size_t offset = flip_[level] ? 1 : 0;
     flip_[level] = !flip_[level];
     std::vector<double>& up = levels_[level + 1];
-    for (std::size_t i = 0; i < pairs; ++i) up.push_back(items[2 * i + offset]);
+    for (std::size_t i = 0; i < pairs; ++i)
+      up.push_back(items[2 * i + offset]);
     std::vector<double> rest;
     if (items.size() % 2 == 1) rest.push_back(items.back());
     items.swap(rest);
@@ -54,7 +55,8 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   }
   count_ += other.count_;
   error_bound_ += other.error_bound_;
-  for (std::size_t h = 0; h < levels_.size(); ++h) compact(h);
+  for (std::size_t h = 0; h < levels_.size(); ++h)
+    compact(h);
 }
 
 namespace {
@@ -62,7 +64,8 @@ std::vector<std::pair<double, double>> weighted(const std::vector<std::vector<do
   std::vector<std::pair<double, double>> items;
   for (std::size_t h = 0; h < levels.size(); ++h) {
     double w = std::ldexp(1.0, static_cast<int>(h));
-    for (double v : levels[h]) items.emplace_back(v, w);
+    for (double v : levels[h])
+      items.emplace_back(v, w);
   }
   std::sort(items.begin(), items.end());
   return items;
@@ -85,7 +88,8 @@ double QuantileSketch::rank(double value) const {
   double r = 0;
   for (std::size_t h = 0; h < levels_.size(); ++h) {
     double w = std::ldexp(1.0, static_cast<int>(h));
-    for (double v : levels_[h]) r += v <= value ? w : 0;
+    for (double v : levels_[h])
+      r += v <= value ? w : 0;
   }
   return r;
 }
@@ -110,8 +114,10 @@ void ColumnStats::add_block(const void* data, int64_t n) {
     case MemType::kFloat32: {
       const float* v = static_cast<const float*>(data);
       for (int64_t i = 0; i < n; ++i) {
-        if (std::isnan(v[i])) ++block.missing;
-        else add(v[i]);
+        if (std::isnan(v[i]))
+          ++block.missing;
+        else
+          add(v[i]);
       }
       break;
     }
@@ -129,7 +135,8 @@ void ColumnStats::add_block(const void* data, int64_t n) {
     }
     case MemType::kInt64: {
       const int64_t* v = static_cast<const int64_t*>(data);
-      for (int64_t i = 0; i < n; ++i) add(static_cast<double>(v[i]));
+      for (int64_t i = 0; i < n; ++i)
+        add(static_cast<double>(v[i]));
       break;
     }
   }
@@ -149,7 +156,8 @@ void ColumnStats::merge(const ColumnStats& o) {
   missing += o.missing;
   infinite += o.infinite;
   sketch.merge(o.sketch);
-  for (const auto& [code, c] : o.categories) categories[code] += c;
+  for (const auto& [code, c] : o.categories)
+    categories[code] += c;
 }
 
 std::vector<std::pair<int64_t, int64_t>> ColumnStats::top_categories(std::size_t k) const {
@@ -179,7 +187,8 @@ DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketc
       buffers.resize(n);
       shard->read(start, n, buffers.pointers(), &pool);
       pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
-        stats.columns[static_cast<std::size_t>(c)].add_block(buffers.pointers()[static_cast<std::size_t>(c)], n);
+        stats.columns[static_cast<std::size_t>(c)].add_block(
+            buffers.pointers()[static_cast<std::size_t>(c)], n);
       });
       stats.rows += n;
     }

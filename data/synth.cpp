@@ -56,8 +56,10 @@ class Zipf {
  public:
   Zipf(int64_t n, double s) : cdf_(static_cast<std::size_t>(n)) {
     double total = 0;
-    for (int64_t i = 0; i < n; ++i) cdf_[static_cast<std::size_t>(i)] = total += std::pow(i + 1.0, -s);
-    for (double& c : cdf_) c /= total;
+    for (int64_t i = 0; i < n; ++i)
+      cdf_[static_cast<std::size_t>(i)] = total += std::pow(i + 1.0, -s);
+    for (double& c : cdf_)
+      c /= total;
   }
   int32_t draw(RowRng& rng) const {
     auto it = std::lower_bound(cdf_.begin(), cdf_.end(), rng.uniform());
@@ -69,15 +71,17 @@ class Zipf {
   std::vector<double> cdf_;
 };
 
-double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+double sigmoid(double z) {
+  return 1.0 / (1.0 + std::exp(-z));
+}
 double hashed_effect(uint64_t seed, uint64_t salt, int32_t code, double share, double size) {
   // A fixed random subset (`share`) of the categories carries an effect of `size`.
   uint64_t h = mix64(seed * 31 + salt * 1000003 + static_cast<uint64_t>(code));
   return static_cast<double>(h >> 11) * 0x1.0p-53 < share ? size : 0.0;
 }
 
-constexpr int64_t kStart = 1700000000;       // 2023-11-14, seconds since the epoch
-constexpr int64_t kPeriod = 180 * 86400;     // six months
+constexpr int64_t kStart = 1700000000;    // 2023-11-14, seconds since the epoch
+constexpr int64_t kPeriod = 180 * 86400;  // six months
 
 // One preset: its columns and a row generator that fills numeric, categorical values and
 // returns the latent log-odds without the intercept.
@@ -93,9 +97,10 @@ float maybe_missing(RowRng& rng, double p, double v) {
 
 Preset fraud_preset() {
   Preset p;
-  p.numeric = {"amount", "hour", "account_age_days", "tx_count_24h", "amount_ratio_30d",
-               "distance_km", "device_risk", "ip_risk", "failed_logins", "session_seconds",
-               "card_present", "noise_0", "noise_1", "noise_2"};
+  p.numeric = {
+      "amount",       "hour",        "account_age_days", "tx_count_24h",  "amount_ratio_30d",
+      "distance_km",  "device_risk", "ip_risk",          "failed_logins", "session_seconds",
+      "card_present", "noise_0",     "noise_1",          "noise_2"};
   p.categorical = {{"merchant", 20000}, {"mcc", 400}, {"country", 150}, {"device_type", 8}};
   std::vector<Zipf> zipf;
   for (auto& [name, n] : p.categorical) {
@@ -129,19 +134,20 @@ Preset fraud_preset() {
     x[11] = static_cast<float>(r.student_t3());
     x[12] = static_cast<float>(r.normal());
     x[13] = static_cast<float>(r.uniform());
-    for (std::size_t j = 0; j < zipf.size(); ++j) c[j] = zipf[j].draw(r);
+    for (std::size_t j = 0; j < zipf.size(); ++j)
+      c[j] = zipf[j].draw(r);
     if (r.chance(0.03)) c[2] = -1;  // missing country
     bool online = hashed_effect(seed, 7, c[1], 0.4, 1.0) > 0;
     bool night = hour < 5 || hour >= 23;
     double z = 0;
-    z += 1.8 * (ratio > 3.0 && age < 60);                          // new account, unusual amount
-    z += 1.3 * (night && device > 0.5);                            // risky device at night
+    z += 1.8 * (ratio > 3.0 && age < 60);                           // new account, unusual amount
+    z += 1.3 * (night && device > 0.5);                             // risky device at night
     z += 0.9 * (distance > 400 && distance < 4000);                 // non-monotone distance
-    z += hashed_effect(seed, 1, c[0], 0.03, 2.2);                  // a few bad merchants
+    z += hashed_effect(seed, 1, c[0], 0.03, 2.2);                   // a few bad merchants
     z += c[2] >= 0 ? hashed_effect(seed, 2, c[2], 0.1, 1.0) : 0.4;  // risky countries
     z += 1.0 * ((present > 0.5) != online);                         // XOR interaction
     z += 0.8 * std::tanh(tx24 - 6);
-    z += 2.5 * (ip - 0.5) * (ip - 0.5) * 4 - 0.8;                   // quadratic
+    z += 2.5 * (ip - 0.5) * (ip - 0.5) * 4 - 0.8;  // quadratic
     z += 0.6 * failed * (device > 0.3);
     z += 0.25 * std::log(amount / 40.0);
     return z;
@@ -151,12 +157,22 @@ Preset fraud_preset() {
 
 Preset credit_preset() {
   Preset p;
-  p.numeric = {"income", "debt_ratio", "utilization", "age", "late_30", "late_60", "late_90",
-               "open_lines", "employment_years", "loan_amount", "months_since_delinquency",
+  p.numeric = {"income",
+               "debt_ratio",
+               "utilization",
+               "age",
+               "late_30",
+               "late_60",
+               "late_90",
+               "open_lines",
+               "employment_years",
+               "loan_amount",
+               "months_since_delinquency",
                "noise_0"};
   p.categorical = {{"employer", 30000}, {"purpose", 14}, {"state", 50}, {"home_ownership", 4}};
   std::vector<Zipf> zipf;
-  for (auto& [name, n] : p.categorical) zipf.emplace_back(n, name == "employer" ? 1.1 : 0.9);
+  for (auto& [name, n] : p.categorical)
+    zipf.emplace_back(n, name == "employer" ? 1.1 : 0.9);
   p.row = [zipf](RowRng& r, int64_t, float* x, int32_t* c, uint64_t seed) {
     double income = r.lognormal(10.8, 0.6);
     double debt = std::abs(r.normal() * 0.25 + 0.3) * (r.chance(0.01) ? 20 : 1);
@@ -182,16 +198,17 @@ Preset credit_preset() {
     x[10] = delinquent ? static_cast<float>(r.exponential(20))
                        : std::numeric_limits<float>::quiet_NaN();
     x[11] = static_cast<float>(r.student_t3());
-    for (std::size_t j = 0; j < zipf.size(); ++j) c[j] = zipf[j].draw(r);
+    for (std::size_t j = 0; j < zipf.size(); ++j)
+      c[j] = zipf[j].draw(r);
     double z = 0;
     z += 1.4 * (util > 0.8) + 0.8 * (util > 1.0);
     z += 1.2 * std::tanh(late90) + 0.6 * std::tanh(late60) + 0.3 * late30;
-    z += 1.5 * (debt > 0.6 && income < 40000);                      // interaction
-    z += 0.9 * (loan / income > 0.5);                                // ratio feature
-    z += 0.8 * ((age - 45) * (age - 45) / 400.0) - 0.8;             // U-shaped age
-    z += hashed_effect(seed, 11, c[0], 0.02, 2.0);                  // risky employers
+    z += 1.5 * (debt > 0.6 && income < 40000);           // interaction
+    z += 0.9 * (loan / income > 0.5);                    // ratio feature
+    z += 0.8 * ((age - 45) * (age - 45) / 400.0) - 0.8;  // U-shaped age
+    z += hashed_effect(seed, 11, c[0], 0.02, 2.0);       // risky employers
     z += hashed_effect(seed, 12, c[1], 0.3, 0.7);
-    z += 0.7 * (c[3] == 2) * (employed < 1.0);                      // renters, new job
+    z += 0.7 * (c[3] == 2) * (employed < 1.0);  // renters, new job
     return z;
   };
   return p;
@@ -208,7 +225,9 @@ constexpr const char* kSplitNames[] = {"train", "valid", "test", "oot"};
 
 Split split_of(const SynthOptions& o, int64_t row) {
   if (static_cast<double>(row) >= static_cast<double>(o.rows) * (1.0 - o.oot_fraction)) return kOot;
-  double u = static_cast<double>(mix64(static_cast<uint64_t>(row) * 0x2545f4914f6cdd1dull + o.seed) >> 11) * 0x1.0p-53;
+  double u = static_cast<double>(
+                 mix64(static_cast<uint64_t>(row) * 0x2545f4914f6cdd1dull + o.seed) >> 11) *
+             0x1.0p-53;
   if (u < o.valid_fraction) return kValid;
   if (u < o.valid_fraction + o.test_fraction) return kTest;
   return kTrain;
@@ -234,7 +253,8 @@ double calibrate(const SynthOptions& o, Preset& preset) {
   double lo = -30, hi = 30;
   for (int iter = 0; iter < 100; ++iter) {
     double mid = (lo + hi) / 2, mean = 0;
-    for (double v : z) mean += sigmoid(mid + v);
+    for (double v : z)
+      mean += sigmoid(mid + v);
     mean /= static_cast<double>(sample);
     (mean < o.positive_rate ? lo : hi) = mid;
   }
@@ -243,7 +263,9 @@ double calibrate(const SynthOptions& o, Preset& preset) {
 
 }  // namespace
 
-std::vector<std::string> synth_presets() { return {"fraud", "credit"}; }
+std::vector<std::string> synth_presets() {
+  return {"fraud", "credit"};
+}
 
 std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
   KILN_CHECK(o.rows >= 100, ConfigError, "--rows must be at least 100, got ", o.rows);
@@ -262,14 +284,17 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
   Schema schema;
   schema.columns.push_back({"row_id", Role::kId, 0});
   schema.columns.push_back({"ts", Role::kTime, 0});
-  for (const auto& n : preset.numeric) schema.columns.push_back({n, Role::kNumeric, 0});
-  for (const auto& [n, card] : preset.categorical) schema.columns.push_back({n, Role::kCategorical, card});
+  for (const auto& n : preset.numeric)
+    schema.columns.push_back({n, Role::kNumeric, 0});
+  for (const auto& [n, card] : preset.categorical)
+    schema.columns.push_back({n, Role::kCategorical, card});
   schema.columns.push_back({"label", Role::kLabel, 0});
   const std::size_t n_num = preset.numeric.size(), n_cat = preset.categorical.size();
 
   // Exact rows per split first (cheap: hashes only), so the train split gets `shards` shards.
   std::array<int64_t, 4> split_rows{};
-  for (int64_t row = 0; row < o.rows; ++row) ++split_rows[split_of(o, row)];
+  for (int64_t row = 0; row < o.rows; ++row)
+    ++split_rows[split_of(o, row)];
   const int64_t per_shard = std::max<int64_t>(1, (split_rows[kTrain] + o.shards - 1) / o.shards);
 
   std::vector<std::unique_ptr<DatasetWriter>> writers(4);
@@ -297,14 +322,18 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
     Buffer& b = buffers[s];
     if (b.id.empty()) return;
     std::vector<const void*> cols{b.id.data(), b.ts.data()};
-    for (auto& v : b.num) cols.push_back(v.data());
-    for (auto& v : b.cat) cols.push_back(v.data());
+    for (auto& v : b.num)
+      cols.push_back(v.data());
+    for (auto& v : b.cat)
+      cols.push_back(v.data());
     cols.push_back(b.label.data());
     writers[s]->append(static_cast<int64_t>(b.id.size()), cols);
     b.id.clear();
     b.ts.clear();
-    for (auto& v : b.num) v.clear();
-    for (auto& v : b.cat) v.clear();
+    for (auto& v : b.num)
+      v.clear();
+    for (auto& v : b.cat)
+      v.clear();
     b.label.clear();
   };
 
@@ -322,8 +351,10 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
     Buffer& b = buffers[s];
     b.id.push_back(row);
     b.ts.push_back(ts);
-    for (std::size_t j = 0; j < n_num; ++j) b.num[j].push_back(num[j]);
-    for (std::size_t j = 0; j < n_cat; ++j) b.cat[j].push_back(cat[j]);
+    for (std::size_t j = 0; j < n_num; ++j)
+      b.num[j].push_back(num[j]);
+    for (std::size_t j = 0; j < n_cat; ++j)
+      b.cat[j].push_back(cat[j]);
     b.label.push_back(positive ? 1.0f : 0.0f);
     b.positives += positive;
     if (static_cast<int64_t>(b.id.size()) == kBlock) flush(s);

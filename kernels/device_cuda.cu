@@ -21,8 +21,8 @@ CudaInfo cuda_info() {
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
-    info.devices.push_back({i, prop.name, prop.totalGlobalMem, prop.major, prop.minor,
-                            prop.multiProcessorCount});
+    info.devices.push_back(
+        {i, prop.name, prop.totalGlobalMem, prop.major, prop.minor, prop.multiProcessorCount});
   }
   if (info.devices.empty()) info.note = "no GPU: the CUDA runtime sees no device";
   return info;

@@ -41,7 +41,8 @@ bool flag(int argc, char** argv, const char* name) {
 
 void make(const std::string& dir, int64_t rows, int cols, int shards, int gzip) {
   Schema schema;
-  for (int c = 0; c < cols; ++c) schema.columns.push_back({"x" + std::to_string(c), Role::kNumeric, 0});
+  for (int c = 0; c < cols; ++c)
+    schema.columns.push_back({"x" + std::to_string(c), Role::kNumeric, 0});
   schema.columns.push_back({"label", Role::kLabel, 0});
   ShardWriteOptions write;
   write.gzip_level = gzip;
@@ -50,15 +51,17 @@ void make(const std::string& dir, int64_t rows, int cols, int shards, int gzip) 
   const int64_t block = 65536;
   std::vector<std::vector<float>> data(schema.columns.size(), std::vector<float>(block));
   std::vector<const void*> pointers;
-  for (auto& v : data) pointers.push_back(v.data());
+  for (auto& v : data)
+    pointers.push_back(v.data());
   for (int64_t start = 0; start < rows; start += block) {
     int64_t n = std::min(block, rows - start);
     for (std::size_t c = 0; c < data.size(); ++c) {
       CounterRng rng(mix_keys(static_cast<uint64_t>(start), c));
       for (int64_t i = 0; i < n; ++i) {
         // Compressible like real features: a few significant digits.
-        data[c][i] = c + 1 == data.size() ? static_cast<float>(rng.uniform() < 0.02)
-                                          : std::round(static_cast<float>(rng.uniform()) * 1000.0f) / 8.0f;
+        data[c][i] = c + 1 == data.size()
+                         ? static_cast<float>(rng.uniform() < 0.02)
+                         : std::round(static_cast<float>(rng.uniform()) * 1000.0f) / 8.0f;
       }
     }
     writer.append(n, pointers);
@@ -75,7 +78,8 @@ void run(const std::string& dir, int64_t batch, int epochs, bool shuffle, int64_
   o.drop_last = false;
   Loader loader({ds}, o);
   std::size_t row_bytes = 0;
-  for (const auto& c : ds->schema().columns) row_bytes += mem_size(c.role);
+  for (const auto& c : ds->schema().columns)
+    row_bytes += mem_size(c.role);
 
   double checksum = 0;
   int64_t rows = 0;
@@ -95,7 +99,8 @@ void run(const std::string& dir, int64_t batch, int epochs, bool shuffle, int64_
   std::memset(src.data(), 1, src.size());
   int64_t copies = std::max<int64_t>(1, rows / batch);
   double copy_start = now();
-  for (int64_t i = 0; i < copies; ++i) std::memcpy(dst.data(), src.data() + (i % 64) * bytes, bytes);
+  for (int64_t i = 0; i < copies; ++i)
+    std::memcpy(dst.data(), src.data() + (i % 64) * bytes, bytes);
   double copy_seconds = now() - copy_start;
   checksum += dst[17];
 
@@ -107,7 +112,8 @@ void run(const std::string& dir, int64_t batch, int epochs, bool shuffle, int64_
       {"seconds", seconds},
       {"rows_per_s", static_cast<double>(rows) / seconds},
       {"gb_per_s", static_cast<double>(rows * static_cast<int64_t>(row_bytes)) / seconds / 1e9},
-      {"memcpy_gb_per_s", static_cast<double>(copies * static_cast<int64_t>(bytes)) / copy_seconds / 1e9},
+      {"memcpy_gb_per_s",
+       static_cast<double>(copies * static_cast<int64_t>(bytes)) / copy_seconds / 1e9},
       {"wait_seconds", loader.wait_seconds()},
       {"peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0},
       {"checksum", checksum},
@@ -131,8 +137,9 @@ int main(int argc, char** argv) {
           std::stoll(arg(argc, argv, "--window", "262144")));
       return 0;
     }
-    std::fprintf(stderr, "usage: loader_bench make DIR --rows N --cols C [--shards K] [--gzip L]\n"
-                         "       loader_bench run DIR --batch B [--epochs E] [--no-shuffle]\n");
+    std::fprintf(stderr,
+                 "usage: loader_bench make DIR --rows N --cols C [--shards K] [--gzip L]\n"
+                 "       loader_bench run DIR --batch B [--epochs E] [--no-shuffle]\n");
     return 64;
   } catch (const kiln::Error& e) {
     std::fprintf(stderr, "loader_bench: %s\n", e.what());

@@ -42,8 +42,8 @@ class ConfigTest : public ::testing::Test {
     return path;
   }
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("kiln_config_test_" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("kiln_config_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -110,7 +110,8 @@ TEST_F(ConfigTest, LayersDefaultsThenFilesInOrderThenOverrides) {
 }
 
 TEST_F(ConfigTest, UnknownOverrideKeyNamesItAndTheNearestKnownKey) {
-  std::string msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.cont=4"}); });
+  std::string msg =
+      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.cont=4"}); });
   EXPECT_NE(msg.find("'inner.cont'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("nearest known key: 'inner.count'"), std::string::npos) << msg;
 }
@@ -142,7 +143,8 @@ TEST_F(ConfigTest, AddCreatesKeysInOpenMapsOnly) {
   EXPECT_EQ(c.tags.at("team"), "risk");
   EXPECT_EQ(c.tags.at("owner"), "ana");
   // Adding a key the schema does not know is still an unknown key.
-  std::string msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.extra=1"}); });
+  std::string msg =
+      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.extra=1"}); });
   EXPECT_NE(msg.find("unknown config key 'inner.extra'"), std::string::npos) << msg;
   // Adding an existing key, or setting a missing one, says which form to use.
   msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.count=1"}); });
@@ -157,7 +159,8 @@ TEST_F(ConfigTest, DeleteRemovesAKeySoItsDefaultApplies) {
   EXPECT_EQ(c.tags.count("team"), 0u);
   EXPECT_EQ(c.tags.at("cost"), "a1");
   EXPECT_EQ(c.inner.count, 3);
-  std::string msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"~inner.nope"}); });
+  std::string msg =
+      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"~inner.nope"}); });
   EXPECT_NE(msg.find("cannot delete unknown key 'inner.nope'"), std::string::npos) << msg;
 }
 
@@ -196,7 +199,8 @@ TEST(ConfigSchema, EncodeThenDecodeGivesTheSameConfig) {
 
 TEST(ConfigSchema, ListsEveryKeyWithOpenMapsAsStar) {
   std::vector<std::string> keys;
-  for (const auto& k : schema::keys_of<TestConfig>()) keys.push_back(k.key);
+  for (const auto& k : schema::keys_of<TestConfig>())
+    keys.push_back(k.key);
   EXPECT_EQ(keys, (std::vector<std::string>{"title", "flag", "inner.count", "inner.rate",
                                             "inner.names", "tags.*"}));
 }
@@ -206,8 +210,9 @@ TEST(ConfigJson, WritesEachValueWithItsOwnType) {
   c.title = "true";
   c.inner.rate = 0.1;
   c.tags = {{"zip", "007"}};
-  EXPECT_EQ(schema::to_json(c).dump(),
-            R"({"title":"true","flag":false,"inner":{"count":3,"rate":0.1,"names":["a"]},"tags":{"zip":"007"}})");
+  EXPECT_EQ(
+      schema::to_json(c).dump(),
+      R"({"title":"true","flag":false,"inner":{"count":3,"rate":0.1,"names":["a"]},"tags":{"zip":"007"}})");
 }
 
 TEST(NearestKey, PicksTheSmallestEditDistance) {

@@ -48,7 +48,9 @@ class FaultyFs final : public Fs {
   int unlink(const char* path) override {
     return faulted(Op::kUnlink) ? -1 : real_fs().unlink(path);
   }
-  int lock(int fd, bool wait) override { return faulted(Op::kLock) ? -1 : real_fs().lock(fd, wait); }
+  int lock(int fd, bool wait) override {
+    return faulted(Op::kLock) ? -1 : real_fs().lock(fd, wait);
+  }
   int unlock(int fd) override { return real_fs().unlock(fd); }
 
  private:

@@ -77,12 +77,11 @@ TEST_F(FilesTest, AFailedStepBeforeTheRenameLeavesTheOldFileIntactAndNoTemporary
     int err;
     const char* named;
   };
-  for (const Step& step : {Step{FaultyFs::Op::kOpen, 1, EACCES, "creating the temporary file"},
-                           Step{FaultyFs::Op::kWrite, 1, ENOSPC, "write"},
-                           Step{FaultyFs::Op::kWrite, 2, EIO, "write"},
-                           Step{FaultyFs::Op::kFsync, 1, EIO, "fsync"},
-                           Step{FaultyFs::Op::kClose, 1, EIO, "close"},
-                           Step{FaultyFs::Op::kRename, 1, EXDEV, "rename into place"}}) {
+  for (const Step& step :
+       {Step{FaultyFs::Op::kOpen, 1, EACCES, "creating the temporary file"},
+        Step{FaultyFs::Op::kWrite, 1, ENOSPC, "write"}, Step{FaultyFs::Op::kWrite, 2, EIO, "write"},
+        Step{FaultyFs::Op::kFsync, 1, EIO, "fsync"}, Step{FaultyFs::Op::kClose, 1, EIO, "close"},
+        Step{FaultyFs::Op::kRename, 1, EXDEV, "rename into place"}}) {
     atomic_write(target_, "old content");
     FaultyFs faulty;
     faulty.limit_writes(4);  // several writes, so the second can fail

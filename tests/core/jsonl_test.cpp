@@ -16,13 +16,14 @@ namespace {
 std::vector<nlohmann::json> read_lines(const std::string& path) {
   std::ifstream in(path);
   std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  for (std::string line; std::getline(in, line);)
+    out.push_back(nlohmann::json::parse(line));
   return out;
 }
 
 TEST(JsonLines, EachRecordIsOneLineVisibleBeforeTheWriterCloses) {
-  std::string path = std::filesystem::temp_directory_path() /
-                     ("kiln_jsonl_" + std::to_string(::getpid()));
+  std::string path =
+      std::filesystem::temp_directory_path() / ("kiln_jsonl_" + std::to_string(::getpid()));
   std::filesystem::remove(path);
   JsonLinesWriter writer(path);
   writer.write({{"step", 1}, {"loss", 0.5}, {"note", "line\nbreak"}});
@@ -36,8 +37,8 @@ TEST(JsonLines, EachRecordIsOneLineVisibleBeforeTheWriterCloses) {
 }
 
 TEST(JsonLines, ConcurrentWritersFromTwoProcessesDoNotInterleaveLines) {
-  std::string path = std::filesystem::temp_directory_path() /
-                     ("kiln_jsonl_race_" + std::to_string(::getpid()));
+  std::string path =
+      std::filesystem::temp_directory_path() / ("kiln_jsonl_race_" + std::to_string(::getpid()));
   std::filesystem::remove(path);
   constexpr int kLines = 500;
   pid_t children[2];
@@ -46,11 +47,13 @@ TEST(JsonLines, ConcurrentWritersFromTwoProcessesDoNotInterleaveLines) {
     ASSERT_GE(children[w], 0);
     if (children[w] == 0) {
       JsonLinesWriter writer(path);
-      for (int i = 0; i < kLines; ++i) writer.write({{"writer", w}, {"i", i}, {"pad", std::string(300, 'p')}});
+      for (int i = 0; i < kLines; ++i)
+        writer.write({{"writer", w}, {"i", i}, {"pad", std::string(300, 'p')}});
       ::_exit(0);
     }
   }
-  for (pid_t child : children) ::waitpid(child, nullptr, 0);
+  for (pid_t child : children)
+    ::waitpid(child, nullptr, 0);
   auto lines = read_lines(path);  // throws on any torn line
   ASSERT_EQ(lines.size(), 2u * kLines);
   int next[2] = {0, 0};

@@ -14,7 +14,8 @@ TEST(ThreadPool, RunsEveryItemExactlyOnceAcrossManyLoops) {
   for (int round = 0; round < 200; ++round) {
     std::vector<std::atomic<int>> hits(round + 1);
     pool.parallel_for(round + 1, [&](int64_t i) { ++hits[static_cast<std::size_t>(i)]; });
-    for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+    for (auto& h : hits)
+      ASSERT_EQ(h.load(), 1);
   }
 }
 

@@ -24,9 +24,13 @@ TEST(Topology, ASingleProcessWithoutLauncherVariables) {
 }
 
 TEST(Topology, ReadsTorchrunVariablesFirst) {
-  Topology t = detect({{"RANK", "5"}, {"LOCAL_RANK", "1"}, {"WORLD_SIZE", "8"},
-                       {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29500"},
-                       {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}});
+  Topology t = detect({{"RANK", "5"},
+                       {"LOCAL_RANK", "1"},
+                       {"WORLD_SIZE", "8"},
+                       {"MASTER_ADDR", "node7"},
+                       {"MASTER_PORT", "29500"},
+                       {"SLURM_PROCID", "0"},
+                       {"SLURM_NTASKS", "2"}});
   EXPECT_EQ(t.source, "torchrun");
   EXPECT_EQ(t.rank, 5);
   EXPECT_EQ(t.local_rank, 1);
@@ -36,7 +40,9 @@ TEST(Topology, ReadsTorchrunVariablesFirst) {
 }
 
 TEST(Topology, FallsBackToSlurmWithTheFirstHostOfTheNodeList) {
-  Topology t = detect({{"SLURM_PROCID", "3"}, {"SLURM_LOCALID", "3"}, {"SLURM_NTASKS", "4"},
+  Topology t = detect({{"SLURM_PROCID", "3"},
+                       {"SLURM_LOCALID", "3"},
+                       {"SLURM_NTASKS", "4"},
                        {"SLURM_JOB_NODELIST", "gpu[003-005,9],cpu1"}});
   EXPECT_EQ(t.source, "slurm");
   EXPECT_EQ(t.rank, 3);

@@ -31,9 +31,14 @@ std::map<std::string, std::vector<double>> read_all(const std::string& path) {
       for (int64_t i = 0; i < shard->rows(); ++i) {
         double v;
         switch (mem_type(s.columns[c].role)) {
-          case MemType::kFloat32: v = buffers.column<float>(c)[i]; break;
-          case MemType::kInt32: v = buffers.column<int32_t>(c)[i]; break;
-          default: v = static_cast<double>(buffers.column<int64_t>(c)[i]);
+          case MemType::kFloat32:
+            v = buffers.column<float>(c)[i];
+            break;
+          case MemType::kInt32:
+            v = buffers.column<int32_t>(c)[i];
+            break;
+          default:
+            v = static_cast<double>(buffers.column<int64_t>(c)[i]);
         }
         out[s.columns[c].name].push_back(v);
       }
@@ -92,14 +97,15 @@ TEST(CsvImport, AMalformedRowFailsWithItsLineNumber) {
     import_csv(o);
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find(csv + ":5: expected 3 fields, found 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(csv + ":5: expected 3 fields, found 2"), std::string::npos)
+        << e.what();
   }
 }
 
 TEST(CsvImport, SkippedRowsAreCountedAndWrittenToTheRejectFile) {
   TempDir dir;
-  std::string schema = write_file(dir, "schema.json",
-                                  R"({"columns": [{"name": "x", "role": "numeric"}]})");
+  std::string schema =
+      write_file(dir, "schema.json", R"({"columns": [{"name": "x", "role": "numeric"}]})");
   std::string csv = write_file(dir, "c.csv", "x,label\n1,0\nabc,1\n2,\n3,1\n\"open,1\n");
   CsvImportOptions o;
   o.files = {csv};
@@ -140,7 +146,8 @@ TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;
-  o.files = {write_file(dir, "1.csv", "x,label\n1,0\n"), write_file(dir, "2.csv", "x,label\n2,1\n")};
+  o.files = {write_file(dir, "1.csv", "x,label\n1,0\n"),
+             write_file(dir, "2.csv", "x,label\n2,1\n")};
   o.out = dir / "ds";
   o.label = "label";
   EXPECT_EQ(import_csv(o).rows_written, 2);

@@ -18,11 +18,13 @@ using kiln::testing::TempDir;
 const std::string kScript = std::string(KILN_SOURCE_DIR) + "/tests/data/h5py_crosscheck.py";
 
 bool have_h5py() {
-  return std::system((std::string(KILN_PYTHON) + " -c 'import h5py, numpy' 2>/dev/null").c_str()) == 0;
+  return std::system((std::string(KILN_PYTHON) + " -c 'import h5py, numpy' 2>/dev/null").c_str()) ==
+         0;
 }
 
 // Runs the script with stdout to `output`, then parses `result` as JSON.
-nlohmann::json run_script(const std::string& args, const std::string& output, const std::string& result) {
+nlohmann::json run_script(const std::string& args, const std::string& output,
+                          const std::string& result) {
   std::string cmd = std::string(KILN_PYTHON) + " " + kScript + " " + args + " > " + output;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return nlohmann::json::parse(std::ifstream(result));
@@ -40,15 +42,20 @@ std::map<std::string, std::string> column_digests(const Dataset& ds) {
     }
   }
   std::map<std::string, std::string> out;
-  for (std::size_t c = 0; c < schema.columns.size(); ++c) out[schema.columns[c].name] = hashes[c].hex_digest();
+  for (std::size_t c = 0; c < schema.columns.size(); ++c)
+    out[schema.columns[c].name] = hashes[c].hex_digest();
   return out;
 }
 
 TEST(H5py, ReadsTheShardsKilnWritesWithIdenticalValues) {
   if (!have_h5py()) GTEST_SKIP() << KILN_PYTHON << " has no h5py";
   TempDir dir;
-  Schema schema{{{"row_id", Role::kId, 0}, {"ts", Role::kTime, 0}, {"amount", Role::kNumeric, 0},
-                 {"merchant", Role::kCategorical, 100}, {"w", Role::kWeight, 0}, {"label", Role::kLabel, 0}}};
+  Schema schema{{{"row_id", Role::kId, 0},
+                 {"ts", Role::kTime, 0},
+                 {"amount", Role::kNumeric, 0},
+                 {"merchant", Role::kCategorical, 100},
+                 {"w", Role::kWeight, 0},
+                 {"label", Role::kLabel, 0}}};
   const int64_t rows = 20011;
   std::vector<int64_t> id(rows), ts(rows);
   std::vector<float> amount(rows), w(rows), label(rows);
@@ -56,29 +63,35 @@ TEST(H5py, ReadsTheShardsKilnWritesWithIdenticalValues) {
   for (int64_t i = 0; i < rows; ++i) {
     id[i] = i * 7919;
     ts[i] = 1700000000 + i * 61;
-    amount[i] = i % 13 == 0 ? NAN : std::ldexp(static_cast<float>(i % 1000) - 500.0f, static_cast<int>(i % 60) - 30);
+    amount[i] = i % 13 == 0 ? NAN
+                            : std::ldexp(static_cast<float>(i % 1000) - 500.0f,
+                                         static_cast<int>(i % 60) - 30);
     merchant[i] = i % 17 == 0 ? -1 : static_cast<int32_t>(i * 31 % 100);
     w[i] = static_cast<float>(i % 5) * 0.25f;
     label[i] = static_cast<float>(i % 3 == 0);
   }
-  for (ShardWriteOptions write : {ShardWriteOptions{4096, 0, false, false}, ShardWriteOptions{2048, 4, true, true}}) {
+  for (ShardWriteOptions write :
+       {ShardWriteOptions{4096, 0, false, false}, ShardWriteOptions{2048, 4, true, true}}) {
     std::string path = dir / ("ds" + std::to_string(write.gzip_level));
     {
       DatasetWriter writer(path, schema, write, 7000);
-      writer.append(rows, {id.data(), ts.data(), amount.data(), merchant.data(), w.data(), label.data()});
+      writer.append(rows,
+                    {id.data(), ts.data(), amount.data(), merchant.data(), w.data(), label.data()});
       writer.finish();
     }
     nlohmann::json theirs = run_script("read-kiln " + path, dir / "read.json", dir / "read.json");
     auto ours = column_digests(*Dataset::open(path));
     ASSERT_EQ(theirs.size(), ours.size());
-    for (const auto& [name, digest] : ours) EXPECT_EQ(theirs[name], digest) << name;
+    for (const auto& [name, digest] : ours)
+      EXPECT_EQ(theirs[name], digest) << name;
   }
 }
 
 TEST(H5py, KilnReadsTheMatrixFilesH5pyWritesWithIdenticalValues) {
   if (!have_h5py()) GTEST_SKIP() << KILN_PYTHON << " has no h5py";
   TempDir dir;
-  nlohmann::json expected = run_script("write-matrix " + dir.path(), dir / "log.txt", dir / "expected.json");
+  nlohmann::json expected =
+      run_script("write-matrix " + dir.path(), dir / "log.txt", dir / "expected.json");
   ASSERT_EQ(expected.size(), 4u);
   for (const auto& [file, want] : expected.items()) {
     auto ds = Dataset::open(dir / file);

@@ -63,7 +63,8 @@ TEST(Loader, EveryRowExactlyOncePerEpochInFixedSizeBatches) {
     ASSERT_EQ(ids.size(), 50000u);
     std::vector<int64_t> sorted = ids;
     std::sort(sorted.begin(), sorted.end());
-    for (int64_t i = 0; i < 50000; ++i) ASSERT_EQ(sorted[i], i);
+    for (int64_t i = 0; i < 50000; ++i)
+      ASSERT_EQ(sorted[i], i);
     EXPECT_FALSE(std::is_sorted(ids.begin(), ids.end()));
   }
   EXPECT_EQ(loader.cursor(), (LoaderCursor{2, 0}));
@@ -86,7 +87,8 @@ TEST(Loader, TheOrderIsAFunctionOfSeedAndEpoch) {
   EXPECT_NE(epoch_ids(c), a0);
   // The plan that tools and tests read matches what the loader delivers.
   std::vector<int64_t> planned;
-  for (auto [shard, row] : a.epoch_order(0)) planned.push_back(row);
+  for (auto [shard, row] : a.epoch_order(0))
+    planned.push_back(row);
   EXPECT_EQ(planned, a0);
 }
 
@@ -167,7 +169,8 @@ TEST(Loader, RanksReadDisjointRowsAndTheSameNumberOfBatches) {
     EXPECT_EQ(loader.batches_per_epoch(), batches);
     int64_t count = 0;
     std::vector<int64_t> ids = epoch_ids(loader);
-    for (int64_t id : ids) EXPECT_TRUE(seen.insert(id).second) << "row " << id << " twice";
+    for (int64_t id : ids)
+      EXPECT_TRUE(seen.insert(id).second) << "row " << id << " twice";
     count = static_cast<int64_t>(ids.size());
     EXPECT_EQ(count, loader.rows_per_epoch());
   }
@@ -183,10 +186,13 @@ TEST(Loader, ReadsGzipShardsAndSeveralDatasetsTogether) {
   o.batch_size = 999;
   Loader loader({a, b}, o);
   std::map<int64_t, int> counts;
-  for (int64_t id : epoch_ids(loader)) ++counts[id];
+  for (int64_t id : epoch_ids(loader))
+    ++counts[id];
   EXPECT_EQ(loader.rows_per_epoch(), 8000);
-  for (int64_t i = 0; i < 3000; ++i) EXPECT_EQ(counts[i], 2) << i;  // in both datasets
-  for (int64_t i = 3000; i < 5000; ++i) EXPECT_EQ(counts[i], 1) << i;
+  for (int64_t i = 0; i < 3000; ++i)
+    EXPECT_EQ(counts[i], 2) << i;  // in both datasets
+  for (int64_t i = 3000; i < 5000; ++i)
+    EXPECT_EQ(counts[i], 1) << i;
 }
 
 TEST(Loader, ReadsTheMatrixLayoutOfADirectoryOfH5pyStyleFiles) {
@@ -209,7 +215,8 @@ TEST(Loader, ReadsTheMatrixLayoutOfADirectoryOfH5pyStyleFiles) {
       // Each row is intact after the transpose: X[r][j] = r * 5 + j, y = r % 2.
       float f0 = b->column<float>(0)[i];
       int64_t r = static_cast<int64_t>(f0) / 5;
-      for (std::size_t j = 1; j < 5; ++j) ASSERT_EQ(b->column<float>(j)[i], f0 + static_cast<float>(j));
+      for (std::size_t j = 1; j < 5; ++j)
+        ASSERT_EQ(b->column<float>(j)[i], f0 + static_cast<float>(j));
       ASSERT_EQ(b->column<float>(5)[i], static_cast<float>(r % 2));
       label_sum += b->column<float>(5)[i];
     }

@@ -13,22 +13,22 @@ namespace kiln::data::testing {
 
 struct RawColumn {
   std::string name;
-  std::string role;              // written as the "role" attribute; "" for none
+  std::string role;  // written as the "role" attribute; "" for none
   hid_t file_type = H5T_IEEE_F32LE;
-  std::vector<double> values;    // converted to file_type
+  std::vector<double> values;  // converted to file_type
   int64_t cardinality = 0;
   bool chunked = true;
   hsize_t chunk = 1024;
   bool gzip = false;
   bool shuffle = false;
   bool fletcher32 = false;
-  bool scaleoffset = false;      // a filter Kiln refuses
+  bool scaleoffset = false;  // a filter Kiln refuses
 };
 
 struct RawShard {
   std::optional<std::string> format = "kiln.shard";
   std::optional<int64_t> version = 1;
-  std::optional<int64_t> rows;   // default: rows of the first column
+  std::optional<int64_t> rows;  // default: rows of the first column
   std::vector<RawColumn> columns;
 };
 
@@ -53,8 +53,10 @@ inline void write_raw_shard(const std::string& path, const RawShard& shard) {
   };
   if (shard.format) string_attr(file, "kiln_format", *shard.format);
   if (shard.version) int_attr(file, "kiln_format_version", *shard.version);
-  int64_t rows = shard.rows ? *shard.rows
-                            : (shard.columns.empty() ? 0 : static_cast<int64_t>(shard.columns[0].values.size()));
+  int64_t rows =
+      shard.rows
+          ? *shard.rows
+          : (shard.columns.empty() ? 0 : static_cast<int64_t>(shard.columns[0].values.size()));
   int_attr(file, "rows", rows);
   hid_t group = H5Gcreate2(file, "columns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   for (const RawColumn& c : shard.columns) {
@@ -69,8 +71,10 @@ inline void write_raw_shard(const std::string& path, const RawShard& shard) {
       if (c.gzip) H5Pset_deflate(dcpl, 4);
       if (c.scaleoffset) H5Pset_scaleoffset(dcpl, H5Z_SO_FLOAT_DSCALE, 2);
     }
-    hid_t dataset = H5Dcreate2(group, c.name.c_str(), c.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (!c.values.empty()) H5Dwrite(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.values.data());
+    hid_t dataset =
+        H5Dcreate2(group, c.name.c_str(), c.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (!c.values.empty())
+      H5Dwrite(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.values.data());
     if (!c.role.empty()) string_attr(dataset, "role", c.role);
     if (c.cardinality > 0) int_attr(dataset, "cardinality", c.cardinality);
     H5Dclose(dataset);
@@ -85,10 +89,13 @@ inline void write_raw_shard(const std::string& path, const RawShard& shard) {
 // X[i][j] = i * width + j and y[i] = i % 2.
 inline void write_matrix_file(const std::string& path, int64_t rows, int64_t width) {
   std::vector<double> x(static_cast<std::size_t>(rows * width)), y(static_cast<std::size_t>(rows));
-  for (int64_t i = 0; i < rows * width; ++i) x[static_cast<std::size_t>(i)] = static_cast<double>(i);
-  for (int64_t i = 0; i < rows; ++i) y[static_cast<std::size_t>(i)] = static_cast<double>(i % 2);
+  for (int64_t i = 0; i < rows * width; ++i)
+    x[static_cast<std::size_t>(i)] = static_cast<double>(i);
+  for (int64_t i = 0; i < rows; ++i)
+    y[static_cast<std::size_t>(i)] = static_cast<double>(i % 2);
   hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(width)}, chunk[2] = {100, dims[1]};
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(width)},
+          chunk[2] = {100, dims[1]};
   hid_t space = H5Screate_simple(2, dims, nullptr);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 2, chunk);
@@ -108,8 +115,15 @@ inline void write_matrix_file(const std::string& path, int64_t rows, int64_t wid
 // A small valid shard: x (numeric), cat (categorical), label.
 inline RawShard valid_raw_shard(int64_t rows = 3000) {
   RawShard s;
-  RawColumn x{"x", "numeric"}, cat{"cat", "categorical", H5T_STD_I32LE}, label{"label", "label"};
+  RawColumn x, cat, label;
+  x.name = "x";
+  x.role = "numeric";
+  cat.name = "cat";
+  cat.role = "categorical";
+  cat.file_type = H5T_STD_I32LE;
   cat.cardinality = 10;
+  label.name = "label";
+  label.role = "label";
   for (int64_t i = 0; i < rows; ++i) {
     x.values.push_back(0.5 * static_cast<double>(i));
     cat.values.push_back(static_cast<double>(i % 10));

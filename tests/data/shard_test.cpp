@@ -16,11 +16,11 @@
 namespace kiln::data {
 namespace {
 
+using kiln::testing::TempDir;
 using testing::RawColumn;
 using testing::RawShard;
 using testing::valid_raw_shard;
 using testing::write_raw_shard;
-using kiln::testing::TempDir;
 
 // Runs f, expects E, and returns its message.
 template <class E>
@@ -45,8 +45,11 @@ std::vector<float> read_floats(const ShardFile& shard, std::size_t column) {
 }
 
 Schema small_schema() {
-  return Schema{{{"id", Role::kId, 0}, {"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 5},
-                 {"w", Role::kWeight, 0}, {"label", Role::kLabel, 0}}};
+  return Schema{{{"id", Role::kId, 0},
+                 {"x", Role::kNumeric, 0},
+                 {"c", Role::kCategorical, 5},
+                 {"w", Role::kWeight, 0},
+                 {"label", Role::kLabel, 0}}};
 }
 
 TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
@@ -62,8 +65,9 @@ TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
     w[i] = 0.5f + static_cast<float>(i % 3);
     label[i] = static_cast<float>(i % 2);
   }
-  for (ShardWriteOptions o : {ShardWriteOptions{4096, 0, false, false}, ShardWriteOptions{4096, 6, true, false},
-                              ShardWriteOptions{1000, 1, false, true}, ShardWriteOptions{65536, 9, true, true}}) {
+  for (ShardWriteOptions o :
+       {ShardWriteOptions{4096, 0, false, false}, ShardWriteOptions{4096, 6, true, false},
+        ShardWriteOptions{1000, 1, false, true}, ShardWriteOptions{65536, 9, true, true}}) {
     std::string path = dir / ("s" + std::to_string(o.gzip_level) + ".h5");
     ShardWriter writer(path, small_schema(), o);
     writer.append(5000, {id.data(), x.data(), c.data(), w.data(), label.data()});
@@ -77,8 +81,10 @@ TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
     EXPECT_EQ(shard->schema().columns[2].cardinality, 5);
     std::vector<float> got = read_floats(*shard, 1);
     for (int64_t i = 0; i < rows; ++i) {
-      if (std::isnan(x[i])) EXPECT_TRUE(std::isnan(got[i]));
-      else ASSERT_EQ(got[i], x[i]) << i;
+      if (std::isnan(x[i]))
+        EXPECT_TRUE(std::isnan(got[i]));
+      else
+        ASSERT_EQ(got[i], x[i]) << i;
     }
     // A partial read in the middle of a chunk.
     std::vector<int64_t> some_id(10);
@@ -94,9 +100,7 @@ TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
 
 TEST(Shard, AnAbandonedWriterLeavesNoFileBehind) {
   TempDir dir;
-  {
-    ShardWriter writer(dir / "part.h5", small_schema(), {});
-  }
+  { ShardWriter writer(dir / "part.h5", small_schema(), {}); }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
@@ -134,7 +138,8 @@ TEST(ShardBadInput, ATruncatedFileIsRefused) {
 TEST(ShardBadInput, ACorruptedChunkUnderFletcher32FailsTheRead) {
   TempDir dir;
   RawShard raw = valid_raw_shard(4096);
-  for (auto& c : raw.columns) c.fletcher32 = true;
+  for (auto& c : raw.columns)
+    c.fletcher32 = true;
   // A recognisable value to find the chunk in the file.
   raw.columns[0].values.assign(4096, 1234.5);
   write_raw_shard(dir / "f.h5", raw);
@@ -160,7 +165,8 @@ TEST(ShardBadInput, ACorruptedGzipChunkFailsTheReadOnTheFastPath) {
   TempDir dir;
   Schema schema{{{"x", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
   std::vector<float> x(8192), label(8192, 0.0f);
-  for (int i = 0; i < 8192; ++i) x[i] = static_cast<float>(i % 977) * 0.25f;
+  for (int i = 0; i < 8192; ++i)
+    x[i] = static_cast<float>(i % 977) * 0.25f;
   {
     ShardWriter writer(dir / "g.h5", schema, {4096, 6, true, false});
     writer.append(8192, {x.data(), label.data()});
@@ -237,7 +243,8 @@ TEST(ShardBadInput, AWrongDtypeForARoleIsRefused) {
   raw.columns[2].file_type = H5T_STD_I32LE;  // an integer label
   write_raw_shard(dir / "s.h5", raw);
   std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
-  EXPECT_NE(msg.find("/columns/label: dtype int32 is not allowed for role 'label'"), std::string::npos)
+  EXPECT_NE(msg.find("/columns/label: dtype int32 is not allowed for role 'label'"),
+            std::string::npos)
       << msg;
   RawShard cat = valid_raw_shard();
   cat.columns[1].file_type = H5T_IEEE_F64LE;  // float categorical codes

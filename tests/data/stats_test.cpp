@@ -29,18 +29,24 @@ TEST(Stats, MeanAndVarianceMatchExactSumsWithinOneInATrillion) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> normal(0, 1);
   std::vector<float> values;
-  for (int i = 0; i < 300000; ++i) values.push_back(static_cast<float>(1e4 + 3.0 * normal(rng)));
+  for (int i = 0; i < 300000; ++i)
+    values.push_back(static_cast<float>(1e4 + 3.0 * normal(rng)));
   // Exact reference: long double two-pass over the same float values.
   long double sum = 0;
-  for (float v : values) sum += v;
+  for (float v : values)
+    sum += v;
   long double mean = sum / values.size(), ss = 0;
-  for (float v : values) ss += (v - mean) * (v - mean);
+  for (float v : values)
+    ss += (v - mean) * (v - mean);
   long double variance = ss / (values.size() - 1);
   for (int64_t block : {1000, 65536, 300000}) {
     ColumnStats s = numeric_stats(values, block);
     EXPECT_EQ(s.count, 300000);
-    EXPECT_LT(std::abs((s.mean - static_cast<double>(mean)) / static_cast<double>(mean)), 1e-12) << block;
-    EXPECT_LT(std::abs((s.variance() - static_cast<double>(variance)) / static_cast<double>(variance)), 1e-12)
+    EXPECT_LT(std::abs((s.mean - static_cast<double>(mean)) / static_cast<double>(mean)), 1e-12)
+        << block;
+    EXPECT_LT(
+        std::abs((s.variance() - static_cast<double>(variance)) / static_cast<double>(variance)),
+        1e-12)
         << block;
   }
 }
@@ -66,13 +72,16 @@ void expect_ranks_within_bound(const std::vector<double>& data, const QuantileSk
   EXPECT_LE(bound, n * std::ceil(std::log2(n / sketch.k())) / (2.0 * sketch.k()));
   for (double q = 0.001; q < 1; q += 0.0137) {
     double v = sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size()))];
-    double below = static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
-    double upto = static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+    double below =
+        static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+    double upto =
+        static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
     double est = sketch.rank(v);
     EXPECT_GE(est, below - bound) << "q=" << q;
     EXPECT_LE(est, upto + bound) << "q=" << q;
     double qv = sketch.quantile(q);
-    double qrank = static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), qv) - sorted.begin());
+    double qrank =
+        static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), qv) - sorted.begin());
     EXPECT_GE(qrank, q * static_cast<double>(sorted.size()) - bound - 1) << "q=" << q;
   }
 }
@@ -96,13 +105,15 @@ TEST(QuantileSketch, RankErrorStaysWithinItsBoundOnDiscreteData) {
   std::poisson_distribution<int> poisson(3);
   std::vector<double> data(500000);
   QuantileSketch s(256);
-  for (auto& v : data) s.add(v = poisson(rng));
+  for (auto& v : data)
+    s.add(v = poisson(rng));
   expect_ranks_within_bound(data, s);
 }
 
 TEST(QuantileSketch, IsExactBeforeItsFirstCompaction) {
   QuantileSketch s(64);
-  for (int i = 100; i >= 1; --i) s.add(i);
+  for (int i = 100; i >= 1; --i)
+    s.add(i);
   EXPECT_EQ(s.rank_error_bound(), 0);
   EXPECT_EQ(s.quantile(0.5), 50);
   EXPECT_EQ(s.rank(10), 10);
@@ -126,12 +137,14 @@ TEST(Stats, CategoryCountsAreExactAcrossShards) {
     ColumnBuffers buffers(ds->schema(), shard->rows());
     shard->read(0, shard->rows(), buffers.pointers());
     const int32_t* codes = buffers.column<int32_t>(static_cast<std::size_t>(merchant));
-    for (int64_t i = 0; i < shard->rows(); ++i) codes[i] < 0 ? ++missing : ++counts[codes[i]];
+    for (int64_t i = 0; i < shard->rows(); ++i)
+      codes[i] < 0 ? ++missing : ++counts[codes[i]];
   }
   const ColumnStats& s = stats.columns[merchant];
   EXPECT_EQ(s.missing, missing);
   EXPECT_EQ(s.categories.size(), counts.size());
-  for (const auto& [code, count] : counts) EXPECT_EQ(s.categories.at(code), count) << code;
+  for (const auto& [code, count] : counts)
+    EXPECT_EQ(s.categories.at(code), count) << code;
   auto top = s.top_categories(3);
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0].first, 0);  // Zipf: code 0 is the most frequent

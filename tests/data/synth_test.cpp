@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "core/errors.h"
 #include "data/dataset.h"
@@ -45,12 +45,14 @@ TEST(Synth, SplitsRowsByHashAndTimeWithTheRequestedPositiveRate) {
     o.label_noise = 0;
     o.out = dir / preset;
     auto s = synthesize(o);
-    EXPECT_EQ(s.at("train").rows + s.at("valid").rows + s.at("test").rows + s.at("oot").rows, 100000);
+    EXPECT_EQ(s.at("train").rows + s.at("valid").rows + s.at("test").rows + s.at("oot").rows,
+              100000);
     EXPECT_EQ(s.at("oot").rows, 10000);
     EXPECT_NEAR(s.at("valid").rows, 0.15 * 90000, 600);
     EXPECT_EQ(s.at("train").shards, 5);
     int64_t positives = 0;
-    for (const auto& [name, split] : s) positives += split.positives;
+    for (const auto& [name, split] : s)
+      positives += split.positives;
     EXPECT_NEAR(static_cast<double>(positives) / 100000.0, 0.05, 0.006) << preset;
     // The out-of-time split is the latest by time.
     auto train = Dataset::open(dir / preset + "/train");
@@ -63,7 +65,8 @@ TEST(Synth, SplitsRowsByHashAndTimeWithTheRequestedPositiveRate) {
 // scikit-learn, an independent judge: a non-linear model must clearly beat logistic
 // regression on synth data (tests/data/synth_signal.py).
 TEST(Synth, ANonlinearModelClearlyBeatsLogisticRegression) {
-  if (std::system((std::string(KILN_PYTHON) + " -c 'import sklearn, h5py' 2>/dev/null").c_str()) != 0) {
+  if (std::system((std::string(KILN_PYTHON) + " -c 'import sklearn, h5py' 2>/dev/null").c_str()) !=
+      0) {
     GTEST_SKIP() << KILN_PYTHON << " has no scikit-learn";
   }
   TempDir dir;
@@ -72,12 +75,12 @@ TEST(Synth, ANonlinearModelClearlyBeatsLogisticRegression) {
   o.rows = 300000;
   o.seed = 5;
   synthesize(o);
-  std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR + "/tests/data/synth_signal.py " +
-                    dir.path() + " > " + (dir / "signal.json");
+  std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                    "/tests/data/synth_signal.py " + dir.path() + " > " + (dir / "signal.json");
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto result = nlohmann::json::parse(std::ifstream(dir / "signal.json"));
   double logistic = result["logistic_auroc"], boosted = result["boosted_auroc"];
-  EXPECT_GT(logistic, 0.55) << result;      // there is linear signal too
+  EXPECT_GT(logistic, 0.55) << result;  // there is linear signal too
   EXPECT_GT(boosted, logistic + 0.05) << result;
 }
 

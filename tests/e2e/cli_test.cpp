@@ -61,8 +61,9 @@ TEST(Cli, VersionNamesEveryComponent) {
 }
 
 TEST(Cli, EnvReadsTorchrunThenSlurmVariables) {
-  auto torchrun = run_kiln({"env", "--json"}, {{"RANK", "3"}, {"LOCAL_RANK", "1"},
-                                               {"WORLD_SIZE", "8"}, {"MASTER_ADDR", "10.1.2.3"}});
+  auto torchrun = run_kiln(
+      {"env", "--json"},
+      {{"RANK", "3"}, {"LOCAL_RANK", "1"}, {"WORLD_SIZE", "8"}, {"MASTER_ADDR", "10.1.2.3"}});
   ASSERT_EQ(torchrun.exit_code, 0) << torchrun.err;
   auto t = nlohmann::json::parse(torchrun.out);
   EXPECT_EQ(t["source"], "torchrun");
@@ -72,8 +73,11 @@ TEST(Cli, EnvReadsTorchrunThenSlurmVariables) {
   EXPECT_EQ(t["master_addr"], "10.1.2.3");
   EXPECT_TRUE(t["devices"].is_array());
 
-  auto slurm = run_kiln({"env", "--json"}, {{"RANK", ""}, {"WORLD_SIZE", ""}, {"SLURM_PROCID", "2"},
-                                            {"SLURM_LOCALID", "0"}, {"SLURM_NTASKS", "4"},
+  auto slurm = run_kiln({"env", "--json"}, {{"RANK", ""},
+                                            {"WORLD_SIZE", ""},
+                                            {"SLURM_PROCID", "2"},
+                                            {"SLURM_LOCALID", "0"},
+                                            {"SLURM_NTASKS", "4"},
                                             {"SLURM_JOB_NODELIST", "gpu[07-08]"}});
   ASSERT_EQ(slurm.exit_code, 0) << slurm.err;
   auto s = nlohmann::json::parse(slurm.out);
@@ -134,7 +138,8 @@ TEST(Cli, EveryConfigKeyIsDocumented) {
   ASSERT_FALSE(keys.empty());
   for (const auto& k : keys) {
     std::string key = k["key"];
-    EXPECT_NE(doc.str().find("`" + key + "`"), std::string::npos) << key << " missing in docs/CONFIG.md";
+    EXPECT_NE(doc.str().find("`" + key + "`"), std::string::npos)
+        << key << " missing in docs/CONFIG.md";
     EXPECT_FALSE(k["doc"].get<std::string>().empty()) << key;
   }
 }

@@ -21,7 +21,8 @@ TEST(DataCli, SynthInspectValidateRoundTrip) {
   auto s = nlohmann::json::parse(synth.out);
   EXPECT_EQ(s["splits"]["train"]["shards"], 3);
   int64_t total = 0;
-  for (const auto& [name, split] : s["splits"].items()) total += split["rows"].get<int64_t>();
+  for (const auto& [name, split] : s["splits"].items())
+    total += split["rows"].get<int64_t>();
   EXPECT_EQ(total, 30000);
 
   auto inspect = run_kiln({"data", "inspect", dir / "d/train", "--json", "--verify"});
@@ -31,14 +32,16 @@ TEST(DataCli, SynthInspectValidateRoundTrip) {
   EXPECT_EQ(d["fingerprint"], s["splits"]["train"]["fingerprint"]);
   EXPECT_EQ(d["shards"][0]["filters"], nlohmann::json({"shuffle", "deflate"}));
   bool saw_missing = false;
-  for (const auto& c : d["columns"]) saw_missing = saw_missing || c["missing_pct"].get<double>() > 1.0;
+  for (const auto& c : d["columns"])
+    saw_missing = saw_missing || c["missing_pct"].get<double>() > 1.0;
   EXPECT_TRUE(saw_missing);
 
   auto text = run_kiln({"data", "inspect", dir / "d/valid"});
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("merchant"), std::string::npos);
 
-  auto ok = run_kiln({"data", "validate", dir / "d/test", "--schema", dir / "d/train/dataset.json"});
+  auto ok =
+      run_kiln({"data", "validate", dir / "d/test", "--schema", dir / "d/train/dataset.json"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
@@ -48,12 +51,14 @@ TEST(DataCli, ValidateListsEveryMismatchAndExits65) {
   std::ofstream(dir / "schema.json") << R"({"columns": [
       {"name": "amount", "role": "categorical"}, {"name": "label", "role": "label"},
       {"name": "not_there", "role": "numeric"}]})";
-  auto run = run_kiln({"data", "validate", dir / "d/train", "--schema", dir / "schema.json", "--json"});
+  auto run =
+      run_kiln({"data", "validate", dir / "d/train", "--schema", dir / "schema.json", "--json"});
   EXPECT_EQ(run.exit_code, 65);
   auto v = nlohmann::json::parse(run.out);
   EXPECT_FALSE(v["ok"]);
   std::string all = v["problems"].dump();
-  EXPECT_NE(all.find("'amount' has role 'numeric', expected 'categorical'"), std::string::npos) << all;
+  EXPECT_NE(all.find("'amount' has role 'numeric', expected 'categorical'"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("'not_there' (numeric) is missing"), std::string::npos) << all;
   EXPECT_NE(all.find("'merchant' (categorical) is not in the schema"), std::string::npos) << all;
   EXPECT_NE(run.last_err_line().find("exit 65"), std::string::npos) << run.err;

@@ -47,12 +47,15 @@ inline KilnRun run_kiln(const std::vector<std::string>& args,
     int null_in = ::open("/dev/null", O_RDONLY);
     ::dup2(null_in, 0);
     for (const auto& [k, v] : env) {
-      if (v.empty()) ::unsetenv(k.c_str());
-      else ::setenv(k.c_str(), v.c_str(), 1);
+      if (v.empty())
+        ::unsetenv(k.c_str());
+      else
+        ::setenv(k.c_str(), v.c_str(), 1);
     }
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
     std::vector<char*> argv{const_cast<char*>(KILN_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     ::execv(KILN_BINARY, argv.data());
     ::_exit(127);

@@ -35,15 +35,17 @@ void add_config_command(CLI::App& app) {
     auto infos = core::schema::keys_of<trainer::KilnConfig>();
     if (*keys_json) {
       nlohmann::ordered_json out = nlohmann::ordered_json::array();
-      for (const auto& k : infos) out.push_back({{"key", k.key}, {"default", k.default_value}, {"doc", k.doc}});
+      for (const auto& k : infos)
+        out.push_back({{"key", k.key}, {"default", k.default_value}, {"doc", k.doc}});
       std::cout << out.dump(2) << "\n";
       return;
     }
     std::size_t width = 0;
-    for (const auto& k : infos) width = std::max(width, k.key.size());
+    for (const auto& k : infos)
+      width = std::max(width, k.key.size());
     for (const auto& k : infos) {
-      std::cout << k.key << std::string(width + 2 - k.key.size(), ' ') << k.default_value
-                << "\n" << std::string(width + 2, ' ') << k.doc << "\n";
+      std::cout << k.key << std::string(width + 2 - k.key.size(), ' ') << k.default_value << "\n"
+                << std::string(width + 2, ' ') << k.doc << "\n";
     }
   });
 }

@@ -16,9 +16,11 @@ namespace kiln::cli {
 namespace {
 
 void add_write_options(CLI::App& command, data::ShardWriteOptions& write) {
-  command.add_option("--chunk-rows", write.chunk_rows, "rows per HDF5 chunk")->capture_default_str();
+  command.add_option("--chunk-rows", write.chunk_rows, "rows per HDF5 chunk")
+      ->capture_default_str();
   command.add_option("--gzip", write.gzip_level, "gzip level 1-9 (0: uncompressed)")
-      ->check(CLI::Range(0, 9))->capture_default_str();
+      ->check(CLI::Range(0, 9))
+      ->capture_default_str();
   command.add_flag("--shuffle-filter", write.shuffle, "HDF5 byte-shuffle filter before gzip");
   command.add_flag("--fletcher32", write.fletcher32, "a Fletcher32 checksum per chunk");
 }
@@ -39,8 +41,10 @@ void add_synth(CLI::App& data) {
       ->capture_default_str();
   synth->add_option("--seed", o->seed, "random seed")->capture_default_str();
   synth->add_option("--preset", o->preset, "fraud or credit")
-      ->check(CLI::IsMember({"fraud", "credit"}))->capture_default_str();
-  synth->add_option("--positive-rate", o->positive_rate, "rate of positive labels")->capture_default_str();
+      ->check(CLI::IsMember({"fraud", "credit"}))
+      ->capture_default_str();
+  synth->add_option("--positive-rate", o->positive_rate, "rate of positive labels")
+      ->capture_default_str();
   synth->add_option("--label-noise", o->label_noise, "probability that a label is flipped")
       ->capture_default_str();
   synth->add_option("--oot-fraction", o->oot_fraction, "latest fraction of rows for the oot split")
@@ -50,12 +54,15 @@ void add_synth(CLI::App& data) {
   synth->callback([o, json] {
     auto start = std::chrono::steady_clock::now();
     auto summary = data::synthesize(*o);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    nlohmann::ordered_json out = {{"out", o->out}, {"preset", o->preset}, {"seed", o->seed},
-                                  {"seconds", seconds}};
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    nlohmann::ordered_json out = {
+        {"out", o->out}, {"preset", o->preset}, {"seed", o->seed}, {"seconds", seconds}};
     for (const auto& [split, s] : summary) {
-      out["splits"][split] = {{"path", o->out + "/" + split}, {"rows", s.rows},
-                              {"positives", s.positives}, {"shards", s.shards},
+      out["splits"][split] = {{"path", o->out + "/" + split},
+                              {"rows", s.rows},
+                              {"positives", s.positives},
+                              {"shards", s.shards},
                               {"fingerprint", s.fingerprint}};
     }
     if (*json) {
@@ -76,8 +83,10 @@ void add_synth(CLI::App& data) {
 }
 
 void add_matrix_options(CLI::App& command, data::MatrixLayout& matrix) {
-  command.add_option("--matrix-features", matrix.features,
-                     "h5py-style layout: the 2-D feature dataset")->capture_default_str();
+  command
+      .add_option("--matrix-features", matrix.features,
+                  "h5py-style layout: the 2-D feature dataset")
+      ->capture_default_str();
   command.add_option("--matrix-label", matrix.label, "h5py-style layout: the 1-D label dataset")
       ->capture_default_str();
 }
@@ -122,14 +131,18 @@ void add_validate(CLI::App& data) {
     data::Schema expected = data::read_schema_file(*schema);
     std::vector<std::string> problems = data::validate_dataset(*path, expected, *matrix);
     if (*json) {
-      std::cout << nlohmann::ordered_json{{"path", *path}, {"ok", problems.empty()}, {"problems", problems}}.dump(2)
+      std::cout << nlohmann::ordered_json{{"path", *path},
+                                          {"ok", problems.empty()},
+                                          {"problems", problems}}
+                       .dump(2)
                 << "\n";
     } else {
-      for (const auto& p : problems) std::cout << "mismatch: " << p << "\n";
+      for (const auto& p : problems)
+        std::cout << "mismatch: " << p << "\n";
       if (problems.empty()) std::cout << *path << ": valid against " << *schema << "\n";
     }
-    KILN_CHECK(problems.empty(), DataError, *path, ": ", problems.size(),
-               " problem(s) against ", *schema, "; first: ", problems.front());
+    KILN_CHECK(problems.empty(), DataError, *path, ": ", problems.size(), " problem(s) against ",
+               *schema, "; first: ", problems.front());
   });
 }
 
@@ -140,60 +153,70 @@ void add_import(CLI::App& data) {
   CLI::App* import = data.add_subcommand(
       "import",
       "Import CSV files into a dataset, streaming: header row, RFC 4180 quotes, missing values "
-      "(empty, NA, NaN, null), types inferred (numeric, else categorical with its dictionary saved) "
-      "unless --schema gives roles, the label mapped to 0/1 (--positive). Prints rows read, written "
+      "(empty, NA, NaN, null), types inferred (numeric, else categorical with its dictionary "
+      "saved) "
+      "unless --schema gives roles, the label mapped to 0/1 (--positive). Prints rows read, "
+      "written "
       "and rejected.");
   import->add_option("--csv", o->files, "CSV file; repeat for several with the same header")
-      ->required()->type_name("FILE");
+      ->required()
+      ->type_name("FILE");
   import->add_option("--out", o->out, "dataset directory to create")->required();
   import->add_option("--label", o->label, "the label column")->required();
-  import->add_option("--schema", o->schema_file,
-                     "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns");
+  import->add_option(
+      "--schema", o->schema_file,
+      "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns");
   import->add_option("--positive", o->positive, "the label value that means 1 (others mean 0)");
   import->add_option("--on-bad-row", *on_bad_row, "fail (exit 65 naming file and line) or skip")
-      ->check(CLI::IsMember({"fail", "skip"}))->capture_default_str();
-  import->add_option("--reject-file", o->reject_file, "where skipped rows go (default <out>/rejects.csv)");
-  import->add_option("--rows-per-shard", o->rows_per_shard, "rows per shard")->capture_default_str();
+      ->check(CLI::IsMember({"fail", "skip"}))
+      ->capture_default_str();
+  import->add_option("--reject-file", o->reject_file,
+                     "where skipped rows go (default <out>/rejects.csv)");
+  import->add_option("--rows-per-shard", o->rows_per_shard, "rows per shard")
+      ->capture_default_str();
   add_write_options(*import, o->write);
   import->add_flag("--json", *json, "print the summary as JSON on stdout");
   import->callback([o, on_bad_row, json] {
     o->skip_bad_rows = *on_bad_row == "skip";
-    data::CsvImportSummary s = data::import_csv(*o);
-    nlohmann::ordered_json columns = nlohmann::ordered_json::array();
-    for (const auto& c : s.manifest.schema.columns) {
-      columns.push_back({{"name", c.name}, {"role", data::role_name(c.role)}, {"cardinality", c.cardinality}});
-    }
-    nlohmann::ordered_json out = {{"out", o->out},
-                                  {"rows_read", s.rows_read},
-                                  {"rows_written", s.rows_written},
-                                  {"rows_rejected", s.rows_rejected},
-                                  {"reject_file", s.reject_file},
-                                  {"label_map", s.label_map},
-                                  {"renamed", s.renamed},
-                                  {"columns", columns},
-                                  {"fingerprint", s.manifest.fingerprint}};
-    if (*json) {
-      std::cout << out.dump(2) << "\n";
-      return;
-    }
-    std::printf("imported %s: %lld rows read, %lld written, %lld rejected%s%s\n", o->out.c_str(),
-                static_cast<long long>(s.rows_read), static_cast<long long>(s.rows_written),
-                static_cast<long long>(s.rows_rejected), s.reject_file.empty() ? "" : " -> ",
-                s.reject_file.c_str());
-    for (const auto& [header, name] : s.renamed) {
-      std::printf("  column '%s' -> %s\n", header.c_str(), name.c_str());
-    }
-    for (const auto& [text, value] : s.label_map) {
-      std::printf("  label '%s' -> %g\n", text.c_str(), value);
-    }
-    for (const auto& c : s.manifest.schema.columns) {
-      std::printf("  %-24s %s%s\n", c.name.c_str(), std::string(data::role_name(c.role)).c_str(),
-                  c.role == data::Role::kCategorical ? (" (" + std::to_string(c.cardinality) + " values)").c_str() : "");
-    }
-  });
-}
-
+  data::CsvImportSummary s = data::import_csv(*o);
+  nlohmann::ordered_json columns = nlohmann::ordered_json::array();
+  for (const auto& c : s.manifest.schema.columns) {
+    columns.push_back(
+        {{"name", c.name}, {"role", data::role_name(c.role)}, {"cardinality", c.cardinality}});
+  }
+  nlohmann::ordered_json out = {{"out", o->out},
+                                {"rows_read", s.rows_read},
+                                {"rows_written", s.rows_written},
+                                {"rows_rejected", s.rows_rejected},
+                                {"reject_file", s.reject_file},
+                                {"label_map", s.label_map},
+                                {"renamed", s.renamed},
+                                {"columns", columns},
+                                {"fingerprint", s.manifest.fingerprint}};
+  if (*json) {
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("imported %s: %lld rows read, %lld written, %lld rejected%s%s\n", o->out.c_str(),
+              static_cast<long long>(s.rows_read), static_cast<long long>(s.rows_written),
+              static_cast<long long>(s.rows_rejected), s.reject_file.empty() ? "" : " -> ",
+              s.reject_file.c_str());
+  for (const auto& [header, name] : s.renamed) {
+    std::printf("  column '%s' -> %s\n", header.c_str(), name.c_str());
+  }
+  for (const auto& [text, value] : s.label_map) {
+    std::printf("  label '%s' -> %g\n", text.c_str(), value);
+  }
+  for (const auto& c : s.manifest.schema.columns) {
+    std::printf("  %-24s %s%s\n", c.name.c_str(), std::string(data::role_name(c.role)).c_str(),
+                c.role == data::Role::kCategorical
+                    ? (" (" + std::to_string(c.cardinality) + " values)").c_str()
+                    : "");
+  }
+});
 }  // namespace
+
+}  // namespace kiln::cli
 
 void add_data_command(CLI::App& app) {
   CLI::App* data = app.add_subcommand("data", "Create, import, inspect and validate HDF5 datasets");

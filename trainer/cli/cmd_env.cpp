@@ -24,8 +24,8 @@ void print_env(bool json) {
       devices.push_back({{"index", d.index},
                          {"name", d.name},
                          {"memory_bytes", d.total_memory},
-                         {"compute_capability", std::to_string(d.compute_major) + "." +
-                                                    std::to_string(d.compute_minor)},
+                         {"compute_capability",
+                          std::to_string(d.compute_major) + "." + std::to_string(d.compute_minor)},
                          {"multiprocessors", d.multiprocessors}});
     }
     nlohmann::ordered_json out = {
@@ -35,7 +35,8 @@ void print_env(bool json) {
         {"master_addr", topology.master_addr},
         {"master_port", topology.master_port},
         {"source", topology.source},
-        {"cuda_visible_devices", visible ? nlohmann::ordered_json(visible) : nlohmann::ordered_json(nullptr)},
+        {"cuda_visible_devices",
+         visible ? nlohmann::ordered_json(visible) : nlohmann::ordered_json(nullptr)},
         {"devices", devices},
         {"devices_note", cuda.note},
         {"libtorch_cuda_devices", torch.cuda_devices},
@@ -49,13 +50,13 @@ void print_env(bool json) {
   row("rank", std::to_string(topology.rank));
   row("local rank", std::to_string(topology.local_rank));
   row("world size", std::to_string(topology.world_size));
-  row("master address", topology.master_addr.empty()
-                            ? "-"
-                            : topology.master_addr + (topology.master_port
-                                                          ? ":" + std::to_string(topology.master_port)
-                                                          : ""));
-  row("detected from", topology.source == "none" ? "none (no torchrun or Slurm variables)"
-                                                 : topology.source);
+  row("master address",
+      topology.master_addr.empty()
+          ? "-"
+          : topology.master_addr +
+                (topology.master_port ? ":" + std::to_string(topology.master_port) : ""));
+  row("detected from",
+      topology.source == "none" ? "none (no torchrun or Slurm variables)" : topology.source);
   row("CUDA_VISIBLE_DEVICES", visible ? visible : "(unset)");
   if (cuda.devices.empty()) row("devices", cuda.note);
   for (const auto& d : cuda.devices) {

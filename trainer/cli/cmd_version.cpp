@@ -18,10 +18,12 @@ void print_version(bool json) {
   trainer::TorchInfo torch = trainer::torch_info();
   std::string hdf5 = data::hdf5_version();
   auto version_or_null = [](int v) {
-    return v > 0 ? nlohmann::ordered_json(kernels::cuda_version_text(v)) : nlohmann::ordered_json(nullptr);
+    return v > 0 ? nlohmann::ordered_json(kernels::cuda_version_text(v))
+                 : nlohmann::ordered_json(nullptr);
   };
   std::string gpus;
-  for (const auto& d : cuda.devices) gpus += (gpus.empty() ? "" : ", ") + d.name;
+  for (const auto& d : cuda.devices)
+    gpus += (gpus.empty() ? "" : ", ") + d.name;
   if (gpus.empty() && torch.cuda_devices > 0) {
     gpus = std::to_string(torch.cuda_devices) + " CUDA device(s), seen by LibTorch";
   }
@@ -33,14 +35,17 @@ void print_version(bool json) {
         {"build_type", build.build_type},
         {"compiler", build.compiler},
         {"libtorch", torch.version},
-        {"libtorch_cuda", torch.cuda_compiled.empty() ? nlohmann::ordered_json(nullptr)
-                                                      : nlohmann::ordered_json(torch.cuda_compiled)},
+        {"libtorch_cuda", torch.cuda_compiled.empty()
+                              ? nlohmann::ordered_json(nullptr)
+                              : nlohmann::ordered_json(torch.cuda_compiled)},
         {"cuda",
          {{"compiled", version_or_null(cuda.compiled_version)},
           {"runtime", version_or_null(cuda.runtime_version)},
           {"driver", version_or_null(cuda.driver_version)},
-          {"gpus", gpus.empty() ? nlohmann::ordered_json("no GPU") : nlohmann::ordered_json(gpus)}}},
-        {"cudnn", torch.cudnn.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(torch.cudnn)},
+          {"gpus",
+           gpus.empty() ? nlohmann::ordered_json("no GPU") : nlohmann::ordered_json(gpus)}}},
+        {"cudnn", torch.cudnn.empty() ? nlohmann::ordered_json(nullptr)
+                                      : nlohmann::ordered_json(torch.cudnn)},
         {"hdf5", hdf5},
     };
     std::cout << out.dump(2) << "\n";
@@ -54,10 +59,10 @@ void print_version(bool json) {
             << (torch.cuda_compiled.empty() ? " (CPU only)" : " (CUDA " + torch.cuda_compiled + ")")
             << "\n"
             << "cuda      "
-            << (cuda.compiled ? "compiled " + text(cuda.compiled_version) + ", runtime " +
-                                    text(cuda.runtime_version) + ", driver " +
-                                    text(cuda.driver_version)
-                              : std::string("Kiln kernels built without CUDA"))
+            << (cuda.compiled
+                    ? "compiled " + text(cuda.compiled_version) + ", runtime " +
+                          text(cuda.runtime_version) + ", driver " + text(cuda.driver_version)
+                    : std::string("Kiln kernels built without CUDA"))
             << "\n"
             << "gpu       " << (gpus.empty() ? "no GPU" : gpus) << "\n"
             << "cudnn     " << (torch.cudnn.empty() ? "none" : torch.cudnn) << "\n"

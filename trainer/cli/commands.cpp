@@ -12,14 +12,16 @@ void register_commands(CLI::App& app) {
 }
 
 void add_config_args(CLI::App& command, ConfigArgs& args) {
-  command.add_option("--config,-c", args.files,
-                     "YAML config file; repeat to layer several, later files win")
+  command
+      .add_option("--config,-c", args.files,
+                  "YAML config file; repeat to layer several, later files win")
       ->type_name("FILE")
       ->allow_extra_args(false);
-  command.add_option("overrides", args.overrides,
-                     "overrides applied last, in order: key.path=value sets a key, "
-                     "+key.path=value adds one, ~key.path deletes one; values are YAML "
-                     "scalars or lists like [1,2]")
+  command
+      .add_option("overrides", args.overrides,
+                  "overrides applied last, in order: key.path=value sets a key, "
+                  "+key.path=value adds one, ~key.path deletes one; values are YAML "
+                  "scalars or lists like [1,2]")
       ->type_name("OVERRIDE");
 }
 
