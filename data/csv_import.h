@@ -6,6 +6,9 @@
 // (codes in order of first appearance) and the label's values; the second writes the
 // shards. Memory is bounded by the dictionaries, not the row count.
 //
+// Numbers beyond float32's range are stored as +-Inf in numeric columns (inspect counts
+// them); a label must be a finite float32.
+//
 // CSV: RFC 4180 — a header row, ',' between fields, fields optionally in double quotes
 // with "" for a quote inside, newlines allowed inside quotes. Header names become column
 // names with every character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an

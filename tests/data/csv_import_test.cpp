@@ -124,6 +124,21 @@ TEST(CsvImport, SkippedRowsAreCountedAndWrittenToTheRejectFile) {
   EXPECT_EQ(read_all(o.out)["x"], (std::vector<double>{1, 3}));
 }
 
+TEST(CsvImport, NumbersBeyondFloat32BecomeInfinityButLabelsMustBeFinite) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "e.csv", "x,label\n1e300,0\n-1e300,1\n5,1e300\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  o.skip_bad_rows = true;
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.rows_written, 2);
+  EXPECT_EQ(s.rows_rejected, 1);  // the infinite label
+  auto x = read_all(o.out)["x"];
+  EXPECT_EQ(x[0], INFINITY);
+  EXPECT_EQ(x[1], -INFINITY);
+}
+
 TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
   TempDir dir;
   std::string csv = write_file(dir, "d.csv", "x,label\n1,yes\n2,no\n");
