@@ -90,41 +90,6 @@ inline std::string join_key(const std::string& prefix, std::string_view key) {
   return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
 }
 
-// ---- encode: struct -> YAML ----
-template <class T>
-YAML::Node encode(const T& value);
-
-struct Encoder {
-  YAML::Node node{YAML::NodeType::Map};
-  template <class T>
-  void operator()(const char* key, const T& field, const char* /*doc*/) {
-    node[key] = encode(field);
-  }
-};
-
-template <class T>
-YAML::Node encode(const T& value) {
-  if constexpr (IsVector<T>::value) {
-    YAML::Node out(YAML::NodeType::Sequence);
-    for (const auto& item : value)
-      out.push_back(encode(item));
-    if (value.empty()) out.SetStyle(YAML::EmitterStyle::Flow);  // "[]"
-    return out;
-  } else if constexpr (IsMap<T>::value) {
-    YAML::Node out(YAML::NodeType::Map);
-    for (const auto& [k, v] : value)
-      out[k] = encode(v);
-    if (value.empty()) out.SetStyle(YAML::EmitterStyle::Flow);  // "{}"
-    return out;
-  } else if constexpr (kIsSection<T>) {
-    Encoder encoder;
-    const_cast<T&>(value).visit(encoder);
-    return encoder.node;
-  } else {
-    return YAML::Node(value);
-  }
-}
-
 // ---- text: a config as YAML or JSON, each value written with its own type ----
 // Strings that YAML would read as something else ("yes", "007", "null") are quoted, and
 // numbers are written in the shortest form that reads back exactly.
@@ -369,7 +334,7 @@ T resolve_config(const std::vector<std::string>& files, const std::vector<std::s
   std::vector<std::string> known_keys;
   for (auto& info : schema::keys_of<T>())
     known_keys.push_back(info.key);
-  YAML::Node tree = schema::encode(T{});
+  YAML::Node tree = YAML::Load(schema::to_yaml_text(T{}));  // the built-in defaults
   for (const auto& path : files) {
     YAML::Node layer = load_config_file(path);
     T scratch;
