@@ -155,26 +155,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   KILN_CHECK(!o.label.empty(), ConfigError, "--label: the label column is required");
   KILN_CHECK(o.rows_per_shard >= 1, ConfigError, "rows per shard must be at least 1");
   std::optional<Schema> given;
-  if (!o.schema_file.empty()) {
-    // Partial schemas are allowed here, so read the columns without requiring a label.
-    std::ifstream in(o.schema_file);
-    KILN_CHECK(in.good(), InputError, "schema file '", o.schema_file, "' cannot be read");
-    nlohmann::ordered_json j;
-    try {
-      j = nlohmann::ordered_json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw DataError(detail::concat(o.schema_file, ": not valid JSON: ", e.what()));
-    }
-    KILN_CHECK(j.contains("columns") && j["columns"].is_array(), DataError, o.schema_file,
-               ": expected a \"columns\" list");
-    Schema s;
-    for (const auto& c : j["columns"]) {
-      KILN_CHECK(c.contains("name") && c.contains("role"), DataError, o.schema_file,
-                 ": each column needs \"name\" and \"role\"");
-      s.columns.push_back({c["name"], parse_role(c["role"].get<std::string>(), o.schema_file), 0});
-    }
-    given = s;
-  }
+  if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);  // roles of some columns
 
   // Pass 1: header, types, dictionaries, label values.
   CsvImportSummary summary;

@@ -73,6 +73,7 @@ DatasetManifest read_manifest(const std::string& dir) {
 
   DatasetManifest m;
   m.schema = schema_from_json(j["columns"], path);
+  m.schema.validate(path);
   KILN_CHECK(j.contains("shards") && j["shards"].is_array() && !j["shards"].empty(), DataError,
              path, ": 'shards' should be a non-empty list");
   for (std::size_t i = 0; i < j["shards"].size(); ++i) {

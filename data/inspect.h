@@ -18,7 +18,8 @@ nlohmann::ordered_json describe(const Dataset& dataset, const DatasetStats& stat
 std::string describe_text(const nlohmann::ordered_json& description);
 
 // Reads a schema file: JSON with a "columns" list as in dataset.json (a dataset.json is a
-// valid schema file). InputError when missing, DataError when malformed.
+// valid schema file); the list may name only some columns (see schema_from_json).
+// InputError when missing, DataError when malformed.
 Schema read_schema_file(const std::string& path);
 
 // Every way the dataset at `path` differs from `expected` or is damaged: missing, extra or

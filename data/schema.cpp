@@ -143,7 +143,6 @@ Schema schema_from_json(const nlohmann::ordered_json& columns, const std::string
     }
     schema.columns.push_back(column);
   }
-  schema.validate(where);
   return schema;
 }
 

@@ -43,7 +43,8 @@ struct Schema {
 };
 
 nlohmann::ordered_json to_json(const Schema& schema);
-// Throws DataError naming `where` on any missing or wrong field.
+// Reads a "columns" list; throws DataError naming `where` on any missing or wrong field.
+// The list may be partial: call Schema::validate() where a complete schema is required.
 Schema schema_from_json(const nlohmann::ordered_json& columns, const std::string& where);
 
 }  // namespace kiln::data

@@ -129,6 +129,7 @@ void add_validate(CLI::App& data) {
   add_matrix_options(*validate, *matrix);
   validate->callback([path, schema, json, matrix] {
     data::Schema expected = data::read_schema_file(*schema);
+    expected.validate(*schema);
     std::vector<std::string> problems = data::validate_dataset(*path, expected, *matrix);
     if (*json) {
       std::cout << nlohmann::ordered_json{{"path", *path},
