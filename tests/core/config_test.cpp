@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/error_of.h"
+#include "tests/temp_dir.h"
+
 namespace kiln::core {
 namespace {
 
@@ -37,29 +40,13 @@ struct TestConfig {
 class ConfigTest : public ::testing::Test {
  protected:
   std::string write(const std::string& name, const std::string& text) {
-    std::string path = (dir_ / name).string();
-    std::ofstream(path) << text;
-    return path;
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
   }
-  void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("kiln_config_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
+  kiln::testing::TempDir dir_;
 };
 
-template <class E>
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
+using kiln::testing::error_of;
 
 TEST(ParseOverride, ReadsTheThreeOperationsAndTypedValues) {
   ConfigOverride set = parse_override("inner.count=7");
@@ -110,15 +97,14 @@ TEST_F(ConfigTest, LayersDefaultsThenFilesInOrderThenOverrides) {
 }
 
 TEST_F(ConfigTest, UnknownOverrideKeyNamesItAndTheNearestKnownKey) {
-  std::string msg =
-      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.cont=4"}); });
+  std::string msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.cont=4"}); });
   EXPECT_NE(msg.find("'inner.cont'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("nearest known key: 'inner.count'"), std::string::npos) << msg;
 }
 
 TEST_F(ConfigTest, UnknownFileKeyNamesFileLineAndNearestKey) {
   std::string path = write("bad.yaml", "title: x\ninner:\n  rat: 0.1\n");
-  std::string msg = message_of<ConfigError>([&] { resolve_config<TestConfig>({path}, {}); });
+  std::string msg = error_of<ConfigError>([&] { resolve_config<TestConfig>({path}, {}); });
   EXPECT_NE(msg.find(path + ":3:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'inner.rat'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'inner.rate'"), std::string::npos) << msg;
@@ -126,15 +112,15 @@ TEST_F(ConfigTest, UnknownFileKeyNamesFileLineAndNearestKey) {
 
 TEST_F(ConfigTest, WrongTypesAreRejectedNamingKeyAndValue) {
   std::string msg =
-      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.count=abc"}); });
+      error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.count=abc"}); });
   EXPECT_NE(msg.find("'inner.count' expects an integer, got 'abc'"), std::string::npos) << msg;
-  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"flag=maybe"}); });
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"flag=maybe"}); });
   EXPECT_NE(msg.find("'flag' expects true or false"), std::string::npos) << msg;
-  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.names=3"}); });
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.names=3"}); });
   EXPECT_NE(msg.find("'inner.names' expects a list"), std::string::npos) << msg;
-  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner=5"}); });
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner=5"}); });
   EXPECT_NE(msg.find("'inner' expects a map of keys"), std::string::npos) << msg;
-  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.rate=[1]"}); });
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"inner.rate=[1]"}); });
   EXPECT_NE(msg.find("expects a number, got a list"), std::string::npos) << msg;
 }
 
@@ -144,12 +130,12 @@ TEST_F(ConfigTest, AddCreatesKeysInOpenMapsOnly) {
   EXPECT_EQ(c.tags.at("owner"), "ana");
   // Adding a key the schema does not know is still an unknown key.
   std::string msg =
-      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.extra=1"}); });
+      error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.extra=1"}); });
   EXPECT_NE(msg.find("unknown config key 'inner.extra'"), std::string::npos) << msg;
   // Adding an existing key, or setting a missing one, says which form to use.
-  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.count=1"}); });
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"+inner.count=1"}); });
   EXPECT_NE(msg.find("already exists"), std::string::npos) << msg;
-  msg = message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"tags.team=x"}); });
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"tags.team=x"}); });
   EXPECT_NE(msg.find("to add it write +tags.team="), std::string::npos) << msg;
 }
 
@@ -159,20 +145,19 @@ TEST_F(ConfigTest, DeleteRemovesAKeySoItsDefaultApplies) {
   EXPECT_EQ(c.tags.count("team"), 0u);
   EXPECT_EQ(c.tags.at("cost"), "a1");
   EXPECT_EQ(c.inner.count, 3);
-  std::string msg =
-      message_of<ConfigError>([] { resolve_config<TestConfig>({}, {"~inner.nope"}); });
+  std::string msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"~inner.nope"}); });
   EXPECT_NE(msg.find("cannot delete unknown key 'inner.nope'"), std::string::npos) << msg;
 }
 
 TEST_F(ConfigTest, FilesThatAreMissingOrNotConfigsFailWithTheirCodes) {
-  std::string missing = (dir_ / "missing.yaml").string();
+  std::string missing = dir_ / "missing.yaml";
   EXPECT_THROW(resolve_config<TestConfig>({missing}, {}), InputError);
   std::string broken = write("broken.yaml", "title: [unclosed\n");
-  std::string msg = message_of<ConfigError>([&] { resolve_config<TestConfig>({broken}, {}); });
+  std::string msg = error_of<ConfigError>([&] { resolve_config<TestConfig>({broken}, {}); });
   EXPECT_NE(msg.find(broken + ":"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not valid YAML"), std::string::npos) << msg;
   std::string list = write("list.yaml", "- a\n- b\n");
-  msg = message_of<ConfigError>([&] { resolve_config<TestConfig>({list}, {}); });
+  msg = error_of<ConfigError>([&] { resolve_config<TestConfig>({list}, {}); });
   EXPECT_NE(msg.find("expected a map of config keys"), std::string::npos) << msg;
   std::string empty = write("empty.yaml", "");
   EXPECT_EQ(resolve_config<TestConfig>({empty}, {}).title, "t");

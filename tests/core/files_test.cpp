@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "faulty_fs.h"
+#include "tests/temp_dir.h"
 
 namespace kiln::core {
 namespace {
@@ -20,14 +21,6 @@ namespace fs = std::filesystem;
 
 class FilesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("kiln_files_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    target_ = (dir_ / "state.json").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   static std::string read(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;
@@ -36,14 +29,14 @@ class FilesTest : public ::testing::Test {
   }
   std::vector<std::string> leftovers() const {
     std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir_)) {
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
       if (e.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(e.path());
     }
     return out;
   }
 
-  fs::path dir_;
-  std::string target_;
+  kiln::testing::TempDir dir_;
+  std::string target_ = dir_ / "state.json";
 };
 
 TEST_F(FilesTest, AtomicWriteReplacesContentAndKeepsTheMode) {
@@ -111,11 +104,11 @@ TEST_F(FilesTest, AFailedDirectoryFsyncIsReportedNotSwallowed) {
 }
 
 TEST_F(FilesTest, AtomicWriteIntoAMissingDirectoryFailsCleanly) {
-  EXPECT_THROW(atomic_write((dir_ / "no" / "such" / "file").string(), "x"), OutputError);
+  EXPECT_THROW(atomic_write(dir_ / "no/such/file", "x"), OutputError);
 }
 
 TEST_F(FilesTest, TryAcquireFailsWhileAnotherHolderHasTheLock) {
-  std::string path = (dir_ / "lock").string();
+  std::string path = dir_ / "lock";
   FileLock first = FileLock::acquire(path);
   ASSERT_TRUE(first.held());
   // Open-file-description locks exclude a second holder in the same process too.
@@ -125,7 +118,7 @@ TEST_F(FilesTest, TryAcquireFailsWhileAnotherHolderHasTheLock) {
 }
 
 TEST_F(FilesTest, ALockHeldByAnotherProcessExcludesUntilItExits) {
-  std::string path = (dir_ / "lock").string();
+  std::string path = dir_ / "lock";
   int ready[2], done[2];
   ASSERT_EQ(::pipe(ready), 0);
   ASSERT_EQ(::pipe(done), 0);
@@ -152,8 +145,8 @@ TEST_F(FilesTest, ALockHeldByAnotherProcessExcludesUntilItExits) {
 // Two processes increment a counter file under the lock; without mutual exclusion
 // read-modify-write races lose increments.
 TEST_F(FilesTest, TwoProcessesContendingForTheLockLoseNoUpdate) {
-  std::string lock_path = (dir_ / "counter.lock").string();
-  std::string counter = (dir_ / "counter").string();
+  std::string lock_path = dir_ / "counter.lock";
+  std::string counter = dir_ / "counter";
   atomic_write(counter, "0");
   constexpr int kIterations = 300;
   auto work = [&] {
@@ -183,10 +176,10 @@ TEST_F(FilesTest, TwoProcessesContendingForTheLockLoseNoUpdate) {
 TEST_F(FilesTest, ALockThatCannotBeTakenIsAnErrorNotASilentPass) {
   FaultyFs faulty;
   faulty.fail(FaultyFs::Op::kLock, 1, ENOLCK);
-  EXPECT_THROW(FileLock::acquire((dir_ / "lock").string(), faulty), OutputError);
+  EXPECT_THROW(FileLock::acquire(dir_ / "lock", faulty), OutputError);
   FaultyFs no_open;
   no_open.fail(FaultyFs::Op::kOpen, 1, EACCES);
-  EXPECT_THROW(FileLock::acquire((dir_ / "lock").string(), no_open), OutputError);
+  EXPECT_THROW(FileLock::acquire(dir_ / "lock", no_open), OutputError);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "tests/temp_dir.h"
 
 namespace kiln::core {
 namespace {
@@ -22,9 +23,8 @@ std::vector<nlohmann::json> read_lines(const std::string& path) {
 }
 
 TEST(JsonLines, EachRecordIsOneLineVisibleBeforeTheWriterCloses) {
-  std::string path =
-      std::filesystem::temp_directory_path() / ("kiln_jsonl_" + std::to_string(::getpid()));
-  std::filesystem::remove(path);
+  kiln::testing::TempDir dir;
+  std::string path = dir / "metrics.jsonl";
   JsonLinesWriter writer(path);
   writer.write({{"step", 1}, {"loss", 0.5}, {"note", "line\nbreak"}});
   auto lines = read_lines(path);  // read while the writer is still open
@@ -33,13 +33,11 @@ TEST(JsonLines, EachRecordIsOneLineVisibleBeforeTheWriterCloses) {
   writer.write({{"step", 2}});
   writer.sync();
   EXPECT_EQ(read_lines(path).size(), 2u);
-  std::filesystem::remove(path);
 }
 
 TEST(JsonLines, ConcurrentWritersFromTwoProcessesDoNotInterleaveLines) {
-  std::string path =
-      std::filesystem::temp_directory_path() / ("kiln_jsonl_race_" + std::to_string(::getpid()));
-  std::filesystem::remove(path);
+  kiln::testing::TempDir dir;  // children _exit, so only the parent removes it
+  std::string path = dir / "journal.jsonl";
   constexpr int kLines = 500;
   pid_t children[2];
   for (int w = 0; w < 2; ++w) {
@@ -61,7 +59,6 @@ TEST(JsonLines, ConcurrentWritersFromTwoProcessesDoNotInterleaveLines) {
     int w = line["writer"];
     EXPECT_EQ(line["i"], next[w]++);
   }
-  std::filesystem::remove(path);
 }
 
 TEST(JsonLines, AnUnwritableFileIsAnOutputError) {

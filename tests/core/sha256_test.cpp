@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "tests/temp_dir.h"
 
 namespace kiln::core {
 namespace {
@@ -39,8 +40,8 @@ TEST(Sha256, IncrementalUpdatesEqualOneShot) {
 }
 
 TEST(Sha256, HashesFilesLikeBuffersAndReportsMissingOnes) {
-  std::string path =
-      std::filesystem::temp_directory_path() / ("kiln_sha_" + std::to_string(::getpid()));
+  kiln::testing::TempDir dir;
+  std::string path = dir / "blob";
   std::string data(3 * (1 << 20) + 17, 'q');  // crosses the 1 MiB block boundary
   std::ofstream(path, std::ios::binary) << data;
   EXPECT_EQ(sha256_file(path), sha256_hex(data));

@@ -11,31 +11,18 @@
 #include "core/errors.h"
 #include "data/dataset.h"
 #include "raw_h5.h"
+#include "tests/error_of.h"
 #include "tests/temp_dir.h"
 
 namespace kiln::data {
 namespace {
 
+using kiln::testing::error_of;
 using kiln::testing::TempDir;
 using testing::RawColumn;
 using testing::RawShard;
 using testing::valid_raw_shard;
 using testing::write_raw_shard;
-
-// Runs f, expects E, and returns its message.
-template <class E>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no exception";
-  return "";
-}
 
 std::vector<float> read_floats(const ShardFile& shard, std::size_t column) {
   ColumnBuffers buffers(shard.schema(), shard.rows());
