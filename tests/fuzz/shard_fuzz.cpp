@@ -16,7 +16,12 @@
 #include "data/shard.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/kiln_fuzz_" + std::to_string(::getpid()) + ".h5";
+  // One scratch file per process, removed when the fuzzer exits.
+  static const struct Scratch {
+    std::string path = "/tmp/kiln_fuzz_" + std::to_string(::getpid()) + ".h5";
+    ~Scratch() { ::unlink(path.c_str()); }
+  } scratch;
+  const std::string& path = scratch.path;
   static kiln::core::ThreadPool pool(2);
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return 0;
