@@ -134,7 +134,7 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
   return windows;
 }
 
-std::vector<int64_t> Loader::permutation(const Window& window, int64_t /*epoch*/) const {
+std::vector<int64_t> Loader::permutation(const Window& window) const {
   std::vector<int64_t> perm(static_cast<std::size_t>(window.rows));
   std::iota(perm.begin(), perm.end(), 0);
   if (options_.shuffle && options_.shuffle_window > 0) {
@@ -156,7 +156,7 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
       for (int64_t r = 0; r < u.rows; ++r)
         in_window.emplace_back(u.shard, u.start + r);
     }
-    std::vector<int64_t> perm = permutation(w, epoch);
+    std::vector<int64_t> perm = permutation(w);
     for (int64_t at = 0; at < w.rows;) {
       int64_t batch_end = (position / options_.batch_size + 1) * options_.batch_size;
       int64_t n = std::min(w.rows - at, batch_end - position);
@@ -201,7 +201,7 @@ void Loader::produce(LoaderCursor from) {
         shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out, pool_.get());
         filled += u.rows;
       }
-      perm = permutation(window, at.epoch);
+      perm = permutation(window);
     };
     if (w < windows.size()) load(w);
 

@@ -117,7 +117,7 @@ class Loader {
     uint64_t key = 0;  // seeds the row permutation
   };
   std::vector<Window> plan(int64_t epoch) const;
-  std::vector<int64_t> permutation(const Window& window, int64_t epoch) const;
+  std::vector<int64_t> permutation(const Window& window) const;  // keyed by window.key
   void start_producer();
   void stop_producer();
   void produce(LoaderCursor from);
