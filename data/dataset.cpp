@@ -172,14 +172,17 @@ std::shared_ptr<const Dataset> Dataset::open(const std::string& path, const Matr
   return ds;
 }
 
-void Dataset::verify_checksums() const {
+void Dataset::verify_checksum(std::size_t shard) const {
   if (!manifest_) return;
-  for (std::size_t i = 0; i < shards_.size(); ++i) {
-    const std::string& want = manifest_->shards[i].sha256;
-    std::string have = core::sha256_file(shards_[i]->path());
-    KILN_CHECK(have == want, DataError, shards_[i]->path(), ": SHA-256 is ", have,
-               ", dataset.json says ", want, " (the shard changed or is corrupt)");
-  }
+  const std::string& want = manifest_->shards[shard].sha256;
+  std::string have = core::sha256_file(shards_[shard]->path());
+  KILN_CHECK(have == want, DataError, shards_[shard]->path(), ": SHA-256 is ", have,
+             ", dataset.json says ", want, " (the shard changed or is corrupt)");
+}
+
+void Dataset::verify_checksums() const {
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    verify_checksum(i);
 }
 
 DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options,

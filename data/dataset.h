@@ -58,6 +58,8 @@ class Dataset {
   // Re-hashes every shard and compares with dataset.json; DataError naming the first
   // mismatch. Reads every byte.
   void verify_checksums() const;
+  // The same for one shard.
+  void verify_checksum(std::size_t shard) const;
 
  private:
   std::string path_;

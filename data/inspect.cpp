@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "core/errors.h"
-#include "core/sha256.h"
 
 namespace kiln::data {
 namespace {
@@ -153,17 +152,13 @@ std::vector<std::string> validate_dataset(const std::string& path, const Schema&
                                         ") is not in the schema"));
     }
   }
-  const DatasetManifest* manifest = dataset->manifest();
   for (std::size_t i = 0; i < dataset->shards().size(); ++i) {
     const auto& shard = dataset->shards()[i];
     try {
-      if (manifest) {
-        std::string sha = core::sha256_file(shard->path());
-        if (sha != manifest->shards[i].sha256) {
-          problems.push_back(detail::concat(shard->path(), ": SHA-256 ", sha,
-                                            " does not match dataset.json (",
-                                            manifest->shards[i].sha256, ")"));
-        }
+      try {
+        dataset->verify_checksum(i);
+      } catch (const DataError& e) {
+        problems.push_back(e.what());  // and read on: the data may say more
       }
       constexpr int64_t kBlock = 65536;
       ColumnBuffers buffers(shard->schema(), kBlock);
