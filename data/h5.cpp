@@ -1,6 +1,7 @@
 #include "data/h5.h"
 
 #include <H5PLpublic.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <new>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace kiln::data::h5 {
 namespace {
@@ -217,6 +219,57 @@ void write_int_attribute(hid_t object, const char* name, int64_t value, const Wh
   Id attr(check(H5Acreate2(object, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
                 where, "creating an attribute"));
   check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), where, "writing an attribute");
+}
+
+void write_string_list_attribute(hid_t object, const char* name,
+                                 const std::vector<std::string>& values, const Where& where) {
+  H5Lock lock;
+  std::size_t size = 1;
+  for (const auto& v : values)
+    size = std::max(size, v.size());
+  Id type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), size);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  hsize_t dims[1] = {values.size()};
+  Id space(H5Screate_simple(1, dims, nullptr));
+  Id attr(check(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), where,
+                "creating an attribute"));
+  std::vector<char> buffer(size * std::max<std::size_t>(values.size(), 1), '\0');
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i].copy(buffer.data() + i * size, values[i].size());
+  check_status(H5Awrite(attr.get(), type.get(), buffer.data()), where, "writing an attribute");
+}
+
+void write_int_list_attribute(hid_t object, const char* name, const std::vector<int64_t>& values,
+                              const Where& where) {
+  H5Lock lock;
+  hsize_t dims[1] = {values.size()};
+  Id space(H5Screate_simple(1, dims, nullptr));
+  Id attr(check(H5Acreate2(object, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                where, "creating an attribute"));
+  check_status(H5Awrite(attr.get(), H5T_NATIVE_INT64, values.data()), where,
+               "writing an attribute");
+}
+
+void commit_file(Id& file, const std::string& temp, const std::string& path) {
+  {
+    H5Lock lock;
+    herr_t rc = H5Fclose(file.release());  // explicit close: its failure must be seen
+    if (rc < 0) {
+      std::string detail = last_error();
+      H5Eclear2(H5E_DEFAULT);
+      throw OutputError(detail::concat("cannot close '", temp, "': ", detail));
+    }
+  }
+  int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+  bool synced = fd >= 0 && ::fsync(fd) == 0;
+  int err = errno;
+  if (fd >= 0) ::close(fd);
+  KILN_CHECK(synced, OutputError, "cannot fsync '", temp, "': ", errno_text(err));
+  KILN_CHECK(::rename(temp.c_str(), path.c_str()) == 0, OutputError, "cannot rename '", temp,
+             "' to '", path, "': ", errno_text(errno));
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  core::fsync_directory(parent.empty() ? "." : parent);
 }
 
 std::string DatasetInfo::dtype_name() const {

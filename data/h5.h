@@ -93,6 +93,16 @@ std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object,
 void write_string_attribute(hid_t object, const char* name, const std::string& value,
                             const Where& where);
 void write_int_attribute(hid_t object, const char* name, int64_t value, const Where& where);
+// A 1-D array of UTF-8 strings (fixed size, as h5py reads them back).
+void write_string_list_attribute(hid_t object, const char* name,
+                                 const std::vector<std::string>& values, const Where& where);
+void write_int_list_attribute(hid_t object, const char* name, const std::vector<int64_t>& values,
+                              const Where& where);
+
+// Closes a file written under the temporary name `temp`, fsyncs it, renames it to `path`
+// and fsyncs the directory. OutputError naming the step; the temporary file is left for
+// the caller's cleanup on failure.
+void commit_file(Id& file, const std::string& temp, const std::string& path);
 
 enum class ScalarKind { kFloat, kSignedInt, kUnsignedInt, kString, kOther };
 

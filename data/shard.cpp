@@ -755,22 +755,9 @@ std::string ShardWriter::finish() {
     h5::H5Lock lock;
     h5::write_int_attribute(file_.get(), "rows", rows_, {temp_, "/"});
     datasets_.clear();
-    herr_t rc = H5Fclose(file_.release());  // explicit close: its failure must be seen
-    if (rc < 0) {
-      std::string detail = h5::last_error();
-      H5Eclear2(H5E_DEFAULT);
-      throw OutputError(detail::concat("cannot close '", temp_, "': ", detail));
-    }
   }
-  int fd = ::open(temp_.c_str(), O_RDONLY | O_CLOEXEC);
-  KILN_CHECK(fd >= 0 && ::fsync(fd) == 0, OutputError, "cannot fsync '", temp_,
-             "': ", errno_text(errno));
-  ::close(fd);
-  std::string sha = core::sha256_file(temp_);
-  KILN_CHECK(::rename(temp_.c_str(), path_.c_str()) == 0, OutputError, "cannot rename '", temp_,
-             "' to '", path_, "': ", errno_text(errno));
-  std::string parent = std::filesystem::path(path_).parent_path().string();
-  core::fsync_directory(parent.empty() ? "." : parent);
+  h5::commit_file(file_, temp_, path_);
+  std::string sha = core::sha256_file(path_);
   finished_ = true;
   return sha;
 }

@@ -169,7 +169,8 @@ std::vector<std::pair<int64_t, int64_t>> ColumnStats::top_categories(std::size_t
   return out;
 }
 
-DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketch_k) {
+DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketch_k,
+                           const PrepareBlock& prepare) {
   const Schema& schema = dataset.schema();
   DatasetStats stats;
   for (const Column& c : schema.columns) {
@@ -187,8 +188,9 @@ DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketc
       buffers.resize(n);
       shard->read(start, n, buffers.pointers(), &pool);
       pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
-        stats.columns[static_cast<std::size_t>(c)].add_block(
-            buffers.pointers()[static_cast<std::size_t>(c)], n);
+        auto column = static_cast<std::size_t>(c);
+        if (prepare) prepare(column, buffers.pointers()[column], n);
+        stats.columns[column].add_block(buffers.pointers()[column], n);
       });
       stats.rows += n;
     }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -68,7 +69,12 @@ struct DatasetStats {
   std::vector<ColumnStats> columns;  // in schema order
 };
 
+// Called on each column's block before it is counted (e.g. the transform fit applies log1p);
+// may change the values in place. Calls for different columns run concurrently.
+using PrepareBlock = std::function<void(std::size_t column, void* values, int64_t rows)>;
+
 // One pass over every shard of the dataset in blocks of `block_rows`.
-DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows = 65536, int sketch_k = 4096);
+DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows = 65536, int sketch_k = 4096,
+                           const PrepareBlock& prepare = nullptr);
 
 }  // namespace kiln::data

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #if defined(__CUDACC__)
 #define KILN_HD __host__ __device__ __forceinline__
@@ -16,9 +17,49 @@
 
 namespace kiln::kernels {
 
+// log1p(x) for x >= 0 (or NaN, +Inf), written out in double precision from IEEE basic
+// operations only, so the CPU and the GPU compute the same bits (the library log1pf of glibc
+// and of CUDA may round differently). 1 + x is exact in double for the floats where it
+// matters; log(u) for u = 2^k * m, m in [sqrt(1/2), sqrt(2)), is k*ln2 + 2*atanh(s) with
+// s = (m - 1) / (m + 1), |s| < 0.172, summed to s^15 (relative error < 1e-12), then rounded
+// once to float. Needs no contraction into FMA: kernels/CMakeLists.txt turns it off.
+KILN_HD float log1p_nonnegative(float x) {
+  if (!(x <= 3.4028235e38f)) return x;  // NaN, +Inf
+  if (x < 0x1p-24f) return x;           // log1p(x) = x - x^2/2 rounds to x
+  double u = 1.0 + static_cast<double>(x);
+#if defined(__CUDA_ARCH__)
+  long long bits = __double_as_longlong(u);
+#else
+  long long bits;
+  __builtin_memcpy(&bits, &u, sizeof bits);
+#endif
+  int k = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+  bits = (bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;  // m in [1, 2)
+  double m;
+#if defined(__CUDA_ARCH__)
+  m = __longlong_as_double(bits);
+#else
+  __builtin_memcpy(&m, &bits, sizeof m);
+#endif
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    k += 1;
+  }
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+  double series = 1.0 / 15;
+  series = series * s2 + 1.0 / 13;
+  series = series * s2 + 1.0 / 11;
+  series = series * s2 + 1.0 / 9;
+  series = series * s2 + 1.0 / 7;
+  series = series * s2 + 1.0 / 5;
+  series = series * s2 + 1.0 / 3;
+  series = series * s2 + 1.0;
+  return static_cast<float>(static_cast<double>(k) * 0.6931471805599453 + 2.0 * s * series);
+}
+
 // sign(x) * log1p(|x|): odd, monotone, keeps NaN, +-Inf and -0.
 KILN_HD float signed_log1p(float x) {
-  float magnitude = log1pf(fabsf(x));
+  float magnitude = log1p_nonnegative(fabsf(x));
   return x < 0.0f ? -magnitude : (x > 0.0f ? magnitude : x);
 }
 
@@ -43,10 +84,11 @@ KILN_HD float missing_indicator(float x) {
   return x != x ? 1.0f : 0.0f;
 }
 
-// The bucket of x among `count` ascending edges: the number of edges <= x (so a value equal
-// to an edge goes to the bucket above it), 0..count; NaN goes to bucket count + 1.
-KILN_HD int32_t bucketize(float x, const float* edges, int32_t count) {
-  if (x != x) return count + 1;
+// The bucket of x among `count` ascending edges, as a categorical index: 0 for NaN
+// (missing), else 1 + the number of edges <= x (so a value equal to an edge goes to the
+// bucket above it): 1..count + 1.
+KILN_HD int64_t bucketize(float x, const float* edges, int32_t count) {
+  if (x != x) return 0;
   int32_t lo = 0, hi = count;  // binary search for the first edge > x
   while (lo < hi) {
     int32_t mid = (lo + hi) / 2;
@@ -56,7 +98,7 @@ KILN_HD int32_t bucketize(float x, const float* edges, int32_t count) {
       hi = mid;
     }
   }
-  return lo;
+  return 1 + lo;
 }
 
 // MurmurHash3's 32-bit finalizer.
@@ -75,5 +117,84 @@ KILN_HD int64_t hash_bucket(int32_t code, uint32_t seed, uint32_t buckets) {
   return 1 +
          static_cast<int64_t>(fmix32(static_cast<uint32_t>(code) * 0x9e3779b1u ^ seed) % buckets);
 }
+
+// A categorical code through a fitted vocabulary, given as a dense table from code to index
+// (`size` entries, each 1 or 2..): a missing code (< 0) is 0, a code past the table is 1
+// (out of vocabulary).
+KILN_HD int64_t vocabulary_index(int32_t code, const int32_t* table, int32_t size) {
+  if (code < 0) return 0;
+  return code < size ? table[code] : 1;
+}
+
+// ---- one output column of a compiled plan (kernels/transform.h), as plain data ----
+
+enum FeatureFlag : uint32_t {
+  kIndicator = 1u << 0,  // the output is missing_indicator(x) and nothing else
+  kLog1p = 1u << 1,
+  kImpute = 1u << 2,
+  kStandardize = 1u << 3,
+  kClip = 1u << 4,
+};
+
+// A float output: the steps in their fixed order, each present when its flag is set.
+struct FeatureProgram {
+  int32_t input = 0;  // column of the batch (float32)
+  uint32_t flags = 0;
+  float impute_value = 0;
+  float center = 0;
+  float inv_scale = 1;
+  float clip_low = 0;
+  float clip_high = 0;
+};
+
+KILN_HD float transform_feature(const FeatureProgram& p, float x) {
+  if (p.flags & kIndicator) return missing_indicator(x);
+  if (p.flags & kLog1p) x = signed_log1p(x);
+  if (p.flags & kImpute) x = impute(x, p.impute_value);
+  if (p.flags & kStandardize) x = standardize(x, p.center, p.inv_scale);
+  if (p.flags & kClip) x = clip(x, p.clip_low, p.clip_high);
+  return x;
+}
+
+enum class CategoricalKind : int32_t { kVocabulary, kHash, kBucketize };
+
+// An int64 output. Vocabulary: tables[offset, offset + count) maps code to index. Hash: seed
+// and buckets. Bucketize (a float input): log1p and impute as flagged, then the edges
+// edges[offset, offset + count).
+struct CategoricalProgram {
+  int32_t input = 0;  // column of the batch: int32 codes, or float32 for bucketize
+  CategoricalKind kind = CategoricalKind::kVocabulary;
+  uint32_t flags = 0;  // kLog1p, kImpute (bucketize)
+  float impute_value = 0;
+  int32_t offset = 0;
+  int32_t count = 0;
+  uint32_t seed = 0;
+  uint32_t buckets = 1;
+};
+
+// Row `row` of the program's input column.
+KILN_HD int64_t transform_categorical(const CategoricalProgram& p, const void* column, int64_t row,
+                                      const int32_t* tables, const float* edges) {
+  if (p.kind == CategoricalKind::kBucketize) {
+    float x = static_cast<const float*>(column)[row];
+    if (p.flags & kLog1p) x = signed_log1p(x);
+    if (p.flags & kImpute) x = impute(x, p.impute_value);
+    return bucketize(x, edges + p.offset, p.count);
+  }
+  int32_t code = static_cast<const int32_t*>(column)[row];
+  if (p.kind == CategoricalKind::kHash) return hash_bucket(code, p.seed, p.buckets);
+  return vocabulary_index(code, tables + p.offset, p.count);
+}
+
+// A plan (kernels/transform.h) bound to a schema's column indices, with vocabularies as dense code -> index
+// tables and all edges in one array: what the CPU and GPU paths read.
+struct CompiledPlan {
+  std::vector<FeatureProgram> features;
+  std::vector<CategoricalProgram> categoricals;
+  std::vector<int32_t> tables;
+  std::vector<float> edges;
+  int64_t width() const { return static_cast<int64_t>(features.size()); }
+  int64_t categorical_width() const { return static_cast<int64_t>(categoricals.size()); }
+};
 
 }  // namespace kiln::kernels

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "kernels/transform.h"
 
 namespace kiln::trainer {
 
@@ -34,11 +35,13 @@ struct RunOptions {
 struct KilnConfig {
   RunOptions run;
   core::LogOptions log;
+  kernels::TransformOptions transform;
 
   template <class V>
   void visit(V& v) {
     v("run", run, "where a run is written and how it is seeded");
     v("log", log, "logging on stderr");
+    v("transform", transform, "feature transforms (docs/TRANSFORMS.md)");
   }
 };
 

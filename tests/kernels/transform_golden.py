@@ -35,8 +35,8 @@ indicator = np.isnan(values).astype(f32)
 
 edges = np.array([-10.0, -1.0, 0.0, 0.5, 0.5, 2.0, 1e7], dtype=f32)  # a repeated edge too
 tie_values = np.concatenate([values, edges, np.nextafter(edges, f32(-np.inf))]).astype(f32)
-buckets = np.searchsorted(edges, tie_values, side="right").astype(np.int64)
-buckets[np.isnan(tie_values)] = len(edges) + 1
+buckets = 1 + np.searchsorted(edges, tie_values, side="right").astype(np.int64)
+buckets[np.isnan(tie_values)] = 0
 
 
 def fmix32(h):

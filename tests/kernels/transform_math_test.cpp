@@ -56,7 +56,7 @@ TEST(TransformMath, MatchesNumpyBitForBitExceptLog1pWithinOneUlp) {
   }
 }
 
-TEST(TransformMath, BucketizeSendsTiesUpAndNanToItsOwnBucket) {
+TEST(TransformMath, BucketizeSendsTiesUpAndNanToZero) {
   nlohmann::json g = golden()["bucketize"];
   std::vector<float> edges = floats(g["edges"]), values = floats(g["values"]);
   std::vector<int64_t> expected = g["out"];
@@ -64,8 +64,9 @@ TEST(TransformMath, BucketizeSendsTiesUpAndNanToItsOwnBucket) {
     EXPECT_EQ(bucketize(values[i], edges.data(), static_cast<int32_t>(edges.size())), expected[i])
         << "x=" << values[i];
   }
-  EXPECT_EQ(bucketize(0.5f, edges.data(), 7), 5);  // equal to a (repeated) edge: above both
-  EXPECT_EQ(bucketize(1.0f, edges.data(), 0), 0);  // no edges: one bucket
+  EXPECT_EQ(bucketize(0.5f, edges.data(), 7), 6);  // equal to a (repeated) edge: above both
+  EXPECT_EQ(bucketize(1.0f, edges.data(), 0), 1);  // no edges: one bucket
+  EXPECT_EQ(bucketize(std::nanf(""), edges.data(), 7), 0);
 }
 
 TEST(TransformMath, HashBucketsMatchTheReferenceAndKeepZeroForMissing) {

@@ -1,4 +1,4 @@
-// kiln data synth | inspect | validate
+// kiln data synth | import | inspect | validate (fit-transform and transform: cmd_transform.cpp)
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -220,12 +220,13 @@ void add_import(CLI::App& data) {
 }  // namespace kiln::cli
 
 void add_data_command(CLI::App& app) {
-  CLI::App* data = app.add_subcommand("data", "Create, import, inspect and validate HDF5 datasets");
+  CLI::App* data = app.add_subcommand("data", "Create, import, inspect and validate HDF5 datasets; fit and apply feature transforms");
   data->require_subcommand(1);
   add_synth(*data);
   add_import(*data);
   add_inspect(*data);
   add_validate(*data);
+  add_transform_commands(*data);
 }
 
 }  // namespace kiln::cli

@@ -1,0 +1,47 @@
+// The fused feature transform on the GPU: one kernel launch per batch reads the batch's
+// columns (device memory, the loader's columnar layout) once and writes the row-major float
+// matrix [rows, width] and the int64 index matrix [rows, categorical_width]. CUDA-free: the
+// stream is passed as a void* (a cudaStream_t). Built only with CUDA (KILN_WITH_CUDA).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/transform_math.h"
+
+namespace kiln::kernels {
+
+// A compiled plan in device memory. Not thread-safe; one per stream.
+class DevicePlan {
+ public:
+  explicit DevicePlan(const CompiledPlan& plan);  // uploads, synchronously
+  ~DevicePlan();
+  DevicePlan(const DevicePlan&) = delete;
+  DevicePlan& operator=(const DevicePlan&) = delete;
+
+  int64_t width() const { return width_; }
+  int64_t categorical_width() const { return categorical_width_; }
+
+  // The device pointers of a batch's columns, in schema order (synchronous copy). Set once
+  // per set of batch buffers: apply() reads them from device memory, so a captured CUDA
+  // graph stays valid while the buffers do.
+  void set_columns(const std::vector<const void*>& device_columns);
+
+  // Enqueues the kernel on `stream` (nullptr: the default stream). `features` and
+  // `categorical` are device memory of rows * width and rows * categorical_width.
+  // InternalError naming the CUDA error when the launch fails.
+  void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr) const;
+
+ private:
+  void release();
+  int64_t width_ = 0;
+  int64_t categorical_width_ = 0;
+  std::size_t column_count_ = 0;
+  FeatureProgram* features_ = nullptr;
+  CategoricalProgram* categoricals_ = nullptr;
+  int32_t* tables_ = nullptr;
+  float* edges_ = nullptr;
+  const void** columns_ = nullptr;
+};
+
+}  // namespace kiln::kernels
