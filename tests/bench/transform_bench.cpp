@@ -1,0 +1,243 @@
+// Feature-transform benchmark (a plain harness, not a test). scripts/bench runs `run`
+// beside the numpy peer and scripts/gpu-check runs `gpu` beside the PyTorch eager and
+// torch.compile peers (tests/bench/transform_peer.py), on the same dataset and plan.
+//
+//   transform_bench make DIR --rows N [--numeric 64] [--categorical 8]
+//       a dataset (half the numeric columns with 5% NaN, Zipf codes) and DIR/transform.json
+//       fitted with the default transform config
+//   transform_bench run DIR [--threads T] [--reps R]     CPU reference, columns in memory
+//   transform_bench gpu DIR [--reps R]                   fused kernel vs a D2D copy (CUDA)
+// Each prints one JSON object. Bytes: every input column read once, both outputs written.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/thread_pool.h"
+#include "data/dataset.h"
+#include "data/random.h"
+#include "kernels/transform.h"
+#if KILN_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "kernels/transform_cuda.h"
+#endif
+
+namespace {
+
+using namespace kiln;
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string arg(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
+void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
+  data::Schema schema;
+  for (int c = 0; c < numeric; ++c)
+    schema.columns.push_back({"x" + std::to_string(c), data::Role::kNumeric, 0});
+  for (int c = 0; c < categorical; ++c)
+    schema.columns.push_back({"c" + std::to_string(c), data::Role::kCategorical, 10000});
+  schema.columns.push_back({"label", data::Role::kLabel, 0});
+  data::DatasetWriter writer(dir, schema, {}, (rows + 3) / 4);
+  const int64_t block = 65536;
+  std::vector<std::vector<float>> floats(static_cast<std::size_t>(numeric + 1), std::vector<float>(block));
+  std::vector<std::vector<int32_t>> codes(static_cast<std::size_t>(categorical), std::vector<int32_t>(block));
+  std::vector<const void*> pointers;
+  for (int c = 0; c < numeric; ++c)
+    pointers.push_back(floats[static_cast<std::size_t>(c)].data());
+  for (auto& v : codes)
+    pointers.push_back(v.data());
+  pointers.push_back(floats.back().data());
+  for (int64_t start = 0; start < rows; start += block) {
+    int64_t n = std::min(block, rows - start);
+    for (int c = 0; c <= numeric; ++c) {
+      data::CounterRng rng(data::mix_keys(static_cast<uint64_t>(start), static_cast<uint64_t>(c)));
+      for (int64_t i = 0; i < n; ++i) {
+        double u = rng.uniform();
+        float v = c == numeric ? static_cast<float>(u < 0.02)
+                               : static_cast<float>(std::exp(4.0 * u - 2.0) * (c % 3 == 0 ? 100 : 1));
+        if (c < numeric && c % 2 == 0 && rng.uniform() < 0.05) v = NAN;
+        floats[static_cast<std::size_t>(c)][static_cast<std::size_t>(i)] = v;
+      }
+    }
+    for (int c = 0; c < categorical; ++c) {
+      data::CounterRng rng(data::mix_keys(static_cast<uint64_t>(start), 1000u + static_cast<uint64_t>(c)));
+      for (int64_t i = 0; i < n; ++i) {
+        double u = rng.uniform();
+        codes[static_cast<std::size_t>(c)][static_cast<std::size_t>(i)] =
+            u < 0.01 ? -1 : static_cast<int32_t>(std::pow(10000.0, rng.uniform())) - 1;
+      }
+    }
+    writer.append(n, pointers);
+  }
+  writer.finish();
+  auto dataset = data::Dataset::open(dir);
+  kernels::fit_transform(*dataset, kernels::TransformOptions{}).write(dir + "/transform.json");
+}
+
+// The whole dataset's columns in memory, in schema order.
+struct Columns {
+  std::vector<std::vector<char>> storage;
+  std::vector<const void*> pointers;
+  int64_t rows = 0;
+  int64_t bytes_read = 0;  // the columns the plan reads, once each
+};
+
+Columns load(const data::Dataset& dataset, const kernels::CompiledPlan& plan) {
+  Columns c;
+  c.rows = dataset.rows();
+  const auto& schema = dataset.schema();
+  for (const auto& column : schema.columns)
+    c.storage.emplace_back(static_cast<std::size_t>(c.rows) * data::mem_size(column.role));
+  int64_t at = 0;
+  for (const auto& shard : dataset.shards()) {
+    std::vector<void*> out;
+    for (std::size_t i = 0; i < schema.columns.size(); ++i)
+      out.push_back(c.storage[i].data() + at * static_cast<int64_t>(data::mem_size(schema.columns[i].role)));
+    shard->read(0, shard->rows(), out);
+    at += shard->rows();
+  }
+  std::vector<bool> used(schema.columns.size(), false);
+  for (const auto& p : plan.features)
+    used[static_cast<std::size_t>(p.input)] = true;
+  for (const auto& p : plan.categoricals)
+    used[static_cast<std::size_t>(p.input)] = true;
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    c.pointers.push_back(c.storage[i].data());
+    if (used[i]) c.bytes_read += c.rows * 4;
+  }
+  return c;
+}
+
+nlohmann::ordered_json report(const Columns& c, const kernels::CompiledPlan& plan, double seconds) {
+  int64_t written = c.rows * (plan.width() * 4 + plan.categorical_width() * 8);
+  return {{"rows", c.rows},
+          {"features", plan.width()},
+          {"categorical", plan.categorical_width()},
+          {"seconds", seconds},
+          {"rows_per_s", static_cast<double>(c.rows) / seconds},
+          {"bytes", c.bytes_read + written},
+          {"gb_per_s", static_cast<double>(c.bytes_read + written) / seconds / 1e9}};
+}
+
+void run_cpu(const std::string& dir, int threads, int reps) {
+  auto dataset = data::Dataset::open(dir);
+  auto plan = kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
+  Columns c = load(*dataset, plan);
+  std::vector<float> features(static_cast<std::size_t>(c.rows * plan.width()));
+  std::vector<int64_t> categorical(static_cast<std::size_t>(c.rows * plan.categorical_width()));
+  core::ThreadPool pool(threads);
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    double start = now();
+    kernels::apply_cpu(plan, c.pointers.data(), c.rows, features.data(), categorical.data(), &pool);
+    best = std::min(best, now() - start);
+  }
+  auto out = report(c, plan, best);
+  out["threads"] = pool.size();
+  std::cout << out.dump() << "\n";
+}
+
+#if KILN_WITH_CUDA
+void check(cudaError_t status) {
+  if (status != cudaSuccess) throw std::runtime_error(cudaGetErrorString(status));
+}
+
+// Median of `reps` timed calls of `work` on the default stream, after a warm-up.
+template <class Work>
+double median_seconds(int reps, Work work) {
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start));
+  check(cudaEventCreate(&stop));
+  work();
+  check(cudaDeviceSynchronize());
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    check(cudaEventRecord(start));
+    work();
+    check(cudaEventRecord(stop));
+    check(cudaEventSynchronize(stop));
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms / 1e3);
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+void run_gpu(const std::string& dir, int reps) {
+  auto dataset = data::Dataset::open(dir);
+  auto plan = kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
+  Columns c = load(*dataset, plan);
+  std::vector<const void*> device;
+  for (const auto& s : c.storage) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, s.size()));
+    check(cudaMemcpy(p, s.data(), s.size(), cudaMemcpyHostToDevice));
+    device.push_back(p);
+  }
+  float* features = nullptr;
+  int64_t* categorical = nullptr;
+  check(cudaMalloc(&features, static_cast<std::size_t>(c.rows * plan.width()) * 4));
+  check(cudaMalloc(&categorical, static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8 + 8));
+  kernels::DevicePlan device_plan(plan);
+  device_plan.set_columns(device);
+  double kernel = median_seconds(reps, [&] { device_plan.apply(c.rows, features, categorical); });
+  auto out = report(c, plan, kernel);
+  // The ceiling: a device-to-device copy moving the same number of bytes (half read, half
+  // written).
+  std::size_t half = static_cast<std::size_t>(out["bytes"].get<int64_t>() / 2);
+  void *from = nullptr, *to = nullptr;
+  check(cudaMalloc(&from, half));
+  check(cudaMalloc(&to, half));
+  check(cudaMemset(from, 1, half));
+  double copy = median_seconds(reps, [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); });
+  double copy_bw = 2.0 * static_cast<double>(half) / copy / 1e12;
+  out["tb_per_s"] = out["gb_per_s"].get<double>() / 1e3;
+  out["copy_tb_per_s"] = copy_bw;
+  out["fraction_of_copy"] = out["tb_per_s"].get<double>() / copy_bw;
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0));
+  out["device"] = prop.name;
+  std::cout << out.dump() << "\n";
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 3) throw std::runtime_error("usage: transform_bench make|run|gpu DIR [options]");
+    std::string mode = argv[1], dir = argv[2];
+    int reps = std::stoi(arg(argc, argv, "--reps", "5"));
+    if (mode == "make") {
+      make(dir, std::stoll(arg(argc, argv, "--rows", "1000000")),
+           std::stoi(arg(argc, argv, "--numeric", "64")),
+           std::stoi(arg(argc, argv, "--categorical", "8")));
+    } else if (mode == "run") {
+      run_cpu(dir, std::stoi(arg(argc, argv, "--threads", "0")), reps);
+#if KILN_WITH_CUDA
+    } else if (mode == "gpu") {
+      run_gpu(dir, reps);
+#endif
+    } else {
+      throw std::runtime_error("unknown mode '" + mode + "'");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "transform_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
