@@ -12,11 +12,13 @@
 namespace kiln::core {
 namespace {
 
+// Letters, digits, '_', '-', and the glob characters * ? [ ] (an open map's key may be a
+// pattern, e.g. transform.columns.noise_*).
 bool valid_segment(std::string_view s) {
   if (s.empty()) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+           c == '-' || c == '*' || c == '?' || c == '[' || c == ']';
   });
 }
 

@@ -59,7 +59,8 @@ class StepArgs {
     name_ = trim(text.substr(0, open));
     if (open != std::string::npos) {
       KILN_CHECK(text.back() == ')', ConfigError, where, ": step '", text,
-                 "' must end with ')'");
+                 "' must end with ')' (in a YAML flow list [a, b], quote a step whose arguments "
+                 "contain commas)");
       std::string inside = text.substr(open + 1, text.size() - open - 2);
       std::stringstream parts(inside);
       std::string part;
@@ -85,15 +86,17 @@ class StepArgs {
         known += std::string(known.empty() ? "" : ", ") + info.name;
       throw ConfigError(detail::concat(where, ": unknown step '", name_, "' (known: ", known, ")"));
     }
-    for (auto& [key, value] : args_) {
+    for (auto& arg : args_) {
+      std::string& key = arg.first;
       if (key.empty()) {
         KILN_CHECK(!info_->params.empty(), ConfigError, where, ": step '", name_,
                    "' takes no arguments");
         key = info_->params.front();
       }
-      KILN_CHECK(std::find_if(info_->params.begin(), info_->params.end(),
-                              [&](const char* p) { return key == p; }) != info_->params.end(),
-                 ConfigError, where, ": step '", name_, "' has no argument '", key, "'");
+      bool known = false;
+      for (const char* p : info_->params)
+        known = known || key == p;
+      KILN_CHECK(known, ConfigError, where, ": step '", name_, "' has no argument '", key, "'");
     }
   }
 
@@ -408,8 +411,6 @@ const std::vector<std::string>& registered_steps() {
 ColumnSpec parse_steps(const std::vector<std::string>& steps, Role role, const std::string& where) {
   ColumnSpec spec;
   bool numeric = role == Role::kNumeric;
-  KILN_CHECK(numeric || steps.size() == 1, ConfigError, where,
-             ": a categorical column takes exactly one step: vocabulary(...), hash(...) or drop");
   int last_order = -1;
   std::string last;
   for (const std::string& text : steps) {
@@ -418,6 +419,8 @@ ColumnSpec parse_steps(const std::vector<std::string>& steps, Role role, const s
     KILN_CHECK(numeric ? info.numeric : info.categorical, ConfigError, where, ": step '",
                args.name(), "' does not apply to ", numeric ? "numeric" : "categorical",
                " columns");
+    KILN_CHECK(numeric || last.empty(), ConfigError, where,
+               ": a categorical column takes exactly one step: vocabulary(...), hash(...) or drop");
     KILN_CHECK(info.order > last_order, ConfigError, where, ": step '", args.name(),
                "' cannot follow '", last,
                "' (the order is log1p, impute, standardize, clip or bucketize; each at most once)");
@@ -425,6 +428,8 @@ ColumnSpec parse_steps(const std::vector<std::string>& steps, Role role, const s
     last = args.name();
     read_step(args, spec, where);
   }
+  KILN_CHECK(numeric || !steps.empty(), ConfigError, where,
+             ": a categorical column takes exactly one step: vocabulary(...), hash(...) or drop");
   KILN_CHECK(!spec.drop || steps.size() == 1, ConfigError, where, ": 'drop' must be the only step");
   KILN_CHECK(spec.bucketize == 0 || (spec.standardize == ColumnSpec::Standardize::kNone &&
                                      spec.clip == ColumnSpec::Clip::kNone),

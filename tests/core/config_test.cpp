@@ -66,11 +66,13 @@ TEST(ParseOverride, ReadsTheThreeOperationsAndTypedValues) {
   EXPECT_EQ(parse_override("a='x=y z'").value.Scalar(), "x=y z");
   EXPECT_TRUE(parse_override("a=").value.IsNull());
   EXPECT_DOUBLE_EQ(parse_override("a=1e-3").value.as<double>(), 1e-3);
+  // Open maps keyed by glob patterns (transform.columns.noise_*).
+  EXPECT_EQ(parse_override("+tags.x_[0-9]*=1").path, (std::vector<std::string>{"tags", "x_[0-9]*"}));
 }
 
 TEST(ParseOverride, RejectsMalformedTextWithExit64) {
   for (const char* bad : {"novalue", "=1", "a..b=1", ".a=1", "a.=1", "~a=1", "a b=1", "+=1",
-                          "a={x: 1}", "a=[1,", "a=x: y"}) {
+                          "a={x: 1}", "a=[1,", "a=x: y", "a/b=1", "a!=1"}) {
     try {
       parse_override(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
