@@ -1,6 +1,7 @@
-// An HDF5 file of 2-D (rows x width) and 1-D arrays, appended in blocks of rows and
-// committed atomically (temporary file, fsync, rename): what `kiln data transform` writes.
-// h5py reads it as it is, and so does Kiln's matrix layout when it holds X and y.
+// An HDF5 file of 1-D and 2-D (rows x width) arrays, appended in blocks of rows and
+// committed atomically (temporary file, fsync, rename). ShardWriter writes shards with it
+// (1-D columns under /columns); `kiln data transform` writes its output (X, categorical,
+// y), which h5py reads as it is and Kiln reads as the matrix layout.
 #pragma once
 
 #include <cstdint>
@@ -12,32 +13,50 @@
 
 namespace kiln::data {
 
+// Storage of written arrays.
+struct ShardWriteOptions {
+  int64_t chunk_rows = 65536;  // rows per chunk: 256 KiB of float32 fits HDF5's chunk cache
+  int gzip_level = 0;          // 0: no compression; 1-9: deflate level
+  bool shuffle = false;        // byte shuffle before deflate
+  bool fletcher32 = false;     // a checksum per chunk, verified on read
+};
+
+// The HDF5 in-memory type of a MemType (H5T_NATIVE_FLOAT, ...).
+hid_t h5_mem_type(MemType type);
+
 class MatrixWriter {
  public:
   struct Array {
     std::string name;
     MemType type = MemType::kFloat32;
-    int64_t width = 0;                     // 0: a 1-D array
-    std::vector<std::string> names;        // written as its `feature_names` attribute if any
-    std::vector<int64_t> cardinality;      // written as its `cardinality` attribute if any
+    int64_t width = 0;  // 0: a 1-D array; else rows x width (chunks of at most ~1 MiB)
   };
 
-  MatrixWriter(std::string path, std::vector<Array> arrays, int64_t chunk_rows = 16384);
+  // Arrays go into `group` ("": the root group; otherwise a new group that lists its
+  // arrays in creation order). No object timestamps: the same rows give the same bytes.
+  MatrixWriter(std::string path, std::vector<Array> arrays, ShardWriteOptions storage = {},
+               const std::string& group = "");
   ~MatrixWriter();  // without finish(): removes the temporary file
   MatrixWriter(const MatrixWriter&) = delete;
   MatrixWriter& operator=(const MatrixWriter&) = delete;
 
+  // For attributes: the file (root group) and array i, with where they are for messages.
+  hid_t file() const { return file_.get(); }
+  hid_t array(std::size_t i) const { return datasets_[i].get(); }
+  h5::Where where(std::size_t i) const { return {temp_, prefix_ + arrays_[i].name}; }
+  h5::Where root() const { return {temp_, "/"}; }
+
   // Appends `rows` rows: data[i] holds rows * max(width, 1) values of array i, row-major.
   void append(int64_t rows, const std::vector<const void*>& data);
-  // A string attribute on the file's root group.
-  void set_attribute(const char* name, const std::string& value);
   int64_t rows() const { return rows_; }
+  const std::string& path() const { return path_; }
   void finish();
 
  private:
   std::string path_;
   std::string temp_;
   std::vector<Array> arrays_;
+  std::string prefix_;  // "/" or "/group/"
   h5::Id file_;
   std::vector<h5::Id> datasets_;
   int64_t rows_ = 0;

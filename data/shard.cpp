@@ -63,27 +63,7 @@ const char* allowed_dtypes(Role role) {
 }
 
 hid_t mem_h5_type(Role role) {
-  switch (mem_type(role)) {
-    case MemType::kFloat32:
-      return H5T_NATIVE_FLOAT;
-    case MemType::kInt32:
-      return H5T_NATIVE_INT32;
-    case MemType::kInt64:
-      return H5T_NATIVE_INT64;
-  }
-  return H5T_NATIVE_FLOAT;
-}
-
-hid_t file_h5_type(Role role) {
-  switch (mem_type(role)) {
-    case MemType::kFloat32:
-      return H5T_IEEE_F32LE;
-    case MemType::kInt32:
-      return H5T_STD_I32LE;
-    case MemType::kInt64:
-      return H5T_STD_I64LE;
-  }
-  return H5T_IEEE_F32LE;
+  return h5_mem_type(mem_type(role));
 }
 
 // No raw-data chunk cache: readers read whole chunks (blocks are chunk-aligned), which HDF5
@@ -673,93 +653,47 @@ void ShardFile::check_values(std::size_t c, int64_t start, int64_t count, const 
   }
 }
 
+namespace {
+
+std::vector<MatrixWriter::Array> column_arrays(const Schema& schema) {
+  std::vector<MatrixWriter::Array> arrays;
+  for (const Column& column : schema.columns)
+    arrays.push_back({column.name, mem_type(column.role), 0});
+  return arrays;
+}
+
+}  // namespace
+
 ShardWriter::ShardWriter(std::string path, Schema schema, ShardWriteOptions options)
-    : path_(std::move(path)),
-      temp_(path_ + ".tmp." + std::to_string(::getpid())),
-      schema_(std::move(schema)) {
-  KILN_ASSERT(options.chunk_rows >= 1 && options.gzip_level >= 0 && options.gzip_level <= 9,
-              "bad ShardWriteOptions");
-  file_ = h5::create_file(temp_);
+    : schema_(std::move(schema)),
+      writer_(std::move(path), column_arrays(schema_), options, "columns") {
   h5::H5Lock lock;
-  h5::Where root{temp_, "/"};
-  h5::write_string_attribute(file_.get(), "kiln_format", kFormat, root);
-  h5::write_int_attribute(file_.get(), "kiln_format_version", kVersion, root);
-  // No object timestamps: the same rows give the same bytes, so the same SHA-256 and
-  // dataset fingerprint, whenever they are written.
-  h5::Id gcpl(H5Pcreate(H5P_GROUP_CREATE));
-  H5Pset_obj_track_times(gcpl.get(), false);
-  H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  h5::Id group(h5::check(H5Gcreate2(file_.get(), "columns", H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
-                         root, "creating /columns"));
-  for (const Column& column : schema_.columns) {
-    h5::Where w{temp_, "/columns/" + column.name};
-    hsize_t dims[1] = {0}, max_dims[1] = {H5S_UNLIMITED};
-    hsize_t chunk[1] = {static_cast<hsize_t>(options.chunk_rows)};
-    h5::Id space(H5Screate_simple(1, dims, max_dims));
-    h5::Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
-    H5Pset_obj_track_times(dcpl.get(), false);
-    H5Pset_chunk(dcpl.get(), 1, chunk);
-    if (options.fletcher32) H5Pset_fletcher32(dcpl.get());
-    if (options.shuffle) H5Pset_shuffle(dcpl.get());
-    if (options.gzip_level > 0)
-      H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level));
-    h5::Id dataset(h5::check(H5Dcreate2(group.get(), column.name.c_str(), file_h5_type(column.role),
-                                        space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                             w, "creating the column"));
-    h5::write_string_attribute(dataset.get(), "role", std::string(role_name(column.role)), w);
+  h5::write_string_attribute(writer_.file(), "kiln_format", kFormat, writer_.root());
+  h5::write_int_attribute(writer_.file(), "kiln_format_version", kVersion, writer_.root());
+  for (std::size_t c = 0; c < schema_.columns.size(); ++c) {
+    const Column& column = schema_.columns[c];
+    h5::write_string_attribute(writer_.array(c), "role", std::string(role_name(column.role)),
+                               writer_.where(c));
     if (column.role == Role::kCategorical) {
-      h5::write_int_attribute(dataset.get(), "cardinality", column.cardinality, w);
+      h5::write_int_attribute(writer_.array(c), "cardinality", column.cardinality,
+                              writer_.where(c));
     }
-    datasets_.push_back(std::move(dataset));
   }
 }
 
-ShardWriter::~ShardWriter() {
-  if (finished_) return;
-  {
-    h5::H5Lock lock;
-    datasets_.clear();
-    file_.reset();
-  }
-  ::unlink(temp_.c_str());
-}
+ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::append(int64_t count, const std::vector<const void*>& columns) {
-  KILN_ASSERT(!finished_ && columns.size() == schema_.columns.size(), "append after finish");
-  if (count == 0) return;
-  h5::H5Lock lock;
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    h5::Where w{temp_, "/columns/" + schema_.columns[c].name};
-    hid_t dataset = datasets_[c].get();
-    hsize_t new_size[1] = {static_cast<hsize_t>(rows_ + count)};
-    h5::check_status(H5Dset_extent(dataset, new_size), w, "extending the column");
-    h5::Id file_space(H5Dget_space(dataset));
-    hsize_t offset[1] = {static_cast<hsize_t>(rows_)}, size[1] = {static_cast<hsize_t>(count)};
-    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, offset, nullptr, size, nullptr);
-    h5::Id mem_space(H5Screate_simple(1, size, nullptr));
-    herr_t rc = H5Dwrite(dataset, mem_h5_type(schema_.columns[c].role), mem_space.get(),
-                         file_space.get(), H5P_DEFAULT, columns[c]);
-    if (rc < 0) {
-      std::string detail = h5::last_error();
-      H5Eclear2(H5E_DEFAULT);
-      throw OutputError(detail::concat("cannot write ", where_text(w), ": ", detail));
-    }
-  }
-  rows_ += count;
+  KILN_ASSERT(columns.size() == schema_.columns.size(), "ShardWriter::append: wrong column count");
+  writer_.append(count, columns);
 }
 
 std::string ShardWriter::finish() {
-  KILN_ASSERT(!finished_, "finish called twice");
-  KILN_CHECK(rows_ > 0, OutputError, "refusing to write an empty shard '", path_, "'");
-  {
-    h5::H5Lock lock;
-    h5::write_int_attribute(file_.get(), "rows", rows_, {temp_, "/"});
-    datasets_.clear();
-  }
-  h5::commit_file(file_, temp_, path_);
-  std::string sha = core::sha256_file(path_);
-  finished_ = true;
-  return sha;
+  KILN_CHECK(writer_.rows() > 0, OutputError, "refusing to write an empty shard '", writer_.path(),
+             "'");
+  h5::write_int_attribute(writer_.file(), "rows", writer_.rows(), writer_.root());
+  writer_.finish();
+  return core::sha256_file(writer_.path());
 }
 
 }  // namespace kiln::data

@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "data/h5.h"
+#include "data/matrix_writer.h"
 #include "data/schema.h"
 
 namespace kiln::data {
@@ -114,13 +115,6 @@ class ShardFile {
   int fd_ = -1;  // our own descriptor for pread, independent of HDF5's
 };
 
-struct ShardWriteOptions {
-  int64_t chunk_rows = 65536;  // rows per chunk: 256 KiB of float32 fits HDF5's chunk cache
-  int gzip_level = 0;          // 0: no compression; 1-9: deflate level
-  bool shuffle = false;        // byte shuffle before deflate
-  bool fletcher32 = false;     // a checksum per chunk, verified on read
-};
-
 // Writes one shard into "<path>.tmp.<pid>" and renames it into place in finish(), so a
 // reader never sees a partial shard. Not thread-safe.
 class ShardWriter {
@@ -132,18 +126,13 @@ class ShardWriter {
 
   // Appends `count` rows; columns[c] points to `count` elements of column c's mem type.
   void append(int64_t count, const std::vector<const void*>& columns);
-  int64_t rows() const { return rows_; }
+  int64_t rows() const { return writer_.rows(); }
   // Records the row count, closes, fsyncs, renames into place; returns the SHA-256.
   std::string finish();
 
  private:
-  std::string path_;
-  std::string temp_;
   Schema schema_;
-  h5::Id file_;
-  std::vector<h5::Id> datasets_;
-  int64_t rows_ = 0;
-  bool finished_ = false;
+  MatrixWriter writer_;
 };
 
 // Checks that a dataset's filters are in the allowed list and its chunks are sane.

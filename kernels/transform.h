@@ -74,8 +74,8 @@ std::vector<ColumnSpec> resolve_specs(const TransformOptions& options, const dat
 
 // A fitted output column: its steps with their fitted values, as in transform.json.
 struct PlanFeature {
-  std::string name;    // the column's name, or "<column>.missing" for an indicator
-  std::string column;  // the input column
+  std::string name;        // the column's name, or "<column>.missing" for an indicator
+  std::string column;      // the input column
   FeatureProgram program;  // input unbound; inv_scale = 1 / scale
   float scale = 1;         // standardize: what transform.json records
 };

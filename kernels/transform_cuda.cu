@@ -52,7 +52,8 @@ __global__ void __launch_bounds__(kTile* kPasses)
     auto tile = reinterpret_cast<float(*)[kTile + 1]>(tile_memory);
     const int64_t row = row0 + tx;
     for (int j = ty; j < kTile; j += kPasses) {
-      if (col0 + j < width && row < rows) tile[j][tx] = transform_feature(programs[j], inputs[j][row]);
+      if (col0 + j < width && row < rows)
+        tile[j][tx] = transform_feature(programs[j], inputs[j][row]);
     }
     __syncthreads();
     for (int j = ty; j < kTile; j += kPasses) {
@@ -138,8 +139,8 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0),
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
-  KILN_CHECK(rows <= int64_t{std::numeric_limits<int32_t>::max()} * kTile, DataError,
-             "batch of ", rows, " rows is too large for one launch");
+  KILN_CHECK(rows <= int64_t{std::numeric_limits<int32_t>::max()} * kTile, DataError, "batch of ",
+             rows, " rows is too large for one launch");
   dim3 grid(static_cast<unsigned>(tiles(rows)),
             static_cast<unsigned>(tiles(width_) + tiles(categorical_width_)));
   dim3 block(kTile, kPasses);

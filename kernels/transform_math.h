@@ -186,8 +186,8 @@ KILN_HD int64_t transform_categorical(const CategoricalProgram& p, const void* c
   return vocabulary_index(code, tables + p.offset, p.count);
 }
 
-// A plan (kernels/transform.h) bound to a schema's column indices, with vocabularies as dense code -> index
-// tables and all edges in one array: what the CPU and GPU paths read.
+// A plan (kernels/transform.h) bound to a schema's column indices, with vocabularies as dense code
+// -> index tables and all edges in one array: what the CPU and GPU paths read.
 struct CompiledPlan {
   std::vector<FeatureProgram> features;
   std::vector<CategoricalProgram> categoricals;

@@ -52,8 +52,10 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
   schema.columns.push_back({"label", data::Role::kLabel, 0});
   data::DatasetWriter writer(dir, schema, {}, (rows + 3) / 4);
   const int64_t block = 65536;
-  std::vector<std::vector<float>> floats(static_cast<std::size_t>(numeric + 1), std::vector<float>(block));
-  std::vector<std::vector<int32_t>> codes(static_cast<std::size_t>(categorical), std::vector<int32_t>(block));
+  std::vector<std::vector<float>> floats(static_cast<std::size_t>(numeric + 1),
+                                         std::vector<float>(block));
+  std::vector<std::vector<int32_t>> codes(static_cast<std::size_t>(categorical),
+                                          std::vector<int32_t>(block));
   std::vector<const void*> pointers;
   for (int c = 0; c < numeric; ++c)
     pointers.push_back(floats[static_cast<std::size_t>(c)].data());
@@ -66,14 +68,16 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
       data::CounterRng rng(data::mix_keys(static_cast<uint64_t>(start), static_cast<uint64_t>(c)));
       for (int64_t i = 0; i < n; ++i) {
         double u = rng.uniform();
-        float v = c == numeric ? static_cast<float>(u < 0.02)
-                               : static_cast<float>(std::exp(4.0 * u - 2.0) * (c % 3 == 0 ? 100 : 1));
+        float v = c == numeric
+                      ? static_cast<float>(u < 0.02)
+                      : static_cast<float>(std::exp(4.0 * u - 2.0) * (c % 3 == 0 ? 100 : 1));
         if (c < numeric && c % 2 == 0 && rng.uniform() < 0.05) v = NAN;
         floats[static_cast<std::size_t>(c)][static_cast<std::size_t>(i)] = v;
       }
     }
     for (int c = 0; c < categorical; ++c) {
-      data::CounterRng rng(data::mix_keys(static_cast<uint64_t>(start), 1000u + static_cast<uint64_t>(c)));
+      data::CounterRng rng(
+          data::mix_keys(static_cast<uint64_t>(start), 1000u + static_cast<uint64_t>(c)));
       for (int64_t i = 0; i < n; ++i) {
         double u = rng.uniform();
         codes[static_cast<std::size_t>(c)][static_cast<std::size_t>(i)] =
@@ -105,7 +109,8 @@ Columns load(const data::Dataset& dataset, const kernels::CompiledPlan& plan) {
   for (const auto& shard : dataset.shards()) {
     std::vector<void*> out;
     for (std::size_t i = 0; i < schema.columns.size(); ++i)
-      out.push_back(c.storage[i].data() + at * static_cast<int64_t>(data::mem_size(schema.columns[i].role)));
+      out.push_back(c.storage[i].data() +
+                    at * static_cast<int64_t>(data::mem_size(schema.columns[i].role)));
     shard->read(0, shard->rows(), out);
     at += shard->rows();
   }
@@ -134,7 +139,8 @@ nlohmann::ordered_json report(const Columns& c, const kernels::CompiledPlan& pla
 
 void run_cpu(const std::string& dir, int threads, int reps) {
   auto dataset = data::Dataset::open(dir);
-  auto plan = kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
+  auto plan =
+      kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
   Columns c = load(*dataset, plan);
   std::vector<float> features(static_cast<std::size_t>(c.rows * plan.width()));
   std::vector<int64_t> categorical(static_cast<std::size_t>(c.rows * plan.categorical_width()));
@@ -179,7 +185,8 @@ double median_seconds(int reps, Work work) {
 
 void run_gpu(const std::string& dir, int reps) {
   auto dataset = data::Dataset::open(dir);
-  auto plan = kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
+  auto plan =
+      kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
   Columns c = load(*dataset, plan);
   std::vector<const void*> device;
   for (const auto& s : c.storage) {
@@ -191,7 +198,8 @@ void run_gpu(const std::string& dir, int reps) {
   float* features = nullptr;
   int64_t* categorical = nullptr;
   check(cudaMalloc(&features, static_cast<std::size_t>(c.rows * plan.width()) * 4));
-  check(cudaMalloc(&categorical, static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8 + 8));
+  check(cudaMalloc(&categorical,
+                   static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8 + 8));
   kernels::DevicePlan device_plan(plan);
   device_plan.set_columns(device);
   double kernel = median_seconds(reps, [&] { device_plan.apply(c.rows, features, categorical); });
@@ -203,7 +211,8 @@ void run_gpu(const std::string& dir, int reps) {
   check(cudaMalloc(&from, half));
   check(cudaMalloc(&to, half));
   check(cudaMemset(from, 1, half));
-  double copy = median_seconds(reps, [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); });
+  double copy = median_seconds(
+      reps, [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); });
   double copy_bw = 2.0 * static_cast<double>(half) / copy / 1e12;
   out["tb_per_s"] = out["gb_per_s"].get<double>() / 1e3;
   out["copy_tb_per_s"] = copy_bw;

@@ -67,7 +67,8 @@ TEST(ParseOverride, ReadsTheThreeOperationsAndTypedValues) {
   EXPECT_TRUE(parse_override("a=").value.IsNull());
   EXPECT_DOUBLE_EQ(parse_override("a=1e-3").value.as<double>(), 1e-3);
   // Open maps keyed by glob patterns (transform.columns.noise_*).
-  EXPECT_EQ(parse_override("+tags.x_[0-9]*=1").path, (std::vector<std::string>{"tags", "x_[0-9]*"}));
+  EXPECT_EQ(parse_override("+tags.x_[0-9]*=1").path,
+            (std::vector<std::string>{"tags", "x_[0-9]*"}));
 }
 
 TEST(ParseOverride, RejectsMalformedTextWithExit64) {

@@ -59,9 +59,9 @@ TEST_F(TransformCli, FitsAndAppliesAPlanThatNumpyReproducesBitForBit) {
   EXPECT_EQ(plan["categorical"][1]["cardinality"], 98);
   EXPECT_EQ(plan["categorical"][3]["cardinality"], 7);
 
-  auto transform = run_kiln({"data", "transform", "--data", dir / "d/valid", "--plan",
-                             dir / "transform.json", "--out", dir / "valid.h5", "--batch-rows",
-                             "1000"});
+  auto transform =
+      run_kiln({"data", "transform", "--data", dir / "d/valid", "--plan", dir / "transform.json",
+                "--out", dir / "valid.h5", "--batch-rows", "1000"});
   ASSERT_EQ(transform.exit_code, 0) << transform.err;
   std::string check = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
                       "/tests/kernels/transform_numpy.py check --data " + (dir / "d/valid") +
@@ -84,8 +84,7 @@ TEST_F(TransformCli, BadPlansAndConfigsExitWithTheirCodes) {
   auto typo = run_kiln({"data", "fit-transform", "--data", dir / "d/train", "--config",
                         dir / "typo.yaml", "--out", dir / "t.json"});
   EXPECT_EQ(typo.exit_code, 78);
-  EXPECT_NE(typo.last_err_line().find("unknown step 'standardise'"), std::string::npos)
-      << typo.err;
+  EXPECT_NE(typo.last_err_line().find("unknown step 'standardise'"), std::string::npos) << typo.err;
   auto unmatched = run_kiln({"data", "fit-transform", "--data", dir / "d/train",
                              "+transform.columns.amonut=[log1p]", "--out", dir / "t.json"});
   EXPECT_EQ(unmatched.exit_code, 78);
@@ -97,10 +96,10 @@ TEST_F(TransformCli, BadPlansAndConfigsExitWithTheirCodes) {
                            dir / "nope.json", "--out", dir / "o.h5"});
   EXPECT_EQ(missing.exit_code, 66);
 
-  ASSERT_EQ(run_kiln({"data", "fit-transform", "--data", dir / "d/train", "--out",
-                      dir / "plan.json"})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      run_kiln({"data", "fit-transform", "--data", dir / "d/train", "--out", dir / "plan.json"})
+          .exit_code,
+      0);
   auto plan = nlohmann::json::parse(std::ifstream(dir / "plan.json"));
   plan["version"] = 99;
   std::ofstream(dir / "future.json") << plan.dump();

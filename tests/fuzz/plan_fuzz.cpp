@@ -2,8 +2,8 @@
 // check, bind to a schema made from the plan's own columns, and apply to a few rows.
 // Any input must end in success or a kiln::Error — never a crash, a leak or UB.
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<int64_t> categorical(static_cast<std::size_t>(rows * compiled.categorical_width()));
     kiln::kernels::apply_cpu(compiled, pointers.data(), rows, features.data(), categorical.data());
     for (std::size_t i = 0; i < categorical.size(); ++i) {
-      if (categorical[i] < 0 || categorical[i] >= plan.categoricals[i % plan.categoricals.size()].cardinality())
+      if (categorical[i] < 0 ||
+          categorical[i] >= plan.categoricals[i % plan.categoricals.size()].cardinality())
         __builtin_trap();  // an index outside the cardinality the plan declares
     }
   } catch (const kiln::Error&) {

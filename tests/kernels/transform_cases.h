@@ -20,9 +20,9 @@
 
 namespace kiln::kernels::testing {
 
-using ApplyFn = std::function<void(const CompiledPlan& plan, const std::vector<const void*>& columns,
-                                   int64_t rows, std::vector<float>& features,
-                                   std::vector<int64_t>& categorical)>;
+using ApplyFn = std::function<void(
+    const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
+    std::vector<float>& features, std::vector<int64_t>& categorical)>;
 
 struct StepCase {
   FittedPlan plan;
@@ -148,7 +148,8 @@ inline std::map<std::string, StepCase> step_cases(std::mt19937_64& rng) {
     uint32_t seed = c.program.seed, buckets = c.program.buckets;
     s.categorical = [seed, buckets](float, int32_t code) {
       if (code < 0) return std::vector<int64_t>{0};
-      uint64_t h = (static_cast<uint64_t>(static_cast<uint32_t>(code)) * 2654435761u) % (1ull << 32);
+      uint64_t h =
+          (static_cast<uint64_t>(static_cast<uint32_t>(code)) * 2654435761u) % (1ull << 32);
       h ^= seed;
       h ^= h >> 16;
       h = (h * 0x85ebca6bull) % (1ull << 32);
@@ -187,11 +188,13 @@ inline std::map<std::string, StepCase> step_cases(std::mt19937_64& rng) {
 // Raw inputs: special values first, then a mix of scales, signs and codes.
 inline void case_inputs(std::mt19937_64& rng, int64_t rows, std::vector<float>& x,
                         std::vector<int32_t>& c) {
-  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN(),
+              inf = std::numeric_limits<float>::infinity();
   const float fmax = std::numeric_limits<float>::max(), fmin = std::numeric_limits<float>::min();
   const float denorm = std::numeric_limits<float>::denorm_min();
-  std::vector<float> special = {0.0f, -0.0f, nan, inf, -inf, fmax, -fmax, fmin, -fmin, denorm,
-                                -denorm, 1e-40f, -1e-40f, 1e30f, -1e30f, -3.0f, 2.5f, 7.0f, 1e20f};
+  std::vector<float> special = {0.0f,   -0.0f, nan,    inf,     -inf,   fmax,    -fmax,
+                                fmin,   -fmin, denorm, -denorm, 1e-40f, -1e-40f, 1e30f,
+                                -1e30f, -3.0f, 2.5f,   7.0f,    1e20f};
   std::vector<int32_t> special_codes = {-1, -7, 0, 1, 499, 500, 998, 999, 1000, 2147483647};
   std::uniform_real_distribution<double> exponent(-44, 38);
   x.resize(static_cast<std::size_t>(rows));
@@ -203,7 +206,8 @@ inline void case_inputs(std::mt19937_64& rng, int64_t rows, std::vector<float>& 
     } else if (rng() % 10 == 0) {
       x[k] = nan;
     } else {
-      double magnitude = rng() % 2 ? std::pow(10.0, exponent(rng)) : static_cast<double>(rng() % 2000) / 100.0;
+      double magnitude =
+          rng() % 2 ? std::pow(10.0, exponent(rng)) : static_cast<double>(rng() % 2000) / 100.0;
       x[k] = static_cast<float>(rng() % 2 ? magnitude : -magnitude);
     }
     c[k] = k < special_codes.size() ? special_codes[k]
@@ -245,8 +249,8 @@ inline void check_every_step(const ApplyFn& apply) {
     ASSERT_EQ(features.size(), static_cast<std::size_t>(rows) * width);
     ASSERT_EQ(categorical.size(), static_cast<std::size_t>(rows) * cwidth);
     for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) {
-      std::string what = "row " + std::to_string(r) + " x=" + std::to_string(x[r]) +
-                         " c=" + std::to_string(c[r]);
+      std::string what =
+          "row " + std::to_string(r) + " x=" + std::to_string(x[r]) + " c=" + std::to_string(c[r]);
       if (width > 0) {
         std::vector<float> want = s.features(x[r]);
         for (std::size_t f = 0; f < width; ++f)

@@ -41,7 +41,8 @@ void apply_on_gpu(const CompiledPlan& plan, const std::vector<const void*>& colu
   device_plan.set_columns(device);
   device_plan.apply(rows, out, out_c);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(features.data(), out, features.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(features.data(), out, features.size() * 4, cudaMemcpyDeviceToHost),
+            cudaSuccess);
   ASSERT_EQ(cudaMemcpy(categorical.data(), out_c, categorical.size() * 8, cudaMemcpyDeviceToHost),
             cudaSuccess);
   for (const void* p : device)

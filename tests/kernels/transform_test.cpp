@@ -35,17 +35,17 @@ TEST(Transform, EveryRegisteredStepMatchesTheNaiveReferenceOnCpu) {
     apply_on_cpu(plan, columns, rows, f, c, nullptr);
   });
   core::ThreadPool pool(3);
-  testing::check_every_step([&pool](const CompiledPlan& plan,
-                                    const std::vector<const void*>& columns, int64_t rows,
-                                    std::vector<float>& f, std::vector<int64_t>& c) {
-    apply_on_cpu(plan, columns, rows, f, c, &pool);
-  });
+  testing::check_every_step(
+      [&pool](const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
+              std::vector<float>& f,
+              std::vector<int64_t>& c) { apply_on_cpu(plan, columns, rows, f, c, &pool); });
 }
 
 // ---- steps from the config ----
 
 std::string config_error(const std::vector<std::string>& steps, Role role = Role::kNumeric) {
-  return kiln::testing::error_of<ConfigError>([&] { parse_steps(steps, role, "transform.numeric"); });
+  return kiln::testing::error_of<ConfigError>(
+      [&] { parse_steps(steps, role, "transform.numeric"); });
 }
 
 TEST(TransformSpec, ParsesStepsWithPositionalAndNamedArguments) {
@@ -200,14 +200,15 @@ TEST(TransformFit, MomentsAreExactAndQuantilesWithinTheSketchBound) {
     ss += (v - mean) * (v - mean);
   double stddev = std::sqrt(static_cast<double>(ss / amount.size()));
   // The plan holds float32; the statistics behind it are fp64 and exact to 1e-12.
-  data::DatasetStats stats = data::compute_stats(
-      *dataset, 65536, k, [](std::size_t column, void* values, int64_t n) {
+  data::DatasetStats stats =
+      data::compute_stats(*dataset, 65536, k, [](std::size_t column, void* values, int64_t n) {
         if (column != 0) return;
         for (int64_t i = 0; i < n; ++i)
           static_cast<float*>(values)[i] = signed_log1p(static_cast<float*>(values)[i]);
       });
   const data::ColumnStats& s = stats.columns[0];
-  EXPECT_LT(std::abs(s.mean - static_cast<double>(mean)) / std::abs(static_cast<double>(mean)), 1e-12);
+  EXPECT_LT(std::abs(s.mean - static_cast<double>(mean)) / std::abs(static_cast<double>(mean)),
+            1e-12);
   double fit_std = std::sqrt(s.m2 / static_cast<double>(s.count));
   EXPECT_LT(std::abs(fit_std - stddev) / stddev, 1e-12);
   const FeatureProgram& a = plan.features[0].program;
@@ -225,7 +226,8 @@ TEST(TransformFit, MomentsAreExactAndQuantilesWithinTheSketchBound) {
     double worst = n * std::ceil(std::log2(n / st.sketch.k())) / (2.0 * st.sketch.k());
     EXPECT_LE(bound, worst);
     // Ranks of the value: items < got .. items <= got must reach q*n within the bound.
-    double below = static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), got) - sorted.begin());
+    double below =
+        static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), got) - sorted.begin());
     double at_or_below = rank_of(sorted, got);
     EXPECT_LE(below, q * n + bound + 1) << what;
     EXPECT_GE(at_or_below, q * n - bound - 1) << what;
@@ -298,7 +300,11 @@ TEST(TransformFit, AColumnWithNoValuesFitsZerosAndScaleOne) {
   stats.columns[0].role = Role::kNumeric;
   stats.columns[0].missing = 3;
   TransformOptions options;
-  options.numeric = {"impute(median)", "standardize(robust)", "clip(quantile)", };
+  options.numeric = {
+      "impute(median)",
+      "standardize(robust)",
+      "clip(quantile)",
+  };
   FittedPlan plan = fit_plan(resolve_specs(options, schema), schema, stats);
   ASSERT_EQ(plan.features.size(), 2u);
   EXPECT_EQ(plan.features[0].program.impute_value, 0.0f);
@@ -350,8 +356,9 @@ std::string plan_error(const std::function<void(nlohmann::json&)>& damage) {
 }
 
 TEST(TransformPlan, ReaderRefusesDamagedPlansNamingTheOutput) {
-  EXPECT_NE(plan_error([](auto& j) { j["version"] = 2; })
-                .find("p.json: transform plan version 2 is not supported"),
+  EXPECT_NE(plan_error([](auto& j) {
+              j["version"] = 2;
+            }).find("p.json: transform plan version 2 is not supported"),
             std::string::npos);
   EXPECT_NE(plan_error([](auto& j) { j["format"] = "x"; }).find("not a Kiln transform plan"),
             std::string::npos);
@@ -363,14 +370,17 @@ TEST(TransformPlan, ReaderRefusesDamagedPlansNamingTheOutput) {
         if (step["op"] == op) return step;
     throw std::runtime_error("no such step");
   };
-  std::string e = plan_error([&](auto& j) { find_step(j, "features", "standardize")["center"] = nullptr; });
+  std::string e =
+      plan_error([&](auto& j) { find_step(j, "features", "standardize")["center"] = nullptr; });
   EXPECT_NE(e.find("features["), std::string::npos) << e;
   EXPECT_NE(e.find("'center' must be a finite float32 number"), std::string::npos) << e;
-  EXPECT_NE(plan_error([&](auto& j) { find_step(j, "features", "standardize")["scale"] = 0; })
-                .find("scale > 0"),
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "features", "standardize")["scale"] = 0;
+            }).find("scale > 0"),
             std::string::npos);
-  EXPECT_NE(plan_error([&](auto& j) { find_step(j, "features", "clip")["low"] = 1e39; })
-                .find("finite float32"),
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "features", "clip")["low"] = 1e39;
+            }).find("finite float32"),
             std::string::npos);
   EXPECT_NE(plan_error([&](auto& j) {
               auto& edges = find_step(j, "categorical", "bucketize")["edges"];
@@ -382,38 +392,50 @@ TEST(TransformPlan, ReaderRefusesDamagedPlansNamingTheOutput) {
               codes.push_back(codes[0]);
             }).find("codes repeat"),
             std::string::npos);
-  EXPECT_NE(plan_error([&](auto& j) { find_step(j, "categorical", "hash")["buckets"] = 0; })
-                .find("'buckets' must be an integer"),
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "categorical", "hash")["buckets"] = 0;
+            }).find("'buckets' must be an integer"),
             std::string::npos);
-  EXPECT_NE(plan_error([&](auto& j) { j["features"][0]["steps"] = {{{"op", "clip"}, {"low", 0}, {"high", 1}}, {{"op", "log1p"}}}; })
-                .find("out of order"),
-            std::string::npos);
-  EXPECT_NE(plan_error([&](auto& j) { j["categorical"][0]["cardinality"] = 3; })
-                .find("does not match its steps"),
+  EXPECT_NE(
+      plan_error([&](auto& j) {
+        j["features"][0]["steps"] = {{{"op", "clip"}, {"low", 0}, {"high", 1}}, {{"op", "log1p"}}};
+      }).find("out of order"),
+      std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              j["categorical"][0]["cardinality"] = 3;
+            }).find("does not match its steps"),
             std::string::npos);
   TempDir dir;
   std::ofstream(dir / "bad.json") << "{not json";
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { FittedPlan::read(dir / "bad.json"); })
-                .find("not valid JSON"),
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              FittedPlan::read(dir / "bad.json");
+            }).find("not valid JSON"),
             std::string::npos);
-  EXPECT_NE(kiln::testing::error_of<InputError>([&] { FittedPlan::read(dir / "missing.json"); })
-                .find("missing.json"),
+  EXPECT_NE(kiln::testing::error_of<InputError>([&] {
+              FittedPlan::read(dir / "missing.json");
+            }).find("missing.json"),
             std::string::npos);
 }
 
 TEST(TransformPlan, CompileChecksColumnsAgainstTheSchema) {
   FittedPlan plan = sample_plan();
-  data::Schema renamed{{{"z", Role::kNumeric, 0}, {"c", Role::kCategorical, 1000}, {"y", Role::kLabel, 0}}};
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { compile(plan, renamed); })
-                .find("reads column 'x', which the dataset does not have"),
+  data::Schema renamed{
+      {{"z", Role::kNumeric, 0}, {"c", Role::kCategorical, 1000}, {"y", Role::kLabel, 0}}};
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(plan, renamed);
+            }).find("reads column 'x', which the dataset does not have"),
             std::string::npos);
-  data::Schema wrong_role{{{"x", Role::kNumeric, 0}, {"c", Role::kNumeric, 0}, {"y", Role::kLabel, 0}}};
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { compile(plan, wrong_role); })
-                .find("needs column 'c' to be categorical"),
+  data::Schema wrong_role{
+      {{"x", Role::kNumeric, 0}, {"c", Role::kNumeric, 0}, {"y", Role::kLabel, 0}}};
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(plan, wrong_role);
+            }).find("needs column 'c' to be categorical"),
             std::string::npos);
-  data::Schema small{{{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 100}, {"y", Role::kLabel, 0}}};
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { compile(plan, small); })
-                .find("is outside column 'c' (cardinality 100)"),
+  data::Schema small{
+      {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 100}, {"y", Role::kLabel, 0}}};
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(plan, small);
+            }).find("is outside column 'c' (cardinality 100)"),
             std::string::npos);
 }
 

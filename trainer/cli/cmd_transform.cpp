@@ -83,31 +83,45 @@ void add_transform(CLI::App& data) {
     const data::Schema& schema = dataset->schema();
     kernels::CompiledPlan compiled = kernels::compile(plan, schema);
 
-    std::vector<data::MatrixWriter::Array> arrays;
-    data::MatrixWriter::Array x{"X", data::MemType::kFloat32, compiled.width(), {}, {}};
+    // X, categorical, then pass-through columns: the label as y, the row id as id.
+    std::vector<data::MatrixWriter::Array> arrays = {
+        {"X", data::MemType::kFloat32, compiled.width()}};
+    std::vector<std::string> feature_names, categorical_names;
+    std::vector<int64_t> cardinality;
     for (const auto& f : plan.features)
-      x.names.push_back(f.name);
-    arrays.push_back(x);
-    if (compiled.categorical_width() > 0) {
-      data::MatrixWriter::Array c{"categorical", data::MemType::kInt64,
-                                  compiled.categorical_width(), {}, {}};
-      for (const auto& k : plan.categoricals) {
-        c.names.push_back(k.name);
-        c.cardinality.push_back(k.cardinality());
-      }
-      arrays.push_back(c);
+      feature_names.push_back(f.name);
+    for (const auto& k : plan.categoricals) {
+      categorical_names.push_back(k.name);
+      cardinality.push_back(k.cardinality());
     }
-    // Pass-through columns: the label as y, the row id as id.
+    if (compiled.categorical_width() > 0)
+      arrays.push_back({"categorical", data::MemType::kInt64, compiled.categorical_width()});
     std::vector<int> passed;
-    for (auto [role, name] : {std::pair{data::Role::kLabel, "y"}, std::pair{data::Role::kId, "id"}}) {
+    for (auto [role, name] :
+         {std::pair{data::Role::kLabel, "y"}, std::pair{data::Role::kId, "id"}}) {
       int column = schema.find_role(role);
       if (column < 0) continue;
       passed.push_back(column);
-      arrays.push_back({name, data::mem_type(role), 0, {}, {}});
+      arrays.push_back({name, data::mem_type(role), 0});
     }
-    data::MatrixWriter writer(*out, arrays);
-    writer.set_attribute("kiln_transform_plan", plan.to_json().dump());
-    writer.set_attribute("kiln_source", dataset->path());
+    data::ShardWriteOptions storage;
+    storage.chunk_rows = 16384;
+    data::MatrixWriter writer(*out, arrays, storage);
+    {
+      data::h5::H5Lock lock;
+      data::h5::write_string_list_attribute(writer.array(0), "feature_names", feature_names,
+                                            writer.where(0));
+      if (compiled.categorical_width() > 0) {
+        data::h5::write_string_list_attribute(writer.array(1), "feature_names", categorical_names,
+                                              writer.where(1));
+        data::h5::write_int_list_attribute(writer.array(1), "cardinality", cardinality,
+                                           writer.where(1));
+      }
+      data::h5::write_string_attribute(writer.file(), "kiln_transform_plan", plan.to_json().dump(),
+                                       writer.root());
+      data::h5::write_string_attribute(writer.file(), "kiln_source", dataset->path(),
+                                       writer.root());
+    }
 
     data::LoaderOptions options;
     options.batch_size = *batch;
@@ -120,8 +134,8 @@ void add_transform(CLI::App& data) {
     while (const data::Batch* b = loader.next()) {
       features.resize(static_cast<std::size_t>(b->rows * compiled.width()));
       categorical.resize(static_cast<std::size_t>(b->rows * compiled.categorical_width()));
-      kernels::apply_cpu(compiled, b->columns.data(), b->rows, features.data(),
-                         categorical.data(), &pool);
+      kernels::apply_cpu(compiled, b->columns.data(), b->rows, features.data(), categorical.data(),
+                         &pool);
       std::vector<const void*> parts = {features.data()};
       if (compiled.categorical_width() > 0) parts.push_back(categorical.data());
       for (int column : passed)

@@ -1,9 +1,6 @@
-#include "kernels/transform.h"
-
-#include <fnmatch.h>
-
+// The fit, transform.json (writing and the untrusted reader) and compiling a plan for a
+// schema.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -12,6 +9,7 @@
 #include "core/build_info.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "kernels/transform.h"
 
 namespace kiln::kernels {
 namespace {
@@ -20,186 +18,6 @@ using data::Role;
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
-// ---- steps: `name` or `name(arg, key=value, ...)` ----
-
-struct StepInfo {
-  const char* name;
-  std::vector<const char*> params;  // the first one may also be given without `key=`
-  bool numeric;                     // allowed on numeric columns
-  bool categorical;                 // allowed on categorical columns
-  int order;                        // numeric steps must come in ascending order
-};
-
-const std::vector<StepInfo>& step_table() {
-  static const std::vector<StepInfo> table = {
-      {"log1p", {}, true, false, 0},
-      {"impute", {"strategy", "value", "indicator"}, true, false, 1},
-      {"standardize", {"method"}, true, false, 2},
-      {"clip", {"mode", "low", "high"}, true, false, 3},
-      {"bucketize", {"buckets"}, true, false, 4},
-      {"vocabulary", {"top_k", "min_count"}, false, true, 0},
-      {"hash", {"buckets", "seed"}, false, true, 0},
-      {"drop", {}, true, true, 0},
-  };
-  return table;
-}
-
-std::string trim(std::string_view text) {
-  std::size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return "";
-  std::size_t end = text.find_last_not_of(" \t");
-  return std::string(text.substr(begin, end - begin + 1));
-}
-
-// One step's arguments by parameter name, read with type and range checks.
-class StepArgs {
- public:
-  StepArgs(const std::string& text, const std::string& where) : text_(text), where_(where) {
-    std::size_t open = text.find('(');
-    name_ = trim(text.substr(0, open));
-    if (open != std::string::npos) {
-      KILN_CHECK(text.back() == ')', ConfigError, where, ": step '", text,
-                 "' must end with ')' (in a YAML flow list [a, b], quote a step whose arguments "
-                 "contain commas)");
-      std::string inside = text.substr(open + 1, text.size() - open - 2);
-      std::stringstream parts(inside);
-      std::string part;
-      bool first = true;
-      while (std::getline(parts, part, ',')) {
-        std::size_t eq = part.find('=');
-        std::string key = eq == std::string::npos ? "" : trim(part.substr(0, eq));
-        std::string value = trim(eq == std::string::npos ? part : part.substr(eq + 1));
-        KILN_CHECK(!value.empty() && (eq == std::string::npos || !key.empty()), ConfigError,
-                   where, ": step '", text, "': empty argument");
-        KILN_CHECK(!key.empty() || first, ConfigError, where, ": step '", text,
-                   "': only the first argument may be given without a name");
-        args_.push_back({key, value});
-        first = false;
-      }
-    }
-    for (const StepInfo& info : step_table()) {
-      if (name_ == info.name) info_ = &info;
-    }
-    if (info_ == nullptr) {
-      std::string known;
-      for (const StepInfo& info : step_table())
-        known += std::string(known.empty() ? "" : ", ") + info.name;
-      throw ConfigError(detail::concat(where, ": unknown step '", name_, "' (known: ", known, ")"));
-    }
-    for (auto& arg : args_) {
-      std::string& key = arg.first;
-      if (key.empty()) {
-        KILN_CHECK(!info_->params.empty(), ConfigError, where, ": step '", name_,
-                   "' takes no arguments");
-        key = info_->params.front();
-      }
-      bool known = false;
-      for (const char* p : info_->params)
-        known = known || key == p;
-      KILN_CHECK(known, ConfigError, where, ": step '", name_, "' has no argument '", key, "'");
-    }
-  }
-
-  const StepInfo& info() const { return *info_; }
-  const std::string& name() const { return name_; }
-  bool has(const char* key) const { return find(key) != nullptr; }
-
-  std::string word(const char* key, std::string fallback,
-                   std::initializer_list<const char*> allowed) const {
-    const std::string* value = find(key);
-    std::string result = value ? *value : std::move(fallback);
-    for (const char* a : allowed) {
-      if (result == a) return result;
-    }
-    std::string list;
-    for (const char* a : allowed)
-      list += std::string(list.empty() ? "" : ", ") + a;
-    throw ConfigError(detail::concat(where_, ": step '", text_, "': ", key, " must be one of ",
-                                     list, ", got '", result, "'"));
-  }
-
-  double number(const char* key, double fallback) const {
-    const std::string* value = find(key);
-    if (value == nullptr) return fallback;
-    double result = 0;
-    auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), result);
-    KILN_CHECK(ec == std::errc() && end == value->data() + value->size() && std::isfinite(result),
-               ConfigError, where_, ": step '", text_, "': ", key, " must be a finite number, got '",
-               *value, "'");
-    return result;
-  }
-
-  int64_t integer(const char* key, int64_t fallback, int64_t min, int64_t max) const {
-    double value = number(key, static_cast<double>(fallback));
-    KILN_CHECK(value == std::floor(value) && value >= static_cast<double>(min) &&
-                   value <= static_cast<double>(max),
-               ConfigError, where_, ": step '", text_, "': ", key, " must be an integer in [", min,
-               ", ", max, "]");
-    return static_cast<int64_t>(value);
-  }
-
- private:
-  const std::string* find(const char* key) const {
-    for (const auto& [k, v] : args_) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-  std::string text_, where_, name_;
-  const StepInfo* info_ = nullptr;
-  std::vector<std::pair<std::string, std::string>> args_;
-};
-
-void read_step(const StepArgs& args, ColumnSpec& spec, const std::string& where) {
-  const std::string& name = args.name();
-  if (name == "drop") {
-    spec.drop = true;
-  } else if (name == "log1p") {
-    spec.log1p = true;
-  } else if (name == "impute") {
-    std::string strategy = args.word("strategy", "median", {"mean", "median", "constant"});
-    spec.impute = strategy == "mean"     ? ColumnSpec::Impute::kMean
-                  : strategy == "median" ? ColumnSpec::Impute::kMedian
-                                         : ColumnSpec::Impute::kConstant;
-    KILN_CHECK(!args.has("value") || spec.impute == ColumnSpec::Impute::kConstant, ConfigError,
-               where, ": impute takes a value only with the constant strategy");
-    spec.impute_value = args.number("value", 0);
-    std::string indicator = args.word("indicator", "auto", {"auto", "true", "false"});
-    spec.indicator = indicator == "auto"   ? ColumnSpec::Indicator::kAuto
-                     : indicator == "true" ? ColumnSpec::Indicator::kOn
-                                           : ColumnSpec::Indicator::kOff;
-  } else if (name == "standardize") {
-    spec.standardize = args.word("method", "z", {"z", "robust"}) == "z"
-                           ? ColumnSpec::Standardize::kZ
-                           : ColumnSpec::Standardize::kRobust;
-  } else if (name == "clip") {
-    bool quantile = args.word("mode", "quantile", {"quantile", "value"}) == "quantile";
-    spec.clip = quantile ? ColumnSpec::Clip::kQuantile : ColumnSpec::Clip::kValue;
-    KILN_CHECK(quantile || (args.has("low") && args.has("high")), ConfigError, where,
-               ": clip(value) needs low= and high=");
-    spec.clip_low = args.number("low", 0.001);
-    spec.clip_high = args.number("high", 0.999);
-    KILN_CHECK(spec.clip_low <= spec.clip_high, ConfigError, where,
-               ": clip needs low <= high, got ", spec.clip_low, " > ", spec.clip_high);
-    KILN_CHECK(!quantile || (spec.clip_low >= 0 && spec.clip_high <= 1), ConfigError, where,
-               ": clip(quantile) needs 0 <= low <= high <= 1");
-  } else if (name == "bucketize") {
-    spec.bucketize = args.integer("buckets", 10, 2, 65536);
-  } else if (name == "vocabulary") {
-    spec.encode = ColumnSpec::Encode::kVocabulary;
-    spec.top_k = args.integer("top_k", 100000, 1, std::numeric_limits<int32_t>::max() - 2);
-    spec.min_count = args.integer("min_count", 1, 1, std::numeric_limits<int64_t>::max() / 2);
-  } else if (name == "hash") {
-    spec.encode = ColumnSpec::Encode::kHash;
-    spec.hash_buckets = args.integer("buckets", 1024, 1, std::numeric_limits<int32_t>::max() - 1);
-    spec.hash_seed = args.integer("seed", 0, 0, std::numeric_limits<uint32_t>::max());
-  }
-}
-
-bool is_pattern(const std::string& key) {
-  return key.find_first_of("*?[") != std::string::npos;
-}
-
 // ---- the fitted plan's JSON ----
 
 [[noreturn]] void bad_plan(const std::string& where, const std::string& what) {
@@ -207,7 +25,8 @@ bool is_pattern(const std::string& key) {
 }
 
 const json& member(const json& object, const char* key, const std::string& where) {
-  if (!object.is_object() || !object.contains(key)) bad_plan(where, detail::concat("missing '", key, "'"));
+  if (!object.is_object() || !object.contains(key))
+    bad_plan(where, detail::concat("missing '", key, "'"));
   return object.at(key);
 }
 
@@ -221,7 +40,8 @@ float float_of(const json& object, const char* key, const std::string& where) {
   const json& value = member(object, key, where);
   if (!value.is_number() || !std::isfinite(value.get<double>()) ||
       std::fabs(value.get<double>()) > std::numeric_limits<float>::max()) {
-    bad_plan(where, detail::concat("'", key, "' must be a finite float32 number, got ", value.dump()));
+    bad_plan(where,
+             detail::concat("'", key, "' must be a finite float32 number, got ", value.dump()));
   }
   return static_cast<float>(value.get<double>());
 }
@@ -230,8 +50,8 @@ int64_t integer_of(const json& object, const char* key, int64_t min, int64_t max
                    const std::string& where) {
   const json& value = member(object, key, where);
   if (!value.is_number_integer() || value.get<int64_t>() < min || value.get<int64_t>() > max) {
-    bad_plan(where, detail::concat("'", key, "' must be an integer in [", min, ", ", max,
-                                   "], got ", value.dump()));
+    bad_plan(where, detail::concat("'", key, "' must be an integer in [", min, ", ", max, "], got ",
+                                   value.dump()));
   }
   return value.get<int64_t>();
 }
@@ -293,8 +113,8 @@ ordered_json categorical_to_json(const PlanCategorical& c) {
     s["edges"] = c.edges;
     steps.push_back(s);
   }
-  return {{"name", c.name}, {"column", c.column}, {"cardinality", c.cardinality()},
-          {"steps", steps}};
+  return {
+      {"name", c.name}, {"column", c.column}, {"cardinality", c.cardinality()}, {"steps", steps}};
 }
 
 // Reads a list of steps whose ops must come in the order `allowed` lists them, each at most
@@ -317,6 +137,22 @@ void read_steps(const json& steps, std::initializer_list<const char*> allowed,
   }
 }
 
+// An output's name and input column, and where it is for messages:
+// "<file>: features[3] ('amount')".
+struct OutputHeader {
+  std::string name, column, where;
+};
+
+OutputHeader read_header(const json& list, const char* key, std::size_t i,
+                         const std::string& where) {
+  OutputHeader h;
+  h.where = detail::concat(where, ": ", key, "[", i, "]");
+  h.name = text_of(list[i], "name", h.where);
+  h.column = text_of(list[i], "column", h.where);
+  h.where += " ('" + h.name + "')";
+  return h;
+}
+
 // ---- fitting ----
 
 // A sketch quantile as float32, or 0 for a column with no finite values.
@@ -333,9 +169,10 @@ PlanFeature fit_feature(const ColumnSpec& spec, const data::Column& column,
   if (spec.log1p) p.flags |= kLog1p;
   if (spec.impute != ColumnSpec::Impute::kNone) {
     p.flags |= kImpute;
-    p.impute_value = spec.impute == ColumnSpec::Impute::kMean     ? static_cast<float>(s.mean)
-                     : spec.impute == ColumnSpec::Impute::kMedian ? quantile(s, 0.5)
-                                                                  : static_cast<float>(spec.impute_value);
+    p.impute_value = spec.impute == ColumnSpec::Impute::kMean ? static_cast<float>(s.mean)
+                     : spec.impute == ColumnSpec::Impute::kMedian
+                         ? quantile(s, 0.5)
+                         : static_cast<float>(spec.impute_value);
   }
   if (spec.standardize != ColumnSpec::Standardize::kNone) {
     p.flags |= kStandardize;
@@ -398,91 +235,6 @@ PlanCategorical fit_categorical(const ColumnSpec& spec, const data::Column& colu
 
 }  // namespace
 
-const std::vector<std::string>& registered_steps() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const StepInfo& info : step_table())
-      out.push_back(info.name);
-    return out;
-  }();
-  return names;
-}
-
-ColumnSpec parse_steps(const std::vector<std::string>& steps, Role role, const std::string& where) {
-  ColumnSpec spec;
-  bool numeric = role == Role::kNumeric;
-  int last_order = -1;
-  std::string last;
-  for (const std::string& text : steps) {
-    StepArgs args(trim(text), where);
-    const StepInfo& info = args.info();
-    KILN_CHECK(numeric ? info.numeric : info.categorical, ConfigError, where, ": step '",
-               args.name(), "' does not apply to ", numeric ? "numeric" : "categorical",
-               " columns");
-    KILN_CHECK(numeric || last.empty(), ConfigError, where,
-               ": a categorical column takes exactly one step: vocabulary(...), hash(...) or drop");
-    KILN_CHECK(info.order > last_order, ConfigError, where, ": step '", args.name(),
-               "' cannot follow '", last,
-               "' (the order is log1p, impute, standardize, clip or bucketize; each at most once)");
-    last_order = info.order;
-    last = args.name();
-    read_step(args, spec, where);
-  }
-  KILN_CHECK(numeric || !steps.empty(), ConfigError, where,
-             ": a categorical column takes exactly one step: vocabulary(...), hash(...) or drop");
-  KILN_CHECK(!spec.drop || steps.size() == 1, ConfigError, where, ": 'drop' must be the only step");
-  KILN_CHECK(spec.bucketize == 0 || (spec.standardize == ColumnSpec::Standardize::kNone &&
-                                     spec.clip == ColumnSpec::Clip::kNone),
-             ConfigError, where,
-             ": bucketize takes log1p and impute before it, not standardize or clip");
-  return spec;
-}
-
-std::vector<ColumnSpec> resolve_specs(const TransformOptions& options, const data::Schema& schema) {
-  std::vector<ColumnSpec> specs;
-  std::map<std::string, bool> used;
-  for (const auto& [key, steps] : options.columns)
-    used[key] = false;
-  for (const data::Column& column : schema.columns) {
-    bool feature = column.role == Role::kNumeric || column.role == Role::kCategorical;
-    // An exact name first, then the longest matching pattern (the first such in key order).
-    const std::string* key = nullptr;
-    if (options.columns.count(column.name)) {
-      key = &options.columns.find(column.name)->first;
-    } else {
-      for (const auto& [k, steps] : options.columns) {
-        if (is_pattern(k) && ::fnmatch(k.c_str(), column.name.c_str(), 0) == 0 &&
-            (key == nullptr || k.size() > key->size())) {
-          key = &k;
-        }
-      }
-    }
-    if (key != nullptr) {
-      used[*key] = true;
-      KILN_CHECK(feature || !options.columns.count(column.name), ConfigError, "transform.columns.",
-                 *key, ": column '", column.name, "' is the ", data::role_name(column.role),
-                 " column, not a feature");
-    }
-    if (!feature) {
-      ColumnSpec none;
-      none.drop = true;
-      specs.push_back(none);
-      continue;
-    }
-    std::string where = key ? "transform.columns." + *key
-                            : std::string("transform.") +
-                                  (column.role == Role::kNumeric ? "numeric" : "categorical");
-    const auto& steps = key ? options.columns.at(*key)
-                            : (column.role == Role::kNumeric ? options.numeric : options.categorical);
-    specs.push_back(parse_steps(steps, column.role, where + " (column '" + column.name + "')"));
-  }
-  for (const auto& [key, was_used] : used) {
-    KILN_CHECK(was_used, ConfigError, "transform.columns.", key,
-               ": matches no column of the dataset");
-  }
-  return specs;
-}
-
 int64_t PlanCategorical::cardinality() const {
   switch (program.kind) {
     case CategoricalKind::kVocabulary:
@@ -507,19 +259,20 @@ ordered_json FittedPlan::to_json() const {
 }
 
 FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
-  if (text_of(in, "format", where) != "kiln.transform") bad_plan(where, "not a Kiln transform plan");
+  if (text_of(in, "format", where) != "kiln.transform")
+    bad_plan(where, "not a Kiln transform plan");
   const json& version = member(in, "version", where);
   if (!version.is_number_integer() || version.get<int64_t>() < 1 ||
       version.get<int64_t>() > kVersion) {
     bad_plan(where, detail::concat("transform plan version ", version.dump(),
-                                   " is not supported (this Kiln reads version ", kVersion,
-                                   ")"));
+                                   " is not supported (this Kiln reads version ", kVersion, ")"));
   }
   FittedPlan plan;
   if (in.contains("fitted_on")) plan.fitted_on = in.at("fitted_on");
   const json& features = member(in, "features", where);
   const json& categorical = member(in, "categorical", where);
-  if (!features.is_array() || !categorical.is_array()) bad_plan(where, "'features' and 'categorical' must be lists");
+  if (!features.is_array() || !categorical.is_array())
+    bad_plan(where, "'features' and 'categorical' must be lists");
   auto read_prefix = [](const std::string& op, const json& step, uint32_t& flags,
                         float& impute_value, const std::string& w) {
     if (op == "log1p") flags |= kLog1p;
@@ -529,11 +282,11 @@ FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
     }
   };
   for (std::size_t i = 0; i < features.size(); ++i) {
+    OutputHeader header = read_header(features, "features", i, where);
+    const std::string& w = header.where;
     PlanFeature f;
-    std::string w = detail::concat(where, ": features[", i, "]");
-    f.name = text_of(features[i], "name", w);
-    f.column = text_of(features[i], "column", w);
-    w += " ('" + f.name + "')";
+    f.name = header.name;
+    f.column = header.column;
     FeatureProgram& p = f.program;
     read_steps(member(features[i], "steps", w),
                {"indicator", "log1p", "impute", "standardize", "clip"}, w,
@@ -555,21 +308,23 @@ FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
                    if (!(p.clip_low <= p.clip_high)) bad_plan(w, "clip needs low <= high");
                  }
                });
-    if ((p.flags & kIndicator) && p.flags != kIndicator) bad_plan(w, "'indicator' must be the only step");
+    if ((p.flags & kIndicator) && p.flags != kIndicator)
+      bad_plan(w, "'indicator' must be the only step");
     plan.features.push_back(std::move(f));
   }
   for (std::size_t i = 0; i < categorical.size(); ++i) {
+    OutputHeader header = read_header(categorical, "categorical", i, where);
+    const std::string& w = header.where;
     PlanCategorical c;
-    std::string w = detail::concat(where, ": categorical[", i, "]");
-    c.name = text_of(categorical[i], "name", w);
-    c.column = text_of(categorical[i], "column", w);
-    w += " ('" + c.name + "')";
+    c.name = header.name;
+    c.column = header.column;
     CategoricalProgram& p = c.program;
     bool encoded = false;
     read_steps(member(categorical[i], "steps", w),
                {"vocabulary", "hash", "log1p", "impute", "bucketize"}, w,
                [&](const std::string& op, const json& step) {
-                 if (encoded) bad_plan(w, detail::concat("nothing may follow the encoding, got '", op, "'"));
+                 if (encoded)
+                   bad_plan(w, detail::concat("nothing may follow the encoding, got '", op, "'"));
                  read_prefix(op, step, p.flags, p.impute_value, w);
                  if (op == "vocabulary") {
                    p.kind = CategoricalKind::kVocabulary;
@@ -602,17 +357,20 @@ FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
                  if (op == "bucketize") {
                    p.kind = CategoricalKind::kBucketize;
                    const json& edges = member(step, "edges", w);
-                   if (!edges.is_array() || edges.size() > 65535) bad_plan(w, "'edges' must be a list of at most 65535 numbers");
+                   if (!edges.is_array() || edges.size() > 65535)
+                     bad_plan(w, "'edges' must be a list of at most 65535 numbers");
                    for (std::size_t e = 0; e < edges.size(); ++e) {
                      json holder{{"edge", edges[e]}};
                      c.edges.push_back(float_of(holder, "edge", w));
-                     if (e > 0 && !(c.edges[e] > c.edges[e - 1])) bad_plan(w, "bucket edges must be strictly ascending");
+                     if (e > 0 && !(c.edges[e] > c.edges[e - 1]))
+                       bad_plan(w, "bucket edges must be strictly ascending");
                    }
                    encoded = true;
                  }
                });
     if (!encoded) bad_plan(w, "needs a vocabulary, hash or bucketize step");
-    if ((p.kind != CategoricalKind::kBucketize) && p.flags != 0) bad_plan(w, "log1p and impute apply to bucketize only");
+    if ((p.kind != CategoricalKind::kBucketize) && p.flags != 0)
+      bad_plan(w, "log1p and impute apply to bucketize only");
     if (categorical[i].contains("cardinality") &&
         integer_of(categorical[i], "cardinality", 0, std::numeric_limits<int64_t>::max(), w) !=
             c.cardinality()) {
@@ -719,10 +477,11 @@ CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema) {
       for (int32_t code : c.codes)
         size = std::max<int64_t>(size, int64_t{code} + 1);
       int64_t limit = cardinality > 0 ? cardinality : int64_t{1} << 26;
-      KILN_CHECK(size <= limit, DataError, "transform plan output '", c.name, "': vocabulary code ", size - 1,
-                 " is outside column '", c.column, "' (cardinality ", cardinality, ")");
-      KILN_CHECK(static_cast<int64_t>(out.tables.size()) + size <= std::numeric_limits<int32_t>::max(),
-                 DataError, "transform plan: vocabularies too large");
+      KILN_CHECK(size <= limit, DataError, "transform plan output '", c.name, "': vocabulary code ",
+                 size - 1, " is outside column '", c.column, "' (cardinality ", cardinality, ")");
+      KILN_CHECK(
+          static_cast<int64_t>(out.tables.size()) + size <= std::numeric_limits<int32_t>::max(),
+          DataError, "transform plan: vocabularies too large");
       p.offset = static_cast<int32_t>(out.tables.size());
       p.count = static_cast<int32_t>(size);
       out.tables.resize(out.tables.size() + static_cast<std::size_t>(size), 1);
@@ -732,36 +491,6 @@ CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema) {
     out.categoricals.push_back(p);
   }
   return out;
-}
-
-void apply_cpu(const CompiledPlan& plan, const void* const* columns, int64_t rows, float* features,
-               int64_t* categorical, core::ThreadPool* pool) {
-  constexpr int64_t kBlock = 512;  // rows per task: its slice of the output stays in cache
-  const int64_t width = plan.width(), cwidth = plan.categorical_width();
-  auto block = [&](int64_t b) {
-    int64_t begin = b * kBlock, end = std::min(rows, begin + kBlock);
-    for (int64_t f = 0; f < width; ++f) {
-      const FeatureProgram p = plan.features[static_cast<std::size_t>(f)];
-      const float* in = static_cast<const float*>(columns[p.input]);
-      float* out = features + f;
-      for (int64_t r = begin; r < end; ++r)
-        out[r * width] = transform_feature(p, in[r]);
-    }
-    for (int64_t k = 0; k < cwidth; ++k) {
-      const CategoricalProgram p = plan.categoricals[static_cast<std::size_t>(k)];
-      int64_t* out = categorical + k;
-      for (int64_t r = begin; r < end; ++r)
-        out[r * cwidth] =
-            transform_categorical(p, columns[p.input], r, plan.tables.data(), plan.edges.data());
-    }
-  };
-  int64_t blocks = (rows + kBlock - 1) / kBlock;
-  if (pool != nullptr) {
-    pool->parallel_for(blocks, block);
-  } else {
-    for (int64_t b = 0; b < blocks; ++b)
-      block(b);
-  }
 }
 
 }  // namespace kiln::kernels
