@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "eval/binary_metrics.h"
+#include "eval/regression_metrics.h"
+#include "eval/sort.h"
+#include "tests/error_of.h"
+
+namespace kiln::eval {
+namespace {
+
+// The generator of tests/eval/metrics_golden.py.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(uint64_t seed) : state_(seed) {}
+  double uniform() {
+    state_ += 0x9E3779B97F4A7C15ull;
+    uint64_t z = state_;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) * 0x1.0p-53;
+  }
+
+ private:
+  uint64_t state_;
+};
+
+struct Case {
+  std::vector<double> scores, weights;
+  std::vector<float> labels;
+};
+
+Case make_case(const nlohmann::json& p) {
+  const int64_t n = p["n"];
+  const double prevalence = p["prevalence"], signal = p["signal"];
+  const int levels = p["levels"];
+  const std::string kind = p["kind"];
+  SplitMix64 rng(p["seed"].get<uint64_t>());
+  Case c;
+  for (int64_t i = 0; i < n; ++i) {
+    double a = rng.uniform(), b = rng.uniform(), w = rng.uniform();
+    float label = (a < prevalence || (prevalence == 0.0 && i == n / 3)) ? 1.0f : 0.0f;
+    double raw = b + signal * label;
+    double score = kind == "constant" ? 0.5
+                   : kind == "logit"  ? (raw - 0.5) * 8.0
+                   : levels > 0       ? std::floor(raw * levels) / levels / (1.0 + signal)
+                                      : raw / (1.0 + signal);
+    c.scores.push_back(score);
+    c.labels.push_back(label);
+    c.weights.push_back(p["weighted"].get<bool>() ? 0.25 + 2.0 * w : 1.0);
+  }
+  return c;
+}
+
+nlohmann::json golden() {
+  return nlohmann::json::parse(
+      std::ifstream(std::string(KILN_SOURCE_DIR) + "/tests/eval/metrics_golden.json"));
+}
+
+BinaryAccumulator accumulate(const Case& c, bool weighted, std::size_t chunk) {
+  BinaryAccumulator acc;
+  for (std::size_t at = 0; at < c.scores.size(); at += chunk) {
+    auto n = static_cast<int64_t>(std::min(chunk, c.scores.size() - at));
+    acc.add(c.scores.data() + at, c.labels.data() + at, weighted ? c.weights.data() + at : nullptr,
+            n);
+  }
+  return acc;
+}
+
+TEST(BinaryMetrics, MatchScikitLearnWithin1e9OnTiesWeightsImbalanceAndConstantScores) {
+  for (const auto& [name, g] : golden()["binary"].items()) {
+    SCOPED_TRACE(name);
+    Case c = make_case(g["params"]);
+    BinaryMetrics m = accumulate(c, g["params"]["weighted"], 7777).value();
+    EXPECT_NEAR(m.auroc, g["auroc"], 1e-9);
+    EXPECT_NEAR(m.average_precision, g["average_precision"], 1e-9);
+    EXPECT_NEAR(m.ks, g["ks"], 1e-9);
+    EXPECT_NEAR(m.at_threshold.precision, g["precision_at_0.5"], 1e-9);
+    EXPECT_NEAR(m.at_threshold.recall, g["recall_at_0.5"], 1e-9);
+    EXPECT_NEAR(m.at_threshold.f1, g["f1_at_0.5"], 1e-9);
+    EXPECT_NEAR(m.best_f1.f1, g["best_f1"], 1e-9);
+    EXPECT_EQ(m.best_f1.threshold, g["best_f1_threshold"].get<double>());
+    EXPECT_EQ(m.probabilities, g["probabilities"].get<bool>());
+    if (m.probabilities) {
+      EXPECT_NEAR(m.log_loss, g["log_loss"], 1e-9);
+      EXPECT_NEAR(m.brier, g["brier"], 1e-9);
+      EXPECT_NEAR(m.ece, g["ece"], 1e-9);
+    } else {
+      EXPECT_TRUE(std::isnan(m.log_loss));
+    }
+  }
+}
+
+TEST(BinaryMetrics, AreBitwiseIdenticalAcrossRunsChunkingsAndMerges) {
+  nlohmann::json g = golden()["binary"]["continuous_weighted"];
+  Case c = make_case(g["params"]);
+  BinaryMetrics first = accumulate(c, true, 1000).value();
+  BinaryAccumulator left = accumulate(c, true, 999), right;
+  BinaryAccumulator whole;
+  std::size_t half = c.scores.size() / 2;
+  left = BinaryAccumulator();
+  left.add(c.scores.data(), c.labels.data(), c.weights.data(), static_cast<int64_t>(half));
+  right.add(c.scores.data() + half, c.labels.data() + half, c.weights.data() + half,
+            static_cast<int64_t>(c.scores.size() - half));
+  left.merge(right);
+  for (const BinaryMetrics& m : {accumulate(c, true, 1000).value(), accumulate(c, true, 4096).value(),
+                                 left.value()}) {
+    for (auto [a, b] : {std::pair{m.auroc, first.auroc}, {m.average_precision, first.average_precision},
+                        {m.log_loss, first.log_loss}, {m.ece, first.ece}, {m.ks, first.ks}}) {
+      EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0);
+    }
+    EXPECT_EQ(m.curve.size(), first.curve.size());
+  }
+}
+
+TEST(BinaryMetrics, RefusesOneClassAndNonFiniteScoresNamingTheRow) {
+  std::vector<double> scores = {0.1, 0.7, 0.3};
+  std::vector<float> zeros = {0, 0, 0}, mixed = {0, 1, 2};
+  BinaryAccumulator acc;
+  acc.add(scores.data(), zeros.data(), nullptr, 3);
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] { acc.value(); })
+                .find("the labels have only one class (all negative)"),
+            std::string::npos);
+  BinaryAccumulator bad_label;
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] { bad_label.add(scores.data(), mixed.data(), nullptr, 3); })
+                .find("label at row 2 is 2"),
+            std::string::npos);
+  std::vector<double> nan_scores = {0.1, NAN, 0.3};
+  std::vector<float> labels = {0, 1, 0};
+  BinaryAccumulator with_nan;
+  with_nan.add(scores.data(), labels.data(), nullptr, 3);
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] { with_nan.add(nan_scores.data(), labels.data(), nullptr, 3); })
+                .find("score at row 4 is nan"),
+            std::string::npos);
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] { BinaryAccumulator().value(); }).find("no rows"),
+            std::string::npos);
+}
+
+TEST(Sort, OrdersDescendingStablyWithSignedZerosEqual) {
+  std::vector<double> s = {0.0, -1.5, 2.0, -0.0, 2.0, 1e-300, -1e300, 0.5};
+  std::vector<uint32_t> order = order_descending(s.data(), static_cast<int64_t>(s.size()));
+  EXPECT_EQ(order, (std::vector<uint32_t>{2, 4, 7, 5, 0, 3, 1, 6}));
+}
+
+TEST(RegressionMetrics, MatchScikitLearnWithin1e9) {
+  for (const auto& [name, g] : golden()["regression"].items()) {
+    SCOPED_TRACE(name);
+    SplitMix64 rng(g["params"]["seed"].get<uint64_t>());
+    std::vector<double> y, p, w;
+    for (int i = 0; i < g["params"]["n"].get<int>(); ++i) {
+      double a = rng.uniform(), b = rng.uniform(), c = rng.uniform();
+      y.push_back(10.0 * a - 3.0);
+      p.push_back(y.back() + (b - 0.5) * 2.0);
+      w.push_back(g["params"]["weighted"].get<bool>() ? 0.25 + 2.0 * c : 1.0);
+    }
+    RegressionAccumulator first, second;
+    std::size_t half = y.size() / 3;
+    first.add(p.data(), y.data(), w.data(), static_cast<int64_t>(half));
+    second.add(p.data() + half, y.data() + half, w.data() + half, static_cast<int64_t>(y.size() - half));
+    first.merge(second);
+    RegressionMetrics m = first.value();
+    EXPECT_NEAR(m.rmse, g["rmse"], 1e-9);
+    EXPECT_NEAR(m.mae, g["mae"], 1e-9);
+    EXPECT_NEAR(m.r2, g["r2"], 1e-9);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::eval
