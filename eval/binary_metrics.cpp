@@ -16,8 +16,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The ranking pass over rows in descending score order. W is int64_t for unweighted rows
 // (exact counts; the doubled AUROC area as an exact 128-bit integer) or double.
 template <class W, class WeightOf>
-void ranking_pass(const std::vector<uint32_t>& order, const std::vector<double>& scores,
-                  const std::vector<uint8_t>& labels, WeightOf weight_of,
+void ranking_pass(const Ranking& ranked, const std::vector<uint8_t>& labels, WeightOf weight_of,
                   const BinaryOptions& options, BinaryMetrics& m) {
   using Area = std::conditional_t<std::is_integral_v<W>, __int128, double>;
   W positives = 0, negatives = 0;
@@ -35,12 +34,14 @@ void ranking_pass(const std::vector<uint32_t>& order, const std::vector<double>&
   double ap = 0, best_f1 = -1;
   m.curve.push_back({kNaN, 0, 0, 1, 0});
   double last_fpr = 0, last_tpr = 0;
+  const std::size_t rows = ranked.size();
   std::size_t i = 0;
-  while (i < order.size()) {
-    const double score = scores[order[i]];
+  while (i < rows) {
+    const uint64_t key = ranked.keys[i];
+    const double score = ranked.score(i);
     W group_tp = 0, group_fp = 0;
-    for (; i < order.size() && scores[order[i]] == score; ++i) {
-      (labels[order[i]] ? group_tp : group_fp) += weight_of(order[i]);
+    for (; i < rows && ranked.keys[i] == key; ++i) {
+      (ranked.positive(i) ? group_tp : group_fp) += weight_of(ranked.row(i));
     }
     area2 += static_cast<Area>(group_fp) * static_cast<Area>(2 * tp + group_tp);
     tp += group_tp;
@@ -57,7 +58,7 @@ void ranking_pass(const std::vector<uint32_t>& order, const std::vector<double>&
       best_f1 = f1;
       m.best_f1 = {score, precision, tpr, f1};
     }
-    if (fpr - last_fpr >= step || tpr - last_tpr >= step || i == order.size()) {
+    if (fpr - last_fpr >= step || tpr - last_tpr >= step || i == rows) {
       m.curve.push_back({score, fpr, tpr, precision, tpr});
       last_fpr = fpr;
       last_tpr = tpr;
@@ -109,68 +110,63 @@ BinaryMetrics BinaryAccumulator::value(const BinaryOptions& options) const {
   KILN_CHECK(!scores_.empty(), DataError, "no rows to evaluate");
   BinaryMetrics m;
   m.rows = rows();
-  std::vector<uint32_t> order = order_descending(scores_.data(), m.rows);
-  if (weighted()) {
-    ranking_pass<double>(order, scores_, labels_, [this](std::size_t i) { return weights_[i]; },
-                         options, m);
-  } else {
-    ranking_pass<int64_t>(order, scores_, labels_, [](std::size_t) { return int64_t{1}; },
-                          options, m);
+  Ranking ranked;
+  {
+    core::ThreadPool pool(options.threads);
+    ranked = rank_descending(scores_.data(), labels_.data(), m.rows, &pool);
   }
-  auto weight = [this](std::size_t i) { return weights_.empty() ? 1.0 : weights_[i]; };
+  if (weighted()) {
+    ranking_pass<double>(ranked, labels_, [this](std::size_t i) { return weights_[i]; }, options,
+                         m);
+  } else {
+    ranking_pass<int64_t>(ranked, labels_, [](std::size_t) { return int64_t{1}; }, options, m);
+  }
+  const double low = ranked.score(ranked.size() - 1), high = ranked.score(0);
+  m.probabilities = low >= 0 && high <= 1;
+  m.histogram_low = m.probabilities ? 0.0 : low;
+  m.histogram_high = m.probabilities ? 1.0 : high;
 
-  // Precision, recall and F1 at the threshold: a row is predicted positive when its score
-  // is at least the threshold.
-  double tp = 0, predicted = 0;
+  // One pass over the rows for the rest. At the threshold, a row is predicted positive when
+  // its score is at least the threshold. Log loss clips scores to [eps, 1 - eps] (eps of
+  // float64); ECE uses equal-width bins.
+  const int hist_bins = std::max(options.histogram_bins, 1);
+  const int bins = std::max(options.calibration_bins, 1);
+  m.histogram_positive.assign(static_cast<std::size_t>(hist_bins), 0.0);
+  m.histogram_negative.assign(static_cast<std::size_t>(hist_bins), 0.0);
+  if (m.probabilities) m.calibration.resize(static_cast<std::size_t>(bins));
+  const double width = m.histogram_high - m.histogram_low;
+  const double eps = std::numeric_limits<double>::epsilon();
+  double tp = 0, predicted = 0, total = 0, log_loss = 0, brier = 0;
   for (std::size_t i = 0; i < scores_.size(); ++i) {
-    if (scores_[i] >= options.threshold) {
-      predicted += weight(i);
-      tp += labels_[i] ? weight(i) : 0.0;
+    const double w = weights_.empty() ? 1.0 : weights_[i], s = scores_[i];
+    const bool positive = labels_[i] != 0;
+    if (s >= options.threshold) {
+      predicted += w;
+      tp += positive ? w : 0.0;
     }
+    int h = width > 0 ? static_cast<int>((s - m.histogram_low) / width * hist_bins) : 0;
+    (positive ? m.histogram_positive
+              : m.histogram_negative)[static_cast<std::size_t>(std::clamp(h, 0, hist_bins - 1))] += w;
+    if (!m.probabilities) continue;
+    const double clipped = std::clamp(s, eps, 1 - eps), y = positive ? 1.0 : 0.0;
+    total += w;
+    log_loss -= w * (positive ? std::log(clipped) : std::log(1 - clipped));
+    brier += w * (y - s) * (y - s);
+    CalibrationBin& bin =
+        m.calibration[static_cast<std::size_t>(std::min(static_cast<int>(s * bins), bins - 1))];
+    bin.weight += w;
+    bin.mean_score += w * s;
+    bin.positive_rate += w * y;
   }
   ThresholdMetrics& t = m.at_threshold;
   t.threshold = options.threshold;
   t.precision = predicted > 0 ? tp / predicted : 0.0;
   t.recall = tp / m.positives;
   t.f1 = t.precision + t.recall > 0 ? 2 * t.precision * t.recall / (t.precision + t.recall) : 0.0;
-
-  const auto [low, high] = std::minmax_element(scores_.begin(), scores_.end());
-  m.probabilities = *low >= 0 && *high <= 1;
-  m.histogram_low = m.probabilities ? 0.0 : *low;
-  m.histogram_high = m.probabilities ? 1.0 : *high;
-  const int hist_bins = std::max(options.histogram_bins, 1);
-  m.histogram_positive.assign(static_cast<std::size_t>(hist_bins), 0.0);
-  m.histogram_negative.assign(static_cast<std::size_t>(hist_bins), 0.0);
-  const double width = m.histogram_high - m.histogram_low;
-  for (std::size_t i = 0; i < scores_.size(); ++i) {
-    int b = width > 0 ? static_cast<int>((scores_[i] - m.histogram_low) / width * hist_bins) : 0;
-    b = std::clamp(b, 0, hist_bins - 1);
-    (labels_[i] ? m.histogram_positive : m.histogram_negative)[static_cast<std::size_t>(b)] +=
-        weight(i);
-  }
   if (!m.probabilities) {
     m.log_loss = m.brier = m.ece = kNaN;
     return m;
   }
-  // Log loss with scores clipped to [eps, 1 - eps] (eps of float64), Brier, and ECE over
-  // equal-width bins.
-  const double eps = std::numeric_limits<double>::epsilon();
-  const int bins = std::max(options.calibration_bins, 1);
-  m.calibration.resize(static_cast<std::size_t>(bins));
-  double total = 0, log_loss = 0, brier = 0;
-  for (std::size_t i = 0; i < scores_.size(); ++i) {
-    const double w = weight(i), s = scores_[i], y = labels_[i];
-    const double clipped = std::clamp(s, eps, 1 - eps);
-    total += w;
-    log_loss -= w * (labels_[i] ? std::log(clipped) : std::log(1 - clipped));
-    brier += w * (y - s) * (y - s);
-    CalibrationBin& bin = m.calibration[static_cast<std::size_t>(
-        std::min(static_cast<int>(s * bins), bins - 1))];
-    bin.weight += w;
-    bin.mean_score += w * s;
-    bin.positive_rate += w * y;
-  }
-  KILN_CHECK(total > 0, DataError, "every weight is 0");
   m.log_loss = log_loss / total;
   m.brier = brier / total;
   m.ece = 0;

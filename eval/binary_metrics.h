@@ -15,6 +15,7 @@ struct BinaryOptions {
   int calibration_bins = 10;   // equal-width bins on [0, 1] for ECE and the reliability curve
   int curve_points = 200;      // ROC and PR points kept for plots (at least)
   int histogram_bins = 20;     // score histograms by class
+  int threads = 0;             // threads for the sort; 0: one per core (results do not depend on it)
 };
 
 struct CurvePoint {

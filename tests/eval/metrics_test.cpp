@@ -99,7 +99,7 @@ TEST(BinaryMetrics, MatchScikitLearnWithin1e9OnTiesWeightsImbalanceAndConstantSc
   }
 }
 
-TEST(BinaryMetrics, AreBitwiseIdenticalAcrossRunsChunkingsAndMerges) {
+TEST(BinaryMetrics, AreBitwiseIdenticalAcrossRunsChunkingsMergesAndThreadCounts) {
   nlohmann::json g = golden()["binary"]["continuous_weighted"];
   Case c = make_case(g["params"]);
   BinaryMetrics first = accumulate(c, true, 1000).value();
@@ -111,8 +111,12 @@ TEST(BinaryMetrics, AreBitwiseIdenticalAcrossRunsChunkingsAndMerges) {
   right.add(c.scores.data() + half, c.labels.data() + half, c.weights.data() + half,
             static_cast<int64_t>(c.scores.size() - half));
   left.merge(right);
-  for (const BinaryMetrics& m : {accumulate(c, true, 1000).value(), accumulate(c, true, 4096).value(),
-                                 left.value()}) {
+  BinaryOptions one_thread, three_threads;
+  one_thread.threads = 1;
+  three_threads.threads = 3;
+  for (const BinaryMetrics& m :
+       {accumulate(c, true, 1000).value(), accumulate(c, true, 4096).value(one_thread),
+        accumulate(c, true, 4096).value(three_threads), left.value()}) {
     for (auto [a, b] : {std::pair{m.auroc, first.auroc}, {m.average_precision, first.average_precision},
                         {m.log_loss, first.log_loss}, {m.ece, first.ece}, {m.ks, first.ks}}) {
       EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0);
@@ -144,10 +148,35 @@ TEST(BinaryMetrics, RefusesOneClassAndNonFiniteScoresNamingTheRow) {
             std::string::npos);
 }
 
-TEST(Sort, OrdersDescendingStablyWithSignedZerosEqual) {
+TEST(Sort, RanksDescendingStablyWithSignedZerosEqualAndDecodesScores) {
   std::vector<double> s = {0.0, -1.5, 2.0, -0.0, 2.0, 1e-300, -1e300, 0.5};
-  std::vector<uint32_t> order = order_descending(s.data(), static_cast<int64_t>(s.size()));
+  std::vector<uint8_t> labels = {1, 0, 0, 1, 1, 0, 1, 0};
+  Ranking r = rank_descending(s.data(), labels.data(), static_cast<int64_t>(s.size()));
+  std::vector<uint32_t> order;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    order.push_back(r.row(i));
+    EXPECT_EQ(r.positive(i), labels[r.row(i)] == 1);
+    EXPECT_EQ(r.score(i), s[r.row(i)] == 0 ? 0.0 : s[r.row(i)]);
+  }
   EXPECT_EQ(order, (std::vector<uint32_t>{2, 4, 7, 5, 0, 3, 1, 6}));
+
+  // Slices on threads give the same stable order as one thread, ties included.
+  SplitMix64 rng(3);
+  std::vector<double> many;
+  std::vector<uint8_t> many_labels;
+  for (int i = 0; i < 300000; ++i) {
+    many.push_back(std::floor((rng.uniform() - 0.3) * 5000) / 7);
+    many_labels.push_back(rng.uniform() < 0.5);
+  }
+  Ranking one = rank_descending(many.data(), many_labels.data(), 300000);
+  core::ThreadPool pool(3);
+  Ranking three = rank_descending(many.data(), many_labels.data(), 300000, &pool);
+  EXPECT_EQ(one.keys, three.keys);
+  EXPECT_EQ(one.rows, three.rows);
+  for (std::size_t i = 1; i < one.size(); ++i) {
+    ASSERT_GE(one.score(i - 1), one.score(i));
+    if (one.score(i - 1) == one.score(i)) ASSERT_LT(one.row(i - 1), one.row(i));
+  }
 }
 
 TEST(RegressionMetrics, MatchScikitLearnWithin1e9) {

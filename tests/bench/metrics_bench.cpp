@@ -1,0 +1,83 @@
+// Metrics benchmark (a plain harness, not a test): AUROC and average precision together
+// from one sort, on scores that scripts/bench also hands to scikit-learn
+// (tests/bench/metrics_peer.py) in the same run.
+//
+//   metrics_bench make FILE --rows N    N float64 scores then N float32 labels (raw, little-endian)
+//   metrics_bench run FILE [--reps R]   one JSON object: seconds (best of R), rows/s
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/random.h"
+#include "eval/binary_metrics.h"
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string arg(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: metrics_bench make|run FILE [options]\n");
+    return 1;
+  }
+  std::string mode = argv[1], path = argv[2];
+  if (mode == "make") {
+    const int64_t n = std::stoll(arg(argc, argv, "--rows", "10000000"));
+    std::vector<double> scores(static_cast<std::size_t>(n));
+    std::vector<float> labels(static_cast<std::size_t>(n));
+    kiln::data::CounterRng rng(7);
+    for (int64_t i = 0; i < n; ++i) {
+      float label = rng.uniform() < 0.05 ? 1.0f : 0.0f;
+      // A model's probability: 6 decimals, so ties occur as in real scores.
+      double raw = 1.0 / (1.0 + std::exp(-(3.0 * (rng.uniform() - 0.5) * 4.0 + 1.5 * label - 2.0)));
+      scores[static_cast<std::size_t>(i)] = std::round(raw * 1e6) / 1e6;
+      labels[static_cast<std::size_t>(i)] = label;
+    }
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(scores.data()), static_cast<std::streamsize>(n * 8));
+    out.write(reinterpret_cast<const char*>(labels.data()), static_cast<std::streamsize>(n * 4));
+    return out.good() ? 0 : 1;
+  }
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const int64_t n = static_cast<int64_t>(in.tellg()) / 12;
+  in.seekg(0);
+  std::vector<double> scores(static_cast<std::size_t>(n));
+  std::vector<float> labels(static_cast<std::size_t>(n));
+  in.read(reinterpret_cast<char*>(scores.data()), static_cast<std::streamsize>(n * 8));
+  in.read(reinterpret_cast<char*>(labels.data()), static_cast<std::streamsize>(n * 4));
+  const int reps = std::stoi(arg(argc, argv, "--reps", "3"));
+  double best = 1e30;
+  kiln::eval::BinaryMetrics m;
+  for (int r = 0; r < reps; ++r) {
+    double start = now();
+    kiln::eval::BinaryAccumulator acc;
+    acc.add(scores.data(), labels.data(), nullptr, n);
+    m = acc.value();
+    best = std::min(best, now() - start);
+  }
+  std::cout << nlohmann::ordered_json{{"rows", n},
+                                      {"seconds", best},
+                                      {"rows_per_s", static_cast<double>(n) / best},
+                                      {"auroc", m.auroc},
+                                      {"average_precision", m.average_precision}}
+                   .dump()
+            << "\n";
+  return 0;
+}
