@@ -119,8 +119,41 @@ def regression_golden(seed, n, weighted):
             "r2": r2_score(y, p, sample_weight=w)}
 
 
+def delong_golden(seed, n, tie_levels, signal_b):
+    """Two scorings of the same rows; DeLong's test written from the paper's definitions:
+    psi over every (positive, negative) pair, placement values, their sample covariances."""
+    rng = SplitMix64(seed)
+    y, a, b = [], [], []
+    for _ in range(n):
+        u, v, w = rng.uniform(), rng.uniform(), rng.uniform()
+        label = 1.0 if u < 0.3 else 0.0
+        y.append(label)
+        a.append(math.floor((v + 0.4 * label) * tie_levels) / tie_levels)
+        b.append(math.floor((w + signal_b * label) * tie_levels) / tie_levels)
+    y, a, b = np.array(y), np.array(a), np.array(b)
+
+    def placements(s):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        return psi.mean(axis=1), psi.mean(axis=0), psi.mean()
+
+    v10a, v01a, auc_a = placements(a)
+    v10b, v01b, auc_b = placements(b)
+    s10 = np.cov(np.vstack([v10a, v10b]))
+    s01 = np.cov(np.vstack([v01a, v01b]))
+    m, k = len(v10a), len(v01a)
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / k
+    z = (auc_a - auc_b) / math.sqrt(var)
+    from scipy.stats import norm
+    return {"params": {"seed": seed, "n": n, "tie_levels": tie_levels, "signal_b": signal_b},
+            "auroc_a": auc_a, "auroc_b": auc_b, "z": z, "p_value": 2 * norm.sf(abs(z)),
+            "sklearn_auroc_a": roc_auc_score(y, a)}
+
+
 def main():
     golden = {"binary": {name: binary_golden(p) for name, p in CASES.items()},
+              "delong": {"ties": delong_golden(11, 3000, 20, 0.25),
+                         "close": delong_golden(12, 4000, 100000, 0.38)},
               "regression": {"plain": regression_golden(7, 10000, False),
                              "weighted": regression_golden(8, 10000, True)}}
     print(json.dumps(golden, indent=1))

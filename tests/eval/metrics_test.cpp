@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "eval/binary_metrics.h"
+#include "eval/bootstrap.h"
 #include "eval/regression_metrics.h"
 #include "eval/sort.h"
 #include "tests/error_of.h"
@@ -200,6 +201,75 @@ TEST(RegressionMetrics, MatchScikitLearnWithin1e9) {
     EXPECT_NEAR(m.mae, g["mae"], 1e-9);
     EXPECT_NEAR(m.r2, g["r2"], 1e-9);
   }
+}
+
+}  // namespace
+}  // namespace kiln::eval
+
+namespace kiln::eval {
+namespace {
+
+// Two scorings of the same rows, as tests/eval/metrics_golden.py's delong_golden makes them.
+void delong_case(const nlohmann::json& p, BinaryAccumulator& a, BinaryAccumulator& b) {
+  SplitMix64 rng(p["seed"].get<uint64_t>());
+  const double levels = p["tie_levels"], signal_b = p["signal_b"];
+  std::vector<double> sa, sb;
+  std::vector<float> y;
+  for (int i = 0; i < p["n"].get<int>(); ++i) {
+    double u = rng.uniform(), v = rng.uniform(), w = rng.uniform();
+    float label = u < 0.3 ? 1.0f : 0.0f;
+    y.push_back(label);
+    sa.push_back(std::floor((v + 0.4 * label) * levels) / levels);
+    sb.push_back(std::floor((w + signal_b * label) * levels) / levels);
+  }
+  a.add(sa.data(), y.data(), nullptr, static_cast<int64_t>(y.size()));
+  b.add(sb.data(), y.data(), nullptr, static_cast<int64_t>(y.size()));
+}
+
+TEST(DeLong, MatchesAnIndependentPairwiseImplementation) {
+  for (const auto& [name, g] : golden()["delong"].items()) {
+    SCOPED_TRACE(name);
+    BinaryAccumulator a, b;
+    delong_case(g["params"], a, b);
+    DeLong d = delong(a, b);
+    EXPECT_NEAR(d.auroc_a, g["auroc_a"], 1e-12);
+    EXPECT_NEAR(d.auroc_a, g["sklearn_auroc_a"], 1e-12);
+    EXPECT_NEAR(d.auroc_b, g["auroc_b"], 1e-12);
+    EXPECT_NEAR(d.z, g["z"], 1e-9 * std::fabs(g["z"].get<double>()));
+    EXPECT_NEAR(d.p_value, g["p_value"], 1e-9 * std::max(g["p_value"].get<double>(), 1e-300));
+  }
+}
+
+TEST(Bootstrap, IntervalsAreDeterministicAcrossThreadCountsAndCoverThePointEstimate) {
+  BinaryAccumulator a, b;
+  delong_case(golden()["delong"]["close"]["params"], a, b);
+  BootstrapOptions one, four;
+  one.replicates = four.replicates = 300;
+  one.threads = 1;
+  four.threads = 4;
+  Replicates r1 = bootstrap(a, one), r4 = bootstrap(a, four);
+  ASSERT_EQ(r1.at("auroc").size(), 300u);
+  EXPECT_EQ(r1, r4);
+  BinaryMetrics m = a.value();
+  Interval auroc = percentile_interval(r1.at("auroc"), 0.95);
+  EXPECT_LT(auroc.low, m.auroc);
+  EXPECT_GT(auroc.high, m.auroc);
+  EXPECT_LT(auroc.high - auroc.low, 0.08);  // 4000 rows: a few hundredths wide
+  BootstrapOptions other_seed = one;
+  other_seed.seed = 1;
+  EXPECT_NE(bootstrap(a, other_seed).at("auroc"), r1.at("auroc"));
+
+  // The paired comparison: DeLong for AUROC (unweighted rows), the bootstrap for the rest.
+  auto diff = compare(a, b, one);
+  EXPECT_EQ(diff.at("auroc").test, "DeLong");
+  EXPECT_NEAR(diff.at("auroc").p_value, golden()["delong"]["close"]["p_value"], 1e-9);
+  EXPECT_EQ(diff.at("ap").test, "paired bootstrap");
+  EXPECT_LT(diff.at("ap").interval.low, diff.at("ap").delta);
+  EXPECT_GT(diff.at("ap").interval.high, diff.at("ap").delta);
+  // A model against itself: no difference at all.
+  auto same = compare(a, a, one);
+  EXPECT_EQ(same.at("ap").delta, 0);
+  EXPECT_EQ(same.at("auroc").p_value, 1.0);
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+// Uncertainty: bootstrap confidence intervals that sort once (each replicate reweights the
+// rows with Poisson(1) counts keyed by (seed, replicate, row) and makes one pass over the
+// sorted order), a paired bootstrap for the difference of two models on the same rows,
+// and DeLong's test for the difference of their AUROCs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "eval/binary_metrics.h"
+
+namespace kiln::eval {
+
+struct BootstrapOptions {
+  int replicates = 1000;  // 0: no intervals
+  double level = 0.95;    // central percentile interval
+  uint64_t seed = 0;
+  int threads = 0;  // 0: one per core; results do not depend on it
+};
+
+struct Interval {
+  double low = 0, high = 0;
+};
+
+// Per metric ("auroc", "ap", and with probabilities "log_loss", "brier"): the replicates'
+// values, sorted.
+using Replicates = std::map<std::string, std::vector<double>>;
+
+Replicates bootstrap(const BinaryAccumulator& rows, const BootstrapOptions& options);
+Interval percentile_interval(const std::vector<double>& sorted, double level);
+
+// The paired comparison of a model with a baseline on the same rows and labels: for each
+// metric, the model minus the baseline, its interval, and a two-sided p-value (twice the
+// smaller share of replicates on either side of 0).
+struct Difference {
+  double delta = 0;
+  Interval interval;
+  double p_value = 1;
+  std::string test;  // "paired bootstrap" or "DeLong"
+};
+std::map<std::string, Difference> compare(const BinaryAccumulator& model,
+                                          const BinaryAccumulator& baseline,
+                                          const BootstrapOptions& options);
+
+// DeLong, DeLong & Clarke-Pearson (1988): the AUROC difference of two scorings of the same
+// rows, its standard error from the placement values, and the two-sided p-value. Unweighted
+// rows only (DataError otherwise, or when the labels differ).
+struct DeLong {
+  double auroc_a = 0, auroc_b = 0, delta = 0, standard_error = 0, z = 0, p_value = 1;
+};
+DeLong delong(const BinaryAccumulator& a, const BinaryAccumulator& b);
+
+}  // namespace kiln::eval
