@@ -195,9 +195,10 @@ std::map<std::string, Difference> compare(const BinaryAccumulator& model,
     diff.interval = percentile_interval(deltas, options.level);
     diff.test = "paired bootstrap";
     if (!deltas.empty()) {
+      // Two-sided, with the add-one correction: never 0 from a finite number of replicates.
       auto below = static_cast<double>(std::upper_bound(deltas.begin(), deltas.end(), 0.0) - deltas.begin());
       auto above = static_cast<double>(deltas.end() - std::lower_bound(deltas.begin(), deltas.end(), 0.0));
-      diff.p_value = std::min(1.0, 2 * std::min(below, above) / static_cast<double>(deltas.size()));
+      diff.p_value = std::min(1.0, (2 * std::min(below, above) + 1) / (static_cast<double>(deltas.size()) + 1));
     } else {
       diff.p_value = kNaN;
     }

@@ -32,8 +32,8 @@ Replicates bootstrap(const BinaryAccumulator& rows, const BootstrapOptions& opti
 Interval percentile_interval(const std::vector<double>& sorted, double level);
 
 // The paired comparison of a model with a baseline on the same rows and labels: for each
-// metric, the model minus the baseline, its interval, and a two-sided p-value (twice the
-// smaller share of replicates on either side of 0).
+// metric, the model minus the baseline, its interval, and a two-sided p-value: (2k + 1) /
+// (B + 1) with k the replicates on the smaller side of 0, so at least 1 / (B + 1).
 struct Difference {
   double delta = 0;
   Interval interval;

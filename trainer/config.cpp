@@ -12,6 +12,7 @@ KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
   kernels::parse_steps(config.transform.numeric, data::Role::kNumeric, "transform.numeric");
   kernels::parse_steps(config.transform.categorical, data::Role::kCategorical,
                        "transform.categorical");
+  eval::report_options(config.eval, static_cast<uint64_t>(config.run.seed));
   return config;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "eval/report.h"
 #include "kernels/transform.h"
 
 namespace kiln::trainer {
@@ -36,12 +37,14 @@ struct KilnConfig {
   RunOptions run;
   core::LogOptions log;
   kernels::TransformOptions transform;
+  eval::EvalOptions eval;
 
   template <class V>
   void visit(V& v) {
     v("run", run, "where a run is written and how it is seeded");
     v("log", log, "logging on stderr");
     v("transform", transform, "feature transforms (docs/TRANSFORMS.md)");
+    v("eval", eval, "evaluation: confidence intervals, threshold, gates (docs/EVAL.md)");
   }
 };
 

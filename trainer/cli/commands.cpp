@@ -9,6 +9,7 @@ void register_commands(CLI::App& app) {
   add_env_command(app);
   add_config_command(app);
   add_data_command(app);
+  add_eval_command(app);
 }
 
 void add_config_args(CLI::App& command, ConfigArgs& args) {

@@ -16,6 +16,7 @@ void register_commands(CLI::App& app);
 void add_env_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_data_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 // `kiln data fit-transform` and `kiln data transform`, added to the `data` command.
 void add_transform_commands(CLI::App& data);
 

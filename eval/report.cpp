@@ -1,0 +1,457 @@
+#include "eval/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "core/build_info.h"
+#include "core/errors.h"
+
+namespace kiln::eval {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+json number(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);  // NaN (undefined) is null
+}
+
+json with_interval(double value, const Replicates& replicates, const char* name, double level) {
+  json out{{"value", number(value)}};
+  auto it = replicates.find(name);
+  if (it != replicates.end() && !it->second.empty() && std::isfinite(value)) {
+    Interval i = percentile_interval(it->second, level);
+    out["ci_low"] = number(i.low);
+    out["ci_high"] = number(i.high);
+  }
+  return out;
+}
+
+json metrics_json(const BinaryMetrics& m, const Replicates& r, double level) {
+  json out;
+  out["auroc"] = with_interval(m.auroc, r, "auroc", level);
+  out["ap"] = with_interval(m.average_precision, r, "ap", level);
+  out["log_loss"] = with_interval(m.log_loss, r, "log_loss", level);
+  out["brier"] = with_interval(m.brier, r, "brier", level);
+  out["ece"] = {{"value", number(m.ece)}};
+  out["ks"] = {{"value", m.ks}, {"threshold", m.ks_threshold}};
+  out["precision"] = {{"value", m.at_threshold.precision}, {"threshold", m.at_threshold.threshold}};
+  out["recall"] = {{"value", m.at_threshold.recall}, {"threshold", m.at_threshold.threshold}};
+  out["f1"] = {{"value", m.at_threshold.f1}, {"threshold", m.at_threshold.threshold}};
+  out["best_f1"] = {{"value", m.best_f1.f1},
+                    {"threshold", m.best_f1.threshold},
+                    {"precision", m.best_f1.precision},
+                    {"recall", m.best_f1.recall}};
+  return out;
+}
+
+json curves_json(const BinaryMetrics& m) {
+  json roc = json::array(), pr = json::array();
+  for (const CurvePoint& p : m.curve) {
+    roc.push_back({p.fpr, p.tpr});
+    if (p.recall > 0) pr.push_back({p.recall, p.precision});
+  }
+  return {{"roc", roc}, {"pr", pr}};
+}
+
+json scored_json(const Scored& s, const BinaryMetrics& m, const Replicates& r, double level) {
+  json out{{"name", s.name}, {"source", s.source}, {"metrics", metrics_json(m, r, level)},
+           {"curves", curves_json(m)}};
+  return out;
+}
+
+// ---- rendering ----
+
+std::string fixed(const json& v, int digits = 4) {
+  if (v.is_null()) return "n/a";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", digits, v.get<double>());
+  return buffer;
+}
+
+std::string p_text(const json& v) {
+  if (v.is_null()) return "n/a";
+  double p = v.get<double>();
+  char buffer[64];
+  if (p < 1e-4)
+    std::snprintf(buffer, sizeof buffer, "%.1e", p);
+  else
+    std::snprintf(buffer, sizeof buffer, "%.4f", p);
+  return buffer;
+}
+
+std::string interval_text(const json& metric) {
+  if (!metric.contains("ci_low")) return "";
+  return "[" + fixed(metric["ci_low"]) + ", " + fixed(metric["ci_high"]) + "]";
+}
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+const char* kMetricOrder[] = {"auroc", "ap", "log_loss", "brier", "ece", "ks",
+                              "precision", "recall", "f1", "best_f1"};
+
+std::string metric_label(const std::string& name, const json& m) {
+  if (name == "precision" || name == "recall" || name == "f1")
+    return name + " @ " + fixed(m["threshold"], 3);
+  if (name == "best_f1") return "best F1 (threshold " + fixed(m["threshold"], 4) + ")";
+  return name;
+}
+
+struct Series {
+  std::string name, color;
+  std::vector<std::pair<double, double>> points;
+  bool dashed = false;
+};
+
+// A line chart on [0, 1] x [0, 1] with axes, grid, labels and a legend.
+// Where the legend goes: the corner the curves leave empty.
+enum class Corner { kTopRight, kBottomRight, kTopLeft };
+
+std::string svg_lines(const std::string& title, const std::string& x_label,
+                      const std::string& y_label, const std::vector<Series>& series,
+                      Corner legend) {
+  const double w = 420, h = 340, left = 52, top = 30, right = 16, bottom = 46;
+  const double pw = w - left - right, ph = h - top - bottom;
+  auto x = [&](double v) { return left + std::clamp(v, 0.0, 1.0) * pw; };
+  auto y = [&](double v) { return top + (1 - std::clamp(v, 0.0, 1.0)) * ph; };
+  std::ostringstream s;
+  s.precision(5);
+  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
+    << "\" viewBox=\"0 0 " << w << " " << h << "\" role=\"img\" aria-label=\"" << escape(title) << "\">"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">" << escape(title) << "</text>";
+  for (int i = 0; i <= 5; ++i) {
+    double v = i / 5.0;
+    s << "<line x1=\"" << x(0) << "\" x2=\"" << x(1) << "\" y1=\"" << y(v) << "\" y2=\"" << y(v)
+      << "\" class=\"grid\"/><line y1=\"" << y(0) << "\" y2=\"" << y(1) << "\" x1=\"" << x(v)
+      << "\" x2=\"" << x(v) << "\" class=\"grid\"/>"
+      << "<text x=\"" << x(v) << "\" y=\"" << y(0) + 16 << "\" text-anchor=\"middle\">" << v << "</text>"
+      << "<text x=\"" << left - 6 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\">" << v << "</text>";
+  }
+  s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
+    << "\" class=\"frame\"/>"
+    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">" << escape(x_label) << "</text>"
+    << "<text transform=\"translate(14," << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
+    << escape(y_label) << "</text>";
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    const Series& line = series[k];
+    s << "<polyline fill=\"none\" stroke=\"" << line.color << "\" stroke-width=\"2\""
+      << (line.dashed ? " stroke-dasharray=\"5 4\"" : "") << " points=\"";
+    for (const auto& [px, py] : line.points)
+      s << x(px) << "," << y(py) << " ";
+    s << "\"/>";
+    const double lx = legend == Corner::kTopLeft ? left + 10 : left + pw - 150;
+    const double ly = legend == Corner::kBottomRight
+                          ? top + ph - 10 - 16.0 * static_cast<double>(series.size() - 1 - k)
+                          : top + 14 + 16.0 * static_cast<double>(k);
+    s << "<line x1=\"" << lx << "\" x2=\"" << lx + 20 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
+      << "\" stroke=\"" << line.color << "\" stroke-width=\"2\""
+      << (line.dashed ? " stroke-dasharray=\"5 4\"" : "") << "/><text x=\"" << lx + 24
+      << "\" y=\"" << ly << "\">" << escape(line.name) << "</text>";
+  }
+  s << "</svg>";
+  return s.str();
+}
+
+// Score histograms by class, each normalized to its class's total.
+std::string svg_histogram(const json& histogram) {
+  std::vector<double> pos = histogram["positive"].get<std::vector<double>>();
+  std::vector<double> neg = histogram["negative"].get<std::vector<double>>();
+  double pos_total = 0, neg_total = 0;
+  for (double v : pos) pos_total += v;
+  for (double v : neg) neg_total += v;
+  double peak = 0;
+  for (std::size_t i = 0; i < pos.size(); ++i) {
+    pos[i] = pos_total > 0 ? pos[i] / pos_total : 0;
+    neg[i] = neg_total > 0 ? neg[i] / neg_total : 0;
+    peak = std::max({peak, pos[i], neg[i]});
+  }
+  const double w = 420, h = 340, left = 52, top = 30, right = 16, bottom = 46;
+  const double pw = w - left - right, ph = h - top - bottom;
+  const double bar = pw / static_cast<double>(std::max<std::size_t>(pos.size(), 1));
+  std::ostringstream s;
+  s.precision(5);
+  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
+    << "\" viewBox=\"0 0 " << w << " " << h << "\" role=\"img\" aria-label=\"score histograms\">"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">Scores by class</text>"
+    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph << "\" class=\"frame\"/>";
+  for (std::size_t i = 0; i < pos.size(); ++i) {
+    double hn = peak > 0 ? neg[i] / peak * ph : 0, hp = peak > 0 ? pos[i] / peak * ph : 0;
+    double x0 = left + bar * static_cast<double>(i);
+    s << "<rect x=\"" << x0 + 1 << "\" y=\"" << top + ph - hn << "\" width=\"" << bar / 2 - 1
+      << "\" height=\"" << hn << "\" fill=\"#8c9bab\"/><rect x=\"" << x0 + bar / 2 << "\" y=\""
+      << top + ph - hp << "\" width=\"" << bar / 2 - 1 << "\" height=\"" << hp << "\" fill=\"#d9480f\"/>";
+  }
+  s << "<text x=\"" << left << "\" y=\"" << h - 8 << "\">" << fixed(histogram["low"], 3) << "</text>"
+    << "<text x=\"" << left + pw << "\" y=\"" << h - 8 << "\" text-anchor=\"end\">" << fixed(histogram["high"], 3) << "</text>"
+    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">score</text>"
+    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 8 << "\" width=\"12\" height=\"10\" fill=\"#d9480f\"/>"
+    << "<text x=\"" << left + pw - 104 << "\" y=\"" << top + 17 << "\">positives</text>"
+    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 26 << "\" width=\"12\" height=\"10\" fill=\"#8c9bab\"/>"
+    << "<text x=\"" << left + pw - 104 << "\" y=\"" << top + 35 << "\">negatives</text></svg>";
+  return s.str();
+}
+
+std::vector<std::pair<double, double>> pairs(const json& points) {
+  std::vector<std::pair<double, double>> out;
+  for (const auto& p : points)
+    out.push_back({p[0].get<double>(), p[1].get<double>()});
+  return out;
+}
+
+const char* kColors[] = {"#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#495057"};
+
+}  // namespace
+
+ReportOptions report_options(const EvalOptions& options, uint64_t seed) {
+  KILN_CHECK(options.bootstrap >= 0 && options.bootstrap <= 100000, ConfigError,
+             "eval.bootstrap must be in [0, 100000], got ", options.bootstrap);
+  KILN_CHECK(options.level > 0 && options.level < 1, ConfigError,
+             "eval.level must be in (0, 1), got ", options.level);
+  KILN_CHECK(std::isfinite(options.threshold), ConfigError, "eval.threshold must be finite");
+  KILN_CHECK(options.calibration_bins >= 1 && options.calibration_bins <= 1000, ConfigError,
+             "eval.calibration_bins must be in [1, 1000], got ", options.calibration_bins);
+  ReportOptions out;
+  out.metrics.threshold = options.threshold;
+  out.metrics.calibration_bins = static_cast<int>(options.calibration_bins);
+  out.bootstrap.replicates = static_cast<int>(options.bootstrap);
+  out.bootstrap.level = options.level;
+  out.bootstrap.seed = seed;
+  out.gates = options.gates;
+  for (const auto& g : out.gates)
+    parse_gate(g);
+  return out;
+}
+
+Scored prior_baseline(const BinaryAccumulator& rows) {
+  double positives = 0, total = 0;
+  for (std::size_t i = 0; i < rows.labels().size(); ++i) {
+    double w = rows.weighted() ? rows.weights()[i] : 1.0;
+    positives += w * rows.labels()[i];
+    total += w;
+  }
+  Scored prior{"prior", "prior", {}};
+  std::vector<double> scores(rows.labels().size(), total > 0 ? positives / total : 0.0);
+  std::vector<float> labels(rows.labels().begin(), rows.labels().end());
+  prior.rows.add(scores.data(), labels.data(), rows.weighted() ? rows.weights().data() : nullptr,
+                 rows.rows());
+  return prior;
+}
+
+json evaluate(const Scored& model, const std::vector<Scored>& baselines,
+              const ReportOptions& options, const json& provenance) {
+  std::vector<Gate> gates;
+  for (const auto& text : options.gates)
+    gates.push_back(parse_gate(text));  // a malformed gate fails before any work
+  const double level = options.bootstrap.level;
+  BinaryMetrics m = model.rows.value(options.metrics);
+  Replicates r = options.bootstrap.replicates > 0 ? bootstrap(model.rows, options.bootstrap) : Replicates{};
+  json report{{"format", "kiln.eval_report"},
+              {"version", 1},
+              {"kiln_version", core::build_info().version},
+              {"model", {{"name", model.name}, {"source", model.source}}},
+              {"provenance", provenance},
+              {"data",
+               {{"rows", m.rows},
+                {"positives", m.positives},
+                {"negatives", m.negatives},
+                {"prevalence", m.positives / (m.positives + m.negatives)},
+                {"weighted", model.rows.weighted()},
+                {"probabilities", m.probabilities}}},
+              {"options",
+               {{"threshold", options.metrics.threshold},
+                {"calibration_bins", options.metrics.calibration_bins},
+                {"bootstrap", options.bootstrap.replicates},
+                {"level", level},
+                {"seed", options.bootstrap.seed}}}};
+  report["metrics"] = metrics_json(m, r, level);
+  report["curves"] = curves_json(m);
+  json calibration = json::array();
+  for (const CalibrationBin& b : m.calibration) {
+    calibration.push_back({{"lower", b.lower}, {"upper", b.upper}, {"mean_score", b.mean_score},
+                           {"positive_rate", b.positive_rate}, {"weight", b.weight}});
+  }
+  report["calibration"] = calibration;
+  report["histogram"] = {{"low", m.histogram_low}, {"high", m.histogram_high},
+                         {"positive", m.histogram_positive}, {"negative", m.histogram_negative}};
+  report["baselines"] = json::array();
+  std::vector<json> baseline_metrics;
+  for (const Scored& b : baselines) {
+    BinaryMetrics bm = b.rows.value(options.metrics);
+    Replicates br = options.bootstrap.replicates > 0 ? bootstrap(b.rows, options.bootstrap) : Replicates{};
+    json entry = scored_json(b, bm, br, level);
+    json comparison;
+    for (const auto& [name, d] : compare(model.rows, b.rows, options.bootstrap)) {
+      comparison[name] = {{"delta", number(d.delta)},
+                          {"ci_low", number(d.interval.low)},
+                          {"ci_high", number(d.interval.high)},
+                          {"p_value", number(d.p_value)},
+                          {"test", d.test}};
+    }
+    entry["comparison"] = comparison;
+    report["baselines"].push_back(entry);
+  }
+  // Gates read the report's own numbers.
+  auto lookup = [&report](const GateRef& ref) -> std::optional<double> {
+    const json* metrics = &report["metrics"];
+    if (ref.baseline) {
+      const json& list = report["baselines"];
+      const json* found = nullptr;
+      for (const auto& b : list)
+        if (ref.baseline_name.empty() || b["name"] == ref.baseline_name) {
+          found = &b;
+          break;
+        }
+      if (found == nullptr) return std::nullopt;
+      metrics = &(*found)["metrics"];
+    }
+    const json& metric = (*metrics)[ref.metric];
+    if (metric.is_null() || !metric.contains(ref.part) || metric[ref.part].is_null())
+      return std::numeric_limits<double>::quiet_NaN();
+    return metric[ref.part].get<double>();
+  };
+  report["gates"] = json::array();
+  bool passed = true;
+  for (const Gate& g : gates) {
+    GateResult result = evaluate_gate(g, lookup);
+    passed = passed && result.passed;
+    report["gates"].push_back({{"gate", result.gate},
+                               {"passed", result.passed},
+                               {"left", number(result.left)},
+                               {"right", number(result.right)},
+                               {"detail", result.detail}});
+  }
+  report["passed"] = passed;
+  return report;
+}
+
+std::string render_markdown(const json& report) {
+  std::ostringstream md;
+  const json& data = report["data"];
+  md << "# Kiln evaluation: " << report["model"]["name"].get<std::string>() << "\n\n"
+     << "Scores: `" << report["model"]["source"].get<std::string>() << "`; rows "
+     << data["rows"].get<int64_t>() << ", positives " << fixed(data["positives"], 0)
+     << " (prevalence " << fixed(data["prevalence"], 4) << ")"
+     << (data["weighted"].get<bool>() ? ", weighted" : "") << ".\n\n";
+  if (!report["gates"].empty()) {
+    md << "**Verdict: " << (report["passed"].get<bool>() ? "PASSED" : "FAILED") << "**\n\n"
+       << "| gate | verdict | left | right |\n|---|---|---|---|\n";
+    for (const auto& g : report["gates"]) {
+      md << "| `" << g["gate"].get<std::string>() << "` | " << (g["passed"].get<bool>() ? "pass" : "**FAIL**")
+         << " | " << fixed(g["left"]) << " | " << fixed(g["right"]) << " |\n";
+    }
+    md << "\n";
+  }
+  const std::string level = fixed(report["options"]["level"].get<double>() * 100, 0);
+  md << "## Metrics\n\n| metric | value | " << level << "% CI |\n|---|---|---|\n";
+  for (const char* name : kMetricOrder) {
+    const json& m = report["metrics"][name];
+    md << "| " << metric_label(name, m) << " | " << fixed(m["value"]) << " | " << interval_text(m) << " |\n";
+  }
+  for (const auto& b : report["baselines"]) {
+    md << "\n## Against baseline `" << b["name"].get<std::string>() << "`\n\n"
+       << "| metric | model | baseline | delta | " << level << "% CI of delta | p-value | test |\n"
+       << "|---|---|---|---|---|---|---|\n";
+    for (const auto& [name, c] : b["comparison"].items()) {
+      md << "| " << name << " | " << fixed(report["metrics"][name]["value"]) << " | "
+         << fixed(b["metrics"][name]["value"]) << " | " << fixed(c["delta"]) << " | ["
+         << fixed(c["ci_low"]) << ", " << fixed(c["ci_high"]) << "] | " << p_text(c["p_value"])
+         << " | " << c["test"].get<std::string>() << " |\n";
+    }
+  }
+  md << "\n## Provenance\n\n```json\n" << report["provenance"].dump(2) << "\n```\n";
+  return md.str();
+}
+
+std::string render_html(const json& report) {
+  std::vector<Series> roc, pr;
+  roc.push_back({report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["roc"])});
+  pr.push_back({report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["pr"])});
+  std::size_t k = 1;
+  for (const auto& b : report["baselines"]) {
+    const char* color = kColors[k++ % 6];
+    roc.push_back({b["name"].get<std::string>(), color, pairs(b["curves"]["roc"]), true});
+    pr.push_back({b["name"].get<std::string>(), color, pairs(b["curves"]["pr"]), true});
+  }
+  roc.push_back({"chance", "#adb5bd", {{0, 0}, {1, 1}}, true});
+  std::ostringstream h;
+  h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kiln evaluation: "
+    << escape(report["model"]["name"].get<std::string>()) << "</title><style>"
+    << "body{font-family:system-ui,sans-serif;margin:24px;color:#212529;max-width:1320px}"
+    << "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #dee2e6;padding:4px 10px;text-align:right}"
+    << "th{background:#f1f3f5}td:first-child,th:first-child{text-align:left}"
+    << ".pass{color:#2b8a3e;font-weight:600}.fail{color:#c92a2a;font-weight:600}"
+    << ".plots{display:flex;flex-wrap:wrap;gap:12px}.plot text{font-size:11px;fill:#495057}"
+    << ".plot .title{font-size:13px;font-weight:600;fill:#212529}.grid{stroke:#e9ecef}"
+    << ".frame{fill:none;stroke:#868e96}pre{background:#f8f9fa;padding:10px;overflow:auto}"
+    << "</style></head><body>";
+  h << "<h1>Kiln evaluation: " << escape(report["model"]["name"].get<std::string>()) << "</h1>"
+    << "<p>Scores <code>"
+    << escape(report["model"]["source"].get<std::string>()) << "</code>: "
+    << report["data"]["rows"].get<int64_t>() << " rows, prevalence "
+    << fixed(report["data"]["prevalence"]) << ".</p>";
+  if (!report["gates"].empty()) {
+    bool passed = report["passed"].get<bool>();
+    h << "<h2>Verdict: <span class=\"" << (passed ? "pass\">PASSED" : "fail\">FAILED") << "</span></h2>"
+      << "<table><tr><th>gate</th><th>verdict</th><th>left</th><th>right</th></tr>";
+    for (const auto& g : report["gates"]) {
+      bool ok = g["passed"].get<bool>();
+      h << "<tr><td><code>" << escape(g["gate"].get<std::string>()) << "</code></td><td class=\""
+        << (ok ? "pass\">pass" : "fail\">FAIL") << "</td><td>" << fixed(g["left"]) << "</td><td>"
+        << fixed(g["right"]) << "</td></tr>";
+    }
+    h << "</table>";
+  }
+  h << "<div class=\"plots\">"
+    << svg_lines("ROC", "false positive rate", "true positive rate", roc, Corner::kBottomRight)
+    << svg_lines("Precision-recall", "recall", "precision", pr, Corner::kTopRight);
+  if (!report["calibration"].empty()) {
+    Series reliability{"model", kColors[0], {}};
+    for (const auto& b : report["calibration"])
+      if (b["weight"].get<double>() > 0)
+        reliability.points.push_back({b["mean_score"].get<double>(), b["positive_rate"].get<double>()});
+    h << svg_lines("Reliability (ECE " + fixed(report["metrics"]["ece"]["value"]) + ")",
+                   "mean predicted probability", "observed positive rate",
+                   {reliability, {"perfect", "#adb5bd", {{0, 0}, {1, 1}}, true}}, Corner::kTopLeft);
+  }
+  h << svg_histogram(report["histogram"]) << "</div>";
+  const std::string level = fixed(report["options"]["level"].get<double>() * 100, 0);
+  h << "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>" << level << "% CI</th></tr>";
+  for (const char* name : kMetricOrder) {
+    const json& m = report["metrics"][name];
+    h << "<tr><td>" << escape(metric_label(name, m)) << "</td><td>" << fixed(m["value"]) << "</td><td>"
+      << interval_text(m) << "</td></tr>";
+  }
+  h << "</table>";
+  for (const auto& b : report["baselines"]) {
+    h << "<h2>Against baseline <code>" << escape(b["name"].get<std::string>()) << "</code></h2>"
+      << "<table><tr><th>metric</th><th>model</th><th>baseline</th><th>delta</th><th>" << level
+      << "% CI of delta</th><th>p-value</th><th>test</th></tr>";
+    for (const auto& [name, c] : b["comparison"].items()) {
+      h << "<tr><td>" << escape(name) << "</td><td>" << fixed(report["metrics"][name]["value"])
+        << "</td><td>" << fixed(b["metrics"][name]["value"]) << "</td><td>" << fixed(c["delta"])
+        << "</td><td>[" << fixed(c["ci_low"]) << ", " << fixed(c["ci_high"]) << "]</td><td>"
+        << p_text(c["p_value"]) << "</td><td>" << escape(c["test"].get<std::string>()) << "</td></tr>";
+    }
+    h << "</table>";
+  }
+  h << "<h2>Provenance</h2><pre>" << escape(report["provenance"].dump(2)) << "</pre></body></html>\n";
+  return h.str();
+}
+
+}  // namespace kiln::eval

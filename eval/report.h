@@ -1,0 +1,64 @@
+// The evaluation report: report.json (for machines; schema in docs/EVAL.md) is built first,
+// and report.md and report.html (self-contained: inline CSS and SVG, no scripts, no
+// network) are rendered from it, so the three always say the same.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "eval/binary_metrics.h"
+#include "eval/bootstrap.h"
+#include "eval/gates.h"
+
+namespace kiln::eval {
+
+struct Scored {
+  std::string name;    // "model", a baseline's name
+  std::string source;  // the scores file, or "prior"
+  BinaryAccumulator rows;
+};
+
+// The config section `eval`.
+struct EvalOptions {
+  std::vector<std::string> gates;   // e.g. "auroc >= 0.80"; a failed gate exits 3
+  int64_t bootstrap = 1000;         // replicates for confidence intervals; 0: none
+  double level = 0.95;              // confidence level of the intervals
+  double threshold = 0.5;           // precision/recall/F1 at this score
+  int64_t calibration_bins = 10;    // equal-width bins for ECE and the reliability diagram
+
+  template <class V>
+  void visit(V& v) {
+    v("gates", gates, "gate expressions, e.g. 'auroc >= 0.80' (docs/EVAL.md); a failed gate exits 3");
+    v("bootstrap", bootstrap, "bootstrap replicates for confidence intervals (0: none)");
+    v("level", level, "confidence level of the intervals");
+    v("threshold", threshold, "precision, recall and F1 are reported at this score threshold");
+    v("calibration_bins", calibration_bins, "equal-width bins for ECE and the reliability diagram");
+  }
+};
+
+struct ReportOptions {
+  BinaryOptions metrics;
+  BootstrapOptions bootstrap;
+  std::vector<std::string> gates;
+};
+
+// ConfigError (78) naming the key for values out of range; gates are parsed too.
+ReportOptions report_options(const EvalOptions& options, uint64_t seed);
+
+// Evaluates the model and every baseline (same rows and labels), compares each baseline
+// with the model, evaluates the gates, and returns report.json. `provenance` (lineage,
+// data fingerprint, ...) is recorded as it is. ConfigError for a bad gate, DataError for
+// bad rows.
+nlohmann::ordered_json evaluate(const Scored& model, const std::vector<Scored>& baselines,
+                                const ReportOptions& options,
+                                const nlohmann::ordered_json& provenance);
+
+// The prior baseline: every row scored with the (weighted) prevalence of its labels.
+Scored prior_baseline(const BinaryAccumulator& rows);
+
+std::string render_markdown(const nlohmann::ordered_json& report);
+std::string render_html(const nlohmann::ordered_json& report);
+
+}  // namespace kiln::eval

@@ -1,0 +1,143 @@
+// kiln eval --scores FILE [--baseline REF]... [--gate EXPR]... --out DIR
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/sha256.h"
+#include "eval/report.h"
+#include "eval/scores.h"
+#include "trainer/cli/commands.h"
+
+namespace kiln::cli {
+namespace {
+
+struct EvalArgs {
+  std::string scores;
+  std::vector<std::string> baselines;
+  std::vector<std::string> gates;
+  std::string out;
+  eval::ScoreColumns columns;
+  bool json = false;
+};
+
+eval::Scored load(const std::string& name, const std::string& path,
+                  const eval::ScoreColumns& columns) {
+  eval::Scores s = eval::read_scores(path, columns);
+  eval::Scored out{name, path, {}};
+  out.rows.add(s.scores.data(), s.labels.data(), s.weights.empty() ? nullptr : s.weights.data(),
+               s.rows());
+  return out;
+}
+
+// A baseline reference: `prior`, `PATH` (named by its file stem) or `NAME=PATH`.
+eval::Scored baseline(const std::string& ref, const eval::Scored& model,
+                      const eval::ScoreColumns& columns) {
+  if (ref == "prior") return eval::prior_baseline(model.rows);
+  std::size_t eq = ref.find('=');
+  std::string name = eq == std::string::npos ? std::filesystem::path(ref).stem().string() : ref.substr(0, eq);
+  std::string path = eq == std::string::npos ? ref : ref.substr(eq + 1);
+  KILN_CHECK(!name.empty() && !path.empty(), UsageError, "--baseline '", ref,
+             "': expected prior, PATH or NAME=PATH");
+  eval::Scored b = load(name, path, columns);
+  KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(), DataError,
+             "baseline '", path, "' does not score the same rows with the same labels as '",
+             model.source, "' (", b.rows.rows(), " vs ", model.rows.rows(), " rows)");
+  return b;
+}
+
+nlohmann::ordered_json provenance(const std::string& path) {
+  nlohmann::ordered_json p{{"scores", path}};
+  if (std::filesystem::is_regular_file(path)) p["scores_sha256"] = core::sha256_file(path);
+  return p;
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  auto config = std::make_shared<ConfigArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval",
+      "Evaluate scores against labels: exact metrics with bootstrap confidence intervals, "
+      "comparisons with baselines (DeLong for AUROC, paired bootstrap for the rest), gates. "
+      "Writes report.json, report.md and report.html (self-contained) to --out; exits 3 when "
+      "a gate fails, listing every failing gate. See docs/EVAL.md.");
+  cmd->add_option("--scores", a->scores,
+                  "scores file: CSV with a header (label and score columns), or a Kiln dataset / "
+                  "shard with a label column and a numeric score column")
+      ->required();
+  cmd->add_option("--baseline", a->baselines,
+                  "a baseline on the same rows: prior (predicts the prevalence), PATH or NAME=PATH "
+                  "(a scores file); repeatable");
+  cmd->add_option("--gate", a->gates,
+                  "a gate such as 'auroc >= 0.80' or 'auroc >= baseline.auroc - 0.002' (added to "
+                  "eval.gates); repeatable");
+  cmd->add_option("--out", a->out, "directory for report.json, report.md and report.html")->required();
+  cmd->add_option("--label-column", a->columns.label, "CSV: the label column")->capture_default_str();
+  cmd->add_option("--score-column", a->columns.score, "the score column")->capture_default_str();
+  cmd->add_option("--weight-column", a->columns.weight, "CSV: a sample-weight column");
+  cmd->add_flag("--json", a->json, "print report.json on stdout");
+  add_config_args(*cmd, *config);
+  cmd->callback([a, config] {
+    trainer::KilnConfig resolved = resolve(*config);
+    eval::EvalOptions options = resolved.eval;
+    options.gates.insert(options.gates.end(), a->gates.begin(), a->gates.end());
+    eval::ReportOptions report_options =
+        eval::report_options(options, static_cast<uint64_t>(resolved.run.seed));
+    eval::Scored model = load("model", a->scores, a->columns);
+    std::vector<eval::Scored> baselines;
+    for (const auto& ref : a->baselines)
+      baselines.push_back(baseline(ref, model, a->columns));
+    nlohmann::ordered_json report =
+        eval::evaluate(model, baselines, report_options, provenance(a->scores));
+
+    std::error_code ec;
+    std::filesystem::create_directories(a->out, ec);
+    KILN_CHECK(!ec, OutputError, "cannot create '", a->out, "': ", ec.message());
+    const std::string dir = a->out + "/";
+    core::atomic_write(dir + "report.json", report.dump(1) + "\n");
+    core::atomic_write(dir + "report.md", eval::render_markdown(report));
+    core::atomic_write(dir + "report.html", eval::render_html(report));
+    if (a->json) {
+      std::cout << report.dump(1) << "\n";
+    } else {
+      const auto& m = report["metrics"];
+      auto show = [&](const char* name) {
+        const auto& v = m[name];
+        std::printf("  %-9s %s", name, v["value"].is_null() ? "n/a" : std::to_string(v["value"].get<double>()).c_str());
+        if (v.contains("ci_low"))
+          std::printf("  [%.4f, %.4f]", v["ci_low"].get<double>(), v["ci_high"].get<double>());
+        std::printf("\n");
+      };
+      std::printf("%lld rows, prevalence %.4f\n", static_cast<long long>(report["data"]["rows"].get<int64_t>()),
+                  report["data"]["prevalence"].get<double>());
+      for (const char* name : {"auroc", "ap", "log_loss", "brier", "ece"})
+        show(name);
+      for (const auto& b : report["baselines"]) {
+        const auto& c = b["comparison"]["auroc"];
+        std::printf("  vs %s: auroc delta %+.4f (p %.3g, %s)\n", b["name"].get<std::string>().c_str(),
+                    c["delta"].get<double>(), c["p_value"].is_null() ? NAN : c["p_value"].get<double>(),
+                    c["test"].get<std::string>().c_str());
+      }
+      for (const auto& g : report["gates"])
+        std::printf("  gate %-40s %s\n", g["gate"].get<std::string>().c_str(), g["passed"].get<bool>() ? "pass" : "FAIL");
+      std::printf("report: %sreport.html\n", dir.c_str());
+    }
+    std::string failed;
+    int failures = 0;
+    for (const auto& g : report["gates"]) {
+      if (g["passed"].get<bool>()) continue;
+      ++failures;
+      failed += detail::concat(failures > 1 ? "; " : "", "'", g["gate"].get<std::string>(), "' (",
+                               g["left"].is_null() ? std::string("n/a") : std::to_string(g["left"].get<double>()),
+                               " vs ", g["right"].is_null() ? std::string("n/a") : std::to_string(g["right"].get<double>()), ")");
+    }
+    KILN_CHECK(failures == 0, GateFailedError, failures, " gate(s) failed: ", failed);
+  });
+}
+
+}  // namespace kiln::cli
