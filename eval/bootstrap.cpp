@@ -6,34 +6,13 @@
 
 #include "core/errors.h"
 #include "core/thread_pool.h"
+#include "eval/draws.h"
 #include "eval/sort.h"
 
 namespace kiln::eval {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-uint64_t mix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// How many times row `row` is drawn in replicate `replicate`: Poisson(1), keyed so that two
-// models on the same rows see the same draws.
-int draws(uint64_t seed, int replicate, uint32_t row) {
-  static const double cdf[] = {0.36787944117144233, 0.73575888234288467, 0.91969860292860584,
-                               0.98101184312384626, 0.99634015317265634, 0.99940581518258232,
-                               0.99991675885048672, 0.99998975080018735, 0.99999887479390019,
-                               0.99999988857098961, 0.99999998995869855, 0.99999999917575389};
-  uint64_t h = mix64(mix64(seed) ^ (static_cast<uint64_t>(replicate) << 32 | row));
-  double u = static_cast<double>(h >> 11) * 0x1.0p-53;
-  int k = 0;
-  while (k < 12 && u >= cdf[k])
-    ++k;
-  return k;
-}
 
 // The rows in descending score order with what a replicate needs per position.
 struct Prepared {
@@ -76,7 +55,7 @@ ReplicateValues replicate(const Prepared& p, uint64_t seed, int r) {
   double positives = 0, negatives = 0;
   std::vector<double> w(n);
   for (std::size_t i = 0; i < n; ++i) {
-    w[i] = p.weight[i] * draws(seed, r, p.ranked.row(i));
+    w[i] = p.weight[i] * poisson_draws(seed, r, p.ranked.row(i));
     (p.ranked.positive(i) ? positives : negatives) += w[i];
   }
   ReplicateValues v;

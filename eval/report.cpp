@@ -255,9 +255,20 @@ Scored prior_baseline(const BinaryAccumulator& rows) {
 
 json evaluate(const Scored& model, const std::vector<Scored>& baselines,
               const ReportOptions& options, const json& provenance) {
+  // Malformed gates, and gates on a baseline that was not given, fail before any work.
   std::vector<Gate> gates;
-  for (const auto& text : options.gates)
-    gates.push_back(parse_gate(text));  // a malformed gate fails before any work
+  for (const auto& text : options.gates) {
+    gates.push_back(parse_gate(text));
+    for (const GateSide* side : {&gates.back().left, &gates.back().right}) {
+      if (!side->ref || !side->ref->baseline) continue;
+      bool found = false;
+      for (const Scored& b : baselines)
+        found = found || side->ref->baseline_name.empty() || b.name == side->ref->baseline_name;
+      KILN_CHECK(found, ConfigError, "gate '", text, "': no such baseline for '", side->ref->text(),
+                 "' (give it with --baseline", side->ref->baseline_name.empty() ? "" : " NAME=PATH",
+                 ")");
+    }
+  }
   const double level = options.bootstrap.level;
   BinaryMetrics m = model.rows.value(options.metrics);
   Replicates r = options.bootstrap.replicates > 0 ? bootstrap(model.rows, options.bootstrap) : Replicates{};

@@ -14,30 +14,20 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/bench/bench_util.h"
+
 #include "core/errors.h"
 #include "data/loader.h"
 #include "data/random.h"
 
 namespace {
 
+using kiln::bench::arg;
+using kiln::bench::now;
+using kiln::bench::flag;
+
 using namespace kiln::data;
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string arg(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
-bool flag(int argc, char** argv, const char* name) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return true;
-  }
-  return false;
-}
 
 void make(const std::string& dir, int64_t rows, int cols, int shards, int gzip) {
   Schema schema;

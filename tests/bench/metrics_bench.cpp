@@ -4,6 +4,8 @@
 //
 //   metrics_bench make FILE --rows N    N float64 scores then N float32 labels (raw, little-endian)
 //   metrics_bench run FILE [--reps R]   one JSON object: seconds (best of R), rows/s
+//   metrics_bench gpu FILE [--reps R]   the GPU path (CUDA builds), scores already on the
+//                                       GPU: median of R
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,23 +14,25 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "tests/bench/bench_util.h"
 #include <vector>
 
 #include "data/random.h"
 #include "eval/binary_metrics.h"
+#if KILN_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "eval/metrics_cuda.h"
+#endif
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using kiln::bench::arg;
+using kiln::bench::now;
 
-std::string arg(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
 
 }  // namespace
 
@@ -63,6 +67,42 @@ int main(int argc, char** argv) {
   in.read(reinterpret_cast<char*>(scores.data()), static_cast<std::streamsize>(n * 8));
   in.read(reinterpret_cast<char*>(labels.data()), static_cast<std::streamsize>(n * 4));
   const int reps = std::stoi(arg(argc, argv, "--reps", "3"));
+#if KILN_WITH_CUDA
+  if (mode == "gpu") {
+    std::vector<uint8_t> y(labels.begin(), labels.end());
+    double* d_scores = nullptr;
+    uint8_t* d_labels = nullptr;
+    cudaMalloc(&d_scores, static_cast<std::size_t>(n) * 8);
+    cudaMalloc(&d_labels, static_cast<std::size_t>(n));
+    cudaMemcpy(d_scores, scores.data(), static_cast<std::size_t>(n) * 8, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_labels, y.data(), static_cast<std::size_t>(n), cudaMemcpyHostToDevice);
+    kiln::eval::RankingSummary s = kiln::eval::ranking_metrics_cuda(d_scores, d_labels, n);  // warm-up
+    std::vector<double> times;
+    for (int r = 0; r < reps; ++r) {
+      double start = now();
+      s = kiln::eval::ranking_metrics_cuda(d_scores, d_labels, n);  // returns after the GPU is done
+      times.push_back(now() - start);
+    }
+    std::sort(times.begin(), times.end());
+    // 1000 bootstrap replicates of the first million rows.
+    const int64_t million = std::min<int64_t>(n, 1000000);
+    double start = now();
+    kiln::eval::GpuReplicates b = kiln::eval::bootstrap_cuda(d_scores, d_labels, million, 1000, 0);
+    const double bootstrap_seconds = now() - start;
+    cudaDeviceProp prop;
+    cudaGetDeviceProperties(&prop, 0);
+    std::cout << nlohmann::ordered_json{{"rows", n},
+                                        {"seconds", times[times.size() / 2]},
+                                        {"auroc", s.auroc},
+                                        {"average_precision", s.average_precision},
+                                        {"bootstrap_1000x1M_seconds", bootstrap_seconds},
+                                        {"bootstrap_replicates", b.auroc.size()},
+                                        {"device", prop.name}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+#endif
   double best = 1e30;
   kiln::eval::BinaryMetrics m;
   for (int r = 0; r < reps; ++r) {

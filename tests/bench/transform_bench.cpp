@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/bench/bench_util.h"
+
 #include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/random.h"
@@ -30,18 +32,11 @@
 
 namespace {
 
+using kiln::bench::arg;
+using kiln::bench::now;
+
 using namespace kiln;
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string arg(int argc, char** argv, const char* name, const char* fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  }
-  return fallback;
-}
 
 void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
   data::Schema schema;

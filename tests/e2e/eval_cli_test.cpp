@@ -106,6 +106,12 @@ TEST_F(EvalCli, BadGatesAndBadScoresExitWithTheirCodes) {
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir / "r/report.json"));
 
+  auto no_baseline = run_kiln({"eval", "--scores", dir / "model.csv", "--gate",
+                               "auroc >= baseline.old.auroc", "--out", dir / "r"});
+  EXPECT_EQ(no_baseline.exit_code, 78);
+  EXPECT_NE(no_baseline.last_err_line().find("no such baseline for 'baseline.old.auroc'"),
+            std::string::npos);
+
   std::ofstream(dir / "one_class.csv") << "label,score\n0,0.1\n0,0.7\n0,0.4\n";
   auto one = run_kiln({"eval", "--scores", dir / "one_class.csv", "--out", dir / "r"});
   EXPECT_EQ(one.exit_code, 65);

@@ -77,7 +77,8 @@ BinaryAccumulator accumulate(const Case& c, bool weighted, std::size_t chunk) {
 }
 
 TEST(BinaryMetrics, MatchScikitLearnWithin1e9OnTiesWeightsImbalanceAndConstantScores) {
-  for (const auto& [name, g] : golden()["binary"].items()) {
+  const nlohmann::json all = golden();  // a temporary's items() would dangle
+  for (const auto& [name, g] : all["binary"].items()) {
     SCOPED_TRACE(name);
     Case c = make_case(g["params"]);
     BinaryMetrics m = accumulate(c, g["params"]["weighted"], 7777).value();
@@ -181,7 +182,8 @@ TEST(Sort, RanksDescendingStablyWithSignedZerosEqualAndDecodesScores) {
 }
 
 TEST(RegressionMetrics, MatchScikitLearnWithin1e9) {
-  for (const auto& [name, g] : golden()["regression"].items()) {
+  const nlohmann::json all = golden();
+  for (const auto& [name, g] : all["regression"].items()) {
     SCOPED_TRACE(name);
     SplitMix64 rng(g["params"]["seed"].get<uint64_t>());
     std::vector<double> y, p, w;
@@ -227,7 +229,8 @@ void delong_case(const nlohmann::json& p, BinaryAccumulator& a, BinaryAccumulato
 }
 
 TEST(DeLong, MatchesAnIndependentPairwiseImplementation) {
-  for (const auto& [name, g] : golden()["delong"].items()) {
+  const nlohmann::json all = golden();
+  for (const auto& [name, g] : all["delong"].items()) {
     SCOPED_TRACE(name);
     BinaryAccumulator a, b;
     delong_case(g["params"], a, b);
