@@ -64,9 +64,9 @@ void ranking_pass(const Ranking& ranked, const std::vector<uint8_t>& labels, Wei
       last_tpr = tpr;
     }
   }
-  m.auroc = static_cast<double>(static_cast<long double>(area2) /
-                                (2.0L * static_cast<long double>(positives) *
-                                 static_cast<long double>(negatives)));
+  m.auroc = static_cast<double>(
+      static_cast<long double>(area2) /
+      (2.0L * static_cast<long double>(positives) * static_cast<long double>(negatives)));
   m.average_precision = ap;
 }
 
@@ -116,10 +116,11 @@ BinaryMetrics BinaryAccumulator::value(const BinaryOptions& options) const {
     ranked = rank_descending(scores_.data(), labels_.data(), m.rows, &pool);
   }
   if (weighted()) {
-    ranking_pass<double>(ranked, labels_, [this](std::size_t i) { return weights_[i]; }, options,
-                         m);
+    ranking_pass<double>(
+        ranked, labels_, [this](std::size_t i) { return weights_[i]; }, options, m);
   } else {
-    ranking_pass<int64_t>(ranked, labels_, [](std::size_t) { return int64_t{1}; }, options, m);
+    ranking_pass<int64_t>(
+        ranked, labels_, [](std::size_t) { return int64_t{1}; }, options, m);
   }
   const double low = ranked.score(ranked.size() - 1), high = ranked.score(0);
   m.probabilities = low >= 0 && high <= 1;
@@ -146,7 +147,8 @@ BinaryMetrics BinaryAccumulator::value(const BinaryOptions& options) const {
     }
     int h = width > 0 ? static_cast<int>((s - m.histogram_low) / width * hist_bins) : 0;
     (positive ? m.histogram_positive
-              : m.histogram_negative)[static_cast<std::size_t>(std::clamp(h, 0, hist_bins - 1))] += w;
+              : m.histogram_negative)[static_cast<std::size_t>(std::clamp(h, 0, hist_bins - 1))] +=
+        w;
     if (!m.probabilities) continue;
     const double clipped = std::clamp(s, eps, 1 - eps), y = positive ? 1.0 : 0.0;
     total += w;

@@ -11,17 +11,17 @@
 namespace kiln::eval {
 
 struct BinaryOptions {
-  double threshold = 0.5;      // precision / recall / F1 "at the threshold": score >= threshold
-  int calibration_bins = 10;   // equal-width bins on [0, 1] for ECE and the reliability curve
-  int curve_points = 200;      // ROC and PR points kept for plots (at least)
-  int histogram_bins = 20;     // score histograms by class
-  int threads = 0;             // threads for the sort; 0: one per core (results do not depend on it)
+  double threshold = 0.5;     // precision / recall / F1 "at the threshold": score >= threshold
+  int calibration_bins = 10;  // equal-width bins on [0, 1] for ECE and the reliability curve
+  int curve_points = 200;     // ROC and PR points kept for plots (at least)
+  int histogram_bins = 20;    // score histograms by class
+  int threads = 0;            // threads for the sort; 0: one per core (results do not depend on it)
 };
 
 struct CurvePoint {
   double threshold = 0;
-  double fpr = 0, tpr = 0;            // ROC
-  double precision = 1, recall = 0;   // PR
+  double fpr = 0, tpr = 0;           // ROC
+  double precision = 1, recall = 0;  // PR
 };
 
 struct CalibrationBin {
@@ -41,7 +41,7 @@ struct BinaryMetrics {
   double auroc = 0;
   double average_precision = 0;
   double ks = 0, ks_threshold = 0;
-  bool probabilities = false;  // every score in [0, 1]
+  bool probabilities = false;               // every score in [0, 1]
   double log_loss = 0, brier = 0, ece = 0;  // NaN unless probabilities
   ThresholdMetrics at_threshold;
   ThresholdMetrics best_f1;

@@ -17,9 +17,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The rows in descending score order with what a replicate needs per position.
 struct Prepared {
   Ranking ranked;
-  std::vector<double> weight;      // the row's own weight
-  std::vector<double> log_loss;    // its log-loss term (probabilities only)
-  std::vector<double> brier;       // its Brier term
+  std::vector<double> weight;    // the row's own weight
+  std::vector<double> log_loss;  // its log-loss term (probabilities only)
+  std::vector<double> brier;     // its Brier term
   bool probabilities = false;
 };
 
@@ -156,10 +156,14 @@ std::map<std::string, Difference> compare(const BinaryAccumulator& model,
   std::vector<ReplicateValues> va = all_replicates(a, options, pool);
   std::vector<ReplicateValues> vb = all_replicates(b, options, pool);
   BinaryMetrics ma = model.value(), mb = baseline.value();
-  std::map<std::string, double> point_a = {{"auroc", ma.auroc}, {"ap", ma.average_precision},
-                                           {"log_loss", ma.log_loss}, {"brier", ma.brier}};
-  std::map<std::string, double> point_b = {{"auroc", mb.auroc}, {"ap", mb.average_precision},
-                                           {"log_loss", mb.log_loss}, {"brier", mb.brier}};
+  std::map<std::string, double> point_a = {{"auroc", ma.auroc},
+                                           {"ap", ma.average_precision},
+                                           {"log_loss", ma.log_loss},
+                                           {"brier", ma.brier}};
+  std::map<std::string, double> point_b = {{"auroc", mb.auroc},
+                                           {"ap", mb.average_precision},
+                                           {"log_loss", mb.log_loss},
+                                           {"brier", mb.brier}};
   std::map<std::string, Difference> out;
   for (const auto& [name, field] : fields()) {
     if (!std::isfinite(point_a[name]) || !std::isfinite(point_b[name])) continue;
@@ -175,9 +179,12 @@ std::map<std::string, Difference> compare(const BinaryAccumulator& model,
     diff.test = "paired bootstrap";
     if (!deltas.empty()) {
       // Two-sided, with the add-one correction: never 0 from a finite number of replicates.
-      auto below = static_cast<double>(std::upper_bound(deltas.begin(), deltas.end(), 0.0) - deltas.begin());
-      auto above = static_cast<double>(deltas.end() - std::lower_bound(deltas.begin(), deltas.end(), 0.0));
-      diff.p_value = std::min(1.0, (2 * std::min(below, above) + 1) / (static_cast<double>(deltas.size()) + 1));
+      auto below =
+          static_cast<double>(std::upper_bound(deltas.begin(), deltas.end(), 0.0) - deltas.begin());
+      auto above =
+          static_cast<double>(deltas.end() - std::lower_bound(deltas.begin(), deltas.end(), 0.0));
+      diff.p_value = std::min(
+          1.0, (2 * std::min(below, above) + 1) / (static_cast<double>(deltas.size()) + 1));
     } else {
       diff.p_value = kNaN;
     }

@@ -17,7 +17,8 @@ class Scanner {
  public:
   explicit Scanner(const std::string& text) : text_(text) {}
   void skip_space() {
-    while (at_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[at_]))) ++at_;
+    while (at_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[at_])))
+      ++at_;
   }
   bool done() {
     skip_space();
@@ -37,8 +38,8 @@ class Scanner {
   std::string word() {  // letters, digits, '_', '.'
     skip_space();
     std::size_t start = at_;
-    while (at_ < text_.size() &&
-           (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_' || text_[at_] == '.'))
+    while (at_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[at_])) ||
+                                  text_[at_] == '_' || text_[at_] == '.'))
       ++at_;
     return text_.substr(start, at_ - start);
   }
@@ -74,8 +75,8 @@ GateRef parse_ref(const std::string& word, const std::string& text) {
     ref.baseline = true;
     i = 1;
     const auto& metrics = gate_metrics();
-    bool next_is_metric = i < parts.size() &&
-                          std::find(metrics.begin(), metrics.end(), parts[i]) != metrics.end();
+    bool next_is_metric =
+        i < parts.size() && std::find(metrics.begin(), metrics.end(), parts[i]) != metrics.end();
     if (!next_is_metric && i + 1 < parts.size()) ref.baseline_name = parts[i++];
   }
   if (i >= parts.size()) bad_gate(text, "'" + word + "' names no metric");
@@ -118,13 +119,14 @@ GateSide parse_side(Scanner& s, const std::string& text) {
 
 const std::vector<std::string>& gate_metrics() {
   static const std::vector<std::string> names = {
-      "auroc", "ap",     "log_loss", "brier", "ece", "ks",  "precision",
-      "recall", "f1",    "best_f1",  "rmse",  "mae", "r2"};
+      "auroc",  "ap", "log_loss", "brier", "ece", "ks", "precision",
+      "recall", "f1", "best_f1",  "rmse",  "mae", "r2"};
   return names;
 }
 
 std::string GateRef::text() const {
-  std::string out = baseline ? (baseline_name.empty() ? "baseline." : "baseline." + baseline_name + ".") : "";
+  std::string out =
+      baseline ? (baseline_name.empty() ? "baseline." : "baseline." + baseline_name + ".") : "";
   out += metric;
   if (part != "value") out += "." + part;
   return out;
@@ -155,16 +157,19 @@ GateResult evaluate_gate(const Gate& gate, const GateLookup& lookup) {
   auto value = [&](const GateSide& side) {
     if (!side.ref) return side.number;
     std::optional<double> v = lookup(*side.ref);
-    KILN_CHECK(v.has_value(), ConfigError, "gate '", gate.text, "': ",
-               side.ref->baseline ? "no such baseline for '" : "no value for '", side.ref->text(),
-               "'");
+    KILN_CHECK(v.has_value(), ConfigError, "gate '", gate.text,
+               "': ", side.ref->baseline ? "no such baseline for '" : "no value for '",
+               side.ref->text(), "'");
     if (std::isnan(*v)) result.detail += side.ref->text() + " is undefined here; ";
     return *v + side.number;
   };
   result.left = value(gate.left);
   result.right = value(gate.right);
   const double l = result.left, r = result.right;
-  result.passed = gate.op == ">=" ? l >= r : gate.op == "<=" ? l <= r : gate.op == ">" ? l > r : l < r;
+  result.passed = gate.op == ">="   ? l >= r
+                  : gate.op == "<=" ? l <= r
+                  : gate.op == ">"  ? l > r
+                                    : l < r;
   return result;
 }
 

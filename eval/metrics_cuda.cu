@@ -84,7 +84,9 @@ struct ReplicateCounts {
 // A position starts a new tie group: 1, else 0 (inclusive-scanned into group ids).
 struct StartsGroup {
   const double* keys;
-  __host__ __device__ int operator()(long long i) const { return i > 0 && keys[i] != keys[i - 1] ? 1 : 0; }
+  __host__ __device__ int operator()(long long i) const {
+    return i > 0 && keys[i] != keys[i - 1] ? 1 : 0;
+  }
 };
 
 }  // namespace
@@ -101,13 +103,15 @@ GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_
                       thrust::device_pointer_cast(scores) + n, keys.begin(), PositiveZero());
     thrust::device_vector<uint32_t> rows(size);
     thrust::sequence(policy, rows.begin(), rows.end());
-    thrust::stable_sort_by_key(policy, keys.begin(), keys.end(), rows.begin(), thrust::greater<double>());
+    thrust::stable_sort_by_key(policy, keys.begin(), keys.end(), rows.begin(),
+                               thrust::greater<double>());
     thrust::device_vector<uint8_t> sorted_labels(size);
     thrust::gather(policy, rows.begin(), rows.end(), thrust::device_pointer_cast(labels),
                    sorted_labels.begin());
     thrust::device_vector<int> group_ids(size);
-    auto starts = thrust::make_transform_iterator(thrust::counting_iterator<long long>(0),
-                                                  StartsGroup{thrust::raw_pointer_cast(keys.data())});
+    auto starts =
+        thrust::make_transform_iterator(thrust::counting_iterator<long long>(0),
+                                        StartsGroup{thrust::raw_pointer_cast(keys.data())});
     thrust::inclusive_scan(policy, starts, starts + n, group_ids.begin());
     const auto group_count = static_cast<std::size_t>(static_cast<int>(group_ids.back()) + 1);
     thrust::device_vector<int> unique_ids(group_count);
@@ -125,10 +129,10 @@ GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_
       if (total.positives == 0 || total.negatives == 0) continue;
       auto pairs = thrust::make_zip_iterator(thrust::make_tuple(groups.begin(), above.begin()));
       const unsigned long long area2 =
-          thrust::transform_reduce(policy, pairs, pairs + static_cast<long>(group_count), AreaTerm(),
-                                   0ULL, thrust::plus<unsigned long long>());
-      out.auroc.push_back(static_cast<double>(area2) /
-                          (2.0 * static_cast<double>(total.positives) * static_cast<double>(total.negatives)));
+          thrust::transform_reduce(policy, pairs, pairs + static_cast<long>(group_count),
+                                   AreaTerm(), 0ULL, thrust::plus<unsigned long long>());
+      out.auroc.push_back(static_cast<double>(area2) / (2.0 * static_cast<double>(total.positives) *
+                                                        static_cast<double>(total.negatives)));
       out.ap.push_back(thrust::transform_reduce(
           policy, pairs, pairs + static_cast<long>(group_count),
           PrecisionTerm{static_cast<double>(total.positives)}, 0.0, thrust::plus<double>()));
@@ -165,12 +169,13 @@ RankingSummary ranking_metrics_cuda(const double* scores, const uint8_t* labels,
     const Counts last_above = above[group_count - 1], last = groups[group_count - 1];
     const Counts total = last_above + last;
     KILN_CHECK(total.positives > 0 && total.negatives > 0, DataError,
-               "the labels have only one class (", total.positives > 0 ? "all positive" : "all negative",
+               "the labels have only one class (",
+               total.positives > 0 ? "all positive" : "all negative",
                "): AUROC and average precision are undefined");
     auto pairs = thrust::make_zip_iterator(thrust::make_tuple(groups.begin(), above.begin()));
-    const unsigned long long area2 = thrust::transform_reduce(
-        policy, pairs, pairs + static_cast<long>(group_count), AreaTerm(), 0ULL,
-        thrust::plus<unsigned long long>());
+    const unsigned long long area2 =
+        thrust::transform_reduce(policy, pairs, pairs + static_cast<long>(group_count), AreaTerm(),
+                                 0ULL, thrust::plus<unsigned long long>());
     const double ap = thrust::transform_reduce(
         policy, pairs, pairs + static_cast<long>(group_count),
         PrecisionTerm{static_cast<double>(total.positives)}, 0.0, thrust::plus<double>());

@@ -27,7 +27,7 @@ RankingSummary ranking_metrics_cuda(const double* scores, const uint8_t* labels,
 struct GpuReplicates {
   std::vector<double> auroc, ap;
 };
-GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_t n,
-                             int replicates, uint64_t seed, void* stream = nullptr);
+GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_t n, int replicates,
+                             uint64_t seed, void* stream = nullptr);
 
 }  // namespace kiln::eval

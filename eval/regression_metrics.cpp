@@ -11,9 +11,8 @@ void RegressionAccumulator::add(const double* predictions, const double* targets
                                 const double* weights, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const double w = weights ? weights[i] : 1.0;
-    KILN_CHECK(std::isfinite(predictions[i]) && std::isfinite(targets[i]), DataError, "row ",
-               rows_, ": prediction ", predictions[i], " and target ", targets[i],
-               " must be finite");
+    KILN_CHECK(std::isfinite(predictions[i]) && std::isfinite(targets[i]), DataError, "row ", rows_,
+               ": prediction ", predictions[i], " and target ", targets[i], " must be finite");
     KILN_CHECK(std::isfinite(w) && w >= 0, DataError, "row ", rows_, ": weight ", w,
                " must be finite and >= 0");
     const double e = predictions[i] - targets[i];
@@ -48,7 +47,8 @@ RegressionMetrics RegressionAccumulator::value() const {
   m.rows = rows_;
   m.rmse = std::sqrt(squared_error_ / weight_);
   m.mae = absolute_error_ / weight_;
-  m.r2 = target_m2_ > 0 ? 1.0 - squared_error_ / target_m2_ : std::numeric_limits<double>::quiet_NaN();
+  m.r2 =
+      target_m2_ > 0 ? 1.0 - squared_error_ / target_m2_ : std::numeric_limits<double>::quiet_NaN();
   return m;
 }
 

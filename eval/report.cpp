@@ -57,7 +57,9 @@ json curves_json(const BinaryMetrics& m) {
 }
 
 json scored_json(const Scored& s, const BinaryMetrics& m, const Replicates& r, double level) {
-  json out{{"name", s.name}, {"source", s.source}, {"metrics", metrics_json(m, r, level)},
+  json out{{"name", s.name},
+           {"source", s.source},
+           {"metrics", metrics_json(m, r, level)},
            {"curves", curves_json(m)}};
   return out;
 }
@@ -91,18 +93,27 @@ std::string escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-const char* kMetricOrder[] = {"auroc", "ap", "log_loss", "brier", "ece", "ks",
-                              "precision", "recall", "f1", "best_f1"};
+const char* kMetricOrder[] = {"auroc", "ap",        "log_loss", "brier", "ece",
+                              "ks",    "precision", "recall",   "f1",    "best_f1"};
 
 std::string metric_label(const std::string& name, const json& m) {
   if (name == "precision" || name == "recall" || name == "f1")
@@ -130,23 +141,28 @@ std::string svg_lines(const std::string& title, const std::string& x_label,
   auto y = [&](double v) { return top + (1 - std::clamp(v, 0.0, 1.0)) * ph; };
   std::ostringstream s;
   s.precision(5);
-  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-    << "\" viewBox=\"0 0 " << w << " " << h << "\" role=\"img\" aria-label=\"" << escape(title) << "\">"
+  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\""
+    << h << "\" viewBox=\"0 0 " << w << " " << h << "\" role=\"img\" aria-label=\"" << escape(title)
+    << "\">"
     << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
-    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">" << escape(title) << "</text>";
+    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">"
+    << escape(title) << "</text>";
   for (int i = 0; i <= 5; ++i) {
     double v = i / 5.0;
     s << "<line x1=\"" << x(0) << "\" x2=\"" << x(1) << "\" y1=\"" << y(v) << "\" y2=\"" << y(v)
       << "\" class=\"grid\"/><line y1=\"" << y(0) << "\" y2=\"" << y(1) << "\" x1=\"" << x(v)
       << "\" x2=\"" << x(v) << "\" class=\"grid\"/>"
-      << "<text x=\"" << x(v) << "\" y=\"" << y(0) + 16 << "\" text-anchor=\"middle\">" << v << "</text>"
-      << "<text x=\"" << left - 6 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\">" << v << "</text>";
+      << "<text x=\"" << x(v) << "\" y=\"" << y(0) + 16 << "\" text-anchor=\"middle\">" << v
+      << "</text>"
+      << "<text x=\"" << left - 6 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\">" << v
+      << "</text>";
   }
   s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" class=\"frame\"/>"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">" << escape(x_label) << "</text>"
-    << "<text transform=\"translate(14," << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-    << escape(y_label) << "</text>";
+    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">"
+    << escape(x_label) << "</text>"
+    << "<text transform=\"translate(14," << top + ph / 2
+    << ") rotate(-90)\" text-anchor=\"middle\">" << escape(y_label) << "</text>";
   for (std::size_t k = 0; k < series.size(); ++k) {
     const Series& line = series[k];
     s << "<polyline fill=\"none\" stroke=\"" << line.color << "\" stroke-width=\"2\""
@@ -158,10 +174,10 @@ std::string svg_lines(const std::string& title, const std::string& x_label,
     const double ly = legend == Corner::kBottomRight
                           ? top + ph - 10 - 16.0 * static_cast<double>(series.size() - 1 - k)
                           : top + 14 + 16.0 * static_cast<double>(k);
-    s << "<line x1=\"" << lx << "\" x2=\"" << lx + 20 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
-      << "\" stroke=\"" << line.color << "\" stroke-width=\"2\""
-      << (line.dashed ? " stroke-dasharray=\"5 4\"" : "") << "/><text x=\"" << lx + 24
-      << "\" y=\"" << ly << "\">" << escape(line.name) << "</text>";
+    s << "<line x1=\"" << lx << "\" x2=\"" << lx + 20 << "\" y1=\"" << ly - 4 << "\" y2=\""
+      << ly - 4 << "\" stroke=\"" << line.color << "\" stroke-width=\"2\""
+      << (line.dashed ? " stroke-dasharray=\"5 4\"" : "") << "/><text x=\"" << lx + 24 << "\" y=\""
+      << ly << "\">" << escape(line.name) << "</text>";
   }
   s << "</svg>";
   return s.str();
@@ -172,8 +188,10 @@ std::string svg_histogram(const json& histogram) {
   std::vector<double> pos = histogram["positive"].get<std::vector<double>>();
   std::vector<double> neg = histogram["negative"].get<std::vector<double>>();
   double pos_total = 0, neg_total = 0;
-  for (double v : pos) pos_total += v;
-  for (double v : neg) neg_total += v;
+  for (double v : pos)
+    pos_total += v;
+  for (double v : neg)
+    neg_total += v;
   double peak = 0;
   for (std::size_t i = 0; i < pos.size(); ++i) {
     pos[i] = pos_total > 0 ? pos[i] / pos_total : 0;
@@ -185,24 +203,33 @@ std::string svg_histogram(const json& histogram) {
   const double bar = pw / static_cast<double>(std::max<std::size_t>(pos.size(), 1));
   std::ostringstream s;
   s.precision(5);
-  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-    << "\" viewBox=\"0 0 " << w << " " << h << "\" role=\"img\" aria-label=\"score histograms\">"
+  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\""
+    << h << "\" viewBox=\"0 0 " << w << " " << h
+    << "\" role=\"img\" aria-label=\"score histograms\">"
     << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
-    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">Scores by class</text>"
-    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph << "\" class=\"frame\"/>";
+    << "<text x=\"" << w / 2
+    << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">Scores by class</text>"
+    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
+    << "\" class=\"frame\"/>";
   for (std::size_t i = 0; i < pos.size(); ++i) {
     double hn = peak > 0 ? neg[i] / peak * ph : 0, hp = peak > 0 ? pos[i] / peak * ph : 0;
     double x0 = left + bar * static_cast<double>(i);
     s << "<rect x=\"" << x0 + 1 << "\" y=\"" << top + ph - hn << "\" width=\"" << bar / 2 - 1
       << "\" height=\"" << hn << "\" fill=\"#8c9bab\"/><rect x=\"" << x0 + bar / 2 << "\" y=\""
-      << top + ph - hp << "\" width=\"" << bar / 2 - 1 << "\" height=\"" << hp << "\" fill=\"#d9480f\"/>";
+      << top + ph - hp << "\" width=\"" << bar / 2 - 1 << "\" height=\"" << hp
+      << "\" fill=\"#d9480f\"/>";
   }
-  s << "<text x=\"" << left << "\" y=\"" << h - 8 << "\">" << fixed(histogram["low"], 3) << "</text>"
-    << "<text x=\"" << left + pw << "\" y=\"" << h - 8 << "\" text-anchor=\"end\">" << fixed(histogram["high"], 3) << "</text>"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">score</text>"
-    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 8 << "\" width=\"12\" height=\"10\" fill=\"#d9480f\"/>"
+  s << "<text x=\"" << left << "\" y=\"" << h - 8 << "\">" << fixed(histogram["low"], 3)
+    << "</text>"
+    << "<text x=\"" << left + pw << "\" y=\"" << h - 8 << "\" text-anchor=\"end\">"
+    << fixed(histogram["high"], 3) << "</text>"
+    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8
+    << "\" text-anchor=\"middle\">score</text>"
+    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 8
+    << "\" width=\"12\" height=\"10\" fill=\"#d9480f\"/>"
     << "<text x=\"" << left + pw - 104 << "\" y=\"" << top + 17 << "\">positives</text>"
-    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 26 << "\" width=\"12\" height=\"10\" fill=\"#8c9bab\"/>"
+    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 26
+    << "\" width=\"12\" height=\"10\" fill=\"#8c9bab\"/>"
     << "<text x=\"" << left + pw - 104 << "\" y=\"" << top + 35 << "\">negatives</text></svg>";
   return s.str();
 }
@@ -271,7 +298,8 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
   }
   const double level = options.bootstrap.level;
   BinaryMetrics m = model.rows.value(options.metrics);
-  Replicates r = options.bootstrap.replicates > 0 ? bootstrap(model.rows, options.bootstrap) : Replicates{};
+  Replicates r =
+      options.bootstrap.replicates > 0 ? bootstrap(model.rows, options.bootstrap) : Replicates{};
   json report{{"format", "kiln.eval_report"},
               {"version", 1},
               {"kiln_version", core::build_info().version},
@@ -294,17 +322,23 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
   report["curves"] = curves_json(m);
   json calibration = json::array();
   for (const CalibrationBin& b : m.calibration) {
-    calibration.push_back({{"lower", b.lower}, {"upper", b.upper}, {"mean_score", b.mean_score},
-                           {"positive_rate", b.positive_rate}, {"weight", b.weight}});
+    calibration.push_back({{"lower", b.lower},
+                           {"upper", b.upper},
+                           {"mean_score", b.mean_score},
+                           {"positive_rate", b.positive_rate},
+                           {"weight", b.weight}});
   }
   report["calibration"] = calibration;
-  report["histogram"] = {{"low", m.histogram_low}, {"high", m.histogram_high},
-                         {"positive", m.histogram_positive}, {"negative", m.histogram_negative}};
+  report["histogram"] = {{"low", m.histogram_low},
+                         {"high", m.histogram_high},
+                         {"positive", m.histogram_positive},
+                         {"negative", m.histogram_negative}};
   report["baselines"] = json::array();
   std::vector<json> baseline_metrics;
   for (const Scored& b : baselines) {
     BinaryMetrics bm = b.rows.value(options.metrics);
-    Replicates br = options.bootstrap.replicates > 0 ? bootstrap(b.rows, options.bootstrap) : Replicates{};
+    Replicates br =
+        options.bootstrap.replicates > 0 ? bootstrap(b.rows, options.bootstrap) : Replicates{};
     json entry = scored_json(b, bm, br, level);
     json comparison;
     for (const auto& [name, d] : compare(model.rows, b.rows, options.bootstrap)) {
@@ -363,8 +397,9 @@ std::string render_markdown(const json& report) {
     md << "**Verdict: " << (report["passed"].get<bool>() ? "PASSED" : "FAILED") << "**\n\n"
        << "| gate | verdict | left | right |\n|---|---|---|---|\n";
     for (const auto& g : report["gates"]) {
-      md << "| `" << g["gate"].get<std::string>() << "` | " << (g["passed"].get<bool>() ? "pass" : "**FAIL**")
-         << " | " << fixed(g["left"]) << " | " << fixed(g["right"]) << " |\n";
+      md << "| `" << g["gate"].get<std::string>() << "` | "
+         << (g["passed"].get<bool>() ? "pass" : "**FAIL**") << " | " << fixed(g["left"]) << " | "
+         << fixed(g["right"]) << " |\n";
     }
     md << "\n";
   }
@@ -372,7 +407,8 @@ std::string render_markdown(const json& report) {
   md << "## Metrics\n\n| metric | value | " << level << "% CI |\n|---|---|---|\n";
   for (const char* name : kMetricOrder) {
     const json& m = report["metrics"][name];
-    md << "| " << metric_label(name, m) << " | " << fixed(m["value"]) << " | " << interval_text(m) << " |\n";
+    md << "| " << metric_label(name, m) << " | " << fixed(m["value"]) << " | " << interval_text(m)
+       << " |\n";
   }
   for (const auto& b : report["baselines"]) {
     md << "\n## Against baseline `" << b["name"].get<std::string>() << "`\n\n"
@@ -391,8 +427,10 @@ std::string render_markdown(const json& report) {
 
 std::string render_html(const json& report) {
   std::vector<Series> roc, pr;
-  roc.push_back({report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["roc"])});
-  pr.push_back({report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["pr"])});
+  roc.push_back(
+      {report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["roc"])});
+  pr.push_back(
+      {report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["pr"])});
   std::size_t k = 1;
   for (const auto& b : report["baselines"]) {
     const char* color = kColors[k++ % 6];
@@ -404,7 +442,8 @@ std::string render_html(const json& report) {
   h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kiln evaluation: "
     << escape(report["model"]["name"].get<std::string>()) << "</title><style>"
     << "body{font-family:system-ui,sans-serif;margin:24px;color:#212529;max-width:1320px}"
-    << "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #dee2e6;padding:4px 10px;text-align:right}"
+    << "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid "
+       "#dee2e6;padding:4px 10px;text-align:right}"
     << "th{background:#f1f3f5}td:first-child,th:first-child{text-align:left}"
     << ".pass{color:#2b8a3e;font-weight:600}.fail{color:#c92a2a;font-weight:600}"
     << ".plots{display:flex;flex-wrap:wrap;gap:12px}.plot text{font-size:11px;fill:#495057}"
@@ -412,13 +451,13 @@ std::string render_html(const json& report) {
     << ".frame{fill:none;stroke:#868e96}pre{background:#f8f9fa;padding:10px;overflow:auto}"
     << "</style></head><body>";
   h << "<h1>Kiln evaluation: " << escape(report["model"]["name"].get<std::string>()) << "</h1>"
-    << "<p>Scores <code>"
-    << escape(report["model"]["source"].get<std::string>()) << "</code>: "
-    << report["data"]["rows"].get<int64_t>() << " rows, prevalence "
+    << "<p>Scores <code>" << escape(report["model"]["source"].get<std::string>())
+    << "</code>: " << report["data"]["rows"].get<int64_t>() << " rows, prevalence "
     << fixed(report["data"]["prevalence"]) << ".</p>";
   if (!report["gates"].empty()) {
     bool passed = report["passed"].get<bool>();
-    h << "<h2>Verdict: <span class=\"" << (passed ? "pass\">PASSED" : "fail\">FAILED") << "</span></h2>"
+    h << "<h2>Verdict: <span class=\"" << (passed ? "pass\">PASSED" : "fail\">FAILED")
+      << "</span></h2>"
       << "<table><tr><th>gate</th><th>verdict</th><th>left</th><th>right</th></tr>";
     for (const auto& g : report["gates"]) {
       bool ok = g["passed"].get<bool>();
@@ -435,7 +474,8 @@ std::string render_html(const json& report) {
     Series reliability{"model", kColors[0], {}};
     for (const auto& b : report["calibration"])
       if (b["weight"].get<double>() > 0)
-        reliability.points.push_back({b["mean_score"].get<double>(), b["positive_rate"].get<double>()});
+        reliability.points.push_back(
+            {b["mean_score"].get<double>(), b["positive_rate"].get<double>()});
     h << svg_lines("Reliability (ECE " + fixed(report["metrics"]["ece"]["value"]) + ")",
                    "mean predicted probability", "observed positive rate",
                    {reliability, {"perfect", "#adb5bd", {{0, 0}, {1, 1}}, true}}, Corner::kTopLeft);
@@ -445,8 +485,8 @@ std::string render_html(const json& report) {
   h << "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>" << level << "% CI</th></tr>";
   for (const char* name : kMetricOrder) {
     const json& m = report["metrics"][name];
-    h << "<tr><td>" << escape(metric_label(name, m)) << "</td><td>" << fixed(m["value"]) << "</td><td>"
-      << interval_text(m) << "</td></tr>";
+    h << "<tr><td>" << escape(metric_label(name, m)) << "</td><td>" << fixed(m["value"])
+      << "</td><td>" << interval_text(m) << "</td></tr>";
   }
   h << "</table>";
   for (const auto& b : report["baselines"]) {
@@ -457,11 +497,13 @@ std::string render_html(const json& report) {
       h << "<tr><td>" << escape(name) << "</td><td>" << fixed(report["metrics"][name]["value"])
         << "</td><td>" << fixed(b["metrics"][name]["value"]) << "</td><td>" << fixed(c["delta"])
         << "</td><td>[" << fixed(c["ci_low"]) << ", " << fixed(c["ci_high"]) << "]</td><td>"
-        << p_text(c["p_value"]) << "</td><td>" << escape(c["test"].get<std::string>()) << "</td></tr>";
+        << p_text(c["p_value"]) << "</td><td>" << escape(c["test"].get<std::string>())
+        << "</td></tr>";
     }
     h << "</table>";
   }
-  h << "<h2>Provenance</h2><pre>" << escape(report["provenance"].dump(2)) << "</pre></body></html>\n";
+  h << "<h2>Provenance</h2><pre>" << escape(report["provenance"].dump(2))
+    << "</pre></body></html>\n";
   return h.str();
 }
 

@@ -22,15 +22,16 @@ struct Scored {
 
 // The config section `eval`.
 struct EvalOptions {
-  std::vector<std::string> gates;   // e.g. "auroc >= 0.80"; a failed gate exits 3
-  int64_t bootstrap = 1000;         // replicates for confidence intervals; 0: none
-  double level = 0.95;              // confidence level of the intervals
-  double threshold = 0.5;           // precision/recall/F1 at this score
-  int64_t calibration_bins = 10;    // equal-width bins for ECE and the reliability diagram
+  std::vector<std::string> gates;  // e.g. "auroc >= 0.80"; a failed gate exits 3
+  int64_t bootstrap = 1000;        // replicates for confidence intervals; 0: none
+  double level = 0.95;             // confidence level of the intervals
+  double threshold = 0.5;          // precision/recall/F1 at this score
+  int64_t calibration_bins = 10;   // equal-width bins for ECE and the reliability diagram
 
   template <class V>
   void visit(V& v) {
-    v("gates", gates, "gate expressions, e.g. 'auroc >= 0.80' (docs/EVAL.md); a failed gate exits 3");
+    v("gates", gates,
+      "gate expressions, e.g. 'auroc >= 0.80' (docs/EVAL.md); a failed gate exits 3");
     v("bootstrap", bootstrap, "bootstrap replicates for confidence intervals (0: none)");
     v("level", level, "confidence level of the intervals");
     v("threshold", threshold, "precision, recall and F1 are reported at this score threshold");

@@ -26,7 +26,8 @@ std::vector<std::string> split_csv(const std::string& line) {
     out.push_back(cell);
   if (!line.empty() && line.back() == ',') out.emplace_back();
   for (auto& c : out) {  // trim spaces, a trailing CR and surrounding quotes
-    while (!c.empty() && (c.back() == ' ' || c.back() == '\r')) c.pop_back();
+    while (!c.empty() && (c.back() == ' ' || c.back() == '\r'))
+      c.pop_back();
     c.erase(0, c.find_first_not_of(' '));
     if (c.size() >= 2 && c.front() == '"' && c.back() == '"') c = c.substr(1, c.size() - 2);
   }
@@ -39,7 +40,8 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
   Scores out;
   out.path = path;
   std::string line;
-  KILN_CHECK(static_cast<bool>(std::getline(in, line)), DataError, path, ": empty file, expected a header");
+  KILN_CHECK(static_cast<bool>(std::getline(in, line)), DataError, path,
+             ": empty file, expected a header");
   std::vector<std::string> header = split_csv(line);
   auto find = [&](const std::string& name, bool required) -> int {
     auto it = std::find(header.begin(), header.end(), name);
@@ -79,8 +81,9 @@ Scores read_dataset(const std::string& path, const ScoreColumns& columns) {
   const int label = schema.find_role(data::Role::kLabel);
   const int score = schema.find(columns.score);
   const int weight = schema.find_role(data::Role::kWeight);
-  KILN_CHECK(score >= 0 && schema.columns[static_cast<std::size_t>(score)].role == data::Role::kNumeric,
-             DataError, path, ": no numeric column '", columns.score, "' to read scores from");
+  KILN_CHECK(
+      score >= 0 && schema.columns[static_cast<std::size_t>(score)].role == data::Role::kNumeric,
+      DataError, path, ": no numeric column '", columns.score, "' to read scores from");
   Scores out;
   out.path = path;
   const int64_t block = 65536;

@@ -10,9 +10,9 @@
 namespace kiln::eval {
 
 struct ScoreColumns {
-  std::string label = "label";   // CSV: the label column's name; a dataset uses its label role
-  std::string score = "score";   // the score column's name
-  std::string weight;            // CSV: an optional weight column ("": none); a dataset uses its weight role
+  std::string label = "label";  // CSV: the label column's name; a dataset uses its label role
+  std::string score = "score";  // the score column's name
+  std::string weight;  // CSV: an optional weight column ("": none); a dataset uses its weight role
 };
 
 struct Scores {

@@ -40,8 +40,9 @@ Ranking rank_descending(const double* scores, const uint8_t* labels, int64_t n,
              " rows at once (at most 2^31 - 1)");
   const auto count = static_cast<std::size_t>(n);
   // Slices: one per thread (a pool's size), in row order; small inputs take one.
-  const std::size_t slices =
-      pool != nullptr && count >= (std::size_t{1} << 16) ? static_cast<std::size_t>(pool->size()) : 1;
+  const std::size_t slices = pool != nullptr && count >= (std::size_t{1} << 16)
+                                 ? static_cast<std::size_t>(pool->size())
+                                 : 1;
   auto slice_begin = [&](std::size_t s) { return count * s / slices; };
   auto run = [&](const std::function<void(int64_t)>& fn) {
     if (slices > 1) {

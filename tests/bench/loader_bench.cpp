@@ -23,11 +23,10 @@
 namespace {
 
 using kiln::bench::arg;
-using kiln::bench::now;
 using kiln::bench::flag;
+using kiln::bench::now;
 
 using namespace kiln::data;
-
 
 void make(const std::string& dir, int64_t rows, int cols, int shards, int gzip) {
   Schema schema;

@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "tests/bench/bench_util.h"
 #include <vector>
+#include "tests/bench/bench_util.h"
 
 #include "data/random.h"
 #include "eval/binary_metrics.h"
@@ -32,7 +32,6 @@ namespace {
 
 using kiln::bench::arg;
 using kiln::bench::now;
-
 
 }  // namespace
 
@@ -76,7 +75,8 @@ int main(int argc, char** argv) {
     cudaMalloc(&d_labels, static_cast<std::size_t>(n));
     cudaMemcpy(d_scores, scores.data(), static_cast<std::size_t>(n) * 8, cudaMemcpyHostToDevice);
     cudaMemcpy(d_labels, y.data(), static_cast<std::size_t>(n), cudaMemcpyHostToDevice);
-    kiln::eval::RankingSummary s = kiln::eval::ranking_metrics_cuda(d_scores, d_labels, n);  // warm-up
+    kiln::eval::RankingSummary s =
+        kiln::eval::ranking_metrics_cuda(d_scores, d_labels, n);  // warm-up
     std::vector<double> times;
     for (int r = 0; r < reps; ++r) {
       double start = now();

@@ -37,7 +37,6 @@ using kiln::bench::now;
 
 using namespace kiln;
 
-
 void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
   data::Schema schema;
   for (int c = 0; c < numeric; ++c)

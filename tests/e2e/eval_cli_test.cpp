@@ -51,10 +51,11 @@ class EvalCli : public ::testing::Test {
 };
 
 TEST_F(EvalCli, PassingGatesExitZeroAndWriteThreeReportsThatSayTheSame) {
-  auto run = run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--baseline",
-                       "old=" + dir / "old.csv", "--gate", "auroc >= 0.75", "--gate",
-                       "auroc >= baseline.old.auroc - 0.002", "--gate", "ap.ci_low > baseline.prior.ap",
-                       "--out", dir / "report", "eval.bootstrap=200"});
+  auto run =
+      run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--baseline",
+                "old=" + dir / "old.csv", "--gate", "auroc >= 0.75", "--gate",
+                "auroc >= baseline.old.auroc - 0.002", "--gate", "ap.ci_low > baseline.prior.ap",
+                "--out", dir / "report", "eval.bootstrap=200"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("report: " + dir / "report/report.html"), std::string::npos);
   auto report = nlohmann::json::parse(read(dir / "report/report.json"));
@@ -62,7 +63,8 @@ TEST_F(EvalCli, PassingGatesExitZeroAndWriteThreeReportsThatSayTheSame) {
   EXPECT_EQ(report["data"]["rows"], 6000);
   EXPECT_TRUE(report["passed"]);
   EXPECT_EQ(report["gates"].size(), 3u);
-  EXPECT_LT(report["metrics"]["auroc"]["ci_low"].get<double>(), report["metrics"]["auroc"]["value"].get<double>());
+  EXPECT_LT(report["metrics"]["auroc"]["ci_low"].get<double>(),
+            report["metrics"]["auroc"]["value"].get<double>());
   ASSERT_EQ(report["baselines"].size(), 2u);
   EXPECT_EQ(report["baselines"][0]["name"], "prior");
   EXPECT_EQ(report["baselines"][1]["comparison"]["auroc"]["test"], "DeLong");
@@ -76,10 +78,11 @@ TEST_F(EvalCli, PassingGatesExitZeroAndWriteThreeReportsThatSayTheSame) {
   EXPECT_NE(md.find("**Verdict: PASSED**"), std::string::npos);
 
   // The same inputs give the same bytes.
-  auto again = run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--baseline",
-                         "old=" + dir / "old.csv", "--gate", "auroc >= 0.75", "--gate",
-                         "auroc >= baseline.old.auroc - 0.002", "--gate",
-                         "ap.ci_low > baseline.prior.ap", "--out", dir / "again", "eval.bootstrap=200"});
+  auto again =
+      run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--baseline",
+                "old=" + dir / "old.csv", "--gate", "auroc >= 0.75", "--gate",
+                "auroc >= baseline.old.auroc - 0.002", "--gate", "ap.ci_low > baseline.prior.ap",
+                "--out", dir / "again", "eval.bootstrap=200"});
   ASSERT_EQ(again.exit_code, 0);
   EXPECT_EQ(read(dir / "again/report.json"), read(dir / "report/report.json"));
   EXPECT_EQ(read(dir / "again/report.html"), read(dir / "report/report.html"));
@@ -87,23 +90,25 @@ TEST_F(EvalCli, PassingGatesExitZeroAndWriteThreeReportsThatSayTheSame) {
 
 TEST_F(EvalCli, AFailedGateExitsThreeListingEveryFailingGate) {
   auto run = run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--gate",
-                       "auroc >= 0.99", "--gate", "ece <= 0.0001", "--gate", "auroc > baseline.auroc",
-                       "--out", dir / "r", "eval.bootstrap=0"});
+                       "auroc >= 0.99", "--gate", "ece <= 0.0001", "--gate",
+                       "auroc > baseline.auroc", "--out", dir / "r", "eval.bootstrap=0"});
   EXPECT_EQ(run.exit_code, 3) << run.err;
   std::string last = run.last_err_line();
   EXPECT_NE(last.find("gate_failed (exit 3): 2 gate(s) failed"), std::string::npos) << last;
   EXPECT_NE(last.find("'auroc >= 0.99'"), std::string::npos);
   EXPECT_NE(last.find("'ece <= 0.0001'"), std::string::npos);
-  EXPECT_EQ(last.find("baseline.auroc"), std::string::npos);  // that one passed
+  EXPECT_EQ(last.find("baseline.auroc"), std::string::npos);         // that one passed
   auto report = nlohmann::json::parse(read(dir / "r/report.json"));  // written all the same
   EXPECT_FALSE(report["passed"]);
 }
 
 TEST_F(EvalCli, BadGatesAndBadScoresExitWithTheirCodes) {
-  auto typo = run_kiln({"eval", "--scores", dir / "model.csv", "--gate", "aucroc >= 0.8", "--out", dir / "r"});
+  auto typo = run_kiln(
+      {"eval", "--scores", dir / "model.csv", "--gate", "aucroc >= 0.8", "--out", dir / "r"});
   EXPECT_EQ(typo.exit_code, 78);
-  EXPECT_NE(typo.last_err_line().find("gate 'aucroc >= 0.8': unknown metric 'aucroc'; nearest: 'auroc'"),
-            std::string::npos);
+  EXPECT_NE(
+      typo.last_err_line().find("gate 'aucroc >= 0.8': unknown metric 'aucroc'; nearest: 'auroc'"),
+      std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir / "r/report.json"));
 
   auto no_baseline = run_kiln({"eval", "--scores", dir / "model.csv", "--gate",
@@ -131,20 +136,20 @@ TEST_F(EvalCli, BadGatesAndBadScoresExitWithTheirCodes) {
 
   EXPECT_EQ(run_kiln({"eval", "--scores", dir / "missing.csv", "--out", dir / "r"}).exit_code, 66);
   std::ofstream(dir / "short.csv") << "label,score\n0,0.1\n1,0.9\n";
-  auto other_rows = run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", dir / "short.csv",
-                              "--out", dir / "r"});
+  auto other_rows = run_kiln(
+      {"eval", "--scores", dir / "model.csv", "--baseline", dir / "short.csv", "--out", dir / "r"});
   EXPECT_EQ(other_rows.exit_code, 65);
   EXPECT_NE(other_rows.last_err_line().find("does not score the same rows"), std::string::npos);
 }
 
 TEST_F(EvalCli, ReadsScoresFromAKilnDataset) {
-  auto import = run_kiln({"data", "import", "--csv", dir / "model.csv", "--out", dir / "scores",
-                          "--label", "label"});
+  auto import = run_kiln(
+      {"data", "import", "--csv", dir / "model.csv", "--out", dir / "scores", "--label", "label"});
   ASSERT_EQ(import.exit_code, 0) << import.err;
-  auto from_csv = run_kiln({"eval", "--scores", dir / "model.csv", "--out", dir / "a", "--json",
-                            "eval.bootstrap=0"});
-  auto from_dataset = run_kiln({"eval", "--scores", dir / "scores", "--out", dir / "b", "--json",
-                                "eval.bootstrap=0"});
+  auto from_csv = run_kiln(
+      {"eval", "--scores", dir / "model.csv", "--out", dir / "a", "--json", "eval.bootstrap=0"});
+  auto from_dataset = run_kiln(
+      {"eval", "--scores", dir / "scores", "--out", dir / "b", "--json", "eval.bootstrap=0"});
   ASSERT_EQ(from_dataset.exit_code, 0) << from_dataset.err;
   double a = nlohmann::json::parse(from_csv.out)["metrics"]["auroc"]["value"];
   double b = nlohmann::json::parse(from_dataset.out)["metrics"]["auroc"]["value"];
@@ -158,8 +163,9 @@ TEST_F(EvalCli, TheHtmlReportRendersInHeadlessChromiumWithEveryPlotDrawn) {
   auto run = run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--baseline",
                        "old=" + dir / "old.csv", "--out", dir / "r", "eval.bootstrap=100"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR + "/tests/eval/report_browser.py " +
-                    (dir / "r/report.html") + " " + (dir / "browser") + " > " + (dir / "browser.json");
+  std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                    "/tests/eval/report_browser.py " + (dir / "r/report.html") + " " +
+                    (dir / "browser") + " > " + (dir / "browser.json");
   int rc = std::system(cmd.c_str());
   std::string summary = read(dir / "browser.json");
   EXPECT_EQ(rc, 0) << summary;

@@ -37,25 +37,32 @@ TEST(Gates, ParseTheDocumentedForms) {
 }
 
 TEST(Gates, MalformedGatesAreConfigErrorsNamingTheGate) {
-  EXPECT_NE(gate_error("aucroc >= 0.8").find("gate 'aucroc >= 0.8': unknown metric 'aucroc'; nearest: 'auroc'"),
+  EXPECT_NE(gate_error("aucroc >= 0.8")
+                .find("gate 'aucroc >= 0.8': unknown metric 'aucroc'; nearest: 'auroc'"),
             std::string::npos);
   EXPECT_NE(gate_error("auroc 0.8").find("expected one of >= <= > <"), std::string::npos);
   EXPECT_NE(gate_error("auroc >= ").find("expected a number or a metric"), std::string::npos);
   EXPECT_NE(gate_error("auroc >= 0.8 extra").find("unexpected text"), std::string::npos);
   EXPECT_NE(gate_error("auroc.ci_mid >= 0.8").find("must be ci_low or ci_high"), std::string::npos);
   EXPECT_NE(gate_error("0.9 >= 0.8").find("compares two numbers"), std::string::npos);
-  EXPECT_NE(gate_error("auroc >= baseline.auroc -").find("expected a number after '-'"), std::string::npos);
+  EXPECT_NE(gate_error("auroc >= baseline.auroc -").find("expected a number after '-'"),
+            std::string::npos);
   EXPECT_NE(gate_error("").find("empty"), std::string::npos);
   EXPECT_EQ(ConfigError("x").exit_code(), 78);
 }
 
 TEST(Gates, EvaluateAgainstModelAndBaselinesAndFailOnUndefinedValues) {
-  std::map<std::string, double> values = {{"auroc", 0.81},         {"auroc.ci_low", 0.79},
-                                          {"baseline.auroc", 0.80}, {"baseline.prior.ap", 0.1},
+  std::map<std::string, double> values = {{"auroc", 0.81},
+                                          {"auroc.ci_low", 0.79},
+                                          {"baseline.auroc", 0.80},
+                                          {"baseline.prior.ap", 0.1},
                                           {"log_loss", NAN}};
   GateLookup lookup = [&](const GateRef& ref) -> std::optional<double> {
     if (ref.baseline && ref.baseline_name == "missing") return std::nullopt;
-    std::string key = ref.baseline ? (ref.baseline_name.empty() ? "baseline." : "baseline." + ref.baseline_name + ".") : "";
+    std::string key =
+        ref.baseline
+            ? (ref.baseline_name.empty() ? "baseline." : "baseline." + ref.baseline_name + ".")
+            : "";
     key += ref.metric + (ref.part == "value" ? "" : "." + ref.part);
     auto it = values.find(key);
     return it == values.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
@@ -69,9 +76,9 @@ TEST(Gates, EvaluateAgainstModelAndBaselinesAndFailOnUndefinedValues) {
   GateResult undefined = evaluate_gate(parse_gate("log_loss <= 0.3"), lookup);
   EXPECT_FALSE(undefined.passed);
   EXPECT_NE(undefined.detail.find("log_loss is undefined"), std::string::npos);
-  EXPECT_NE(kiln::testing::error_of<ConfigError>(
-                [&] { evaluate_gate(parse_gate("auroc >= baseline.missing.auroc"), lookup); })
-                .find("no such baseline for 'baseline.missing.auroc'"),
+  EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
+              evaluate_gate(parse_gate("auroc >= baseline.missing.auroc"), lookup);
+            }).find("no such baseline for 'baseline.missing.auroc'"),
             std::string::npos);
 }
 

@@ -64,7 +64,8 @@ TEST(MetricsGpu, BootstrapReplicatesMatchTheCpuWithin1e12) {
   std::vector<float> labels;
   for (int i = 0; i < 100000; ++i) {
     float y = rng() % 10 == 0 ? 1.0f : 0.0f;
-    scores.push_back(std::floor((std::uniform_real_distribution<double>(0, 1)(rng) + 0.4 * y) * 300) / 300);
+    scores.push_back(
+        std::floor((std::uniform_real_distribution<double>(0, 1)(rng) + 0.4 * y) * 300) / 300);
     labels.push_back(y);
   }
   BinaryAccumulator cpu;
@@ -80,7 +81,8 @@ TEST(MetricsGpu, BootstrapReplicatesMatchTheCpuWithin1e12) {
   cudaMalloc(&d_labels, y.size());
   cudaMemcpy(d_scores, scores.data(), scores.size() * 8, cudaMemcpyHostToDevice);
   cudaMemcpy(d_labels, y.data(), y.size(), cudaMemcpyHostToDevice);
-  GpuReplicates got = bootstrap_cuda(d_scores, d_labels, static_cast<int64_t>(scores.size()), 50, 3);
+  GpuReplicates got =
+      bootstrap_cuda(d_scores, d_labels, static_cast<int64_t>(scores.size()), 50, 3);
   cudaFree(d_scores);
   cudaFree(d_labels);
   ASSERT_EQ(got.auroc.size(), want.at("auroc").size());

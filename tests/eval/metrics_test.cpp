@@ -119,8 +119,11 @@ TEST(BinaryMetrics, AreBitwiseIdenticalAcrossRunsChunkingsMergesAndThreadCounts)
   for (const BinaryMetrics& m :
        {accumulate(c, true, 1000).value(), accumulate(c, true, 4096).value(one_thread),
         accumulate(c, true, 4096).value(three_threads), left.value()}) {
-    for (auto [a, b] : {std::pair{m.auroc, first.auroc}, {m.average_precision, first.average_precision},
-                        {m.log_loss, first.log_loss}, {m.ece, first.ece}, {m.ks, first.ks}}) {
+    for (auto [a, b] : {std::pair{m.auroc, first.auroc},
+                        {m.average_precision, first.average_precision},
+                        {m.log_loss, first.log_loss},
+                        {m.ece, first.ece},
+                        {m.ks, first.ks}}) {
       EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0);
     }
     EXPECT_EQ(m.curve.size(), first.curve.size());
@@ -132,22 +135,26 @@ TEST(BinaryMetrics, RefusesOneClassAndNonFiniteScoresNamingTheRow) {
   std::vector<float> zeros = {0, 0, 0}, mixed = {0, 1, 2};
   BinaryAccumulator acc;
   acc.add(scores.data(), zeros.data(), nullptr, 3);
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { acc.value(); })
-                .find("the labels have only one class (all negative)"),
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              acc.value();
+            }).find("the labels have only one class (all negative)"),
             std::string::npos);
   BinaryAccumulator bad_label;
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { bad_label.add(scores.data(), mixed.data(), nullptr, 3); })
-                .find("label at row 2 is 2"),
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              bad_label.add(scores.data(), mixed.data(), nullptr, 3);
+            }).find("label at row 2 is 2"),
             std::string::npos);
   std::vector<double> nan_scores = {0.1, NAN, 0.3};
   std::vector<float> labels = {0, 1, 0};
   BinaryAccumulator with_nan;
   with_nan.add(scores.data(), labels.data(), nullptr, 3);
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { with_nan.add(nan_scores.data(), labels.data(), nullptr, 3); })
-                .find("score at row 4 is nan"),
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              with_nan.add(nan_scores.data(), labels.data(), nullptr, 3);
+            }).find("score at row 4 is nan"),
             std::string::npos);
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { BinaryAccumulator().value(); }).find("no rows"),
-            std::string::npos);
+  EXPECT_NE(
+      kiln::testing::error_of<DataError>([&] { BinaryAccumulator().value(); }).find("no rows"),
+      std::string::npos);
 }
 
 TEST(Sort, RanksDescendingStablyWithSignedZerosEqualAndDecodesScores) {
@@ -196,7 +203,8 @@ TEST(RegressionMetrics, MatchScikitLearnWithin1e9) {
     RegressionAccumulator first, second;
     std::size_t half = y.size() / 3;
     first.add(p.data(), y.data(), w.data(), static_cast<int64_t>(half));
-    second.add(p.data() + half, y.data() + half, w.data() + half, static_cast<int64_t>(y.size() - half));
+    second.add(p.data() + half, y.data() + half, w.data() + half,
+               static_cast<int64_t>(y.size() - half));
     first.merge(second);
     RegressionMetrics m = first.value();
     EXPECT_NEAR(m.rmse, g["rmse"], 1e-9);

@@ -38,14 +38,16 @@ eval::Scored baseline(const std::string& ref, const eval::Scored& model,
                       const eval::ScoreColumns& columns) {
   if (ref == "prior") return eval::prior_baseline(model.rows);
   std::size_t eq = ref.find('=');
-  std::string name = eq == std::string::npos ? std::filesystem::path(ref).stem().string() : ref.substr(0, eq);
+  std::string name =
+      eq == std::string::npos ? std::filesystem::path(ref).stem().string() : ref.substr(0, eq);
   std::string path = eq == std::string::npos ? ref : ref.substr(eq + 1);
   KILN_CHECK(!name.empty() && !path.empty(), UsageError, "--baseline '", ref,
              "': expected prior, PATH or NAME=PATH");
   eval::Scored b = load(name, path, columns);
-  KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(), DataError,
-             "baseline '", path, "' does not score the same rows with the same labels as '",
-             model.source, "' (", b.rows.rows(), " vs ", model.rows.rows(), " rows)");
+  KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(),
+             DataError, "baseline '", path,
+             "' does not score the same rows with the same labels as '", model.source, "' (",
+             b.rows.rows(), " vs ", model.rows.rows(), " rows)");
   return b;
 }
 
@@ -76,8 +78,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--gate", a->gates,
                   "a gate such as 'auroc >= 0.80' or 'auroc >= baseline.auroc - 0.002' (added to "
                   "eval.gates); repeatable");
-  cmd->add_option("--out", a->out, "directory for report.json, report.md and report.html")->required();
-  cmd->add_option("--label-column", a->columns.label, "CSV: the label column")->capture_default_str();
+  cmd->add_option("--out", a->out, "directory for report.json, report.md and report.html")
+      ->required();
+  cmd->add_option("--label-column", a->columns.label, "CSV: the label column")
+      ->capture_default_str();
   cmd->add_option("--score-column", a->columns.score, "the score column")->capture_default_str();
   cmd->add_option("--weight-column", a->columns.weight, "CSV: a sample-weight column");
   cmd->add_flag("--json", a->json, "print report.json on stdout");
@@ -108,23 +112,28 @@ void add_eval_command(CLI::App& app) {
       const auto& m = report["metrics"];
       auto show = [&](const char* name) {
         const auto& v = m[name];
-        std::printf("  %-9s %s", name, v["value"].is_null() ? "n/a" : std::to_string(v["value"].get<double>()).c_str());
+        std::printf(
+            "  %-9s %s", name,
+            v["value"].is_null() ? "n/a" : std::to_string(v["value"].get<double>()).c_str());
         if (v.contains("ci_low"))
           std::printf("  [%.4f, %.4f]", v["ci_low"].get<double>(), v["ci_high"].get<double>());
         std::printf("\n");
       };
-      std::printf("%lld rows, prevalence %.4f\n", static_cast<long long>(report["data"]["rows"].get<int64_t>()),
+      std::printf("%lld rows, prevalence %.4f\n",
+                  static_cast<long long>(report["data"]["rows"].get<int64_t>()),
                   report["data"]["prevalence"].get<double>());
       for (const char* name : {"auroc", "ap", "log_loss", "brier", "ece"})
         show(name);
       for (const auto& b : report["baselines"]) {
         const auto& c = b["comparison"]["auroc"];
-        std::printf("  vs %s: auroc delta %+.4f (p %.3g, %s)\n", b["name"].get<std::string>().c_str(),
-                    c["delta"].get<double>(), c["p_value"].is_null() ? NAN : c["p_value"].get<double>(),
+        std::printf("  vs %s: auroc delta %+.4f (p %.3g, %s)\n",
+                    b["name"].get<std::string>().c_str(), c["delta"].get<double>(),
+                    c["p_value"].is_null() ? NAN : c["p_value"].get<double>(),
                     c["test"].get<std::string>().c_str());
       }
       for (const auto& g : report["gates"])
-        std::printf("  gate %-40s %s\n", g["gate"].get<std::string>().c_str(), g["passed"].get<bool>() ? "pass" : "FAIL");
+        std::printf("  gate %-40s %s\n", g["gate"].get<std::string>().c_str(),
+                    g["passed"].get<bool>() ? "pass" : "FAIL");
       std::printf("report: %sreport.html\n", dir.c_str());
     }
     std::string failed;
@@ -132,9 +141,12 @@ void add_eval_command(CLI::App& app) {
     for (const auto& g : report["gates"]) {
       if (g["passed"].get<bool>()) continue;
       ++failures;
-      failed += detail::concat(failures > 1 ? "; " : "", "'", g["gate"].get<std::string>(), "' (",
-                               g["left"].is_null() ? std::string("n/a") : std::to_string(g["left"].get<double>()),
-                               " vs ", g["right"].is_null() ? std::string("n/a") : std::to_string(g["right"].get<double>()), ")");
+      failed += detail::concat(
+          failures > 1 ? "; " : "", "'", g["gate"].get<std::string>(), "' (",
+          g["left"].is_null() ? std::string("n/a") : std::to_string(g["left"].get<double>()),
+          " vs ",
+          g["right"].is_null() ? std::string("n/a") : std::to_string(g["right"].get<double>()),
+          ")");
     }
     KILN_CHECK(failures == 0, GateFailedError, failures, " gate(s) failed: ", failed);
   });
