@@ -15,7 +15,6 @@ import os
 import time
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 
 def torch_metrics(preds, target, torch):
@@ -74,6 +73,7 @@ def main():
                   f"{best / kiln['seconds']:.1f}x | auroc diff {abs(kiln['auroc'] - auroc):.1e} | "
                   f"bootstrap 1000x1M {kiln.get('bootstrap_1000x1M_seconds', float('nan')):.2f} s")
         return
+    from sklearn.metrics import average_precision_score, roc_auc_score
     best = float("inf")
     for _ in range(args.reps):
         start = time.perf_counter()

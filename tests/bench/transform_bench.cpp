@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -36,6 +37,41 @@ using kiln::bench::arg;
 using kiln::bench::now;
 
 using namespace kiln;
+
+// The whole dataset's columns in memory, in schema order.
+struct Columns {
+  std::vector<std::vector<char>> storage;
+  std::vector<const void*> pointers;
+  int64_t rows = 0;
+  int64_t bytes_read = 0;  // the columns the plan reads, once each
+};
+
+Columns load(const data::Dataset& dataset, const kernels::CompiledPlan& plan) {
+  Columns c;
+  c.rows = dataset.rows();
+  const auto& schema = dataset.schema();
+  for (const auto& column : schema.columns)
+    c.storage.emplace_back(static_cast<std::size_t>(c.rows) * data::mem_size(column.role));
+  int64_t at = 0;
+  for (const auto& shard : dataset.shards()) {
+    std::vector<void*> out;
+    for (std::size_t i = 0; i < schema.columns.size(); ++i)
+      out.push_back(c.storage[i].data() +
+                    at * static_cast<int64_t>(data::mem_size(schema.columns[i].role)));
+    shard->read(0, shard->rows(), out);
+    at += shard->rows();
+  }
+  std::vector<bool> used(schema.columns.size(), false);
+  for (const auto& p : plan.features)
+    used[static_cast<std::size_t>(p.input)] = true;
+  for (const auto& p : plan.categoricals)
+    used[static_cast<std::size_t>(p.input)] = true;
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    c.pointers.push_back(c.storage[i].data());
+    if (used[i]) c.bytes_read += c.rows * 4;
+  }
+  return c;
+}
 
 void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
   data::Schema schema;
@@ -83,41 +119,18 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
   writer.finish();
   auto dataset = data::Dataset::open(dir);
   kernels::fit_transform(*dataset, kernels::TransformOptions{}).write(dir + "/transform.json");
-}
-
-// The whole dataset's columns in memory, in schema order.
-struct Columns {
-  std::vector<std::vector<char>> storage;
-  std::vector<const void*> pointers;
-  int64_t rows = 0;
-  int64_t bytes_read = 0;  // the columns the plan reads, once each
-};
-
-Columns load(const data::Dataset& dataset, const kernels::CompiledPlan& plan) {
-  Columns c;
-  c.rows = dataset.rows();
-  const auto& schema = dataset.schema();
-  for (const auto& column : schema.columns)
-    c.storage.emplace_back(static_cast<std::size_t>(c.rows) * data::mem_size(column.role));
-  int64_t at = 0;
-  for (const auto& shard : dataset.shards()) {
-    std::vector<void*> out;
-    for (std::size_t i = 0; i < schema.columns.size(); ++i)
-      out.push_back(c.storage[i].data() +
-                    at * static_cast<int64_t>(data::mem_size(schema.columns[i].role)));
-    shard->read(0, shard->rows(), out);
-    at += shard->rows();
+  // A raw copy of the columns for the Python peers (columns.bin, laid out by columns.json),
+  // so they need neither h5py nor HDF5.
+  Columns raw = load(*dataset, kernels::CompiledPlan{});
+  std::ofstream bin(dir + "/columns.bin", std::ios::binary);
+  nlohmann::ordered_json layout{{"rows", raw.rows}, {"columns", nlohmann::ordered_json::array()}};
+  for (std::size_t c = 0; c < raw.storage.size(); ++c) {
+    const auto& column = dataset->schema().columns[c];
+    bin.write(raw.storage[c].data(), static_cast<std::streamsize>(raw.storage[c].size()));
+    layout["columns"].push_back({{"name", column.name},
+                                 {"dtype", data::mem_type(column.role) == data::MemType::kInt32 ? "<i4" : "<f4"}});
   }
-  std::vector<bool> used(schema.columns.size(), false);
-  for (const auto& p : plan.features)
-    used[static_cast<std::size_t>(p.input)] = true;
-  for (const auto& p : plan.categoricals)
-    used[static_cast<std::size_t>(p.input)] = true;
-  for (std::size_t i = 0; i < used.size(); ++i) {
-    c.pointers.push_back(c.storage[i].data());
-    if (used[i]) c.bytes_read += c.rows * 4;
-  }
-  return c;
+  std::ofstream(dir + "/columns.json") << layout.dump() << "\n";
 }
 
 nlohmann::ordered_json report(const Columns& c, const kernels::CompiledPlan& plan, double seconds) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Peers of Kiln's feature-transform benchmark, on the dataset and plan that
-`transform_bench make` wrote: the same transform written in numpy (CPU), and in PyTorch as
+"""Peers of Kiln's feature-transform benchmark, on the data and plan that
+`transform_bench make` wrote (the raw copy of its columns, columns.bin): the same transform written in numpy (CPU), and in PyTorch as
 eager ops and under torch.compile (GPU). Prints one JSON object per contender with the
 same byte accounting as transform_bench (each input column read once, outputs written).
 
@@ -150,6 +150,21 @@ def run_torch(plan, columns, device, reps, compile_too):
         report("torch.compile", plan, rows, timed(compiled), device=name)
 
 
+def read_raw_columns(directory):
+    """The columns transform_bench make also wrote raw (columns.json + columns.bin), so that
+    the peer needs neither h5py nor the HDF5 files."""
+    with open(os.path.join(directory, "columns.json")) as f:
+        layout = json.load(f)
+    raw = np.fromfile(os.path.join(directory, "columns.bin"), dtype=np.uint8)
+    columns, at = {}, 0
+    for c in layout["columns"]:
+        dtype = np.dtype(c["dtype"])
+        size = layout["rows"] * dtype.itemsize
+        columns[c["name"]] = raw[at:at + size].view(dtype)
+        at += size
+    return columns
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dir")
@@ -161,8 +176,7 @@ def main():
     args = parser.parse_args()
     with open(os.path.join(args.dir, "transform.json")) as f:
         plan = json.load(f)
-    needed = {f["column"] for f in plan["features"]} | {c["column"] for c in plan["categorical"]}
-    columns = transform_numpy.read_dataset(args.dir, needed)
+    columns = read_raw_columns(args.dir)
     if args.mode == "numpy":
         run_numpy(plan, columns, args.reps or 3)
     else:
