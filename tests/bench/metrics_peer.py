@@ -17,6 +17,12 @@ import time
 import numpy as np
 
 
+def read_kiln(path):
+    """metrics_bench's JSON result (its last line)."""
+    with open(path) as f:
+        return json.loads(f.read().strip().splitlines()[-1])
+
+
 def torch_metrics(preds, target, torch):
     """torchmetrics' _binary_clf_curve, then binary_auroc and binary_average_precision."""
     order = torch.argsort(preds, descending=True)
@@ -67,8 +73,7 @@ def main():
                "auroc": auroc, "average_precision": ap, "device": device}
         print(json.dumps(out))
         if args.kiln:
-            with open(args.kiln) as f:
-                kiln = json.loads(f.read().strip().splitlines()[-1])
+            kiln = read_kiln(args.kiln)
             print(f"kiln {kiln['seconds'] * 1e3:.2f} ms | torch {best * 1e3:.2f} ms | kiln "
                   f"{best / kiln['seconds']:.1f}x | auroc diff {abs(kiln['auroc'] - auroc):.1e} | "
                   f"bootstrap 1000x1M {kiln.get('bootstrap_1000x1M_seconds', float('nan')):.2f} s")
@@ -84,8 +89,7 @@ def main():
            "auroc": auroc, "average_precision": ap}
     print(json.dumps(out))
     if args.kiln:
-        with open(args.kiln) as f:
-            kiln = json.loads(f.read().strip().splitlines()[-1])
+        kiln = read_kiln(args.kiln)
         print(f"kiln {kiln['seconds']:.3f} s | scikit-learn {best:.3f} s | kiln {best / kiln['seconds']:.1f}x"
               f" | same values: auroc diff {abs(kiln['auroc'] - auroc):.1e}, ap diff "
               f"{abs(kiln['average_precision'] - ap):.1e}")
