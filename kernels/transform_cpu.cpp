@@ -20,10 +20,10 @@ void apply_cpu(const CompiledPlan& plan, const void* const* columns, int64_t row
     }
     for (int64_t k = 0; k < cwidth; ++k) {
       const CategoricalProgram p = plan.categoricals[static_cast<std::size_t>(k)];
+      const auto* in = static_cast<const uint32_t*>(columns[p.input]);
       int64_t* out = categorical + k;
       for (int64_t r = begin; r < end; ++r)
-        out[r * cwidth] =
-            transform_categorical(p, columns[p.input], r, plan.tables.data(), plan.edges.data());
+        out[r * cwidth] = transform_categorical(p, in[r], plan.tables.data(), plan.edges.data());
     }
   };
   int64_t blocks = (rows + kBlock - 1) / kBlock;

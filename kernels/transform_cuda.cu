@@ -1,10 +1,15 @@
-// The fused transform kernel: a tiled transpose. Each block takes 32 rows x 32 output
-// columns: its threads read the input columns along rows (coalesced, each output column is
-// one input column), transform each value with transform_math.h's functions, stage the
-// tile in shared memory, and write it out along the output row (coalesced). Blocks with
-// blockIdx.y past the float tiles do the same for the int64 index matrix.
+// The fused transform kernel: a tiled transpose. A block owns one tile of 32 output columns
+// and walks row tiles of 32 rows (grid-stride, so each block loads its 32 column programs
+// once): its threads load their input cells coalesced along rows (each output column is one
+// input column), transform them with transform_math.h's functions, stage the tile in shared
+// memory and write it out along the output rows (coalesced). The next tile's cells are
+// loaded before the current one is transformed, so loads stay in flight while it is
+// written. Blocks are numbered with the column tiles of one walker next to each other (float
+// tiles first, then the int64 tiles): the blocks that read the same input column (a feature
+// and its missing indicator) go through the rows together, so the second read is from L2.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 
@@ -31,54 +36,80 @@ T* upload(const std::vector<T>& host, const char* what) {
   return static_cast<T*>(device);
 }
 
+constexpr int kPerThread = kTile / kPasses;
+
+// The row tiles walker, walker + walkers, ... of one column tile [col0, col0 + 32) of an
+// output matrix `out` [rows, width]. `transform(program, cell)` maps one input cell, given as
+// its 4 raw bytes, to an output value.
+template <class Program, class Out, class Transform>
+__device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_programs,
+                                                int32_t width, int32_t col0,
+                                                const void* const* __restrict__ columns,
+                                                int64_t rows, int64_t walker, int64_t walkers,
+                                                Out* __restrict__ out, int64_t* tile_memory,
+                                                Transform transform) {
+  __shared__ Program programs[kTile];
+  __shared__ const uint32_t* inputs[kTile];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  if (ty == 0 && col0 + tx < width) {
+    programs[tx] = all_programs[col0 + tx];
+    inputs[tx] = static_cast<const uint32_t*>(columns[programs[tx].input]);
+  }
+  __syncthreads();
+  auto load = [&](int64_t row0, uint32_t(&cells)[kPerThread]) {
+#pragma unroll
+    for (int k = 0; k < kPerThread; ++k) {
+      const int j = ty + k * kPasses;
+      cells[k] = col0 + j < width && row0 + tx < rows ? inputs[j][row0 + tx] : 0u;
+    }
+  };
+  auto tile = reinterpret_cast<Out(*)[kTile + 1]>(tile_memory);  // +1: no bank conflicts
+  const int64_t row_tiles = (rows + kTile - 1) / kTile;
+  uint32_t next[kPerThread];
+  if (walker < row_tiles) load(walker * kTile, next);
+  for (int64_t t = walker; t < row_tiles; t += walkers) {
+    const int64_t row0 = t * kTile;
+    uint32_t cells[kPerThread];
+#pragma unroll
+    for (int k = 0; k < kPerThread; ++k)
+      cells[k] = next[k];
+    if (t + walkers < row_tiles) load((t + walkers) * kTile, next);
+#pragma unroll
+    for (int k = 0; k < kPerThread; ++k) {
+      const int j = ty + k * kPasses;
+      if (col0 + j < width && row0 + tx < rows) tile[j][tx] = transform(programs[j], cells[k]);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kPerThread; ++k) {
+      const int j = ty + k * kPasses;
+      if (col0 + tx < width && row0 + j < rows) out[(row0 + j) * width + col0 + tx] = tile[tx][j];
+    }
+    __syncthreads();  // the tile is free again
+  }
+}
+
 __global__ void __launch_bounds__(kTile* kPasses)
     fused_transform(const FeatureProgram* __restrict__ features, int32_t width,
                     const CategoricalProgram* __restrict__ categoricals, int32_t categorical_width,
                     const void* const* __restrict__ columns, const int32_t* __restrict__ tables,
                     const float* __restrict__ edges, int64_t rows, int32_t feature_tiles,
-                    float* __restrict__ out, int64_t* __restrict__ categorical_out) {
-  __shared__ int64_t tile_memory[kTile * (kTile + 1)];  // +1: no bank conflicts on the way out
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kTile;
-  if (static_cast<int32_t>(blockIdx.y) < feature_tiles) {
-    __shared__ FeatureProgram programs[kTile];
-    __shared__ const float* inputs[kTile];
-    const int32_t col0 = static_cast<int32_t>(blockIdx.y) * kTile;
-    if (ty == 0 && col0 + tx < width) {
-      programs[tx] = features[col0 + tx];
-      inputs[tx] = static_cast<const float*>(columns[programs[tx].input]);
-    }
-    __syncthreads();
-    auto tile = reinterpret_cast<float(*)[kTile + 1]>(tile_memory);
-    const int64_t row = row0 + tx;
-    for (int j = ty; j < kTile; j += kPasses) {
-      if (col0 + j < width && row < rows)
-        tile[j][tx] = transform_feature(programs[j], inputs[j][row]);
-    }
-    __syncthreads();
-    for (int j = ty; j < kTile; j += kPasses) {
-      if (col0 + tx < width && row0 + j < rows) out[(row0 + j) * width + col0 + tx] = tile[tx][j];
-    }
+                    int32_t column_tiles, float* __restrict__ out,
+                    int64_t* __restrict__ categorical_out) {
+  __shared__ int64_t tile_memory[kTile * (kTile + 1)];
+  const auto column_tile = static_cast<int32_t>(blockIdx.x % column_tiles);
+  const int64_t walker = blockIdx.x / column_tiles, walkers = gridDim.x / column_tiles;
+  if (column_tile < feature_tiles) {
+    transform_tiles(features, width, column_tile * kTile, columns, rows, walker, walkers, out,
+                    tile_memory, [](const FeatureProgram& p, uint32_t cell) {
+                      return transform_feature(p, __uint_as_float(cell));
+                    });
   } else {
-    __shared__ CategoricalProgram programs[kTile];
-    __shared__ const void* inputs[kTile];
-    const int32_t col0 = (static_cast<int32_t>(blockIdx.y) - feature_tiles) * kTile;
-    if (ty == 0 && col0 + tx < categorical_width) {
-      programs[tx] = categoricals[col0 + tx];
-      inputs[tx] = columns[programs[tx].input];
-    }
-    __syncthreads();
-    auto tile = reinterpret_cast<int64_t(*)[kTile + 1]>(tile_memory);
-    const int64_t row = row0 + tx;
-    for (int j = ty; j < kTile; j += kPasses) {
-      if (col0 + j < categorical_width && row < rows)
-        tile[j][tx] = transform_categorical(programs[j], inputs[j], row, tables, edges);
-    }
-    __syncthreads();
-    for (int j = ty; j < kTile; j += kPasses) {
-      if (col0 + tx < categorical_width && row0 + j < rows)
-        categorical_out[(row0 + j) * categorical_width + col0 + tx] = tile[tx][j];
-    }
+    transform_tiles(categoricals, categorical_width, (column_tile - feature_tiles) * kTile,
+                    columns, rows, walker, walkers, categorical_out, tile_memory,
+                    [=](const CategoricalProgram& p, uint32_t cell) {
+                      return transform_categorical(p, cell, tables, edges);
+                    });
   }
 }
 
@@ -90,9 +121,17 @@ int32_t tiles(int64_t n) {
 
 DevicePlan::DevicePlan(const CompiledPlan& plan)
     : width_(plan.width()), categorical_width_(plan.categorical_width()) {
-  KILN_CHECK(tiles(width_) + tiles(categorical_width_) <= 65535, DataError,
+  KILN_CHECK(width_ + categorical_width_ <= std::numeric_limits<int32_t>::max() / 2, DataError,
              "transform plan too wide for the GPU kernel: ", width_, " + ", categorical_width_,
              " output columns");
+  int device = 0, processors = 0, per_processor = 0;
+  check(cudaGetDevice(&device), "finding the current GPU");
+  check(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device),
+        "reading the GPU's multiprocessor count");
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform,
+                                                      kTile * kPasses, 0),
+        "reading the transform kernel's occupancy");
+  resident_blocks_ = std::max(1, processors * per_processor);
   try {
     features_ = upload(plan.features, "uploading the transform plan");
     categoricals_ = upload(plan.categoricals, "uploading the transform plan");
@@ -139,15 +178,15 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0),
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
-  KILN_CHECK(rows <= int64_t{std::numeric_limits<int32_t>::max()} * kTile, DataError, "batch of ",
-             rows, " rows is too large for one launch");
-  dim3 grid(static_cast<unsigned>(tiles(rows)),
-            static_cast<unsigned>(tiles(width_) + tiles(categorical_width_)));
-  dim3 block(kTile, kPasses);
-  fused_transform<<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
+  // One wave of resident blocks, whole walkers of every column tile (at least one walker).
+  const int32_t column_tiles = tiles(width_) + tiles(categorical_width_);
+  const int64_t walkers =
+      std::clamp<int64_t>(resident_blocks_ / column_tiles, 1, (rows + kTile - 1) / kTile);
+  const auto blocks = static_cast<unsigned>(walkers * column_tiles);
+  fused_transform<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
       static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, tiles(width_),
-      features, categorical);
+      column_tiles, features, categorical);
   check(cudaGetLastError(), "launching the fused transform");
 }
 

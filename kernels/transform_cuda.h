@@ -37,6 +37,7 @@ class DevicePlan {
   int64_t width_ = 0;
   int64_t categorical_width_ = 0;
   std::size_t column_count_ = 0;
+  int resident_blocks_ = 1;  // of the kernel, on the whole GPU at once
   FeatureProgram* features_ = nullptr;
   CategoricalProgram* categoricals_ = nullptr;
   int32_t* tables_ = nullptr;

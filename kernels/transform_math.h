@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #if defined(__CUDACC__)
@@ -126,6 +127,16 @@ KILN_HD int64_t vocabulary_index(int32_t code, const int32_t* table, int32_t siz
   return code < size ? table[code] : 1;
 }
 
+// The one NaN every float output uses, 0x7FC00000: arithmetic on a NaN keeps its payload
+// on a CPU and gives 0x7FFFFFFF on a GPU, so outputs are canonicalized to agree bit for bit.
+KILN_HD float canonical_nan() {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(0x7fc00000);
+#else
+  return std::numeric_limits<float>::quiet_NaN();
+#endif
+}
+
 // ---- one output column of a compiled plan (kernels/transform.h), as plain data ----
 
 enum FeatureFlag : uint32_t {
@@ -153,7 +164,7 @@ KILN_HD float transform_feature(const FeatureProgram& p, float x) {
   if (p.flags & kImpute) x = impute(x, p.impute_value);
   if (p.flags & kStandardize) x = standardize(x, p.center, p.inv_scale);
   if (p.flags & kClip) x = clip(x, p.clip_low, p.clip_high);
-  return x;
+  return x != x ? canonical_nan() : x;
 }
 
 enum class CategoricalKind : int32_t { kVocabulary, kHash, kBucketize };
@@ -172,16 +183,22 @@ struct CategoricalProgram {
   uint32_t buckets = 1;
 };
 
-// Row `row` of the program's input column.
-KILN_HD int64_t transform_categorical(const CategoricalProgram& p, const void* column, int64_t row,
+// One cell of the program's input column, as its 4 raw bytes (an int32 code, or a float32
+// for bucketize), so that a caller can load cells before it knows their type.
+KILN_HD int64_t transform_categorical(const CategoricalProgram& p, uint32_t cell,
                                       const int32_t* tables, const float* edges) {
   if (p.kind == CategoricalKind::kBucketize) {
-    float x = static_cast<const float*>(column)[row];
+#if defined(__CUDA_ARCH__)
+    float x = __uint_as_float(cell);
+#else
+    float x;
+    __builtin_memcpy(&x, &cell, sizeof x);
+#endif
     if (p.flags & kLog1p) x = signed_log1p(x);
     if (p.flags & kImpute) x = impute(x, p.impute_value);
     return bucketize(x, edges + p.offset, p.count);
   }
-  int32_t code = static_cast<const int32_t*>(column)[row];
+  const auto code = static_cast<int32_t>(cell);
   if (p.kind == CategoricalKind::kHash) return hash_bucket(code, p.seed, p.buckets);
   return vocabulary_index(code, tables + p.offset, p.count);
 }

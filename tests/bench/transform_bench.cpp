@@ -211,6 +211,16 @@ void run_gpu(const std::string& dir, int reps) {
   device_plan.set_columns(device);
   double kernel = median_seconds(reps, [&] { device_plan.apply(c.rows, features, categorical); });
   auto out = report(c, plan, kernel);
+  // For orientation: the same kernel with every float output a plain copy of its input (no
+  // arithmetic): what the layout alone costs.
+  kernels::CompiledPlan identity = plan;
+  for (auto& p : identity.features)
+    p.flags = 0;
+  kernels::DevicePlan identity_plan(identity);
+  identity_plan.set_columns(device);
+  double copy_only =
+      median_seconds(reps, [&] { identity_plan.apply(c.rows, features, categorical); });
+  out["identity_tb_per_s"] = out["bytes"].get<double>() / copy_only / 1e12;
   // The ceiling: a device-to-device copy moving the same number of bytes (half read, half
   // written).
   std::size_t half = static_cast<std::size_t>(out["bytes"].get<int64_t>() / 2);

@@ -79,7 +79,17 @@ TEST(TransformGpu, AgreesWithTheCpuBitForBit) {
   apply_on_gpu(compiled, columns, rows, gpu_f, gpu_c);
   apply_cpu(compiled, columns.data(), rows, cpu_f.data(), cpu_c.data());
   ASSERT_EQ(gpu_f.size(), cpu_f.size());
-  EXPECT_EQ(std::memcmp(gpu_f.data(), cpu_f.data(), cpu_f.size() * 4), 0);
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < cpu_f.size(); ++i) {
+    uint32_t g, c;
+    std::memcpy(&g, &gpu_f[i], 4);
+    std::memcpy(&c, &cpu_f[i], 4);
+    if (g != c && differing++ < 5)
+      ADD_FAILURE() << "row " << i / compiled.width() << " feature " << i % compiled.width()
+                    << ": GPU " << gpu_f[i] << std::hex << " (0x" << g << "), CPU " << cpu_f[i]
+                    << " (0x" << c << ")" << std::dec;
+  }
+  EXPECT_EQ(differing, 0u) << "of " << cpu_f.size() << " floats";
   EXPECT_EQ(gpu_c, cpu_c);
 }
 

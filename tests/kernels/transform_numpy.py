@@ -100,6 +100,7 @@ def apply(plan, columns):
     features = np.empty((rows, len(plan["features"])), dtype=f32)
     for j, f in enumerate(plan["features"]):
         features[:, j] = numeric_steps(columns[f["column"]], f["steps"])
+    features[np.isnan(features)] = f32(np.nan)  # every NaN output is the quiet NaN 0x7FC00000
     categorical = np.empty((rows, len(plan["categorical"])), dtype=np.int64)
     for j, c in enumerate(plan["categorical"]):
         categorical[:, j] = categorical_steps(columns[c["column"]], c["steps"])
