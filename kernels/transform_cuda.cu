@@ -19,8 +19,10 @@
 namespace kiln::kernels {
 namespace {
 
-constexpr int kTile = 32;   // rows and output columns per block
-constexpr int kPasses = 8;  // blockDim.y: each thread handles kTile / kPasses values
+constexpr int kTile = 32;    // rows and output columns per tile
+constexpr int kPasses = 4;   // blockDim.y: each thread handles kTile / kPasses cells per tile
+constexpr int kMinBlocks = 8;  // resident per multiprocessor (caps the registers)
+constexpr int64_t kTilesPerWalker = 16;  // at most, where the rows give several waves
 
 void check(cudaError_t status, const char* doing) {
   KILN_CHECK(status == cudaSuccess, InternalError, "CUDA error while ", doing, ": ",
@@ -89,7 +91,7 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
   }
 }
 
-__global__ void __launch_bounds__(kTile* kPasses)
+__global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
     fused_transform(const FeatureProgram* __restrict__ features, int32_t width,
                     const CategoricalProgram* __restrict__ categoricals, int32_t categorical_width,
                     const void* const* __restrict__ columns, const int32_t* __restrict__ tables,
@@ -113,8 +115,8 @@ __global__ void __launch_bounds__(kTile* kPasses)
   }
 }
 
-int32_t tiles(int64_t n) {
-  return static_cast<int32_t>((n + kTile - 1) / kTile);
+int64_t tiles(int64_t n) {
+  return (n + kTile - 1) / kTile;
 }
 
 }  // namespace
@@ -178,14 +180,21 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0),
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
-  // One wave of resident blocks, whole walkers of every column tile (at least one walker).
-  const int32_t column_tiles = tiles(width_) + tiles(categorical_width_);
-  const int64_t walkers =
-      std::clamp<int64_t>(resident_blocks_ / column_tiles, 1, (rows + kTile - 1) / kTile);
+  // Whole walkers of every column tile: at least one wave of resident blocks where the rows
+  // allow, else at most kTilesPerWalker row tiles each, so that blocks that finish early
+  // (narrow column tiles) leave room for others.
+  const auto column_tiles = static_cast<int32_t>(tiles(width_) + tiles(categorical_width_));
+  const int64_t row_tiles = tiles(rows);
+  const int64_t one_wave = std::max<int64_t>(1, resident_blocks_ / column_tiles);
+  const int64_t walkers = std::min(
+      row_tiles, std::max(one_wave, (row_tiles + kTilesPerWalker - 1) / kTilesPerWalker));
+  KILN_CHECK(walkers <= std::numeric_limits<int32_t>::max() / column_tiles, DataError, "batch of ",
+             rows, " rows is too large for one launch");
   const auto blocks = static_cast<unsigned>(walkers * column_tiles);
   fused_transform<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
-      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, tiles(width_),
+      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
+      static_cast<int32_t>(tiles(width_)),
       column_tiles, features, categorical);
   check(cudaGetLastError(), "launching the fused transform");
 }
