@@ -19,8 +19,8 @@
 namespace kiln::kernels {
 namespace {
 
-constexpr int kTile = 32;    // rows and output columns per tile
-constexpr int kPasses = 4;   // blockDim.y: each thread handles kTile / kPasses cells per tile
+constexpr int kTile = 32;      // rows and output columns per tile
+constexpr int kPasses = 4;     // blockDim.y: each thread handles kTile / kPasses cells per tile
 constexpr int kMinBlocks = 8;  // resident per multiprocessor (caps the registers)
 constexpr int64_t kTilesPerWalker = 16;  // at most, where the rows give several waves
 
@@ -85,7 +85,10 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
 #pragma unroll
     for (int k = 0; k < kPerThread; ++k) {
       const int j = ty + k * kPasses;
-      if (col0 + tx < width && row0 + j < rows) out[(row0 + j) * width + col0 + tx] = tile[tx][j];
+      // Streaming stores: the outputs go out evict-first, so that L2 keeps the inputs that
+      // another column tile reads again.
+      if (col0 + tx < width && row0 + j < rows)
+        __stcs(&out[(row0 + j) * width + col0 + tx], tile[tx][j]);
     }
     __syncthreads();  // the tile is free again
   }
@@ -107,8 +110,8 @@ __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
                       return transform_feature(p, __uint_as_float(cell));
                     });
   } else {
-    transform_tiles(categoricals, categorical_width, (column_tile - feature_tiles) * kTile,
-                    columns, rows, walker, walkers, categorical_out, tile_memory,
+    transform_tiles(categoricals, categorical_width, (column_tile - feature_tiles) * kTile, columns,
+                    rows, walker, walkers, categorical_out, tile_memory,
                     [=](const CategoricalProgram& p, uint32_t cell) {
                       return transform_categorical(p, cell, tables, edges);
                     });
@@ -186,16 +189,15 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   const auto column_tiles = static_cast<int32_t>(tiles(width_) + tiles(categorical_width_));
   const int64_t row_tiles = tiles(rows);
   const int64_t one_wave = std::max<int64_t>(1, resident_blocks_ / column_tiles);
-  const int64_t walkers = std::min(
-      row_tiles, std::max(one_wave, (row_tiles + kTilesPerWalker - 1) / kTilesPerWalker));
+  const int64_t walkers =
+      std::min(row_tiles, std::max(one_wave, (row_tiles + kTilesPerWalker - 1) / kTilesPerWalker));
   KILN_CHECK(walkers <= std::numeric_limits<int32_t>::max() / column_tiles, DataError, "batch of ",
              rows, " rows is too large for one launch");
   const auto blocks = static_cast<unsigned>(walkers * column_tiles);
   fused_transform<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
       static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
-      static_cast<int32_t>(tiles(width_)),
-      column_tiles, features, categorical);
+      static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
   check(cudaGetLastError(), "launching the fused transform");
 }
 

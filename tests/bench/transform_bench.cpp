@@ -27,6 +27,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "kernels/transform_cuda.h"
 #endif
@@ -127,8 +128,9 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
   for (std::size_t c = 0; c < raw.storage.size(); ++c) {
     const auto& column = dataset->schema().columns[c];
     bin.write(raw.storage[c].data(), static_cast<std::streamsize>(raw.storage[c].size()));
-    layout["columns"].push_back({{"name", column.name},
-                                 {"dtype", data::mem_type(column.role) == data::MemType::kInt32 ? "<i4" : "<f4"}});
+    layout["columns"].push_back(
+        {{"name", column.name},
+         {"dtype", data::mem_type(column.role) == data::MemType::kInt32 ? "<i4" : "<f4"}});
   }
   std::ofstream(dir + "/columns.json") << layout.dump() << "\n";
 }
@@ -168,26 +170,36 @@ void check(cudaError_t status) {
   if (status != cudaSuccess) throw std::runtime_error(cudaGetErrorString(status));
 }
 
-// Median of `reps` timed calls of `work` on the default stream, after a warm-up.
-template <class Work>
-double median_seconds(int reps, Work work) {
+// The median time of each of `works` on the default stream, timed in turns (work 0, 1, ...,
+// then again) so that a drift of the card's clocks touches all alike, after half a second
+// of warm-up that brings the clocks up.
+std::vector<double> median_seconds(int reps, const std::vector<std::function<void()>>& works) {
   cudaEvent_t start, stop;
   check(cudaEventCreate(&start));
   check(cudaEventCreate(&stop));
-  work();
-  check(cudaDeviceSynchronize());
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    check(cudaEventRecord(start));
-    work();
-    check(cudaEventRecord(stop));
-    check(cudaEventSynchronize(stop));
-    float ms = 0;
-    check(cudaEventElapsedTime(&ms, start, stop));
-    times.push_back(ms / 1e3);
+  for (double t0 = now(); now() - t0 < 0.5;) {
+    for (const auto& work : works)
+      work();
+    check(cudaDeviceSynchronize());
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  std::vector<std::vector<double>> times(works.size());
+  for (int r = 0; r < reps; ++r) {
+    for (std::size_t w = 0; w < works.size(); ++w) {
+      check(cudaEventRecord(start));
+      works[w]();
+      check(cudaEventRecord(stop));
+      check(cudaEventSynchronize(stop));
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, start, stop));
+      times[w].push_back(ms / 1e3);
+    }
+  }
+  std::vector<double> medians;
+  for (auto& t : times) {
+    std::sort(t.begin(), t.end());
+    medians.push_back(t[t.size() / 2]);
+  }
+  return medians;
 }
 
 void run_gpu(const std::string& dir, int reps) {
@@ -209,8 +221,6 @@ void run_gpu(const std::string& dir, int reps) {
                    static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8 + 8));
   kernels::DevicePlan device_plan(plan);
   device_plan.set_columns(device);
-  double kernel = median_seconds(reps, [&] { device_plan.apply(c.rows, features, categorical); });
-  auto out = report(c, plan, kernel);
   // For orientation: the same kernel with every float output a plain copy of its input (no
   // arithmetic): what the layout alone costs.
   kernels::CompiledPlan identity = plan;
@@ -218,19 +228,21 @@ void run_gpu(const std::string& dir, int reps) {
     p.flags = 0;
   kernels::DevicePlan identity_plan(identity);
   identity_plan.set_columns(device);
-  double copy_only =
-      median_seconds(reps, [&] { identity_plan.apply(c.rows, features, categorical); });
-  out["identity_tb_per_s"] = out["bytes"].get<double>() / copy_only / 1e12;
   // The ceiling: a device-to-device copy moving the same number of bytes (half read, half
   // written).
-  std::size_t half = static_cast<std::size_t>(out["bytes"].get<int64_t>() / 2);
+  const int64_t bytes = c.bytes_read + c.rows * (plan.width() * 4 + plan.categorical_width() * 8);
+  const auto half = static_cast<std::size_t>(bytes / 2);
   void *from = nullptr, *to = nullptr;
   check(cudaMalloc(&from, half));
   check(cudaMalloc(&to, half));
   check(cudaMemset(from, 1, half));
-  double copy = median_seconds(
-      reps, [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); });
-  double copy_bw = 2.0 * static_cast<double>(half) / copy / 1e12;
+  auto t = median_seconds(
+      reps, {[&] { device_plan.apply(c.rows, features, categorical); },
+             [&] { identity_plan.apply(c.rows, features, categorical); },
+             [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); }});
+  auto out = report(c, plan, t[0]);
+  const double copy_bw = 2.0 * static_cast<double>(half) / t[2] / 1e12;
+  out["identity_tb_per_s"] = static_cast<double>(bytes) / t[1] / 1e12;
   out["tb_per_s"] = out["gb_per_s"].get<double>() / 1e3;
   out["copy_tb_per_s"] = copy_bw;
   out["fraction_of_copy"] = out["tb_per_s"].get<double>() / copy_bw;

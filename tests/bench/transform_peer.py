@@ -191,8 +191,10 @@ def run_torch(plan, columns, device, reps, compile_too):
     codes = stacked(torch, columns, code_names, torch.int32, device)
 
     def timed(fn):
-        fn(numeric, codes)  # warm-up (and compilation)
-        fn(numeric, codes)
+        fn(numeric, codes)  # compilation
+        warm_until = time.perf_counter() + 0.5  # and half a second of warm-up, as transform_bench
+        while time.perf_counter() < warm_until:
+            fn(numeric, codes)
         times = []
         for _ in range(reps):
             if device == "cuda":
