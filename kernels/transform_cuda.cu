@@ -85,10 +85,7 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
 #pragma unroll
     for (int k = 0; k < kPerThread; ++k) {
       const int j = ty + k * kPasses;
-      // Streaming stores: the outputs go out evict-first, so that L2 keeps the inputs that
-      // another column tile reads again.
-      if (col0 + tx < width && row0 + j < rows)
-        __stcs(&out[(row0 + j) * width + col0 + tx], tile[tx][j]);
+      if (col0 + tx < width && row0 + j < rows) out[(row0 + j) * width + col0 + tx] = tile[tx][j];
     }
     __syncthreads();  // the tile is free again
   }
