@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/errors.h"
 
@@ -145,6 +147,15 @@ void FileLock::release() {
   fs_->unlock(fd_);  // closing the descriptor releases it too; unlock first to be explicit
   fs_->close(fd_);
   fd_ = -1;
+}
+
+std::string read_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  KILN_CHECK(in.good(), InputError, "cannot read ", what, " '", path, "'");
+  std::stringstream content;
+  content << in.rdbuf();
+  KILN_CHECK(!in.bad(), InputError, "cannot read ", what, " '", path, "'");
+  return content.str();
 }
 
 }  // namespace kiln::core

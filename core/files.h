@@ -40,6 +40,9 @@ Fs& real_fs();
 // OutputError naming the path, the step and the system's reason.
 void atomic_write(const std::string& path, std::string_view data, Fs& fs = real_fs());
 
+// The whole content of a file. InputError "cannot read <what> '<path>'" when it cannot be read.
+std::string read_file(const std::string& path, std::string_view what = "file");
+
 // fsyncs a directory, so a rename or create inside it survives a crash.
 void fsync_directory(const std::string& dir, Fs& fs = real_fs());
 

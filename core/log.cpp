@@ -68,4 +68,12 @@ void init_logging(const LogOptions& options) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+void log_info(const std::string& message) {
+  spdlog::info("{}", message);
+}
+
+void log_warn(const std::string& message) {
+  spdlog::warn("{}", message);
+}
+
 }  // namespace kiln::core

@@ -24,4 +24,9 @@ void validate(const LogOptions& options);
 // Call from main() (or a command) before other threads start.
 void init_logging(const LogOptions& options);
 
+// One message through the default logger, for code that cannot include spdlog (trainer/:
+// LibTorch ships its own fmt).
+void log_info(const std::string& message);
+void log_warn(const std::string& message);
+
 }  // namespace kiln::core

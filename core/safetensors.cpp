@@ -173,11 +173,7 @@ TensorFile parse_safetensors(std::string_view bytes, const std::string& where,
 }
 
 TensorFile read_safetensors(const std::string& path, std::size_t max_header) {
-  std::ifstream in(path, std::ios::binary);
-  KILN_CHECK(in.good(), InputError, "cannot read '", path, "'");
-  std::stringstream content;
-  content << in.rdbuf();
-  return parse_safetensors(content.str(), path, max_header);
+  return parse_safetensors(read_file(path), path, max_header);
 }
 
 }  // namespace kiln::core

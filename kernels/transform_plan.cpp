@@ -387,11 +387,7 @@ void FittedPlan::write(const std::string& path) const {
 }
 
 FittedPlan FittedPlan::read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  KILN_CHECK(in.good(), InputError, "cannot read transform plan '", path, "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  json parsed = json::parse(text.str(), nullptr, false);
+  json parsed = json::parse(core::read_file(path, "transform plan"), nullptr, false);
   KILN_CHECK(!parsed.is_discarded(), DataError, path, ": not valid JSON");
   return from_json(parsed, path);
 }

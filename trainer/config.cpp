@@ -1,8 +1,79 @@
 #include "trainer/config.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "core/config.h"
 
 namespace kiln::trainer {
+namespace {
+
+void check_one_of(const std::string& value, std::initializer_list<const char*> allowed,
+                  const char* key) {
+  std::string list;
+  for (const char* a : allowed) {
+    if (value == a) return;
+    list += list.empty() ? "" : ", ";
+    list += a;
+  }
+  throw ConfigError(detail::concat(key, ": '", value, "' is not one of ", list));
+}
+
+void check_positive(int64_t value, const char* key) {
+  KILN_CHECK(value > 0, ConfigError, key, ": must be positive, got ", value);
+}
+
+void validate(const DataOptions& d) {
+  check_positive(d.batch_size, "data.batch_size");
+  check_positive(d.eval_batch_size, "data.eval_batch_size");
+  KILN_CHECK(d.shuffle_window >= 0, ConfigError, "data.shuffle_window: must be >= 0, got ",
+             d.shuffle_window);
+  KILN_CHECK(d.threads >= 0, ConfigError, "data.threads: must be >= 0, got ", d.threads);
+}
+
+void validate(const ModelOptions& m) {
+  check_one_of(m.type, {"logistic", "mlp", "dcn"}, "model.type");
+  for (int64_t h : m.hidden)
+    check_positive(h, "model.hidden");
+  KILN_CHECK(m.embedding_dim >= 0, ConfigError, "model.embedding_dim: must be >= 0, got ",
+             m.embedding_dim);
+  KILN_CHECK(m.cross_layers >= 0, ConfigError, "model.cross_layers: must be >= 0, got ",
+             m.cross_layers);
+  KILN_CHECK(m.dropout >= 0 && m.dropout < 1, ConfigError,
+             "model.dropout: must be in [0, 1), got ", m.dropout);
+}
+
+void validate(const OptimOptions& o) {
+  check_one_of(o.name, {"adamw", "sgd"}, "optim.name");
+  check_one_of(o.schedule, {"cosine", "step", "constant"}, "optim.schedule");
+  KILN_CHECK(o.lr > 0, ConfigError, "optim.lr: must be positive, got ", o.lr);
+  KILN_CHECK(o.weight_decay >= 0, ConfigError, "optim.weight_decay: must be >= 0, got ",
+             o.weight_decay);
+  KILN_CHECK(o.grad_clip >= 0, ConfigError, "optim.grad_clip: must be >= 0 (0: off), got ",
+             o.grad_clip);
+  KILN_CHECK(o.warmup_steps >= 0, ConfigError, "optim.warmup_steps: must be >= 0, got ",
+             o.warmup_steps);
+  check_positive(o.step_every, "optim.step_every");
+  KILN_CHECK(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, ConfigError,
+             "optim.min_lr_ratio: must be in [0, 1], got ", o.min_lr_ratio);
+}
+
+void validate(const TrainOptions& t) {
+  check_positive(t.steps, "train.steps");
+  check_positive(t.eval_every, "train.eval_every");
+  check_positive(t.keep_last, "train.keep_last");
+  KILN_CHECK(t.patience >= 0, ConfigError, "train.patience: must be >= 0, got ", t.patience);
+  check_one_of(t.metric, {"auroc", "ap", "log_loss"}, "train.metric");
+  check_one_of(t.device, {"auto", "cpu", "cuda"}, "train.device");
+  if (t.pos_weight != "auto" && t.pos_weight != "none") {
+    char* end = nullptr;
+    double w = std::strtod(t.pos_weight.c_str(), &end);
+    KILN_CHECK(end != t.pos_weight.c_str() && *end == 0 && w > 0, ConfigError,
+               "train.pos_weight: '", t.pos_weight, "' is not auto, none or a positive number");
+  }
+}
+
+}  // namespace
 
 KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
                                const std::vector<std::string>& overrides) {
@@ -12,6 +83,10 @@ KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
   kernels::parse_steps(config.transform.numeric, data::Role::kNumeric, "transform.numeric");
   kernels::parse_steps(config.transform.categorical, data::Role::kCategorical,
                        "transform.categorical");
+  validate(config.data);
+  validate(config.model);
+  validate(config.optim);
+  validate(config.train);
   eval::report_options(config.eval, static_cast<uint64_t>(config.run.seed));
   return config;
 }

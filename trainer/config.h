@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "eval/report.h"
 #include "kernels/transform.h"
+#include "trainer/options.h"
 
 namespace kiln::trainer {
 
@@ -36,14 +37,22 @@ struct RunOptions {
 struct KilnConfig {
   RunOptions run;
   core::LogOptions log;
+  DataOptions data;
   kernels::TransformOptions transform;
+  ModelOptions model;
+  OptimOptions optim;
+  TrainOptions train;
   eval::EvalOptions eval;
 
   template <class V>
   void visit(V& v) {
     v("run", run, "where a run is written and how it is seeded");
     v("log", log, "logging on stderr");
+    v("data", data, "the datasets a run trains and evaluates on, and batching");
     v("transform", transform, "feature transforms (docs/TRANSFORMS.md)");
+    v("model", model, "the model (docs/TRAINING.md)");
+    v("optim", optim, "optimizer, gradient clipping and learning-rate schedule");
+    v("train", train, "steps, evaluation, early stopping, checkpoints, device");
     v("eval", eval, "evaluation: confidence intervals, threshold, gates (docs/EVAL.md)");
   }
 };

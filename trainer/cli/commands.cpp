@@ -10,6 +10,22 @@ void register_commands(CLI::App& app) {
   add_config_command(app);
   add_data_command(app);
   add_eval_command(app);
+  add_fit_commands(app);
+}
+
+namespace {
+std::vector<std::string>& command_line_storage() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+}  // namespace
+
+void set_command_line(int argc, char** argv) {
+  command_line_storage().assign(argv, argv + argc);
+}
+
+const std::vector<std::string>& command_line() {
+  return command_line_storage();
 }
 
 void add_config_args(CLI::App& command, ConfigArgs& args) {

@@ -17,6 +17,12 @@ void add_env_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+// `kiln fit`, `kiln predict` and `kiln checkpoint ls|verify`.
+void add_fit_commands(CLI::App& app);
+
+// The command line as main() received it (for run.json).
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
 // `kiln data fit-transform` and `kiln data transform`, added to the `data` command.
 void add_transform_commands(CLI::App& data);
 

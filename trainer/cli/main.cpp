@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       "kiln"};
   app.set_help_all_flag("--help-all", "print help for every command");
   kiln::cli::register_commands(app);
+  kiln::cli::set_command_line(argc, argv);
   try {
     kiln::core::init_logging({});
     app.parse(argc, argv);

@@ -1,0 +1,196 @@
+#include "trainer/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/build_info.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/safetensors.h"
+#include "core/sha256.h"
+
+namespace kiln::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr const char* kManifest = "MANIFEST.json";
+
+bool is_checkpoint_name(const std::string& name) {
+  return name.size() == 13 && name.rfind("step_", 0) == 0 &&
+         std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A file name inside a checkpoint: no directories, nothing hidden.
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name[0] != '.' && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+std::string now_utc() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char text[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+}  // namespace
+
+std::string checkpoint_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08lld", static_cast<long long>(step));
+  return name;
+}
+
+std::string write_checkpoint(const std::string& checkpoints, const CheckpointContents& contents,
+                             bool best) {
+  const std::string name = checkpoint_name(contents.step);
+  const fs::path final_path = fs::path(checkpoints) / name;
+  const fs::path temp = fs::path(checkpoints) / ("." + name + ".tmp." + std::to_string(::getpid()));
+  std::error_code error;
+  fs::create_directories(checkpoints, error);
+  KILN_CHECK(!error, OutputError, "cannot create '", checkpoints, "': ", error.message());
+  fs::remove_all(temp, error);
+  KILN_CHECK(fs::create_directory(temp, error) && !error, OutputError, "cannot create '",
+             temp.string(), "': ", error.message());
+  try {
+    json manifest = {{"format", kCheckpointFormat},
+                     {"version", kCheckpointVersion},
+                     {"kiln_version", core::build_info().version},
+                     {"git_revision", core::build_info().git_revision},
+                     {"created", now_utc()},
+                     {"step", contents.step},
+                     {"data_fingerprint", contents.data_fingerprint},
+                     {"parent", contents.parent.empty() ? json(nullptr) : json(contents.parent)},
+                     {"metrics", contents.metrics},
+                     {"files", json::object()}};
+    for (const auto& [file, bytes] : contents.files) {
+      KILN_ASSERT(is_plain_name(file) && file != kManifest, "bad checkpoint file name ", file);
+      core::atomic_write((temp / file).string(), bytes);
+      manifest["files"][file] = {{"bytes", bytes.size()}, {"sha256", core::sha256_hex(bytes)}};
+    }
+    core::atomic_write((temp / kManifest).string(), manifest.dump(1) + "\n");
+    if (fs::exists(final_path)) fs::remove_all(final_path);  // a rewrite of the same step
+    KILN_CHECK(std::rename(temp.c_str(), final_path.c_str()) == 0, OutputError, "cannot rename '",
+               temp.string(), "' to '", final_path.string(), "': ", errno_text(errno));
+    core::fsync_directory(checkpoints);
+  } catch (...) {
+    fs::remove_all(temp, error);
+    throw;
+  }
+  core::atomic_write((fs::path(checkpoints) / "latest").string(), name + "\n");
+  if (best) core::atomic_write((fs::path(checkpoints) / "best").string(), name + "\n");
+  return final_path.string();
+}
+
+std::optional<std::string> read_pointer(const std::string& checkpoints,
+                                        const std::string& pointer) {
+  const fs::path path = fs::path(checkpoints) / pointer;
+  if (!fs::exists(path)) return std::nullopt;
+  std::string name = core::read_file(path.string(), "checkpoint pointer");
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  KILN_CHECK(is_checkpoint_name(name), DataError, path.string(),
+             ": does not name a checkpoint (step_NNNNNNNN)");
+  return (fs::path(checkpoints) / name).string();
+}
+
+VerifiedCheckpoint verify_checkpoint(const std::string& path) {
+  KILN_CHECK(fs::exists(path), InputError, "no checkpoint at '", path, "'");
+  fs::path dir = path;
+  if (!fs::exists(dir / kManifest)) {  // a run directory, or its checkpoints/
+    fs::path checkpoints = fs::exists(dir / "checkpoints") ? dir / "checkpoints" : dir;
+    auto latest = read_pointer(checkpoints.string(), "latest");
+    KILN_CHECK(latest.has_value(), InputError, "'", path,
+               "' is neither a checkpoint (no MANIFEST.json) nor a directory with checkpoints/latest");
+    dir = *latest;
+  }
+  const std::string manifest_path = (dir / kManifest).string();
+  json manifest = json::parse(core::read_file(manifest_path, "checkpoint manifest"), nullptr, false);
+  KILN_CHECK(manifest.is_object(), DataError, manifest_path, ": not a JSON object");
+  KILN_CHECK(manifest.value("format", "") == kCheckpointFormat, DataError, manifest_path,
+             ": format is not '", kCheckpointFormat, "'");
+  KILN_CHECK(manifest.contains("version") && manifest["version"].is_number_integer(), DataError,
+             manifest_path, ": no integer version");
+  int version = manifest["version"].get<int>();
+  KILN_CHECK(version <= kCheckpointVersion, DataError, manifest_path, ": format version ",
+             version, " is newer than this Kiln reads (", kCheckpointVersion,
+             "); upgrade Kiln");
+  KILN_CHECK(manifest.contains("step") && manifest["step"].is_number_integer(), DataError,
+             manifest_path, ": no integer step");
+  KILN_CHECK(manifest.contains("files") && manifest["files"].is_object(), DataError,
+             manifest_path, ": no files object");
+  for (const auto& [file, entry] : manifest["files"].items()) {
+    KILN_CHECK(is_plain_name(file) && file != kManifest, DataError, manifest_path,
+               ": file name '", file, "' is not a plain name");
+    KILN_CHECK(entry.is_object() && entry.contains("bytes") &&
+                   entry["bytes"].is_number_unsigned() && entry.contains("sha256") &&
+                   entry["sha256"].is_string(),
+               DataError, manifest_path, ": entry of '", file, "' lacks bytes or sha256");
+    const fs::path file_path = dir / file;
+    KILN_CHECK(fs::is_regular_file(file_path), DataError, file_path.string(),
+               ": listed in the manifest but missing");
+    std::error_code error;
+    const auto size = fs::file_size(file_path, error);
+    KILN_CHECK(!error && size == entry["bytes"].get<uint64_t>(), DataError, file_path.string(),
+               ": ", size, " bytes, the manifest says ", entry["bytes"].get<uint64_t>());
+    KILN_CHECK(core::sha256_file(file_path.string()) == entry["sha256"].get<std::string>(),
+               DataError, file_path.string(), ": SHA-256 differs from the manifest's");
+    if (file_path.extension() == ".safetensors") core::read_safetensors(file_path.string());
+  }
+  return {dir.string(), manifest, manifest["step"].get<int64_t>()};
+}
+
+std::vector<std::string> list_checkpoints(const std::string& checkpoints) {
+  std::vector<std::string> out;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(checkpoints, error)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && is_checkpoint_name(name)) out.push_back(entry.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<VerifiedCheckpoint> newest_good_checkpoint(const std::string& checkpoints,
+                                                         std::vector<std::string>* skipped) {
+  auto all = list_checkpoints(checkpoints);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      return verify_checkpoint(*it);
+    } catch (const Error& e) {
+      if (skipped != nullptr) skipped->push_back(e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void apply_retention(const std::string& checkpoints, int64_t keep_last) {
+  auto all = list_checkpoints(checkpoints);
+  std::optional<std::string> best;
+  try {
+    best = read_pointer(checkpoints, "best");
+  } catch (const DataError&) {
+    best.reset();
+  }
+  std::error_code error;
+  const auto keep_from = static_cast<int64_t>(all.size()) - keep_last;
+  for (int64_t i = 0; i < keep_from; ++i) {
+    const auto& path = all[static_cast<std::size_t>(i)];
+    if (best && fs::equivalent(path, *best, error)) continue;
+    fs::remove_all(path, error);
+  }
+  for (const auto& entry : fs::directory_iterator(checkpoints, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".step_", 0) == 0 && name.find(".tmp.") != std::string::npos)
+      fs::remove_all(entry.path(), error);
+  }
+}
+
+}  // namespace kiln::trainer

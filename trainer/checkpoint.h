@@ -1,0 +1,72 @@
+// Checkpoint directories (docs/CHECKPOINTS.md): the files of one checkpoint, its
+// MANIFEST.json, the atomic write protocol, the `latest` and `best` pointers, retention and
+// verification. No LibTorch: the trainer hands over each file's bytes.
+//
+//   <run>/checkpoints/step_00001200/{model.safetensors, optimizer.safetensors, state.json,
+//                                    transform.json, config.yaml, MANIFEST.json}
+//   <run>/checkpoints/latest, best      one line each: the name of a checkpoint directory
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln::trainer {
+
+inline constexpr const char* kCheckpointFormat = "kiln.checkpoint";
+inline constexpr int kCheckpointVersion = 1;
+
+// What goes into one checkpoint.
+struct CheckpointContents {
+  int64_t step = 0;
+  std::map<std::string, std::string> files;  // name -> bytes; MANIFEST.json is added
+  nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
+  std::string data_fingerprint;
+  std::string parent;  // the previous checkpoint's name, or empty
+};
+
+// "step_00001200"
+std::string checkpoint_name(int64_t step);
+
+// Writes checkpoints/<checkpoint_name(step)>: every file into a temporary directory beside
+// it, each fsynced, MANIFEST.json (format, version, Kiln version and revision, step,
+// fingerprint, parent, metrics, size and SHA-256 of every file) last, the directory renamed
+// into place and `checkpoints` fsynced; then the `latest` pointer replaced atomically (and
+// `best` too when `best`). A crash at any point leaves the previous checkpoints and pointers
+// as they were. Returns the checkpoint's path. OutputError naming the path on failure.
+std::string write_checkpoint(const std::string& checkpoints, const CheckpointContents& contents,
+                             bool best);
+
+// The checkpoint a pointer file names, or nullopt when there is no pointer.
+std::optional<std::string> read_pointer(const std::string& checkpoints, const std::string& pointer);
+
+struct VerifiedCheckpoint {
+  std::string path;
+  nlohmann::json manifest;
+  int64_t step = 0;
+};
+
+// Checks a checkpoint directory as untrusted input: MANIFEST.json parses, has the format and
+// a version this Kiln reads, lists files by plain names only, and every listed file exists
+// with its size and SHA-256; the safetensors files pass core/safetensors' checks. Accepts a
+// run directory or its checkpoints/ directory too (then `latest`). DataError naming the file
+// and what is wrong; InputError when the path is missing; VersionError-style DataError for
+// a newer format version.
+VerifiedCheckpoint verify_checkpoint(const std::string& path);
+
+// Checkpoint directories under `checkpoints` (names step_*), oldest first.
+std::vector<std::string> list_checkpoints(const std::string& checkpoints);
+
+// The newest checkpoint under `checkpoints` that verifies, skipping (and naming in `skipped`)
+// those that do not; nullopt when none does.
+std::optional<VerifiedCheckpoint> newest_good_checkpoint(const std::string& checkpoints,
+                                                         std::vector<std::string>* skipped);
+
+// Deletes checkpoints beyond the newest `keep_last`, except the one `best` points to, and
+// leftover temporary directories of interrupted writes.
+void apply_retention(const std::string& checkpoints, int64_t keep_last);
+
+}  // namespace kiln::trainer

@@ -1,0 +1,487 @@
+#include "trainer/fit.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <random>
+
+#include "core/build_info.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/jsonl.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/safetensors.h"
+#include "core/thread_pool.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "eval/binary_metrics.h"
+#include "kernels/transform.h"
+#include "trainer/checkpoint.h"
+#include "trainer/model_io.h"
+#include "trainer/models.h"
+#include "trainer/scoring.h"
+
+namespace kiln::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int signal) {
+  int expected = 0;
+  g_signal.compare_exchange_strong(expected, signal);  // a second signal changes nothing
+}
+
+// SIGTERM and SIGUSR1 set the flag while the loop runs; the old handlers come back after.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &old_term_);
+    sigaction(SIGUSR1, &action, &old_usr1_);
+  }
+  ~StopSignals() {
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+  }
+  int received() const { return g_signal.load(); }
+
+ private:
+  struct sigaction old_term_ {};
+  struct sigaction old_usr1_ {};
+};
+
+std::string utc_now() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char text[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+std::string new_run_id() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char text[32];
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &tm);
+  std::random_device random;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "-%04x", random() & 0xffffu);
+  return std::string(text) + suffix;
+}
+
+// status.json: the run's state, rewritten atomically; a heartbeat at most every few seconds.
+class Status {
+ public:
+  explicit Status(std::string path) : path_(std::move(path)) {}
+  void write(const std::string& state, int64_t step, const std::string& reason = "",
+             int exit_code = -1) {
+    json s = {{"state", state}, {"step", step}, {"heartbeat", utc_now()}, {"pid", ::getpid()}};
+    if (exit_code >= 0) s["exit_code"] = exit_code;
+    if (!reason.empty()) s["reason"] = reason;
+    core::atomic_write(path_, s.dump(1) + "\n");
+    last_ = std::chrono::steady_clock::now();
+  }
+  void heartbeat(int64_t step) {
+    if (std::chrono::steady_clock::now() - last_ > std::chrono::seconds(5)) write("running", step);
+  }
+
+ private:
+  std::string path_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+std::string hex(const torch::Tensor& bytes) {
+  static const char* digits = "0123456789abcdef";
+  torch::Tensor b = bytes.contiguous();
+  const auto* p = b.data_ptr<uint8_t>();
+  std::string out;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+torch::Tensor unhex(const std::string& text, const std::string& where) {
+  KILN_CHECK(text.size() % 2 == 0, DataError, where, ": odd-length RNG state");
+  auto value = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    throw DataError(where + ": RNG state is not hexadecimal");
+  };
+  torch::Tensor out = torch::empty({static_cast<int64_t>(text.size() / 2)}, torch::kUInt8);
+  auto* p = out.data_ptr<uint8_t>();
+  for (std::size_t i = 0; i < text.size() / 2; ++i)
+    p[i] = static_cast<uint8_t>(value(text[2 * i]) * 16 + value(text[2 * i + 1]));
+  return out;
+}
+
+double metric_of(const eval::BinaryMetrics& m, const std::string& name) {
+  if (name == "auroc") return m.auroc;
+  if (name == "ap") return m.average_precision;
+  return m.log_loss;
+}
+
+bool better(const std::string& metric, double value, double best) {
+  return metric == "log_loss" ? value < best : value > best;
+}
+
+torch::Device choose_device(const std::string& wanted) {
+  if (wanted == "cpu") return torch::kCPU;
+  if (wanted == "cuda") {
+    KILN_CHECK(torch::cuda::is_available(), ConfigError,
+               "train.device: cuda, but LibTorch sees no CUDA device");
+    return torch::kCUDA;
+  }
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+// pos_weight as configured, or from the train split's label counts (auto).
+double positive_weight(const TrainOptions& options, const data::Dataset& train) {
+  if (options.pos_weight == "none") return 1.0;
+  if (options.pos_weight != "auto") return std::stod(options.pos_weight);
+  const int label = train.schema().find_role(data::Role::kLabel);
+  data::LoaderOptions lo;
+  lo.shuffle = false;
+  lo.batch_size = 1 << 16;
+  data::Loader loader({std::shared_ptr<const data::Dataset>(&train, [](const data::Dataset*) {})},
+                      lo);
+  double positives = 0, rows = 0;
+  while (const data::Batch* b = loader.next()) {
+    const float* y = b->column<float>(static_cast<std::size_t>(label));
+    for (int64_t r = 0; r < b->rows; ++r)
+      positives += y[r] > 0.5f;
+    rows += static_cast<double>(b->rows);
+  }
+  KILN_CHECK(positives > 0 && positives < rows, DataError, train.path(),
+             ": the label has only one class; a classifier cannot be trained");
+  return positives < 0.1 * rows ? (rows - positives) / positives : 1.0;
+}
+
+struct Resumed {
+  VerifiedCheckpoint checkpoint;
+  nlohmann::json state;
+};
+
+// The checkpoint to resume from, or nullopt to start afresh.
+std::optional<Resumed> find_resume(const std::string& resume, const std::string& run_dir) {
+  if (resume.empty()) return std::nullopt;
+  std::optional<VerifiedCheckpoint> found;
+  if (resume == "auto") {
+    std::vector<std::string> skipped;
+    found = newest_good_checkpoint((fs::path(run_dir) / "checkpoints").string(), &skipped);
+    for (const auto& s : skipped)
+      core::log_warn("resume: skipping a checkpoint that does not verify: " + s);
+    if (!found) return std::nullopt;
+  } else {
+    found = verify_checkpoint(resume);
+  }
+  nlohmann::json state = nlohmann::json::parse(
+      core::read_file((fs::path(found->path) / "state.json").string(), "checkpoint state"),
+      nullptr, false);
+  KILN_CHECK(state.is_object(), DataError, found->path, "/state.json: not a JSON object");
+  return Resumed{*found, state};
+}
+
+}  // namespace
+
+double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
+  if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
+  if (o.schedule == "constant") return o.lr;
+  if (o.schedule == "step") return o.lr * std::pow(o.step_gamma, static_cast<double>((step - o.warmup_steps) / o.step_every));
+  const double span = static_cast<double>(std::max<int64_t>(1, steps - o.warmup_steps - 1));
+  const double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
+  const double floor = o.lr * o.min_lr_ratio;
+  return floor + (o.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+FitResult fit(const KilnConfig& config, const FitArgs& args) {
+  const DataOptions& d = config.data;
+  const TrainOptions& t = config.train;
+  KILN_CHECK(!d.train.empty(), ConfigError, "data.train: no training dataset given");
+  KILN_CHECK(!d.valid.empty(), ConfigError, "data.valid: no validation dataset given");
+
+  // The run directory: the resumed checkpoint's run, or <dir>/<experiment>/<name>.
+  std::string run_dir =
+      (fs::path(config.run.dir) / config.run.experiment /
+       (config.run.name.empty() ? new_run_id() : config.run.name))
+          .string();
+  std::optional<Resumed> resumed;
+  if (args.resume == "auto") {
+    resumed = find_resume("auto", run_dir);
+  } else if (!args.resume.empty()) {
+    resumed = find_resume(args.resume, run_dir);
+    run_dir = fs::path(resumed->checkpoint.path).parent_path().parent_path().string();
+  }
+  const std::string checkpoints = (fs::path(run_dir) / "checkpoints").string();
+  std::error_code error;
+  fs::create_directories(fs::path(run_dir) / "reports", error);
+  KILN_CHECK(!error, OutputError, "cannot create run directory '", run_dir, "': ", error.message());
+  Status status((fs::path(run_dir) / "status.json").string());
+  int64_t step = resumed ? resumed->state.value("step", int64_t{0}) : 0;
+  status.write("running", step);
+
+  try {
+    torch::manual_seed(static_cast<uint64_t>(config.run.seed));
+    if (config.run.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+    const torch::Device device = choose_device(t.device);
+    auto train = data::Dataset::open(d.train);
+    auto valid = data::Dataset::open(d.valid);
+    KILN_CHECK(train->schema().find_role(data::Role::kLabel) >= 0, DataError, d.train,
+               ": no label column");
+
+    // The transform plan: the checkpoint's on resume, else fitted on the train split.
+    kernels::FittedPlan plan =
+        resumed ? kernels::FittedPlan::read((fs::path(resumed->checkpoint.path) / "transform.json").string())
+                : kernels::fit_transform(*train, config.transform);
+    const std::string plan_text = plan.to_json().dump(1) + "\n";
+    const kernels::CompiledPlan compiled = kernels::compile(plan, train->schema());
+    ModelInput input{compiled.width(), {}};
+    for (const auto& c : plan.categoricals)
+      input.cardinality.push_back(c.cardinality());
+
+    const double pos_weight = resumed ? resumed->state.value("pos_weight", 1.0)
+                                      : positive_weight(t, *train);
+    auto model = make_model(config.model, input);
+    model->to(device);
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+    const bool adamw = config.optim.name == "adamw";
+    if (adamw) {
+      optimizer = std::make_unique<torch::optim::AdamW>(
+          model->parameters(), torch::optim::AdamWOptions(config.optim.lr)
+                                   .betas({config.optim.beta1, config.optim.beta2})
+                                   .eps(config.optim.eps)
+                                   .weight_decay(config.optim.weight_decay));
+    } else {
+      optimizer = std::make_unique<torch::optim::SGD>(
+          model->parameters(), torch::optim::SGDOptions(config.optim.lr)
+                                   .momentum(config.optim.momentum)
+                                   .weight_decay(config.optim.weight_decay));
+    }
+
+    // Early-stopping state, the loader's cursor and the RNG: restored on resume.
+    double best_value = config.train.metric == "log_loss" ? INFINITY : -INFINITY;
+    int64_t best_step = -1, evals_without_gain = 0;
+    std::string parent;
+    data::LoaderCursor cursor;
+    if (resumed) {
+      const std::string where = resumed->checkpoint.path + "/state.json";
+      load_model(*model, (fs::path(resumed->checkpoint.path) / "model.safetensors").string());
+      load_optimizer(*model, *optimizer,
+                     (fs::path(resumed->checkpoint.path) / "optimizer.safetensors").string(),
+                     resumed->state.value("optimizer_steps", nlohmann::json::object()), adamw);
+      const auto& s = resumed->state;
+      if (s.contains("best_value") && s["best_value"].is_number())
+        best_value = s["best_value"].get<double>();
+      best_step = s.value("best_step", int64_t{-1});
+      evals_without_gain = s.value("evals_without_gain", int64_t{0});
+      cursor.epoch = s.value("epoch", int64_t{0});
+      cursor.batch = s.value("batch", int64_t{0});
+      if (s.contains("rng_cpu") && s["rng_cpu"].is_string()) {
+        at::Generator cpu = torch::globalContext().defaultGenerator(torch::kCPU);  // shares it
+        cpu.set_state(unhex(s["rng_cpu"].get<std::string>(), where));
+      }
+      parent = fs::path(resumed->checkpoint.path).filename().string();
+      core::log_info(detail::concat("resuming ", resumed->checkpoint.path, " at step ", step));
+    }
+
+    core::atomic_write((fs::path(run_dir) / "config.resolved.yaml").string(), args.resolved_yaml);
+    json run = {{"argv", args.argv},
+                {"kiln_version", core::build_info().version},
+                {"git_revision", core::build_info().git_revision},
+                {"torch_version", TORCH_VERSION},
+                {"device", device.str()},
+                {"host", [] {
+                   char host[256] = {};
+                   gethostname(host, sizeof host - 1);
+                   return std::string(host);
+                 }()},
+                {"started", utc_now()},
+                {"train", {{"path", d.train}, {"rows", train->rows()}, {"fingerprint", train->fingerprint()}}},
+                {"valid", {{"path", d.valid}, {"rows", valid->rows()}, {"fingerprint", valid->fingerprint()}}},
+                {"pos_weight", pos_weight},
+                {"parameters", [&] {
+                   int64_t n = 0;
+                   for (const auto& p : model->parameters())
+                     n += p.numel();
+                   return n;
+                 }()}};
+    if (resumed) run["resumed_from"] = resumed->checkpoint.path;
+    core::atomic_write((fs::path(run_dir) / "run.json").string(), run.dump(1) + "\n");
+
+    data::LoaderOptions lo;
+    lo.batch_size = d.batch_size;
+    lo.shuffle_window = d.shuffle_window;
+    lo.seed = static_cast<uint64_t>(config.run.seed);
+    lo.threads = d.threads;
+    data::Loader loader({train}, lo);
+    loader.seek(cursor);
+    const int label = train->schema().find_role(data::Role::kLabel);
+    const int weight = train->schema().find_role(data::Role::kWeight);
+    core::ThreadPool pool(d.threads);
+    BatchTransformer transformer(compiled, device, &pool);
+    const torch::Tensor pos_weight_tensor =
+        torch::full({1}, pos_weight, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    ScoringOptions scoring{d.eval_batch_size, d.threads, std::log(pos_weight)};
+
+    core::JsonLinesWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
+    StopSignals signals;
+    core::ProgressBar bar("fit", t.steps);
+    auto start = std::chrono::steady_clock::now();
+    int64_t rows_seen = 0;
+    double loss_sum = 0;
+    int64_t loss_count = 0;
+    FitResult result;
+    result.run_dir = run_dir;
+
+    auto save = [&](const json& metrics_now, bool is_best) {
+      nlohmann::ordered_json state = {{"step", step},
+                                      {"epoch", loader.cursor().epoch},
+                                      {"batch", loader.cursor().batch},
+                                      {"pos_weight", pos_weight},
+                                      {"best_value", std::isfinite(best_value) ? json(best_value) : json(nullptr)},
+                                      {"best_step", best_step},
+                                      {"evals_without_gain", evals_without_gain},
+                                      {"lr", learning_rate(config.optim, step, t.steps)},
+                                      {"rng_cpu", hex(torch::globalContext().defaultGenerator(torch::kCPU).get_state())}};
+      json optimizer_steps = json::object();
+      CheckpointContents c;
+      c.step = step;
+      c.files["model.safetensors"] = model_file(*model);
+      c.files["optimizer.safetensors"] = optimizer_file(*model, *optimizer, optimizer_steps);
+      state["optimizer_steps"] = optimizer_steps;
+      c.files["state.json"] = state.dump(1) + "\n";
+      c.files["transform.json"] = plan_text;
+      c.files["config.yaml"] = args.resolved_yaml;
+      c.metrics = metrics_now;
+      c.data_fingerprint = train->fingerprint();
+      c.parent = parent;
+      std::string path = write_checkpoint(checkpoints, c, is_best);
+      parent = fs::path(path).filename().string();
+      apply_retention(checkpoints, t.keep_last);
+      return path;
+    };
+
+    while (step < t.steps) {
+      const data::Batch* batch = loader.next();
+      if (batch == nullptr) continue;  // end of an epoch; the next call starts the next one
+      model->train();
+      auto [features, categorical] = transformer.apply(*batch);
+      torch::Tensor y = transformer.column(*batch, label);
+      torch::Tensor w = weight >= 0 ? transformer.column(*batch, weight) : torch::Tensor();
+      for (auto& group : optimizer->param_groups())
+        group.options().set_lr(learning_rate(config.optim, step, t.steps));
+      torch::Tensor logits = model->forward(features, categorical);
+      torch::Tensor loss = torch::binary_cross_entropy_with_logits(
+          logits, y, w.defined() ? std::optional<torch::Tensor>(w) : std::nullopt,
+          pos_weight_tensor);
+      optimizer->zero_grad();
+      loss.backward();
+      if (config.optim.grad_clip > 0)
+        torch::nn::utils::clip_grad_norm_(model->parameters(), config.optim.grad_clip);
+      optimizer->step();
+      const double loss_value = loss.item<double>();
+      KILN_CHECK(std::isfinite(loss_value), DivergedError, "training diverged: the loss is ",
+                 loss_value, " at step ", step + 1, " (try a lower optim.lr or optim.grad_clip)");
+      ++step;
+      rows_seen += batch->rows;
+      loss_sum += loss_value;
+      ++loss_count;
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      char progress[64];
+      std::snprintf(progress, sizeof progress, "loss %.4f %.0f rows/s", loss_value,
+                    static_cast<double>(rows_seen) / elapsed);
+      bar.update(step, progress);
+      status.heartbeat(step);
+
+      if (step % t.eval_every == 0 || step == t.steps) {
+        eval::BinaryMetrics m = score_and_measure(*model, compiled, *valid, device, scoring);
+        const double value = metric_of(m, t.metric);
+        const bool is_best = better(t.metric, value, best_value);
+        if (is_best) {
+          best_value = value;
+          best_step = step;
+          evals_without_gain = 0;
+        } else {
+          ++evals_without_gain;
+        }
+        json line = {{"step", step},
+                     {"epoch", loader.cursor().epoch},
+                     {"train/loss", loss_sum / static_cast<double>(loss_count)},
+                     {"lr", learning_rate(config.optim, step - 1, t.steps)},
+                     {"val/auroc", m.auroc},
+                     {"val/ap", m.average_precision},
+                     {"val/log_loss", m.log_loss},
+                     {"rows_per_s", static_cast<double>(rows_seen) / elapsed},
+                     {"data_wait_s", loader.wait_seconds()},
+                     {"elapsed_s", elapsed}};
+        metrics.write(line);
+        loss_sum = 0;
+        loss_count = 0;
+        const std::string path = save(line, is_best);
+        if (is_best) result.best_checkpoint = path;
+        if (t.patience > 0 && evals_without_gain >= t.patience) {
+          result.stopped_early = true;
+          core::log_info(detail::concat("early stopping at step ", step, ": val/", t.metric,
+                                        " has not improved for ", evals_without_gain,
+                                        " evaluations"));
+          break;
+        }
+      }
+      if (int signal = signals.received(); signal != 0 && step < t.steps) {
+        bar.finish();
+        const std::string path = save(json::object(), false);
+        const std::string reason = detail::concat("stopped by signal ", signal, " at step ", step,
+                                                  "; checkpoint ", path);
+        status.write("preempted", step, reason, static_cast<int>(ExitCode::kPreempted));
+        throw PreemptedError(reason + " (resume with --resume auto)");
+      }
+    }
+    bar.finish();
+
+    result.steps = step;
+    result.best_step = best_step;
+    result.best_value = best_value;
+    if (result.best_checkpoint.empty()) {
+      auto best = read_pointer(checkpoints, "best");
+      result.best_checkpoint = best.value_or("");
+    }
+    result.result = {{"objective", {{"name", "val/" + t.metric},
+                                    {"value", best_value},
+                                    {"direction", t.metric == "log_loss" ? "min" : "max"}}},
+                     {"best_step", best_step},
+                     {"steps", step},
+                     {"stopped_early", result.stopped_early},
+                     {"checkpoint", result.best_checkpoint},
+                     {"latest", read_pointer(checkpoints, "latest").value_or("")},
+                     {"model", config.model.type},
+                     {"finished", utc_now()}};
+    core::atomic_write((fs::path(run_dir) / "result.json").string(), result.result.dump(1) + "\n");
+    status.write("done", step, "", 0);
+    return result;
+  } catch (const PreemptedError&) {
+    throw;
+  } catch (const Error& e) {
+    status.write("failed", step, e.what(), e.exit_code());
+    throw;
+  } catch (const std::exception& e) {
+    status.write("failed", step, e.what(), 1);
+    throw;
+  }
+}
+
+}  // namespace kiln::trainer

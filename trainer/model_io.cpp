@@ -1,0 +1,147 @@
+#include "trainer/model_io.h"
+
+#include <filesystem>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/safetensors.h"
+
+namespace kiln::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+core::Tensor to_file_tensor(const std::string& name, const torch::Tensor& tensor) {
+  torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+  core::Tensor out;
+  out.name = name;
+  KILN_ASSERT(t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kInt64,
+              "unexpected tensor type for ", name);
+  out.dtype = t.scalar_type() == torch::kFloat32 ? core::DType::kF32 : core::DType::kI64;
+  out.shape = t.sizes().vec();
+  const auto* bytes = static_cast<const uint8_t*>(t.data_ptr());
+  out.data.assign(bytes, bytes + t.nbytes());
+  return out;
+}
+
+// Copies a file tensor into `into` (same shape, float32), checking both as untrusted.
+void copy_into(const core::Tensor& from, torch::Tensor into, const std::string& where) {
+  KILN_CHECK(from.dtype == core::DType::kF32, DataError, where, ": tensor '", from.name,
+             "' is ", core::dtype_name(from.dtype), ", expected F32");
+  KILN_CHECK(from.shape == into.sizes().vec(), DataError, where, ": tensor '", from.name,
+             "' has another shape than the model's");
+  torch::Tensor cpu = torch::from_blob(const_cast<uint8_t*>(from.data.data()), into.sizes(),
+                                       torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  into.copy_(cpu);
+}
+
+std::map<std::string, const core::Tensor*> by_name(const core::TensorFile& file) {
+  std::map<std::string, const core::Tensor*> out;
+  for (const auto& t : file.tensors)
+    out[t.name] = &t;
+  return out;
+}
+
+const core::Tensor& find_tensor(const std::map<std::string, const core::Tensor*>& tensors,
+                                const std::string& name, const std::string& where) {
+  auto it = tensors.find(name);
+  KILN_CHECK(it != tensors.end(), DataError, where, ": no tensor '", name, "'");
+  return *it->second;
+}
+
+}  // namespace
+
+std::string model_file(TabularModelImpl& model) {
+  core::TensorFile file;
+  file.metadata["format"] = "kiln.model";
+  for (const auto& p : model.named_parameters())
+    file.tensors.push_back(to_file_tensor(p.key(), p.value()));
+  return core::to_safetensors(file);
+}
+
+// AdamW: exp_avg/<name>, exp_avg_sq/<name>; SGD: momentum_buffer/<name>; the per-parameter
+// step counts go into state.json.
+std::string optimizer_file(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
+                           nlohmann::ordered_json& steps) {
+  core::TensorFile file;
+  file.metadata["format"] = "kiln.optimizer";
+  auto& state = optimizer.state();
+  for (const auto& p : model.named_parameters()) {
+    auto it = state.find(p.value().unsafeGetTensorImpl());
+    if (it == state.end()) continue;
+    if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
+      file.tensors.push_back(to_file_tensor("exp_avg/" + p.key(), adam->exp_avg()));
+      file.tensors.push_back(to_file_tensor("exp_avg_sq/" + p.key(), adam->exp_avg_sq()));
+      steps[p.key()] = adam->step();
+    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
+      if (sgd->momentum_buffer().defined())
+        file.tensors.push_back(to_file_tensor("momentum_buffer/" + p.key(), sgd->momentum_buffer()));
+    }
+  }
+  return core::to_safetensors(file);
+}
+
+void load_model(TabularModelImpl& model, const std::string& path) {
+  core::TensorFile file = core::read_safetensors(path);
+  auto tensors = by_name(file);
+  auto params = model.named_parameters();
+  KILN_CHECK(tensors.size() == params.size(), DataError, path, ": ", tensors.size(),
+             " tensors, the model has ", params.size(), " parameters (another model config?)");
+  for (const auto& p : params)
+    copy_into(find_tensor(tensors, p.key(), path), p.value(), path);
+}
+
+void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
+                    const std::string& path, const nlohmann::json& steps, bool adamw) {
+  core::TensorFile file = core::read_safetensors(path);
+  auto tensors = by_name(file);
+  auto& state = optimizer.state();
+  for (const auto& p : model.named_parameters()) {
+    const torch::Tensor& param = p.value();
+    if (adamw) {
+      if (!tensors.count("exp_avg/" + p.key())) continue;  // never stepped
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->exp_avg(torch::zeros_like(param));
+      s->exp_avg_sq(torch::zeros_like(param));
+      copy_into(find_tensor(tensors, "exp_avg/" + p.key(), path), s->exp_avg(), path);
+      copy_into(find_tensor(tensors, "exp_avg_sq/" + p.key(), path), s->exp_avg_sq(), path);
+      KILN_CHECK(steps.contains(p.key()) && steps[p.key()].is_number_integer(), DataError, path,
+                 ": state.json has no optimizer step for '", p.key(), "'");
+      s->step(steps[p.key()].get<int64_t>());
+      state[param.unsafeGetTensorImpl()] = std::move(s);
+    } else {
+      if (!tensors.count("momentum_buffer/" + p.key())) continue;
+      auto s = std::make_unique<torch::optim::SGDParamState>();
+      s->momentum_buffer(torch::zeros_like(param));
+      copy_into(find_tensor(tensors, "momentum_buffer/" + p.key(), path), s->momentum_buffer(),
+                path);
+      state[param.unsafeGetTensorImpl()] = std::move(s);
+    }
+  }
+}
+
+CheckpointModel load_checkpoint_model(const std::string& path, torch::Device device) {
+  CheckpointModel m;
+  m.checkpoint = verify_checkpoint(path);
+  const fs::path dir = m.checkpoint.path;
+  m.config = resolve_kiln_config({(dir / "config.yaml").string()}, {});
+  m.plan = kernels::FittedPlan::read((dir / "transform.json").string());
+  ModelInput input{static_cast<int64_t>(m.plan.features.size()), {}};
+  for (const auto& c : m.plan.categoricals)
+    input.cardinality.push_back(c.cardinality());
+  m.model = make_model(m.config.model, input);
+  load_model(*m.model, (dir / "model.safetensors").string());
+  m.model->to(device);
+  m.model->eval();
+  const std::string state_path = (dir / "state.json").string();
+  auto state = nlohmann::json::parse(core::read_file(state_path, "checkpoint state"), nullptr, false);
+  KILN_CHECK(state.is_object(), DataError, state_path, ": not a JSON object");
+  const double pos_weight = state.value("pos_weight", 1.0);
+  KILN_CHECK(pos_weight > 0 && std::isfinite(pos_weight), DataError, state_path, ": pos_weight ",
+             pos_weight, " is not a positive number");
+  m.logit_shift = std::log(pos_weight);
+  return m;
+}
+
+}  // namespace kiln::trainer

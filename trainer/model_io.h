@@ -1,0 +1,42 @@
+// A model and its optimizer to and from a checkpoint's safetensors files, and a whole
+// checkpoint's model rebuilt for scoring (`kiln predict`, `kiln eval --model`). Files are
+// untrusted: every tensor's name, type and shape is checked against the model.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kernels/transform.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/models.h"
+
+namespace kiln::trainer {
+
+// model.safetensors: every parameter by its module path, float32.
+std::string model_file(TabularModelImpl& model);
+// optimizer.safetensors: AdamW's exp_avg/<name> and exp_avg_sq/<name>, or SGD's
+// momentum_buffer/<name>; the per-parameter step counts go into `steps` (state.json).
+std::string optimizer_file(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
+                           nlohmann::ordered_json& steps);
+
+// DataError naming the file and tensor when the file does not fit the model.
+void load_model(TabularModelImpl& model, const std::string& path);
+void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
+                    const std::string& path, const nlohmann::json& steps, bool adamw);
+
+// A verified checkpoint's model, rebuilt from its own config.yaml, transform.json and
+// state.json, on `device`, in eval mode.
+struct CheckpointModel {
+  VerifiedCheckpoint checkpoint;
+  KilnConfig config;
+  kernels::FittedPlan plan;
+  std::shared_ptr<TabularModelImpl> model;
+  double logit_shift = 0;  // log(pos_weight): subtracted before the sigmoid
+};
+CheckpointModel load_checkpoint_model(const std::string& path, torch::Device device);
+
+}  // namespace kiln::trainer

@@ -1,0 +1,143 @@
+#include "trainer/models.h"
+
+#include <cmath>
+
+#include "core/errors.h"
+
+namespace kiln::trainer {
+namespace {
+
+namespace nn = torch::nn;
+
+// One embedding table per categorical column; concatenated lookups, [B, sum of widths].
+class Embeddings : public nn::Module {
+ public:
+  Embeddings(const std::vector<int64_t>& cardinality, const std::vector<int64_t>& widths) {
+    for (std::size_t c = 0; c < cardinality.size(); ++c) {
+      tables_.push_back(register_module("embedding_" + std::to_string(c),
+                                        nn::Embedding(cardinality[c], widths[c])));
+      width_ += widths[c];
+    }
+  }
+  int64_t width() const { return width_; }
+  // `features` alone when there are no categorical columns.
+  torch::Tensor concat(const torch::Tensor& features, const torch::Tensor& categorical) {
+    if (tables_.empty()) return features;
+    std::vector<torch::Tensor> parts = {features};
+    for (std::size_t c = 0; c < tables_.size(); ++c)
+      parts.push_back(tables_[c]->forward(categorical.select(1, static_cast<int64_t>(c))));
+    return torch::cat(parts, 1);
+  }
+
+ private:
+  std::vector<nn::Embedding> tables_;
+  int64_t width_ = 0;
+};
+
+// Linear layers with ReLU (and dropout) between: in -> hidden... ; output width = last.
+nn::Sequential mlp(int64_t in, const std::vector<int64_t>& hidden, double dropout) {
+  nn::Sequential layers;
+  for (int64_t width : hidden) {
+    layers->push_back(nn::Linear(in, width));
+    layers->push_back(nn::ReLU());
+    if (dropout > 0) layers->push_back(nn::Dropout(dropout));
+    in = width;
+  }
+  return layers;
+}
+
+// Logistic regression: w·x + b, categorical columns one-hot (a 1-wide embedding per column
+// is the one-hot's weight vector).
+class Logistic : public TabularModelImpl {
+ public:
+  explicit Logistic(const ModelInput& input)
+      : embeddings_(register_module(
+            "embeddings", std::make_shared<Embeddings>(
+                              input.cardinality,
+                              std::vector<int64_t>(input.cardinality.size(), 1)))),
+        linear_(register_module("linear", nn::Linear(input.width, 1))) {}
+  torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
+    torch::Tensor logit = linear_->forward(features).squeeze(1);
+    if (embeddings_->width() == 0) return logit;
+    torch::Tensor onehot = embeddings_->concat(features.narrow(1, 0, 0), categorical);
+    return logit + onehot.sum(1);
+  }
+
+ private:
+  std::shared_ptr<Embeddings> embeddings_;
+  nn::Linear linear_;
+};
+
+class Mlp : public TabularModelImpl {
+ public:
+  Mlp(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
+      : embeddings_(register_module("embeddings",
+                                    std::make_shared<Embeddings>(input.cardinality, widths))),
+        body_(register_module("body", mlp(input.width + embeddings_->width(), options.hidden,
+                                          options.dropout))),
+        head_(register_module(
+            "head", nn::Linear(options.hidden.empty() ? input.width + embeddings_->width()
+                                                      : options.hidden.back(),
+                               1))) {}
+  torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
+    torch::Tensor x = embeddings_->concat(features, categorical);
+    if (!body_->is_empty()) x = body_->forward(x);
+    return head_->forward(x).squeeze(1);
+  }
+
+ private:
+  std::shared_ptr<Embeddings> embeddings_;
+  nn::Sequential body_;
+  nn::Linear head_;
+};
+
+// DCN-v2 (Wang et al. 2021), parallel form: cross layers x_{l+1} = x0 * (W_l x_l + b_l) + x_l
+// (full-rank W) beside an MLP on x0; the head reads both.
+class Dcn : public TabularModelImpl {
+ public:
+  Dcn(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
+      : embeddings_(register_module("embeddings",
+                                    std::make_shared<Embeddings>(input.cardinality, widths))),
+        deep_(register_module("deep", mlp(input.width + embeddings_->width(), options.hidden,
+                                          options.dropout))) {
+    const int64_t in = input.width + embeddings_->width();
+    for (int64_t l = 0; l < options.cross_layers; ++l)
+      cross_.push_back(register_module("cross_" + std::to_string(l), nn::Linear(in, in)));
+    const int64_t deep_out = options.hidden.empty() ? 0 : options.hidden.back();
+    head_ = register_module("head", nn::Linear(in + deep_out, 1));
+  }
+  torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
+    const torch::Tensor x0 = embeddings_->concat(features, categorical);
+    torch::Tensor x = x0;
+    for (auto& layer : cross_)
+      x = x0 * layer->forward(x) + x;
+    if (!deep_->is_empty()) x = torch::cat({x, deep_->forward(x0)}, 1);
+    return head_->forward(x).squeeze(1);
+  }
+
+ private:
+  std::shared_ptr<Embeddings> embeddings_;
+  nn::Sequential deep_;
+  std::vector<nn::Linear> cross_;
+  nn::Linear head_{nullptr};
+};
+
+}  // namespace
+
+int64_t embedding_width(const ModelOptions& options, int64_t cardinality) {
+  if (options.embedding_dim > 0) return options.embedding_dim;
+  const auto rule = std::llround(1.6 * std::pow(static_cast<double>(cardinality), 0.56));
+  return std::clamp<int64_t>(rule, 1, 32);
+}
+
+std::shared_ptr<TabularModelImpl> make_model(const ModelOptions& options, const ModelInput& input) {
+  std::vector<int64_t> widths;
+  for (int64_t cardinality : input.cardinality)
+    widths.push_back(embedding_width(options, cardinality));
+  if (options.type == "logistic") return std::make_shared<Logistic>(input);
+  if (options.type == "mlp") return std::make_shared<Mlp>(options, input, widths);
+  if (options.type == "dcn") return std::make_shared<Dcn>(options, input, widths);
+  throw ConfigError("model.type: unknown model '" + options.type + "'; known: logistic, mlp, dcn");
+}
+
+}  // namespace kiln::trainer

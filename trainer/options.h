@@ -1,0 +1,104 @@
+// The config sections of training (docs/CONFIG.md, docs/TRAINING.md): data, model, optim and
+// train. Plain structs, no LibTorch, so that the config code compiles without it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::trainer {
+
+struct DataOptions {
+  std::string train;                // dataset directory (or matrix file) to train on
+  std::string valid;                // dataset to evaluate on every train.eval_every steps
+  int64_t batch_size = 4096;        // rows per training step
+  int64_t eval_batch_size = 65536;  // rows per evaluation batch
+  int64_t shuffle_window = 262144;  // rows permuted together each epoch
+  int threads = 0;                  // loader threads; 0: one per core
+
+  template <class V>
+  void visit(V& v) {
+    v("train", train, "dataset to train on (a `kiln data` dataset directory or a matrix file)");
+    v("valid", valid, "dataset evaluated every train.eval_every steps (early stopping, best)");
+    v("batch_size", batch_size, "rows per training step");
+    v("eval_batch_size", eval_batch_size, "rows per batch when evaluating");
+    v("shuffle_window", shuffle_window, "rows shuffled together each epoch (memory: one window)");
+    v("threads", threads, "loader threads; 0 means one per core");
+  }
+};
+
+struct ModelOptions {
+  std::string type = "mlp";             // logistic | mlp | dcn
+  std::vector<int64_t> hidden = {256, 128};  // the MLP's (and DCN's deep part's) layer widths
+  int64_t embedding_dim = 0;            // per categorical column; 0: from its cardinality
+  int64_t cross_layers = 3;             // DCN-v2 cross layers
+  double dropout = 0.0;                 // after each hidden layer
+
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "logistic, mlp or dcn (DCN-v2: cross layers beside an MLP)");
+    v("hidden", hidden, "widths of the hidden layers (mlp, and dcn's deep part)");
+    v("embedding_dim", embedding_dim,
+      "embedding width per categorical column; 0 means min(32, round(1.6 * cardinality^0.56))");
+    v("cross_layers", cross_layers, "number of DCN-v2 cross layers");
+    v("dropout", dropout, "dropout after each hidden layer, 0 to 1");
+  }
+};
+
+struct OptimOptions {
+  std::string name = "adamw";      // adamw | sgd
+  double lr = 1e-3;                // peak learning rate
+  double weight_decay = 1e-4;      // decoupled (adamw) or L2 (sgd)
+  double momentum = 0.9;           // sgd
+  double beta1 = 0.9;              // adamw
+  double beta2 = 0.999;            // adamw
+  double eps = 1e-8;               // adamw
+  double grad_clip = 1.0;          // max global L2 norm of the gradients; 0: off
+  std::string schedule = "cosine";  // cosine | step | constant, after a linear warmup
+  int64_t warmup_steps = 100;      // linear warmup from 0 to lr
+  double min_lr_ratio = 0.0;       // cosine: the final lr as a fraction of lr
+  int64_t step_every = 1000;       // step: multiply by step_gamma every this many steps
+  double step_gamma = 0.5;         // step
+
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "optimizer: adamw or sgd");
+    v("lr", lr, "peak learning rate");
+    v("weight_decay", weight_decay, "weight decay (decoupled for adamw, L2 for sgd)");
+    v("momentum", momentum, "sgd momentum");
+    v("beta1", beta1, "adamw beta1");
+    v("beta2", beta2, "adamw beta2");
+    v("eps", eps, "adamw epsilon");
+    v("grad_clip", grad_clip, "clip the gradients' global L2 norm to this; 0 means off");
+    v("schedule", schedule, "learning-rate schedule after the warmup: cosine, step or constant");
+    v("warmup_steps", warmup_steps, "steps of linear warmup from 0 to optim.lr");
+    v("min_lr_ratio", min_lr_ratio, "cosine: the last step's lr as a fraction of optim.lr");
+    v("step_every", step_every, "step schedule: multiply the lr by step_gamma every this many steps");
+    v("step_gamma", step_gamma, "step schedule: the factor");
+  }
+};
+
+struct TrainOptions {
+  int64_t steps = 2000;                 // optimizer steps in all
+  int64_t eval_every = 200;             // steps between evaluations (and checkpoints)
+  std::string pos_weight = "auto";      // auto | none | a number
+  std::string metric = "auroc";         // early stopping and `best`: auroc | ap | log_loss
+  int64_t patience = 0;                 // evaluations without improvement before stopping; 0: off
+  int64_t keep_last = 3;                // checkpoints kept besides the best
+  std::string device = "auto";          // auto | cpu | cuda
+
+  template <class V>
+  void visit(V& v) {
+    v("steps", steps, "optimizer steps in all");
+    v("eval_every", eval_every, "steps between evaluations on data.valid; each writes a checkpoint");
+    v("pos_weight", pos_weight,
+      "weight of positive rows in the loss: auto (negatives/positives when positives are under "
+      "10% of the train rows, else 1), none, or a number");
+    v("metric", metric, "validation metric for early stopping and the best checkpoint: auroc, ap or log_loss");
+    v("patience", patience, "evaluations without improvement before training stops; 0 means never");
+    v("keep_last", keep_last, "checkpoints kept besides the best (at least 1)");
+    v("device", device, "auto (cuda when a GPU is present), cpu or cuda");
+  }
+};
+
+}  // namespace kiln::trainer
