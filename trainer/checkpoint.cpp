@@ -77,10 +77,20 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
       manifest["files"][file] = {{"bytes", bytes.size()}, {"sha256", core::sha256_hex(bytes)}};
     }
     core::atomic_write((temp / kManifest).string(), manifest.dump(1) + "\n");
-    if (fs::exists(final_path)) fs::remove_all(final_path);  // a rewrite of the same step
+    // A rewrite of the same step (a resumed run passing it again): the old directory moves
+    // aside first, as a temporary that retention removes, because rename(2) does not
+    // replace a non-empty directory.
+    const fs::path old =
+        fs::path(checkpoints) / ("." + name + ".tmp.old." + std::to_string(::getpid()));
+    if (fs::exists(final_path)) {
+      fs::remove_all(old, error);
+      KILN_CHECK(std::rename(final_path.c_str(), old.c_str()) == 0, OutputError, "cannot move '",
+                 final_path.string(), "' aside: ", errno_text(errno));
+    }
     KILN_CHECK(std::rename(temp.c_str(), final_path.c_str()) == 0, OutputError, "cannot rename '",
                temp.string(), "' to '", final_path.string(), "': ", errno_text(errno));
     core::fsync_directory(checkpoints);
+    fs::remove_all(old, error);
   } catch (...) {
     fs::remove_all(temp, error);
     throw;
@@ -95,7 +105,8 @@ std::optional<std::string> read_pointer(const std::string& checkpoints,
   const fs::path path = fs::path(checkpoints) / pointer;
   if (!fs::exists(path)) return std::nullopt;
   std::string name = core::read_file(path.string(), "checkpoint pointer");
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' '))
+    name.pop_back();
   KILN_CHECK(is_checkpoint_name(name), DataError, path.string(),
              ": does not name a checkpoint (step_NNNNNNNN)");
   return (fs::path(checkpoints) / name).string();
@@ -107,28 +118,29 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path) {
   if (!fs::exists(dir / kManifest)) {  // a run directory, or its checkpoints/
     fs::path checkpoints = fs::exists(dir / "checkpoints") ? dir / "checkpoints" : dir;
     auto latest = read_pointer(checkpoints.string(), "latest");
-    KILN_CHECK(latest.has_value(), InputError, "'", path,
-               "' is neither a checkpoint (no MANIFEST.json) nor a directory with checkpoints/latest");
+    KILN_CHECK(
+        latest.has_value(), InputError, "'", path,
+        "' is neither a checkpoint (no MANIFEST.json) nor a directory with checkpoints/latest");
     dir = *latest;
   }
   const std::string manifest_path = (dir / kManifest).string();
-  json manifest = json::parse(core::read_file(manifest_path, "checkpoint manifest"), nullptr, false);
+  json manifest =
+      json::parse(core::read_file(manifest_path, "checkpoint manifest"), nullptr, false);
   KILN_CHECK(manifest.is_object(), DataError, manifest_path, ": not a JSON object");
   KILN_CHECK(manifest.value("format", "") == kCheckpointFormat, DataError, manifest_path,
              ": format is not '", kCheckpointFormat, "'");
   KILN_CHECK(manifest.contains("version") && manifest["version"].is_number_integer(), DataError,
              manifest_path, ": no integer version");
   int version = manifest["version"].get<int>();
-  KILN_CHECK(version <= kCheckpointVersion, DataError, manifest_path, ": format version ",
-             version, " is newer than this Kiln reads (", kCheckpointVersion,
-             "); upgrade Kiln");
+  KILN_CHECK(version <= kCheckpointVersion, DataError, manifest_path, ": format version ", version,
+             " is newer than this Kiln reads (", kCheckpointVersion, "); upgrade Kiln");
   KILN_CHECK(manifest.contains("step") && manifest["step"].is_number_integer(), DataError,
              manifest_path, ": no integer step");
-  KILN_CHECK(manifest.contains("files") && manifest["files"].is_object(), DataError,
-             manifest_path, ": no files object");
+  KILN_CHECK(manifest.contains("files") && manifest["files"].is_object(), DataError, manifest_path,
+             ": no files object");
   for (const auto& [file, entry] : manifest["files"].items()) {
-    KILN_CHECK(is_plain_name(file) && file != kManifest, DataError, manifest_path,
-               ": file name '", file, "' is not a plain name");
+    KILN_CHECK(is_plain_name(file) && file != kManifest, DataError, manifest_path, ": file name '",
+               file, "' is not a plain name");
     KILN_CHECK(entry.is_object() && entry.contains("bytes") &&
                    entry["bytes"].is_number_unsigned() && entry.contains("sha256") &&
                    entry["sha256"].is_string(),

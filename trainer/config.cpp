@@ -39,8 +39,8 @@ void validate(const ModelOptions& m) {
              m.embedding_dim);
   KILN_CHECK(m.cross_layers >= 0, ConfigError, "model.cross_layers: must be >= 0, got ",
              m.cross_layers);
-  KILN_CHECK(m.dropout >= 0 && m.dropout < 1, ConfigError,
-             "model.dropout: must be in [0, 1), got ", m.dropout);
+  KILN_CHECK(m.dropout >= 0 && m.dropout < 1, ConfigError, "model.dropout: must be in [0, 1), got ",
+             m.dropout);
 }
 
 void validate(const OptimOptions& o) {

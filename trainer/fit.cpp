@@ -190,8 +190,8 @@ std::optional<Resumed> find_resume(const std::string& resume, const std::string&
     found = verify_checkpoint(resume);
   }
   nlohmann::json state = nlohmann::json::parse(
-      core::read_file((fs::path(found->path) / "state.json").string(), "checkpoint state"),
-      nullptr, false);
+      core::read_file((fs::path(found->path) / "state.json").string(), "checkpoint state"), nullptr,
+      false);
   KILN_CHECK(state.is_object(), DataError, found->path, "/state.json: not a JSON object");
   return Resumed{*found, state};
 }
@@ -199,9 +199,12 @@ std::optional<Resumed> find_resume(const std::string& resume, const std::string&
 }  // namespace
 
 double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
-  if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
+  if (step < o.warmup_steps)
+    return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
   if (o.schedule == "constant") return o.lr;
-  if (o.schedule == "step") return o.lr * std::pow(o.step_gamma, static_cast<double>((step - o.warmup_steps) / o.step_every));
+  if (o.schedule == "step")
+    return o.lr *
+           std::pow(o.step_gamma, static_cast<double>((step - o.warmup_steps) / o.step_every));
   const double span = static_cast<double>(std::max<int64_t>(1, steps - o.warmup_steps - 1));
   const double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
   const double floor = o.lr * o.min_lr_ratio;
@@ -215,10 +218,9 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
   KILN_CHECK(!d.valid.empty(), ConfigError, "data.valid: no validation dataset given");
 
   // The run directory: the resumed checkpoint's run, or <dir>/<experiment>/<name>.
-  std::string run_dir =
-      (fs::path(config.run.dir) / config.run.experiment /
-       (config.run.name.empty() ? new_run_id() : config.run.name))
-          .string();
+  std::string run_dir = (fs::path(config.run.dir) / config.run.experiment /
+                         (config.run.name.empty() ? new_run_id() : config.run.name))
+                            .string();
   std::optional<Resumed> resumed;
   if (args.resume == "auto") {
     resumed = find_resume("auto", run_dir);
@@ -245,7 +247,8 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
 
     // The transform plan: the checkpoint's on resume, else fitted on the train split.
     kernels::FittedPlan plan =
-        resumed ? kernels::FittedPlan::read((fs::path(resumed->checkpoint.path) / "transform.json").string())
+        resumed ? kernels::FittedPlan::read(
+                      (fs::path(resumed->checkpoint.path) / "transform.json").string())
                 : kernels::fit_transform(*train, config.transform);
     const std::string plan_text = plan.to_json().dump(1) + "\n";
     const kernels::CompiledPlan compiled = kernels::compile(plan, train->schema());
@@ -253,8 +256,8 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     for (const auto& c : plan.categoricals)
       input.cardinality.push_back(c.cardinality());
 
-    const double pos_weight = resumed ? resumed->state.value("pos_weight", 1.0)
-                                      : positive_weight(t, *train);
+    const double pos_weight =
+        resumed ? resumed->state.value("pos_weight", 1.0) : positive_weight(t, *train);
     auto model = make_model(config.model, input);
     model->to(device);
     std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -266,10 +269,10 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                                    .eps(config.optim.eps)
                                    .weight_decay(config.optim.weight_decay));
     } else {
-      optimizer = std::make_unique<torch::optim::SGD>(
-          model->parameters(), torch::optim::SGDOptions(config.optim.lr)
-                                   .momentum(config.optim.momentum)
-                                   .weight_decay(config.optim.weight_decay));
+      optimizer = std::make_unique<torch::optim::SGD>(model->parameters(),
+                                                      torch::optim::SGDOptions(config.optim.lr)
+                                                          .momentum(config.optim.momentum)
+                                                          .weight_decay(config.optim.weight_decay));
     }
 
     // Early-stopping state, the loader's cursor and the RNG: restored on resume.
@@ -299,26 +302,30 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     }
 
     core::atomic_write((fs::path(run_dir) / "config.resolved.yaml").string(), args.resolved_yaml);
-    json run = {{"argv", args.argv},
-                {"kiln_version", core::build_info().version},
-                {"git_revision", core::build_info().git_revision},
-                {"torch_version", TORCH_VERSION},
-                {"device", device.str()},
-                {"host", [] {
-                   char host[256] = {};
-                   gethostname(host, sizeof host - 1);
-                   return std::string(host);
-                 }()},
-                {"started", utc_now()},
-                {"train", {{"path", d.train}, {"rows", train->rows()}, {"fingerprint", train->fingerprint()}}},
-                {"valid", {{"path", d.valid}, {"rows", valid->rows()}, {"fingerprint", valid->fingerprint()}}},
-                {"pos_weight", pos_weight},
-                {"parameters", [&] {
-                   int64_t n = 0;
-                   for (const auto& p : model->parameters())
-                     n += p.numel();
-                   return n;
-                 }()}};
+    json run = {
+        {"argv", args.argv},
+        {"kiln_version", core::build_info().version},
+        {"git_revision", core::build_info().git_revision},
+        {"torch_version", TORCH_VERSION},
+        {"device", device.str()},
+        {"host",
+         [] {
+           char host[256] = {};
+           gethostname(host, sizeof host - 1);
+           return std::string(host);
+         }()},
+        {"started", utc_now()},
+        {"train",
+         {{"path", d.train}, {"rows", train->rows()}, {"fingerprint", train->fingerprint()}}},
+        {"valid",
+         {{"path", d.valid}, {"rows", valid->rows()}, {"fingerprint", valid->fingerprint()}}},
+        {"pos_weight", pos_weight},
+        {"parameters", [&] {
+           int64_t n = 0;
+           for (const auto& p : model->parameters())
+             n += p.numel();
+           return n;
+         }()}};
     if (resumed) run["resumed_from"] = resumed->checkpoint.path;
     core::atomic_write((fs::path(run_dir) / "run.json").string(), run.dump(1) + "\n");
 
@@ -347,16 +354,18 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     FitResult result;
     result.run_dir = run_dir;
 
+    int64_t saved_step = -1;
     auto save = [&](const json& metrics_now, bool is_best) {
-      nlohmann::ordered_json state = {{"step", step},
-                                      {"epoch", loader.cursor().epoch},
-                                      {"batch", loader.cursor().batch},
-                                      {"pos_weight", pos_weight},
-                                      {"best_value", std::isfinite(best_value) ? json(best_value) : json(nullptr)},
-                                      {"best_step", best_step},
-                                      {"evals_without_gain", evals_without_gain},
-                                      {"lr", learning_rate(config.optim, step, t.steps)},
-                                      {"rng_cpu", hex(torch::globalContext().defaultGenerator(torch::kCPU).get_state())}};
+      nlohmann::ordered_json state = {
+          {"step", step},
+          {"epoch", loader.cursor().epoch},
+          {"batch", loader.cursor().batch},
+          {"pos_weight", pos_weight},
+          {"best_value", std::isfinite(best_value) ? json(best_value) : json(nullptr)},
+          {"best_step", best_step},
+          {"evals_without_gain", evals_without_gain},
+          {"lr", learning_rate(config.optim, step, t.steps)},
+          {"rng_cpu", hex(torch::globalContext().defaultGenerator(torch::kCPU).get_state())}};
       json optimizer_steps = json::object();
       CheckpointContents c;
       c.step = step;
@@ -371,6 +380,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       c.parent = parent;
       std::string path = write_checkpoint(checkpoints, c, is_best);
       parent = fs::path(path).filename().string();
+      saved_step = step;
       apply_retention(checkpoints, t.keep_last);
       return path;
     };
@@ -444,9 +454,11 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       }
       if (int signal = signals.received(); signal != 0 && step < t.steps) {
         bar.finish();
-        const std::string path = save(json::object(), false);
-        const std::string reason = detail::concat("stopped by signal ", signal, " at step ", step,
-                                                  "; checkpoint ", path);
+        const std::string path = saved_step == step
+                                     ? (fs::path(checkpoints) / checkpoint_name(step)).string()
+                                     : save(json::object(), false);
+        const std::string reason =
+            detail::concat("stopped by signal ", signal, " at step ", step, "; checkpoint ", path);
         status.write("preempted", step, reason, static_cast<int>(ExitCode::kPreempted));
         throw PreemptedError(reason + " (resume with --resume auto)");
       }
@@ -460,9 +472,10 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       auto best = read_pointer(checkpoints, "best");
       result.best_checkpoint = best.value_or("");
     }
-    result.result = {{"objective", {{"name", "val/" + t.metric},
-                                    {"value", best_value},
-                                    {"direction", t.metric == "log_loss" ? "min" : "max"}}},
+    result.result = {{"objective",
+                      {{"name", "val/" + t.metric},
+                       {"value", best_value},
+                       {"direction", t.metric == "log_loss" ? "min" : "max"}}},
                      {"best_step", best_step},
                      {"steps", step},
                      {"stopped_early", result.stopped_early},

@@ -15,19 +15,19 @@
 namespace kiln::trainer {
 
 struct FitArgs {
-  std::string resolved_yaml;       // the resolved config, written as config.resolved.yaml
-  std::vector<std::string> argv;   // recorded in run.json
-  std::string resume;              // "", "auto" or a checkpoint / run directory
+  std::string resolved_yaml;      // the resolved config, written as config.resolved.yaml
+  std::vector<std::string> argv;  // recorded in run.json
+  std::string resume;             // "", "auto" or a checkpoint / run directory
 };
 
 struct FitResult {
   std::string run_dir;
-  int64_t steps = 0;               // steps done in all (resumed runs included)
+  int64_t steps = 0;  // steps done in all (resumed runs included)
   int64_t best_step = -1;
-  double best_value = 0;           // of train.metric on data.valid
+  double best_value = 0;  // of train.metric on data.valid
   std::string best_checkpoint;
   bool stopped_early = false;
-  nlohmann::ordered_json result;   // result.json
+  nlohmann::ordered_json result;  // result.json
 };
 
 // Trains as the config says. Throws: ConfigError (78) for missing data paths or a bad

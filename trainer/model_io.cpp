@@ -26,12 +26,12 @@ core::Tensor to_file_tensor(const std::string& name, const torch::Tensor& tensor
 
 // Copies a file tensor into `into` (same shape, float32), checking both as untrusted.
 void copy_into(const core::Tensor& from, torch::Tensor into, const std::string& where) {
-  KILN_CHECK(from.dtype == core::DType::kF32, DataError, where, ": tensor '", from.name,
-             "' is ", core::dtype_name(from.dtype), ", expected F32");
+  KILN_CHECK(from.dtype == core::DType::kF32, DataError, where, ": tensor '", from.name, "' is ",
+             core::dtype_name(from.dtype), ", expected F32");
   KILN_CHECK(from.shape == into.sizes().vec(), DataError, where, ": tensor '", from.name,
              "' has another shape than the model's");
-  torch::Tensor cpu = torch::from_blob(const_cast<uint8_t*>(from.data.data()), into.sizes(),
-                                       torch::kFloat32);
+  torch::Tensor cpu =
+      torch::from_blob(const_cast<uint8_t*>(from.data.data()), into.sizes(), torch::kFloat32);
   torch::NoGradGuard no_grad;
   into.copy_(cpu);
 }
@@ -76,7 +76,8 @@ std::string optimizer_file(TabularModelImpl& model, torch::optim::Optimizer& opt
       steps[p.key()] = adam->step();
     } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
       if (sgd->momentum_buffer().defined())
-        file.tensors.push_back(to_file_tensor("momentum_buffer/" + p.key(), sgd->momentum_buffer()));
+        file.tensors.push_back(
+            to_file_tensor("momentum_buffer/" + p.key(), sgd->momentum_buffer()));
     }
   }
   return core::to_safetensors(file);
@@ -135,7 +136,8 @@ CheckpointModel load_checkpoint_model(const std::string& path, torch::Device dev
   m.model->to(device);
   m.model->eval();
   const std::string state_path = (dir / "state.json").string();
-  auto state = nlohmann::json::parse(core::read_file(state_path, "checkpoint state"), nullptr, false);
+  auto state =
+      nlohmann::json::parse(core::read_file(state_path, "checkpoint state"), nullptr, false);
   KILN_CHECK(state.is_object(), DataError, state_path, ": not a JSON object");
   const double pos_weight = state.value("pos_weight", 1.0);
   KILN_CHECK(pos_weight > 0 && std::isfinite(pos_weight), DataError, state_path, ": pos_weight ",

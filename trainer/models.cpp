@@ -52,9 +52,9 @@ class Logistic : public TabularModelImpl {
  public:
   explicit Logistic(const ModelInput& input)
       : embeddings_(register_module(
-            "embeddings", std::make_shared<Embeddings>(
-                              input.cardinality,
-                              std::vector<int64_t>(input.cardinality.size(), 1)))),
+            "embeddings",
+            std::make_shared<Embeddings>(input.cardinality,
+                                         std::vector<int64_t>(input.cardinality.size(), 1)))),
         linear_(register_module("linear", nn::Linear(input.width, 1))) {}
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     torch::Tensor logit = linear_->forward(features).squeeze(1);
@@ -71,14 +71,14 @@ class Logistic : public TabularModelImpl {
 class Mlp : public TabularModelImpl {
  public:
   Mlp(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
-      : embeddings_(register_module("embeddings",
-                                    std::make_shared<Embeddings>(input.cardinality, widths))),
-        body_(register_module("body", mlp(input.width + embeddings_->width(), options.hidden,
-                                          options.dropout))),
-        head_(register_module(
-            "head", nn::Linear(options.hidden.empty() ? input.width + embeddings_->width()
-                                                      : options.hidden.back(),
-                               1))) {}
+      : embeddings_(
+            register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
+        body_(register_module(
+            "body", mlp(input.width + embeddings_->width(), options.hidden, options.dropout))),
+        head_(register_module("head",
+                              nn::Linear(options.hidden.empty() ? input.width + embeddings_->width()
+                                                                : options.hidden.back(),
+                                         1))) {}
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     torch::Tensor x = embeddings_->concat(features, categorical);
     if (!body_->is_empty()) x = body_->forward(x);
@@ -96,10 +96,10 @@ class Mlp : public TabularModelImpl {
 class Dcn : public TabularModelImpl {
  public:
   Dcn(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
-      : embeddings_(register_module("embeddings",
-                                    std::make_shared<Embeddings>(input.cardinality, widths))),
-        deep_(register_module("deep", mlp(input.width + embeddings_->width(), options.hidden,
-                                          options.dropout))) {
+      : embeddings_(
+            register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
+        deep_(register_module(
+            "deep", mlp(input.width + embeddings_->width(), options.hidden, options.dropout))) {
     const int64_t in = input.width + embeddings_->width();
     for (int64_t l = 0; l < options.cross_layers; ++l)
       cross_.push_back(register_module("cross_" + std::to_string(l), nn::Linear(in, in)));

@@ -16,13 +16,14 @@ namespace kiln::trainer {
 
 class TabularModelImpl : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) = 0;
+  virtual torch::Tensor forward(const torch::Tensor& features,
+                                const torch::Tensor& categorical) = 0;
 };
 
 // The shape of a model's input: the plan's output widths.
 struct ModelInput {
-  int64_t width = 0;                  // float features
-  std::vector<int64_t> cardinality;   // per categorical column
+  int64_t width = 0;                 // float features
+  std::vector<int64_t> cardinality;  // per categorical column
 };
 
 // The model `options.type` names, sized from the options and the input. Parameters are

@@ -28,11 +28,11 @@ struct DataOptions {
 };
 
 struct ModelOptions {
-  std::string type = "mlp";             // logistic | mlp | dcn
+  std::string type = "mlp";                  // logistic | mlp | dcn
   std::vector<int64_t> hidden = {256, 128};  // the MLP's (and DCN's deep part's) layer widths
-  int64_t embedding_dim = 0;            // per categorical column; 0: from its cardinality
-  int64_t cross_layers = 3;             // DCN-v2 cross layers
-  double dropout = 0.0;                 // after each hidden layer
+  int64_t embedding_dim = 0;                 // per categorical column; 0: from its cardinality
+  int64_t cross_layers = 3;                  // DCN-v2 cross layers
+  double dropout = 0.0;                      // after each hidden layer
 
   template <class V>
   void visit(V& v) {
@@ -46,19 +46,19 @@ struct ModelOptions {
 };
 
 struct OptimOptions {
-  std::string name = "adamw";      // adamw | sgd
-  double lr = 1e-3;                // peak learning rate
-  double weight_decay = 1e-4;      // decoupled (adamw) or L2 (sgd)
-  double momentum = 0.9;           // sgd
-  double beta1 = 0.9;              // adamw
-  double beta2 = 0.999;            // adamw
-  double eps = 1e-8;               // adamw
-  double grad_clip = 1.0;          // max global L2 norm of the gradients; 0: off
+  std::string name = "adamw";       // adamw | sgd
+  double lr = 1e-3;                 // peak learning rate
+  double weight_decay = 1e-4;       // decoupled (adamw) or L2 (sgd)
+  double momentum = 0.9;            // sgd
+  double beta1 = 0.9;               // adamw
+  double beta2 = 0.999;             // adamw
+  double eps = 1e-8;                // adamw
+  double grad_clip = 1.0;           // max global L2 norm of the gradients; 0: off
   std::string schedule = "cosine";  // cosine | step | constant, after a linear warmup
-  int64_t warmup_steps = 100;      // linear warmup from 0 to lr
-  double min_lr_ratio = 0.0;       // cosine: the final lr as a fraction of lr
-  int64_t step_every = 1000;       // step: multiply by step_gamma every this many steps
-  double step_gamma = 0.5;         // step
+  int64_t warmup_steps = 100;       // linear warmup from 0 to lr
+  double min_lr_ratio = 0.0;        // cosine: the final lr as a fraction of lr
+  int64_t step_every = 1000;        // step: multiply by step_gamma every this many steps
+  double step_gamma = 0.5;          // step
 
   template <class V>
   void visit(V& v) {
@@ -73,28 +73,31 @@ struct OptimOptions {
     v("schedule", schedule, "learning-rate schedule after the warmup: cosine, step or constant");
     v("warmup_steps", warmup_steps, "steps of linear warmup from 0 to optim.lr");
     v("min_lr_ratio", min_lr_ratio, "cosine: the last step's lr as a fraction of optim.lr");
-    v("step_every", step_every, "step schedule: multiply the lr by step_gamma every this many steps");
+    v("step_every", step_every,
+      "step schedule: multiply the lr by step_gamma every this many steps");
     v("step_gamma", step_gamma, "step schedule: the factor");
   }
 };
 
 struct TrainOptions {
-  int64_t steps = 2000;                 // optimizer steps in all
-  int64_t eval_every = 200;             // steps between evaluations (and checkpoints)
-  std::string pos_weight = "auto";      // auto | none | a number
-  std::string metric = "auroc";         // early stopping and `best`: auroc | ap | log_loss
-  int64_t patience = 0;                 // evaluations without improvement before stopping; 0: off
-  int64_t keep_last = 3;                // checkpoints kept besides the best
-  std::string device = "auto";          // auto | cpu | cuda
+  int64_t steps = 2000;             // optimizer steps in all
+  int64_t eval_every = 200;         // steps between evaluations (and checkpoints)
+  std::string pos_weight = "auto";  // auto | none | a number
+  std::string metric = "auroc";     // early stopping and `best`: auroc | ap | log_loss
+  int64_t patience = 0;             // evaluations without improvement before stopping; 0: off
+  int64_t keep_last = 3;            // checkpoints kept besides the best
+  std::string device = "auto";      // auto | cpu | cuda
 
   template <class V>
   void visit(V& v) {
     v("steps", steps, "optimizer steps in all");
-    v("eval_every", eval_every, "steps between evaluations on data.valid; each writes a checkpoint");
+    v("eval_every", eval_every,
+      "steps between evaluations on data.valid; each writes a checkpoint");
     v("pos_weight", pos_weight,
       "weight of positive rows in the loss: auto (negatives/positives when positives are under "
       "10% of the train rows, else 1), none, or a number");
-    v("metric", metric, "validation metric for early stopping and the best checkpoint: auroc, ap or log_loss");
+    v("metric", metric,
+      "validation metric for early stopping and the best checkpoint: auroc, ap or log_loss");
     v("patience", patience, "evaluations without improvement before training stops; 0 means never");
     v("keep_last", keep_last, "checkpoints kept besides the best (at least 1)");
     v("device", device, "auto (cuda when a GPU is present), cpu or cuda");

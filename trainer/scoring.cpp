@@ -27,7 +27,8 @@ torch::Tensor BatchTransformer::column(const data::Batch& batch, int column) con
 }
 
 void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                   const data::Dataset& dataset, torch::Device device, const ScoringOptions& options,
+                   const data::Dataset& dataset, torch::Device device,
+                   const ScoringOptions& options,
                    const std::function<void(const data::Batch&, const double*)>& consume) {
   data::LoaderOptions lo;
   lo.batch_size = options.batch_size;
@@ -42,10 +43,10 @@ void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
   model.eval();
   while (const data::Batch* batch = loader.next()) {
     auto [features, categorical] = transformer.apply(*batch);
-    torch::Tensor scores =
-        torch::sigmoid(model.forward(features, categorical).to(torch::kFloat64) - options.logit_shift)
-            .to(torch::kCPU)
-            .contiguous();
+    torch::Tensor scores = torch::sigmoid(model.forward(features, categorical).to(torch::kFloat64) -
+                                          options.logit_shift)
+                               .to(torch::kCPU)
+                               .contiguous();
     consume(*batch, scores.data_ptr<double>());
   }
   model.train(was_training);

@@ -45,7 +45,8 @@ struct ScoringOptions {
 // Scores every row of `dataset` in dataset order: probabilities sigmoid(logit - shift), in
 // eval mode without gradients; consume(batch, scores) is called once per batch.
 void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                   const data::Dataset& dataset, torch::Device device, const ScoringOptions& options,
+                   const data::Dataset& dataset, torch::Device device,
+                   const ScoringOptions& options,
                    const std::function<void(const data::Batch&, const double*)>& consume);
 
 // score_dataset into eval/'s accumulator with the dataset's label (and weight): the metrics.

@@ -29,10 +29,17 @@ struct KilnRun {
   }
 };
 
-// `env` entries are set in the child (value "" unsets). Runs in `cwd` when given.
-inline KilnRun run_kiln(const std::vector<std::string>& args,
-                        const std::map<std::string, std::string>& env = {},
-                        const std::string& cwd = "") {
+// A kiln process started by start_kiln, to signal and then wait for.
+struct KilnChild {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+};
+
+// Starts kiln with `args`; `env` entries are set in the child (value "" unsets). Runs in
+// `cwd` when given.
+inline KilnChild start_kiln(const std::vector<std::string>& args,
+                            const std::map<std::string, std::string>& env = {},
+                            const std::string& cwd = "") {
   namespace fs = std::filesystem;
   static int counter = 0;
   fs::path base = fs::temp_directory_path() /
@@ -60,9 +67,15 @@ inline KilnRun run_kiln(const std::vector<std::string>& args,
     ::execv(KILN_BINARY, argv.data());
     ::_exit(127);
   }
+  return {child, out_path, err_path};
+}
+
+// Waits for the child; its exit code (128 + signal when a signal ended it) and output.
+inline KilnRun wait_kiln(const KilnChild& child) {
+  namespace fs = std::filesystem;
   KilnRun run;
   int status = 0;
-  ::waitpid(child, &status, 0);
+  ::waitpid(child.pid, &status, 0);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   auto slurp = [](const std::string& path) {
     std::ifstream in(path);
@@ -70,11 +83,17 @@ inline KilnRun run_kiln(const std::vector<std::string>& args,
     s << in.rdbuf();
     return s.str();
   };
-  run.out = slurp(out_path);
-  run.err = slurp(err_path);
-  fs::remove(out_path);
-  fs::remove(err_path);
+  run.out = slurp(child.out_path);
+  run.err = slurp(child.err_path);
+  fs::remove(child.out_path);
+  fs::remove(child.err_path);
   return run;
+}
+
+inline KilnRun run_kiln(const std::vector<std::string>& args,
+                        const std::map<std::string, std::string>& env = {},
+                        const std::string& cwd = "") {
+  return wait_kiln(start_kiln(args, env, cwd));
 }
 
 }  // namespace kiln::testing

@@ -111,7 +111,9 @@ void add_predict(CLI::App& app) {
             char line[96];
             for (int64_t r = 0; r < b.rows; ++r) {
               int n = 0;
-              if (ids) n += std::snprintf(line + n, sizeof line - n, "%lld,", static_cast<long long>(ids[r]));
+              if (ids)
+                n += std::snprintf(line + n, sizeof line - n, "%lld,",
+                                   static_cast<long long>(ids[r]));
               if (labels) n += std::snprintf(line + n, sizeof line - n, "%.9g,", labels[r]);
               std::snprintf(line + n, sizeof line - n, "%.17g\n", scores[r]);
               text += line;
@@ -159,7 +161,8 @@ void add_checkpoint(CLI::App& app) {
       entry["bytes"] = bytes;
       json manifest = json::parse(std::ifstream(fs::path(path) / "MANIFEST.json"), nullptr, false);
       entry["step"] = manifest.is_object() ? manifest.value("step", json(nullptr)) : json(nullptr);
-      entry["metrics"] = manifest.is_object() ? manifest.value("metrics", json::object()) : json::object();
+      entry["metrics"] =
+          manifest.is_object() ? manifest.value("metrics", json::object()) : json::object();
       list.push_back(entry);
     }
     if (*ls_json) {
@@ -174,8 +177,7 @@ void add_checkpoint(CLI::App& app) {
         std::snprintf(auroc, sizeof auroc, " val/auroc %.4f",
                       e["metrics"]["val/auroc"].get<double>());
       std::printf("%s  %9.1f KB%s%s\n", e["path"].get<std::string>().c_str(),
-                  static_cast<double>(e["bytes"].get<uintmax_t>()) / 1024.0, auroc,
-                  marks.c_str());
+                  static_cast<double>(e["bytes"].get<uintmax_t>()) / 1024.0, auroc, marks.c_str());
     }
   });
   auto verify_path = std::make_shared<std::string>();
@@ -187,8 +189,8 @@ void add_checkpoint(CLI::App& app) {
       ->required();
   verify->callback([verify_path] {
     trainer::VerifiedCheckpoint c = trainer::verify_checkpoint(*verify_path);
-    std::printf("ok: %s (step %lld, %zu files)\n", c.path.c_str(),
-                static_cast<long long>(c.step), c.manifest["files"].size());
+    std::printf("ok: %s (step %lld, %zu files)\n", c.path.c_str(), static_cast<long long>(c.step),
+                c.manifest["files"].size());
   });
 }
 

@@ -1,0 +1,262 @@
+// kiln fit | predict | checkpoint, driven as a user, a scheduler or a pipeline would:
+// the run directory, checkpoints that Python's safetensors reads, verification of damaged
+// checkpoints, SIGTERM and resume bitwise, SIGKILL at many points, divergence.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "run_kiln.h"
+#include "tests/temp_dir.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_kiln;
+using testing::TempDir;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  return nlohmann::json::parse(slurp(path));
+}
+
+int count_lines(const fs::path& path) {
+  std::ifstream in(path);
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    n += !line.empty();
+  return n;
+}
+
+class FitCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new TempDir();
+    auto synth = run_kiln(
+        {"data", "synth", "--out", (data() / "d").string(), "--rows", "30000", "--seed", "5"});
+    ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  }
+  static void TearDownTestSuite() { delete data_; }
+
+  // A small, quick run: batch 256 (an epoch is about 75 steps), checkpoints every `every`.
+  std::vector<std::string> fit_args(const std::string& name, int steps, int every,
+                                    std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args = {"fit",
+                                     "data.train=" + (data() / "d/train").string(),
+                                     "data.valid=" + (data() / "d/valid").string(),
+                                     "data.batch_size=256",
+                                     "data.threads=1",
+                                     "run.dir=" + (fs::path(dir.path()) / "runs").string(),
+                                     "run.name=" + name,
+                                     "train.steps=" + std::to_string(steps),
+                                     "train.eval_every=" + std::to_string(every),
+                                     "train.keep_last=100",
+                                     "optim.warmup_steps=10",
+                                     "model.hidden=[32,16]"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  fs::path run_dir(const std::string& name) const {
+    return fs::path(dir.path()) / "runs/default" / name;
+  }
+
+  static fs::path data() { return data_->path(); }
+  static TempDir* data_;
+  TempDir dir;
+};
+TempDir* FitCli::data_ = nullptr;
+
+TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
+  auto fit = run_kiln(fit_args("a", 60, 20, {"train.keep_last=1"}));
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  const fs::path run = run_dir("a");
+  for (const char* file : {"config.resolved.yaml", "run.json", "status.json", "result.json",
+                           "metrics.jsonl", "checkpoints/latest", "checkpoints/best"})
+    EXPECT_TRUE(fs::exists(run / file)) << file;
+  EXPECT_TRUE(fs::is_directory(run / "reports"));
+  EXPECT_EQ(read_json(run / "status.json")["state"], "done");
+  EXPECT_EQ(count_lines(run / "metrics.jsonl"), 3);
+  auto result = read_json(run / "result.json");
+  EXPECT_EQ(result["steps"], 60);
+  EXPECT_EQ(result["objective"]["name"], "val/auroc");
+  EXPECT_GT(result["objective"]["value"].get<double>(), 0.5);
+  // keep_last 1: the latest, and the best when it is another.
+  const std::string latest = slurp(run / "checkpoints/latest");
+  EXPECT_EQ(latest, "step_00000060\n");
+  int kept = 0;
+  for (const auto& e : fs::directory_iterator(run / "checkpoints"))
+    kept += e.is_directory();
+  EXPECT_EQ(kept, slurp(run / "checkpoints/best") == latest ? 1 : 2);
+
+  auto verify = run_kiln({"checkpoint", "verify", run.string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("step_00000060"), std::string::npos);
+  auto ls = run_kiln({"checkpoint", "ls", run.string(), "--json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(nlohmann::json::parse(ls.out).back()["latest"], true);
+
+  // Python's safetensors package loads both files.
+  const fs::path checkpoint = run / "checkpoints/step_00000060";
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                            "/tests/core/safetensors_check.py load " +
+                            (checkpoint / file).string() + " > " +
+                            (fs::path(dir.path()) / "py.json").string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << file;
+    auto loaded = read_json(fs::path(dir.path()) / "py.json");
+    EXPECT_GE(loaded["tensors"].size(), 6u) << file;  // MLP: 3 linear layers and embeddings
+  }
+  auto manifest = read_json(checkpoint / "MANIFEST.json");
+  EXPECT_EQ(manifest["format"], "kiln.checkpoint");
+  EXPECT_EQ(manifest["files"].size(), 5u);
+
+  // predict: one row per input row, in order, as CSV and as a shard `kiln eval` reads.
+  auto predict =
+      run_kiln({"predict", "--model", run.string(), "--data", (data() / "d/test").string(), "--out",
+                (fs::path(dir.path()) / "p.csv").string()});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  auto test_rows = read_json(data() / "d/test/dataset.json")["rows"].get<int>();
+  EXPECT_EQ(count_lines(fs::path(dir.path()) / "p.csv"), test_rows + 1);
+  EXPECT_EQ(slurp(fs::path(dir.path()) / "p.csv").substr(0, 15), "id,label,score\n");
+  predict =
+      run_kiln({"predict", "--model", checkpoint.string(), "--data", (data() / "d/test").string(),
+                "--out", (fs::path(dir.path()) / "p.h5").string()});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  auto eval = run_kiln({"eval", "--scores", (fs::path(dir.path()) / "p.h5").string(), "--out",
+                        (fs::path(dir.path()) / "report").string(), "--json", "eval.bootstrap=0"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["data"]["rows"], test_rows);
+}
+
+TEST_F(FitCli, DamagedCheckpointsFailVerificationAndResumeSkipsThem) {
+  auto fit = run_kiln(fit_args("b", 40, 20));
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  const fs::path checkpoints = run_dir("b") / "checkpoints";
+  const fs::path last = checkpoints / "step_00000040";
+  {  // one byte of the weights changed
+    std::fstream f(last / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x7f');
+  }
+  auto verify = run_kiln({"checkpoint", "verify", last.string()});
+  EXPECT_EQ(verify.exit_code, 65);
+  EXPECT_NE(verify.last_err_line().find("model.safetensors: SHA-256 differs"), std::string::npos)
+      << verify.err;
+
+  // --resume auto goes back to the newest checkpoint that verifies and goes on from there.
+  auto resumed = run_kiln(fit_args("b", 60, 20, {"--resume", "auto"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("skipping a checkpoint that does not verify"), std::string::npos);
+  EXPECT_NE(
+      read_json(run_dir("b") / "run.json")["resumed_from"].get<std::string>().find("step_00000020"),
+      std::string::npos);
+  EXPECT_EQ(read_json(run_dir("b") / "result.json")["steps"], 60);
+  EXPECT_EQ(run_kiln({"checkpoint", "verify", (checkpoints / "step_00000040").string()}).exit_code,
+            0);  // rewritten by the resumed run
+
+  // A manifest from the future, and one that is not JSON.
+  auto manifest = read_json(last / "MANIFEST.json");
+  manifest["version"] = 99;
+  std::ofstream(last / "MANIFEST.json") << manifest.dump();
+  verify = run_kiln({"checkpoint", "verify", last.string()});
+  EXPECT_EQ(verify.exit_code, 65);
+  EXPECT_NE(verify.last_err_line().find("newer than this Kiln reads"), std::string::npos);
+  std::ofstream(last / "MANIFEST.json") << "{\"format\": ";
+  EXPECT_EQ(run_kiln({"checkpoint", "verify", last.string()}).exit_code, 65);
+  EXPECT_EQ(
+      run_kiln({"checkpoint", "verify", (fs::path(dir.path()) / "nothing").string()}).exit_code,
+      66);
+}
+
+// Waits until `path` has at least `lines` lines (the run got that far), up to 60 s.
+bool wait_for_lines(const fs::path& path, int lines) {
+  for (int i = 0; i < 6000; ++i) {
+    if (fs::exists(path) && count_lines(path) >= lines) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(FitCli, SigtermMidEpochThenResumeEndsBitwiseEqualToAnUninterruptedRun) {
+  const int steps = 160, every = 40;
+  auto straight = run_kiln(fit_args("straight", steps, every));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+
+  auto child = testing::start_kiln(fit_args("stopped", steps, every, {"--resume", "auto"}));
+  ASSERT_TRUE(wait_for_lines(run_dir("stopped") / "metrics.jsonl", 1));
+  ::kill(child.pid, SIGTERM);
+  auto stopped = testing::wait_kiln(child);
+  ASSERT_EQ(stopped.exit_code, 75) << stopped.err;
+  EXPECT_NE(stopped.last_err_line().find("stopped by signal"), std::string::npos);
+  auto status = read_json(run_dir("stopped") / "status.json");
+  EXPECT_EQ(status["state"], "preempted");
+  const int stopped_at = status["step"].get<int>();
+  EXPECT_GE(stopped_at, every);
+  EXPECT_LT(stopped_at, steps);
+  EXPECT_NE(stopped_at % 75, 0) << "expected a stop in mid-epoch";
+
+  auto resumed = run_kiln(fit_args("stopped", steps, every, {"--resume", "auto"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(read_json(run_dir("stopped") / "status.json")["state"], "done");
+  const std::string last = "checkpoints/step_00000160/";
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    const std::string a = slurp(run_dir("straight") / (last + file));
+    ASSERT_FALSE(a.empty());
+    EXPECT_TRUE(a == slurp(run_dir("stopped") / (last + file))) << file << " differs";
+  }
+}
+
+TEST_F(FitCli, SigkillAtManyPointsResumesFromTheLastCheckpointThatVerifies) {
+  // A checkpoint every 4 steps, so that many kills land during a checkpoint write.
+  const auto args = fit_args("killed", 200, 4, {"--resume", "auto", "train.keep_last=2"});
+  int kills = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto child = testing::start_kiln(args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + 90 * i));
+    if (::kill(child.pid, SIGKILL) == 0) ++kills;
+    testing::wait_kiln(child);
+    // Whatever the moment, the pointer names a checkpoint that verifies, or there is none yet.
+    const fs::path latest = run_dir("killed") / "checkpoints/latest";
+    if (fs::exists(latest)) {
+      auto verify =
+          run_kiln({"checkpoint", "verify", (run_dir("killed") / "checkpoints").string()});
+      EXPECT_EQ(verify.exit_code, 0) << "after kill " << i << ": " << verify.err;
+    }
+  }
+  EXPECT_GE(kills, 5);
+  auto last = run_kiln(args);
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_EQ(read_json(run_dir("killed") / "result.json")["steps"], 200);
+  for (const auto& e : fs::directory_iterator(run_dir("killed") / "checkpoints"))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos)
+        << "left over: " << e.path();
+}
+
+TEST_F(FitCli, ADivergingLossExits4NamingTheStepAndBadConfigsExit78) {
+  auto diverged = run_kiln(
+      fit_args("nan", 50, 25, {"optim.lr=1e30", "optim.grad_clip=0", "optim.warmup_steps=0"}));
+  EXPECT_EQ(diverged.exit_code, 4) << diverged.err;
+  EXPECT_NE(diverged.last_err_line().find("at step"), std::string::npos) << diverged.err;
+  EXPECT_EQ(read_json(run_dir("nan") / "status.json")["state"], "failed");
+
+  auto bad = run_kiln(fit_args("bad", 10, 5, {"model.type=forest"}));
+  EXPECT_EQ(bad.exit_code, 78);
+  EXPECT_NE(bad.last_err_line().find("model.type"), std::string::npos) << bad.err;
+  auto no_data = run_kiln({"fit", "run.dir=" + (fs::path(dir.path()) / "runs").string()});
+  EXPECT_EQ(no_data.exit_code, 78);
+  EXPECT_NE(no_data.last_err_line().find("data.train"), std::string::npos) << no_data.err;
+}
+
+}  // namespace
+}  // namespace kiln
