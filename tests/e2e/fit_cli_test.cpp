@@ -260,3 +260,41 @@ TEST_F(FitCli, ADivergingLossExits4NamingTheStepAndBadConfigsExit78) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// scikit-learn's breast-cancer data through `kiln data import`, the MLP config
+// (configs/fraud_mlp.yaml with this data and a smaller batch), `kiln predict` on the held-out
+// test split and `kiln eval`: test AUROC at least 0.98.
+TEST(FitQuality, BreastCancerWithTheMlpConfigReachesTestAuroc098) {
+  TempDir dir;
+  const fs::path d = dir.path();
+  const std::string make = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                           "/tests/trainer/breast_cancer.py " + d.string() + " > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0);
+  for (const char* split : {"train", "valid", "test"}) {
+    auto imported = run_kiln({"data", "import", "--csv", (d / (std::string(split) + ".csv")).string(),
+                              "--out", (d / split).string(), "--label", "malignant",
+                              "--positive", "1"});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+  auto fit = run_kiln({"fit", "--config", std::string(KILN_SOURCE_DIR) + "/configs/fraud_mlp.yaml",
+                       "data.train=" + (d / "train").string(), "data.valid=" + (d / "valid").string(),
+                       "data.batch_size=64", "train.steps=600", "train.eval_every=50",
+                       "run.dir=" + (d / "runs").string(), "run.name=bc", "--json"});
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  const std::string best = nlohmann::json::parse(fit.out)["checkpoint"];
+  auto predict = run_kiln({"predict", "--model", best, "--data", (d / "test").string(), "--out",
+                           (d / "scores.h5").string()});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  auto eval = run_kiln({"eval", "--scores", (d / "scores.h5").string(), "--out",
+                        (d / "report").string(), "--json", "eval.bootstrap=0"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  const double auroc = nlohmann::json::parse(eval.out)["metrics"]["auroc"]["value"];
+  std::printf("breast cancer, MLP config, test AUROC %.4f\n", auroc);
+  EXPECT_GE(auroc, 0.98);
+}
+
+}  // namespace
+}  // namespace kiln
