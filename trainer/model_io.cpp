@@ -124,7 +124,14 @@ void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
 
 CheckpointModel load_checkpoint_model(const std::string& path, torch::Device device) {
   CheckpointModel m;
-  m.checkpoint = verify_checkpoint(path);
+  std::string chosen = path;
+  if (!fs::exists(fs::path(path) / "MANIFEST.json")) {  // a run: its best checkpoint
+    const fs::path checkpoints =
+        fs::exists(fs::path(path) / "checkpoints") ? fs::path(path) / "checkpoints" : fs::path(path);
+    if (fs::is_directory(checkpoints))
+      chosen = read_pointer(checkpoints.string(), "best").value_or(path);
+  }
+  m.checkpoint = verify_checkpoint(chosen);
   const fs::path dir = m.checkpoint.path;
   m.config = resolve_kiln_config({(dir / "config.yaml").string()}, {});
   m.plan = kernels::FittedPlan::read((dir / "transform.json").string());

@@ -29,7 +29,8 @@ void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
                     const std::string& path, const nlohmann::json& steps, bool adamw);
 
 // A verified checkpoint's model, rebuilt from its own config.yaml, transform.json and
-// state.json, on `device`, in eval mode.
+// state.json, on `device`, in eval mode. `path` is a checkpoint, or a run directory (or its
+// checkpoints/): then its best checkpoint (its latest when it has no best).
 struct CheckpointModel {
   VerifiedCheckpoint checkpoint;
   KilnConfig config;

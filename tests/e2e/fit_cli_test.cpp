@@ -137,6 +137,28 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
                         (fs::path(dir.path()) / "report").string(), "--json", "eval.bootstrap=0"});
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
   EXPECT_EQ(nlohmann::json::parse(eval.out)["data"]["rows"], test_rows);
+
+  // kiln eval --model: the checkpoint scores the data itself, against a checkpoint baseline
+  // and the prior; the report carries the model's lineage.
+  auto other = run_kiln(fit_args("other", 20, 20, {"model.type=logistic"}));
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  eval = run_kiln({"eval", "--model", run.string(), "--data", (data() / "d/test").string(),
+                   "--baseline", "logistic=" + run_dir("other").string(), "--baseline", "prior",
+                   "--out", (fs::path(dir.path()) / "report2").string(), "--json",
+                   "eval.bootstrap=0"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto report = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(report["data"]["rows"], test_rows);
+  EXPECT_EQ(report["baselines"].size(), 2u);
+  const auto& lineage = report["provenance"]["model"];
+  EXPECT_EQ(lineage["checkpoint"].get<std::string>(), slurp(run / "checkpoints/best").substr(0, 13)
+                                                          .insert(0, (run / "checkpoints/").string()));
+  EXPECT_EQ(lineage["model"], "mlp");
+  EXPECT_EQ(lineage["trained_on"], read_json(data() / "d/train/dataset.json")["fingerprint"]);
+  auto no_data = run_kiln({"eval", "--model", run.string(), "--out",
+                           (fs::path(dir.path()) / "r3").string()});
+  EXPECT_EQ(no_data.exit_code, 64);
+  EXPECT_NE(no_data.last_err_line().find("--model needs --data"), std::string::npos);
 }
 
 TEST_F(FitCli, DamagedCheckpointsFailVerificationAndResumeSkipsThem) {

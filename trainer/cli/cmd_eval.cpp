@@ -1,4 +1,4 @@
-// kiln eval --scores FILE [--baseline REF]... [--gate EXPR]... --out DIR
+// kiln eval --scores FILE | --model CKPT --data PATH [--baseline REF]... [--gate EXPR]... --out DIR
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -11,12 +11,16 @@
 #include "eval/report.h"
 #include "eval/scores.h"
 #include "trainer/cli/commands.h"
+#include "trainer/model_io.h"
+#include "trainer/scoring.h"
 
 namespace kiln::cli {
 namespace {
 
 struct EvalArgs {
   std::string scores;
+  std::string model;
+  std::string data;
   std::vector<std::string> baselines;
   std::vector<std::string> gates;
   std::string out;
@@ -33,9 +37,56 @@ eval::Scored load(const std::string& name, const std::string& path,
   return out;
 }
 
-// A baseline reference: `prior`, `PATH` (named by its file stem) or `NAME=PATH`.
+bool is_checkpoint(const std::string& path) {
+  namespace fs = std::filesystem;
+  return fs::exists(fs::path(path) / "MANIFEST.json") ||
+         fs::exists(fs::path(path) / "checkpoints" / "latest");
+}
+
+// A checkpoint's scores on a dataset (its label and weight columns), and its lineage.
+eval::Scored score_with(const std::string& name, const std::string& checkpoint,
+                        const std::string& data, nlohmann::ordered_json* lineage) {
+  const torch::Device device =
+      torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  trainer::CheckpointModel m = trainer::load_checkpoint_model(checkpoint, device);
+  auto dataset = data::Dataset::open(data);
+  const kernels::CompiledPlan plan = kernels::compile(m.plan, dataset->schema());
+  const int label = dataset->schema().find_role(data::Role::kLabel);
+  const int weight = dataset->schema().find_role(data::Role::kWeight);
+  KILN_CHECK(label >= 0, DataError, data, ": no label column to evaluate against");
+  eval::Scored out{name, m.checkpoint.path, {}};
+  std::vector<double> weights;
+  trainer::score_dataset(*m.model, plan, *dataset, device, {65536, 0, m.logit_shift},
+                         [&](const data::Batch& b, const double* scores) {
+                           const double* w = nullptr;
+                           if (weight >= 0) {
+                             const float* c = b.column<float>(static_cast<std::size_t>(weight));
+                             weights.assign(c, c + b.rows);
+                             w = weights.data();
+                           }
+                           out.rows.add(scores, b.column<float>(static_cast<std::size_t>(label)),
+                                        w, b.rows);
+                         });
+  if (lineage != nullptr) {
+    const auto& manifest = m.checkpoint.manifest;
+    *lineage = {{"checkpoint", m.checkpoint.path},
+                {"step", m.checkpoint.step},
+                {"model", m.config.model.type},
+                {"kiln_version", manifest.value("kiln_version", "")},
+                {"git_revision", manifest.value("git_revision", "")},
+                {"created", manifest.value("created", "")},
+                {"trained_on", manifest.value("data_fingerprint", "")},
+                {"parent", manifest.value("parent", nlohmann::json(nullptr))},
+                {"data", data},
+                {"data_fingerprint", dataset->fingerprint()}};
+  }
+  return out;
+}
+
+// A baseline reference: `prior`, a scores file or a checkpoint `PATH` (named by its file
+// stem), or `NAME=PATH`. A checkpoint scores `data`.
 eval::Scored baseline(const std::string& ref, const eval::Scored& model,
-                      const eval::ScoreColumns& columns) {
+                      const eval::ScoreColumns& columns, const std::string& data) {
   if (ref == "prior") return eval::prior_baseline(model.rows);
   std::size_t eq = ref.find('=');
   std::string name =
@@ -43,7 +94,11 @@ eval::Scored baseline(const std::string& ref, const eval::Scored& model,
   std::string path = eq == std::string::npos ? ref : ref.substr(eq + 1);
   KILN_CHECK(!name.empty() && !path.empty(), UsageError, "--baseline '", ref,
              "': expected prior, PATH or NAME=PATH");
-  eval::Scored b = load(name, path, columns);
+  if (is_checkpoint(path))
+    KILN_CHECK(!data.empty(), UsageError, "--baseline '", ref,
+               "' is a checkpoint: give the rows to score with --data");
+  eval::Scored b =
+      is_checkpoint(path) ? score_with(name, path, data, nullptr) : load(name, path, columns);
   KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(),
              DataError, "baseline '", path,
              "' does not score the same rows with the same labels as '", model.source, "' (",
@@ -68,16 +123,25 @@ void add_eval_command(CLI::App& app) {
       "comparisons with baselines (DeLong for AUROC, paired bootstrap for the rest), gates. "
       "Writes report.json, report.md and report.html (self-contained) to --out; exits 3 when "
       "a gate fails, listing every failing gate. See docs/EVAL.md.");
-  cmd->add_option("--scores", a->scores,
-                  "scores file: CSV with a header (label and score columns), or a Kiln dataset / "
-                  "shard with a label column and a numeric score column")
-      ->required();
+  auto* scores = cmd->add_option("--scores", a->scores,
+                                 "scores file: CSV with a header (label and score columns), or a "
+                                 "Kiln dataset / shard with a label column and a numeric score "
+                                 "column");
+  auto* model = cmd->add_option("--model", a->model,
+                                "a checkpoint (or run directory: its best checkpoint) to score --data with; "
+                                "instead of --scores");
+  scores->excludes(model);
+  cmd->add_option("--data", a->data,
+                  "the dataset --model (and checkpoint baselines) score; its label column is the "
+                  "truth");
   cmd->add_option("--baseline", a->baselines,
                   "a baseline on the same rows: prior (predicts the prevalence), PATH or NAME=PATH "
-                  "(a scores file); repeatable");
+                  "(a scores file, or a checkpoint that scores --data); repeatable")
+      ->allow_extra_args(false);
   cmd->add_option("--gate", a->gates,
                   "a gate such as 'auroc >= 0.80' or 'auroc >= baseline.auroc - 0.002' (added to "
-                  "eval.gates); repeatable");
+                  "eval.gates); repeatable")
+      ->allow_extra_args(false);
   cmd->add_option("--out", a->out, "directory for report.json, report.md and report.html")
       ->required();
   cmd->add_option("--label-column", a->columns.label, "CSV: the label column")
@@ -92,12 +156,19 @@ void add_eval_command(CLI::App& app) {
     options.gates.insert(options.gates.end(), a->gates.begin(), a->gates.end());
     eval::ReportOptions report_options =
         eval::report_options(options, static_cast<uint64_t>(resolved.run.seed));
-    eval::Scored model = load("model", a->scores, a->columns);
+    KILN_CHECK(!a->scores.empty() || !a->model.empty(), UsageError,
+               "give the scores to evaluate: --scores FILE, or --model CKPT --data PATH");
+    KILN_CHECK(a->model.empty() || !a->data.empty(), UsageError,
+               "--model needs --data: the dataset to score");
+    nlohmann::ordered_json lineage;
+    eval::Scored model = a->model.empty() ? load("model", a->scores, a->columns)
+                                          : score_with("model", a->model, a->data, &lineage);
     std::vector<eval::Scored> baselines;
     for (const auto& ref : a->baselines)
-      baselines.push_back(baseline(ref, model, a->columns));
-    nlohmann::ordered_json report =
-        eval::evaluate(model, baselines, report_options, provenance(a->scores));
+      baselines.push_back(baseline(ref, model, a->columns, a->data));
+    nlohmann::ordered_json report = eval::evaluate(
+        model, baselines, report_options,
+        a->model.empty() ? provenance(a->scores) : nlohmann::ordered_json{{"model", lineage}});
 
     std::error_code ec;
     std::filesystem::create_directories(a->out, ec);
