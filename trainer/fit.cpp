@@ -174,6 +174,16 @@ double positive_weight(const TrainOptions& options, const data::Dataset& train) 
 struct Resumed {
   VerifiedCheckpoint checkpoint;
   nlohmann::json state;
+  std::string where;  // its state.json, for messages
+  // An integer of state.json in [low, high]; DataError naming the file and key otherwise.
+  int64_t integer(const char* key, int64_t low, int64_t high) const {
+    KILN_CHECK(state.contains(key) && state[key].is_number_integer(), DataError, where,
+               ": no integer '", key, "'");
+    const auto value = state[key].get<int64_t>();
+    KILN_CHECK(value >= low && value <= high, DataError, where, ": '", key, "' is ", value,
+               ", outside [", low, ", ", high, "]");
+    return value;
+  }
 };
 
 // The checkpoint to resume from, or nullopt to start afresh.
@@ -233,7 +243,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
   fs::create_directories(fs::path(run_dir) / "reports", error);
   KILN_CHECK(!error, OutputError, "cannot create run directory '", run_dir, "': ", error.message());
   Status status((fs::path(run_dir) / "status.json").string());
-  int64_t step = resumed ? resumed->state.value("step", int64_t{0}) : 0;
+  int64_t step = resumed ? resumed->integer("step", 0, t.steps) : 0;
   status.write("running", step);
 
   try {
@@ -244,6 +254,13 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     auto valid = data::Dataset::open(d.valid);
     KILN_CHECK(train->schema().find_role(data::Role::kLabel) >= 0, DataError, d.train,
                ": no label column");
+    if (resumed) {
+      const std::string trained_on = resumed->checkpoint.manifest.value("data_fingerprint", "");
+      KILN_CHECK(trained_on == train->fingerprint(), ConfigError, "data.train: ", d.train,
+                 " is not the data ", resumed->checkpoint.path, " was trained on (fingerprint ",
+                 trained_on.substr(0, 12), ", this data ", train->fingerprint().substr(0, 12),
+                 "); a resumed run continues on the same data");
+    }
 
     // The transform plan: the checkpoint's on resume, else fitted on the train split.
     kernels::FittedPlan plan =
@@ -256,8 +273,17 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     for (const auto& c : plan.categoricals)
       input.cardinality.push_back(c.cardinality());
 
-    const double pos_weight =
-        resumed ? resumed->state.value("pos_weight", 1.0) : positive_weight(t, *train);
+    double pos_weight = 1.0;
+    if (resumed) {
+      const auto& s = resumed->state;
+      KILN_CHECK(s.contains("pos_weight") && s["pos_weight"].is_number() &&
+                     s["pos_weight"].get<double>() > 0 &&
+                     std::isfinite(s["pos_weight"].get<double>()),
+                 DataError, resumed->where, ": pos_weight is not a positive number");
+      pos_weight = s["pos_weight"].get<double>();
+    } else {
+      pos_weight = positive_weight(t, *train);
+    }
     auto model = make_model(config.model, input);
     model->to(device);
     std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -281,7 +307,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     std::string parent;
     data::LoaderCursor cursor;
     if (resumed) {
-      const std::string where = resumed->checkpoint.path + "/state.json";
+      const std::string& where = resumed->where;
       load_model(*model, (fs::path(resumed->checkpoint.path) / "model.safetensors").string());
       load_optimizer(*model, *optimizer,
                      (fs::path(resumed->checkpoint.path) / "optimizer.safetensors").string(),
@@ -289,13 +315,17 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       const auto& s = resumed->state;
       if (s.contains("best_value") && s["best_value"].is_number())
         best_value = s["best_value"].get<double>();
-      best_step = s.value("best_step", int64_t{-1});
-      evals_without_gain = s.value("evals_without_gain", int64_t{0});
-      cursor.epoch = s.value("epoch", int64_t{0});
-      cursor.batch = s.value("batch", int64_t{0});
+      best_step = resumed->integer("best_step", -1, step);
+      evals_without_gain = resumed->integer("evals_without_gain", 0, step);
+      cursor.epoch = resumed->integer("epoch", 0, step);
+      cursor.batch = resumed->integer("batch", 0, step);
       if (s.contains("rng_cpu") && s["rng_cpu"].is_string()) {
         at::Generator cpu = torch::globalContext().defaultGenerator(torch::kCPU);  // shares it
-        cpu.set_state(unhex(s["rng_cpu"].get<std::string>(), where));
+        try {
+          cpu.set_state(unhex(s["rng_cpu"].get<std::string>(), where));
+        } catch (const c10::Error&) {
+          throw DataError(where + ": rng_cpu is not a CPU generator state");
+        }
       }
       parent = fs::path(resumed->checkpoint.path).filename().string();
       core::log_info(detail::concat("resuming ", resumed->checkpoint.path, " at step ", step));

@@ -126,8 +126,9 @@ CheckpointModel load_checkpoint_model(const std::string& path, torch::Device dev
   CheckpointModel m;
   std::string chosen = path;
   if (!fs::exists(fs::path(path) / "MANIFEST.json")) {  // a run: its best checkpoint
-    const fs::path checkpoints =
-        fs::exists(fs::path(path) / "checkpoints") ? fs::path(path) / "checkpoints" : fs::path(path);
+    const fs::path checkpoints = fs::exists(fs::path(path) / "checkpoints")
+                                     ? fs::path(path) / "checkpoints"
+                                     : fs::path(path);
     if (fs::is_directory(checkpoints))
       chosen = read_pointer(checkpoints.string(), "best").value_or(path);
   }

@@ -2,8 +2,8 @@
 // beside the numpy peer and scripts/gpu-check runs `gpu` beside the PyTorch eager and
 // torch.compile peers (tests/bench/transform_peer.py), on the same dataset and plan.
 //
-//   transform_bench make DIR --rows N [--numeric 64] [--categorical 8]
-//       a dataset (half the numeric columns with 5% NaN, Zipf codes) and DIR/transform.json
+//   transform_bench make DIR --rows N [--numeric 64] [--categorical 8] [--missing 0.05]
+//       a dataset (half the numeric columns with this fraction of NaN, Zipf codes) and DIR/transform.json
 //       fitted with the default transform config
 //   transform_bench run DIR [--threads T] [--reps R]     CPU reference, columns in memory
 //   transform_bench gpu DIR [--reps R]                   fused kernel vs a D2D copy (CUDA)
@@ -74,7 +74,7 @@ Columns load(const data::Dataset& dataset, const kernels::CompiledPlan& plan) {
   return c;
 }
 
-void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
+void make(const std::string& dir, int64_t rows, int numeric, int categorical, double missing) {
   data::Schema schema;
   for (int c = 0; c < numeric; ++c)
     schema.columns.push_back({"x" + std::to_string(c), data::Role::kNumeric, 0});
@@ -102,7 +102,7 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical) {
         float v = c == numeric
                       ? static_cast<float>(u < 0.02)
                       : static_cast<float>(std::exp(4.0 * u - 2.0) * (c % 3 == 0 ? 100 : 1));
-        if (c < numeric && c % 2 == 0 && rng.uniform() < 0.05) v = NAN;
+        if (c < numeric && c % 2 == 0 && rng.uniform() < missing) v = NAN;
         floats[static_cast<std::size_t>(c)][static_cast<std::size_t>(i)] = v;
       }
     }
@@ -263,7 +263,8 @@ int main(int argc, char** argv) {
     if (mode == "make") {
       make(dir, std::stoll(arg(argc, argv, "--rows", "1000000")),
            std::stoi(arg(argc, argv, "--numeric", "64")),
-           std::stoi(arg(argc, argv, "--categorical", "8")));
+           std::stoi(arg(argc, argv, "--categorical", "8")),
+           std::stod(arg(argc, argv, "--missing", "0.05")));
     } else if (mode == "run") {
       run_cpu(dir, std::stoi(arg(argc, argv, "--threads", "0")), reps);
 #if KILN_WITH_CUDA

@@ -151,12 +151,13 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   EXPECT_EQ(report["data"]["rows"], test_rows);
   EXPECT_EQ(report["baselines"].size(), 2u);
   const auto& lineage = report["provenance"]["model"];
-  EXPECT_EQ(lineage["checkpoint"].get<std::string>(), slurp(run / "checkpoints/best").substr(0, 13)
-                                                          .insert(0, (run / "checkpoints/").string()));
+  EXPECT_EQ(
+      lineage["checkpoint"].get<std::string>(),
+      slurp(run / "checkpoints/best").substr(0, 13).insert(0, (run / "checkpoints/").string()));
   EXPECT_EQ(lineage["model"], "mlp");
   EXPECT_EQ(lineage["trained_on"], read_json(data() / "d/train/dataset.json")["fingerprint"]);
-  auto no_data = run_kiln({"eval", "--model", run.string(), "--out",
-                           (fs::path(dir.path()) / "r3").string()});
+  auto no_data =
+      run_kiln({"eval", "--model", run.string(), "--out", (fs::path(dir.path()) / "r3").string()});
   EXPECT_EQ(no_data.exit_code, 64);
   EXPECT_NE(no_data.last_err_line().find("--model needs --data"), std::string::npos);
 }
@@ -296,15 +297,16 @@ TEST(FitQuality, BreastCancerWithTheMlpConfigReachesTestAuroc098) {
                            "/tests/trainer/breast_cancer.py " + d.string() + " > /dev/null";
   ASSERT_EQ(std::system(make.c_str()), 0);
   for (const char* split : {"train", "valid", "test"}) {
-    auto imported = run_kiln({"data", "import", "--csv", (d / (std::string(split) + ".csv")).string(),
-                              "--out", (d / split).string(), "--label", "malignant",
-                              "--positive", "1"});
+    auto imported =
+        run_kiln({"data", "import", "--csv", (d / (std::string(split) + ".csv")).string(), "--out",
+                  (d / split).string(), "--label", "malignant", "--positive", "1"});
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
   }
-  auto fit = run_kiln({"fit", "--config", std::string(KILN_SOURCE_DIR) + "/configs/fraud_mlp.yaml",
-                       "data.train=" + (d / "train").string(), "data.valid=" + (d / "valid").string(),
-                       "data.batch_size=64", "train.steps=600", "train.eval_every=50",
-                       "run.dir=" + (d / "runs").string(), "run.name=bc", "--json"});
+  auto fit =
+      run_kiln({"fit", "--config", std::string(KILN_SOURCE_DIR) + "/configs/fraud_mlp.yaml",
+                "data.train=" + (d / "train").string(), "data.valid=" + (d / "valid").string(),
+                "data.batch_size=64", "train.steps=600", "train.eval_every=50",
+                "run.dir=" + (d / "runs").string(), "run.name=bc", "--json"});
   ASSERT_EQ(fit.exit_code, 0) << fit.err;
   const std::string best = nlohmann::json::parse(fit.out)["checkpoint"];
   auto predict = run_kiln({"predict", "--model", best, "--data", (d / "test").string(), "--out",

@@ -220,7 +220,9 @@ void add_import(CLI::App& data) {
 }  // namespace kiln::cli
 
 void add_data_command(CLI::App& app) {
-  CLI::App* data = app.add_subcommand("data", "Create, import, inspect and validate HDF5 datasets; fit and apply feature transforms");
+  CLI::App* data = app.add_subcommand(
+      "data",
+      "Create, import, inspect and validate HDF5 datasets; fit and apply feature transforms");
   data->require_subcommand(1);
   add_synth(*data);
   add_import(*data);

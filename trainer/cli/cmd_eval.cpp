@@ -64,8 +64,8 @@ eval::Scored score_with(const std::string& name, const std::string& checkpoint,
                              weights.assign(c, c + b.rows);
                              w = weights.data();
                            }
-                           out.rows.add(scores, b.column<float>(static_cast<std::size_t>(label)),
-                                        w, b.rows);
+                           out.rows.add(scores, b.column<float>(static_cast<std::size_t>(label)), w,
+                                        b.rows);
                          });
   if (lineage != nullptr) {
     const auto& manifest = m.checkpoint.manifest;
@@ -127,9 +127,10 @@ void add_eval_command(CLI::App& app) {
                                  "scores file: CSV with a header (label and score columns), or a "
                                  "Kiln dataset / shard with a label column and a numeric score "
                                  "column");
-  auto* model = cmd->add_option("--model", a->model,
-                                "a checkpoint (or run directory: its best checkpoint) to score --data with; "
-                                "instead of --scores");
+  auto* model =
+      cmd->add_option("--model", a->model,
+                      "a checkpoint (or run directory: its best checkpoint) to score --data with; "
+                      "instead of --scores");
   scores->excludes(model);
   cmd->add_option("--data", a->data,
                   "the dataset --model (and checkpoint baselines) score; its label column is the "

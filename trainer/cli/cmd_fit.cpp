@@ -67,7 +67,8 @@ void add_predict(CLI::App& app) {
       "input row, in order: id (when the data has one), label (when it has one) and score (the "
       "probability). FILE.csv writes CSV; anything else a Kiln shard file that `kiln eval "
       "--scores` and `kiln data inspect` read.");
-  predict->add_option("--model", *model_path, "checkpoint, or a run directory (its best checkpoint)")
+  predict
+      ->add_option("--model", *model_path, "checkpoint, or a run directory (its best checkpoint)")
       ->required();
   predict->add_option("--data", *data_path, "dataset to score")->required();
   predict->add_option("--out", *out, "scores file to write (atomically)")->required();
