@@ -76,4 +76,13 @@ void log_warn(const std::string& message) {
   spdlog::warn("{}", message);
 }
 
+std::string utc_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
 }  // namespace kiln::core

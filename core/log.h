@@ -24,6 +24,9 @@ void validate(const LogOptions& options);
 // Call from main() (or a command) before other threads start.
 void init_logging(const LogOptions& options);
 
+// The current time in UTC as ISO 8601 to the second: "2026-11-26T21:30:00Z".
+std::string utc_timestamp();
+
 // One message through the default logger, for code that cannot include spdlog (trainer/:
 // LibTorch ships its own fmt).
 void log_info(const std::string& message);

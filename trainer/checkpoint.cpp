@@ -10,6 +10,7 @@
 #include "core/build_info.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "core/safetensors.h"
 #include "core/sha256.h"
 
@@ -30,15 +31,6 @@ bool is_checkpoint_name(const std::string& name) {
 bool is_plain_name(const std::string& name) {
   return !name.empty() && name[0] != '.' && name.find('/') == std::string::npos &&
          name.find('\0') == std::string::npos;
-}
-
-std::string now_utc() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char text[32];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 }  // namespace
@@ -65,7 +57,7 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
                      {"version", kCheckpointVersion},
                      {"kiln_version", core::build_info().version},
                      {"git_revision", core::build_info().git_revision},
-                     {"created", now_utc()},
+                     {"created", core::utc_timestamp()},
                      {"step", contents.step},
                      {"data_fingerprint", contents.data_fingerprint},
                      {"parent", contents.parent.empty() ? json(nullptr) : json(contents.parent)},

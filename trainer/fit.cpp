@@ -61,15 +61,6 @@ class StopSignals {
   struct sigaction old_usr1_ {};
 };
 
-std::string utc_now() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char text[32];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 std::string new_run_id() {
   auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char text[32];
@@ -88,7 +79,10 @@ class Status {
   explicit Status(std::string path) : path_(std::move(path)) {}
   void write(const std::string& state, int64_t step, const std::string& reason = "",
              int exit_code = -1) {
-    json s = {{"state", state}, {"step", step}, {"heartbeat", utc_now()}, {"pid", ::getpid()}};
+    json s = {{"state", state},
+              {"step", step},
+              {"heartbeat", core::utc_timestamp()},
+              {"pid", ::getpid()}};
     if (exit_code >= 0) s["exit_code"] = exit_code;
     if (!reason.empty()) s["reason"] = reason;
     core::atomic_write(path_, s.dump(1) + "\n");
@@ -344,7 +338,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
            gethostname(host, sizeof host - 1);
            return std::string(host);
          }()},
-        {"started", utc_now()},
+        {"started", core::utc_timestamp()},
         {"train",
          {{"path", d.train}, {"rows", train->rows()}, {"fingerprint", train->fingerprint()}}},
         {"valid",
@@ -512,7 +506,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                      {"checkpoint", result.best_checkpoint},
                      {"latest", read_pointer(checkpoints, "latest").value_or("")},
                      {"model", config.model.type},
-                     {"finished", utc_now()}};
+                     {"finished", core::utc_timestamp()}};
     core::atomic_write((fs::path(run_dir) / "result.json").string(), result.result.dump(1) + "\n");
     status.write("done", step, "", 0);
     return result;

@@ -52,9 +52,9 @@ void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
   model.train(was_training);
 }
 
-eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                                      const data::Dataset& dataset, torch::Device device,
-                                      const ScoringOptions& options) {
+eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::CompiledPlan& plan,
+                                       const data::Dataset& dataset, torch::Device device,
+                                       const ScoringOptions& options) {
   const int label = dataset.schema().find_role(data::Role::kLabel);
   const int weight = dataset.schema().find_role(data::Role::kWeight);
   KILN_CHECK(label >= 0, DataError, dataset.path(), ": no label column to evaluate against");
@@ -71,9 +71,15 @@ eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::Co
                   accumulator.add(scores, batch.column<float>(static_cast<std::size_t>(label)), w,
                                   batch.rows);
                 });
+  return accumulator;
+}
+
+eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::CompiledPlan& plan,
+                                      const data::Dataset& dataset, torch::Device device,
+                                      const ScoringOptions& options) {
   eval::BinaryOptions bo;
   bo.threads = options.threads;
-  return accumulator.value(bo);
+  return score_labelled(model, plan, dataset, device, options).value(bo);
 }
 
 }  // namespace kiln::trainer

@@ -49,8 +49,13 @@ void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
                    const ScoringOptions& options,
                    const std::function<void(const data::Batch&, const double*)>& consume);
 
-// score_dataset into eval/'s accumulator with the dataset's label (and weight): the metrics.
-// DataError when the dataset has no label or one class only.
+// score_dataset into eval/'s accumulator with the dataset's label (and weight column).
+// DataError when the dataset has no label.
+eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::CompiledPlan& plan,
+                                       const data::Dataset& dataset, torch::Device device,
+                                       const ScoringOptions& options);
+
+// The metrics of score_labelled. DataError when the dataset has no label or one class only.
 eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::CompiledPlan& plan,
                                       const data::Dataset& dataset, torch::Device device,
                                       const ScoringOptions& options);

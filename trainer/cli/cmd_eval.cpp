@@ -51,22 +51,9 @@ eval::Scored score_with(const std::string& name, const std::string& checkpoint,
   trainer::CheckpointModel m = trainer::load_checkpoint_model(checkpoint, device);
   auto dataset = data::Dataset::open(data);
   const kernels::CompiledPlan plan = kernels::compile(m.plan, dataset->schema());
-  const int label = dataset->schema().find_role(data::Role::kLabel);
-  const int weight = dataset->schema().find_role(data::Role::kWeight);
-  KILN_CHECK(label >= 0, DataError, data, ": no label column to evaluate against");
-  eval::Scored out{name, m.checkpoint.path, {}};
-  std::vector<double> weights;
-  trainer::score_dataset(*m.model, plan, *dataset, device, {65536, 0, m.logit_shift},
-                         [&](const data::Batch& b, const double* scores) {
-                           const double* w = nullptr;
-                           if (weight >= 0) {
-                             const float* c = b.column<float>(static_cast<std::size_t>(weight));
-                             weights.assign(c, c + b.rows);
-                             w = weights.data();
-                           }
-                           out.rows.add(scores, b.column<float>(static_cast<std::size_t>(label)), w,
-                                        b.rows);
-                         });
+  eval::Scored out{
+      name, m.checkpoint.path,
+      trainer::score_labelled(*m.model, plan, *dataset, device, {65536, 0, m.logit_shift})};
   if (lineage != nullptr) {
     const auto& manifest = m.checkpoint.manifest;
     *lineage = {{"checkpoint", m.checkpoint.path},
