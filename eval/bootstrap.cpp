@@ -46,9 +46,7 @@ Prepared prepare(const BinaryAccumulator& rows, core::ThreadPool* pool) {
   return p;
 }
 
-struct ReplicateValues {
-  double auroc = kNaN, ap = kNaN, log_loss = kNaN, brier = kNaN;
-};
+using ReplicateValues = BootstrapSample::Values;
 
 ReplicateValues replicate(const Prepared& p, uint64_t seed, int r) {
   const std::size_t n = p.ranked.size();
@@ -58,7 +56,7 @@ ReplicateValues replicate(const Prepared& p, uint64_t seed, int r) {
     w[i] = p.weight[i] * poisson_draws(seed, r, p.ranked.row(i));
     (p.ranked.positive(i) ? positives : negatives) += w[i];
   }
-  ReplicateValues v;
+  ReplicateValues v{kNaN, kNaN, kNaN, kNaN};
   if (!(positives > 0 && negatives > 0)) return v;  // a replicate with one class: skipped
   double tp = 0, fp = 0, area2 = 0, ap = 0, ll = 0, br = 0;
   std::size_t i = 0;
@@ -133,29 +131,47 @@ Interval percentile_interval(const std::vector<double>& sorted, double level) {
   return {at((1 - level) / 2), at(1 - (1 - level) / 2)};
 }
 
-Replicates bootstrap(const BinaryAccumulator& rows, const BootstrapOptions& options) {
+BootstrapSample bootstrap_sample(const BinaryAccumulator& rows, const BootstrapOptions& options) {
+  if (options.replicates <= 0) return {};
   core::ThreadPool pool(options.threads);
   Prepared p = prepare(rows, &pool);
-  std::vector<ReplicateValues> values = all_replicates(p, options, pool);
+  return {all_replicates(p, options, pool), p.probabilities};
+}
+
+Replicates sorted_replicates(const BootstrapSample& sample) {
   Replicates out;
   for (const auto& [name, field] : fields()) {
-    if ((name == "log_loss" || name == "brier") && !p.probabilities) continue;
-    out[name] = collect(values, [field = field](const ReplicateValues& v) { return v.*field; });
+    if ((name == "log_loss" || name == "brier") && !sample.probabilities) continue;
+    out[name] =
+        collect(sample.replicates, [field = field](const ReplicateValues& v) { return v.*field; });
   }
   return out;
+}
+
+Replicates bootstrap(const BinaryAccumulator& rows, const BootstrapOptions& options) {
+  return sorted_replicates(bootstrap_sample(rows, options));
 }
 
 std::map<std::string, Difference> compare(const BinaryAccumulator& model,
                                           const BinaryAccumulator& baseline,
                                           const BootstrapOptions& options) {
-  KILN_CHECK(model.rows() == baseline.rows() && model.labels() == baseline.labels(), DataError,
-             "a baseline must score the same rows with the same labels (", model.rows(), " vs ",
-             baseline.rows(), " rows)");
-  core::ThreadPool pool(options.threads);
-  Prepared a = prepare(model, &pool), b = prepare(baseline, &pool);
-  std::vector<ReplicateValues> va = all_replicates(a, options, pool);
-  std::vector<ReplicateValues> vb = all_replicates(b, options, pool);
-  BinaryMetrics ma = model.value(), mb = baseline.value();
+  const BinaryMetrics ma = model.value(), mb = baseline.value();
+  const BootstrapSample sa = bootstrap_sample(model, options),
+                        sb = bootstrap_sample(baseline, options);
+  return compare({model, ma, sa}, {baseline, mb, sb}, options);
+}
+
+std::map<std::string, Difference> compare(const ScoredSample& model, const ScoredSample& baseline,
+                                          const BootstrapOptions& options) {
+  KILN_CHECK(
+      model.rows.rows() == baseline.rows.rows() && model.rows.labels() == baseline.rows.labels(),
+      DataError, "a baseline must score the same rows with the same labels (", model.rows.rows(),
+      " vs ", baseline.rows.rows(), " rows)");
+  const auto& va = model.sample.replicates;
+  const auto& vb = baseline.sample.replicates;
+  KILN_ASSERT(va.size() == vb.size(), "bootstrap samples of different sizes");
+  const BinaryMetrics& ma = model.point;
+  const BinaryMetrics& mb = baseline.point;
   std::map<std::string, double> point_a = {{"auroc", ma.auroc},
                                            {"ap", ma.average_precision},
                                            {"log_loss", ma.log_loss},
@@ -190,8 +206,8 @@ std::map<std::string, Difference> compare(const BinaryAccumulator& model,
     }
     out[name] = diff;
   }
-  if (!model.weighted() && !baseline.weighted()) {
-    DeLong d = delong(model, baseline);
+  if (!model.rows.weighted() && !baseline.rows.weighted()) {
+    DeLong d = delong(model.rows, baseline.rows);
     out["auroc"].p_value = d.p_value;
     out["auroc"].test = "DeLong";
   }

@@ -31,6 +31,20 @@ using Replicates = std::map<std::string, std::vector<double>>;
 Replicates bootstrap(const BinaryAccumulator& rows, const BootstrapOptions& options);
 Interval percentile_interval(const std::vector<double>& sorted, double level);
 
+// The replicates of one scored input in replicate order. Inputs on the same rows pair up
+// replicate by replicate (the draws depend on (seed, replicate, row) only), so one sample
+// per input serves its intervals and every comparison it takes part in.
+struct BootstrapSample {
+  struct Values {
+    double auroc, ap, log_loss, brier;  // NaN: a replicate with one class, or no probabilities
+  };
+  std::vector<Values> replicates;
+  bool probabilities = false;
+};
+BootstrapSample bootstrap_sample(const BinaryAccumulator& rows, const BootstrapOptions& options);
+// bootstrap() of a sample: per metric the finite values, sorted.
+Replicates sorted_replicates(const BootstrapSample& sample);
+
 // The paired comparison of a model with a baseline on the same rows and labels: for each
 // metric, the model minus the baseline, its interval, and a two-sided p-value: (2k + 1) /
 // (B + 1) with k the replicates on the smaller side of 0, so at least 1 / (B + 1).
@@ -42,6 +56,14 @@ struct Difference {
 };
 std::map<std::string, Difference> compare(const BinaryAccumulator& model,
                                           const BinaryAccumulator& baseline,
+                                          const BootstrapOptions& options);
+// The same from what the caller already has: each side's rows, point metrics and sample.
+struct ScoredSample {
+  const BinaryAccumulator& rows;
+  const BinaryMetrics& point;
+  const BootstrapSample& sample;
+};
+std::map<std::string, Difference> compare(const ScoredSample& model, const ScoredSample& baseline,
                                           const BootstrapOptions& options);
 
 // DeLong, DeLong & Clarke-Pearson (1988): the AUROC difference of two scorings of the same

@@ -298,8 +298,9 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
   }
   const double level = options.bootstrap.level;
   BinaryMetrics m = model.rows.value(options.metrics);
-  Replicates r =
-      options.bootstrap.replicates > 0 ? bootstrap(model.rows, options.bootstrap) : Replicates{};
+  // One bootstrap sample per scored input: the intervals and every comparison use it.
+  const BootstrapSample sample = bootstrap_sample(model.rows, options.bootstrap);
+  Replicates r = options.bootstrap.replicates > 0 ? sorted_replicates(sample) : Replicates{};
   json report{{"format", "kiln.eval_report"},
               {"version", 1},
               {"kiln_version", core::build_info().version},
@@ -337,11 +338,12 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
   std::vector<json> baseline_metrics;
   for (const Scored& b : baselines) {
     BinaryMetrics bm = b.rows.value(options.metrics);
-    Replicates br =
-        options.bootstrap.replicates > 0 ? bootstrap(b.rows, options.bootstrap) : Replicates{};
+    const BootstrapSample b_sample = bootstrap_sample(b.rows, options.bootstrap);
+    Replicates br = options.bootstrap.replicates > 0 ? sorted_replicates(b_sample) : Replicates{};
     json entry = scored_json(b, bm, br, level);
     json comparison;
-    for (const auto& [name, d] : compare(model.rows, b.rows, options.bootstrap)) {
+    for (const auto& [name, d] :
+         compare({model.rows, m, sample}, {b.rows, bm, b_sample}, options.bootstrap)) {
       comparison[name] = {{"delta", number(d.delta)},
                           {"ci_low", number(d.interval.low)},
                           {"ci_high", number(d.interval.high)},

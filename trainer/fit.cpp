@@ -39,7 +39,8 @@ extern "C" void on_stop_signal(int signal) {
   g_signal.compare_exchange_strong(expected, signal);  // a second signal changes nothing
 }
 
-// SIGTERM and SIGUSR1 set the flag while the loop runs; the old handlers come back after.
+// SIGTERM and SIGUSR1 set the flag while the loop runs; the old handlers come back after,
+// unless a signal came.
 class StopSignals {
  public:
   StopSignals() {
@@ -50,7 +51,14 @@ class StopSignals {
     sigaction(SIGTERM, &action, &old_term_);
     sigaction(SIGUSR1, &action, &old_usr1_);
   }
+  // After a stop signal the process is on its way out with exit 75: later signals stay
+  // ignored rather than killing it between the checkpoint and the exit.
   ~StopSignals() {
+    if (received() != 0) {
+      std::signal(SIGTERM, SIG_IGN);
+      std::signal(SIGUSR1, SIG_IGN);
+      return;
+    }
     sigaction(SIGTERM, &old_term_, nullptr);
     sigaction(SIGUSR1, &old_usr1_, nullptr);
   }
@@ -263,6 +271,8 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                 : kernels::fit_transform(*train, config.transform);
     const std::string plan_text = plan.to_json().dump(1) + "\n";
     const kernels::CompiledPlan compiled = kernels::compile(plan, train->schema());
+    // The validation split is bound by column name: its columns may be in another order.
+    const kernels::CompiledPlan valid_compiled = kernels::compile(plan, valid->schema());
     ModelInput input{compiled.width(), {}};
     for (const auto& c : plan.categoricals)
       input.cardinality.push_back(c.cardinality());
@@ -443,7 +453,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       status.heartbeat(step);
 
       if (step % t.eval_every == 0 || step == t.steps) {
-        eval::BinaryMetrics m = score_and_measure(*model, compiled, *valid, device, scoring);
+        eval::BinaryMetrics m = score_and_measure(*model, valid_compiled, *valid, device, scoring);
         const double value = metric_of(m, t.metric);
         const bool is_best = better(t.metric, value, best_value);
         if (is_best) {

@@ -240,6 +240,31 @@ TEST_F(FitCli, SigtermMidEpochThenResumeEndsBitwiseEqualToAnUninterruptedRun) {
   }
 }
 
+TEST_F(FitCli, SigusrOneStopsLikeSigtermAndFurtherSignalsChangeNothing) {
+  auto child = testing::start_kiln(fit_args("usr1", 400, 20, {"--resume", "auto"}));
+  ASSERT_TRUE(wait_for_lines(run_dir("usr1") / "metrics.jsonl", 1));
+  ::kill(child.pid, SIGUSR1);
+  // Once the first signal is in, later ones change nothing: the first decides.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(child.pid, SIGTERM);
+  ::kill(child.pid, SIGTERM);
+  auto stopped = testing::wait_kiln(child);
+  ASSERT_EQ(stopped.exit_code, 75) << stopped.err;
+  EXPECT_NE(stopped.last_err_line().find("stopped by signal " + std::to_string(SIGUSR1)),
+            std::string::npos)
+      << stopped.err;
+  auto status = read_json(run_dir("usr1") / "status.json");
+  EXPECT_EQ(status["state"], "preempted");
+  EXPECT_EQ(status["exit_code"], 75);
+  auto verify = run_kiln({"checkpoint", "verify", run_dir("usr1").string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("step_" +
+                            std::string(8 - std::to_string(status["step"].get<int>()).size(), '0') +
+                            std::to_string(status["step"].get<int>())),
+            std::string::npos)
+      << "the latest checkpoint is the one written at the stop";
+}
+
 TEST_F(FitCli, SigkillAtManyPointsResumesFromTheLastCheckpointThatVerifies) {
   // A checkpoint every 4 steps, so that many kills land during a checkpoint write.
   const auto args = fit_args("killed", 200, 4, {"--resume", "auto", "train.keep_last=2"});
