@@ -92,6 +92,11 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
   return final_path.string();
 }
 
+std::string checkpoints_of(const std::string& path) {
+  const fs::path inside = fs::path(path) / "checkpoints";
+  return fs::exists(inside) ? inside.string() : path;
+}
+
 std::optional<std::string> read_pointer(const std::string& checkpoints,
                                         const std::string& pointer) {
   const fs::path path = fs::path(checkpoints) / pointer;
@@ -108,8 +113,7 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path) {
   KILN_CHECK(fs::exists(path), InputError, "no checkpoint at '", path, "'");
   fs::path dir = path;
   if (!fs::exists(dir / kManifest)) {  // a run directory, or its checkpoints/
-    fs::path checkpoints = fs::exists(dir / "checkpoints") ? dir / "checkpoints" : dir;
-    auto latest = read_pointer(checkpoints.string(), "latest");
+    auto latest = read_pointer(checkpoints_of(path), "latest");
     KILN_CHECK(
         latest.has_value(), InputError, "'", path,
         "' is neither a checkpoint (no MANIFEST.json) nor a directory with checkpoints/latest");

@@ -40,6 +40,10 @@ std::string checkpoint_name(int64_t step);
 std::string write_checkpoint(const std::string& checkpoints, const CheckpointContents& contents,
                              bool best);
 
+// The checkpoints/ directory of a run directory, or `path` itself when it has none (it is
+// a checkpoints/ directory already, or a checkpoint).
+std::string checkpoints_of(const std::string& path);
+
 // The checkpoint a pointer file names, or nullopt when there is no pointer.
 std::optional<std::string> read_pointer(const std::string& checkpoints, const std::string& pointer);
 

@@ -15,7 +15,6 @@
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "core/progress.h"
-#include "core/safetensors.h"
 #include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -141,26 +140,16 @@ bool better(const std::string& metric, double value, double best) {
   return metric == "log_loss" ? value < best : value > best;
 }
 
-torch::Device choose_device(const std::string& wanted) {
-  if (wanted == "cpu") return torch::kCPU;
-  if (wanted == "cuda") {
-    KILN_CHECK(torch::cuda::is_available(), ConfigError,
-               "train.device: cuda, but LibTorch sees no CUDA device");
-    return torch::kCUDA;
-  }
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
-
 // pos_weight as configured, or from the train split's label counts (auto).
-double positive_weight(const TrainOptions& options, const data::Dataset& train) {
+double positive_weight(const TrainOptions& options,
+                       const std::shared_ptr<const data::Dataset>& train) {
   if (options.pos_weight == "none") return 1.0;
   if (options.pos_weight != "auto") return std::stod(options.pos_weight);
-  const int label = train.schema().find_role(data::Role::kLabel);
+  const int label = train->schema().find_role(data::Role::kLabel);
   data::LoaderOptions lo;
   lo.shuffle = false;
   lo.batch_size = 1 << 16;
-  data::Loader loader({std::shared_ptr<const data::Dataset>(&train, [](const data::Dataset*) {})},
-                      lo);
+  data::Loader loader({train}, lo);
   double positives = 0, rows = 0;
   while (const data::Batch* b = loader.next()) {
     const float* y = b->column<float>(static_cast<std::size_t>(label));
@@ -168,27 +157,18 @@ double positive_weight(const TrainOptions& options, const data::Dataset& train) 
       positives += y[r] > 0.5f;
     rows += static_cast<double>(b->rows);
   }
-  KILN_CHECK(positives > 0 && positives < rows, DataError, train.path(),
+  KILN_CHECK(positives > 0 && positives < rows, DataError, train->path(),
              ": the label has only one class; a classifier cannot be trained");
   return positives < 0.1 * rows ? (rows - positives) / positives : 1.0;
 }
 
 struct Resumed {
   VerifiedCheckpoint checkpoint;
-  nlohmann::json state;
-  std::string where;  // its state.json, for messages
-  // An integer of state.json in [low, high]; DataError naming the file and key otherwise.
-  int64_t integer(const char* key, int64_t low, int64_t high) const {
-    KILN_CHECK(state.contains(key) && state[key].is_number_integer(), DataError, where,
-               ": no integer '", key, "'");
-    const auto value = state[key].get<int64_t>();
-    KILN_CHECK(value >= low && value <= high, DataError, where, ": '", key, "' is ", value,
-               ", outside [", low, ", ", high, "]");
-    return value;
-  }
+  CheckpointState state;
 };
 
-// The checkpoint to resume from, or nullopt to start afresh.
+// The checkpoint to resume from: for "auto" the newest that verifies in `run_dir`, else the
+// checkpoint or run `resume` names; nullopt to start afresh.
 std::optional<Resumed> find_resume(const std::string& resume, const std::string& run_dir) {
   if (resume.empty()) return std::nullopt;
   std::optional<VerifiedCheckpoint> found;
@@ -201,11 +181,7 @@ std::optional<Resumed> find_resume(const std::string& resume, const std::string&
   } else {
     found = verify_checkpoint(resume);
   }
-  nlohmann::json state = nlohmann::json::parse(
-      core::read_file((fs::path(found->path) / "state.json").string(), "checkpoint state"), nullptr,
-      false);
-  KILN_CHECK(state.is_object(), DataError, found->path, "/state.json: not a JSON object");
-  return Resumed{*found, state};
+  return Resumed{*found, read_checkpoint_state(found->path)};
 }
 
 }  // namespace
@@ -233,19 +209,15 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
   std::string run_dir = (fs::path(config.run.dir) / config.run.experiment /
                          (config.run.name.empty() ? new_run_id() : config.run.name))
                             .string();
-  std::optional<Resumed> resumed;
-  if (args.resume == "auto") {
-    resumed = find_resume("auto", run_dir);
-  } else if (!args.resume.empty()) {
-    resumed = find_resume(args.resume, run_dir);
+  std::optional<Resumed> resumed = find_resume(args.resume, run_dir);
+  if (resumed && args.resume != "auto")  // continue in the named checkpoint's run
     run_dir = fs::path(resumed->checkpoint.path).parent_path().parent_path().string();
-  }
   const std::string checkpoints = (fs::path(run_dir) / "checkpoints").string();
   std::error_code error;
   fs::create_directories(fs::path(run_dir) / "reports", error);
   KILN_CHECK(!error, OutputError, "cannot create run directory '", run_dir, "': ", error.message());
   Status status((fs::path(run_dir) / "status.json").string());
-  int64_t step = resumed ? resumed->integer("step", 0, t.steps) : 0;
+  int64_t step = resumed ? resumed->state.integer("step", 0, t.steps) : 0;
   status.write("running", step);
 
   try {
@@ -273,22 +245,8 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     const kernels::CompiledPlan compiled = kernels::compile(plan, train->schema());
     // The validation split is bound by column name: its columns may be in another order.
     const kernels::CompiledPlan valid_compiled = kernels::compile(plan, valid->schema());
-    ModelInput input{compiled.width(), {}};
-    for (const auto& c : plan.categoricals)
-      input.cardinality.push_back(c.cardinality());
-
-    double pos_weight = 1.0;
-    if (resumed) {
-      const auto& s = resumed->state;
-      KILN_CHECK(s.contains("pos_weight") && s["pos_weight"].is_number() &&
-                     s["pos_weight"].get<double>() > 0 &&
-                     std::isfinite(s["pos_weight"].get<double>()),
-                 DataError, resumed->where, ": pos_weight is not a positive number");
-      pos_weight = s["pos_weight"].get<double>();
-    } else {
-      pos_weight = positive_weight(t, *train);
-    }
-    auto model = make_model(config.model, input);
+    const double pos_weight = resumed ? resumed->state.pos_weight : positive_weight(t, train);
+    auto model = make_model(config.model, model_input(plan));
     model->to(device);
     std::unique_ptr<torch::optim::Optimizer> optimizer;
     const bool adamw = config.optim.name == "adamw";
@@ -311,24 +269,23 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     std::string parent;
     data::LoaderCursor cursor;
     if (resumed) {
-      const std::string& where = resumed->where;
+      const CheckpointState& s = resumed->state;
       load_model(*model, (fs::path(resumed->checkpoint.path) / "model.safetensors").string());
       load_optimizer(*model, *optimizer,
                      (fs::path(resumed->checkpoint.path) / "optimizer.safetensors").string(),
-                     resumed->state.value("optimizer_steps", nlohmann::json::object()), adamw);
-      const auto& s = resumed->state;
-      if (s.contains("best_value") && s["best_value"].is_number())
-        best_value = s["best_value"].get<double>();
-      best_step = resumed->integer("best_step", -1, step);
-      evals_without_gain = resumed->integer("evals_without_gain", 0, step);
-      cursor.epoch = resumed->integer("epoch", 0, step);
-      cursor.batch = resumed->integer("batch", 0, step);
-      if (s.contains("rng_cpu") && s["rng_cpu"].is_string()) {
+                     s.json.value("optimizer_steps", nlohmann::json::object()), adamw);
+      if (s.json.contains("best_value") && s.json["best_value"].is_number())
+        best_value = s.json["best_value"].get<double>();
+      best_step = s.integer("best_step", -1, step);
+      evals_without_gain = s.integer("evals_without_gain", 0, step);
+      cursor.epoch = s.integer("epoch", 0, step);
+      cursor.batch = s.integer("batch", 0, step);
+      if (s.json.contains("rng_cpu") && s.json["rng_cpu"].is_string()) {
         at::Generator cpu = torch::globalContext().defaultGenerator(torch::kCPU);  // shares it
         try {
-          cpu.set_state(unhex(s["rng_cpu"].get<std::string>(), where));
+          cpu.set_state(unhex(s.json["rng_cpu"].get<std::string>(), s.path));
         } catch (const c10::Error&) {
-          throw DataError(where + ": rng_cpu is not a CPU generator state");
+          throw DataError(s.path + ": rng_cpu is not a CPU generator state");
         }
       }
       parent = fs::path(resumed->checkpoint.path).filename().string();
@@ -453,7 +410,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       status.heartbeat(step);
 
       if (step % t.eval_every == 0 || step == t.steps) {
-        eval::BinaryMetrics m = score_and_measure(*model, valid_compiled, *valid, device, scoring);
+        eval::BinaryMetrics m = score_and_measure(*model, valid_compiled, valid, device, scoring);
         const double value = metric_of(m, t.metric);
         const bool is_best = better(t.metric, value, best_value);
         if (is_best) {
@@ -476,8 +433,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         metrics.write(line);
         loss_sum = 0;
         loss_count = 0;
-        const std::string path = save(line, is_best);
-        if (is_best) result.best_checkpoint = path;
+        save(line, is_best);
         if (t.patience > 0 && evals_without_gain >= t.patience) {
           result.stopped_early = true;
           core::log_info(detail::concat("early stopping at step ", step, ": val/", t.metric,
@@ -502,10 +458,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     result.steps = step;
     result.best_step = best_step;
     result.best_value = best_value;
-    if (result.best_checkpoint.empty()) {
-      auto best = read_pointer(checkpoints, "best");
-      result.best_checkpoint = best.value_or("");
-    }
+    result.best_checkpoint = read_pointer(checkpoints, "best").value_or("");
     result.result = {{"objective",
                       {{"name", "val/" + t.metric},
                        {"value", best_value},

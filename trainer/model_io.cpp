@@ -122,35 +122,49 @@ void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
   }
 }
 
+int64_t CheckpointState::integer(const char* key, int64_t low, int64_t high) const {
+  KILN_CHECK(json.contains(key) && json[key].is_number_integer(), DataError, path, ": no integer '",
+             key, "'");
+  const auto value = json[key].get<int64_t>();
+  KILN_CHECK(value >= low && value <= high, DataError, path, ": '", key, "' is ", value,
+             ", outside [", low, ", ", high, "]");
+  return value;
+}
+
+CheckpointState read_checkpoint_state(const std::string& checkpoint) {
+  CheckpointState s;
+  s.path = (fs::path(checkpoint) / "state.json").string();
+  s.json = nlohmann::json::parse(core::read_file(s.path, "checkpoint state"), nullptr, false);
+  KILN_CHECK(s.json.is_object(), DataError, s.path, ": not a JSON object");
+  KILN_CHECK(s.json.contains("pos_weight") && s.json["pos_weight"].is_number(), DataError, s.path,
+             ": no pos_weight");
+  s.pos_weight = s.json["pos_weight"].get<double>();
+  KILN_CHECK(s.pos_weight > 0 && std::isfinite(s.pos_weight), DataError, s.path, ": pos_weight ",
+             s.pos_weight, " is not a positive number");
+  return s;
+}
+
+ModelInput model_input(const kernels::FittedPlan& plan) {
+  ModelInput input{static_cast<int64_t>(plan.features.size()), {}};
+  for (const auto& c : plan.categoricals)
+    input.cardinality.push_back(c.cardinality());
+  return input;
+}
+
 CheckpointModel load_checkpoint_model(const std::string& path, torch::Device device) {
   CheckpointModel m;
   std::string chosen = path;
-  if (!fs::exists(fs::path(path) / "MANIFEST.json")) {  // a run: its best checkpoint
-    const fs::path checkpoints = fs::exists(fs::path(path) / "checkpoints")
-                                     ? fs::path(path) / "checkpoints"
-                                     : fs::path(path);
-    if (fs::is_directory(checkpoints))
-      chosen = read_pointer(checkpoints.string(), "best").value_or(path);
-  }
+  if (!fs::exists(fs::path(path) / "MANIFEST.json") && fs::is_directory(path))
+    chosen = read_pointer(checkpoints_of(path), "best").value_or(path);  // a run: its best
   m.checkpoint = verify_checkpoint(chosen);
   const fs::path dir = m.checkpoint.path;
   m.config = resolve_kiln_config({(dir / "config.yaml").string()}, {});
   m.plan = kernels::FittedPlan::read((dir / "transform.json").string());
-  ModelInput input{static_cast<int64_t>(m.plan.features.size()), {}};
-  for (const auto& c : m.plan.categoricals)
-    input.cardinality.push_back(c.cardinality());
-  m.model = make_model(m.config.model, input);
+  m.model = make_model(m.config.model, model_input(m.plan));
   load_model(*m.model, (dir / "model.safetensors").string());
   m.model->to(device);
   m.model->eval();
-  const std::string state_path = (dir / "state.json").string();
-  auto state =
-      nlohmann::json::parse(core::read_file(state_path, "checkpoint state"), nullptr, false);
-  KILN_CHECK(state.is_object(), DataError, state_path, ": not a JSON object");
-  const double pos_weight = state.value("pos_weight", 1.0);
-  KILN_CHECK(pos_weight > 0 && std::isfinite(pos_weight), DataError, state_path, ": pos_weight ",
-             pos_weight, " is not a positive number");
-  m.logit_shift = std::log(pos_weight);
+  m.logit_shift = std::log(read_checkpoint_state(m.checkpoint.path).pos_weight);
   return m;
 }
 

@@ -28,6 +28,19 @@ void load_model(TabularModelImpl& model, const std::string& path);
 void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
                     const std::string& path, const nlohmann::json& steps, bool adamw);
 
+// A checkpoint's state.json, read as untrusted input.
+struct CheckpointState {
+  nlohmann::json json;
+  std::string path;       // for messages
+  double pos_weight = 1;  // checked: a positive number
+  // An integer of state.json in [low, high]; DataError naming the file and key otherwise.
+  int64_t integer(const char* key, int64_t low, int64_t high) const;
+};
+CheckpointState read_checkpoint_state(const std::string& checkpoint);
+
+// The model input a fitted plan produces: its float width and categorical cardinalities.
+ModelInput model_input(const kernels::FittedPlan& plan);
+
 // A verified checkpoint's model, rebuilt from its own config.yaml, transform.json and
 // state.json, on `device`, in eval mode. `path` is a checkpoint, or a run directory (or its
 // checkpoints/): then its best checkpoint (its latest when it has no best).

@@ -4,6 +4,16 @@
 
 namespace kiln::trainer {
 
+torch::Device choose_device(const std::string& wanted) {
+  if (wanted == "cpu") return torch::kCPU;
+  if (wanted == "cuda") {
+    KILN_CHECK(torch::cuda::is_available(), ConfigError,
+               "train.device: cuda, but LibTorch sees no CUDA device");
+    return torch::kCUDA;
+  }
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
 BatchTransformer::BatchTransformer(const kernels::CompiledPlan& plan, torch::Device device,
                                    core::ThreadPool* pool)
     : plan_(plan), device_(device), pool_(pool) {}
@@ -27,15 +37,14 @@ torch::Tensor BatchTransformer::column(const data::Batch& batch, int column) con
 }
 
 void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                   const data::Dataset& dataset, torch::Device device,
+                   const std::shared_ptr<const data::Dataset>& dataset, torch::Device device,
                    const ScoringOptions& options,
                    const std::function<void(const data::Batch&, const double*)>& consume) {
   data::LoaderOptions lo;
   lo.batch_size = options.batch_size;
   lo.shuffle = false;
   lo.threads = options.threads;
-  data::Loader loader({std::shared_ptr<const data::Dataset>(&dataset, [](const data::Dataset*) {})},
-                      lo);
+  data::Loader loader({dataset}, lo);
   core::ThreadPool pool(options.threads);
   BatchTransformer transformer(plan, device, &pool);
   torch::NoGradGuard no_grad;
@@ -53,11 +62,11 @@ void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
 }
 
 eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                                       const data::Dataset& dataset, torch::Device device,
-                                       const ScoringOptions& options) {
-  const int label = dataset.schema().find_role(data::Role::kLabel);
-  const int weight = dataset.schema().find_role(data::Role::kWeight);
-  KILN_CHECK(label >= 0, DataError, dataset.path(), ": no label column to evaluate against");
+                                       const std::shared_ptr<const data::Dataset>& dataset,
+                                       torch::Device device, const ScoringOptions& options) {
+  const int label = dataset->schema().find_role(data::Role::kLabel);
+  const int weight = dataset->schema().find_role(data::Role::kWeight);
+  KILN_CHECK(label >= 0, DataError, dataset->path(), ": no label column to evaluate against");
   eval::BinaryAccumulator accumulator;
   std::vector<double> weights;
   score_dataset(model, plan, dataset, device, options,
@@ -75,8 +84,8 @@ eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::C
 }
 
 eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                                      const data::Dataset& dataset, torch::Device device,
-                                      const ScoringOptions& options) {
+                                      const std::shared_ptr<const data::Dataset>& dataset,
+                                      torch::Device device, const ScoringOptions& options) {
   eval::BinaryOptions bo;
   bo.threads = options.threads;
   return score_labelled(model, plan, dataset, device, options).value(bo);

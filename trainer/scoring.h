@@ -18,6 +18,10 @@
 
 namespace kiln::trainer {
 
+// The device train.device (or any command) asks for: "cpu", "cuda" (ConfigError when
+// LibTorch sees no CUDA device) or "auto" (cuda when present).
+torch::Device choose_device(const std::string& wanted = "auto");
+
 // Applies a compiled plan to loader batches (the CPU reference, on `pool`) and hands the
 // result to LibTorch on `device`. The tensors stay valid until the next apply().
 class BatchTransformer {
@@ -45,19 +49,19 @@ struct ScoringOptions {
 // Scores every row of `dataset` in dataset order: probabilities sigmoid(logit - shift), in
 // eval mode without gradients; consume(batch, scores) is called once per batch.
 void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                   const data::Dataset& dataset, torch::Device device,
+                   const std::shared_ptr<const data::Dataset>& dataset, torch::Device device,
                    const ScoringOptions& options,
                    const std::function<void(const data::Batch&, const double*)>& consume);
 
 // score_dataset into eval/'s accumulator with the dataset's label (and weight column).
 // DataError when the dataset has no label.
 eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                                       const data::Dataset& dataset, torch::Device device,
-                                       const ScoringOptions& options);
+                                       const std::shared_ptr<const data::Dataset>& dataset,
+                                       torch::Device device, const ScoringOptions& options);
 
 // The metrics of score_labelled. DataError when the dataset has no label or one class only.
 eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                                      const data::Dataset& dataset, torch::Device device,
-                                      const ScoringOptions& options);
+                                      const std::shared_ptr<const data::Dataset>& dataset,
+                                      torch::Device device, const ScoringOptions& options);
 
 }  // namespace kiln::trainer

@@ -46,14 +46,13 @@ bool is_checkpoint(const std::string& path) {
 // A checkpoint's scores on a dataset (its label and weight columns), and its lineage.
 eval::Scored score_with(const std::string& name, const std::string& checkpoint,
                         const std::string& data, nlohmann::ordered_json* lineage) {
-  const torch::Device device =
-      torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  const torch::Device device = trainer::choose_device();
   trainer::CheckpointModel m = trainer::load_checkpoint_model(checkpoint, device);
   auto dataset = data::Dataset::open(data);
   const kernels::CompiledPlan plan = kernels::compile(m.plan, dataset->schema());
   eval::Scored out{
       name, m.checkpoint.path,
-      trainer::score_labelled(*m.model, plan, *dataset, device, {65536, 0, m.logit_shift})};
+      trainer::score_labelled(*m.model, plan, dataset, device, {65536, 0, m.logit_shift})};
   if (lineage != nullptr) {
     const auto& manifest = m.checkpoint.manifest;
     *lineage = {{"checkpoint", m.checkpoint.path},

@@ -79,8 +79,7 @@ void add_predict(CLI::App& app) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   predict->callback([model_path, data_path, out, batch, threads] {
-    const torch::Device device =
-        torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    const torch::Device device = trainer::choose_device();
     trainer::CheckpointModel m = trainer::load_checkpoint_model(*model_path, device);
     auto dataset = data::Dataset::open(*data_path);
     const kernels::CompiledPlan compiled = kernels::compile(m.plan, dataset->schema());
@@ -102,7 +101,7 @@ void add_predict(CLI::App& app) {
     int64_t rows = 0;
     std::vector<float> scores32;
     trainer::score_dataset(
-        *m.model, compiled, *dataset, device, options,
+        *m.model, compiled, dataset, device, options,
         [&](const data::Batch& b, const double* scores) {
           const int64_t* ids = id >= 0 ? b.column<int64_t>(static_cast<std::size_t>(id)) : nullptr;
           const float* labels =
@@ -148,8 +147,7 @@ void add_checkpoint(CLI::App& app) {
   ls->add_option("PATH", *ls_path, "run directory or its checkpoints/ directory")->required();
   ls->add_flag("--json", *ls_json, "print the list as JSON");
   ls->callback([ls_path, ls_json] {
-    fs::path dir = *ls_path;
-    if (fs::exists(dir / "checkpoints")) dir /= "checkpoints";
+    const fs::path dir = trainer::checkpoints_of(*ls_path);
     KILN_CHECK(fs::is_directory(dir), InputError, "no checkpoints directory at '", *ls_path, "'");
     auto latest = trainer::read_pointer(dir.string(), "latest").value_or("");
     auto best = trainer::read_pointer(dir.string(), "best").value_or("");
