@@ -90,26 +90,7 @@ std::string interval_text(const json& metric) {
 }
 
 std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return html_escape(s);
 }
 
 const char* kMetricOrder[] = {"auroc", "ap",        "log_loss", "brier", "ece",
@@ -507,6 +488,29 @@ std::string render_html(const json& report) {
   h << "<h2>Provenance</h2><pre>" << escape(report["provenance"].dump(2))
     << "</pre></body></html>\n";
   return h.str();
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace kiln::eval

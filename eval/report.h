@@ -62,4 +62,7 @@ Scored prior_baseline(const BinaryAccumulator& rows);
 std::string render_markdown(const nlohmann::ordered_json& report);
 std::string render_html(const nlohmann::ordered_json& report);
 
+// `s` with &, <, > and " escaped for HTML text and attributes.
+std::string html_escape(const std::string& s);
+
 }  // namespace kiln::eval

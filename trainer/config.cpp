@@ -61,6 +61,9 @@ void validate(const OptimOptions& o) {
 void validate(const TrainOptions& t) {
   check_positive(t.steps, "train.steps");
   check_positive(t.eval_every, "train.eval_every");
+  KILN_CHECK(t.stop_at >= 0 && t.stop_at <= t.steps, ConfigError,
+             "train.stop_at: must be 0 (train.steps) or 1 to train.steps (", t.steps, "), got ",
+             t.stop_at);
   check_positive(t.keep_last, "train.keep_last");
   KILN_CHECK(t.patience >= 0, ConfigError, "train.patience: must be >= 0, got ", t.patience);
   check_one_of(t.metric, {"auroc", "ap", "log_loss"}, "train.metric");

@@ -218,6 +218,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
   KILN_CHECK(!error, OutputError, "cannot create run directory '", run_dir, "': ", error.message());
   Status status((fs::path(run_dir) / "status.json").string());
   int64_t step = resumed ? resumed->state.integer("step", 0, t.steps) : 0;
+  const int64_t stop = t.stop_at > 0 ? t.stop_at : t.steps;
   status.write("running", step);
 
   try {
@@ -337,7 +338,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
 
     core::JsonLinesWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
     StopSignals signals;
-    core::ProgressBar bar("fit", t.steps);
+    core::ProgressBar bar("fit", stop);
     auto start = std::chrono::steady_clock::now();
     int64_t rows_seen = 0;
     double loss_sum = 0;
@@ -376,7 +377,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       return path;
     };
 
-    while (step < t.steps) {
+    while (step < stop) {
       const data::Batch* batch = loader.next();
       if (batch == nullptr) continue;  // end of an epoch; the next call starts the next one
       model->train();
@@ -409,7 +410,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       bar.update(step, progress);
       status.heartbeat(step);
 
-      if (step % t.eval_every == 0 || step == t.steps) {
+      if (step % t.eval_every == 0 || step == stop) {
         eval::BinaryMetrics m = score_and_measure(*model, valid_compiled, valid, device, scoring);
         const double value = metric_of(m, t.metric);
         const bool is_best = better(t.metric, value, best_value);
@@ -442,7 +443,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
           break;
         }
       }
-      if (int signal = signals.received(); signal != 0 && step < t.steps) {
+      if (int signal = signals.received(); signal != 0 && step < stop) {
         bar.finish();
         const std::string path = saved_step == step
                                      ? (fs::path(checkpoints) / checkpoint_name(step)).string()

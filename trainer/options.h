@@ -80,7 +80,8 @@ struct OptimOptions {
 };
 
 struct TrainOptions {
-  int64_t steps = 2000;             // optimizer steps in all
+  int64_t steps = 2000;             // optimizer steps in all (the schedule's length)
+  int64_t stop_at = 0;              // pause after this many steps (a sweep's rung); 0: steps
   int64_t eval_every = 200;         // steps between evaluations (and checkpoints)
   std::string pos_weight = "auto";  // auto | none | a number
   std::string metric = "auroc";     // early stopping and `best`: auroc | ap | log_loss
@@ -90,7 +91,11 @@ struct TrainOptions {
 
   template <class V>
   void visit(V& v) {
-    v("steps", steps, "optimizer steps in all");
+    v("steps", steps, "optimizer steps in all; the learning-rate schedule spans them");
+    v("stop_at", stop_at,
+      "stop after this many steps with a checkpoint, keeping the schedule of train.steps, so "
+      "that --resume auto with a larger stop_at continues the same run (ASHA rungs); 0 means "
+      "train.steps");
     v("eval_every", eval_every,
       "steps between evaluations on data.valid; each writes a checkpoint");
     v("pos_weight", pos_weight,

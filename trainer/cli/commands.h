@@ -19,6 +19,8 @@ void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 // `kiln fit`, `kiln predict` and `kiln checkpoint ls|verify`.
 void add_fit_commands(CLI::App& app);
+// `kiln sweep init|worker|run|status|best|report`.
+void add_sweep_command(CLI::App& app);
 
 // The command line as main() received it (for run.json).
 void set_command_line(int argc, char** argv);

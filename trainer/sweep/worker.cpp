@@ -1,0 +1,354 @@
+#include "trainer/sweep/worker.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "trainer/sweep/sweep.h"
+
+namespace kiln::sweep {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_signal(int signal) {
+  if (g_signal == 0) g_signal = signal;
+}
+
+// Catches the stop signals for the worker's lifetime; the defaults come back after.
+class SignalScope {
+ public:
+  SignalScope() {
+    g_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < 3; ++i)
+      sigaction(kSignals[i], &action, &old_[i]);
+  }
+  ~SignalScope() {
+    for (int i = 0; i < 3; ++i)
+      sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  SignalScope(const SignalScope&) = delete;
+  SignalScope& operator=(const SignalScope&) = delete;
+
+ private:
+  static constexpr int kSignals[3] = {SIGTERM, SIGUSR1, SIGINT};
+  struct sigaction old_[3]{};
+};
+
+// Starts `argv` with `env` added; its output appended to `log` (inherited when empty). The
+// child dies with this process (PR_SET_PDEATHSIG), so a killed worker leaves no trial
+// running behind its back.
+pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+            const std::string& log) {
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  KILN_CHECK(pid >= 0, InternalError, "fork failed: ", std::strerror(errno));
+  if (pid > 0) return pid;
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(137);
+  if (!log.empty()) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) ::_exit(74);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    const int null_in = ::open("/dev/null", O_RDONLY);
+    if (null_in >= 0) ::dup2(null_in, 0);
+  }
+  for (const auto& [k, v] : env)
+    ::setenv(k.c_str(), v.c_str(), 1);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
+int exit_code_of(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A started child, killed and reaped if it is still running when this goes away.
+struct Child {
+  pid_t pid = -1;
+  ~Child() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  // The exit code once it has ended, else -1.
+  int poll() {
+    int status = 0;
+    if (pid <= 0 || ::waitpid(pid, &status, WNOHANG) != pid) return -1;
+    pid = -1;
+    return exit_code_of(status);
+  }
+};
+
+void pause_for(double seconds) {
+  const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+  while (g_signal == 0 && Clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+// Why a trial failed: its status.json's reason, else the last line of its log.
+std::string failure_reason(const std::string& tdir) {
+  try {
+    const json status = json::parse(core::read_file((fs::path(tdir) / "status.json").string()));
+    if (status.contains("reason") && status["reason"].is_string() &&
+        !status["reason"].get<std::string>().empty())
+      return status["reason"].get<std::string>();
+  } catch (const std::exception&) {
+  }
+  std::string last;
+  try {
+    std::istringstream lines(core::read_file((fs::path(tdir) / "fit.log").string()));
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty()) last = line;
+  } catch (const std::exception&) {
+  }
+  return last.empty() ? "no reason given" : last;
+}
+
+// The event that records a finished run of a trial.
+json outcome_event(const Job& job, const SweepSettings& settings, const std::string& tdir,
+                   int exit_code, double wall_s) {
+  json e = {{"trial", job.trial}, {"lease", job.lease}, {"wall_s", wall_s}};
+  if (exit_code == static_cast<int>(ExitCode::kPreempted)) {
+    e["event"] = "requeue";
+    e["reason"] = "stopped by a signal; resumes from its checkpoint";
+    return e;
+  }
+  if (exit_code == 0) {
+    const std::string path = (fs::path(tdir) / "result.json").string();
+    try {
+      const json r = json::parse(core::read_file(path, "trial result"));
+      const json& value = r.at("objective").at("value");
+      KILN_CHECK(value.is_number(), DataError, "objective.value is not a number");
+      const bool last_rung = job.rung + 1 == static_cast<int>(settings.rungs.size());
+      e["event"] = "rung";
+      e["rung"] = job.rung;
+      e["steps"] = r.at("steps").get<int64_t>();
+      e["value"] = value.get<double>();
+      e["final"] = last_rung || r.at("stopped_early").get<bool>();
+      return e;
+    } catch (const std::exception& error) {
+      e["event"] = "finish";
+      e["state"] = "failed";
+      e["exit"] = static_cast<int>(ExitCode::kBadData);
+      e["reason"] = path + ": " + error.what();
+      return e;
+    }
+  }
+  e["event"] = "finish";
+  e["state"] = "failed";
+  e["exit"] = exit_code;
+  e["reason"] = failure_reason(tdir);
+  return e;
+}
+
+// Appends `event` if `job`'s lease is still current; false when it was revoked.
+bool record(Journal& journal, const Job& job, json event) {
+  bool current = true;
+  journal.transact([&](const SweepState& s) -> std::vector<json> {
+    const Trial* t = s.find(job.trial);
+    current = t != nullptr && t->state == Trial::State::kRunning && t->lease == job.lease;
+    if (!current) return {};
+    return {std::move(event)};
+  });
+  return current;
+}
+
+// Runs one claimed trial to its rung. Returns false when a signal stopped it.
+bool run_trial(Journal& journal, const SweepSettings& settings, const WorkerOptions& options,
+               const std::string& dir, const std::string& worker, const Job& job) {
+  const std::string tdir = trial_dir(dir, job.trial);
+  fs::create_directories(tdir);
+  const Trial* trial = journal.state().find(job.trial);
+  std::vector<std::string> argv = {options.kiln,
+                                   "fit",
+                                   "--config",
+                                   (fs::path(dir) / "base.yaml").string(),
+                                   "run.dir=" + json(dir).dump(),
+                                   "run.experiment=\"trials\"",
+                                   "run.name=" + json(job.trial).dump(),
+                                   "train.metric=" + json(settings.objective.metric).dump(),
+                                   "train.stop_at=" + std::to_string(job.steps)};
+  for (const std::string& o : overrides_of(trial->params))
+    argv.push_back(o);
+  argv.push_back("--resume");
+  argv.push_back("auto");
+  core::log_info(detail::concat("worker ", worker, ": trial ", job.trial, " rung ", job.rung,
+                                " to ", job.steps, " steps (lease ", job.lease, ")"));
+  const std::string log = (fs::path(tdir) / "fit.log").string();
+  std::string header = "--- " + core::utc_timestamp() + " worker " + worker + " lease " +
+                       std::to_string(job.lease) + ":";
+  for (const auto& a : argv)
+    header += " " + a;
+  if (const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      fd >= 0) {
+    header += "\n";
+    (void)!::write(fd, header.data(), header.size());
+    ::close(fd);
+  }
+  const auto start = Clock::now();
+  Child child{spawn(argv, {}, log)};
+  auto next_beat = start + std::chrono::duration<double>(settings.heartbeat_s);
+  int forwarded = 0;
+  int exit_code = -1;
+  while ((exit_code = child.poll()) < 0) {
+    if (g_signal != 0 && forwarded == 0) {
+      forwarded = g_signal;
+      core::log_info(detail::concat("worker ", worker, ": signal ", forwarded,
+                                    ", passing it to trial ", job.trial, " to checkpoint"));
+      ::kill(child.pid, forwarded);
+    }
+    if (Clock::now() >= next_beat) {
+      next_beat += std::chrono::duration<double>(settings.heartbeat_s);
+      bool current = true;
+      try {
+        current = record(journal, job,
+                         {{"event", "heartbeat"},
+                          {"trial", job.trial},
+                          {"lease", job.lease},
+                          {"worker", worker}});
+      } catch (const OutputError& e) {
+        core::log_warn(std::string("heartbeat not written: ") + e.what());
+      }
+      if (!current) {
+        core::log_warn(detail::concat("worker ", worker, ": trial ", job.trial,
+                                      " was given to another worker (this one was silent too "
+                                      "long); stopping my run of it"));
+        return true;  // Child's destructor kills it
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  json event = outcome_event(job, settings, tdir, exit_code, wall);
+  if (!record(journal, job, event))
+    core::log_warn(
+        detail::concat("worker ", worker, ": trial ", job.trial,
+                       " was given to another worker meanwhile; its result is not recorded"));
+  else if (event["event"] == "finish")
+    core::log_warn(detail::concat("trial ", job.trial, " failed (exit ", exit_code,
+                                  "): ", event["reason"].get<std::string>()));
+  return !(forwarded != 0 && exit_code == static_cast<int>(ExitCode::kPreempted));
+}
+
+}  // namespace
+
+std::string worker_identity() {
+  const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
+  const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+  if (array_job && task) return std::string("slurm-") + array_job + "_" + task;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  if (const char* index = std::getenv("JOB_COMPLETION_INDEX"))
+    return std::string("k8s-") + index + "-" + host;
+  return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+int run_worker(const WorkerOptions& options) {
+  const std::string dir = fs::absolute(options.dir).lexically_normal().string();
+  const SweepSettings settings = SweepSettings::read(dir);
+  const std::string worker = options.id.empty() ? worker_identity() : options.id;
+  Journal journal(dir);
+  SignalScope signals;
+  core::log_info(detail::concat("worker ", worker, ": sweep ", dir));
+  int trials = 0;
+  while (true) {
+    if (g_signal != 0) {
+      core::log_info(detail::concat("worker ", worker, ": stopped by signal ", g_signal));
+      return static_cast<int>(ExitCode::kPreempted);
+    }
+    Job job;
+    journal.transact([&](const SweepState& s) {
+      std::vector<json> events;
+      job = next_job(s, settings, worker, journal_now(), events);
+      return events;
+    });
+    if (job.kind == Job::Kind::kDone) {
+      core::log_info(detail::concat("worker ", worker, ": the sweep is done (", trials,
+                                    " runs by this worker)"));
+      return 0;
+    }
+    if (job.kind == Job::Kind::kWait) {
+      pause_for(std::min(1.0, settings.heartbeat_s));
+      continue;
+    }
+    ++trials;
+    if (!run_trial(journal, settings, options, dir, worker, job)) {
+      core::log_info(detail::concat("worker ", worker, ": stopped by signal; trial ", job.trial,
+                                    " checkpointed and requeued"));
+      return static_cast<int>(ExitCode::kPreempted);
+    }
+  }
+}
+
+int run_workers(const LaunchOptions& options) {
+  KILN_CHECK(options.workers >= 1 && options.workers <= 1024, UsageError,
+             "--workers: expected 1 to 1024, got ", options.workers);
+  const std::string dir = fs::absolute(options.dir).lexically_normal().string();
+  (void)SweepSettings::read(dir);  // fail here, not N times
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  SignalScope signals;
+  std::vector<Child> children(static_cast<std::size_t>(options.workers));
+  for (int i = 0; i < options.workers; ++i) {
+    std::map<std::string, std::string> env;
+    if (!options.gpus.empty())
+      env["CUDA_VISIBLE_DEVICES"] = options.gpus[static_cast<std::size_t>(i) % options.gpus.size()];
+    const std::string id =
+        std::string(host) + "-" + std::to_string(::getpid()) + "-w" + std::to_string(i);
+    children[static_cast<std::size_t>(i)].pid =
+        spawn({options.kiln, "sweep", "worker", "--dir", dir, "--worker-id", id}, env, "");
+  }
+  int forwarded = 0, result = 0, live = options.workers;
+  bool preempted = false;
+  while (live > 0) {
+    if (g_signal != 0 && forwarded == 0) {
+      forwarded = g_signal;
+      for (Child& c : children)
+        if (c.pid > 0) ::kill(c.pid, forwarded);
+    }
+    for (Child& c : children) {
+      const int code = c.poll();
+      if (code < 0) continue;
+      --live;
+      if (code == static_cast<int>(ExitCode::kPreempted))
+        preempted = true;
+      else if (code != 0 && result == 0)
+        result = code;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return preempted ? static_cast<int>(ExitCode::kPreempted) : result;
+}
+
+}  // namespace kiln::sweep
