@@ -211,8 +211,9 @@ TEST_F(SweepCli, AKilledWorkersTrialIsResumedByAnotherAndEveryTrialEndsOnce) {
   EXPECT_EQ(claims.at("t0000"), 2);
   EXPECT_EQ(requeues.at("t0000"), 1);
   for (const json& e : events) {
-    if (e["event"] == "requeue")
+    if (e["event"] == "requeue") {
       EXPECT_NE(e["reason"].get<std::string>().find("worker A silent"), std::string::npos) << e;
+    }
   }
   ASSERT_EQ(finals.size(), 3u);
   for (const auto& [trial, n] : finals)
