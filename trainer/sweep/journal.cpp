@@ -163,6 +163,7 @@ void SweepState::apply(const json& e, const std::string& where) {
     trial->lease = lease;
     trial->worker = text(e, "worker", where);
     trial->heartbeat = real(e, "t", where);
+    trial->reason.clear();  // why it was requeued no longer holds
     ++trial->claims;
     return;
   }
