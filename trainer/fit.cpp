@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -15,6 +14,7 @@
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/signals.h"
 #include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -30,43 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-
-std::atomic<int> g_signal{0};
-
-extern "C" void on_stop_signal(int signal) {
-  int expected = 0;
-  g_signal.compare_exchange_strong(expected, signal);  // a second signal changes nothing
-}
-
-// SIGTERM and SIGUSR1 set the flag while the loop runs; the old handlers come back after,
-// unless a signal came.
-class StopSignals {
- public:
-  StopSignals() {
-    g_signal = 0;
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGTERM, &action, &old_term_);
-    sigaction(SIGUSR1, &action, &old_usr1_);
-  }
-  // After a stop signal the process is on its way out with exit 75: later signals stay
-  // ignored rather than killing it between the checkpoint and the exit.
-  ~StopSignals() {
-    if (received() != 0) {
-      std::signal(SIGTERM, SIG_IGN);
-      std::signal(SIGUSR1, SIG_IGN);
-      return;
-    }
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGUSR1, &old_usr1_, nullptr);
-  }
-  int received() const { return g_signal.load(); }
-
- private:
-  struct sigaction old_term_ {};
-  struct sigaction old_usr1_ {};
-};
 
 std::string new_run_id() {
   auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -337,7 +300,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     ScoringOptions scoring{d.eval_batch_size, d.threads, std::log(pos_weight)};
 
     core::JsonLinesWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
-    StopSignals signals;
+    core::StopSignals signals({SIGTERM, SIGUSR1});
     core::ProgressBar bar("fit", stop);
     auto start = std::chrono::steady_clock::now();
     int64_t rows_seen = 0;

@@ -220,7 +220,7 @@ TEST_F(SweepCli, AKilledWorkersTrialIsResumedByAnotherAndEveryTrialEndsOnce) {
     EXPECT_EQ(n, 1) << trial;
   EXPECT_NE(slurp(sweep() / "trials/t0000/fit.log").find("resuming"), std::string::npos);
   for (const char* t : {"t0000", "t0001", "t0002"})
-    EXPECT_EQ(json::parse(slurp(sweep() / "trials" / t / "result.json"))["steps"], 1500) << t;
+    EXPECT_EQ(json::parse(slurp(sweep() / "trials" / t / "result.json"))["steps"], 1000) << t;
 }
 
 TEST_F(SweepCli, TwoWorkersRacingOnOneJournalRunEveryTrialOnce) {

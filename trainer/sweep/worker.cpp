@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/signals.h"
 #include "trainer/sweep/sweep.h"
 
 namespace kiln::sweep {
@@ -26,35 +27,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-volatile std::sig_atomic_t g_signal = 0;
-
-extern "C" void on_signal(int signal) {
-  if (g_signal == 0) g_signal = signal;
-}
-
-// Catches the stop signals for the worker's lifetime; the defaults come back after.
-class SignalScope {
- public:
-  SignalScope() {
-    g_signal = 0;
-    struct sigaction action {};
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    for (int i = 0; i < 3; ++i)
-      sigaction(kSignals[i], &action, &old_[i]);
-  }
-  ~SignalScope() {
-    for (int i = 0; i < 3; ++i)
-      sigaction(kSignals[i], &old_[i], nullptr);
-  }
-  SignalScope(const SignalScope&) = delete;
-  SignalScope& operator=(const SignalScope&) = delete;
-
- private:
-  static constexpr int kSignals[3] = {SIGTERM, SIGUSR1, SIGINT};
-  struct sigaction old_[3]{};
-};
 
 // Starts `argv` with `env` added; its output appended to `log` (inherited when empty). The
 // child dies with this process (PR_SET_PDEATHSIG), so a killed worker leaves no trial
@@ -110,9 +82,9 @@ struct Child {
   }
 };
 
-void pause_for(double seconds) {
+void pause_for(double seconds, const core::StopSignals& signals) {
   const auto until = Clock::now() + std::chrono::duration<double>(seconds);
-  while (g_signal == 0 && Clock::now() < until)
+  while (signals.received() == 0 && Clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
@@ -185,8 +157,9 @@ bool record(Journal& journal, const Job& job, json event) {
 }
 
 // Runs one claimed trial to its rung. Returns false when a signal stopped it.
-bool run_trial(Journal& journal, const SweepSettings& settings, const WorkerOptions& options,
-               const std::string& dir, const std::string& worker, const Job& job) {
+bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSettings& settings,
+               const WorkerOptions& options, const std::string& dir, const std::string& worker,
+               const Job& job) {
   const std::string tdir = trial_dir(dir, job.trial);
   fs::create_directories(tdir);
   const Trial* trial = journal.state().find(job.trial);
@@ -222,8 +195,8 @@ bool run_trial(Journal& journal, const SweepSettings& settings, const WorkerOpti
   int forwarded = 0;
   int exit_code = -1;
   while ((exit_code = child.poll()) < 0) {
-    if (g_signal != 0 && forwarded == 0) {
-      forwarded = g_signal;
+    if (signals.received() != 0 && forwarded == 0) {
+      forwarded = signals.received();
       core::log_info(detail::concat("worker ", worker, ": signal ", forwarded,
                                     ", passing it to trial ", job.trial, " to checkpoint"));
       ::kill(child.pid, forwarded);
@@ -279,12 +252,12 @@ int run_worker(const WorkerOptions& options) {
   const SweepSettings settings = SweepSettings::read(dir);
   const std::string worker = options.id.empty() ? worker_identity() : options.id;
   Journal journal(dir);
-  SignalScope signals;
+  core::StopSignals signals({SIGTERM, SIGUSR1, SIGINT});
   core::log_info(detail::concat("worker ", worker, ": sweep ", dir));
   int trials = 0;
   while (true) {
-    if (g_signal != 0) {
-      core::log_info(detail::concat("worker ", worker, ": stopped by signal ", g_signal));
+    if (signals.received() != 0) {
+      core::log_info(detail::concat("worker ", worker, ": stopped by signal ", signals.received()));
       return static_cast<int>(ExitCode::kPreempted);
     }
     Job job;
@@ -299,11 +272,11 @@ int run_worker(const WorkerOptions& options) {
       return 0;
     }
     if (job.kind == Job::Kind::kWait) {
-      pause_for(std::min(1.0, settings.heartbeat_s));
+      pause_for(std::min(1.0, settings.heartbeat_s), signals);
       continue;
     }
     ++trials;
-    if (!run_trial(journal, settings, options, dir, worker, job)) {
+    if (!run_trial(signals, journal, settings, options, dir, worker, job)) {
       core::log_info(detail::concat("worker ", worker, ": stopped by signal; trial ", job.trial,
                                     " checkpointed and requeued"));
       return static_cast<int>(ExitCode::kPreempted);
@@ -318,7 +291,7 @@ int run_workers(const LaunchOptions& options) {
   (void)SweepSettings::read(dir);  // fail here, not N times
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  SignalScope signals;
+  core::StopSignals signals({SIGTERM, SIGUSR1, SIGINT});
   std::vector<Child> children(static_cast<std::size_t>(options.workers));
   for (int i = 0; i < options.workers; ++i) {
     std::map<std::string, std::string> env;
@@ -332,8 +305,8 @@ int run_workers(const LaunchOptions& options) {
   int forwarded = 0, result = 0, live = options.workers;
   bool preempted = false;
   while (live > 0) {
-    if (g_signal != 0 && forwarded == 0) {
-      forwarded = g_signal;
+    if (signals.received() != 0 && forwarded == 0) {
+      forwarded = signals.received();
       for (Child& c : children)
         if (c.pid > 0) ::kill(c.pid, forwarded);
     }
