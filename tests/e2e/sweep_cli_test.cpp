@@ -190,7 +190,7 @@ TEST_F(SweepCli, AshaPromotedTrialsContinueTheirOwnRunBitForBit) {
 // from its checkpoint, and finishes the sweep: every trial ends exactly once.
 TEST_F(SweepCli, AKilledWorkersTrialIsResumedByAnotherAndEveryTrialEndsOnce) {
   auto made = init(
-      1500, 100, "optim.lr: [0.001, 0.002, 0.003]\n",
+      1000, 100, "optim.lr: [0.001, 0.002, 0.003]\n",
       {"--sampler", "grid", "--scheduler", "none", "--heartbeat", "0.2", "--stale-after", "2"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   auto a = testing::start_kiln({"sweep", "worker", "--dir", sweep().string(), "--worker-id", "A"});
