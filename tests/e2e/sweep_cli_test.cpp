@@ -247,16 +247,17 @@ TEST_F(SweepCli, TwoWorkersRacingOnOneJournalRunEveryTrialOnce) {
     EXPECT_EQ(n, 1) << trial;
 }
 
-// SIGTERM to `kiln sweep run` reaches the trial, which checkpoints; the run exits 75 and a
-// second `kiln sweep run` resumes the trial and finishes. A diverging trial is recorded as
+// SIGINT (a Ctrl-C) to `kiln sweep run` reaches the workers, which ask their trials to
+// checkpoint (with SIGTERM: SIGINT would kill kiln fit); the run exits 75 and a second
+// `kiln sweep run` resumes the trial and finishes. A diverging trial is recorded as
 // failed with its exit code and reason, and the sweep goes on.
-TEST_F(SweepCli, SigtermStopsResumablyAndAFailingTrialIsRecorded) {
+TEST_F(SweepCli, CtrlCStopsResumablyAndAFailingTrialIsRecorded) {
   auto made =
       init(1500, 100, "optim.lr: [0.001, 1.0e+30]\n", {"--sampler", "grid", "--scheduler", "none"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   auto run = testing::start_kiln({"sweep", "run", "--dir", sweep().string(), "--workers", "1"});
   ASSERT_TRUE(wait_for(sweep() / "trials/t0000/checkpoints/latest"));
-  ::kill(run.pid, SIGTERM);
+  ::kill(run.pid, SIGINT);
   auto stopped = testing::wait_kiln(run);
   EXPECT_EQ(stopped.exit_code, 75) << stopped.err;
   EXPECT_EQ(json::parse(slurp(sweep() / "trials/t0000/status.json"))["state"], "preempted");

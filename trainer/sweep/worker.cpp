@@ -30,15 +30,17 @@ using Clock = std::chrono::steady_clock;
 
 // Starts `argv` with `env` added; its output appended to `log` (inherited when empty). The
 // child dies with this process (PR_SET_PDEATHSIG), so a killed worker leaves no trial
-// running behind its back.
+// running behind its back. A trial runs in its own process group, so that a Ctrl-C at the
+// terminal reaches the worker only, which asks the trial to checkpoint.
 pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-            const std::string& log) {
+            const std::string& log, bool own_group) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   KILN_CHECK(pid >= 0, InternalError, "fork failed: ", std::strerror(errno));
   if (pid > 0) return pid;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(137);
+  if (own_group) ::setpgid(0, 0);
   if (!log.empty()) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) ::_exit(74);
@@ -190,15 +192,16 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
     ::close(fd);
   }
   const auto start = Clock::now();
-  Child child{spawn(argv, {}, log)};
+  Child child{spawn(argv, {}, log, true)};
   auto next_beat = start + std::chrono::duration<double>(settings.heartbeat_s);
   int forwarded = 0;
   int exit_code = -1;
   while ((exit_code = child.poll()) < 0) {
     if (signals.received() != 0 && forwarded == 0) {
-      forwarded = signals.received();
-      core::log_info(detail::concat("worker ", worker, ": signal ", forwarded,
-                                    ", passing it to trial ", job.trial, " to checkpoint"));
+      // kiln fit checkpoints on SIGTERM and SIGUSR1; SIGINT would kill it.
+      forwarded = signals.received() == SIGINT ? SIGTERM : signals.received();
+      core::log_info(detail::concat("worker ", worker, ": signal ", signals.received(),
+                                    ", asking trial ", job.trial, " to checkpoint"));
       ::kill(child.pid, forwarded);
     }
     if (Clock::now() >= next_beat) {
@@ -300,7 +303,7 @@ int run_workers(const LaunchOptions& options) {
     const std::string id =
         std::string(host) + "-" + std::to_string(::getpid()) + "-w" + std::to_string(i);
     children[static_cast<std::size_t>(i)].pid =
-        spawn({options.kiln, "sweep", "worker", "--dir", dir, "--worker-id", id}, env, "");
+        spawn({options.kiln, "sweep", "worker", "--dir", dir, "--worker-id", id}, env, "", false);
   }
   int forwarded = 0, result = 0, live = options.workers;
   bool preempted = false;
