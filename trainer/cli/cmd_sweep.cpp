@@ -73,7 +73,8 @@ void add_init(CLI::App& sweep) {
       ->capture_default_str();
   init->add_option("--trials", a->trials, "trials to draw (random; default 20); a grid runs all")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
-  init->add_option("--seed", a->seed, "the sampler's seed; default run.seed");
+  init->add_option("--seed", a->seed, "the sampler's seed; default run.seed")
+      ->check(CLI::NonNegativeNumber);
   init->add_option("--scheduler", a->scheduler,
                    "asha (successive halving over train.steps) or none (every trial runs all "
                    "train.steps)")
@@ -162,7 +163,7 @@ void add_worker(CLI::App& sweep) {
       "Pull trials from the sweep's journal and run them (each a `kiln fit` child) until none "
       "remain; any number of workers at once, on any machines sharing the directory. The name "
       "comes from --worker-id, SLURM_ARRAY_JOB_ID/SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, "
-      "else host-pid. SIGTERM/SIGUSR1: the trial checkpoints and is requeued; exit 75.");
+      "else host-pid. SIGTERM, SIGUSR1 or SIGINT: the trial checkpoints and is requeued; exit 75.");
   worker->add_option("--dir", options->dir, "sweep directory")->required();
   worker->add_option("--worker-id", options->id, "this worker's name in the journal (unique)");
   worker->callback([options] {

@@ -223,7 +223,7 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
         return true;  // Child's destructor kills it
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   json event = outcome_event(job, settings, tdir, exit_code, wall);
