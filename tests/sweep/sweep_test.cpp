@@ -18,6 +18,7 @@
 #include "trainer/sweep/report.h"
 #include "trainer/sweep/space.h"
 #include "trainer/sweep/sweep.h"
+#include "trainer/sweep/worker.h"
 
 namespace kiln::sweep {
 namespace {
@@ -403,6 +404,23 @@ TEST(SweepDirectory, RefusesToOverwriteASweepAndReadsItsSettingsBack) {
             "64");
   core::atomic_write((fs::path(dir.path()) / "sweep.json").string(), R"({"format": 2})");
   EXPECT_NE(error_of([&] { SweepSettings::read(dir.path()); }).find("newer"), std::string::npos);
+}
+
+// A worker that cannot start its trials (a missing or half-written binary) gives the trial
+// back and stops, instead of marking every trial of the sweep failed.
+TEST(SweepWorker, AWorkerThatCannotStartTrialsRequeuesAndStops) {
+  TempDir dir;
+  SweepSettings settings = settings_for({10});
+  settings.trials = 2;
+  create_sweep(dir.path(), settings, "{}\n", "x: [1, 2]\n", {Params::object(), Params::object()});
+  const std::string error =
+      error_of([&] { run_worker({dir.path(), "w", fs::path(dir.path()) / "no-such-kiln"}); });
+  EXPECT_EQ(error.substr(0, 2), "66") << error;
+  EXPECT_NE(error.find("no-such-kiln"), std::string::npos) << error;
+  const SweepState state = Journal::read(dir.path());
+  EXPECT_EQ(state.find("t0000")->state, Trial::State::kQueued);
+  EXPECT_NE(state.find("t0000")->reason.find("could not start it"), std::string::npos);
+  EXPECT_EQ(state.find("t0001")->claims, 0);
 }
 
 TEST(SweepReport, SpearmanMatchesHandValues) {

@@ -31,35 +31,70 @@ using Clock = std::chrono::steady_clock;
 // Starts `argv` with `env` added; its output appended to `log` (inherited when empty). The
 // child dies with this process (PR_SET_PDEATHSIG), so a killed worker leaves no trial
 // running behind its back. A trial runs in its own process group, so that a Ctrl-C at the
-// terminal reaches the worker only, which asks the trial to checkpoint.
+// terminal reaches the worker only, which asks the trial to checkpoint. InputError when the
+// program cannot be started (the child reports exec's errno through a close-on-exec pipe).
+// Everything the child needs is prepared before fork: it only makes async-signal-safe calls.
 pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
             const std::string& log, bool own_group) {
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  KILN_CHECK(pid >= 0, InternalError, "fork failed: ", std::strerror(errno));
-  if (pid > 0) return pid;
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(137);
-  if (own_group) ::setpgid(0, 0);
-  if (!log.empty()) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) ::_exit(74);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    const int null_in = ::open("/dev/null", O_RDONLY);
-    if (null_in >= 0) ::dup2(null_in, 0);
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (!env.contains(entry.substr(0, entry.find('=')))) environment.push_back(entry);
   }
   for (const auto& [k, v] : env)
-    ::setenv(k.c_str(), v.c_str(), 1);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
-  ::_exit(127);
+    environment.push_back(k + "=" + v);
+  auto pointers = [](std::vector<std::string>& strings) {
+    std::vector<char*> out;
+    for (auto& s : strings)
+      out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+  };
+  std::vector<std::string> args_copy = argv;
+  std::vector<char*> args = pointers(args_copy), envp = pointers(environment);
+  int report[2];
+  KILN_CHECK(::pipe2(report, O_CLOEXEC) == 0, InternalError, "pipe failed: ", std::strerror(errno));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto fail = [&](int err) {
+      (void)!::write(report[1], &err, sizeof err);
+      ::_exit(127);
+    };
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(137);
+    if (own_group) ::setpgid(0, 0);
+    if (!log.empty()) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd < 0) fail(errno);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      const int null_in = ::open("/dev/null", O_RDONLY);
+      if (null_in >= 0) ::dup2(null_in, 0);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(args[0], args.data(), envp.data());
+    fail(errno);
+  }
+  ::close(report[1]);
+  if (pid < 0) {
+    ::close(report[0]);
+    throw InternalError(std::string("fork failed: ") + std::strerror(errno));
+  }
+  int err = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &err, sizeof err);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof err)) {
+    ::waitpid(pid, nullptr, 0);
+    throw InputError("cannot start '" + argv[0] + "'" + (log.empty() ? "" : " (log " + log + ")") +
+                     ": " + std::strerror(err));
+  }
+  return pid;
 }
 
 int exit_code_of(int status) {
@@ -192,7 +227,17 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
     ::close(fd);
   }
   const auto start = Clock::now();
-  Child child{spawn(argv, {}, log, true)};
+  Child child;
+  try {
+    child.pid = spawn(argv, {}, log, true);
+  } catch (const Error& e) {  // this worker cannot run trials: give the trial back and stop
+    record(journal, job,
+           {{"event", "requeue"},
+            {"trial", job.trial},
+            {"lease", job.lease},
+            {"reason", std::string("worker ") + worker + " could not start it: " + e.what()}});
+    throw;
+  }
   auto next_beat = start + std::chrono::duration<double>(settings.heartbeat_s);
   int forwarded = 0;
   int exit_code = -1;
