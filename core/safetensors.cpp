@@ -51,36 +51,43 @@ std::size_t dtype_size(DType dtype) {
   return info(dtype).size;
 }
 
-std::string to_safetensors(const TensorFile& file) {
-  std::vector<const Tensor*> order;
-  for (const Tensor& t : file.tensors)
-    order.push_back(&t);
-  std::sort(order.begin(), order.end(),
-            [](const Tensor* a, const Tensor* b) { return a->name < b->name; });
+std::string to_safetensors(const std::map<std::string, std::string>& metadata,
+                           std::vector<TensorView> tensors) {
+  std::sort(tensors.begin(), tensors.end(),
+            [](const TensorView& a, const TensorView& b) { return a.name < b.name; });
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    const Tensor& t = *order[i];
-    KILN_ASSERT(i == 0 || order[i - 1]->name != t.name, "repeated tensor name '", t.name, "'");
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const TensorView& t = tensors[i];
+    KILN_ASSERT(i == 0 || tensors[i - 1].name != t.name, "repeated tensor name '", t.name, "'");
     KILN_ASSERT(t.name != "__metadata__", "a tensor may not be called __metadata__");
-    KILN_ASSERT(byte_count(t.shape, dtype_size(t.dtype)) == static_cast<int64_t>(t.data.size()),
-                "tensor '", t.name, "': ", t.data.size(), " bytes do not match its shape");
+    KILN_ASSERT(byte_count(t.shape, dtype_size(t.dtype)) == static_cast<int64_t>(t.bytes),
+                "tensor '", t.name, "': ", t.bytes, " bytes do not match its shape");
     header[t.name] = {{"dtype", dtype_name(t.dtype)},
                       {"shape", t.shape},
-                      {"data_offsets", {offset, offset + t.data.size()}}};
-    offset += t.data.size();
+                      {"data_offsets", {offset, offset + t.bytes}}};
+    offset += t.bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::string out(8, '\0');
+  std::string out;
+  out.reserve(8 + text.size() + offset);
+  out.resize(8);
   const uint64_t n = text.size();
   for (int b = 0; b < 8; ++b)
     out[static_cast<std::size_t>(b)] = static_cast<char>((n >> (8 * b)) & 0xff);
   out += text;
-  for (const Tensor* t : order)
-    out.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());
+  for (const TensorView& t : tensors)
+    out.append(static_cast<const char*>(t.data), t.bytes);
   return out;
+}
+
+std::string to_safetensors(const TensorFile& file) {
+  std::vector<TensorView> views;
+  for (const Tensor& t : file.tensors)
+    views.push_back({t.name, t.dtype, t.shape, t.data.data(), t.data.size()});
+  return to_safetensors(file.metadata, std::move(views));
 }
 
 void write_safetensors(const std::string& path, const TensorFile& file) {

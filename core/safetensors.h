@@ -30,9 +30,20 @@ struct TensorFile {
   std::vector<Tensor> tensors;  // names unique
 };
 
+// A tensor to write, whose bytes stay where they are (a model's parameters).
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;  // little-endian, row-major; `bytes` = elements * dtype_size
+  std::size_t bytes = 0;
+};
+
 // The file's bytes: tensors laid out in name order, the header padded with spaces to a
-// multiple of 8 bytes (as the Python writer does). InternalError for a tensor whose data
-// size does not match its shape or a repeated name.
+// multiple of 8 bytes (as the Python writer does); each tensor's bytes are copied once.
+// InternalError for a tensor whose data size does not match its shape or a repeated name.
+std::string to_safetensors(const std::map<std::string, std::string>& metadata,
+                           std::vector<TensorView> tensors);
 std::string to_safetensors(const TensorFile& file);
 
 // Writes atomically (core/files.h). OutputError on failure.

@@ -1,5 +1,7 @@
 #include "trainer/checkpoint.h"
 
+#include <future>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,10 +65,17 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
                      {"parent", contents.parent.empty() ? json(nullptr) : json(contents.parent)},
                      {"metrics", contents.metrics},
                      {"files", json::object()}};
+    // The hashes are computed on other threads while the files are written and fsynced.
+    std::vector<std::future<std::string>> hashes;
     for (const auto& [file, bytes] : contents.files) {
       KILN_ASSERT(is_plain_name(file) && file != kManifest, "bad checkpoint file name ", file);
+      hashes.push_back(
+          std::async(std::launch::async, [&bytes] { return core::sha256_hex(bytes); }));
+    }
+    std::size_t i = 0;
+    for (const auto& [file, bytes] : contents.files) {
       core::atomic_write((temp / file).string(), bytes);
-      manifest["files"][file] = {{"bytes", bytes.size()}, {"sha256", core::sha256_hex(bytes)}};
+      manifest["files"][file] = {{"bytes", bytes.size()}, {"sha256", hashes[i++].get()}};
     }
     core::atomic_write((temp / kManifest).string(), manifest.dump(1) + "\n");
     // A rewrite of the same step (a resumed run passing it again): the old directory moves

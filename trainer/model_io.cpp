@@ -11,18 +11,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-core::Tensor to_file_tensor(const std::string& name, const torch::Tensor& tensor) {
-  torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
-  core::Tensor out;
-  out.name = name;
-  KILN_ASSERT(t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kInt64,
-              "unexpected tensor type for ", name);
-  out.dtype = t.scalar_type() == torch::kFloat32 ? core::DType::kF32 : core::DType::kI64;
-  out.shape = t.sizes().vec();
-  const auto* bytes = static_cast<const uint8_t*>(t.data_ptr());
-  out.data.assign(bytes, bytes + t.nbytes());
-  return out;
-}
+// The tensors of a file to write: views of CPU copies (no copy for CPU tensors), kept alive
+// until the file's bytes are made.
+struct FileTensors {
+  std::vector<torch::Tensor> keep;
+  std::vector<core::TensorView> views;
+
+  void add(const std::string& name, const torch::Tensor& tensor) {
+    torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+    KILN_ASSERT(t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kInt64,
+                "unexpected tensor type for ", name);
+    views.push_back({name,
+                     t.scalar_type() == torch::kFloat32 ? core::DType::kF32 : core::DType::kI64,
+                     t.sizes().vec(), t.data_ptr(), t.nbytes()});
+    keep.push_back(std::move(t));
+  }
+  std::string bytes(const std::string& format) {
+    return core::to_safetensors({{"format", format}}, std::move(views));
+  }
+};
 
 // Copies a file tensor into `into` (same shape, float32), checking both as untrusted.
 void copy_into(const core::Tensor& from, torch::Tensor into, const std::string& where) {
@@ -53,34 +60,31 @@ const core::Tensor& find_tensor(const std::map<std::string, const core::Tensor*>
 }  // namespace
 
 std::string model_file(TabularModelImpl& model) {
-  core::TensorFile file;
-  file.metadata["format"] = "kiln.model";
+  FileTensors file;
   for (const auto& p : model.named_parameters())
-    file.tensors.push_back(to_file_tensor(p.key(), p.value()));
-  return core::to_safetensors(file);
+    file.add(p.key(), p.value());
+  return file.bytes("kiln.model");
 }
 
 // AdamW: exp_avg/<name>, exp_avg_sq/<name>; SGD: momentum_buffer/<name>; the per-parameter
 // step counts go into state.json.
 std::string optimizer_file(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
                            nlohmann::ordered_json& steps) {
-  core::TensorFile file;
-  file.metadata["format"] = "kiln.optimizer";
+  FileTensors file;
   auto& state = optimizer.state();
   for (const auto& p : model.named_parameters()) {
     auto it = state.find(p.value().unsafeGetTensorImpl());
     if (it == state.end()) continue;
     if (auto* adam = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get())) {
-      file.tensors.push_back(to_file_tensor("exp_avg/" + p.key(), adam->exp_avg()));
-      file.tensors.push_back(to_file_tensor("exp_avg_sq/" + p.key(), adam->exp_avg_sq()));
+      file.add("exp_avg/" + p.key(), adam->exp_avg());
+      file.add("exp_avg_sq/" + p.key(), adam->exp_avg_sq());
       steps[p.key()] = adam->step();
     } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(it->second.get())) {
       if (sgd->momentum_buffer().defined())
-        file.tensors.push_back(
-            to_file_tensor("momentum_buffer/" + p.key(), sgd->momentum_buffer()));
+        file.add("momentum_buffer/" + p.key(), sgd->momentum_buffer());
     }
   }
-  return core::to_safetensors(file);
+  return file.bytes("kiln.optimizer");
 }
 
 void load_model(TabularModelImpl& model, const std::string& path) {
