@@ -34,13 +34,29 @@ class Embeddings : public nn::Module {
   int64_t width_ = 0;
 };
 
+// Dropout with its mask from uniform draws of the default generator. torch's CPU dropout
+// draws its Bernoulli mask on several threads and is not reproducible from run to run (2
+// runs in 16 of the same config differed), which would break bitwise-identical resume.
+class ReproducibleDropoutImpl : public nn::Module {
+ public:
+  explicit ReproducibleDropoutImpl(double p) : p_(p) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (!is_training() || p_ == 0) return x;
+    return x * (torch::rand_like(x) >= p_).to(x.scalar_type()) / (1 - p_);
+  }
+
+ private:
+  double p_;
+};
+TORCH_MODULE(ReproducibleDropout);
+
 // Linear layers with ReLU (and dropout) between: in -> hidden... ; output width = last.
 nn::Sequential mlp(int64_t in, const std::vector<int64_t>& hidden, double dropout) {
   nn::Sequential layers;
   for (int64_t width : hidden) {
     layers->push_back(nn::Linear(in, width));
     layers->push_back(nn::ReLU());
-    if (dropout > 0) layers->push_back(nn::Dropout(dropout));
+    if (dropout > 0) layers->push_back(ReproducibleDropout(dropout));
     in = width;
   }
   return layers;

@@ -12,6 +12,8 @@ for tool in slurmctld slurmd sbatch squeue scancel munged; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "skipped: $tool is not installed"; exit 77; }
 done
 export PATH="$PATH:/usr/sbin"
+# Daemons left by an earlier run that was killed before its cleanup hold our ports.
+pkill -f "kiln-slurm\.[A-Za-z0-9]*/slurm.conf" 2>/dev/null && sleep 1
 work=$(mktemp -d /tmp/kiln-slurm.XXXXXX)
 export SLURM_CONF="$work/slurm.conf"
 host=$(hostname -s)
@@ -58,7 +60,7 @@ if ! munge -n >/dev/null 2>&1; then
   runuser -u munge -- /usr/sbin/munged || /usr/sbin/munged --force
   sleep 1
 fi
-slurmctld -c && slurmd -c || fail "the Slurm daemons did not start"
+slurmctld -c -f "$SLURM_CONF" && slurmd -c -f "$SLURM_CONF" || fail "the Slurm daemons did not start"
 for _ in $(seq 60); do
   sinfo -h -o %T 2>/dev/null | grep -q idle && break
   sleep 1
@@ -80,16 +82,18 @@ echo 'optim.lr: [0.001, 0.002, 0.003, 0.004]' >space.yaml
 job=$(SWEEP_DIR="$work/sw/S" KILN="$kiln" sbatch --parsable --array=0-1 --cpus-per-task=1 \
   --time=10 "$root/docs/cluster/sweep.sbatch")
 echo "submitted array job $job"
-for _ in $(seq 300); do
-  ls "$work"/sw/S/trials/*/checkpoints/latest >/dev/null 2>&1 && break
+deadline=$((SECONDS + 120))
+until ls "$work"/sw/S/trials/*/checkpoints/latest >/dev/null 2>&1; do
+  [ $SECONDS -lt $deadline ] || fail "no trial wrote a checkpoint"
   sleep 0.2
 done
 scancel --signal=USR1 --batch "${job}_0" || fail "could not signal task 0"
-for _ in $(seq 600); do
+deadline=$((SECONDS + 300))
+while [ $SECONDS -lt $deadline ]; do
   done_=$("$kiln" sweep status --dir "$work/sw/S" --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"].get("completed", 0))')
   [ "$done_" = 4 ] && break
-  sleep 0.5
+  sleep 1
 done
 "$kiln" sweep status --dir "$work/sw/S"
 [ "$done_" = 4 ] || fail "the sweep did not finish"

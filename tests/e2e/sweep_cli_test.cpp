@@ -174,8 +174,14 @@ TEST_F(SweepCli, AshaPromotedTrialsContinueTheirOwnRunBitForBit) {
                          "run.dir=" + (fs::path(dir.path()) / "again").string(), "run.name=x"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   const std::string step = "checkpoints/step_00000027/model.safetensors";
-  EXPECT_EQ(slurp(sweep() / "trials" / b["trial"].get<std::string>() / step),
-            slurp(fs::path(dir.path()) / "again/default/x" / step));
+  const fs::path trial = sweep() / "trials" / b["trial"].get<std::string>();
+  const fs::path direct = fs::path(dir.path()) / "again/default/x";
+  const bool same = slurp(trial / step) == slurp(direct / step);
+  EXPECT_TRUE(same) << "trial " << b["trial"] << "'s metrics:\n"
+                    << slurp(trial / "metrics.jsonl") << "\nits log:\n"
+                    << slurp(trial / "fit.log") << "\nuninterrupted:\n"
+                    << slurp(direct / "metrics.jsonl") << "\njournal:\n"
+                    << slurp(sweep() / "journal.jsonl");
 
   ASSERT_EQ(run_kiln({"sweep", "report", "--dir", sweep().string()}).exit_code, 0);
   const json r = json::parse(slurp(sweep() / "report.json"));

@@ -125,32 +125,40 @@ void pause_for(double seconds, const core::StopSignals& signals) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
-// Why a trial failed: its status.json's reason, else the last line of its log.
-std::string failure_reason(const std::string& tdir) {
+// Why a trial failed: the reason its status.json gives when it says "failed" (an older
+// status may be left from an earlier rung), else the signal that killed it, else the last
+// line the trial printed.
+std::string failure_reason(const std::string& tdir, int exit_code) {
   try {
     const json status = json::parse(core::read_file((fs::path(tdir) / "status.json").string()));
-    if (status.contains("reason") && status["reason"].is_string() &&
-        !status["reason"].get<std::string>().empty())
+    if (status.value("state", "") == "failed" && status.contains("reason") &&
+        status["reason"].is_string() && !status["reason"].get<std::string>().empty())
       return status["reason"].get<std::string>();
   } catch (const std::exception&) {
   }
+  if (exit_code > 128) return "killed by signal " + std::to_string(exit_code - 128);
   std::string last;
   try {
     std::istringstream lines(core::read_file((fs::path(tdir) / "fit.log").string()));
     for (std::string line; std::getline(lines, line);)
-      if (!line.empty()) last = line;
+      if (!line.empty() && !line.starts_with("--- ")) last = line;
   } catch (const std::exception&) {
   }
   return last.empty() ? "no reason given" : last;
 }
 
 // The event that records a finished run of a trial.
+// `forwarded`: the stop signal the worker passed on (0: none). A trial that signal killed
+// before it could catch it (while starting) is requeued like one that checkpointed.
 json outcome_event(const Job& job, const SweepSettings& settings, const std::string& tdir,
-                   int exit_code, double wall_s) {
+                   int exit_code, int forwarded, double wall_s) {
   json e = {{"trial", job.trial}, {"lease", job.lease}, {"wall_s", wall_s}};
-  if (exit_code == static_cast<int>(ExitCode::kPreempted)) {
+  if (exit_code == static_cast<int>(ExitCode::kPreempted) ||
+      (forwarded != 0 && exit_code == 128 + forwarded)) {
     e["event"] = "requeue";
-    e["reason"] = "stopped by a signal; resumes from its checkpoint";
+    e["reason"] = exit_code == static_cast<int>(ExitCode::kPreempted)
+                      ? "stopped by a signal; resumes from its checkpoint"
+                      : "stopped by a signal while starting; starts again";
     return e;
   }
   if (exit_code == 0) {
@@ -177,7 +185,7 @@ json outcome_event(const Job& job, const SweepSettings& settings, const std::str
   e["event"] = "finish";
   e["state"] = "failed";
   e["exit"] = exit_code;
-  e["reason"] = failure_reason(tdir);
+  e["reason"] = failure_reason(tdir, exit_code);
   return e;
 }
 
@@ -271,7 +279,7 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  json event = outcome_event(job, settings, tdir, exit_code, wall);
+  json event = outcome_event(job, settings, tdir, exit_code, forwarded, wall);
   if (!record(journal, job, event))
     core::log_warn(
         detail::concat("worker ", worker, ": trial ", job.trial,
@@ -279,7 +287,7 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
   else if (event["event"] == "finish")
     core::log_warn(detail::concat("trial ", job.trial, " failed (exit ", exit_code,
                                   "): ", event["reason"].get<std::string>()));
-  return !(forwarded != 0 && exit_code == static_cast<int>(ExitCode::kPreempted));
+  return forwarded == 0 || event["event"] != "requeue";
 }
 
 }  // namespace
