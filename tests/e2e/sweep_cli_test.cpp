@@ -13,9 +13,9 @@
 #include <set>
 #include <thread>
 
-#include "core/safetensors.h"
 #include "run_kiln.h"
 #include "tests/temp_dir.h"
+#include "weights.h"
 
 namespace kiln {
 namespace {
@@ -182,18 +182,8 @@ TEST_F(SweepCli, AshaPromotedTrialsContinueTheirOwnRun) {
   const std::string step = "checkpoints/step_00000027/model.safetensors";
   const fs::path trial = sweep() / "trials" / b["trial"].get<std::string>();
   const fs::path direct = fs::path(dir.path()) / "again/default/x";
-  const core::TensorFile mine = core::read_safetensors((trial / step).string());
-  const core::TensorFile theirs = core::read_safetensors((direct / step).string());
-  ASSERT_EQ(mine.tensors.size(), theirs.tensors.size());
-  double worst = 0;
-  for (std::size_t t = 0; t < mine.tensors.size(); ++t) {
-    ASSERT_EQ(mine.tensors[t].data.size(), theirs.tensors[t].data.size());
-    const auto* a = reinterpret_cast<const float*>(mine.tensors[t].data.data());
-    const auto* c = reinterpret_cast<const float*>(theirs.tensors[t].data.data());
-    for (std::size_t i = 0; i < mine.tensors[t].data.size() / 4; ++i)
-      worst =
-          std::max(worst, std::abs(double(a[i]) - double(c[i])) / (1e-3 + std::abs(double(c[i]))));
-  }
+  const double worst =
+      testing::weight_difference((trial / step).string(), (direct / step).string());
   EXPECT_LT(worst, 1e-2) << "trial " << b["trial"] << "'s metrics:\n"
                          << slurp(trial / "metrics.jsonl") << "\nits log:\n"
                          << slurp(trial / "fit.log") << "\nuninterrupted:\n"
