@@ -1,5 +1,7 @@
 #include "core/topology.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "core/errors.h"
@@ -24,6 +26,12 @@ bool has(const GetEnv& getenv, const char* name) {
 }
 
 }  // namespace
+
+std::string host_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
 
 std::string first_slurm_host(std::string_view nodelist) {
   // The first entry ends at the first comma outside brackets.

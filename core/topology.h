@@ -26,6 +26,9 @@ using GetEnv = std::function<const char*(const char*)>;
 Topology detect_topology(const GetEnv& getenv);
 Topology detect_topology();
 
+// This machine's host name (gethostname), "" when it has none.
+std::string host_name();
+
 // The first host of a Slurm node list: "gpu[003-005,9],cpu1" -> "gpu003".
 // Throws ConfigError on unbalanced brackets or an empty list.
 std::string first_slurm_host(std::string_view nodelist);

@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "core/signals.h"
 #include "core/thread_pool.h"
+#include "core/topology.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "eval/binary_metrics.h"
@@ -263,12 +264,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         {"git_revision", core::build_info().git_revision},
         {"torch_version", TORCH_VERSION},
         {"device", device.str()},
-        {"host",
-         [] {
-           char host[256] = {};
-           gethostname(host, sizeof host - 1);
-           return std::string(host);
-         }()},
+        {"host", core::host_name()},
         {"started", core::utc_timestamp()},
         {"train",
          {{"path", d.train}, {"rows", train->rows()}, {"fingerprint", train->fingerprint()}}},

@@ -52,6 +52,16 @@ std::string journal_path(const std::string& dir) {
   return (fs::path(dir) / "journal.jsonl").string();
 }
 
+// The events as journal lines, each stamped with "t": `now`.
+std::string journal_lines(std::vector<json> events, double now) {
+  std::string out;
+  for (json& e : events) {
+    e["t"] = now;
+    out += e.dump() + "\n";
+  }
+  return out;
+}
+
 // Replays the complete lines of `bytes` (read from `offset`) into `state`; returns how
 // many bytes they span (a torn last line is left out).
 int64_t replay(SweepState& state, const std::string& bytes, const std::string& path) {
@@ -223,12 +233,7 @@ void Journal::transact(const std::function<std::vector<json>(const SweepState&)>
   }
   std::vector<json> events = decide(state_);
   if (events.empty()) return;
-  std::string out;
-  const double now = journal_now();
-  for (json& e : events) {
-    e["t"] = now;
-    out += e.dump() + "\n";
-  }
+  const std::string out = journal_lines(std::move(events), journal_now());
   const ssize_t n = ::write(file.fd, out.data(), out.size());
   if (n != static_cast<ssize_t>(out.size())) {
     const std::string reason = n < 0 ? std::strerror(errno) : "short write";
@@ -251,12 +256,7 @@ SweepState Journal::read(const std::string& dir) {
 }
 
 void Journal::create(const std::string& dir, const std::vector<json>& events) {
-  std::string out;
-  const double now = journal_now();
-  for (json e : events) {
-    e["t"] = now;
-    out += e.dump() + "\n";
-  }
+  const std::string out = journal_lines(events, journal_now());
   SweepState check;  // what init writes must replay
   replay(check, out, journal_path(dir));
   core::atomic_write(journal_path(dir), out);

@@ -19,6 +19,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/signals.h"
+#include "core/topology.h"
 #include "trainer/sweep/sweep.h"
 
 namespace kiln::sweep {
@@ -296,11 +297,9 @@ std::string worker_identity() {
   const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
   const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
   if (array_job && task) return std::string("slurm-") + array_job + "_" + task;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
   if (const char* index = std::getenv("JOB_COMPLETION_INDEX"))
-    return std::string("k8s-") + index + "-" + host;
-  return std::string(host) + "-" + std::to_string(::getpid());
+    return std::string("k8s-") + index + "-" + core::host_name();
+  return core::host_name() + "-" + std::to_string(::getpid());
 }
 
 int run_worker(const WorkerOptions& options) {
@@ -345,16 +344,14 @@ int run_workers(const LaunchOptions& options) {
              "--workers: expected 1 to 1024, got ", options.workers);
   const std::string dir = fs::absolute(options.dir).lexically_normal().string();
   (void)SweepSettings::read(dir);  // fail here, not N times
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
+  const std::string host = core::host_name();
   core::StopSignals signals({SIGTERM, SIGUSR1, SIGINT});
   std::vector<Child> children(static_cast<std::size_t>(options.workers));
   for (int i = 0; i < options.workers; ++i) {
     std::map<std::string, std::string> env;
     if (!options.gpus.empty())
       env["CUDA_VISIBLE_DEVICES"] = options.gpus[static_cast<std::size_t>(i) % options.gpus.size()];
-    const std::string id =
-        std::string(host) + "-" + std::to_string(::getpid()) + "-w" + std::to_string(i);
+    const std::string id = host + "-" + std::to_string(::getpid()) + "-w" + std::to_string(i);
     children[static_cast<std::size_t>(i)].pid =
         spawn({options.kiln, "sweep", "worker", "--dir", dir, "--worker-id", id}, env, "", false);
   }
