@@ -12,6 +12,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "tests/error_of.h"
 #include "tests/temp_dir.h"
 #include "trainer/sweep/asha.h"
 #include "trainer/sweep/journal.h"
@@ -27,16 +28,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 using testing::TempDir;
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::to_string(e.exit_code()) + " " + e.what();
-  }
-  return "no error";
-}
 
 TEST(SweepSpace, ParsesEveryKindAndNamesTheKeyOfAMistake) {
   const SearchSpace s = parse_space(
@@ -54,21 +45,26 @@ TEST(SweepSpace, ParsesEveryKindAndNamesTheKeyOfAMistake) {
   EXPECT_EQ(s.params[4].high, 16);
   EXPECT_EQ(s.params[5].values[1], "sgd");
 
-  EXPECT_EQ(error_of([] { parse_space("optim.lr: {normal: [0, 1]}\n", "s.yaml"); }).substr(0, 2),
-            "78");
-  EXPECT_NE(
-      error_of([] { parse_space("optim.lr: {normal: [0, 1]}\n", "s.yaml"); }).find("optim.lr"),
-      std::string::npos);
-  EXPECT_NE(
-      error_of([] { parse_space("optim.lr: {log_uniform: [0, 1]}\n", "s.yaml"); }).find("lo > 0"),
-      std::string::npos);
-  EXPECT_NE(
-      error_of([] { parse_space("optim.lr: {uniform: [2, 1]}\n", "s.yaml"); }).find("lo <= hi"),
-      std::string::npos);
-  EXPECT_NE(error_of([] { parse_space("optim.lr: 0.1\n", "s.yaml"); }).find("base config"),
+  testing::error_of<ConfigError>([] { parse_space("optim.lr: {normal: [0, 1]}\n", "s.yaml"); });
+  EXPECT_NE(testing::error_of<ConfigError>([] {
+              parse_space("optim.lr: {normal: [0, 1]}\n", "s.yaml");
+            }).find("optim.lr"),
             std::string::npos);
-  EXPECT_NE(error_of([] { parse_space("optim.lr: []\n", "s.yaml"); }).find("empty"),
+  EXPECT_NE(testing::error_of<ConfigError>([] {
+              parse_space("optim.lr: {log_uniform: [0, 1]}\n", "s.yaml");
+            }).find("lo > 0"),
             std::string::npos);
+  EXPECT_NE(testing::error_of<ConfigError>([] {
+              parse_space("optim.lr: {uniform: [2, 1]}\n", "s.yaml");
+            }).find("lo <= hi"),
+            std::string::npos);
+  EXPECT_NE(testing::error_of<ConfigError>([] {
+              parse_space("optim.lr: 0.1\n", "s.yaml");
+            }).find("base config"),
+            std::string::npos);
+  EXPECT_NE(
+      testing::error_of<ConfigError>([] { parse_space("optim.lr: []\n", "s.yaml"); }).find("empty"),
+      std::string::npos);
 }
 
 TEST(SweepSpace, GridRunsEveryCombinationAndRandomDependsOnlyOnTheSeed) {
@@ -80,11 +76,15 @@ TEST(SweepSpace, GridRunsEveryCombinationAndRandomDependsOnlyOnTheSeed) {
     distinct.insert(p.dump());
   EXPECT_EQ(distinct.size(), 6u);
   EXPECT_EQ(all[1].dump(), R"({"a.x":1,"b.y":false})");  // the last key varies fastest
-  EXPECT_NE(error_of([&] { sample(grid, "grid", 4, 0); }).find("every combination (6)"),
+  EXPECT_NE(testing::error_of<ConfigError>([&] {
+              sample(grid, "grid", 4, 0);
+            }).find("every combination (6)"),
             std::string::npos);
   const SearchSpace ranges = parse_space(
       "lr: {log_uniform: [1.0e-4, 1.0e-2]}\nd: {uniform: [0, 0.5]}\nn: {int: [2, 4]}\n", "s");
-  EXPECT_NE(error_of([&] { sample(ranges, "grid", 0, 0); }).find("--sampler random"),
+  EXPECT_NE(testing::error_of<ConfigError>([&] {
+              sample(ranges, "grid", 0, 0);
+            }).find("--sampler random"),
             std::string::npos);
   const auto a = sample(ranges, "random", 200, 7), b = sample(ranges, "random", 200, 7),
              c = sample(ranges, "random", 200, 8);
@@ -106,9 +106,10 @@ TEST(SweepObjective, AcceptsTheMetricsWithTheirDirection) {
   EXPECT_TRUE(parse_objective("val/auroc:max").maximize);
   EXPECT_FALSE(parse_objective("val/log_loss").maximize);
   EXPECT_EQ(parse_objective("val/ap").metric, "ap");
-  EXPECT_NE(error_of([] { parse_objective("val/auroc:min"); }).find("maximized"),
-            std::string::npos);
-  EXPECT_EQ(error_of([] { parse_objective("train/loss"); }).substr(0, 2), "78");
+  EXPECT_NE(
+      testing::error_of<ConfigError>([] { parse_objective("val/auroc:min"); }).find("maximized"),
+      std::string::npos);
+  testing::error_of<ConfigError>([] { parse_objective("train/loss"); });
 }
 
 TEST(Asha, RungsAreTheBudgetDividedByPowersOfEta) {
@@ -117,7 +118,7 @@ TEST(Asha, RungsAreTheBudgetDividedByPowersOfEta) {
   EXPECT_EQ(rung_steps({10, 810, 3}), (std::vector<int64_t>{10, 30, 90, 270, 810}));
   EXPECT_EQ(rung_steps({500, 1000, 3}), (std::vector<int64_t>{1000}));
   EXPECT_EQ(rung_steps({1, 16, 2}), (std::vector<int64_t>{1, 2, 4, 8, 16}));
-  EXPECT_EQ(error_of([] { rung_steps({2000, 1000, 3}); }).substr(0, 2), "78");
+  testing::error_of<ConfigError>([] { rung_steps({2000, 1000, 3}); });
 }
 
 // Builds a state by events, as workers would journal them.
@@ -198,17 +199,18 @@ TEST(SweepJournal, ReplayRejectsWhatNoWorkerWritesAndNamesTheLine) {
   Script s;
   s.add(2);
   s.claim("t0", 0);
-  EXPECT_NE(error_of([&] { s.claim("t0", 0); }).find("t0 is running"), std::string::npos);
+  EXPECT_NE(testing::error_of<DataError>([&] { s.claim("t0", 0); }).find("t0 is running"),
+            std::string::npos);
   EXPECT_NE(
-      error_of([&] {
+      testing::error_of<DataError>([&] {
         s.event({{"event", "claim"}, {"trial", "t1"}, {"lease", 7}, {"worker", "w"}, {"rung", 0}});
       }).find("out of order"),
       std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::error_of<DataError>([&] {
               s.event({{"event", "add"}, {"trial", "t1"}, {"params", json::object()}});
             }).find("added twice"),
             std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::error_of<DataError>([&] {
               s.event({{"event", "heartbeat"}, {"trial", "t9"}, {"lease", 1}});
             }).find("script line"),
             std::string::npos);
@@ -248,10 +250,9 @@ TEST(SweepJournal, CutsATornLastLineAndReportsAMalformedOne) {
     std::ofstream out(fs::path(dir.path()) / "journal.jsonl", std::ios::app);
     out << "not json\n";
   }
-  const std::string error = error_of([&] { Journal::read(dir.path()); });
-  EXPECT_EQ(error.substr(0, 2), "65");
+  const std::string error = testing::error_of<DataError>([&] { Journal::read(dir.path()); });
   EXPECT_NE(error.find("journal.jsonl line 3"), std::string::npos) << error;
-  EXPECT_EQ(error_of([] { Journal::read("/nonexistent/sweep"); }).substr(0, 2), "66");
+  testing::error_of<InputError>([] { Journal::read("/nonexistent/sweep"); });
 }
 
 SweepSettings settings_for(std::vector<int64_t> rungs) {
@@ -400,10 +401,10 @@ TEST(SweepDirectory, RefusesToOverwriteASweepAndReadsItsSettingsBack) {
   create_sweep(dir.path(), settings, "{}\n", "x: [1]\n", {Params::object()});
   const SweepSettings back = SweepSettings::read(dir.path());
   EXPECT_EQ(back.to_json(), settings.to_json());
-  EXPECT_EQ(error_of([&] { create_sweep(dir.path(), settings, "{}\n", "", {}); }).substr(0, 2),
-            "64");
+  testing::error_of<UsageError>([&] { create_sweep(dir.path(), settings, "{}\n", "", {}); });
   core::atomic_write((fs::path(dir.path()) / "sweep.json").string(), R"({"format": 2})");
-  EXPECT_NE(error_of([&] { SweepSettings::read(dir.path()); }).find("newer"), std::string::npos);
+  EXPECT_NE(testing::error_of<DataError>([&] { SweepSettings::read(dir.path()); }).find("newer"),
+            std::string::npos);
 }
 
 // A worker that cannot start its trials (a missing or half-written binary) gives the trial
@@ -413,9 +414,9 @@ TEST(SweepWorker, AWorkerThatCannotStartTrialsRequeuesAndStops) {
   SweepSettings settings = settings_for({10});
   settings.trials = 2;
   create_sweep(dir.path(), settings, "{}\n", "x: [1, 2]\n", {Params::object(), Params::object()});
-  const std::string error =
-      error_of([&] { run_worker({dir.path(), "w", fs::path(dir.path()) / "no-such-kiln"}); });
-  EXPECT_EQ(error.substr(0, 2), "66") << error;
+  const std::string error = testing::error_of<InputError>([&] {
+    run_worker({dir.path(), "w", fs::path(dir.path()) / "no-such-kiln"});
+  });
   EXPECT_NE(error.find("no-such-kiln"), std::string::npos) << error;
   const SweepState state = Journal::read(dir.path());
   EXPECT_EQ(state.find("t0000")->state, Trial::State::kQueued);
