@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "run_kiln.h"
+#include "synth_suite.h"
 #include "tests/temp_dir.h"
 #include "weights.h"
 
@@ -40,16 +41,8 @@ int count_lines(const fs::path& path) {
   return n;
 }
 
-class FitCli : public ::testing::Test {
+class FitCli : public testing::SynthSuite<30000> {
  protected:
-  static void SetUpTestSuite() {
-    data_ = new TempDir();
-    auto synth = run_kiln(
-        {"data", "synth", "--out", (data() / "d").string(), "--rows", "30000", "--seed", "5"});
-    ASSERT_EQ(synth.exit_code, 0) << synth.err;
-  }
-  static void TearDownTestSuite() { delete data_; }
-
   // A small, quick run: batch 256 (an epoch is about 75 steps), checkpoints every `every`.
   std::vector<std::string> fit_args(const std::string& name, int steps, int every,
                                     std::vector<std::string> extra = {}) const {
@@ -71,12 +64,7 @@ class FitCli : public ::testing::Test {
   fs::path run_dir(const std::string& name) const {
     return fs::path(dir.path()) / "runs/default" / name;
   }
-
-  static fs::path data() { return data_->path(); }
-  static TempDir* data_;
-  TempDir dir;
 };
-TempDir* FitCli::data_ = nullptr;
 
 TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   auto fit = run_kiln(fit_args("a", 60, 20, {"train.keep_last=1"}));

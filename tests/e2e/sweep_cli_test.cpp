@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "run_kiln.h"
+#include "synth_suite.h"
 #include "tests/temp_dir.h"
 #include "weights.h"
 
@@ -58,16 +59,8 @@ bool wait_for(const fs::path& path) {
   return false;
 }
 
-class SweepCli : public ::testing::Test {
+class SweepCli : public testing::SynthSuite<20000> {
  protected:
-  static void SetUpTestSuite() {
-    data_ = new TempDir();
-    auto synth = run_kiln(
-        {"data", "synth", "--out", (data() / "d").string(), "--rows", "20000", "--seed", "5"});
-    ASSERT_EQ(synth.exit_code, 0) << synth.err;
-  }
-  static void TearDownTestSuite() { delete data_; }
-
   // A base config of small, quick trials: batch 256, `steps` steps, evaluated every `every`.
   fs::path base(int steps, int every) const {
     const fs::path path = fs::path(dir.path()) / "base.yaml";
@@ -95,12 +88,7 @@ class SweepCli : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return run_kiln(args);
   }
-
-  static fs::path data() { return data_->path(); }
-  static TempDir* data_;
-  TempDir dir;
 };
-TempDir* SweepCli::data_ = nullptr;
 
 TEST_F(SweepCli, AGridSweepsBestIsTheBestOfItsTrialsResultsAndItsConfigTrainsAsItIs) {
   auto made = init(30, 10, "optim.lr: [0.001, 0.01]\nmodel.hidden: [[16], [32, 16]]\n",
