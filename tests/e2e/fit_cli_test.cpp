@@ -20,14 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::run_kiln;
+using testing::slurp;
 using testing::TempDir;
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 nlohmann::json read_json(const fs::path& path) {
   return nlohmann::json::parse(slurp(path));

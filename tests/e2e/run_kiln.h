@@ -70,6 +70,14 @@ inline KilnChild start_kiln(const std::vector<std::string>& args,
   return {child, out_path, err_path};
 }
 
+// The whole content of a file ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 // Waits for the child; its exit code (128 + signal when a signal ended it) and output.
 inline KilnRun wait_kiln(const KilnChild& child) {
   namespace fs = std::filesystem;
@@ -77,12 +85,6 @@ inline KilnRun wait_kiln(const KilnChild& child) {
   int status = 0;
   ::waitpid(child.pid, &status, 0);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
   run.out = slurp(child.out_path);
   run.err = slurp(child.err_path);
   fs::remove(child.out_path);

@@ -24,14 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using testing::run_kiln;
+using testing::slurp;
 using testing::TempDir;
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<json> journal(const fs::path& sweep) {
   std::vector<json> events;
