@@ -68,6 +68,7 @@ void validate(const TrainOptions& t) {
   KILN_CHECK(t.patience >= 0, ConfigError, "train.patience: must be >= 0, got ", t.patience);
   check_one_of(t.metric, {"auroc", "ap", "log_loss"}, "train.metric");
   check_one_of(t.device, {"auto", "cpu", "cuda"}, "train.device");
+  check_one_of(t.precision, {"auto", "fp32", "bf16"}, "train.precision");
   if (t.pos_weight != "auto" && t.pos_weight != "none") {
     char* end = nullptr;
     double w = std::strtod(t.pos_weight.c_str(), &end);

@@ -25,6 +25,7 @@
 #include "trainer/model_io.h"
 #include "trainer/models.h"
 #include "trainer/scoring.h"
+#include "trainer/train_step.h"
 
 namespace kiln::trainer {
 namespace {
@@ -93,6 +94,54 @@ torch::Tensor unhex(const std::string& text, const std::string& where) {
     p[i] = static_cast<uint8_t>(value(text[2 * i]) * 16 + value(text[2 * i + 1]));
   return out;
 }
+
+// The losses of steps not read back yet. Reading a loss from a GPU waits for its step, so on
+// CUDA they are gathered on the device and read every kCudaWindow steps (and before every
+// evaluation, checkpoint and stop); on the CPU after every step.
+class LossWindow {
+ public:
+  static constexpr int64_t kCudaWindow = 64;
+  struct Sum {
+    double sum = 0;
+    int64_t count = 0;
+    double last = NAN;
+  };
+
+  explicit LossWindow(torch::Device device)
+      : losses_(torch::empty({device.is_cuda() ? kCudaWindow : 1},
+                             torch::TensorOptions().dtype(torch::kFloat32).device(device))) {}
+
+  // The loss of step `step` (1-based); true when the window is full.
+  bool add(const torch::Tensor& loss, int64_t step) {
+    if (count_ == 0) first_step_ = step;
+    losses_.select(0, count_).copy_(loss.detach());
+    return ++count_ == losses_.size(0);
+  }
+
+  // The window's losses, emptied. DivergedError naming the first step whose loss is not
+  // finite.
+  Sum read() {
+    Sum out;
+    if (count_ == 0) return out;
+    const torch::Tensor host = losses_.narrow(0, 0, count_).to(torch::kCPU);
+    const float* value = host.data_ptr<float>();
+    for (int64_t i = 0; i < count_; ++i) {
+      KILN_CHECK(std::isfinite(value[i]), DivergedError, "training diverged: the loss is ",
+                 value[i], " at step ", first_step_ + i,
+                 " (try a lower optim.lr or optim.grad_clip)");
+      out.sum += value[i];
+    }
+    out.count = count_;
+    out.last = value[count_ - 1];
+    count_ = 0;
+    return out;
+  }
+
+ private:
+  torch::Tensor losses_;
+  int64_t count_ = 0;
+  int64_t first_step_ = 0;
+};
 
 double metric_of(const eval::BinaryMetrics& m, const std::string& name) {
   if (name == "auroc") return m.auroc;
@@ -189,6 +238,9 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     torch::manual_seed(static_cast<uint64_t>(config.run.seed));
     if (config.run.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
     const torch::Device device = choose_device(t.device);
+    // cuBLAS is deterministic only with a fixed workspace, set before its first use.
+    if (config.run.deterministic && device.is_cuda())
+      ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
     auto train = data::Dataset::open(d.train);
     auto valid = data::Dataset::open(d.valid);
     KILN_CHECK(train->schema().find_role(data::Role::kLabel) >= 0, DataError, d.train,
@@ -280,28 +332,37 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     if (resumed) run["resumed_from"] = resumed->checkpoint.path;
     core::atomic_write((fs::path(run_dir) / "run.json").string(), run.dump(1) + "\n");
 
+    const int weight = train->schema().find_role(data::Role::kWeight);
+    TrainStep stepper(*model, *optimizer, config, device, d.batch_size, compiled.width(),
+                      compiled.categorical_width(), weight >= 0, pos_weight);
+    core::ThreadPool pool(d.threads);
+    BatchTransformer transformer(compiled, train->schema(), device, &pool, d.batch_size,
+                                 &stepper.buffers());
     data::LoaderOptions lo;
     lo.batch_size = d.batch_size;
     lo.shuffle_window = d.shuffle_window;
     lo.seed = static_cast<uint64_t>(config.run.seed);
     lo.threads = d.threads;
+    lo.allocator = transformer.host_allocator();
     data::Loader loader({train}, lo);
     loader.seek(cursor);
-    const int label = train->schema().find_role(data::Role::kLabel);
-    const int weight = train->schema().find_role(data::Role::kWeight);
-    core::ThreadPool pool(d.threads);
-    BatchTransformer transformer(compiled, device, &pool);
-    const torch::Tensor pos_weight_tensor =
-        torch::full({1}, pos_weight, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     ScoringOptions scoring{d.eval_batch_size, d.threads, std::log(pos_weight)};
 
     core::JsonLinesWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
     core::StopSignals signals({SIGTERM, SIGUSR1});
     core::ProgressBar bar("fit", stop);
     auto start = std::chrono::steady_clock::now();
+    double outside_training = 0;  // seconds in evaluations and checkpoints
     int64_t rows_seen = 0;
-    double loss_sum = 0;
+    LossWindow losses(device);
+    double loss_sum = 0, last_loss = NAN;
     int64_t loss_count = 0;
+    auto read_losses = [&] {
+      const LossWindow::Sum sum = losses.read();
+      loss_sum += sum.sum;
+      loss_count += sum.count;
+      if (sum.count > 0) last_loss = sum.last;
+    };
     FitResult result;
     result.run_dir = run_dir;
 
@@ -318,6 +379,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
           {"lr", learning_rate(config.optim, step, t.steps)},
           {"rng_cpu", hex(torch::globalContext().defaultGenerator(torch::kCPU).get_state())}};
       json optimizer_steps = json::object();
+      stepper.sync_optimizer_state();
       CheckpointContents c;
       c.step = step;
       c.files["model.safetensors"] = model_file(*model);
@@ -340,36 +402,25 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       const data::Batch* batch = loader.next();
       if (batch == nullptr) continue;  // end of an epoch; the next call starts the next one
       model->train();
-      auto [features, categorical] = transformer.apply(*batch);
-      torch::Tensor y = transformer.column(*batch, label);
-      torch::Tensor w = weight >= 0 ? transformer.column(*batch, weight) : torch::Tensor();
-      for (auto& group : optimizer->param_groups())
-        group.options().set_lr(learning_rate(config.optim, step, t.steps));
-      torch::Tensor logits = model->forward(features, categorical);
-      torch::Tensor loss = torch::binary_cross_entropy_with_logits(
-          logits, y, w.defined() ? std::optional<torch::Tensor>(w) : std::nullopt,
-          pos_weight_tensor);
-      optimizer->zero_grad();
-      loss.backward();
-      if (config.optim.grad_clip > 0)
-        torch::nn::utils::clip_grad_norm_(model->parameters(), config.optim.grad_clip);
-      optimizer->step();
-      const double loss_value = loss.item<double>();
-      KILN_CHECK(std::isfinite(loss_value), DivergedError, "training diverged: the loss is ",
-                 loss_value, " at step ", step + 1, " (try a lower optim.lr or optim.grad_clip)");
+      const ModelBatch inputs = transformer.apply(*batch);
+      torch::Tensor loss = stepper.run(inputs, learning_rate(config.optim, step, t.steps));
       ++step;
       rows_seen += batch->rows;
-      loss_sum += loss_value;
-      ++loss_count;
-      const double elapsed =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (losses.add(loss, step)) read_losses();
+      const double train_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
+          outside_training;
       char progress[64];
-      std::snprintf(progress, sizeof progress, "loss %.4f %.0f rows/s", loss_value,
-                    static_cast<double>(rows_seen) / elapsed);
+      std::snprintf(progress, sizeof progress, "loss %.4f %.0f rows/s", last_loss,
+                    static_cast<double>(rows_seen) / train_s);
       bar.update(step, progress);
       status.heartbeat(step);
 
       if (step % t.eval_every == 0 || step == stop) {
+        read_losses();
+        const auto eval_start = std::chrono::steady_clock::now();
+        const double elapsed = std::chrono::duration<double>(eval_start - start).count();
+        const double train_s = elapsed - outside_training;
         eval::BinaryMetrics m = score_and_measure(*model, valid_compiled, valid, device, scoring);
         const double value = metric_of(m, t.metric);
         const bool is_best = better(t.metric, value, best_value);
@@ -387,13 +438,17 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                      {"val/auroc", m.auroc},
                      {"val/ap", m.average_precision},
                      {"val/log_loss", m.log_loss},
-                     {"rows_per_s", static_cast<double>(rows_seen) / elapsed},
+                     {"rows_per_s", static_cast<double>(rows_seen) / train_s},
                      {"data_wait_s", loader.wait_seconds()},
+                     {"train_s", train_s},
                      {"elapsed_s", elapsed}};
+        if (device.is_cuda()) line["copy_wait_s"] = transformer.copy_wait_seconds();
         metrics.write(line);
         loss_sum = 0;
         loss_count = 0;
         save(line, is_best);
+        outside_training +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
         if (t.patience > 0 && evals_without_gain >= t.patience) {
           result.stopped_early = true;
           core::log_info(detail::concat("early stopping at step ", step, ": val/", t.metric,
@@ -403,6 +458,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         }
       }
       if (int signal = signals.received(); signal != 0 && step < stop) {
+        read_losses();
         bar.finish();
         const std::string path = saved_step == step
                                      ? (fs::path(checkpoints) / checkpoint_name(step)).string()
@@ -413,6 +469,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         throw PreemptedError(reason + " (resume with --resume auto)");
       }
     }
+    read_losses();
     bar.finish();
 
     result.steps = step;

@@ -88,6 +88,8 @@ struct TrainOptions {
   int64_t patience = 0;             // evaluations without improvement before stopping; 0: off
   int64_t keep_last = 3;            // checkpoints kept besides the best
   std::string device = "auto";      // auto | cpu | cuda
+  std::string precision = "auto";   // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  bool cuda_graph = true;           // CUDA with adamw: capture the whole step in a graph
 
   template <class V>
   void visit(V& v) {
@@ -106,6 +108,12 @@ struct TrainOptions {
     v("patience", patience, "evaluations without improvement before training stops; 0 means never");
     v("keep_last", keep_last, "checkpoints kept besides the best (at least 1)");
     v("device", device, "auto (cuda when a GPU is present), cpu or cuda");
+    v("precision", precision,
+      "auto (bf16 on CUDA, fp32 on the CPU), fp32, or bf16 (the forward pass under bf16 "
+      "autocast; CUDA only; weights, gradients and optimizer state stay float32)");
+    v("cuda_graph", cuda_graph,
+      "on CUDA with optim.name adamw: capture the whole training step (forward, backward, "
+      "clipping, update) in one CUDA graph after 3 eager steps and replay it");
   }
 };
 

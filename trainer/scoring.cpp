@@ -2,6 +2,12 @@
 
 #include "core/errors.h"
 
+#if KILN_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "kernels/device_batches.h"
+#endif
+
 namespace kiln::trainer {
 
 torch::Device choose_device(const std::string& wanted) {
@@ -14,26 +20,102 @@ torch::Device choose_device(const std::string& wanted) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
-BatchTransformer::BatchTransformer(const kernels::CompiledPlan& plan, torch::Device device,
-                                   core::ThreadPool* pool)
-    : plan_(plan), device_(device), pool_(pool) {}
+#if KILN_WITH_CUDA
+// The GPU path: pinned loader memory, DeviceBatches, and the buffers it writes.
+class BatchTransformer::Gpu {
+ public:
+  Gpu(const kernels::CompiledPlan& plan, const data::Schema& schema, torch::Device device,
+      int64_t batch_size, const ModelBatch* targets, int label, int weight)
+      : batches(plan, schema, batch_size) {
+    const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+    if (targets != nullptr) buffers = *targets;
+    auto need = [&](torch::Tensor& t, std::vector<int64_t> shape, torch::ScalarType type) {
+      if (!t.defined()) t = torch::empty(shape, floats.dtype(type));
+      KILN_ASSERT(
+          t.is_cuda() && t.is_contiguous() && t.size(0) == batch_size && t.scalar_type() == type,
+          "GPU batch buffer of the wrong shape or type");
+    };
+    need(buffers.features, {batch_size, plan.width()}, torch::kFloat32);
+    need(buffers.categorical, {batch_size, plan.categorical_width()}, torch::kInt64);
+    outputs.features = buffers.features.data_ptr<float>();
+    outputs.categorical = buffers.categorical.data_ptr<int64_t>();
+    if (label >= 0) {
+      need(buffers.label, {batch_size}, torch::kFloat32);
+      outputs.columns.emplace_back(label, buffers.label.data_ptr<float>());
+    }
+    if (weight >= 0) {
+      need(buffers.weight, {batch_size}, torch::kFloat32);
+      outputs.columns.emplace_back(weight, buffers.weight.data_ptr<float>());
+    }
+  }
 
-std::pair<torch::Tensor, torch::Tensor> BatchTransformer::apply(const data::Batch& batch) {
+  kernels::PinnedAllocator pinned;
+  kernels::DeviceBatches batches;
+  ModelBatch buffers;
+  kernels::DeviceBatchOutputs outputs;
+};
+#else
+class BatchTransformer::Gpu {};
+#endif
+
+BatchTransformer::BatchTransformer(const kernels::CompiledPlan& plan, const data::Schema& schema,
+                                   torch::Device device, core::ThreadPool* pool, int64_t batch_size,
+                                   const ModelBatch* targets)
+    : plan_(plan),
+      device_(device),
+      pool_(pool),
+      label_(schema.find_role(data::Role::kLabel)),
+      weight_(schema.find_role(data::Role::kWeight)) {
+#if KILN_WITH_CUDA
+  if (device.is_cuda())
+    gpu_ = std::make_unique<Gpu>(plan, schema, device, batch_size, targets, label_, weight_);
+#else
+  (void)batch_size;
+  (void)targets;
+#endif
+}
+
+BatchTransformer::~BatchTransformer() = default;
+
+ModelBatch BatchTransformer::apply(const data::Batch& batch) {
   const int64_t rows = batch.rows;
+#if KILN_WITH_CUDA
+  if (gpu_) {
+    gpu_->batches.push(batch, gpu_->outputs, c10::cuda::getCurrentCUDAStream().stream());
+    auto prefix = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, rows) : t; };
+    const ModelBatch& b = gpu_->buffers;
+    return {prefix(b.features), prefix(b.categorical),
+            label_ >= 0 ? prefix(b.label) : torch::Tensor(),
+            weight_ >= 0 ? prefix(b.weight) : torch::Tensor()};
+  }
+#endif
   features_.resize(static_cast<std::size_t>(rows * plan_.width()));
   categorical_.resize(static_cast<std::size_t>(rows * plan_.categorical_width()));
   kernels::apply_cpu(plan_, const_cast<const void* const*>(batch.columns.data()), rows,
                      features_.data(), categorical_.data(), pool_);
-  torch::Tensor x = torch::from_blob(features_.data(), {rows, plan_.width()}, torch::kFloat32);
-  torch::Tensor c =
-      torch::from_blob(categorical_.data(), {rows, plan_.categorical_width()}, torch::kInt64);
-  return {x.to(device_), c.to(device_)};
+  auto column = [&](int c) {
+    if (c < 0) return torch::Tensor();
+    return torch::from_blob(batch.columns[static_cast<std::size_t>(c)], {rows}, torch::kFloat32)
+        .to(device_);
+  };
+  return {torch::from_blob(features_.data(), {rows, plan_.width()}, torch::kFloat32).to(device_),
+          torch::from_blob(categorical_.data(), {rows, plan_.categorical_width()}, torch::kInt64)
+              .to(device_),
+          column(label_), column(weight_)};
 }
 
-torch::Tensor BatchTransformer::column(const data::Batch& batch, int column) const {
-  return torch::from_blob(batch.columns[static_cast<std::size_t>(column)], {batch.rows},
-                          torch::kFloat32)
-      .to(device_);
+data::HostAllocator* BatchTransformer::host_allocator() {
+#if KILN_WITH_CUDA
+  if (gpu_) return &gpu_->pinned;
+#endif
+  return nullptr;
+}
+
+double BatchTransformer::copy_wait_seconds() const {
+#if KILN_WITH_CUDA
+  if (gpu_) return gpu_->batches.copy_wait_seconds();
+#endif
+  return 0;
 }
 
 void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
@@ -46,16 +128,17 @@ void score_dataset(TabularModelImpl& model, const kernels::CompiledPlan& plan,
   lo.threads = options.threads;
   data::Loader loader({dataset}, lo);
   core::ThreadPool pool(options.threads);
-  BatchTransformer transformer(plan, device, &pool);
+  BatchTransformer transformer(plan, dataset->schema(), device, &pool, options.batch_size);
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   while (const data::Batch* batch = loader.next()) {
-    auto [features, categorical] = transformer.apply(*batch);
-    torch::Tensor scores = torch::sigmoid(model.forward(features, categorical).to(torch::kFloat64) -
-                                          options.logit_shift)
-                               .to(torch::kCPU)
-                               .contiguous();
+    const ModelBatch b = transformer.apply(*batch);
+    torch::Tensor scores =
+        torch::sigmoid(model.forward(b.features, b.categorical).to(torch::kFloat64) -
+                       options.logit_shift)
+            .to(torch::kCPU)
+            .contiguous();
     consume(*batch, scores.data_ptr<double>());
   }
   model.train(was_training);

@@ -22,22 +22,47 @@ namespace kiln::trainer {
 // LibTorch sees no CUDA device) or "auto" (cuda when present).
 torch::Device choose_device(const std::string& wanted = "auto");
 
-// Applies a compiled plan to loader batches (the CPU reference, on `pool`) and hands the
-// result to LibTorch on `device`. The tensors stay valid until the next apply().
+// A transformed batch as a model takes it: features [B, width] float32, categorical
+// [B, categorical_width] int64, and the label [B] and weight [B] float32 columns where the
+// schema has them (else undefined).
+struct ModelBatch {
+  torch::Tensor features, categorical, label, weight;
+};
+
+// Applies a compiled plan to loader batches and hands the result to LibTorch on `device`.
+// On a CUDA device (in a CUDA build of Kiln) the batch is copied to the GPU and transformed
+// there by the fused kernel (kernels/device_batches.h), on the current CUDA stream, into
+// buffers of batch_size rows that keep their addresses (a CUDA graph reads them); else the
+// CPU reference runs on `pool` and the result is copied to the device. The tensors stay
+// valid until the next apply().
 class BatchTransformer {
  public:
-  BatchTransformer(const kernels::CompiledPlan& plan, torch::Device device, core::ThreadPool* pool);
-  // (features [B, width] float32, categorical [B, categorical_width] int64)
-  std::pair<torch::Tensor, torch::Tensor> apply(const data::Batch& batch);
-  // A float32 column of the batch (label, weight) as [B] on the device.
-  torch::Tensor column(const data::Batch& batch, int column) const;
+  // `targets`: the buffers to transform into on the GPU path (batch_size rows each, e.g.
+  // TrainStep::buffers()); nullptr: the transformer allocates its own.
+  BatchTransformer(const kernels::CompiledPlan& plan, const data::Schema& schema,
+                   torch::Device device, core::ThreadPool* pool, int64_t batch_size,
+                   const ModelBatch* targets = nullptr);
+  ~BatchTransformer();
+  BatchTransformer(const BatchTransformer&) = delete;
+  BatchTransformer& operator=(const BatchTransformer&) = delete;
+
+  ModelBatch apply(const data::Batch& batch);
+
+  // Where the loader should put batches for the copy to be asynchronous: pinned memory on
+  // the GPU path, nullptr (the loader's default) otherwise.
+  data::HostAllocator* host_allocator();
+  // Seconds apply() waited for batch copies to the GPU to finish.
+  double copy_wait_seconds() const;
 
  private:
+  class Gpu;
   const kernels::CompiledPlan& plan_;
   torch::Device device_;
   core::ThreadPool* pool_;
+  int label_, weight_;
   std::vector<float> features_;
   std::vector<int64_t> categorical_;
+  std::unique_ptr<Gpu> gpu_;
 };
 
 struct ScoringOptions {

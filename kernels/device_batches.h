@@ -1,0 +1,66 @@
+// Loader batches onto the GPU, transformed there: the training data path of `kiln fit`.
+//
+// The loader fills batches in pinned host memory (PinnedAllocator). push() copies a batch
+// with one cudaMemcpyAsync on a copy stream into one of two device slots, and enqueues on
+// the caller's compute stream a wait for that copy, the fused transform (one DevicePlan per
+// slot, so the column pointers it reads never change) into fixed output buffers, and
+// copies of the batch's float32 columns the caller asks for (label, weight). So batch i+1
+// crosses the bus while the GPU runs step i, and the outputs keep their addresses from
+// step to step, as a captured CUDA graph needs. CUDA-free header: streams are void*
+// (cudaStream_t). Built only with CUDA (KILN_WITH_CUDA). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "data/loader.h"
+#include "kernels/transform_cuda.h"
+
+namespace kiln::kernels {
+
+// Page-locked host memory (cudaHostAlloc), so that the batch copies are asynchronous DMA.
+// OutputError when the memory cannot be had.
+class PinnedAllocator final : public data::HostAllocator {
+ public:
+  void* allocate(std::size_t bytes) override;
+  void deallocate(void* pointer) override;
+};
+
+// Where push() writes a batch on the GPU: device memory for batch_size rows.
+struct DeviceBatchOutputs {
+  float* features = nullptr;       // [batch_size, plan width], row-major
+  int64_t* categorical = nullptr;  // [batch_size, categorical width], row-major
+  // float32 columns of the batch (by schema index) and where each goes ([batch_size]).
+  std::vector<std::pair<int, float*>> columns;
+};
+
+class DeviceBatches {
+ public:
+  // `plan` compiled against `schema`, the loader's; `batch_size` its batch size.
+  DeviceBatches(const CompiledPlan& plan, const data::Schema& schema, int64_t batch_size);
+  ~DeviceBatches();
+  DeviceBatches(const DeviceBatches&) = delete;
+  DeviceBatches& operator=(const DeviceBatches&) = delete;
+
+  // Enqueues `batch` (host memory, at most batch_size rows) as above; `stream` is the
+  // compute stream the outputs are read on. Returns once the copy has finished, so the
+  // caller may let the loader reuse the batch's memory. InternalError naming the CUDA
+  // error when a copy or launch fails.
+  void push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
+
+  // Seconds push() spent waiting for its copies to finish, since construction.
+  double copy_wait_seconds() const { return copy_wait_seconds_; }
+
+ private:
+  struct Slot;
+  std::vector<std::size_t> offsets_;  // of each column within a slot
+  std::vector<std::size_t> sizes_;    // bytes per value of each column
+  std::size_t slot_bytes_ = 0;
+  void* copy_stream_ = nullptr;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  int next_ = 0;
+  double copy_wait_seconds_ = 0;
+};
+
+}  // namespace kiln::kernels

@@ -1,0 +1,64 @@
+// Kiln's training step with the data already on the GPU (a plain harness): the TrainStep
+// `kiln fit` uses (fused AdamW, gradient clipping, bf16 autocast, the step captured in a
+// CUDA graph), on its buffers filled once with random data, so the rate is the model
+// step's alone. scripts/gpu-check compares it with `kiln fit` from HDF5 shards (the same
+// step fed by the loader) and with tests/bench/train_peer_gpu.py.
+//   train_step_bench --batch B [--steps S] [--width 64] [--hidden 512,256,128]
+//                    [key=value config overrides...]     prints one JSON object
+#include <torch/torch.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "tests/bench/bench_util.h"
+#include "trainer/config.h"
+#include "trainer/models.h"
+#include "trainer/train_step.h"
+
+int main(int argc, char** argv) {
+  using namespace kiln;
+  if (!torch::cuda::is_available()) {
+    std::cerr << "train_step_bench: no CUDA device\n";
+    return 1;
+  }
+  const int64_t batch = std::stoll(bench::arg(argc, argv, "--batch", "4096"));
+  const int64_t steps = std::stoll(bench::arg(argc, argv, "--steps", "2000"));
+  const int64_t width = std::stoll(bench::arg(argc, argv, "--width", "64"));
+  std::vector<std::string> overrides = {"model.type=mlp", "model.hidden=[512,256,128]",
+                                        "train.device=cuda"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.find('=') != std::string::npos && a.rfind("--", 0) != 0) overrides.push_back(a);
+  }
+  const trainer::KilnConfig config = trainer::resolve_kiln_config({}, overrides);
+  torch::manual_seed(0);
+  const torch::Device device(torch::kCUDA);
+  auto model = trainer::make_model(config.model, {width, {}});
+  model->to(device);
+  torch::optim::AdamW optimizer(
+      model->parameters(),
+      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
+  trainer::TrainStep step(*model, optimizer, config, device, batch, width, 0, false, 1.0);
+  const trainer::ModelBatch& inputs = step.buffers();
+  inputs.features.normal_();
+  inputs.label.bernoulli_(0.1);
+
+  auto run = [&](int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      step.run(inputs, config.optim.lr);
+    torch::cuda::synchronize();
+  };
+  run(20);  // warm-up and capture
+  const double start = bench::now();
+  run(steps);
+  const double seconds = bench::now() - start;
+  nlohmann::ordered_json out = {{"contender", "kiln TrainStep, data on the GPU"},
+                                {"mode", step.mode()},
+                                {"precision", config.train.precision},
+                                {"batch", batch},
+                                {"steps", steps},
+                                {"seconds", seconds},
+                                {"rows_per_s", static_cast<double>(steps * batch) / seconds}};
+  std::cout << out.dump() << std::endl;
+  return 0;
+}

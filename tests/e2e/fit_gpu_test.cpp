@@ -1,0 +1,141 @@
+// `kiln fit` on a GPU (label gpu; skips without one): the CUDA data path (pinned batches,
+// copies on a side stream, the fused transform), bf16 autocast and the step captured in a
+// CUDA graph, against the CPU and against the same steps run eagerly; preemption and resume
+// and divergence on the GPU.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "kernels/device.h"
+#include "run_kiln.h"
+#include "synth_suite.h"
+#include "tests/gpu.h"
+#include "weights.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_kiln;
+using testing::slurp;
+
+nlohmann::json read_json(const fs::path& path) {
+  return nlohmann::json::parse(slurp(path));
+}
+
+nlohmann::json last_line(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return nlohmann::json::parse(last);
+}
+
+class FitGpu : public testing::SynthSuite<30000> {
+ protected:
+  void SetUp() override {
+    const kernels::CudaInfo info = kernels::cuda_info();
+    KILN_SKIP_WITHOUT_GPU(info.compiled && !info.devices.empty(), info.note);
+  }
+  // Batch 512: an epoch is 46 full batches and a short one, which runs outside the graph.
+  std::vector<std::string> fit_args(const std::string& name, int steps, int every,
+                                    std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args = {"fit",
+                                     "data.train=" + (data() / "d/train").string(),
+                                     "data.valid=" + (data() / "d/valid").string(),
+                                     "data.batch_size=512",
+                                     "run.dir=" + (fs::path(dir.path()) / "runs").string(),
+                                     "run.name=" + name,
+                                     "train.device=cuda",
+                                     "train.steps=" + std::to_string(steps),
+                                     "train.eval_every=" + std::to_string(every),
+                                     "optim.warmup_steps=10",
+                                     "model.hidden=[64,32]"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  fs::path run_dir(const std::string& name) const {
+    return fs::path(dir.path()) / "runs/default" / name;
+  }
+  double objective(const std::string& name) const {
+    return read_json(run_dir(name) / "result.json")["objective"]["value"].get<double>();
+  }
+};
+
+TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
+  auto gpu = run_kiln(fit_args("gpu", 300, 100));
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  EXPECT_NE(gpu.err.find("captured in a CUDA graph"), std::string::npos) << gpu.err;
+  EXPECT_EQ(read_json(run_dir("gpu") / "run.json")["device"].get<std::string>().substr(0, 4),
+            "cuda");
+  EXPECT_TRUE(last_line(run_dir("gpu") / "metrics.jsonl").contains("copy_wait_s"));
+  auto cpu = run_kiln(fit_args("cpu", 300, 100, {"train.device=cpu"}));
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  std::cout << "val AUROC: GPU (bf16, graph) " << objective("gpu") << ", CPU " << objective("cpu")
+            << "\n";
+  EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
+}
+
+TEST_F(FitGpu, GraphedStepsMatchTheSameStepsRunEagerly) {
+  const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true"};
+  auto graph = run_kiln(fit_args("graph", 120, 60, fp32));
+  ASSERT_EQ(graph.exit_code, 0) << graph.err;
+  auto eager_args = fp32;
+  eager_args.push_back("train.cuda_graph=false");
+  auto eager = run_kiln(fit_args("eager", 120, 60, eager_args));
+  ASSERT_EQ(eager.exit_code, 0) << eager.err;
+  EXPECT_EQ(eager.err.find("captured in a CUDA graph"), std::string::npos);
+  const std::string last = "checkpoints/step_00000120/";
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    EXPECT_LT(testing::weight_difference((run_dir("graph") / (last + file)).string(),
+                                         (run_dir("eager") / (last + file)).string()),
+              1e-4)
+        << file << " differs";
+  }
+}
+
+TEST_F(FitGpu, SigtermThenResumeContinuesTheOptimizerWhereItStopped) {
+  const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true",
+                                         "--resume", "auto"};
+  auto straight = run_kiln(fit_args("straight", 400, 40, fp32));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  auto child = testing::start_kiln(fit_args("stopped", 400, 40, fp32));
+  for (int i = 0; i < 6000 && !fs::exists(run_dir("stopped") / "metrics.jsonl"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::kill(child.pid, SIGTERM);
+  auto stopped = testing::wait_kiln(child);
+  ASSERT_EQ(stopped.exit_code, 75) << stopped.err;
+  const int at = read_json(run_dir("stopped") / "status.json")["step"].get<int>();
+  ASSERT_LT(at, 400);
+  // The optimizer's step counts, kept on the device, reach the checkpoint.
+  std::string latest = slurp(run_dir("stopped") / "checkpoints/latest");
+  latest.erase(latest.find_last_not_of(" \n") + 1);
+  const auto state = read_json(run_dir("stopped") / "checkpoints" / latest / "state.json");
+  for (const auto& [name, steps] : state["optimizer_steps"].items())
+    EXPECT_EQ(steps.get<int>(), at) << name;
+  auto resumed = run_kiln(fit_args("stopped", 400, 40, fp32));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const std::string last = "checkpoints/step_00000400/";
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    EXPECT_LT(testing::weight_difference((run_dir("straight") / (last + file)).string(),
+                                         (run_dir("stopped") / (last + file)).string()),
+              1e-2)
+        << file << " differs";
+  }
+}
+
+TEST_F(FitGpu, ADivergingLossExits4NamingTheStep) {
+  auto diverged = run_kiln(
+      fit_args("nan", 200, 100, {"optim.lr=1e30", "optim.grad_clip=0", "optim.warmup_steps=0"}));
+  EXPECT_EQ(diverged.exit_code, 4) << diverged.err;
+  EXPECT_NE(diverged.last_err_line().find("at step"), std::string::npos) << diverged.err;
+  EXPECT_EQ(read_json(run_dir("nan") / "status.json")["state"], "failed");
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,261 @@
+#include "trainer/train_step.h"
+
+#include <ATen/autocast_mode.h>
+
+#include "core/errors.h"
+#include "core/log.h"
+
+#if KILN_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <optional>
+#endif
+
+namespace kiln::trainer {
+namespace {
+
+constexpr int kWarmupSteps = 3;  // eager steps before the capture, as CUDA graphs want
+
+// bf16 autocast on CUDA for the guard's lifetime (the forward pass).
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~Bf16Autocast() {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool on_;
+};
+
+}  // namespace
+
+class TrainStep::Impl {
+ public:
+  Impl(TabularModelImpl& model, torch::optim::Optimizer& optimizer, const KilnConfig& config,
+       torch::Device device, int64_t batch_size, int64_t width, int64_t categorical_width,
+       bool weighted, double pos_weight)
+      : model_(model), optimizer_(optimizer), optim_(config.optim), batch_size_(batch_size) {
+    const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+#if KILN_WITH_CUDA
+    if (device.is_cuda()) {
+      torch::cuda::synchronize();  // the model's upload ran on the default stream
+      stream_.emplace(c10::cuda::getStreamFromPool(false, device.index()));
+      buffers_.features = torch::zeros({batch_size, width}, floats);
+      buffers_.categorical =
+          torch::zeros({batch_size, categorical_width}, floats.dtype(torch::kInt64));
+      buffers_.label = torch::zeros({batch_size}, floats);
+      if (weighted) buffers_.weight = torch::zeros({batch_size}, floats);
+    }
+#else
+    (void)width;
+    (void)categorical_width;
+    (void)weighted;
+#endif
+    pos_weight_ = torch::full({1}, pos_weight, floats);
+    const std::string& precision = config.train.precision;
+    KILN_CHECK(precision != "bf16" || device.is_cuda(), ConfigError,
+               "train.precision: bf16 needs a CUDA device (train.device is ", device.str(), ")");
+    bf16_ = device.is_cuda() && precision != "fp32";
+#if KILN_WITH_CUDA
+    fused_ = device.is_cuda() && config.optim.name == "adamw";
+    graph_wanted_ = fused_ && config.train.cuda_graph;
+#endif
+    if (fused_) {
+      at::autocast::set_autocast_cache_enabled(false);  // a captured forward may not cache casts
+      lr_ = torch::zeros({}, floats);
+      auto& state = optimizer_.state();
+      for (const torch::Tensor& p : model_.parameters()) {
+        auto& slot = state[p.unsafeGetTensorImpl()];
+        if (!slot) {
+          auto s = std::make_unique<torch::optim::AdamWParamState>();
+          s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+          s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+          s->step(0);
+          slot = std::move(s);
+        }
+        auto& adam = static_cast<torch::optim::AdamWParamState&>(*slot);
+        params_.push_back(p);
+        exp_avgs_.push_back(adam.exp_avg());
+        exp_avg_sqs_.push_back(adam.exp_avg_sq());
+        steps_.push_back(torch::full({}, static_cast<double>(adam.step()), floats));
+      }
+    }
+  }
+
+  const ModelBatch& buffers() const {
+    return buffers_;
+  }
+
+  torch::Tensor run(const ModelBatch& batch, double lr) {
+    if (!fused_) return eager(batch, lr);
+    lr_.fill_(lr);
+#if KILN_WITH_CUDA
+    const bool full = batch.features.data_ptr() == buffers_.features.data_ptr() &&
+                      batch.features.size(0) == batch_size_;
+    if (graph_wanted_ && full) {
+      if (graph_) {
+        graph_->replay();
+        return graph_loss_;
+      }
+      if (warmup_ < kWarmupSteps) {
+        ++warmup_;
+        return fused_step(batch);
+      }
+      capture();
+      if (graph_) {
+        graph_->replay();
+        return graph_loss_;
+      }
+    }
+#endif
+    return fused_step(batch);
+  }
+
+  void sync_optimizer_state() {
+    if (!fused_) return;
+    auto& state = optimizer_.state();
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      auto& adam =
+          static_cast<torch::optim::AdamWParamState&>(*state[params_[i].unsafeGetTensorImpl()]);
+      adam.step(static_cast<int64_t>(steps_[i].item<float>()));
+    }
+  }
+
+  std::string mode() const {
+#if KILN_WITH_CUDA
+    if (graph_) return "graph";
+#endif
+    return fused_ ? "fused" : "eager";
+  }
+
+ private:
+  // The forward pass (under autocast where bf16 is on) and the loss, in float32.
+  torch::Tensor forward_loss(const ModelBatch& batch) {
+    torch::Tensor logits;
+    {
+      Bf16Autocast autocast(bf16_);
+      logits = model_.forward(batch.features, batch.categorical);
+    }
+    return torch::binary_cross_entropy_with_logits(
+        logits.to(torch::kFloat32), batch.label,
+        batch.weight.defined() ? std::optional<torch::Tensor>(batch.weight) : std::nullopt,
+        pos_weight_);
+  }
+
+  // LibTorch's optimizer as it is: the CPU path (bitwise reproducible) and SGD.
+  torch::Tensor eager(const ModelBatch& batch, double lr) {
+    for (auto& group : optimizer_.param_groups())
+      group.options().set_lr(lr);
+    torch::Tensor loss = forward_loss(batch);
+    optimizer_.zero_grad();
+    loss.backward();
+    if (optim_.grad_clip > 0)
+      torch::nn::utils::clip_grad_norm_(model_.parameters(), optim_.grad_clip);
+    optimizer_.step();
+    return loss;
+  }
+
+  // The capturable step: no host synchronization, the learning rate and step counts read on
+  // the device.
+  torch::Tensor fused_step(const ModelBatch& batch) {
+    model_.zero_grad(true);
+    torch::Tensor loss = forward_loss(batch);
+    loss.backward();
+    std::vector<torch::Tensor> grads;
+    grads.reserve(params_.size());
+    for (const torch::Tensor& p : params_)
+      grads.push_back(p.grad());
+    if (optim_.grad_clip > 0) {
+      const torch::Tensor total = torch::linalg_vector_norm(torch::stack(at::_foreach_norm(grads)));
+      at::_foreach_mul_(grads, (optim_.grad_clip / (total + 1e-6)).clamp_max(1.0));
+    }
+    at::_foreach_add_(steps_, 1);
+    at::_fused_adamw_(params_, grads, exp_avgs_, exp_avg_sqs_, at::TensorList(), steps_, lr_,
+                      optim_.beta1, optim_.beta2, optim_.weight_decay, optim_.eps,
+                      /*amsgrad=*/false,
+                      /*maximize=*/false);
+    return loss;
+  }
+
+#if KILN_WITH_CUDA
+  void capture() {
+    try {
+      model_.zero_grad(true);  // the graph's backward allocates the gradients in its pool
+      auto graph = std::make_unique<at::cuda::CUDAGraph>();
+      graph->capture_begin();
+      try {
+        graph_loss_ = fused_step(buffers_);
+      } catch (...) {
+        graph->capture_end();
+        throw;
+      }
+      graph->capture_end();
+      graph_ = std::move(graph);
+      core::log_info("the training step is captured in a CUDA graph");
+    } catch (const std::exception& e) {
+      graph_wanted_ = false;
+      graph_loss_ = torch::Tensor();
+      core::log_warn(std::string("CUDA graph capture of the training step failed; training "
+                                 "continues without it: ") +
+                     e.what());
+    }
+  }
+#endif
+
+#if KILN_WITH_CUDA
+  std::optional<c10::cuda::CUDAStreamGuard> stream_;  // first: the last to go
+#endif
+  TabularModelImpl& model_;
+  torch::optim::Optimizer& optimizer_;
+  OptimOptions optim_;
+  int64_t batch_size_;
+  ModelBatch buffers_;
+  torch::Tensor pos_weight_;
+  bool bf16_ = false;
+  bool fused_ = false;
+  // The fused AdamW's lists: the parameters, the optimizer's moment tensors, step counts.
+  std::vector<torch::Tensor> params_, exp_avgs_, exp_avg_sqs_, steps_;
+  torch::Tensor lr_;
+#if KILN_WITH_CUDA
+  bool graph_wanted_ = false;
+  int warmup_ = 0;
+  std::unique_ptr<at::cuda::CUDAGraph> graph_;
+  torch::Tensor graph_loss_;
+#endif
+};
+
+TrainStep::TrainStep(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
+                     const KilnConfig& config, torch::Device device, int64_t batch_size,
+                     int64_t width, int64_t categorical_width, bool weighted, double pos_weight)
+    : impl_(std::make_unique<Impl>(model, optimizer, config, device, batch_size, width,
+                                   categorical_width, weighted, pos_weight)) {}
+
+TrainStep::~TrainStep() = default;
+
+const ModelBatch& TrainStep::buffers() const {
+  return impl_->buffers();
+}
+
+torch::Tensor TrainStep::run(const ModelBatch& batch, double lr) {
+  return impl_->run(batch, lr);
+}
+
+void TrainStep::sync_optimizer_state() {
+  impl_->sync_optimizer_state();
+}
+
+std::string TrainStep::mode() const {
+  return impl_->mode();
+}
+
+}  // namespace kiln::trainer

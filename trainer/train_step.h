@@ -1,0 +1,57 @@
+// One optimizer step of `kiln fit`: forward, loss, backward, gradient clipping, optimizer.
+//
+// On the CPU, and for SGD anywhere, the step is LibTorch's optimizer as it is. On a CUDA
+// device with AdamW (in a CUDA build of Kiln) the step is written to be captured: the
+// learning rate and the step counts live on the device, clipping never synchronizes, and
+// the update is ATen's fused AdamW on the optimizer's own moment tensors (so checkpoints do
+// not change). train.precision bf16 runs the forward under bf16 autocast. With
+// train.cuda_graph the whole step (forward, backward, clipping, update) is captured once
+// into a CUDA graph after a few eager warm-up steps and replayed for every full batch in
+// buffers(); a shorter batch (the last of an epoch) runs eagerly. See docs/TRAINING.md.
+//
+// Not thread-safe. On CUDA, from construction to destruction the thread's current stream is
+// one of the step's own (capture needs a non-default stream): the data path and evaluation
+// enqueue their work on it too. The loss a step returns is overwritten by the next graphed
+// step.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "trainer/config.h"
+#include "trainer/models.h"
+#include "trainer/scoring.h"
+
+namespace kiln::trainer {
+
+class TrainStep {
+ public:
+  // `model` and `optimizer` (AdamW or SGD over model's parameters, state already restored
+  // on resume) outlive the step. `batch_size` and the widths size buffers().
+  TrainStep(TabularModelImpl& model, torch::optim::Optimizer& optimizer, const KilnConfig& config,
+            torch::Device device, int64_t batch_size, int64_t width, int64_t categorical_width,
+            bool weighted, double pos_weight);
+  ~TrainStep();
+
+  // batch_size rows on the device for a data path to fill in place (BatchTransformer's
+  // targets); a step over all of them replays the captured graph. Empty on the CPU.
+  const ModelBatch& buffers() const;
+
+  // One step over `batch` at learning rate `lr`; the mean loss, a scalar on the device, not
+  // synchronized.
+  torch::Tensor run(const ModelBatch& batch, double lr);
+
+  // Writes the step counts kept on the device back into the optimizer's state, so that it
+  // can be saved. A no-op where LibTorch's optimizer steps itself.
+  void sync_optimizer_state();
+
+  // "eager", "fused" or "graph": how full batches are stepped now (for run.json and logs).
+  std::string mode() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kiln::trainer
