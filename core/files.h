@@ -43,6 +43,12 @@ void atomic_write(const std::string& path, std::string_view data, Fs& fs = real_
 // The whole content of a file. InputError "cannot read <what> '<path>'" when it cannot be read.
 std::string read_file(const std::string& path, std::string_view what = "file");
 
+// Removes a file or a directory tree (symbolic links are removed, not followed). A missing
+// path is not an error; returns false when something could not be removed. POSIX nftw(3),
+// not std::filesystem::remove_all: in a program linked with LibTorch that symbol can bind to
+// LibTorch's own copy, which crashes (docs/DECISIONS.md).
+bool remove_tree(const std::string& path);
+
 // fsyncs a directory, so a rename or create inside it survives a crash.
 void fsync_directory(const std::string& dir, Fs& fs = real_fs());
 

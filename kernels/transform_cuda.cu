@@ -115,139 +115,14 @@ __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
   }
 }
 
-// The wide tiling: 128-row tiles, 16-byte loads and shared-memory accesses. A block of 4
-// warps owns a column tile of 32 outputs; in the load each warp reads 128 consecutive rows
-// of one input column (512 bytes, lane l rows 4l..4l+3) for 8 of the 32 columns; in the
-// write-out lane c reads 4 rows of output column c from shared memory at once and writes
-// them to 4 output rows. Each tile row is padded by 16 bytes, so both phases are free of
-// bank conflicts. Needs every column pointer 16-byte aligned (DevicePlan checks).
-constexpr int kWideRows = 128;
-constexpr int kWideThreads = 128;
-constexpr int kWarps = kWideThreads / 32;
-constexpr int kColumnsPerWarp = kTile / kWarps;  // 8
-
-template <class Out>
-constexpr int wide_stride() {  // elements per shared tile row: 128 plus 16 bytes
-  return kWideRows + 16 / static_cast<int>(sizeof(Out));
-}
-
-// Copies 4 values between 16-byte aligned places in 16-byte accesses.
-template <class Out>
-__device__ __forceinline__ void copy4(const Out* from, Out* to) {
-  if constexpr (sizeof(Out) == 4) {
-    *reinterpret_cast<float4*>(to) = *reinterpret_cast<const float4*>(from);
-  } else {
-    reinterpret_cast<longlong2*>(to)[0] = reinterpret_cast<const longlong2*>(from)[0];
-    reinterpret_cast<longlong2*>(to)[1] = reinterpret_cast<const longlong2*>(from)[1];
-  }
-}
-
-template <class Program, class Out, class Transform>
-__device__ __forceinline__ void transform_wide_tiles(const Program* __restrict__ all_programs,
-                                                     int32_t width, int32_t col0,
-                                                     const void* const* __restrict__ columns,
-                                                     int64_t rows, int64_t walker, int64_t walkers,
-                                                     Out* __restrict__ out, Out* tile,
-                                                     Transform transform) {
-  __shared__ Program programs[kTile];
-  __shared__ const uint32_t* inputs[kTile];
-  constexpr int stride = wide_stride<Out>();
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (threadIdx.x < kTile && col0 + static_cast<int>(threadIdx.x) < width) {
-    programs[threadIdx.x] = all_programs[col0 + threadIdx.x];
-    inputs[threadIdx.x] = static_cast<const uint32_t*>(columns[programs[threadIdx.x].input]);
-  }
-  __syncthreads();
-  auto load = [&](int64_t row0, uint4(&cells)[kColumnsPerWarp]) {
-    const int64_t r = row0 + 4 * lane;
-#pragma unroll
-    for (int k = 0; k < kColumnsPerWarp; ++k) {
-      const int j = warp + k * kWarps;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (col0 + j < width) {
-        const uint32_t* in = inputs[j] + r;
-        if (r + 3 < rows) {
-          v = *reinterpret_cast<const uint4*>(in);
-        } else {
-          if (r < rows) v.x = in[0];
-          if (r + 1 < rows) v.y = in[1];
-          if (r + 2 < rows) v.z = in[2];
-        }
-      }
-      cells[k] = v;
-    }
-  };
-  const int64_t row_tiles = (rows + kWideRows - 1) / kWideRows;
-  uint4 next[kColumnsPerWarp];
-  if (walker < row_tiles) load(walker * kWideRows, next);
-  for (int64_t t = walker; t < row_tiles; t += walkers) {
-    const int64_t row0 = t * kWideRows;
-    uint4 cells[kColumnsPerWarp];
-#pragma unroll
-    for (int k = 0; k < kColumnsPerWarp; ++k)
-      cells[k] = next[k];
-    if (t + walkers < row_tiles) load((t + walkers) * kWideRows, next);
-#pragma unroll
-    for (int k = 0; k < kColumnsPerWarp; ++k) {
-      const int j = warp + k * kWarps;
-      if (col0 + j >= width) continue;
-      const Program& p = programs[j];
-      Out v[4] = {transform(p, cells[k].x), transform(p, cells[k].y), transform(p, cells[k].z),
-                  transform(p, cells[k].w)};
-      copy4(v, tile + j * stride + 4 * lane);
-    }
-    __syncthreads();
-    // Lane c: output column col0 + c, 4 rows at a time; the warps take turns over rows.
-    if (col0 + lane < width) {
-      const Out* from = tile + lane * stride;
-#pragma unroll 2
-      for (int q = warp; q < kWideRows / 4; q += kWarps) {
-        Out v[4];
-        copy4(from + 4 * q, v);
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t row = row0 + 4 * q + e;
-          if (row < rows) out[row * width + col0 + lane] = v[e];
-        }
-      }
-    }
-    __syncthreads();  // the tile is free again
-  }
-}
-
-__global__ void __launch_bounds__(kWideThreads, 4)
-    fused_transform_wide(const FeatureProgram* __restrict__ features, int32_t width,
-                         const CategoricalProgram* __restrict__ categoricals,
-                         int32_t categorical_width, const void* const* __restrict__ columns,
-                         const int32_t* __restrict__ tables, const float* __restrict__ edges,
-                         int64_t rows, int32_t feature_tiles, int32_t column_tiles,
-                         float* __restrict__ out, int64_t* __restrict__ categorical_out) {
-  __shared__ __align__(16) int64_t tile_memory[kTile * wide_stride<int64_t>()];
-  const auto column_tile = static_cast<int32_t>(blockIdx.x % column_tiles);
-  const int64_t walker = blockIdx.x / column_tiles, walkers = gridDim.x / column_tiles;
-  if (column_tile < feature_tiles) {
-    transform_wide_tiles(features, width, column_tile * kTile, columns, rows, walker, walkers, out,
-                         reinterpret_cast<float*>(tile_memory),
-                         [](const FeatureProgram& p, uint32_t cell) {
-                           return transform_feature(p, __uint_as_float(cell));
-                         });
-  } else {
-    transform_wide_tiles(categoricals, categorical_width, (column_tile - feature_tiles) * kTile,
-                         columns, rows, walker, walkers, categorical_out, tile_memory,
-                         [=](const CategoricalProgram& p, uint32_t cell) {
-                           return transform_categorical(p, cell, tables, edges);
-                         });
-  }
-}
-
 int64_t tiles(int64_t n) {
   return (n + kTile - 1) / kTile;
 }
 
 }  // namespace
 
-DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
-    : width_(plan.width()), categorical_width_(plan.categorical_width()), tiling_(tiling) {
+DevicePlan::DevicePlan(const CompiledPlan& plan)
+    : width_(plan.width()), categorical_width_(plan.categorical_width()) {
   KILN_CHECK(width_ + categorical_width_ <= std::numeric_limits<int32_t>::max() / 2, DataError,
              "transform plan too wide for the GPU kernel: ", width_, " + ", categorical_width_,
              " output columns");
@@ -259,10 +134,6 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
                                                       kTile * kPasses, 0),
         "reading the transform kernel's occupancy");
   resident_blocks_ = std::max(1, processors * per_processor);
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform_wide,
-                                                      kWideThreads, 0),
-        "reading the transform kernel's occupancy");
-  resident_wide_blocks_ = std::max(1, processors * per_processor);
   try {
     features_ = upload(plan.features, "uploading the transform plan");
     categoricals_ = upload(plan.categoricals, "uploading the transform plan");
@@ -292,9 +163,6 @@ void DevicePlan::release() {
 }
 
 void DevicePlan::set_columns(const std::vector<const void*>& device_columns) {
-  aligned_ = true;
-  for (const void* column : device_columns)
-    aligned_ = aligned_ && reinterpret_cast<std::uintptr_t>(column) % 16 == 0;
   if (device_columns.size() != column_count_) {
     cudaFree(columns_);
     columns_ = nullptr;
@@ -315,29 +183,18 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   // Whole walkers of every column tile: at least one wave of resident blocks where the rows
   // allow, else at most kTilesPerWalker row tiles each, so that blocks that finish early
   // (narrow column tiles) leave room for others.
-  const bool wide = tiling_ == Tiling::kWide && aligned_;
-  const int64_t tile_rows = wide ? kWideRows : kTile;
   const auto column_tiles = static_cast<int32_t>(tiles(width_) + tiles(categorical_width_));
-  const int64_t row_tiles = (rows + tile_rows - 1) / tile_rows;
-  const int64_t one_wave =
-      std::max<int64_t>(1, (wide ? resident_wide_blocks_ : resident_blocks_) / column_tiles);
+  const int64_t row_tiles = tiles(rows);
+  const int64_t one_wave = std::max<int64_t>(1, resident_blocks_ / column_tiles);
   const int64_t walkers =
       std::min(row_tiles, std::max(one_wave, (row_tiles + kTilesPerWalker - 1) / kTilesPerWalker));
   KILN_CHECK(walkers <= std::numeric_limits<int32_t>::max() / column_tiles, DataError, "batch of ",
              rows, " rows is too large for one launch");
   const auto blocks = static_cast<unsigned>(walkers * column_tiles);
-  const auto cuda_stream = static_cast<cudaStream_t>(stream);
-  if (wide) {
-    fused_transform_wide<<<blocks, kWideThreads, 0, cuda_stream>>>(
-        features_, static_cast<int32_t>(width_), categoricals_,
-        static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
-        static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
-  } else {
-    fused_transform<<<blocks, dim3(kTile, kPasses), 0, cuda_stream>>>(
-        features_, static_cast<int32_t>(width_), categoricals_,
-        static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
-        static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
-  }
+  fused_transform<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
+      features_, static_cast<int32_t>(width_), categoricals_,
+      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
+      static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
   check(cudaGetLastError(), "launching the fused transform");
 }
 

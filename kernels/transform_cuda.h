@@ -14,14 +14,7 @@ namespace kiln::kernels {
 // A compiled plan in device memory. Not thread-safe; one per stream.
 class DevicePlan {
  public:
-  // How the kernel tiles the batch (docs/TRANSFORMS.md, "The GPU kernel"): kNarrow, 32-row
-  // tiles with 4-byte accesses; kWide, 128-row tiles with 16-byte accesses, used when every
-  // column pointer is 16-byte aligned (else kNarrow). Both compute the same bits.
-  enum class Tiling { kNarrow, kWide };
-  static constexpr Tiling kDefaultTiling = Tiling::kNarrow;
-
-  explicit DevicePlan(const CompiledPlan& plan,
-                      Tiling tiling = kDefaultTiling);  // uploads, synchronously
+  explicit DevicePlan(const CompiledPlan& plan);  // uploads, synchronously
   ~DevicePlan();
   DevicePlan(const DevicePlan&) = delete;
   DevicePlan& operator=(const DevicePlan&) = delete;
@@ -44,10 +37,7 @@ class DevicePlan {
   int64_t width_ = 0;
   int64_t categorical_width_ = 0;
   std::size_t column_count_ = 0;
-  Tiling tiling_;
-  bool aligned_ = false;          // every column pointer 16-byte aligned
-  int resident_blocks_ = 1;       // of the narrow kernel, on the whole GPU at once
-  int resident_wide_blocks_ = 1;  // of the wide kernel
+  int resident_blocks_ = 1;  // of the kernel, on the whole GPU at once
   FeatureProgram* features_ = nullptr;
   CategoricalProgram* categoricals_ = nullptr;
   int32_t* tables_ = nullptr;

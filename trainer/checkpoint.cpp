@@ -51,7 +51,7 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
   std::error_code error;
   fs::create_directories(checkpoints, error);
   KILN_CHECK(!error, OutputError, "cannot create '", checkpoints, "': ", error.message());
-  fs::remove_all(temp, error);
+  core::remove_tree(temp.string());
   KILN_CHECK(fs::create_directory(temp, error) && !error, OutputError, "cannot create '",
              temp.string(), "': ", error.message());
   try {
@@ -84,16 +84,16 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
     const fs::path old =
         fs::path(checkpoints) / ("." + name + ".tmp.old." + std::to_string(::getpid()));
     if (fs::exists(final_path)) {
-      fs::remove_all(old, error);
+      core::remove_tree(old.string());
       KILN_CHECK(std::rename(final_path.c_str(), old.c_str()) == 0, OutputError, "cannot move '",
                  final_path.string(), "' aside: ", errno_text(errno));
     }
     KILN_CHECK(std::rename(temp.c_str(), final_path.c_str()) == 0, OutputError, "cannot rename '",
                temp.string(), "' to '", final_path.string(), "': ", errno_text(errno));
     core::fsync_directory(checkpoints);
-    fs::remove_all(old, error);
+    core::remove_tree(old.string());
   } catch (...) {
-    fs::remove_all(temp, error);
+    core::remove_tree(temp.string());
     throw;
   }
   core::atomic_write((fs::path(checkpoints) / "latest").string(), name + "\n");
@@ -201,12 +201,12 @@ void apply_retention(const std::string& checkpoints, int64_t keep_last) {
   for (int64_t i = 0; i < keep_from; ++i) {
     const auto& path = all[static_cast<std::size_t>(i)];
     if (best && fs::equivalent(path, *best, error)) continue;
-    fs::remove_all(path, error);
+    core::remove_tree(path);
   }
   for (const auto& entry : fs::directory_iterator(checkpoints, error)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(".step_", 0) == 0 && name.find(".tmp.") != std::string::npos)
-      fs::remove_all(entry.path(), error);
+      core::remove_tree(entry.path().string());
   }
 }
 

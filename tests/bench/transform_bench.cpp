@@ -3,8 +3,8 @@
 // torch.compile peers (tests/bench/transform_peer.py), on the same dataset and plan.
 //
 //   transform_bench make DIR --rows N [--numeric 64] [--categorical 8] [--missing 0.05]
-//       a dataset (half the numeric columns with this fraction of NaN, Zipf codes) and
-//       DIR/transform.json fitted with the default transform config
+//       a dataset (half the numeric columns with this fraction of NaN, Zipf codes) and DIR/transform.json
+//       fitted with the default transform config
 //   transform_bench run DIR [--threads T] [--reps R]     CPU reference, columns in memory
 //   transform_bench gpu DIR [--reps R]                   fused kernel vs a D2D copy (CUDA)
 // Each prints one JSON object. Bytes: every input column read once, both outputs written.
@@ -236,43 +236,16 @@ void run_gpu(const std::string& dir, int reps) {
   check(cudaMalloc(&from, half));
   check(cudaMalloc(&to, half));
   check(cudaMemset(from, 1, half));
-  // The other tiling (DevicePlan::Tiling), timed in the same rounds; it must give the same
-  // bits.
-  const auto other = kernels::DevicePlan::kDefaultTiling == kernels::DevicePlan::Tiling::kWide
-                         ? kernels::DevicePlan::Tiling::kNarrow
-                         : kernels::DevicePlan::Tiling::kWide;
-  kernels::DevicePlan other_plan(plan, other);
-  other_plan.set_columns(device);
-  auto outputs = [&](kernels::DevicePlan& p) {
-    check(cudaMemset(features, 0xff, static_cast<std::size_t>(c.rows * plan.width()) * 4));
-    check(cudaMemset(categorical, 0xff,
-                     static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8));
-    p.apply(c.rows, features, categorical);
-    std::vector<char> host(static_cast<std::size_t>(c.rows * plan.width()) * 4 +
-                           static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8);
-    check(cudaMemcpy(host.data(), features, static_cast<std::size_t>(c.rows * plan.width()) * 4,
-                     cudaMemcpyDeviceToHost));
-    check(cudaMemcpy(host.data() + c.rows * plan.width() * 4, categorical,
-                     static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8,
-                     cudaMemcpyDeviceToHost));
-    return host;
-  };
-  const bool same_bits = outputs(device_plan) == outputs(other_plan);
   auto t = median_seconds(
       reps, {[&] { device_plan.apply(c.rows, features, categorical); },
              [&] { identity_plan.apply(c.rows, features, categorical); },
-             [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); },
-             [&] { other_plan.apply(c.rows, features, categorical); }});
+             [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); }});
   auto out = report(c, plan, t[0]);
   const double copy_bw = 2.0 * static_cast<double>(half) / t[2] / 1e12;
   out["identity_tb_per_s"] = static_cast<double>(bytes) / t[1] / 1e12;
   out["tb_per_s"] = out["gb_per_s"].get<double>() / 1e3;
   out["copy_tb_per_s"] = copy_bw;
   out["fraction_of_copy"] = out["tb_per_s"].get<double>() / copy_bw;
-  out["tiling"] = other == kernels::DevicePlan::Tiling::kWide ? "narrow" : "wide";
-  out["other_tiling_tb_per_s"] = static_cast<double>(bytes) / t[3] / 1e12;
-  out["other_tiling_fraction_of_copy"] = out["other_tiling_tb_per_s"].get<double>() / copy_bw;
-  out["other_tiling_same_bits"] = same_bits;
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0));
   out["device"] = prop.name;

@@ -107,6 +107,19 @@ TEST_F(FilesTest, AtomicWriteIntoAMissingDirectoryFailsCleanly) {
   EXPECT_THROW(atomic_write(dir_ / "no/such/file", "x"), OutputError);
 }
 
+TEST_F(FilesTest, RemoveTreeRemovesNestedDirectoriesButNotWhatALinkPointsTo) {
+  const fs::path root = dir_ / "tree", keep = dir_ / "keep";
+  fs::create_directories(root / "a/b");
+  fs::create_directories(keep);
+  std::ofstream(root / "a/b/file") << "x";
+  std::ofstream(keep / "target") << "y";
+  fs::create_directory_symlink(keep, root / "a/link");
+  EXPECT_TRUE(remove_tree(root.string()));
+  EXPECT_FALSE(fs::exists(root));
+  EXPECT_TRUE(fs::exists(keep / "target"));
+  EXPECT_TRUE(remove_tree(root.string())) << "a missing path is not an error";
+}
+
 TEST_F(FilesTest, TryAcquireFailsWhileAnotherHolderHasTheLock) {
   std::string path = dir_ / "lock";
   FileLock first = FileLock::acquire(path);

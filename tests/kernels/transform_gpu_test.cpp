@@ -18,41 +18,26 @@ bool has_gpu() {
   return !cuda_info().devices.empty();
 }
 
-// A device copy of `bytes` of host memory, `shift` bytes past a cudaMalloc'd (256-byte
-// aligned) address; free with cudaFree(p - shift).
 template <class T>
-T* to_device(const void* host, std::size_t bytes, std::size_t shift = 0) {
-  char* device = nullptr;
-  EXPECT_EQ(cudaMalloc(&device, std::max<std::size_t>(bytes + shift, 1)), cudaSuccess);
-  EXPECT_EQ(cudaMemcpy(device + shift, host, bytes, cudaMemcpyHostToDevice), cudaSuccess);
-  return reinterpret_cast<T*>(device + shift);
+T* to_device(const void* host, std::size_t bytes) {
+  void* device = nullptr;
+  EXPECT_EQ(cudaMalloc(&device, std::max<std::size_t>(bytes, 1)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  return static_cast<T*>(device);
 }
 
-// How a test runs the kernel: a tiling, and whether the columns are 16-byte aligned (the
-// wide tiling falls back to the narrow one when they are not).
-struct Launch {
-  DevicePlan::Tiling tiling;
-  std::size_t shift;
-  const char* name;
-};
-const Launch kLaunches[] = {{DevicePlan::Tiling::kNarrow, 0, "narrow"},
-                            {DevicePlan::Tiling::kWide, 0, "wide"},
-                            {DevicePlan::Tiling::kWide, 4, "wide, unaligned columns"}};
-
 // The GPU path with the test's host columns: float32 x, int32 c, float32 y.
-void apply_on_gpu(const Launch& launch, const CompiledPlan& plan,
-                  const std::vector<const void*>& columns, int64_t rows,
+void apply_on_gpu(const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
                   std::vector<float>& features, std::vector<int64_t>& categorical) {
   const std::size_t n = static_cast<std::size_t>(rows);
-  const std::size_t shift = launch.shift;
-  std::vector<const void*> device = {to_device<float>(columns[0], n * 4, shift),
-                                     to_device<int32_t>(columns[1], n * 4, shift),
-                                     to_device<float>(columns[2], n * 4, shift)};
+  std::vector<const void*> device = {to_device<float>(columns[0], n * 4),
+                                     to_device<int32_t>(columns[1], n * 4),
+                                     to_device<float>(columns[2], n * 4)};
   features.assign(n * static_cast<std::size_t>(plan.width()), -1.0f);
   categorical.assign(n * static_cast<std::size_t>(plan.categorical_width()), -1);
   float* out = to_device<float>(features.data(), features.size() * 4);
   int64_t* out_c = to_device<int64_t>(categorical.data(), categorical.size() * 8);
-  DevicePlan device_plan(plan, launch.tiling);
+  DevicePlan device_plan(plan);
   device_plan.set_columns(device);
   device_plan.apply(rows, out, out_c);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -61,17 +46,14 @@ void apply_on_gpu(const Launch& launch, const CompiledPlan& plan,
   ASSERT_EQ(cudaMemcpy(categorical.data(), out_c, categorical.size() * 8, cudaMemcpyDeviceToHost),
             cudaSuccess);
   for (const void* p : device)
-    cudaFree(static_cast<char*>(const_cast<void*>(p)) - shift);
+    cudaFree(const_cast<void*>(p));
   cudaFree(out);
   cudaFree(out_c);
 }
 
 TEST(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
-  for (const Launch& launch : kLaunches) {
-    SCOPED_TRACE(launch.name);
-    testing::check_every_step([&](auto&&... args) { apply_on_gpu(launch, args...); });
-  }
+  testing::check_every_step(apply_on_gpu);
 }
 
 TEST(TransformGpu, AgreesWithTheCpuBitForBit) {
@@ -92,28 +74,23 @@ TEST(TransformGpu, AgreesWithTheCpuBitForBit) {
   std::vector<int32_t> c;
   testing::case_inputs(rng, rows, x, c);
   std::vector<const void*> columns = {x.data(), c.data(), y.data()};
-  std::vector<float> cpu_f(static_cast<std::size_t>(rows * compiled.width()));
-  std::vector<int64_t> cpu_c(static_cast<std::size_t>(rows * compiled.categorical_width()));
+  std::vector<float> gpu_f, cpu_f(static_cast<std::size_t>(rows * compiled.width()));
+  std::vector<int64_t> gpu_c, cpu_c(static_cast<std::size_t>(rows * compiled.categorical_width()));
+  apply_on_gpu(compiled, columns, rows, gpu_f, gpu_c);
   apply_cpu(compiled, columns.data(), rows, cpu_f.data(), cpu_c.data());
-  for (const Launch& launch : kLaunches) {
-    SCOPED_TRACE(launch.name);
-    std::vector<float> gpu_f;
-    std::vector<int64_t> gpu_c;
-    apply_on_gpu(launch, compiled, columns, rows, gpu_f, gpu_c);
-    ASSERT_EQ(gpu_f.size(), cpu_f.size());
-    std::size_t differing = 0;
-    for (std::size_t i = 0; i < cpu_f.size(); ++i) {
-      uint32_t g, c;
-      std::memcpy(&g, &gpu_f[i], 4);
-      std::memcpy(&c, &cpu_f[i], 4);
-      if (g != c && differing++ < 5)
-        ADD_FAILURE() << "row " << i / compiled.width() << " feature " << i % compiled.width()
-                      << ": GPU " << gpu_f[i] << std::hex << " (0x" << g << "), CPU " << cpu_f[i]
-                      << " (0x" << c << ")" << std::dec;
-    }
-    EXPECT_EQ(differing, 0u) << "of " << cpu_f.size() << " floats";
-    EXPECT_EQ(gpu_c, cpu_c);
+  ASSERT_EQ(gpu_f.size(), cpu_f.size());
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < cpu_f.size(); ++i) {
+    uint32_t g, c;
+    std::memcpy(&g, &gpu_f[i], 4);
+    std::memcpy(&c, &cpu_f[i], 4);
+    if (g != c && differing++ < 5)
+      ADD_FAILURE() << "row " << i / compiled.width() << " feature " << i % compiled.width()
+                    << ": GPU " << gpu_f[i] << std::hex << " (0x" << g << "), CPU " << cpu_f[i]
+                    << " (0x" << c << ")" << std::dec;
   }
+  EXPECT_EQ(differing, 0u) << "of " << cpu_f.size() << " floats";
+  EXPECT_EQ(gpu_c, cpu_c);
 }
 
 }  // namespace
