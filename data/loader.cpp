@@ -81,7 +81,8 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   KILN_CHECK(batches_per_epoch_ >= 1, ConfigError, "an epoch of ", rows_per_epoch_,
              " rows has no full batch of ", o.batch_size, " (drop_last is on)");
 
-  std::size_t slots = static_cast<std::size_t>(o.prefetch) + 1;
+  KILN_CHECK(o.hold >= 1 && o.hold <= 16, ConfigError, "hold must be 1..16, got ", o.hold);
+  std::size_t slots = static_cast<std::size_t>(o.prefetch + o.hold);
   slots_.resize(slots);
   for (Batch& batch : slots_) {
     char* memory = static_cast<char*>(
@@ -169,6 +170,9 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
   }
   return rows;
 }
+
+// Bytes a batch-copy task moves at least (whole columns).
+constexpr std::size_t kCopyTaskBytes = 256 * 1024;
 
 void Loader::produce(LoaderCursor from) {
   const std::size_t ncols = schema_.columns.size();
@@ -264,12 +268,24 @@ void Loader::produce(LoaderCursor from) {
           offset = 0;
         }
         const int64_t n = std::min(rows - done, windows[w].rows - offset);
-        pool_->parallel_for(static_cast<int64_t>(ncols), [&](int64_t column) {
-          const std::size_t c = static_cast<std::size_t>(column);
-          const auto size = static_cast<int64_t>(mem_size(schema_.columns[c].role));
-          std::memcpy(static_cast<char*>(batch.columns[c]) + done * size,
-                      window_data.column<char>(c) + offset * size,
-                      static_cast<std::size_t>(n * size));
+        // Slices of the delivery-ordered window, in tasks of whole columns of at least
+        // kCopyTaskBytes: a small batch is a few tasks, not one per column.
+        std::vector<std::size_t> group_end;
+        for (std::size_t c = 0, bytes = 0; c < ncols; ++c) {
+          bytes += mem_size(schema_.columns[c].role) * static_cast<std::size_t>(n);
+          if (bytes >= kCopyTaskBytes || c + 1 == ncols) {
+            group_end.push_back(c + 1);
+            bytes = 0;
+          }
+        }
+        pool_->parallel_for(static_cast<int64_t>(group_end.size()), [&](int64_t g) {
+          const auto k = static_cast<std::size_t>(g);
+          for (std::size_t c = k == 0 ? 0 : group_end[k - 1]; c < group_end[k]; ++c) {
+            const auto size = static_cast<int64_t>(mem_size(schema_.columns[c].role));
+            std::memcpy(static_cast<char*>(batch.columns[c]) + done * size,
+                        window_data.column<char>(c) + offset * size,
+                        static_cast<std::size_t>(n * size));
+          }
         });
         done += n;
         offset += n;

@@ -52,6 +52,7 @@ struct LoaderOptions {
   int rank = 0;                     // this process's rank
   int world_size = 1;               // ranks reading disjoint shares
   int prefetch = 4;                 // batches buffered ahead of the consumer
+  int hold = 1;                     // the last `hold` batches next() returned stay valid
   int threads = 0;                  // reading, decompressing and gathering; 0: one per core
   HostAllocator* allocator = nullptr;  // nullptr: default_host_allocator()
 };
@@ -91,7 +92,8 @@ class Loader {
   int64_t rows_per_epoch() const { return rows_per_epoch_; }  // this rank's
 
   // The next batch, or nullptr at the end of an epoch (the call after that starts the next
-  // epoch). The batch stays valid until the next call to next() or seek(). Rethrows a
+  // epoch). The batch stays valid until `hold` more batches have been returned, or seek()
+  // (with the default hold of 1: until the next batch). Rethrows a
   // reading error (DataError naming file and row) from the background thread.
   const Batch* next();
   LoaderCursor cursor() const { return cursor_; }
@@ -132,7 +134,8 @@ class Loader {
   int64_t batches_per_epoch_ = 0;
   std::size_t row_bytes_ = 0;
 
-  // The ring: slots_[i % prefetch]. produced_/consumed_ count batches of the current run.
+  // The ring: slots_[i % (prefetch + hold)]. produced_/consumed_ count batches of the current
+  // run.
   std::vector<Batch> slots_;
   std::vector<void*> slot_memory_;
   HostAllocator* allocator_;

@@ -129,10 +129,14 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   }
   check(cudaEventRecord(slot.consumed.get(), compute), "recording the transform");
 
-  const auto start = std::chrono::steady_clock::now();
-  check(cudaEventSynchronize(slot.copied.get()), "copying a batch to the GPU");
-  copy_wait_seconds_ +=
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (pushed_) {
+    const Slot& previous = *slots_[static_cast<std::size_t>(next_)];  // next_ flipped above
+    const auto start = std::chrono::steady_clock::now();
+    check(cudaEventSynchronize(previous.copied.get()), "copying a batch to the GPU");
+    copy_wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  pushed_ = true;
 }
 
 }  // namespace kiln::kernels

@@ -44,12 +44,14 @@ class DeviceBatches {
   DeviceBatches& operator=(const DeviceBatches&) = delete;
 
   // Enqueues `batch` (host memory, at most batch_size rows) as above; `stream` is the
-  // compute stream the outputs are read on. Returns once the copy has finished, so the
-  // caller may let the loader reuse the batch's memory. InternalError naming the CUDA
-  // error when a copy or launch fails.
+  // compute stream the outputs are read on. The batch's memory must stay as it is until the
+  // next push() returns (a loader with LoaderOptions::hold = 2): this push returns once the
+  // copy of the batch pushed before it has finished, so that a copy overlaps the caller's
+  // wait for the next batch. InternalError naming the CUDA error when a copy or launch
+  // fails.
   void push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
 
-  // Seconds push() spent waiting for its copies to finish, since construction.
+  // Seconds push() spent waiting for copies to finish, since construction.
   double copy_wait_seconds() const { return copy_wait_seconds_; }
 
  private:
@@ -60,6 +62,7 @@ class DeviceBatches {
   void* copy_stream_ = nullptr;
   std::vector<std::unique_ptr<Slot>> slots_;
   int next_ = 0;
+  bool pushed_ = false;  // a previous push's copy may be in flight
   double copy_wait_seconds_ = 0;
 };
 

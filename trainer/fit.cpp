@@ -343,7 +343,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     lo.shuffle_window = d.shuffle_window;
     lo.seed = static_cast<uint64_t>(config.run.seed);
     lo.threads = d.threads;
-    lo.allocator = transformer.host_allocator();
+    transformer.prepare(lo);
     data::Loader loader({train}, lo);
     loader.seek(cursor);
     ScoringOptions scoring{d.eval_batch_size, d.threads, std::log(pos_weight)};

@@ -104,11 +104,14 @@ ModelBatch BatchTransformer::apply(const data::Batch& batch) {
           column(label_), column(weight_)};
 }
 
-data::HostAllocator* BatchTransformer::host_allocator() {
+void BatchTransformer::prepare(data::LoaderOptions& options) {
 #if KILN_WITH_CUDA
-  if (gpu_) return &gpu_->pinned;
+  if (!gpu_) return;
+  options.allocator = &gpu_->pinned;
+  options.hold = 2;
+#else
+  (void)options;
 #endif
-  return nullptr;
 }
 
 double BatchTransformer::copy_wait_seconds() const {

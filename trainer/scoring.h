@@ -48,9 +48,10 @@ class BatchTransformer {
 
   ModelBatch apply(const data::Batch& batch);
 
-  // Where the loader should put batches for the copy to be asynchronous: pinned memory on
-  // the GPU path, nullptr (the loader's default) otherwise.
-  data::HostAllocator* host_allocator();
+  // What the loader of a long run should do for this transformer: on the GPU path, pinned
+  // batch memory (so copies are asynchronous) held for two batches (DeviceBatches::push).
+  // A loader left as it is works too (pageable memory: each copy is staged at once).
+  void prepare(data::LoaderOptions& options);
   // Seconds apply() waited for batch copies to the GPU to finish.
   double copy_wait_seconds() const;
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -243,6 +246,32 @@ TEST(Loader, AReadErrorReachesTheConsumerNamingFileAndRow) {
     EXPECT_NE(std::string(e.what()).find("bad.h5: /columns/label: row 4321"), std::string::npos)
         << e.what();
   }
+}
+
+TEST(Loader, WithHoldTwoTheBatchBeforeTheLastStaysIntact) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 20000, 20000);
+  LoaderOptions o;
+  o.batch_size = 500;
+  o.prefetch = 1;
+  o.hold = 2;
+  o.shuffle_window = 4000;
+  Loader loader({ds}, o);
+  const Batch* previous = loader.next();
+  std::vector<int64_t> copy(previous->column<int64_t>(0), previous->column<int64_t>(0) + 500);
+  for (int i = 0; i < 30; ++i) {
+    const Batch* b = loader.next();
+    ASSERT_NE(b, nullptr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the producer fills ahead
+    ASSERT_EQ(
+        std::vector<int64_t>(previous->column<int64_t>(0), previous->column<int64_t>(0) + 500),
+        copy)
+        << "batch " << i << " was overwritten while held";
+    copy.assign(b->column<int64_t>(0), b->column<int64_t>(0) + 500);
+    previous = b;
+  }
+  o.hold = 0;
+  EXPECT_THROW(Loader({ds}, o), ConfigError);
 }
 
 TEST(Loader, BadOptionsAreConfigErrors) {
