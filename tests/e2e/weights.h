@@ -31,4 +31,12 @@ inline double weight_difference(const std::string& a_path, const std::string& b_
   return worst;
 }
 
+// The larger weight_difference of two checkpoint directories' model and optimizer files.
+inline double checkpoint_difference(const std::string& a_dir, const std::string& b_dir) {
+  double worst = 0;
+  for (const char* file : {"/model.safetensors", "/optimizer.safetensors"})
+    worst = std::max(worst, weight_difference(a_dir + file, b_dir + file));
+  return worst;
+}
+
 }  // namespace kiln::testing
