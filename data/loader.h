@@ -11,10 +11,12 @@
 // cursor) is all that is needed to resume on the next row: no RNG state beyond the seed.
 //
 // A background thread reads windows (large chunk-aligned reads, decompressed in parallel on
-// `threads` threads, see ShardFile::read) and gathers rows, a share of the columns per
-// thread, into a ring of `prefetch` batch buffers from the given allocator (pinned memory when CUDA
-// is present), so reading overlaps the consumer's work. Memory is bounded by the options: one
-// window plus the ring, whatever the dataset's size.
+// `threads` threads, see ShardFile::read), puts each window's rows in delivery order once
+// (each batch takes its piece of the window's permutation in ascending row order; a column
+// per task), and copies batches out of it into a ring of `prefetch` + `hold` batch buffers
+// from the given allocator (the trainer's is pinned memory on a GPU), so reading overlaps
+// the consumer's work. Memory is bounded by the options: two windows plus the ring,
+// whatever the dataset's size.
 //
 // Thread safety: one consumer thread calls next()/seek(); the loader owns its producer.
 #pragma once
