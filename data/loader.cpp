@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <numeric>
 
@@ -33,8 +34,8 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   KILN_CHECK(!datasets_.empty(), ConfigError, "the loader needs at least one dataset");
   KILN_CHECK(o.batch_size >= 1, ConfigError, "batch size must be at least 1, got ", o.batch_size);
   KILN_CHECK(o.block_rows >= 1, ConfigError, "block_rows must be at least 1, got ", o.block_rows);
-  KILN_CHECK(o.shuffle_window >= 0, ConfigError,
-             "shuffle_window must be 0 (shuffle blocks only) or more");
+  KILN_CHECK(o.shuffle_window >= 0 && o.shuffle_window <= (int64_t{1} << 30), ConfigError,
+             "shuffle_window must be 0 (shuffle blocks only) to 2^30 rows, got ", o.shuffle_window);
   KILN_CHECK(o.prefetch >= 1 && o.prefetch <= 1024, ConfigError, "prefetch must be 1..1024, got ",
              o.prefetch);
   KILN_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, ConfigError, "rank ",
@@ -223,6 +224,8 @@ void Loader::produce(LoaderCursor from) {
         i += std::min(window.rows - i, (p / batch_size + 1) * batch_size - p);
       }
       next.push_back(window.rows);
+      KILN_CHECK(window.rows <= std::numeric_limits<int32_t>::max(), ConfigError, "a window of ",
+                 window.rows, " rows is too large; use a smaller shuffle_window or block_rows");
       destination.resize(perm.size());
       for (std::size_t k = 0; k + 1 < next.size(); ++k) {
         for (auto i = static_cast<std::size_t>(next[k]); i < static_cast<std::size_t>(next[k + 1]);
