@@ -20,7 +20,7 @@ struct RunOptions {
   std::string dir = "runs";                 // root of run directories
   std::string name;                         // run id; empty: a timestamp and a random suffix
   int64_t seed = 0;                         // seeds every random stream of a run
-  bool deterministic = false;               // bitwise-reproducible kernels, at some speed cost
+  bool deterministic = false;               // bitwise-reproducible runs, at some speed cost
   std::map<std::string, std::string> tags;  // free-form labels recorded in run.json
 
   template <class V>
@@ -29,7 +29,9 @@ struct RunOptions {
     v("dir", dir, "root directory of run directories");
     v("name", name, "run id; empty means a timestamp plus a random suffix");
     v("seed", seed, "seed of every random stream of a run");
-    v("deterministic", deterministic, "bitwise-reproducible kernels, at some cost in speed");
+    v("deterministic", deterministic,
+      "bitwise-reproducible runs, at a cost in speed: one intra-op thread on the CPU; "
+      "deterministic algorithms and a fixed cuBLAS workspace on CUDA");
     v("tags", tags, "free-form string labels recorded in run.json (add with +run.tags.NAME=VALUE)");
   }
 };

@@ -236,11 +236,17 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
 
   try {
     torch::manual_seed(static_cast<uint64_t>(config.run.seed));
-    if (config.run.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
     const torch::Device device = choose_device(t.device);
-    // cuBLAS is deterministic only with a fixed workspace, set before its first use.
-    if (config.run.deterministic && device.is_cuda())
-      ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+    if (config.run.deterministic) {
+      at::globalContext().setDeterministicAlgorithms(true, false);
+      // cuBLAS is deterministic only with a fixed workspace, set before its first use. On
+      // the CPU, multi-threaded GEMMs (MKL) now and then sum in another order when the
+      // machine is loaded (docs/TRAINING.md, Determinism): one intra-op thread.
+      if (device.is_cuda())
+        ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
+      else
+        at::set_num_threads(1);
+    }
     auto train = data::Dataset::open(d.train);
     auto valid = data::Dataset::open(d.valid);
     KILN_CHECK(train->schema().find_role(data::Role::kLabel) >= 0, DataError, d.train,
