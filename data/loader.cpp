@@ -147,9 +147,32 @@ std::vector<int64_t> Loader::permutation(const Window& window) const {
   return perm;
 }
 
+std::vector<int32_t> Loader::places(const Window& window, int64_t start) const {
+  KILN_CHECK(window.rows <= std::numeric_limits<int32_t>::max(), ConfigError, "a window of ",
+             window.rows, " rows is too large; use a smaller shuffle_window or block_rows");
+  const std::vector<int64_t> perm = permutation(window);
+  // The pieces of the permutation the batches take: a batch ends at every multiple of
+  // batch_size rows from the epoch's start. Number every row with its piece, then hand out
+  // places piece by piece in row order (a counting sort, linear time).
+  std::vector<int64_t> next;  // the next free place of each piece
+  for (int64_t i = 0; i < window.rows;) {
+    next.push_back(i);
+    const int64_t p = start + i;
+    i += std::min(window.rows - i, (p / options_.batch_size + 1) * options_.batch_size - p);
+  }
+  next.push_back(window.rows);
+  std::vector<int32_t> place(perm.size());
+  for (std::size_t k = 0; k + 1 < next.size(); ++k) {
+    for (auto i = static_cast<std::size_t>(next[k]); i < static_cast<std::size_t>(next[k + 1]); ++i)
+      place[static_cast<std::size_t>(perm[i])] = static_cast<int32_t>(k);
+  }
+  for (int32_t& p : place)
+    p = static_cast<int32_t>(next[static_cast<std::size_t>(p)]++);
+  return place;
+}
+
 std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
-  // What produce() delivers: each batch takes its piece of each window's permutation in
-  // ascending order.
+  // What produce() delivers: every window's rows at their places.
   std::vector<std::pair<int, int64_t>> rows;
   int64_t position = 0;
   for (const Window& w : plan(epoch)) {
@@ -158,16 +181,11 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
       for (int64_t r = 0; r < u.rows; ++r)
         in_window.emplace_back(u.shard, u.start + r);
     }
-    std::vector<int64_t> perm = permutation(w);
-    for (int64_t at = 0; at < w.rows;) {
-      int64_t batch_end = (position / options_.batch_size + 1) * options_.batch_size;
-      int64_t n = std::min(w.rows - at, batch_end - position);
-      std::sort(perm.begin() + at, perm.begin() + at + n);
-      for (int64_t i = at; i < at + n; ++i)
-        rows.push_back(in_window[static_cast<std::size_t>(perm[i])]);
-      at += n;
-      position += n;
-    }
+    const std::vector<int32_t> place = places(w, position);
+    rows.resize(rows.size() + in_window.size());
+    for (std::size_t r = 0; r < in_window.size(); ++r)
+      rows[static_cast<std::size_t>(position + place[r])] = in_window[r];
+    position += w.rows;
   }
   return rows;
 }
@@ -181,7 +199,6 @@ void Loader::produce(LoaderCursor from) {
   const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
   // The window as read, and (with row shuffling) its rows in delivery order.
   ColumnBuffers window_data(schema_, 0), shuffled(schema_, 0);
-  std::vector<int32_t> destination;  // of each row of the window, in delivery order
   std::vector<void*> out(ncols);
 
   LoaderCursor at = from;
@@ -195,11 +212,10 @@ void Loader::produce(LoaderCursor from) {
       window_start += windows[w++].rows;
     }
     int64_t offset = position - window_start;
-    // Reads window `index`, which starts at row `start` of the epoch, and puts its rows in
-    // delivery order: each batch takes its piece of the window's permutation as a set, in
-    // ascending order (as epoch_order() says). The rows are permuted once per window, a
-    // column per task, so that each column (about 1 MB) is read in cache; gathering batch
-    // by batch would read it from memory once per batch.
+    // Reads window `index`, which starts at row `start` of the epoch, and puts its rows at
+    // their places(). The rows are permuted once per window, a column per task, so that each
+    // column (about 1 MB) is read in cache; gathering batch by batch would read it from
+    // memory once per batch.
     auto load = [&](std::size_t index, int64_t start) {
       const Window& window = windows[index];
       int64_t filled = 0;
@@ -213,27 +229,7 @@ void Loader::produce(LoaderCursor from) {
         filled += u.rows;
       }
       if (!rows_shuffled) return;
-      // Where each row of the window goes: its batch's piece of the permutation, in
-      // ascending order within the piece. Number every row with its piece, then hand out
-      // places piece by piece in row order (a counting sort, linear time).
-      const std::vector<int64_t> perm = permutation(window);
-      std::vector<int64_t> next;  // the next free place of each piece
-      for (int64_t i = 0; i < window.rows;) {
-        next.push_back(i);
-        const int64_t p = start + i;
-        i += std::min(window.rows - i, (p / batch_size + 1) * batch_size - p);
-      }
-      next.push_back(window.rows);
-      KILN_CHECK(window.rows <= std::numeric_limits<int32_t>::max(), ConfigError, "a window of ",
-                 window.rows, " rows is too large; use a smaller shuffle_window or block_rows");
-      destination.resize(perm.size());
-      for (std::size_t k = 0; k + 1 < next.size(); ++k) {
-        for (auto i = static_cast<std::size_t>(next[k]); i < static_cast<std::size_t>(next[k + 1]);
-             ++i)
-          destination[static_cast<std::size_t>(perm[i])] = static_cast<int32_t>(k);
-      }
-      for (int32_t& d : destination)
-        d = static_cast<int32_t>(next[static_cast<std::size_t>(d)]++);
+      const std::vector<int32_t> destination = places(window, start);
       // A column per task: read in order, written in a few ascending streams (one per batch).
       shuffled.resize(window.rows);
       const int32_t* to = destination.data();

@@ -122,6 +122,10 @@ class Loader {
   };
   std::vector<Window> plan(int64_t epoch) const;
   std::vector<int64_t> permutation(const Window& window) const;  // keyed by window.key
+  // Where each row of `window` (which starts at row `start` of this rank's epoch) is
+  // delivered, counted from the window's start: each batch takes its piece of the window's
+  // permutation in ascending row order. ConfigError for a window of 2^31 rows or more.
+  std::vector<int32_t> places(const Window& window, int64_t start) const;
   void start_producer();
   void stop_producer();
   void produce(LoaderCursor from);
