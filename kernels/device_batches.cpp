@@ -5,14 +5,10 @@
 #include <chrono>
 
 #include "core/errors.h"
+#include "kernels/cuda_check.h"
 
 namespace kiln::kernels {
 namespace {
-
-void check(cudaError_t status, const char* doing) {
-  KILN_CHECK(status == cudaSuccess, InternalError, "CUDA error while ", doing, ": ",
-             cudaGetErrorString(status));
-}
 
 struct EventDeleter {
   void operator()(CUevent_st* event) const { cudaEventDestroy(event); }
@@ -21,7 +17,7 @@ using Event = std::unique_ptr<CUevent_st, EventDeleter>;
 
 Event make_event() {
   cudaEvent_t event = nullptr;
-  check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "creating an event");
+  cuda_check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "creating an event");
   return Event(event);
 }
 
@@ -58,13 +54,13 @@ DeviceBatches::DeviceBatches(const CompiledPlan& plan, const data::Schema& schem
     slot_bytes_ += sizes_.back() * static_cast<std::size_t>(batch_size);
   }
   cudaStream_t stream = nullptr;
-  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating the copy stream");
+  cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating the copy stream");
   copy_stream_ = stream;
   try {
     for (int i = 0; i < 2; ++i) {
       auto slot = std::make_unique<Slot>();
       void* memory = nullptr;
-      check(cudaMalloc(&memory, slot_bytes_), "allocating device memory for batches");
+      cuda_check(cudaMalloc(&memory, slot_bytes_), "allocating device memory for batches");
       slot->memory.reset(memory);
       std::vector<const void*> columns;
       for (std::size_t offset : offsets_)
@@ -98,7 +94,7 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   char* device = static_cast<char*>(slot.memory.get());
 
   // The slot was last read by the step two pushes ago.
-  check(cudaStreamWaitEvent(copy_stream, slot.consumed.get(), 0), "ordering a batch copy");
+  cuda_check(cudaStreamWaitEvent(copy_stream, slot.consumed.get(), 0), "ordering a batch copy");
   // The loader's batches are one buffer, columns at the offsets above: one copy. Else one
   // copy per column.
   const char* base = static_cast<const char*>(batch.columns[0]);
@@ -106,33 +102,33 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   for (std::size_t c = 0; c < offsets_.size(); ++c)
     one_buffer = one_buffer && batch.columns[c] == base + offsets_[c];
   if (one_buffer) {
-    check(cudaMemcpyAsync(device, base, slot_bytes_, cudaMemcpyHostToDevice, copy_stream),
-          "copying a batch to the GPU");
+    cuda_check(cudaMemcpyAsync(device, base, slot_bytes_, cudaMemcpyHostToDevice, copy_stream),
+               "copying a batch to the GPU");
   } else {
     for (std::size_t c = 0; c < offsets_.size(); ++c) {
-      check(cudaMemcpyAsync(device + offsets_[c], batch.columns[c],
-                            sizes_[c] * static_cast<std::size_t>(batch.rows),
-                            cudaMemcpyHostToDevice, copy_stream),
-            "copying a batch to the GPU");
+      cuda_check(cudaMemcpyAsync(device + offsets_[c], batch.columns[c],
+                                 sizes_[c] * static_cast<std::size_t>(batch.rows),
+                                 cudaMemcpyHostToDevice, copy_stream),
+                 "copying a batch to the GPU");
     }
   }
-  check(cudaEventRecord(slot.copied.get(), copy_stream), "recording a batch copy");
+  cuda_check(cudaEventRecord(slot.copied.get(), copy_stream), "recording a batch copy");
 
-  check(cudaStreamWaitEvent(compute, slot.copied.get(), 0), "ordering the transform");
+  cuda_check(cudaStreamWaitEvent(compute, slot.copied.get(), 0), "ordering the transform");
   slot.plan->apply(batch.rows, out.features, out.categorical, compute);
   for (const auto& [column, destination] : out.columns) {
     KILN_ASSERT(sizes_[static_cast<std::size_t>(column)] == sizeof(float), "not a float32 column");
-    check(cudaMemcpyAsync(destination, device + offsets_[static_cast<std::size_t>(column)],
-                          static_cast<std::size_t>(batch.rows) * sizeof(float),
-                          cudaMemcpyDeviceToDevice, compute),
-          "copying a batch column");
+    cuda_check(cudaMemcpyAsync(destination, device + offsets_[static_cast<std::size_t>(column)],
+                               static_cast<std::size_t>(batch.rows) * sizeof(float),
+                               cudaMemcpyDeviceToDevice, compute),
+               "copying a batch column");
   }
-  check(cudaEventRecord(slot.consumed.get(), compute), "recording the transform");
+  cuda_check(cudaEventRecord(slot.consumed.get(), compute), "recording the transform");
 
   if (pushed_) {
     const Slot& previous = *slots_[static_cast<std::size_t>(next_)];  // next_ flipped above
     const auto start = std::chrono::steady_clock::now();
-    check(cudaEventSynchronize(previous.copied.get()), "copying a batch to the GPU");
+    cuda_check(cudaEventSynchronize(previous.copied.get()), "copying a batch to the GPU");
     copy_wait_seconds_ +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }

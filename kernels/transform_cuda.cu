@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "kernels/cuda_check.h"
 #include "kernels/transform_cuda.h"
 
 namespace kiln::kernels {
@@ -24,17 +25,13 @@ constexpr int kPasses = 4;     // blockDim.y: each thread handles kTile / kPasse
 constexpr int kMinBlocks = 8;  // resident per multiprocessor (caps the registers)
 constexpr int64_t kTilesPerWalker = 16;  // at most, where the rows give several waves
 
-void check(cudaError_t status, const char* doing) {
-  KILN_CHECK(status == cudaSuccess, InternalError, "CUDA error while ", doing, ": ",
-             cudaGetErrorString(status));
-}
-
 template <class T>
 T* upload(const std::vector<T>& host, const char* what) {
   if (host.empty()) return nullptr;
   void* device = nullptr;
-  check(cudaMalloc(&device, host.size() * sizeof(T)), what);
-  check(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), what);
+  cuda_check(cudaMalloc(&device, host.size() * sizeof(T)), what);
+  cuda_check(cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+             what);
   return static_cast<T*>(device);
 }
 
@@ -127,12 +124,12 @@ DevicePlan::DevicePlan(const CompiledPlan& plan)
              "transform plan too wide for the GPU kernel: ", width_, " + ", categorical_width_,
              " output columns");
   int device = 0, processors = 0, per_processor = 0;
-  check(cudaGetDevice(&device), "finding the current GPU");
-  check(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device),
-        "reading the GPU's multiprocessor count");
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform,
-                                                      kTile * kPasses, 0),
-        "reading the transform kernel's occupancy");
+  cuda_check(cudaGetDevice(&device), "finding the current GPU");
+  cuda_check(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device),
+             "reading the GPU's multiprocessor count");
+  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform,
+                                                           kTile * kPasses, 0),
+             "reading the transform kernel's occupancy");
   resident_blocks_ = std::max(1, processors * per_processor);
   try {
     features_ = upload(plan.features, "uploading the transform plan");
@@ -171,9 +168,9 @@ void DevicePlan::set_columns(const std::vector<const void*>& device_columns) {
     column_count_ = device_columns.size();
     return;
   }
-  check(cudaMemcpy(columns_, device_columns.data(), device_columns.size() * sizeof(void*),
-                   cudaMemcpyHostToDevice),
-        "uploading column pointers");
+  cuda_check(cudaMemcpy(columns_, device_columns.data(), device_columns.size() * sizeof(void*),
+                        cudaMemcpyHostToDevice),
+             "uploading column pointers");
 }
 
 void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void* stream) const {
@@ -195,7 +192,7 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
       features_, static_cast<int32_t>(width_), categoricals_,
       static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
       static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
-  check(cudaGetLastError(), "launching the fused transform");
+  cuda_check(cudaGetLastError(), "launching the fused transform");
 }
 
 }  // namespace kiln::kernels
