@@ -19,13 +19,10 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::read_json;
 using testing::run_kiln;
 using testing::slurp;
 using testing::TempDir;
-
-nlohmann::json read_json(const fs::path& path) {
-  return nlohmann::json::parse(slurp(path));
-}
 
 int count_lines(const fs::path& path) {
   std::ifstream in(path);

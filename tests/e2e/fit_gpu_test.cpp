@@ -21,12 +21,9 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::read_json;
 using testing::run_kiln;
 using testing::slurp;
-
-nlohmann::json read_json(const fs::path& path) {
-  return nlohmann::json::parse(slurp(path));
-}
 
 nlohmann::json last_line(const fs::path& path) {
   std::ifstream in(path);

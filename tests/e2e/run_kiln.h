@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -76,6 +77,11 @@ inline std::string slurp(const std::filesystem::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// A JSON file, parsed (throws when it is missing or malformed).
+inline nlohmann::json read_json(const std::filesystem::path& path) {
+  return nlohmann::json::parse(slurp(path));
 }
 
 // Waits for the child; its exit code (128 + signal when a signal ended it) and output.

@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using testing::read_json;
 using testing::run_kiln;
 using testing::slurp;
 using testing::TempDir;
@@ -95,7 +96,7 @@ TEST_F(SweepCli, AGridSweepsBestIsTheBestOfItsTrialsResultsAndItsConfigTrainsAsI
   std::string best_id;
   double best_value = -1;
   for (const auto& entry : fs::directory_iterator(sweep() / "trials")) {
-    const json result = json::parse(slurp(entry.path() / "result.json"));
+    const json result = read_json(entry.path() / "result.json");
     EXPECT_EQ(result["steps"], 30);
     const double v = result["objective"]["value"].get<double>();
     if (v > best_value) best_value = v, best_id = entry.path().filename().string();
@@ -114,7 +115,7 @@ TEST_F(SweepCli, AGridSweepsBestIsTheBestOfItsTrialsResultsAndItsConfigTrainsAsI
 
   auto report = run_kiln({"sweep", "report", "--dir", sweep().string()});
   ASSERT_EQ(report.exit_code, 0) << report.err;
-  const json r = json::parse(slurp(sweep() / "report.json"));
+  const json r = read_json(sweep() / "report.json");
   EXPECT_EQ(r["leaderboard"].size(), 4u);
   EXPECT_EQ(r["leaderboard"][0]["trial"], best_id);
   EXPECT_EQ(r["counts"]["completed"], 4);
@@ -173,7 +174,7 @@ TEST_F(SweepCli, AshaPromotedTrialsContinueTheirOwnRun) {
                          << slurp(sweep() / "journal.jsonl");
 
   ASSERT_EQ(run_kiln({"sweep", "report", "--dir", sweep().string()}).exit_code, 0);
-  const json r = json::parse(slurp(sweep() / "report.json"));
+  const json r = read_json(sweep() / "report.json");
   ASSERT_EQ(r["rungs"].size(), 3u);
   EXPECT_EQ(r["rungs"][0]["results"], 9);
   EXPECT_TRUE(r["rungs"][0].contains("rank_correlation_with_next"));
@@ -215,7 +216,7 @@ TEST_F(SweepCli, AKilledWorkersTrialIsResumedByAnotherAndEveryTrialEndsOnce) {
     EXPECT_EQ(n, 1) << trial;
   EXPECT_NE(slurp(sweep() / "trials/t0000/fit.log").find("resuming"), std::string::npos);
   for (const char* t : {"t0000", "t0001", "t0002"})
-    EXPECT_EQ(json::parse(slurp(sweep() / "trials" / t / "result.json"))["steps"], 1000) << t;
+    EXPECT_EQ(read_json(sweep() / "trials" / t / "result.json")["steps"], 1000) << t;
 }
 
 TEST_F(SweepCli, TwoWorkersRacingOnOneJournalRunEveryTrialOnce) {
@@ -255,7 +256,7 @@ TEST_F(SweepCli, CtrlCStopsResumablyAndAFailingTrialIsRecorded) {
   ::kill(run.pid, SIGINT);
   auto stopped = testing::wait_kiln(run);
   EXPECT_EQ(stopped.exit_code, 75) << stopped.err;
-  EXPECT_EQ(json::parse(slurp(sweep() / "trials/t0000/status.json"))["state"], "preempted");
+  EXPECT_EQ(read_json(sweep() / "trials/t0000/status.json")["state"], "preempted");
 
   auto rest =
       run_kiln({"sweep", "run", "--dir", sweep().string(), "--workers", "1", "optim.grad_clip=0"});
