@@ -103,15 +103,11 @@ class TrainStep::Impl {
     const bool full = batch.features.data_ptr() == buffers_.features.data_ptr() &&
                       batch.features.size(0) == batch_size_;
     if (graph_wanted_ && full) {
-      if (graph_) {
-        graph_->replay();
-        return graph_loss_;
-      }
-      if (warmup_ < kWarmupSteps) {
+      if (!graph_ && warmup_ < kWarmupSteps) {
         ++warmup_;
         return fused_step(batch);
       }
-      capture();
+      if (!graph_) capture();  // on failure, graph_wanted_ goes false and this step is eager
       if (graph_) {
         graph_->replay();
         return graph_loss_;
