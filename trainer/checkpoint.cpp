@@ -203,11 +203,20 @@ void apply_retention(const std::string& checkpoints, int64_t keep_last) {
     if (best && fs::equivalent(path, *best, error)) continue;
     core::remove_tree(path);
   }
+  remove_leftovers(checkpoints);
+}
+
+void remove_leftovers(const std::string& checkpoints) {
+  std::error_code error;
+  std::vector<std::string> leftovers;
   for (const auto& entry : fs::directory_iterator(checkpoints, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(".step_", 0) == 0 && name.find(".tmp.") != std::string::npos)
-      core::remove_tree(entry.path().string());
+    const bool ours = name.rfind(".step_", 0) == 0 || name.rfind(".latest.", 0) == 0 ||
+                      name.rfind(".best.", 0) == 0;
+    if (ours && name.find(".tmp.") != std::string::npos) leftovers.push_back(entry.path().string());
   }
+  for (const std::string& path : leftovers)
+    core::remove_tree(path);
 }
 
 }  // namespace kiln::trainer

@@ -70,7 +70,11 @@ std::optional<VerifiedCheckpoint> newest_good_checkpoint(const std::string& chec
                                                          std::vector<std::string>* skipped);
 
 // Deletes checkpoints beyond the newest `keep_last`, except the one `best` points to, and
-// leftover temporary directories of interrupted writes.
+// remove_leftovers().
 void apply_retention(const std::string& checkpoints, int64_t keep_last);
+
+// Deletes the temporaries (checkpoint directories, pointer files) that writes interrupted by
+// a kill left in `checkpoints`: only one process writes a run's checkpoints.
+void remove_leftovers(const std::string& checkpoints);
 
 }  // namespace kiln::trainer

@@ -226,6 +226,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
   if (resumed && args.resume != "auto")  // continue in the named checkpoint's run
     run_dir = fs::path(resumed->checkpoint.path).parent_path().parent_path().string();
   const std::string checkpoints = (fs::path(run_dir) / "checkpoints").string();
+  if (resumed) remove_leftovers(checkpoints);  // a resumed run may have nothing left to save
   std::error_code error;
   fs::create_directories(fs::path(run_dir) / "reports", error);
   KILN_CHECK(!error, OutputError, "cannot create run directory '", run_dir, "': ", error.message());
