@@ -85,6 +85,10 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   KILN_CHECK(o.hold >= 1 && o.hold <= 16, ConfigError, "hold must be 1..16, got ", o.hold);
   std::size_t slots = static_cast<std::size_t>(o.prefetch + o.hold);
   slots_.resize(slots);
+  if (o.gather) {
+    allocate_ring();
+    return;
+  }
   for (Batch& batch : slots_) {
     char* memory = static_cast<char*>(
         allocator_->allocate(row_bytes_ * static_cast<std::size_t>(o.batch_size)));
@@ -96,10 +100,47 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
   }
 }
 
+void Loader::allocate_ring() {
+  // The largest window: whole blocks are added until it has shuffle_window rows.
+  int64_t largest_unit = 0;
+  for (const Unit& u : units_)
+    largest_unit = std::max(largest_unit, u.rows);
+  const int64_t window =
+      std::min(rows_per_epoch_, std::max<int64_t>(options_.shuffle_window, 1) - 1 + largest_unit);
+  // Enough for the windows under the held batches and the next batch, whatever their sizes,
+  // and the rows a drop_last epoch leaves out, so the producer always gets room; in the
+  // usual case (windows of many batches) that leaves room to read a window ahead.
+  const int64_t rows = 2 * window + (options_.hold + 2) * options_.batch_size;
+  KILN_CHECK(rows <= std::numeric_limits<int32_t>::max(), ConfigError, "the loader's ring of ",
+             rows, " rows is too large; use a smaller shuffle_window, block_rows or batch size");
+  std::size_t narrow = 1, wide = 0;  // the order column is narrow
+  for (const Column& c : schema_.columns)
+    (mem_size(c.role) == 4 ? narrow : wide) += 1;
+  const auto n = static_cast<std::size_t>(rows);
+  ring_memory_ = allocator_->allocate(n * (4 * narrow + 8 * wide));
+  char* next_narrow = static_cast<char*>(ring_memory_);
+  char* next_wide = next_narrow + n * 4 * narrow;
+  for (const Column& c : schema_.columns) {
+    char*& next = mem_size(c.role) == 4 ? next_narrow : next_wide;
+    ring_columns_.push_back(next);
+    next += n * mem_size(c.role);
+  }
+  ring_.rows = rows;
+  ring_.order = reinterpret_cast<const int32_t*>(next_narrow);
+  ring_.narrow = ring_memory_;
+  ring_.narrow_columns = static_cast<int>(narrow);
+  for (Batch& batch : slots_) {
+    batch.columns.assign(ring_columns_.begin(), ring_columns_.end());
+    batch.ring = &ring_;
+  }
+  held_from_.assign(slots_.size(), 0);
+}
+
 Loader::~Loader() {
   stop_producer();
   for (void* p : slot_memory_)
     allocator_->deallocate(p);
+  if (ring_memory_ != nullptr) allocator_->deallocate(ring_memory_);
 }
 
 std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
@@ -190,6 +231,32 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
   return rows;
 }
 
+std::pair<std::size_t, int64_t> Loader::locate(const std::vector<Window>& windows,
+                                               int64_t position) {
+  std::size_t w = 0;
+  int64_t start = 0;
+  while (w < windows.size() && start + windows[w].rows <= position)
+    start += windows[w++].rows;
+  return {w, start};
+}
+
+void Loader::read_window(const Window& window, const std::vector<char*>& bases, int64_t at,
+                         int64_t capacity) const {
+  std::vector<void*> out(bases.size());
+  for (const Unit& u : window.units) {
+    // A unit that runs past the end of the buffers continues at their start.
+    for (int64_t done = 0; done < u.rows;) {
+      at %= capacity;
+      const int64_t n = std::min(u.rows - done, capacity - at);
+      for (std::size_t c = 0; c < bases.size(); ++c)
+        out[c] = bases[c] + at * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+      shards_[static_cast<std::size_t>(u.shard)]->read(u.start + done, n, out, pool_.get());
+      done += n;
+      at += n;
+    }
+  }
+}
+
 // Bytes a batch-copy task moves at least (whole columns).
 constexpr std::size_t kCopyTaskBytes = 256 * 1024;
 
@@ -199,18 +266,12 @@ void Loader::produce(LoaderCursor from) {
   const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
   // The window as read, and (with row shuffling) its rows in delivery order.
   ColumnBuffers window_data(schema_, 0), shuffled(schema_, 0);
-  std::vector<void*> out(ncols);
 
   LoaderCursor at = from;
   while (true) {
     std::vector<Window> windows = plan(at.epoch);
-    // Find the window holding the first row of batch `at.batch`.
-    int64_t position = at.batch * batch_size;
-    std::size_t w = 0;
-    int64_t window_start = 0;
-    while (w < windows.size() && window_start + windows[w].rows <= position) {
-      window_start += windows[w++].rows;
-    }
+    const int64_t position = at.batch * batch_size;
+    auto [w, window_start] = locate(windows, position);  // of batch at.batch's first row
     int64_t offset = position - window_start;
     // Reads window `index`, which starts at row `start` of the epoch, and puts its rows at
     // their places(). The rows are permuted once per window, a column per task, so that each
@@ -218,16 +279,11 @@ void Loader::produce(LoaderCursor from) {
     // memory once per batch.
     auto load = [&](std::size_t index, int64_t start) {
       const Window& window = windows[index];
-      int64_t filled = 0;
       window_data.resize(window.rows);
-      for (const Unit& u : window.units) {
-        for (std::size_t c = 0; c < ncols; ++c) {
-          out[c] = window_data.column<char>(c) +
-                   filled * static_cast<int64_t>(mem_size(schema_.columns[c].role));
-        }
-        shards_[static_cast<std::size_t>(u.shard)]->read(u.start, u.rows, out, pool_.get());
-        filled += u.rows;
-      }
+      std::vector<char*> bases(ncols);
+      for (std::size_t c = 0; c < ncols; ++c)
+        bases[c] = window_data.column<char>(c);
+      read_window(window, bases, 0, window.rows);
       if (!rows_shuffled) return;
       const std::vector<int32_t> destination = places(window, start);
       // A column per task: read in order, written in a few ascending streams (one per batch).
@@ -302,14 +358,97 @@ void Loader::produce(LoaderCursor from) {
   }
 }
 
+void Loader::produce_gathered(LoaderCursor from) {
+  const int64_t capacity = ring_.rows;
+  auto* order = const_cast<int32_t*>(ring_.order);
+  const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
+  int64_t at = 0;  // the ring position of the next window
+  for (int64_t epoch = from.epoch;; ++epoch) {
+    const std::vector<Window> windows = plan(epoch);
+    auto [w, first] = epoch == from.epoch ? locate(windows, from.batch * options_.batch_size)
+                                          : std::pair<std::size_t, int64_t>{0, 0};
+    for (; w < windows.size(); first += windows[w++].rows) {
+      const Window& window = windows[w];
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return stop_ || at + window.rows - released_ <= capacity; });
+        if (stop_) return;
+      }
+      read_window(window, ring_columns_, at, capacity);
+      // The order: the ring rows of the window's rows, at their delivery positions.
+      const std::vector<int32_t> place =
+          rows_shuffled ? places(window, first) : std::vector<int32_t>();
+      for (int64_t i = 0; i < window.rows; ++i) {
+        const int64_t p = rows_shuffled ? place[static_cast<std::size_t>(i)] : i;
+        order[(at + p) % capacity] = static_cast<int32_t>((at + i) % capacity);
+      }
+      {
+        std::lock_guard lock(mutex_);
+        read_.push_back({epoch, first, window.rows, at, serial_++, false});
+      }
+      changed_.notify_all();
+      at += window.rows;
+    }
+  }
+}
+
+const Batch* Loader::next_gathered() {
+  const int64_t first = cursor_.batch * options_.batch_size;
+  const int64_t rows = std::min(options_.batch_size, rows_per_epoch_ - first);
+  const int64_t epoch = cursor_.epoch;
+  // The read window that delivers the epoch's row `position`.
+  auto find = [&](int64_t position) -> const ReadWindow* {
+    for (const ReadWindow& r : read_) {
+      if (r.epoch == epoch && position >= r.first && position < r.first + r.rows) return &r;
+    }
+    return nullptr;
+  };
+  std::unique_lock lock(mutex_);
+  const auto start = std::chrono::steady_clock::now();
+  changed_.wait(lock, [&] { return find(first + rows - 1) != nullptr || error_; });
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const ReadWindow* last = find(first + rows - 1);
+  if (last == nullptr) std::rethrow_exception(error_);
+  const ReadWindow* head = find(first);
+  const std::size_t slot = static_cast<std::size_t>(consumed_) % slots_.size();
+  Batch& batch = slots_[slot];
+  batch.rows = rows;
+  batch.epoch = epoch;
+  batch.index = cursor_.batch;
+  batch.start = (head->begin + first - head->first) % ring_.rows;
+  batch.last_window = last->serial;
+  batch.fresh.clear();
+  for (ReadWindow& r : read_) {
+    if (r.announced) continue;
+    batch.fresh.push_back({r.begin % ring_.rows, r.rows, r.serial});
+    r.announced = true;
+  }
+  // Release the windows before the oldest batch still held (this one included).
+  held_from_[slot] = head->begin;
+  ++consumed_;
+  const int64_t oldest = std::max<int64_t>(0, consumed_ - options_.hold);
+  released_ = held_from_[static_cast<std::size_t>(oldest) % slots_.size()];
+  while (!read_.empty() && read_.front().begin + read_.front().rows <= released_)
+    read_.pop_front();
+  lock.unlock();
+  changed_.notify_all();
+  ++cursor_.batch;
+  return &batch;
+}
+
 void Loader::start_producer() {
   produced_ = consumed_ = 0;
   stop_ = false;
   error_ = nullptr;
+  read_.clear();
+  released_ = 0;
   LoaderCursor from = cursor_;
   producer_ = std::thread([this, from] {
     try {
-      produce(from);
+      if (options_.gather)
+        produce_gathered(from);
+      else
+        produce(from);
     } catch (...) {
       std::lock_guard lock(mutex_);
       error_ = std::current_exception();
@@ -343,6 +482,7 @@ const Batch* Loader::next() {
     return nullptr;
   }
   if (!producer_.joinable()) start_producer();
+  if (options_.gather) return next_gathered();
   std::unique_lock lock(mutex_);
   auto start = std::chrono::steady_clock::now();
   changed_.wait(lock, [&] { return produced_ > consumed_ || error_; });

@@ -18,12 +18,19 @@
 // the consumer's work. Memory is bounded by the options: two windows plus the ring,
 // whatever the dataset's size.
 //
+// Gather mode (LoaderOptions::gather, for a consumer that puts rows in order itself, such as
+// the GPU path): nothing is permuted or copied on the CPU. The background thread reads whole
+// windows, as far ahead as there is room, into one ring of rows (from the allocator) and
+// writes beside them the order in which their rows are delivered; a batch is a range of that
+// order (see Batch). The ring holds 2 windows + (hold + 1) batches of rows.
+//
 // Thread safety: one consumer thread calls next()/seek(); the loader owns its producer.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -56,6 +63,7 @@ struct LoaderOptions {
   int prefetch = 4;                 // batches buffered ahead of the consumer
   int hold = 1;                     // the last `hold` batches next() returned stay valid
   int threads = 0;                  // reading, decompressing and gathering; 0: one per core
+  bool gather = false;              // batches point into the ring of windows (see Batch)
   HostAllocator* allocator = nullptr;  // nullptr: default_host_allocator()
 };
 
@@ -66,8 +74,29 @@ struct LoaderCursor {
   bool operator==(const LoaderCursor&) const = default;
 };
 
+// Gather mode's ring: `rows` rows of every column, read a window at a time. The 4-byte
+// columns (float32, int32) and then the order column lie one after another at `narrow`
+// (narrow_columns x rows values), so one strided copy moves any range of rows of them all;
+// the 8-byte columns follow.
+struct Ring {
+  int64_t rows = 0;
+  const int32_t* order = nullptr;  // delivery position -> ring row
+  const void* narrow = nullptr;
+  int narrow_columns = 0;  // the order column included
+};
+
+// A window in the ring: rows [begin, begin + rows) modulo Ring::rows. `serial` counts the
+// windows the loader has read, in order (never reused).
+struct RingWindow {
+  int64_t begin = 0;
+  int64_t rows = 0;
+  uint64_t serial = 0;
+};
+
 // One batch: for each schema column a buffer of `rows` values of its mem type (float32
-// numeric/label/weight, int32 categorical, int64 id/time), contiguous.
+// numeric/label/weight, int32 categorical, int64 id/time), contiguous. In gather mode
+// `columns` point at the ring's columns instead, and row r of the batch is ring row row(r):
+// ring->order[(start + r) % ring->rows].
 struct Batch {
   int64_t rows = 0;
   int64_t epoch = 0;
@@ -76,6 +105,16 @@ struct Batch {
   template <class T>
   const T* column(std::size_t c) const {
     return static_cast<const T*>(columns[c]);
+  }
+  // Gather mode only.
+  const Ring* ring = nullptr;
+  int64_t start = 0;
+  std::vector<RingWindow> fresh;  // windows read since the previous batch was returned
+  uint64_t last_window = 0;       // the serial of the newest window this batch reads
+  int64_t row(int64_t r) const {
+    if (ring == nullptr) return r;
+    const int64_t p = start + r;
+    return ring->order[p < ring->rows ? p : p - ring->rows];
   }
 };
 
@@ -95,11 +134,13 @@ class Loader {
 
   // The next batch, or nullptr at the end of an epoch (the call after that starts the next
   // epoch). The batch stays valid until `hold` more batches have been returned, or seek()
-  // (with the default hold of 1: until the next batch). Rethrows a
+  // (with the default hold of 1: until the next batch); in gather mode the same holds for the
+  // ring rows it reads. Rethrows a
   // reading error (DataError naming file and row) from the background thread.
   const Batch* next();
   LoaderCursor cursor() const { return cursor_; }
-  // Continues from `cursor` (e.g. restored from a checkpoint).
+  // Continues from `cursor` (e.g. restored from a checkpoint). In gather mode the consumer
+  // must be done with the ring (copies of it finished): the rows are read again from row 0.
   void seek(LoaderCursor cursor);
 
   // Seconds next() spent waiting for the background thread, since construction.
@@ -126,9 +167,19 @@ class Loader {
   // delivered, counted from the window's start: each batch takes its piece of the window's
   // permutation in ascending row order. ConfigError for a window of 2^31 rows or more.
   std::vector<int32_t> places(const Window& window, int64_t start) const;
+  // The window holding row `position` of an epoch of `windows`, and that window's first row.
+  static std::pair<std::size_t, int64_t> locate(const std::vector<Window>& windows,
+                                                int64_t position);
+  // Reads `window`'s rows into rows [at, at + window.rows) modulo `capacity` of the column
+  // buffers `bases`.
+  void read_window(const Window& window, const std::vector<char*>& bases, int64_t at,
+                   int64_t capacity) const;
+  void allocate_ring();
   void start_producer();
   void stop_producer();
   void produce(LoaderCursor from);
+  void produce_gathered(LoaderCursor from);
+  const Batch* next_gathered();
 
   std::vector<std::shared_ptr<const ShardFile>> shards_;
   std::vector<std::shared_ptr<const Dataset>> datasets_;
@@ -154,8 +205,25 @@ class Loader {
   std::exception_ptr error_;
   std::thread producer_;
   LoaderCursor cursor_;
-  bool holding_ = false;  // the consumer holds slot (consumed_ - 1)
   double wait_seconds_ = 0;
+
+  // Gather mode. Ring positions here are unwrapped (they only grow from 0 at each start of
+  // the producer): row p is ring row p % ring_.rows.
+  struct ReadWindow {
+    int64_t epoch;
+    int64_t first;  // the epoch's row its rows are delivered from
+    int64_t rows;
+    int64_t begin;  // its ring position
+    uint64_t serial;
+    bool announced;  // in some batch's `fresh`
+  };
+  Ring ring_;
+  void* ring_memory_ = nullptr;
+  std::vector<char*> ring_columns_;
+  std::deque<ReadWindow> read_;     // read and not yet released
+  std::vector<int64_t> held_from_;  // per slot: the ring position its batch's rows start at
+  int64_t released_ = 0;            // ring positions before it may be read over
+  uint64_t serial_ = 0;
 };
 
 }  // namespace kiln::data

@@ -2,7 +2,9 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
 
 #include "core/errors.h"
 #include "kernels/cuda_check.h"
@@ -46,8 +48,24 @@ struct DeviceBatches::Slot {
   Event consumed;                    // on the compute stream, after the last read of `memory`
 };
 
+// The GPU's copy of a gather-mode loader's ring (its 4-byte columns and the order).
+struct DeviceBatches::Mirror {
+  const char* host = nullptr;  // Ring::narrow
+  int64_t rows = 0;
+  int columns = 0;
+  std::unique_ptr<void, DeviceFree> memory;
+  std::unique_ptr<DevicePlan> plan;  // its columns: the mirror's
+  std::vector<const float*> floats;  // each schema column's copy (4-byte columns only)
+  const int32_t* order = nullptr;
+  std::deque<std::pair<uint64_t, Event>> copies;  // per window: after its copy
+  Event consumed;                                 // on the compute stream, after the last transform
+  bool pushed = false;
+  uint64_t previous = 0;  // the newest window the previous batch read
+};
+
 DeviceBatches::DeviceBatches(const CompiledPlan& plan, const data::Schema& schema,
-                             int64_t batch_size) {
+                             int64_t batch_size)
+    : plan_(plan) {
   for (const data::Column& column : schema.columns) {
     offsets_.push_back(slot_bytes_);
     sizes_.push_back(data::mem_size(column.role));
@@ -85,8 +103,94 @@ DeviceBatches::~DeviceBatches() {
   cudaStreamDestroy(stream);
 }
 
+void DeviceBatches::wait_copy(void* event) {
+  const auto start = std::chrono::steady_clock::now();
+  cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "copying a batch to the GPU");
+  copy_wait_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOutputs& out,
+                                  void* stream) {
+  auto copy_stream = static_cast<cudaStream_t>(copy_stream_);
+  auto compute = static_cast<cudaStream_t>(stream);
+  const data::Ring& ring = *batch.ring;
+  const char* host = static_cast<const char*>(ring.narrow);
+  if (!mirror_) {
+    auto m = std::make_unique<Mirror>();
+    m->host = host;
+    m->rows = ring.rows;
+    m->columns = ring.narrow_columns;
+    void* memory = nullptr;
+    cuda_check(cudaMalloc(&memory, static_cast<std::size_t>(m->rows * m->columns) * 4),
+               "allocating device memory for the loader's ring");
+    m->memory.reset(memory);
+    auto on_device = [&](const void* p) {
+      return static_cast<const char*>(memory) + (static_cast<const char*>(p) - host);
+    };
+    std::vector<const void*> columns(batch.columns.size(), nullptr);
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      if (sizes_[c] == 4) columns[c] = on_device(batch.columns[c]);
+    for (const void* c : columns)
+      m->floats.push_back(static_cast<const float*>(c));
+    m->order = reinterpret_cast<const int32_t*>(on_device(ring.order));
+    m->plan = std::make_unique<DevicePlan>(plan_);
+    m->plan->set_columns(columns);
+    m->consumed = make_event();
+    mirror_ = std::move(m);
+  }
+  Mirror& m = *mirror_;
+  KILN_ASSERT(host == m.host && ring.rows == m.rows, "a batch of another loader");
+  char* device = static_cast<char*>(m.memory.get());
+  const std::size_t pitch = static_cast<std::size_t>(m.rows) * 4;
+  for (const data::RingWindow& w : batch.fresh) {
+    // Its ring rows were last read by transforms already enqueued.
+    cuda_check(cudaStreamWaitEvent(copy_stream, m.consumed.get(), 0), "ordering a window copy");
+    for (int64_t begin = w.begin, left = w.rows; left > 0;) {  // wraps at most once
+      const int64_t n = std::min(left, m.rows - begin);
+      const std::size_t offset = static_cast<std::size_t>(begin) * 4;
+      cuda_check(cudaMemcpy2DAsync(
+                     device + offset, pitch, host + offset, pitch, static_cast<std::size_t>(n) * 4,
+                     static_cast<std::size_t>(m.columns), cudaMemcpyHostToDevice, copy_stream),
+                 "copying a window of rows to the GPU");
+      left -= n;
+      begin = 0;
+    }
+    Event copied = make_event();
+    cuda_check(cudaEventRecord(copied.get(), copy_stream), "recording a window copy");
+    m.copies.emplace_back(w.serial, std::move(copied));
+  }
+  auto copy_of = [&](uint64_t serial) {
+    for (const auto& [s, event] : m.copies)
+      if (s == serial) return event.get();
+    KILN_ASSERT(false, "a batch reads window ", serial, ", which was never announced");
+    return static_cast<cudaEvent_t>(nullptr);
+  };
+  cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0), "ordering the transform");
+  const RowMap map{m.order, batch.start, m.rows};
+  m.plan->apply(batch.rows, out.features, out.categorical, compute, map);
+  for (const auto& [column, destination] : out.columns) {
+    const float* source = m.floats[static_cast<std::size_t>(column)];
+    KILN_ASSERT(source != nullptr, "not a float32 column");
+    gather_rows(source, map, batch.rows, destination, compute);
+  }
+  cuda_check(cudaEventRecord(m.consumed.get(), compute), "recording the transform");
+
+  if (m.pushed) {
+    wait_copy(copy_of(m.previous));
+    while (m.copies.front().first < m.previous)  // copied before it: done
+      m.copies.pop_front();
+  }
+  m.pushed = true;
+  m.previous = batch.last_window;
+}
+
 void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream) {
   KILN_ASSERT(batch.columns.size() == offsets_.size(), "batch of another schema");
+  if (batch.ring != nullptr) {
+    push_gathered(batch, out, stream);
+    return;
+  }
   auto copy_stream = static_cast<cudaStream_t>(copy_stream_);
   auto compute = static_cast<cudaStream_t>(stream);
   Slot& slot = *slots_[static_cast<std::size_t>(next_)];
@@ -125,13 +229,7 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   }
   cuda_check(cudaEventRecord(slot.consumed.get(), compute), "recording the transform");
 
-  if (pushed_) {
-    const Slot& previous = *slots_[static_cast<std::size_t>(next_)];  // next_ flipped above
-    const auto start = std::chrono::steady_clock::now();
-    cuda_check(cudaEventSynchronize(previous.copied.get()), "copying a batch to the GPU");
-    copy_wait_seconds_ +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
+  if (pushed_) wait_copy(slots_[static_cast<std::size_t>(next_)]->copied.get());  // flipped above
   pushed_ = true;
 }
 

@@ -6,8 +6,17 @@
 // slot, so the column pointers it reads never change) into fixed output buffers, and
 // copies of the batch's float32 columns the caller asks for (label, weight). So batch i+1
 // crosses the bus while the GPU runs step i, and the outputs keep their addresses from
-// step to step, as a captured CUDA graph needs. CUDA-free header: streams are void*
-// (cudaStream_t). Built only with CUDA (KILN_WITH_CUDA). Not thread-safe.
+// step to step, as a captured CUDA graph needs.
+//
+// A batch of the loader's gather mode (LoaderOptions::gather) is not copied: the loader's
+// ring has a mirror on the GPU, each window the loader announces (Batch::fresh) is copied into
+// it once, on the copy stream, as soon as push() sees it (strided copies of the 4-byte
+// columns and the order), and the transform gathers the batch's rows from the mirror through
+// the order (RowMap), after waiting for the copy of the newest window the batch reads. So the
+// CPU only reads the files; the rows are put in order on the GPU.
+//
+// CUDA-free header: streams are void* (cudaStream_t). Built only with CUDA (KILN_WITH_CUDA).
+// Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -46,9 +55,10 @@ class DeviceBatches {
   // Enqueues `batch` (host memory, at most batch_size rows) as above; `stream` is the
   // compute stream the outputs are read on. The batch's memory must stay as it is until the
   // next push() returns (a loader with LoaderOptions::hold = 2): this push returns once the
-  // copy of the batch pushed before it has finished, so that a copy overlaps the caller's
-  // wait for the next batch. InternalError naming the CUDA error when a copy or launch
-  // fails.
+  // copy of the batch pushed before it has finished (in gather mode: the copies of the
+  // windows it reads), so that a copy overlaps the caller's wait for the next batch. The
+  // batches of one gather-mode loader must all come here, in order. InternalError naming
+  // the CUDA error when a copy or launch fails.
   void push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
 
   // Seconds push() spent waiting for copies to finish, since construction.
@@ -56,6 +66,12 @@ class DeviceBatches {
 
  private:
   struct Slot;
+  struct Mirror;
+  void push_gathered(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
+  void wait_copy(void* event);
+
+  const CompiledPlan& plan_;
+  std::unique_ptr<Mirror> mirror_;    // of a gather-mode loader's ring, from its first batch
   std::vector<std::size_t> offsets_;  // of each column within a slot
   std::vector<std::size_t> sizes_;    // bytes per value of each column
   std::size_t slot_bytes_ = 0;

@@ -7,6 +7,8 @@
 // written. Blocks are numbered with the column tiles of one walker next to each other (float
 // tiles first, then the int64 tiles): the blocks that read the same input column (a feature
 // and its missing indicator) go through the rows together, so the second read is from L2.
+// Gathering rows through a RowMap (a second instantiation) makes the loads scattered: each
+// cell costs a 32-byte sector instead of 4 bytes.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -39,14 +41,16 @@ constexpr int kPerThread = kTile / kPasses;
 
 // The row tiles walker, walker + walkers, ... of one column tile [col0, col0 + 32) of an
 // output matrix `out` [rows, width]. `transform(program, cell)` maps one input cell, given as
-// its 4 raw bytes, to an output value.
-template <class Program, class Out, class Transform>
+// its 4 raw bytes, to an output value. With kGather, row r is read at row map(r) of the input
+// columns: the same 32 rows of every column of the tile, so each thread looks its row up once
+// per tile.
+template <bool kGather, class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_programs,
                                                 int32_t width, int32_t col0,
                                                 const void* const* __restrict__ columns,
-                                                int64_t rows, int64_t walker, int64_t walkers,
-                                                Out* __restrict__ out, int64_t* tile_memory,
-                                                Transform transform) {
+                                                int64_t rows, const RowMap& map, int64_t walker,
+                                                int64_t walkers, Out* __restrict__ out,
+                                                int64_t* tile_memory, Transform transform) {
   __shared__ Program programs[kTile];
   __shared__ const uint32_t* inputs[kTile];
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -56,10 +60,12 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
   }
   __syncthreads();
   auto load = [&](int64_t row0, uint32_t(&cells)[kPerThread]) {
+    int64_t source = row0 + tx;
+    if constexpr (kGather) source = source < rows ? map(source) : 0;
 #pragma unroll
     for (int k = 0; k < kPerThread; ++k) {
       const int j = ty + k * kPasses;
-      cells[k] = col0 + j < width && row0 + tx < rows ? inputs[j][row0 + tx] : 0u;
+      cells[k] = col0 + j < width && row0 + tx < rows ? inputs[j][source] : 0u;
     }
   };
   auto tile = reinterpret_cast<Out(*)[kTile + 1]>(tile_memory);  // +1: no bank conflicts
@@ -88,28 +94,35 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
   }
 }
 
+template <bool kGather>
 __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
     fused_transform(const FeatureProgram* __restrict__ features, int32_t width,
                     const CategoricalProgram* __restrict__ categoricals, int32_t categorical_width,
                     const void* const* __restrict__ columns, const int32_t* __restrict__ tables,
-                    const float* __restrict__ edges, int64_t rows, int32_t feature_tiles,
-                    int32_t column_tiles, float* __restrict__ out,
+                    const float* __restrict__ edges, int64_t rows, RowMap map,
+                    int32_t feature_tiles, int32_t column_tiles, float* __restrict__ out,
                     int64_t* __restrict__ categorical_out) {
   __shared__ int64_t tile_memory[kTile * (kTile + 1)];
   const auto column_tile = static_cast<int32_t>(blockIdx.x % column_tiles);
   const int64_t walker = blockIdx.x / column_tiles, walkers = gridDim.x / column_tiles;
   if (column_tile < feature_tiles) {
-    transform_tiles(features, width, column_tile * kTile, columns, rows, walker, walkers, out,
-                    tile_memory, [](const FeatureProgram& p, uint32_t cell) {
-                      return transform_feature(p, __uint_as_float(cell));
-                    });
+    transform_tiles<kGather>(features, width, column_tile * kTile, columns, rows, map, walker,
+                             walkers, out, tile_memory, [](const FeatureProgram& p, uint32_t cell) {
+                               return transform_feature(p, __uint_as_float(cell));
+                             });
   } else {
-    transform_tiles(categoricals, categorical_width, (column_tile - feature_tiles) * kTile, columns,
-                    rows, walker, walkers, categorical_out, tile_memory,
-                    [=](const CategoricalProgram& p, uint32_t cell) {
-                      return transform_categorical(p, cell, tables, edges);
-                    });
+    transform_tiles<kGather>(categoricals, categorical_width, (column_tile - feature_tiles) * kTile,
+                             columns, rows, map, walker, walkers, categorical_out, tile_memory,
+                             [=](const CategoricalProgram& p, uint32_t cell) {
+                               return transform_categorical(p, cell, tables, edges);
+                             });
   }
+}
+
+__global__ void gather_floats(const float* __restrict__ column, RowMap map, int64_t rows,
+                              float* __restrict__ out) {
+  const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (r < rows) out[r] = column[map(r)];
 }
 
 int64_t tiles(int64_t n) {
@@ -123,14 +136,17 @@ DevicePlan::DevicePlan(const CompiledPlan& plan)
   KILN_CHECK(width_ + categorical_width_ <= std::numeric_limits<int32_t>::max() / 2, DataError,
              "transform plan too wide for the GPU kernel: ", width_, " + ", categorical_width_,
              " output columns");
-  int device = 0, processors = 0, per_processor = 0;
+  int device = 0, processors = 0, per_processor = 0, gathering = 0;
   cuda_check(cudaGetDevice(&device), "finding the current GPU");
   cuda_check(cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device),
              "reading the GPU's multiprocessor count");
-  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform,
+  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform<false>,
                                                            kTile * kPasses, 0),
              "reading the transform kernel's occupancy");
-  resident_blocks_ = std::max(1, processors * per_processor);
+  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&gathering, fused_transform<true>,
+                                                           kTile * kPasses, 0),
+             "reading the transform kernel's occupancy");
+  resident_blocks_ = std::max(1, processors * std::min(per_processor, gathering));
   try {
     features_ = upload(plan.features, "uploading the transform plan");
     categoricals_ = upload(plan.categoricals, "uploading the transform plan");
@@ -173,7 +189,8 @@ void DevicePlan::set_columns(const std::vector<const void*>& device_columns) {
              "uploading column pointers");
 }
 
-void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void* stream) const {
+void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void* stream,
+                       const RowMap& map) const {
   KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0),
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
@@ -188,11 +205,20 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   KILN_CHECK(walkers <= std::numeric_limits<int32_t>::max() / column_tiles, DataError, "batch of ",
              rows, " rows is too large for one launch");
   const auto blocks = static_cast<unsigned>(walkers * column_tiles);
-  fused_transform<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
+  auto kernel = map.order != nullptr ? fused_transform<true> : fused_transform<false>;
+  kernel<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
-      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows,
+      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, map,
       static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
   cuda_check(cudaGetLastError(), "launching the fused transform");
+}
+
+void gather_rows(const float* column, const RowMap& map, int64_t rows, float* out, void* stream) {
+  if (rows == 0) return;
+  constexpr int kThreads = 256;
+  gather_floats<<<static_cast<unsigned>((rows + kThreads - 1) / kThreads), kThreads, 0,
+                  static_cast<cudaStream_t>(stream)>>>(column, map, rows, out);
+  cuda_check(cudaGetLastError(), "launching a row gather");
 }
 
 }  // namespace kiln::kernels

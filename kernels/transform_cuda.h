@@ -1,6 +1,7 @@
 // The fused feature transform on the GPU: one kernel launch per batch reads the batch's
 // columns (device memory, the loader's columnar layout) once and writes the row-major float
-// matrix [rows, width] and the int64 index matrix [rows, categorical_width]. CUDA-free: the
+// matrix [rows, width] and the int64 index matrix [rows, categorical_width]; the rows may be
+// gathered through an index (RowMap) on the way. CUDA-free: the
 // stream is passed as a void* (a cudaStream_t). Built only with CUDA (KILN_WITH_CUDA).
 #pragma once
 
@@ -10,6 +11,19 @@
 #include "kernels/transform_math.h"
 
 namespace kiln::kernels {
+
+// Where row r of a batch lies in its columns: at r, or, for a batch of the loader's gather
+// mode (data/loader.h), at ring row order[(start + r) mod ring].
+struct RowMap {
+  const int32_t* order = nullptr;  // device memory; nullptr: the rows are in place
+  int64_t start = 0;
+  int64_t ring = 0;
+  KILN_HD int64_t operator()(int64_t r) const {
+    if (order == nullptr) return r;
+    const int64_t p = start + r;
+    return order[p < ring ? p : p - ring];
+  }
+};
 
 // A compiled plan in device memory. Not thread-safe; one per stream.
 class DevicePlan {
@@ -27,10 +41,12 @@ class DevicePlan {
   // graph stays valid while the buffers do.
   void set_columns(const std::vector<const void*>& device_columns);
 
-  // Enqueues the kernel on `stream` (nullptr: the default stream). `features` and
-  // `categorical` are device memory of rows * width and rows * categorical_width.
-  // InternalError naming the CUDA error when the launch fails.
-  void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr) const;
+  // Enqueues the kernel on `stream` (nullptr: the default stream), reading row r of the
+  // batch at row map(r) of the columns. `features` and `categorical` are device memory of
+  // rows * width and rows * categorical_width. InternalError naming the CUDA error when the
+  // launch fails.
+  void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr,
+             const RowMap& map = {}) const;
 
  private:
   void release();
@@ -44,5 +60,9 @@ class DevicePlan {
   float* edges_ = nullptr;
   const void** columns_ = nullptr;
 };
+
+// out[r] = column[map(r)] for r < rows, on `stream` (device memory): a batch's label or
+// weight in gather mode. InternalError naming the CUDA error when the launch fails.
+void gather_rows(const float* column, const RowMap& map, int64_t rows, float* out, void* stream);
 
 }  // namespace kiln::kernels

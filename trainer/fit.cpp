@@ -350,7 +350,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     lo.shuffle_window = d.shuffle_window;
     lo.seed = static_cast<uint64_t>(config.run.seed);
     lo.threads = d.threads;
-    transformer.prepare(lo);
+    transformer.prepare(lo, d.device_shuffle);
     data::Loader loader({train}, lo);
     loader.seek(cursor);
     ScoringOptions scoring{d.eval_batch_size, d.threads, std::log(pos_weight)};

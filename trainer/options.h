@@ -15,6 +15,7 @@ struct DataOptions {
   int64_t eval_batch_size = 65536;  // rows per evaluation batch
   int64_t shuffle_window = 262144;  // rows permuted together each epoch
   int threads = 0;                  // loader threads; 0: one per core
+  bool device_shuffle = false;      // on a GPU: whole windows to the GPU, rows gathered there
 
   template <class V>
   void visit(V& v) {
@@ -24,6 +25,10 @@ struct DataOptions {
     v("eval_batch_size", eval_batch_size, "rows per batch when evaluating");
     v("shuffle_window", shuffle_window, "rows shuffled together each epoch (memory: one window)");
     v("threads", threads, "loader threads; 0 means one per core");
+    v("device_shuffle", device_shuffle,
+      "on a GPU, copy whole windows of rows to it once and put the rows in batch order there "
+      "(the fused transform gathers them); false: the CPU orders and copies every batch; no "
+      "effect on the CPU");
   }
 };
 

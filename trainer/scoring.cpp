@@ -89,6 +89,7 @@ ModelBatch BatchTransformer::apply(const data::Batch& batch) {
             weight_ >= 0 ? prefix(b.weight) : torch::Tensor()};
   }
 #endif
+  KILN_ASSERT(batch.ring == nullptr, "a gather-mode batch needs the GPU path");
   features_.resize(static_cast<std::size_t>(rows * plan_.width()));
   categorical_.resize(static_cast<std::size_t>(rows * plan_.categorical_width()));
   kernels::apply_cpu(plan_, const_cast<const void* const*>(batch.columns.data()), rows,
@@ -104,13 +105,15 @@ ModelBatch BatchTransformer::apply(const data::Batch& batch) {
           column(label_), column(weight_)};
 }
 
-void BatchTransformer::prepare(data::LoaderOptions& options) {
+void BatchTransformer::prepare(data::LoaderOptions& options, bool gather) {
 #if KILN_WITH_CUDA
   if (!gpu_) return;
   options.allocator = &gpu_->pinned;
   options.hold = 2;
+  options.gather = gather;
 #else
   (void)options;
+  (void)gather;
 #endif
 }
 

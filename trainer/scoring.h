@@ -49,9 +49,10 @@ class BatchTransformer {
   ModelBatch apply(const data::Batch& batch);
 
   // What the loader of a long run should do for this transformer: on the GPU path, pinned
-  // batch memory (so copies are asynchronous) held for two batches (DeviceBatches::push).
-  // A loader left as it is works too (pageable memory: each copy is staged at once).
-  void prepare(data::LoaderOptions& options);
+  // batch memory (so copies are asynchronous) held for two batches (DeviceBatches::push),
+  // and with `gather` the loader's gather mode (rows put in order on the GPU). A loader left
+  // as it is works too (pageable memory: each copy is staged at once).
+  void prepare(data::LoaderOptions& options, bool gather = false);
   // Seconds apply() waited for batch copies to the GPU to finish.
   double copy_wait_seconds() const;
 

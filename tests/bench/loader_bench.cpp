@@ -3,7 +3,9 @@
 // h5py + PyTorch DataLoader peer (tests/bench/loader_peer.py) on the same shards.
 //
 //   loader_bench make DIR --rows N --cols C [--shards K] [--gzip L]
-//   loader_bench run DIR --batch B [--epochs E] [--no-shuffle]
+//   loader_bench run DIR --batch B [--epochs E] [--no-shuffle] [--window W] [--gather]
+// --gather: the loader's gather mode (data.device_shuffle's host side: windows read into the
+// ring, no batch copies).
 // `run` prints one JSON object: rows/s, GB/s, seconds, peak RSS, memcpy GB/s.
 #include <sys/resource.h>
 
@@ -58,13 +60,15 @@ void make(const std::string& dir, int64_t rows, int cols, int shards, int gzip) 
   writer.finish();
 }
 
-void run(const std::string& dir, int64_t batch, int epochs, bool shuffle, int64_t window) {
+void run(const std::string& dir, int64_t batch, int epochs, bool shuffle, int64_t window,
+         bool gather) {
   auto ds = Dataset::open(dir);
   LoaderOptions o;
   o.batch_size = batch;
   o.shuffle = shuffle;
   o.shuffle_window = window;
   o.drop_last = false;
+  o.gather = gather;
   Loader loader({ds}, o);
   std::size_t row_bytes = 0;
   for (const auto& c : ds->schema().columns)
@@ -76,7 +80,7 @@ void run(const std::string& dir, int64_t batch, int epochs, bool shuffle, int64_
   for (int e = 0; e < epochs; ++e) {
     while (const Batch* b = loader.next()) {
       rows += b->rows;
-      checksum += b->column<float>(0)[b->rows - 1];  // touch the batch
+      checksum += b->column<float>(0)[b->row(b->rows - 1)];  // touch the batch
     }
   }
   double seconds = now() - start;
@@ -123,12 +127,13 @@ int main(int argc, char** argv) {
     if (argc >= 3 && std::strcmp(argv[1], "run") == 0) {
       run(argv[2], std::stoll(arg(argc, argv, "--batch", "4096")),
           std::stoi(arg(argc, argv, "--epochs", "1")), !flag(argc, argv, "--no-shuffle"),
-          std::stoll(arg(argc, argv, "--window", "262144")));
+          std::stoll(arg(argc, argv, "--window", "262144")), flag(argc, argv, "--gather"));
       return 0;
     }
     std::fprintf(stderr,
                  "usage: loader_bench make DIR --rows N --cols C [--shards K] [--gzip L]\n"
-                 "       loader_bench run DIR --batch B [--epochs E] [--no-shuffle]\n");
+                 "       loader_bench run DIR --batch B [--epochs E] [--no-shuffle] [--window W] "
+                 "[--gather]\n");
     return 64;
   } catch (const kiln::Error& e) {
     std::fprintf(stderr, "loader_bench: %s\n", e.what());

@@ -5,11 +5,11 @@ in PyTorch with the data already on the GPU (random rows; the rate does not depe
 values). Contenders: eager (fused AdamW), and the whole step (forward, backward, clipping,
 capturable AdamW) captured in one CUDA graph and replayed after copying each batch into the
 static input, each in fp32 and under bf16 autocast. Prints one JSON object per contender,
-then, with Kiln's results (--kiln-fit: `kiln fit` from HDF5 shards; --kiln-step: Kiln's step
-with the data on the GPU, from train_step_bench), one line comparing them with the fastest
-graphed peer.
+then, with Kiln's results (--kiln-step: Kiln's step with the data on the GPU, from
+train_step_bench; --kiln-fit NAME=F, repeatable: `kiln fit` from HDF5 shards), a line per
+result comparing it with the fastest graphed peer.
 
-  train_peer_gpu.py --batch B [--steps S] [--width 64] [--kiln-fit F] [--kiln-step F]
+  train_peer_gpu.py --batch B [--steps S] [--width 64] --kiln-step F [--kiln-fit NAME=F ...]
 """
 import argparse
 import json
@@ -89,7 +89,8 @@ def main():
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--kiln-fit", help="Kiln's `kiln fit` steady state {rows_per_s, ...}")
+    parser.add_argument("--kiln-fit", action="append", default=[],
+                        help="NAME=FILE: a `kiln fit` steady state {rows_per_s, ...}; repeatable")
     parser.add_argument("--kiln-step", help="train_step_bench's output")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False  # Kiln (LibTorch's default) runs fp32 as fp32
@@ -104,17 +105,20 @@ def main():
     if not graphs or not (args.kiln_fit and args.kiln_step):
         return
     best = max(graphs, key=lambda r: r["rows_per_s"])
-    with open(args.kiln_fit) as f:
-        fit = json.load(f)
     with open(args.kiln_step) as f:
         step = json.load(f)
-    print(f"batch {args.batch}: kiln fit from HDF5 {fit['rows_per_s'] / 1e6:.1f}M rows/s "
-          f"(waited {fit['data_wait_s']:.2f} s for the loader, {fit.get('copy_wait_s', 0):.2f} s "
-          f"for copies) | kiln step, data on GPU {step['rows_per_s'] / 1e6:.1f}M ({step['mode']}) "
-          f"| best peer ({'bf16' if best['bf16'] else 'fp32'} graph) "
-          f"{best['rows_per_s'] / 1e6:.1f}M | fit/peer {fit['rows_per_s'] / best['rows_per_s']:.2f}x"
-          f" | fit/own step {fit['rows_per_s'] / step['rows_per_s']:.2f}")
-
+    print(f"batch {args.batch}: kiln step, data on GPU {step['rows_per_s'] / 1e6:.1f}M rows/s "
+          f"({step['mode']}) | best peer ({'bf16' if best['bf16'] else 'fp32'} graph) "
+          f"{best['rows_per_s'] / 1e6:.1f}M | step/peer {step['rows_per_s'] / best['rows_per_s']:.2f}x")
+    for entry in args.kiln_fit:
+        name, path = entry.split("=", 1)
+        with open(path) as f:
+            fit = json.load(f)
+        print(f"batch {args.batch}: kiln fit from HDF5, {name}: {fit['rows_per_s'] / 1e6:.1f}M "
+              f"rows/s (waited {fit['data_wait_s']:.2f} s for the loader, "
+              f"{fit.get('copy_wait_s', 0):.2f} s for copies) | fit/peer "
+              f"{fit['rows_per_s'] / best['rows_per_s']:.2f}x | fit/own step "
+              f"{fit['rows_per_s'] / step['rows_per_s']:.2f}")
 
 if __name__ == "__main__":
     main()

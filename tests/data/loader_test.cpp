@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/errors.h"
 #include "raw_h5.h"
@@ -237,14 +238,17 @@ TEST(Loader, AReadErrorReachesTheConsumerNamingFileAndRow) {
   auto ds = Dataset::open(dir / "bad.h5");
   LoaderOptions o;
   o.batch_size = 100;
-  Loader loader({ds}, o);
-  try {
-    while (loader.next()) {
+  for (bool gather : {false, true}) {
+    o.gather = gather;
+    Loader loader({ds}, o);
+    try {
+      while (loader.next()) {
+      }
+      ADD_FAILURE() << "no error, gather " << gather;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.h5: /columns/label: row 4321"), std::string::npos)
+          << e.what();
     }
-    FAIL() << "no error";
-  } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.h5: /columns/label: row 4321"), std::string::npos)
-        << e.what();
   }
 }
 
@@ -272,6 +276,122 @@ TEST(Loader, WithHoldTwoTheBatchBeforeTheLastStaysIntact) {
   }
   o.hold = 0;
   EXPECT_THROW(Loader({ds}, o), ConfigError);
+}
+
+// One batch's rows as (id, x, label), through Batch::row in either mode.
+std::vector<std::tuple<int64_t, float, float>> batch_rows(const Batch& b) {
+  std::vector<std::tuple<int64_t, float, float>> rows;
+  for (int64_t i = 0; i < b.rows; ++i) {
+    const int64_t r = b.row(i);
+    rows.emplace_back(b.column<int64_t>(0)[r], b.column<float>(1)[r], b.column<float>(2)[r]);
+  }
+  return rows;
+}
+
+// Gather mode against the copies, batch by batch over three epochs, and its announcements:
+// every window once, in order, before any batch reads it.
+void expect_gather_matches_copies(const std::shared_ptr<const Dataset>& ds, LoaderOptions o) {
+  o.gather = false;
+  Loader copies({ds}, o);
+  o.gather = true;
+  Loader gathered({ds}, o);
+  ASSERT_EQ(gathered.batches_per_epoch(), copies.batches_per_epoch());
+  std::map<uint64_t, RingWindow> announced;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    while (const Batch* want = copies.next()) {
+      const Batch* got = gathered.next();
+      ASSERT_NE(got, nullptr);
+      ASSERT_EQ(got->index, want->index);
+      ASSERT_EQ(got->epoch, want->epoch);
+      for (const RingWindow& w : got->fresh) {
+        ASSERT_EQ(w.serial, announced.size()) << "windows announced out of order";
+        announced[w.serial] = w;
+      }
+      ASSERT_EQ(batch_rows(*got), batch_rows(*want))
+          << "epoch " << epoch << " batch " << want->index;
+      ASSERT_LT(got->last_window, announced.size()) << "a batch reads a window not announced";
+      // Each row is in an announced window no newer than last_window.
+      const int64_t ring = got->ring->rows;
+      for (int64_t i = 0; i < got->rows; ++i) {
+        const int64_t r = got->row(i);
+        bool inside = false;
+        for (auto it = announced.begin(); !inside && it != announced.end(); ++it) {
+          const RingWindow& w = it->second;
+          inside = it->first <= got->last_window && (r - w.begin + ring) % ring < w.rows;
+        }
+        ASSERT_TRUE(inside) << "ring row " << r << " of batch " << want->index;
+      }
+    }
+    ASSERT_EQ(gathered.next(), nullptr);
+  }
+}
+
+TEST(Loader, GatherModeDeliversTheCopiesBatches) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 30011, 7000, {1000, 0, false, false});
+  LoaderOptions o;
+  o.seed = 5;
+  o.threads = 2;
+  struct Case {
+    int64_t batch, window, block;
+    bool shuffle, drop_last;
+    int hold;
+  };
+  // Batches across windows, windows smaller than a batch (the ring wraps in mid-batch),
+  // blocks only, no shuffle, drop_last, hold 2.
+  for (const Case& c :
+       {Case{700, 5000, 2000, true, false, 1}, Case{4096, 1000, 1000, true, false, 2},
+        Case{512, 0, 3000, true, true, 2}, Case{1000, 9000, 2000, false, false, 1},
+        Case{3000, 2500, 1000, true, true, 1}}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << c.batch << " window " << c.window);
+    o.batch_size = c.batch;
+    o.shuffle_window = c.window;
+    o.block_rows = c.block;
+    o.shuffle = c.shuffle;
+    o.drop_last = c.drop_last;
+    o.hold = c.hold;
+    expect_gather_matches_copies(ds, o);
+  }
+  // Two ranks.
+  o = LoaderOptions();
+  o.batch_size = 600;
+  o.shuffle_window = 4000;
+  o.block_rows = 1000;
+  o.world_size = 2;
+  for (o.rank = 0; o.rank < 2; ++o.rank)
+    expect_gather_matches_copies(ds, o);
+}
+
+TEST(Loader, GatherModeResumesAndKeepsHeldRowsWhileReadingAhead) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 20000, 20000, {500, 0, false, false});
+  LoaderOptions o;
+  o.batch_size = 500;
+  o.hold = 2;
+  o.block_rows = 500;
+  o.shuffle_window = 1500;
+  o.seed = 4;
+  o.gather = true;
+  Loader loader({ds}, o);
+  const Batch* previous = loader.next();
+  auto copy = batch_rows(*previous);
+  std::vector<std::vector<std::tuple<int64_t, float, float>>> seen = {copy};
+  for (int i = 0; i < 70; ++i) {  // past the epoch's end (40 batches): the ring wraps
+    const Batch* b = loader.next();
+    if (b == nullptr) continue;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the producer reads ahead
+    ASSERT_EQ(batch_rows(*previous), copy) << "batch " << i << " was read over while held";
+    copy = batch_rows(*b);
+    seen.push_back(copy);
+    previous = b;
+  }
+  // From a cursor in mid-epoch, the same batches.
+  Loader resumed({ds}, o);
+  resumed.seek({0, 13});
+  for (std::size_t i = 13; i < 40; ++i)
+    ASSERT_EQ(batch_rows(*resumed.next()), seen[i]) << "batch " << i;
+  EXPECT_EQ(resumed.next(), nullptr);
+  EXPECT_EQ(batch_rows(*resumed.next()), seen[40]);
 }
 
 TEST(Loader, BadOptionsAreConfigErrors) {

@@ -78,7 +78,9 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
 }
 
-TEST_F(FitGpu, GraphedStepsMatchTheSameStepsRunEagerly) {
+// Also data.device_shuffle: the same batches, put in order on the GPU instead of the CPU, so
+// the same weights, bit for bit, in the deterministic fp32 mode.
+TEST_F(FitGpu, GraphedStepsMatchEagerStepsAndShufflingOnTheGpuChangesNoBit) {
   const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true"};
   auto graph = run_kiln(fit_args("graph", 120, 60, fp32));
   ASSERT_EQ(graph.exit_code, 0) << graph.err;
@@ -87,15 +89,24 @@ TEST_F(FitGpu, GraphedStepsMatchTheSameStepsRunEagerly) {
   auto eager = run_kiln(fit_args("eager", 120, 60, eager_args));
   ASSERT_EQ(eager.exit_code, 0) << eager.err;
   EXPECT_EQ(eager.err.find("captured in a CUDA graph"), std::string::npos);
-  const std::string last = "checkpoints/step_00000120";
+  auto shuffled_args = fp32;
+  shuffled_args.push_back("data.device_shuffle=true");
+  auto shuffled = run_kiln(fit_args("gpu_shuffle", 120, 60, shuffled_args));
+  ASSERT_EQ(shuffled.exit_code, 0) << shuffled.err;
+  EXPECT_NE(shuffled.err.find("captured in a CUDA graph"), std::string::npos) << shuffled.err;
+  const std::string last = "checkpoints/step_00000120";  // past the end of the first epoch
   EXPECT_LT(testing::checkpoint_difference((run_dir("graph") / last).string(),
                                            (run_dir("eager") / last).string()),
             1e-4);
+  EXPECT_EQ(testing::checkpoint_difference((run_dir("graph") / last).string(),
+                                           (run_dir("gpu_shuffle") / last).string()),
+            0.0);
 }
 
+// With data.device_shuffle, so that a resumed run starts the loader's ring in mid-epoch.
 TEST_F(FitGpu, SigtermThenResumeContinuesTheOptimizerWhereItStopped) {
   const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true",
-                                         "--resume", "auto"};
+                                         "data.device_shuffle=true", "--resume", "auto"};
   auto straight = run_kiln(fit_args("straight", 400, 40, fp32));
   ASSERT_EQ(straight.exit_code, 0) << straight.err;
   auto child = testing::start_kiln(fit_args("stopped", 400, 40, fp32));

@@ -1,0 +1,150 @@
+// DeviceBatches, the training data path onto the GPU: batches of the loader's gather mode
+// (whole windows copied once, rows gathered by the fused transform) against the same batches
+// copied out by the CPU, bit for bit. Runs where a GPU is (scripts/gpu-check); skips cleanly
+// elsewhere.
+#include "kernels/device_batches.h"
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "data/dataset.h"
+#include "kernels/device.h"
+#include "kernels/transform.h"
+#include "tests/gpu.h"
+#include "tests/temp_dir.h"
+
+namespace kiln::kernels {
+namespace {
+
+// id, two numeric columns with missing values, a categorical column, label and weight.
+std::shared_ptr<const data::Dataset> make_dataset(const std::string& dir, int64_t rows) {
+  using data::Role;
+  data::Schema schema{{{"id", Role::kId, 0},
+                       {"x", Role::kNumeric, 0},
+                       {"c", Role::kCategorical, 50},
+                       {"z", Role::kNumeric, 0},
+                       {"label", Role::kLabel, 0},
+                       {"weight", Role::kWeight, 0}}};
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<int64_t> id(rows);
+  std::vector<float> x(rows), z(rows), label(rows), weight(rows);
+  std::vector<int32_t> c(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    id[i] = i;
+    x[i] = i % 17 == 0 ? NAN : normal(rng);
+    z[i] = i % 5 == 0 ? NAN : std::exp(normal(rng));
+    c[i] = static_cast<int32_t>(rng() % 50);
+    label[i] = static_cast<float>(rng() % 2);
+    weight[i] = 0.5f + static_cast<float>(i % 3);
+  }
+  data::DatasetWriter writer(dir, schema, {1000, 0, false, false}, 7000);
+  writer.append(rows, {id.data(), x.data(), c.data(), z.data(), label.data(), weight.data()});
+  writer.finish();
+  return data::Dataset::open(dir);
+}
+
+// Device memory for `count` values of T, freed at the end of the scope.
+template <class T>
+struct DeviceArray {
+  explicit DeviceArray(std::size_t count) : size(count) {
+    EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(count, 1) * sizeof(T)), cudaSuccess);
+  }
+  ~DeviceArray() { cudaFree(data); }
+  std::vector<T> host() const {
+    std::vector<T> out(size);
+    EXPECT_EQ(cudaMemcpy(out.data(), data, size * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return out;
+  }
+  T* data = nullptr;
+  std::size_t size;
+};
+
+// What DeviceBatches wrote for three epochs of `options`' loader, batch after batch, with no
+// synchronization between batches (as `kiln fit` runs): each batch's outputs are copied on
+// the compute stream into one array per output.
+struct Epochs {
+  std::vector<float> features, label, weight;
+  std::vector<int64_t> categorical;
+};
+
+Epochs run_epochs(const std::shared_ptr<const data::Dataset>& ds, const CompiledPlan& plan,
+                  data::LoaderOptions options) {
+  PinnedAllocator pinned;
+  options.allocator = &pinned;
+  options.hold = 2;
+  data::Loader loader({ds}, options);
+  const int64_t batch = options.batch_size, width = plan.width(), cwidth = plan.categorical_width();
+  const auto rows = static_cast<std::size_t>(3 * loader.rows_per_epoch());
+  DeviceArray<float> features(static_cast<std::size_t>(batch * width)), label(batch), weight(batch);
+  DeviceArray<int64_t> categorical(static_cast<std::size_t>(batch * cwidth));
+  DeviceArray<float> all_features(rows * static_cast<std::size_t>(width)), all_label(rows),
+      all_weight(rows);
+  DeviceArray<int64_t> all_categorical(rows * static_cast<std::size_t>(cwidth));
+  DeviceBatches batches(plan, ds->schema(), batch);
+  DeviceBatchOutputs out{features.data, categorical.data, {{4, label.data}, {5, weight.data}}};
+  cudaStream_t stream = nullptr;
+  EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  std::size_t done = 0;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    while (const data::Batch* b = loader.next()) {
+      batches.push(*b, out, stream);
+      const auto n = static_cast<std::size_t>(b->rows);
+      auto keep = [&](auto* to, const auto* from, std::size_t per_row) {
+        EXPECT_EQ(cudaMemcpyAsync(to + done * per_row, from, n * per_row * sizeof(*from),
+                                  cudaMemcpyDeviceToDevice, stream),
+                  cudaSuccess);
+      };
+      keep(all_features.data, features.data, static_cast<std::size_t>(width));
+      keep(all_categorical.data, categorical.data, static_cast<std::size_t>(cwidth));
+      keep(all_label.data, label.data, 1);
+      keep(all_weight.data, weight.data, 1);
+      done += n;
+    }
+  }
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  cudaStreamDestroy(stream);
+  EXPECT_EQ(done, rows);
+  return {all_features.host(), all_label.host(), all_weight.host(), all_categorical.host()};
+}
+
+TEST(DeviceBatchesGpu, GatheredOnTheGpuEqualsCopiedOnTheCpuBitForBit) {
+  const CudaInfo info = cuda_info();
+  KILN_SKIP_WITHOUT_GPU(info.compiled && !info.devices.empty(), info.note);
+  kiln::testing::TempDir dir;
+  auto ds = make_dataset(dir / "ds", 30011);
+  const CompiledPlan plan = compile(fit_transform(*ds, TransformOptions{}), ds->schema());
+  ASSERT_GT(plan.categorical_width(), 0);
+  struct Case {
+    int64_t batch, window, block;
+    bool drop_last;
+  };
+  // Windows of many batches; batches across windows and larger than windows (the ring wraps
+  // in mid-batch); blocks only with drop_last.
+  for (const Case& c :
+       {Case{700, 5000, 2000, false}, Case{4096, 1000, 1000, false}, Case{512, 0, 3000, true}}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << c.batch << " window " << c.window);
+    data::LoaderOptions o;
+    o.batch_size = c.batch;
+    o.shuffle_window = c.window;
+    o.block_rows = c.block;
+    o.drop_last = c.drop_last;
+    o.seed = 8;
+    const Epochs copied = run_epochs(ds, plan, o);
+    o.gather = true;
+    const Epochs gathered = run_epochs(ds, plan, o);
+    ASSERT_EQ(gathered.features.size(), copied.features.size());
+    EXPECT_EQ(std::memcmp(gathered.features.data(), copied.features.data(),
+                          copied.features.size() * sizeof(float)),
+              0);
+    EXPECT_EQ(gathered.categorical, copied.categorical);
+    EXPECT_EQ(gathered.label, copied.label);
+    EXPECT_EQ(gathered.weight, copied.weight);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::kernels
