@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <new>
 #include <numeric>
@@ -177,8 +178,8 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
   return windows;
 }
 
-std::vector<int64_t> Loader::permutation(const Window& window) const {
-  std::vector<int64_t> perm(static_cast<std::size_t>(window.rows));
+std::vector<int32_t> Loader::permutation(const Window& window) const {
+  std::vector<int32_t> perm(static_cast<std::size_t>(window.rows));
   std::iota(perm.begin(), perm.end(), 0);
   if (options_.shuffle && options_.shuffle_window > 0) {
     CounterRng rng(window.key);
@@ -191,7 +192,7 @@ std::vector<int64_t> Loader::permutation(const Window& window) const {
 std::vector<int32_t> Loader::places(const Window& window, int64_t start) const {
   KILN_CHECK(window.rows <= std::numeric_limits<int32_t>::max(), ConfigError, "a window of ",
              window.rows, " rows is too large; use a smaller shuffle_window or block_rows");
-  const std::vector<int64_t> perm = permutation(window);
+  const std::vector<int32_t> perm = permutation(window);
   // The pieces of the permutation the batches take: a batch ends at every multiple of
   // batch_size rows from the epoch's start. Number every row with its piece, then hand out
   // places piece by piece in row order (a counting sort, linear time).
@@ -257,8 +258,20 @@ void Loader::read_window(const Window& window, const std::vector<char*>& bases, 
   }
 }
 
+std::future<std::vector<int32_t>> Loader::places_meanwhile(const Window& window,
+                                                           int64_t start) const {
+  if (!options_.shuffle || options_.shuffle_window == 0) {
+    std::promise<std::vector<int32_t>> none;
+    none.set_value({});
+    return none.get_future();
+  }
+  return std::async(std::launch::async, [this, &window, start] { return places(window, start); });
+}
+
 // Bytes a batch-copy task moves at least (whole columns).
 constexpr std::size_t kCopyTaskBytes = 256 * 1024;
+// Rows of a window's order a task writes.
+constexpr int64_t kOrderTaskRows = 65536;
 
 void Loader::produce(LoaderCursor from) {
   const std::size_t ncols = schema_.columns.size();
@@ -279,13 +292,14 @@ void Loader::produce(LoaderCursor from) {
     // memory once per batch.
     auto load = [&](std::size_t index, int64_t start) {
       const Window& window = windows[index];
+      std::future<std::vector<int32_t>> placing = places_meanwhile(window, start);
       window_data.resize(window.rows);
       std::vector<char*> bases(ncols);
       for (std::size_t c = 0; c < ncols; ++c)
         bases[c] = window_data.column<char>(c);
       read_window(window, bases, 0, window.rows);
       if (!rows_shuffled) return;
-      const std::vector<int32_t> destination = places(window, start);
+      const std::vector<int32_t> destination = placing.get();
       // A column per task: read in order, written in a few ascending streams (one per batch).
       shuffled.resize(window.rows);
       const int32_t* to = destination.data();
@@ -361,13 +375,19 @@ void Loader::produce(LoaderCursor from) {
 void Loader::produce_gathered(LoaderCursor from) {
   const int64_t capacity = ring_.rows;
   auto* order = const_cast<int32_t*>(ring_.order);
-  const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
   int64_t at = 0;  // the ring position of the next window
   for (int64_t epoch = from.epoch;; ++epoch) {
     const std::vector<Window> windows = plan(epoch);
     auto [w, first] = epoch == from.epoch ? locate(windows, from.batch * options_.batch_size)
                                           : std::pair<std::size_t, int64_t>{0, 0};
+    // The places of windows w, w + 1, ...: computed ahead, two windows at once, so that with
+    // many reading threads the (serial) places keep up with the reads.
+    std::deque<std::future<std::vector<int32_t>>> placing;
+    std::size_t ahead = w;
+    int64_t ahead_first = first;
     for (; w < windows.size(); first += windows[w++].rows) {
+      for (; ahead < windows.size() && placing.size() < 2; ahead_first += windows[ahead++].rows)
+        placing.push_back(places_meanwhile(windows[ahead], ahead_first));
       const Window& window = windows[w];
       {
         std::unique_lock lock(mutex_);
@@ -376,12 +396,17 @@ void Loader::produce_gathered(LoaderCursor from) {
       }
       read_window(window, ring_columns_, at, capacity);
       // The order: the ring rows of the window's rows, at their delivery positions.
-      const std::vector<int32_t> place =
-          rows_shuffled ? places(window, first) : std::vector<int32_t>();
-      for (int64_t i = 0; i < window.rows; ++i) {
-        const int64_t p = rows_shuffled ? place[static_cast<std::size_t>(i)] : i;
-        order[(at + p) % capacity] = static_cast<int32_t>((at + i) % capacity);
-      }
+      const std::vector<int32_t> place = placing.front().get();
+      placing.pop_front();
+      const int64_t base = at % capacity;
+      auto wrap = [capacity](int64_t p) { return p < capacity ? p : p - capacity; };
+      pool_->parallel_for((window.rows + kOrderTaskRows - 1) / kOrderTaskRows, [&](int64_t t) {
+        const int64_t end = std::min(window.rows, (t + 1) * kOrderTaskRows);
+        for (int64_t i = t * kOrderTaskRows; i < end; ++i) {
+          const int64_t p = place.empty() ? i : place[static_cast<std::size_t>(i)];
+          order[wrap(base + p)] = static_cast<int32_t>(wrap(base + i));
+        }
+      });
       {
         std::lock_guard lock(mutex_);
         read_.push_back({epoch, first, window.rows, at, serial_++, false});

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -162,7 +163,7 @@ class Loader {
     uint64_t key = 0;  // seeds the row permutation
   };
   std::vector<Window> plan(int64_t epoch) const;
-  std::vector<int64_t> permutation(const Window& window) const;  // keyed by window.key
+  std::vector<int32_t> permutation(const Window& window) const;  // keyed by window.key
   // Where each row of `window` (which starts at row `start` of this rank's epoch) is
   // delivered, counted from the window's start: each batch takes its piece of the window's
   // permutation in ascending row order. ConfigError for a window of 2^31 rows or more.
@@ -170,6 +171,9 @@ class Loader {
   // The window holding row `position` of an epoch of `windows`, and that window's first row.
   static std::pair<std::size_t, int64_t> locate(const std::vector<Window>& windows,
                                                 int64_t position);
+  // places(window, start) on a thread of its own, so that it runs while the window is read
+  // (it needs no data); empty when rows are not shuffled (every row in its place).
+  std::future<std::vector<int32_t>> places_meanwhile(const Window& window, int64_t start) const;
   // Reads `window`'s rows into rows [at, at + window.rows) modulo `capacity` of the column
   // buffers `bases`.
   void read_window(const Window& window, const std::vector<char*>& bases, int64_t at,
