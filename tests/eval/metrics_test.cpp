@@ -184,7 +184,9 @@ TEST(Sort, RanksDescendingStablyWithSignedZerosEqualAndDecodesScores) {
   EXPECT_EQ(one.rows, three.rows);
   for (std::size_t i = 1; i < one.size(); ++i) {
     ASSERT_GE(one.score(i - 1), one.score(i));
-    if (one.score(i - 1) == one.score(i)) ASSERT_LT(one.row(i - 1), one.row(i));
+    if (one.score(i - 1) == one.score(i)) {
+      ASSERT_LT(one.row(i - 1), one.row(i));
+    }
   }
 }
 
