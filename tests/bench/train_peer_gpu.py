@@ -120,5 +120,6 @@ def main():
               f"{fit['rows_per_s'] / best['rows_per_s']:.2f}x | fit/own step "
               f"{fit['rows_per_s'] / step['rows_per_s']:.2f}")
 
+
 if __name__ == "__main__":
     main()
