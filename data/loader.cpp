@@ -181,7 +181,7 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
 std::vector<int32_t> Loader::permutation(const Window& window) const {
   std::vector<int32_t> perm(static_cast<std::size_t>(window.rows));
   std::iota(perm.begin(), perm.end(), 0);
-  if (options_.shuffle && options_.shuffle_window > 0) {
+  if (rows_shuffled()) {
     CounterRng rng(window.key);
     for (std::size_t i = perm.size(); i > 1; --i)
       std::swap(perm[i - 1], perm[rng.below(i)]);
@@ -260,7 +260,7 @@ void Loader::read_window(const Window& window, const std::vector<char*>& bases, 
 
 std::future<std::vector<int32_t>> Loader::places_meanwhile(const Window& window,
                                                            int64_t start) const {
-  if (!options_.shuffle || options_.shuffle_window == 0) {
+  if (!rows_shuffled()) {
     std::promise<std::vector<int32_t>> none;
     none.set_value({});
     return none.get_future();
@@ -276,7 +276,6 @@ constexpr int64_t kOrderTaskRows = 65536;
 void Loader::produce(LoaderCursor from) {
   const std::size_t ncols = schema_.columns.size();
   const int64_t batch_size = options_.batch_size;
-  const bool rows_shuffled = options_.shuffle && options_.shuffle_window > 0;
   // The window as read, and (with row shuffling) its rows in delivery order.
   ColumnBuffers window_data(schema_, 0), shuffled(schema_, 0);
 
@@ -298,7 +297,7 @@ void Loader::produce(LoaderCursor from) {
       for (std::size_t c = 0; c < ncols; ++c)
         bases[c] = window_data.column<char>(c);
       read_window(window, bases, 0, window.rows);
-      if (!rows_shuffled) return;
+      if (!rows_shuffled()) return;
       const std::vector<int32_t> destination = placing.get();
       // A column per task: read in order, written in a few ascending streams (one per batch).
       shuffled.resize(window.rows);
@@ -417,31 +416,22 @@ void Loader::produce_gathered(LoaderCursor from) {
   }
 }
 
-const Batch* Loader::next_gathered() {
-  const int64_t first = cursor_.batch * options_.batch_size;
-  const int64_t rows = std::min(options_.batch_size, rows_per_epoch_ - first);
-  const int64_t epoch = cursor_.epoch;
-  // The read window that delivers the epoch's row `position`.
-  auto find = [&](int64_t position) -> const ReadWindow* {
-    for (const ReadWindow& r : read_) {
-      if (r.epoch == epoch && position >= r.first && position < r.first + r.rows) return &r;
-    }
-    return nullptr;
-  };
-  std::unique_lock lock(mutex_);
-  const auto start = std::chrono::steady_clock::now();
-  changed_.wait(lock, [&] { return find(first + rows - 1) != nullptr || error_; });
-  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const ReadWindow* last = find(first + rows - 1);
-  if (last == nullptr) std::rethrow_exception(error_);
-  const ReadWindow* head = find(first);
+const Loader::ReadWindow* Loader::find_read(int64_t epoch, int64_t position) const {
+  for (const ReadWindow& r : read_) {
+    if (r.epoch == epoch && position >= r.first && position < r.first + r.rows) return &r;
+  }
+  return nullptr;
+}
+
+Batch& Loader::hand_out_gathered(int64_t first, int64_t rows) {
+  const ReadWindow* head = find_read(cursor_.epoch, first);
   const std::size_t slot = static_cast<std::size_t>(consumed_) % slots_.size();
   Batch& batch = slots_[slot];
   batch.rows = rows;
-  batch.epoch = epoch;
+  batch.epoch = cursor_.epoch;
   batch.index = cursor_.batch;
   batch.start = (head->begin + first - head->first) % ring_.rows;
-  batch.last_window = last->serial;
+  batch.last_window = find_read(cursor_.epoch, first + rows - 1)->serial;
   batch.fresh.clear();
   for (ReadWindow& r : read_) {
     if (r.announced) continue;
@@ -450,15 +440,11 @@ const Batch* Loader::next_gathered() {
   }
   // Release the windows before the oldest batch still held (this one included).
   held_from_[slot] = head->begin;
-  ++consumed_;
-  const int64_t oldest = std::max<int64_t>(0, consumed_ - options_.hold);
+  const int64_t oldest = std::max<int64_t>(0, consumed_ + 1 - options_.hold);
   released_ = held_from_[static_cast<std::size_t>(oldest) % slots_.size()];
   while (!read_.empty() && read_.front().begin + read_.front().rows <= released_)
     read_.pop_front();
-  lock.unlock();
-  changed_.notify_all();
-  ++cursor_.batch;
-  return &batch;
+  return batch;
 }
 
 void Loader::start_producer() {
@@ -507,13 +493,22 @@ const Batch* Loader::next() {
     return nullptr;
   }
   if (!producer_.joinable()) start_producer();
-  if (options_.gather) return next_gathered();
+  const int64_t first = cursor_.batch * options_.batch_size;
+  const int64_t rows = std::min(options_.batch_size, rows_per_epoch_ - first);
+  // The batch is ready when the producer has made it (in gather mode: read the window that
+  // delivers its last row).
+  auto ready = [&] {
+    return options_.gather ? find_read(cursor_.epoch, first + rows - 1) != nullptr
+                           : produced_ > consumed_;
+  };
   std::unique_lock lock(mutex_);
   auto start = std::chrono::steady_clock::now();
-  changed_.wait(lock, [&] { return produced_ > consumed_ || error_; });
+  changed_.wait(lock, [&] { return ready() || error_; });
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (produced_ == consumed_ && error_) std::rethrow_exception(error_);
-  const Batch* batch = &slots_[static_cast<std::size_t>(consumed_) % slots_.size()];
+  if (!ready()) std::rethrow_exception(error_);
+  const Batch* batch = options_.gather
+                           ? &hand_out_gathered(first, rows)
+                           : &slots_[static_cast<std::size_t>(consumed_) % slots_.size()];
   ++consumed_;
   lock.unlock();
   changed_.notify_all();

@@ -183,7 +183,10 @@ class Loader {
   void stop_producer();
   void produce(LoaderCursor from);
   void produce_gathered(LoaderCursor from);
-  const Batch* next_gathered();
+  // Under the lock, in gather mode: the batch of the epoch's rows [first, first + rows),
+  // whose windows are read; releases the windows no held batch reads any more.
+  Batch& hand_out_gathered(int64_t first, int64_t rows);
+  bool rows_shuffled() const { return options_.shuffle && options_.shuffle_window > 0; }
 
   std::vector<std::shared_ptr<const ShardFile>> shards_;
   std::vector<std::shared_ptr<const Dataset>> datasets_;
@@ -221,6 +224,8 @@ class Loader {
     uint64_t serial;
     bool announced;  // in some batch's `fresh`
   };
+  // The read window that delivers row `position` of `epoch`; nullptr if none (under the lock).
+  const ReadWindow* find_read(int64_t epoch, int64_t position) const;
   Ring ring_;
   void* ring_memory_ = nullptr;
   std::vector<char*> ring_columns_;
