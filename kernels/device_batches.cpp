@@ -167,7 +167,7 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     return static_cast<cudaEvent_t>(nullptr);
   };
   cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0), "ordering the transform");
-  const RowMap map{m.order, batch.start, m.rows};
+  const RowMap map{m.order, batch.map.start, m.rows};  // the order's copy on the GPU
   m.plan->apply(batch.rows, out.features, out.categorical, compute, map);
   for (const auto& [column, destination] : out.columns) {
     const float* source = m.floats[static_cast<std::size_t>(column)];

@@ -8,22 +8,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/row_map.h"
 #include "kernels/transform_math.h"
 
 namespace kiln::kernels {
 
-// Where row r of a batch lies in its columns: at r, or, for a batch of the loader's gather
-// mode (data/loader.h), at ring row order[(start + r) mod ring].
-struct RowMap {
-  const int32_t* order = nullptr;  // device memory; nullptr: the rows are in place
-  int64_t start = 0;
-  int64_t ring = 0;
-  KILN_HD int64_t operator()(int64_t r) const {
-    if (order == nullptr) return r;
-    const int64_t p = start + r;
-    return order[p < ring ? p : p - ring];
-  }
-};
+// Row r of a batch read at map(r) of its columns (data/row_map.h).
+using data::RowMap;
 
 // A compiled plan in device memory. Not thread-safe; one per stream.
 class DevicePlan {
