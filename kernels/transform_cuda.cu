@@ -9,10 +9,16 @@
 // and its missing indicator) go through the rows together, so the second read is from L2.
 // Gathering rows through a RowMap (a second instantiation) makes the loads scattered: each
 // cell costs a 32-byte sector instead of 4 bytes.
+//
+// The row tiling (DevicePlan::Tiling::kRowTiles, fused_transform_rows below) divides the work
+// the other way: a block owns whole output rows, so each input column is read once per row
+// and the outputs are written as contiguous rows.
+#include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "core/errors.h"
@@ -125,14 +131,111 @@ __global__ void gather_floats(const float* __restrict__ column, RowMap map, int6
   if (r < rows) out[r] = column[map(r)];
 }
 
+// The row tiling. A block walks tiles of kRowTileRows rows (grid-stride). Per tile, each input
+// column the plan reads ("staged" column) is copied once into shared memory, [staged]
+// [kRowTilePitch] words, by 16-byte asynchronous copies (cp.async); the next tile's copies
+// are in flight while this one is transformed. Then the block's threads take "quads" (an
+// output column c and rows 4k..4k+3 of the tile) in turn: one 16-byte shared-memory load of
+// the 4 cells, the transform, 4 stores to 4 output rows. Consecutive threads take
+// consecutive output columns, so each store of a warp is contiguous.
+constexpr int kRowTileRows = 64;
+constexpr int kQuads = kRowTileRows / 4;  // per output column and tile
+// Words per staged column: 16-byte aligned for the copies, and 17 16-byte units, so that 8
+// threads reading the same rows of 8 consecutive staged columns use 8 different bank groups.
+constexpr int kRowTilePitch = kRowTileRows + 4;
+constexpr int kRowTileThreads = 256;
+constexpr int kStages = 2;
+constexpr int64_t kMaxRowTileOutputs = int64_t{1} << 20;  // so that quads fit in an int32
+
+// Dynamic shared memory of a block: the stages, then each staged column's pointer.
+std::size_t row_tile_shared_bytes(int32_t staged) {
+  return static_cast<std::size_t>(staged) * (kStages * kRowTilePitch * 4 + sizeof(void*));
+}
+
+// The quads of one output matrix `out` [rows, width] for the tile of rows [row0, row0 + valid)
+// staged in `tile`; `slots[c]` is the staged column output c reads.
+template <class Program, class Out, class Transform>
+__device__ __forceinline__ void transform_quads(const Program* __restrict__ programs,
+                                                const int32_t* __restrict__ slots, int32_t width,
+                                                const uint32_t* tile, int64_t row0, int64_t valid,
+                                                Out* __restrict__ out, Transform transform) {
+  const int32_t quads = width * kQuads;
+  for (int32_t q = static_cast<int32_t>(threadIdx.x); q < quads; q += kRowTileThreads) {
+    const int32_t c = q % width, k = q / width;
+    const Program& p = programs[c];
+    const uint4 cells = *reinterpret_cast<const uint4*>(tile + slots[c] * kRowTilePitch + 4 * k);
+    Out* o = out + (row0 + 4 * k) * width + c;
+    const int64_t left = valid - 4 * k;  // rows of the quad that exist
+    if (left > 0) o[0] = transform(p, cells.x);
+    if (left > 1) o[width] = transform(p, cells.y);
+    if (left > 2) o[2 * int64_t{width}] = transform(p, cells.z);
+    if (left > 3) o[3 * int64_t{width}] = transform(p, cells.w);
+  }
+}
+
+__global__ void __launch_bounds__(kRowTileThreads, 4)
+    fused_transform_rows(const FeatureProgram* __restrict__ features, int32_t width,
+                         const CategoricalProgram* __restrict__ categoricals,
+                         int32_t categorical_width, const void* const* __restrict__ columns,
+                         const int32_t* __restrict__ staged_inputs, int32_t staged,
+                         const int32_t* __restrict__ slots, const int32_t* __restrict__ tables,
+                         const float* __restrict__ edges, int64_t rows, float* __restrict__ out,
+                         int64_t* __restrict__ categorical_out) {
+  extern __shared__ __align__(16) uint32_t shared[];
+  const int32_t stage_words = staged * kRowTilePitch;
+  auto sources = reinterpret_cast<const uint32_t**>(shared + kStages * stage_words);
+  for (int32_t s = static_cast<int32_t>(threadIdx.x); s < staged; s += kRowTileThreads)
+    sources[s] = static_cast<const uint32_t*>(columns[staged_inputs[s]]);
+  __syncthreads();
+  // Starts filling `tile` with row tile t: one commit group per call, an empty one past the
+  // last tile, so that waiting for all but the newest group waits for the previous tile.
+  auto stage = [&](int64_t t, uint32_t* tile) {
+    const int64_t row0 = t * kRowTileRows;
+    if (row0 + kRowTileRows <= rows) {
+      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kQuads;
+           q += kRowTileThreads) {
+        const int32_t s = q / kQuads, k = q % kQuads;
+        __pipeline_memcpy_async(tile + s * kRowTilePitch + 4 * k, sources[s] + row0 + 4 * k, 16);
+      }
+    } else if (row0 < rows) {  // the last tile, partial: plain loads, zeros past the end
+      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kRowTileRows;
+           q += kRowTileThreads) {
+        const int32_t s = q / kRowTileRows, r = q % kRowTileRows;
+        tile[s * kRowTilePitch + r] = row0 + r < rows ? sources[s][row0 + r] : 0u;
+      }
+    }
+    __pipeline_commit();
+  };
+  const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
+  int64_t t = blockIdx.x;
+  stage(t, shared);
+  for (int i = 0; t < row_tiles; t += gridDim.x, i ^= 1) {
+    const uint32_t* tile = shared + i * stage_words;
+    stage(t + gridDim.x, shared + (i ^ 1) * stage_words);  // freed at the end of the last turn
+    __pipeline_wait_prior(1);
+    __syncthreads();  // every thread's copies and stores of this tile have landed
+    const int64_t row0 = t * kRowTileRows;
+    const int64_t valid = rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows;
+    transform_quads(features, slots, width, tile, row0, valid, out,
+                    [](const FeatureProgram& p, uint32_t cell) {
+                      return transform_feature(p, __uint_as_float(cell));
+                    });
+    transform_quads(categoricals, slots + width, categorical_width, tile, row0, valid,
+                    categorical_out, [=](const CategoricalProgram& p, uint32_t cell) {
+                      return transform_categorical(p, cell, tables, edges);
+                    });
+    __syncthreads();  // the tile is free again
+  }
+}
+
 int64_t tiles(int64_t n) {
   return (n + kTile - 1) / kTile;
 }
 
 }  // namespace
 
-DevicePlan::DevicePlan(const CompiledPlan& plan)
-    : width_(plan.width()), categorical_width_(plan.categorical_width()) {
+DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
+    : width_(plan.width()), categorical_width_(plan.categorical_width()), tiling_(tiling) {
   KILN_CHECK(width_ + categorical_width_ <= std::numeric_limits<int32_t>::max() / 2, DataError,
              "transform plan too wide for the GPU kernel: ", width_, " + ", categorical_width_,
              " output columns");
@@ -147,11 +250,48 @@ DevicePlan::DevicePlan(const CompiledPlan& plan)
                                                            kTile * kPasses, 0),
              "reading the transform kernel's occupancy");
   resident_blocks_ = std::max(1, processors * std::min(per_processor, gathering));
+  // The row tiling's staged columns: each input column once, in order of first use.
+  std::vector<int32_t> inputs, slots;
+  std::map<int32_t, int32_t> slot_of;
+  auto slot = [&](int32_t input) {
+    auto [at, added] = slot_of.emplace(input, static_cast<int32_t>(inputs.size()));
+    if (added) inputs.push_back(input);
+    return at->second;
+  };
+  for (const FeatureProgram& p : plan.features)
+    slots.push_back(slot(p.input));
+  for (const CategoricalProgram& p : plan.categoricals)
+    slots.push_back(slot(p.input));
+  staged_ = static_cast<int32_t>(inputs.size());
+  row_tile_shared_ = row_tile_shared_bytes(staged_);
+  int shared_limit = 0;
+  cuda_check(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "reading the GPU's shared memory per block");
+  if (tiling_ == Tiling::kRowTiles && width_ + categorical_width_ <= kMaxRowTileOutputs &&
+      row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
+    // Raised only: the attribute is the kernel's, shared by every plan.
+    cudaFuncAttributes attributes{};
+    cuda_check(cudaFuncGetAttributes(&attributes, fused_transform_rows),
+               "reading the transform kernel's attributes");
+    if (static_cast<std::size_t>(attributes.maxDynamicSharedSizeBytes) < row_tile_shared_)
+      cuda_check(
+          cudaFuncSetAttribute(fused_transform_rows, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(row_tile_shared_)),
+          "raising the transform kernel's shared memory");
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform_rows,
+                                                             kRowTileThreads, row_tile_shared_),
+               "reading the transform kernel's occupancy");
+    resident_row_blocks_ = processors * per_processor;
+  }
   try {
     features_ = upload(plan.features, "uploading the transform plan");
     categoricals_ = upload(plan.categoricals, "uploading the transform plan");
     tables_ = upload(plan.tables, "uploading vocabularies");
     edges_ = upload(plan.edges, "uploading bucket edges");
+    if (resident_row_blocks_ > 0) {
+      staged_inputs_ = upload(inputs, "uploading the transform plan");
+      slots_ = upload(slots, "uploading the transform plan");
+    }
   } catch (...) {
     release();
     throw;
@@ -168,6 +308,10 @@ void DevicePlan::release() {
   cudaFree(tables_);
   cudaFree(edges_);
   cudaFree(columns_);
+  cudaFree(staged_inputs_);
+  cudaFree(slots_);
+  staged_inputs_ = nullptr;
+  slots_ = nullptr;
   features_ = nullptr;
   categoricals_ = nullptr;
   tables_ = nullptr;
@@ -176,6 +320,9 @@ void DevicePlan::release() {
 }
 
 void DevicePlan::set_columns(const std::vector<const void*>& device_columns) {
+  aligned_ = true;
+  for (const void* column : device_columns)
+    aligned_ = aligned_ && reinterpret_cast<std::uintptr_t>(column) % 16 == 0;
   if (device_columns.size() != column_count_) {
     cudaFree(columns_);
     columns_ = nullptr;
@@ -194,6 +341,17 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0),
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
+  const auto cuda_stream = static_cast<cudaStream_t>(stream);
+  if (tiling(map) == Tiling::kRowTiles) {  // one wave of resident blocks
+    const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
+    const auto blocks = static_cast<unsigned>(std::min<int64_t>(row_tiles, resident_row_blocks_));
+    fused_transform_rows<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
+        features_, static_cast<int32_t>(width_), categoricals_,
+        static_cast<int32_t>(categorical_width_), columns_, staged_inputs_, staged_, slots_,
+        tables_, edges_, rows, features, categorical);
+    cuda_check(cudaGetLastError(), "launching the fused transform");
+    return;
+  }
   // Whole walkers of every column tile: at least one wave of resident blocks where the rows
   // allow, else at most kTilesPerWalker row tiles each, so that blocks that finish early
   // (narrow column tiles) leave room for others.
@@ -206,11 +364,18 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
              rows, " rows is too large for one launch");
   const auto blocks = static_cast<unsigned>(walkers * column_tiles);
   auto kernel = map.order != nullptr ? fused_transform<true> : fused_transform<false>;
-  kernel<<<blocks, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
+  kernel<<<blocks, dim3(kTile, kPasses), 0, cuda_stream>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
       static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, map,
       static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
   cuda_check(cudaGetLastError(), "launching the fused transform");
+}
+
+DevicePlan::Tiling DevicePlan::tiling(const RowMap& map) const {
+  return tiling_ == Tiling::kRowTiles && resident_row_blocks_ > 0 && aligned_ &&
+                 map.order == nullptr
+             ? Tiling::kRowTiles
+             : Tiling::kColumnTiles;
 }
 
 void gather_rows(const float* column, const RowMap& map, int64_t rows, float* out, void* stream) {

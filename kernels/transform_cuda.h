@@ -19,7 +19,18 @@ using data::RowMap;
 // A compiled plan in device memory. Not thread-safe; one per stream.
 class DevicePlan {
  public:
-  explicit DevicePlan(const CompiledPlan& plan);  // uploads, synchronously
+  // How the kernel divides the work (docs/TRANSFORMS.md, "The GPU kernel"). kColumnTiles: a
+  // block owns 32 output columns and walks tiles of 32 rows (4-byte loads into registers).
+  // kRowTiles: a block owns whole output rows, 64 at a time; every input column the plan reads
+  // is staged once per tile in shared memory by 16-byte asynchronous copies (two tiles in
+  // flight), and the outputs are written as contiguous rows. kRowTiles needs every column
+  // pointer 16-byte aligned, no RowMap, and the staged columns within the shared memory of a
+  // block; apply() uses kColumnTiles where it cannot. Both compute the same bits.
+  enum class Tiling { kColumnTiles, kRowTiles };
+  static constexpr Tiling kDefaultTiling = Tiling::kColumnTiles;
+
+  explicit DevicePlan(const CompiledPlan& plan,
+                      Tiling tiling = kDefaultTiling);  // uploads, synchronously
   ~DevicePlan();
   DevicePlan(const DevicePlan&) = delete;
   DevicePlan& operator=(const DevicePlan&) = delete;
@@ -39,12 +50,23 @@ class DevicePlan {
   void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr,
              const RowMap& map = {}) const;
 
+  // The tiling apply() runs with the columns set and this map: the one asked for, or
+  // kColumnTiles where kRowTiles cannot run.
+  Tiling tiling(const RowMap& map = {}) const;
+
  private:
   void release();
   int64_t width_ = 0;
   int64_t categorical_width_ = 0;
   std::size_t column_count_ = 0;
-  int resident_blocks_ = 1;  // of the kernel, on the whole GPU at once
+  Tiling tiling_;
+  bool aligned_ = false;              // every column pointer 16-byte aligned
+  int resident_blocks_ = 1;           // of the kColumnTiles kernel, on the whole GPU at once
+  int resident_row_blocks_ = 0;       // of the kRowTiles kernel (0: it does not fit)
+  int32_t staged_ = 0;                // input columns the plan reads, each staged once
+  std::size_t row_tile_shared_ = 0;   // bytes of dynamic shared memory per kRowTiles block
+  int32_t* staged_inputs_ = nullptr;  // the schema column of each staged column
+  int32_t* slots_ = nullptr;          // the staged column of each output, float then categorical
   FeatureProgram* features_ = nullptr;
   CategoricalProgram* categoricals_ = nullptr;
   int32_t* tables_ = nullptr;

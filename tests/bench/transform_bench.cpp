@@ -3,8 +3,8 @@
 // torch.compile peers (tests/bench/transform_peer.py), on the same dataset and plan.
 //
 //   transform_bench make DIR --rows N [--numeric 64] [--categorical 8] [--missing 0.05]
-//       a dataset (half the numeric columns with this fraction of NaN, Zipf codes) and DIR/transform.json
-//       fitted with the default transform config
+//       a dataset (half the numeric columns with this fraction of NaN, Zipf codes) and
+//       DIR/transform.json fitted with the default transform config
 //   transform_bench run DIR [--threads T] [--reps R]     CPU reference, columns in memory
 //   transform_bench gpu DIR [--reps R]                   fused kernel vs a D2D copy (CUDA)
 // Each prints one JSON object. Bytes: every input column read once, both outputs written.
@@ -236,20 +236,48 @@ void run_gpu(const std::string& dir, int reps) {
   check(cudaMalloc(&from, half));
   check(cudaMalloc(&to, half));
   check(cudaMemset(from, 1, half));
+  // The other tiling (DevicePlan::Tiling), timed in the same rounds: it must give the same
+  // bits.
+  using Tiling = kernels::DevicePlan::Tiling;
+  const Tiling other = kernels::DevicePlan::kDefaultTiling == Tiling::kRowTiles
+                           ? Tiling::kColumnTiles
+                           : Tiling::kRowTiles;
+  kernels::DevicePlan other_plan(plan, other);
+  other_plan.set_columns(device);
+  auto outputs = [&](const kernels::DevicePlan& p) {
+    const auto float_bytes = static_cast<std::size_t>(c.rows * plan.width()) * 4;
+    const auto index_bytes = static_cast<std::size_t>(c.rows * plan.categorical_width()) * 8;
+    check(cudaMemset(features, 0xff, float_bytes));
+    check(cudaMemset(categorical, 0xff, index_bytes));
+    p.apply(c.rows, features, categorical);
+    std::vector<char> host(float_bytes + index_bytes);
+    check(cudaMemcpy(host.data(), features, float_bytes, cudaMemcpyDeviceToHost));
+    check(cudaMemcpy(host.data() + float_bytes, categorical, index_bytes, cudaMemcpyDeviceToHost));
+    return host;
+  };
+  const bool same_bits = outputs(device_plan) == outputs(other_plan);
   auto t = median_seconds(
       reps, {[&] { device_plan.apply(c.rows, features, categorical); },
              [&] { identity_plan.apply(c.rows, features, categorical); },
-             [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); }});
+             [&] { check(cudaMemcpyAsync(to, from, half, cudaMemcpyDeviceToDevice)); },
+             [&] { other_plan.apply(c.rows, features, categorical); }});
   auto out = report(c, plan, t[0]);
   const double copy_bw = 2.0 * static_cast<double>(half) / t[2] / 1e12;
+  auto name = [](Tiling tiling) { return tiling == Tiling::kRowTiles ? "row" : "column"; };
+  out["tiling"] = name(device_plan.tiling());
   out["identity_tb_per_s"] = static_cast<double>(bytes) / t[1] / 1e12;
   out["tb_per_s"] = out["gb_per_s"].get<double>() / 1e3;
   out["copy_tb_per_s"] = copy_bw;
   out["fraction_of_copy"] = out["tb_per_s"].get<double>() / copy_bw;
+  out["other_tiling"] = name(other_plan.tiling());
+  out["other_tiling_tb_per_s"] = static_cast<double>(bytes) / t[3] / 1e12;
+  out["other_tiling_fraction_of_copy"] = out["other_tiling_tb_per_s"].get<double>() / copy_bw;
+  out["other_tiling_same_bits"] = same_bits;
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0));
   out["device"] = prop.name;
   std::cout << out.dump() << "\n";
+  if (!same_bits) throw std::runtime_error("the two tilings computed different bits");
 }
 #endif
 

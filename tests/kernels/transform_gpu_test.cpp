@@ -3,7 +3,9 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
+#include <string>
 
 #include "kernels/device.h"
 #include "kernels/transform.h"
@@ -26,37 +28,99 @@ T* to_device(const void* host, std::size_t bytes) {
   return static_cast<T*>(device);
 }
 
-// The GPU path with the test's host columns: float32 x, int32 c, float32 y.
-void apply_on_gpu(const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
+using Tiling = DevicePlan::Tiling;
+
+// The GPU path with the test's host columns (float32 x, int32 c, float32 y), asking for
+// `tiling`. With `misaligned`, the columns start 4 bytes into their allocations, so kRowTiles
+// must give way to kColumnTiles. Checks which tiling ran.
+void apply_on_gpu(Tiling tiling, bool misaligned, const CompiledPlan& plan,
+                  const std::vector<const void*>& columns, int64_t rows,
                   std::vector<float>& features, std::vector<int64_t>& categorical) {
   const std::size_t n = static_cast<std::size_t>(rows);
-  std::vector<const void*> device = {to_device<float>(columns[0], n * 4),
-                                     to_device<int32_t>(columns[1], n * 4),
-                                     to_device<float>(columns[2], n * 4)};
+  const std::size_t skip = misaligned ? 1 : 0;
+  std::vector<void*> allocations;
+  std::vector<const void*> device;
+  for (const void* column : columns) {
+    std::vector<uint32_t> host(n + skip, 0);
+    std::memcpy(host.data() + skip, column, n * 4);
+    allocations.push_back(to_device<uint32_t>(host.data(), host.size() * 4));
+    device.push_back(static_cast<const uint32_t*>(allocations.back()) + skip);
+  }
   features.assign(n * static_cast<std::size_t>(plan.width()), -1.0f);
   categorical.assign(n * static_cast<std::size_t>(plan.categorical_width()), -1);
   float* out = to_device<float>(features.data(), features.size() * 4);
   int64_t* out_c = to_device<int64_t>(categorical.data(), categorical.size() * 8);
-  DevicePlan device_plan(plan);
+  DevicePlan device_plan(plan, tiling);
   device_plan.set_columns(device);
+  EXPECT_EQ(device_plan.tiling(), misaligned ? Tiling::kColumnTiles : tiling);
   device_plan.apply(rows, out, out_c);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(features.data(), out, features.size() * 4, cudaMemcpyDeviceToHost),
             cudaSuccess);
   ASSERT_EQ(cudaMemcpy(categorical.data(), out_c, categorical.size() * 8, cudaMemcpyDeviceToHost),
             cudaSuccess);
-  for (const void* p : device)
-    cudaFree(const_cast<void*>(p));
+  for (void* p : allocations)
+    cudaFree(p);
   cudaFree(out);
   cudaFree(out_c);
 }
 
-TEST(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
+// Every test runs with each tiling, and with kRowTiles on misaligned columns (its fallback).
+struct Variant {
+  Tiling tiling;
+  bool misaligned;
+};
+
+class TransformGpu : public ::testing::TestWithParam<Variant> {
+ public:
+  void apply(const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
+             std::vector<float>& features, std::vector<int64_t>& categorical) {
+    apply_on_gpu(GetParam().tiling, GetParam().misaligned, plan, columns, rows, features,
+                 categorical);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Tilings, TransformGpu,
+    ::testing::Values(Variant{Tiling::kColumnTiles, false}, Variant{Tiling::kRowTiles, false},
+                      Variant{Tiling::kRowTiles, true}),
+    [](const ::testing::TestParamInfo<Variant>& info) {
+      return std::string(info.param.tiling == Tiling::kRowTiles ? "RowTiles" : "ColumnTiles") +
+             (info.param.misaligned ? "Misaligned" : "");
+    });
+
+TEST_P(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
-  testing::check_every_step(apply_on_gpu);
+  testing::check_every_step([&](const CompiledPlan& plan, const std::vector<const void*>& columns,
+                                int64_t rows, std::vector<float>& features,
+                                std::vector<int64_t>& categorical) {
+    apply(plan, columns, rows, features, categorical);
+  });
 }
 
-TEST(TransformGpu, AgreesWithTheCpuBitForBit) {
+// The GPU's outputs equal the CPU reference's bit for bit.
+void expect_gpu_equals_cpu(TransformGpu& test, const CompiledPlan& compiled,
+                           const std::vector<const void*>& columns, int64_t rows) {
+  std::vector<float> gpu_f, cpu_f(static_cast<std::size_t>(rows * compiled.width()));
+  std::vector<int64_t> gpu_c, cpu_c(static_cast<std::size_t>(rows * compiled.categorical_width()));
+  test.apply(compiled, columns, rows, gpu_f, gpu_c);
+  apply_cpu(compiled, columns.data(), rows, cpu_f.data(), cpu_c.data());
+  ASSERT_EQ(gpu_f.size(), cpu_f.size());
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < cpu_f.size(); ++i) {
+    uint32_t g, c;
+    std::memcpy(&g, &gpu_f[i], 4);
+    std::memcpy(&c, &cpu_f[i], 4);
+    if (g != c && differing++ < 5)
+      ADD_FAILURE() << "row " << i / compiled.width() << " feature " << i % compiled.width()
+                    << ": GPU " << gpu_f[i] << std::hex << " (0x" << g << "), CPU " << cpu_f[i]
+                    << " (0x" << c << ")" << std::dec;
+  }
+  EXPECT_EQ(differing, 0u) << "of " << cpu_f.size() << " floats";
+  EXPECT_EQ(gpu_c, cpu_c);
+}
+
+TEST_P(TransformGpu, AgreesWithTheCpuBitForBit) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
   std::mt19937_64 rng(9);
   FittedPlan plan;
@@ -73,24 +137,63 @@ TEST(TransformGpu, AgreesWithTheCpuBitForBit) {
   std::vector<float> x, y(static_cast<std::size_t>(rows), 0.0f);
   std::vector<int32_t> c;
   testing::case_inputs(rng, rows, x, c);
-  std::vector<const void*> columns = {x.data(), c.data(), y.data()};
-  std::vector<float> gpu_f, cpu_f(static_cast<std::size_t>(rows * compiled.width()));
-  std::vector<int64_t> gpu_c, cpu_c(static_cast<std::size_t>(rows * compiled.categorical_width()));
-  apply_on_gpu(compiled, columns, rows, gpu_f, gpu_c);
-  apply_cpu(compiled, columns.data(), rows, cpu_f.data(), cpu_c.data());
-  ASSERT_EQ(gpu_f.size(), cpu_f.size());
-  std::size_t differing = 0;
-  for (std::size_t i = 0; i < cpu_f.size(); ++i) {
-    uint32_t g, c;
-    std::memcpy(&g, &gpu_f[i], 4);
-    std::memcpy(&c, &cpu_f[i], 4);
-    if (g != c && differing++ < 5)
-      ADD_FAILURE() << "row " << i / compiled.width() << " feature " << i % compiled.width()
-                    << ": GPU " << gpu_f[i] << std::hex << " (0x" << g << "), CPU " << cpu_f[i]
-                    << " (0x" << c << ")" << std::dec;
+  expect_gpu_equals_cpu(*this, compiled, {x.data(), c.data(), y.data()}, rows);
+}
+
+// Many input columns, each read by one to three outputs, in an order that is not the
+// schema's: what the kernels stage and look up per column.
+TEST_P(TransformGpu, ManyColumnsAgreeWithTheCpuBitForBit) {
+  KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
+  std::mt19937_64 rng(11);
+  const int numeric = 45, codes = 6;
+  const int64_t rows = 70001;
+  data::Schema schema;
+  std::vector<std::vector<float>> x(numeric);
+  std::vector<std::vector<int32_t>> c(codes);
+  std::vector<const void*> columns;
+  for (int i = 0; i < numeric + codes; ++i) {
+    const bool is_code = i >= numeric;
+    const std::string name = (is_code ? "c" : "x") + std::to_string(is_code ? i - numeric : i);
+    schema.columns.push_back(
+        {name, is_code ? data::Role::kCategorical : data::Role::kNumeric, is_code ? 1000 : 0});
+    std::vector<float> xs;
+    std::vector<int32_t> cs;
+    testing::case_inputs(rng, rows, xs, cs);
+    if (is_code) {
+      c[static_cast<std::size_t>(i - numeric)] = std::move(cs);
+      columns.push_back(c[static_cast<std::size_t>(i - numeric)].data());
+    } else {
+      x[static_cast<std::size_t>(i)] = std::move(xs);
+      columns.push_back(x[static_cast<std::size_t>(i)].data());
+    }
   }
-  EXPECT_EQ(differing, 0u) << "of " << cpu_f.size() << " floats";
-  EXPECT_EQ(gpu_c, cpu_c);
+  FittedPlan plan;
+  for (int i = numeric - 1; i >= 0; --i) {  // backwards
+    PlanFeature f = testing::feature(kImpute | kStandardize | (i % 3 == 0 ? kLog1p : 0u));
+    f.name = f.column = "x" + std::to_string(i);
+    f.program.impute_value = static_cast<float>(i);
+    f.program.center = 0.5f * static_cast<float>(i);
+    f.scale = 1.0f + static_cast<float>(i);
+    f.program.inv_scale = 1.0f / f.scale;
+    plan.features.push_back(f);
+    if (i % 2 == 0) {
+      PlanFeature indicator = testing::feature(kIndicator);
+      indicator.column = f.column;
+      indicator.name = f.column + ".missing";
+      plan.features.push_back(indicator);
+    }
+  }
+  for (int i = 0; i < codes; ++i) {
+    const std::string column = "c" + std::to_string(i);
+    PlanCategorical h = testing::categorical(column.c_str(), CategoricalKind::kHash);
+    h.program.seed = static_cast<uint32_t>(rng());
+    h.program.buckets = 100 + static_cast<uint32_t>(i);
+    plan.categoricals.push_back(h);
+  }
+  PlanCategorical bucket = testing::categorical("x7", CategoricalKind::kBucketize);
+  bucket.edges = {-10.0f, 0.0f, 2.5f, 1e10f};
+  plan.categoricals.push_back(bucket);
+  expect_gpu_equals_cpu(*this, compile(plan, schema), columns, rows);
 }
 
 }  // namespace
