@@ -145,20 +145,35 @@ constexpr int kQuads = kRowTileRows / 4;  // per output column and tile
 constexpr int kRowTilePitch = kRowTileRows + 4;
 constexpr int kRowTileThreads = 256;
 constexpr int kStages = 2;
-constexpr int64_t kMaxRowTileOutputs = int64_t{1} << 20;  // so that quads fit in an int32
 
-// Dynamic shared memory of a block: the stages, then each staged column's pointer.
-std::size_t row_tile_shared_bytes(int32_t staged) {
-  return static_cast<std::size_t>(staged) * (kStages * kRowTilePitch * 4 + sizeof(void*));
+// Dynamic shared memory of a block, as byte offsets: the stages, each staged column's
+// pointer, then the plan (programs, and the staged column of each output), so that the 32
+// threads of a warp, which read the programs of 32 different output columns, read shared
+// memory: a FeatureProgram is 7 words (an odd stride, so no bank conflicts).
+struct RowTileLayout {
+  std::size_t sources, features, categoricals, slots, bytes;
+};
+
+__host__ __device__ RowTileLayout row_tile_layout(int32_t staged, int32_t width,
+                                                  int32_t categorical_width) {
+  RowTileLayout l{};
+  l.sources = static_cast<std::size_t>(staged) * kStages * kRowTilePitch * 4;
+  l.features = l.sources + static_cast<std::size_t>(staged) * sizeof(void*);
+  l.categoricals = l.features + static_cast<std::size_t>(width) * sizeof(FeatureProgram);
+  l.slots =
+      l.categoricals + static_cast<std::size_t>(categorical_width) * sizeof(CategoricalProgram);
+  l.bytes = l.slots + static_cast<std::size_t>(width + categorical_width) * sizeof(int32_t);
+  return l;
 }
 
 // The quads of one output matrix `out` [rows, width] for the tile of rows [row0, row0 + valid)
-// staged in `tile`; `slots[c]` is the staged column output c reads.
+// staged in `tile`; `programs` and `slots` (the staged column output c reads) are in shared
+// memory.
 template <class Program, class Out, class Transform>
-__device__ __forceinline__ void transform_quads(const Program* __restrict__ programs,
-                                                const int32_t* __restrict__ slots, int32_t width,
-                                                const uint32_t* tile, int64_t row0, int64_t valid,
-                                                Out* __restrict__ out, Transform transform) {
+__device__ __forceinline__ void transform_quads(const Program* programs, const int32_t* slots,
+                                                int32_t width, const uint32_t* tile, int64_t row0,
+                                                int64_t valid, Out* __restrict__ out,
+                                                Transform transform) {
   const int32_t quads = width * kQuads;
   for (int32_t q = static_cast<int32_t>(threadIdx.x); q < quads; q += kRowTileThreads) {
     const int32_t c = q % width, k = q / width;
@@ -183,9 +198,21 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
                          int64_t* __restrict__ categorical_out) {
   extern __shared__ __align__(16) uint32_t shared[];
   const int32_t stage_words = staged * kRowTilePitch;
-  auto sources = reinterpret_cast<const uint32_t**>(shared + kStages * stage_words);
-  for (int32_t s = static_cast<int32_t>(threadIdx.x); s < staged; s += kRowTileThreads)
+  const RowTileLayout layout = row_tile_layout(staged, width, categorical_width);
+  char* const base = reinterpret_cast<char*>(shared);
+  auto sources = reinterpret_cast<const uint32_t**>(base + layout.sources);
+  auto feature_programs = reinterpret_cast<FeatureProgram*>(base + layout.features);
+  auto categorical_programs = reinterpret_cast<CategoricalProgram*>(base + layout.categoricals);
+  auto slot_of = reinterpret_cast<int32_t*>(base + layout.slots);
+  const auto first = static_cast<int32_t>(threadIdx.x);
+  for (int32_t s = first; s < staged; s += kRowTileThreads)
     sources[s] = static_cast<const uint32_t*>(columns[staged_inputs[s]]);
+  for (int32_t c = first; c < width; c += kRowTileThreads)
+    feature_programs[c] = features[c];
+  for (int32_t c = first; c < categorical_width; c += kRowTileThreads)
+    categorical_programs[c] = categoricals[c];
+  for (int32_t c = first; c < width + categorical_width; c += kRowTileThreads)
+    slot_of[c] = slots[c];
   __syncthreads();
   // Starts filling `tile` with row tile t: one commit group per call, an empty one past the
   // last tile, so that waiting for all but the newest group waits for the previous tile.
@@ -216,11 +243,11 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     __syncthreads();  // every thread's copies and stores of this tile have landed
     const int64_t row0 = t * kRowTileRows;
     const int64_t valid = rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows;
-    transform_quads(features, slots, width, tile, row0, valid, out,
+    transform_quads(feature_programs, slot_of, width, tile, row0, valid, out,
                     [](const FeatureProgram& p, uint32_t cell) {
                       return transform_feature(p, __uint_as_float(cell));
                     });
-    transform_quads(categoricals, slots + width, categorical_width, tile, row0, valid,
+    transform_quads(categorical_programs, slot_of + width, categorical_width, tile, row0, valid,
                     categorical_out, [=](const CategoricalProgram& p, uint32_t cell) {
                       return transform_categorical(p, cell, tables, edges);
                     });
@@ -263,12 +290,15 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
   for (const CategoricalProgram& p : plan.categoricals)
     slots.push_back(slot(p.input));
   staged_ = static_cast<int32_t>(inputs.size());
-  row_tile_shared_ = row_tile_shared_bytes(staged_);
+  row_tile_shared_ = row_tile_layout(staged_, static_cast<int32_t>(width_),
+                                     static_cast<int32_t>(categorical_width_))
+                         .bytes;
   int shared_limit = 0;
   cuda_check(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "reading the GPU's shared memory per block");
-  if (tiling_ == Tiling::kRowTiles && width_ + categorical_width_ <= kMaxRowTileOutputs &&
-      row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
+  // The plan is in shared memory too, so the limit also bounds the outputs (and the quads'
+  // indices, to int32).
+  if (tiling_ == Tiling::kRowTiles && row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
     // Raised only: the attribute is the kernel's, shared by every plan.
     cudaFuncAttributes attributes{};
     cuda_check(cudaFuncGetAttributes(&attributes, fused_transform_rows),
