@@ -108,10 +108,12 @@ void Loader::allocate_ring() {
     largest_unit = std::max(largest_unit, u.rows);
   const int64_t window =
       std::min(rows_per_epoch_, std::max<int64_t>(options_.shuffle_window, 1) - 1 + largest_unit);
-  // Enough for the windows under the held batches and the next batch, whatever their sizes,
-  // and the rows a drop_last epoch leaves out, so the producer always gets room; in the
-  // usual case (windows of many batches) that leaves room to read a window ahead.
-  const int64_t rows = 2 * window + (options_.hold + 2) * options_.batch_size;
+  // Two windows and hold + 2 batches are enough for the windows under the held batches and
+  // the next batch, whatever their sizes, and the rows a drop_last epoch leaves out, so the
+  // producer always gets room. A third window lets the producer read window w + 2 while
+  // w + 1 crosses to the GPU and w is served: with two, a window's read and its copy (each
+  // announced only when whole) come one after the other within one window's serving time.
+  const int64_t rows = 3 * window + (options_.hold + 2) * options_.batch_size;
   KILN_CHECK(rows <= std::numeric_limits<int32_t>::max(), ConfigError, "the loader's ring of ",
              rows, " rows is too large; use a smaller shuffle_window, block_rows or batch size");
   std::size_t narrow = 1, wide = 0;  // the order column is narrow

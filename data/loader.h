@@ -22,7 +22,7 @@
 // the GPU path): nothing is permuted or copied on the CPU. The background thread reads whole
 // windows, as far ahead as there is room, into one ring of rows (from the allocator) and
 // writes beside them the order in which their rows are delivered; a batch is a range of that
-// order (see Batch). The ring holds 2 windows + (hold + 2) batches of rows.
+// order (see Batch). The ring holds 3 windows + (hold + 2) batches of rows.
 //
 // Thread safety: one consumer thread calls next()/seek(); the loader owns its producer.
 #pragma once
