@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -28,6 +29,7 @@ namespace {
 constexpr const char* kFormat = "kiln.shard";
 constexpr int64_t kVersion = 1;
 constexpr int64_t kMaxChunkElements = int64_t{1} << 24;
+constexpr int64_t kMaxMatrixColumns = int64_t{1} << 20;
 
 std::string where_text(const h5::Where& w) {
   return w.file + ": " + w.object;
@@ -134,6 +136,39 @@ void check_storage(const h5::DatasetInfo& info, const h5::Where& where) {
 }
 
 namespace {
+
+// Every value of a dataset must have been written. HDF5 reads unwritten chunks (and
+// unallocated contiguous storage) as fill values, so a half-written file would read as
+// zeros, and a file of a few hundred bytes that declares 2^40 rows would be read for hours.
+void check_written(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& where) {
+  auto times = [](uint64_t a, uint64_t b) {  // saturating
+    return b != 0 && a > std::numeric_limits<uint64_t>::max() / b
+               ? std::numeric_limits<uint64_t>::max()
+               : a * b;
+  };
+  uint64_t expected = info.chunked ? 1 : info.element_size;  // chunks, or bytes
+  for (std::size_t d = 0; d < info.dims.size(); ++d) {
+    expected =
+        times(expected, info.chunked ? (info.dims[d] + info.chunk_dims[d] - 1) / info.chunk_dims[d]
+                                     : info.dims[d]);
+  }
+  if (info.chunked) {
+    hsize_t written = 0;
+    h5::Id space(h5::check(H5Dget_space(dataset), where, "reading the dataset's shape"));
+    h5::check_status(H5Dget_num_chunks(dataset, space.get(), &written), where,
+                     "counting the dataset's chunks");
+    KILN_CHECK(written >= expected, DataError, where_text(where), ": only ", written, " of ",
+               expected,
+               " chunks are written (the rest would read as fill values): the file is "
+               "incomplete");
+  } else {
+    const uint64_t allocated = H5Dget_storage_size(dataset);
+    KILN_CHECK(allocated >= expected, DataError, where_text(where), ": only ", allocated, " of ",
+               expected,
+               " bytes are written (the rest would read as fill values): the file is "
+               "incomplete");
+  }
+}
 
 // Runs `probe` in a forked child and reports how it ended: normally, with a Kiln error (which
 // is rethrown here with the child's message and exit code), or killed — libhdf5 has crashed
@@ -250,6 +285,10 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
                info.dims.size(), "-D");
     KILN_CHECK(info.kind == h5::ScalarKind::kFloat, DataError, where_text(w),
                ": expected float32 or float64 features, got ", info.dtype_name());
+    KILN_CHECK(info.dims[1] <= static_cast<hsize_t>(kMaxMatrixColumns), DataError, where_text(w),
+               ": ", info.dims[1], " columns; Kiln reads at most ", kMaxMatrixColumns,
+               " feature columns");
+    check_written(shard->matrix_dataset_.get(), info, w);
     shard->rows_ = static_cast<int64_t>(info.dims[0]);
     shard->matrix_width_ = static_cast<int64_t>(info.dims[1]);
     if (info.chunked) shard->chunk_rows_ = static_cast<int64_t>(info.chunk_dims[0]);
@@ -317,6 +356,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
                  ": has ", info.dims[0], " rows, the shard has ", shard->rows_,
                  " (columns with different row counts)");
+      check_written(dataset.get(), info, w);
       KILN_CHECK(dtype_allowed(column.role, info), DataError, where_text(w), ": dtype ",
                  info.dtype_name(), " is not allowed for role '", role_name(column.role),
                  "' (expected ", allowed_dtypes(column.role), ")");
@@ -344,6 +384,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
                  ": has ", info.dims[0], " rows, the matrix '", matrix.features, "' has ",
                  shard->rows_);
+      check_written(dataset.get(), info, w);
       bool numeric =
           info.kind == h5::ScalarKind::kFloat ||
           ((info.kind == h5::ScalarKind::kSignedInt || info.kind == h5::ScalarKind::kUnsignedInt) &&

@@ -23,6 +23,7 @@ struct RawColumn {
   bool shuffle = false;
   bool fletcher32 = false;
   bool scaleoffset = false;  // a filter Kiln refuses
+  bool written = true;       // false: the dataset is created, its values never written
 };
 
 struct RawShard {
@@ -73,7 +74,7 @@ inline void write_raw_shard(const std::string& path, const RawShard& shard) {
     }
     hid_t dataset =
         H5Dcreate2(group, c.name.c_str(), c.file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (!c.values.empty())
+    if (!c.values.empty() && c.written)
       H5Dwrite(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.values.data());
     if (!c.role.empty()) string_attr(dataset, "role", c.role);
     if (c.cardinality > 0) int_attr(dataset, "cardinality", c.cardinality);
@@ -86,8 +87,10 @@ inline void write_raw_shard(const std::string& path, const RawShard& shard) {
 }
 
 // An h5py-style matrix file: X (rows x width, float64, chunked by 100 rows) and y, with
-// X[i][j] = i * width + j and y[i] = i % 2.
-inline void write_matrix_file(const std::string& path, int64_t rows, int64_t width) {
+// X[i][j] = i * width + j and y[i] = i % 2. Only the first `written_rows` rows of X are
+// written when given (as by a writer that was stopped).
+inline void write_matrix_file(const std::string& path, int64_t rows, int64_t width,
+                              std::optional<int64_t> written_rows = std::nullopt) {
   std::vector<double> x(static_cast<std::size_t>(rows * width)), y(static_cast<std::size_t>(rows));
   for (int64_t i = 0; i < rows * width; ++i)
     x[static_cast<std::size_t>(i)] = static_cast<double>(i);
@@ -100,7 +103,15 @@ inline void write_matrix_file(const std::string& path, int64_t rows, int64_t wid
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 2, chunk);
   hid_t dx = H5Dcreate2(file, "X", H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  H5Dwrite(dx, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data());
+  if (written_rows) {
+    hsize_t start[2] = {0, 0}, count[2] = {static_cast<hsize_t>(*written_rows), dims[1]};
+    hid_t memory = H5Screate_simple(2, count, nullptr);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+    H5Dwrite(dx, H5T_NATIVE_DOUBLE, memory, space, H5P_DEFAULT, x.data());
+    H5Sclose(memory);
+  } else {
+    H5Dwrite(dx, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data());
+  }
   hid_t yspace = H5Screate_simple(1, dims, nullptr);
   hid_t dy = H5Dcreate2(file, "y", H5T_IEEE_F32LE, yspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   H5Dwrite(dy, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, y.data());
