@@ -436,7 +436,7 @@ void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo
         address == HADDR_UNDEF) {
       H5Eclear2(H5E_DEFAULT);
       fast.chunks.clear();
-      return;  // an unallocated chunk or an old index: leave it to H5Dread
+      return;  // an index this call cannot query: leave it to H5Dread (every chunk is written)
     }
     ref.address = address;
     ref.size = size;
