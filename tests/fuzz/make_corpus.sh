@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the fuzz seed corpus (checked in under tests/fuzz/corpus/): small valid shards
-# of each storage Kiln reads. Needs a built kiln (cpu preset) and the venv's h5py.
+# of each storage Kiln reads. Needs a built kiln (cpu preset) and the venv's h5py. Inputs
+# that fuzzing found and that are kept as regression seeds are not made here, and stay:
+# matrix_4e12_columns.h5 (an h5py matrix declaring 4.4e12 columns: an out-of-memory before
+# the width limit and the written-chunks check).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 kiln="$root/build/cpu/trainer/kiln"
