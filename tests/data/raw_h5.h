@@ -123,6 +123,33 @@ inline void write_matrix_file(const std::string& path, int64_t rows, int64_t wid
   H5Fclose(file);
 }
 
+// An h5py-style float32 matrix file: X [rows, width] in chunks of chunk_rows x chunk_width
+// and y [rows] in chunks of chunk_rows rows, written from `x` (rows * width values; y all 0)
+// or, without `x`, declared and never written.
+inline void write_float_matrix(const std::string& path, hsize_t rows, hsize_t width,
+                               hsize_t chunk_rows, hsize_t chunk_width, const float* x = nullptr) {
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dims[2] = {rows, width}, chunk[2] = {chunk_rows, chunk_width};
+  hid_t space = H5Screate_simple(2, dims, nullptr), yspace = H5Screate_simple(1, dims, nullptr);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), ydcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 2, chunk);
+  H5Pset_chunk(ydcpl, 1, chunk);
+  hid_t dx = H5Dcreate2(file, "X", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  hid_t dy = H5Dcreate2(file, "y", H5T_IEEE_F32LE, yspace, H5P_DEFAULT, ydcpl, H5P_DEFAULT);
+  if (x != nullptr) {
+    std::vector<float> y(rows, 0.0f);
+    H5Dwrite(dx, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dwrite(dy, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, y.data());
+  }
+  H5Dclose(dy);
+  H5Dclose(dx);
+  H5Pclose(ydcpl);
+  H5Pclose(dcpl);
+  H5Sclose(yspace);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
 // A small valid shard: x (numeric), cat (categorical), label.
 inline RawShard valid_raw_shard(int64_t rows = 3000) {
   RawShard s;

@@ -245,21 +245,7 @@ TEST(ShardBadInput, UnwrittenValuesAreRefused) {
   std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "m.h5", nullptr); });
   EXPECT_NE(msg.find("m.h5: X: only 5 of 10 chunks are written"), std::string::npos) << msg;
   // 2^40 rows declared in a file of a few kilobytes: refused at once.
-  {
-    hid_t file = H5Fcreate((dir / "big.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t dims[2] = {hsize_t{1} << 40, 4}, chunk[2] = {65536, 4};
-    hid_t space = H5Screate_simple(2, dims, nullptr), yspace = H5Screate_simple(1, dims, nullptr);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), ydcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 2, chunk);
-    H5Pset_chunk(ydcpl, 1, chunk);
-    H5Dclose(H5Dcreate2(file, "X", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
-    H5Dclose(H5Dcreate2(file, "y", H5T_IEEE_F32LE, yspace, H5P_DEFAULT, ydcpl, H5P_DEFAULT));
-    H5Pclose(dcpl);
-    H5Pclose(ydcpl);
-    H5Sclose(space);
-    H5Sclose(yspace);
-    H5Fclose(file);
-  }
+  testing::write_float_matrix(dir / "big.h5", hsize_t{1} << 40, 4, 65536, 4);
   msg = error_of<DataError>([&] { ShardFile::open(dir / "big.h5", nullptr); });
   EXPECT_NE(msg.find("big.h5: X: only 0 of 16777216 chunks are written"), std::string::npos) << msg;
 }
@@ -267,22 +253,8 @@ TEST(ShardBadInput, UnwrittenValuesAreRefused) {
 TEST(ShardBadInput, AMatrixWiderThanTheLimitIsRefused) {
   TempDir dir;
   const hsize_t width = (hsize_t{1} << 20) + 1;
-  hid_t file = H5Fcreate((dir / "wide.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  hsize_t dims[2] = {1, width}, chunk[2] = {1, hsize_t{1} << 20};
-  hid_t space = H5Screate_simple(2, dims, nullptr), yspace = H5Screate_simple(1, dims, nullptr);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  H5Pset_chunk(dcpl, 2, chunk);
-  std::vector<float> x(width, 1.0f), y(1, 0.0f);
-  hid_t dx = H5Dcreate2(file, "X", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  H5Dwrite(dx, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x.data());
-  hid_t dy = H5Dcreate2(file, "y", H5T_IEEE_F32LE, yspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(dy, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, y.data());
-  H5Dclose(dy);
-  H5Dclose(dx);
-  H5Pclose(dcpl);
-  H5Sclose(space);
-  H5Sclose(yspace);
-  H5Fclose(file);
+  std::vector<float> x(width, 1.0f);
+  testing::write_float_matrix(dir / "wide.h5", 1, width, 1, hsize_t{1} << 20, x.data());
   std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "wide.h5", nullptr); });
   EXPECT_NE(msg.find("wide.h5: X: 1048577 columns; Kiln reads at most 1048576 feature columns"),
             std::string::npos)
