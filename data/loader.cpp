@@ -66,8 +66,6 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
       }
     }
   }
-  for (const Column& c : schema_.columns)
-    row_bytes_ += mem_size(c.role);
 
   // The permuted blocks form one stream of rows; rank r takes the r-th of world_size equal
   // contiguous parts of it, so every rank gets the same number of rows (and batches) and at
@@ -90,15 +88,22 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
     allocate_ring();
     return;
   }
+  const std::vector<std::size_t> offsets = batch_offsets(schema_, o.batch_size);
   for (Batch& batch : slots_) {
-    char* memory = static_cast<char*>(
-        allocator_->allocate(row_bytes_ * static_cast<std::size_t>(o.batch_size)));
+    char* memory = static_cast<char*>(allocator_->allocate(offsets.back()));
     slot_memory_.push_back(memory);
-    for (const Column& c : schema_.columns) {
-      batch.columns.push_back(memory);
-      memory += mem_size(c.role) * static_cast<std::size_t>(o.batch_size);
-    }
+    for (std::size_t c = 0; c < schema_.columns.size(); ++c)
+      batch.columns.push_back(memory + offsets[c]);
   }
+}
+
+std::vector<std::size_t> batch_offsets(const Schema& schema, int64_t batch_size) {
+  std::vector<std::size_t> offsets = {0};
+  for (const Column& c : schema.columns) {
+    const std::size_t bytes = mem_size(c.role) * static_cast<std::size_t>(batch_size);
+    offsets.push_back(offsets.back() + (bytes + 63) / 64 * 64);
+  }
+  return offsets;
 }
 
 void Loader::allocate_ring() {

@@ -95,8 +95,14 @@ struct RingWindow {
   uint64_t serial = 0;
 };
 
+// Where each column of a copied batch lies in its one buffer of `batch_size` rows: byte
+// offsets in schema order, each on a 64-byte boundary (so 8-byte columns are aligned, and a
+// copy of the buffer gives 16-byte aligned columns to the GPU, whatever the batch size); the
+// last entry is the buffer's size.
+std::vector<std::size_t> batch_offsets(const Schema& schema, int64_t batch_size);
+
 // One batch: for each schema column a buffer of `rows` values of its mem type (float32
-// numeric/label/weight, int32 categorical, int64 id/time), contiguous. In gather mode
+// numeric/label/weight, int32 categorical, int64 id/time), at batch_offsets(). In gather mode
 // `columns` point at the ring's columns instead, and row r of the batch is ring row row(r)
 // (`map`: ring->order[(start + r) % ring->rows]).
 struct Batch {
@@ -193,7 +199,6 @@ class Loader {
   std::vector<Unit> units_;  // in dataset order
   int64_t rows_per_epoch_ = 0;
   int64_t batches_per_epoch_ = 0;
-  std::size_t row_bytes_ = 0;
 
   // The ring: slots_[i % (prefetch + hold)]. produced_/consumed_ count batches of the current
   // run.

@@ -65,12 +65,11 @@ struct DeviceBatches::Mirror {
 
 DeviceBatches::DeviceBatches(const CompiledPlan& plan, const data::Schema& schema,
                              int64_t batch_size)
-    : plan_(plan) {
-  for (const data::Column& column : schema.columns) {
-    offsets_.push_back(slot_bytes_);
+    : plan_(plan), offsets_(data::batch_offsets(schema, batch_size)) {
+  slot_bytes_ = offsets_.back();  // the loader's layout, so a batch is one copy
+  offsets_.pop_back();
+  for (const data::Column& column : schema.columns)
     sizes_.push_back(data::mem_size(column.role));
-    slot_bytes_ += sizes_.back() * static_cast<std::size_t>(batch_size);
-  }
   cudaStream_t stream = nullptr;
   cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating the copy stream");
   copy_stream_ = stream;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -51,6 +52,46 @@ std::vector<int64_t> epoch_ids(Loader& loader) {
     }
   }
   return ids;
+}
+
+// An 8-byte column after a 4-byte one and an odd batch size: the int64 ids must still be
+// aligned, in both modes (reading a misaligned one is undefined; UBSan reports it).
+TEST(Loader, EightByteColumnsAreAlignedWhateverTheBatchSize) {
+  TempDir dir;
+  Schema schema{{{"x", Role::kNumeric, 0}, {"id", Role::kId, 0}, {"label", Role::kLabel, 0}}};
+  const int64_t rows = 5001;
+  {
+    DatasetWriter writer(dir / "ds", schema, {4096, 0, false, false}, rows);
+    std::vector<int64_t> id(rows);
+    std::vector<float> x(rows), label(rows, 0.0f);
+    for (int64_t i = 0; i < rows; ++i) {
+      id[i] = i;
+      x[i] = 2.0f * static_cast<float>(i);
+    }
+    writer.append(rows, {x.data(), id.data(), label.data()});
+    writer.finish();
+  }
+  auto ds = Dataset::open(dir / "ds");
+  for (bool gather : {false, true}) {
+    SCOPED_TRACE(gather ? "gather mode" : "copied batches");
+    LoaderOptions o;
+    o.batch_size = 333;
+    o.shuffle_window = 999;
+    o.block_rows = 777;
+    o.gather = gather;
+    Loader loader({ds}, o);
+    std::set<int64_t> seen;
+    while (const Batch* b = loader.next()) {
+      for (const void* column : b->columns)
+        ASSERT_EQ(reinterpret_cast<std::uintptr_t>(column) % (gather ? 8 : 64), 0u);
+      for (int64_t r = 0; r < b->rows; ++r) {
+        const int64_t at = b->row(r), id = b->column<int64_t>(1)[at];
+        ASSERT_EQ(b->column<float>(0)[at], 2.0f * static_cast<float>(id));
+        seen.insert(id);
+      }
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), rows);
+  }
 }
 
 TEST(Loader, EveryRowExactlyOncePerEpochInFixedSizeBatches) {
