@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <zlib.h>
 #ifdef KILN_HAVE_LIBDEFLATE
@@ -170,10 +171,35 @@ void check_written(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& 
   }
 }
 
+// How much private memory the proving child may add to what it inherited: far more than
+// proving a file needs (headers, the chunk index), far less than a machine has.
+constexpr uint64_t kProbeMemory = uint64_t{1} << 30;
+
+// Caps the calling process's private data (RLIMIT_DATA: heap and private writable mappings)
+// at what it has now plus `extra` bytes. libhdf5 has allocated without bound on a corrupt
+// header (a 6 KB file grew a process to the OOM killer, h5py's included); under the cap the
+// allocations fail, HDF5 reports an error, and the file is refused. Best effort: without
+// /proc the cap is not set.
+void cap_private_memory(uint64_t extra) {
+  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char text[8192];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return;
+  text[n] = '\0';
+  const char* line = std::strstr(text, "\nVmData:");
+  if (line == nullptr) return;
+  const uint64_t bytes = std::strtoull(line + 8, nullptr, 10) * 1024;  // "VmData:  123 kB"
+  const rlimit limit{bytes + extra, bytes + extra};
+  ::setrlimit(RLIMIT_DATA, &limit);
+}
+
 // Runs `probe` in a forked child and reports how it ended: normally, with a Kiln error (which
 // is rethrown here with the child's message and exit code), or killed — libhdf5 has crashed
 // on malformed files (object-header and B-tree decoding), and a crash in the child becomes a
-// DataError here instead of killing the run. A child that hangs is killed after 60 s.
+// DataError here instead of killing the run. A child that hangs is killed after 60 s; one
+// that allocates more than kProbeMemory fails the allocation.
 void prove_in_child(const std::string& path, const std::function<void()>& probe) {
   int pipe_fds[2];
   KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
@@ -193,6 +219,7 @@ void prove_in_child(const std::string& path, const std::function<void()>& probe)
       ::sigaction(sig, &action, nullptr);
     }
     ::alarm(60);
+    cap_private_memory(kProbeMemory);
     int code = 0;
     std::string message;
     try {
@@ -223,6 +250,13 @@ void prove_in_child(const std::string& path, const std::function<void()>& probe)
     throw DataError(detail::concat(
         path, ": the HDF5 library ", WTERMSIG(status) == SIGALRM ? "hung" : "crashed", " (signal ",
         WTERMSIG(status), ") reading the file's structure: the file is malformed"));
+  }
+  // The child reports a refusal with a message; an exit without one is the process dying
+  // some other way (a sanitizer's runtime out of memory exits 66, say).
+  if (WEXITSTATUS(status) != 0 && message.empty()) {
+    throw DataError(detail::concat(path, ": the HDF5 library failed (exit code ",
+                                   WEXITSTATUS(status),
+                                   ") reading the file's structure: the file is malformed"));
   }
   switch (WEXITSTATUS(status)) {
     case 0:

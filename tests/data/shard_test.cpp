@@ -250,6 +250,21 @@ TEST(ShardBadInput, UnwrittenValuesAreRefused) {
   EXPECT_NE(msg.find("big.h5: X: only 0 of 16777216 chunks are written"), std::string::npos) << msg;
 }
 
+// A fuzzed 6 KB file (two bytes changed in an h5py matrix) on which libhdf5 allocates
+// without bound: h5py itself is killed by the OOM killer opening it, and so was Kiln's
+// proving child (signal 9, after 37 s on a 24 GB machine; on a larger one the 60 s alarm).
+// Under the child's memory cap the allocations fail within seconds: HDF5 reports an error
+// (or, in a sanitizer build, the child dies of the failed allocation), and the file is
+// refused either way.
+TEST(ShardBadInput, AHeaderThatMakesHdf5AllocateWithoutBoundIsRefused) {
+  const std::string path =
+      std::string(KILN_SOURCE_DIR) + "/tests/data/fixtures/hdf5_unbounded_allocation.h5";
+  std::string msg = error_of<DataError>([&] { ShardFile::open(path, nullptr); });
+  EXPECT_NE(msg.find("hdf5_unbounded_allocation.h5"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("(signal 9)"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("hung"), std::string::npos) << msg;
+}
+
 TEST(ShardBadInput, AMatrixWiderThanTheLimitIsRefused) {
   TempDir dir;
   const hsize_t width = (hsize_t{1} << 20) + 1;
