@@ -119,23 +119,6 @@ void ColumnBuffers::resize(int64_t rows) {
   }
 }
 
-void check_storage(const h5::DatasetInfo& info, const h5::Where& where) {
-  for (const auto& [id, name] : info.filters) {
-    KILN_CHECK(id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_FLETCHER32,
-               DataError, where_text(where), ": filter ", id, " ('", name,
-               "') is not allowed (allowed: gzip/deflate, shuffle, fletcher32)");
-  }
-  if (info.chunked) {
-    int64_t elements = 1;
-    for (hsize_t d : info.chunk_dims) {
-      KILN_CHECK(d >= 1, DataError, where_text(where), ": a chunk dimension is 0");
-      elements *= static_cast<int64_t>(std::min<hsize_t>(d, kMaxChunkElements + 1));
-      KILN_CHECK(elements <= kMaxChunkElements, DataError, where_text(where),
-                 ": chunks of more than 2^24 elements are refused");
-    }
-  }
-}
-
 namespace {
 
 // Every value of a dataset must have been written. HDF5 reads unwritten chunks (and
@@ -170,6 +153,28 @@ void check_written(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& 
                "incomplete");
   }
 }
+
+}  // namespace
+
+void check_storage(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& where) {
+  for (const auto& [id, name] : info.filters) {
+    KILN_CHECK(id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_FLETCHER32,
+               DataError, where_text(where), ": filter ", id, " ('", name,
+               "') is not allowed (allowed: gzip/deflate, shuffle, fletcher32)");
+  }
+  if (info.chunked) {
+    int64_t elements = 1;
+    for (hsize_t d : info.chunk_dims) {
+      KILN_CHECK(d >= 1, DataError, where_text(where), ": a chunk dimension is 0");
+      elements *= static_cast<int64_t>(std::min<hsize_t>(d, kMaxChunkElements + 1));
+      KILN_CHECK(elements <= kMaxChunkElements, DataError, where_text(where),
+                 ": chunks of more than 2^24 elements are refused");
+    }
+  }
+  check_written(dataset, info, where);
+}
+
+namespace {
 
 // How much private memory the proving child may add to what it inherited: far more than
 // proving a file needs (headers, the chunk index), far less than a machine has.
@@ -314,7 +319,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
     h5::Where w{path, matrix.features};
     shard->matrix_dataset_ = open_dataset(file, matrix.features, w);
     h5::DatasetInfo info = h5::describe(shard->matrix_dataset_.get(), w);
-    check_storage(info, w);
+    check_storage(shard->matrix_dataset_.get(), info, w);
     KILN_CHECK(info.dims.size() == 2, DataError, where_text(w), ": expected a 2-D matrix, got ",
                info.dims.size(), "-D");
     KILN_CHECK(info.kind == h5::ScalarKind::kFloat, DataError, where_text(w),
@@ -322,7 +327,6 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
     KILN_CHECK(info.dims[1] <= static_cast<hsize_t>(kMaxMatrixColumns), DataError, where_text(w),
                ": ", info.dims[1], " columns; Kiln reads at most ", kMaxMatrixColumns,
                " feature columns");
-    check_written(shard->matrix_dataset_.get(), info, w);
     shard->rows_ = static_cast<int64_t>(info.dims[0]);
     shard->matrix_width_ = static_cast<int64_t>(info.dims[1]);
     if (info.chunked) shard->chunk_rows_ = static_cast<int64_t>(info.chunk_dims[0]);
@@ -384,13 +388,12 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       h5::Where w{path, "/columns/" + column.name};
       h5::Id dataset = open_dataset(file, "/columns/" + column.name, w);
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
-      check_storage(info, w);
+      check_storage(dataset.get(), info, w);
       KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D dataset, got ",
                  info.dims.size(), "-D");
       KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
                  ": has ", info.dims[0], " rows, the shard has ", shard->rows_,
                  " (columns with different row counts)");
-      check_written(dataset.get(), info, w);
       KILN_CHECK(dtype_allowed(column.role, info), DataError, where_text(w), ": dtype ",
                  info.dtype_name(), " is not allowed for role '", role_name(column.role),
                  "' (expected ", allowed_dtypes(column.role), ")");
@@ -412,13 +415,12 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       h5::Where w{path, column.name};
       h5::Id dataset = open_dataset(file, column.name, w);
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
-      check_storage(info, w);
+      check_storage(dataset.get(), info, w);
       KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D ",
                  role_name(column.role), ", got ", info.dims.size(), "-D");
       KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
                  ": has ", info.dims[0], " rows, the matrix '", matrix.features, "' has ",
                  shard->rows_);
-      check_written(dataset.get(), info, w);
       bool numeric =
           info.kind == h5::ScalarKind::kFloat ||
           ((info.kind == h5::ScalarKind::kSignedInt || info.kind == h5::ScalarKind::kUnsignedInt) &&

@@ -135,7 +135,8 @@ class ShardWriter {
   MatrixWriter writer_;
 };
 
-// Checks that a dataset's filters are in the allowed list and its chunks are sane.
-void check_storage(const h5::DatasetInfo& info, const h5::Where& where);
+// Checks that a dataset's filters are in the allowed list, its chunks are sane and every
+// value is written (`info` is describe(dataset)).
+void check_storage(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& where);
 
 }  // namespace kiln::data
