@@ -166,25 +166,46 @@ __host__ __device__ RowTileLayout row_tile_layout(int32_t staged, int32_t width,
   return l;
 }
 
-// The quads of one output matrix `out` [rows, width] for the tile of rows [row0, row0 + valid)
-// staged in `tile`; `programs` and `slots` (the staged column output c reads) are in shared
-// memory.
+// Which quads of an output matrix of `width` columns a thread takes, the same in every tile:
+// quads t, t + kRowTileThreads, ... (quad q: column q % width, rows 4 (q / width) .. + 3),
+// stepped from the first without a division per quad.
+struct QuadWalk {
+  int32_t column, quad, column_step, quad_step;
+};
+
+__device__ QuadWalk quad_walk(int32_t width) {
+  if (width == 0) return {0, kQuads, 0, 0};
+  const auto t = static_cast<int32_t>(threadIdx.x);
+  return {t % width, t / width, kRowTileThreads % width, kRowTileThreads / width};
+}
+
+// The quads of one output matrix [rows, width] for the tile of `valid` rows staged in
+// `tile`, written from `out` (the tile's first row); `programs` and `slots` (the staged
+// column output c reads) are in shared memory. A quad's program is read once for its 4
+// cells; the cells past `valid` (zeros) are transformed too and not stored. Offsets within
+// the tile fit int32: the plan fits a block's shared memory, so width is small.
 template <class Program, class Out, class Transform>
-__device__ __forceinline__ void transform_quads(const Program* programs, const int32_t* slots,
-                                                int32_t width, const uint32_t* tile, int64_t row0,
-                                                int64_t valid, Out* __restrict__ out,
-                                                Transform transform) {
-  const int32_t quads = width * kQuads;
-  for (int32_t q = static_cast<int32_t>(threadIdx.x); q < quads; q += kRowTileThreads) {
-    const int32_t c = q % width, k = q / width;
-    const Program& p = programs[c];
+__device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* programs,
+                                                const int32_t* slots, int32_t width,
+                                                const uint32_t* tile, int32_t valid,
+                                                Out* __restrict__ out, Transform transform) {
+  for (int32_t c = walk.column, k = walk.quad; k < kQuads;) {
+    const Program p = programs[c];
     const uint4 cells = *reinterpret_cast<const uint4*>(tile + slots[c] * kRowTilePitch + 4 * k);
-    Out* o = out + (row0 + 4 * k) * width + c;
-    const int64_t left = valid - 4 * k;  // rows of the quad that exist
-    if (left > 0) o[0] = transform(p, cells.x);
-    if (left > 1) o[width] = transform(p, cells.y);
-    if (left > 2) o[2 * int64_t{width}] = transform(p, cells.z);
-    if (left > 3) o[3 * int64_t{width}] = transform(p, cells.w);
+    const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y),
+              v2 = transform(p, cells.z), v3 = transform(p, cells.w);
+    Out* o = out + 4 * k * width + c;
+    const int32_t left = valid - 4 * k;  // rows of the quad that exist
+    if (left > 0) o[0] = v0;
+    if (left > 1) o[width] = v1;
+    if (left > 2) o[2 * width] = v2;
+    if (left > 3) o[3 * width] = v3;
+    c += walk.column_step;
+    k += walk.quad_step;
+    if (c >= width) {
+      c -= width;
+      ++k;
+    }
   }
 }
 
@@ -234,6 +255,7 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     __pipeline_commit();
   };
   const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
+  const QuadWalk feature_walk = quad_walk(width), categorical_walk = quad_walk(categorical_width);
   int64_t t = blockIdx.x;
   stage(t, shared);
   for (int i = 0; t < row_tiles; t += gridDim.x, i ^= 1) {
@@ -242,13 +264,14 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     __pipeline_wait_prior(1);
     __syncthreads();  // every thread's copies and stores of this tile have landed
     const int64_t row0 = t * kRowTileRows;
-    const int64_t valid = rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows;
-    transform_quads(feature_programs, slot_of, width, tile, row0, valid, out,
-                    [](const FeatureProgram& p, uint32_t cell) {
+    const auto valid = static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
+    transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid,
+                    out + row0 * width, [](const FeatureProgram& p, uint32_t cell) {
                       return transform_feature(p, __uint_as_float(cell));
                     });
-    transform_quads(categorical_programs, slot_of + width, categorical_width, tile, row0, valid,
-                    categorical_out, [=](const CategoricalProgram& p, uint32_t cell) {
+    transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
+                    tile, valid, categorical_out + row0 * categorical_width,
+                    [=](const CategoricalProgram& p, uint32_t cell) {
                       return transform_categorical(p, cell, tables, edges);
                     });
     __syncthreads();  // the tile is free again

@@ -27,7 +27,7 @@ class DevicePlan {
   // pointer 16-byte aligned, no RowMap, and the staged columns within the shared memory of a
   // block; apply() uses kColumnTiles where it cannot. Both compute the same bits.
   enum class Tiling { kColumnTiles, kRowTiles };
-  static constexpr Tiling kDefaultTiling = Tiling::kColumnTiles;
+  static constexpr Tiling kDefaultTiling = Tiling::kRowTiles;
 
   explicit DevicePlan(const CompiledPlan& plan,
                       Tiling tiling = kDefaultTiling);  // uploads, synchronously

@@ -15,7 +15,7 @@ struct DataOptions {
   int64_t eval_batch_size = 65536;  // rows per evaluation batch
   int64_t shuffle_window = 262144;  // rows permuted together each epoch
   int threads = 0;                  // loader threads; 0: one per core
-  bool device_shuffle = false;      // on a GPU: whole windows to the GPU, rows gathered there
+  bool device_shuffle = true;       // on a GPU: whole windows to the GPU, rows gathered there
 
   template <class V>
   void visit(V& v) {

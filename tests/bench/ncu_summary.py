@@ -11,7 +11,9 @@ import re
 import sys
 
 WANTED = [("Duration", "time"), ("DRAM Throughput", "DRAM"), ("dram__bytes_read.sum", "read"),
-          ("dram__bytes_write.sum", "written"), ("L2 Hit Rate", "L2 hit"),
+          ("dram__bytes_write.sum", "written"), ("Compute (SM) Throughput", "SM"),
+          ("smsp__inst_executed.sum", "warp instructions"),
+          ("Warp Cycles Per Issued Instruction", "cycles/issue"), ("L2 Hit Rate", "L2 hit"),
           ("Achieved Occupancy", "occupancy"), ("Registers Per Thread", "registers")]
 
 
@@ -23,7 +25,8 @@ def main():
     header, kernels = rows[0], {}
     at = {name: i for i, name in enumerate(header)}
     for r in rows[1:]:
-        if len(r) != len(header) or r[at["Metric Name"]] == "Metric Name":
+        # Metric rows stop after the value; rule rows add the rule's columns.
+        if len(r) <= at["Metric Value"] or r[at["Metric Name"]] == "Metric Name":
             continue
         name = re.sub(r"\(anonymous namespace\)::", "", r[at["Kernel Name"]]).split("(")[0]
         key = (r[at["ID"]], name.split()[-1].split("::")[-1])

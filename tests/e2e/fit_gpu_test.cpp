@@ -78,10 +78,11 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
 }
 
-// Also data.device_shuffle: the same batches, put in order on the GPU instead of the CPU, so
-// the same weights, bit for bit, in the deterministic fp32 mode.
+// Also data.device_shuffle (the default): the same batches, put in order on the GPU instead
+// of the CPU, so the same weights, bit for bit, in the deterministic fp32 mode.
 TEST_F(FitGpu, GraphedStepsMatchEagerStepsAndShufflingOnTheGpuChangesNoBit) {
-  const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true"};
+  const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true",
+                                         "data.device_shuffle=false"};
   auto graph = run_kiln(fit_args("graph", 120, 60, fp32));
   ASSERT_EQ(graph.exit_code, 0) << graph.err;
   auto eager_args = fp32;
@@ -90,7 +91,7 @@ TEST_F(FitGpu, GraphedStepsMatchEagerStepsAndShufflingOnTheGpuChangesNoBit) {
   ASSERT_EQ(eager.exit_code, 0) << eager.err;
   EXPECT_EQ(eager.err.find("captured in a CUDA graph"), std::string::npos);
   auto shuffled_args = fp32;
-  shuffled_args.push_back("data.device_shuffle=true");
+  shuffled_args.back() = "data.device_shuffle=true";
   auto shuffled = run_kiln(fit_args("gpu_shuffle", 120, 60, shuffled_args));
   ASSERT_EQ(shuffled.exit_code, 0) << shuffled.err;
   EXPECT_NE(shuffled.err.find("captured in a CUDA graph"), std::string::npos) << shuffled.err;

@@ -78,7 +78,9 @@ Epochs run_epochs(const std::shared_ptr<const data::Dataset>& ds, const Compiled
   options.hold = 2;
   data::Loader loader({ds}, options);
   const int64_t batch = options.batch_size, width = plan.width(), cwidth = plan.categorical_width();
-  const auto rows = static_cast<std::size_t>(3 * loader.rows_per_epoch());
+  // drop_last yields whole batches only.
+  const auto rows = static_cast<std::size_t>(
+      3 * (options.drop_last ? loader.batches_per_epoch() * batch : loader.rows_per_epoch()));
   DeviceArray<float> features(static_cast<std::size_t>(batch * width)), label(batch), weight(batch);
   DeviceArray<int64_t> categorical(static_cast<std::size_t>(batch * cwidth));
   DeviceArray<float> all_features(rows * static_cast<std::size_t>(width)), all_label(rows),
