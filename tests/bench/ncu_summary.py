@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""One line per kernel from Nsight Compute's CSV (`ncu --csv --page details`) on stdin, for
-scripts/gpu-check's table: duration, DRAM throughput and bytes, L2 hit rate, occupancy and
-the warps' top stall. Lines that are not CSV (the program's own output, ==PROF== notes)
-are skipped.
+"""One line per kernel from Nsight Compute's CSV on stdin, for scripts/gpu-check's table.
+Lines that are not CSV (the program's own output, ==PROF== notes) are skipped.
 
   ncu --csv --page details ... PROGRAM | ncu_summary.py
+      duration, DRAM throughput and bytes, SM throughput, instructions, cycles per issued
+      instruction, L2 hit rate, occupancy and registers
+  ncu --csv --page raw --section WarpStateStats ... PROGRAM | ncu_summary.py --stalls
+      the warps' five largest stall reasons, in cycles per issued instruction
 """
 import csv
 import re
@@ -15,6 +17,57 @@ WANTED = [("Duration", "time"), ("DRAM Throughput", "DRAM"), ("dram__bytes_read.
           ("smsp__inst_executed.sum", "warp instructions"),
           ("Warp Cycles Per Issued Instruction", "cycles/issue"), ("L2 Hit Rate", "L2 hit"),
           ("Achieved Occupancy", "occupancy"), ("Registers Per Thread", "registers")]
+STALL = re.compile(r"smsp__average_warp_latency_issue_stalled_(\w+?)(?:_per_warp_active)?\.ratio$|"
+                   r"smsp__average_warps_issue_stalled_(\w+?)_per_issue_active\.ratio$")
+
+
+def kernel_name(full):
+    name = re.sub(r"\((anonymous namespace|<unnamed>)\)::", "", full).split("(")[0]
+    return name.split()[-1].split("::")[-1]
+
+
+def details(header, rows):
+    at = {name: i for i, name in enumerate(header)}
+    kernels = {}
+    for r in rows:
+        # Metric rows stop after the value; rule rows add the rule's columns.
+        if len(r) <= at["Metric Value"] or r[at["Metric Name"]] == "Metric Name":
+            continue
+        key = (r[at["ID"]], kernel_name(r[at["Kernel Name"]]))
+        kernels.setdefault(key, {})[r[at["Metric Name"]]] = (r[at["Metric Value"]],
+                                                             r[at["Metric Unit"]])
+    for (_, name), metrics in kernels.items():
+        parts = [f"{label} {metrics[m][0]} {metrics[m][1]}".strip()
+                 for m, label in WANTED if m in metrics]
+        print(f"table: ncu {name}: " + ", ".join(parts))
+
+
+def stalls(header, rows):
+    """The raw page: one column per metric, a row of units, then one row per kernel."""
+    at = {name: i for i, name in enumerate(header)}
+    found = False
+    for r in rows:
+        if len(r) != len(header) or not r[at["ID"]].strip().isdigit():
+            continue  # the units row
+        reasons = {}
+        for name, i in at.items():
+            m = STALL.match(name)
+            if not m:
+                continue
+            reason = m.group(1) or m.group(2)
+            if reason.endswith("not_issued"):
+                continue
+            try:
+                reasons[reason] = float(r[i].replace(",", ""))
+            except ValueError:
+                pass
+        if reasons:
+            found = True
+            top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
+            print(f"table: ncu {kernel_name(r[at['Kernel Name']])} stalls: " +
+                  ", ".join(f"{k} {v:.2f}" for k, v in top))
+    if not found:
+        print("table: ncu stalls: no stall metrics in the CSV")
 
 
 def main():
@@ -22,20 +75,7 @@ def main():
     if not rows:
         print("table: ncu printed no metrics")
         return 1
-    header, kernels = rows[0], {}
-    at = {name: i for i, name in enumerate(header)}
-    for r in rows[1:]:
-        # Metric rows stop after the value; rule rows add the rule's columns.
-        if len(r) <= at["Metric Value"] or r[at["Metric Name"]] == "Metric Name":
-            continue
-        name = re.sub(r"\(anonymous namespace\)::", "", r[at["Kernel Name"]]).split("(")[0]
-        key = (r[at["ID"]], name.split()[-1].split("::")[-1])
-        kernels.setdefault(key, {})[r[at["Metric Name"]]] = (r[at["Metric Value"]],
-                                                             r[at["Metric Unit"]])
-    for (_, name), metrics in kernels.items():
-        parts = [f"{label} {metrics[m][0]} {metrics[m][1]}".strip()
-                 for m, label in WANTED if m in metrics]
-        print(f"table: ncu {name}: " + ", ".join(parts))
+    (stalls if "--stalls" in sys.argv[1:] else details)(rows[0], rows[1:])
     return 0
 
 
