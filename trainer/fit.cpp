@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <deque>
 #include <filesystem>
 #include <random>
 
@@ -26,6 +27,10 @@
 #include "trainer/models.h"
 #include "trainer/scoring.h"
 #include "trainer/train_step.h"
+
+#if KILN_WITH_CUDA
+#include <c10/cuda/CUDAEvent.h>
+#endif
 
 namespace kiln::trainer {
 namespace {
@@ -94,6 +99,69 @@ torch::Tensor unhex(const std::string& text, const std::string& where) {
     p[i] = static_cast<uint8_t>(value(text[2 * i]) * 16 + value(text[2 * i + 1]));
   return out;
 }
+
+// GPU milliseconds of every kEvery-th step, from timing events on the step's stream: the
+// batch's transform (with its waits for window copies) and the step itself (with the loss
+// kept on the device). Beside the wall time per step they say whether the GPU is busy or
+// waits for the host. Samples are read once their events have completed (after the losses
+// are read, which waits for the steps). No-ops off the GPU.
+class StepTimes {
+ public:
+  static constexpr int64_t kEvery = 16;
+
+  explicit StepTimes(bool cuda) : cuda_(cuda) {}
+
+  void before_transform(int64_t step) {
+    sampling_ = cuda_ && step % kEvery == 0;
+#if KILN_WITH_CUDA
+    if (sampling_) {
+      pending_.emplace_back();
+      pending_.back().start.record();
+    }
+#endif
+  }
+  void before_step() {
+#if KILN_WITH_CUDA
+    if (sampling_) pending_.back().transformed.record();
+#endif
+  }
+  void after_step() {
+#if KILN_WITH_CUDA
+    if (sampling_) pending_.back().stepped.record();
+#endif
+  }
+
+  // gpu_transform_ms and gpu_step_ms into `line`: the means over the samples completed since
+  // the last call.
+  void report(nlohmann::ordered_json& line) {
+#if KILN_WITH_CUDA
+    while (!pending_.empty() && pending_.front().stepped.query()) {
+      Sample& s = pending_.front();
+      transform_ms_ += s.start.elapsed_time(s.transformed);
+      step_ms_ += s.transformed.elapsed_time(s.stepped);
+      ++count_;
+      pending_.pop_front();
+    }
+#endif
+    if (count_ == 0) return;
+    line["gpu_transform_ms"] = transform_ms_ / static_cast<double>(count_);
+    line["gpu_step_ms"] = step_ms_ / static_cast<double>(count_);
+    transform_ms_ = step_ms_ = 0;
+    count_ = 0;
+  }
+
+ private:
+  bool cuda_, sampling_ = false;
+  double transform_ms_ = 0, step_ms_ = 0;
+  int64_t count_ = 0;
+#if KILN_WITH_CUDA
+  struct Sample {
+    c10::cuda::CUDAEvent start{cudaEventDefault}, transformed{cudaEventDefault},
+        stepped{cudaEventDefault};
+  };
+  std::deque<Sample> pending_;
+#endif
+};
 
 // The losses of steps not read back yet. Reading a loss from a GPU waits for its step, so on
 // CUDA they are gathered on the device and read every kCudaWindow steps (and before every
@@ -362,6 +430,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     double outside_training = 0;  // seconds in evaluations and checkpoints
     int64_t rows_seen = 0;
     LossWindow losses(device);
+    StepTimes step_times(device.is_cuda());
     double loss_sum = 0, last_loss = NAN;
     int64_t loss_count = 0;
     auto read_losses = [&] {
@@ -409,11 +478,15 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       const data::Batch* batch = loader.next();
       if (batch == nullptr) continue;  // end of an epoch; the next call starts the next one
       model->train();
+      step_times.before_transform(step);
       const ModelBatch inputs = transformer.apply(*batch);
+      step_times.before_step();
       torch::Tensor loss = stepper.run(inputs, learning_rate(config.optim, step, t.steps));
       ++step;
       rows_seen += batch->rows;
-      if (losses.add(loss, step)) read_losses();
+      const bool window_full = losses.add(loss, step);
+      step_times.after_step();
+      if (window_full) read_losses();
       const double train_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
           outside_training;
@@ -450,6 +523,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                      {"train_s", train_s},
                      {"elapsed_s", elapsed}};
         if (device.is_cuda()) line["copy_wait_s"] = transformer.copy_wait_seconds();
+        step_times.report(line);
         metrics.write(line);
         loss_sum = 0;
         loss_count = 0;

@@ -116,9 +116,17 @@ def main():
             fit = json.load(f)
         print(f"batch {args.batch}: kiln fit from HDF5, {name}: {fit['rows_per_s'] / 1e6:.1f}M "
               f"rows/s (waited {fit['data_wait_s']:.2f} s for the loader, "
-              f"{fit.get('copy_wait_s', 0):.2f} s for copies) | fit/peer "
+              f"{fit.get('copy_wait_s', 0):.2f} s for copies{gpu_times(fit)}) | fit/peer "
               f"{fit['rows_per_s'] / best['rows_per_s']:.2f}x | fit/own step "
               f"{fit['rows_per_s'] / step['rows_per_s']:.2f}")
+
+
+def gpu_times(fit):
+    """Per step: wall time, and the GPU's time in the transform and in the step (sampled)."""
+    if fit.get("gpu_step_ms") is None:
+        return ""
+    return (f"; per step {1e3 * fit['wall_ms_per_step']:.0f} us, GPU transform "
+            f"{1e3 * fit['gpu_transform_ms']:.0f} us + step {1e3 * fit['gpu_step_ms']:.0f} us")
 
 
 if __name__ == "__main__":

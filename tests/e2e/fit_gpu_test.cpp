@@ -70,9 +70,15 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   EXPECT_NE(gpu.err.find("captured in a CUDA graph"), std::string::npos) << gpu.err;
   EXPECT_EQ(read_json(run_dir("gpu") / "run.json")["device"].get<std::string>().substr(0, 4),
             "cuda");
-  EXPECT_TRUE(last_line(run_dir("gpu") / "metrics.jsonl").contains("copy_wait_s"));
+  const nlohmann::json line = last_line(run_dir("gpu") / "metrics.jsonl");
+  EXPECT_TRUE(line.contains("copy_wait_s"));
+  // The sampled GPU times of the last 100 steps: the step runs longer than the transform.
+  ASSERT_TRUE(line.contains("gpu_step_ms")) << line.dump();
+  EXPECT_GT(line["gpu_transform_ms"].get<double>(), 0.0);
+  EXPECT_GT(line["gpu_step_ms"].get<double>(), line["gpu_transform_ms"].get<double>());
   auto cpu = run_kiln(fit_args("cpu", 300, 100, {"train.device=cpu"}));
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_FALSE(last_line(run_dir("cpu") / "metrics.jsonl").contains("gpu_step_ms"));
   std::cout << "val AUROC: GPU (bf16, graph) " << objective("gpu") << ", CPU " << objective("cpu")
             << "\n";
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
