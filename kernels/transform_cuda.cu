@@ -12,7 +12,8 @@
 //
 // The row tiling (DevicePlan::Tiling::kRowTiles, fused_transform_rows below) divides the work
 // the other way: a block owns whole output rows, so each input column is read once per row
-// and the outputs are written as contiguous rows.
+// and the outputs are written as contiguous rows. Its variant kRowTilesOwned (the same
+// kernel, kOwned) gives each thread one output column for the whole launch.
 #include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
@@ -185,6 +186,17 @@ __device__ QuadWalk quad_walk(int32_t width) {
 // cells; the cells past `valid` (zeros) are transformed too and not stored. Offsets within
 // the tile fit int32: the plan fits a block's shared memory, so width is small.
 template <class Program, class Out, class Transform>
+__device__ __forceinline__ void transform_quad(const Program& p, uint4 cells, Out* o,
+                                               int32_t width, int32_t left, Transform transform) {
+  const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y), v2 = transform(p, cells.z),
+            v3 = transform(p, cells.w);
+  if (left > 0) o[0] = v0;
+  if (left > 1) o[width] = v1;
+  if (left > 2) o[2 * width] = v2;
+  if (left > 3) o[3 * width] = v3;
+}
+
+template <class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* programs,
                                                 const int32_t* slots, int32_t width,
                                                 const uint32_t* tile, int32_t valid,
@@ -192,14 +204,7 @@ __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* pr
   for (int32_t c = walk.column, k = walk.quad; k < kQuads;) {
     const Program p = programs[c];
     const uint4 cells = *reinterpret_cast<const uint4*>(tile + slots[c] * kRowTilePitch + 4 * k);
-    const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y),
-              v2 = transform(p, cells.z), v3 = transform(p, cells.w);
-    Out* o = out + 4 * k * width + c;
-    const int32_t left = valid - 4 * k;  // rows of the quad that exist
-    if (left > 0) o[0] = v0;
-    if (left > 1) o[width] = v1;
-    if (left > 2) o[2 * width] = v2;
-    if (left > 3) o[3 * width] = v3;
+    transform_quad(p, cells, out + 4 * k * width + c, width, valid - 4 * k, transform);
     c += walk.column_step;
     k += walk.quad_step;
     if (c >= width) {
@@ -209,14 +214,33 @@ __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* pr
   }
 }
 
-__global__ void __launch_bounds__(kRowTileThreads, 4)
+// kRowTilesOwned: the quads first, first + step, ... of one output column, whose program
+// `p` the thread holds in registers for the whole launch; `out` is the column's cell in the
+// tile's first row.
+template <class Program, class Out, class Transform>
+__device__ __forceinline__ void owned_quads(const Program& p, const uint32_t* cells,
+                                            int32_t first, int32_t step, int32_t width,
+                                            int32_t valid, Out* __restrict__ out,
+                                            Transform transform) {
+#pragma unroll 1  // unrolled, it spills in the loop
+  for (int32_t k = first; k < kQuads; k += step)
+    transform_quad(p, *reinterpret_cast<const uint4*>(cells + 4 * k), out + 4 * k * width, width,
+                   valid - 4 * k, transform);
+}
+
+// kRowTilesOwned's block: `owners` threads per output column (a power of two dividing
+// kQuads), at most this many threads in all.
+constexpr int kMaxOwnedThreads = 512;
+
+template <bool kOwned>
+__global__ void __launch_bounds__(kOwned ? kMaxOwnedThreads : kRowTileThreads, kOwned ? 2 : 4)
     fused_transform_rows(const FeatureProgram* __restrict__ features, int32_t width,
                          const CategoricalProgram* __restrict__ categoricals,
                          int32_t categorical_width, const void* const* __restrict__ columns,
                          const int32_t* __restrict__ staged_inputs, int32_t staged,
                          const int32_t* __restrict__ slots, const int32_t* __restrict__ tables,
-                         const float* __restrict__ edges, int64_t rows, float* __restrict__ out,
-                         int64_t* __restrict__ categorical_out) {
+                         const float* __restrict__ edges, int64_t rows, int32_t owners,
+                         float* __restrict__ out, int64_t* __restrict__ categorical_out) {
   extern __shared__ __align__(16) uint32_t shared[];
   const int32_t stage_words = staged * kRowTilePitch;
   const RowTileLayout layout = row_tile_layout(staged, width, categorical_width);
@@ -225,29 +249,45 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
   auto feature_programs = reinterpret_cast<FeatureProgram*>(base + layout.features);
   auto categorical_programs = reinterpret_cast<CategoricalProgram*>(base + layout.categoricals);
   auto slot_of = reinterpret_cast<int32_t*>(base + layout.slots);
-  const auto first = static_cast<int32_t>(threadIdx.x);
-  for (int32_t s = first; s < staged; s += kRowTileThreads)
+  const auto me = static_cast<int32_t>(threadIdx.x), threads = static_cast<int32_t>(blockDim.x);
+  for (int32_t s = me; s < staged; s += threads)
     sources[s] = static_cast<const uint32_t*>(columns[staged_inputs[s]]);
-  for (int32_t c = first; c < width; c += kRowTileThreads)
-    feature_programs[c] = features[c];
-  for (int32_t c = first; c < categorical_width; c += kRowTileThreads)
-    categorical_programs[c] = categoricals[c];
-  for (int32_t c = first; c < width + categorical_width; c += kRowTileThreads)
-    slot_of[c] = slots[c];
+  // kRowTiles: the plan in shared memory. kRowTilesOwned: each thread's column in registers.
+  const int32_t outputs = width + categorical_width;
+  const int32_t column = me % outputs, first_quad = me / outputs;
+  const bool owner = kOwned && me < owners * outputs;
+  FeatureProgram feature{};
+  CategoricalProgram categorical{};
+  int32_t slot = 0;
+  if constexpr (kOwned) {
+    if (owner) {
+      slot = slots[column];
+      if (column < width) {
+        feature = features[column];
+      } else {
+        categorical = categoricals[column - width];
+      }
+    }
+  } else {
+    for (int32_t c = me; c < width; c += threads)
+      feature_programs[c] = features[c];
+    for (int32_t c = me; c < categorical_width; c += threads)
+      categorical_programs[c] = categoricals[c];
+    for (int32_t c = me; c < outputs; c += threads)
+      slot_of[c] = slots[c];
+  }
   __syncthreads();
   // Starts filling `tile` with row tile t: one commit group per call, an empty one past the
   // last tile, so that waiting for all but the newest group waits for the previous tile.
   auto stage = [&](int64_t t, uint32_t* tile) {
     const int64_t row0 = t * kRowTileRows;
     if (row0 + kRowTileRows <= rows) {
-      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kQuads;
-           q += kRowTileThreads) {
+      for (int32_t q = me; q < staged * kQuads; q += threads) {
         const int32_t s = q / kQuads, k = q % kQuads;
         __pipeline_memcpy_async(tile + s * kRowTilePitch + 4 * k, sources[s] + row0 + 4 * k, 16);
       }
     } else if (row0 < rows) {  // the last tile, partial: plain loads, zeros past the end
-      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kRowTileRows;
-           q += kRowTileThreads) {
+      for (int32_t q = me; q < staged * kRowTileRows; q += threads) {
         const int32_t s = q / kRowTileRows, r = q % kRowTileRows;
         tile[s * kRowTilePitch + r] = row0 + r < rows ? sources[s][row0 + r] : 0u;
       }
@@ -265,15 +305,27 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     __syncthreads();  // every thread's copies and stores of this tile have landed
     const int64_t row0 = t * kRowTileRows;
     const auto valid = static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
-    transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid,
-                    out + row0 * width, [](const FeatureProgram& p, uint32_t cell) {
-                      return transform_feature(p, __uint_as_float(cell));
-                    });
-    transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
-                    tile, valid, categorical_out + row0 * categorical_width,
-                    [=](const CategoricalProgram& p, uint32_t cell) {
-                      return transform_categorical(p, cell, tables, edges);
-                    });
+    auto float_value = [](const FeatureProgram& p, uint32_t cell) {
+      return transform_feature(p, __uint_as_float(cell));
+    };
+    auto index_value = [=](const CategoricalProgram& p, uint32_t cell) {
+      return transform_categorical(p, cell, tables, edges);
+    };
+    if constexpr (kOwned) {
+      const uint32_t* cells = tile + slot * kRowTilePitch;
+      if (owner && column < width) {
+        owned_quads(feature, cells, first_quad, owners, width, valid, out + row0 * width + column,
+                    float_value);
+      } else if (owner) {
+        owned_quads(categorical, cells, first_quad, owners, categorical_width, valid,
+                    categorical_out + row0 * categorical_width + (column - width), index_value);
+      }
+    } else {
+      transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid,
+                      out + row0 * width, float_value);
+      transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
+                      tile, valid, categorical_out + row0 * categorical_width, index_value);
+    }
     __syncthreads();  // the tile is free again
   }
 }
@@ -321,20 +373,34 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
              "reading the GPU's shared memory per block");
   // The plan is in shared memory too, so the limit also bounds the outputs (and the quads'
   // indices, to int32).
-  if (tiling_ == Tiling::kRowTiles && row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
+  auto resident = [&](auto kernel, int threads) {
     // Raised only: the attribute is the kernel's, shared by every plan.
     cudaFuncAttributes attributes{};
-    cuda_check(cudaFuncGetAttributes(&attributes, fused_transform_rows),
+    cuda_check(cudaFuncGetAttributes(&attributes, kernel),
                "reading the transform kernel's attributes");
     if (static_cast<std::size_t>(attributes.maxDynamicSharedSizeBytes) < row_tile_shared_)
-      cuda_check(
-          cudaFuncSetAttribute(fused_transform_rows, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(row_tile_shared_)),
-          "raising the transform kernel's shared memory");
-    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform_rows,
-                                                             kRowTileThreads, row_tile_shared_),
+      cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(row_tile_shared_)),
+                 "raising the transform kernel's shared memory");
+    int blocks = 0;
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads,
+                                                             row_tile_shared_),
                "reading the transform kernel's occupancy");
-    resident_row_blocks_ = processors * per_processor;
+    return processors * blocks;
+  };
+  if (tiling_ != Tiling::kColumnTiles &&
+      row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
+    resident_row_blocks_ = resident(fused_transform_rows<false>, kRowTileThreads);
+    // kRowTilesOwned: as many threads per output column (a power of two dividing kQuads) as
+    // keep the block near kRowTileThreads threads, in whole warps.
+    const int64_t outputs = width_ + categorical_width_;
+    if (tiling_ == Tiling::kRowTilesOwned && outputs > 0 && outputs <= kMaxOwnedThreads) {
+      owners_ = 1;
+      while (owners_ < kQuads && 2 * owners_ * outputs <= kRowTileThreads)
+        owners_ *= 2;
+      owned_threads_ = static_cast<int>((owners_ * outputs + 31) / 32 * 32);
+      resident_owned_blocks_ = resident(fused_transform_rows<true>, owned_threads_);
+    }
   }
   try {
     features_ = upload(plan.features, "uploading the transform plan");
@@ -395,13 +461,16 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
   const auto cuda_stream = static_cast<cudaStream_t>(stream);
-  if (tiling(map) == Tiling::kRowTiles) {  // one wave of resident blocks
+  if (const Tiling used = tiling(map); used != Tiling::kColumnTiles) {  // one wave of blocks
+    const bool owned = used == Tiling::kRowTilesOwned;
     const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
-    const auto blocks = static_cast<unsigned>(std::min<int64_t>(row_tiles, resident_row_blocks_));
-    fused_transform_rows<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
+    const auto blocks = static_cast<unsigned>(
+        std::min<int64_t>(row_tiles, owned ? resident_owned_blocks_ : resident_row_blocks_));
+    auto kernel = owned ? fused_transform_rows<true> : fused_transform_rows<false>;
+    kernel<<<blocks, owned ? owned_threads_ : kRowTileThreads, row_tile_shared_, cuda_stream>>>(
         features_, static_cast<int32_t>(width_), categoricals_,
         static_cast<int32_t>(categorical_width_), columns_, staged_inputs_, staged_, slots_,
-        tables_, edges_, rows, features, categorical);
+        tables_, edges_, rows, owners_, features, categorical);
     cuda_check(cudaGetLastError(), "launching the fused transform");
     return;
   }
@@ -425,10 +494,9 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
 }
 
 DevicePlan::Tiling DevicePlan::tiling(const RowMap& map) const {
-  return tiling_ == Tiling::kRowTiles && resident_row_blocks_ > 0 && aligned_ &&
-                 map.order == nullptr
-             ? Tiling::kRowTiles
-             : Tiling::kColumnTiles;
+  if (resident_row_blocks_ == 0 || !aligned_ || map.order != nullptr) return Tiling::kColumnTiles;
+  return tiling_ == Tiling::kRowTilesOwned && resident_owned_blocks_ > 0 ? Tiling::kRowTilesOwned
+                                                                         : Tiling::kRowTiles;
 }
 
 void gather_rows(const float* column, const RowMap& map, int64_t rows, float* out, void* stream) {

@@ -25,8 +25,11 @@ class DevicePlan {
   // is staged once per tile in shared memory by 16-byte asynchronous copies (two tiles in
   // flight), and the outputs are written as contiguous rows. kRowTiles needs every column
   // pointer 16-byte aligned, no RowMap, and the staged columns within the shared memory of a
-  // block; apply() uses kColumnTiles where it cannot. Both compute the same bits.
-  enum class Tiling { kColumnTiles, kRowTiles };
+  // block; apply() uses kColumnTiles where it cannot. kRowTilesOwned: the same row tiles, each
+  // thread owning one output column (its program in registers) for the whole launch; needs
+  // what kRowTiles needs and at most 512 output columns, else apply() runs kRowTiles. All
+  // compute the same bits.
+  enum class Tiling { kColumnTiles, kRowTiles, kRowTilesOwned };
   static constexpr Tiling kDefaultTiling = Tiling::kRowTiles;
 
   explicit DevicePlan(const CompiledPlan& plan,
@@ -50,8 +53,8 @@ class DevicePlan {
   void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr,
              const RowMap& map = {}) const;
 
-  // The tiling apply() runs with the columns set and this map: the one asked for, or
-  // kColumnTiles where kRowTiles cannot run.
+  // The tiling apply() runs with the columns set and this map: the one asked for, or the
+  // one it falls back to (above).
   Tiling tiling(const RowMap& map = {}) const;
 
  private:
@@ -63,6 +66,9 @@ class DevicePlan {
   bool aligned_ = false;              // every column pointer 16-byte aligned
   int resident_blocks_ = 1;           // of the kColumnTiles kernel, on the whole GPU at once
   int resident_row_blocks_ = 0;       // of the kRowTiles kernel (0: it does not fit)
+  int resident_owned_blocks_ = 0;     // of the kRowTilesOwned kernel (0: not asked for, or too wide)
+  int owned_threads_ = 0;             // per kRowTilesOwned block
+  int32_t owners_ = 0;                // kRowTilesOwned threads per output column
   int32_t staged_ = 0;                // input columns the plan reads, each staged once
   std::size_t row_tile_shared_ = 0;   // bytes of dynamic shared memory per kRowTiles block
   int32_t* staged_inputs_ = nullptr;  // the schema column of each staged column

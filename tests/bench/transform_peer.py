@@ -45,11 +45,11 @@ def compare(kiln):
     if "copy_tb_per_s" in kiln:
         parts = [f"kiln {kiln['tb_per_s']:.2f} TB/s = {kiln['fraction_of_copy']:.0%} of D2D copy "
                  f"{kiln['copy_tb_per_s']:.2f} TB/s (no-math plan {kiln['identity_tb_per_s']:.2f})"]
-        if "other_tiling" in kiln:
+        if "other_tilings" in kiln:
             parts[0] = f"{kiln['tiling']} tiles: " + parts[0]
-            parts.append(f"{kiln['other_tiling']} tiles {kiln['other_tiling_tb_per_s']:.2f} TB/s = "
-                         f"{kiln['other_tiling_fraction_of_copy']:.0%} of copy "
-                         f"(same bits: {'yes' if kiln['other_tiling_same_bits'] else 'NO'})")
+            parts += [f"{o['tiling']} tiles {o['tb_per_s']:.2f} TB/s = {o['fraction_of_copy']:.0%} "
+                      f"of copy (same bits: {'yes' if o['same_bits'] else 'NO'})"
+                      for o in kiln["other_tilings"]]
         parts += [f"{r['peer']} {r['tb_per_s']:.2f} TB/s (kiln {kiln['tb_per_s'] / r['tb_per_s']:.1f}x)"
                   for r in RESULTS]
     else:

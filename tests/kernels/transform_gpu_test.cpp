@@ -65,7 +65,8 @@ void apply_on_gpu(Tiling tiling, bool misaligned, const CompiledPlan& plan,
   cudaFree(out_c);
 }
 
-// Every test runs with each tiling, and with kRowTiles on misaligned columns (its fallback).
+// Every test runs with each tiling, and with the row tilings on misaligned columns (their
+// fallback).
 struct Variant {
   Tiling tiling;
   bool misaligned;
@@ -83,10 +84,12 @@ class TransformGpu : public ::testing::TestWithParam<Variant> {
 INSTANTIATE_TEST_SUITE_P(
     Tilings, TransformGpu,
     ::testing::Values(Variant{Tiling::kColumnTiles, false}, Variant{Tiling::kRowTiles, false},
-                      Variant{Tiling::kRowTiles, true}),
+                      Variant{Tiling::kRowTiles, true}, Variant{Tiling::kRowTilesOwned, false},
+                      Variant{Tiling::kRowTilesOwned, true}),
     [](const ::testing::TestParamInfo<Variant>& info) {
-      return std::string(info.param.tiling == Tiling::kRowTiles ? "RowTiles" : "ColumnTiles") +
-             (info.param.misaligned ? "Misaligned" : "");
+      std::string name = info.param.tiling == Tiling::kColumnTiles ? "ColumnTiles" : "RowTiles";
+      if (info.param.tiling == Tiling::kRowTilesOwned) name += "Owned";
+      return name + (info.param.misaligned ? "Misaligned" : "");
     });
 
 TEST_P(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
