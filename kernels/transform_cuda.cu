@@ -180,11 +180,10 @@ __device__ QuadWalk quad_walk(int32_t width) {
   return {t % width, t / width, kRowTileThreads % width, kRowTileThreads / width};
 }
 
-// The quads of one output matrix [rows, width] for the tile of `valid` rows staged in
-// `tile`, written from `out` (the tile's first row); `programs` and `slots` (the staged
-// column output c reads) are in shared memory. A quad's program is read once for its 4
-// cells; the cells past `valid` (zeros) are transformed too and not stored. Offsets within
-// the tile fit int32: the plan fits a block's shared memory, so width is small.
+// One quad: its 4 cells of one output column through program `p`, stored at `o` and the 3
+// rows below it (`width` apart), as far as `left` rows exist (the cells past them, zeros,
+// are transformed too and not stored). Offsets within a tile fit int32: the plan fits a
+// block's shared memory, so width is small.
 template <class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_quad(const Program& p, uint4 cells, Out* o,
                                                int32_t width, int32_t left, Transform transform) {
@@ -196,6 +195,9 @@ __device__ __forceinline__ void transform_quad(const Program& p, uint4 cells, Ou
   if (left > 3) o[3 * width] = v3;
 }
 
+// kRowTiles: the quads of one output matrix [rows, width] for the tile of `valid` rows
+// staged in `tile`, written from `out` (the tile's first row); `programs` and `slots` (the
+// staged column output c reads) are in shared memory, read once per quad.
 template <class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* programs,
                                                 const int32_t* slots, int32_t width,
