@@ -103,8 +103,9 @@ torch::Tensor unhex(const std::string& text, const std::string& where) {
 // GPU milliseconds of every kEvery-th step, from timing events on the step's stream: the
 // batch's transform (with its waits for window copies) and the step itself (with the loss
 // kept on the device). Beside the wall time per step they say whether the GPU is busy or
-// waits for the host. Samples are read once their events have completed (after the losses
-// are read, which waits for the steps). No-ops off the GPU.
+// waits for the host. A sample is added up once its events have completed, at the next
+// sample or report, so few are pending (the host runs at most a loss window ahead of the
+// GPU). No-ops off the GPU.
 class StepTimes {
  public:
   static constexpr int64_t kEvery = 16;
@@ -115,6 +116,7 @@ class StepTimes {
     sampling_ = cuda_ && step % kEvery == 0;
 #if KILN_WITH_CUDA
     if (sampling_) {
+      add_completed();
       pending_.emplace_back();
       pending_.back().start.record();
     }
@@ -135,13 +137,7 @@ class StepTimes {
   // the last call.
   void report(nlohmann::ordered_json& line) {
 #if KILN_WITH_CUDA
-    while (!pending_.empty() && pending_.front().stepped.query()) {
-      Sample& s = pending_.front();
-      transform_ms_ += s.start.elapsed_time(s.transformed);
-      step_ms_ += s.transformed.elapsed_time(s.stepped);
-      ++count_;
-      pending_.pop_front();
-    }
+    add_completed();
 #endif
     if (count_ == 0) return;
     line["gpu_transform_ms"] = transform_ms_ / static_cast<double>(count_);
@@ -160,6 +156,16 @@ class StepTimes {
         stepped{cudaEventDefault};
   };
   std::deque<Sample> pending_;
+
+  void add_completed() {
+    while (!pending_.empty() && pending_.front().stepped.query()) {
+      Sample& s = pending_.front();
+      transform_ms_ += s.start.elapsed_time(s.transformed);
+      step_ms_ += s.transformed.elapsed_time(s.stepped);
+      ++count_;
+      pending_.pop_front();
+    }
+  }
 #endif
 };
 
