@@ -261,7 +261,12 @@ void run_gpu(const std::string& dir, int reps) {
     check(cudaMemcpy(host.data() + float_bytes, categorical, index_bytes, cudaMemcpyDeviceToHost));
     return host;
   };
+  // Before any timing, so that the first launches are one of each tiling (scripts/gpu-check
+  // profiles them).
   const std::vector<char> expected = outputs(device_plan);
+  std::vector<bool> same;
+  for (const auto& other : others)
+    same.push_back(outputs(*other) == expected);
   std::vector<std::function<void()>> works = {
       [&] { device_plan.apply(c.rows, features, categorical); },
       [&] { identity_plan.apply(c.rows, features, categorical); },
@@ -276,22 +281,20 @@ void run_gpu(const std::string& dir, int reps) {
   out["tb_per_s"] = out["gb_per_s"].get<double>() / 1e3;
   out["copy_tb_per_s"] = copy_bw;
   out["fraction_of_copy"] = out["tb_per_s"].get<double>() / copy_bw;
-  bool same_bits = true;
   out["other_tilings"] = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < others.size(); ++i) {
-    const bool same = outputs(*others[i]) == expected;
-    same_bits = same_bits && same;
     const double tb_per_s = static_cast<double>(bytes) / t[3 + i] / 1e12;
     out["other_tilings"].push_back({{"tiling", name(others[i]->tiling())},
                                     {"tb_per_s", tb_per_s},
                                     {"fraction_of_copy", tb_per_s / copy_bw},
-                                    {"same_bits", same}});
+                                    {"same_bits", static_cast<bool>(same[i])}});
   }
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0));
   out["device"] = prop.name;
   std::cout << out.dump() << "\n";
-  if (!same_bits) throw std::runtime_error("the tilings computed different bits");
+  if (std::find(same.begin(), same.end(), false) != same.end())
+    throw std::runtime_error("the tilings computed different bits");
 }
 #endif
 
