@@ -1,17 +1,20 @@
-// The fused transform kernel: a tiled transpose. A block owns one tile of 32 output columns
-// and walks row tiles of 32 rows (grid-stride, so each block loads its 32 column programs
-// once): its threads load their input cells coalesced along rows (each output column is one
-// input column), transform them with transform_math.h's functions, stage the tile in shared
-// memory and write it out along the output rows (coalesced). The next tile's cells are
-// loaded before the current one is transformed, so loads stay in flight while it is
-// written. Blocks are numbered with the column tiles of one walker next to each other (float
-// tiles first, then the int64 tiles): the blocks that read the same input column (a feature
-// and its missing indicator) go through the rows together, so the second read is from L2.
-// Gathering rows through a RowMap (a second instantiation) makes the loads scattered: each
-// cell costs a 32-byte sector instead of 4 bytes.
+// The fused transform kernels, each a tiled transpose; DevicePlan::Tiling picks one.
 //
-// The row tiling (DevicePlan::Tiling::kRowTiles, fused_transform_rows below) divides the work
-// the other way: a block owns whole output rows, so each input column is read once per row
+// The column tiling (kColumnTiles, fused_transform; the one that gathers rows through a
+// RowMap): a block owns one tile of 32 output columns and walks row tiles of 32 rows
+// (grid-stride, so each block loads its 32 column programs once): its threads load their input
+// cells coalesced along rows (each output column is one input column), transform them with
+// transform_math.h's functions, stage the tile in shared memory and write it out along the
+// output rows (coalesced). The next tile's cells are loaded before the current one is
+// transformed, so loads stay in flight while it is written. Blocks are numbered with the
+// column tiles of one walker next to each other (float tiles first, then the int64 tiles): the
+// blocks that read the same input column (a feature and its missing indicator) go through the
+// rows together, so the second read is from L2. Gathering rows through a RowMap (a second
+// instantiation) makes the loads scattered: each cell costs a 32-byte sector instead of 4
+// bytes.
+//
+// The row tiling (kRowTiles, the default; fused_transform_rows below) divides the work the
+// other way: a block owns whole output rows, so each input column is read once per row
 // and the outputs are written as contiguous rows. Its variant kRowTilesOwned (the same
 // kernel, kOwned) gives each thread one output column for the whole launch.
 #include <cuda_pipeline.h>
@@ -185,8 +188,8 @@ __device__ QuadWalk quad_walk(int32_t width) {
 // are transformed too and not stored). Offsets within a tile fit int32: the plan fits a
 // block's shared memory, so width is small.
 template <class Program, class Out, class Transform>
-__device__ __forceinline__ void transform_quad(const Program& p, uint4 cells, Out* o,
-                                               int32_t width, int32_t left, Transform transform) {
+__device__ __forceinline__ void transform_quad(const Program& p, uint4 cells, Out* o, int32_t width,
+                                               int32_t left, Transform transform) {
   const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y), v2 = transform(p, cells.z),
             v3 = transform(p, cells.w);
   if (left > 0) o[0] = v0;
@@ -220,10 +223,9 @@ __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* pr
 // `p` the thread holds in registers for the whole launch; `out` is the column's cell in the
 // tile's first row.
 template <class Program, class Out, class Transform>
-__device__ __forceinline__ void owned_quads(const Program& p, const uint32_t* cells,
-                                            int32_t first, int32_t step, int32_t width,
-                                            int32_t valid, Out* __restrict__ out,
-                                            Transform transform) {
+__device__ __forceinline__ void owned_quads(const Program& p, const uint32_t* cells, int32_t first,
+                                            int32_t step, int32_t width, int32_t valid,
+                                            Out* __restrict__ out, Transform transform) {
 #pragma unroll 1  // unrolled, it spills in the loop
   for (int32_t k = first; k < kQuads; k += step)
     transform_quad(p, *reinterpret_cast<const uint4*>(cells + 4 * k), out + 4 * k * width, width,
@@ -306,7 +308,8 @@ __global__ void __launch_bounds__(kOwned ? kMaxOwnedThreads : kRowTileThreads, k
     __pipeline_wait_prior(1);
     __syncthreads();  // every thread's copies and stores of this tile have landed
     const int64_t row0 = t * kRowTileRows;
-    const auto valid = static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
+    const auto valid =
+        static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
     auto float_value = [](const FeatureProgram& p, uint32_t cell) {
       return transform_feature(p, __uint_as_float(cell));
     };
@@ -385,9 +388,9 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
                                       static_cast<int>(row_tile_shared_)),
                  "raising the transform kernel's shared memory");
     int blocks = 0;
-    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads,
-                                                             row_tile_shared_),
-               "reading the transform kernel's occupancy");
+    cuda_check(
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, row_tile_shared_),
+        "reading the transform kernel's occupancy");
     return processors * blocks;
   };
   if (tiling_ != Tiling::kColumnTiles &&

@@ -63,14 +63,14 @@ class DevicePlan {
   int64_t categorical_width_ = 0;
   std::size_t column_count_ = 0;
   Tiling tiling_;
-  bool aligned_ = false;              // every column pointer 16-byte aligned
-  int resident_blocks_ = 1;           // of the kColumnTiles kernel, on the whole GPU at once
-  int resident_row_blocks_ = 0;       // of the kRowTiles kernel (0: it does not fit)
-  int resident_owned_blocks_ = 0;     // of the kRowTilesOwned kernel (0: not asked for, or too wide)
-  int owned_threads_ = 0;             // per kRowTilesOwned block
-  int32_t owners_ = 0;                // kRowTilesOwned threads per output column
-  int32_t staged_ = 0;                // input columns the plan reads, each staged once
-  std::size_t row_tile_shared_ = 0;   // bytes of dynamic shared memory per kRowTiles block
+  bool aligned_ = false;             // every column pointer 16-byte aligned
+  int resident_blocks_ = 1;          // of the kColumnTiles kernel, on the whole GPU at once
+  int resident_row_blocks_ = 0;      // of the kRowTiles kernel (0: it does not fit)
+  int resident_owned_blocks_ = 0;    // of the kRowTilesOwned kernel (0: not asked for, or too wide)
+  int owned_threads_ = 0;            // per kRowTilesOwned block
+  int32_t owners_ = 0;               // kRowTilesOwned threads per output column
+  int32_t staged_ = 0;               // input columns the plan reads, each staged once
+  std::size_t row_tile_shared_ = 0;  // bytes of dynamic shared memory per kRowTiles block
   int32_t* staged_inputs_ = nullptr;  // the schema column of each staged column
   int32_t* slots_ = nullptr;          // the staged column of each output, float then categorical
   FeatureProgram* features_ = nullptr;

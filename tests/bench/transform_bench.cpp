@@ -242,7 +242,8 @@ void run_gpu(const std::string& dir, int reps) {
   using Tiling = kernels::DevicePlan::Tiling;
   auto name = [](Tiling tiling) {
     return tiling == Tiling::kRowTilesOwned ? "owned row"
-                                            : tiling == Tiling::kRowTiles ? "row" : "column";
+           : tiling == Tiling::kRowTiles    ? "row"
+                                            : "column";
   };
   std::vector<std::unique_ptr<kernels::DevicePlan>> others;
   for (Tiling tiling : {Tiling::kColumnTiles, Tiling::kRowTiles, Tiling::kRowTilesOwned}) {
