@@ -48,15 +48,17 @@ struct DeviceBatches::Slot {
   Event consumed;                    // on the compute stream, after the last read of `memory`
 };
 
-// The GPU's copy of a gather-mode loader's ring (its 4-byte columns and the order).
+// The GPU's copy of a gather-mode loader's ring (its 4-byte columns and the order), and of
+// its rows as a row-major matrix, which the transform gathers from.
 struct DeviceBatches::Mirror {
   const char* host = nullptr;  // Ring::narrow
   int64_t rows = 0;
   int columns = 0;
-  std::unique_ptr<void, DeviceFree> memory;
-  std::unique_ptr<DevicePlan> plan;  // its columns: the mirror's
-  std::vector<const float*> floats;  // each schema column's copy (4-byte columns only)
-  const int32_t* order = nullptr;
+  std::unique_ptr<void, DeviceFree> memory;       // [columns][rows], as the host's
+  std::unique_ptr<void, DeviceFree> rows_memory;  // [rows][columns]
+  std::unique_ptr<DevicePlan> plan;               // its columns: those of rows_memory
+  std::vector<const float*> floats;  // each schema column in rows_memory (4-byte columns only)
+  const int32_t* order = nullptr;    // in memory
   std::deque<std::pair<uint64_t, Event>> copies;  // per window: after its copy
   Event consumed;                                 // on the compute stream, after the last transform
   bool pushed = false;
@@ -120,21 +122,27 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     m->host = host;
     m->rows = ring.rows;
     m->columns = ring.narrow_columns;
+    const auto bytes = static_cast<std::size_t>(m->rows * m->columns) * 4;
     void* memory = nullptr;
-    cuda_check(cudaMalloc(&memory, static_cast<std::size_t>(m->rows * m->columns) * 4),
-               "allocating device memory for the loader's ring");
+    cuda_check(cudaMalloc(&memory, bytes), "allocating device memory for the loader's ring");
     m->memory.reset(memory);
-    auto on_device = [&](const void* p) {
-      return static_cast<const char*>(memory) + (static_cast<const char*>(p) - host);
+    cuda_check(cudaMalloc(&memory, bytes), "allocating device memory for the loader's ring");
+    m->rows_memory.reset(memory);
+    const std::size_t pitch = static_cast<std::size_t>(m->rows) * 4;
+    auto column_of = [&](const void* p) {  // the ring column at p
+      const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - host);
+      KILN_ASSERT(offset % pitch == 0, "a ring column at byte ", offset);
+      return offset / pitch;
     };
+    const auto* by_rows = static_cast<const float*>(m->rows_memory.get());
     std::vector<const void*> columns(batch.columns.size(), nullptr);
     for (std::size_t c = 0; c < columns.size(); ++c)
-      if (sizes_[c] == 4) columns[c] = on_device(batch.columns[c]);
+      if (sizes_[c] == 4) columns[c] = by_rows + column_of(batch.columns[c]);
     for (const void* c : columns)
       m->floats.push_back(static_cast<const float*>(c));
-    m->order = reinterpret_cast<const int32_t*>(on_device(ring.order));
+    m->order = static_cast<const int32_t*>(m->memory.get()) + column_of(ring.order) * m->rows;
     m->plan = std::make_unique<DevicePlan>(plan_);
-    m->plan->set_columns(columns);
+    m->plan->set_columns(columns, m->columns);
     m->consumed = make_event();
     mirror_ = std::move(m);
   }
@@ -152,6 +160,8 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
                      device + offset, pitch, host + offset, pitch, static_cast<std::size_t>(n) * 4,
                      static_cast<std::size_t>(m.columns), cudaMemcpyHostToDevice, copy_stream),
                  "copying a window of rows to the GPU");
+      columns_to_rows(reinterpret_cast<const uint32_t*>(device), m.rows, m.columns, begin, n,
+                      static_cast<uint32_t*>(m.rows_memory.get()), copy_stream);
       left -= n;
       begin = 0;
     }
@@ -171,7 +181,7 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
   for (const auto& [column, destination] : out.columns) {
     const float* source = m.floats[static_cast<std::size_t>(column)];
     KILN_ASSERT(source != nullptr, "not a float32 column");
-    gather_rows(source, map, batch.rows, destination, compute);
+    gather_rows(source, m.columns, map, batch.rows, destination, compute);
   }
   cuda_check(cudaEventRecord(m.consumed.get(), compute), "recording the transform");
 

@@ -15,8 +15,7 @@
 //
 // The row tiling (kRowTiles, the default; fused_transform_rows below) divides the work the
 // other way: a block owns whole output rows, so each input column is read once per row
-// and the outputs are written as contiguous rows. Its variant kRowTilesOwned (the same
-// kernel, kOwned) gives each thread one output column for the whole launch.
+// and the outputs are written as contiguous rows.
 #include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
@@ -53,14 +52,16 @@ constexpr int kPerThread = kTile / kPasses;
 // output matrix `out` [rows, width]. `transform(program, cell)` maps one input cell, given as
 // its 4 raw bytes, to an output value. With kGather, row r is read at row map(r) of the input
 // columns: the same 32 rows of every column of the tile, so each thread looks its row up once
-// per tile.
+// per tile. Row r of a column is `row_stride` cells after row r - 1 (1: a column of its own;
+// the row's width: a column of a row-major matrix, whose gathered rows are whole sectors).
 template <bool kGather, class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_programs,
                                                 int32_t width, int32_t col0,
                                                 const void* const* __restrict__ columns,
-                                                int64_t rows, const RowMap& map, int64_t walker,
-                                                int64_t walkers, Out* __restrict__ out,
-                                                int64_t* tile_memory, Transform transform) {
+                                                int64_t rows, int64_t row_stride, const RowMap& map,
+                                                int64_t walker, int64_t walkers,
+                                                Out* __restrict__ out, int64_t* tile_memory,
+                                                Transform transform) {
   __shared__ Program programs[kTile];
   __shared__ const uint32_t* inputs[kTile];
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -72,6 +73,7 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
   auto load = [&](int64_t row0, uint32_t(&cells)[kPerThread]) {
     int64_t source = row0 + tx;
     if constexpr (kGather) source = source < rows ? map(source) : 0;
+    source *= row_stride;
 #pragma unroll
     for (int k = 0; k < kPerThread; ++k) {
       const int j = ty + k * kPasses;
@@ -109,30 +111,50 @@ __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
     fused_transform(const FeatureProgram* __restrict__ features, int32_t width,
                     const CategoricalProgram* __restrict__ categoricals, int32_t categorical_width,
                     const void* const* __restrict__ columns, const int32_t* __restrict__ tables,
-                    const float* __restrict__ edges, int64_t rows, RowMap map,
+                    const float* __restrict__ edges, int64_t rows, int64_t row_stride, RowMap map,
                     int32_t feature_tiles, int32_t column_tiles, float* __restrict__ out,
                     int64_t* __restrict__ categorical_out) {
   __shared__ int64_t tile_memory[kTile * (kTile + 1)];
   const auto column_tile = static_cast<int32_t>(blockIdx.x % column_tiles);
   const int64_t walker = blockIdx.x / column_tiles, walkers = gridDim.x / column_tiles;
   if (column_tile < feature_tiles) {
-    transform_tiles<kGather>(features, width, column_tile * kTile, columns, rows, map, walker,
-                             walkers, out, tile_memory, [](const FeatureProgram& p, uint32_t cell) {
+    transform_tiles<kGather>(features, width, column_tile * kTile, columns, rows, row_stride, map,
+                             walker, walkers, out, tile_memory,
+                             [](const FeatureProgram& p, uint32_t cell) {
                                return transform_feature(p, __uint_as_float(cell));
                              });
   } else {
     transform_tiles<kGather>(categoricals, categorical_width, (column_tile - feature_tiles) * kTile,
-                             columns, rows, map, walker, walkers, categorical_out, tile_memory,
-                             [=](const CategoricalProgram& p, uint32_t cell) {
+                             columns, rows, row_stride, map, walker, walkers, categorical_out,
+                             tile_memory, [=](const CategoricalProgram& p, uint32_t cell) {
                                return transform_categorical(p, cell, tables, edges);
                              });
   }
 }
 
-__global__ void gather_floats(const float* __restrict__ column, RowMap map, int64_t rows,
-                              float* __restrict__ out) {
+__global__ void gather_floats(const float* __restrict__ column, int64_t row_stride, RowMap map,
+                              int64_t rows, float* __restrict__ out) {
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (r < rows) out[r] = column[map(r)];
+  if (r < rows) out[r] = column[map(r) * row_stride];
+}
+
+// Rows [first, first + rows) of `width` columns of `height` words each (column c at
+// columns + c * height) into the same rows of the row-major matrix out [height, width]: a
+// transpose through a shared-memory tile, so that reads and writes both coalesce.
+__global__ void columns_to_rows_kernel(const uint32_t* __restrict__ columns, int64_t height,
+                                       int32_t width, int64_t first, int64_t rows,
+                                       uint32_t* __restrict__ out) {
+  __shared__ uint32_t tile[kTile][kTile + 1];  // +1: no bank conflicts
+  const int64_t row0 = first + blockIdx.x * static_cast<int64_t>(kTile);
+  const int32_t col0 = static_cast<int32_t>(blockIdx.y) * kTile;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  for (int j = ty; j < kTile; j += kPasses)
+    if (row0 + tx < first + rows && col0 + j < width)
+      tile[j][tx] = columns[(col0 + j) * height + row0 + tx];
+  __syncthreads();
+  for (int j = ty; j < kTile; j += kPasses)
+    if (row0 + j < first + rows && col0 + tx < width)
+      out[(row0 + j) * width + col0 + tx] = tile[tx][j];
 }
 
 // The row tiling. A block walks tiles of kRowTileRows rows (grid-stride). Per tile, each input
@@ -183,24 +205,11 @@ __device__ QuadWalk quad_walk(int32_t width) {
   return {t % width, t / width, kRowTileThreads % width, kRowTileThreads / width};
 }
 
-// One quad: its 4 cells of one output column through program `p`, stored at `o` and the 3
-// rows below it (`width` apart), as far as `left` rows exist (the cells past them, zeros,
-// are transformed too and not stored). Offsets within a tile fit int32: the plan fits a
-// block's shared memory, so width is small.
-template <class Program, class Out, class Transform>
-__device__ __forceinline__ void transform_quad(const Program& p, uint4 cells, Out* o, int32_t width,
-                                               int32_t left, Transform transform) {
-  const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y), v2 = transform(p, cells.z),
-            v3 = transform(p, cells.w);
-  if (left > 0) o[0] = v0;
-  if (left > 1) o[width] = v1;
-  if (left > 2) o[2 * width] = v2;
-  if (left > 3) o[3 * width] = v3;
-}
-
-// kRowTiles: the quads of one output matrix [rows, width] for the tile of `valid` rows
-// staged in `tile`, written from `out` (the tile's first row); `programs` and `slots` (the
-// staged column output c reads) are in shared memory, read once per quad.
+// The quads of one output matrix [rows, width] for the tile of `valid` rows staged in
+// `tile`, written from `out` (the tile's first row); `programs` and `slots` (the staged
+// column output c reads) are in shared memory. A quad's program is read once for its 4
+// cells; the cells past `valid` (zeros) are transformed too and not stored. Offsets within
+// the tile fit int32: the plan fits a block's shared memory, so width is small.
 template <class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* programs,
                                                 const int32_t* slots, int32_t width,
@@ -209,7 +218,14 @@ __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* pr
   for (int32_t c = walk.column, k = walk.quad; k < kQuads;) {
     const Program p = programs[c];
     const uint4 cells = *reinterpret_cast<const uint4*>(tile + slots[c] * kRowTilePitch + 4 * k);
-    transform_quad(p, cells, out + 4 * k * width + c, width, valid - 4 * k, transform);
+    const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y), v2 = transform(p, cells.z),
+              v3 = transform(p, cells.w);
+    Out* o = out + 4 * k * width + c;
+    const int32_t left = valid - 4 * k;  // rows of the quad that exist
+    if (left > 0) o[0] = v0;
+    if (left > 1) o[width] = v1;
+    if (left > 2) o[2 * width] = v2;
+    if (left > 3) o[3 * width] = v3;
     c += walk.column_step;
     k += walk.quad_step;
     if (c >= width) {
@@ -219,32 +235,14 @@ __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* pr
   }
 }
 
-// kRowTilesOwned: the quads first, first + step, ... of one output column, whose program
-// `p` the thread holds in registers for the whole launch; `out` is the column's cell in the
-// tile's first row.
-template <class Program, class Out, class Transform>
-__device__ __forceinline__ void owned_quads(const Program& p, const uint32_t* cells, int32_t first,
-                                            int32_t step, int32_t width, int32_t valid,
-                                            Out* __restrict__ out, Transform transform) {
-#pragma unroll 1  // unrolled, it spills in the loop
-  for (int32_t k = first; k < kQuads; k += step)
-    transform_quad(p, *reinterpret_cast<const uint4*>(cells + 4 * k), out + 4 * k * width, width,
-                   valid - 4 * k, transform);
-}
-
-// kRowTilesOwned's block: `owners` threads per output column (a power of two dividing
-// kQuads), at most this many threads in all.
-constexpr int kMaxOwnedThreads = 512;
-
-template <bool kOwned>
-__global__ void __launch_bounds__(kOwned ? kMaxOwnedThreads : kRowTileThreads, kOwned ? 2 : 4)
+__global__ void __launch_bounds__(kRowTileThreads, 4)
     fused_transform_rows(const FeatureProgram* __restrict__ features, int32_t width,
                          const CategoricalProgram* __restrict__ categoricals,
                          int32_t categorical_width, const void* const* __restrict__ columns,
                          const int32_t* __restrict__ staged_inputs, int32_t staged,
                          const int32_t* __restrict__ slots, const int32_t* __restrict__ tables,
-                         const float* __restrict__ edges, int64_t rows, int32_t owners,
-                         float* __restrict__ out, int64_t* __restrict__ categorical_out) {
+                         const float* __restrict__ edges, int64_t rows, float* __restrict__ out,
+                         int64_t* __restrict__ categorical_out) {
   extern __shared__ __align__(16) uint32_t shared[];
   const int32_t stage_words = staged * kRowTilePitch;
   const RowTileLayout layout = row_tile_layout(staged, width, categorical_width);
@@ -253,45 +251,29 @@ __global__ void __launch_bounds__(kOwned ? kMaxOwnedThreads : kRowTileThreads, k
   auto feature_programs = reinterpret_cast<FeatureProgram*>(base + layout.features);
   auto categorical_programs = reinterpret_cast<CategoricalProgram*>(base + layout.categoricals);
   auto slot_of = reinterpret_cast<int32_t*>(base + layout.slots);
-  const auto me = static_cast<int32_t>(threadIdx.x), threads = static_cast<int32_t>(blockDim.x);
-  for (int32_t s = me; s < staged; s += threads)
+  const auto first = static_cast<int32_t>(threadIdx.x);
+  for (int32_t s = first; s < staged; s += kRowTileThreads)
     sources[s] = static_cast<const uint32_t*>(columns[staged_inputs[s]]);
-  // kRowTiles: the plan in shared memory. kRowTilesOwned: each thread's column in registers.
-  const int32_t outputs = width + categorical_width;
-  const int32_t column = me % outputs, first_quad = me / outputs;
-  const bool owner = kOwned && me < owners * outputs;
-  FeatureProgram feature{};
-  CategoricalProgram categorical{};
-  int32_t slot = 0;
-  if constexpr (kOwned) {
-    if (owner) {
-      slot = slots[column];
-      if (column < width) {
-        feature = features[column];
-      } else {
-        categorical = categoricals[column - width];
-      }
-    }
-  } else {
-    for (int32_t c = me; c < width; c += threads)
-      feature_programs[c] = features[c];
-    for (int32_t c = me; c < categorical_width; c += threads)
-      categorical_programs[c] = categoricals[c];
-    for (int32_t c = me; c < outputs; c += threads)
-      slot_of[c] = slots[c];
-  }
+  for (int32_t c = first; c < width; c += kRowTileThreads)
+    feature_programs[c] = features[c];
+  for (int32_t c = first; c < categorical_width; c += kRowTileThreads)
+    categorical_programs[c] = categoricals[c];
+  for (int32_t c = first; c < width + categorical_width; c += kRowTileThreads)
+    slot_of[c] = slots[c];
   __syncthreads();
   // Starts filling `tile` with row tile t: one commit group per call, an empty one past the
   // last tile, so that waiting for all but the newest group waits for the previous tile.
   auto stage = [&](int64_t t, uint32_t* tile) {
     const int64_t row0 = t * kRowTileRows;
     if (row0 + kRowTileRows <= rows) {
-      for (int32_t q = me; q < staged * kQuads; q += threads) {
+      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kQuads;
+           q += kRowTileThreads) {
         const int32_t s = q / kQuads, k = q % kQuads;
         __pipeline_memcpy_async(tile + s * kRowTilePitch + 4 * k, sources[s] + row0 + 4 * k, 16);
       }
     } else if (row0 < rows) {  // the last tile, partial: plain loads, zeros past the end
-      for (int32_t q = me; q < staged * kRowTileRows; q += threads) {
+      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kRowTileRows;
+           q += kRowTileThreads) {
         const int32_t s = q / kRowTileRows, r = q % kRowTileRows;
         tile[s * kRowTilePitch + r] = row0 + r < rows ? sources[s][row0 + r] : 0u;
       }
@@ -310,27 +292,15 @@ __global__ void __launch_bounds__(kOwned ? kMaxOwnedThreads : kRowTileThreads, k
     const int64_t row0 = t * kRowTileRows;
     const auto valid =
         static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
-    auto float_value = [](const FeatureProgram& p, uint32_t cell) {
-      return transform_feature(p, __uint_as_float(cell));
-    };
-    auto index_value = [=](const CategoricalProgram& p, uint32_t cell) {
-      return transform_categorical(p, cell, tables, edges);
-    };
-    if constexpr (kOwned) {
-      const uint32_t* cells = tile + slot * kRowTilePitch;
-      if (owner && column < width) {
-        owned_quads(feature, cells, first_quad, owners, width, valid, out + row0 * width + column,
-                    float_value);
-      } else if (owner) {
-        owned_quads(categorical, cells, first_quad, owners, categorical_width, valid,
-                    categorical_out + row0 * categorical_width + (column - width), index_value);
-      }
-    } else {
-      transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid,
-                      out + row0 * width, float_value);
-      transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
-                      tile, valid, categorical_out + row0 * categorical_width, index_value);
-    }
+    transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid, out + row0 * width,
+                    [](const FeatureProgram& p, uint32_t cell) {
+                      return transform_feature(p, __uint_as_float(cell));
+                    });
+    transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
+                    tile, valid, categorical_out + row0 * categorical_width,
+                    [=](const CategoricalProgram& p, uint32_t cell) {
+                      return transform_categorical(p, cell, tables, edges);
+                    });
     __syncthreads();  // the tile is free again
   }
 }
@@ -378,34 +348,20 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
              "reading the GPU's shared memory per block");
   // The plan is in shared memory too, so the limit also bounds the outputs (and the quads'
   // indices, to int32).
-  auto resident = [&](auto kernel, int threads) {
+  if (tiling_ == Tiling::kRowTiles && row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
     // Raised only: the attribute is the kernel's, shared by every plan.
     cudaFuncAttributes attributes{};
-    cuda_check(cudaFuncGetAttributes(&attributes, kernel),
+    cuda_check(cudaFuncGetAttributes(&attributes, fused_transform_rows),
                "reading the transform kernel's attributes");
     if (static_cast<std::size_t>(attributes.maxDynamicSharedSizeBytes) < row_tile_shared_)
-      cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(row_tile_shared_)),
-                 "raising the transform kernel's shared memory");
-    int blocks = 0;
-    cuda_check(
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, row_tile_shared_),
-        "reading the transform kernel's occupancy");
-    return processors * blocks;
-  };
-  if (tiling_ != Tiling::kColumnTiles &&
-      row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
-    resident_row_blocks_ = resident(fused_transform_rows<false>, kRowTileThreads);
-    // kRowTilesOwned: as many threads per output column (a power of two dividing kQuads) as
-    // keep the block near kRowTileThreads threads, in whole warps.
-    const int64_t outputs = width_ + categorical_width_;
-    if (tiling_ == Tiling::kRowTilesOwned && outputs > 0 && outputs <= kMaxOwnedThreads) {
-      owners_ = 1;
-      while (owners_ < kQuads && 2 * owners_ * outputs <= kRowTileThreads)
-        owners_ *= 2;
-      owned_threads_ = static_cast<int>((owners_ * outputs + 31) / 32 * 32);
-      resident_owned_blocks_ = resident(fused_transform_rows<true>, owned_threads_);
-    }
+      cuda_check(
+          cudaFuncSetAttribute(fused_transform_rows, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(row_tile_shared_)),
+          "raising the transform kernel's shared memory");
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform_rows,
+                                                             kRowTileThreads, row_tile_shared_),
+               "reading the transform kernel's occupancy");
+    resident_row_blocks_ = processors * per_processor;
   }
   try {
     features_ = upload(plan.features, "uploading the transform plan");
@@ -443,7 +399,9 @@ void DevicePlan::release() {
   columns_ = nullptr;
 }
 
-void DevicePlan::set_columns(const std::vector<const void*>& device_columns) {
+void DevicePlan::set_columns(const std::vector<const void*>& device_columns, int64_t row_stride) {
+  KILN_ASSERT(row_stride >= 1, "row stride ", row_stride);
+  row_stride_ = row_stride;
   aligned_ = true;
   for (const void* column : device_columns)
     aligned_ = aligned_ && reinterpret_cast<std::uintptr_t>(column) % 16 == 0;
@@ -466,16 +424,13 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ == 0) return;
   const auto cuda_stream = static_cast<cudaStream_t>(stream);
-  if (const Tiling used = tiling(map); used != Tiling::kColumnTiles) {  // one wave of blocks
-    const bool owned = used == Tiling::kRowTilesOwned;
+  if (tiling(map) == Tiling::kRowTiles) {  // one wave of resident blocks
     const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
-    const auto blocks = static_cast<unsigned>(
-        std::min<int64_t>(row_tiles, owned ? resident_owned_blocks_ : resident_row_blocks_));
-    auto kernel = owned ? fused_transform_rows<true> : fused_transform_rows<false>;
-    kernel<<<blocks, owned ? owned_threads_ : kRowTileThreads, row_tile_shared_, cuda_stream>>>(
+    const auto blocks = static_cast<unsigned>(std::min<int64_t>(row_tiles, resident_row_blocks_));
+    fused_transform_rows<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
         features_, static_cast<int32_t>(width_), categoricals_,
         static_cast<int32_t>(categorical_width_), columns_, staged_inputs_, staged_, slots_,
-        tables_, edges_, rows, owners_, features, categorical);
+        tables_, edges_, rows, features, categorical);
     cuda_check(cudaGetLastError(), "launching the fused transform");
     return;
   }
@@ -493,23 +448,34 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   auto kernel = map.order != nullptr ? fused_transform<true> : fused_transform<false>;
   kernel<<<blocks, dim3(kTile, kPasses), 0, cuda_stream>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
-      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, map,
+      static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, row_stride_, map,
       static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
   cuda_check(cudaGetLastError(), "launching the fused transform");
 }
 
 DevicePlan::Tiling DevicePlan::tiling(const RowMap& map) const {
-  if (resident_row_blocks_ == 0 || !aligned_ || map.order != nullptr) return Tiling::kColumnTiles;
-  return tiling_ == Tiling::kRowTilesOwned && resident_owned_blocks_ > 0 ? Tiling::kRowTilesOwned
-                                                                         : Tiling::kRowTiles;
+  return tiling_ == Tiling::kRowTiles && resident_row_blocks_ > 0 && aligned_ && row_stride_ == 1 &&
+                 map.order == nullptr
+             ? Tiling::kRowTiles
+             : Tiling::kColumnTiles;
 }
 
-void gather_rows(const float* column, const RowMap& map, int64_t rows, float* out, void* stream) {
+void gather_rows(const float* column, int64_t row_stride, const RowMap& map, int64_t rows,
+                 float* out, void* stream) {
   if (rows == 0) return;
   constexpr int kThreads = 256;
   gather_floats<<<static_cast<unsigned>((rows + kThreads - 1) / kThreads), kThreads, 0,
-                  static_cast<cudaStream_t>(stream)>>>(column, map, rows, out);
+                  static_cast<cudaStream_t>(stream)>>>(column, row_stride, map, rows, out);
   cuda_check(cudaGetLastError(), "launching a row gather");
+}
+
+void columns_to_rows(const uint32_t* columns, int64_t height, int32_t width, int64_t first,
+                     int64_t rows, uint32_t* out, void* stream) {
+  if (rows == 0 || width == 0) return;
+  const dim3 grid(static_cast<unsigned>(tiles(rows)), static_cast<unsigned>(tiles(width)));
+  columns_to_rows_kernel<<<grid, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
+      columns, height, width, first, rows, out);
+  cuda_check(cudaGetLastError(), "launching a transpose into rows");
 }
 
 }  // namespace kiln::kernels

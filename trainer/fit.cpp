@@ -103,9 +103,11 @@ torch::Tensor unhex(const std::string& text, const std::string& where) {
 // GPU milliseconds of every kEvery-th step, from timing events on the step's stream: the
 // batch's transform (with its waits for window copies) and the step itself (with the loss
 // kept on the device). Beside the wall time per step they say whether the GPU is busy or
-// waits for the host. A sample is added up once its events have completed, at the next
-// sample or report, so few are pending (the host runs at most a loss window ahead of the
-// GPU). No-ops off the GPU.
+// waits for the host. The sampled steps are the middle ones of kEvery, never the first after
+// a loss window is read (a multiple of kEvery steps): that read empties the GPU's queue, so
+// the next step's events would time the host's launches too. A sample is added up once its
+// events have completed, at the next sample or report, so few are pending (the host runs at
+// most a loss window ahead of the GPU). No-ops off the GPU.
 class StepTimes {
  public:
   static constexpr int64_t kEvery = 16;
@@ -113,7 +115,7 @@ class StepTimes {
   explicit StepTimes(bool cuda) : cuda_(cuda) {}
 
   void before_transform(int64_t step) {
-    sampling_ = cuda_ && step % kEvery == 0;
+    sampling_ = cuda_ && step % kEvery == kEvery / 2;
 #if KILN_WITH_CUDA
     if (sampling_) {
       add_completed();
@@ -216,6 +218,7 @@ class LossWindow {
   int64_t count_ = 0;
   int64_t first_step_ = 0;
 };
+static_assert(LossWindow::kCudaWindow % StepTimes::kEvery == 0, "StepTimes samples between reads");
 
 double metric_of(const eval::BinaryMetrics& m, const std::string& name) {
   if (name == "auroc") return m.auroc;

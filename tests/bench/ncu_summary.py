@@ -7,6 +7,9 @@ Lines that are not CSV (the program's own output, ==PROF== notes) are skipped.
       instruction, L2 hit rate, occupancy and registers
   ncu --csv --page raw --section WarpStateStats ... PROGRAM | ncu_summary.py --stalls
       the warps' five largest stall reasons, in cycles per issued instruction
+  ncu --csv --page raw --metrics gpu__time_duration.sum ... PROGRAM | ncu_summary.py --kernels L
+      every launch's GPU time added up by kernel (graph nodes one by one): the total, and the
+      kernels with the most time, their launches and mean time; L labels the lines
 """
 import csv
 import re
@@ -70,12 +73,40 @@ def stalls(header, rows):
         print("table: ncu stalls: no stall metrics in the CSV")
 
 
+def kernels(header, rows, label):
+    """The raw page with gpu__time_duration.sum: one row per launch after the units row."""
+    at = {name: i for i, name in enumerate(header)}
+    column = at.get("gpu__time_duration.sum")
+    if column is None:
+        print(f"table: ncu {label}: no gpu__time_duration.sum in the CSV")
+        return
+    scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}
+    unit, times = 1e-3, {}
+    for r in rows:
+        if len(r) != len(header):
+            continue
+        if not r[at["ID"]].strip().isdigit():  # the units row
+            unit = scale.get(r[column].strip(), unit)
+            continue
+        name = re.sub(r"\((anonymous namespace|<unnamed>)\)::|^void |\((bool|int|long)\)|at::native::|"
+                      r"std::array<char \*, \d+>", "", r[at["Kernel Name"]]).split("(")[0][:90]
+        times.setdefault(name, []).append(float(r[column].replace(",", "")) * unit)
+    total = sum(sum(t) for t in times.values())
+    print(f"table: ncu {label}: {sum(len(t) for t in times.values())} launches, {total:.0f} us")
+    for name, t in sorted(times.items(), key=lambda kv: -sum(kv[1]))[:12]:
+        print(f"table: ncu {label}: {len(t)} x {sum(t) / len(t):.1f} us = {sum(t):.0f} us  {name}")
+
+
 def main():
     rows = [r for r in csv.reader(l for l in sys.stdin if l.startswith('"'))]
     if not rows:
         print("table: ncu printed no metrics")
         return 1
-    (stalls if "--stalls" in sys.argv[1:] else details)(rows[0], rows[1:])
+    args = sys.argv[1:]
+    if "--kernels" in args:
+        kernels(rows[0], rows[1:], args[args.index("--kernels") + 1])
+    else:
+        (stalls if "--stalls" in args else details)(rows[0], rows[1:])
     return 0
 
 

@@ -3,7 +3,9 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <string>
 
@@ -30,30 +32,62 @@ T* to_device(const void* host, std::size_t bytes) {
 
 using Tiling = DevicePlan::Tiling;
 
-// The GPU path with the test's host columns (float32 x, int32 c, float32 y), asking for
-// `tiling`. With `misaligned`, the columns start 4 bytes into their allocations, so kRowTiles
-// must give way to kColumnTiles. Checks which tiling ran.
-void apply_on_gpu(Tiling tiling, bool misaligned, const CompiledPlan& plan,
+// The GPU path with the test's host columns (4-byte cells: float32 x, int32 c, float32 y),
+// asking for `tiling`. With `misaligned`, the columns start 4 bytes into their allocations, so
+// kRowTiles must give way to kColumnTiles. With `gathered`, the rows take the path of a
+// gather-mode batch (kernels/device_batches.h): host row r is stored at a shuffled row, the
+// columns are turned into a row-major matrix by columns_to_rows (in two parts), and the
+// kernel reads them back through a RowMap that starts part-way round its ring; that too
+// must run kColumnTiles. Checks which tiling ran.
+void apply_on_gpu(Tiling tiling, bool misaligned, bool gathered, const CompiledPlan& plan,
                   const std::vector<const void*>& columns, int64_t rows,
                   std::vector<float>& features, std::vector<int64_t>& categorical) {
-  const std::size_t n = static_cast<std::size_t>(rows);
+  const std::size_t n = static_cast<std::size_t>(rows), width = columns.size();
   const std::size_t skip = misaligned ? 1 : 0;
   std::vector<void*> allocations;
   std::vector<const void*> device;
-  for (const void* column : columns) {
-    std::vector<uint32_t> host(n + skip, 0);
-    std::memcpy(host.data() + skip, column, n * 4);
-    allocations.push_back(to_device<uint32_t>(host.data(), host.size() * 4));
-    device.push_back(static_cast<const uint32_t*>(allocations.back()) + skip);
+  RowMap map;
+  int64_t row_stride = 1;
+  if (gathered) {
+    std::vector<int32_t> place(n);  // of host row r
+    std::iota(place.begin(), place.end(), 0);
+    std::shuffle(place.begin(), place.end(), std::mt19937_64(5));
+    std::vector<uint32_t> by_columns(n * width);
+    for (std::size_t c = 0; c < width; ++c)
+      for (std::size_t r = 0; r < n; ++r)
+        std::memcpy(&by_columns[c * n + static_cast<std::size_t>(place[r])],
+                    static_cast<const uint32_t*>(columns[c]) + r, 4);
+    auto* source = to_device<uint32_t>(by_columns.data(), by_columns.size() * 4);
+    auto* by_rows = to_device<uint32_t>(by_columns.data(), by_columns.size() * 4);
+    const auto w = static_cast<int32_t>(width);
+    columns_to_rows(source, rows, w, 0, rows / 3, by_rows, nullptr);
+    columns_to_rows(source, rows, w, rows / 3, rows - rows / 3, by_rows, nullptr);
+    const int64_t start = rows / 2;  // order[(start + r) % rows] = place[r]
+    std::vector<int32_t> order(n);
+    for (std::size_t r = 0; r < n; ++r)
+      order[(static_cast<std::size_t>(start) + r) % n] = place[r];
+    auto* device_order = to_device<int32_t>(order.data(), n * 4);
+    allocations = {source, by_rows, device_order};
+    for (std::size_t c = 0; c < width; ++c)
+      device.push_back(by_rows + c);
+    map = RowMap{device_order, start, rows};
+    row_stride = w;
+  } else {
+    for (const void* column : columns) {
+      std::vector<uint32_t> host(n + skip, 0);
+      std::memcpy(host.data() + skip, column, n * 4);
+      allocations.push_back(to_device<uint32_t>(host.data(), host.size() * 4));
+      device.push_back(static_cast<const uint32_t*>(allocations.back()) + skip);
+    }
   }
   features.assign(n * static_cast<std::size_t>(plan.width()), -1.0f);
   categorical.assign(n * static_cast<std::size_t>(plan.categorical_width()), -1);
   float* out = to_device<float>(features.data(), features.size() * 4);
   int64_t* out_c = to_device<int64_t>(categorical.data(), categorical.size() * 8);
   DevicePlan device_plan(plan, tiling);
-  device_plan.set_columns(device);
-  EXPECT_EQ(device_plan.tiling(), misaligned ? Tiling::kColumnTiles : tiling);
-  device_plan.apply(rows, out, out_c);
+  device_plan.set_columns(device, row_stride);
+  EXPECT_EQ(device_plan.tiling(map), misaligned || gathered ? Tiling::kColumnTiles : tiling);
+  device_plan.apply(rows, out, out_c, nullptr, map);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(features.data(), out, features.size() * 4, cudaMemcpyDeviceToHost),
             cudaSuccess);
@@ -65,31 +99,30 @@ void apply_on_gpu(Tiling tiling, bool misaligned, const CompiledPlan& plan,
   cudaFree(out_c);
 }
 
-// Every test runs with each tiling, and with the row tilings on misaligned columns (their
-// fallback).
+// Every test runs with each tiling, with the row tiling on misaligned columns (its
+// fallback), and gathered from a row-major matrix.
 struct Variant {
   Tiling tiling;
-  bool misaligned;
+  bool misaligned = false;
+  bool gathered = false;
 };
 
 class TransformGpu : public ::testing::TestWithParam<Variant> {
  public:
   void apply(const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
              std::vector<float>& features, std::vector<int64_t>& categorical) {
-    apply_on_gpu(GetParam().tiling, GetParam().misaligned, plan, columns, rows, features,
-                 categorical);
+    apply_on_gpu(GetParam().tiling, GetParam().misaligned, GetParam().gathered, plan, columns, rows,
+                 features, categorical);
   }
 };
 
 INSTANTIATE_TEST_SUITE_P(
     Tilings, TransformGpu,
-    ::testing::Values(Variant{Tiling::kColumnTiles, false}, Variant{Tiling::kRowTiles, false},
-                      Variant{Tiling::kRowTiles, true}, Variant{Tiling::kRowTilesOwned, false},
-                      Variant{Tiling::kRowTilesOwned, true}),
+    ::testing::Values(Variant{Tiling::kColumnTiles}, Variant{Tiling::kRowTiles},
+                      Variant{Tiling::kRowTiles, true}, Variant{Tiling::kRowTiles, false, true}),
     [](const ::testing::TestParamInfo<Variant>& info) {
-      std::string name = info.param.tiling == Tiling::kColumnTiles ? "ColumnTiles" : "RowTiles";
-      if (info.param.tiling == Tiling::kRowTilesOwned) name += "Owned";
-      return name + (info.param.misaligned ? "Misaligned" : "");
+      return std::string(info.param.tiling == Tiling::kColumnTiles ? "ColumnTiles" : "RowTiles") +
+             (info.param.misaligned ? "Misaligned" : "") + (info.param.gathered ? "Gathered" : "");
     });
 
 TEST_P(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
