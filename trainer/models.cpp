@@ -1,5 +1,7 @@
 #include "trainer/models.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "core/errors.h"
@@ -50,11 +52,52 @@ class ReproducibleDropoutImpl : public nn::Module {
 };
 TORCH_MODULE(ReproducibleDropout);
 
+class LinearFunction : public torch::autograd::Function<LinearFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                               torch::Tensor w, torch::Tensor b) {
+    const at::DeviceType device = x.device().type();
+    const at::ScalarType dtype = at::autocast::is_autocast_enabled(device)
+                                     ? at::autocast::get_autocast_dtype(device)
+                                     : x.scalar_type();
+    x = x.to(dtype);
+    w = w.to(dtype);
+    ctx->save_for_backward({x, w});
+    return at::linear(x, w, b.to(dtype));
+  }
+
+  // The gradients in the forward's dtype; autograd casts each to its input's dtype.
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& w = saved[1];
+    const torch::Tensor& grad = grads[0];  // [B, out]
+    torch::Tensor x_grad, w_grad, b_grad;
+    if (ctx->needs_input_grad(0)) x_grad = grad.mm(w);
+    if (ctx->needs_input_grad(1)) w_grad = grad.t().mm(x);
+    if (ctx->needs_input_grad(2))
+      b_grad = torch::ones({1, grad.size(0)}, grad.options()).mm(grad).squeeze(0);
+    return {x_grad, w_grad, b_grad};
+  }
+};
+
+// torch's Linear (the same parameters, names and initialization) whose forward on CUDA is
+// linear_bias_by_matmul().
+class LinearImpl : public nn::LinearImpl {
+ public:
+  using nn::LinearImpl::LinearImpl;
+  torch::Tensor forward(const torch::Tensor& x) {
+    return x.is_cuda() ? linear_bias_by_matmul(x, weight, bias) : nn::LinearImpl::forward(x);
+  }
+};
+TORCH_MODULE(Linear);
+
 // Linear layers with ReLU (and dropout) between: in -> hidden... ; output width = last.
 nn::Sequential mlp(int64_t in, const std::vector<int64_t>& hidden, double dropout) {
   nn::Sequential layers;
   for (int64_t width : hidden) {
-    layers->push_back(nn::Linear(in, width));
+    layers->push_back(Linear(in, width));
     layers->push_back(nn::ReLU());
     if (dropout > 0) layers->push_back(ReproducibleDropout(dropout));
     in = width;
@@ -71,7 +114,7 @@ class Logistic : public TabularModelImpl {
             "embeddings",
             std::make_shared<Embeddings>(input.cardinality,
                                          std::vector<int64_t>(input.cardinality.size(), 1)))),
-        linear_(register_module("linear", nn::Linear(input.width, 1))) {}
+        linear_(register_module("linear", Linear(input.width, 1))) {}
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     torch::Tensor logit = linear_->forward(features).squeeze(1);
     if (embeddings_->width() == 0) return logit;
@@ -81,7 +124,7 @@ class Logistic : public TabularModelImpl {
 
  private:
   std::shared_ptr<Embeddings> embeddings_;
-  nn::Linear linear_;
+  Linear linear_;
 };
 
 class Mlp : public TabularModelImpl {
@@ -92,9 +135,9 @@ class Mlp : public TabularModelImpl {
         body_(register_module(
             "body", mlp(input.width + embeddings_->width(), options.hidden, options.dropout))),
         head_(register_module("head",
-                              nn::Linear(options.hidden.empty() ? input.width + embeddings_->width()
-                                                                : options.hidden.back(),
-                                         1))) {}
+                              Linear(options.hidden.empty() ? input.width + embeddings_->width()
+                                                            : options.hidden.back(),
+                                     1))) {}
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     torch::Tensor x = embeddings_->concat(features, categorical);
     if (!body_->is_empty()) x = body_->forward(x);
@@ -104,7 +147,7 @@ class Mlp : public TabularModelImpl {
  private:
   std::shared_ptr<Embeddings> embeddings_;
   nn::Sequential body_;
-  nn::Linear head_;
+  Linear head_;
 };
 
 // DCN-v2 (Wang et al. 2021), parallel form: cross layers x_{l+1} = x0 * (W_l x_l + b_l) + x_l
@@ -118,9 +161,9 @@ class Dcn : public TabularModelImpl {
             "deep", mlp(input.width + embeddings_->width(), options.hidden, options.dropout))) {
     const int64_t in = input.width + embeddings_->width();
     for (int64_t l = 0; l < options.cross_layers; ++l)
-      cross_.push_back(register_module("cross_" + std::to_string(l), nn::Linear(in, in)));
+      cross_.push_back(register_module("cross_" + std::to_string(l), Linear(in, in)));
     const int64_t deep_out = options.hidden.empty() ? 0 : options.hidden.back();
-    head_ = register_module("head", nn::Linear(in + deep_out, 1));
+    head_ = register_module("head", Linear(in + deep_out, 1));
   }
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     const torch::Tensor x0 = embeddings_->concat(features, categorical);
@@ -134,11 +177,17 @@ class Dcn : public TabularModelImpl {
  private:
   std::shared_ptr<Embeddings> embeddings_;
   nn::Sequential deep_;
-  std::vector<nn::Linear> cross_;
-  nn::Linear head_{nullptr};
+  std::vector<Linear> cross_;
+  Linear head_{nullptr};
 };
 
 }  // namespace
+
+torch::Tensor linear_bias_by_matmul(const torch::Tensor& x, const torch::Tensor& w,
+                                    const torch::Tensor& b) {
+  KILN_ASSERT(x.dim() == 2, "linear_bias_by_matmul: x of ", x.dim(), " dimensions");
+  return LinearFunction::apply(x, w, b);
+}
 
 int64_t embedding_width(const ModelOptions& options, int64_t cardinality) {
   if (options.embedding_dim > 0) return options.embedding_dim;
