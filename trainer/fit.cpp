@@ -194,12 +194,19 @@ class LossWindow {
     return ++count_ == losses_.size(0);
   }
 
+  // Seconds read() waited for the device to finish the window's steps: on a GPU, how far
+  // the loop ran ahead of it (none: the GPU waited for the loop).
+  double wait_seconds() const { return wait_seconds_; }
+
   // The window's losses, emptied. DivergedError naming the first step whose loss is not
   // finite.
   Sum read() {
     Sum out;
     if (count_ == 0) return out;
+    const auto start = std::chrono::steady_clock::now();
     const torch::Tensor host = losses_.narrow(0, 0, count_).to(torch::kCPU);
+    wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const float* value = host.data_ptr<float>();
     for (int64_t i = 0; i < count_; ++i) {
       KILN_CHECK(std::isfinite(value[i]), DivergedError, "training diverged: the loss is ",
@@ -217,6 +224,7 @@ class LossWindow {
   torch::Tensor losses_;
   int64_t count_ = 0;
   int64_t first_step_ = 0;
+  double wait_seconds_ = 0;
 };
 static_assert(LossWindow::kCudaWindow % StepTimes::kEvery == 0, "StepTimes samples between reads");
 
@@ -531,7 +539,10 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                      {"data_wait_s", loader.wait_seconds()},
                      {"train_s", train_s},
                      {"elapsed_s", elapsed}};
-        if (device.is_cuda()) line["copy_wait_s"] = transformer.copy_wait_seconds();
+        if (device.is_cuda()) {
+          line["copy_wait_s"] = transformer.copy_wait_seconds();
+          line["gpu_wait_s"] = losses.wait_seconds();
+        }
         step_times.report(line);
         metrics.write(line);
         loss_sum = 0;

@@ -116,7 +116,8 @@ def main():
             fit = json.load(f)
         print(f"batch {args.batch}: kiln fit from HDF5, {name}: {fit['rows_per_s'] / 1e6:.1f}M "
               f"rows/s (waited {fit['data_wait_s']:.2f} s for the loader, "
-              f"{fit.get('copy_wait_s', 0):.2f} s for copies{gpu_times(fit)}) | fit/peer "
+              f"{fit.get('copy_wait_s', 0):.2f} s for copies, {fit.get('gpu_wait_s', 0):.2f} s for "
+              f"the GPU{gpu_times(fit)}) | fit/peer "
               f"{fit['rows_per_s'] / best['rows_per_s']:.2f}x | fit/own step "
               f"{fit['rows_per_s'] / step['rows_per_s']:.2f}")
 

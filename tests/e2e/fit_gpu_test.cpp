@@ -72,6 +72,7 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
             "cuda");
   const nlohmann::json line = last_line(run_dir("gpu") / "metrics.jsonl");
   EXPECT_TRUE(line.contains("copy_wait_s"));
+  EXPECT_GE(line["gpu_wait_s"].get<double>(), 0.0);
   // The sampled GPU times of the last 100 steps: the step runs longer than the transform.
   ASSERT_TRUE(line.contains("gpu_step_ms")) << line.dump();
   EXPECT_GT(line["gpu_transform_ms"].get<double>(), 0.0);
@@ -79,6 +80,7 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   auto cpu = run_kiln(fit_args("cpu", 300, 100, {"train.device=cpu"}));
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
   EXPECT_FALSE(last_line(run_dir("cpu") / "metrics.jsonl").contains("gpu_step_ms"));
+  EXPECT_FALSE(last_line(run_dir("cpu") / "metrics.jsonl").contains("gpu_wait_s"));
   std::cout << "val AUROC: GPU (bf16, graph) " << objective("gpu") << ", CPU " << objective("cpu")
             << "\n";
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
