@@ -9,6 +9,8 @@
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include "kernels/adamw_cuda.h"
+
 #include <optional>
 #endif
 
@@ -89,6 +91,15 @@ class TrainStep::Impl {
         exp_avg_sqs_.push_back(adam.exp_avg_sq());
         steps_.push_back(torch::full({}, static_cast<double>(adam.step()), floats));
       }
+#if KILN_WITH_CUDA
+      std::vector<int64_t> numels;
+      for (const torch::Tensor& p : params_)
+        numels.push_back(p.numel());
+      adamw_ = std::make_unique<kernels::ClippedAdamW>(
+          kernels::AdamWOptions{optim_.beta1, optim_.beta2, optim_.weight_decay, optim_.eps,
+                                optim_.grad_clip},
+          numels);
+#endif
     }
   }
 
@@ -161,25 +172,27 @@ class TrainStep::Impl {
     return loss;
   }
 
-  // The capturable step: no host synchronization, the learning rate and step counts read on
-  // the device.
+  // The capturable step (CUDA): no host synchronization, the learning rate and step counts
+  // read on the device; clipping and AdamW in kernels::ClippedAdamW.
   torch::Tensor fused_step(const ModelBatch& batch) {
     model_.zero_grad(true);
     torch::Tensor loss = forward_loss(batch);
     loss.backward();
-    std::vector<torch::Tensor> grads;
-    grads.reserve(params_.size());
-    for (const torch::Tensor& p : params_)
-      grads.push_back(p.grad());
-    if (optim_.grad_clip > 0) {
-      const torch::Tensor total = torch::linalg_vector_norm(torch::stack(at::_foreach_norm(grads)));
-      at::_foreach_mul_(grads, (optim_.grad_clip / (total + 1e-6)).clamp_max(1.0));
+#if KILN_WITH_CUDA
+    std::vector<kernels::AdamWTensor> tensors;
+    tensors.reserve(params_.size());
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const torch::Tensor grad = params_[i].grad();
+      KILN_ASSERT(grad.defined() && grad.is_contiguous() && grad.scalar_type() == torch::kFloat32,
+                  "parameter ", i, " has no contiguous float32 gradient");
+      tensors.push_back({params_[i].data_ptr<float>(), grad.data_ptr<float>(),
+                         exp_avgs_[i].data_ptr<float>(), exp_avg_sqs_[i].data_ptr<float>(),
+                         steps_[i].data_ptr<float>(), params_[i].numel()});
     }
-    at::_foreach_add_(steps_, 1);
-    at::_fused_adamw_(params_, grads, exp_avgs_, exp_avg_sqs_, at::TensorList(), steps_, lr_,
-                      optim_.beta1, optim_.beta2, optim_.weight_decay, optim_.eps,
-                      /*amsgrad=*/false,
-                      /*maximize=*/false);
+    adamw_->step(tensors, lr_.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+#else
+    KILN_ASSERT(false, "the fused step runs on CUDA only");
+#endif
     return loss;
   }
 
@@ -222,6 +235,9 @@ class TrainStep::Impl {
   // The fused AdamW's lists: the parameters, the optimizer's moment tensors, step counts.
   std::vector<torch::Tensor> params_, exp_avgs_, exp_avg_sqs_, steps_;
   torch::Tensor lr_;
+#if KILN_WITH_CUDA
+  std::unique_ptr<kernels::ClippedAdamW> adamw_;
+#endif
 #if KILN_WITH_CUDA
   bool graph_wanted_ = false;
   int warmup_ = 0;
