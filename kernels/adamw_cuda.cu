@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "core/errors.h"
+#include "kernels/adamw_math.h"
 #include "kernels/cuda_check.h"
 
 namespace kiln::kernels {
@@ -74,41 +75,29 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) sums[g.first_sum + b] = sum;
 }
 
-// One block: scratch[blocks] = min(1, max_norm / (norm + 1e-6)) from the blocks' sums of
-// squares (NaN stays NaN, as torch's clamp_max keeps it).
+// One block: scratch[blocks] = clip_scale() of the blocks' sums of squares.
 __global__ void __launch_bounds__(kThreads)
     adamw_scale(float* __restrict__ scratch, int64_t blocks, float max_norm) {
   float sum = 0;
   for (int64_t i = threadIdx.x; i < blocks; i += kThreads)
     sum += scratch[i];
   sum = block_sum(sum);
-  if (threadIdx.x == 0) {
-    const float scale = max_norm / (sqrtf(sum) + 1e-6f);
-    scratch[blocks] = scale > 1.0f ? 1.0f : scale;
-  }
+  if (threadIdx.x == 0) scratch[blocks] = clip_scale(sum, max_norm);
 }
 
-// ATen's fused AdamW arithmetic (ATen/native/cuda/fused_adam_utils.cuh, ADAMW mode) on the
-// gradient times *scale (none when scale is null).
+// adamw_update() on every element, with the gradient times *scale (none when scale is
+// null).
 __global__ void __launch_bounds__(kThreads)
-    adamw_update(const Group g, const float* __restrict__ lr_in, const float* __restrict__ scale_in,
+    adamw_update(const Group g, const float* __restrict__ lr, const float* __restrict__ scale_in,
                  const Hyper h) {
   const Work w = work_of(g, static_cast<int32_t>(blockIdx.x));
   const AdamWTensor& x = w.tensor;
-  const float lr = *lr_in;
-  const float step = *x.step;
-  const float bias_correction1 = 1 - powf(h.beta1, step);
-  const float bias_correction2_sqrt = sqrtf(1 - powf(h.beta2, step));
-  const float step_size = lr / bias_correction1;
+  const AdamWStep s = adamw_step(*lr, h.beta1, h.beta2, h.weight_decay, h.eps, *x.step);
   for (int64_t i = w.begin + threadIdx.x; i < w.end; i += kThreads) {
     float param = x.param[i], grad = x.grad[i], exp_avg = x.exp_avg[i],
           exp_avg_sq = x.exp_avg_sq[i];
     if (scale_in != nullptr) grad *= *scale_in;
-    if (h.weight_decay != 0) param -= lr * h.weight_decay * param;
-    exp_avg = fmaf(h.beta1, exp_avg, fmaf(-h.beta1, grad, grad));
-    exp_avg_sq = fmaf(h.beta2, exp_avg_sq, fmaf(-h.beta2, grad * grad, grad * grad));
-    const float denom = (sqrtf(exp_avg_sq) / bias_correction2_sqrt) + h.eps;
-    param -= step_size * exp_avg / denom;
+    adamw_update(s, grad, param, exp_avg, exp_avg_sq);
     x.param[i] = param;
     x.exp_avg[i] = exp_avg;
     x.exp_avg_sq[i] = exp_avg_sq;
