@@ -47,8 +47,8 @@ __device__ Work work_of(const Group& g, int32_t b) {
           b == g.first_block[t]};
 }
 
-// The block's sum of `value`, returned to thread 0, added in a fixed order (the same bits
-// every run).
+// The block's sum of `value`, returned to every thread, added in a fixed order (the same
+// bits every run).
 __device__ float block_sum(float value) {
   __shared__ float shared[kThreads];
   shared[threadIdx.x] = value;
