@@ -60,7 +60,7 @@ struct DeviceBatches::Mirror {
   std::vector<const float*> floats;  // each schema column in rows_memory (4-byte columns only)
   const int32_t* order = nullptr;    // in memory
   std::deque<std::pair<uint64_t, Event>> copies;  // per window: after its copy
-  Event consumed;                                 // on the compute stream, after the last transform
+  Event consumed;  // on the compute stream, before a fresh window's copy: the transforms so far
   bool pushed = false;
   uint64_t previous = 0;  // the newest window the previous batch read
 };
@@ -150,9 +150,13 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
   KILN_ASSERT(host == m.host && ring.rows == m.rows, "a batch of another loader");
   char* device = static_cast<char*>(m.memory.get());
   const std::size_t pitch = static_cast<std::size_t>(m.rows) * 4;
-  for (const data::RingWindow& w : batch.fresh) {
-    // Its ring rows were last read by transforms already enqueued.
+  if (!batch.fresh.empty()) {
+    // The fresh windows' ring rows were last read by transforms already enqueued (batches
+    // the loader has released), none by this batch's: their copies wait for those alone.
+    cuda_check(cudaEventRecord(m.consumed.get(), compute), "recording the transforms");
     cuda_check(cudaStreamWaitEvent(copy_stream, m.consumed.get(), 0), "ordering a window copy");
+  }
+  for (const data::RingWindow& w : batch.fresh) {
     for (int64_t begin = w.begin, left = w.rows; left > 0;) {  // wraps at most once
       const int64_t n = std::min(left, m.rows - begin);
       const std::size_t offset = static_cast<std::size_t>(begin) * 4;
@@ -175,7 +179,10 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     KILN_ASSERT(false, "a batch reads window ", serial, ", which was never announced");
     return static_cast<cudaEvent_t>(nullptr);
   };
-  cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0), "ordering the transform");
+  // The compute stream waits for a window's copy once, at the first batch that reads it.
+  if (!m.pushed || batch.last_window != m.previous)
+    cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0),
+               "ordering the transform");
   const RowMap map{m.order, batch.map.start, m.rows};  // the order's copy on the GPU
   m.plan->apply(batch.rows, out.features, out.categorical, compute, map);
   for (const auto& [column, destination] : out.columns) {
@@ -183,7 +190,6 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     KILN_ASSERT(source != nullptr, "not a float32 column");
     gather_rows(source, m.columns, map, batch.rows, destination, compute);
   }
-  cuda_check(cudaEventRecord(m.consumed.get(), compute), "recording the transform");
 
   if (m.pushed) {
     wait_copy(copy_of(m.previous));

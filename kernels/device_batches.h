@@ -59,8 +59,9 @@ class DeviceBatches {
   // next push() returns (a loader with LoaderOptions::hold = 2): this push returns once the
   // copy of the batch pushed before it has finished (in gather mode: the copies of the
   // windows it reads), so that a copy overlaps the caller's wait for the next batch. The
-  // batches of one gather-mode loader must all come here, in order. InternalError naming
-  // the CUDA error when a copy or launch fails.
+  // batches of one gather-mode loader must all come here, in order, on one stream (a
+  // window's copy is waited for once, at the first batch that reads it). InternalError
+  // naming the CUDA error when a copy or launch fails.
   void push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
 
   // Seconds push() spent waiting for copies to finish, since construction.

@@ -3,6 +3,9 @@
 #include <ATen/autocast_mode.h>
 
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "core/errors.h"
 
@@ -52,6 +55,23 @@ class ReproducibleDropoutImpl : public nn::Module {
 };
 TORCH_MODULE(ReproducibleDropout);
 
+// A row of `n` ones of `options`' dtype and device, [1, n]: made once per kind and kept for
+// the life of the process (never freed: a captured CUDA graph reads it at every replay, and
+// a batch of another size must not free the one of the full batch). A batch has one or two
+// sizes (the full one and an epoch's last), so there are few. Thread-safe: backward runs on
+// autograd's device threads.
+const torch::Tensor& ones_row(int64_t n, const torch::TensorOptions& options) {
+  static std::mutex mutex;
+  static auto* rows = new std::map<std::tuple<int, int, int, int64_t>, torch::Tensor>();
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_tuple(static_cast<int>(options.device().type()),
+                                   static_cast<int>(options.device().index()),
+                                   static_cast<int>(options.dtype().toScalarType()), n);
+  torch::Tensor& row = (*rows)[key];
+  if (!row.defined()) row = torch::ones({1, n}, options);
+  return row;
+}
+
 class LinearFunction : public torch::autograd::Function<LinearFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
@@ -77,7 +97,7 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     if (ctx->needs_input_grad(0)) x_grad = grad.mm(w);
     if (ctx->needs_input_grad(1)) w_grad = grad.t().mm(x);
     if (ctx->needs_input_grad(2))
-      b_grad = torch::ones({1, grad.size(0)}, grad.options()).mm(grad).squeeze(0);
+      b_grad = ones_row(grad.size(0), grad.options()).mm(grad).squeeze(0);
     return {x_grad, w_grad, b_grad};
   }
 };

@@ -34,7 +34,8 @@ std::shared_ptr<TabularModelImpl> make_model(const ModelOptions& options, const 
 // y = x wᵀ + b for x [B, in], w [out, in], b [out], as torch::linear computes it, but its
 // backward computes the bias gradient as a matrix product (a row of ones times the output's
 // gradient) instead of a sum over the batch: on an H200 that sum (a strided reduction) took
-// 11 µs of a 213 µs bf16 training step at batch 4096 (docs/PERFORMANCE.md). Under autocast
+// 11 µs of a 213 µs bf16 training step at batch 4096 (docs/PERFORMANCE.md). The row of ones
+// is made once per batch size, dtype and device and kept, so a step fills none. Under autocast
 // the inputs are first cast to its dtype, as autocast casts linear's. The models use it on
 // CUDA only, so CPU runs compute what they did before, bit for bit.
 torch::Tensor linear_bias_by_matmul(const torch::Tensor& x, const torch::Tensor& w,

@@ -17,14 +17,15 @@ struct Grads {
   torch::Tensor y, x, w, b;
 };
 
-// y = f(x, w, b) and the gradients of sum(y * r) (r fixed), with x a leaf when `x_grad`.
+// y = f(x, w, b) and the gradients of sum(y * r) (r fixed) for a batch of `rows`, with x a
+// leaf when `x_grad`.
 template <class F>
-Grads run(F f, bool x_grad) {
+Grads run(F f, bool x_grad, int64_t rows = 37) {
   torch::manual_seed(3);
-  torch::Tensor x = torch::randn({37, 5}).set_requires_grad(x_grad);
+  torch::Tensor x = torch::randn({rows, 5}).set_requires_grad(x_grad);
   torch::Tensor w = torch::randn({3, 5}).set_requires_grad(true);
   torch::Tensor b = torch::randn({3}).set_requires_grad(true);
-  torch::Tensor r = torch::randn({37, 3});
+  torch::Tensor r = torch::randn({rows, 3});
   torch::Tensor y = f(x, w, b);
   (y.to(torch::kFloat32) * r).sum().backward();
   return {y.detach(), x.grad(), w.grad(), b.grad()};
@@ -45,19 +46,22 @@ void expect_close(const torch::Tensor& got, const torch::Tensor& want, double to
       << (got.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().max().item<double>();
 }
 
+// Two batch sizes, each twice: the row of ones is kept per size.
 TEST(LinearBiasByMatmul, GivesTorchLinearsOutputAndGradients) {
-  for (bool x_grad : {true, false}) {
-    const Grads got = run(linear_bias_by_matmul, x_grad);
-    const Grads want = run(torch_linear, x_grad);
-    EXPECT_TRUE(torch::equal(got.y, want.y));  // the same op
-    if (x_grad) {
-      expect_close(got.x, want.x, 1e-6, "x");
-    } else {
-      EXPECT_FALSE(got.x.defined());
+  for (int64_t rows : {37, 11, 37, 11})
+    for (bool x_grad : {true, false}) {
+      SCOPED_TRACE(rows);
+      const Grads got = run(linear_bias_by_matmul, x_grad, rows);
+      const Grads want = run(torch_linear, x_grad, rows);
+      EXPECT_TRUE(torch::equal(got.y, want.y));  // the same op
+      if (x_grad) {
+        expect_close(got.x, want.x, 1e-6, "x");
+      } else {
+        EXPECT_FALSE(got.x.defined());
+      }
+      expect_close(got.w, want.w, 1e-6, "w");
+      expect_close(got.b, want.b, 1e-6, "b");
     }
-    expect_close(got.w, want.w, 1e-6, "w");
-    expect_close(got.b, want.b, 1e-6, "b");
-  }
 }
 
 // Under autocast the layer computes in its dtype, as autocast's linear does, and each
