@@ -121,7 +121,9 @@ __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
     transform_tiles<kGather>(features, width, column_tile * kTile, columns, rows, row_stride, map,
                              walker, walkers, out, tile_memory,
                              [](const FeatureProgram& p, uint32_t cell) {
-                               return transform_feature(p, __uint_as_float(cell));
+                               float x[1] = {__uint_as_float(cell)};
+                               apply_steps(p, x);
+                               return x[0];
                              });
   } else {
     transform_tiles<kGather>(categoricals, categorical_width, (column_tile - feature_tiles) * kTile,
@@ -207,9 +209,10 @@ __device__ QuadWalk quad_walk(int32_t width) {
 
 // The quads of one output matrix [rows, width] for the tile of `valid` rows staged in
 // `tile`, written from `out` (the tile's first row); `programs` and `slots` (the staged
-// column output c reads) are in shared memory. A quad's program is read once for its 4
-// cells; the cells past `valid` (zeros) are transformed too and not stored. Offsets within
-// the tile fit int32: the plan fits a block's shared memory, so width is small.
+// column output c reads) are in shared memory. `transform(program, cells, values)` maps a
+// quad's 4 cells, given as their raw bytes, to its 4 outputs, with the program read once;
+// the cells past `valid` (zeros) are transformed too and not stored. Offsets within the
+// tile fit int32: the plan fits a block's shared memory, so width is small.
 template <class Program, class Out, class Transform>
 __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* programs,
                                                 const int32_t* slots, int32_t width,
@@ -218,14 +221,14 @@ __device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* pr
   for (int32_t c = walk.column, k = walk.quad; k < kQuads;) {
     const Program p = programs[c];
     const uint4 cells = *reinterpret_cast<const uint4*>(tile + slots[c] * kRowTilePitch + 4 * k);
-    const Out v0 = transform(p, cells.x), v1 = transform(p, cells.y), v2 = transform(p, cells.z),
-              v3 = transform(p, cells.w);
-    Out* o = out + 4 * k * width + c;
+    Out v[4];
+    transform(p, cells, v);
+    Out* o = out + (4 * k * width + c);
     const int32_t left = valid - 4 * k;  // rows of the quad that exist
-    if (left > 0) o[0] = v0;
-    if (left > 1) o[width] = v1;
-    if (left > 2) o[2 * width] = v2;
-    if (left > 3) o[3 * width] = v3;
+    if (left > 0) o[0] = v[0];
+    if (left > 1) o[width] = v[1];
+    if (left > 2) o[2 * width] = v[2];
+    if (left > 3) o[3 * width] = v[3];
     c += walk.column_step;
     k += walk.quad_step;
     if (c >= width) {
@@ -293,13 +296,20 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     const auto valid =
         static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
     transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid, out + row0 * width,
-                    [](const FeatureProgram& p, uint32_t cell) {
-                      return transform_feature(p, __uint_as_float(cell));
+                    [](const FeatureProgram& p, uint4 cells, float(&v)[4]) {
+                      v[0] = __uint_as_float(cells.x);
+                      v[1] = __uint_as_float(cells.y);
+                      v[2] = __uint_as_float(cells.z);
+                      v[3] = __uint_as_float(cells.w);
+                      apply_steps(p, v);
                     });
     transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
                     tile, valid, categorical_out + row0 * categorical_width,
-                    [=](const CategoricalProgram& p, uint32_t cell) {
-                      return transform_categorical(p, cell, tables, edges);
+                    [=](const CategoricalProgram& p, uint4 cells, int64_t(&v)[4]) {
+                      v[0] = transform_categorical(p, cells.x, tables, edges);
+                      v[1] = transform_categorical(p, cells.y, tables, edges);
+                      v[2] = transform_categorical(p, cells.z, tables, edges);
+                      v[3] = transform_categorical(p, cells.w, tables, edges);
                     });
     __syncthreads();  // the tile is free again
   }
@@ -364,7 +374,10 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
     resident_row_blocks_ = processors * per_processor;
   }
   try {
-    features_ = upload(plan.features, "uploading the transform plan");
+    std::vector<FeatureProgram> features;  // in the form the kernels read: apply_steps()
+    for (const FeatureProgram& p : plan.features)
+      features.push_back(neutral_steps(p));
+    features_ = upload(features, "uploading the transform plan");
     categoricals_ = upload(plan.categoricals, "uploading the transform plan");
     tables_ = upload(plan.tables, "uploading vocabularies");
     edges_ = upload(plan.edges, "uploading bucket edges");

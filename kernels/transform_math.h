@@ -64,9 +64,9 @@ KILN_HD float signed_log1p(float x) {
   return x < 0.0f ? -magnitude : (x > 0.0f ? magnitude : x);
 }
 
-// x limited to [lo, hi]; NaN stays NaN (it is imputed, or not, before clipping).
+// x limited to [lo, hi]; NaN stays NaN (it is imputed, or not, before clipping): both
+// comparisons are false for it.
 KILN_HD float clip(float x, float lo, float hi) {
-  if (x != x) return x;
   return x < lo ? lo : (x > hi ? hi : x);
 }
 
@@ -158,13 +158,55 @@ struct FeatureProgram {
   float clip_high = 0;
 };
 
+// `p` with each absent step's parameters made neutral, so that the step leaves every value
+// as it is: impute with NaN (a NaN stays NaN), standardize with center 0 and scale 1 (x - 0
+// and x * 1 are exact, -0 and subnormals included), clip to -Inf..+Inf. Then apply_steps()
+// runs every step without looking at the flags (but log1p and the indicator), which gives
+// the bits of skipping them.
+KILN_HD FeatureProgram neutral_steps(FeatureProgram p) {
+  if (!(p.flags & kImpute)) p.impute_value = canonical_nan();
+  if (!(p.flags & kStandardize)) {
+    p.center = 0.0f;
+    p.inv_scale = 1.0f;
+  }
+  if (!(p.flags & kClip)) {
+    p.clip_low = -std::numeric_limits<float>::infinity();
+    p.clip_high = std::numeric_limits<float>::infinity();
+  }
+  return p;
+}
+
+// The steps of a neutral_steps() program on `n` values in place, without branches but for
+// log1p (one test for all n): the GPU kernels keep their programs in this form, because the
+// 32 threads of a warp may run 32 different output columns, whose branches would diverge.
+template <int n>
+KILN_HD void apply_steps(const FeatureProgram& p, float (&x)[n]) {
+#if !defined(__CUDA_ARCH__)
+  if (p.flags & kIndicator) {  // the same values; a CPU thread runs a column at a time
+    for (int k = 0; k < n; ++k)
+      x[k] = missing_indicator(x[k]);
+    return;
+  }
+#endif
+  float missing[n];
+  for (int k = 0; k < n; ++k)
+    missing[k] = missing_indicator(x[k]);
+  if (p.flags & kLog1p) {
+    for (int k = 0; k < n; ++k)
+      x[k] = signed_log1p(x[k]);
+  }
+  for (int k = 0; k < n; ++k) {
+    float v = clip(standardize(impute(x[k], p.impute_value), p.center, p.inv_scale), p.clip_low,
+                   p.clip_high);
+    v = v != v ? canonical_nan() : v;
+    x[k] = p.flags & kIndicator ? missing[k] : v;
+  }
+}
+
 KILN_HD float transform_feature(const FeatureProgram& p, float x) {
-  if (p.flags & kIndicator) return missing_indicator(x);
-  if (p.flags & kLog1p) x = signed_log1p(x);
-  if (p.flags & kImpute) x = impute(x, p.impute_value);
-  if (p.flags & kStandardize) x = standardize(x, p.center, p.inv_scale);
-  if (p.flags & kClip) x = clip(x, p.clip_low, p.clip_high);
-  return x != x ? canonical_nan() : x;
+  float v[1] = {x};
+  apply_steps(neutral_steps(p), v);
+  return v[0];
 }
 
 enum class CategoricalKind : int32_t { kVocabulary, kHash, kBucketize };
