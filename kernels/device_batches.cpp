@@ -57,8 +57,7 @@ struct DeviceBatches::Mirror {
   std::unique_ptr<void, DeviceFree> memory;       // [columns][rows], as the host's
   std::unique_ptr<void, DeviceFree> rows_memory;  // [rows][columns]
   std::unique_ptr<DevicePlan> plan;               // its columns: those of rows_memory
-  std::vector<const float*> floats;  // each schema column in rows_memory (4-byte columns only)
-  const int32_t* order = nullptr;    // in memory
+  const int32_t* order = nullptr;                 // in memory
   std::deque<std::pair<uint64_t, Event>> copies;  // per window: after its copy
   Event consumed;  // on the compute stream, before a fresh window's copy: the transforms so far
   bool pushed = false;
@@ -138,8 +137,6 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     std::vector<const void*> columns(batch.columns.size(), nullptr);
     for (std::size_t c = 0; c < columns.size(); ++c)
       if (sizes_[c] == 4) columns[c] = by_rows + column_of(batch.columns[c]);
-    for (const void* c : columns)
-      m->floats.push_back(static_cast<const float*>(c));
     m->order = static_cast<const int32_t*>(m->memory.get()) + column_of(ring.order) * m->rows;
     m->plan = std::make_unique<DevicePlan>(plan_);
     m->plan->set_columns(columns, m->columns);
@@ -184,12 +181,12 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0),
                "ordering the transform");
   const RowMap map{m.order, batch.map.start, m.rows};  // the order's copy on the GPU
-  m.plan->apply(batch.rows, out.features, out.categorical, compute, map);
+  std::vector<ColumnCopy> copies;                      // in the transform's launch
   for (const auto& [column, destination] : out.columns) {
-    const float* source = m.floats[static_cast<std::size_t>(column)];
-    KILN_ASSERT(source != nullptr, "not a float32 column");
-    gather_rows(source, m.columns, map, batch.rows, destination, compute);
+    KILN_ASSERT(sizes_[static_cast<std::size_t>(column)] == sizeof(float), "not a float32 column");
+    copies.push_back({column, destination});
   }
+  m.plan->apply(batch.rows, out.features, out.categorical, compute, map, copies);
 
   if (m.pushed) {
     wait_copy(copy_of(m.previous));

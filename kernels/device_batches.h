@@ -12,8 +12,9 @@
 // ring has a mirror on the GPU, each window the loader announces (Batch::fresh) is copied into
 // it once, on the copy stream, as soon as push() sees it (strided copies of the 4-byte
 // columns and the order), and turned into a row-major copy there (columns_to_rows); the
-// transform gathers the batch's rows from that copy through the order (RowMap), after
-// waiting for the copy of the newest window the batch reads. So the CPU only reads the
+// transform gathers the batch's rows from that copy through the order (RowMap), and the
+// float32 columns asked for with them in the same launch (ColumnCopy), after waiting for
+// the copy of the newest window the batch reads. So the CPU only reads the
 // files; the rows are put in order on the GPU, and each gathered row is read as whole
 // sectors.
 //

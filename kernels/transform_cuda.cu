@@ -106,18 +106,57 @@ __device__ __forceinline__ void transform_tiles(const Program* __restrict__ all_
   }
 }
 
+static_assert(kMaxColumnCopies <= kPasses, "a warp per copy");
+
+// The float32 columns apply() copies beside the transform (ColumnCopy), as one argument.
+struct Copies {
+  int32_t column[kMaxColumnCopies];
+  float* out[kMaxColumnCopies];
+  int32_t count;
+};
+
+// The copy tile's work: its walker's row tiles of every copy, out[r] = column[map(r)]; the
+// warps of the block take one copy each.
+template <bool kGather>
+__device__ void copy_tiles(const Copies& copies, const void* const* __restrict__ columns,
+                           int64_t rows, int64_t row_stride, const RowMap& map, int64_t walker,
+                           int64_t walkers) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  if (ty >= copies.count) return;
+  int32_t index = copies.column[0];
+  float* out = copies.out[0];
+#pragma unroll
+  for (int i = 1; i < kMaxColumnCopies;
+       ++i) {  // constant indices: no copy of `copies` on the stack
+    if (ty == i) {
+      index = copies.column[i];
+      out = copies.out[i];
+    }
+  }
+  const auto* column = static_cast<const float*>(columns[index]);
+  for (int64_t r = walker * kTile + tx; r < rows; r += walkers * kTile) {
+    int64_t source = r;
+    if constexpr (kGather) source = map(r);
+    out[r] = column[source * row_stride];
+  }
+}
+
+// Blocks column_tiles apart take the same column tile: feature tiles first, then the
+// categorical tiles, then (where there are copies) the copy tile.
 template <bool kGather>
 __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
     fused_transform(const FeatureProgram* __restrict__ features, int32_t width,
                     const CategoricalProgram* __restrict__ categoricals, int32_t categorical_width,
                     const void* const* __restrict__ columns, const int32_t* __restrict__ tables,
                     const float* __restrict__ edges, int64_t rows, int64_t row_stride, RowMap map,
-                    int32_t feature_tiles, int32_t column_tiles, float* __restrict__ out,
-                    int64_t* __restrict__ categorical_out) {
+                    int32_t feature_tiles, int32_t column_tiles, Copies copies,
+                    float* __restrict__ out, int64_t* __restrict__ categorical_out) {
   __shared__ int64_t tile_memory[kTile * (kTile + 1)];
   const auto column_tile = static_cast<int32_t>(blockIdx.x % column_tiles);
   const int64_t walker = blockIdx.x / column_tiles, walkers = gridDim.x / column_tiles;
-  if (column_tile < feature_tiles) {
+  if (copies.count > 0 && column_tile == column_tiles - 1) {
+    copy_tiles<kGather>(copies, columns, rows, row_stride, map, walker, walkers);
+  } else if (column_tile < feature_tiles) {
     transform_tiles<kGather>(features, width, column_tile * kTile, columns, rows, row_stride, map,
                              walker, walkers, out, tile_memory,
                              [](const FeatureProgram& p, uint32_t cell) {
@@ -132,12 +171,6 @@ __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
                                return transform_categorical(p, cell, tables, edges);
                              });
   }
-}
-
-__global__ void gather_floats(const float* __restrict__ column, int64_t row_stride, RowMap map,
-                              int64_t rows, float* __restrict__ out) {
-  const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (r < rows) out[r] = column[map(r) * row_stride];
 }
 
 // Rows [first, first + rows) of `width` columns of `height` words each (column c at
@@ -432,10 +465,14 @@ void DevicePlan::set_columns(const std::vector<const void*>& device_columns, int
 }
 
 void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void* stream,
-                       const RowMap& map) const {
-  KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0),
+                       const RowMap& map, const std::vector<ColumnCopy>& copies) const {
+  KILN_ASSERT(copies.size() <= static_cast<std::size_t>(kMaxColumnCopies), copies.size(),
+              " column copies");
+  KILN_ASSERT(copies.empty() || tiling(map) == Tiling::kColumnTiles,
+              "column copies need the column tiling");
+  KILN_ASSERT(columns_ != nullptr || (width_ == 0 && categorical_width_ == 0 && copies.empty()),
               "DevicePlan::apply before set_columns");
-  if (rows == 0 || width_ + categorical_width_ == 0) return;
+  if (rows == 0 || width_ + categorical_width_ + static_cast<int64_t>(copies.size()) == 0) return;
   const auto cuda_stream = static_cast<cudaStream_t>(stream);
   if (tiling(map) == Tiling::kRowTiles) {  // one wave of resident blocks
     const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
@@ -450,7 +487,15 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   // Whole walkers of every column tile: at least one wave of resident blocks where the rows
   // allow, else at most kTilesPerWalker row tiles each, so that blocks that finish early
   // (narrow column tiles) leave room for others.
-  const auto column_tiles = static_cast<int32_t>(tiles(width_) + tiles(categorical_width_));
+  Copies copy{};
+  for (const ColumnCopy& c : copies) {
+    KILN_ASSERT(c.column >= 0 && static_cast<std::size_t>(c.column) < column_count_,
+                "copy of column ", c.column);
+    copy.column[copy.count] = c.column;
+    copy.out[copy.count++] = c.out;
+  }
+  const auto column_tiles =
+      static_cast<int32_t>(tiles(width_) + tiles(categorical_width_) + (copy.count > 0 ? 1 : 0));
   const int64_t row_tiles = tiles(rows);
   const int64_t one_wave = std::max<int64_t>(1, resident_blocks_ / column_tiles);
   const int64_t walkers =
@@ -462,7 +507,7 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   kernel<<<blocks, dim3(kTile, kPasses), 0, cuda_stream>>>(
       features_, static_cast<int32_t>(width_), categoricals_,
       static_cast<int32_t>(categorical_width_), columns_, tables_, edges_, rows, row_stride_, map,
-      static_cast<int32_t>(tiles(width_)), column_tiles, features, categorical);
+      static_cast<int32_t>(tiles(width_)), column_tiles, copy, features, categorical);
   cuda_check(cudaGetLastError(), "launching the fused transform");
 }
 
@@ -471,15 +516,6 @@ DevicePlan::Tiling DevicePlan::tiling(const RowMap& map) const {
                  map.order == nullptr
              ? Tiling::kRowTiles
              : Tiling::kColumnTiles;
-}
-
-void gather_rows(const float* column, int64_t row_stride, const RowMap& map, int64_t rows,
-                 float* out, void* stream) {
-  if (rows == 0) return;
-  constexpr int kThreads = 256;
-  gather_floats<<<static_cast<unsigned>((rows + kThreads - 1) / kThreads), kThreads, 0,
-                  static_cast<cudaStream_t>(stream)>>>(column, row_stride, map, rows, out);
-  cuda_check(cudaGetLastError(), "launching a row gather");
 }
 
 void columns_to_rows(const uint32_t* columns, int64_t height, int32_t width, int64_t first,

@@ -17,6 +17,14 @@ namespace kiln::kernels {
 // Row r of a batch read at map(r) of its columns (data/row_map.h).
 using data::RowMap;
 
+// A float32 column of the batch (by schema index) that apply() copies, gathered through its
+// RowMap, into out [rows] (device memory) in the same launch: a batch's label or weight.
+struct ColumnCopy {
+  int32_t column = 0;
+  float* out = nullptr;
+};
+constexpr int kMaxColumnCopies = 4;  // per apply()
+
 // A compiled plan in device memory. Not thread-safe; one per stream.
 class DevicePlan {
  public:
@@ -49,10 +57,11 @@ class DevicePlan {
 
   // Enqueues the kernel on `stream` (nullptr: the default stream), reading row r of the
   // batch at row map(r) of the columns. `features` and `categorical` are device memory of
-  // rows * width and rows * categorical_width. InternalError naming the CUDA error when the
-  // launch fails.
+  // rows * width and rows * categorical_width. `copies` (at most kMaxColumnCopies, only
+  // where the column tiling runs: with a RowMap) are done by the same launch. InternalError
+  // naming the CUDA error when the launch fails.
   void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr,
-             const RowMap& map = {}) const;
+             const RowMap& map = {}, const std::vector<ColumnCopy>& copies = {}) const;
 
   // The tiling apply() runs with the columns set and this map: the one asked for, or
   // kColumnTiles where kRowTiles cannot run.
@@ -78,11 +87,6 @@ class DevicePlan {
   float* edges_ = nullptr;
   const void** columns_ = nullptr;
 };
-
-// out[r] = column[map(r) * row_stride] for r < rows, on `stream` (device memory): a batch's
-// label or weight in gather mode. InternalError naming the CUDA error when the launch fails.
-void gather_rows(const float* column, int64_t row_stride, const RowMap& map, int64_t rows,
-                 float* out, void* stream);
 
 // Rows [first, first + rows) of `width` columns of `height` 4-byte cells each (column c at
 // columns + c * height) into the same rows of the row-major matrix out [height, width], on
