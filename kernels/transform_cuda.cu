@@ -205,6 +205,7 @@ constexpr int kQuads = kRowTileRows / 4;  // per output column and tile
 // threads reading the same rows of 8 consecutive staged columns use 8 different bank groups.
 constexpr int kRowTilePitch = kRowTileRows + 4;
 constexpr int kRowTileThreads = 256;
+static_assert(kRowTileThreads % kQuads == 0, "a thread stages the same rows of its columns");
 constexpr int kStages = 2;
 
 // Dynamic shared memory of a block, as byte offsets: the stages, each staged column's
@@ -302,11 +303,12 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
   auto stage = [&](int64_t t, uint32_t* tile) {
     const int64_t row0 = t * kRowTileRows;
     if (row0 + kRowTileRows <= rows) {
-      for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kQuads;
-           q += kRowTileThreads) {
-        const int32_t s = q / kQuads, k = q % kQuads;
+      // Copy q = s * kQuads + k of the tile is thread q % kRowTileThreads's: its k is the
+      // same in every turn, and its s goes up by a constant.
+      const int32_t k = static_cast<int32_t>(threadIdx.x) % kQuads;
+      for (int32_t s = static_cast<int32_t>(threadIdx.x) / kQuads; s < staged;
+           s += kRowTileThreads / kQuads)
         __pipeline_memcpy_async(tile + s * kRowTilePitch + 4 * k, sources[s] + row0 + 4 * k, 16);
-      }
     } else if (row0 < rows) {  // the last tile, partial: plain loads, zeros past the end
       for (int32_t q = static_cast<int32_t>(threadIdx.x); q < staged * kRowTileRows;
            q += kRowTileThreads) {
