@@ -104,7 +104,23 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+__global__ void record_step_kernel(const LrSchedule schedule, int64_t* __restrict__ step,
+                                   float* __restrict__ lr, const float* __restrict__ loss,
+                                   float* __restrict__ ring, int64_t ring_size) {
+  const int64_t s = *step;
+  *lr = static_cast<float>(scheduled_lr(schedule, s));
+  ring[s % ring_size] = *loss;
+  *step = s + 1;
+}
+
 }  // namespace
+
+void record_step(const LrSchedule& schedule, int64_t* step, float* lr, const float* loss,
+                 float* ring, int64_t ring_size, void* stream) {
+  record_step_kernel<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(schedule, step, lr, loss, ring,
+                                                                     ring_size);
+  cuda_check(cudaGetLastError(), "launching the step's bookkeeping");
+}
 
 ClippedAdamW::ClippedAdamW(const AdamWOptions& options, const std::vector<int64_t>& numels)
     : options_(options), numels_(numels) {

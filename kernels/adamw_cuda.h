@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/adamw_math.h"
+
 namespace kiln::kernels {
 
 constexpr int64_t kAdamWChunk = 2048;  // elements per block
@@ -62,5 +64,13 @@ class ClippedAdamW {
   int64_t blocks_ = 0;        // over all tensors
   float* scratch_ = nullptr;  // each block's sum of squares, then the scale
 };
+
+// A training step's own bookkeeping on the device, one thread on `stream` (capturable, so
+// that a graphed step needs nothing enqueued beside it): with s = *step, the 0-based step
+// now running, *lr = scheduled_lr(schedule, s) (for ClippedAdamW), ring[s % ring_size] =
+// *loss, and *step = s + 1. All pointers device memory. InternalError naming the CUDA error
+// when the launch fails.
+void record_step(const LrSchedule& schedule, int64_t* step, float* lr, const float* loss,
+                 float* ring, int64_t ring_size, void* stream);
 
 }  // namespace kiln::kernels

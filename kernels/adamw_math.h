@@ -1,10 +1,12 @@
-// The arithmetic of one AdamW step on one element and of the clipping scale, written once
-// for the GPU kernels (kernels/adamw_cuda.cu) and for the CPU test that checks it against
-// LibTorch's AdamW. The update is ATen's fused AdamW's (ATen/native/cuda/fused_adam_utils.cuh,
-// ADAMW mode: the same fused multiply-adds in the same order).
+// The arithmetic of one AdamW step on one element, of the clipping scale and of the
+// learning-rate schedule, written once for the GPU kernels (kernels/adamw_cuda.cu), for the
+// trainer and for the CPU tests that check it against LibTorch's AdamW. The update is
+// ATen's fused AdamW's (ATen/native/cuda/fused_adam_utils.cuh, ADAMW mode: the same fused
+// multiply-adds in the same order).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #if defined(__CUDACC__)
 #define KILN_ADAMW_HD __host__ __device__
@@ -45,6 +47,35 @@ KILN_ADAMW_HD inline void adamw_update(const AdamWStep& s, float grad, float& pa
 KILN_ADAMW_HD inline float clip_scale(float sum_of_squares, float max_norm) {
   const float scale = max_norm / (sqrtf(sum_of_squares) + 1e-6f);
   return scale > 1.0f ? 1.0f : scale;
+}
+
+// The learning-rate schedule of optim (trainer/options.h): a linear warmup from 0 to lr over
+// warmup_steps, then cosine to lr * min_lr_ratio at the last of `steps`, or lr times
+// step_gamma every step_every steps, or constant lr.
+enum class LrKind : int32_t { kCosine, kStep, kConstant };
+struct LrSchedule {
+  double lr = 1e-3;
+  int64_t warmup_steps = 0;
+  LrKind kind = LrKind::kConstant;
+  double min_lr_ratio = 0;
+  int64_t step_every = 1;
+  double step_gamma = 1;
+  int64_t steps = 1;
+};
+
+// The learning rate of step `step` (0-based), in double precision: the host's, and the
+// fused GPU step's, which computes it on the device from its own step count.
+KILN_ADAMW_HD inline double scheduled_lr(const LrSchedule& s, int64_t step) {
+  if (step < s.warmup_steps)
+    return s.lr * static_cast<double>(step + 1) / static_cast<double>(s.warmup_steps);
+  if (s.kind == LrKind::kConstant) return s.lr;
+  if (s.kind == LrKind::kStep)
+    return s.lr * pow(s.step_gamma, static_cast<double>((step - s.warmup_steps) / s.step_every));
+  const int64_t span_steps = s.steps - s.warmup_steps - 1;
+  const double span = static_cast<double>(span_steps > 1 ? span_steps : 1);
+  const double progress = fmin(1.0, static_cast<double>(step - s.warmup_steps) / span);
+  const double floor = s.lr * s.min_lr_ratio;
+  return floor + (s.lr - floor) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
 }
 
 }  // namespace kiln::kernels

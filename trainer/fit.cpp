@@ -172,26 +172,33 @@ class StepTimes {
 };
 
 // The losses of steps not read back yet. Reading a loss from a GPU waits for its step, so on
-// CUDA they are gathered on the device and read every kCudaWindow steps (and before every
-// evaluation, checkpoint and stop); on the CPU after every step.
+// CUDA they stay on the device and are read every kCudaWindow steps (and before every
+// evaluation, checkpoint and stop): the fused step keeps them in its loss ring itself
+// (TrainStep::loss_ring), other steps' losses (SGD) are copied into a window here. On the
+// CPU each is read after its step.
 class LossWindow {
  public:
-  static constexpr int64_t kCudaWindow = 64;
+  static constexpr int64_t kCudaWindow = TrainStep::kLossRing;
   struct Sum {
     double sum = 0;
     int64_t count = 0;
     double last = NAN;
   };
 
-  explicit LossWindow(torch::Device device)
-      : losses_(torch::empty({device.is_cuda() ? kCudaWindow : 1},
-                             torch::TensorOptions().dtype(torch::kFloat32).device(device))) {}
+  // `ring`: the stepper's loss ring, or undefined.
+  LossWindow(torch::Device device, const torch::Tensor& ring)
+      : ring_(ring),
+        losses_(ring.defined()
+                    ? torch::Tensor()
+                    : torch::empty({device.is_cuda() ? kCudaWindow : 1},
+                                   torch::TensorOptions().dtype(torch::kFloat32).device(device))),
+        size_(ring.defined() ? kCudaWindow : losses_.size(0)) {}
 
   // The loss of step `step` (1-based); true when the window is full.
   bool add(const torch::Tensor& loss, int64_t step) {
     if (count_ == 0) first_step_ = step;
-    losses_.select(0, count_).copy_(loss.detach());
-    return ++count_ == losses_.size(0);
+    if (!ring_.defined()) losses_.select(0, count_).copy_(loss.detach());
+    return ++count_ == size_;
   }
 
   // Seconds read() waited for the device to finish the window's steps: on a GPU, how far
@@ -204,24 +211,28 @@ class LossWindow {
     Sum out;
     if (count_ == 0) return out;
     const auto start = std::chrono::steady_clock::now();
-    const torch::Tensor host = losses_.narrow(0, 0, count_).to(torch::kCPU);
+    const torch::Tensor host = (ring_.defined() ? ring_ : losses_).to(torch::kCPU);
     wait_seconds_ +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const float* value = host.data_ptr<float>();
+    const float* values = host.data_ptr<float>();
+    auto value = [&](int64_t i) {  // of step first_step_ + i (1-based); the ring's is 0-based
+      return ring_.defined() ? values[(first_step_ - 1 + i) % kCudaWindow] : values[i];
+    };
     for (int64_t i = 0; i < count_; ++i) {
-      KILN_CHECK(std::isfinite(value[i]), DivergedError, "training diverged: the loss is ",
-                 value[i], " at step ", first_step_ + i,
+      KILN_CHECK(std::isfinite(value(i)), DivergedError, "training diverged: the loss is ",
+                 value(i), " at step ", first_step_ + i,
                  " (try a lower optim.lr or optim.grad_clip)");
-      out.sum += value[i];
+      out.sum += value(i);
     }
     out.count = count_;
-    out.last = value[count_ - 1];
+    out.last = value(count_ - 1);
     count_ = 0;
     return out;
   }
 
  private:
-  torch::Tensor losses_;
+  torch::Tensor ring_, losses_;
+  int64_t size_;  // steps per window
   int64_t count_ = 0;
   int64_t first_step_ = 0;
   double wait_seconds_ = 0;
@@ -285,16 +296,7 @@ std::optional<Resumed> find_resume(const std::string& resume, const std::string&
 }  // namespace
 
 double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
-  if (step < o.warmup_steps)
-    return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
-  if (o.schedule == "constant") return o.lr;
-  if (o.schedule == "step")
-    return o.lr *
-           std::pow(o.step_gamma, static_cast<double>((step - o.warmup_steps) / o.step_every));
-  const double span = static_cast<double>(std::max<int64_t>(1, steps - o.warmup_steps - 1));
-  const double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
-  const double floor = o.lr * o.min_lr_ratio;
-  return floor + (o.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  return kernels::scheduled_lr(lr_schedule(o, steps), step);
 }
 
 FitResult fit(const KilnConfig& config, const FitArgs& args) {
@@ -426,7 +428,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
 
     const int weight = train->schema().find_role(data::Role::kWeight);
     TrainStep stepper(*model, *optimizer, config, device, d.batch_size, compiled.width(),
-                      compiled.categorical_width(), weight >= 0, pos_weight);
+                      compiled.categorical_width(), weight >= 0, pos_weight, step);
     core::ThreadPool pool(d.threads);
     BatchTransformer transformer(compiled, train->schema(), device, &pool, d.batch_size,
                                  &stepper.buffers());
@@ -446,7 +448,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     auto start = std::chrono::steady_clock::now();
     double outside_training = 0;  // seconds in evaluations and checkpoints
     int64_t rows_seen = 0;
-    LossWindow losses(device);
+    LossWindow losses(device, stepper.loss_ring());
     StepTimes step_times(device.is_cuda());
     double loss_sum = 0, last_loss = NAN;
     int64_t loss_count = 0;
@@ -498,7 +500,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       step_times.before_transform(step);
       const ModelBatch inputs = transformer.apply(*batch);
       step_times.before_step();
-      torch::Tensor loss = stepper.run(inputs, learning_rate(config.optim, step, t.steps));
+      torch::Tensor loss = stepper.run(inputs, step);
       ++step;
       rows_seen += batch->rows;
       const bool window_full = losses.add(loss, step);

@@ -41,12 +41,31 @@ class Bf16Autocast {
 
 }  // namespace
 
+kernels::LrSchedule lr_schedule(const OptimOptions& o, int64_t steps) {
+  kernels::LrSchedule s;
+  s.lr = o.lr;
+  s.warmup_steps = o.warmup_steps;
+  s.kind = o.schedule == "constant" ? kernels::LrKind::kConstant
+           : o.schedule == "step"   ? kernels::LrKind::kStep
+                                    : kernels::LrKind::kCosine;
+  s.min_lr_ratio = o.min_lr_ratio;
+  s.step_every = o.step_every;
+  s.step_gamma = o.step_gamma;
+  s.steps = steps;
+  return s;
+}
+
 class TrainStep::Impl {
  public:
   Impl(TabularModelImpl& model, torch::optim::Optimizer& optimizer, const KilnConfig& config,
        torch::Device device, int64_t batch_size, int64_t width, int64_t categorical_width,
-       bool weighted, double pos_weight)
-      : model_(model), optimizer_(optimizer), optim_(config.optim), batch_size_(batch_size) {
+       bool weighted, double pos_weight, int64_t first_step)
+      : model_(model),
+        optimizer_(optimizer),
+        optim_(config.optim),
+        schedule_(lr_schedule(config.optim, config.train.steps)),
+        batch_size_(batch_size),
+        next_step_(first_step) {
     const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
 #if KILN_WITH_CUDA
     if (device.is_cuda()) {
@@ -75,6 +94,8 @@ class TrainStep::Impl {
     if (fused_) {
       at::autocast::set_autocast_cache_enabled(false);  // a captured forward may not cache casts
       lr_ = torch::zeros({}, floats);
+      device_step_ = torch::full({}, first_step, floats.dtype(torch::kInt64));
+      loss_ring_ = torch::full({TrainStep::kLossRing}, NAN, floats);
       auto& state = optimizer_.state();
       for (const torch::Tensor& p : model_.parameters()) {
         auto& slot = state[p.unsafeGetTensorImpl()];
@@ -107,9 +128,10 @@ class TrainStep::Impl {
     return buffers_;
   }
 
-  torch::Tensor run(const ModelBatch& batch, double lr) {
-    if (!fused_) return eager(batch, lr);
-    lr_.fill_(lr);
+  torch::Tensor run(const ModelBatch& batch, int64_t step) {
+    KILN_ASSERT(step == next_step_, "TrainStep::run: step ", step, " after step ", next_step_ - 1);
+    ++next_step_;
+    if (!fused_) return eager(batch, kernels::scheduled_lr(schedule_, step));
 #if KILN_WITH_CUDA
     const bool full = batch.features.data_ptr() == buffers_.features.data_ptr() &&
                       batch.features.size(0) == batch_size_;
@@ -136,6 +158,10 @@ class TrainStep::Impl {
           static_cast<torch::optim::AdamWParamState&>(*state[params_[i].unsafeGetTensorImpl()]);
       adam.step(static_cast<int64_t>(steps_[i].item<float>()));
     }
+  }
+
+  const torch::Tensor& loss_ring() const {
+    return loss_ring_;
   }
 
   std::string mode() const {
@@ -172,13 +198,18 @@ class TrainStep::Impl {
     return loss;
   }
 
-  // The capturable step (CUDA): no host synchronization, the learning rate and step counts
-  // read on the device; clipping and AdamW in kernels::ClippedAdamW.
+  // The capturable step (CUDA): no host synchronization; the learning rate computed and the
+  // loss kept on the device (kernels::record_step); clipping and AdamW in
+  // kernels::ClippedAdamW.
   torch::Tensor fused_step(const ModelBatch& batch) {
     model_.zero_grad(true);
     torch::Tensor loss = forward_loss(batch);
     loss.backward();
 #if KILN_WITH_CUDA
+    void* stream = c10::cuda::getCurrentCUDAStream().stream();
+    kernels::record_step(schedule_, device_step_.data_ptr<int64_t>(), lr_.data_ptr<float>(),
+                         loss.data_ptr<float>(), loss_ring_.data_ptr<float>(), TrainStep::kLossRing,
+                         stream);
     std::vector<kernels::AdamWTensor> tensors;
     tensors.reserve(params_.size());
     for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -189,7 +220,7 @@ class TrainStep::Impl {
                          exp_avgs_[i].data_ptr<float>(), exp_avg_sqs_[i].data_ptr<float>(),
                          steps_[i].data_ptr<float>(), params_[i].numel()});
     }
-    adamw_->step(tensors, lr_.data_ptr<float>(), c10::cuda::getCurrentCUDAStream().stream());
+    adamw_->step(tensors, lr_.data_ptr<float>(), stream);
 #else
     KILN_ASSERT(false, "the fused step runs on CUDA only");
 #endif
@@ -227,14 +258,18 @@ class TrainStep::Impl {
   TabularModelImpl& model_;
   torch::optim::Optimizer& optimizer_;
   OptimOptions optim_;
+  kernels::LrSchedule schedule_;
   int64_t batch_size_;
+  int64_t next_step_;  // the step the next run() must be
   ModelBatch buffers_;
   torch::Tensor pos_weight_;
   bool bf16_ = false;
   bool fused_ = false;
   // The fused AdamW's lists: the parameters, the optimizer's moment tensors, step counts.
   std::vector<torch::Tensor> params_, exp_avgs_, exp_avg_sqs_, steps_;
-  torch::Tensor lr_;
+  // The fused step's device state: its learning rate, the next step's number (record_step
+  // keeps both), and its losses.
+  torch::Tensor lr_, device_step_, loss_ring_;
 #if KILN_WITH_CUDA
   std::unique_ptr<kernels::ClippedAdamW> adamw_;
 #endif
@@ -248,9 +283,10 @@ class TrainStep::Impl {
 
 TrainStep::TrainStep(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
                      const KilnConfig& config, torch::Device device, int64_t batch_size,
-                     int64_t width, int64_t categorical_width, bool weighted, double pos_weight)
+                     int64_t width, int64_t categorical_width, bool weighted, double pos_weight,
+                     int64_t first_step)
     : impl_(std::make_unique<Impl>(model, optimizer, config, device, batch_size, width,
-                                   categorical_width, weighted, pos_weight)) {}
+                                   categorical_width, weighted, pos_weight, first_step)) {}
 
 TrainStep::~TrainStep() = default;
 
@@ -258,8 +294,12 @@ const ModelBatch& TrainStep::buffers() const {
   return impl_->buffers();
 }
 
-torch::Tensor TrainStep::run(const ModelBatch& batch, double lr) {
-  return impl_->run(batch, lr);
+torch::Tensor TrainStep::run(const ModelBatch& batch, int64_t step) {
+  return impl_->run(batch, step);
+}
+
+const torch::Tensor& TrainStep::loss_ring() const {
+  return impl_->loss_ring();
 }
 
 void TrainStep::sync_optimizer_state() {

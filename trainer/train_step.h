@@ -1,13 +1,16 @@
 // One optimizer step of `kiln fit`: forward, loss, backward, gradient clipping, optimizer.
 //
 // On the CPU, and for SGD anywhere, the step is LibTorch's optimizer as it is. On a CUDA
-// device with AdamW (in a CUDA build of Kiln) the step is written to be captured: the
-// learning rate and the step counts live on the device, clipping never synchronizes, and
-// the update is ATen's fused AdamW on the optimizer's own moment tensors (so checkpoints do
-// not change). train.precision bf16 runs the forward under bf16 autocast. With
-// train.cuda_graph the whole step (forward, backward, clipping, update) is captured once
-// into a CUDA graph after a few eager warm-up steps and replayed for every full batch in
-// buffers(); a shorter batch (the last of an epoch) runs eagerly. See docs/TRAINING.md.
+// device with AdamW (in a CUDA build of Kiln) the step is written to be captured: clipping
+// never synchronizes, the update is Kiln's clipped AdamW (kernels::ClippedAdamW) on the
+// optimizer's own moment tensors (so checkpoints do not change), and the step's
+// bookkeeping runs on the device too (kernels::record_step: the learning rate from the
+// schedule and a step count kept there, the loss into loss_ring()), so that nothing is
+// enqueued beside the step. train.precision bf16 runs the forward under bf16 autocast. With
+// train.cuda_graph the whole step (forward, backward, bookkeeping, clipping, update) is
+// captured once into a CUDA graph after a few eager warm-up steps and replayed for every
+// full batch in buffers(); a shorter batch (the last of an epoch) runs eagerly. See
+// docs/TRAINING.md.
 //
 // Not thread-safe. On CUDA, from construction to destruction the thread's current stream is
 // one of the step's own (capture needs a non-default stream): the data path and evaluation
@@ -19,28 +22,41 @@
 
 #include <memory>
 
+#include "kernels/adamw_math.h"
 #include "trainer/config.h"
 #include "trainer/models.h"
 #include "trainer/scoring.h"
 
 namespace kiln::trainer {
 
+// The learning-rate schedule `options` give for a run of `steps` steps.
+kernels::LrSchedule lr_schedule(const OptimOptions& options, int64_t steps);
+
 class TrainStep {
  public:
+  // Where the fused step keeps the losses: step s's at s % kLossRing of loss_ring().
+  static constexpr int64_t kLossRing = 64;
+
   // `model` and `optimizer` (AdamW or SGD over model's parameters, state already restored
-  // on resume) outlive the step. `batch_size` and the widths size buffers().
+  // on resume) outlive the step. `batch_size` and the widths size buffers(). The first
+  // run() is step `first_step` (0-based; the resumed step on resume) of config.train.steps.
   TrainStep(TabularModelImpl& model, torch::optim::Optimizer& optimizer, const KilnConfig& config,
             torch::Device device, int64_t batch_size, int64_t width, int64_t categorical_width,
-            bool weighted, double pos_weight);
+            bool weighted, double pos_weight, int64_t first_step);
   ~TrainStep();
 
   // batch_size rows on the device for a data path to fill in place (BatchTransformer's
   // targets); a step over all of them replays the captured graph. Empty on the CPU.
   const ModelBatch& buffers() const;
 
-  // One step over `batch` at learning rate `lr`; the mean loss, a scalar on the device, not
-  // synchronized.
-  torch::Tensor run(const ModelBatch& batch, double lr);
+  // Step `step` (the one after the previous run's, or first_step) over `batch`, at the
+  // schedule's learning rate; the mean loss, a scalar on the device, not synchronized.
+  torch::Tensor run(const ModelBatch& batch, int64_t step);
+
+  // The fused step's losses on the device, [kLossRing] float32 (see kLossRing), each written
+  // when its step runs on the GPU; undefined where only run() returns the loss (the CPU,
+  // SGD).
+  const torch::Tensor& loss_ring() const;
 
   // Writes the step counts kept on the device back into the optimizer's state, so that it
   // can be saved. A no-op where LibTorch's optimizer steps itself.

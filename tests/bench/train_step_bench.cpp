@@ -38,14 +38,15 @@ int main(int argc, char** argv) {
   torch::optim::AdamW optimizer(
       model->parameters(),
       torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
-  trainer::TrainStep step(*model, optimizer, config, device, batch, width, 0, false, 1.0);
+  trainer::TrainStep step(*model, optimizer, config, device, batch, width, 0, false, 1.0, 0);
   const trainer::ModelBatch& inputs = step.buffers();
   inputs.features.normal_();
   inputs.label.bernoulli_(0.1);
 
+  int64_t done = 0;
   auto run = [&](int64_t n) {
     for (int64_t i = 0; i < n; ++i)
-      step.run(inputs, config.optim.lr);
+      step.run(inputs, done++);
     torch::cuda::synchronize();
   };
   run(20);  // warm-up and capture

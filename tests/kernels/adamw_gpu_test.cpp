@@ -90,5 +90,34 @@ TEST(ClippedAdamW, StepsAsAtensFusedAdamWUnclippedOrWithoutClipping) {
   check(0.0);  // no clipping
 }
 
+// record_step, 150 steps from step 5 with a cosine schedule: each step's learning rate the
+// host's, the step count advanced, and the last 64 losses in their ring slots.
+TEST(RecordStep, KeepsTheLearningRateStepAndLossesOnTheDevice) {
+  KILN_SKIP_WITHOUT_GPU(!cuda_info().devices.empty(), cuda_info().note);
+  const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA);
+  LrSchedule schedule;
+  schedule.lr = 0.1;
+  schedule.warmup_steps = 10;
+  schedule.kind = LrKind::kCosine;
+  schedule.min_lr_ratio = 0.1;
+  schedule.steps = 111;
+  constexpr int64_t kFirst = 5, kSteps = 150, kRing = 64;
+  torch::Tensor step = torch::full({}, kFirst, floats.dtype(torch::kInt64));
+  torch::Tensor lr = torch::zeros({}, floats), loss = torch::zeros({}, floats);
+  torch::Tensor ring = torch::full({kRing}, NAN, floats);
+  void* stream = c10::cuda::getCurrentCUDAStream().stream();
+  for (int64_t i = 0; i < kSteps; ++i) {
+    loss.fill_(static_cast<double>(i) + 0.5);
+    record_step(schedule, step.data_ptr<int64_t>(), lr.data_ptr<float>(), loss.data_ptr<float>(),
+                ring.data_ptr<float>(), kRing, stream);
+    const auto want = static_cast<float>(scheduled_lr(schedule, kFirst + i));
+    ASSERT_NEAR(lr.item<float>(), want, 1e-7 * want) << "step " << kFirst + i;
+  }
+  EXPECT_EQ(step.item<int64_t>(), kFirst + kSteps);
+  const torch::Tensor host = ring.cpu();
+  for (int64_t i = kSteps - kRing; i < kSteps; ++i)
+    EXPECT_EQ(host[(kFirst + i) % kRing].item<float>(), static_cast<float>(i) + 0.5f) << i;
+}
+
 }  // namespace
 }  // namespace kiln::kernels

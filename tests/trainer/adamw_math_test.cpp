@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <vector>
 
 #include "kernels/adamw_math.h"
@@ -70,6 +71,31 @@ TEST(AdamWMath, ClipScaleIsClipGradNorms) {
       expect_close(grads[t], params[t].grad(), "clipped gradient");
     }
   }
+}
+
+// The schedule's values, worked out by hand: lr 0.1, 10 warmup steps.
+TEST(AdamWMath, LearningRateSchedules) {
+  LrSchedule s;
+  s.lr = 0.1;
+  s.warmup_steps = 10;
+  s.kind = LrKind::kConstant;
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 0), 0.01);  // (0 + 1) / 10 of lr
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 9), 0.1);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 5000), 0.1);
+  s.kind = LrKind::kStep;  // halved every 100 steps after the warmup
+  s.step_gamma = 0.5;
+  s.step_every = 100;
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 109), 0.1);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 110), 0.05);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 310), 0.0125);
+  s.kind = LrKind::kCosine;  // from 0.1 down to 0.01 over steps 10..110 of 111
+  s.min_lr_ratio = 0.1;
+  s.steps = 111;
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 10), 0.1);
+  EXPECT_NEAR(scheduled_lr(s, 60), 0.055, 1e-15);  // half way: the mean of the two
+  EXPECT_NEAR(scheduled_lr(s, 35), 0.01 + 0.09 * (0.5 + 0.5 * std::sqrt(0.5)), 1e-15);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 110), 0.01);
+  EXPECT_DOUBLE_EQ(scheduled_lr(s, 500), 0.01);  // past the end: the floor
 }
 
 }  // namespace
