@@ -181,12 +181,7 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0),
                "ordering the transform");
   const RowMap map{m.order, batch.map.start, m.rows};  // the order's copy on the GPU
-  std::vector<ColumnCopy> copies;                      // in the transform's launch
-  for (const auto& [column, destination] : out.columns) {
-    KILN_ASSERT(sizes_[static_cast<std::size_t>(column)] == sizeof(float), "not a float32 column");
-    copies.push_back({column, destination});
-  }
-  m.plan->apply(batch.rows, out.features, out.categorical, compute, map, copies);
+  m.plan->apply(batch.rows, out.features, out.categorical, compute, map, out.columns);
 
   if (m.pushed) {
     wait_copy(copy_of(m.previous));
@@ -199,6 +194,9 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
 
 void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream) {
   KILN_ASSERT(batch.columns.size() == offsets_.size(), "batch of another schema");
+  for (const ColumnCopy& c : out.columns)
+    KILN_ASSERT(sizes_[static_cast<std::size_t>(c.column)] == sizeof(float),
+                "not a float32 column");
   if (batch.ring != nullptr) {
     push_gathered(batch, out, stream);
     return;
@@ -233,7 +231,6 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   cuda_check(cudaStreamWaitEvent(compute, slot.copied.get(), 0), "ordering the transform");
   slot.plan->apply(batch.rows, out.features, out.categorical, compute);
   for (const auto& [column, destination] : out.columns) {
-    KILN_ASSERT(sizes_[static_cast<std::size_t>(column)] == sizeof(float), "not a float32 column");
     cuda_check(cudaMemcpyAsync(destination, device + offsets_[static_cast<std::size_t>(column)],
                                static_cast<std::size_t>(batch.rows) * sizeof(float),
                                cudaMemcpyDeviceToDevice, compute),

@@ -44,7 +44,7 @@ struct DeviceBatchOutputs {
   float* features = nullptr;       // [batch_size, plan width], row-major
   int64_t* categorical = nullptr;  // [batch_size, categorical width], row-major
   // float32 columns of the batch (by schema index) and where each goes ([batch_size]).
-  std::vector<std::pair<int, float*>> columns;
+  std::vector<ColumnCopy> columns;
 };
 
 class DeviceBatches {

@@ -125,9 +125,9 @@ __device__ void copy_tiles(const Copies& copies, const void* const* __restrict__
   if (ty >= copies.count) return;
   int32_t index = copies.column[0];
   float* out = copies.out[0];
+  // Constant indices, so that `copies` is not copied to the stack.
 #pragma unroll
-  for (int i = 1; i < kMaxColumnCopies;
-       ++i) {  // constant indices: no copy of `copies` on the stack
+  for (int i = 1; i < kMaxColumnCopies; ++i) {
     if (ty == i) {
       index = copies.column[i];
       out = copies.out[i];
@@ -486,9 +486,6 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
     cuda_check(cudaGetLastError(), "launching the fused transform");
     return;
   }
-  // Whole walkers of every column tile: at least one wave of resident blocks where the rows
-  // allow, else at most kTilesPerWalker row tiles each, so that blocks that finish early
-  // (narrow column tiles) leave room for others.
   Copies copy{};
   for (const ColumnCopy& c : copies) {
     KILN_ASSERT(c.column >= 0 && static_cast<std::size_t>(c.column) < column_count_,
@@ -496,6 +493,9 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
     copy.column[copy.count] = c.column;
     copy.out[copy.count++] = c.out;
   }
+  // Whole walkers of every column tile: at least one wave of resident blocks where the rows
+  // allow, else at most kTilesPerWalker row tiles each, so that blocks that finish early
+  // (narrow column tiles) leave room for others.
   const auto column_tiles =
       static_cast<int32_t>(tiles(width_) + tiles(categorical_width_) + (copy.count > 0 ? 1 : 0));
   const int64_t row_tiles = tiles(rows);

@@ -41,11 +41,11 @@ class BatchTransformer::Gpu {
     outputs.categorical = buffers.categorical.data_ptr<int64_t>();
     if (label >= 0) {
       need(buffers.label, {batch_size}, torch::kFloat32);
-      outputs.columns.emplace_back(label, buffers.label.data_ptr<float>());
+      outputs.columns.push_back({label, buffers.label.data_ptr<float>()});
     }
     if (weight >= 0) {
       need(buffers.weight, {batch_size}, torch::kFloat32);
-      outputs.columns.emplace_back(weight, buffers.weight.data_ptr<float>());
+      outputs.columns.push_back({weight, buffers.weight.data_ptr<float>()});
     }
   }
 
