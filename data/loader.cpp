@@ -384,6 +384,10 @@ void Loader::produce_gathered(LoaderCursor from) {
   const int64_t capacity = ring_.rows;
   auto* order = const_cast<int32_t*>(ring_.order);
   int64_t at = 0;  // the ring position of the next window
+  // The windows read since this start, (ring position, serial), from the newest one whose
+  // rows the next window overwrites; those of earlier starts lay anywhere in the ring.
+  std::deque<std::pair<int64_t, uint64_t>> placed;
+  const uint64_t start_serial = serial_;
   for (int64_t epoch = from.epoch;; ++epoch) {
     const std::vector<Window> windows = plan(epoch);
     auto [w, first] = epoch == from.epoch ? locate(windows, from.batch * options_.batch_size)
@@ -415,9 +419,16 @@ void Loader::produce_gathered(LoaderCursor from) {
           order[wrap(base + p)] = static_cast<int32_t>(wrap(base + i));
         }
       });
+      const int64_t reused_below = at + window.rows - capacity;  // ring positions it reuses
+      while (placed.size() > 1 && placed[1].first < reused_below)
+        placed.pop_front();
+      const uint64_t overwrites = !placed.empty() && placed.front().first < reused_below
+                                      ? placed.front().second + 1
+                                      : start_serial;
+      placed.emplace_back(at, serial_);
       {
         std::lock_guard lock(mutex_);
-        read_.push_back({epoch, first, window.rows, at, serial_++, false});
+        read_.push_back({epoch, first, window.rows, at, serial_++, overwrites, false});
       }
       changed_.notify_all();
       at += window.rows;
@@ -440,11 +451,12 @@ Batch& Loader::hand_out_gathered(int64_t first, int64_t rows) {
   batch.epoch = cursor_.epoch;
   batch.index = cursor_.batch;
   batch.map = {ring_.order, (head->begin + first - head->first) % ring_.rows, ring_.rows};
+  batch.first_window = head->serial;
   batch.last_window = find_read(cursor_.epoch, first + rows - 1)->serial;
   batch.fresh.clear();
   for (ReadWindow& r : read_) {
     if (r.announced) continue;
-    batch.fresh.push_back({r.begin % ring_.rows, r.rows, r.serial});
+    batch.fresh.push_back({r.begin % ring_.rows, r.rows, r.serial, r.overwrites});
     r.announced = true;
   }
   // Release the windows before the oldest batch still held (this one included).

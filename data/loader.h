@@ -88,11 +88,14 @@ struct Ring {
 };
 
 // A window in the ring: rows [begin, begin + rows) modulo Ring::rows. `serial` counts the
-// windows the loader has read, in order (never reused).
+// windows the loader has read, in order (never reused). Its rows were last held by windows
+// with serials below `overwrites` (none when 0): a consumer that copies the ring elsewhere
+// must have finished reading those windows' rows there before it copies this one.
 struct RingWindow {
   int64_t begin = 0;
   int64_t rows = 0;
   uint64_t serial = 0;
+  uint64_t overwrites = 0;
 };
 
 // Where each column of a copied batch lies in its one buffer of `batch_size` rows: byte
@@ -119,6 +122,7 @@ struct Batch {
   // Gather mode only.
   const Ring* ring = nullptr;
   std::vector<RingWindow> fresh;  // windows read since the previous batch was returned
+  uint64_t first_window = 0;      // the serial of the oldest window this batch reads
   uint64_t last_window = 0;       // the serial of the newest window this batch reads
 };
 
@@ -224,7 +228,8 @@ class Loader {
     int64_t rows;
     int64_t begin;  // its ring position
     uint64_t serial;
-    bool announced;  // in some batch's `fresh`
+    uint64_t overwrites;  // RingWindow::overwrites
+    bool announced;       // in some batch's `fresh`
   };
   // The read window that delivers row `position` of `epoch`; nullptr if none (under the lock).
   const ReadWindow* find_read(int64_t epoch, int64_t position) const;

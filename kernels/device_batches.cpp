@@ -59,8 +59,11 @@ struct DeviceBatches::Mirror {
   std::unique_ptr<DevicePlan> plan;               // its columns: those of rows_memory
   const int32_t* order = nullptr;                 // in memory
   std::deque<std::pair<uint64_t, Event>> copies;  // per window: after its copy
-  Event consumed;  // on the compute stream, before a fresh window's copy: the transforms so far
+  // (f, event on the compute stream): no transform after the event reads a window older
+  // than f. Recorded when a batch's oldest window is newer than the previous batch's.
+  std::deque<std::pair<uint64_t, Event>> passed;
   bool pushed = false;
+  uint64_t first = 0;     // the oldest window the previous batch read
   uint64_t previous = 0;  // the newest window the previous batch read
 };
 
@@ -140,20 +143,28 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     m->order = static_cast<const int32_t*>(m->memory.get()) + column_of(ring.order) * m->rows;
     m->plan = std::make_unique<DevicePlan>(plan_);
     m->plan->set_columns(columns, m->columns);
-    m->consumed = make_event();
     mirror_ = std::move(m);
   }
   Mirror& m = *mirror_;
   KILN_ASSERT(host == m.host && ring.rows == m.rows, "a batch of another loader");
   char* device = static_cast<char*>(m.memory.get());
   const std::size_t pitch = static_cast<std::size_t>(m.rows) * 4;
-  if (!batch.fresh.empty()) {
-    // The fresh windows' ring rows were last read by transforms already enqueued (batches
-    // the loader has released), none by this batch's: their copies wait for those alone.
-    cuda_check(cudaEventRecord(m.consumed.get(), compute), "recording the transforms");
-    cuda_check(cudaStreamWaitEvent(copy_stream, m.consumed.get(), 0), "ordering a window copy");
+  if (!m.pushed || batch.first_window != m.first) {
+    Event passed = make_event();
+    cuda_check(cudaEventRecord(passed.get(), compute), "recording the transforms");
+    m.passed.emplace_back(batch.first_window, std::move(passed));
   }
   for (const data::RingWindow& w : batch.fresh) {
+    // Its copy waits for the transforms that read the windows it overwrites, and no longer:
+    // the GPU may still be on those while the host hands out later batches.
+    if (w.overwrites > 0) {
+      while (m.passed.size() > 1 && m.passed.front().first < w.overwrites)
+        m.passed.pop_front();
+      KILN_ASSERT(m.passed.front().first >= w.overwrites, "window ", w.serial,
+                  " overwrites rows a later batch reads");
+      cuda_check(cudaStreamWaitEvent(copy_stream, m.passed.front().second.get(), 0),
+                 "ordering a window copy");
+    }
     for (int64_t begin = w.begin, left = w.rows; left > 0;) {  // wraps at most once
       const int64_t n = std::min(left, m.rows - begin);
       const std::size_t offset = static_cast<std::size_t>(begin) * 4;
@@ -189,6 +200,7 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
       m.copies.pop_front();
   }
   m.pushed = true;
+  m.first = batch.first_window;
   m.previous = batch.last_window;
 }
 

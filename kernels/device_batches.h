@@ -10,7 +10,8 @@
 //
 // A batch of the loader's gather mode (LoaderOptions::gather) is not copied: the loader's
 // ring has a mirror on the GPU, each window the loader announces (Batch::fresh) is copied into
-// it once, on the copy stream, as soon as push() sees it (strided copies of the 4-byte
+// it once, on the copy stream, as soon as push() sees it and the transforms that read the
+// windows it overwrites (RingWindow::overwrites) have run (strided copies of the 4-byte
 // columns and the order), and turned into a row-major copy there (columns_to_rows); the
 // transform gathers the batch's rows from that copy through the order (RowMap), and the
 // float32 columns asked for with them in the same launch (ColumnCopy), after waiting for

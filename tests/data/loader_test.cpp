@@ -330,7 +330,9 @@ std::vector<std::tuple<int64_t, float, float>> batch_rows(const Batch& b) {
 }
 
 // Gather mode against the copies, batch by batch over three epochs, and its announcements:
-// every window once, in order, before any batch reads it.
+// every window once, in order, before any batch reads it; each batch's rows in the windows
+// first_window to last_window; each window's `overwrites` naming every window that held its
+// rows before, none of which this batch or a later one reads.
 void expect_gather_matches_copies(const std::shared_ptr<const Dataset>& ds, LoaderOptions o) {
   o.gather = false;
   Loader copies({ds}, o);
@@ -338,27 +340,37 @@ void expect_gather_matches_copies(const std::shared_ptr<const Dataset>& ds, Load
   Loader gathered({ds}, o);
   ASSERT_EQ(gathered.batches_per_epoch(), copies.batches_per_epoch());
   std::map<uint64_t, RingWindow> announced;
+  std::vector<int64_t> holder;  // per ring row: the serial of the last window there, or -1
   for (int epoch = 0; epoch < 3; ++epoch) {
     while (const Batch* want = copies.next()) {
       const Batch* got = gathered.next();
       ASSERT_NE(got, nullptr);
       ASSERT_EQ(got->index, want->index);
       ASSERT_EQ(got->epoch, want->epoch);
+      const int64_t ring = got->ring->rows;
+      holder.resize(static_cast<std::size_t>(ring), -1);
       for (const RingWindow& w : got->fresh) {
         ASSERT_EQ(w.serial, announced.size()) << "windows announced out of order";
         announced[w.serial] = w;
+        ASSERT_GE(got->first_window, w.overwrites) << "window " << w.serial;
+        for (int64_t i = 0; i < w.rows; ++i) {
+          int64_t& h = holder[static_cast<std::size_t>((w.begin + i) % ring)];
+          ASSERT_LT(h, static_cast<int64_t>(w.overwrites)) << "window " << w.serial;
+          h = static_cast<int64_t>(w.serial);
+        }
       }
       ASSERT_EQ(batch_rows(*got), batch_rows(*want))
           << "epoch " << epoch << " batch " << want->index;
+      ASSERT_LE(got->first_window, got->last_window);
       ASSERT_LT(got->last_window, announced.size()) << "a batch reads a window not announced";
-      // Each row is in an announced window no newer than last_window.
-      const int64_t ring = got->ring->rows;
+      // Each row is in an announced window from first_window to last_window.
       for (int64_t i = 0; i < got->rows; ++i) {
         const int64_t r = got->row(i);
         bool inside = false;
         for (auto it = announced.begin(); !inside && it != announced.end(); ++it) {
           const RingWindow& w = it->second;
-          inside = it->first <= got->last_window && (r - w.begin + ring) % ring < w.rows;
+          inside = it->first >= got->first_window && it->first <= got->last_window &&
+                   (r - w.begin + ring) % ring < w.rows;
         }
         ASSERT_TRUE(inside) << "ring row " << r << " of batch " << want->index;
       }
@@ -426,6 +438,17 @@ TEST(Loader, GatherModeResumesAndKeepsHeldRowsWhileReadingAhead) {
     seen.push_back(copy);
     previous = b;
   }
+  // A seek starts the ring over: the first window read after it overwrites rows of any
+  // window read before, so it names them all.
+  const uint64_t newest = previous->last_window;
+  loader.seek({0, 13});
+  const Batch* restarted = loader.next();
+  ASSERT_FALSE(restarted->fresh.empty());
+  const RingWindow& w = restarted->fresh.front();
+  EXPECT_GT(w.serial, newest);
+  EXPECT_EQ(w.overwrites, w.serial);
+  EXPECT_EQ(restarted->first_window, w.serial);
+  EXPECT_EQ(batch_rows(*restarted), seen[13]);
   // From a cursor in mid-epoch, the same batches.
   Loader resumed({ds}, o);
   resumed.seek({0, 13});
