@@ -196,9 +196,12 @@ __global__ void columns_to_rows_kernel(const uint32_t* __restrict__ columns, int
 // column the plan reads ("staged" column) is copied once into shared memory, [staged]
 // [kRowTilePitch] words, by 16-byte asynchronous copies (cp.async); the next tile's copies
 // are in flight while this one is transformed. Then the block's threads take "quads" (an
-// output column c and rows 4k..4k+3 of the tile) in turn: one 16-byte shared-memory load of
-// the 4 cells, the transform, 4 stores to 4 output rows. Consecutive threads take
-// consecutive output columns, so each store of a warp is contiguous.
+// output column c and rows 4k..4k+3 of the tile) of the features in turn: one 16-byte
+// shared-memory load of the 4 cells, the transform, 4 stores to 4 output rows; and single
+// cells of the categorical indices, whose lookups wait on memory, so that every thread gets
+// as few of them as any other and no warp holds the others at the tile's barrier for long.
+// Consecutive threads take consecutive output columns, so each store of a warp is
+// contiguous.
 constexpr int kRowTileRows = 64;
 constexpr int kQuads = kRowTileRows / 4;  // per output column and tile
 // Words per staged column: 16-byte aligned for the copies, and 17 16-byte units, so that 8
@@ -228,48 +231,60 @@ __host__ __device__ RowTileLayout row_tile_layout(int32_t staged, int32_t width,
   return l;
 }
 
-// Which quads of an output matrix of `width` columns a thread takes, the same in every tile:
-// quads t, t + kRowTileThreads, ... (quad q: column q % width, rows 4 (q / width) .. + 3),
-// stepped from the first without a division per quad.
-struct QuadWalk {
-  int32_t column, quad, column_step, quad_step;
+// Which items of an output matrix of `width` columns a thread takes, the same in every tile:
+// items t, t + kRowTileThreads, ... (item i: column i % width, row group i / width; a group
+// is a quad's 4 rows or a cell's 1), stepped from the first without a division per item.
+struct Walk {
+  int32_t column, group, column_step, group_step;
 };
 
-__device__ QuadWalk quad_walk(int32_t width) {
-  if (width == 0) return {0, kQuads, 0, 0};
+__device__ Walk walk_of(int32_t width) {
+  if (width == 0) return {0, kRowTileRows, 0, 0};
   const auto t = static_cast<int32_t>(threadIdx.x);
   return {t % width, t / width, kRowTileThreads % width, kRowTileThreads / width};
 }
 
-// The quads of one output matrix [rows, width] for the tile of `valid` rows staged in
-// `tile`, written from `out` (the tile's first row); `programs` and `slots` (the staged
-// column output c reads) are in shared memory. `transform(program, cells, values)` maps a
-// quad's 4 cells, given as their raw bytes, to its 4 outputs, with the program read once;
-// the cells past `valid` (zeros) are transformed too and not stored. Offsets within the
-// tile fit int32: the plan fits a block's shared memory, so width is small.
-template <class Program, class Out, class Transform>
-__device__ __forceinline__ void transform_quads(QuadWalk walk, const Program* programs,
-                                                const int32_t* slots, int32_t width,
-                                                const uint32_t* tile, int32_t valid,
-                                                Out* __restrict__ out, Transform transform) {
-  for (int32_t c = walk.column, k = walk.quad; k < kQuads;) {
-    const Program p = programs[c];
+__device__ __forceinline__ void advance(Walk& w, int32_t& c, int32_t& group, int32_t width) {
+  c += w.column_step;
+  group += w.group_step;
+  if (c >= width) {
+    c -= width;
+    ++group;
+  }
+}
+
+// The features [rows, width] of the tile of `valid` rows staged in `tile`, written from `out`
+// (the tile's first row), by quads; `programs` and `slots` (the staged column output c
+// reads) are in shared memory. The cells past `valid` (zeros) are transformed too and not
+// stored. Offsets within the tile fit int32: the plan fits a block's shared memory, so width
+// is small.
+__device__ __forceinline__ void transform_feature_quads(Walk walk, const FeatureProgram* programs,
+                                                        const int32_t* slots, int32_t width,
+                                                        const uint32_t* tile, int32_t valid,
+                                                        float* __restrict__ out) {
+  for (int32_t c = walk.column, k = walk.group; k < kQuads; advance(walk, c, k, width)) {
+    const FeatureProgram p = programs[c];
     const uint4 cells = *reinterpret_cast<const uint4*>(tile + slots[c] * kRowTilePitch + 4 * k);
-    Out v[4];
-    transform(p, cells, v);
-    Out* o = out + (4 * k * width + c);
+    float v[4] = {__uint_as_float(cells.x), __uint_as_float(cells.y), __uint_as_float(cells.z),
+                  __uint_as_float(cells.w)};
+    apply_steps(p, v);
+    float* o = out + (4 * k * width + c);
     const int32_t left = valid - 4 * k;  // rows of the quad that exist
     if (left > 0) o[0] = v[0];
     if (left > 1) o[width] = v[1];
     if (left > 2) o[2 * width] = v[2];
     if (left > 3) o[3 * width] = v[3];
-    c += walk.column_step;
-    k += walk.quad_step;
-    if (c >= width) {
-      c -= width;
-      ++k;
-    }
   }
+}
+
+// The categorical indices [rows, width] of the tile, by cells, as above.
+__device__ __forceinline__ void transform_categorical_cells(
+    Walk walk, const CategoricalProgram* programs, const int32_t* slots, int32_t width,
+    const uint32_t* tile, int32_t valid, const int32_t* __restrict__ tables,
+    const float* __restrict__ edges, int64_t* __restrict__ out) {
+  for (int32_t c = walk.column, r = walk.group; r < valid; advance(walk, c, r, width))
+    out[r * width + c] =
+        transform_categorical(programs[c], tile[slots[c] * kRowTilePitch + r], tables, edges);
 }
 
 __global__ void __launch_bounds__(kRowTileThreads, 4)
@@ -319,7 +334,7 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     __pipeline_commit();
   };
   const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
-  const QuadWalk feature_walk = quad_walk(width), categorical_walk = quad_walk(categorical_width);
+  const Walk feature_walk = walk_of(width), categorical_walk = walk_of(categorical_width);
   int64_t t = blockIdx.x;
   stage(t, shared);
   for (int i = 0; t < row_tiles; t += gridDim.x, i ^= 1) {
@@ -330,22 +345,11 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     const int64_t row0 = t * kRowTileRows;
     const auto valid =
         static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
-    transform_quads(feature_walk, feature_programs, slot_of, width, tile, valid, out + row0 * width,
-                    [](const FeatureProgram& p, uint4 cells, float(&v)[4]) {
-                      v[0] = __uint_as_float(cells.x);
-                      v[1] = __uint_as_float(cells.y);
-                      v[2] = __uint_as_float(cells.z);
-                      v[3] = __uint_as_float(cells.w);
-                      apply_steps(p, v);
-                    });
-    transform_quads(categorical_walk, categorical_programs, slot_of + width, categorical_width,
-                    tile, valid, categorical_out + row0 * categorical_width,
-                    [=](const CategoricalProgram& p, uint4 cells, int64_t(&v)[4]) {
-                      v[0] = transform_categorical(p, cells.x, tables, edges);
-                      v[1] = transform_categorical(p, cells.y, tables, edges);
-                      v[2] = transform_categorical(p, cells.z, tables, edges);
-                      v[3] = transform_categorical(p, cells.w, tables, edges);
-                    });
+    transform_categorical_cells(categorical_walk, categorical_programs, slot_of + width,
+                                categorical_width, tile, valid, tables, edges,
+                                categorical_out + row0 * categorical_width);
+    transform_feature_quads(feature_walk, feature_programs, slot_of, width, tile, valid,
+                            out + row0 * width);
     __syncthreads();  // the tile is free again
   }
 }
