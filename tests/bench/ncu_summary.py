@@ -8,8 +8,10 @@ Lines that are not CSV (the program's own output, ==PROF== notes) are skipped.
   ncu --csv --page raw --section WarpStateStats ... PROGRAM | ncu_summary.py --stalls
       the warps' five largest stall reasons, in cycles per issued instruction
   ncu --csv --page raw --metrics gpu__time_duration.sum ... PROGRAM | ncu_summary.py --kernels L
-      every launch's GPU time added up by kernel (graph nodes one by one): the total, and the
-      kernels with the most time, their launches and mean time; L labels the lines
+      every launch's GPU time added up by kernel (graph nodes one by one): the total, per
+      training step (the launches of Kiln's record_step, one a step, counted as steps), and
+      the kernels with the most time, their launches and mean time; then every kernel
+      (not for the table); L labels the lines
 """
 import csv
 import re
@@ -92,9 +94,15 @@ def kernels(header, rows, label):
                       r"std::array<char \*, \d+>", "", r[at["Kernel Name"]]).split("(")[0][:90]
         times.setdefault(name, []).append(float(r[column].replace(",", "")) * unit)
     total = sum(sum(t) for t in times.values())
-    print(f"table: ncu {label}: {sum(len(t) for t in times.values())} launches, {total:.0f} us")
-    for name, t in sorted(times.items(), key=lambda kv: -sum(kv[1]))[:12]:
-        print(f"table: ncu {label}: {len(t)} x {sum(t) / len(t):.1f} us = {sum(t):.0f} us  {name}")
+    launches = sum(len(t) for t in times.values())
+    steps = sum(len(t) for name, t in times.items() if "record_step" in name)
+    per_step = (f"; {steps} steps: {launches / steps:.1f} launches, {total / steps:.0f} us a step"
+                if steps else "")
+    print(f"table: ncu {label}: {launches} launches, {total:.0f} us{per_step}")
+    ranked = sorted(times.items(), key=lambda kv: -sum(kv[1]))
+    for rank, (name, t) in enumerate(ranked):
+        line = f"ncu {label}: {len(t)} x {sum(t) / len(t):.1f} us = {sum(t):.0f} us  {name}"
+        print(("table: " if rank < 12 else "") + line)
 
 
 def main():

@@ -9,7 +9,8 @@ then, with Kiln's results (--kiln-step: Kiln's step with the data on the GPU, fr
 train_step_bench; --kiln-fit NAME=F, repeatable: `kiln fit` from HDF5 shards), a line per
 result comparing it with the fastest graphed peer.
 
-  train_peer_gpu.py --batch B [--steps S] [--width 64] --kiln-step F [--kiln-fit NAME=F ...]
+  train_peer_gpu.py --batch B [--steps S] [--width 64] --kiln-step F [--kiln-step-between F]
+                    [--kiln-fit NAME=F ...]
 """
 import argparse
 import json
@@ -92,6 +93,8 @@ def main():
     parser.add_argument("--kiln-fit", action="append", default=[],
                         help="NAME=FILE: a `kiln fit` steady state {rows_per_s, ...}; repeatable")
     parser.add_argument("--kiln-step", help="train_step_bench's output")
+    parser.add_argument("--kiln-step-between",
+                        help="train_step_bench --between 1's output: a kernel between steps")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False  # Kiln (LibTorch's default) runs fp32 as fp32
     results = []
@@ -107,9 +110,21 @@ def main():
     best = max(graphs, key=lambda r: r["rows_per_s"])
     with open(args.kiln_step) as f:
         step = json.load(f)
+    # What `kiln fit` moves to the GPU a row (the benchmark's data: WIDTH float32 features, a
+    # float32 label and the loader's int32 order) against what the bus carries.
+    row_bytes = (args.width + 2) * 4
+    print(f"batch {args.batch}: bus: pinned host-to-device {host_to_device_gb_per_s():.1f} GB/s | "
+          f"kiln's own step rate needs {step['rows_per_s'] * row_bytes / 1e9:.1f} GB/s "
+          f"({row_bytes} bytes a row)")
     print(f"batch {args.batch}: kiln step, data on GPU {step['rows_per_s'] / 1e6:.1f}M rows/s "
           f"({step['mode']}) | best peer ({'bf16' if best['bf16'] else 'fp32'} graph) "
           f"{best['rows_per_s'] / 1e6:.1f}M | step/peer {step['rows_per_s'] / best['rows_per_s']:.2f}x")
+    if args.kiln_step_between:
+        with open(args.kiln_step_between) as f:
+            between = json.load(f)
+        cost = 1e6 * args.batch * (1 / between["rows_per_s"] - 1 / step["rows_per_s"])
+        print(f"batch {args.batch}: kiln step with {between['between']} small kernel(s) between "
+              f"steps {between['rows_per_s'] / 1e6:.1f}M rows/s: {cost:+.1f} us a step")
     for entry in args.kiln_fit:
         name, path = entry.split("=", 1)
         with open(path) as f:
@@ -120,6 +135,19 @@ def main():
               f"the GPU{gpu_times(fit)}) | fit/peer "
               f"{fit['rows_per_s'] / best['rows_per_s']:.2f}x | fit/own step "
               f"{fit['rows_per_s'] / step['rows_per_s']:.2f}")
+
+
+def host_to_device_gb_per_s(size=256 << 20, reps=10):
+    """Copies of a pinned host buffer to the GPU, as the fit's window copies are."""
+    host = torch.empty(size, dtype=torch.uint8, pin_memory=True)
+    device = torch.empty(size, dtype=torch.uint8, device="cuda")
+    device.copy_(host, non_blocking=True)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        device.copy_(host, non_blocking=True)
+    torch.cuda.synchronize()
+    return reps * size / (time.perf_counter() - start) / 1e9
 
 
 def gpu_times(fit):

@@ -3,8 +3,10 @@
 // CUDA graph), on its buffers filled once with random data, so the rate is the model
 // step's alone. scripts/gpu-check compares it with `kiln fit` from HDF5 shards (the same
 // step fed by the loader) and with tests/bench/train_peer_gpu.py.
-//   train_step_bench --batch B [--steps S] [--width 64] [--hidden 512,256,128]
+//   train_step_bench --batch B [--steps S] [--width 64] [--hidden 512,256,128] [--between K]
 //                    [key=value config overrides...]     prints one JSON object
+// --between K launches K small kernels (an in-place add of 0 to the labels) between steps, as
+// `kiln fit` launches its transform there: what interleaving costs a graphed step.
 #include <torch/torch.h>
 
 #include <iostream>
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   const int64_t batch = std::stoll(bench::arg(argc, argv, "--batch", "4096"));
   const int64_t steps = std::stoll(bench::arg(argc, argv, "--steps", "2000"));
   const int64_t width = std::stoll(bench::arg(argc, argv, "--width", "64"));
+  const int64_t between = std::stoll(bench::arg(argc, argv, "--between", "0"));
   std::vector<std::string> overrides = {"model.type=mlp", "model.hidden=[512,256,128]",
                                         "train.device=cuda"};
   for (int i = 1; i < argc; ++i) {
@@ -45,8 +48,11 @@ int main(int argc, char** argv) {
 
   int64_t done = 0;
   auto run = [&](int64_t n) {
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t k = 0; k < between; ++k)
+        inputs.label.add_(0.0);
       step.run(inputs, done++);
+    }
     torch::cuda::synchronize();
   };
   run(20);  // warm-up and capture
@@ -55,6 +61,7 @@ int main(int argc, char** argv) {
   const double seconds = bench::now() - start;
   nlohmann::ordered_json out = {{"contender", "kiln TrainStep, data on the GPU"},
                                 {"mode", step.mode()},
+                                {"between", between},
                                 {"precision", config.train.precision},
                                 {"batch", batch},
                                 {"steps", steps},
