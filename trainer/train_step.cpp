@@ -70,7 +70,9 @@ class TrainStep::Impl {
 #if KILN_WITH_CUDA
     if (device.is_cuda()) {
       torch::cuda::synchronize();  // the model's upload ran on the default stream
-      stream_.emplace(c10::cuda::getStreamFromPool(false, device.index()));
+      // High priority: the block scheduler runs the step's kernels before the waiting blocks
+      // of work on other streams (the window copies' transposes, DeviceBatches).
+      stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device.index()));
       buffers_.features = torch::zeros({batch_size, width}, floats);
       buffers_.categorical =
           torch::zeros({batch_size, categorical_width}, floats.dtype(torch::kInt64));

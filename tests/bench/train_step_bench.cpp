@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   const int64_t steps = std::stoll(bench::arg(argc, argv, "--steps", "2000"));
   const int64_t width = std::stoll(bench::arg(argc, argv, "--width", "64"));
   const int64_t between = std::stoll(bench::arg(argc, argv, "--between", "0"));
-  std::vector<std::string> overrides = {"model.type=mlp", "model.hidden=[512,256,128]",
-                                        "train.device=cuda"};
+  std::vector<std::string> overrides = {
+      "model.type=mlp", "model.hidden=[" + bench::arg(argc, argv, "--hidden", "512,256,128") + "]",
+      "train.device=cuda"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.find('=') != std::string::npos && a.rfind("--", 0) != 0) overrides.push_back(a);
