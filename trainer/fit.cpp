@@ -191,14 +191,13 @@ class LossWindow {
         losses_(ring.defined()
                     ? torch::Tensor()
                     : torch::empty({device.is_cuda() ? kCudaWindow : 1},
-                                   torch::TensorOptions().dtype(torch::kFloat32).device(device))),
-        size_(ring.defined() ? kCudaWindow : losses_.size(0)) {}
+                                   torch::TensorOptions().dtype(torch::kFloat32).device(device))) {}
 
   // The loss of step `step` (1-based); true when the window is full.
   bool add(const torch::Tensor& loss, int64_t step) {
     if (count_ == 0) first_step_ = step;
     if (!ring_.defined()) losses_.select(0, count_).copy_(loss.detach());
-    return ++count_ == size_;
+    return ++count_ == (ring_.defined() ? kCudaWindow : losses_.size(0));  // steps per window
   }
 
   // Seconds read() waited for the device to finish the window's steps: on a GPU, how far
@@ -232,7 +231,6 @@ class LossWindow {
 
  private:
   torch::Tensor ring_, losses_;
-  int64_t size_;  // steps per window
   int64_t count_ = 0;
   int64_t first_step_ = 0;
   double wait_seconds_ = 0;

@@ -274,8 +274,6 @@ class TrainStep::Impl {
   torch::Tensor lr_, device_step_, loss_ring_;
 #if KILN_WITH_CUDA
   std::unique_ptr<kernels::ClippedAdamW> adamw_;
-#endif
-#if KILN_WITH_CUDA
   bool graph_wanted_ = false;
   int warmup_ = 0;
   std::unique_ptr<at::cuda::CUDAGraph> graph_;
