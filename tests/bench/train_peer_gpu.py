@@ -138,7 +138,8 @@ def main():
 
 
 def host_to_device_gb_per_s(size=256 << 20, reps=10):
-    """Copies of a pinned host buffer to the GPU, as the fit's window copies are."""
+    """The bus's rate for large copies from pinned host memory (the fit's window copies are
+    strided copies of 1 MB rows from pinned memory)."""
     host = torch.empty(size, dtype=torch.uint8, pin_memory=True)
     device = torch.empty(size, dtype=torch.uint8, device="cuda")
     device.copy_(host, non_blocking=True)
