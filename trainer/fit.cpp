@@ -103,11 +103,12 @@ torch::Tensor unhex(const std::string& text, const std::string& where) {
 // GPU milliseconds of every kEvery-th step, from timing events on the step's stream: the
 // batch's transform (with its waits for window copies) and the step itself (with the loss
 // kept on the device). Beside the wall time per step they say whether the GPU is busy or
-// waits for the host. The sampled steps are the middle ones of kEvery, never the first after
-// a loss window is read (a multiple of kEvery steps): that read empties the GPU's queue, so
-// the next step's events would time the host's launches too. A sample is added up once its
-// events have completed, at the next sample or report, so few are pending (the host runs at
-// most a loss window ahead of the GPU). No-ops off the GPU.
+// waits for the host. The sampled steps are the middle ones of kEvery, away from the first
+// step after an evaluation (usually at a multiple of kEvery steps): an evaluation empties the
+// GPU's queue, so the next step's events would time the host's launches too. A sample is
+// added up once its events have completed, at the next sample or report, so few are pending
+// (the batch copies' waits keep the host a few batches or loader windows ahead of the GPU at
+// most). No-ops off the GPU.
 class StepTimes {
  public:
   static constexpr int64_t kEvery = 16;
@@ -172,10 +173,12 @@ class StepTimes {
 };
 
 // The losses of steps not read back yet. Reading a loss from a GPU waits for its step, so on
-// CUDA they stay on the device and are read every kCudaWindow steps (and before every
-// evaluation, checkpoint and stop): the fused step keeps them in its loss ring itself
-// (TrainStep::loss_ring), other steps' losses (SGD) are copied into a window here. On the
-// CPU each is read after its step.
+// CUDA they stay on the device: the fused step keeps them in its loss ring itself
+// (TrainStep::loss_ring), other steps' losses (SGD) are copied into a window here. When a
+// window of kCudaWindow steps is full, its losses are copied to the host asynchronously, on
+// the step's stream, and read at the next full window, which leaves the GPU's queue as it is;
+// before every evaluation, checkpoint and stop every loss is read, waiting for the GPU. On
+// the CPU each is read after its step.
 class LossWindow {
  public:
   static constexpr int64_t kCudaWindow = TrainStep::kLossRing;
@@ -187,53 +190,92 @@ class LossWindow {
 
   // `ring`: the stepper's loss ring, or undefined.
   LossWindow(torch::Device device, const torch::Tensor& ring)
-      : ring_(ring),
+      : cuda_(device.is_cuda()),
+        ring_(ring),
         losses_(ring.defined()
                     ? torch::Tensor()
-                    : torch::empty({device.is_cuda() ? kCudaWindow : 1},
-                                   torch::TensorOptions().dtype(torch::kFloat32).device(device))) {}
+                    : torch::empty({cuda_ ? kCudaWindow : 1},
+                                   torch::TensorOptions().dtype(torch::kFloat32).device(device))) {
+#if KILN_WITH_CUDA
+    if (cuda_) copied_ = torch::empty({kCudaWindow}, torch::TensorOptions().pinned_memory(true));
+#endif
+  }
 
-  // The loss of step `step` (1-based); true when the window is full.
+  // The loss of step `step` (1-based); true when the window is full: call read(false).
   bool add(const torch::Tensor& loss, int64_t step) {
     if (count_ == 0) first_step_ = step;
     if (!ring_.defined()) losses_.select(0, count_).copy_(loss.detach());
     return ++count_ == (ring_.defined() ? kCudaWindow : losses_.size(0));  // steps per window
   }
 
-  // Seconds read() waited for the device to finish the window's steps: on a GPU, how far
+  // Seconds read() waited for the device to finish the steps it read: on a GPU, how far
   // the loop ran ahead of it (none: the GPU waited for the loop).
-  double wait_seconds() const { return wait_seconds_; }
+  double wait_seconds() const {
+    return wait_seconds_;
+  }
 
-  // The window's losses, emptied. DivergedError naming the first step whose loss is not
-  // finite.
-  Sum read() {
+  // The losses read back, emptied: with `all`, every step's so far; else, on a GPU, those
+  // of the window before the full one, whose copy is started. DivergedError naming the
+  // first step whose loss is not finite.
+  Sum read(bool all) {
     Sum out;
-    if (count_ == 0) return out;
     const auto start = std::chrono::steady_clock::now();
-    const torch::Tensor host = (ring_.defined() ? ring_ : losses_).to(torch::kCPU);
+#if KILN_WITH_CUDA
+    if (copying_ > 0) {  // the previous full window's copy
+      copy_done_.synchronize();
+      add_up(copied_.data_ptr<float>(), copy_first_, copying_, out);
+      copying_ = 0;
+    }
+    if (cuda_ && !all && count_ > 0) {
+      copied_.copy_(source(), /*non_blocking=*/true);
+      copy_done_.record();
+      copy_first_ = first_step_;
+      copying_ = count_;
+      count_ = 0;
+    }
+#endif
+    if (count_ > 0) {
+      const torch::Tensor host = source().to(torch::kCPU);
+      add_up(host.data_ptr<float>(), first_step_, count_, out);
+      count_ = 0;
+    }
     wait_seconds_ +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const float* values = host.data_ptr<float>();
-    auto value = [&](int64_t i) {  // of step first_step_ + i (1-based); the ring's is 0-based
-      return ring_.defined() ? values[(first_step_ - 1 + i) % kCudaWindow] : values[i];
-    };
-    for (int64_t i = 0; i < count_; ++i) {
-      KILN_CHECK(std::isfinite(value(i)), DivergedError, "training diverged: the loss is ",
-                 value(i), " at step ", first_step_ + i,
-                 " (try a lower optim.lr or optim.grad_clip)");
-      out.sum += value(i);
-    }
-    out.count = count_;
-    out.last = value(count_ - 1);
-    count_ = 0;
     return out;
   }
 
  private:
+  const torch::Tensor& source() const {
+    return ring_.defined() ? ring_ : losses_;
+  }
+
+  // Adds the losses of steps [first, first + count) in `values` (a copy of source()) to `out`.
+  void add_up(const float* values, int64_t first, int64_t count, Sum& out) const {
+    auto value = [&](int64_t i) {  // of step first + i (1-based); the ring's is 0-based
+      return ring_.defined() ? values[(first - 1 + i) % kCudaWindow] : values[i];
+    };
+    for (int64_t i = 0; i < count; ++i) {
+      KILN_CHECK(std::isfinite(value(i)), DivergedError, "training diverged: the loss is ",
+                 value(i), " at step ", first + i, " (try a lower optim.lr or optim.grad_clip)");
+      out.sum += value(i);
+    }
+    out.count += count;
+    out.last = value(count - 1);
+  }
+
+  bool cuda_;
   torch::Tensor ring_, losses_;
   int64_t count_ = 0;
   int64_t first_step_ = 0;
   double wait_seconds_ = 0;
+#if KILN_WITH_CUDA
+  // A full window's losses on their way to the host (pinned): copying_ steps from
+  // copy_first_, there once copy_done_ has completed.
+  torch::Tensor copied_;
+  int64_t copying_ = 0;
+  int64_t copy_first_ = 0;
+  c10::cuda::CUDAEvent copy_done_{cudaEventDisableTiming};
+#endif
 };
 static_assert(LossWindow::kCudaWindow % StepTimes::kEvery == 0, "StepTimes samples between reads");
 
@@ -450,8 +492,8 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     StepTimes step_times(device.is_cuda());
     double loss_sum = 0, last_loss = NAN;
     int64_t loss_count = 0;
-    auto read_losses = [&] {
-      const LossWindow::Sum sum = losses.read();
+    auto read_losses = [&](bool all) {
+      const LossWindow::Sum sum = losses.read(all);
       loss_sum += sum.sum;
       loss_count += sum.count;
       if (sum.count > 0) last_loss = sum.last;
@@ -503,7 +545,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       rows_seen += batch->rows;
       const bool window_full = losses.add(loss, step);
       step_times.after_step();
-      if (window_full) read_losses();
+      if (window_full) read_losses(false);
       const double train_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
           outside_training;
@@ -514,7 +556,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       status.heartbeat(step);
 
       if (step % t.eval_every == 0 || step == stop) {
-        read_losses();
+        read_losses(true);
         const auto eval_start = std::chrono::steady_clock::now();
         const double elapsed = std::chrono::duration<double>(eval_start - start).count();
         const double train_s = elapsed - outside_training;
@@ -559,7 +601,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         }
       }
       if (int signal = signals.received(); signal != 0 && step < stop) {
-        read_losses();
+        read_losses(true);
         bar.finish();
         const std::string path = saved_step == step
                                      ? (fs::path(checkpoints) / checkpoint_name(step)).string()
@@ -570,7 +612,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         throw PreemptedError(reason + " (resume with --resume auto)");
       }
     }
-    read_losses();
+    read_losses(true);
     bar.finish();
 
     result.steps = step;

@@ -20,6 +20,11 @@ torch::Device choose_device(const std::string& wanted) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
+ModelBatch first_rows(const ModelBatch& batch, int64_t rows) {
+  auto first = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, rows) : t; };
+  return {first(batch.features), first(batch.categorical), first(batch.label), first(batch.weight)};
+}
+
 #if KILN_WITH_CUDA
 // The GPU path: pinned loader memory, DeviceBatches, and the buffers it writes.
 class BatchTransformer::Gpu {
@@ -82,11 +87,10 @@ ModelBatch BatchTransformer::apply(const data::Batch& batch) {
 #if KILN_WITH_CUDA
   if (gpu_) {
     gpu_->batches.push(batch, gpu_->outputs, c10::cuda::getCurrentCUDAStream().stream());
-    auto prefix = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, rows) : t; };
-    const ModelBatch& b = gpu_->buffers;
-    return {prefix(b.features), prefix(b.categorical),
-            label_ >= 0 ? prefix(b.label) : torch::Tensor(),
-            weight_ >= 0 ? prefix(b.weight) : torch::Tensor()};
+    ModelBatch b = first_rows(gpu_->buffers, rows);
+    if (label_ < 0) b.label = torch::Tensor();
+    if (weight_ < 0) b.weight = torch::Tensor();
+    return b;
   }
 #endif
   KILN_ASSERT(batch.ring == nullptr, "a gather-mode batch needs the GPU path");

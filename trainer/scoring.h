@@ -29,6 +29,9 @@ struct ModelBatch {
   torch::Tensor features, categorical, label, weight;
 };
 
+// The first `rows` rows of each of `batch`'s tensors (views; undefined ones stay undefined).
+ModelBatch first_rows(const ModelBatch& batch, int64_t rows);
+
 // Applies a compiled plan to loader batches and hands the result to LibTorch on `device`.
 // On a CUDA device (in a CUDA build of Kiln) the batch is copied to the GPU and transformed
 // there by the fused kernel (kernels/device_batches.h), on the current CUDA stream, into

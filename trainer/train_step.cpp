@@ -135,17 +135,17 @@ class TrainStep::Impl {
     ++next_step_;
     if (!fused_) return eager(batch, kernels::scheduled_lr(schedule_, step));
 #if KILN_WITH_CUDA
-    const bool full = batch.features.data_ptr() == buffers_.features.data_ptr() &&
-                      batch.features.size(0) == batch_size_;
-    if (graph_wanted_ && full) {
-      if (!graph_ && warmup_ < kWarmupSteps) {
-        ++warmup_;
+    const int64_t rows = batch.features.size(0);
+    const bool in_buffers = batch.features.data_ptr() == buffers_.features.data_ptr();
+    if (Graph* g = graph_wanted_ && in_buffers ? graph_for(rows) : nullptr) {
+      if (!g->graph && g->warmups < warmups_before_capture()) {
+        ++g->warmups;
         return fused_step(batch);
       }
-      if (!graph_) capture();  // on failure, graph_wanted_ goes false and this step is eager
-      if (graph_) {
-        graph_->replay();
-        return graph_loss_;
+      if (!g->graph) capture(*g);  // on failure, graph_wanted_ goes false and this step is eager
+      if (g->graph) {
+        g->graph->replay();
+        return g->loss;
       }
     }
 #endif
@@ -168,7 +168,8 @@ class TrainStep::Impl {
 
   std::string mode() const {
 #if KILN_WITH_CUDA
-    if (graph_) return "graph";
+    for (const Graph& g : graphs_)
+      if (g.graph) return "graph";
 #endif
     return fused_ ? "fused" : "eager";
   }
@@ -230,23 +231,52 @@ class TrainStep::Impl {
   }
 
 #if KILN_WITH_CUDA
-  void capture() {
+  // A captured step for batches of `rows` rows in buffers() (their first rows).
+  struct Graph {
+    int64_t rows = 0;
+    int warmups = 0;  // eager steps of this size so far
+    std::unique_ptr<at::cuda::CUDAGraph> graph;
+    torch::Tensor loss;  // the graph's output, overwritten by each replay
+  };
+
+  // The graph for `rows`-row batches, made on the first one; nullptr once kMaxGraphs sizes
+  // have one (such batches run eagerly).
+  Graph* graph_for(int64_t rows) {
+    for (Graph& g : graphs_)
+      if (g.rows == rows) return &g;
+    if (graphs_.size() == kMaxGraphs) return nullptr;
+    Graph& g = graphs_.emplace_back();
+    g.rows = rows;
+    return &g;
+  }
+
+  // The first capture waits for kWarmupSteps eager steps (lazy initialization, cuBLAS's
+  // workspace); once one graph exists, a batch size is captured at its second batch.
+  int warmups_before_capture() const {
+    for (const Graph& g : graphs_)
+      if (g.graph) return 1;
+    return kWarmupSteps;
+  }
+
+  void capture(Graph& g) {
+    const ModelBatch inputs = first_rows(buffers_, g.rows);
     try {
       model_.zero_grad(true);  // the graph's backward allocates the gradients in its pool
       auto graph = std::make_unique<at::cuda::CUDAGraph>();
       graph->capture_begin();
       try {
-        graph_loss_ = fused_step(buffers_);
+        g.loss = fused_step(inputs);
       } catch (...) {
         graph->capture_end();
         throw;
       }
       graph->capture_end();
-      graph_ = std::move(graph);
-      core::log_info("the training step is captured in a CUDA graph");
+      g.graph = std::move(graph);
+      core::log_info(detail::concat("the training step is captured in a CUDA graph (batches of ",
+                                    g.rows, " rows)"));
     } catch (const std::exception& e) {
       graph_wanted_ = false;
-      graph_loss_ = torch::Tensor();
+      g.loss = torch::Tensor();
       core::log_warn(std::string("CUDA graph capture of the training step failed; training "
                                  "continues without it: ") +
                      e.what());
@@ -275,9 +305,10 @@ class TrainStep::Impl {
 #if KILN_WITH_CUDA
   std::unique_ptr<kernels::ClippedAdamW> adamw_;
   bool graph_wanted_ = false;
-  int warmup_ = 0;
-  std::unique_ptr<at::cuda::CUDAGraph> graph_;
-  torch::Tensor graph_loss_;
+  // The full batch size's graph and the epoch's short last batch's: a dataset's epochs all
+  // end in a batch of the same size.
+  static constexpr std::size_t kMaxGraphs = 2;
+  std::vector<Graph> graphs_;
 #endif
 };
 

@@ -9,8 +9,8 @@
 // enqueued beside the step. train.precision bf16 runs the forward under bf16 autocast. With
 // train.cuda_graph the whole step (forward, backward, bookkeeping, clipping, update) is
 // captured once into a CUDA graph after a few eager warm-up steps and replayed for every
-// full batch in buffers(); a shorter batch (the last of an epoch) runs eagerly. See
-// docs/TRAINING.md.
+// full batch in buffers(); the epoch's short last batch gets a graph of its own at its
+// second occurrence (other sizes run eagerly). See docs/TRAINING.md.
 //
 // Not thread-safe. On CUDA, from construction to destruction the thread's current stream is
 // one of the step's own (capture needs a non-default stream): the data path and evaluation

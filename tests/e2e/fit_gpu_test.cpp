@@ -39,7 +39,8 @@ class FitGpu : public testing::SynthSuite<30000> {
     const kernels::CudaInfo info = kernels::cuda_info();
     KILN_SKIP_WITHOUT_GPU(info.compiled && !info.devices.empty(), info.note);
   }
-  // Batch 512: an epoch is 46 full batches and a short one, which runs outside the graph.
+  // Batch 512: an epoch is 46 full batches and a short one, which gets a graph of its own at
+  // its second occurrence (step 94).
   std::vector<std::string> fit_args(const std::string& name, int steps, int every,
                                     std::vector<std::string> extra = {}) const {
     std::vector<std::string> args = {"fit",
@@ -86,24 +87,30 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
 }
 
+// Over four epochs: the short last batches run eagerly, then captured, then replayed twice.
 // Also data.device_shuffle (the default): the same batches, put in order on the GPU instead
 // of the CPU, so the same weights, bit for bit, in the deterministic fp32 mode.
 TEST_F(FitGpu, GraphedStepsMatchEagerStepsAndShufflingOnTheGpuChangesNoBit) {
   const std::vector<std::string> fp32 = {"train.precision=fp32", "run.deterministic=true",
                                          "data.device_shuffle=false"};
-  auto graph = run_kiln(fit_args("graph", 120, 60, fp32));
+  auto graph = run_kiln(fit_args("graph", 200, 100, fp32));
   ASSERT_EQ(graph.exit_code, 0) << graph.err;
+  EXPECT_NE(graph.err.find("captured in a CUDA graph (batches of 512 rows)"), std::string::npos)
+      << graph.err;
+  const std::size_t tail = graph.err.find("captured in a CUDA graph (batches of ");
+  EXPECT_NE(graph.err.find("captured in a CUDA graph (batches of ", tail + 1), std::string::npos)
+      << "no graph for the short last batch: " << graph.err;
   auto eager_args = fp32;
   eager_args.push_back("train.cuda_graph=false");
-  auto eager = run_kiln(fit_args("eager", 120, 60, eager_args));
+  auto eager = run_kiln(fit_args("eager", 200, 100, eager_args));
   ASSERT_EQ(eager.exit_code, 0) << eager.err;
   EXPECT_EQ(eager.err.find("captured in a CUDA graph"), std::string::npos);
   auto shuffled_args = fp32;
   shuffled_args.back() = "data.device_shuffle=true";
-  auto shuffled = run_kiln(fit_args("gpu_shuffle", 120, 60, shuffled_args));
+  auto shuffled = run_kiln(fit_args("gpu_shuffle", 200, 100, shuffled_args));
   ASSERT_EQ(shuffled.exit_code, 0) << shuffled.err;
   EXPECT_NE(shuffled.err.find("captured in a CUDA graph"), std::string::npos) << shuffled.err;
-  const std::string last = "checkpoints/step_00000120";  // past the end of the first epoch
+  const std::string last = "checkpoints/step_00000200";
   EXPECT_LT(testing::checkpoint_difference((run_dir("graph") / last).string(),
                                            (run_dir("eager") / last).string()),
             1e-4);
