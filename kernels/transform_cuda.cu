@@ -277,12 +277,42 @@ __device__ __forceinline__ void transform_feature_quads(Walk walk, const Feature
   }
 }
 
-// The categorical indices [rows, width] of the tile, by cells, as above.
-__device__ __forceinline__ void transform_categorical_cells(
-    Walk walk, const CategoricalProgram* programs, const int32_t* slots, int32_t width,
-    const uint32_t* tile, int32_t valid, const int32_t* __restrict__ tables,
+// A thread's first two categorical cells of a tile (by cells, as transform_feature_quads
+// takes quads), looked up by look_up_cells() before the feature quads and stored by
+// store_cells() after them: nothing reads a lookup's result in between, so its load (which
+// waits on memory) stays in flight while the quads run. Past `valid` rows, a cell is none.
+struct HeldCells {
+  int32_t column[2], row[2];
+  uint32_t index[2];
+};
+
+__device__ __forceinline__ HeldCells look_up_cells(Walk walk, const CategoricalProgram* programs,
+                                                   const int32_t* slots, int32_t width,
+                                                   const uint32_t* tile, int32_t valid,
+                                                   const int32_t* __restrict__ tables,
+                                                   const float* __restrict__ edges) {
+  HeldCells h{{walk.column, walk.column}, {walk.group, walk.group}, {0, 0}};
+  advance(walk, h.column[1], h.row[1], width);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int32_t c = h.column[i], r = h.row[i];
+    if (r < valid)
+      h.index[i] =
+          transform_categorical(programs[c], tile[slots[c] * kRowTilePitch + r], tables, edges);
+  }
+  return h;
+}
+
+// The held cells' indices, then the thread's other cells of the tile, one after another.
+__device__ __forceinline__ void store_cells(
+    const HeldCells& h, Walk walk, const CategoricalProgram* programs, const int32_t* slots,
+    int32_t width, const uint32_t* tile, int32_t valid, const int32_t* __restrict__ tables,
     const float* __restrict__ edges, int64_t* __restrict__ out) {
-  for (int32_t c = walk.column, r = walk.group; r < valid; advance(walk, c, r, width))
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+    if (h.row[i] < valid) out[h.row[i] * width + h.column[i]] = h.index[i];
+  int32_t c = h.column[1], r = h.row[1];
+  for (advance(walk, c, r, width); r < valid; advance(walk, c, r, width))
     out[r * width + c] =
         transform_categorical(programs[c], tile[slots[c] * kRowTilePitch + r], tables, edges);
 }
@@ -345,11 +375,12 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     const int64_t row0 = t * kRowTileRows;
     const auto valid =
         static_cast<int32_t>(rows - row0 < kRowTileRows ? rows - row0 : kRowTileRows);
-    transform_categorical_cells(categorical_walk, categorical_programs, slot_of + width,
-                                categorical_width, tile, valid, tables, edges,
-                                categorical_out + row0 * categorical_width);
+    const HeldCells held = look_up_cells(categorical_walk, categorical_programs, slot_of + width,
+                                         categorical_width, tile, valid, tables, edges);
     transform_feature_quads(feature_walk, feature_programs, slot_of, width, tile, valid,
                             out + row0 * width);
+    store_cells(held, categorical_walk, categorical_programs, slot_of + width, categorical_width,
+                tile, valid, tables, edges, categorical_out + row0 * categorical_width);
     __syncthreads();  // the tile is free again
   }
 }

@@ -226,9 +226,12 @@ struct CategoricalProgram {
 };
 
 // One cell of the program's input column, as its 4 raw bytes (an int32 code, or a float32
-// for bucketize), so that a caller can load cells before it knows their type.
-KILN_HD int64_t transform_categorical(const CategoricalProgram& p, uint32_t cell,
-                                      const int32_t* tables, const float* edges) {
+// for bucketize), so that a caller can load cells before it knows their type. The index fits
+// 32 bits (hash buckets and vocabularies are below 2^31), and as an unsigned one it widens to
+// the int64 output without an instruction that reads it: on a GPU, a lookup's load can then
+// stay in flight until its store.
+KILN_HD uint32_t transform_categorical(const CategoricalProgram& p, uint32_t cell,
+                                       const int32_t* tables, const float* edges) {
   if (p.kind == CategoricalKind::kBucketize) {
 #if defined(__CUDA_ARCH__)
     float x = __uint_as_float(cell);
@@ -238,11 +241,12 @@ KILN_HD int64_t transform_categorical(const CategoricalProgram& p, uint32_t cell
 #endif
     if (p.flags & kLog1p) x = signed_log1p(x);
     if (p.flags & kImpute) x = impute(x, p.impute_value);
-    return bucketize(x, edges + p.offset, p.count);
+    return static_cast<uint32_t>(bucketize(x, edges + p.offset, p.count));
   }
   const auto code = static_cast<int32_t>(cell);
-  if (p.kind == CategoricalKind::kHash) return hash_bucket(code, p.seed, p.buckets);
-  return vocabulary_index(code, tables + p.offset, p.count);
+  if (p.kind == CategoricalKind::kHash)
+    return static_cast<uint32_t>(hash_bucket(code, p.seed, p.buckets));
+  return static_cast<uint32_t>(vocabulary_index(code, tables + p.offset, p.count));
 }
 
 // A plan (kernels/transform.h) bound to a schema's column indices, with vocabularies as dense code

@@ -44,7 +44,8 @@ def compare(kiln):
     """One line: Kiln against every peer of this run."""
     if "copy_tb_per_s" in kiln:
         parts = [f"kiln {kiln['tb_per_s']:.2f} TB/s = {kiln['fraction_of_copy']:.0%} of D2D copy "
-                 f"{kiln['copy_tb_per_s']:.2f} TB/s (no-math plan {kiln['identity_tb_per_s']:.2f})"]
+                 f"{kiln['copy_tb_per_s']:.2f} TB/s (no-math plan {kiln['identity_tb_per_s']:.2f}, "
+                 f"no math and no lookups {kiln.get('layout_tb_per_s', float('nan')):.2f})"]
         if "other_tilings" in kiln:
             parts[0] = f"{kiln['tiling']} tiles: " + parts[0]
             parts += [f"{o['tiling']} tiles {o['tb_per_s']:.2f} TB/s = {o['fraction_of_copy']:.0%} "
