@@ -233,6 +233,8 @@ class LossWindow {
       copying_ = count_;
       count_ = 0;
     }
+#else
+    (void)all;  // without CUDA every loss is read at once
 #endif
     if (count_ > 0) {
       const torch::Tensor host = source().to(torch::kCPU);
