@@ -28,6 +28,8 @@
 #include "trainer/scoring.h"
 #include "trainer/train_step.h"
 
+#include <torch/csrc/autograd/profiler_kineto.h>
+
 #if KILN_WITH_CUDA
 #include <c10/cuda/CUDAEvent.h>
 #endif
@@ -281,6 +283,71 @@ class LossWindow {
 };
 static_assert(LossWindow::kCudaWindow % StepTimes::kEvery == 0, "StepTimes samples between reads");
 
+// train.profile_steps: PyTorch's profiler (Kineto) over that many steps after the first
+// evaluation, so past the warm-up and the graph capture: the host's operators and, on a GPU,
+// every kernel, copy and memset with its stream and GPU timestamps (graph replays included,
+// kernel by kernel), written to `path` (Chrome trace format). A profiler that cannot start
+// or save is a warning, not a failed run. Each call returns the seconds it spent starting or
+// saving the profiler, which are not training time.
+class StepTrace {
+ public:
+  StepTrace(int64_t steps, bool cuda, std::string path)
+      : left_(steps), cuda_(cuda), path_(std::move(path)) {}
+
+  double after_evaluation(int64_t step) {
+    if (left_ <= 0 || on_) return 0;
+    const auto start = std::chrono::steady_clock::now();
+    namespace prof = torch::autograd::profiler;
+    using torch::profiler::impl::ActivityType;
+    std::set<ActivityType> activities{ActivityType::CPU};
+    if (cuda_)
+      activities.insert(ActivityType::CUDA);
+    else  // Kineto would log an error for the GPU it looks for and does not find
+      ::setenv("KINETO_LOG_LEVEL", "5", 0);
+    try {
+      const torch::profiler::impl::ProfilerConfig config(
+          torch::profiler::impl::ProfilerState::KINETO);
+      prof::prepareProfiler(config, activities);
+      prof::enableProfiler(config, activities);
+      on_ = true;
+      core::log_info(
+          detail::concat("tracing steps ", step + 1, " to ", step + left_, " into ", path_));
+    } catch (const std::exception& e) {
+      left_ = 0;
+      core::log_warn(std::string("train.profile_steps: the profiler did not start: ") + e.what());
+    }
+    return seconds_since(start);
+  }
+
+  // After each step; writes the trace after the last.
+  double after_step() { return on_ && --left_ == 0 ? finish() : 0; }
+
+  // Writes a trace still running (a run that ends before its last traced step).
+  double finish() {
+    if (!on_) return 0;
+    on_ = false;
+    left_ = 0;
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      const std::string partial = path_ + ".tmp";
+      torch::autograd::profiler::disableProfiler()->save(partial);
+      fs::rename(partial, path_);
+    } catch (const std::exception& e) {
+      core::log_warn(std::string("train.profile_steps: the trace was not written: ") + e.what());
+    }
+    return seconds_since(start);
+  }
+
+ private:
+  static double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  int64_t left_;
+  bool cuda_, on_ = false;
+  std::string path_;
+};
+
 double metric_of(const eval::BinaryMetrics& m, const std::string& name) {
   if (name == "auroc") return m.auroc;
   if (name == "ap") return m.average_precision;
@@ -492,6 +559,8 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     int64_t rows_seen = 0;
     LossWindow losses(device, stepper.loss_ring());
     StepTimes step_times(device.is_cuda());
+    StepTrace trace(t.profile_steps, device.is_cuda(),
+                    (fs::path(run_dir) / "reports" / "trace.json").string());
     double loss_sum = 0, last_loss = NAN;
     int64_t loss_count = 0;
     auto read_losses = [&](bool all) {
@@ -547,6 +616,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       rows_seen += batch->rows;
       const bool window_full = losses.add(loss, step);
       step_times.after_step();
+      outside_training += trace.after_step();
       if (window_full) read_losses(false);
       const double train_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
@@ -594,6 +664,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         save(line, is_best);
         outside_training +=
             std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
+        if (step < stop) outside_training += trace.after_evaluation(step);
         if (t.patience > 0 && evals_without_gain >= t.patience) {
           result.stopped_early = true;
           core::log_info(detail::concat("early stopping at step ", step, ": val/", t.metric,
@@ -604,6 +675,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       }
       if (int signal = signals.received(); signal != 0 && step < stop) {
         read_losses(true);
+        trace.finish();
         bar.finish();
         const std::string path = saved_step == step
                                      ? (fs::path(checkpoints) / checkpoint_name(step)).string()
@@ -615,6 +687,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       }
     }
     read_losses(true);
+    trace.finish();
     bar.finish();
 
     result.steps = step;

@@ -95,6 +95,7 @@ struct TrainOptions {
   std::string device = "auto";      // auto | cpu | cuda
   std::string precision = "auto";   // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
   bool cuda_graph = true;           // CUDA with adamw: capture the whole step in a graph
+  int64_t profile_steps = 0;        // steps traced after the first evaluation; 0: none
 
   template <class V>
   void visit(V& v) {
@@ -119,6 +120,10 @@ struct TrainOptions {
     v("cuda_graph", cuda_graph,
       "on CUDA with optim.name adamw: capture the whole training step (forward, backward, "
       "clipping, update) in one CUDA graph after 3 eager steps and replay it");
+    v("profile_steps", profile_steps,
+      "trace this many steps after the first evaluation with PyTorch's profiler (host "
+      "operators; on a GPU every kernel and copy with its stream) into reports/trace.json, "
+      "Chrome trace format; 0 means no trace");
   }
 };
 

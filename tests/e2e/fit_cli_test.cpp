@@ -3,6 +3,7 @@
 // checkpoints, SIGTERM and resume bitwise, SIGKILL at many points, divergence.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <filesystem>
@@ -277,6 +278,31 @@ TEST_F(FitCli, SigkillAtManyPointsResumesFromTheLastCheckpointThatVerifies) {
   for (const auto& e : fs::directory_iterator(run_dir("killed") / "checkpoints"))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos)
         << "left over: " << e.path();
+}
+
+// train.profile_steps: PyTorch's profiler over the steps after the first evaluation, into
+// reports/trace.json; a run that ends first still writes its trace. On the CPU the trace
+// holds the host's operators only, which tests/bench/trace_summary.py says (exit 1).
+TEST_F(FitCli, ProfileStepsTracesTheStepsAfterTheFirstEvaluation) {
+  auto fit = run_kiln(fit_args("traced", 40, 20, {"train.profile_steps=5"}));
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  EXPECT_NE(fit.err.find("tracing steps 21 to 25"), std::string::npos) << fit.err;
+  const fs::path trace = run_dir("traced") / "reports/trace.json";
+  ASSERT_TRUE(fs::exists(trace)) << fit.err;
+  EXPECT_FALSE(fs::exists(trace.string() + ".tmp"));
+  const auto events = read_json(trace)["traceEvents"];
+  int linear_layers = 0;  // aten::addmm: 3 a forward pass, 5 traced steps
+  for (const auto& e : events)
+    linear_layers += e.value("name", "") == "aten::addmm";
+  EXPECT_EQ(linear_layers, 15) << events.size() << " events";
+  EXPECT_EQ(read_json(run_dir("traced") / "result.json")["steps"], 40);
+  const std::string summary = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                              "/tests/bench/trace_summary.py " + trace.string() + " 2>/dev/null";
+  EXPECT_EQ(WEXITSTATUS(std::system(summary.c_str())), 1);  // no GPU steps
+
+  auto short_run = run_kiln(fit_args("traced_to_end", 30, 20, {"train.profile_steps=100"}));
+  ASSERT_EQ(short_run.exit_code, 0) << short_run.err;
+  EXPECT_TRUE(fs::exists(run_dir("traced_to_end") / "reports/trace.json")) << short_run.err;
 }
 
 TEST_F(FitCli, ADivergingLossExits4NamingTheStepAndBadConfigsExit78) {

@@ -87,6 +87,30 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
 }
 
+// train.profile_steps on a GPU: the trace of steps 51-100 has the GPU's side, every kernel
+// of the replayed graphs included: tests/bench/trace_summary.py finds the steps (by their
+// record_step kernels, one a step) and the transform's kernel in each.
+TEST_F(FitGpu, ProfileStepsTracesEveryKernelOfTheSteps) {
+  auto fit = run_kiln(fit_args("traced", 150, 50, {"train.profile_steps=50"}));
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  const fs::path trace = run_dir("traced") / "reports/trace.json";
+  ASSERT_TRUE(fs::exists(trace)) << fit.err;
+  const fs::path summary = fs::path(dir.path()) / "trace_summary.json";
+  const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                          "/tests/bench/trace_summary.py " + trace.string() + " > " +
+                          summary.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(summary);
+  std::ifstream in(summary);
+  std::string first;
+  std::getline(in, first);
+  const nlohmann::json traced = nlohmann::json::parse(first);
+  EXPECT_GE(traced["steps"].get<int>(), 45) << first;  // steps between the first and last
+  EXPECT_GT(traced["transform_us"].get<double>(), 0.0) << first;
+  EXPECT_GT(traced["launches_per_step"].get<double>(), 10.0) << first;
+  EXPECT_GT(traced["busy_us"].get<double>(), 0.0) << first;
+  EXPECT_LE(traced["busy_us"].get<double>(), traced["wall_us"].get<double>()) << first;
+}
+
 // Over four epochs: the short last batches run eagerly, then captured, then replayed twice.
 // Also data.device_shuffle (the default): the same batches, put in order on the GPU instead
 // of the CPU, so the same weights, bit for bit, in the deterministic fp32 mode.
