@@ -300,10 +300,16 @@ class StepTrace {
     namespace prof = torch::autograd::profiler;
     using torch::profiler::impl::ActivityType;
     std::set<ActivityType> activities{ActivityType::CPU};
-    if (cuda_)
+    if (cuda_) {
       activities.insert(ActivityType::CUDA);
-    else  // Kineto would log an error for the GPU it looks for and does not find
+#if defined(CUDART_VERSION) && CUDART_VERSION >= 12060
+      // CUPTI torn down after the trace: left in place, it slows every later launch. (With
+      // CUDA graphs the teardown crashed before CUDA 12.6.)
+      ::setenv("TEARDOWN_CUPTI", "1", 0);
+#endif
+    } else {  // Kineto would log an error for the GPU it looks for and does not find
       ::setenv("KINETO_LOG_LEVEL", "5", 0);
+    }
     try {
       const torch::profiler::impl::ProfilerConfig config(
           torch::profiler::impl::ProfilerState::KINETO);
@@ -320,7 +326,9 @@ class StepTrace {
   }
 
   // After each step; writes the trace after the last.
-  double after_step() { return on_ && --left_ == 0 ? finish() : 0; }
+  double after_step() {
+    return on_ && --left_ == 0 ? finish() : 0;
+  }
 
   // Writes a trace still running (a run that ends before its last traced step).
   double finish() {
