@@ -209,7 +209,6 @@ constexpr int kQuads = kRowTileRows / 4;  // per output column and tile
 constexpr int kRowTilePitch = kRowTileRows + 4;
 constexpr int kRowTileThreads = 256;
 static_assert(kRowTileThreads % kQuads == 0, "a thread stages the same rows of its columns");
-constexpr int kStages = 2;
 
 // Dynamic shared memory of a block, as byte offsets: the stages, each staged column's
 // pointer, then the plan (programs, and the staged column of each output), so that the 32
@@ -220,9 +219,9 @@ struct RowTileLayout {
 };
 
 __host__ __device__ RowTileLayout row_tile_layout(int32_t staged, int32_t width,
-                                                  int32_t categorical_width) {
+                                                  int32_t categorical_width, int stages) {
   RowTileLayout l{};
-  l.sources = static_cast<std::size_t>(staged) * kStages * kRowTilePitch * 4;
+  l.sources = static_cast<std::size_t>(staged) * stages * kRowTilePitch * 4;
   l.features = l.sources + static_cast<std::size_t>(staged) * sizeof(void*);
   l.categoricals = l.features + static_cast<std::size_t>(width) * sizeof(FeatureProgram);
   l.slots =
@@ -317,6 +316,8 @@ __device__ __forceinline__ void store_cells(
         transform_categorical(programs[c], tile[slots[c] * kRowTilePitch + r], tables, edges);
 }
 
+// kStages tile buffers: kStages - 1 tiles in flight while one is transformed.
+template <int kStages>
 __global__ void __launch_bounds__(kRowTileThreads, 4)
     fused_transform_rows(const FeatureProgram* __restrict__ features, int32_t width,
                          const CategoricalProgram* __restrict__ categoricals,
@@ -327,7 +328,7 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
                          int64_t* __restrict__ categorical_out) {
   extern __shared__ __align__(16) uint32_t shared[];
   const int32_t stage_words = staged * kRowTilePitch;
-  const RowTileLayout layout = row_tile_layout(staged, width, categorical_width);
+  const RowTileLayout layout = row_tile_layout(staged, width, categorical_width, kStages);
   char* const base = reinterpret_cast<char*>(shared);
   auto sources = reinterpret_cast<const uint32_t**>(base + layout.sources);
   auto feature_programs = reinterpret_cast<FeatureProgram*>(base + layout.features);
@@ -344,7 +345,8 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     slot_of[c] = slots[c];
   __syncthreads();
   // Starts filling `tile` with row tile t: one commit group per call, an empty one past the
-  // last tile, so that waiting for all but the newest group waits for the previous tile.
+  // last tile, so that waiting for all but the newest kStages - 1 groups waits for the
+  // oldest tile in flight.
   auto stage = [&](int64_t t, uint32_t* tile) {
     const int64_t row0 = t * kRowTileRows;
     if (row0 + kRowTileRows <= rows) {
@@ -366,11 +368,14 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
   const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
   const Walk feature_walk = walk_of(width), categorical_walk = walk_of(categorical_width);
   int64_t t = blockIdx.x;
-  stage(t, shared);
-  for (int i = 0; t < row_tiles; t += gridDim.x, i ^= 1) {
+  for (int i = 0; i < kStages - 1; ++i)
+    stage(t + i * static_cast<int64_t>(gridDim.x), shared + i * stage_words);
+  for (int i = 0; t < row_tiles; t += gridDim.x, i = (i + 1) % kStages) {
     const uint32_t* tile = shared + i * stage_words;
-    stage(t + gridDim.x, shared + (i ^ 1) * stage_words);  // freed at the end of the last turn
-    __pipeline_wait_prior(1);
+    // Into the buffer freed at the end of the last turn.
+    stage(t + (kStages - 1) * static_cast<int64_t>(gridDim.x),
+          shared + (i + kStages - 1) % kStages * stage_words);
+    __pipeline_wait_prior(kStages - 1);
     __syncthreads();  // every thread's copies and stores of this tile have landed
     const int64_t row0 = t * kRowTileRows;
     const auto valid =
@@ -387,6 +392,15 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
 
 int64_t tiles(int64_t n) {
   return (n + kTile - 1) / kTile;
+}
+
+// The row tiling's tile buffers and kernel for `tiling` (not kColumnTiles).
+int row_stages(DevicePlan::Tiling tiling) {
+  return tiling == DevicePlan::Tiling::kRowTilesDeep ? 3 : 2;
+}
+
+auto row_kernel(DevicePlan::Tiling tiling) {
+  return row_stages(tiling) == 3 ? fused_transform_rows<3> : fused_transform_rows<2>;
 }
 
 }  // namespace
@@ -421,24 +435,25 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
     slots.push_back(slot(p.input));
   staged_ = static_cast<int32_t>(inputs.size());
   row_tile_shared_ = row_tile_layout(staged_, static_cast<int32_t>(width_),
-                                     static_cast<int32_t>(categorical_width_))
+                                     static_cast<int32_t>(categorical_width_), row_stages(tiling_))
                          .bytes;
   int shared_limit = 0;
   cuda_check(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
              "reading the GPU's shared memory per block");
   // The plan is in shared memory too, so the limit also bounds the outputs (and the quads'
   // indices, to int32).
-  if (tiling_ == Tiling::kRowTiles && row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
+  if (tiling_ != Tiling::kColumnTiles &&
+      row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
     // Raised only: the attribute is the kernel's, shared by every plan.
+    const auto kernel = row_kernel(tiling_);
     cudaFuncAttributes attributes{};
-    cuda_check(cudaFuncGetAttributes(&attributes, fused_transform_rows),
+    cuda_check(cudaFuncGetAttributes(&attributes, kernel),
                "reading the transform kernel's attributes");
     if (static_cast<std::size_t>(attributes.maxDynamicSharedSizeBytes) < row_tile_shared_)
-      cuda_check(
-          cudaFuncSetAttribute(fused_transform_rows, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(row_tile_shared_)),
-          "raising the transform kernel's shared memory");
-    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, fused_transform_rows,
+      cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(row_tile_shared_)),
+                 "raising the transform kernel's shared memory");
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_processor, kernel,
                                                              kRowTileThreads, row_tile_shared_),
                "reading the transform kernel's occupancy");
     resident_row_blocks_ = processors * per_processor;
@@ -511,10 +526,10 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
               "DevicePlan::apply before set_columns");
   if (rows == 0 || width_ + categorical_width_ + static_cast<int64_t>(copies.size()) == 0) return;
   const auto cuda_stream = static_cast<cudaStream_t>(stream);
-  if (tiling(map) == Tiling::kRowTiles) {  // one wave of resident blocks
+  if (tiling(map) != Tiling::kColumnTiles) {  // one wave of resident blocks
     const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
     const auto blocks = static_cast<unsigned>(std::min<int64_t>(row_tiles, resident_row_blocks_));
-    fused_transform_rows<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
+    row_kernel(tiling_)<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
         features_, static_cast<int32_t>(width_), categoricals_,
         static_cast<int32_t>(categorical_width_), columns_, staged_inputs_, staged_, slots_,
         tables_, edges_, rows, features, categorical);
@@ -549,9 +564,9 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
 }
 
 DevicePlan::Tiling DevicePlan::tiling(const RowMap& map) const {
-  return tiling_ == Tiling::kRowTiles && resident_row_blocks_ > 0 && aligned_ && row_stride_ == 1 &&
-                 map.order == nullptr
-             ? Tiling::kRowTiles
+  return tiling_ != Tiling::kColumnTiles && resident_row_blocks_ > 0 && aligned_ &&
+                 row_stride_ == 1 && map.order == nullptr
+             ? tiling_
              : Tiling::kColumnTiles;
 }
 

@@ -34,9 +34,11 @@ class DevicePlan {
   // is staged once per tile in shared memory by 16-byte asynchronous copies (two tiles in
   // flight), and the outputs are written as contiguous rows. kRowTiles needs every column
   // pointer 16-byte aligned, a row stride of 1, no RowMap, and the staged columns within the
-  // shared memory of a block; apply() uses kColumnTiles where it cannot. Both compute the
-  // same bits.
-  enum class Tiling { kColumnTiles, kRowTiles };
+  // shared memory of a block; apply() uses kColumnTiles where it cannot. kRowTilesDeep:
+  // kRowTiles with three tiles in flight (a third more shared memory a block, so fewer
+  // resident blocks), an experiment that scripts/gpu-check times beside kRowTiles. All
+  // compute the same bits.
+  enum class Tiling { kColumnTiles, kRowTiles, kRowTilesDeep };
   static constexpr Tiling kDefaultTiling = Tiling::kRowTiles;
 
   explicit DevicePlan(const CompiledPlan& plan,
@@ -64,7 +66,7 @@ class DevicePlan {
              const RowMap& map = {}, const std::vector<ColumnCopy>& copies = {}) const;
 
   // The tiling apply() runs with the columns set and this map: the one asked for, or
-  // kColumnTiles where kRowTiles cannot run.
+  // kColumnTiles where the row tiling cannot run.
   Tiling tiling(const RowMap& map = {}) const;
 
  private:
@@ -76,9 +78,9 @@ class DevicePlan {
   bool aligned_ = false;              // every column pointer 16-byte aligned
   int64_t row_stride_ = 1;            // cells from one row of a column to the next
   int resident_blocks_ = 1;           // of the kColumnTiles kernel, on the whole GPU at once
-  int resident_row_blocks_ = 0;       // of the kRowTiles kernel (0: it does not fit)
+  int resident_row_blocks_ = 0;       // of the row tiling's kernel (0: it does not fit)
   int32_t staged_ = 0;                // input columns the plan reads, each staged once
-  std::size_t row_tile_shared_ = 0;   // bytes of dynamic shared memory per kRowTiles block
+  std::size_t row_tile_shared_ = 0;   // bytes of dynamic shared memory per row-tiling block
   int32_t* staged_inputs_ = nullptr;  // the schema column of each staged column
   int32_t* slots_ = nullptr;          // the staged column of each output, float then categorical
   FeatureProgram* features_ = nullptr;

@@ -250,9 +250,13 @@ void run_gpu(const std::string& dir, int reps) {
   // The other tilings (DevicePlan::Tiling), timed in the same rounds: they must give the same
   // bits.
   using Tiling = kernels::DevicePlan::Tiling;
-  auto name = [](Tiling tiling) { return tiling == Tiling::kRowTiles ? "row" : "column"; };
+  auto name = [](Tiling tiling) {
+    return tiling == Tiling::kRowTiles       ? "row"
+           : tiling == Tiling::kRowTilesDeep ? "deep row"
+                                             : "column";
+  };
   std::vector<std::unique_ptr<kernels::DevicePlan>> others;
-  for (Tiling tiling : {Tiling::kColumnTiles, Tiling::kRowTiles}) {
+  for (Tiling tiling : {Tiling::kColumnTiles, Tiling::kRowTiles, Tiling::kRowTilesDeep}) {
     if (tiling == kernels::DevicePlan::kDefaultTiling) continue;
     others.push_back(std::make_unique<kernels::DevicePlan>(plan, tiling));
     others.back()->set_columns(device);

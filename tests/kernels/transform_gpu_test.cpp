@@ -100,7 +100,8 @@ void apply_on_gpu(Tiling tiling, bool misaligned, bool gathered, const CompiledP
 }
 
 // Every test runs with each tiling, with the row tiling on misaligned columns (its
-// fallback), and gathered from a row-major matrix.
+// fallback), and gathered from a row-major matrix. The cases' 70001 and 100003 rows give
+// each row-tiling block several tiles and a partial last one, so the tiles in flight turn.
 struct Variant {
   Tiling tiling;
   bool misaligned = false;
@@ -116,14 +117,20 @@ class TransformGpu : public ::testing::TestWithParam<Variant> {
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Tilings, TransformGpu,
-    ::testing::Values(Variant{Tiling::kColumnTiles}, Variant{Tiling::kRowTiles},
-                      Variant{Tiling::kRowTiles, true}, Variant{Tiling::kRowTiles, false, true}),
-    [](const ::testing::TestParamInfo<Variant>& info) {
-      return std::string(info.param.tiling == Tiling::kColumnTiles ? "ColumnTiles" : "RowTiles") +
-             (info.param.misaligned ? "Misaligned" : "") + (info.param.gathered ? "Gathered" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Tilings, TransformGpu,
+                         ::testing::Values(Variant{Tiling::kColumnTiles},
+                                           Variant{Tiling::kRowTiles},
+                                           Variant{Tiling::kRowTiles, true},
+                                           Variant{Tiling::kRowTiles, false, true},
+                                           Variant{Tiling::kRowTilesDeep}),
+                         [](const ::testing::TestParamInfo<Variant>& info) {
+                           const Tiling t = info.param.tiling;
+                           return std::string(t == Tiling::kColumnTiles ? "ColumnTiles"
+                                              : t == Tiling::kRowTiles  ? "RowTiles"
+                                                                        : "RowTilesDeep") +
+                                  (info.param.misaligned ? "Misaligned" : "") +
+                                  (info.param.gathered ? "Gathered" : "");
+                         });
 
 TEST_P(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
