@@ -66,6 +66,8 @@ void validate(const TrainOptions& t) {
              t.stop_at);
   check_positive(t.keep_last, "train.keep_last");
   KILN_CHECK(t.patience >= 0, ConfigError, "train.patience: must be >= 0, got ", t.patience);
+  KILN_CHECK(t.profile_steps >= 0, ConfigError, "train.profile_steps: must be >= 0, got ",
+             t.profile_steps);
   check_one_of(t.metric, {"auroc", "ap", "log_loss"}, "train.metric");
   check_one_of(t.device, {"auto", "cpu", "cuda"}, "train.device");
   check_one_of(t.precision, {"auto", "fp32", "bf16"}, "train.precision");

@@ -303,6 +303,11 @@ TEST_F(FitCli, ProfileStepsTracesTheStepsAfterTheFirstEvaluation) {
   auto short_run = run_kiln(fit_args("traced_to_end", 30, 20, {"train.profile_steps=100"}));
   ASSERT_EQ(short_run.exit_code, 0) << short_run.err;
   EXPECT_TRUE(fs::exists(run_dir("traced_to_end") / "reports/trace.json")) << short_run.err;
+
+  auto negative = run_kiln(fit_args("negative", 30, 20, {"train.profile_steps=-1"}));
+  EXPECT_EQ(negative.exit_code, 78);
+  EXPECT_NE(negative.last_err_line().find("train.profile_steps"), std::string::npos)
+      << negative.err;
 }
 
 TEST_F(FitCli, ADivergingLossExits4NamingTheStepAndBadConfigsExit78) {
