@@ -87,11 +87,12 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   EXPECT_GT(objective("gpu"), objective("cpu") - 0.02);
 }
 
-// train.profile_steps on a GPU: the trace of steps 51-100 has the GPU's side, every kernel
-// of the replayed graphs included: tests/bench/trace_summary.py finds the steps (by their
-// record_step kernels, one a step) and the transform's kernel in each.
+// train.profile_steps on a GPU: the trace of steps 101-140 (both graphs captured before it:
+// the short batch's at step 94) has the GPU's side, every kernel of the replayed graphs
+// included: tests/bench/trace_summary.py finds the steps (by their record_step kernels, one
+// a step) and the transform's kernel in each.
 TEST_F(FitGpu, ProfileStepsTracesEveryKernelOfTheSteps) {
-  auto fit = run_kiln(fit_args("traced", 150, 50, {"train.profile_steps=50"}));
+  auto fit = run_kiln(fit_args("traced", 150, 100, {"train.profile_steps=40"}));
   ASSERT_EQ(fit.exit_code, 0) << fit.err;
   const fs::path trace = run_dir("traced") / "reports/trace.json";
   ASSERT_TRUE(fs::exists(trace)) << fit.err;
@@ -104,9 +105,9 @@ TEST_F(FitGpu, ProfileStepsTracesEveryKernelOfTheSteps) {
   std::string first;
   std::getline(in, first);
   const nlohmann::json traced = nlohmann::json::parse(first);
-  // 49 steps between the first and the last record_step; CUPTI may drop a session's first
+  // 39 steps between the first and the last record_step; CUPTI may drop a session's first
   // kernels.
-  EXPECT_GE(traced["steps"].get<int>(), 40) << first;
+  EXPECT_GE(traced["steps"].get<int>(), 30) << first;
   EXPECT_GT(traced["transform_us"].get<double>(), 0.0) << first;
   EXPECT_GT(traced["launches_per_step"].get<double>(), 10.0) << first;
   EXPECT_GT(traced["busy_us"].get<double>(), 0.0) << first;
