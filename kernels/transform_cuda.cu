@@ -243,7 +243,7 @@ __device__ Walk walk_of(int32_t width) {
   return {t % width, t / width, kRowTileThreads % width, kRowTileThreads / width};
 }
 
-__device__ __forceinline__ void advance(Walk& w, int32_t& c, int32_t& group, int32_t width) {
+__device__ __forceinline__ void advance(const Walk& w, int32_t& c, int32_t& group, int32_t width) {
   c += w.column_step;
   group += w.group_step;
   if (c >= width) {

@@ -40,6 +40,10 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::string new_run_id() {
   auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char text[32];
@@ -207,7 +211,7 @@ class LossWindow {
   bool add(const torch::Tensor& loss, int64_t step) {
     if (count_ == 0) first_step_ = step;
     if (!ring_.defined()) losses_.select(0, count_).copy_(loss.detach());
-    return ++count_ == (ring_.defined() ? kCudaWindow : losses_.size(0));  // steps per window
+    return ++count_ == source().size(0);  // steps per window
   }
 
   // Seconds read() waited for the device to finish the steps it read: on a GPU, how far
@@ -243,8 +247,7 @@ class LossWindow {
       add_up(host.data_ptr<float>(), first_step_, count_, out);
       count_ = 0;
     }
-    wait_seconds_ +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    wait_seconds_ += seconds_since(start);
     return out;
   }
 
@@ -347,10 +350,6 @@ class StepTrace {
   }
 
  private:
-  static double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-
   int64_t left_;
   bool cuda_, on_ = false;
   std::string path_;
@@ -626,9 +625,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
       step_times.after_step();
       outside_training += trace.after_step();
       if (window_full) read_losses(false);
-      const double train_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() -
-          outside_training;
+      const double train_s = seconds_since(start) - outside_training;
       char progress[64];
       std::snprintf(progress, sizeof progress, "loss %.4f %.0f rows/s", last_loss,
                     static_cast<double>(rows_seen) / train_s);
@@ -670,8 +667,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
         loss_sum = 0;
         loss_count = 0;
         save(line, is_best);
-        outside_training +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
+        outside_training += seconds_since(eval_start);
         if (step < stop) outside_training += trace.after_evaluation(step);
         if (t.patience > 0 && evals_without_gain >= t.patience) {
           result.stopped_early = true;

@@ -64,7 +64,6 @@ class TrainStep::Impl {
         optimizer_(optimizer),
         optim_(config.optim),
         schedule_(lr_schedule(config.optim, config.train.steps)),
-        batch_size_(batch_size),
         next_step_(first_step) {
     const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
 #if KILN_WITH_CUDA
@@ -80,6 +79,7 @@ class TrainStep::Impl {
       if (weighted) buffers_.weight = torch::zeros({batch_size}, floats);
     }
 #else
+    (void)batch_size;
     (void)width;
     (void)categorical_width;
     (void)weighted;
@@ -168,8 +168,7 @@ class TrainStep::Impl {
 
   std::string mode() const {
 #if KILN_WITH_CUDA
-    for (const Graph& g : graphs_)
-      if (g.graph) return "graph";
+    if (any_graph()) return "graph";
 #endif
     return fused_ ? "fused" : "eager";
   }
@@ -253,9 +252,13 @@ class TrainStep::Impl {
   // The first capture waits for kWarmupSteps eager steps (lazy initialization, cuBLAS's
   // workspace); once one graph exists, a batch size is captured at its second batch.
   int warmups_before_capture() const {
+    return any_graph() ? 1 : kWarmupSteps;
+  }
+
+  bool any_graph() const {
     for (const Graph& g : graphs_)
-      if (g.graph) return 1;
-    return kWarmupSteps;
+      if (g.graph) return true;
+    return false;
   }
 
   void capture(Graph& g) {
@@ -291,7 +294,6 @@ class TrainStep::Impl {
   torch::optim::Optimizer& optimizer_;
   OptimOptions optim_;
   kernels::LrSchedule schedule_;
-  int64_t batch_size_;
   int64_t next_step_;  // the step the next run() must be
   ModelBatch buffers_;
   torch::Tensor pos_weight_;

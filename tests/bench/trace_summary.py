@@ -93,7 +93,7 @@ def summarize(events, top):
     steps = len(walls)
     if steps == 0:
         return None
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    mean = statistics.mean
     return {
         "steps": steps,
         "training_stream": train,

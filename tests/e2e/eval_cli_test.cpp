@@ -163,9 +163,9 @@ TEST_F(EvalCli, TheHtmlReportRendersInHeadlessChromiumWithEveryPlotDrawn) {
   auto run = run_kiln({"eval", "--scores", dir / "model.csv", "--baseline", "prior", "--baseline",
                        "old=" + dir / "old.csv", "--out", dir / "r", "eval.bootstrap=100"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                    "/tests/eval/report_browser.py " + (dir / "r/report.html") + " " +
-                    (dir / "browser") + " > " + (dir / "browser.json");
+  std::string cmd = testing::python_script("tests/eval/report_browser.py") +
+                    (dir / "r/report.html") + " " + (dir / "browser") + " > " +
+                    (dir / "browser.json");
   int rc = std::system(cmd.c_str());
   std::string summary = read(dir / "browser.json");
   EXPECT_EQ(rc, 0) << summary;

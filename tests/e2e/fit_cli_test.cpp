@@ -90,8 +90,7 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   // Python's safetensors package loads both files.
   const fs::path checkpoint = run / "checkpoints/step_00000060";
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
-    const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                            "/tests/core/safetensors_check.py load " +
+    const std::string cmd = testing::python_script("tests/core/safetensors_check.py") + "load " +
                             (checkpoint / file).string() + " > " +
                             (fs::path(dir.path()) / "py.json").string();
     ASSERT_EQ(std::system(cmd.c_str()), 0) << file;
@@ -296,8 +295,8 @@ TEST_F(FitCli, ProfileStepsTracesTheStepsAfterTheFirstEvaluation) {
     linear_layers += e.value("name", "") == "aten::addmm";
   EXPECT_EQ(linear_layers, 15) << events.size() << " events";
   EXPECT_EQ(read_json(run_dir("traced") / "result.json")["steps"], 40);
-  const std::string summary = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                              "/tests/bench/trace_summary.py " + trace.string() + " 2>/dev/null";
+  const std::string summary =
+      testing::python_script("tests/bench/trace_summary.py") + trace.string() + " 2>/dev/null";
   EXPECT_EQ(WEXITSTATUS(std::system(summary.c_str())), 1);  // no GPU steps
 
   auto short_run = run_kiln(fit_args("traced_to_end", 30, 20, {"train.profile_steps=100"}));
@@ -337,8 +336,8 @@ namespace {
 TEST(FitQuality, BreastCancerWithTheMlpConfigReachesTestAuroc098) {
   TempDir dir;
   const fs::path d = dir.path();
-  const std::string make = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                           "/tests/trainer/breast_cancer.py " + d.string() + " > /dev/null";
+  const std::string make =
+      testing::python_script("tests/trainer/breast_cancer.py") + d.string() + " > /dev/null";
   ASSERT_EQ(std::system(make.c_str()), 0);
   for (const char* split : {"train", "valid", "test"}) {
     auto imported =

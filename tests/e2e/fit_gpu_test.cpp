@@ -97,9 +97,8 @@ TEST_F(FitGpu, ProfileStepsTracesEveryKernelOfTheSteps) {
   const fs::path trace = run_dir("traced") / "reports/trace.json";
   ASSERT_TRUE(fs::exists(trace)) << fit.err;
   const fs::path summary = fs::path(dir.path()) / "trace_summary.json";
-  const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                          "/tests/bench/trace_summary.py " + trace.string() + " > " +
-                          summary.string();
+  const std::string cmd = testing::python_script("tests/bench/trace_summary.py") + trace.string() +
+                          " > " + summary.string();
   ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(summary);
   std::ifstream in(summary);
   std::string first;

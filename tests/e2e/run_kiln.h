@@ -104,4 +104,10 @@ inline KilnRun run_kiln(const std::vector<std::string>& args,
   return wait_kiln(start_kiln(args, env, cwd));
 }
 
+// The start of a shell command that runs the repository's Python script `script` (a path
+// from the source root) with the project's Python: append arguments and redirections.
+inline std::string python_script(const std::string& script) {
+  return std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR + "/" + script + " ";
+}
+
 }  // namespace kiln::testing

@@ -63,10 +63,9 @@ TEST_F(TransformCli, FitsAndAppliesAPlanThatNumpyReproducesBitForBit) {
       run_kiln({"data", "transform", "--data", dir / "d/valid", "--plan", dir / "transform.json",
                 "--out", dir / "valid.h5", "--batch-rows", "1000"});
   ASSERT_EQ(transform.exit_code, 0) << transform.err;
-  std::string check = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                      "/tests/kernels/transform_numpy.py check --data " + (dir / "d/valid") +
-                      " --plan " + (dir / "transform.json") + " --kiln " + (dir / "valid.h5") +
-                      " > " + (dir / "check.json");
+  std::string check = testing::python_script("tests/kernels/transform_numpy.py") + "check --data " +
+                      (dir / "d/valid") + " --plan " + (dir / "transform.json") + " --kiln " +
+                      (dir / "valid.h5") + " > " + (dir / "check.json");
   EXPECT_EQ(std::system(check.c_str()), 0) << check;
   auto result = nlohmann::json::parse(std::ifstream(dir / "check.json"));
   EXPECT_TRUE(result["floats_identical"]) << result;
