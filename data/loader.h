@@ -143,7 +143,7 @@ class Loader {
   // The next batch, or nullptr at the end of an epoch (the call after that starts the next
   // epoch). The batch stays valid until `hold` more batches have been returned, or seek()
   // (with the default hold of 1: until the next batch); in gather mode the same holds for the
-  // ring rows it reads. Rethrows a
+  // ring rows of every window it reads (first_window to last_window), whole. Rethrows a
   // reading error (DataError naming file and row) from the background thread.
   const Batch* next();
   LoaderCursor cursor() const { return cursor_; }

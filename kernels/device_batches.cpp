@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <iterator>
 
 #include "core/errors.h"
 #include "kernels/cuda_check.h"
@@ -194,10 +195,16 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
   const RowMap map{m.order, batch.map.start, m.rows};  // the order's copy on the GPU
   m.plan->apply(batch.rows, out.features, out.categorical, compute, map, out.columns);
 
-  if (m.pushed) {
-    wait_copy(copy_of(m.previous));
-    while (m.copies.front().first < m.previous)  // copied before it: done
-      m.copies.pop_front();
+  // Once this push returns, the caller may take its next batch, and the loader may then read
+  // over the windows older than this batch's first (it releases whole windows): their
+  // copies must have finished; waiting for the newest of them is enough (one stream). The
+  // copies of the windows this batch reads may still be crossing the bus.
+  const auto older = std::find_if(m.copies.begin(), m.copies.end(), [&](const auto& copy) {
+    return copy.first >= batch.first_window;
+  });
+  if (older != m.copies.begin()) {
+    wait_copy(std::prev(older)->second.get());
+    m.copies.erase(m.copies.begin(), older);
   }
   m.pushed = true;
   m.first = batch.first_window;

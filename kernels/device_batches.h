@@ -59,11 +59,13 @@ class DeviceBatches {
   // Enqueues `batch` (host memory, at most batch_size rows) as above; `stream` is the
   // compute stream the outputs are read on. The batch's memory must stay as it is until the
   // next push() returns (a loader with LoaderOptions::hold = 2): this push returns once the
-  // copy of the batch pushed before it has finished (in gather mode: the copies of the
-  // windows it reads), so that a copy overlaps the caller's wait for the next batch. The
-  // batches of one gather-mode loader must all come here, in order, on one stream (a
-  // window's copy is waited for once, at the first batch that reads it). InternalError
-  // naming the CUDA error when a copy or launch fails.
+  // copy of the batch pushed before it has finished, so that a copy overlaps the caller's
+  // wait for the next batch. In gather mode it returns once the copies of the windows
+  // older than this batch's have finished (the loader reads over whole windows, those no
+  // held batch reads); the copies of this batch's windows may still run. The batches of
+  // one gather-mode loader must all come here, in order, on one stream (a window's copy is
+  // waited for once, on the GPU, at the first batch that reads it). InternalError naming
+  // the CUDA error when a copy or launch fails.
   void push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
 
   // Seconds push() spent waiting for copies to finish, since construction.

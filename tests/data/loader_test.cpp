@@ -319,13 +319,26 @@ TEST(Loader, WithHoldTwoTheBatchBeforeTheLastStaysIntact) {
   EXPECT_THROW(Loader({ds}, o), ConfigError);
 }
 
-// One batch's rows as (id, x, label), through Batch::row in either mode.
-std::vector<std::tuple<int64_t, float, float>> batch_rows(const Batch& b) {
-  std::vector<std::tuple<int64_t, float, float>> rows;
-  for (int64_t i = 0; i < b.rows; ++i) {
-    const int64_t r = b.row(i);
-    rows.emplace_back(b.column<int64_t>(0)[r], b.column<float>(1)[r], b.column<float>(2)[r]);
-  }
+using Row = std::tuple<int64_t, float, float>;  // id, x, label
+
+// Row r of the columns `b` points at (the batch's buffer, or in gather mode the ring).
+Row row_at(const Batch& b, int64_t r) {
+  return {b.column<int64_t>(0)[r], b.column<float>(1)[r], b.column<float>(2)[r]};
+}
+
+// One batch's rows, through Batch::row in either mode.
+std::vector<Row> batch_rows(const Batch& b) {
+  std::vector<Row> rows;
+  for (int64_t i = 0; i < b.rows; ++i)
+    rows.push_back(row_at(b, b.row(i)));
+  return rows;
+}
+
+// The rows of a gather-mode window, from the ring `b` points into.
+std::vector<Row> window_rows(const Batch& b, const RingWindow& w) {
+  std::vector<Row> rows;
+  for (int64_t i = 0; i < w.rows; ++i)
+    rows.push_back(row_at(b, (w.begin + i) % b.ring->rows));
   return rows;
 }
 
@@ -426,14 +439,29 @@ TEST(Loader, GatherModeResumesAndKeepsHeldRowsWhileReadingAhead) {
   o.seed = 4;
   o.gather = true;
   Loader loader({ds}, o);
+  // Each announced window and its rows, as read when it was announced: while a held batch
+  // reads a window, the whole window stays (DeviceBatches copies whole windows to the GPU and
+  // waits for a copy only before the loader may let its window go).
+  std::map<uint64_t, std::pair<RingWindow, std::vector<Row>>> windows;
+  auto announce = [&](const Batch& b) {
+    for (const RingWindow& w : b.fresh)
+      windows[w.serial] = {w, window_rows(b, w)};
+  };
   const Batch* previous = loader.next();
+  announce(*previous);
   auto copy = batch_rows(*previous);
-  std::vector<std::vector<std::tuple<int64_t, float, float>>> seen = {copy};
+  std::vector<std::vector<Row>> seen = {copy};
   for (int i = 0; i < 70; ++i) {  // past the epoch's end (40 batches): the ring wraps
     const Batch* b = loader.next();
     if (b == nullptr) continue;
+    announce(*b);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the producer reads ahead
     ASSERT_EQ(batch_rows(*previous), copy) << "batch " << i << " was read over while held";
+    std::erase_if(windows, [&](const auto& w) { return w.first < previous->first_window; });
+    for (const auto& [serial, window] : windows)
+      ASSERT_EQ(window_rows(*b, window.first), window.second)
+          << "window " << serial << " was read over while batch " << i
+          << " or the one before held it";
     copy = batch_rows(*b);
     seen.push_back(copy);
     previous = b;
