@@ -10,7 +10,7 @@ train_step_bench; --kiln-fit NAME=F, repeatable: `kiln fit` from HDF5 shards), a
 result comparing it with the fastest graphed peer.
 
   train_peer_gpu.py --batch B [--steps S] [--width 64] --kiln-step F [--kiln-step-between F]
-                    [--kiln-fit NAME=F ...]
+                    [--kiln-loader F] [--kiln-fit NAME=F ...]
 """
 import argparse
 import json
@@ -95,6 +95,8 @@ def main():
     parser.add_argument("--kiln-step", help="train_step_bench's output")
     parser.add_argument("--kiln-step-between",
                         help="train_step_bench --between 1's output: a kernel between steps")
+    parser.add_argument("--kiln-loader",
+                        help="loader_bench run --gather's output: the fit's host side alone")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False  # Kiln (LibTorch's default) runs fp32 as fp32
     results = []
@@ -119,6 +121,12 @@ def main():
     print(f"batch {args.batch}: kiln step, data on GPU {step['rows_per_s'] / 1e6:.1f}M rows/s "
           f"({step['mode']}) | best peer ({'bf16' if best['bf16'] else 'fp32'} graph) "
           f"{best['rows_per_s'] / 1e6:.1f}M | step/peer {step['rows_per_s'] / best['rows_per_s']:.2f}x")
+    if args.kiln_loader:
+        with open(args.kiln_loader) as f:
+            loader = json.load(f)
+        print(f"batch {args.batch}: loader alone, gather mode (the fit's host side, no GPU) "
+              f"{loader['rows_per_s'] / 1e6:.1f}M rows/s | loader/own step "
+              f"{loader['rows_per_s'] / step['rows_per_s']:.2f}")
     if args.kiln_step_between:
         with open(args.kiln_step_between) as f:
             between = json.load(f)
