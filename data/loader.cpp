@@ -252,19 +252,23 @@ std::pair<std::size_t, int64_t> Loader::locate(const std::vector<Window>& window
 
 void Loader::read_window(const Window& window, const std::vector<char*>& bases, int64_t at,
                          int64_t capacity) const {
-  std::vector<void*> out(bases.size());
+  std::vector<ShardFile::Read> reads;
   for (const Unit& u : window.units) {
     // A unit that runs past the end of the buffers continues at their start.
     for (int64_t done = 0; done < u.rows;) {
       at %= capacity;
       const int64_t n = std::min(u.rows - done, capacity - at);
+      ShardFile::Read& r = reads.emplace_back();
+      r.shard = shards_[static_cast<std::size_t>(u.shard)].get();
+      r.start = u.start + done;
+      r.count = n;
       for (std::size_t c = 0; c < bases.size(); ++c)
-        out[c] = bases[c] + at * static_cast<int64_t>(mem_size(schema_.columns[c].role));
-      shards_[static_cast<std::size_t>(u.shard)]->read(u.start + done, n, out, pool_.get());
+        r.out.push_back(bases[c] + at * static_cast<int64_t>(mem_size(schema_.columns[c].role)));
       done += n;
       at += n;
     }
   }
+  ShardFile::read_all(reads, pool_.get());  // the window's units in one loop
 }
 
 std::future<std::vector<int32_t>> Loader::places_meanwhile(const Window& window,

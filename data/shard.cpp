@@ -498,47 +498,65 @@ ShardFile::~ShardFile() {
 
 void ShardFile::read(int64_t start, int64_t count, const std::vector<void*>& out,
                      core::ThreadPool* pool) const {
-  KILN_ASSERT(start >= 0 && count >= 0 && start + count <= rows_, "read outside the shard");
-  KILN_ASSERT(out.size() == schema_.columns.size(), "one output per column");
-  if (count == 0) return;
-  std::size_t first = 0;
-  if (matrix_) {
-    read_matrix(start, count, out);
-    first = static_cast<std::size_t>(matrix_width_);
-  }
-  // One task per fast-path chunk, one per other column.
+  read_all({{this, start, count, out}}, pool);
+}
+
+void ShardFile::read_all(const std::vector<Read>& reads, core::ThreadPool* pool) {
+  // One task per fast-path chunk, one per other column, one per read of the matrix layout's
+  // columns (kMatrix); then one check per column of each read.
+  constexpr int64_t kWhole = -1, kMatrix = -2;
   struct Task {
-    std::size_t column;
-    int64_t chunk;  // -1: the whole range through H5Dread
+    std::size_t read, column;
+    int64_t chunk;  // or kWhole: the whole range through H5Dread
   };
-  std::vector<Task> tasks;
-  for (std::size_t c = first; c < schema_.columns.size(); ++c) {
-    if (!fast_[c].enabled) {
-      tasks.push_back({c, -1});
-      continue;
+  std::vector<Task> tasks, checks;
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    const Read& r = reads[i];
+    const ShardFile& f = *r.shard;
+    KILN_ASSERT(r.start >= 0 && r.count >= 0 && r.start + r.count <= f.rows_,
+                "read outside the shard");
+    KILN_ASSERT(r.out.size() == f.schema_.columns.size(), "one output per column");
+    if (r.count == 0) continue;
+    std::size_t first = 0;
+    if (f.matrix_) {
+      tasks.push_back({i, 0, kMatrix});
+      first = static_cast<std::size_t>(f.matrix_width_);
     }
-    for (int64_t k = start / fast_[c].chunk_rows; k * fast_[c].chunk_rows < start + count; ++k) {
-      tasks.push_back({c, k});
+    for (std::size_t c = first; c < f.schema_.columns.size(); ++c) {
+      const FastColumn& fast = f.fast_[c];
+      if (!fast.enabled) {
+        tasks.push_back({i, c, kWhole});
+        continue;
+      }
+      for (int64_t k = r.start / fast.chunk_rows; k * fast.chunk_rows < r.start + r.count; ++k)
+        tasks.push_back({i, c, k});
     }
+    for (std::size_t c = 0; c < f.schema_.columns.size(); ++c)
+      checks.push_back({i, c, 0});
   }
-  auto run = [&](int64_t i) {
-    const Task& t = tasks[static_cast<std::size_t>(i)];
-    if (t.chunk < 0)
-      read_column(t.column, start, count, out[t.column]);
+  auto run = [&](int64_t t) {
+    const Task& task = tasks[static_cast<std::size_t>(t)];
+    const Read& r = reads[task.read];
+    if (task.chunk == kMatrix)
+      r.shard->read_matrix(r.start, r.count, r.out);
+    else if (task.chunk == kWhole)
+      r.shard->read_column(task.column, r.start, r.count, r.out[task.column]);
     else
-      read_chunk(t.column, t.chunk, start, count, out[t.column]);
+      r.shard->read_chunk(task.column, task.chunk, r.start, r.count, r.out[task.column]);
   };
-  auto check = [&](int64_t c) {
-    check_values(static_cast<std::size_t>(c), start, count, out[static_cast<std::size_t>(c)]);
+  auto check = [&](int64_t t) {
+    const Task& task = checks[static_cast<std::size_t>(t)];
+    const Read& r = reads[task.read];
+    r.shard->check_values(task.column, r.start, r.count, r.out[task.column]);
   };
   if (pool != nullptr) {
     pool->parallel_for(static_cast<int64_t>(tasks.size()), run);
-    pool->parallel_for(static_cast<int64_t>(schema_.columns.size()), check);
+    pool->parallel_for(static_cast<int64_t>(checks.size()), check);
   } else {
-    for (std::size_t i = 0; i < tasks.size(); ++i)
-      run(static_cast<int64_t>(i));
-    for (std::size_t c = 0; c < schema_.columns.size(); ++c)
-      check(static_cast<int64_t>(c));
+    for (std::size_t t = 0; t < tasks.size(); ++t)
+      run(static_cast<int64_t>(t));
+    for (std::size_t t = 0; t < checks.size(); ++t)
+      check(static_cast<int64_t>(t));
   }
 }
 
