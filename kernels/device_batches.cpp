@@ -46,7 +46,14 @@ struct DeviceBatches::Slot {
   std::unique_ptr<void, DeviceFree> memory;
   std::unique_ptr<DevicePlan> plan;  // its columns: this slot's
   Event copied;                      // on the copy stream, after the batch is in `memory`
-  Event consumed;                    // on the compute stream, after the last read of `memory`
+  Event consumed;                    // on the transform stream, after the last read of `memory`
+};
+
+// A set of outputs push() has written, and the compute work that read them last.
+struct DeviceBatches::Outputs {
+  DeviceBatchOutputs where;
+  Event consumed = make_event();  // on the compute stream, after that work
+  bool recorded = false;
 };
 
 // The GPU's copy of a gather-mode loader's ring (its 4-byte columns and the order), and of
@@ -60,7 +67,7 @@ struct DeviceBatches::Mirror {
   std::unique_ptr<DevicePlan> plan;               // its columns: those of rows_memory
   const int32_t* order = nullptr;                 // in memory
   std::deque<std::pair<uint64_t, Event>> copies;  // per window: after its copy
-  // (f, event on the compute stream): no transform after the event reads a window older
+  // (f, event on the transform stream): no transform after the event reads a window older
   // than f. Recorded when a batch's oldest window is newer than the previous batch's.
   std::deque<std::pair<uint64_t, Event>> passed;
   bool pushed = false;
@@ -79,6 +86,15 @@ DeviceBatches::DeviceBatches(const CompiledPlan& plan, const data::Schema& schem
   cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating the copy stream");
   copy_stream_ = stream;
   try {
+    // At the priority of the training step's stream (TrainStep), so that a transform beside
+    // a step is not kept waiting behind the step's blocks.
+    int least = 0, greatest = 0;
+    cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "reading stream priorities");
+    cudaStream_t transform = nullptr;
+    cuda_check(cudaStreamCreateWithPriority(&transform, cudaStreamNonBlocking, greatest),
+               "creating the transform stream");
+    transform_stream_ = transform;
+    ready_ = make_event().release();
     for (int i = 0; i < 2; ++i) {
       auto slot = std::make_unique<Slot>();
       void* memory = nullptr;
@@ -94,17 +110,26 @@ DeviceBatches::DeviceBatches(const CompiledPlan& plan, const data::Schema& schem
       slots_.push_back(std::move(slot));
     }
   } catch (...) {
-    slots_.clear();
-    cudaStreamDestroy(stream);
+    release();
     throw;
   }
 }
 
 DeviceBatches::~DeviceBatches() {
-  auto stream = static_cast<cudaStream_t>(copy_stream_);
-  cudaStreamSynchronize(stream);
+  release();
+}
+
+void DeviceBatches::release() {
+  for (void* stream : {copy_stream_, transform_stream_})
+    if (stream != nullptr) cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
   slots_.clear();
-  cudaStreamDestroy(stream);
+  mirror_.reset();
+  outputs_.clear();
+  if (ready_ != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(ready_));
+  for (void* stream : {copy_stream_, transform_stream_})
+    if (stream != nullptr) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+  ready_ = copy_stream_ = transform_stream_ = nullptr;
+  last_ = nullptr;
 }
 
 void DeviceBatches::wait_copy(void* event) {
@@ -114,10 +139,11 @@ void DeviceBatches::wait_copy(void* event) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// `stream`: the transform stream.
 void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOutputs& out,
                                   void* stream) {
   auto copy_stream = static_cast<cudaStream_t>(copy_stream_);
-  auto compute = static_cast<cudaStream_t>(stream);
+  auto transform = static_cast<cudaStream_t>(stream);
   const data::Ring& ring = *batch.ring;
   const char* host = static_cast<const char*>(ring.narrow);
   if (!mirror_) {
@@ -152,7 +178,7 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
   const std::size_t pitch = static_cast<std::size_t>(m.rows) * 4;
   if (!m.pushed || batch.first_window != m.first) {
     Event passed = make_event();
-    cuda_check(cudaEventRecord(passed.get(), compute), "recording the transforms");
+    cuda_check(cudaEventRecord(passed.get(), transform), "recording the transforms");
     m.passed.emplace_back(batch.first_window, std::move(passed));
   }
   for (const data::RingWindow& w : batch.fresh) {
@@ -188,12 +214,12 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
     KILN_ASSERT(false, "a batch reads window ", serial, ", which was never announced");
     return static_cast<cudaEvent_t>(nullptr);
   };
-  // The compute stream waits for a window's copy once, at the first batch that reads it.
+  // The transforms wait for a window's copy once, at the first batch that reads it.
   if (!m.pushed || batch.last_window != m.previous)
-    cuda_check(cudaStreamWaitEvent(compute, copy_of(batch.last_window), 0),
+    cuda_check(cudaStreamWaitEvent(transform, copy_of(batch.last_window), 0),
                "ordering the transform");
   const RowMap map{m.order, batch.map.start, m.rows};  // the order's copy on the GPU
-  m.plan->apply(batch.rows, out.features, out.categorical, compute, map, out.columns);
+  m.plan->apply(batch.rows, out.features, out.categorical, transform, map, out.columns);
 
   // Once this push returns, the caller may take its next batch, and the loader may then read
   // over the windows older than this batch's first (it releases whole windows): their
@@ -211,22 +237,60 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
   m.previous = batch.last_window;
 }
 
+DeviceBatches::Outputs& DeviceBatches::outputs_of(const DeviceBatchOutputs& out) {
+  auto same = [&](const DeviceBatchOutputs& o) {
+    if (o.features != out.features || o.categorical != out.categorical ||
+        o.columns.size() != out.columns.size())
+      return false;
+    for (std::size_t i = 0; i < o.columns.size(); ++i)
+      if (o.columns[i].column != out.columns[i].column || o.columns[i].out != out.columns[i].out)
+        return false;
+    return true;
+  };
+  for (const auto& o : outputs_)
+    if (same(o->where)) return *o;
+  auto& o = outputs_.emplace_back(std::make_unique<Outputs>());
+  o->where = out;
+  return *o;
+}
+
 void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream) {
   KILN_ASSERT(batch.columns.size() == offsets_.size(), "batch of another schema");
   for (const ColumnCopy& c : out.columns)
     KILN_ASSERT(sizes_[static_cast<std::size_t>(c.column)] == sizeof(float),
                 "not a float32 column");
-  if (batch.ring != nullptr) {
-    push_gathered(batch, out, stream);
-    return;
-  }
-  auto copy_stream = static_cast<cudaStream_t>(copy_stream_);
   auto compute = static_cast<cudaStream_t>(stream);
+  auto transform = static_cast<cudaStream_t>(transform_stream_);
+  // What the compute stream was given since the last push read that push's outputs: they
+  // are free again once it has run. This push's transform waits for the readers of its own.
+  if (last_ != nullptr) {
+    cuda_check(cudaEventRecord(last_->consumed.get(), compute), "recording a batch's readers");
+    last_->recorded = true;
+  }
+  Outputs& outputs = outputs_of(out);
+  if (outputs.recorded)
+    cuda_check(cudaStreamWaitEvent(transform, outputs.consumed.get(), 0),
+               "ordering a transform after the readers of its outputs");
+  if (batch.ring != nullptr)
+    push_gathered(batch, out, transform);
+  else
+    push_copied(batch, out, transform);
+  const auto ready = static_cast<cudaEvent_t>(ready_);
+  cuda_check(cudaEventRecord(ready, transform), "recording a transform");
+  cuda_check(cudaStreamWaitEvent(compute, ready, 0), "ordering the step after its transform");
+  last_ = &outputs;
+}
+
+// `stream`: the transform stream.
+void DeviceBatches::push_copied(const data::Batch& batch, const DeviceBatchOutputs& out,
+                                void* stream) {
+  auto copy_stream = static_cast<cudaStream_t>(copy_stream_);
+  auto transform = static_cast<cudaStream_t>(stream);
   Slot& slot = *slots_[static_cast<std::size_t>(next_)];
   next_ ^= 1;
   char* device = static_cast<char*>(slot.memory.get());
 
-  // The slot was last read by the step two pushes ago.
+  // The slot was last read by the transform two pushes ago.
   cuda_check(cudaStreamWaitEvent(copy_stream, slot.consumed.get(), 0), "ordering a batch copy");
   // The loader's batches are one buffer, columns at the offsets above: one copy. Else one
   // copy per column.
@@ -247,15 +311,15 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   }
   cuda_check(cudaEventRecord(slot.copied.get(), copy_stream), "recording a batch copy");
 
-  cuda_check(cudaStreamWaitEvent(compute, slot.copied.get(), 0), "ordering the transform");
-  slot.plan->apply(batch.rows, out.features, out.categorical, compute);
+  cuda_check(cudaStreamWaitEvent(transform, slot.copied.get(), 0), "ordering the transform");
+  slot.plan->apply(batch.rows, out.features, out.categorical, transform);
   for (const auto& [column, destination] : out.columns) {
     cuda_check(cudaMemcpyAsync(destination, device + offsets_[static_cast<std::size_t>(column)],
                                static_cast<std::size_t>(batch.rows) * sizeof(float),
-                               cudaMemcpyDeviceToDevice, compute),
+                               cudaMemcpyDeviceToDevice, transform),
                "copying a batch column");
   }
-  cuda_check(cudaEventRecord(slot.consumed.get(), compute), "recording the transform");
+  cuda_check(cudaEventRecord(slot.consumed.get(), transform), "recording the transform");
 
   if (pushed_) wait_copy(slots_[static_cast<std::size_t>(next_)]->copied.get());  // flipped above
   pushed_ = true;

@@ -1,12 +1,16 @@
 // Loader batches onto the GPU, transformed there: the training data path of `kiln fit`.
 //
 // The loader fills batches in pinned host memory (PinnedAllocator). push() copies a batch
-// with one cudaMemcpyAsync on a copy stream into one of two device slots, and enqueues on
-// the caller's compute stream a wait for that copy, the fused transform (one DevicePlan per
+// with one cudaMemcpyAsync on a copy stream into one of two device slots, and enqueues on a
+// transform stream of its own a wait for that copy, the fused transform (one DevicePlan per
 // slot, so the column pointers it reads never change) into fixed output buffers, and
-// copies of the batch's float32 columns the caller asks for (label, weight). So batch i+1
-// crosses the bus while the GPU runs step i, and the outputs keep their addresses from
-// step to step, as a captured CUDA graph needs.
+// copies of the batch's float32 columns the caller asks for (label, weight); the caller's
+// compute stream then waits for the transform. So batch i+1 crosses the bus while the GPU
+// runs step i, and the outputs keep their addresses from step to step, as a captured CUDA
+// graph needs. A caller that alternates between two sets of outputs gets batch i+1
+// transformed while its step i still runs: a transform waits only for the compute work
+// that read its outputs last (what the compute stream was given between the push of those
+// outputs and the next push).
 //
 // A batch of the loader's gather mode (LoaderOptions::gather) is not copied: the loader's
 // ring has a mirror on the GPU, each window the loader announces (Batch::fresh) is copied into
@@ -57,7 +61,8 @@ class DeviceBatches {
   DeviceBatches& operator=(const DeviceBatches&) = delete;
 
   // Enqueues `batch` (host memory, at most batch_size rows) as above; `stream` is the
-  // compute stream the outputs are read on. The batch's memory must stay as it is until the
+  // compute stream the outputs are read on (and only it), which waits for them. Outputs are
+  // told apart by their addresses. The batch's memory must stay as it is until the
   // next push() returns (a loader with LoaderOptions::hold = 2): this push returns once the
   // copy of the batch pushed before it has finished, so that a copy overlaps the caller's
   // wait for the next batch. In gather mode it returns once the copies of the windows
@@ -74,8 +79,12 @@ class DeviceBatches {
  private:
   struct Slot;
   struct Mirror;
+  struct Outputs;
   void push_gathered(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
+  void push_copied(const data::Batch& batch, const DeviceBatchOutputs& out, void* stream);
+  Outputs& outputs_of(const DeviceBatchOutputs& out);
   void wait_copy(void* event);
+  void release();
 
   const CompiledPlan& plan_;
   std::unique_ptr<Mirror> mirror_;    // of a gather-mode loader's ring, from its first batch
@@ -83,6 +92,10 @@ class DeviceBatches {
   std::vector<std::size_t> sizes_;    // bytes per value of each column
   std::size_t slot_bytes_ = 0;
   void* copy_stream_ = nullptr;
+  void* transform_stream_ = nullptr;
+  void* ready_ = nullptr;  // event: on the transform stream, after the last push's transform
+  std::vector<std::unique_ptr<Outputs>> outputs_;  // each set of outputs pushed to so far
+  Outputs* last_ = nullptr;                        // the last push's
   std::vector<std::unique_ptr<Slot>> slots_;
   int next_ = 0;
   bool pushed_ = false;  // a previous push's copy may be in flight

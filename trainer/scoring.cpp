@@ -26,38 +26,46 @@ ModelBatch first_rows(const ModelBatch& batch, int64_t rows) {
 }
 
 #if KILN_WITH_CUDA
-// The GPU path: pinned loader memory, DeviceBatches, and the buffers it writes.
+// The GPU path: pinned loader memory, DeviceBatches, and two sets of buffers it writes in
+// turns, so that one batch is transformed while the step on the one before runs.
 class BatchTransformer::Gpu {
  public:
   Gpu(const kernels::CompiledPlan& plan, const data::Schema& schema, torch::Device device,
-      int64_t batch_size, const ModelBatch* targets, int label, int weight)
+      int64_t batch_size, const std::array<ModelBatch, 2>* targets, int label, int weight)
       : batches(plan, schema, batch_size) {
     const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-    if (targets != nullptr) buffers = *targets;
-    auto need = [&](torch::Tensor& t, std::vector<int64_t> shape, torch::ScalarType type) {
-      if (!t.defined()) t = torch::empty(shape, floats.dtype(type));
-      KILN_ASSERT(
-          t.is_cuda() && t.is_contiguous() && t.size(0) == batch_size && t.scalar_type() == type,
-          "GPU batch buffer of the wrong shape or type");
-    };
-    need(buffers.features, {batch_size, plan.width()}, torch::kFloat32);
-    need(buffers.categorical, {batch_size, plan.categorical_width()}, torch::kInt64);
-    outputs.features = buffers.features.data_ptr<float>();
-    outputs.categorical = buffers.categorical.data_ptr<int64_t>();
-    if (label >= 0) {
-      need(buffers.label, {batch_size}, torch::kFloat32);
-      outputs.columns.push_back({label, buffers.label.data_ptr<float>()});
-    }
-    if (weight >= 0) {
-      need(buffers.weight, {batch_size}, torch::kFloat32);
-      outputs.columns.push_back({weight, buffers.weight.data_ptr<float>()});
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+      Set& s = sets[k];
+      if (targets != nullptr) s.buffers = (*targets)[k];
+      auto need = [&](torch::Tensor& t, std::vector<int64_t> shape, torch::ScalarType type) {
+        if (!t.defined()) t = torch::empty(shape, floats.dtype(type));
+        KILN_ASSERT(
+            t.is_cuda() && t.is_contiguous() && t.size(0) == batch_size && t.scalar_type() == type,
+            "GPU batch buffer of the wrong shape or type");
+      };
+      need(s.buffers.features, {batch_size, plan.width()}, torch::kFloat32);
+      need(s.buffers.categorical, {batch_size, plan.categorical_width()}, torch::kInt64);
+      s.outputs.features = s.buffers.features.data_ptr<float>();
+      s.outputs.categorical = s.buffers.categorical.data_ptr<int64_t>();
+      if (label >= 0) {
+        need(s.buffers.label, {batch_size}, torch::kFloat32);
+        s.outputs.columns.push_back({label, s.buffers.label.data_ptr<float>()});
+      }
+      if (weight >= 0) {
+        need(s.buffers.weight, {batch_size}, torch::kFloat32);
+        s.outputs.columns.push_back({weight, s.buffers.weight.data_ptr<float>()});
+      }
     }
   }
 
+  struct Set {
+    ModelBatch buffers;
+    kernels::DeviceBatchOutputs outputs;
+  };
   kernels::PinnedAllocator pinned;
   kernels::DeviceBatches batches;
-  ModelBatch buffers;
-  kernels::DeviceBatchOutputs outputs;
+  std::array<Set, 2> sets;
+  std::size_t next = 0;  // the set the next batch goes into
 };
 #else
 class BatchTransformer::Gpu {};
@@ -65,7 +73,7 @@ class BatchTransformer::Gpu {};
 
 BatchTransformer::BatchTransformer(const kernels::CompiledPlan& plan, const data::Schema& schema,
                                    torch::Device device, core::ThreadPool* pool, int64_t batch_size,
-                                   const ModelBatch* targets)
+                                   const std::array<ModelBatch, 2>* targets)
     : plan_(plan),
       device_(device),
       pool_(pool),
@@ -86,8 +94,10 @@ ModelBatch BatchTransformer::apply(const data::Batch& batch) {
   const int64_t rows = batch.rows;
 #if KILN_WITH_CUDA
   if (gpu_) {
-    gpu_->batches.push(batch, gpu_->outputs, c10::cuda::getCurrentCUDAStream().stream());
-    ModelBatch b = first_rows(gpu_->buffers, rows);
+    const Gpu::Set& set = gpu_->sets[gpu_->next];
+    gpu_->next ^= 1;
+    gpu_->batches.push(batch, set.outputs, c10::cuda::getCurrentCUDAStream().stream());
+    ModelBatch b = first_rows(set.buffers, rows);
     if (label_ < 0) b.label = torch::Tensor();
     if (weight_ < 0) b.weight = torch::Tensor();
     return b;

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -34,17 +35,20 @@ ModelBatch first_rows(const ModelBatch& batch, int64_t rows);
 
 // Applies a compiled plan to loader batches and hands the result to LibTorch on `device`.
 // On a CUDA device (in a CUDA build of Kiln) the batch is copied to the GPU and transformed
-// there by the fused kernel (kernels/device_batches.h), on the current CUDA stream, into
-// buffers of batch_size rows that keep their addresses (a CUDA graph reads them); else the
-// CPU reference runs on `pool` and the result is copied to the device. The tensors stay
-// valid until the next apply().
+// there by the fused kernel (kernels/device_batches.h), beside the current CUDA stream,
+// which waits for it, into two sets of buffers of batch_size rows in turns, which keep their
+// addresses (a CUDA graph reads them): a batch's transform waits only for the work the
+// current stream was given between the two apply() calls before it, so it runs while the
+// step on the batch before runs. Else the CPU reference runs on `pool` and the result is
+// copied to the device. The tensors may be read by work enqueued on the current stream
+// until the next apply().
 class BatchTransformer {
  public:
-  // `targets`: the buffers to transform into on the GPU path (batch_size rows each, e.g.
-  // TrainStep::buffers()); nullptr: the transformer allocates its own.
+  // `targets`: the two sets of buffers to transform into on the GPU path (batch_size rows
+  // each, e.g. TrainStep::buffers()); nullptr: the transformer allocates its own.
   BatchTransformer(const kernels::CompiledPlan& plan, const data::Schema& schema,
                    torch::Device device, core::ThreadPool* pool, int64_t batch_size,
-                   const ModelBatch* targets = nullptr);
+                   const std::array<ModelBatch, 2>* targets = nullptr);
   ~BatchTransformer();
   BatchTransformer(const BatchTransformer&) = delete;
   BatchTransformer& operator=(const BatchTransformer&) = delete;

@@ -72,11 +72,12 @@ class TrainStep::Impl {
       // High priority: the block scheduler runs the step's kernels before the waiting blocks
       // of work on other streams (the window copies' transposes, DeviceBatches).
       stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device.index()));
-      buffers_.features = torch::zeros({batch_size, width}, floats);
-      buffers_.categorical =
-          torch::zeros({batch_size, categorical_width}, floats.dtype(torch::kInt64));
-      buffers_.label = torch::zeros({batch_size}, floats);
-      if (weighted) buffers_.weight = torch::zeros({batch_size}, floats);
+      for (ModelBatch& b : buffers_) {
+        b.features = torch::zeros({batch_size, width}, floats);
+        b.categorical = torch::zeros({batch_size, categorical_width}, floats.dtype(torch::kInt64));
+        b.label = torch::zeros({batch_size}, floats);
+        if (weighted) b.weight = torch::zeros({batch_size}, floats);
+      }
     }
 #else
     (void)batch_size;
@@ -126,7 +127,7 @@ class TrainStep::Impl {
     }
   }
 
-  const ModelBatch& buffers() const {
+  const std::array<ModelBatch, 2>& buffers() const {
     return buffers_;
   }
 
@@ -136,8 +137,8 @@ class TrainStep::Impl {
     if (!fused_) return eager(batch, kernels::scheduled_lr(schedule_, step));
 #if KILN_WITH_CUDA
     const int64_t rows = batch.features.size(0);
-    const bool in_buffers = batch.features.data_ptr() == buffers_.features.data_ptr();
-    if (Graph* g = graph_wanted_ && in_buffers ? graph_for(rows) : nullptr) {
+    const int set = set_of(batch);
+    if (Graph* g = graph_wanted_ && set >= 0 ? graph_for(rows, set) : nullptr) {
       if (!g->graph && g->warmups < warmups_before_capture()) {
         ++g->warmups;
         return fused_step(batch);
@@ -230,27 +231,44 @@ class TrainStep::Impl {
   }
 
 #if KILN_WITH_CUDA
-  // A captured step for batches of `rows` rows in buffers() (their first rows).
+  // A captured step for batches of `rows` rows in set `set` of buffers() (their first rows).
   struct Graph {
     int64_t rows = 0;
-    int warmups = 0;  // eager steps of this size so far
+    int set = 0;
+    int warmups = 0;  // eager steps of this size and set so far
     std::unique_ptr<at::cuda::CUDAGraph> graph;
     torch::Tensor loss;  // the graph's output, overwritten by each replay
   };
 
-  // The graph for `rows`-row batches, made on the first one; nullptr once kMaxGraphs sizes
-  // have one (such batches run eagerly).
-  Graph* graph_for(int64_t rows) {
+  // The set of buffers() whose first rows `batch` is, or -1. By every tensor with rows: a
+  // plan with no features or no categoricals has empty ones.
+  int set_of(const ModelBatch& batch) const {
+    auto same = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return a.defined() == b.defined() && (!a.defined() || a.data_ptr() == b.data_ptr());
+    };
+    for (std::size_t k = 0; k < buffers_.size(); ++k) {
+      const ModelBatch& b = buffers_[k];
+      if (same(batch.features, b.features) && same(batch.categorical, b.categorical) &&
+          same(batch.label, b.label) && same(batch.weight, b.weight))
+        return static_cast<int>(k);
+    }
+    return -1;
+  }
+
+  // The graph for `rows`-row batches in set `set`, made on the first one; nullptr once
+  // kMaxGraphs have one (such batches run eagerly).
+  Graph* graph_for(int64_t rows, int set) {
     for (Graph& g : graphs_)
-      if (g.rows == rows) return &g;
+      if (g.rows == rows && g.set == set) return &g;
     if (graphs_.size() == kMaxGraphs) return nullptr;
     Graph& g = graphs_.emplace_back();
     g.rows = rows;
+    g.set = set;
     return &g;
   }
 
   // The first capture waits for kWarmupSteps eager steps (lazy initialization, cuBLAS's
-  // workspace); once one graph exists, a batch size is captured at its second batch.
+  // workspace); once one graph exists, a batch size and set is captured at its second batch.
   int warmups_before_capture() const {
     return any_graph() ? 1 : kWarmupSteps;
   }
@@ -262,7 +280,7 @@ class TrainStep::Impl {
   }
 
   void capture(Graph& g) {
-    const ModelBatch inputs = first_rows(buffers_, g.rows);
+    const ModelBatch inputs = first_rows(buffers_[static_cast<std::size_t>(g.set)], g.rows);
     try {
       model_.zero_grad(true);  // the graph's backward allocates the gradients in its pool
       auto graph = std::make_unique<at::cuda::CUDAGraph>();
@@ -276,7 +294,7 @@ class TrainStep::Impl {
       graph->capture_end();
       g.graph = std::move(graph);
       core::log_info(detail::concat("the training step is captured in a CUDA graph (batches of ",
-                                    g.rows, " rows)"));
+                                    g.rows, " rows in input buffers ", g.set, ")"));
     } catch (const std::exception& e) {
       graph_wanted_ = false;
       g.loss = torch::Tensor();
@@ -295,7 +313,7 @@ class TrainStep::Impl {
   OptimOptions optim_;
   kernels::LrSchedule schedule_;
   int64_t next_step_;  // the step the next run() must be
-  ModelBatch buffers_;
+  std::array<ModelBatch, 2> buffers_;
   torch::Tensor pos_weight_;
   bool bf16_ = false;
   bool fused_ = false;
@@ -307,9 +325,9 @@ class TrainStep::Impl {
 #if KILN_WITH_CUDA
   std::unique_ptr<kernels::ClippedAdamW> adamw_;
   bool graph_wanted_ = false;
-  // The full batch size's graph and the epoch's short last batch's: a dataset's epochs all
-  // end in a batch of the same size.
-  static constexpr std::size_t kMaxGraphs = 2;
+  // The full batch size's graphs and the epoch's short last batch's, one for each set of
+  // buffers: a dataset's epochs all end in a batch of the same size.
+  static constexpr std::size_t kMaxGraphs = 4;
   std::vector<Graph> graphs_;
 #endif
 };
@@ -323,7 +341,7 @@ TrainStep::TrainStep(TabularModelImpl& model, torch::optim::Optimizer& optimizer
 
 TrainStep::~TrainStep() = default;
 
-const ModelBatch& TrainStep::buffers() const {
+const std::array<ModelBatch, 2>& TrainStep::buffers() const {
   return impl_->buffers();
 }
 

@@ -9,17 +9,20 @@
 // enqueued beside the step. train.precision bf16 runs the forward under bf16 autocast. With
 // train.cuda_graph the whole step (forward, backward, bookkeeping, clipping, update) is
 // captured once into a CUDA graph after a few eager warm-up steps and replayed for every
-// full batch in buffers(); the epoch's short last batch gets a graph of its own at its
-// second occurrence (other sizes run eagerly). See docs/TRAINING.md.
+// full batch in either set of buffers(), a graph per set; the epoch's short last batch gets
+// graphs of its own at its second occurrence in each set (other sizes run eagerly). Two
+// sets, so that a data path can fill one while a step reads the other. See
+// docs/TRAINING.md.
 //
 // Not thread-safe. On CUDA, from construction to destruction the thread's current stream is
-// one of the step's own (capture needs a non-default stream): the data path and evaluation
-// enqueue their work on it too. The loss a step returns is overwritten by the next graphed
-// step.
+// one of the step's own (capture needs a non-default stream): evaluation enqueues its work
+// on it too, and it waits for the data path's transforms (which run on a stream of their
+// own). The loss a step returns is overwritten by the next graphed step.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <array>
 #include <memory>
 
 #include "kernels/adamw_math.h"
@@ -45,9 +48,10 @@ class TrainStep {
             bool weighted, double pos_weight, int64_t first_step);
   ~TrainStep();
 
-  // batch_size rows on the device for a data path to fill in place (BatchTransformer's
-  // targets); a step over all of them replays the captured graph. Empty on the CPU.
-  const ModelBatch& buffers() const;
+  // Two sets of batch_size rows on the device for a data path to fill in place, in turns
+  // (BatchTransformer's targets); a step over all the rows of a set replays that set's
+  // captured graph. Empty on the CPU.
+  const std::array<ModelBatch, 2>& buffers() const;
 
   // Step `step` (the one after the previous run's, or first_step) over `batch`, at the
   // schedule's learning rate; the mean loss, a scalar on the device, not synchronized.

@@ -6,9 +6,10 @@ stream and GPU timestamps. The training stream is the one that runs `record_step
 per step, inside the graph); a step is the time from one `record_step` kernel's end to
 the next one's. Per step it reports the wall time, the time some kernel or copy ran on the
 training stream (busy), the rest (idle: the GPU waited for the host, for an event, or
-between launches), the transform kernel's time, and where the idle time sat: after which
-kernel, before which one, summed over the steps. Also the time other streams ran kernels
-or copies during the step (work that shares the GPU with it: window copies, transposes).
+between launches), the transform kernel's time (on whichever stream: it runs on one of its
+own, beside the step before), and where the idle time sat: after which kernel, before
+which one, summed over the steps. Also the time other streams ran kernels or copies during
+the step (work that shares the GPU with it: the transform, window copies, transposes).
 
   trace_summary.py TRACE [--label TEXT] [--top N]
 
@@ -76,13 +77,17 @@ def summarize(events, top):
     others = sorted((start, end) for s, evs in by_stream.items() if s != train
                     for start, end, _ in evs)
     mine_spans = [(start, end) for start, end, _ in mine]
+    # The transform runs on a stream of its own (beside the step before), or on the
+    # training stream.
+    transforms = sorted((start, end) for _, start, end, name in events
+                        if "fused_transform" in name)
     walls, busy, transform, shared = [], [], [], []
     gaps = collections.Counter()
     for lo, hi in zip(marks, marks[1:]):
         inside = [(s, e, n) for s, e, n in mine if lo <= s < hi]
         walls.append(hi - lo)
         busy.append(union_length(mine_spans, lo, hi))
-        transform.append(sum(e - s for s, e, n in inside if "fused_transform" in n))
+        transform.append(union_length(transforms, lo, hi))
         shared.append(union_length(others, lo, hi))
         previous_end, previous = lo, "record_step"
         for s, e, n in inside:

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
       model->parameters(),
       torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
   trainer::TrainStep step(*model, optimizer, config, device, batch, width, 0, false, 1.0, 0);
-  const trainer::ModelBatch& inputs = step.buffers();
+  const trainer::ModelBatch& inputs = step.buffers()[0];
   inputs.features.normal_();
   inputs.label.bernoulli_(0.1);
 

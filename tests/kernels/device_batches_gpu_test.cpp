@@ -65,14 +65,16 @@ struct DeviceArray {
 
 // What DeviceBatches wrote for three epochs of `options`' loader, batch after batch, with no
 // synchronization between batches (as `kiln fit` runs): each batch's outputs are copied on
-// the compute stream into one array per output.
+// the compute stream into one array per output. With two `sets`, the batches go into two
+// sets of outputs in turns (as `kiln fit` does: a transform then overlaps the compute
+// stream's work on the batch before).
 struct Epochs {
   std::vector<float> features, label, weight;
   std::vector<int64_t> categorical;
 };
 
 Epochs run_epochs(const std::shared_ptr<const data::Dataset>& ds, const CompiledPlan& plan,
-                  data::LoaderOptions options) {
+                  data::LoaderOptions options, int sets = 1) {
   PinnedAllocator pinned;
   options.allocator = &pinned;
   options.hold = 2;
@@ -81,18 +83,27 @@ Epochs run_epochs(const std::shared_ptr<const data::Dataset>& ds, const Compiled
   // drop_last yields whole batches only.
   const auto rows = static_cast<std::size_t>(
       3 * (options.drop_last ? loader.batches_per_epoch() * batch : loader.rows_per_epoch()));
-  DeviceArray<float> features(static_cast<std::size_t>(batch * width)), label(batch), weight(batch);
-  DeviceArray<int64_t> categorical(static_cast<std::size_t>(batch * cwidth));
+  // The sets of outputs, one after another in each array.
+  const auto n_sets = static_cast<std::size_t>(sets), per_set = static_cast<std::size_t>(batch);
+  const auto w = static_cast<std::size_t>(width), cw = static_cast<std::size_t>(cwidth);
+  DeviceArray<float> features(n_sets * per_set * w), label(n_sets * per_set),
+      weight(n_sets * per_set);
+  DeviceArray<int64_t> categorical(n_sets * per_set * cw);
+  std::vector<DeviceBatchOutputs> outs;
+  for (std::size_t k = 0; k < n_sets; ++k)
+    outs.push_back({features.data + k * per_set * w,
+                    categorical.data + k * per_set * cw,
+                    {{4, label.data + k * per_set}, {5, weight.data + k * per_set}}});
   DeviceArray<float> all_features(rows * static_cast<std::size_t>(width)), all_label(rows),
       all_weight(rows);
   DeviceArray<int64_t> all_categorical(rows * static_cast<std::size_t>(cwidth));
   DeviceBatches batches(plan, ds->schema(), batch);
-  DeviceBatchOutputs out{features.data, categorical.data, {{4, label.data}, {5, weight.data}}};
   cudaStream_t stream = nullptr;
   EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   std::size_t done = 0;
   for (int epoch = 0; epoch < 3; ++epoch) {
-    while (const data::Batch* b = loader.next()) {
+    for (std::size_t i = 0; const data::Batch* b = loader.next(); ++i) {
+      const DeviceBatchOutputs& out = outs[i % outs.size()];
       batches.push(*b, out, stream);
       const auto n = static_cast<std::size_t>(b->rows);
       auto keep = [&](auto* to, const auto* from, std::size_t per_row) {
@@ -100,10 +111,10 @@ Epochs run_epochs(const std::shared_ptr<const data::Dataset>& ds, const Compiled
                                   cudaMemcpyDeviceToDevice, stream),
                   cudaSuccess);
       };
-      keep(all_features.data, features.data, static_cast<std::size_t>(width));
-      keep(all_categorical.data, categorical.data, static_cast<std::size_t>(cwidth));
-      keep(all_label.data, label.data, 1);
-      keep(all_weight.data, weight.data, 1);
+      keep(all_features.data, out.features, static_cast<std::size_t>(width));
+      keep(all_categorical.data, out.categorical, static_cast<std::size_t>(cwidth));
+      keep(all_label.data, out.columns[0].out, 1);
+      keep(all_weight.data, out.columns[1].out, 1);
       done += n;
     }
   }
@@ -136,15 +147,20 @@ TEST(DeviceBatchesGpu, GatheredOnTheGpuEqualsCopiedOnTheCpuBitForBit) {
     o.drop_last = c.drop_last;
     o.seed = 8;
     const Epochs copied = run_epochs(ds, plan, o);
+    auto expect_same = [&](const Epochs& got, const char* what) {
+      SCOPED_TRACE(what);
+      ASSERT_EQ(got.features.size(), copied.features.size());
+      EXPECT_EQ(std::memcmp(got.features.data(), copied.features.data(),
+                            copied.features.size() * sizeof(float)),
+                0);
+      EXPECT_EQ(got.categorical, copied.categorical);
+      EXPECT_EQ(got.label, copied.label);
+      EXPECT_EQ(got.weight, copied.weight);
+    };
+    expect_same(run_epochs(ds, plan, o, 2), "copied, two sets of outputs");
     o.gather = true;
-    const Epochs gathered = run_epochs(ds, plan, o);
-    ASSERT_EQ(gathered.features.size(), copied.features.size());
-    EXPECT_EQ(std::memcmp(gathered.features.data(), copied.features.data(),
-                          copied.features.size() * sizeof(float)),
-              0);
-    EXPECT_EQ(gathered.categorical, copied.categorical);
-    EXPECT_EQ(gathered.label, copied.label);
-    EXPECT_EQ(gathered.weight, copied.weight);
+    expect_same(run_epochs(ds, plan, o), "gathered");
+    expect_same(run_epochs(ds, plan, o, 2), "gathered, two sets of outputs");
   }
 }
 
