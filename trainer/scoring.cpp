@@ -62,9 +62,9 @@ class BatchTransformer::Gpu {
     ModelBatch buffers;
     kernels::DeviceBatchOutputs outputs;
   };
+  std::array<Set, 2> sets;  // declared first: freed after `batches` has synchronized its streams
   kernels::PinnedAllocator pinned;
   kernels::DeviceBatches batches;
-  std::array<Set, 2> sets;
   std::size_t next = 0;  // the set the next batch goes into
 };
 #else
