@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/errors.h"
 #include "data/dataset.h"
@@ -39,19 +40,34 @@ Schema small_schema() {
                  {"label", Role::kLabel, 0}}};
 }
 
+// The columns of small_schema(), `rows` rows of known values.
+struct SmallColumns {
+  explicit SmallColumns(int64_t rows) : id(rows), x(rows), w(rows), label(rows), c(rows) {
+    for (int64_t i = 0; i < rows; ++i) {
+      id[i] = i * 3;
+      x[i] = i % 11 == 0 ? NAN : std::sin(static_cast<float>(i)) * 1e6f;
+      c[i] = i % 9 == 0 ? -1 : static_cast<int32_t>(i % 5);
+      w[i] = 0.5f + static_cast<float>(i % 3);
+      label[i] = static_cast<float>(i % 2);
+    }
+  }
+  // A shard of these rows at `path`.
+  void write(const std::string& path, const ShardWriteOptions& o) const {
+    ShardWriter writer(path, small_schema(), o);
+    writer.append(static_cast<int64_t>(id.size()),
+                  {id.data(), x.data(), c.data(), w.data(), label.data()});
+    writer.finish();
+  }
+  std::vector<int64_t> id;
+  std::vector<float> x, w, label;
+  std::vector<int32_t> c;
+};
+
 TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
   TempDir dir;
   const int64_t rows = 10007;
-  std::vector<int64_t> id(rows);
-  std::vector<float> x(rows), w(rows), label(rows);
-  std::vector<int32_t> c(rows);
-  for (int64_t i = 0; i < rows; ++i) {
-    id[i] = i * 3;
-    x[i] = i % 11 == 0 ? NAN : std::sin(static_cast<float>(i)) * 1e6f;
-    c[i] = i % 9 == 0 ? -1 : static_cast<int32_t>(i % 5);
-    w[i] = 0.5f + static_cast<float>(i % 3);
-    label[i] = static_cast<float>(i % 2);
-  }
+  const SmallColumns columns(rows);
+  const auto& [id, x, w, label, c] = columns;
   for (ShardWriteOptions o :
        {ShardWriteOptions{4096, 0, false, false}, ShardWriteOptions{4096, 6, true, false},
         ShardWriteOptions{1000, 1, false, true}, ShardWriteOptions{65536, 9, true, true}}) {
@@ -83,6 +99,63 @@ TEST(Shard, RoundTripsThroughEveryAllowedFilterCombination) {
       EXPECT_EQ(sc[i], c[4095 + i]);
     }
   }
+}
+
+// Several reads in one loop (what the loader does for a window's blocks), from shards on
+// the fast path (pread, inflate) and off it (Fletcher32: H5Dread), against the values
+// written; and an error in one of them names its shard and row.
+TEST(Shard, ReadAllReadsEachRangeAsReadDoes) {
+  TempDir dir;
+  const int64_t rows = 5003;
+  const SmallColumns columns(rows);
+  columns.write(dir / "fast.h5", {1000, 1, true, false});
+  columns.write(dir / "h5dread.h5", {1000, 0, false, true});
+  SmallColumns with_nan = columns;
+  with_nan.label[4321] = NAN;
+  with_nan.write(dir / "bad.h5", {1000, 0, false, false});
+  auto fast = ShardFile::open(dir / "fast.h5", nullptr);
+  auto h5dread = ShardFile::open(dir / "h5dread.h5", nullptr);
+  auto bad = ShardFile::open(dir / "bad.h5", nullptr);
+  // (shard, start, count): across chunk boundaries, a whole chunk, nothing, the end.
+  const std::vector<std::tuple<const ShardFile*, int64_t, int64_t>> ranges = {
+      {fast.get(), 999, 1502},
+      {h5dread.get(), 2000, 1000},
+      {fast.get(), 7, 0},
+      {h5dread.get(), 4990, 13},
+      {fast.get(), 0, 5003}};
+  int64_t total = 0;
+  for (const auto& r : ranges)
+    total += std::get<2>(r);
+  ColumnBuffers out(small_schema(), total);
+  std::vector<ShardFile::Read> reads;
+  int64_t at = 0;
+  for (const auto& [shard, start, count] : ranges) {
+    ShardFile::Read& r = reads.emplace_back();
+    r.shard = shard;
+    r.start = start;
+    r.count = count;
+    for (std::size_t k = 0; k < 5; ++k)
+      r.out.push_back(out.column<char>(k) + at * (k == 0 ? 8 : 4));
+    at += count;
+  }
+  core::ThreadPool pool(3);
+  ShardFile::read_all(reads, &pool);
+  at = 0;
+  for (const auto& [shard, start, count] : ranges) {
+    for (int64_t i = 0; i < count; ++i, ++at) {
+      const auto row = static_cast<std::size_t>(start + i);
+      ASSERT_EQ(out.column<int64_t>(0)[at], columns.id[row]) << at;
+      const float x = out.column<float>(1)[at];
+      ASSERT_TRUE(x == columns.x[row] || (std::isnan(x) && std::isnan(columns.x[row]))) << at;
+      ASSERT_EQ(out.column<int32_t>(2)[at], columns.c[row]) << at;
+      ASSERT_EQ(out.column<float>(4)[at], columns.label[row]) << at;
+    }
+  }
+  reads[1].shard = bad.get();
+  reads[1].start = 4000;
+  const std::string msg = error_of<DataError>([&] { ShardFile::read_all(reads, &pool); });
+  EXPECT_NE(msg.find("bad.h5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("/columns/label: row 4321"), std::string::npos) << msg;
 }
 
 TEST(Shard, AnAbandonedWriterLeavesNoFileBehind) {
