@@ -52,8 +52,9 @@ struct DeviceBatches::Slot {
 // A set of outputs push() has written, and the compute work that read them last.
 struct DeviceBatches::Outputs {
   DeviceBatchOutputs where;
-  Event consumed = make_event();  // on the compute stream, after that work
-  bool recorded = false;
+  // On the compute stream, after that work. Until it is first recorded, an event stands
+  // for no work (cudaEventRecord), so the first wait for it waits for nothing.
+  Event consumed = make_event();
 };
 
 // The GPU's copy of a gather-mode loader's ring (its 4-byte columns and the order), and of
@@ -238,17 +239,8 @@ void DeviceBatches::push_gathered(const data::Batch& batch, const DeviceBatchOut
 }
 
 DeviceBatches::Outputs& DeviceBatches::outputs_of(const DeviceBatchOutputs& out) {
-  auto same = [&](const DeviceBatchOutputs& o) {
-    if (o.features != out.features || o.categorical != out.categorical ||
-        o.columns.size() != out.columns.size())
-      return false;
-    for (std::size_t i = 0; i < o.columns.size(); ++i)
-      if (o.columns[i].column != out.columns[i].column || o.columns[i].out != out.columns[i].out)
-        return false;
-    return true;
-  };
   for (const auto& o : outputs_)
-    if (same(o->where)) return *o;
+    if (o->where == out) return *o;
   auto& o = outputs_.emplace_back(std::make_unique<Outputs>());
   o->where = out;
   return *o;
@@ -263,14 +255,11 @@ void DeviceBatches::push(const data::Batch& batch, const DeviceBatchOutputs& out
   auto transform = static_cast<cudaStream_t>(transform_stream_);
   // What the compute stream was given since the last push read that push's outputs: they
   // are free again once it has run. This push's transform waits for the readers of its own.
-  if (last_ != nullptr) {
+  if (last_ != nullptr)
     cuda_check(cudaEventRecord(last_->consumed.get(), compute), "recording a batch's readers");
-    last_->recorded = true;
-  }
   Outputs& outputs = outputs_of(out);
-  if (outputs.recorded)
-    cuda_check(cudaStreamWaitEvent(transform, outputs.consumed.get(), 0),
-               "ordering a transform after the readers of its outputs");
+  cuda_check(cudaStreamWaitEvent(transform, outputs.consumed.get(), 0),
+             "ordering a transform after the readers of its outputs");
   if (batch.ring != nullptr)
     push_gathered(batch, out, transform);
   else

@@ -50,6 +50,7 @@ struct DeviceBatchOutputs {
   int64_t* categorical = nullptr;  // [batch_size, categorical width], row-major
   // float32 columns of the batch (by schema index) and where each goes ([batch_size]).
   std::vector<ColumnCopy> columns;
+  bool operator==(const DeviceBatchOutputs&) const = default;
 };
 
 class DeviceBatches {

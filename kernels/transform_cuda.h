@@ -22,6 +22,7 @@ using data::RowMap;
 struct ColumnCopy {
   int32_t column = 0;
   float* out = nullptr;
+  bool operator==(const ColumnCopy&) const = default;
 };
 constexpr int kMaxColumnCopies = 4;  // per apply()
 

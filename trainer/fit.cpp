@@ -108,14 +108,14 @@ torch::Tensor unhex(const std::string& text, const std::string& where) {
 
 // GPU milliseconds of every kEvery-th step, from timing events on the step's stream: its
 // wait for the batch's transform (with the transform's waits for window copies; the
-// transform runs on a stream of its own beside the step before, so 0 when that hides it) and
-// the step itself (with the loss kept on the device). Beside the wall time per step they say
-// whether the GPU is busy or waits for the host. The sampled steps are the middle ones of kEvery,
-// away from the first step after an evaluation (usually at a multiple of kEvery steps): an
-// evaluation empties the GPU's queue, so the next step's events would time the host's launches too.
-// A sample is added up once its events have completed, at the next sample or report, so few are
-// pending (the batch copies' waits keep the host a few batches or loader windows ahead of the GPU
-// at most). No-ops off the GPU.
+// transform runs on a stream of its own beside the step before, so 0 when that hides it)
+// and the step itself (with the loss kept on the device). Beside the wall time per step
+// they say whether the GPU is busy or waits for the host. The sampled steps are the middle
+// ones of kEvery, away from the first step after an evaluation (usually at a multiple of
+// kEvery steps): an evaluation empties the GPU's queue, so the next step's events would
+// time the host's launches too. A sample is added up once its events have completed, at
+// the next sample or report, so few are pending (the batch copies' waits keep the host a
+// few batches or loader windows ahead of the GPU at most). No-ops off the GPU.
 class StepTimes {
  public:
   static constexpr int64_t kEvery = 16;

@@ -34,15 +34,15 @@ class BatchTransformer::Gpu {
       int64_t batch_size, const std::array<ModelBatch, 2>* targets, int label, int weight)
       : batches(plan, schema, batch_size) {
     const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+    auto need = [&](torch::Tensor& t, std::vector<int64_t> shape, torch::ScalarType type) {
+      if (!t.defined()) t = torch::empty(shape, floats.dtype(type));
+      KILN_ASSERT(
+          t.is_cuda() && t.is_contiguous() && t.size(0) == batch_size && t.scalar_type() == type,
+          "GPU batch buffer of the wrong shape or type");
+    };
     for (std::size_t k = 0; k < sets.size(); ++k) {
       Set& s = sets[k];
       if (targets != nullptr) s.buffers = (*targets)[k];
-      auto need = [&](torch::Tensor& t, std::vector<int64_t> shape, torch::ScalarType type) {
-        if (!t.defined()) t = torch::empty(shape, floats.dtype(type));
-        KILN_ASSERT(
-            t.is_cuda() && t.is_contiguous() && t.size(0) == batch_size && t.scalar_type() == type,
-            "GPU batch buffer of the wrong shape or type");
-      };
       need(s.buffers.features, {batch_size, plan.width()}, torch::kFloat32);
       need(s.buffers.categorical, {batch_size, plan.categorical_width()}, torch::kInt64);
       s.outputs.features = s.buffers.features.data_ptr<float>();
