@@ -27,6 +27,8 @@ bool is_missing(const std::string& s) {
   return lower == "na" || lower == "nan" || lower == "null";
 }
 
+// A number, +-Inf included ("inf", "-Infinity", any case, or beyond double's range); never
+// NaN (the missing values are is_missing's).
 std::optional<double> parse_number(const std::string& s) {
   // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
   std::size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t\r");
@@ -34,8 +36,20 @@ std::optional<double> parse_number(const std::string& s) {
   const char* first = s.data() + b + (s[b] == '+' ? 1 : 0);
   const char* last = s.data() + e + 1;
   double value = 0;
-  auto [ptr, ec] = std::from_chars(first, last, value);
-  if (ec != std::errc() || ptr != last || !std::isfinite(value)) return std::nullopt;
+  std::from_chars_result read = std::from_chars(first, last, value);
+  if (read.ec == std::errc::result_out_of_range && read.ptr == last) {
+    // Beyond double's range ("1e400", "1e-400"): long double's is wider, so it tells an
+    // overflow (+-Inf) from an underflow (0).
+    long double wide = 0;
+    read = std::from_chars(first, last, wide);
+    if (read.ec == std::errc() && std::isfinite(wide)) {
+      constexpr long double kMax = std::numeric_limits<double>::max();
+      value = wide > kMax    ? std::numeric_limits<double>::infinity()
+              : wide < -kMax ? -std::numeric_limits<double>::infinity()
+                             : static_cast<double>(wide);
+    }
+  }
+  if (read.ec != std::errc() || read.ptr != last || std::isnan(value)) return std::nullopt;
   return value;
 }
 
@@ -139,6 +153,21 @@ std::string column_name(const std::string& header) {
   return name.empty() ? "_" : name;
 }
 
+// What makes a record unusable before its values are read (the reader's `error`, or a wrong
+// field count); "" when nothing does.
+std::string record_fault(const std::vector<std::string>& fields, const std::string& error,
+                         std::size_t columns) {
+  if (!error.empty() || fields.size() == columns) return error;
+  return detail::concat("expected ", columns, " fields, found ", fields.size());
+}
+
+// A bad row fails the import unless bad rows are skipped.
+void fail_unless_skipping(bool skip_bad_rows, const std::string& file, int64_t line,
+                          const std::string& fault) {
+  KILN_CHECK(skip_bad_rows, DataError, file, ":", line, ": ", fault,
+             " (use --on-bad-row skip to count and set such rows aside)");
+}
+
 struct ColumnPlan {
   std::string name;
   Role role = Role::kNumeric;
@@ -198,7 +227,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
                  o.files.front());
     }
     while (reader.next(fields, raw, error)) {
-      if (!error.empty() || fields.size() != header.size()) continue;  // pass 2 reports it
+      const std::string fault = record_fault(fields, error, header.size());
+      if (!fault.empty()) {  // fails now; skipped, pass 2 counts it and sets it aside
+        fail_unless_skipping(o.skip_bad_rows, file, reader.line(), fault);
+        continue;
+      }
       for (std::size_t c = 0; c < fields.size(); ++c) {
         ColumnPlan& p = plan[c];
         if (is_missing(fields[c])) continue;
@@ -270,9 +303,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     reader.next(fields, raw, error);  // the header
     while (reader.next(fields, raw, error)) {
       if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
-      if (error.empty() && fields.size() != ncols) {
-        error = detail::concat("expected ", ncols, " fields, found ", fields.size());
-      }
+      error = record_fault(fields, error, ncols);
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
         char* dst = buffers.column<char>(c) + filled * mem_size(plan[c].role);
@@ -331,17 +362,16 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
             if (!missing && std::isnan(parsed)) {
               error = detail::concat("column '", plan[c].name, "': '", v, "' is not a number");
             }
-            if (plan[c].role == Role::kWeight && !(parsed >= 0)) {
-              error = detail::concat("weight '", v, "' must be a number >= 0");
+            const float value = to_float(parsed);
+            if (plan[c].role == Role::kWeight && !(value >= 0 && std::isfinite(value))) {
+              error = detail::concat("weight '", v, "' must be a finite float32 number >= 0");
             }
-            float value = to_float(parsed);
             std::memcpy(dst, &value, 4);
           }
         }
       }
       if (!error.empty()) {
-        KILN_CHECK(o.skip_bad_rows, DataError, file, ":", reader.line(), ": ", error,
-                   " (use --on-bad-row skip to count and set such rows aside)");
+        fail_unless_skipping(o.skip_bad_rows, file, reader.line(), error);
         if (!rejects) {
           rejects = std::make_unique<std::ofstream>(reject_path, std::ios::trunc);
           KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path,

@@ -6,8 +6,9 @@
 // (codes in order of first appearance) and the label's values; the second writes the
 // shards. Memory is bounded by the dictionaries, not the row count.
 //
-// Numbers beyond float32's range are stored as +-Inf in numeric columns (inspect counts
-// them); a label must be a finite float32.
+// Infinities ("inf", "-Infinity", any case) and numbers beyond float32's range are stored as
+// +-Inf in numeric columns (inspect counts them), numbers too small for it as 0 or a
+// subnormal; a label and a weight must be finite float32 numbers.
 //
 // CSV: RFC 4180 — a header row, ',' between fields, fields optionally in double quotes
 // with "" for a quote inside, newlines allowed inside quotes. Header names become column

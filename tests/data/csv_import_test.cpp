@@ -124,19 +124,41 @@ TEST(CsvImport, SkippedRowsAreCountedAndWrittenToTheRejectFile) {
   EXPECT_EQ(read_all(o.out)["x"], (std::vector<double>{1, 3}));
 }
 
-TEST(CsvImport, NumbersBeyondFloat32BecomeInfinityButLabelsMustBeFinite) {
+TEST(CsvImport, InfinitiesAndNumbersBeyondFloat32StayNumericButLabelsAndWeightsMustBeFinite) {
   TempDir dir;
+  std::string schema =
+      write_file(dir, "schema.json", R"({"columns": [{"name": "w", "role": "weight"}]})");
   CsvImportOptions o;
-  o.files = {write_file(dir, "e.csv", "x,label\n1e300,0\n-1e300,1\n5,1e300\n")};
+  o.files = {write_file(dir, "e.csv",
+                        "x,w,label\n1e300,1,0\n-1e300,1,1\ninf,1,0\n-Infinity,1,1\n1e400,1,0\n"
+                        "-1e400,1,1\n1e-400,1,0\n5,1,1e300\n6,1,-inf\n7,inf,1\n8,1e39,1\n")};
   o.out = dir / "ds";
   o.label = "label";
+  o.schema_file = schema;
   o.skip_bad_rows = true;
   CsvImportSummary s = import_csv(o);
-  EXPECT_EQ(s.rows_written, 2);
-  EXPECT_EQ(s.rows_rejected, 1);  // the infinite label
-  auto x = read_all(o.out)["x"];
-  EXPECT_EQ(x[0], INFINITY);
-  EXPECT_EQ(x[1], -INFINITY);
+  EXPECT_EQ(s.rows_written, 7);
+  EXPECT_EQ(s.rows_rejected, 4);  // the infinite labels and weights
+  const Schema written = Dataset::open(o.out)->schema();
+  EXPECT_EQ(written.columns[static_cast<std::size_t>(written.find("x"))].role, Role::kNumeric);
+  EXPECT_EQ(read_all(o.out)["x"], (std::vector<double>{INFINITY, -INFINITY, INFINITY, -INFINITY,
+                                                       INFINITY, -INFINITY, 0}));
+}
+
+TEST(CsvImport, AMalformedRowFailsBeforeTheLabelIsMapped) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "f.csv", "x,label\n1\n2,yes\n3,no\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  o.positive = "maybe";  // would fail too, but the row comes first
+  try {
+    import_csv(o);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("f.csv:2: expected 2 fields, found 1"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
