@@ -196,6 +196,9 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions o
   std::error_code ec;
   KILN_CHECK(!fs::exists(fs::path(dir_) / "dataset.json", ec), OutputError, "'", dir_,
              "' already holds a dataset; remove it or choose another output directory");
+  for (fs::path missing = dir_; !missing.empty() && !fs::exists(missing, ec);
+       missing = missing.parent_path())
+    created_.insert(created_.begin(), missing.string());
   fs::create_directories(dir_, ec);
   KILN_CHECK(!ec, OutputError, "cannot create directory '", dir_, "': ", ec.message());
   manifest_.schema = schema_;
@@ -203,13 +206,21 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions o
   manifest_.created_by = "kiln " + build.version + " (git " + build.git_revision + ")";
 }
 
-DatasetWriter::~DatasetWriter() = default;
+DatasetWriter::~DatasetWriter() {
+  if (finished_) return;
+  writer_.reset();  // removes its temporary file
+  std::error_code ec;
+  for (auto it = created_.rbegin(); it != created_.rend(); ++it)
+    fs::remove(*it, ec);  // a directory only where empty
+}
 
 void DatasetWriter::start_shard() {
   char name[32];
   std::snprintf(name, sizeof name, "part-%05zu.h5", manifest_.shards.size());
   manifest_.shards.push_back({name, 0, ""});
-  writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name).string(), schema_, options_);
+  const std::string path = (fs::path(dir_) / name).string();
+  writer_ = std::make_unique<ShardWriter>(path, schema_, options_);
+  created_.push_back(path);
 }
 
 void DatasetWriter::end_shard() {
@@ -240,8 +251,14 @@ void DatasetWriter::set_dictionary(const std::string& column,
                                    const std::vector<std::string>& values) {
   KILN_ASSERT(schema_.find(column) >= 0, "dictionary for an unknown column");
   std::string rel = "dictionaries/" + column + ".json";
-  fs::create_directories(fs::path(dir_) / "dictionaries");
-  core::atomic_write((fs::path(dir_) / rel).string(), nlohmann::json(values).dump() + "\n");
+  const fs::path directory = fs::path(dir_) / "dictionaries";
+  std::error_code ec;
+  if (fs::create_directories(directory, ec)) created_.push_back(directory.string());
+  KILN_CHECK(!ec, OutputError, "cannot create directory '", directory.string(),
+             "': ", ec.message());
+  const std::string path = (fs::path(dir_) / rel).string();
+  core::atomic_write(path, nlohmann::json(values).dump() + "\n");
+  created_.push_back(path);
   manifest_.dictionaries[column] = rel;
 }
 
@@ -251,6 +268,7 @@ DatasetManifest DatasetWriter::finish() {
   manifest_.rows = rows_;
   manifest_.fingerprint = fingerprint_of(manifest_.shards);
   write_manifest(dir_, manifest_);
+  finished_ = true;
   return manifest_;
 }
 

@@ -72,7 +72,9 @@ class Dataset {
 
 // Writes a dataset: rows are appended in blocks and split into shards of at most
 // `rows_per_shard`; finish() writes dataset.json last, so a directory with dataset.json is
-// always complete. Refuses a directory that already holds a dataset. Not thread-safe.
+// always complete. Refuses a directory that already holds a dataset. Destroyed unfinished
+// (an import that failed), it removes the files it wrote, and the directories it created
+// where they are left empty. Not thread-safe.
 class DatasetWriter {
  public:
   DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options, int64_t rows_per_shard);
@@ -94,6 +96,8 @@ class DatasetWriter {
   std::unique_ptr<ShardWriter> writer_;
   DatasetManifest manifest_;
   int64_t rows_ = 0;
+  std::vector<std::string> created_;  // the files and directories written, in order
+  bool finished_ = false;
 };
 
 }  // namespace kiln::data

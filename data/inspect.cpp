@@ -92,6 +92,8 @@ std::string describe_text(const nlohmann::ordered_json& d) {
                   c["dtype"].get<std::string>().c_str(), c["missing_pct"].get<double>(),
                   num(c["min"]), num(c["mean"]), num(c["max"]));
     out << line;
+    if (c["infinite"].get<int64_t>() > 0)
+      out << "    " << c["infinite"].get<int64_t>() << " infinite (+-Inf), not in min, mean, max\n";
     if (c.contains("top")) {
       out << "    " << c["distinct"].get<std::size_t>() << " distinct of "
           << c["cardinality"].get<int64_t>() << "; top:";

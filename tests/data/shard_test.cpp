@@ -465,5 +465,28 @@ TEST_F(DatasetBadInput, AnExistingDatasetIsNotOverwritten) {
   EXPECT_THROW(DatasetWriter(dir_ / "ds", schema, {}, 100), OutputError);
 }
 
+TEST(DatasetWriter, AnUnfinishedWriterRemovesWhatItWrote) {
+  TempDir dir;
+  Schema schema{
+      {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 2}, {"label", Role::kLabel, 0}}};
+  std::vector<float> x(1000, 1.0f), label(1000, 0.0f);
+  std::vector<int32_t> c(1000, 1);
+  auto write_and_abandon = [&](const std::string& out) {
+    DatasetWriter writer(out, schema, {}, 600);
+    writer.set_dictionary("c", {"a", "b"});
+    writer.append(1000, {x.data(), c.data(), label.data()});  // a finished shard, and one open
+  };
+  write_and_abandon(dir / "new/ds");
+  EXPECT_FALSE(std::filesystem::exists(dir / "new"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path()));
+  std::filesystem::create_directories(dir / "mine");
+  std::ofstream(dir / "mine/notes.txt") << "kept";
+  write_and_abandon(dir / "mine");
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "mine"))
+    left.push_back(entry.path().filename());
+  EXPECT_EQ(left, std::vector<std::string>{"notes.txt"});
+}
+
 }  // namespace
 }  // namespace kiln::data

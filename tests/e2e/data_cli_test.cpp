@@ -1,6 +1,7 @@
 // kiln data synth | import | inspect | validate, driven as a user or pipeline would.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -97,6 +98,20 @@ TEST(DataCli, ImportReportsRowsAndTheLabelMapping) {
                         "label", "--positive", "spam", "--schema", dir / "schema.json"});
   EXPECT_EQ(fail.exit_code, 65);
   EXPECT_NE(fail.last_err_line().find("in.csv:4"), std::string::npos) << fail.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "ds2")) << "a failed import leaves nothing";
+}
+
+TEST(DataCli, ImportedInfinitiesStayNumericAndInspectCountsThem) {
+  TempDir dir;
+  std::ofstream(dir / "in.csv") << "x,label\n-inf,1\n1,0\nInfinity,0\n3,1\n";
+  auto run = run_kiln(
+      {"data", "import", "--csv", dir / "in.csv", "--out", dir / "ds", "--label", "label"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("x                        numeric"), std::string::npos) << run.out;
+  auto text = run_kiln({"data", "inspect", dir / "ds"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("2 infinite (+-Inf), not in min, mean, max"), std::string::npos)
+      << text.out;
 }
 
 }  // namespace
