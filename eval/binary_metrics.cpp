@@ -73,15 +73,15 @@ void ranking_pass(const Ranking& ranked, const std::vector<uint8_t>& labels, Wei
 }  // namespace
 
 void BinaryAccumulator::add(const double* scores, const float* labels, const double* weights,
-                            int64_t n) {
+                            int64_t n, std::string_view source) {
   const int64_t first = rows();
   for (int64_t i = 0; i < n; ++i) {
-    KILN_CHECK(std::isfinite(scores[i]), DataError, "score at row ", first + i, " is ", scores[i],
-               "; scores must be finite");
-    KILN_CHECK(labels[i] == 0.0f || labels[i] == 1.0f, DataError, "label at row ", first + i,
-               " is ", labels[i], "; binary labels must be 0 or 1");
+    KILN_CHECK(std::isfinite(scores[i]), DataError, source, ": the score at row ", first + i,
+               " is ", scores[i], "; scores must be finite");
+    KILN_CHECK(labels[i] == 0.0f || labels[i] == 1.0f, DataError, source, ": the label at row ",
+               first + i, " is ", labels[i], "; binary labels must be 0 or 1");
     KILN_CHECK(weights == nullptr || (std::isfinite(weights[i]) && weights[i] >= 0), DataError,
-               "weight at row ", first + i, " is ", weights ? weights[i] : 0.0,
+               source, ": the weight at row ", first + i, " is ", weights ? weights[i] : 0.0,
                "; weights must be finite and >= 0");
   }
   if (weights != nullptr && weights_.empty()) weights_.assign(scores_.size(), 1.0);

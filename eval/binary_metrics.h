@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 namespace kiln::eval {
@@ -55,8 +56,10 @@ struct BinaryMetrics {
 class BinaryAccumulator {
  public:
   // Appends n rows; weights may be null (all 1). Labels must be 0 or 1, scores finite,
-  // weights finite and >= 0: DataError naming the row (counted from the first add, from 0).
-  void add(const double* scores, const float* labels, const double* weights, int64_t n);
+  // weights finite and >= 0: DataError naming `source` (the rows' file or dataset) and the
+  // row (counted from the first add, from 0).
+  void add(const double* scores, const float* labels, const double* weights, int64_t n,
+           std::string_view source = "rows");
   void merge(const BinaryAccumulator& other);
   int64_t rows() const { return static_cast<int64_t>(scores_.size()); }
   bool weighted() const { return !weights_.empty(); }

@@ -69,8 +69,16 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
       return value;
     };
     out.scores.push_back(number(score, columns.score));
-    out.labels.push_back(static_cast<float>(number(label, columns.label)));
-    if (weight >= 0) out.weights.push_back(number(weight, columns.weight));
+    const double y = number(label, columns.label);
+    KILN_CHECK(y == 0 || y == 1, DataError, path, ":", line_number, ": column '", columns.label,
+               "' is ", cells[static_cast<std::size_t>(label)], "; binary labels must be 0 or 1");
+    out.labels.push_back(static_cast<float>(y));
+    if (weight >= 0) {
+      out.weights.push_back(number(weight, columns.weight));
+      KILN_CHECK(out.weights.back() >= 0, DataError, path, ":", line_number, ": column '",
+                 columns.weight, "' is ", cells[static_cast<std::size_t>(weight)],
+                 "; weights must be >= 0");
+    }
   }
   return out;
 }
@@ -98,6 +106,9 @@ Scores read_dataset(const std::string& path, const ScoreColumns& columns) {
       for (int64_t i = 0; i < n; ++i) {
         KILN_CHECK(std::isfinite(s[i]), DataError, shard->path(), ": column '", columns.score,
                    "' row ", start + i, " is ", s[i], "; scores must be finite");
+        KILN_CHECK(y[i] == 0 || y[i] == 1, DataError, shard->path(), ": column '",
+                   schema.columns[static_cast<std::size_t>(label)].name, "' row ", start + i,
+                   " is ", y[i], "; binary labels must be 0 or 1");
         out.scores.push_back(s[i]);
         out.labels.push_back(y[i]);
       }

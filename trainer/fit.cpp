@@ -366,7 +366,8 @@ bool better(const std::string& metric, double value, double best) {
   return metric == "log_loss" ? value < best : value > best;
 }
 
-// pos_weight as configured, or from the train split's label counts (auto).
+// pos_weight as configured, or from the train split's label counts (auto; DataError naming
+// the row where a label is not 0 or 1).
 double positive_weight(const TrainOptions& options,
                        const std::shared_ptr<const data::Dataset>& train) {
   if (options.pos_weight == "none") return 1.0;
@@ -379,8 +380,12 @@ double positive_weight(const TrainOptions& options,
   double positives = 0, rows = 0;
   while (const data::Batch* b = loader.next()) {
     const float* y = b->column<float>(static_cast<std::size_t>(label));
-    for (int64_t r = 0; r < b->rows; ++r)
-      positives += y[r] > 0.5f;
+    for (int64_t r = 0; r < b->rows; ++r) {
+      KILN_CHECK(y[r] == 0 || y[r] == 1, DataError, train->path(), ": label '",
+                 train->schema().columns[static_cast<std::size_t>(label)].name, "' is ", y[r],
+                 " at row ", static_cast<int64_t>(rows) + r, "; binary labels must be 0 or 1");
+      positives += y[r];
+    }
     rows += static_cast<double>(b->rows);
   }
   KILN_CHECK(positives > 0 && positives < rows, DataError, train->path(),

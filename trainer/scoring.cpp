@@ -181,7 +181,7 @@ eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::C
                     w = weights.data();
                   }
                   accumulator.add(scores, batch.column<float>(static_cast<std::size_t>(label)), w,
-                                  batch.rows);
+                                  batch.rows, dataset->path());
                 });
   return accumulator;
 }

@@ -129,6 +129,23 @@ TEST_F(EvalCli, BadGatesAndBadScoresExitWithTheirCodes) {
             std::string::npos)
       << nan.err;
 
+  std::ofstream(dir / "three.csv") << "label,score\n0,0.1\n1,0.2\n2,0.3\n";
+  auto three = run_kiln({"eval", "--scores", dir / "three.csv", "--out", dir / "r"});
+  EXPECT_EQ(three.exit_code, 65);
+  EXPECT_NE(three.last_err_line().find("three.csv:4: column 'label' is 2; binary labels must be"),
+            std::string::npos)
+      << three.err;
+  ASSERT_EQ(run_kiln({"data", "import", "--csv", dir / "three.csv", "--out", dir / "three",
+                      "--label", "label"})
+                .exit_code,
+            0);
+  auto three_rows = run_kiln({"eval", "--scores", dir / "three", "--out", dir / "r"});
+  EXPECT_EQ(three_rows.exit_code, 65);
+  EXPECT_NE(three_rows.last_err_line().find(
+                "part-00000.h5: column 'label' row 2 is 2; binary labels must be 0 or 1"),
+            std::string::npos)
+      << three_rows.err;
+
   std::ofstream(dir / "no_score.csv") << "label,prob\n0,0.1\n";
   auto column = run_kiln({"eval", "--scores", dir / "no_score.csv", "--out", dir / "r"});
   EXPECT_EQ(column.exit_code, 65);

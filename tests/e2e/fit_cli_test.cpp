@@ -324,6 +324,21 @@ TEST_F(FitCli, ADivergingLossExits4NamingTheStepAndBadConfigsExit78) {
   EXPECT_NE(no_data.last_err_line().find("data.train"), std::string::npos) << no_data.err;
 }
 
+TEST_F(FitCli, ALabelOtherThanZeroOrOneExits65BeforeTraining) {
+  std::ofstream(dir / "three.csv") << "x,label\n0.1,0\n0.2,1\n0.3,2\n0.4,1\n";
+  ASSERT_EQ(run_kiln({"data", "import", "--csv", dir / "three.csv", "--out", dir / "three",
+                      "--label", "label"})
+                .exit_code,
+            0);
+  auto run = run_kiln(
+      fit_args("three", 10, 5, {"data.train=" + dir / "three", "data.valid=" + dir / "three"}));
+  EXPECT_EQ(run.exit_code, 65);
+  EXPECT_NE(run.last_err_line().find("three: label 'label' is 2 at row 2; binary labels must be"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(fs::exists(run_dir("three") / "checkpoints/latest"));
+}
+
 }  // namespace
 }  // namespace kiln
 

@@ -141,8 +141,8 @@ TEST(BinaryMetrics, RefusesOneClassAndNonFiniteScoresNamingTheRow) {
             std::string::npos);
   BinaryAccumulator bad_label;
   EXPECT_NE(kiln::testing::error_of<DataError>([&] {
-              bad_label.add(scores.data(), mixed.data(), nullptr, 3);
-            }).find("label at row 2 is 2"),
+              bad_label.add(scores.data(), mixed.data(), nullptr, 3, "data/valid");
+            }).find("data/valid: the label at row 2 is 2"),
             std::string::npos);
   std::vector<double> nan_scores = {0.1, NAN, 0.3};
   std::vector<float> labels = {0, 1, 0};

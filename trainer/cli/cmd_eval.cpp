@@ -33,7 +33,7 @@ eval::Scored load(const std::string& name, const std::string& path,
   eval::Scores s = eval::read_scores(path, columns);
   eval::Scored out{name, path, {}};
   out.rows.add(s.scores.data(), s.labels.data(), s.weights.empty() ? nullptr : s.weights.data(),
-               s.rows());
+               s.rows(), path);
   return out;
 }
 
