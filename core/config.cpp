@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace kiln::core {
@@ -73,6 +74,22 @@ void remove_at(YAML::Node node, const std::vector<std::string>& path, std::size_
   remove_at(node[path[depth]], path, depth + 1);
 }
 
+// yaml-cpp keeps the last of a map's equal keys; a config that sets a key twice is a mistake
+// (which one was meant?), so it is refused naming both lines.
+void refuse_repeated_keys(const YAML::Node& node, const std::string& path,
+                          const std::string& prefix) {
+  if (!node.IsMap()) return;
+  std::map<std::string, int> first_line;
+  for (const auto& item : node) {
+    const std::string key = prefix + item.first.Scalar();
+    const int line = item.first.Mark().line + 1;
+    auto [at, added] = first_line.emplace(key, line);
+    KILN_CHECK(added, ConfigError, path, ":", line, ": config key '", key,
+               "' is set twice (first at line ", at->second, ")");
+    refuse_repeated_keys(item.second, path, key + ".");
+  }
+}
+
 }  // namespace
 
 ConfigOverride parse_override(std::string_view text) {
@@ -136,6 +153,7 @@ YAML::Node load_config_file(const std::string& path) {
   KILN_CHECK(node.IsMap(), ConfigError, path,
              ": expected a map of config keys at the top level, got a ",
              node.IsSequence() ? "list" : "single value");
+  refuse_repeated_keys(node, path, "");
   return node;
 }
 

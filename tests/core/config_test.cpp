@@ -164,6 +164,11 @@ TEST_F(ConfigTest, FilesThatAreMissingOrNotConfigsFailWithTheirCodes) {
   EXPECT_NE(msg.find("expected a map of config keys"), std::string::npos) << msg;
   std::string empty = write("empty.yaml", "");
   EXPECT_EQ(resolve_config<TestConfig>({empty}, {}).title, "t");
+  std::string twice = write("twice.yaml", "title: a\ninner:\n  count: 1\n  rate: 2\n  count: 3\n");
+  msg = error_of<ConfigError>([&] { resolve_config<TestConfig>({twice}, {}); });
+  EXPECT_NE(msg.find(twice + ":5: config key 'inner.count' is set twice (first at line 3)"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(ConfigSchema, EncodeThenDecodeGivesTheSameConfig) {
