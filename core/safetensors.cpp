@@ -94,34 +94,46 @@ void write_safetensors(const std::string& path, const TensorFile& file) {
   atomic_write(path, to_safetensors(file));
 }
 
-TensorFile parse_safetensors(std::string_view bytes, const std::string& where,
-                             std::size_t max_header) {
-  KILN_CHECK(bytes.size() >= 8, DataError, where, ": ", bytes.size(),
+namespace {
+
+// A file's header checked against the file's size: the tensors without their bytes, and
+// each one's [begin, end) in the data, which starts at `data_start`. `prefix` holds the
+// file's first bytes: at least the 8-byte length and the header it gives, where that fits
+// the limits (else the checks throw before reading past the length).
+struct Layout {
+  TensorFile file;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // of file.tensors[i]
+  uint64_t data_start = 0;
+};
+
+Layout parse_layout(std::string_view prefix, uint64_t file_size, const std::string& where,
+                    std::size_t max_header) {
+  KILN_CHECK(file_size >= 8 && prefix.size() >= 8, DataError, where, ": ", file_size,
              " bytes is too short for a safetensors file (an 8-byte header length first)");
   uint64_t n = 0;
   for (int b = 7; b >= 0; --b)
-    n = (n << 8) | static_cast<uint8_t>(bytes[static_cast<std::size_t>(b)]);
+    n = (n << 8) | static_cast<uint8_t>(prefix[static_cast<std::size_t>(b)]);
   KILN_CHECK(n <= max_header, DataError, where, ": header of ", n, " bytes is over the limit of ",
              max_header);
-  KILN_CHECK(n <= bytes.size() - 8, DataError, where, ": header of ", n,
-             " bytes runs past the end of the file (", bytes.size(), " bytes)");
-  std::string_view text = bytes.substr(8, n);
+  KILN_CHECK(n <= file_size - 8, DataError, where, ": header of ", n,
+             " bytes runs past the end of the file (", file_size, " bytes)");
+  KILN_ASSERT(prefix.size() >= 8 + n, where, ": the header was not read whole");
+  std::string_view text = prefix.substr(8, n);
   KILN_CHECK(!text.empty() && text.front() == '{', DataError, where,
              ": the header is not a JSON object");
   nlohmann::json header = nlohmann::json::parse(text, nullptr, false);
   KILN_CHECK(!header.is_discarded() && header.is_object(), DataError, where,
              ": the header is not valid JSON");
-  const uint64_t data_size = bytes.size() - 8 - n;
-  std::string_view data = bytes.substr(8 + n);
-  TensorFile out;
-  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  Layout out;
+  out.data_start = 8 + n;
+  const uint64_t data_size = file_size - out.data_start;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       KILN_CHECK(entry.is_object(), DataError, where, ": __metadata__ must be an object");
       for (const auto& [k, v] : entry.items()) {
         KILN_CHECK(v.is_string(), DataError, where, ": __metadata__ value of '", k,
                    "' must be a string");
-        out.metadata[k] = v.get<std::string>();
+        out.file.metadata[k] = v.get<std::string>();
       }
       continue;
     }
@@ -160,12 +172,11 @@ TensorFile parse_safetensors(std::string_view bytes, const std::string& where,
     KILN_CHECK(expected >= 0 && static_cast<uint64_t>(expected) == end - begin, DataError, w, ": ",
                end - begin, " bytes of data, but dtype ", dtype_name(t.dtype), " x shape ",
                entry["shape"].dump(), " needs ", expected);
-    t.data.assign(reinterpret_cast<const uint8_t*>(data.data() + begin),
-                  reinterpret_cast<const uint8_t*>(data.data() + end));
-    spans.push_back({begin, end});
-    out.tensors.push_back(std::move(t));
+    out.spans.push_back({begin, end});
+    out.file.tensors.push_back(std::move(t));
   }
   // The tensors must tile the data exactly.
+  std::vector<std::pair<uint64_t, uint64_t>> spans = out.spans;
   std::sort(spans.begin(), spans.end());
   uint64_t covered = 0;
   for (const auto& [begin, end] : spans) {
@@ -179,8 +190,40 @@ TensorFile parse_safetensors(std::string_view bytes, const std::string& where,
   return out;
 }
 
+}  // namespace
+
+TensorFile parse_safetensors(std::string_view bytes, const std::string& where,
+                             std::size_t max_header) {
+  Layout layout = parse_layout(bytes, bytes.size(), where, max_header);
+  const char* data = bytes.data() + layout.data_start;
+  for (std::size_t i = 0; i < layout.spans.size(); ++i) {
+    const auto [begin, end] = layout.spans[i];
+    layout.file.tensors[i].data.assign(reinterpret_cast<const uint8_t*>(data + begin),
+                                       reinterpret_cast<const uint8_t*>(data + end));
+  }
+  return std::move(layout.file);
+}
+
 TensorFile read_safetensors(const std::string& path, std::size_t max_header) {
   return parse_safetensors(read_file(path), path, max_header);
+}
+
+void check_safetensors_file(const std::string& path, std::size_t max_header) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  KILN_CHECK(in.good(), InputError, "cannot read '", path, "'");
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  std::string prefix(std::min<uint64_t>(file_size, 8), '\0');
+  in.seekg(0);
+  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  uint64_t n = 0;
+  for (std::size_t b = prefix.size(); b-- > 0;)
+    n = (n << 8) | static_cast<uint8_t>(prefix[b]);
+  if (prefix.size() == 8 && n <= max_header && n <= file_size - 8) {  // else parse_layout says why
+    prefix.resize(8 + n);
+    in.read(prefix.data() + 8, static_cast<std::streamsize>(n));
+  }
+  KILN_CHECK(static_cast<bool>(in), InputError, "cannot read '", path, "'");
+  parse_layout(prefix, file_size, path, max_header);
 }
 
 }  // namespace kiln::core

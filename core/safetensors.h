@@ -57,6 +57,10 @@ void write_safetensors(const std::string& path, const TensorFile& file);
 // cannot be read.
 TensorFile read_safetensors(const std::string& path, std::size_t max_header = 100000000);
 
+// The same checks, reading only the header and the file's size (the tensors' bytes are
+// not read: a checksum covers them).
+void check_safetensors_file(const std::string& path, std::size_t max_header = 100000000);
+
 // The same checks on bytes in memory; `where` names them in messages.
 TensorFile parse_safetensors(std::string_view bytes, const std::string& where,
                              std::size_t max_header = 100000000);

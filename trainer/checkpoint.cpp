@@ -159,7 +159,7 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path) {
                ": ", size, " bytes, the manifest says ", entry["bytes"].get<uint64_t>());
     KILN_CHECK(core::sha256_file(file_path.string()) == entry["sha256"].get<std::string>(),
                DataError, file_path.string(), ": SHA-256 differs from the manifest's");
-    if (file_path.extension() == ".safetensors") core::read_safetensors(file_path.string());
+    if (file_path.extension() == ".safetensors") core::check_safetensors_file(file_path.string());
   }
   return {dir.string(), manifest, manifest["step"].get<int64_t>()};
 }

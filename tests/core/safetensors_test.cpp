@@ -108,9 +108,21 @@ std::string with_header(const std::string& header, const std::string& data) {
   return out + header + data;
 }
 
+std::string write_bytes(const TempDir& dir, const std::string& bytes) {
+  std::ofstream(dir / "m.safetensors", std::ios::binary) << bytes;
+  return dir / "m.safetensors";
+}
+
+// parse_safetensors' message for `bytes`, which check_safetensors_file must give for them in a
+// file (naming the file's path).
 std::string parse_error(const std::string& bytes, std::size_t limit = 100000000) {
-  return kiln::testing::error_of<DataError>(
-      [&] { parse_safetensors(bytes, "m.safetensors", limit); });
+  const std::string in_memory =
+      kiln::testing::error_of<DataError>([&] { parse_safetensors(bytes, "m.safetensors", limit); });
+  TempDir dir;
+  const std::string path = write_bytes(dir, bytes);
+  EXPECT_EQ(kiln::testing::error_of<DataError>([&] { check_safetensors_file(path, limit); }),
+            dir.path() + "/" + in_memory);
+  return in_memory;
 }
 
 TEST(Safetensors, TheReaderRefusesUntrustedFilesNamingTheProblem) {
@@ -120,6 +132,9 @@ TEST(Safetensors, TheReaderRefusesUntrustedFilesNamingTheProblem) {
            ",\"data_offsets\":" + offsets + "}}";
   };
   EXPECT_NO_THROW(parse_safetensors(with_header(entry("F32", "[2,3]", "[0,24]"), data), "ok"));
+  TempDir ok;
+  EXPECT_NO_THROW(
+      check_safetensors_file(write_bytes(ok, with_header(entry("F32", "[2,3]", "[0,24]"), data))));
   EXPECT_NE(parse_error("short").find("too short"), std::string::npos);
   std::string huge(8, '\0');
   huge[4] = 1;  // 2^32-byte header
@@ -165,6 +180,10 @@ TEST(Safetensors, TheReaderRefusesUntrustedFilesNamingTheProblem) {
   TempDir dir;
   EXPECT_NE(kiln::testing::error_of<InputError>([&] {
               read_safetensors(dir / "none.safetensors");
+            }).find("none.safetensors"),
+            std::string::npos);
+  EXPECT_NE(kiln::testing::error_of<InputError>([&] {
+              check_safetensors_file(dir / "none.safetensors");
             }).find("none.safetensors"),
             std::string::npos);
 }
