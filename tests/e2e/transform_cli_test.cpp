@@ -120,6 +120,11 @@ TEST_F(TransformCli, BadPlansAndConfigsExitWithTheirCodes) {
                               dir / "plan.json", "--out", dir / "no/such/dir/o.h5"});
   EXPECT_EQ(unwritable.exit_code, 74) << unwritable.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "o.h5"));
+  auto csv = run_kiln({"data", "transform", "--data", dir / "d/valid", "--plan", dir / "plan.json",
+                       "--out", dir / "o.csv"});
+  EXPECT_EQ(csv.exit_code, 64) << csv.err;
+  EXPECT_NE(csv.last_err_line().find("writes HDF5, not CSV"), std::string::npos) << csv.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "o.csv"));
 }
 
 }  // namespace

@@ -1,10 +1,12 @@
 // kiln data fit-transform | transform
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -69,7 +71,7 @@ void add_transform(CLI::App& data) {
       "dataset order. h5py reads it, and so does `kiln data inspect`.");
   transform->add_option("--data", *path, "dataset to transform")->required();
   transform->add_option("--plan", *plan_path, "fitted plan (transform.json)")->required();
-  transform->add_option("--out", *out, "HDF5 file to write (atomically)")->required();
+  transform->add_option("--out", *out, "HDF5 file to write (atomically; not .csv)")->required();
   transform->add_option("--batch-rows", *batch, "rows per batch")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
       ->capture_default_str();
@@ -77,6 +79,8 @@ void add_transform(CLI::App& data) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   transform->callback([path, plan_path, out, batch, threads] {
+    KILN_CHECK(std::filesystem::path(*out).extension() != ".csv", UsageError, "--out '", *out,
+               "': kiln data transform writes HDF5, not CSV; name the file .h5");
     auto start = std::chrono::steady_clock::now();
     kernels::FittedPlan plan = kernels::FittedPlan::read(*plan_path);
     auto dataset = data::Dataset::open(*path);
