@@ -113,8 +113,10 @@ FittedPlan fit_transform(const data::Dataset& dataset, const TransformOptions& o
                          int sketch_k = 4096);
 
 // DataError when a column is missing from the schema or has the wrong role, or a
-// vocabulary code is outside the column's cardinality.
-CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema);
+// vocabulary code is outside the column's cardinality; messages name `dataset` (the
+// schema's dataset path) where given.
+CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
+                     const std::string& dataset = "");
 
 // The CPU reference: columns[c] is the batch's column c (data/loader.h's Batch layout);
 // writes features[rows * width] and categorical[rows * categorical_width], row-major.

@@ -440,15 +440,17 @@ FittedPlan fit_transform(const data::Dataset& dataset, const TransformOptions& o
   return plan;
 }
 
-CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema) {
+CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
+                     const std::string& dataset) {
   CompiledPlan out;
-  auto bind = [&schema](const std::string& name, const std::string& column, Role role) {
+  const std::string named = dataset.empty() ? "the dataset" : "dataset '" + dataset + "'";
+  auto bind = [&](const std::string& name, const std::string& column, Role role) {
     int index = schema.find(column);
     KILN_CHECK(index >= 0, DataError, "transform plan output '", name, "' reads column '", column,
-               "', which the dataset does not have");
+               "', which ", named, " does not have");
     KILN_CHECK(schema.columns[static_cast<std::size_t>(index)].role == role, DataError,
                "transform plan output '", name, "' needs column '", column, "' to be ",
-               data::role_name(role), ", but the dataset has it as ",
+               data::role_name(role), ", but ", named, " has it as ",
                data::role_name(schema.columns[static_cast<std::size_t>(index)].role));
     return index;
   };
@@ -474,7 +476,8 @@ CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema) {
         size = std::max<int64_t>(size, int64_t{code} + 1);
       int64_t limit = cardinality > 0 ? cardinality : int64_t{1} << 26;
       KILN_CHECK(size <= limit, DataError, "transform plan output '", c.name, "': vocabulary code ",
-                 size - 1, " is outside column '", c.column, "' (cardinality ", cardinality, ")");
+                 size - 1, " is outside column '", c.column, "' of ", named, " (cardinality ",
+                 cardinality, ")");
       KILN_CHECK(
           static_cast<int64_t>(out.tables.size()) + size <= std::numeric_limits<int32_t>::max(),
           DataError, "transform plan: vocabularies too large");

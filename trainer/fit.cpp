@@ -475,9 +475,10 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
                       (fs::path(resumed->checkpoint.path) / "transform.json").string())
                 : kernels::fit_transform(*train, config.transform);
     const std::string plan_text = plan.to_json().dump(1) + "\n";
-    const kernels::CompiledPlan compiled = kernels::compile(plan, train->schema());
+    const kernels::CompiledPlan compiled = kernels::compile(plan, train->schema(), train->path());
     // The validation split is bound by column name: its columns may be in another order.
-    const kernels::CompiledPlan valid_compiled = kernels::compile(plan, valid->schema());
+    const kernels::CompiledPlan valid_compiled =
+        kernels::compile(plan, valid->schema(), valid->path());
     const double pos_weight = resumed ? resumed->state.pos_weight : positive_weight(t, train);
     auto model = make_model(config.model, model_input(plan));
     model->to(device);

@@ -114,8 +114,10 @@ TEST_F(TransformCli, BadPlansAndConfigsExitWithTheirCodes) {
   auto renamed = run_kiln({"data", "transform", "--data", dir / "d/valid", "--plan",
                            dir / "renamed.json", "--out", dir / "o.h5"});
   EXPECT_EQ(renamed.exit_code, 65);
-  EXPECT_NE(renamed.last_err_line().find("'amount_typo', which the dataset does not have"),
-            std::string::npos);
+  EXPECT_NE(renamed.last_err_line().find("'amount_typo', which dataset '" + (dir / "d/valid") +
+                                         "' does not have"),
+            std::string::npos)
+      << renamed.err;
   auto unwritable = run_kiln({"data", "transform", "--data", dir / "d/valid", "--plan",
                               dir / "plan.json", "--out", dir / "no/such/dir/o.h5"});
   EXPECT_EQ(unwritable.exit_code, 74) << unwritable.err;

@@ -434,8 +434,8 @@ TEST(TransformPlan, CompileChecksColumnsAgainstTheSchema) {
   data::Schema small{
       {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 100}, {"y", Role::kLabel, 0}}};
   EXPECT_NE(kiln::testing::error_of<DataError>([&] {
-              compile(plan, small);
-            }).find("is outside column 'c' (cardinality 100)"),
+              compile(plan, small, "data/valid");
+            }).find("is outside column 'c' of dataset 'data/valid' (cardinality 100)"),
             std::string::npos);
 }
 

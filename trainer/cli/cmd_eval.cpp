@@ -49,7 +49,7 @@ eval::Scored score_with(const std::string& name, const std::string& checkpoint,
   const torch::Device device = trainer::choose_device();
   trainer::CheckpointModel m = trainer::load_checkpoint_model(checkpoint, device);
   auto dataset = data::Dataset::open(data);
-  const kernels::CompiledPlan plan = kernels::compile(m.plan, dataset->schema());
+  const kernels::CompiledPlan plan = kernels::compile(m.plan, dataset->schema(), dataset->path());
   eval::Scored out{
       name, m.checkpoint.path,
       trainer::score_labelled(*m.model, plan, dataset, device, {65536, 0, m.logit_shift})};

@@ -82,7 +82,8 @@ void add_predict(CLI::App& app) {
     const torch::Device device = trainer::choose_device();
     trainer::CheckpointModel m = trainer::load_checkpoint_model(*model_path, device);
     auto dataset = data::Dataset::open(*data_path);
-    const kernels::CompiledPlan compiled = kernels::compile(m.plan, dataset->schema());
+    const kernels::CompiledPlan compiled =
+        kernels::compile(m.plan, dataset->schema(), dataset->path());
     const int id = dataset->schema().find_role(data::Role::kId);
     const int label = dataset->schema().find_role(data::Role::kLabel);
     trainer::ScoringOptions options{*batch, *threads, m.logit_shift};

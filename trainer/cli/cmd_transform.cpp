@@ -85,7 +85,7 @@ void add_transform(CLI::App& data) {
     kernels::FittedPlan plan = kernels::FittedPlan::read(*plan_path);
     auto dataset = data::Dataset::open(*path);
     const data::Schema& schema = dataset->schema();
-    kernels::CompiledPlan compiled = kernels::compile(plan, schema);
+    kernels::CompiledPlan compiled = kernels::compile(plan, schema, dataset->path());
 
     // X, categorical, then pass-through columns: the label as y, the row id as id.
     std::vector<data::MatrixWriter::Array> arrays = {
