@@ -8,6 +8,7 @@
 #include <deque>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "core/build_info.h"
 #include "core/errors.h"
@@ -415,6 +416,24 @@ std::optional<Resumed> find_resume(const std::string& resume, const std::string&
   return Resumed{*found, read_checkpoint_state(found->path)};
 }
 
+// Keeps the lines of metrics.jsonl up to `step`, where a run starts: later ones were
+// written by a run that stopped before its next checkpoint, and this run writes those
+// steps again. Rewritten (atomically) only where a line goes.
+void keep_metrics_until(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::istringstream in(core::read_file(path, "metrics"));
+  std::string kept;
+  bool dropped = false;
+  for (std::string line; std::getline(in, line);) {
+    const json record = json::parse(line, nullptr, false);
+    const bool keep = record.is_object() && record.contains("step") &&
+                      record["step"].is_number_integer() && record["step"].get<int64_t>() <= step;
+    if (keep) kept += line + "\n";
+    dropped = dropped || !keep;
+  }
+  if (dropped) core::atomic_write(path, kept);
+}
+
 }  // namespace
 
 double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
@@ -435,6 +454,12 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
   if (resumed && args.resume != "auto")  // continue in the named checkpoint's run
     run_dir = fs::path(resumed->checkpoint.path).parent_path().parent_path().string();
   const std::string checkpoints = (fs::path(run_dir) / "checkpoints").string();
+  // A fresh start does not write over another run's checkpoints (--resume auto starts
+  // afresh only where none of them verifies).
+  KILN_CHECK(resumed || args.resume == "auto" || list_checkpoints(checkpoints).empty(), OutputError,
+             "run directory '", run_dir,
+             "' already holds a run's checkpoints; continue it with --resume auto, or choose "
+             "another run.name");
   if (resumed) remove_leftovers(checkpoints);  // a resumed run may have nothing left to save
   std::error_code error;
   fs::create_directories(fs::path(run_dir) / "reports", error);
@@ -565,6 +590,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     loader.seek(cursor);
     ScoringOptions scoring{d.eval_batch_size, d.threads, std::log(pos_weight)};
 
+    keep_metrics_until((fs::path(run_dir) / "metrics.jsonl").string(), step);
     core::JsonLinesWriter metrics((fs::path(run_dir) / "metrics.jsonl").string());
     core::StopSignals signals({SIGTERM, SIGUSR1});
     core::ProgressBar bar("fit", stop);

@@ -33,6 +33,23 @@ int count_lines(const fs::path& path) {
   return n;
 }
 
+// The steps of metrics.jsonl's lines, in order.
+std::vector<int> metric_steps(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<int> steps;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) steps.push_back(nlohmann::json::parse(line)["step"].get<int>());
+  return steps;
+}
+
+// every, 2 * every, ..., last.
+std::vector<int> every_step(int every, int last) {
+  std::vector<int> steps;
+  for (int s = every; s <= last; s += every)
+    steps.push_back(s);
+  return steps;
+}
+
 class FitCli : public testing::SynthSuite<30000> {
  protected:
   // A small, quick run: batch 256 (an epoch is about 75 steps), checkpoints every `every`.
@@ -220,6 +237,23 @@ TEST_F(FitCli, SigtermMidEpochThenResumeEndsEqualToAnUninterruptedRun) {
   EXPECT_EQ(testing::checkpoint_difference((run_dir("straight") / last).string(),
                                            (run_dir("stopped") / last).string()),
             0.0);
+  EXPECT_EQ(metric_steps(run_dir("stopped") / "metrics.jsonl"), every_step(every, steps));
+}
+
+TEST_F(FitCli, AFreshRunDoesNotWriteOverAnotherRunsCheckpoints) {
+  ASSERT_EQ(run_kiln(fit_args("once", 20, 10)).exit_code, 0);
+  const std::string metrics = slurp(run_dir("once") / "metrics.jsonl");
+  auto twice = run_kiln(fit_args("once", 30, 10));
+  EXPECT_EQ(twice.exit_code, 74) << twice.err;
+  EXPECT_NE(twice.last_err_line().find("already holds a run's checkpoints; continue it with "
+                                       "--resume auto, or choose another run.name"),
+            std::string::npos)
+      << twice.err;
+  EXPECT_EQ(slurp(run_dir("once") / "metrics.jsonl"), metrics);
+  EXPECT_EQ(read_json(run_dir("once") / "result.json")["steps"], 20);
+  auto resumed = run_kiln(fit_args("once", 30, 10, {"--resume", "auto"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(metric_steps(run_dir("once") / "metrics.jsonl"), every_step(10, 30));
 }
 
 TEST_F(FitCli, SigusrOneStopsLikeSigtermAndFurtherSignalsChangeNothing) {
@@ -277,6 +311,8 @@ TEST_F(FitCli, SigkillAtManyPointsResumesFromTheLastCheckpointThatVerifies) {
   for (const auto& e : fs::directory_iterator(run_dir("killed") / "checkpoints"))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos)
         << "left over: " << e.path();
+  // Each evaluation once: the lines a killed run wrote past its last checkpoint went.
+  EXPECT_EQ(metric_steps(run_dir("killed") / "metrics.jsonl"), every_step(4, 200));
 }
 
 // train.profile_steps: PyTorch's profiler over the steps after the first evaluation, into
