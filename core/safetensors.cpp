@@ -106,13 +106,19 @@ struct Layout {
   uint64_t data_start = 0;
 };
 
+// The header length, the file's first 8 bytes (little-endian).
+uint64_t header_length(std::string_view prefix) {
+  uint64_t n = 0;
+  for (int b = 7; b >= 0; --b)
+    n = (n << 8) | static_cast<uint8_t>(prefix[static_cast<std::size_t>(b)]);
+  return n;
+}
+
 Layout parse_layout(std::string_view prefix, uint64_t file_size, const std::string& where,
                     std::size_t max_header) {
   KILN_CHECK(file_size >= 8 && prefix.size() >= 8, DataError, where, ": ", file_size,
              " bytes is too short for a safetensors file (an 8-byte header length first)");
-  uint64_t n = 0;
-  for (int b = 7; b >= 0; --b)
-    n = (n << 8) | static_cast<uint8_t>(prefix[static_cast<std::size_t>(b)]);
+  const uint64_t n = header_length(prefix);
   KILN_CHECK(n <= max_header, DataError, where, ": header of ", n, " bytes is over the limit of ",
              max_header);
   KILN_CHECK(n <= file_size - 8, DataError, where, ": header of ", n,
@@ -215,12 +221,12 @@ void check_safetensors_file(const std::string& path, std::size_t max_header) {
   std::string prefix(std::min<uint64_t>(file_size, 8), '\0');
   in.seekg(0);
   in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
-  uint64_t n = 0;
-  for (std::size_t b = prefix.size(); b-- > 0;)
-    n = (n << 8) | static_cast<uint8_t>(prefix[b]);
-  if (prefix.size() == 8 && n <= max_header && n <= file_size - 8) {  // else parse_layout says why
-    prefix.resize(8 + n);
-    in.read(prefix.data() + 8, static_cast<std::streamsize>(n));
+  if (prefix.size() == 8) {  // the header, where it fits the limits (else parse_layout says why)
+    const uint64_t n = header_length(prefix);
+    if (n <= max_header && n <= file_size - 8) {
+      prefix.resize(8 + n);
+      in.read(prefix.data() + 8, static_cast<std::streamsize>(n));
+    }
   }
   KILN_CHECK(static_cast<bool>(in), InputError, "cannot read '", path, "'");
   parse_layout(prefix, file_size, path, max_header);

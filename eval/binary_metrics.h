@@ -59,7 +59,7 @@ class BinaryAccumulator {
   // weights finite and >= 0: DataError naming `source` (the rows' file or dataset) and the
   // row (counted from the first add, from 0).
   void add(const double* scores, const float* labels, const double* weights, int64_t n,
-           std::string_view source = "rows");
+           std::string_view source = "scores");
   void merge(const BinaryAccumulator& other);
   int64_t rows() const { return static_cast<int64_t>(scores_.size()); }
   bool weighted() const { return !weights_.empty(); }
