@@ -103,6 +103,10 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   auto ls = run_kiln({"checkpoint", "ls", run.string(), "--json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_EQ(nlohmann::json::parse(ls.out).back()["latest"], true);
+  fs::create_directories(fs::path(dir.path()) / "empty");
+  auto none = run_kiln({"checkpoint", "ls", (fs::path(dir.path()) / "empty").string()});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_NE(none.out.find("no checkpoints in"), std::string::npos) << none.out;
 
   // Python's safetensors package loads both files.
   const fs::path checkpoint = run / "checkpoints/step_00000060";

@@ -169,6 +169,7 @@ void add_checkpoint(CLI::App& app) {
       std::cout << list.dump(2) << "\n";
       return;
     }
+    if (list.empty()) std::printf("no checkpoints in %s\n", dir.string().c_str());
     for (const auto& e : list) {
       std::string marks = std::string(e["latest"].get<bool>() ? " latest" : "") +
                           (e["best"].get<bool>() ? " best" : "");
