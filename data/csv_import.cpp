@@ -183,8 +183,16 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   KILN_CHECK(!o.files.empty(), ConfigError, "--csv: no input file");
   KILN_CHECK(!o.label.empty(), ConfigError, "--label: the label column is required");
   KILN_CHECK(o.rows_per_shard >= 1, ConfigError, "rows per shard must be at least 1");
-  std::optional<Schema> given;
-  if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);  // roles of some columns
+  std::optional<Schema> given;  // roles of some columns, from a schema file or a dataset
+  std::shared_ptr<const Dataset> like;
+  KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
+             "--schema and --like: give one (--like takes the roles from the dataset)");
+  if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);
+  if (!o.like.empty()) {
+    like = Dataset::open(o.like);
+    given = like->schema();
+  }
+  const std::string& given_by = like ? o.like : o.schema_file;
 
   // Pass 1: header, types, dictionaries, label values.
   CsvImportSummary summary;
@@ -204,9 +212,20 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         ColumnPlan p;
         p.name = column_name(name);
         if (p.name != name) summary.renamed[name] = p.name;
-        if (given && given->find(name) >= 0) {
-          p.role = given->columns[static_cast<std::size_t>(given->find(name))].role;
+        // A schema file names the CSV's columns; a dataset, the names they were imported as.
+        const int at = given ? given->find(like ? p.name : name) : -1;
+        if (at >= 0) {
+          p.role = given->columns[static_cast<std::size_t>(at)].role;
           p.fixed = true;
+        }
+        if (like && p.role == Role::kCategorical) {
+          const DatasetManifest* m = like->manifest();
+          KILN_CHECK(m != nullptr && m->dictionaries.count(p.name), ConfigError, "--like ", o.like,
+                     ": categorical column '", p.name,
+                     "' has no dictionary of strings to keep the codes of");
+          p.dictionary = like->dictionary(p.name);
+          for (std::size_t code = 0; code < p.dictionary.size(); ++code)
+            p.codes.emplace(p.dictionary[code], static_cast<int32_t>(code));
         }
         plan.push_back(std::move(p));
       }
@@ -218,8 +237,10 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
       plan[static_cast<std::size_t>(label_index)].fixed = true;
       if (given) {
         for (const Column& c : given->columns) {
-          KILN_CHECK(std::find(header.begin(), header.end(), c.name) != header.end(), ConfigError,
-                     o.schema_file, ": column '", c.name, "' is not in ", file);
+          const bool found = std::any_of(plan.begin(), plan.end(),
+                                         [&](const ColumnPlan& p) { return p.name == c.name; }) ||
+                             std::find(header.begin(), header.end(), c.name) != header.end();
+          KILN_CHECK(found, ConfigError, given_by, ": column '", c.name, "' is not in ", file);
         }
       }
     } else {

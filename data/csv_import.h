@@ -16,6 +16,11 @@
 // empty field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
 // value that does not fit its column, a missing or unmappable label) fails the import
 // naming file and line, or with skip_bad_rows is counted and copied to the reject file.
+//
+// `like` (kiln data import --like DATASET) imports a further split of the same data: the
+// columns take DATASET's roles, and each categorical column starts from DATASET's
+// dictionary, so that a string has the same code in both (new strings get the next codes).
+// Imported separately, two splits would number their strings each in its own order.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +37,7 @@ struct CsvImportOptions {
   std::string out;                 // the dataset directory to create
   std::string label;               // the label column
   std::string schema_file;         // optional: roles of some or all columns (JSON "columns")
+  std::string like;                // optional: a dataset whose roles and category codes to keep
   std::string positive;            // the label value that means 1; "" to infer
   bool skip_bad_rows = false;      // count and copy bad rows instead of failing
   std::string reject_file;         // where skipped rows go; "" for <out>/rejects.csv

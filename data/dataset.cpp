@@ -25,13 +25,13 @@ bool is_hdf5_name(const fs::path& p) {
 }
 
 // A shard path from dataset.json: relative, inside the directory, no "..".
-std::string safe_shard_path(const std::string& dir, const std::string& rel,
-                            const std::string& where) {
+std::string inside_dataset(const std::string& dir, const std::string& rel,
+                           const std::string& where) {
   fs::path p(rel);
   bool ok = !rel.empty() && p.is_relative();
   for (const auto& part : p)
     ok = ok && part != ".." && part != ".";
-  KILN_CHECK(ok, DataError, where, ": shard path '", rel,
+  KILN_CHECK(ok, DataError, where, ": path '", rel,
              "' must be a plain relative path inside the dataset directory");
   return (fs::path(dir) / p).string();
 }
@@ -85,7 +85,7 @@ DatasetManifest read_manifest(const std::string& dir) {
     ShardEntry e{s["path"], s["rows"], s["sha256"]};
     KILN_CHECK(e.rows >= 1, DataError, at, ": rows must be at least 1, got ", e.rows);
     KILN_CHECK(e.sha256.size() == 64, DataError, at, ": sha256 should be 64 hex characters");
-    safe_shard_path(dir, e.path, at);
+    inside_dataset(dir, e.path, at);
     m.rows += e.rows;
     m.shards.push_back(e);
   }
@@ -98,8 +98,12 @@ DatasetManifest read_manifest(const std::string& dir) {
     KILN_CHECK(j["dictionaries"].is_object(), DataError, path,
                ": 'dictionaries' should be an object");
     for (const auto& [k, v] : j["dictionaries"].items()) {
-      KILN_CHECK(v.is_string() && m.schema.find(k) >= 0, DataError, path, ": dictionaries.", k,
-                 " should name a file for a column of the schema");
+      const int column = m.schema.find(k);
+      KILN_CHECK(v.is_string() && column >= 0 &&
+                     m.schema.columns[static_cast<std::size_t>(column)].role == Role::kCategorical,
+                 DataError, path, ": dictionaries.", k,
+                 " should name a file for a categorical column of the schema");
+      inside_dataset(dir, v, path + ": dictionaries." + k);
       m.dictionaries[k] = v;
     }
   }
@@ -136,7 +140,7 @@ std::shared_ptr<const Dataset> Dataset::open(const std::string& path, const Matr
     ds->schema_ = m.schema;
     ds->fingerprint_ = m.fingerprint;
     for (const auto& e : m.shards) {
-      std::string file = safe_shard_path(path, e.path, path);
+      std::string file = inside_dataset(path, e.path, path);
       KILN_CHECK(fs::exists(file, ec), InputError, path, ": shard '", e.path,
                  "' listed in dataset.json does not exist");
       auto shard = ShardFile::open(file, &ds->schema_, matrix);
@@ -183,6 +187,37 @@ void Dataset::verify_checksum(std::size_t shard) const {
 void Dataset::verify_checksums() const {
   for (std::size_t i = 0; i < shards_.size(); ++i)
     verify_checksum(i);
+}
+
+std::vector<std::string> Dataset::dictionary(const std::string& column) const {
+  if (!manifest_ || !manifest_->dictionaries.count(column)) return {};
+  const std::string file = inside_dataset(path_, manifest_->dictionaries.at(column), path_);
+  nlohmann::json j =
+      nlohmann::json::parse(core::read_file(file, "category dictionary"), nullptr, false);
+  const int index = schema_.find(column);
+  const int64_t cardinality = schema_.columns[static_cast<std::size_t>(index)].cardinality;
+  KILN_CHECK(j.is_array() && static_cast<int64_t>(j.size()) <= cardinality, DataError, file,
+             ": expected a JSON list of at most ", cardinality, " strings (column '", column, "')");
+  std::vector<std::string> strings;
+  for (const auto& v : j) {
+    KILN_CHECK(v.is_string(), DataError, file, ": entry ", strings.size(), " is not a string");
+    strings.push_back(v.get<std::string>());
+  }
+  return strings;
+}
+
+void check_same_codes(const Dataset& reference, const Dataset& other) {
+  if (reference.manifest() == nullptr || other.manifest() == nullptr) return;
+  for (const auto& [column, file] : reference.manifest()->dictionaries) {
+    if (!other.manifest()->dictionaries.count(column)) continue;
+    const std::vector<std::string> a = reference.dictionary(column), b = other.dictionary(column);
+    for (std::size_t code = 0; code < std::min(a.size(), b.size()); ++code) {
+      KILN_CHECK(a[code] == b[code], DataError, other.path(), ": column '", column, "': code ",
+                 code, " is '", b[code], "' here but '", a[code], "' in ", reference.path(),
+                 ", so the two disagree on what the codes mean; import ", other.path(),
+                 " with --like ", reference.path());
+    }
+  }
 }
 
 DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options,

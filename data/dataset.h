@@ -60,6 +60,10 @@ class Dataset {
   void verify_checksums() const;
   // The same for one shard.
   void verify_checksum(std::size_t shard) const;
+  // The strings of a categorical column's codes (code i is strings[i]) from its dictionary
+  // file (written by `kiln data import`); empty when the dataset has none for the column.
+  // DataError naming the file when it is not a list of at most cardinality strings.
+  std::vector<std::string> dictionary(const std::string& column) const;
 
  private:
   std::string path_;
@@ -69,6 +73,12 @@ class Dataset {
   std::vector<std::shared_ptr<const ShardFile>> shards_;
   std::optional<DatasetManifest> manifest_;
 };
+
+// DataError when a code of a categorical column means different strings in the two
+// datasets' dictionaries (two splits imported one by one, each numbering its strings in its
+// own order; `kiln data import --like` keeps them the same). Columns without a dictionary in
+// either are not compared.
+void check_same_codes(const Dataset& reference, const Dataset& other);
 
 // Writes a dataset: rows are appended in blocks and split into shards of at most
 // `rows_per_shard`; finish() writes dataset.json last, so a directory with dataset.json is

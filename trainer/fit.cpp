@@ -484,6 +484,7 @@ FitResult fit(const KilnConfig& config, const FitArgs& args) {
     }
     auto train = data::Dataset::open(d.train);
     auto valid = data::Dataset::open(d.valid);
+    data::check_same_codes(*train, *valid);
     KILN_CHECK(train->schema().find_role(data::Role::kLabel) >= 0, DataError, d.train,
                ": no label column");
     if (resumed) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "tests/error_of.h"
 #include "tests/temp_dir.h"
 
 namespace kiln::data {
@@ -178,6 +179,40 @@ TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
   EXPECT_THROW(import_csv(o), ConfigError);
   o.files = {dir / "missing.csv"};
   EXPECT_THROW(import_csv(o), InputError);
+}
+
+TEST(CsvImport, LikeKeepsAnEarlierImportsRolesAndCategoryCodes) {
+  TempDir dir;
+  CsvImportOptions train;
+  train.files = {write_file(dir, "train.csv", "city,n,label\nParis,1,0\nBerlin,2,1\nParis,3,0\n")};
+  train.out = dir / "train";
+  train.label = "label";
+  import_csv(train);
+  CsvImportOptions valid;
+  valid.files = {write_file(dir, "valid.csv", "city,n,label\nRome,1,1\nBerlin,2,0\nParis,3,1\n")};
+  valid.out = dir / "valid";
+  valid.label = "label";
+  valid.like = train.out;
+  import_csv(valid);
+  EXPECT_EQ(read_all(valid.out)["city"], (std::vector<double>{2, 1, 0}));  // Rome is new
+  EXPECT_EQ(Dataset::open(valid.out)->dictionary("city"),
+            (std::vector<std::string>{"Paris", "Berlin", "Rome"}));
+  EXPECT_NO_THROW(check_same_codes(*Dataset::open(train.out), *Dataset::open(valid.out)));
+
+  // Imported on its own, the split numbers its strings in its own order, which
+  // check_same_codes finds.
+  valid.like.clear();
+  valid.out = dir / "alone";
+  import_csv(valid);
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              check_same_codes(*Dataset::open(train.out), *Dataset::open(valid.out));
+            }).find("column 'city': code 0 is 'Rome' here but 'Paris' in " + train.out),
+            std::string::npos);
+
+  valid.like = train.out;
+  valid.schema_file = write_file(dir, "schema.json", R"({"columns": []})");
+  valid.out = dir / "both";
+  EXPECT_THROW(import_csv(valid), ConfigError);
 }
 
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {

@@ -364,6 +364,37 @@ TEST_F(FitCli, ADivergingLossExits4NamingTheStepAndBadConfigsExit78) {
   EXPECT_NE(no_data.last_err_line().find("data.train"), std::string::npos) << no_data.err;
 }
 
+TEST_F(FitCli, SplitsImportedOneByOneMustAgreeOnCategoryCodes) {
+  const char* cities[] = {"Paris", "Berlin", "Rome"};
+  for (const char* split : {"train", "valid"}) {
+    std::ofstream csv(dir / (std::string(split) + ".csv"));
+    csv << "city,x,label\n";
+    const int first = split[0] == 't' ? 0 : 2;  // valid meets Rome first
+    for (int r = 0; r < 300; ++r)
+      csv << cities[(first + r) % 3] << "," << r % 7 << "," << (r % 5 == 0) << "\n";
+  }
+  auto import = [&](const std::string& split, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"data",  "import",    "--csv",   dir / (split + ".csv"),
+                                     "--out", dir / split, "--label", "label"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_kiln(args).exit_code;
+  };
+  ASSERT_EQ(import("train", {}), 0);
+  ASSERT_EQ(import("valid", {}), 0);
+  const std::vector<std::string> data = {"data.train=" + dir / "train",
+                                         "data.valid=" + dir / "valid"};
+  auto apart = run_kiln(fit_args("apart", 10, 5, data));
+  EXPECT_EQ(apart.exit_code, 65);
+  EXPECT_NE(apart.last_err_line().find("column 'city': code 0 is 'Rome' here but 'Paris' in " +
+                                       dir / "train"),
+            std::string::npos)
+      << apart.err;
+  fs::remove_all(dir / "valid");
+  ASSERT_EQ(import("valid", {"--like", dir / "train"}), 0);
+  auto like = run_kiln(fit_args("like", 10, 5, data));
+  EXPECT_EQ(like.exit_code, 0) << like.err;
+}
+
 TEST_F(FitCli, ALabelOtherThanZeroOrOneExits65BeforeTraining) {
   std::ofstream(dir / "three.csv") << "x,label\n0.1,0\n0.2,1\n0.3,2\n0.4,1\n";
   ASSERT_EQ(run_kiln({"data", "import", "--csv", dir / "three.csv", "--out", dir / "three",

@@ -167,6 +167,9 @@ void add_import(CLI::App& data) {
   import->add_option(
       "--schema", o->schema_file,
       "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns");
+  import->add_option("--like", o->like,
+                     "a dataset imported before (the train split): take its roles and its "
+                     "categorical codes, so that a string has the same code in both");
   import->add_option("--positive", o->positive, "the label value that means 1 (others mean 0)");
   import->add_option("--on-bad-row", *on_bad_row, "fail (exit 65 naming file and line) or skip")
       ->check(CLI::IsMember({"fail", "skip"}))
