@@ -14,6 +14,7 @@
 
 #include "core/errors.h"
 #include "core/progress.h"
+#include "data/csv.h"
 #include "data/inspect.h"
 
 namespace kiln::data {
@@ -61,87 +62,6 @@ float to_float(double value) {
   if (value < -kMax) return -std::numeric_limits<float>::infinity();
   return static_cast<float>(value);
 }
-
-// Reads CSV records one at a time, tracking physical line numbers.
-class CsvReader {
- public:
-  explicit CsvReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
-    std::error_code ec;
-    KILN_CHECK(std::filesystem::exists(path, ec), InputError, "CSV file '", path,
-               "' does not exist");
-    KILN_CHECK(in_.good(), InputError, "CSV file '", path, "' cannot be read");
-  }
-  // False at the end. On a malformed record, `error` says why and `fields` is unusable.
-  bool next(std::vector<std::string>& fields, std::string& raw, std::string& error) {
-    fields.clear();
-    raw.clear();
-    error.clear();
-    std::string line;
-    if (!std::getline(in_, line)) return false;
-    first_line_ = ++line_;
-    raw = line;
-    std::string field;
-    bool quoted = false, was_quoted = false;
-    std::size_t i = 0;
-    while (true) {
-      if (i == line.size()) {
-        if (quoted) {  // a newline inside quotes: the record continues
-          if (!std::getline(in_, line)) {
-            error = "a quoted field is not closed before the end of the file";
-            return true;
-          }
-          ++line_;
-          raw += "\n" + line;
-          field += '\n';
-          i = 0;
-          continue;
-        }
-        if (!field.empty() && field.back() == '\r' && !was_quoted) field.pop_back();
-        fields.push_back(field);
-        return true;
-      }
-      char c = line[i++];
-      if (quoted) {
-        if (c == '"') {
-          if (i < line.size() && line[i] == '"') {
-            field += '"';
-            ++i;
-          } else {
-            quoted = false;
-          }
-        } else {
-          field += c;
-        }
-      } else if (c == '"') {
-        if (!field.empty()) {
-          error = "a quote inside an unquoted field";
-          return true;
-        }
-        quoted = was_quoted = true;
-      } else if (c == ',') {
-        fields.push_back(field);
-        field.clear();
-        was_quoted = false;
-      } else if (c == '\r' && i == line.size()) {
-        // CRLF line ending
-      } else {
-        if (was_quoted) {
-          error = "text after a closing quote";
-          return true;
-        }
-        field += c;
-      }
-    }
-  }
-  int64_t line() const { return first_line_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  std::ifstream in_;
-  int64_t line_ = 0;
-  int64_t first_line_ = 0;
-};
 
 // Kiln column names are [A-Za-z0-9_.-]{1,128}: anything else in a CSV header becomes '_'.
 std::string column_name(const std::string& header) {

@@ -4,10 +4,9 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/errors.h"
+#include "data/csv.h"
 #include "data/dataset.h"
 
 namespace kiln::eval {
@@ -18,48 +17,38 @@ bool is_dataset(const std::string& path) {
   return std::filesystem::is_directory(path) || ext == ".h5" || ext == ".hdf5";
 }
 
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  std::stringstream in(line);
-  while (std::getline(in, cell, ','))
-    out.push_back(cell);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  for (auto& c : out) {  // trim spaces, a trailing CR and surrounding quotes
-    while (!c.empty() && (c.back() == ' ' || c.back() == '\r'))
-      c.pop_back();
-    c.erase(0, c.find_first_not_of(' '));
-    if (c.size() >= 2 && c.front() == '"' && c.back() == '"') c = c.substr(1, c.size() - 2);
-  }
-  return out;
+// A field without the spaces around it.
+std::string trimmed(const std::string& field) {
+  const std::size_t first = field.find_first_not_of(' '), last = field.find_last_not_of(' ');
+  return first == std::string::npos ? "" : field.substr(first, last - first + 1);
 }
 
 Scores read_csv(const std::string& path, const ScoreColumns& columns) {
-  std::ifstream in(path);
-  KILN_CHECK(in.good(), InputError, "cannot read scores file '", path, "'");
+  data::CsvReader reader(path);
   Scores out;
   out.path = path;
-  std::string line;
-  KILN_CHECK(static_cast<bool>(std::getline(in, line)), DataError, path,
-             ": empty file, expected a header");
-  std::vector<std::string> header = split_csv(line);
+  std::vector<std::string> header, cells;
+  std::string raw, error;
+  KILN_CHECK(reader.next(header, raw, error), DataError, path, ": empty file, expected a header");
+  KILN_CHECK(error.empty(), DataError, path, ":1: ", error);
+  for (std::string& name : header)
+    name = trimmed(name);
   auto find = [&](const std::string& name, bool required) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     KILN_CHECK(it != header.end() || !required, DataError, path, ": no column '", name,
-               "' in the header (columns: ", line, ")");
+               "' in the header (columns: ", raw, ")");
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
   };
   const int label = find(columns.label, true), score = find(columns.score, true);
   const int weight = columns.weight.empty() ? -1 : find(columns.weight, true);
-  int64_t line_number = 1;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.empty() || line == "\r") continue;
-    std::vector<std::string> cells = split_csv(line);
+  while (reader.next(cells, raw, error)) {
+    if (raw.empty() || raw == "\r") continue;
+    const int64_t line_number = reader.line();
+    KILN_CHECK(error.empty(), DataError, path, ":", line_number, ": ", error);
     auto number = [&](int column, const std::string& name) {
       KILN_CHECK(column < static_cast<int>(cells.size()), DataError, path, ":", line_number,
                  ": missing column '", name, "'");
-      const std::string& text = cells[static_cast<std::size_t>(column)];
+      const std::string text = trimmed(cells[static_cast<std::size_t>(column)]);
       double value = 0;
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
       KILN_CHECK(ec == std::errc() && end == text.data() + text.size(), DataError, path, ":",
@@ -71,12 +60,13 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
     out.scores.push_back(number(score, columns.score));
     const double y = number(label, columns.label);
     KILN_CHECK(y == 0 || y == 1, DataError, path, ":", line_number, ": column '", columns.label,
-               "' is ", cells[static_cast<std::size_t>(label)], "; binary labels must be 0 or 1");
+               "' is ", trimmed(cells[static_cast<std::size_t>(label)]),
+               "; binary labels must be 0 or 1");
     out.labels.push_back(static_cast<float>(y));
     if (weight >= 0) {
       out.weights.push_back(number(weight, columns.weight));
       KILN_CHECK(out.weights.back() >= 0, DataError, path, ":", line_number, ": column '",
-                 columns.weight, "' is ", cells[static_cast<std::size_t>(weight)],
+                 columns.weight, "' is ", trimmed(cells[static_cast<std::size_t>(weight)]),
                  "; weights must be >= 0");
     }
   }

@@ -159,6 +159,35 @@ TEST_F(EvalCli, BadGatesAndBadScoresExitWithTheirCodes) {
   EXPECT_NE(other_rows.last_err_line().find("does not score the same rows"), std::string::npos);
 }
 
+TEST_F(EvalCli, AScoresCsvReadsQuotedFieldsWithCommasAndNewlines) {
+  // model.csv with a quoted text column before the label: "customer, N" and a newline.
+  std::ifstream in(dir / "model.csv");
+  std::ofstream quoted(dir / "quoted.csv");
+  std::string line;
+  std::getline(in, line);
+  quoted << "id,name,label,score\n";
+  while (std::getline(in, line)) {
+    const auto comma = line.find(',');
+    quoted << line.substr(0, comma) << ",\"customer, " << line.substr(0, comma) << "\nsince 2020\""
+           << line.substr(comma) << "\n";
+  }
+  quoted.close();
+  auto plain = run_kiln(
+      {"eval", "--scores", dir / "model.csv", "--out", dir / "a", "--json", "eval.bootstrap=0"});
+  auto with_text = run_kiln(
+      {"eval", "--scores", dir / "quoted.csv", "--out", dir / "b", "--json", "eval.bootstrap=0"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(with_text.exit_code, 0) << with_text.err;
+  EXPECT_EQ(nlohmann::json::parse(plain.out)["metrics"],
+            nlohmann::json::parse(with_text.out)["metrics"]);
+  std::ofstream(dir / "open.csv") << "label,score\n0,0.1\n\"1,0.2\n";
+  auto open = run_kiln({"eval", "--scores", dir / "open.csv", "--out", dir / "c"});
+  EXPECT_EQ(open.exit_code, 65);
+  EXPECT_NE(open.last_err_line().find("open.csv:3: a quoted field is not closed"),
+            std::string::npos)
+      << open.err;
+}
+
 TEST_F(EvalCli, ReadsScoresFromAKilnDataset) {
   auto import = run_kiln(
       {"data", "import", "--csv", dir / "model.csv", "--out", dir / "scores", "--label", "label"});

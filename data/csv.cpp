@@ -1,0 +1,77 @@
+#include "data/csv.h"
+
+#include <filesystem>
+
+#include "core/errors.h"
+
+namespace kiln::data {
+
+CsvReader::CsvReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+  std::error_code ec;
+  KILN_CHECK(std::filesystem::exists(path, ec), InputError, "CSV file '", path, "' does not exist");
+  KILN_CHECK(in_.good(), InputError, "CSV file '", path, "' cannot be read");
+}
+
+bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::string& error) {
+  fields.clear();
+  raw.clear();
+  error.clear();
+  std::string line;
+  if (!std::getline(in_, line)) return false;
+  first_line_ = ++line_;
+  raw = line;
+  std::string field;
+  bool quoted = false, was_quoted = false;
+  std::size_t i = 0;
+  while (true) {
+    if (i == line.size()) {
+      if (quoted) {  // a newline inside quotes: the record continues
+        if (!std::getline(in_, line)) {
+          error = "a quoted field is not closed before the end of the file";
+          return true;
+        }
+        ++line_;
+        raw += "\n" + line;
+        field += '\n';
+        i = 0;
+        continue;
+      }
+      if (!field.empty() && field.back() == '\r' && !was_quoted) field.pop_back();
+      fields.push_back(field);
+      return true;
+    }
+    char c = line[i++];
+    if (quoted) {
+      if (c == '"') {
+        if (i < line.size() && line[i] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      if (!field.empty()) {
+        error = "a quote inside an unquoted field";
+        return true;
+      }
+      quoted = was_quoted = true;
+    } else if (c == ',') {
+      fields.push_back(field);
+      field.clear();
+      was_quoted = false;
+    } else if (c == '\r' && i == line.size()) {
+      // CRLF line ending
+    } else {
+      if (was_quoted) {
+        error = "text after a closing quote";
+        return true;
+      }
+      field += c;
+    }
+  }
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,35 @@
+// Reading RFC 4180 CSV files one record at a time: `kiln data import` and the scores files
+// of `kiln eval --scores`.
+//
+// A header row, ',' between fields, fields optionally in double quotes with "" for a quote
+// inside, newlines allowed inside quotes, CRLF or LF line endings.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace kiln::data {
+
+// Tracks physical line numbers, so that messages can name `file:line`.
+class CsvReader {
+ public:
+  // InputError naming the file when it does not exist or cannot be read.
+  explicit CsvReader(const std::string& path);
+  // The next record's fields and its raw text (its lines, joined by '\n'); false at the end.
+  // On a malformed record (an unclosed quote, text after a closing quote, a quote inside an
+  // unquoted field), `error` says why and `fields` is unusable.
+  bool next(std::vector<std::string>& fields, std::string& raw, std::string& error);
+  // The line the last record started on (1: the header).
+  int64_t line() const { return first_line_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ifstream in_;
+  int64_t line_ = 0;
+  int64_t first_line_ = 0;
+};
+
+}  // namespace kiln::data
