@@ -10,10 +10,9 @@
 // +-Inf in numeric columns (inspect counts them), numbers too small for it as 0 or a
 // subnormal; a label and a weight must be finite float32 numbers.
 //
-// CSV: RFC 4180 (data/csv.h) — a header row, ',' between fields, fields optionally in double quotes
-// with "" for a quote inside, newlines allowed inside quotes. Header names become column
-// names with every character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an
-// empty field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
+// CSV: RFC 4180, as data/csv.h reads it. Header names become column names with every
+// character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an empty
+// field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
 // value that does not fit its column, a missing or unmappable label) fails the import
 // naming file and line, or with skip_bad_rows is counted and copied to the reject file.
 //
