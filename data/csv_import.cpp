@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -73,12 +74,28 @@ std::string column_name(const std::string& header) {
   return name.empty() ? "_" : name;
 }
 
-// What makes a record unusable before its values are read (the reader's `error`, or a wrong
-// field count); "" when nothing does.
+// Why `field` is not UTF-8; "" when it is.
+std::string utf8_fault(const std::string& field) {
+  const std::size_t at = invalid_utf8_at(field);
+  if (at == std::string_view::npos) return "";
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(field[at]));
+  return detail::concat("not UTF-8 (byte ", byte, " at offset ", at,
+                        "); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8");
+}
+
+// What makes a record unusable before its values are read (the reader's `error`, a field
+// count other than the header's, a field that is not UTF-8); "" when nothing does.
 std::string record_fault(const std::vector<std::string>& fields, const std::string& error,
-                         std::size_t columns) {
-  if (!error.empty() || fields.size() == columns) return error;
-  return detail::concat("expected ", columns, " fields, found ", fields.size());
+                         const std::vector<std::string>& header) {
+  if (!error.empty()) return error;
+  if (fields.size() != header.size())
+    return detail::concat("expected ", header.size(), " fields, found ", fields.size());
+  for (std::size_t c = 0; c < fields.size(); ++c) {
+    const std::string fault = utf8_fault(fields[c]);
+    if (!fault.empty()) return detail::concat("column '", header[c], "': ", fault);
+  }
+  return "";
 }
 
 // A bad row fails the import unless bad rows are skipped.
@@ -126,6 +143,10 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     CsvReader reader(file);
     KILN_CHECK(reader.next(fields, raw, error) && error.empty(), DataError, file,
                ": line 1: expected a header row", error.empty() ? "" : " (" + error + ")");
+    for (std::size_t c = 0; c < fields.size(); ++c) {
+      const std::string fault = utf8_fault(fields[c]);
+      KILN_CHECK(fault.empty(), DataError, file, ":1: header field ", c + 1, ": ", fault);
+    }
     if (plan.empty()) {
       header = fields;
       for (const auto& name : header) {
@@ -168,7 +189,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
                  o.files.front());
     }
     while (reader.next(fields, raw, error)) {
-      const std::string fault = record_fault(fields, error, header.size());
+      const std::string fault = record_fault(fields, error, header);
       if (!fault.empty()) {  // fails now; skipped, pass 2 counts it and sets it aside
         fail_unless_skipping(o.skip_bad_rows, file, reader.line(), fault);
         continue;
@@ -244,7 +265,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     reader.next(fields, raw, error);  // the header
     while (reader.next(fields, raw, error)) {
       if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
-      error = record_fault(fields, error, ncols);
+      error = record_fault(fields, error, header);
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
         char* dst = buffers.column<char>(c) + filled * mem_size(plan[c].role);

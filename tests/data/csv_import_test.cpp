@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/errors.h"
+#include "data/csv.h"
 #include "tests/error_of.h"
 #include "tests/temp_dir.h"
 
@@ -213,6 +215,39 @@ TEST(CsvImport, LikeKeepsAnEarlierImportsRolesAndCategoryCodes) {
   valid.schema_file = write_file(dir, "schema.json", R"({"columns": []})");
   valid.out = dir / "both";
   EXPECT_THROW(import_csv(valid), ConfigError);
+}
+
+TEST(Utf8, FindsTheFirstByteThatIsNotWellFormed) {
+  const std::size_t none = std::string_view::npos;
+  for (const char* valid : {"", "abc", "caf\xc3\xa9", "\xe2\x82\xac 5", "\xf0\x9d\x84\x9e",
+                            "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf"})
+    EXPECT_EQ(invalid_utf8_at(valid), none) << valid;
+  EXPECT_EQ(invalid_utf8_at("caf\xe9"), 3u);           // Latin-1
+  EXPECT_EQ(invalid_utf8_at("a\x80"), 1u);             // a lone continuation byte
+  EXPECT_EQ(invalid_utf8_at("\xc0\xaf"), 0u);          // overlong '/'
+  EXPECT_EQ(invalid_utf8_at("\xe0\x80\xaf"), 0u);      // overlong, 3 bytes
+  EXPECT_EQ(invalid_utf8_at("\xed\xa0\x80"), 0u);      // a surrogate
+  EXPECT_EQ(invalid_utf8_at("\xf4\x90\x80\x80"), 0u);  // past U+10FFFF
+  EXPECT_EQ(invalid_utf8_at("ok\xe2\x82"), 2u);        // cut short
+  EXPECT_EQ(invalid_utf8_at("\xe2\x28\xa1"), 0u);      // a bad continuation byte
+}
+
+TEST(CsvImport, TextThatIsNotUtf8IsABadRowNamingItsColumn) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "latin1.csv", "city,label\nParis,1\nCaf\xe9,0\nRome,0\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              import_csv(o);
+            }).find("latin1.csv:3: column 'city': not UTF-8 (byte 0xE9 at offset 3)"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(o.out));
+  o.skip_bad_rows = true;
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.rows_written, 2);
+  EXPECT_EQ(s.rows_rejected, 1);
+  EXPECT_EQ(Dataset::open(o.out)->dictionary("city"), (std::vector<std::string>{"Paris", "Rome"}));
 }
 
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
