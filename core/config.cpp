@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include "core/utf8.h"
+
 namespace kiln::core {
 namespace {
 
@@ -74,25 +76,38 @@ void remove_at(YAML::Node node, const std::vector<std::string>& path, std::size_
   remove_at(node[path[depth]], path, depth + 1);
 }
 
-// yaml-cpp keeps the last of a map's equal keys; a config that sets a key twice is a mistake
-// (which one was meant?), so it is refused naming both lines.
-void refuse_repeated_keys(const YAML::Node& node, const std::string& path,
-                          const std::string& prefix) {
+// What nlohmann::json and yaml-cpp do not check in a config file: yaml-cpp keeps the last
+// of a map's equal keys, and a config that sets a key twice is a mistake (which one was
+// meant?), so it is refused naming both lines; and text must be UTF-8 (run.json and the
+// reports are JSON). ConfigError naming the file, line and key.
+void check_layer(const YAML::Node& node, const std::string& path, const std::string& key) {
+  auto text = [&](const YAML::Node& scalar, const std::string& what) {
+    const std::string fault = utf8_fault(scalar.Scalar());
+    KILN_CHECK(fault.empty(), ConfigError, path, ":", scalar.Mark().line + 1, ": ", what, " is ",
+               fault);
+  };
+  if (node.IsScalar()) text(node, "the value of '" + key + "'");
+  if (node.IsSequence())
+    for (const auto& item : node)
+      check_layer(item, path, key);
   if (!node.IsMap()) return;
   std::map<std::string, int> first_line;
   for (const auto& item : node) {
-    const std::string key = prefix + item.first.Scalar();
+    text(item.first, "a key in '" + key + "'");
+    const std::string name = (key.empty() ? "" : key + ".") + item.first.Scalar();
     const int line = item.first.Mark().line + 1;
-    auto [at, added] = first_line.emplace(key, line);
-    KILN_CHECK(added, ConfigError, path, ":", line, ": config key '", key,
+    auto [at, added] = first_line.emplace(name, line);
+    KILN_CHECK(added, ConfigError, path, ":", line, ": config key '", name,
                "' is set twice (first at line ", at->second, ")");
-    refuse_repeated_keys(item.second, path, key + ".");
+    check_layer(item.second, path, name);
   }
 }
 
 }  // namespace
 
 ConfigOverride parse_override(std::string_view text) {
+  const std::string fault = utf8_fault(text);
+  KILN_CHECK(fault.empty(), UsageError, "override '", text, "' is ", fault);
   ConfigOverride o;
   o.text = std::string(text);
   std::string_view rest = text;
@@ -153,7 +168,7 @@ YAML::Node load_config_file(const std::string& path) {
   KILN_CHECK(node.IsMap(), ConfigError, path,
              ": expected a map of config keys at the top level, got a ",
              node.IsSequence() ? "list" : "single value");
-  refuse_repeated_keys(node, path, "");
+  check_layer(node, path, "");
   return node;
 }
 

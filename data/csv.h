@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace kiln::data {
@@ -32,10 +31,5 @@ class CsvReader {
   int64_t line_ = 0;
   int64_t first_line_ = 0;
 };
-
-// The offset of the first byte of `text` that is not part of well-formed UTF-8 (RFC 3629:
-// no overlong forms, no surrogates, nothing above U+10FFFF), or npos when all of it is.
-// Kiln reads CSV as UTF-8: its strings end up in JSON (dictionaries, reports).
-std::size_t invalid_utf8_at(std::string_view text);
 
 }  // namespace kiln::data

@@ -15,6 +15,7 @@
 
 #include "core/errors.h"
 #include "core/progress.h"
+#include "core/utf8.h"
 #include "data/csv.h"
 #include "data/inspect.h"
 
@@ -74,14 +75,11 @@ std::string column_name(const std::string& header) {
   return name.empty() ? "_" : name;
 }
 
-// Why `field` is not UTF-8; "" when it is.
-std::string utf8_fault(const std::string& field) {
-  const std::size_t at = invalid_utf8_at(field);
-  if (at == std::string_view::npos) return "";
-  char byte[8];
-  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(field[at]));
-  return detail::concat("not UTF-8 (byte ", byte, " at offset ", at,
-                        "); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8");
+// Why `field` is not UTF-8, and what to do; "" when it is.
+std::string csv_utf8_fault(const std::string& field) {
+  const std::string fault = core::utf8_fault(field);
+  return fault.empty() ? fault
+                       : fault + "; convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8";
 }
 
 // What makes a record unusable before its values are read (the reader's `error`, a field
@@ -92,7 +90,7 @@ std::string record_fault(const std::vector<std::string>& fields, const std::stri
   if (fields.size() != header.size())
     return detail::concat("expected ", header.size(), " fields, found ", fields.size());
   for (std::size_t c = 0; c < fields.size(); ++c) {
-    const std::string fault = utf8_fault(fields[c]);
+    const std::string fault = csv_utf8_fault(fields[c]);
     if (!fault.empty()) return detail::concat("column '", header[c], "': ", fault);
   }
   return "";
@@ -144,7 +142,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     KILN_CHECK(reader.next(fields, raw, error) && error.empty(), DataError, file,
                ": line 1: expected a header row", error.empty() ? "" : " (" + error + ")");
     for (std::size_t c = 0; c < fields.size(); ++c) {
-      const std::string fault = utf8_fault(fields[c]);
+      const std::string fault = csv_utf8_fault(fields[c]);
       KILN_CHECK(fault.empty(), DataError, file, ":1: header field ", c + 1, ": ", fault);
     }
     if (plan.empty()) {

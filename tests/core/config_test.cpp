@@ -169,6 +169,13 @@ TEST_F(ConfigTest, FilesThatAreMissingOrNotConfigsFailWithTheirCodes) {
   EXPECT_NE(msg.find(twice + ":5: config key 'inner.count' is set twice (first at line 3)"),
             std::string::npos)
       << msg;
+  std::string latin1 = write("latin1.yaml", "title: a\ntags:\n  team: caf\xe9\n");
+  msg = error_of<ConfigError>([&] { resolve_config<TestConfig>({latin1}, {}); });
+  EXPECT_NE(msg.find(latin1 + ":3: the value of 'tags.team' is not UTF-8 (byte 0xE9 at offset 3)"),
+            std::string::npos)
+      << msg;
+  msg = error_of<UsageError>([] { resolve_config<TestConfig>({}, {"+tags.team=caf\xe9"}); });
+  EXPECT_NE(msg.find("is not UTF-8 (byte 0xE9 at offset 14)"), std::string::npos) << msg;
 }
 
 TEST(ConfigSchema, EncodeThenDecodeGivesTheSameConfig) {

@@ -65,6 +65,10 @@ TEST(SweepSpace, ParsesEveryKindAndNamesTheKeyOfAMistake) {
   EXPECT_NE(
       testing::error_of<ConfigError>([] { parse_space("optim.lr: []\n", "s.yaml"); }).find("empty"),
       std::string::npos);
+  EXPECT_NE(testing::error_of<ConfigError>([] {
+              parse_space("optim.name: [adamw, caf\xe9]\n", "s.yaml");
+            }).find("s.yaml: the file is not UTF-8 (byte 0xE9 at offset 23)"),
+            std::string::npos);
 }
 
 TEST(SweepSpace, GridRunsEveryCombinationAndRandomDependsOnlyOnTheSeed) {

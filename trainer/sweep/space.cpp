@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/errors.h"
+#include "core/utf8.h"
 #include "data/random.h"
 
 namespace kiln::sweep {
@@ -108,6 +109,8 @@ json draw(const Param& p, data::CounterRng& rng) {
 }  // namespace
 
 SearchSpace parse_space(const std::string& yaml_text, const std::string& source) {
+  const std::string fault = core::utf8_fault(yaml_text);  // its values go into JSON
+  KILN_CHECK(fault.empty(), ConfigError, source, ": the file is ", fault);
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
