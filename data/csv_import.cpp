@@ -34,7 +34,7 @@ bool is_missing(const std::string& s) {
 // NaN (the missing values are is_missing's).
 std::optional<double> parse_number(const std::string& s) {
   // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
-  std::size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t\r");
+  std::size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
   if (b == std::string::npos) return std::nullopt;
   const char* first = s.data() + b + (s[b] == '+' ? 1 : 0);
   const char* last = s.data() + e + 1;

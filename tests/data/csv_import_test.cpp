@@ -234,6 +234,17 @@ TEST(CsvImport, TextThatIsNotUtf8IsABadRowNamingItsColumn) {
   EXPECT_EQ(Dataset::open(o.out)->dictionary("city"), (std::vector<std::string>{"Paris", "Rome"}));
 }
 
+TEST(CsvImport, AFieldOfOnlyACarriageReturnIsText) {
+  // Under UBSan (the asan preset): parse_number once formed a pointer before the field.
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "cr.csv", "x,label\n\r,1\n2,0\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  EXPECT_EQ(import_csv(o).rows_written, 2);
+  EXPECT_EQ(Dataset::open(o.out)->dictionary("x"), (std::vector<std::string>{"\r", "2"}));
+}
+
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;
