@@ -42,6 +42,11 @@ TEST(Cli, BadCommandLinesExit64WithTheReasonLast) {
   auto malformed = run_kiln({"config", "show", "run..seed=1"});
   EXPECT_EQ(malformed.exit_code, 64);
   EXPECT_NE(malformed.last_err_line().find("run..seed=1"), std::string::npos) << malformed.err;
+  auto latin1 = run_kiln({"predict", "--model", "caf\xe9", "--data", "d", "--out", "s.csv"});
+  EXPECT_EQ(latin1.exit_code, 64);
+  EXPECT_NE(latin1.last_err_line().find("argument 3 is not UTF-8 (byte 0xE9 at offset 3)"),
+            std::string::npos)
+      << latin1.err;
 }
 
 TEST(Cli, VersionNamesEveryComponent) {

@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "trainer/cli/commands.h"
 
 namespace {
@@ -33,6 +34,11 @@ int main(int argc, char** argv) {
   kiln::cli::set_command_line(argc, argv);
   try {
     kiln::core::init_logging({});
+    // Arguments (paths, overrides) reach run.json and the reports, which are JSON.
+    for (int i = 1; i < argc; ++i) {
+      const std::string fault = kiln::core::utf8_fault(argv[i]);
+      KILN_CHECK(fault.empty(), kiln::UsageError, "argument ", i, " is ", fault);
+    }
     app.parse(argc, argv);
     if (argc == 1) {
       std::cout << app.help();
