@@ -16,12 +16,27 @@
 
 namespace fs = std::filesystem;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const fs::path dir = [] {
+namespace {
+
+// A directory of its own for the run, removed at exit.
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
     std::string pattern = (fs::temp_directory_path() / "kiln-csv-fuzz-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) __builtin_trap();
-    return fs::path(pattern);
-  }();
+    path = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const ScratchDir scratch;
+  const fs::path& dir = scratch.path;
   if (size == 0) return 0;
   std::ofstream(dir / "in.csv", std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(data + 1), static_cast<std::streamsize>(size - 1));
