@@ -6,9 +6,12 @@
 // every field. The visitors here turn such a struct into YAML, read it back with type
 // checks, and list its keys; nothing past the edge of the program sees a YAML node.
 //
-// Field types: bool, int, int64_t, double, std::string, std::vector of those, std::map
-// from std::string to those (an open map: its keys are the user's, e.g. run.tags), and
-// nested structs with a visit member.
+// Field types: bool, int, int64_t, double, std::string, enums, std::vector of those,
+// std::map from std::string to those (an open map: its keys are the user's, e.g. run.tags),
+// and nested structs with a visit member. An enum is written and read by name: its type
+// lists its names with a function found by argument-dependent lookup,
+//   core::EnumNames<Kind> enum_names(Kind);   // {{Kind::kA, "a"}, {Kind::kB, "b"}}
+// so that a value outside them is refused where it is read, naming file and line.
 //
 // Errors: unknown keys and values of the wrong type throw ConfigError (exit 78) naming
 // the key, the source (file and line, or the override as typed) and the nearest known
@@ -21,11 +24,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "core/errors.h"
 
 namespace kiln::core {
@@ -131,6 +136,8 @@ void emit(YAML::Emitter& out, const T& value) {
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (needs_quotes(value)) out << YAML::DoubleQuoted;
     out << value;
+  } else if constexpr (std::is_enum_v<T>) {
+    out << std::string(enum_name(value));
   } else if constexpr (std::is_floating_point_v<T>) {
     out << number_text(value);
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -175,6 +182,8 @@ nlohmann::ordered_json to_json(const T& value) {
     JsonVisitor visitor{&out};
     const_cast<T&>(value).visit(visitor);
     return out;
+  } else if constexpr (std::is_enum_v<T>) {
+    return nlohmann::ordered_json(std::string(enum_name(value)));
   } else {
     return nlohmann::ordered_json(value);
   }
@@ -306,6 +315,11 @@ void decode(const YAML::Node& node, T& out, const std::string& key, const Source
     }
     if (!node.IsScalar()) throw_bad_value(source, node, key, type_name<T>());
     out = node.Scalar();
+  } else if constexpr (std::is_enum_v<T>) {
+    const std::optional<T> value =
+        node.IsScalar() ? enum_value<T>(node.Scalar()) : std::optional<T>();
+    if (!value) throw_bad_value(source, node, key, ("one of " + enum_list<T>()).c_str());
+    out = *value;
   } else {
     if (!node.IsScalar()) throw_bad_value(source, node, key, type_name<T>());
     try {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/hex.h"
 
 namespace kiln::core {
 
@@ -34,14 +35,7 @@ std::string Sha256::hex_digest() {
   unsigned int length = 0;
   KILN_ASSERT(EVP_DigestFinal_ex(impl_->ctx.get(), digest, &length) == 1, "EVP SHA-256 final");
   impl_->finished = true;
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -454,7 +454,7 @@ Batch& Loader::hand_out_gathered(int64_t first, int64_t rows) {
   batch.rows = rows;
   batch.epoch = cursor_.epoch;
   batch.index = cursor_.batch;
-  batch.map = {ring_.order, (head->begin + first - head->first) % ring_.rows, ring_.rows};
+  batch.start = (head->begin + first - head->first) % ring_.rows;
   batch.first_window = head->serial;
   batch.last_window = find_read(cursor_.epoch, first + rows - 1)->serial;
   batch.fresh.clear();

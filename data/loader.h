@@ -39,7 +39,6 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "data/row_map.h"
 
 namespace kiln::data {
 
@@ -106,8 +105,8 @@ std::vector<std::size_t> batch_offsets(const Schema& schema, int64_t batch_size)
 
 // One batch: for each schema column a buffer of `rows` values of its mem type (float32
 // numeric/label/weight, int32 categorical, int64 id/time), at batch_offsets(). In gather mode
-// `columns` point at the ring's columns instead, and row r of the batch is ring row row(r)
-// (`map`: ring->order[(start + r) % ring->rows]).
+// `columns` point at the ring's columns instead, and row r of the batch is ring row row(r):
+// ring->order[(start + r) % ring->rows].
 struct Batch {
   int64_t rows = 0;
   int64_t epoch = 0;
@@ -117,10 +116,14 @@ struct Batch {
   const T* column(std::size_t c) const {
     return static_cast<const T*>(columns[c]);
   }
-  int64_t row(int64_t r) const { return map(r); }
-  RowMap map;  // rows in place, except in gather mode
+  int64_t row(int64_t r) const {
+    if (ring == nullptr) return r;
+    const int64_t p = start + r;
+    return ring->order[p < ring->rows ? p : p - ring->rows];
+  }
   // Gather mode only.
   const Ring* ring = nullptr;
+  int64_t start = 0;              // the delivery position of row 0 in the ring's order
   std::vector<RingWindow> fresh;  // windows read since the previous batch was returned
   uint64_t first_window = 0;      // the serial of the oldest window this batch reads
   uint64_t last_window = 0;       // the serial of the newest window this batch reads

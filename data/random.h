@@ -5,17 +5,11 @@
 #include <cmath>
 #include <cstdint>
 
-// mix64 is also called from CUDA code (eval/draws.h).
-#if defined(__CUDACC__)
-#define KILN_RANDOM_HD __host__ __device__
-#else
-#define KILN_RANDOM_HD
-#endif
-
 namespace kiln::data {
 
-// splitmix64's finalizer: a bijective 64-bit mix.
-KILN_RANDOM_HD inline uint64_t mix64(uint64_t x) {
+// splitmix64's finalizer: a bijective 64-bit mix. constexpr, so that CUDA code compiled with
+// --expt-relaxed-constexpr calls it too (eval/draws.h).
+constexpr uint64_t mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;

@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "core/thread_pool.h"
+#include "data/loader.h"
 
 namespace kiln::data {
 
@@ -196,6 +197,28 @@ DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketc
     }
   }
   return stats;
+}
+
+LabelCounts count_labels(const std::shared_ptr<const Dataset>& data) {
+  const Dataset& dataset = *data;
+  const int label = dataset.schema().find_role(Role::kLabel);
+  KILN_CHECK(label >= 0, DataError, dataset.path(), ": no label column");
+  LoaderOptions lo;
+  lo.shuffle = false;
+  lo.batch_size = 1 << 16;
+  Loader loader({data}, lo);
+  LabelCounts counts;
+  while (const Batch* b = loader.next()) {
+    const float* y = b->column<float>(static_cast<std::size_t>(label));
+    for (int64_t r = 0; r < b->rows; ++r) {
+      KILN_CHECK(y[r] == 0 || y[r] == 1, DataError, dataset.path(), ": label '",
+                 dataset.schema().columns[static_cast<std::size_t>(label)].name, "' is ", y[r],
+                 " at row ", counts.rows + r, "; binary labels must be 0 or 1");
+      counts.positives += y[r] == 1 ? 1 : 0;
+    }
+    counts.rows += b->rows;
+  }
+  return counts;
 }
 
 }  // namespace kiln::data

@@ -77,4 +77,13 @@ using PrepareBlock = std::function<void(std::size_t column, void* values, int64_
 DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows = 65536, int sketch_k = 4096,
                            const PrepareBlock& prepare = nullptr);
 
+// The label column's classes, in one pass in dataset order (weights ignored).
+struct LabelCounts {
+  int64_t rows = 0;
+  int64_t positives = 0;
+};
+// DataError naming the dataset, the label and the row of a value that is not 0 or 1, or when
+// the dataset has no label column.
+LabelCounts count_labels(const std::shared_ptr<const Dataset>& dataset);
+
 }  // namespace kiln::data

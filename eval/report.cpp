@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 
 #include "core/build_info.h"
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace kiln::eval {
 namespace {
@@ -511,6 +513,39 @@ std::string html_escape(const std::string& s) {
     }
   }
   return out;
+}
+
+Scored scored_file(const std::string& name, const std::string& path, const ScoreColumns& columns) {
+  const Scores s = read_scores(path, columns);
+  Scored out{name, path, {}};
+  out.rows.add(s.scores.data(), s.labels.data(), s.weights.empty() ? nullptr : s.weights.data(),
+               s.rows(), path);
+  return out;
+}
+
+void write_report(const std::string& dir, const nlohmann::ordered_json& report) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  KILN_CHECK(!error, OutputError, "cannot create '", dir, "': ", error.message());
+  const std::filesystem::path base(dir);
+  core::atomic_write((base / "report.json").string(), report.dump(1) + "\n");
+  core::atomic_write((base / "report.md").string(), render_markdown(report));
+  core::atomic_write((base / "report.html").string(), render_html(report));
+}
+
+void check_gates(const nlohmann::ordered_json& report) {
+  auto side = [](const nlohmann::ordered_json& v) {
+    return v.is_null() ? std::string("n/a") : std::to_string(v.get<double>());
+  };
+  std::string failed;
+  int failures = 0;
+  for (const auto& g : report["gates"]) {
+    if (g["passed"].get<bool>()) continue;
+    ++failures;
+    failed += detail::concat(failures > 1 ? "; " : "", "'", g["gate"].get<std::string>(), "' (",
+                             side(g["left"]), " vs ", side(g["right"]), ")");
+  }
+  KILN_CHECK(failures == 0, GateFailedError, failures, " gate(s) failed: ", failed);
 }
 
 }  // namespace kiln::eval

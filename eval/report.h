@@ -11,6 +11,7 @@
 #include "eval/binary_metrics.h"
 #include "eval/bootstrap.h"
 #include "eval/gates.h"
+#include "eval/scores.h"
 
 namespace kiln::eval {
 
@@ -58,6 +59,18 @@ nlohmann::ordered_json evaluate(const Scored& model, const std::vector<Scored>& 
 
 // The prior baseline: every row scored with the (weighted) prevalence of its labels.
 Scored prior_baseline(const BinaryAccumulator& rows);
+
+// A scores file (eval/scores.h) as the input `name`.
+Scored scored_file(const std::string& name, const std::string& path,
+                   const ScoreColumns& columns = {});
+
+// report.json, report.md and report.html into `dir` (created), each atomically.
+// OutputError naming the path.
+void write_report(const std::string& dir, const nlohmann::ordered_json& report);
+
+// GateFailedError (exit 3) listing every failed gate of `report` with its two sides;
+// nothing when all passed.
+void check_gates(const nlohmann::ordered_json& report);
 
 std::string render_markdown(const nlohmann::ordered_json& report);
 std::string render_html(const nlohmann::ordered_json& report);

@@ -28,6 +28,9 @@ struct CudaInfo {
 // Queries the CUDA runtime; never throws: a machine without a GPU is a normal answer.
 CudaInfo cuda_info();
 
+// Whether Kiln's kernels were built with CUDA (cuda_info().compiled, without the queries).
+bool built_with_cuda();
+
 // 13000 -> "13.0", 12080 -> "12.8".
 std::string cuda_version_text(int version);
 

@@ -9,4 +9,8 @@ CudaInfo cuda_info() {
   return info;
 }
 
+bool built_with_cuda() {
+  return false;
+}
+
 }  // namespace kiln::kernels

@@ -28,4 +28,8 @@ CudaInfo cuda_info() {
   return info;
 }
 
+bool built_with_cuda() {
+  return true;
+}
+
 }  // namespace kiln::kernels

@@ -1,127 +1,98 @@
-// Feature transforms: what the config asks for (TransformOptions, parsed into one
-// ColumnSpec per column), the fit (one streaming pass of data/'s statistics), the fitted
-// plan that is saved as transform.json, and the compiled plan that the CPU reference
-// (here) and the fused CUDA kernel (transform_cuda.h) apply to a batch's columns.
-// The semantics are in docs/TRANSFORMS.md.
+// The fused feature transform of a batch: a compiled plan (kernels/transform_math.h)
+// applied to the batch's columns, which writes the row-major float matrix [rows, width] and
+// the int64 index matrix [rows, categorical_width]. Two implementations of one function:
+// apply_cpu (transform_cpu.cpp), the reference, and DevicePlan (transform_cuda.cu), one
+// kernel launch per batch that reads each input column once, and may gather the rows
+// through an index (RowMap) on the way, from columns or from a row-major matrix. The
+// semantics are in docs/TRANSFORMS.md. CUDA-free: streams are void* (cudaStream_t);
+// DevicePlan is built only with CUDA (KILN_WITH_CUDA).
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
-#include <map>
-#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "data/dataset.h"
-#include "data/stats.h"
+#include "kernels/row_map.h"
 #include "kernels/transform_math.h"
 
 namespace kiln::kernels {
 
-// The config section `transform`: a list of steps per role, and per column name or glob
-// pattern. A step is `name` or `name(arg, key=value, ...)`; see docs/TRANSFORMS.md.
-struct TransformOptions {
-  std::vector<std::string> numeric = {"impute(median)", "standardize(z)",
-                                      "clip(quantile, low=0.001, high=0.999)"};
-  std::vector<std::string> categorical = {"vocabulary(top_k=100000, min_count=2)"};
-  std::map<std::string, std::vector<std::string>> columns;
-
-  template <class V>
-  void visit(V& v) {
-    v("numeric", numeric,
-      "steps for numeric columns, in the order log1p, impute, standardize, clip (or bucketize)");
-    v("categorical", categorical, "steps for categorical columns: vocabulary(...) or hash(...)");
-    v("columns", columns,
-      "steps for the columns a name or glob pattern matches (exact name first, then the longest "
-      "pattern); [drop] leaves a column out");
-  }
-};
-
-// The steps of one column, parsed and checked. Fitted values are not here: see FittedPlan.
-struct ColumnSpec {
-  enum class Impute { kNone, kMean, kMedian, kConstant };
-  enum class Indicator { kAuto, kOn, kOff };
-  enum class Standardize { kNone, kZ, kRobust };
-  enum class Clip { kNone, kQuantile, kValue };
-  enum class Encode { kNone, kVocabulary, kHash };
-
-  bool drop = false;
-  bool log1p = false;
-  Impute impute = Impute::kNone;
-  double impute_value = 0;
-  Indicator indicator = Indicator::kAuto;
-  Standardize standardize = Standardize::kNone;
-  Clip clip = Clip::kNone;
-  double clip_low = 0, clip_high = 0;
-  int64_t bucketize = 0;  // buckets; 0: none
-  Encode encode = Encode::kNone;
-  int64_t top_k = 0, min_count = 1;
-  int64_t hash_buckets = 0, hash_seed = 0;
-};
-
-// Every step name, for --help, docs and the test that covers each one.
-const std::vector<std::string>& registered_steps();
-
-// Parses one column's steps. `where` names the config key in messages (ConfigError, 78).
-ColumnSpec parse_steps(const std::vector<std::string>& steps, data::Role role,
-                       const std::string& where);
-
-// One spec per schema column; columns that are not features (label, weight, id, time) and
-// dropped ones come back with drop = true. ConfigError for a bad step or a `columns` entry
-// that matches no column.
-std::vector<ColumnSpec> resolve_specs(const TransformOptions& options, const data::Schema& schema);
-
-// A fitted output column: its steps with their fitted values, as in transform.json.
-struct PlanFeature {
-  std::string name;        // the column's name, or "<column>.missing" for an indicator
-  std::string column;      // the input column
-  FeatureProgram program;  // input unbound; inv_scale = 1 / scale
-  float scale = 1;         // standardize: what transform.json records
-};
-
-struct PlanCategorical {
-  std::string name;
-  std::string column;
-  CategoricalProgram program;   // input, offset unbound
-  std::vector<int32_t> codes;   // vocabulary: code of index 2 + i
-  std::vector<float> edges;     // bucketize
-  int64_t cardinality() const;  // number of distinct output indices, 0 included
-};
-
-struct FittedPlan {
-  static constexpr int kVersion = 1;
-  std::vector<PlanFeature> features;          // the float matrix's columns, in order
-  std::vector<PlanCategorical> categoricals;  // the index matrix's columns, in order
-  nlohmann::ordered_json fitted_on;           // rows, dataset fingerprint, Kiln version
-
-  nlohmann::ordered_json to_json() const;
-  // Checks everything (format, version, step order, finite values, ascending edges, unique
-  // codes): the file is untrusted. DataError (65) naming `where` and the output column.
-  static FittedPlan from_json(const nlohmann::json& json, const std::string& where);
-  void write(const std::string& path) const;  // atomically
-  static FittedPlan read(const std::string& path);
-};
-
-// Fits from per-column statistics (stats.columns in schema order, each gathered after the
-// column's log1p when its spec has one).
-FittedPlan fit_plan(const std::vector<ColumnSpec>& specs, const data::Schema& schema,
-                    const data::DatasetStats& stats);
-
-// One streaming pass over the dataset, then fit_plan.
-FittedPlan fit_transform(const data::Dataset& dataset, const TransformOptions& options,
-                         int sketch_k = 4096);
-
-// DataError when a column is missing from the schema or has the wrong role, or a
-// vocabulary code is outside the column's cardinality; messages name `dataset` (the
-// schema's dataset path) where given.
-CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
-                     const std::string& dataset = "");
-
-// The CPU reference: columns[c] is the batch's column c (data/loader.h's Batch layout);
-// writes features[rows * width] and categorical[rows * categorical_width], row-major.
-// Runs on `pool` when given.
+// The CPU reference: columns[c] is the batch's column c (float32, or int32 codes; the
+// columns a plan reads by their index); writes features[rows * width] and
+// categorical[rows * categorical_width], row-major. Runs on `pool` when given.
 void apply_cpu(const CompiledPlan& plan, const void* const* columns, int64_t rows, float* features,
                int64_t* categorical, core::ThreadPool* pool = nullptr);
+
+// A float32 column of the batch (by schema index) that apply() copies, gathered through its
+// RowMap, into out [rows] (device memory) in the same launch: a batch's label or weight.
+struct ColumnCopy {
+  int32_t column = 0;
+  float* out = nullptr;
+  bool operator==(const ColumnCopy&) const = default;
+};
+constexpr int kMaxColumnCopies = 4;  // per apply()
+
+// A compiled plan in device memory. Not thread-safe; one per stream.
+class DevicePlan {
+ public:
+  // How the kernel divides the work (docs/TRANSFORMS.md, "The GPU kernel"). kColumnTiles: a
+  // block owns 32 output columns and walks tiles of 32 rows (4-byte loads into registers).
+  // kRowTiles: a block owns whole output rows, 64 at a time; every input column the plan reads
+  // is staged once per tile in shared memory by 16-byte asynchronous copies (two tiles in
+  // flight), and the outputs are written as contiguous rows. kRowTiles needs every column
+  // pointer 16-byte aligned, a row stride of 1, no RowMap, and the staged columns within the
+  // shared memory of a block; apply() uses kColumnTiles where it cannot. Both compute the
+  // same bits.
+  enum class Tiling { kColumnTiles, kRowTiles };
+  static constexpr Tiling kDefaultTiling = Tiling::kRowTiles;
+
+  explicit DevicePlan(const CompiledPlan& plan,
+                      Tiling tiling = kDefaultTiling);  // uploads, synchronously
+  ~DevicePlan();
+  DevicePlan(const DevicePlan&) = delete;
+  DevicePlan& operator=(const DevicePlan&) = delete;
+
+  int64_t width() const { return width_; }
+  int64_t categorical_width() const { return categorical_width_; }
+
+  // The device pointers of a batch's columns, in schema order (synchronous copy), and the
+  // 4-byte cells from one row of a column to the next: 1 for columns of their own, the row
+  // width for the columns of a row-major matrix (then a gathered row is read as whole
+  // sectors, not one 32-byte sector per cell). Set once per set of batch buffers: apply()
+  // reads them from device memory, so a captured CUDA graph stays valid while the buffers do.
+  void set_columns(const std::vector<const void*>& device_columns, int64_t row_stride = 1);
+
+  // Enqueues the kernel on `stream` (nullptr: the default stream), reading row r of the
+  // batch at row map(r) of the columns. `features` and `categorical` are device memory of
+  // rows * width and rows * categorical_width. `copies` (at most kMaxColumnCopies, only
+  // where the column tiling runs: with a RowMap) are done by the same launch. InternalError
+  // naming the CUDA error when the launch fails.
+  void apply(int64_t rows, float* features, int64_t* categorical, void* stream = nullptr,
+             const RowMap& map = {}, const std::vector<ColumnCopy>& copies = {}) const;
+
+  // The tiling apply() runs with the columns set and this map: the one asked for, or
+  // kColumnTiles where the row tiling cannot run.
+  Tiling tiling(const RowMap& map = {}) const;
+
+ private:
+  void release();
+  int64_t width_ = 0;
+  int64_t categorical_width_ = 0;
+  std::size_t column_count_ = 0;
+  Tiling tiling_;
+  bool aligned_ = false;              // every column pointer 16-byte aligned
+  int64_t row_stride_ = 1;            // cells from one row of a column to the next
+  int resident_blocks_ = 1;           // of the kColumnTiles kernel, on the whole GPU at once
+  int resident_row_blocks_ = 0;       // of the row tiling's kernel (0: it does not fit)
+  int32_t staged_ = 0;                // input columns the plan reads, each staged once
+  std::size_t row_tile_shared_ = 0;   // bytes of dynamic shared memory per row-tiling block
+  int32_t* staged_inputs_ = nullptr;  // the schema column of each staged column
+  int32_t* slots_ = nullptr;          // the staged column of each output, float then categorical
+  FeatureProgram* features_ = nullptr;
+  CategoricalProgram* categoricals_ = nullptr;
+  int32_t* tables_ = nullptr;
+  float* edges_ = nullptr;
+  const void** columns_ = nullptr;
+};
 
 }  // namespace kiln::kernels

@@ -1,4 +1,5 @@
-// The fused transform kernels, each a tiled transpose; DevicePlan::Tiling picks one.
+// The fused transform kernels (kernels/transform.h), each a tiled transpose;
+// DevicePlan::Tiling picks one.
 //
 // The column tiling (kColumnTiles, fused_transform; the one that gathers rows through a
 // RowMap): a block owns one tile of 32 output columns and walks row tiles of 32 rows
@@ -26,7 +27,7 @@
 
 #include "core/errors.h"
 #include "kernels/cuda_check.h"
-#include "kernels/transform_cuda.h"
+#include "kernels/transform.h"
 
 namespace kiln::kernels {
 namespace {
@@ -173,25 +174,6 @@ __global__ void __launch_bounds__(kTile* kPasses, kMinBlocks)
   }
 }
 
-// Rows [first, first + rows) of `width` columns of `height` words each (column c at
-// columns + c * height) into the same rows of the row-major matrix out [height, width]: a
-// transpose through a shared-memory tile, so that reads and writes both coalesce.
-__global__ void columns_to_rows_kernel(const uint32_t* __restrict__ columns, int64_t height,
-                                       int32_t width, int64_t first, int64_t rows,
-                                       uint32_t* __restrict__ out) {
-  __shared__ uint32_t tile[kTile][kTile + 1];  // +1: no bank conflicts
-  const int64_t row0 = first + blockIdx.x * static_cast<int64_t>(kTile);
-  const int32_t col0 = static_cast<int32_t>(blockIdx.y) * kTile;
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  for (int j = ty; j < kTile; j += kPasses)
-    if (row0 + tx < first + rows && col0 + j < width)
-      tile[j][tx] = columns[(col0 + j) * height + row0 + tx];
-  __syncthreads();
-  for (int j = ty; j < kTile; j += kPasses)
-    if (row0 + j < first + rows && col0 + tx < width)
-      out[(row0 + j) * width + col0 + tx] = tile[tx][j];
-}
-
 // The row tiling. A block walks tiles of kRowTileRows rows (grid-stride). Per tile, each input
 // column the plan reads ("staged" column) is copied once into shared memory, [staged]
 // [kRowTilePitch] words, by 16-byte asynchronous copies (cp.async); the next tile's copies
@@ -208,6 +190,7 @@ constexpr int kQuads = kRowTileRows / 4;  // per output column and tile
 // threads reading the same rows of 8 consecutive staged columns use 8 different bank groups.
 constexpr int kRowTilePitch = kRowTileRows + 4;
 constexpr int kRowTileThreads = 256;
+constexpr int kRowStages = 2;  // tile buffers: one tile in flight while one is transformed
 static_assert(kRowTileThreads % kQuads == 0, "a thread stages the same rows of its columns");
 
 // Dynamic shared memory of a block, as byte offsets: the stages, each staged column's
@@ -316,8 +299,6 @@ __device__ __forceinline__ void store_cells(
         transform_categorical(programs[c], tile[slots[c] * kRowTilePitch + r], tables, edges);
 }
 
-// kStages tile buffers: kStages - 1 tiles in flight while one is transformed.
-template <int kStages>
 __global__ void __launch_bounds__(kRowTileThreads, 4)
     fused_transform_rows(const FeatureProgram* __restrict__ features, int32_t width,
                          const CategoricalProgram* __restrict__ categoricals,
@@ -328,7 +309,7 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
                          int64_t* __restrict__ categorical_out) {
   extern __shared__ __align__(16) uint32_t shared[];
   const int32_t stage_words = staged * kRowTilePitch;
-  const RowTileLayout layout = row_tile_layout(staged, width, categorical_width, kStages);
+  const RowTileLayout layout = row_tile_layout(staged, width, categorical_width, kRowStages);
   char* const base = reinterpret_cast<char*>(shared);
   auto sources = reinterpret_cast<const uint32_t**>(base + layout.sources);
   auto feature_programs = reinterpret_cast<FeatureProgram*>(base + layout.features);
@@ -345,7 +326,7 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
     slot_of[c] = slots[c];
   __syncthreads();
   // Starts filling `tile` with row tile t: one commit group per call, an empty one past the
-  // last tile, so that waiting for all but the newest kStages - 1 groups waits for the
+  // last tile, so that waiting for all but the newest kRowStages - 1 groups waits for the
   // oldest tile in flight.
   auto stage = [&](int64_t t, uint32_t* tile) {
     const int64_t row0 = t * kRowTileRows;
@@ -368,14 +349,14 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
   const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
   const Walk feature_walk = walk_of(width), categorical_walk = walk_of(categorical_width);
   int64_t t = blockIdx.x;
-  for (int i = 0; i < kStages - 1; ++i)
+  for (int i = 0; i < kRowStages - 1; ++i)
     stage(t + i * static_cast<int64_t>(gridDim.x), shared + i * stage_words);
-  for (int i = 0; t < row_tiles; t += gridDim.x, i = (i + 1) % kStages) {
+  for (int i = 0; t < row_tiles; t += gridDim.x, i = (i + 1) % kRowStages) {
     const uint32_t* tile = shared + i * stage_words;
     // Into the buffer freed at the end of the last turn.
-    stage(t + (kStages - 1) * static_cast<int64_t>(gridDim.x),
-          shared + (i + kStages - 1) % kStages * stage_words);
-    __pipeline_wait_prior(kStages - 1);
+    stage(t + (kRowStages - 1) * static_cast<int64_t>(gridDim.x),
+          shared + (i + kRowStages - 1) % kRowStages * stage_words);
+    __pipeline_wait_prior(kRowStages - 1);
     __syncthreads();  // every thread's copies and stores of this tile have landed
     const int64_t row0 = t * kRowTileRows;
     const auto valid =
@@ -392,15 +373,6 @@ __global__ void __launch_bounds__(kRowTileThreads, 4)
 
 int64_t tiles(int64_t n) {
   return (n + kTile - 1) / kTile;
-}
-
-// The row tiling's tile buffers and kernel for `tiling` (not kColumnTiles).
-int row_stages(DevicePlan::Tiling tiling) {
-  return tiling == DevicePlan::Tiling::kRowTilesDeep ? 3 : 2;
-}
-
-auto row_kernel(DevicePlan::Tiling tiling) {
-  return row_stages(tiling) == 3 ? fused_transform_rows<3> : fused_transform_rows<2>;
 }
 
 }  // namespace
@@ -435,7 +407,7 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
     slots.push_back(slot(p.input));
   staged_ = static_cast<int32_t>(inputs.size());
   row_tile_shared_ = row_tile_layout(staged_, static_cast<int32_t>(width_),
-                                     static_cast<int32_t>(categorical_width_), row_stages(tiling_))
+                                     static_cast<int32_t>(categorical_width_), kRowStages)
                          .bytes;
   int shared_limit = 0;
   cuda_check(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
@@ -445,7 +417,7 @@ DevicePlan::DevicePlan(const CompiledPlan& plan, Tiling tiling)
   if (tiling_ != Tiling::kColumnTiles &&
       row_tile_shared_ <= static_cast<std::size_t>(shared_limit)) {
     // Raised only: the attribute is the kernel's, shared by every plan.
-    const auto kernel = row_kernel(tiling_);
+    const auto kernel = fused_transform_rows;
     cudaFuncAttributes attributes{};
     cuda_check(cudaFuncGetAttributes(&attributes, kernel),
                "reading the transform kernel's attributes");
@@ -529,7 +501,7 @@ void DevicePlan::apply(int64_t rows, float* features, int64_t* categorical, void
   if (tiling(map) != Tiling::kColumnTiles) {  // one wave of resident blocks
     const int64_t row_tiles = (rows + kRowTileRows - 1) / kRowTileRows;
     const auto blocks = static_cast<unsigned>(std::min<int64_t>(row_tiles, resident_row_blocks_));
-    row_kernel(tiling_)<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
+    fused_transform_rows<<<blocks, kRowTileThreads, row_tile_shared_, cuda_stream>>>(
         features_, static_cast<int32_t>(width_), categoricals_,
         static_cast<int32_t>(categorical_width_), columns_, staged_inputs_, staged_, slots_,
         tables_, edges_, rows, features, categorical);
@@ -568,15 +540,6 @@ DevicePlan::Tiling DevicePlan::tiling(const RowMap& map) const {
                  row_stride_ == 1 && map.order == nullptr
              ? tiling_
              : Tiling::kColumnTiles;
-}
-
-void columns_to_rows(const uint32_t* columns, int64_t height, int32_t width, int64_t first,
-                     int64_t rows, uint32_t* out, void* stream) {
-  if (rows == 0 || width == 0) return;
-  const dim3 grid(static_cast<unsigned>(tiles(rows)), static_cast<unsigned>(tiles(width)));
-  columns_to_rows_kernel<<<grid, dim3(kTile, kPasses), 0, static_cast<cudaStream_t>(stream)>>>(
-      columns, height, width, first, rows, out);
-  cuda_check(cudaGetLastError(), "launching a transpose into rows");
 }
 
 }  // namespace kiln::kernels

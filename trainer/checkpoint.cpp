@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "core/build_info.h"
 #include "core/errors.h"
@@ -217,6 +218,42 @@ void remove_leftovers(const std::string& checkpoints) {
   }
   for (const std::string& path : leftovers)
     core::remove_tree(path);
+}
+
+nlohmann::ordered_json CheckpointInfo::to_json() const {
+  return {{"path", path},
+          {"latest", latest},
+          {"best", best},
+          {"bytes", bytes},
+          {"step", step ? nlohmann::ordered_json(*step) : nlohmann::ordered_json(nullptr)},
+          {"metrics", metrics}};
+}
+
+std::vector<CheckpointInfo> checkpoint_infos(const std::string& run) {
+  const std::string dir = checkpoints_of(run);
+  KILN_CHECK(fs::is_directory(dir), InputError, "no checkpoints directory at '", run, "'");
+  const std::string latest = read_pointer(dir, "latest").value_or("");
+  const std::string best = read_pointer(dir, "best").value_or("");
+  std::vector<CheckpointInfo> out;
+  for (const auto& path : list_checkpoints(dir)) {
+    CheckpointInfo info;
+    info.path = path;
+    info.latest = path == latest;
+    info.best = path == best;
+    std::error_code error;
+    for (const auto& f : fs::directory_iterator(path, error))
+      info.bytes += f.is_regular_file() ? f.file_size() : 0;
+    std::ifstream file(fs::path(path) / "MANIFEST.json");
+    const auto manifest = nlohmann::ordered_json::parse(file, nullptr, false);
+    if (manifest.is_object()) {
+      if (manifest.contains("step") && manifest["step"].is_number_integer())
+        info.step = manifest["step"].get<int64_t>();
+      if (manifest.contains("metrics") && manifest["metrics"].is_object())
+        info.metrics = manifest["metrics"];
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
 }
 
 }  // namespace kiln::trainer

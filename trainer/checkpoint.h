@@ -69,6 +69,22 @@ std::vector<std::string> list_checkpoints(const std::string& checkpoints);
 std::optional<VerifiedCheckpoint> newest_good_checkpoint(const std::string& checkpoints,
                                                          std::vector<std::string>* skipped);
 
+// One checkpoint of a run as `kiln checkpoint ls` lists it. Read without verifying (a listing
+// of damaged checkpoints still lists them): step and metrics come from MANIFEST.json when it
+// parses.
+struct CheckpointInfo {
+  std::string path;
+  bool latest = false, best = false;  // what the run's pointers name
+  uintmax_t bytes = 0;                // of its files
+  std::optional<int64_t> step;
+  nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
+  nlohmann::ordered_json to_json() const;  // {path, latest, best, bytes, step, metrics}
+};
+
+// The checkpoints of a run directory (or its checkpoints/ directory), oldest first.
+// InputError when there is no checkpoints directory.
+std::vector<CheckpointInfo> checkpoint_infos(const std::string& run);
+
 // Deletes checkpoints beyond the newest `keep_last`, except the one `best` points to, and
 // remove_leftovers().
 void apply_retention(const std::string& checkpoints, int64_t keep_last);

@@ -8,17 +8,6 @@
 namespace kiln::trainer {
 namespace {
 
-void check_one_of(const std::string& value, std::initializer_list<const char*> allowed,
-                  const char* key) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (value == a) return;
-    list += list.empty() ? "" : ", ";
-    list += a;
-  }
-  throw ConfigError(detail::concat(key, ": '", value, "' is not one of ", list));
-}
-
 void check_positive(int64_t value, const char* key) {
   KILN_CHECK(value > 0, ConfigError, key, ": must be positive, got ", value);
 }
@@ -32,7 +21,6 @@ void validate(const DataOptions& d) {
 }
 
 void validate(const ModelOptions& m) {
-  check_one_of(m.type, {"logistic", "mlp", "dcn"}, "model.type");
   for (int64_t h : m.hidden)
     check_positive(h, "model.hidden");
   KILN_CHECK(m.embedding_dim >= 0, ConfigError, "model.embedding_dim: must be >= 0, got ",
@@ -44,8 +32,6 @@ void validate(const ModelOptions& m) {
 }
 
 void validate(const OptimOptions& o) {
-  check_one_of(o.name, {"adamw", "sgd"}, "optim.name");
-  check_one_of(o.schedule, {"cosine", "step", "constant"}, "optim.schedule");
   KILN_CHECK(o.lr > 0, ConfigError, "optim.lr: must be positive, got ", o.lr);
   KILN_CHECK(o.weight_decay >= 0, ConfigError, "optim.weight_decay: must be >= 0, got ",
              o.weight_decay);
@@ -68,9 +54,6 @@ void validate(const TrainOptions& t) {
   KILN_CHECK(t.patience >= 0, ConfigError, "train.patience: must be >= 0, got ", t.patience);
   KILN_CHECK(t.profile_steps >= 0, ConfigError, "train.profile_steps: must be >= 0, got ",
              t.profile_steps);
-  check_one_of(t.metric, {"auroc", "ap", "log_loss"}, "train.metric");
-  check_one_of(t.device, {"auto", "cpu", "cuda"}, "train.device");
-  check_one_of(t.precision, {"auto", "fp32", "bf16"}, "train.precision");
   if (t.pos_weight != "auto" && t.pos_weight != "none") {
     char* end = nullptr;
     double w = std::strtod(t.pos_weight.c_str(), &end);
@@ -86,9 +69,9 @@ KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
   KilnConfig config = core::resolve_config<KilnConfig>(files, overrides);
   core::validate(config.log);
   // Per-column entries are checked when a dataset's schema gives their columns' roles.
-  kernels::parse_steps(config.transform.numeric, data::Role::kNumeric, "transform.numeric");
-  kernels::parse_steps(config.transform.categorical, data::Role::kCategorical,
-                       "transform.categorical");
+  transform::parse_steps(config.transform.numeric, data::Role::kNumeric, "transform.numeric");
+  transform::parse_steps(config.transform.categorical, data::Role::kCategorical,
+                         "transform.categorical");
   validate(config.data);
   validate(config.model);
   validate(config.optim);

@@ -10,8 +10,8 @@
 
 #include "core/log.h"
 #include "eval/report.h"
-#include "kernels/transform.h"
 #include "trainer/options.h"
+#include "transform/spec.h"
 
 namespace kiln::trainer {
 
@@ -40,7 +40,7 @@ struct KilnConfig {
   RunOptions run;
   core::LogOptions log;
   DataOptions data;
-  kernels::TransformOptions transform;
+  transform::TransformOptions transform;
   ModelOptions model;
   OptimOptions optim;
   TrainOptions train;

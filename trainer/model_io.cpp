@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/safetensors.h"
+#include "trainer/training_state.h"
 
 namespace kiln::trainer {
 namespace {
@@ -69,7 +70,7 @@ std::string model_file(TabularModelImpl& model) {
 // AdamW: exp_avg/<name>, exp_avg_sq/<name>; SGD: momentum_buffer/<name>; the per-parameter
 // step counts go into state.json.
 std::string optimizer_file(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
-                           nlohmann::ordered_json& steps) {
+                           std::map<std::string, int64_t>& steps) {
   FileTensors file;
   auto& state = optimizer.state();
   for (const auto& p : model.named_parameters()) {
@@ -98,7 +99,8 @@ void load_model(TabularModelImpl& model, const std::string& path) {
 }
 
 void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
-                    const std::string& path, const nlohmann::json& steps, bool adamw) {
+                    const std::string& path, const std::map<std::string, int64_t>& steps,
+                    bool adamw) {
   core::TensorFile file = core::read_safetensors(path);
   auto tensors = by_name(file);
   auto& state = optimizer.state();
@@ -111,9 +113,10 @@ void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
       s->exp_avg_sq(torch::zeros_like(param));
       copy_into(find_tensor(tensors, "exp_avg/" + p.key(), path), s->exp_avg(), path);
       copy_into(find_tensor(tensors, "exp_avg_sq/" + p.key(), path), s->exp_avg_sq(), path);
-      KILN_CHECK(steps.contains(p.key()) && steps[p.key()].is_number_integer(), DataError, path,
-                 ": state.json has no optimizer step for '", p.key(), "'");
-      s->step(steps[p.key()].get<int64_t>());
+      const auto step = steps.find(p.key());
+      KILN_CHECK(step != steps.end(), DataError, path, ": state.json has no optimizer step for '",
+                 p.key(), "'");
+      s->step(step->second);
       state[param.unsafeGetTensorImpl()] = std::move(s);
     } else {
       if (!tensors.count("momentum_buffer/" + p.key())) continue;
@@ -126,29 +129,7 @@ void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
   }
 }
 
-int64_t CheckpointState::integer(const char* key, int64_t low, int64_t high) const {
-  KILN_CHECK(json.contains(key) && json[key].is_number_integer(), DataError, path, ": no integer '",
-             key, "'");
-  const auto value = json[key].get<int64_t>();
-  KILN_CHECK(value >= low && value <= high, DataError, path, ": '", key, "' is ", value,
-             ", outside [", low, ", ", high, "]");
-  return value;
-}
-
-CheckpointState read_checkpoint_state(const std::string& checkpoint) {
-  CheckpointState s;
-  s.path = (fs::path(checkpoint) / "state.json").string();
-  s.json = nlohmann::json::parse(core::read_file(s.path, "checkpoint state"), nullptr, false);
-  KILN_CHECK(s.json.is_object(), DataError, s.path, ": not a JSON object");
-  KILN_CHECK(s.json.contains("pos_weight") && s.json["pos_weight"].is_number(), DataError, s.path,
-             ": no pos_weight");
-  s.pos_weight = s.json["pos_weight"].get<double>();
-  KILN_CHECK(s.pos_weight > 0 && std::isfinite(s.pos_weight), DataError, s.path, ": pos_weight ",
-             s.pos_weight, " is not a positive number");
-  return s;
-}
-
-ModelInput model_input(const kernels::FittedPlan& plan) {
+ModelInput model_input(const transform::FittedPlan& plan) {
   ModelInput input{static_cast<int64_t>(plan.features.size()), {}};
   for (const auto& c : plan.categoricals)
     input.cardinality.push_back(c.cardinality());
@@ -163,12 +144,12 @@ CheckpointModel load_checkpoint_model(const std::string& path, torch::Device dev
   m.checkpoint = verify_checkpoint(chosen);
   const fs::path dir = m.checkpoint.path;
   m.config = resolve_kiln_config({(dir / "config.yaml").string()}, {});
-  m.plan = kernels::FittedPlan::read((dir / "transform.json").string());
+  m.plan = transform::FittedPlan::read((dir / "transform.json").string());
   m.model = make_model(m.config.model, model_input(m.plan));
   load_model(*m.model, (dir / "model.safetensors").string());
   m.model->to(device);
   m.model->eval();
-  m.logit_shift = std::log(read_checkpoint_state(m.checkpoint.path).pos_weight);
+  m.logit_shift = std::log(TrainingState::read(m.checkpoint.path).pos_weight);
   return m;
 }
 

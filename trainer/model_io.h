@@ -5,14 +5,15 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "kernels/transform.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/models.h"
+#include "transform/plan.h"
 
 namespace kiln::trainer {
 
@@ -21,25 +22,17 @@ std::string model_file(TabularModelImpl& model);
 // optimizer.safetensors: AdamW's exp_avg/<name> and exp_avg_sq/<name>, or SGD's
 // momentum_buffer/<name>; the per-parameter step counts go into `steps` (state.json).
 std::string optimizer_file(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
-                           nlohmann::ordered_json& steps);
+                           std::map<std::string, int64_t>& steps);
 
-// DataError naming the file and tensor when the file does not fit the model.
+// DataError naming the file and tensor when the file does not fit the model (or, for AdamW,
+// `steps` has no count for a parameter it has moments of).
 void load_model(TabularModelImpl& model, const std::string& path);
 void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
-                    const std::string& path, const nlohmann::json& steps, bool adamw);
-
-// A checkpoint's state.json, read as untrusted input.
-struct CheckpointState {
-  nlohmann::json json;
-  std::string path;       // for messages
-  double pos_weight = 1;  // checked: a positive number
-  // An integer of state.json in [low, high]; DataError naming the file and key otherwise.
-  int64_t integer(const char* key, int64_t low, int64_t high) const;
-};
-CheckpointState read_checkpoint_state(const std::string& checkpoint);
+                    const std::string& path, const std::map<std::string, int64_t>& steps,
+                    bool adamw);
 
 // The model input a fitted plan produces: its float width and categorical cardinalities.
-ModelInput model_input(const kernels::FittedPlan& plan);
+ModelInput model_input(const transform::FittedPlan& plan);
 
 // A verified checkpoint's model, rebuilt from its own config.yaml, transform.json and
 // state.json, on `device`, in eval mode. `path` is a checkpoint, or a run directory (or its
@@ -47,7 +40,7 @@ ModelInput model_input(const kernels::FittedPlan& plan);
 struct CheckpointModel {
   VerifiedCheckpoint checkpoint;
   KilnConfig config;
-  kernels::FittedPlan plan;
+  transform::FittedPlan plan;
   std::shared_ptr<TabularModelImpl> model;
   double logit_shift = 0;  // log(pos_weight): subtracted before the sigmoid
 };

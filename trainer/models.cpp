@@ -219,10 +219,16 @@ std::shared_ptr<TabularModelImpl> make_model(const ModelOptions& options, const 
   std::vector<int64_t> widths;
   for (int64_t cardinality : input.cardinality)
     widths.push_back(embedding_width(options, cardinality));
-  if (options.type == "logistic") return std::make_shared<Logistic>(input);
-  if (options.type == "mlp") return std::make_shared<Mlp>(options, input, widths);
-  if (options.type == "dcn") return std::make_shared<Dcn>(options, input, widths);
-  throw ConfigError("model.type: unknown model '" + options.type + "'; known: logistic, mlp, dcn");
+  switch (options.type) {
+    case ModelType::kLogistic:
+      return std::make_shared<Logistic>(input);
+    case ModelType::kMlp:
+      return std::make_shared<Mlp>(options, input, widths);
+    case ModelType::kDcn:
+      return std::make_shared<Dcn>(options, input, widths);
+  }
+  KILN_ASSERT(false, "model.type ", static_cast<int>(options.type));
+  return nullptr;
 }
 
 }  // namespace kiln::trainer

@@ -1,12 +1,66 @@
 // The config sections of training (docs/CONFIG.md, docs/TRAINING.md): data, model, optim and
-// train. Plain structs, no LibTorch, so that the config code compiles without it.
+// train. Plain structs, no LibTorch, so that the config code compiles without it. Keys with
+// a fixed set of values are enums, read by name (core/config.h: a bad name is refused where
+// it is written, naming the file and line).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "core/enum_names.h"
+
 namespace kiln::trainer {
+
+enum class ModelType { kLogistic, kMlp, kDcn };
+enum class OptimizerName { kAdamW, kSgd };
+enum class Schedule { kCosine, kStep, kConstant };
+enum class Metric { kAuroc, kAp, kLogLoss };
+enum class DeviceChoice { kAuto, kCpu, kCuda };
+enum class Precision { kAuto, kFp32, kBf16 };
+
+// Their names in configs, for core/config.h.
+inline core::EnumNames<ModelType> enum_names(ModelType) {
+  static constexpr std::pair<ModelType, std::string_view> names[] = {
+      {ModelType::kLogistic, "logistic"}, {ModelType::kMlp, "mlp"}, {ModelType::kDcn, "dcn"}};
+  return names;
+}
+inline core::EnumNames<OptimizerName> enum_names(OptimizerName) {
+  static constexpr std::pair<OptimizerName, std::string_view> names[] = {
+      {OptimizerName::kAdamW, "adamw"}, {OptimizerName::kSgd, "sgd"}};
+  return names;
+}
+inline core::EnumNames<Schedule> enum_names(Schedule) {
+  static constexpr std::pair<Schedule, std::string_view> names[] = {
+      {Schedule::kCosine, "cosine"}, {Schedule::kStep, "step"}, {Schedule::kConstant, "constant"}};
+  return names;
+}
+inline core::EnumNames<Metric> enum_names(Metric) {
+  static constexpr std::pair<Metric, std::string_view> names[] = {
+      {Metric::kAuroc, "auroc"}, {Metric::kAp, "ap"}, {Metric::kLogLoss, "log_loss"}};
+  return names;
+}
+inline core::EnumNames<DeviceChoice> enum_names(DeviceChoice) {
+  static constexpr std::pair<DeviceChoice, std::string_view> names[] = {
+      {DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}};
+  return names;
+}
+inline core::EnumNames<Precision> enum_names(Precision) {
+  static constexpr std::pair<Precision, std::string_view> names[] = {
+      {Precision::kAuto, "auto"}, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}};
+  return names;
+}
+
+// A metric's name as metrics.jsonl and result.json write it: "auroc", "ap", "log_loss".
+inline std::string metric_name(Metric m) {
+  return std::string(core::enum_name(m));
+}
+// Whether a lower value of `m` is better (log loss), else a higher one.
+inline bool lower_is_better(Metric m) {
+  return m == Metric::kLogLoss;
+}
 
 struct DataOptions {
   std::string train;                // dataset directory (or matrix file) to train on
@@ -33,7 +87,7 @@ struct DataOptions {
 };
 
 struct ModelOptions {
-  std::string type = "mlp";                  // logistic | mlp | dcn
+  ModelType type = ModelType::kMlp;          // logistic | mlp | dcn
   std::vector<int64_t> hidden = {256, 128};  // the MLP's (and DCN's deep part's) layer widths
   int64_t embedding_dim = 0;                 // per categorical column; 0: from its cardinality
   int64_t cross_layers = 3;                  // DCN-v2 cross layers
@@ -51,19 +105,19 @@ struct ModelOptions {
 };
 
 struct OptimOptions {
-  std::string name = "adamw";       // adamw | sgd
-  double lr = 1e-3;                 // peak learning rate
-  double weight_decay = 1e-4;       // decoupled (adamw) or L2 (sgd)
-  double momentum = 0.9;            // sgd
-  double beta1 = 0.9;               // adamw
-  double beta2 = 0.999;             // adamw
-  double eps = 1e-8;                // adamw
-  double grad_clip = 1.0;           // max global L2 norm of the gradients; 0: off
-  std::string schedule = "cosine";  // cosine | step | constant, after a linear warmup
-  int64_t warmup_steps = 100;       // linear warmup from 0 to lr
-  double min_lr_ratio = 0.0;        // cosine: the final lr as a fraction of lr
-  int64_t step_every = 1000;        // step: multiply by step_gamma every this many steps
-  double step_gamma = 0.5;          // step
+  OptimizerName name = OptimizerName::kAdamW;  // adamw | sgd
+  double lr = 1e-3;                            // peak learning rate
+  double weight_decay = 1e-4;                  // decoupled (adamw) or L2 (sgd)
+  double momentum = 0.9;                       // sgd
+  double beta1 = 0.9;                          // adamw
+  double beta2 = 0.999;                        // adamw
+  double eps = 1e-8;                           // adamw
+  double grad_clip = 1.0;                      // max global L2 norm of the gradients; 0: off
+  Schedule schedule = Schedule::kCosine;       // cosine | step | constant, after a linear warmup
+  int64_t warmup_steps = 100;                  // linear warmup from 0 to lr
+  double min_lr_ratio = 0.0;                   // cosine: the final lr as a fraction of lr
+  int64_t step_every = 1000;                   // step: multiply by step_gamma every this many steps
+  double step_gamma = 0.5;                     // step
 
   template <class V>
   void visit(V& v) {
@@ -89,13 +143,13 @@ struct TrainOptions {
   int64_t stop_at = 0;              // pause after this many steps (a sweep's rung); 0: steps
   int64_t eval_every = 200;         // steps between evaluations (and checkpoints)
   std::string pos_weight = "auto";  // auto | none | a number
-  std::string metric = "auroc";     // early stopping and `best`: auroc | ap | log_loss
+  Metric metric = Metric::kAuroc;   // early stopping and `best`: auroc | ap | log_loss
   int64_t patience = 0;             // evaluations without improvement before stopping; 0: off
   int64_t keep_last = 3;            // checkpoints kept besides the best
-  std::string device = "auto";      // auto | cpu | cuda
-  std::string precision = "auto";   // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
-  bool cuda_graph = true;           // CUDA with adamw: capture the whole step in a graph
-  int64_t profile_steps = 0;        // steps traced after the first evaluation; 0: none
+  DeviceChoice device = DeviceChoice::kAuto;  // auto | cpu | cuda
+  Precision precision = Precision::kAuto;     // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  bool cuda_graph = true;                     // CUDA with adamw: capture the whole step in a graph
+  int64_t profile_steps = 0;                  // steps traced after the first evaluation; 0: none
 
   template <class V>
   void visit(V& v) {

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   const int reps = std::stoi(bench::arg(argc, argv, "--reps", "3"));
   trainer::ModelOptions options;
-  options.type = "mlp";
+  options.type = trainer::ModelType::kMlp;
   options.embedding_dim = 8;
   options.hidden = {3072, 2400, 1024};  // 64 inputs: 0.2M + 7.4M + 2.5M + ... = 10.0M parameters
   auto model = trainer::make_model(options, {64, {1000}});
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     std::filesystem::remove_all(dir);
     double start = bench::now();
-    nlohmann::ordered_json steps;
+    std::map<std::string, int64_t> steps;
     trainer::CheckpointContents contents;
     contents.step = r + 1;
     contents.files["model.safetensors"] = trainer::model_file(*model);

@@ -23,6 +23,7 @@
 #include "data/dataset.h"
 #include "data/random.h"
 #include "kernels/transform.h"
+#include "transform/plan.h"
 #if KILN_WITH_CUDA
 #include <cuda_runtime.h>
 
@@ -30,7 +31,6 @@
 #include <functional>
 #include <memory>
 
-#include "kernels/transform_cuda.h"
 #endif
 
 namespace {
@@ -121,7 +121,7 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical, do
   }
   writer.finish();
   auto dataset = data::Dataset::open(dir);
-  kernels::fit_transform(*dataset, kernels::TransformOptions{}).write(dir + "/transform.json");
+  transform::fit_transform(*dataset, transform::TransformOptions{}).write(dir + "/transform.json");
   // A raw copy of the columns for the Python peers (columns.bin, laid out by columns.json),
   // so they need neither h5py nor HDF5.
   Columns raw = load(*dataset, kernels::CompiledPlan{});
@@ -151,7 +151,7 @@ nlohmann::ordered_json report(const Columns& c, const kernels::CompiledPlan& pla
 void run_cpu(const std::string& dir, int threads, int reps) {
   auto dataset = data::Dataset::open(dir);
   auto plan =
-      kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
+      transform::compile(transform::FittedPlan::read(dir + "/transform.json"), dataset->schema());
   Columns c = load(*dataset, plan);
   std::vector<float> features(static_cast<std::size_t>(c.rows * plan.width()));
   std::vector<int64_t> categorical(static_cast<std::size_t>(c.rows * plan.categorical_width()));
@@ -207,7 +207,7 @@ std::vector<double> median_seconds(int reps, const std::vector<std::function<voi
 void run_gpu(const std::string& dir, int reps) {
   auto dataset = data::Dataset::open(dir);
   auto plan =
-      kernels::compile(kernels::FittedPlan::read(dir + "/transform.json"), dataset->schema());
+      transform::compile(transform::FittedPlan::read(dir + "/transform.json"), dataset->schema());
   Columns c = load(*dataset, plan);
   std::vector<const void*> device;
   for (const auto& s : c.storage) {
@@ -250,13 +250,9 @@ void run_gpu(const std::string& dir, int reps) {
   // The other tilings (DevicePlan::Tiling), timed in the same rounds: they must give the same
   // bits.
   using Tiling = kernels::DevicePlan::Tiling;
-  auto name = [](Tiling tiling) {
-    return tiling == Tiling::kRowTiles       ? "row"
-           : tiling == Tiling::kRowTilesDeep ? "deep row"
-                                             : "column";
-  };
+  auto name = [](Tiling tiling) { return tiling == Tiling::kRowTiles ? "row" : "column"; };
   std::vector<std::unique_ptr<kernels::DevicePlan>> others;
-  for (Tiling tiling : {Tiling::kColumnTiles, Tiling::kRowTiles, Tiling::kRowTilesDeep}) {
+  for (Tiling tiling : {Tiling::kColumnTiles, Tiling::kRowTiles}) {
     if (tiling == kernels::DevicePlan::kDefaultTiling) continue;
     others.push_back(std::make_unique<kernels::DevicePlan>(plan, tiling));
     others.back()->set_columns(device);

@@ -9,13 +9,14 @@
 
 #include "core/errors.h"
 #include "kernels/transform.h"
+#include "transform/plan.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json json =
       nlohmann::json::parse(std::string(reinterpret_cast<const char*>(data), size), nullptr, false);
   if (json.is_discarded()) return 0;
   try {
-    auto plan = kiln::kernels::FittedPlan::from_json(json, "fuzz.json");
+    auto plan = kiln::transform::FittedPlan::from_json(json, "fuzz.json");
     kiln::data::Schema schema;
     auto add = [&schema](const std::string& name, kiln::data::Role role) {
       if (schema.find(name) < 0) schema.columns.push_back({name, role, 1 << 16});
@@ -27,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         ? kiln::data::Role::kNumeric
                         : kiln::data::Role::kCategorical);
     }
-    auto compiled = kiln::kernels::compile(plan, schema);
+    auto compiled = kiln::transform::compile(plan, schema);
     const int64_t rows = 37;
     std::vector<std::vector<int32_t>> columns(schema.columns.size(), std::vector<int32_t>(rows));
     std::vector<const void*> pointers;

@@ -11,12 +11,18 @@
 
 #include "kernels/device.h"
 #include "kernels/transform.h"
-#include "kernels/transform_cuda.h"
 #include "tests/gpu.h"
-#include "tests/kernels/transform_cases.h"
+#include "tests/transform/transform_cases.h"
+#include "transform/plan.h"
 
 namespace kiln::kernels {
 namespace {
+
+namespace cases = transform::testing;
+using transform::compile;
+using transform::FittedPlan;
+using transform::PlanCategorical;
+using transform::PlanFeature;
 
 bool has_gpu() {
   return !cuda_info().devices.empty();
@@ -117,26 +123,21 @@ class TransformGpu : public ::testing::TestWithParam<Variant> {
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Tilings, TransformGpu,
-                         ::testing::Values(Variant{Tiling::kColumnTiles},
-                                           Variant{Tiling::kRowTiles},
-                                           Variant{Tiling::kRowTiles, true},
-                                           Variant{Tiling::kRowTiles, false, true},
-                                           Variant{Tiling::kRowTilesDeep}),
-                         [](const ::testing::TestParamInfo<Variant>& info) {
-                           const Tiling t = info.param.tiling;
-                           return std::string(t == Tiling::kColumnTiles ? "ColumnTiles"
-                                              : t == Tiling::kRowTiles  ? "RowTiles"
-                                                                        : "RowTilesDeep") +
-                                  (info.param.misaligned ? "Misaligned" : "") +
-                                  (info.param.gathered ? "Gathered" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Tilings, TransformGpu,
+    ::testing::Values(Variant{Tiling::kColumnTiles}, Variant{Tiling::kRowTiles},
+                      Variant{Tiling::kRowTiles, true}, Variant{Tiling::kRowTiles, false, true}),
+    [](const ::testing::TestParamInfo<Variant>& info) {
+      const Tiling t = info.param.tiling;
+      return std::string(t == Tiling::kColumnTiles ? "ColumnTiles" : "RowTiles") +
+             (info.param.misaligned ? "Misaligned" : "") + (info.param.gathered ? "Gathered" : "");
+    });
 
 TEST_P(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
-  testing::check_every_step([&](const CompiledPlan& plan, const std::vector<const void*>& columns,
-                                int64_t rows, std::vector<float>& features,
-                                std::vector<int64_t>& categorical) {
+  cases::check_every_step([&](const CompiledPlan& plan, const std::vector<const void*>& columns,
+                              int64_t rows, std::vector<float>& features,
+                              std::vector<int64_t>& categorical) {
     apply(plan, columns, rows, features, categorical);
   });
 }
@@ -167,7 +168,7 @@ TEST_P(TransformGpu, AgreesWithTheCpuBitForBit) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
   std::mt19937_64 rng(9);
   FittedPlan plan;
-  for (auto& [name, s] : testing::step_cases(rng)) {
+  for (auto& [name, s] : cases::step_cases(rng)) {
     for (auto f : s.plan.features)
       plan.features.push_back(f);
     for (auto c : s.plan.categoricals)
@@ -175,11 +176,11 @@ TEST_P(TransformGpu, AgreesWithTheCpuBitForBit) {
   }
   for (int i = 0; i < 40; ++i)  // wider than one tile
     plan.features.push_back(plan.features[static_cast<std::size_t>(i) % plan.features.size()]);
-  CompiledPlan compiled = compile(plan, testing::case_schema());
+  CompiledPlan compiled = compile(plan, cases::case_schema());
   const int64_t rows = 100003;
   std::vector<float> x, y(static_cast<std::size_t>(rows), 0.0f);
   std::vector<int32_t> c;
-  testing::case_inputs(rng, rows, x, c);
+  cases::case_inputs(rng, rows, x, c);
   expect_gpu_equals_cpu(*this, compiled, {x.data(), c.data(), y.data()}, rows);
 }
 
@@ -201,7 +202,7 @@ TEST_P(TransformGpu, ManyColumnsAgreeWithTheCpuBitForBit) {
         {name, is_code ? data::Role::kCategorical : data::Role::kNumeric, is_code ? 1000 : 0});
     std::vector<float> xs;
     std::vector<int32_t> cs;
-    testing::case_inputs(rng, rows, xs, cs);
+    cases::case_inputs(rng, rows, xs, cs);
     if (is_code) {
       c[static_cast<std::size_t>(i - numeric)] = std::move(cs);
       columns.push_back(c[static_cast<std::size_t>(i - numeric)].data());
@@ -212,7 +213,7 @@ TEST_P(TransformGpu, ManyColumnsAgreeWithTheCpuBitForBit) {
   }
   FittedPlan plan;
   for (int i = numeric - 1; i >= 0; --i) {  // backwards
-    PlanFeature f = testing::feature(kImpute | kStandardize | (i % 3 == 0 ? kLog1p : 0u));
+    PlanFeature f = cases::feature(kImpute | kStandardize | (i % 3 == 0 ? kLog1p : 0u));
     f.name = f.column = "x" + std::to_string(i);
     f.program.impute_value = static_cast<float>(i);
     f.program.center = 0.5f * static_cast<float>(i);
@@ -220,7 +221,7 @@ TEST_P(TransformGpu, ManyColumnsAgreeWithTheCpuBitForBit) {
     f.program.inv_scale = 1.0f / f.scale;
     plan.features.push_back(f);
     if (i % 2 == 0) {
-      PlanFeature indicator = testing::feature(kIndicator);
+      PlanFeature indicator = cases::feature(kIndicator);
       indicator.column = f.column;
       indicator.name = f.column + ".missing";
       plan.features.push_back(indicator);
@@ -228,12 +229,12 @@ TEST_P(TransformGpu, ManyColumnsAgreeWithTheCpuBitForBit) {
   }
   for (int i = 0; i < codes; ++i) {
     const std::string column = "c" + std::to_string(i);
-    PlanCategorical h = testing::categorical(column.c_str(), CategoricalKind::kHash);
+    PlanCategorical h = cases::categorical(column.c_str(), CategoricalKind::kHash);
     h.program.seed = static_cast<uint32_t>(rng());
     h.program.buckets = 100 + static_cast<uint32_t>(i);
     plan.categoricals.push_back(h);
   }
-  PlanCategorical bucket = testing::categorical("x7", CategoricalKind::kBucketize);
+  PlanCategorical bucket = cases::categorical("x7", CategoricalKind::kBucketize);
   bucket.edges = {-10.0f, 0.0f, 2.5f, 1e10f};
   plan.categoricals.push_back(bucket);
   expect_gpu_equals_cpu(*this, compile(plan, schema), columns, rows);

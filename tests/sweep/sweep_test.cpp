@@ -12,14 +12,14 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "sweep/asha.h"
+#include "sweep/journal.h"
+#include "sweep/report.h"
+#include "sweep/space.h"
+#include "sweep/sweep.h"
+#include "sweep/worker.h"
 #include "tests/error_of.h"
 #include "tests/temp_dir.h"
-#include "trainer/sweep/asha.h"
-#include "trainer/sweep/journal.h"
-#include "trainer/sweep/report.h"
-#include "trainer/sweep/space.h"
-#include "trainer/sweep/sweep.h"
-#include "trainer/sweep/worker.h"
 
 namespace kiln::sweep {
 namespace {

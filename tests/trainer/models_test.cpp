@@ -85,7 +85,7 @@ TEST(LinearBiasByMatmul, FollowsAutocast) {
 
 TEST(Models, KeepTheirParameterNames) {
   ModelOptions options;
-  options.type = "mlp";
+  options.type = ModelType::kMlp;
   options.hidden = {8, 4};
   std::set<std::string> names;
   for (const auto& p : make_model(options, {6, {5}})->named_parameters())

@@ -10,12 +10,12 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "sweep/journal.h"
+#include "sweep/report.h"
+#include "sweep/space.h"
+#include "sweep/sweep.h"
+#include "sweep/worker.h"
 #include "trainer/cli/commands.h"
-#include "trainer/sweep/journal.h"
-#include "trainer/sweep/report.h"
-#include "trainer/sweep/space.h"
-#include "trainer/sweep/sweep.h"
-#include "trainer/sweep/worker.h"
 
 namespace kiln::cli {
 namespace {

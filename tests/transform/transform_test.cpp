@@ -1,0 +1,445 @@
+#include "transform/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "core/errors.h"
+#include "data/dataset.h"
+#include "tests/error_of.h"
+#include "tests/temp_dir.h"
+#include "tests/transform/transform_cases.h"
+
+namespace kiln::transform {
+namespace {
+
+using namespace kiln::kernels;  // the programs and flags a plan compiles to
+
+using data::Role;
+using kiln::testing::TempDir;
+
+void apply_on_cpu(const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
+                  std::vector<float>& features, std::vector<int64_t>& categorical,
+                  core::ThreadPool* pool) {
+  features.assign(static_cast<std::size_t>(rows * plan.width()), -1.0f);
+  categorical.assign(static_cast<std::size_t>(rows * plan.categorical_width()), -1);
+  apply_cpu(plan, columns.data(), rows, features.data(), categorical.data(), pool);
+}
+
+TEST(Transform, EveryRegisteredStepMatchesTheNaiveReferenceOnCpu) {
+  testing::check_every_step([](const CompiledPlan& plan, const std::vector<const void*>& columns,
+                               int64_t rows, std::vector<float>& f, std::vector<int64_t>& c) {
+    apply_on_cpu(plan, columns, rows, f, c, nullptr);
+  });
+  core::ThreadPool pool(3);
+  testing::check_every_step(
+      [&pool](const CompiledPlan& plan, const std::vector<const void*>& columns, int64_t rows,
+              std::vector<float>& f,
+              std::vector<int64_t>& c) { apply_on_cpu(plan, columns, rows, f, c, &pool); });
+}
+
+// ---- steps from the config ----
+
+std::string config_error(const std::vector<std::string>& steps, Role role = Role::kNumeric) {
+  return kiln::testing::error_of<ConfigError>(
+      [&] { parse_steps(steps, role, "transform.numeric"); });
+}
+
+TEST(TransformSpec, ParsesStepsWithPositionalAndNamedArguments) {
+  ColumnSpec s = parse_steps({"log1p", "impute(constant, value=-1, indicator=true)",
+                              "standardize(robust)", "clip(value, low=-5, high=5)"},
+                             Role::kNumeric, "t");
+  EXPECT_TRUE(s.log1p);
+  EXPECT_EQ(s.impute, ColumnSpec::Impute::kConstant);
+  EXPECT_EQ(s.impute_value, -1);
+  EXPECT_EQ(s.indicator, ColumnSpec::Indicator::kOn);
+  EXPECT_EQ(s.standardize, ColumnSpec::Standardize::kRobust);
+  EXPECT_EQ(s.clip, ColumnSpec::Clip::kValue);
+  EXPECT_EQ(s.clip_low, -5);
+  EXPECT_EQ(s.clip_high, 5);
+  ColumnSpec h = parse_steps({"hash(4096, seed=7)"}, Role::kCategorical, "t");
+  EXPECT_EQ(h.encode, ColumnSpec::Encode::kHash);
+  EXPECT_EQ(h.hash_buckets, 4096);
+  EXPECT_EQ(h.hash_seed, 7);
+  ColumnSpec v = parse_steps({"vocabulary(top_k=10, min_count=3)"}, Role::kCategorical, "t");
+  EXPECT_EQ(v.top_k, 10);
+  EXPECT_EQ(v.min_count, 3);
+  EXPECT_EQ(parse_steps({"bucketize(16)"}, Role::kNumeric, "t").bucketize, 16);
+  EXPECT_TRUE(parse_steps({}, Role::kNumeric, "t").standardize == ColumnSpec::Standardize::kNone);
+}
+
+TEST(TransformSpec, BadStepsNameTheKeyAndTheProblem) {
+  EXPECT_NE(config_error({"standardise(z)"}).find("transform.numeric: unknown step 'standardise'"),
+            std::string::npos);
+  EXPECT_NE(config_error({"standardize", "impute"}).find("'impute' cannot follow 'standardize'"),
+            std::string::npos);
+  EXPECT_NE(config_error({"log1p", "log1p"}).find("cannot follow"), std::string::npos);
+  EXPECT_NE(config_error({"clip(value, low=1)"}).find("needs low= and high="), std::string::npos);
+  EXPECT_NE(config_error({"clip(quantile, low=0.9, high=0.1)"}).find("low <= high"),
+            std::string::npos);
+  EXPECT_NE(config_error({"impute(median, value=3)"}).find("only with the constant"),
+            std::string::npos);
+  EXPECT_NE(config_error({"standardize(l2)"}).find("method must be one of z, robust, got 'l2'"),
+            std::string::npos);
+  EXPECT_NE(config_error({"bucketize(1)"}).find("buckets must be an integer in [2, 65536]"),
+            std::string::npos);
+  EXPECT_NE(config_error({"clip(mode=value, low=abc, high=1)"}).find("low must be a finite number"),
+            std::string::npos);
+  EXPECT_NE(config_error({"impute(median"}).find("must end with ')'"), std::string::npos);
+  EXPECT_NE(config_error({"impute(median, colour=red)"}).find("has no argument 'colour'"),
+            std::string::npos);
+  EXPECT_NE(config_error({"standardize", "bucketize"}).find("bucketize takes log1p and impute"),
+            std::string::npos);
+  EXPECT_NE(config_error({"hash(8)"}).find("does not apply to numeric"), std::string::npos);
+  EXPECT_NE(config_error({"log1p"}, Role::kCategorical).find("does not apply to categorical"),
+            std::string::npos);
+  EXPECT_NE(config_error({"hash", "vocabulary"}, Role::kCategorical).find("exactly one step"),
+            std::string::npos);
+  EXPECT_NE(config_error({}, Role::kCategorical).find("exactly one step"), std::string::npos);
+}
+
+TEST(TransformSpec, ColumnsMatchByExactNameThenLongestPattern) {
+  data::Schema schema{{{"amount", Role::kNumeric, 0},
+                       {"amount_ratio", Role::kNumeric, 0},
+                       {"age", Role::kNumeric, 0},
+                       {"merchant", Role::kCategorical, 10},
+                       {"label", Role::kLabel, 0}}};
+  TransformOptions options;
+  options.columns["amount"] = {"log1p"};
+  options.columns["a*"] = {"drop"};
+  options.columns["amount_*"] = {"standardize(robust)"};
+  options.columns["merchant"] = {"hash(64)"};
+  auto specs = resolve_specs(options, schema);
+  ASSERT_EQ(specs.size(), 5u);
+  EXPECT_TRUE(specs[0].log1p);
+  EXPECT_EQ(specs[1].standardize, ColumnSpec::Standardize::kRobust);
+  EXPECT_TRUE(specs[2].drop);
+  EXPECT_EQ(specs[3].encode, ColumnSpec::Encode::kHash);
+  EXPECT_TRUE(specs[4].drop);  // the label is not a feature
+
+  options.columns["amonut"] = {"log1p"};
+  std::string e = kiln::testing::error_of<ConfigError>([&] { resolve_specs(options, schema); });
+  EXPECT_NE(e.find("transform.columns.amonut: matches no column"), std::string::npos) << e;
+  options.columns.erase("amonut");
+  options.columns["label"] = {"log1p"};
+  e = kiln::testing::error_of<ConfigError>([&] { resolve_specs(options, schema); });
+  EXPECT_NE(e.find("column 'label' is the label column, not a feature"), std::string::npos) << e;
+}
+
+// ---- the fit, against exact statistics ----
+
+struct FitData {
+  std::vector<float> lognormal, poisson;
+  std::vector<int32_t> zipf;
+};
+
+// Writes a dataset with a lognormal column (with NaN), a discrete Poisson column and a
+// Zipf-distributed categorical column; returns the values written.
+FitData write_fit_dataset(const std::string& dir, int64_t rows) {
+  std::mt19937_64 rng(11);
+  std::lognormal_distribution<double> lognormal(1.0, 1.5);
+  std::poisson_distribution<int> poisson(3.0);
+  FitData d;
+  std::vector<float> label;
+  for (int64_t i = 0; i < rows; ++i) {
+    d.lognormal.push_back(rng() % 20 == 0 ? NAN : static_cast<float>(lognormal(rng)));
+    d.poisson.push_back(static_cast<float>(poisson(rng)));
+    double u = std::uniform_real_distribution<double>(0, 1)(rng);
+    d.zipf.push_back(rng() % 50 == 0 ? -1 : static_cast<int32_t>(std::pow(400.0, u)) - 1);
+    label.push_back(static_cast<float>(rng() % 2));
+  }
+  data::Schema schema{{{"amount", Role::kNumeric, 0},
+                       {"count", Role::kNumeric, 0},
+                       {"merchant", Role::kCategorical, 400},
+                       {"label", Role::kLabel, 0}}};
+  data::DatasetWriter writer(dir, schema, {}, rows / 3 + 1);
+  writer.append(rows, {d.lognormal.data(), d.poisson.data(), d.zipf.data(), label.data()});
+  writer.finish();
+  return d;
+}
+
+std::vector<double> observed(const std::vector<float>& values, bool log1p) {
+  std::vector<double> out;
+  for (float v : values) {
+    if (std::isnan(v)) continue;
+    out.push_back(log1p ? signed_log1p(v) : v);
+  }
+  return out;
+}
+
+// Number of values <= v.
+double rank_of(const std::vector<double>& sorted, double v) {
+  return static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), v) - sorted.begin());
+}
+
+TEST(TransformFit, MomentsAreExactAndQuantilesWithinTheSketchBound) {
+  TempDir dir;
+  const int64_t rows = 300000;
+  FitData d = write_fit_dataset(dir / "ds", rows);
+  auto dataset = data::Dataset::open(dir / "ds");
+  TransformOptions options;
+  options.columns["amount"] = {"log1p", "impute(mean)", "standardize(z)",
+                               "clip(quantile, low=0.01, high=0.99)"};
+  options.columns["count"] = {"impute(median)", "standardize(robust)"};
+  options.columns["merchant"] = {"vocabulary(top_k=50, min_count=1000)"};
+  const int k = 256;  // a small sketch, so its bound is not trivially met
+  FittedPlan plan = fit_transform(*dataset, options, k);
+  ASSERT_EQ(plan.features.size(), 3u);  // amount, amount.missing (auto: it has NaN), count
+  EXPECT_EQ(plan.features[1].name, "amount.missing");
+
+  // Mean and variance of log1p(amount): exact two-pass in long double, relative 1e-12.
+  std::vector<double> amount = observed(d.lognormal, true);
+  long double sum = 0, ss = 0;
+  for (double v : amount)
+    sum += v;
+  long double mean = sum / amount.size();
+  for (double v : amount)
+    ss += (v - mean) * (v - mean);
+  double stddev = std::sqrt(static_cast<double>(ss / amount.size()));
+  // The plan holds float32; the statistics behind it are fp64 and exact to 1e-12.
+  data::DatasetStats stats =
+      data::compute_stats(*dataset, 65536, k, [](std::size_t column, void* values, int64_t n) {
+        if (column != 0) return;
+        for (int64_t i = 0; i < n; ++i)
+          static_cast<float*>(values)[i] = signed_log1p(static_cast<float*>(values)[i]);
+      });
+  const data::ColumnStats& s = stats.columns[0];
+  EXPECT_LT(std::abs(s.mean - static_cast<double>(mean)) / std::abs(static_cast<double>(mean)),
+            1e-12);
+  double fit_std = std::sqrt(s.m2 / static_cast<double>(s.count));
+  EXPECT_LT(std::abs(fit_std - stddev) / stddev, 1e-12);
+  const FeatureProgram& a = plan.features[0].program;
+  EXPECT_EQ(a.center, static_cast<float>(s.mean));
+  EXPECT_EQ(a.impute_value, static_cast<float>(s.mean));
+  EXPECT_EQ(plan.features[0].scale, static_cast<float>(fit_std));
+
+  // Quantiles: rank error within the sketch's tracked bound, and the stated worst case.
+  auto check_quantile = [](const std::vector<double>& values, const data::ColumnStats& st, double q,
+                           double got, const char* what) {
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    double n = static_cast<double>(sorted.size());
+    double bound = st.sketch.rank_error_bound();
+    double worst = n * std::ceil(std::log2(n / st.sketch.k())) / (2.0 * st.sketch.k());
+    EXPECT_LE(bound, worst);
+    // Ranks of the value: items < got .. items <= got must reach q*n within the bound.
+    double below =
+        static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), got) - sorted.begin());
+    double at_or_below = rank_of(sorted, got);
+    EXPECT_LE(below, q * n + bound + 1) << what;
+    EXPECT_GE(at_or_below, q * n - bound - 1) << what;
+  };
+  // The clip bounds, carried back through standardize, are log1p(amount)'s quantiles.
+  EXPECT_GT(s.sketch.rank_error_bound(), 0);
+  check_quantile(amount, s, 0.01, s.sketch.quantile(0.01), "amount q0.01");
+  check_quantile(amount, s, 0.99, s.sketch.quantile(0.99), "amount q0.99");
+  FeatureProgram through;
+  through.flags = kStandardize;
+  through.center = a.center;
+  through.inv_scale = a.inv_scale;
+  EXPECT_EQ(a.clip_low, transform_feature(through, static_cast<float>(s.sketch.quantile(0.01))));
+  EXPECT_EQ(a.clip_high, transform_feature(through, static_cast<float>(s.sketch.quantile(0.99))));
+
+  // Discrete data: median and quartiles of the Poisson column.
+  std::vector<double> count = observed(d.poisson, false);
+  const data::ColumnStats& sc = stats.columns[1];
+  const FeatureProgram& c = plan.features[2].program;
+  check_quantile(count, sc, 0.5, c.impute_value, "count median");
+  check_quantile(count, sc, 0.5, c.center, "count robust center");
+  EXPECT_EQ(plan.features[2].scale,
+            static_cast<float>(sc.sketch.quantile(0.75) - sc.sketch.quantile(0.25)));
+
+  // Vocabulary: exact counts, most frequent first (ties: smaller code), min_count applied.
+  std::map<int32_t, int64_t> counts;
+  for (int32_t code : d.zipf)
+    if (code >= 0) ++counts[code];
+  std::vector<std::pair<int64_t, int32_t>> ranked;
+  for (auto [code, n] : counts)
+    if (n >= 1000) ranked.push_back({-n, code});
+  std::sort(ranked.begin(), ranked.end());
+  if (ranked.size() > 50) ranked.resize(50);
+  ASSERT_EQ(plan.categoricals.size(), 1u);
+  std::vector<int32_t> expected;
+  for (auto [n, code] : ranked)
+    expected.push_back(code);
+  EXPECT_EQ(plan.categoricals[0].codes, expected);
+  EXPECT_GT(expected.size(), 5u);
+  EXPECT_EQ(plan.categoricals[0].cardinality(), static_cast<int64_t>(2 + expected.size()));
+}
+
+TEST(TransformFit, DefaultsGiveEveryFeatureAUsableScaleAndSkipNonFeatures) {
+  TempDir dir;
+  write_fit_dataset(dir / "ds", 5000);
+  auto dataset = data::Dataset::open(dir / "ds");
+  FittedPlan plan = fit_transform(*dataset, TransformOptions{});
+  std::vector<std::string> names;
+  for (const auto& f : plan.features)
+    names.push_back(f.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"amount", "amount.missing", "count"}));
+  ASSERT_EQ(plan.categoricals.size(), 1u);
+  EXPECT_EQ(plan.categoricals[0].name, "merchant");
+  EXPECT_EQ(plan.fitted_on["rows"], 5000);
+  EXPECT_EQ(plan.fitted_on["fingerprint"], dataset->fingerprint());
+  for (const auto& f : plan.features) {
+    if (f.program.flags & kIndicator) continue;
+    EXPECT_EQ(f.program.flags, uint32_t{kImpute | kStandardize | kClip}) << f.name;
+    EXPECT_GT(f.scale, 0) << f.name;
+    EXPECT_LT(f.program.clip_low, 0) << f.name;
+    EXPECT_GT(f.program.clip_high, 0) << f.name;
+  }
+}
+
+TEST(TransformFit, AColumnWithNoValuesFitsZerosAndScaleOne) {
+  data::Schema schema{{{"empty", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  data::DatasetStats stats;
+  stats.rows = 3;
+  stats.columns.resize(2);
+  stats.columns[0].role = Role::kNumeric;
+  stats.columns[0].missing = 3;
+  TransformOptions options;
+  options.numeric = {
+      "impute(median)",
+      "standardize(robust)",
+      "clip(quantile)",
+  };
+  FittedPlan plan = fit_plan(resolve_specs(options, schema), schema, stats);
+  ASSERT_EQ(plan.features.size(), 2u);
+  EXPECT_EQ(plan.features[0].program.impute_value, 0.0f);
+  EXPECT_EQ(plan.features[0].scale, 1.0f);
+  EXPECT_EQ(plan.features[0].program.clip_low, 0.0f);
+}
+
+// ---- transform.json ----
+
+FittedPlan sample_plan() {
+  std::mt19937_64 rng(3);
+  FittedPlan plan;
+  for (auto& [name, s] : testing::step_cases(rng)) {
+    for (auto f : s.plan.features) {
+      f.name = name + "." + f.name;
+      plan.features.push_back(f);
+    }
+    for (auto c : s.plan.categoricals) {
+      c.name = name + "." + c.name;
+      plan.categoricals.push_back(c);
+    }
+  }
+  plan.fitted_on = {{"rows", 7}};
+  return plan;
+}
+
+TEST(TransformPlan, RoundTripsExactlyThroughTransformJson) {
+  TempDir dir;
+  FittedPlan plan = sample_plan();
+  plan.write(dir / "transform.json");
+  FittedPlan back = FittedPlan::read(dir / "transform.json");
+  EXPECT_EQ(back.to_json().dump(), plan.to_json().dump());
+  CompiledPlan a = compile(plan, testing::case_schema()), b = compile(back, testing::case_schema());
+  ASSERT_EQ(a.features.size(), b.features.size());
+  for (std::size_t i = 0; i < a.features.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&a.features[i], &b.features[i], sizeof(FeatureProgram)), 0) << i;
+  }
+  for (std::size_t i = 0; i < a.categoricals.size(); ++i) {
+    EXPECT_EQ(std::memcmp(&a.categoricals[i], &b.categoricals[i], sizeof(CategoricalProgram)), 0);
+  }
+  EXPECT_EQ(a.tables, b.tables);
+  EXPECT_EQ(a.edges, b.edges);
+}
+
+std::string plan_error(const std::function<void(nlohmann::json&)>& damage) {
+  nlohmann::json j = nlohmann::json::parse(sample_plan().to_json().dump());
+  damage(j);
+  return kiln::testing::error_of<DataError>([&] { FittedPlan::from_json(j, "p.json"); });
+}
+
+TEST(TransformPlan, ReaderRefusesDamagedPlansNamingTheOutput) {
+  EXPECT_NE(plan_error([](auto& j) {
+              j["version"] = 2;
+            }).find("p.json: transform plan version 2 is not supported"),
+            std::string::npos);
+  EXPECT_NE(plan_error([](auto& j) { j["format"] = "x"; }).find("not a Kiln transform plan"),
+            std::string::npos);
+  EXPECT_NE(plan_error([](auto& j) { j.erase("features"); }).find("missing 'features'"),
+            std::string::npos);
+  auto find_step = [](nlohmann::json& j, const char* list, const char* op) -> nlohmann::json& {
+    for (auto& out : j[list])
+      for (auto& step : out["steps"])
+        if (step["op"] == op) return step;
+    throw std::runtime_error("no such step");
+  };
+  std::string e =
+      plan_error([&](auto& j) { find_step(j, "features", "standardize")["center"] = nullptr; });
+  EXPECT_NE(e.find("features["), std::string::npos) << e;
+  EXPECT_NE(e.find("'center' must be a finite float32 number"), std::string::npos) << e;
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "features", "standardize")["scale"] = 0;
+            }).find("scale > 0"),
+            std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "features", "clip")["low"] = 1e39;
+            }).find("finite float32"),
+            std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              auto& edges = find_step(j, "categorical", "bucketize")["edges"];
+              std::swap(edges[0], edges[1]);
+            }).find("strictly ascending"),
+            std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              auto& codes = find_step(j, "categorical", "vocabulary")["codes"];
+              codes.push_back(codes[0]);
+            }).find("codes repeat"),
+            std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "categorical", "hash")["buckets"] = 0;
+            }).find("'buckets' must be an integer"),
+            std::string::npos);
+  EXPECT_NE(
+      plan_error([&](auto& j) {
+        j["features"][0]["steps"] = {{{"op", "clip"}, {"low", 0}, {"high", 1}}, {{"op", "log1p"}}};
+      }).find("out of order"),
+      std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              j["categorical"][0]["cardinality"] = 3;
+            }).find("does not match its steps"),
+            std::string::npos);
+  TempDir dir;
+  std::ofstream(dir / "bad.json") << "{not json";
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              FittedPlan::read(dir / "bad.json");
+            }).find("not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(kiln::testing::error_of<InputError>([&] {
+              FittedPlan::read(dir / "missing.json");
+            }).find("missing.json"),
+            std::string::npos);
+}
+
+TEST(TransformPlan, CompileChecksColumnsAgainstTheSchema) {
+  FittedPlan plan = sample_plan();
+  data::Schema renamed{
+      {{"z", Role::kNumeric, 0}, {"c", Role::kCategorical, 1000}, {"y", Role::kLabel, 0}}};
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(plan, renamed);
+            }).find("reads column 'x', which the dataset does not have"),
+            std::string::npos);
+  data::Schema wrong_role{
+      {{"x", Role::kNumeric, 0}, {"c", Role::kNumeric, 0}, {"y", Role::kLabel, 0}}};
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(plan, wrong_role);
+            }).find("needs column 'c' to be categorical"),
+            std::string::npos);
+  data::Schema small{
+      {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 100}, {"y", Role::kLabel, 0}}};
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(plan, small, "data/valid");
+            }).find("is outside column 'c' of dataset 'data/valid' (cardinality 100)"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::transform

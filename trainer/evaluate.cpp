@@ -1,0 +1,97 @@
+#include "trainer/evaluate.h"
+
+#include <filesystem>
+
+#include "core/errors.h"
+#include "core/sha256.h"
+#include "data/dataset.h"
+#include "trainer/device.h"
+#include "trainer/model_io.h"
+#include "trainer/scoring.h"
+#include "transform/plan.h"
+
+namespace kiln::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+bool is_checkpoint(const std::string& path) {
+  return fs::exists(fs::path(path) / "MANIFEST.json") ||
+         fs::exists(fs::path(path) / "checkpoints" / "latest");
+}
+
+// A checkpoint's scores on a dataset (its label and weight columns), and its lineage.
+eval::Scored score_with(const std::string& name, const std::string& checkpoint,
+                        const std::string& data, torch::Device device, json* lineage) {
+  CheckpointModel m = load_checkpoint_model(checkpoint, device);
+  auto dataset = data::Dataset::open(data);
+  const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());
+  eval::Scored out{name, m.checkpoint.path,
+                   score_labelled(*m.model, plan, dataset, device, {65536, 0, m.logit_shift})};
+  if (lineage != nullptr) {
+    const auto& manifest = m.checkpoint.manifest;
+    *lineage = {{"checkpoint", m.checkpoint.path},
+                {"step", m.checkpoint.step},
+                {"model", std::string(core::enum_name(m.config.model.type))},
+                {"kiln_version", manifest.value("kiln_version", "")},
+                {"git_revision", manifest.value("git_revision", "")},
+                {"created", manifest.value("created", "")},
+                {"trained_on", manifest.value("data_fingerprint", "")},
+                {"parent", manifest.value("parent", nlohmann::json(nullptr))},
+                {"data", data},
+                {"data_fingerprint", dataset->fingerprint()}};
+  }
+  return out;
+}
+
+// A baseline reference: `prior`, a scores file or a checkpoint `PATH` (named by its file
+// stem), or `NAME=PATH`. A checkpoint scores `options.data`.
+eval::Scored baseline(const std::string& ref, const eval::Scored& model,
+                      const EvaluateOptions& options, torch::Device device) {
+  if (ref == "prior") return eval::prior_baseline(model.rows);
+  const std::size_t eq = ref.find('=');
+  const std::string name =
+      eq == std::string::npos ? fs::path(ref).stem().string() : ref.substr(0, eq);
+  const std::string path = eq == std::string::npos ? ref : ref.substr(eq + 1);
+  KILN_CHECK(!name.empty() && !path.empty(), UsageError, "--baseline '", ref,
+             "': expected prior, PATH or NAME=PATH");
+  const bool checkpoint = is_checkpoint(path);
+  KILN_CHECK(!checkpoint || !options.data.empty(), UsageError, "--baseline '", ref,
+             "' is a checkpoint: give the rows to score with --data");
+  eval::Scored b = checkpoint ? score_with(name, path, options.data, device, nullptr)
+                              : eval::scored_file(name, path, options.columns);
+  KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(),
+             DataError, "baseline '", path,
+             "' does not score the same rows with the same labels as '", model.source, "' (",
+             b.rows.rows(), " vs ", model.rows.rows(), " rows)");
+  return b;
+}
+
+}  // namespace
+
+json evaluate(const EvaluateOptions& options) {
+  KILN_CHECK(!options.scores.empty() || !options.model.empty(), UsageError,
+             "give the scores to evaluate: --scores FILE, or --model CKPT --data PATH");
+  KILN_CHECK(options.model.empty() || !options.data.empty(), UsageError,
+             "--model needs --data: the dataset to score");
+  const torch::Device device = choose_device(options.device);
+  json provenance;
+  eval::Scored model;
+  if (options.model.empty()) {
+    model = eval::scored_file("model", options.scores, options.columns);
+    provenance = {{"scores", options.scores}};
+    if (fs::is_regular_file(options.scores))
+      provenance["scores_sha256"] = core::sha256_file(options.scores);
+  } else {
+    json lineage;
+    model = score_with("model", options.model, options.data, device, &lineage);
+    provenance = {{"model", lineage}};
+  }
+  std::vector<eval::Scored> baselines;
+  for (const auto& ref : options.baselines)
+    baselines.push_back(baseline(ref, model, options, device));
+  return eval::evaluate(model, baselines, options.report, provenance);
+}
+
+}  // namespace kiln::trainer

@@ -1,0 +1,38 @@
+// `kiln eval` as a library function: scores (a file, or a checkpoint scoring a dataset)
+// evaluated against baselines with gates, into report.json (eval/report.h). No LibTorch in
+// this header.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "eval/report.h"
+#include "eval/scores.h"
+#include "trainer/options.h"
+
+namespace kiln::trainer {
+
+struct EvaluateOptions {
+  std::string scores;  // a scores file (eval/scores.h), or
+  std::string model;   // a checkpoint (or run: its best checkpoint) that scores `data`
+  std::string data;    // the dataset `model` and checkpoint baselines score; its label is truth
+  // prior (predicts the prevalence), PATH or NAME=PATH: a scores file, or a checkpoint that
+  // scores `data`, on the same rows with the same labels (named by its file stem).
+  std::vector<std::string> baselines;
+  eval::ScoreColumns columns;                 // of scores files
+  eval::ReportOptions report;                 // metrics, intervals, gates
+  DeviceChoice device = DeviceChoice::kAuto;  // where checkpoints score
+};
+
+// report.json. Its provenance is the scores file's path and SHA-256, or the model's lineage
+// (checkpoint, step, model type, Kiln version and revision, creation time, the data it was
+// trained on, its parent, and the data scored with its fingerprint). Gates are evaluated but
+// not enforced: eval::check_gates does that. UsageError when neither scores nor a model are
+// given, a model or a checkpoint baseline has no data to score, or a baseline reference is
+// malformed; DataError when a baseline does not score the same rows; the readers' errors
+// for bad scores, checkpoints and datasets.
+nlohmann::ordered_json evaluate(const EvaluateOptions& options);
+
+}  // namespace kiln::trainer
