@@ -42,21 +42,13 @@ class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 }  // namespace
 
-void validate(const LogOptions& options) {
-  // spdlog's from_str maps anything it does not know to "off"; only "off" may mean that.
-  KILN_CHECK(spdlog::level::from_str(options.level) != spdlog::level::off || options.level == "off",
-             ConfigError,
-             "config key 'log.level' expects trace, debug, info, warn, error or off, got '",
-             options.level, "'");
-  KILN_CHECK(options.format == "text" || options.format == "json", ConfigError,
-             "config key 'log.format' expects text or json, got '", options.format, "'");
-}
-
 void init_logging(const LogOptions& options) {
-  validate(options);
-  spdlog::level::level_enum level = spdlog::level::from_str(options.level);
+  static constexpr spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
+                                                         spdlog::level::info,  spdlog::level::warn,
+                                                         spdlog::level::err,   spdlog::level::off};
+  const spdlog::level::level_enum level = levels[static_cast<int>(options.level)];
   std::shared_ptr<spdlog::logger> logger;
-  if (options.format == "json") {
+  if (options.format == LogFormat::kJson) {
     logger = std::make_shared<spdlog::logger>("kiln", std::make_shared<JsonStderrSink>());
   } else {
     logger =

@@ -3,12 +3,30 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <utility>
+
+#include "core/enum_names.h"
 
 namespace kiln::core {
 
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+enum class LogFormat { kText, kJson };
+inline EnumNames<LogLevel> enum_names(LogLevel) {
+  static constexpr std::pair<LogLevel, std::string_view> names[] = {
+      {LogLevel::kTrace, "trace"}, {LogLevel::kDebug, "debug"}, {LogLevel::kInfo, "info"},
+      {LogLevel::kWarn, "warn"},   {LogLevel::kError, "error"}, {LogLevel::kOff, "off"}};
+  return names;
+}
+inline EnumNames<LogFormat> enum_names(LogFormat) {
+  static constexpr std::pair<LogFormat, std::string_view> names[] = {{LogFormat::kText, "text"},
+                                                                     {LogFormat::kJson, "json"}};
+  return names;
+}
+
 struct LogOptions {
-  std::string level = "info";   // trace, debug, info, warn, error or off
-  std::string format = "text";  // text, or json: one JSON object a line on stderr
+  LogLevel level = LogLevel::kInfo;     // the least severe message written
+  LogFormat format = LogFormat::kText;  // json: one JSON object a line on stderr
 
   template <class V>
   void visit(V& v) {
@@ -17,10 +35,7 @@ struct LogOptions {
   }
 };
 
-// Throws ConfigError naming log.level or log.format when a value is not an allowed one.
-void validate(const LogOptions& options);
-
-// Sets spdlog's default logger to write to stderr with these options (validated first).
+// Sets spdlog's default logger to write to stderr with these options.
 // Call from main() (or a command) before other threads start.
 void init_logging(const LogOptions& options);
 

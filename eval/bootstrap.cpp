@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "eval/draws.h"
+#include "eval/metrics_cuda.h"
 #include "eval/sort.h"
 
 namespace kiln::eval {
@@ -114,6 +115,22 @@ const std::vector<std::pair<std::string, double ReplicateValues::*>>& fields() {
   return f;
 }
 
+// Whether options.device sends these rows' replicates to the GPU.
+bool on_gpu(const BinaryAccumulator& rows, const BootstrapOptions& options) {
+  switch (options.device) {
+    case ComputeDevice::kCpu:
+      return false;
+    case ComputeDevice::kCuda:
+      KILN_CHECK(gpu_available(), ConfigError,
+                 "eval.device: cuda, but there is no GPU for eval (Kiln built without CUDA, or "
+                 "no device)");
+      return !rows.weighted();
+    case ComputeDevice::kAuto:
+      break;
+  }
+  return !rows.weighted() && rows.rows() >= kGpuRows && gpu_available();
+}
+
 double normal_two_sided_p(double z) {
   return std::erfc(std::fabs(z) / std::sqrt(2.0));
 }
@@ -133,6 +150,7 @@ Interval percentile_interval(const std::vector<double>& sorted, double level) {
 
 BootstrapSample bootstrap_sample(const BinaryAccumulator& rows, const BootstrapOptions& options) {
   if (options.replicates <= 0) return {};
+  if (on_gpu(rows, options)) return bootstrap_sample_cuda(rows, options);
   core::ThreadPool pool(options.threads);
   Prepared p = prepare(rows, &pool);
   return {all_replicates(p, options, pool), p.probabilities};

@@ -9,15 +9,33 @@
 #include <string>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "eval/binary_metrics.h"
 
 namespace kiln::eval {
+
+// Where bootstrap replicates run. The GPU (eval/metrics_cuda.h) takes unweighted rows; the
+// CPU is the reference, and the two agree within rounding (1e-12).
+enum class ComputeDevice {
+  kAuto,  // the GPU for kGpuRows rows or more, when Kiln has CUDA and a GPU is present
+  kCpu,
+  kCuda,  // the GPU for unweighted rows; ConfigError when there is none
+};
+inline core::EnumNames<ComputeDevice> enum_names(ComputeDevice) {
+  static constexpr std::pair<ComputeDevice, std::string_view> names[] = {
+      {ComputeDevice::kAuto, "auto"}, {ComputeDevice::kCpu, "cpu"}, {ComputeDevice::kCuda, "cuda"}};
+  return names;
+}
+// Rows from which ComputeDevice::kAuto takes the GPU: where its fixed cost (the upload, a few
+// launches per replicate) is small against the CPU's passes over the rows.
+constexpr int64_t kGpuRows = 100000;
 
 struct BootstrapOptions {
   int replicates = 1000;  // 0: no intervals
   double level = 0.95;    // central percentile interval
   uint64_t seed = 0;
   int threads = 0;  // 0: one per core; results do not depend on it
+  ComputeDevice device = ComputeDevice::kAuto;
 };
 
 struct Interval {
@@ -41,6 +59,7 @@ struct BootstrapSample {
   std::vector<Values> replicates;
   bool probabilities = false;
 };
+// On the device options.device picks (see ComputeDevice).
 BootstrapSample bootstrap_sample(const BinaryAccumulator& rows, const BootstrapOptions& options);
 // bootstrap() of a sample: per metric the finite values, sorted.
 Replicates sorted_replicates(const BootstrapSample& sample);

@@ -1,7 +1,9 @@
-// The GPU path of the ranking metrics: sort by score (descending), reduce tie groups by
-// key into (positives, negatives) per distinct score, an exclusive scan for the counts
+// The GPU path of eval (eval/metrics_cuda.h): sort by score (descending), reduce tie groups
+// by key into (positives, negatives) per distinct score, an exclusive scan for the counts
 // above each group, then two transform-reductions: the doubled AUROC area as an exact
-// unsigned 64-bit integer, and the average-precision sum in fp64.
+// unsigned 64-bit integer, and the average-precision sum in fp64. A bootstrap replicate
+// reweights the sorted rows by their Poisson draws and does the same from the reduction by
+// key on; its log loss and Brier score are one more reduction of the rows' terms.
 #include <thrust/device_vector.h>
 #include <thrust/execution_policy.h>
 #include <thrust/functional.h>
@@ -20,6 +22,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "core/errors.h"
 #include "eval/draws.h"
@@ -81,6 +85,37 @@ struct ReplicateCounts {
   }
 };
 
+// A row's log-loss and Brier terms, or their sums over a replicate.
+struct Losses {
+  double log_loss;
+  double brier;
+  __host__ __device__ Losses operator+(const Losses& o) const {
+    return {log_loss + o.log_loss, brier + o.brier};
+  }
+};
+
+// A position's terms from its score and label, as BinaryAccumulator's: the score clipped to
+// [eps, 1 - eps] for the log loss.
+struct RowLosses {
+  __host__ __device__ Losses operator()(double s, uint8_t label) const {
+    const double eps = 2.220446049250313e-16;  // DBL_EPSILON
+    const double c = s < eps ? eps : (s > 1 - eps ? 1 - eps : s), y = label ? 1.0 : 0.0;
+    return {-(label ? log(c) : log(1 - c)), (y - s) * (y - s)};
+  }
+};
+
+// A position's terms in one bootstrap replicate: its terms times its draws.
+struct ReplicateLosses {
+  const uint32_t* rows;
+  const Losses* losses;
+  uint64_t seed;
+  int replicate;
+  __host__ __device__ Losses operator()(long long i) const {
+    const double k = poisson_draws(seed, replicate, rows[i]);
+    return {k * losses[i].log_loss, k * losses[i].brier};
+  }
+};
+
 // A position starts a new tie group: 1, else 0 (inclusive-scanned into group ids).
 struct StartsGroup {
   const double* keys;
@@ -91,10 +126,24 @@ struct StartsGroup {
 
 }  // namespace
 
-GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_t n, int replicates,
-                             uint64_t seed, void* stream) {
+bool gpu_available() {
+  static const bool available = [] {
+    int count = 0;
+    const bool ok = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+    cudaGetLastError();  // a machine without a GPU leaves a sticky-free error: clear it
+    return ok;
+  }();
+  return available;
+}
+
+BootstrapSample bootstrap_sample_cuda(const double* scores, const uint8_t* labels, int64_t n,
+                                      const BootstrapOptions& options, bool probabilities,
+                                      void* stream) {
   KILN_CHECK(n > 0 && n < (int64_t{1} << 31), DataError, "cannot bootstrap ", n, " rows at once");
-  GpuReplicates out;
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  BootstrapSample out;
+  out.probabilities = probabilities;
+  if (options.replicates <= 0) return out;
   try {
     auto policy = thrust::cuda::par.on(static_cast<cudaStream_t>(stream));
     const auto size = static_cast<std::size_t>(n);
@@ -108,6 +157,12 @@ GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_
     thrust::device_vector<uint8_t> sorted_labels(size);
     thrust::gather(policy, rows.begin(), rows.end(), thrust::device_pointer_cast(labels),
                    sorted_labels.begin());
+    thrust::device_vector<Losses> losses;  // per position, with probabilities
+    if (probabilities) {
+      losses.resize(size);
+      thrust::transform(policy, keys.begin(), keys.end(), sorted_labels.begin(), losses.begin(),
+                        RowLosses());
+    }
     thrust::device_vector<int> group_ids(size);
     auto starts =
         thrust::make_transform_iterator(thrust::counting_iterator<long long>(0),
@@ -116,33 +171,61 @@ GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_
     const auto group_count = static_cast<std::size_t>(static_cast<int>(group_ids.back()) + 1);
     thrust::device_vector<int> unique_ids(group_count);
     thrust::device_vector<Counts> groups(group_count), above(group_count);
-    for (int r = 0; r < replicates; ++r) {
+    for (int r = 0; r < options.replicates; ++r) {
+      BootstrapSample::Values v{kNaN, kNaN, kNaN, kNaN};
       auto counts = thrust::make_transform_iterator(
           thrust::counting_iterator<long long>(0),
           ReplicateCounts{thrust::raw_pointer_cast(rows.data()),
-                          thrust::raw_pointer_cast(sorted_labels.data()), seed, r});
+                          thrust::raw_pointer_cast(sorted_labels.data()), options.seed, r});
       thrust::reduce_by_key(policy, group_ids.begin(), group_ids.end(), counts, unique_ids.begin(),
                             groups.begin());
       thrust::exclusive_scan(policy, groups.begin(), groups.end(), above.begin(), Counts{0, 0},
                              thrust::plus<Counts>());
       const Counts total = static_cast<Counts>(above.back()) + static_cast<Counts>(groups.back());
-      if (total.positives == 0 || total.negatives == 0) continue;
-      auto pairs = thrust::make_zip_iterator(thrust::make_tuple(groups.begin(), above.begin()));
-      const unsigned long long area2 =
-          thrust::transform_reduce(policy, pairs, pairs + static_cast<long>(group_count),
-                                   AreaTerm(), 0ULL, thrust::plus<unsigned long long>());
-      out.auroc.push_back(static_cast<double>(area2) / (2.0 * static_cast<double>(total.positives) *
-                                                        static_cast<double>(total.negatives)));
-      out.ap.push_back(thrust::transform_reduce(
-          policy, pairs, pairs + static_cast<long>(group_count),
-          PrecisionTerm{static_cast<double>(total.positives)}, 0.0, thrust::plus<double>()));
+      if (total.positives > 0 && total.negatives > 0) {
+        auto pairs = thrust::make_zip_iterator(thrust::make_tuple(groups.begin(), above.begin()));
+        const unsigned long long area2 =
+            thrust::transform_reduce(policy, pairs, pairs + static_cast<long>(group_count),
+                                     AreaTerm(), 0ULL, thrust::plus<unsigned long long>());
+        const auto positives = static_cast<double>(total.positives);
+        const auto negatives = static_cast<double>(total.negatives);
+        v.auroc = static_cast<double>(area2) / (2.0 * positives * negatives);
+        v.ap = thrust::transform_reduce(policy, pairs, pairs + static_cast<long>(group_count),
+                                        PrecisionTerm{positives}, 0.0, thrust::plus<double>());
+        if (probabilities) {
+          const Losses sum = thrust::transform_reduce(
+              policy, thrust::counting_iterator<long long>(0),
+              thrust::counting_iterator<long long>(n),
+              ReplicateLosses{thrust::raw_pointer_cast(rows.data()),
+                              thrust::raw_pointer_cast(losses.data()), options.seed, r},
+              Losses{0, 0}, thrust::plus<Losses>());
+          v.log_loss = sum.log_loss / (positives + negatives);
+          v.brier = sum.brier / (positives + negatives);
+        }
+      }
+      out.replicates.push_back(v);
     }
   } catch (const thrust::system_error& e) {
     throw InternalError(detail::concat("CUDA error in the GPU bootstrap: ", e.what()));
   }
-  std::sort(out.auroc.begin(), out.auroc.end());
-  std::sort(out.ap.begin(), out.ap.end());
   return out;
+}
+
+BootstrapSample bootstrap_sample_cuda(const BinaryAccumulator& rows,
+                                      const BootstrapOptions& options) {
+  KILN_ASSERT(!rows.weighted(), "the GPU bootstrap takes unweighted rows");
+  const std::vector<double>& scores = rows.scores();
+  KILN_CHECK(!scores.empty(), DataError, "no rows to evaluate");
+  const auto [low, high] = std::minmax_element(scores.begin(), scores.end());
+  try {
+    const thrust::device_vector<double> d_scores(scores.begin(), scores.end());
+    const thrust::device_vector<uint8_t> d_labels(rows.labels().begin(), rows.labels().end());
+    return bootstrap_sample_cuda(thrust::raw_pointer_cast(d_scores.data()),
+                                 thrust::raw_pointer_cast(d_labels.data()), rows.rows(), options,
+                                 *low >= 0 && *high <= 1);
+  } catch (const thrust::system_error& e) {
+    throw InternalError(detail::concat("CUDA error copying scores to the GPU: ", e.what()));
+  }
 }
 
 RankingSummary ranking_metrics_cuda(const double* scores, const uint8_t* labels, int64_t n,

@@ -1,13 +1,21 @@
-// AUROC and average precision on the GPU: one radix sort of the scores (Thrust, which
-// uses CUB's), tie groups reduced by key, exact int64 counts; the same definitions as
-// BinaryAccumulator (eval/binary_metrics.h), which is the test oracle. CUDA-free header;
-// built only with CUDA (KILN_WITH_CUDA).
+// The GPU path of eval: AUROC and average precision from one radix sort of the scores
+// (Thrust, which uses CUB's), tie groups reduced by key, exact int64 counts; and bootstrap
+// replicates with the same Poisson draws as the CPU's (eval/draws.h). The same definitions
+// as BinaryAccumulator and bootstrap_sample, which are the test oracles: the two agree
+// within rounding (1e-12). CUDA-free header: streams are void* (cudaStream_t). Defined by
+// metrics_cuda.cu in builds with CUDA; in builds without, metrics_cpu.cpp says there is no
+// GPU (gpu_available() is false) and the rest must not be called.
 #pragma once
 
 #include <cstdint>
-#include <vector>
+
+#include "eval/binary_metrics.h"
+#include "eval/bootstrap.h"
 
 namespace kiln::eval {
+
+// Whether eval's GPU path can run: Kiln built with CUDA and a CUDA device present.
+bool gpu_available();
 
 struct RankingSummary {
   double auroc = 0;
@@ -21,13 +29,15 @@ struct RankingSummary {
 RankingSummary ranking_metrics_cuda(const double* scores, const uint8_t* labels, int64_t n,
                                     void* stream = nullptr);
 
-// Bootstrap replicates of AUROC and AP on the GPU (unweighted rows), with the same Poisson
-// draws as eval::bootstrap (eval/draws.h), so the two agree within rounding: per metric the
-// replicates' values, sorted; replicates left with one class are skipped. Device pointers.
-struct GpuReplicates {
-  std::vector<double> auroc, ap;
-};
-GpuReplicates bootstrap_cuda(const double* scores, const uint8_t* labels, int64_t n, int replicates,
-                             uint64_t seed, void* stream = nullptr);
+// The bootstrap sample of n unweighted rows (device pointers), replicates in order, as
+// bootstrap_sample gives it: each replicate's AUROC and AP, and with `probabilities` (every
+// score in [0, 1]) its log loss and Brier score; NaN for a replicate with one class.
+BootstrapSample bootstrap_sample_cuda(const double* scores, const uint8_t* labels, int64_t n,
+                                      const BootstrapOptions& options, bool probabilities,
+                                      void* stream = nullptr);
+
+// The same for unweighted rows in host memory, copied to the current device first.
+BootstrapSample bootstrap_sample_cuda(const BinaryAccumulator& rows,
+                                      const BootstrapOptions& options);
 
 }  // namespace kiln::eval

@@ -242,6 +242,7 @@ ReportOptions report_options(const EvalOptions& options, uint64_t seed) {
   out.bootstrap.replicates = static_cast<int>(options.bootstrap);
   out.bootstrap.level = options.level;
   out.bootstrap.seed = seed;
+  out.bootstrap.device = options.device;
   out.gates = options.gates;
   for (const auto& g : out.gates)
     parse_gate(g);

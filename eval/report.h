@@ -28,6 +28,7 @@ struct EvalOptions {
   double level = 0.95;             // confidence level of the intervals
   double threshold = 0.5;          // precision/recall/F1 at this score
   int64_t calibration_bins = 10;   // equal-width bins for ECE and the reliability diagram
+  ComputeDevice device = ComputeDevice::kAuto;  // where bootstrap replicates run
 
   template <class V>
   void visit(V& v) {
@@ -37,6 +38,9 @@ struct EvalOptions {
     v("level", level, "confidence level of the intervals");
     v("threshold", threshold, "precision, recall and F1 are reported at this score threshold");
     v("calibration_bins", calibration_bins, "equal-width bins for ECE and the reliability diagram");
+    v("device", device,
+      "where bootstrap replicates run: auto (the GPU for unweighted scores of 100000 rows or "
+      "more, when there is one), cpu, or cuda (unweighted scores; weighted ones stay on the CPU)");
   }
 };
 

@@ -67,7 +67,6 @@ void validate(const TrainOptions& t) {
 KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
                                const std::vector<std::string>& overrides) {
   KilnConfig config = core::resolve_config<KilnConfig>(files, overrides);
-  core::validate(config.log);
   // Per-column entries are checked when a dataset's schema gives their columns' roles.
   transform::parse_steps(config.transform.numeric, data::Role::kNumeric, "transform.numeric");
   transform::parse_steps(config.transform.categorical, data::Role::kCategorical,

@@ -15,7 +15,6 @@
 #include "core/topology.h"
 #include "data/dataset.h"
 #include "data/stats.h"
-#include "eval/binary_metrics.h"
 #include "trainer/checkpoint.h"
 #include "trainer/device.h"
 #include "trainer/model_io.h"
@@ -34,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-double metric_of(const eval::BinaryMetrics& m, Metric metric) {
+double metric_of(const ValidationMetrics& m, Metric metric) {
   switch (metric) {
     case Metric::kAuroc:
       return m.auroc;
@@ -247,7 +246,7 @@ class Trainer {
     read_losses(true);
     const auto eval_start = std::chrono::steady_clock::now();
     const double elapsed = seconds_since(start_), train_s = train_seconds();
-    const eval::BinaryMetrics m = score_and_measure(
+    const ValidationMetrics m = validation_metrics(
         *model_, valid_plan_, valid_, device_,
         {config_.data.eval_batch_size, config_.data.threads, std::log(state_.pos_weight)});
     const double value = metric_of(m, t_.metric);

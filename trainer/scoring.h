@@ -35,9 +35,20 @@ eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::C
                                        const std::shared_ptr<const data::Dataset>& dataset,
                                        torch::Device device, const ScoringOptions& options);
 
-// The metrics of score_labelled. DataError when the dataset has no label or one class only.
-eval::BinaryMetrics score_and_measure(TabularModelImpl& model, const kernels::CompiledPlan& plan,
-                                      const std::shared_ptr<const data::Dataset>& dataset,
-                                      torch::Device device, const ScoringOptions& options);
+// What `kiln fit` evaluates on its validation split.
+struct ValidationMetrics {
+  int64_t rows = 0;
+  double auroc = 0, average_precision = 0, log_loss = 0;
+};
+
+// The model's AUROC, average precision and log loss on a labelled dataset. On a CUDA device
+// (with eval's GPU path: eval::gpu_available()) the scores and labels of unweighted rows stay
+// on the GPU and eval::ranking_metrics_cuda ranks them there; elsewhere, and for weighted rows
+// or any score or label the accumulator would refuse (so that its error names the row),
+// score_labelled's accumulator, the reference. The two agree within 1e-12. DataError when the
+// dataset has no label or one class only.
+ValidationMetrics validation_metrics(TabularModelImpl& model, const kernels::CompiledPlan& plan,
+                                     const std::shared_ptr<const data::Dataset>& dataset,
+                                     torch::Device device, const ScoringOptions& options);
 
 }  // namespace kiln::trainer

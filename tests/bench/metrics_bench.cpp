@@ -87,7 +87,10 @@ int main(int argc, char** argv) {
     // 1000 bootstrap replicates of the first million rows.
     const int64_t million = std::min<int64_t>(n, 1000000);
     double start = now();
-    kiln::eval::GpuReplicates b = kiln::eval::bootstrap_cuda(d_scores, d_labels, million, 1000, 0);
+    kiln::eval::BootstrapOptions options;
+    options.replicates = 1000;
+    const kiln::eval::BootstrapSample b =
+        kiln::eval::bootstrap_sample_cuda(d_scores, d_labels, million, options, false);
     const double bootstrap_seconds = now() - start;
     cudaDeviceProp prop;
     cudaGetDeviceProperties(&prop, 0);
@@ -96,7 +99,7 @@ int main(int argc, char** argv) {
                                         {"auroc", s.auroc},
                                         {"average_precision", s.average_precision},
                                         {"bootstrap_1000x1M_seconds", bootstrap_seconds},
-                                        {"bootstrap_replicates", b.auroc.size()},
+                                        {"bootstrap_replicates", b.replicates.size()},
                                         {"device", prop.name}}
                      .dump()
               << "\n";

@@ -23,15 +23,24 @@ struct Inner {
   }
 };
 
+enum class Shape { kRound, kSquare, kLongName };
+EnumNames<Shape> enum_names(Shape) {
+  static constexpr std::pair<Shape, std::string_view> names[] = {
+      {Shape::kRound, "round"}, {Shape::kSquare, "square"}, {Shape::kLongName, "long_name"}};
+  return names;
+}
+
 struct TestConfig {
   std::string title = "t";
   bool flag = false;
+  Shape shape = Shape::kSquare;
   Inner inner;
   std::map<std::string, std::string> tags;
   template <class V>
   void visit(V& v) {
     v("title", title, "a title");
     v("flag", flag, "a flag");
+    v("shape", shape, "an enum");
     v("inner", inner, "a section");
     v("tags", tags, "an open map");
   }
@@ -127,6 +136,23 @@ TEST_F(ConfigTest, WrongTypesAreRejectedNamingKeyAndValue) {
   EXPECT_NE(msg.find("expects a number, got a list"), std::string::npos) << msg;
 }
 
+TEST_F(ConfigTest, EnumsAreReadByNameAndAnUnknownNameIsRefusedWhereItIsWritten) {
+  EXPECT_EQ(resolve_config<TestConfig>({}, {"shape=long_name"}).shape, Shape::kLongName);
+  EXPECT_EQ(resolve_config<TestConfig>({}, {}).shape, Shape::kSquare);
+  std::string path = write("shape.yaml", "title: x\nshape: oval\n");
+  std::string msg = error_of<ConfigError>([&] { resolve_config<TestConfig>({path}, {}); });
+  EXPECT_NE(msg.find(path + ":2:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'shape' expects one of round, square or long_name, got 'oval'"),
+            std::string::npos)
+      << msg;
+  msg = error_of<ConfigError>([] { resolve_config<TestConfig>({}, {"shape=[round]"}); });
+  EXPECT_NE(msg.find("expects one of round, square or long_name, got a list"), std::string::npos)
+      << msg;
+  EXPECT_EQ(enum_list<Shape>(), "round, square or long_name");
+  EXPECT_EQ(enum_name(Shape::kLongName), "long_name");
+  EXPECT_FALSE(enum_value<Shape>("Round").has_value());  // names are exact
+}
+
 TEST_F(ConfigTest, AddCreatesKeysInOpenMapsOnly) {
   TestConfig c = resolve_config<TestConfig>({}, {"+tags.team=risk", "+tags.owner=ana"});
   EXPECT_EQ(c.tags.at("team"), "risk");
@@ -184,12 +210,15 @@ TEST(ConfigSchema, EncodeThenDecodeGivesTheSameConfig) {
   original.inner.count = -5;
   original.inner.rate = 1.0 / 3.0;
   original.inner.names = {"p", "q r"};
+  original.shape = Shape::kRound;
   original.tags = {{"k", "v"}, {"zip", "007"}, {"nothing", "null"}, {"colon", "a: b"}};
   TestConfig decoded;
   std::string text = schema::to_yaml_text(original);
   schema::decode_root(YAML::Load(text), decoded, "test", false);
   EXPECT_NE(text.find("title: \"yes\""), std::string::npos) << text;
   EXPECT_NE(text.find("rate: 0.3333333333333333"), std::string::npos) << text;
+  EXPECT_NE(text.find("shape: round"), std::string::npos) << text;
+  EXPECT_EQ(decoded.shape, Shape::kRound);
   EXPECT_EQ(decoded.title, original.title);
   EXPECT_EQ(decoded.inner.count, original.inner.count);
   EXPECT_EQ(decoded.inner.rate, original.inner.rate);
@@ -201,8 +230,9 @@ TEST(ConfigSchema, ListsEveryKeyWithOpenMapsAsStar) {
   std::vector<std::string> keys;
   for (const auto& k : schema::keys_of<TestConfig>())
     keys.push_back(k.key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"title", "flag", "inner.count", "inner.rate",
+  EXPECT_EQ(keys, (std::vector<std::string>{"title", "flag", "shape", "inner.count", "inner.rate",
                                             "inner.names", "tags.*"}));
+  EXPECT_EQ(schema::keys_of<TestConfig>()[2].default_value, "square");
 }
 
 TEST(ConfigJson, WritesEachValueWithItsOwnType) {
@@ -212,7 +242,7 @@ TEST(ConfigJson, WritesEachValueWithItsOwnType) {
   c.tags = {{"zip", "007"}};
   EXPECT_EQ(
       schema::to_json(c).dump(),
-      R"({"title":"true","flag":false,"inner":{"count":3,"rate":0.1,"names":["a"]},"tags":{"zip":"007"}})");
+      R"({"title":"true","flag":false,"shape":"square","inner":{"count":3,"rate":0.1,"names":["a"]},"tags":{"zip":"007"}})");
 }
 
 TEST(NearestKey, PicksTheSmallestEditDistance) {

@@ -7,6 +7,8 @@
 #include <map>
 #include <random>
 
+#include "core/errors.h"
+#include "data/dataset.h"
 #include "data/synth.h"
 #include "tests/temp_dir.h"
 
@@ -149,6 +151,41 @@ TEST(Stats, CategoryCountsAreExactAcrossShards) {
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0].first, 0);  // Zipf: code 0 is the most frequent
   EXPECT_GE(top[0].second, top[1].second);
+}
+
+// A two-column dataset (x, label) in shards of 700 rows.
+std::shared_ptr<const Dataset> labelled(const std::string& dir, const std::vector<float>& labels) {
+  Schema schema{{{"x", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  std::vector<float> x(labels.size(), 1.0f);
+  DatasetWriter writer(dir, schema, {}, 700);
+  writer.append(static_cast<int64_t>(labels.size()), {x.data(), labels.data()});
+  writer.finish();
+  return Dataset::open(dir);
+}
+
+TEST(CountLabels, CountsRowsAndPositivesOverEveryShard) {
+  TempDir dir;
+  std::vector<float> labels(2000, 0.0f);
+  for (std::size_t i = 0; i < labels.size(); i += 7)
+    labels[i] = 1.0f;
+  const LabelCounts counts = count_labels(labelled(dir / "ds", labels));
+  EXPECT_EQ(counts.rows, 2000);
+  EXPECT_EQ(counts.positives, 286);
+}
+
+TEST(CountLabels, ALabelThatIsNotZeroOrOneNamesTheDatasetAndRow) {
+  TempDir dir;
+  std::vector<float> labels(1500, 1.0f);
+  labels[1234] = 2.0f;
+  const auto ds = labelled(dir / "ds", labels);
+  try {
+    count_labels(ds);
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("label 'label' is 2 at row 1234"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find(ds->path()), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

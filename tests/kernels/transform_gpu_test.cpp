@@ -11,6 +11,7 @@
 
 #include "kernels/device.h"
 #include "kernels/transform.h"
+#include "kernels/transpose.h"
 #include "tests/gpu.h"
 #include "tests/transform/transform_cases.h"
 #include "transform/plan.h"
