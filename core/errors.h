@@ -1,4 +1,4 @@
-// Typed errors that carry Kiln's exit codes (DESIGN.md, "CLI conventions").
+// Typed errors that carry Kiln's exit codes (docs/CLI.md, "Exit codes").
 //
 // Library code throws; only main() turns an error into an exit code and a last stderr
 // line. KILN_CHECK is for user, data and config errors: the message says what was
