@@ -4,6 +4,7 @@
 // unsigned 64-bit integer, and the average-precision sum in fp64. A bootstrap replicate
 // reweights the sorted rows by their Poisson draws and does the same from the reduction by
 // key on; its log loss and Brier score are one more reduction of the rows' terms.
+#include <thrust/copy.h>
 #include <thrust/device_vector.h>
 #include <thrust/execution_policy.h>
 #include <thrust/functional.h>
@@ -234,8 +235,11 @@ RankingSummary ranking_metrics_cuda(const double* scores, const uint8_t* labels,
   try {
     auto policy = thrust::cuda::par.on(static_cast<cudaStream_t>(stream));
     thrust::device_vector<double> keys(static_cast<std::size_t>(n));
-    thrust::device_vector<uint8_t> sorted_labels(thrust::device_pointer_cast(labels),
-                                                 thrust::device_pointer_cast(labels) + n);
+    // The inputs are read on `stream` only: whoever wrote them there (LibTorch, on its
+    // current stream) has then finished.
+    thrust::device_vector<uint8_t> sorted_labels(static_cast<std::size_t>(n));
+    thrust::copy(policy, thrust::device_pointer_cast(labels),
+                 thrust::device_pointer_cast(labels) + n, sorted_labels.begin());
     thrust::transform(policy, thrust::device_pointer_cast(scores),
                       thrust::device_pointer_cast(scores) + n, keys.begin(), PositiveZero());
     thrust::stable_sort_by_key(policy, keys.begin(), keys.end(), sorted_labels.begin(),

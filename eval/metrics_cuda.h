@@ -23,13 +23,15 @@ struct RankingSummary {
   int64_t positives = 0, negatives = 0;
 };
 
-// Device pointers: n scores (finite) and n labels (0 or 1). Runs on `stream` (a
-// cudaStream_t; nullptr: the default stream) and waits for the result. DataError when the
+// Device pointers: n scores (finite) and n labels (0 or 1), which it reads on `stream` only
+// (a cudaStream_t; nullptr: the default stream), so work enqueued there before writes them
+// first. Waits for the result. DataError when the
 // labels have one class; InternalError naming a CUDA failure.
 RankingSummary ranking_metrics_cuda(const double* scores, const uint8_t* labels, int64_t n,
                                     void* stream = nullptr);
 
-// The bootstrap sample of n unweighted rows (device pointers), replicates in order, as
+// The bootstrap sample of n unweighted rows (device pointers, read on `stream` only, as
+// above), replicates in order, as
 // bootstrap_sample gives it: each replicate's AUROC and AP, and with `probabilities` (every
 // score in [0, 1]) its log loss and Brier score; NaN for a replicate with one class.
 BootstrapSample bootstrap_sample_cuda(const double* scores, const uint8_t* labels, int64_t n,

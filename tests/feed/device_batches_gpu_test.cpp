@@ -137,6 +137,18 @@ Epochs run_epochs(const std::shared_ptr<const data::Dataset>& ds, const Compiled
   return {all_features.host(), all_label.host(), all_weight.host(), all_categorical.host()};
 }
 
+// The same outputs, bit for bit.
+void expect_same(const Epochs& got, const Epochs& want, const char* what) {
+  SCOPED_TRACE(what);
+  ASSERT_EQ(got.features.size(), want.features.size());
+  EXPECT_EQ(
+      std::memcmp(got.features.data(), want.features.data(), want.features.size() * sizeof(float)),
+      0);
+  EXPECT_EQ(got.categorical, want.categorical);
+  EXPECT_EQ(got.label, want.label);
+  EXPECT_EQ(got.weight, want.weight);
+}
+
 TEST(DeviceBatchesGpu, GatheredOnTheGpuEqualsCopiedOnTheCpuBitForBit) {
   const CudaInfo info = cuda_info();
   KILN_SKIP_WITHOUT_GPU(info.compiled && !info.devices.empty(), info.note);
@@ -160,20 +172,10 @@ TEST(DeviceBatchesGpu, GatheredOnTheGpuEqualsCopiedOnTheCpuBitForBit) {
     o.drop_last = c.drop_last;
     o.seed = 8;
     const Epochs copied = run_epochs(ds, plan, o);
-    auto expect_same = [&](const Epochs& got, const char* what) {
-      SCOPED_TRACE(what);
-      ASSERT_EQ(got.features.size(), copied.features.size());
-      EXPECT_EQ(std::memcmp(got.features.data(), copied.features.data(),
-                            copied.features.size() * sizeof(float)),
-                0);
-      EXPECT_EQ(got.categorical, copied.categorical);
-      EXPECT_EQ(got.label, copied.label);
-      EXPECT_EQ(got.weight, copied.weight);
-    };
-    expect_same(run_epochs(ds, plan, o, 2), "copied, two sets of outputs");
+    expect_same(run_epochs(ds, plan, o, 2), copied, "copied, two sets of outputs");
     o.gather = true;
-    expect_same(run_epochs(ds, plan, o), "gathered");
-    expect_same(run_epochs(ds, plan, o, 2), "gathered, two sets of outputs");
+    expect_same(run_epochs(ds, plan, o), copied, "gathered");
+    expect_same(run_epochs(ds, plan, o, 2), copied, "gathered, two sets of outputs");
   }
 }
 
@@ -228,16 +230,9 @@ TEST(FeedGpu, TheGpuPathGivesTheHostPathsBatchesBitForBit) {
     ASSERT_EQ(host.label.size(), 2 * 30011u);
     o.gpu = true;
     for (const bool device_shuffle : {false, true}) {
-      SCOPED_TRACE(device_shuffle ? "device shuffle" : "batches copied");
       o.device_shuffle = device_shuffle;
-      const Epochs gpu = feed_epochs(ds, plan, o, 2);
-      ASSERT_EQ(gpu.features.size(), host.features.size());
-      EXPECT_EQ(std::memcmp(gpu.features.data(), host.features.data(),
-                            host.features.size() * sizeof(float)),
-                0);
-      EXPECT_EQ(gpu.categorical, host.categorical);
-      EXPECT_EQ(gpu.label, host.label);
-      EXPECT_EQ(gpu.weight, host.weight);
+      expect_same(feed_epochs(ds, plan, o, 2), host,
+                  device_shuffle ? "device shuffle" : "batches copied");
     }
   }
 }
