@@ -88,8 +88,11 @@ void StepTimes::record(c10::Event& event) const {
 void StepTimes::before_transform(int64_t step) {
   sampling_ = device_.is_cuda() && step % kEvery == kEvery / 2;
   if (!sampling_) return;
-  add_completed();
-  pending_.emplace_back();
+  if (!open_) {  // else the feed had ended an epoch instead of giving this step its batch
+    add_completed();
+    pending_.emplace_back();
+    open_ = true;
+  }
   record(pending_.back().start);
 }
 
@@ -98,7 +101,9 @@ void StepTimes::before_step() {
 }
 
 void StepTimes::after_step() {
-  if (sampling_) record(pending_.back().stepped);
+  if (!sampling_) return;
+  record(pending_.back().stepped);
+  open_ = false;
 }
 
 void StepTimes::report(nlohmann::ordered_json& line) {

@@ -88,6 +88,8 @@ class StepTimes {
 
   explicit StepTimes(torch::Device device) : device_(device) {}
 
+  // Around each step: before its batch is asked of the feed (again, when the feed ends an
+  // epoch instead), before the step, after it.
   void before_transform(int64_t step);
   void before_step();
   void after_step();
@@ -107,6 +109,7 @@ class StepTimes {
 
   torch::Device device_;
   bool sampling_ = false;
+  bool open_ = false;  // pending_.back() waits for its step
   double transform_ms_ = 0, step_ms_ = 0;
   int64_t count_ = 0;
   std::deque<Sample> pending_;
