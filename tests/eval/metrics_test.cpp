@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "eval/binary_metrics.h"
 #include "eval/bootstrap.h"
+#include "eval/metrics_cuda.h"
 #include "eval/regression_metrics.h"
 #include "eval/sort.h"
 #include "tests/error_of.h"
@@ -283,6 +284,34 @@ TEST(Bootstrap, IntervalsAreDeterministicAcrossThreadCountsAndCoverThePointEstim
   auto same = compare(a, a, one);
   EXPECT_EQ(same.at("ap").delta, 0);
   EXPECT_EQ(same.at("auroc").p_value, 1.0);
+}
+
+// eval.device: the CPU takes what the GPU cannot (weighted rows) or need not (small inputs),
+// and asking for a GPU that is not there is a config error, not a silent CPU run.
+TEST(Bootstrap, TheDeviceChoiceFallsBackOnlyWhereItMay) {
+  BinaryAccumulator a, b;
+  delong_case(golden()["delong"]["close"]["params"], a, b);
+  BootstrapOptions cpu;
+  cpu.replicates = 50;
+  cpu.device = ComputeDevice::kCpu;
+  BootstrapOptions automatic = cpu;
+  automatic.device = ComputeDevice::kAuto;  // 4000 rows: under kGpuRows, the CPU
+  const auto want = bootstrap(a, cpu);
+  EXPECT_EQ(bootstrap(a, automatic), want);
+  BootstrapOptions cuda = cpu;
+  cuda.device = ComputeDevice::kCuda;
+  if (gpu_available()) {
+    GTEST_SKIP() << "this machine has a GPU: MetricsGpu covers kCuda";
+  }
+  EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
+              bootstrap(a, cuda);
+            }).find("eval.device: cuda, but there is no GPU"),
+            std::string::npos);
+  BinaryAccumulator weighted;
+  std::vector<double> scores = {0.1, 0.9, 0.4, 0.6}, weights = {1, 2, 1, 2};
+  std::vector<float> labels = {0, 1, 0, 1};
+  weighted.add(scores.data(), labels.data(), weights.data(), 4);
+  EXPECT_EQ(bootstrap(weighted, automatic), bootstrap(weighted, cpu));
 }
 
 }  // namespace
