@@ -30,7 +30,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/enum_names.h"
+#include "core/config_types.h"
 #include "core/errors.h"
 
 namespace kiln::core {
@@ -75,8 +75,13 @@ template <class T>
 struct IsMap<std::map<std::string, T>> : std::true_type {};
 
 template <class T>
+struct IsAuto : std::false_type {};
+template <class T>
+struct IsAuto<Auto<T>> : std::true_type {};
+
+template <class T>
 constexpr bool kIsSection = std::is_class_v<T> && !IsVector<T>::value && !IsMap<T>::value &&
-                            !std::is_same_v<T, std::string>;
+                            !IsAuto<T>::value && !std::is_same_v<T, std::string>;
 
 // What a scalar type is called in messages ("an integer", ...).
 template <class T>
@@ -138,6 +143,11 @@ void emit(YAML::Emitter& out, const T& value) {
     out << value;
   } else if constexpr (std::is_enum_v<T>) {
     out << std::string(enum_name(value));
+  } else if constexpr (IsAuto<T>::value) {
+    if (value.is_auto())
+      out << "auto";
+    else
+      emit(out, *value.value);
   } else if constexpr (std::is_floating_point_v<T>) {
     out << number_text(value);
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -184,6 +194,8 @@ nlohmann::ordered_json to_json(const T& value) {
     return out;
   } else if constexpr (std::is_enum_v<T>) {
     return nlohmann::ordered_json(std::string(enum_name(value)));
+  } else if constexpr (IsAuto<T>::value) {
+    return value.is_auto() ? nlohmann::ordered_json("auto") : to_json(*value.value);
   } else {
     return nlohmann::ordered_json(value);
   }
@@ -320,6 +332,21 @@ void decode(const YAML::Node& node, T& out, const std::string& key, const Source
         node.IsScalar() ? enum_value<T>(node.Scalar()) : std::optional<T>();
     if (!value) throw_bad_value(source, node, key, ("one of " + enum_list<T>()).c_str());
     out = *value;
+  } else if constexpr (IsAuto<T>::value) {
+    using V = typename decltype(out.value)::value_type;
+    static_assert(std::is_arithmetic_v<V>, "Auto<T> takes numbers");
+    if (node.IsScalar() && node.Scalar() == "auto") {
+      out.value.reset();
+      return;
+    }
+    V v{};
+    try {
+      if (!node.IsScalar()) throw YAML::Exception(YAML::Mark(), "");
+      v = node.as<V>();
+    } catch (const YAML::Exception&) {
+      throw_bad_value(source, node, key, (std::string("auto or ") + type_name<V>()).c_str());
+    }
+    out.value = v;
   } else {
     if (!node.IsScalar()) throw_bad_value(source, node, key, type_name<T>());
     try {

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "core/enum_names.h"
+#include "core/config_types.h"
 
 namespace kiln::core {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/enum_names.h"
+#include "core/config_types.h"
 #include "eval/binary_metrics.h"
 
 namespace kiln::eval {

@@ -12,6 +12,11 @@ void check_positive(int64_t value, const char* key) {
   KILN_CHECK(value > 0, ConfigError, key, ": must be positive, got ", value);
 }
 
+// The checks of a value that may be auto apply when it is given.
+void check_positive(const core::Auto<int64_t>& value, const char* key) {
+  if (!value.is_auto()) check_positive(*value.value, key);
+}
+
 void validate(const DataOptions& d) {
   check_positive(d.batch_size, "data.batch_size");
   check_positive(d.eval_batch_size, "data.eval_batch_size");
@@ -23,22 +28,26 @@ void validate(const DataOptions& d) {
 void validate(const ModelOptions& m) {
   for (int64_t h : m.hidden)
     check_positive(h, "model.hidden");
-  KILN_CHECK(m.embedding_dim >= 0, ConfigError, "model.embedding_dim: must be >= 0, got ",
-             m.embedding_dim);
+  KILN_CHECK(m.embedding_dim.value.value_or(0) >= 0, ConfigError,
+             "model.embedding_dim: must be auto or >= 0, got ", m.embedding_dim.value.value_or(0));
+  KILN_CHECK(m.one_hot_max >= 0, ConfigError, "model.one_hot_max: must be >= 0, got ",
+             m.one_hot_max);
+  KILN_CHECK(m.ensemble.value.value_or(1) >= 1, ConfigError,
+             "model.ensemble: must be auto or >= 1, got ", m.ensemble.value.value_or(1));
   KILN_CHECK(m.cross_layers >= 0, ConfigError, "model.cross_layers: must be >= 0, got ",
              m.cross_layers);
-  KILN_CHECK(m.dropout >= 0 && m.dropout < 1, ConfigError, "model.dropout: must be in [0, 1), got ",
-             m.dropout);
+  KILN_CHECK(m.dropout.is_auto() || (*m.dropout.value >= 0 && *m.dropout.value < 1), ConfigError,
+             "model.dropout: must be in [0, 1), got ", m.dropout.value.value_or(0));
 }
 
 void validate(const OptimOptions& o) {
   KILN_CHECK(o.lr > 0, ConfigError, "optim.lr: must be positive, got ", o.lr);
-  KILN_CHECK(o.weight_decay >= 0, ConfigError, "optim.weight_decay: must be >= 0, got ",
-             o.weight_decay);
+  KILN_CHECK(o.weight_decay.value.value_or(0) >= 0, ConfigError,
+             "optim.weight_decay: must be >= 0, got ", o.weight_decay.value.value_or(0));
   KILN_CHECK(o.grad_clip >= 0, ConfigError, "optim.grad_clip: must be >= 0 (0: off), got ",
              o.grad_clip);
-  KILN_CHECK(o.warmup_steps >= 0, ConfigError, "optim.warmup_steps: must be >= 0, got ",
-             o.warmup_steps);
+  KILN_CHECK(o.warmup_steps.value.value_or(0) >= 0, ConfigError,
+             "optim.warmup_steps: must be >= 0, got ", o.warmup_steps.value.value_or(0));
   check_positive(o.step_every, "optim.step_every");
   KILN_CHECK(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, ConfigError,
              "optim.min_lr_ratio: must be in [0, 1], got ", o.min_lr_ratio);
@@ -46,12 +55,15 @@ void validate(const OptimOptions& o) {
 
 void validate(const TrainOptions& t) {
   check_positive(t.steps, "train.steps");
+  check_positive(t.epochs, "train.epochs");
+  check_positive(t.max_steps, "train.max_steps");
   check_positive(t.eval_every, "train.eval_every");
-  KILN_CHECK(t.stop_at >= 0 && t.stop_at <= t.steps, ConfigError,
-             "train.stop_at: must be 0 (train.steps) or 1 to train.steps (", t.steps, "), got ",
-             t.stop_at);
+  KILN_CHECK(t.stop_at >= 0 && (t.steps.is_auto() || t.stop_at <= *t.steps.value), ConfigError,
+             "train.stop_at: must be 0 (train.steps) or 1 to train.steps (",
+             t.steps.value.value_or(0), "), got ", t.stop_at);
   check_positive(t.keep_last, "train.keep_last");
-  KILN_CHECK(t.patience >= 0, ConfigError, "train.patience: must be >= 0, got ", t.patience);
+  KILN_CHECK(t.patience.value.value_or(0) >= 0, ConfigError, "train.patience: must be >= 0, got ",
+             t.patience.value.value_or(0));
   KILN_CHECK(t.profile_steps >= 0, ConfigError, "train.profile_steps: must be >= 0, got ",
              t.profile_steps);
   if (t.pos_weight != "auto" && t.pos_weight != "none") {

@@ -15,6 +15,7 @@
 #include "core/topology.h"
 #include "data/dataset.h"
 #include "data/stats.h"
+#include "trainer/auto_config.h"
 #include "trainer/checkpoint.h"
 #include "trainer/device.h"
 #include "trainer/model_io.h"
@@ -45,6 +46,16 @@ double metric_of(const ValidationMetrics& m, Metric metric) {
   return m.log_loss;
 }
 
+// The validation split's labels: both classes, or no validation metric is defined (DataError
+// naming the split before any step is trained).
+void check_both_classes(const std::shared_ptr<const data::Dataset>& valid) {
+  const data::LabelCounts counts = data::count_labels(valid);
+  KILN_CHECK(counts.positives > 0 && counts.positives < counts.rows, DataError,
+             "data.valid: ", valid->path(), " has ",
+             counts.positives == 0 ? "no positive labels" : "no negative labels", " in its ",
+             counts.rows, " rows; AUROC and average precision need both classes");
+}
+
 // pos_weight as configured, or from the train split's label counts (auto; DataError naming
 // the row where a label is not 0 or 1).
 double positive_weight(const TrainOptions& options,
@@ -64,12 +75,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimOptions& o,
   if (o.name == OptimizerName::kSgd)
     return std::make_unique<torch::optim::SGD>(
         model.parameters(),
-        torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+        torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay.get()));
   return std::make_unique<torch::optim::AdamW>(model.parameters(),
                                                torch::optim::AdamWOptions(o.lr)
                                                    .betas({o.beta1, o.beta2})
                                                    .eps(o.eps)
-                                                   .weight_decay(o.weight_decay));
+                                                   .weight_decay(o.weight_decay.get()));
 }
 
 // The device, seeded and set up for run.deterministic.
@@ -94,19 +105,26 @@ torch::Device prepare_device(const KilnConfig& config) {
 // (the caller's) is where the run stands at every moment, and what each checkpoint saves.
 class Trainer {
  public:
-  Trainer(const KilnConfig& config, const FitArgs& args, RunDirectory& run, TrainingState& state)
+  // `config` is resolved (no `auto` left; `yaml` is it as config.resolved.yaml, `choices` the
+  // autos it chose); `train` is config.data.train, open.
+  Trainer(const KilnConfig& config, const FitArgs& args, RunDirectory& run, TrainingState& state,
+          std::shared_ptr<const data::Dataset> train, std::string yaml,
+          std::vector<AutoChoice> choices)
       : config_(config),
         t_(config.train),
         args_(args),
         run_(run),
         state_(state),
-        stop_(t_.stop_at > 0 ? t_.stop_at : t_.steps),
+        yaml_(std::move(yaml)),
+        choices_(std::move(choices)),
+        stop_(t_.stop_at > 0 ? t_.stop_at : t_.steps.get()),
         device_(prepare_device(config)),
-        train_(data::Dataset::open(config.data.train)),
+        train_(std::move(train)),
         valid_(data::Dataset::open(config.data.valid)) {
     data::check_same_codes(*train_, *valid_);
     KILN_CHECK(train_->schema().find_role(data::Role::kLabel) >= 0, DataError, train_->path(),
                ": no label column");
+    check_both_classes(valid_);
     const auto& resumed = run_.resumed();
     if (resumed) {
       const std::string trained_on = resumed->manifest.value("data_fingerprint", "");
@@ -128,11 +146,11 @@ class Trainer {
     model_->to(device_);
     optimizer_ = make_optimizer(config.optim, *model_);
     if (resumed) restore();
-    run_.write("config.resolved.yaml", args.resolved_yaml);
+    run_.write("config.resolved.yaml", yaml_);
     write_run_json();
 
     feed::FeedOptions fo;
-    fo.batch_size = config.data.batch_size;
+    fo.batch_size = config.data.batch_size.get();
     fo.shuffle_window = config.data.shuffle_window;
     fo.seed = static_cast<uint64_t>(config.run.seed);
     fo.threads = config.data.threads;
@@ -164,7 +182,7 @@ class Trainer {
       if (window_full) read_losses(false);
       bar.update(state_.step, progress());
       run_.heartbeat(state_.step);
-      if ((state_.step % t_.eval_every == 0 || state_.step == stop_) && evaluate()) {
+      if ((state_.step % t_.eval_every.get() == 0 || state_.step == stop_) && evaluate()) {
         result.stopped_early = true;
         break;
       }
@@ -220,6 +238,12 @@ class Trainer {
                 {"valid", dataset(config_.data.valid, *valid_)},
                 {"pos_weight", state_.pos_weight},
                 {"parameters", parameters}};
+    for (const AutoChoice& c : choices_)
+      run["auto"][c.key] = {{"value", json::parse(c.value)}, {"why", c.why}};
+    const ModelInput input = model_input(plan_);
+    for (std::size_t c = 0; c < plan_.categoricals.size(); ++c)  // 0: one-hot
+      run["embedding_widths"][plan_.categoricals[c].name] =
+          embedding_width(config_.model, input.cardinality[c], input.rows);
     if (run_.resumed()) run["resumed_from"] = run_.resumed()->path;
     run_.write("run.json", run.dump(1) + "\n");
   }
@@ -263,7 +287,7 @@ class Trainer {
     json line = {{"step", state_.step},
                  {"epoch", feed_->feed().cursor().epoch},
                  {"train/loss", loss_sum_ / static_cast<double>(loss_count_)},
-                 {"lr", learning_rate(config_.optim, state_.step - 1, t_.steps)},
+                 {"lr", learning_rate(config_.optim, state_.step - 1, t_.steps.get())},
                  {"val/auroc", m.auroc},
                  {"val/ap", m.average_precision},
                  {"val/log_loss", m.log_loss},
@@ -282,7 +306,7 @@ class Trainer {
     save(line, is_best);
     outside_training_ += seconds_since(eval_start);
     if (state_.step < stop_) outside_training_ += trace_.after_evaluation(state_.step);
-    if (t_.patience == 0 || state_.evals_without_gain < t_.patience) return false;
+    if (t_.patience.get() == 0 || state_.evals_without_gain < t_.patience.get()) return false;
     core::log_info(detail::concat("early stopping at step ", state_.step, ": val/",
                                   metric_name(t_.metric), " has not improved for ",
                                   state_.evals_without_gain, " evaluations"));
@@ -292,7 +316,7 @@ class Trainer {
   // A checkpoint of where the run stands; `metrics` go into its manifest.
   std::string save(const json& metrics, bool best) {
     state_.cursor = feed_->feed().cursor();
-    state_.lr = learning_rate(config_.optim, state_.step, t_.steps);
+    state_.lr = learning_rate(config_.optim, state_.step, t_.steps.get());
     const torch::Tensor rng = torch::globalContext().defaultGenerator(torch::kCPU).get_state();
     state_.rng_cpu.assign(reinterpret_cast<const char*>(rng.data_ptr<uint8_t>()),
                           static_cast<std::size_t>(rng.numel()));
@@ -303,7 +327,7 @@ class Trainer {
     c.files["optimizer.safetensors"] = optimizer_file(*model_, *optimizer_, state_.optimizer_steps);
     c.files["state.json"] = state_.to_json_text();
     c.files["transform.json"] = plan_.to_json().dump(1) + "\n";
-    c.files["config.yaml"] = args_.resolved_yaml;
+    c.files["config.yaml"] = yaml_;
     c.metrics = metrics;
     c.data_fingerprint = train_->fingerprint();
     c.parent = parent_;
@@ -357,6 +381,8 @@ class Trainer {
   const FitArgs& args_;
   RunDirectory& run_;
   TrainingState& state_;
+  const std::string yaml_;
+  const std::vector<AutoChoice> choices_;
   const int64_t stop_;  // the step this run stops at: train.stop_at, else train.steps
   const torch::Device device_;
   std::shared_ptr<const data::Dataset> train_, valid_;
@@ -385,20 +411,23 @@ double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
   return kernels::scheduled_lr(lr_schedule(o, steps), step);
 }
 
-FitResult fit(const KilnConfig& config, const FitArgs& args) {
-  KILN_CHECK(!config.data.train.empty(), ConfigError, "data.train: no training dataset given");
-  KILN_CHECK(!config.data.valid.empty(), ConfigError, "data.valid: no validation dataset given");
-  RunDirectory run = RunDirectory::open(config.run, args.resume);
+FitResult fit(const KilnConfig& given, const FitArgs& args) {
+  KILN_CHECK(!given.data.train.empty(), ConfigError, "data.train: no training dataset given");
+  KILN_CHECK(!given.data.valid.empty(), ConfigError, "data.valid: no validation dataset given");
+  RunDirectory run = RunDirectory::open(given.run, args.resume);
   TrainingState state;
-  if (run.resumed()) {
-    state = TrainingState::read(run.resumed()->path);
-    KILN_CHECK(state.step <= config.train.steps, DataError, run.resumed()->path,
-               "/state.json: 'step' is ", state.step, ", outside [0, ", config.train.steps,
-               "] (train.steps)");
-  }
+  if (run.resumed()) state = TrainingState::read(run.resumed()->path);
   run.status("running", state.step);
   try {
-    Trainer trainer(config, args, run, state);
+    auto train = data::Dataset::open(given.data.train);
+    KilnConfig config = given;
+    const DataFacts facts = data_facts(*train);
+    const std::vector<AutoChoice> choices = resolve_auto(config, facts);
+    KILN_CHECK(state.step <= config.train.steps.get(), DataError, run.resumed()->path,
+               "/state.json: 'step' is ", state.step, ", outside [0, ",
+               config.train.steps.get(), "] (train.steps)");
+    Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts),
+                    choices);
     FitResult result = trainer.train();
     run.status("done", state.step, "", 0);
     return result;

@@ -15,7 +15,6 @@
 namespace kiln::trainer {
 
 struct FitArgs {
-  std::string resolved_yaml;      // the resolved config, written as config.resolved.yaml
   std::vector<std::string> argv;  // recorded in run.json
   std::string resume;             // "", "auto" or a checkpoint / run directory
 };
@@ -30,7 +29,8 @@ struct FitResult {
   nlohmann::ordered_json result;  // result.json
 };
 
-// Trains as the config says. Throws: ConfigError (78) for missing data paths or a bad
+// Trains as the config says, its `auto` values chosen for the train split first
+// (trainer/auto_config.h; config.resolved.yaml and run.json say what they became). Throws: ConfigError (78) for missing data paths or a bad
 // combination, DataError (65) for bad data, DivergedError (4) for a NaN or Inf loss (naming
 // the step), PreemptedError (75) after the checkpoint a signal asked for. status.json says
 // the state ("running", "done", "preempted", "failed") and the reason in every case.

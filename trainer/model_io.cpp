@@ -130,7 +130,9 @@ void load_optimizer(TabularModelImpl& model, torch::optim::Optimizer& optimizer,
 }
 
 ModelInput model_input(const transform::FittedPlan& plan) {
-  ModelInput input{static_cast<int64_t>(plan.features.size()), {}};
+  ModelInput input{static_cast<int64_t>(plan.features.size()), {}, 0};
+  const auto rows = plan.fitted_on.find("rows");
+  if (rows != plan.fitted_on.end() && rows->is_number_integer()) input.rows = rows->get<int64_t>();
   for (const auto& c : plan.categoricals)
     input.cardinality.push_back(c.cardinality());
   return input;
@@ -144,6 +146,9 @@ CheckpointModel load_checkpoint_model(const std::string& path, torch::Device dev
   m.checkpoint = verify_checkpoint(chosen);
   const fs::path dir = m.checkpoint.path;
   m.config = resolve_kiln_config({(dir / "config.yaml").string()}, {});
+  // A key a checkpoint's config leaves `auto` predates it: the model was built without it.
+  if (m.config.model.ensemble.is_auto()) m.config.model.ensemble = 1;
+  if (m.config.model.linear_term.is_auto()) m.config.model.linear_term = false;
   m.plan = transform::FittedPlan::read((dir / "transform.json").string());
   m.model = make_model(m.config.model, model_input(m.plan));
   load_model(*m.model, (dir / "model.safetensors").string());

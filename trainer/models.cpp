@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 
 #include "core/errors.h"
@@ -14,14 +15,18 @@ namespace {
 
 namespace nn = torch::nn;
 
-// One embedding table per categorical column; concatenated lookups, [B, sum of widths].
+// The categorical columns as vectors beside the features: per column an embedding table of
+// its width, or, for a width of 0, its one-hot vector (cardinality wide, no parameters).
+// concat() gives [B, features + the vectors' widths].
 class Embeddings : public nn::Module {
  public:
-  Embeddings(const std::vector<int64_t>& cardinality, const std::vector<int64_t>& widths) {
+  Embeddings(const std::vector<int64_t>& cardinality, const std::vector<int64_t>& widths)
+      : cardinality_(cardinality), tables_(cardinality.size(), nullptr) {
     for (std::size_t c = 0; c < cardinality.size(); ++c) {
-      tables_.push_back(register_module("embedding_" + std::to_string(c),
-                                        nn::Embedding(cardinality[c], widths[c])));
-      width_ += widths[c];
+      if (widths[c] > 0)
+        tables_[c] = register_module("embedding_" + std::to_string(c),
+                                     nn::Embedding(cardinality[c], widths[c]));
+      width_ += widths[c] > 0 ? widths[c] : cardinality[c];
     }
   }
   int64_t width() const { return width_; }
@@ -29,13 +34,17 @@ class Embeddings : public nn::Module {
   torch::Tensor concat(const torch::Tensor& features, const torch::Tensor& categorical) {
     if (tables_.empty()) return features;
     std::vector<torch::Tensor> parts = {features};
-    for (std::size_t c = 0; c < tables_.size(); ++c)
-      parts.push_back(tables_[c]->forward(categorical.select(1, static_cast<int64_t>(c))));
+    for (std::size_t c = 0; c < tables_.size(); ++c) {
+      const torch::Tensor index = categorical.select(1, static_cast<int64_t>(c));
+      parts.push_back(tables_[c] ? tables_[c]->forward(index)
+                                 : torch::one_hot(index, cardinality_[c]).to(features.scalar_type()));
+    }
     return torch::cat(parts, 1);
   }
 
  private:
-  std::vector<nn::Embedding> tables_;
+  std::vector<int64_t> cardinality_;
+  std::vector<nn::Embedding> tables_;  // nullptr: one-hot
   int64_t width_ = 0;
 };
 
@@ -147,27 +156,58 @@ class Logistic : public TabularModelImpl {
   Linear linear_;
 };
 
+// An MLP, or with model.ensemble k > 1 an ensemble of k MLPs that share their weights (TabM-mini,
+// Gorishniy et al., ICLR 2025): member m scales the input by its own random-sign vector
+// (`ensemble_scale`, [k, in]) and has its own head (row m of `head`), so that one batched
+// pass of k * B rows through the shared layers runs all the members.
 class Mlp : public TabularModelImpl {
  public:
   Mlp(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
-      : embeddings_(
+      : members_(options.ensemble.get()),
+        embeddings_(
             register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
         body_(register_module(
-            "body", mlp(input.width + embeddings_->width(), options.hidden, options.dropout))),
+            "body", mlp(input.width + embeddings_->width(), options.hidden, options.dropout.get()))),
         head_(register_module("head",
                               Linear(options.hidden.empty() ? input.width + embeddings_->width()
                                                             : options.hidden.back(),
-                                     1))) {}
-  torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
-    torch::Tensor x = embeddings_->concat(features, categorical);
-    if (!body_->is_empty()) x = body_->forward(x);
-    return head_->forward(x).squeeze(1);
+                                     members_))) {
+    const int64_t in = input.width + embeddings_->width();
+    if (members_ > 1)
+      scale_ = register_parameter(
+          "ensemble_scale", torch::randint(0, 2, {members_, in}, torch::kFloat32) * 2 - 1);
+    if (options.linear_term.get()) linear_ = register_module("linear_term", Linear(in, 1));
   }
+  torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
+    if (members_ > 1) return forward_members(features, categorical).mean(1);
+    const torch::Tensor x = embeddings_->concat(features, categorical);
+    const torch::Tensor h = body_->is_empty() ? x : body_->forward(x);
+    torch::Tensor logit = head_->forward(h);
+    if (linear_) logit = logit + linear_->forward(x);
+    return logit.squeeze(1);
+  }
+  torch::Tensor forward_members(const torch::Tensor& features,
+                                const torch::Tensor& categorical) override {
+    if (members_ == 1) return forward(features, categorical).unsqueeze(1);
+    const torch::Tensor x = embeddings_->concat(features, categorical);
+    const int64_t rows = x.size(0);
+    torch::Tensor h = (x.unsqueeze(1) * scale_).reshape({rows * members_, x.size(1)});
+    if (!body_->is_empty()) h = body_->forward(h);
+    h = h.view({rows, members_, h.size(1)});
+    torch::Tensor logits =
+        (h * head_->weight.to(h.scalar_type())).sum(2) + head_->bias.to(h.scalar_type());
+    if (linear_) logits = logits + linear_->forward(x).to(logits.scalar_type());
+    return logits;
+  }
+  int64_t members() const override { return members_; }
 
  private:
+  int64_t members_;
   std::shared_ptr<Embeddings> embeddings_;
   nn::Sequential body_;
   Linear head_;
+  torch::Tensor scale_;
+  Linear linear_{nullptr};
 };
 
 // DCN-v2 (Wang et al. 2021), parallel form: cross layers x_{l+1} = x0 * (W_l x_l + b_l) + x_l
@@ -178,7 +218,7 @@ class Dcn : public TabularModelImpl {
       : embeddings_(
             register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
         deep_(register_module(
-            "deep", mlp(input.width + embeddings_->width(), options.hidden, options.dropout))) {
+            "deep", mlp(input.width + embeddings_->width(), options.hidden, options.dropout.get()))) {
     const int64_t in = input.width + embeddings_->width();
     for (int64_t l = 0; l < options.cross_layers; ++l)
       cross_.push_back(register_module("cross_" + std::to_string(l), Linear(in, in)));
@@ -209,16 +249,25 @@ torch::Tensor linear_bias_by_matmul(const torch::Tensor& x, const torch::Tensor&
   return LinearFunction::apply(x, w, b);
 }
 
-int64_t embedding_width(const ModelOptions& options, int64_t cardinality) {
-  if (options.embedding_dim > 0) return options.embedding_dim;
-  const auto rule = std::llround(1.6 * std::pow(static_cast<double>(cardinality), 0.56));
-  return std::clamp<int64_t>(rule, 1, 32);
+int64_t embedding_width(const ModelOptions& options, int64_t cardinality, int64_t rows) {
+  if (cardinality <= options.one_hot_max) return 0;
+  const std::optional<int64_t>& given = options.embedding_dim.value;
+  if (given && *given > 0) return *given;
+  const int64_t rule = std::clamp<int64_t>(
+      std::llround(1.6 * std::pow(static_cast<double>(cardinality), 0.56)), 1, 32);
+  if (given || rows <= 0) return rule;  // 0: the cardinality alone
+  const double per_category = static_cast<double>(rows) / static_cast<double>(cardinality);
+  const auto cap = static_cast<int64_t>(std::floor(std::log2(std::max(per_category, 2.0))));
+  return std::min(rule, cap);
 }
 
 std::shared_ptr<TabularModelImpl> make_model(const ModelOptions& options, const ModelInput& input) {
   std::vector<int64_t> widths;
   for (int64_t cardinality : input.cardinality)
-    widths.push_back(embedding_width(options, cardinality));
+    widths.push_back(embedding_width(options, cardinality, input.rows));
+  KILN_CHECK(options.type == ModelType::kMlp || options.ensemble.value.value_or(1) == 1,
+             ConfigError, "model.ensemble: ", options.ensemble.value.value_or(1),
+             " members, but only model.type mlp makes ensembles");
   switch (options.type) {
     case ModelType::kLogistic:
       return std::make_shared<Logistic>(input);

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/enum_names.h"
+#include "core/config_types.h"
 
 namespace kiln::trainer {
 
@@ -65,7 +65,7 @@ inline bool lower_is_better(Metric m) {
 struct DataOptions {
   std::string train;                // dataset directory (or matrix file) to train on
   std::string valid;                // dataset to evaluate on every train.eval_every steps
-  int64_t batch_size = 4096;        // rows per training step
+  core::Auto<int64_t> batch_size;   // rows per training step; auto: from the train rows
   int64_t eval_batch_size = 65536;  // rows per evaluation batch
   int64_t shuffle_window = 262144;  // rows permuted together each epoch
   int threads = 0;                  // loader threads; 0: one per core
@@ -75,7 +75,9 @@ struct DataOptions {
   void visit(V& v) {
     v("train", train, "dataset to train on (a `kiln data` dataset directory or a matrix file)");
     v("valid", valid, "dataset evaluated every train.eval_every steps (early stopping, best)");
-    v("batch_size", batch_size, "rows per training step");
+    v("batch_size", batch_size,
+      "rows per training step; auto: about 1/128 of the train rows as a power of two, from 256 "
+      "to 4096 (and no more than the rows)");
     v("eval_batch_size", eval_batch_size, "rows per batch when evaluating");
     v("shuffle_window", shuffle_window, "rows shuffled together each epoch (memory: one window)");
     v("threads", threads, "loader threads; 0 means one per core");
@@ -89,32 +91,47 @@ struct DataOptions {
 struct ModelOptions {
   ModelType type = ModelType::kMlp;          // logistic | mlp | dcn
   std::vector<int64_t> hidden = {256, 128};  // the MLP's (and DCN's deep part's) layer widths
-  int64_t embedding_dim = 0;                 // per categorical column; 0: from its cardinality
+  core::Auto<int64_t> embedding_dim;         // per categorical column; auto, 0: a rule
+  int64_t one_hot_max = 0;                   // categorical columns this small are one-hot
+  core::Auto<bool> linear_term;              // mlp: a linear function of the input in the logit
   int64_t cross_layers = 3;                  // DCN-v2 cross layers
-  double dropout = 0.0;                      // after each hidden layer
+  core::Auto<double> dropout;                // after each hidden layer; auto: from the rows
+  core::Auto<int64_t> ensemble;              // mlp: members trained as one model; auto: by rows
 
   template <class V>
   void visit(V& v) {
     v("type", type, "logistic, mlp or dcn (DCN-v2: cross layers beside an MLP)");
     v("hidden", hidden, "widths of the hidden layers (mlp, and dcn's deep part)");
     v("embedding_dim", embedding_dim,
-      "embedding width per categorical column; 0 means min(32, round(1.6 * cardinality^0.56))");
+      "embedding width per categorical column; auto: min(32, round(1.6 * cardinality^0.56), "
+      "floor(log2(train rows / cardinality))), at least 1, so that a category seen in few rows "
+      "gets a narrow vector; 0: the same without the rows term");
+    v("one_hot_max", one_hot_max,
+      "mlp and dcn: a categorical column of at most this many indices (missing and "
+      "out-of-vocabulary included) is one-hot instead of embedded; 0 means none");
+    v("linear_term", linear_term,
+      "mlp: add a linear function of the input (features and categorical vectors) to the "
+      "logit, beside the hidden layers (wide and deep); auto: true for mlp");
     v("cross_layers", cross_layers, "number of DCN-v2 cross layers");
-    v("dropout", dropout, "dropout after each hidden layer, 0 to 1");
+    v("dropout", dropout, "dropout after each hidden layer, 0 to 1; auto: from the train rows");
+    v("ensemble", ensemble,
+      "mlp: k MLPs with shared weights trained as one model (per-member input scaling and "
+      "head, TabM-mini), which predicts their mean logit; 1 is a single MLP; auto: from the "
+      "train rows");
   }
 };
 
 struct OptimOptions {
   OptimizerName name = OptimizerName::kAdamW;  // adamw | sgd
   double lr = 1e-3;                            // peak learning rate
-  double weight_decay = 1e-4;                  // decoupled (adamw) or L2 (sgd)
+  core::Auto<double> weight_decay;             // decoupled (adamw) or L2 (sgd); auto: from rows
   double momentum = 0.9;                       // sgd
   double beta1 = 0.9;                          // adamw
   double beta2 = 0.999;                        // adamw
   double eps = 1e-8;                           // adamw
   double grad_clip = 1.0;                      // max global L2 norm of the gradients; 0: off
   Schedule schedule = Schedule::kCosine;       // cosine | step | constant, after a linear warmup
-  int64_t warmup_steps = 100;                  // linear warmup from 0 to lr
+  core::Auto<int64_t> warmup_steps;            // linear warmup from 0 to lr; auto: from steps
   double min_lr_ratio = 0.0;                   // cosine: the final lr as a fraction of lr
   int64_t step_every = 1000;                   // step: multiply by step_gamma every this many steps
   double step_gamma = 0.5;                     // step
@@ -123,14 +140,16 @@ struct OptimOptions {
   void visit(V& v) {
     v("name", name, "optimizer: adamw or sgd");
     v("lr", lr, "peak learning rate");
-    v("weight_decay", weight_decay, "weight decay (decoupled for adamw, L2 for sgd)");
+    v("weight_decay", weight_decay,
+      "weight decay (decoupled for adamw, L2 for sgd); auto: from the train rows");
     v("momentum", momentum, "sgd momentum");
     v("beta1", beta1, "adamw beta1");
     v("beta2", beta2, "adamw beta2");
     v("eps", eps, "adamw epsilon");
     v("grad_clip", grad_clip, "clip the gradients' global L2 norm to this; 0 means off");
     v("schedule", schedule, "learning-rate schedule after the warmup: cosine, step or constant");
-    v("warmup_steps", warmup_steps, "steps of linear warmup from 0 to optim.lr");
+    v("warmup_steps", warmup_steps,
+      "steps of linear warmup from 0 to optim.lr; auto: a twentieth of train.steps, at most 100");
     v("min_lr_ratio", min_lr_ratio, "cosine: the last step's lr as a fraction of optim.lr");
     v("step_every", step_every,
       "step schedule: multiply the lr by step_gamma every this many steps");
@@ -139,12 +158,14 @@ struct OptimOptions {
 };
 
 struct TrainOptions {
-  int64_t steps = 2000;             // optimizer steps in all (the schedule's length)
+  core::Auto<int64_t> steps;        // optimizer steps in all (the schedule's length)
+  core::Auto<int64_t> epochs;       // the budget in passes over the train rows (auto: steps)
+  int64_t max_steps = 30000;        // the most steps epochs may make
   int64_t stop_at = 0;              // pause after this many steps (a sweep's rung); 0: steps
-  int64_t eval_every = 200;         // steps between evaluations (and checkpoints)
+  core::Auto<int64_t> eval_every;   // steps between evaluations (and checkpoints)
   std::string pos_weight = "auto";  // auto | none | a number
   Metric metric = Metric::kAuroc;   // early stopping and `best`: auroc | ap | log_loss
-  int64_t patience = 0;             // evaluations without improvement before stopping; 0: off
+  core::Auto<int64_t> patience;     // evaluations without improvement before stopping; 0: off
   int64_t keep_last = 3;            // checkpoints kept besides the best
   DeviceChoice device = DeviceChoice::kAuto;  // auto | cpu | cuda
   Precision precision = Precision::kAuto;     // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
@@ -153,19 +174,28 @@ struct TrainOptions {
 
   template <class V>
   void visit(V& v) {
-    v("steps", steps, "optimizer steps in all; the learning-rate schedule spans them");
+    v("steps", steps,
+      "optimizer steps in all; the learning-rate schedule spans them; auto: train.epochs passes "
+      "over the train rows, at most train.max_steps");
+    v("epochs", epochs,
+      "the training budget in passes over the train rows when train.steps is auto; auto: 100, "
+      "or more where 100 passes make fewer than 1000 steps");
+    v("max_steps", max_steps, "the most steps train.epochs may make (a cap for large tables)");
     v("stop_at", stop_at,
       "stop after this many steps with a checkpoint, keeping the schedule of train.steps, so "
       "that --resume auto with a larger stop_at continues the same run (ASHA rungs); 0 means "
       "train.steps");
     v("eval_every", eval_every,
-      "steps between evaluations on data.valid; each writes a checkpoint");
+      "steps between evaluations on data.valid; each writes a checkpoint; auto: one epoch, and "
+      "no more than 100 evaluations in all");
     v("pos_weight", pos_weight,
       "weight of positive rows in the loss: auto (negatives/positives when positives are under "
       "10% of the train rows, else 1), none, or a number");
     v("metric", metric,
       "validation metric for early stopping and the best checkpoint: auroc, ap or log_loss");
-    v("patience", patience, "evaluations without improvement before training stops; 0 means never");
+    v("patience", patience,
+      "evaluations without improvement before training stops (the best checkpoint is the "
+      "model); 0 means never; auto: 16");
     v("keep_last", keep_last, "checkpoints kept besides the best (at least 1)");
     v("device", device, "auto (cuda when a GPU is present), cpu or cuda");
     v("precision", precision,

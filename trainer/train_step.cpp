@@ -64,7 +64,7 @@ class EagerStep final : public TrainStep {
 kernels::LrSchedule lr_schedule(const OptimOptions& o, int64_t steps) {
   kernels::LrSchedule s;
   s.lr = o.lr;
-  s.warmup_steps = o.warmup_steps;
+  s.warmup_steps = o.warmup_steps.get();
   switch (o.schedule) {
     case Schedule::kCosine:
       s.kind = kernels::LrKind::kCosine;
@@ -87,7 +87,7 @@ TrainStep::TrainStep(TabularModelImpl& model, const KilnConfig& config, torch::D
                      double pos_weight)
     : model_(model),
       optim_(config.optim),
-      schedule_(lr_schedule(config.optim, config.train.steps)) {
+      schedule_(lr_schedule(config.optim, config.train.steps.get())) {
   if (device.is_cuda()) {
     torch::cuda::synchronize();  // the model's upload ran on the default stream
     // High priority: the block scheduler runs the step's kernels before the waiting blocks
@@ -111,14 +111,21 @@ const torch::Tensor& TrainStep::loss_ring() const {
 }
 
 torch::Tensor TrainStep::forward_loss(const ModelBatch& batch) {
+  const bool ensemble = model_.members() > 1;
   torch::Tensor logits;
   {
     Bf16Autocast autocast(bf16_);
-    logits = model_.forward(batch.features, batch.categorical);
+    logits = ensemble ? model_.forward_members(batch.features, batch.categorical)
+                      : model_.forward(batch.features, batch.categorical);
   }
+  // An ensemble's loss is the mean of its members' losses, so that each member learns on its
+  // own (the mean logit's loss would train them as one model).
+  auto per_row = [&](const torch::Tensor& t) {
+    return ensemble && t.defined() ? t.unsqueeze(1).expand_as(logits) : t;
+  };
   return torch::binary_cross_entropy_with_logits(
-      logits.to(torch::kFloat32), batch.label,
-      batch.weight.defined() ? std::optional<torch::Tensor>(batch.weight) : std::nullopt,
+      logits.to(torch::kFloat32), per_row(batch.label),
+      batch.weight.defined() ? std::optional<torch::Tensor>(per_row(batch.weight)) : std::nullopt,
       pos_weight_);
 }
 

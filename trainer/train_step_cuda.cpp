@@ -51,7 +51,7 @@ class FusedStep final : public TrainStep {
     for (const torch::Tensor& p : params_)
       numels.push_back(p.numel());
     adamw_ = std::make_unique<kernels::ClippedAdamW>(
-        kernels::AdamWOptions{optim_.beta1, optim_.beta2, optim_.weight_decay, optim_.eps,
+        kernels::AdamWOptions{optim_.beta1, optim_.beta2, optim_.weight_decay.get(), optim_.eps,
                               optim_.grad_clip},
         numels);
   }

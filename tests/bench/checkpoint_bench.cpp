@@ -24,7 +24,10 @@ int main(int argc, char** argv) {
   trainer::ModelOptions options;
   options.type = trainer::ModelType::kMlp;
   options.embedding_dim = 8;
-  options.hidden = {3072, 2400, 1024};  // 64 inputs: 0.2M + 7.4M + 2.5M + ... = 10.0M parameters
+  options.hidden = {3072, 2400, 1024};
+  options.dropout = 0.0;
+  options.linear_term = false;
+  options.ensemble = 1;  // 64 inputs: 0.2M + 7.4M + 2.5M + ... = 10.0M parameters
   auto model = trainer::make_model(options, {64, {1000}});
   int64_t parameters = 0;
   for (const auto& p : model->parameters())

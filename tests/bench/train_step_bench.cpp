@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/bench/bench_util.h"
+#include "trainer/auto_config.h"
 #include "trainer/config.h"
 #include "trainer/models.h"
 #include "trainer/train_step.h"
@@ -29,19 +30,22 @@ int main(int argc, char** argv) {
   const int64_t between = std::stoll(bench::arg(argc, argv, "--between", "0"));
   std::vector<std::string> overrides = {
       "model.type=mlp", "model.hidden=[" + bench::arg(argc, argv, "--hidden", "512,256,128") + "]",
-      "train.device=cuda"};
+      "train.device=cuda", "data.batch_size=" + std::to_string(batch),
+      "model.linear_term=false"};  // the peers' MLP has none
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.find('=') != std::string::npos && a.rfind("--", 0) != 0) overrides.push_back(a);
   }
-  const trainer::KilnConfig config = trainer::resolve_kiln_config({}, overrides);
+  trainer::KilnConfig config = trainer::resolve_kiln_config({}, overrides);
+  // The `auto` values `kiln fit` chooses for the benchmark's 2M-row table (gpu-train-bench).
+  trainer::resolve_auto(config, {"2M rows", 2000000, width, 0});
   torch::manual_seed(0);
   const torch::Device device(torch::kCUDA);
   auto model = trainer::make_model(config.model, {width, {}});
   model->to(device);
   torch::optim::AdamW optimizer(
       model->parameters(),
-      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay));
+      torch::optim::AdamWOptions(config.optim.lr).weight_decay(config.optim.weight_decay.get()));
   // Two sets of inputs, as the feed gives them; every step reads the first.
   std::array<trainer::ModelBatch, 2> buffers;
   const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);

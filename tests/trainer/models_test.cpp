@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
 #include <string>
 
+#include "core/errors.h"
 #include "trainer/models.h"
 
 namespace kiln::trainer {
@@ -87,12 +89,106 @@ TEST(Models, KeepTheirParameterNames) {
   ModelOptions options;
   options.type = ModelType::kMlp;
   options.hidden = {8, 4};
+  options.dropout = 0.0;
+  options.linear_term = false;
+  options.ensemble = 1;
+  options.embedding_dim = 0;
   std::set<std::string> names;
   for (const auto& p : make_model(options, {6, {5}})->named_parameters())
     names.insert(p.key());
   EXPECT_EQ(names,
             (std::set<std::string>{"embeddings.embedding_0.weight", "body.0.weight", "body.0.bias",
                                    "body.2.weight", "body.2.bias", "head.weight", "head.bias"}));
+}
+
+// An ensemble is one model: its members share the MLP's layers, each scales the input by its
+// own random signs and has its own head; it predicts the members' mean logit.
+TEST(Models, AnEnsembleIsItsMembersSharingOneMlp) {
+  torch::manual_seed(3);
+  ModelOptions options;
+  options.hidden = {8, 4};
+  options.dropout = 0.0;
+  options.ensemble = 5;
+  options.linear_term = false;
+  options.embedding_dim = 0;
+  auto model = make_model(options, {6, {5}});
+  EXPECT_EQ(model->members(), 5);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : model->named_parameters())
+    shapes[p.key()] = p.value().sizes().vec();
+  EXPECT_EQ(shapes.at("ensemble_scale"), (std::vector<int64_t>{5, 6 + 4}));  // 4: the embedding
+  EXPECT_EQ(shapes.at("head.weight"), (std::vector<int64_t>{5, 4}));
+  EXPECT_EQ(shapes.at("body.0.weight"), (std::vector<int64_t>{8, 10}));  // shared
+  const torch::Tensor scale = model->named_parameters()["ensemble_scale"];
+  EXPECT_TRUE(((scale == 1) | (scale == -1)).all().item<bool>());
+  const torch::Tensor x = torch::randn({7, 6});
+  const torch::Tensor c = torch::randint(0, 5, {7, 1}, torch::kInt64);
+  const torch::Tensor members = model->forward_members(x, c);
+  ASSERT_EQ(members.sizes().vec(), (std::vector<int64_t>{7, 5}));
+  EXPECT_TRUE(torch::allclose(model->forward(x, c), members.mean(1)));
+  EXPECT_FALSE(torch::allclose(members.select(1, 0), members.select(1, 1)));  // not one model
+  options.ensemble = 2;
+  options.type = ModelType::kDcn;
+  EXPECT_THROW(make_model(options, {6, {5}}), ConfigError);
+}
+
+// An embedding's width: from the cardinality (fastai's rule, at most 32), and under auto at most
+// log2 of the rows per category, so that a category seen in few rows cannot memorize them.
+TEST(Models, EmbeddingsAreNarrowWhereCategoriesHaveFewRows) {
+  ModelOptions options;  // embedding_dim auto
+  EXPECT_EQ(embedding_width(options, 10, 1000000), 6);      // 1.6 * 10^0.56 = 5.8
+  EXPECT_EQ(embedding_width(options, 402, 314991), 9);      // 783 rows a category: 2^9
+  EXPECT_EQ(embedding_width(options, 13776, 314991), 4);    // 22.9 rows a category
+  EXPECT_EQ(embedding_width(options, 50000, 1000), 1);      // fewer rows than categories
+  EXPECT_EQ(embedding_width(options, 402, 0), 32);          // rows unknown: the rule alone
+  options.embedding_dim = 0;
+  EXPECT_EQ(embedding_width(options, 13776, 314991), 32);
+  options.embedding_dim = 3;
+  EXPECT_EQ(embedding_width(options, 13776, 314991), 3);
+  options.one_hot_max = 8;
+  EXPECT_EQ(embedding_width(options, 8, 314991), 0);
+}
+
+// model.linear_term adds w.x + b over the MLP's input to every member's logit;
+// model.one_hot_max makes a small categorical column a one-hot vector, with no parameters.
+TEST(Models, TheLinearTermAndOneHotColumnsWidenTheMlpsInput) {
+  torch::manual_seed(4);
+  ModelOptions options;
+  options.hidden = {8};
+  options.dropout = 0.0;
+  options.ensemble = 3;
+  options.linear_term = true;
+  options.one_hot_max = 5;
+  options.embedding_dim = 0;
+  auto model = make_model(options, {6, {5, 40}, 0});  // 5 indices: one-hot; 40: 13 wide
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : model->named_parameters())
+    shapes[p.key()] = p.value().sizes().vec();
+  EXPECT_EQ(shapes.count("embeddings.embedding_0.weight"), 0u);
+  EXPECT_EQ(shapes.at("embeddings.embedding_1.weight"), (std::vector<int64_t>{40, 13}));
+  const int64_t in = 6 + 5 + 13;
+  EXPECT_EQ(shapes.at("body.0.weight"), (std::vector<int64_t>{8, in}));
+  EXPECT_EQ(shapes.at("linear_term.weight"), (std::vector<int64_t>{1, in}));
+
+  const torch::Tensor x = torch::randn({4, 6});
+  const torch::Tensor c = torch::stack({torch::tensor({0, 1, 2, 4}), torch::tensor({3, 9, 0, 39})}, 1);
+  auto params = model->named_parameters();
+  const torch::Tensor input =
+      torch::cat({x, torch::one_hot(c.select(1, 0), 5).to(torch::kFloat32),
+                  params["embeddings.embedding_1.weight"].index_select(0, c.select(1, 1))},
+                 1);
+  const torch::Tensor linear =
+      input.matmul(params["linear_term.weight"].t()) + params["linear_term.bias"];
+  // Member m: its head over the shared body of its scaled input, plus the linear term.
+  const torch::Tensor scale = params["ensemble_scale"];
+  for (int64_t m = 0; m < 3; ++m) {
+    const torch::Tensor h = torch::relu((input * scale[m]).matmul(params["body.0.weight"].t()) +
+                                        params["body.0.bias"]);
+    const torch::Tensor expected = h.matmul(params["head.weight"][m]) + params["head.bias"][m] +
+                                   linear.squeeze(1);
+    EXPECT_TRUE(torch::allclose(model->forward_members(x, c).select(1, m), expected, 1e-5, 1e-5))
+        << m;
+  }
 }
 
 }  // namespace

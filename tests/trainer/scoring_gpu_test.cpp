@@ -41,6 +41,9 @@ TEST(ScoringGpu, ValidationMetricsOnTheGpuEqualTheAccumulatorsWithin1e12) {
   const kernels::CompiledPlan plan = transform::compile(fitted, ds->schema());
   torch::manual_seed(0);
   ModelOptions mo;
+  mo.dropout = 0.0;
+  mo.linear_term = false;
+  mo.ensemble = 1;
   auto model = make_model(mo, {static_cast<int64_t>(fitted.features.size()), {30}});
   const torch::Device cuda(torch::kCUDA);
   model->to(cuda);

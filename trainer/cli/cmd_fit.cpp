@@ -33,7 +33,7 @@ void add_fit(CLI::App& app) {
     trainer::KilnConfig config = resolve(*args);
     KILN_CHECK(*resume != "auto" || !config.run.name.empty(), UsageError,
                "--resume auto needs run.name, to find the run to continue");
-    trainer::FitArgs fit_args{core::schema::to_yaml_text(config), command_line(), *resume};
+    trainer::FitArgs fit_args{command_line(), *resume};
     trainer::FitResult result = trainer::fit(config, fit_args);
     if (*as_json) {
       std::cout << result.result.dump(2) << "\n";

@@ -10,11 +10,13 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "data/dataset.h"
 #include "sweep/journal.h"
 #include "sweep/report.h"
 #include "sweep/space.h"
 #include "sweep/sweep.h"
 #include "sweep/worker.h"
+#include "trainer/auto_config.h"
 #include "trainer/cli/commands.h"
 
 namespace kiln::cli {
@@ -102,6 +104,9 @@ void add_init(CLI::App& sweep) {
                "data.train and data.valid: a sweep's base config names both datasets");
     base.data.train = fs::absolute(base.data.train).lexically_normal().string();
     base.data.valid = fs::absolute(base.data.valid).lexically_normal().string();
+    // The base's `auto` values are chosen once, for every trial alike (the same step budget).
+    const trainer::DataFacts facts = trainer::data_facts(*data::Dataset::open(base.data.train));
+    const std::vector<trainer::AutoChoice> choices = trainer::resolve_auto(base, facts);
     const std::string space_text = core::read_file(a->space, "search space");
     const sweep::SearchSpace space = sweep::parse_space(space_text, a->space);
 
@@ -112,8 +117,8 @@ void add_init(CLI::App& sweep) {
     settings.objective = sweep::parse_objective(a->objective);
     settings.eta = a->eta;
     settings.rungs = a->scheduler == "asha"
-                         ? sweep::rung_steps({a->min_steps, base.train.steps, a->eta})
-                         : std::vector<int64_t>{base.train.steps};
+                         ? sweep::rung_steps({a->min_steps, base.train.steps.get(), a->eta})
+                         : std::vector<int64_t>{base.train.steps.get()};
     settings.heartbeat_s = a->heartbeat;
     settings.stale_after_s = a->stale_after;
     KILN_CHECK(a->stale_after > 2 * a->heartbeat, UsageError,
@@ -124,7 +129,7 @@ void add_init(CLI::App& sweep) {
     settings.trials = static_cast<int64_t>(trials.size());
 
     // Every trial must make a valid config now, not fail in a worker hours later.
-    const std::string base_yaml = core::schema::to_yaml_text(base);
+    const std::string base_yaml = trainer::resolved_yaml(base, choices, facts);
     const fs::path check =
         fs::temp_directory_path() / ("kiln-sweep-base-" + std::to_string(::getpid()) + ".yaml");
     core::atomic_write(check.string(), base_yaml);

@@ -1,6 +1,10 @@
-// Enums in option structs, read and written by name (core/config.h). An enum type lists its
-// names with a function found by argument-dependent lookup:
-//   core::EnumNames<Kind> enum_names(Kind);   // {{Kind::kA, "a"}, {Kind::kB, "b"}}
+// Field types of option structs beyond the standard library's (core/config.h reads and
+// writes them):
+// - enums, by name. An enum type lists its names with a function found by
+//   argument-dependent lookup:
+//     core::EnumNames<Kind> enum_names(Kind);   // {{Kind::kA, "a"}, {Kind::kB, "b"}}
+// - Auto<T>: a value that may be `auto`, which the command that runs chooses from what it
+//   runs on (for training: trainer/auto_config.h), saying what it chose and why.
 #pragma once
 
 #include <optional>
@@ -8,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "core/errors.h"
 
 namespace kiln::core {
 
@@ -43,5 +49,21 @@ std::string enum_list() {
            std::string(names[i].second);
   return out;
 }
+
+// A config value that is either given or `auto`.
+template <class T>
+struct Auto {
+  std::optional<T> value;  // nullopt: auto
+
+  Auto() = default;
+  Auto(T v) : value(std::move(v)) {}  // NOLINT: a value stands for itself
+  bool is_auto() const { return !value.has_value(); }
+  // The value; InternalError when it is still auto (trainer/auto_config.h resolves every one
+  // that is read with get(); model.embedding_dim stays auto, a rule per column).
+  const T& get() const {
+    KILN_ASSERT(value.has_value(), "an auto config value was read before it was resolved");
+    return *value;
+  }
+};
 
 }  // namespace kiln::core

@@ -1,0 +1,111 @@
+// The `auto` values of a training config, chosen from the train split's size
+// (trainer/auto_config.h): tiny, small and large tables, values the config gives, reasons.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "core/errors.h"
+#include "tests/error_of.h"
+#include "trainer/auto_config.h"
+
+namespace kiln::trainer {
+namespace {
+
+using kiln::testing::error_of;
+
+// key -> value of each choice, for the comparisons below.
+std::map<std::string, std::string> chosen(KilnConfig& config, int64_t rows) {
+  std::map<std::string, std::string> out;
+  for (const AutoChoice& c : resolve_auto(config, {"train.h5", rows, 4, 1})) {
+    EXPECT_FALSE(c.why.empty()) << c.key;
+    out[c.key] = c.value;
+  }
+  return out;
+}
+
+TEST(AutoConfig, ASmallTableGetsSmallBatchesManyEpochsRegularizationAndAnEnsemble) {
+  KilnConfig config;
+  const auto c = chosen(config, 300);
+  // 300 rows: batches of 256 (2 steps an epoch), 500 epochs make the 1000-step minimum.
+  EXPECT_EQ(config.data.batch_size.get(), 256);
+  EXPECT_EQ(config.train.epochs.get(), 500);
+  EXPECT_EQ(config.train.steps.get(), 1000);
+  EXPECT_EQ(config.train.eval_every.get(), 10);
+  EXPECT_EQ(config.train.patience.get(), 16);
+  EXPECT_EQ(config.optim.warmup_steps.get(), 50);
+  EXPECT_DOUBLE_EQ(config.model.dropout.get(), 0.1);
+  EXPECT_DOUBLE_EQ(config.optim.weight_decay.get(), 1e-2);
+  EXPECT_EQ(config.model.ensemble.get(), 8);
+  EXPECT_TRUE(config.model.linear_term.get());
+  EXPECT_EQ(c.size(), 10u);
+  EXPECT_EQ(c.at("data.batch_size"), "256");
+  EXPECT_EQ(c.at("train.steps"), "1000");
+}
+
+TEST(AutoConfig, ThreeRowsMakeOneBatchOfThree) {
+  KilnConfig config;
+  chosen(config, 3);
+  EXPECT_EQ(config.data.batch_size.get(), 3);
+  EXPECT_EQ(config.train.epochs.get(), 1000);
+  EXPECT_EQ(config.train.steps.get(), 1000);
+  EXPECT_EQ(config.train.eval_every.get(), 10);
+}
+
+TEST(AutoConfig, FiveMillionRowsGetTheLargestBatchAStepCapAndOneModel) {
+  KilnConfig config;
+  chosen(config, 5000000);
+  EXPECT_EQ(config.data.batch_size.get(), 4096);
+  EXPECT_EQ(config.train.epochs.get(), 100);
+  EXPECT_EQ(config.train.steps.get(), 30000);  // 100 epochs would be 122100 steps
+  EXPECT_EQ(config.train.eval_every.get(), 1221);  // one epoch
+  EXPECT_DOUBLE_EQ(config.model.dropout.get(), 0.0);
+  EXPECT_DOUBLE_EQ(config.optim.weight_decay.get(), 1e-4);
+  EXPECT_EQ(config.model.ensemble.get(), 1);
+  EXPECT_EQ(config.optim.warmup_steps.get(), 100);
+}
+
+TEST(AutoConfig, GivenValuesAreKeptAndTheRestFollowFromThem) {
+  KilnConfig config;
+  config.data.batch_size.value = 64;
+  config.train.epochs.value = 3;
+  config.model.type = ModelType::kLogistic;
+  const auto c = chosen(config, 6400);
+  EXPECT_EQ(c.count("data.batch_size"), 0u);
+  EXPECT_EQ(c.count("train.epochs"), 0u);
+  EXPECT_EQ(config.data.batch_size.get(), 64);
+  EXPECT_EQ(config.train.steps.get(), 300);  // 3 epochs of 100 steps
+  EXPECT_EQ(config.model.ensemble.get(), 1);  // only the MLP makes ensembles
+
+  KilnConfig capped;
+  capped.train.max_steps = 500;
+  chosen(capped, 6400);
+  EXPECT_EQ(capped.train.steps.get(), 500);
+}
+
+TEST(AutoConfig, AStopBeyondTheStepsAndAnEmptyTableAreErrors) {
+  KilnConfig config;
+  config.train.stop_at = 5000;
+  EXPECT_NE(error_of<ConfigError>([&] { chosen(config, 300); }).find("train.stop_at: 5000"),
+            std::string::npos);
+  KilnConfig empty;
+  EXPECT_NE(error_of<DataError>([&] { resolve_auto(empty, {"empty.h5", 0, 1, 0}); })
+                .find("empty.h5: no rows"),
+            std::string::npos);
+}
+
+TEST(AutoConfig, TheResolvedYamlEndsWithTheChoicesAndTheirReasons) {
+  KilnConfig config;
+  const DataFacts facts{"train.h5", 300, 4, 1};
+  const auto choices = resolve_auto(config, facts);
+  const std::string yaml = resolved_yaml(config, choices, facts);
+  EXPECT_NE(yaml.find("# auto, for train.h5 (300 rows, 4 numeric and 1 categorical columns):\n"),
+            std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("#   train.steps: 1000  (500 epochs of 2 steps)\n"), std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("  batch_size: 256\n"), std::string::npos) << yaml;
+}
+
+}  // namespace
+}  // namespace kiln::trainer

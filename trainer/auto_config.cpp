@@ -1,0 +1,124 @@
+#include "trainer/auto_config.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/config.h"
+#include "core/errors.h"
+
+namespace kiln::trainer {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+// Sets `field` when it is auto, recording the choice.
+template <class T>
+void choose(core::Auto<T>& field, const char* key, T value, std::string why,
+            std::vector<AutoChoice>& out) {
+  if (!field.is_auto()) return;
+  field.value = value;
+  out.push_back({key, core::schema::to_json(field).dump(), std::move(why)});
+}
+
+}  // namespace
+
+DataFacts data_facts(const data::Dataset& train) {
+  DataFacts f;
+  f.path = train.path();
+  f.rows = train.rows();
+  for (const data::Column& c : train.schema().columns) {
+    f.numeric += c.role == data::Role::kNumeric ? 1 : 0;
+    f.categorical += c.role == data::Role::kCategorical ? 1 : 0;
+  }
+  return f;
+}
+
+std::vector<AutoChoice> resolve_auto(KilnConfig& config, const DataFacts& train) {
+  KILN_CHECK(train.rows > 0, DataError, train.path, ": no rows to train on");
+  std::vector<AutoChoice> out;
+  DataOptions& d = config.data;
+  TrainOptions& t = config.train;
+
+  // Batches: about 128 steps an epoch until the batch reaches 4096 (512K rows); small
+  // tables get 256-row batches (the size the tabular MLP literature trains with), and a
+  // batch is never more than the table.
+  const double per_128 = std::max(1.0, static_cast<double>(train.rows) / 128.0);
+  const auto power = static_cast<int64_t>(1) << std::lround(std::log2(per_128));
+  const int64_t batch = std::min(std::clamp<int64_t>(power, 256, 4096), train.rows);
+  choose(d.batch_size, "data.batch_size", batch,
+         detail::concat(train.rows, " rows / 128 as a power of two, within [256, 4096]",
+                        batch == train.rows ? ", at most the rows" : ""),
+         out);
+  const int64_t per_epoch = ceil_div(train.rows, d.batch_size.get());
+
+  // The budget: 100 epochs, and at least 1000 steps (a few epochs of a small table are too
+  // few updates), at most train.max_steps; early stopping ends most runs sooner.
+  const int64_t epochs = std::max<int64_t>(100, ceil_div(1000, per_epoch));
+  choose(t.epochs, "train.epochs", epochs,
+         epochs == 100 ? std::string("100 passes over the rows")
+                       : detail::concat("at least 1000 steps at ", per_epoch, " steps an epoch"),
+         out);
+  const int64_t steps = std::min(t.epochs.get() * per_epoch, t.max_steps);
+  choose(t.steps, "train.steps", steps,
+         detail::concat(t.epochs.get(), " epochs of ", per_epoch, " steps",
+                        steps == t.max_steps ? ", capped by train.max_steps" : ""),
+         out);
+  KILN_CHECK(t.stop_at <= t.steps.get(), ConfigError, "train.stop_at: ", t.stop_at,
+             " is beyond train.steps (", t.steps.get(), ")");
+
+  const int64_t every = std::max(per_epoch, ceil_div(t.steps.get(), 100));
+  choose(t.eval_every, "train.eval_every", every,
+         every == per_epoch ? std::string("one epoch")
+                            : detail::concat("at most 100 evaluations in ", t.steps.get(), " steps"),
+         out);
+  choose(t.patience, "train.patience", int64_t{16},
+         std::string("16 evaluations without improvement stop the run; the best checkpoint is "
+                     "the model"),
+         out);
+  const int64_t warmup = std::min<int64_t>(100, t.steps.get() / 20);
+  choose(config.optim.warmup_steps, "optim.warmup_steps", warmup,
+         std::string("a twentieth of train.steps, at most 100"), out);
+
+  // Regularization that falls as the rows grow: small tables overfit a 256-wide MLP.
+  const double rows = static_cast<double>(train.rows);
+  const double dropout = rows < 20000 ? 0.1 : 0.0;
+  choose(config.model.dropout, "model.dropout", dropout,
+         rows < 20000 ? detail::concat(train.rows, " rows: under 20000")
+                      : detail::concat(train.rows, " rows: 20000 or more"),
+         out);
+  const double decay = rows < 20000 ? 1e-2 : 1e-4;
+  choose(config.optim.weight_decay, "optim.weight_decay", decay,
+         rows < 20000 ? detail::concat(train.rows, " rows: under 20000")
+                      : detail::concat(train.rows, " rows: 20000 or more"),
+         out);
+  // An ensemble where its variance reduction pays: small tables. On large ones a single MLP
+  // (the ensemble's passes are k times the rows).
+  const int64_t members = config.model.type != ModelType::kMlp ? 1 : rows < 100000 ? 8 : 1;
+  choose(config.model.ensemble, "model.ensemble", members,
+         config.model.type != ModelType::kMlp
+             ? std::string("model.type is not mlp")
+             : detail::concat(train.rows, rows < 100000 ? " rows: under 100000" : " rows: 100000 or more"),
+         out);
+  // A linear function of the input beside the hidden layers (wide and deep): what a
+  // logistic regression finds stays within reach when the data are small or mostly linear.
+  const bool mlp = config.model.type == ModelType::kMlp;
+  choose(config.model.linear_term, "model.linear_term", mlp,
+         std::string(mlp ? "the MLP's logit has a linear part" : "model.type is not mlp"), out);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return out;
+}
+
+std::string resolved_yaml(const KilnConfig& config, const std::vector<AutoChoice>& choices,
+                          const DataFacts& train) {
+  std::string text = core::schema::to_yaml_text(config);
+  if (choices.empty()) return text;
+  text += detail::concat("# auto, for ", train.path, " (", train.rows, " rows, ", train.numeric,
+                         " numeric and ", train.categorical, " categorical columns):\n");
+  for (const AutoChoice& c : choices)
+    text += "#   " + c.key + ": " + c.value + "  (" + c.why + ")\n";
+  return text;
+}
+
+}  // namespace kiln::trainer
