@@ -82,28 +82,21 @@ std::vector<AutoChoice> resolve_auto(KilnConfig& config, const DataFacts& train)
          std::string("a twentieth of train.steps, at most 100"), out);
 
   // Regularization that falls as the rows grow: small tables overfit a 256-wide MLP.
-  const double rows = static_cast<double>(train.rows);
-  const double dropout = rows < 20000 ? 0.1 : 0.0;
-  choose(config.model.dropout, "model.dropout", dropout,
-         rows < 20000 ? detail::concat(train.rows, " rows: under 20000")
-                      : detail::concat(train.rows, " rows: 20000 or more"),
-         out);
-  const double decay = rows < 20000 ? 1e-2 : 1e-4;
-  choose(config.optim.weight_decay, "optim.weight_decay", decay,
-         rows < 20000 ? detail::concat(train.rows, " rows: under 20000")
-                      : detail::concat(train.rows, " rows: 20000 or more"),
-         out);
+  const bool small = train.rows < 20000;
+  const std::string rows_class =
+      detail::concat(train.rows, small ? " rows: under 20000" : " rows: 20000 or more");
+  choose(config.model.dropout, "model.dropout", small ? 0.1 : 0.0, rows_class, out);
+  choose(config.optim.weight_decay, "optim.weight_decay", small ? 1e-2 : 1e-4, rows_class, out);
   // An ensemble where its variance reduction pays: small tables. On large ones a single MLP
   // (the ensemble's passes are k times the rows).
-  const int64_t members = config.model.type != ModelType::kMlp ? 1 : rows < 100000 ? 8 : 1;
-  choose(config.model.ensemble, "model.ensemble", members,
-         config.model.type != ModelType::kMlp
-             ? std::string("model.type is not mlp")
-             : detail::concat(train.rows, rows < 100000 ? " rows: under 100000" : " rows: 100000 or more"),
+  const bool mlp = config.model.type == ModelType::kMlp;
+  const bool under = train.rows < 100000;
+  choose(config.model.ensemble, "model.ensemble", int64_t{mlp && under ? 8 : 1},
+         mlp ? detail::concat(train.rows, under ? " rows: under 100000" : " rows: 100000 or more")
+             : std::string("model.type is not mlp"),
          out);
   // A linear function of the input beside the hidden layers (wide and deep): what a
   // logistic regression finds stays within reach when the data are small or mostly linear.
-  const bool mlp = config.model.type == ModelType::kMlp;
   choose(config.model.linear_term, "model.linear_term", mlp,
          std::string(mlp ? "the MLP's logit has a linear part" : "model.type is not mlp"), out);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
