@@ -15,9 +15,9 @@ namespace kiln::trainer {
 
 // What the choices depend on.
 struct DataFacts {
-  std::string path;          // for the reasons
-  int64_t rows = 0;          // train rows
-  int64_t numeric = 0;       // feature columns by role
+  std::string path;     // for the reasons
+  int64_t rows = 0;     // train rows
+  int64_t numeric = 0;  // feature columns by role
   int64_t categorical = 0;
 };
 DataFacts data_facts(const data::Dataset& train);
@@ -32,6 +32,15 @@ struct AutoChoice {
 // choices, in key order. ConfigError when a given value does not fit the chosen ones
 // (train.stop_at beyond the steps).
 std::vector<AutoChoice> resolve_auto(KilnConfig& config, const DataFacts& train);
+
+// A checkpoint's config.yaml (`dir`/config.yaml): its values, and for a key it leaves `auto`
+// (a checkpoint written before that key existed) what the model was built with then.
+KilnConfig checkpoint_config(const std::string& dir);
+
+// On resume: each `auto` of `config` takes the value the run chose when it started (from
+// `saved`, its checkpoint's config), so that a resumed run is the run it continues; returns
+// those choices. resolve_auto then fills any that are left.
+std::vector<AutoChoice> adopt_run_autos(KilnConfig& config, const KilnConfig& saved);
 
 // The config as YAML, then a comment block with the choices and their reasons.
 std::string resolved_yaml(const KilnConfig& config, const std::vector<AutoChoice>& choices,

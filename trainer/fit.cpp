@@ -422,10 +422,13 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     auto train = data::Dataset::open(given.data.train);
     KilnConfig config = given;
     const DataFacts facts = data_facts(*train);
-    const std::vector<AutoChoice> choices = resolve_auto(config, facts);
+    std::vector<AutoChoice> choices;
+    if (run.resumed()) choices = adopt_run_autos(config, checkpoint_config(run.resumed()->path));
+    for (AutoChoice& c : resolve_auto(config, facts))
+      choices.push_back(std::move(c));
     KILN_CHECK(state.step <= config.train.steps.get(), DataError, run.resumed()->path,
-               "/state.json: 'step' is ", state.step, ", outside [0, ",
-               config.train.steps.get(), "] (train.steps)");
+               "/state.json: 'step' is ", state.step, ", outside [0, ", config.train.steps.get(),
+               "] (train.steps)");
     Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts),
                     choices);
     FitResult result = trainer.train();

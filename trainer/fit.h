@@ -29,10 +29,12 @@ struct FitResult {
   nlohmann::ordered_json result;  // result.json
 };
 
-// Trains as the config says, its `auto` values chosen for the train split first
-// (trainer/auto_config.h; config.resolved.yaml and run.json say what they became). Throws: ConfigError (78) for missing data paths or a bad
-// combination, DataError (65) for bad data, DivergedError (4) for a NaN or Inf loss (naming
-// the step), PreemptedError (75) after the checkpoint a signal asked for. status.json says
+// Trains as the config says, its `auto` values chosen for the train split first, or on resume
+// taken from the checkpoint resumed from (trainer/auto_config.h; config.resolved.yaml and
+// run.json say what they became). Throws: ConfigError (78) for missing data paths or a bad
+// combination, DataError (65) for bad data (a validation split of one class among them),
+// DivergedError (4) for a NaN or Inf loss (naming the step), PreemptedError (75) after the
+// checkpoint a signal asked for. status.json says
 // the state ("running", "done", "preempted", "failed") and the reason in every case.
 FitResult fit(const KilnConfig& config, const FitArgs& args);
 

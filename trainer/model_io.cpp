@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/safetensors.h"
+#include "trainer/auto_config.h"
 #include "trainer/training_state.h"
 
 namespace kiln::trainer {
@@ -145,10 +146,7 @@ CheckpointModel load_checkpoint_model(const std::string& path, torch::Device dev
     chosen = read_pointer(checkpoints_of(path), "best").value_or(path);  // a run: its best
   m.checkpoint = verify_checkpoint(chosen);
   const fs::path dir = m.checkpoint.path;
-  m.config = resolve_kiln_config({(dir / "config.yaml").string()}, {});
-  // A key a checkpoint's config leaves `auto` predates it: the model was built without it.
-  if (m.config.model.ensemble.is_auto()) m.config.model.ensemble = 1;
-  if (m.config.model.linear_term.is_auto()) m.config.model.linear_term = false;
+  m.config = checkpoint_config(dir.string());
   m.plan = transform::FittedPlan::read((dir / "transform.json").string());
   m.model = make_model(m.config.model, model_input(m.plan));
   load_model(*m.model, (dir / "model.safetensors").string());

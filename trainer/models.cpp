@@ -36,8 +36,9 @@ class Embeddings : public nn::Module {
     std::vector<torch::Tensor> parts = {features};
     for (std::size_t c = 0; c < tables_.size(); ++c) {
       const torch::Tensor index = categorical.select(1, static_cast<int64_t>(c));
-      parts.push_back(tables_[c] ? tables_[c]->forward(index)
-                                 : torch::one_hot(index, cardinality_[c]).to(features.scalar_type()));
+      parts.push_back(tables_[c]
+                          ? tables_[c]->forward(index)
+                          : torch::one_hot(index, cardinality_[c]).to(features.scalar_type()));
     }
     return torch::cat(parts, 1);
   }
@@ -166,16 +167,16 @@ class Mlp : public TabularModelImpl {
       : members_(options.ensemble.get()),
         embeddings_(
             register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
-        body_(register_module(
-            "body", mlp(input.width + embeddings_->width(), options.hidden, options.dropout.get()))),
+        body_(register_module("body", mlp(input.width + embeddings_->width(), options.hidden,
+                                          options.dropout.get()))),
         head_(register_module("head",
                               Linear(options.hidden.empty() ? input.width + embeddings_->width()
                                                             : options.hidden.back(),
                                      members_))) {
     const int64_t in = input.width + embeddings_->width();
     if (members_ > 1)
-      scale_ = register_parameter(
-          "ensemble_scale", torch::randint(0, 2, {members_, in}, torch::kFloat32) * 2 - 1);
+      scale_ = register_parameter("ensemble_scale",
+                                  torch::randint(0, 2, {members_, in}, torch::kFloat32) * 2 - 1);
     if (options.linear_term.get()) linear_ = register_module("linear_term", Linear(in, 1));
   }
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
@@ -217,8 +218,8 @@ class Dcn : public TabularModelImpl {
   Dcn(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
       : embeddings_(
             register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
-        deep_(register_module(
-            "deep", mlp(input.width + embeddings_->width(), options.hidden, options.dropout.get()))) {
+        deep_(register_module("deep", mlp(input.width + embeddings_->width(), options.hidden,
+                                          options.dropout.get()))) {
     const int64_t in = input.width + embeddings_->width();
     for (int64_t l = 0; l < options.cross_layers; ++l)
       cross_.push_back(register_module("cross_" + std::to_string(l), Linear(in, in)));

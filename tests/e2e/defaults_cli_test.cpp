@@ -24,10 +24,11 @@ using testing::TempDir;
 class FitDefaults : public ::testing::Test {
  protected:
   // CSV text -> an imported dataset `name` (with train's category codes when `like` is given).
-  std::string import(const std::string& name, const std::string& csv, const std::string& like = "") {
+  std::string import(const std::string& name, const std::string& csv,
+                     const std::string& like = "") {
     std::ofstream(dir / (name + ".csv")) << csv;
-    std::vector<std::string> args = {"data", "import", "--csv", dir / (name + ".csv"), "--out",
-                                     dir / name, "--label", "label"};
+    std::vector<std::string> args = {"data",  "import",   "--csv",   dir / (name + ".csv"),
+                                     "--out", dir / name, "--label", "label"};
     if (!like.empty()) args.insert(args.end(), {"--like", dir / like});
     auto imported = run_kiln(args);
     EXPECT_EQ(imported.exit_code, 0) << imported.err;
@@ -100,14 +101,32 @@ TEST_F(FitDefaults, ThreeHundredRowsOfOneColumnLearnTheLink) {
   EXPECT_EQ(missing.exit_code, 66) << missing.err;
 }
 
+// A resumed run is the run it continues: its `auto` values are the ones it started with, even
+// where the rules would now choose otherwise (here a smaller max_steps).
+TEST_F(FitDefaults, AResumedRunKeepsTheAutoValuesItStartedWith) {
+  const std::string train = import("train", one_column(300, 1));
+  const std::string valid = import("valid", one_column(300, 2), "train");
+  auto first = run_kiln({"fit", "data.train=" + train, "data.valid=" + valid,
+                         "run.dir=" + (dir / "runs"), "run.name=r", "train.stop_at=40"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto resumed =
+      run_kiln({"fit", "data.train=" + train, "data.valid=" + valid, "run.dir=" + (dir / "runs"),
+                "run.name=r", "train.stop_at=60", "train.max_steps=500", "--resume", "auto"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto chosen = run_json("r")["auto"];
+  EXPECT_EQ(chosen["train.steps"]["value"], 1000) << chosen.dump(1);
+  EXPECT_EQ(chosen["train.steps"]["why"], "the value of the checkpoint resumed from");
+  EXPECT_EQ(chosen["model.ensemble"]["value"], 8);
+}
+
 TEST_F(FitDefaults, AValidationSplitOfOneClassIsAnErrorNamingIt) {
   const std::string train = import("train", "x,label\n0.1,0\n0.5,1\n0.2,0\n0.7,1\n");
   const std::string valid = import("valid", "x,label\n0.1,0\n0.2,0\n0.3,0\n", "train");
   auto run = fit("nopos", train, valid);
   EXPECT_EQ(run.exit_code, 65) << run.err;
-  EXPECT_NE(run.last_err_line().find("data.valid: " + valid +
-                                     " has no positive labels in its 3 rows"),
-            std::string::npos)
+  EXPECT_NE(
+      run.last_err_line().find("data.valid: " + valid + " has no positive labels in its 3 rows"),
+      std::string::npos)
       << run.err;
   EXPECT_FALSE(fs::exists(fs::path(dir / "runs") / "default/nopos/checkpoints/latest"));
 }

@@ -444,15 +444,16 @@ double breast_cancer_auroc(const std::vector<std::string>& fit_args) {
   auto eval = run_kiln({"eval", "--scores", (d / "scores.h5").string(), "--out",
                         (d / "report").string(), "--json", "eval.bootstrap=0"});
   EXPECT_EQ(eval.exit_code, 0) << eval.err;
-  return eval.exit_code == 0 ? nlohmann::json::parse(eval.out)["metrics"]["auroc"]["value"].get<double>()
-                             : 0.0;
+  return eval.exit_code == 0
+             ? nlohmann::json::parse(eval.out)["metrics"]["auroc"]["value"].get<double>()
+             : 0.0;
 }
 
 // The MLP config (configs/fraud_mlp.yaml with a smaller batch and budget).
 TEST(FitQuality, BreastCancerWithTheMlpConfigReachesTestAuroc098) {
   const double auroc = breast_cancer_auroc(
-      {"--config", std::string(KILN_SOURCE_DIR) + "/configs/fraud_mlp.yaml", "run.experiment=default",
-       "data.batch_size=64", "train.steps=600", "train.eval_every=50"});
+      {"--config", std::string(KILN_SOURCE_DIR) + "/configs/fraud_mlp.yaml",
+       "run.experiment=default", "data.batch_size=64", "train.steps=600", "train.eval_every=50"});
   std::printf("breast cancer, MLP config, test AUROC %.4f\n", auroc);
   EXPECT_GE(auroc, 0.98);
 }

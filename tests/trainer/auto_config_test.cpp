@@ -57,7 +57,7 @@ TEST(AutoConfig, FiveMillionRowsGetTheLargestBatchAStepCapAndOneModel) {
   chosen(config, 5000000);
   EXPECT_EQ(config.data.batch_size.get(), 4096);
   EXPECT_EQ(config.train.epochs.get(), 100);
-  EXPECT_EQ(config.train.steps.get(), 30000);  // 100 epochs would be 122100 steps
+  EXPECT_EQ(config.train.steps.get(), 30000);      // 100 epochs would be 122100 steps
   EXPECT_EQ(config.train.eval_every.get(), 1221);  // one epoch
   EXPECT_DOUBLE_EQ(config.model.dropout.get(), 0.0);
   EXPECT_DOUBLE_EQ(config.optim.weight_decay.get(), 1e-4);
@@ -74,7 +74,7 @@ TEST(AutoConfig, GivenValuesAreKeptAndTheRestFollowFromThem) {
   EXPECT_EQ(c.count("data.batch_size"), 0u);
   EXPECT_EQ(c.count("train.epochs"), 0u);
   EXPECT_EQ(config.data.batch_size.get(), 64);
-  EXPECT_EQ(config.train.steps.get(), 300);  // 3 epochs of 100 steps
+  EXPECT_EQ(config.train.steps.get(), 300);   // 3 epochs of 100 steps
   EXPECT_EQ(config.model.ensemble.get(), 1);  // only the MLP makes ensembles
 
   KilnConfig capped;
@@ -89,8 +89,9 @@ TEST(AutoConfig, AStopBeyondTheStepsAndAnEmptyTableAreErrors) {
   EXPECT_NE(error_of<ConfigError>([&] { chosen(config, 300); }).find("train.stop_at: 5000"),
             std::string::npos);
   KilnConfig empty;
-  EXPECT_NE(error_of<DataError>([&] { resolve_auto(empty, {"empty.h5", 0, 1, 0}); })
-                .find("empty.h5: no rows"),
+  EXPECT_NE(error_of<DataError>([&] {
+              resolve_auto(empty, {"empty.h5", 0, 1, 0});
+            }).find("empty.h5: no rows"),
             std::string::npos);
 }
 

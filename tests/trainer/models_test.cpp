@@ -135,12 +135,12 @@ TEST(Models, AnEnsembleIsItsMembersSharingOneMlp) {
 // An embedding's width: from the cardinality (fastai's rule, at most 32), and under auto at most
 // log2 of the rows per category, so that a category seen in few rows cannot memorize them.
 TEST(Models, EmbeddingsAreNarrowWhereCategoriesHaveFewRows) {
-  ModelOptions options;  // embedding_dim auto
-  EXPECT_EQ(embedding_width(options, 10, 1000000), 6);      // 1.6 * 10^0.56 = 5.8
-  EXPECT_EQ(embedding_width(options, 402, 314991), 9);      // 783 rows a category: 2^9
-  EXPECT_EQ(embedding_width(options, 13776, 314991), 4);    // 22.9 rows a category
-  EXPECT_EQ(embedding_width(options, 50000, 1000), 1);      // fewer rows than categories
-  EXPECT_EQ(embedding_width(options, 402, 0), 32);          // rows unknown: the rule alone
+  ModelOptions options;                                   // embedding_dim auto
+  EXPECT_EQ(embedding_width(options, 10, 1000000), 6);    // 1.6 * 10^0.56 = 5.8
+  EXPECT_EQ(embedding_width(options, 402, 314991), 9);    // 783 rows a category: 2^9
+  EXPECT_EQ(embedding_width(options, 13776, 314991), 4);  // 22.9 rows a category
+  EXPECT_EQ(embedding_width(options, 50000, 1000), 1);    // fewer rows than categories
+  EXPECT_EQ(embedding_width(options, 402, 0), 32);        // rows unknown: the rule alone
   options.embedding_dim = 0;
   EXPECT_EQ(embedding_width(options, 13776, 314991), 32);
   options.embedding_dim = 3;
@@ -171,7 +171,8 @@ TEST(Models, TheLinearTermAndOneHotColumnsWidenTheMlpsInput) {
   EXPECT_EQ(shapes.at("linear_term.weight"), (std::vector<int64_t>{1, in}));
 
   const torch::Tensor x = torch::randn({4, 6});
-  const torch::Tensor c = torch::stack({torch::tensor({0, 1, 2, 4}), torch::tensor({3, 9, 0, 39})}, 1);
+  const torch::Tensor c =
+      torch::stack({torch::tensor({0, 1, 2, 4}), torch::tensor({3, 9, 0, 39})}, 1);
   auto params = model->named_parameters();
   const torch::Tensor input =
       torch::cat({x, torch::one_hot(c.select(1, 0), 5).to(torch::kFloat32),
@@ -182,10 +183,10 @@ TEST(Models, TheLinearTermAndOneHotColumnsWidenTheMlpsInput) {
   // Member m: its head over the shared body of its scaled input, plus the linear term.
   const torch::Tensor scale = params["ensemble_scale"];
   for (int64_t m = 0; m < 3; ++m) {
-    const torch::Tensor h = torch::relu((input * scale[m]).matmul(params["body.0.weight"].t()) +
-                                        params["body.0.bias"]);
-    const torch::Tensor expected = h.matmul(params["head.weight"][m]) + params["head.bias"][m] +
-                                   linear.squeeze(1);
+    const torch::Tensor h =
+        torch::relu((input * scale[m]).matmul(params["body.0.weight"].t()) + params["body.0.bias"]);
+    const torch::Tensor expected =
+        h.matmul(params["head.weight"][m]) + params["head.bias"][m] + linear.squeeze(1);
     EXPECT_TRUE(torch::allclose(model->forward_members(x, c).select(1, m), expected, 1e-5, 1e-5))
         << m;
   }
