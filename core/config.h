@@ -201,6 +201,38 @@ nlohmann::ordered_json to_json(const T& value) {
   }
 }
 
+// ---- autos: each `auto` of a struct takes the value another one (as to_json) gives it ----
+template <class T>
+void fill_autos(T& out, const nlohmann::ordered_json& from, const std::string& prefix,
+                std::vector<std::pair<std::string, nlohmann::ordered_json>>& filled);
+
+struct AutoFiller {
+  const nlohmann::ordered_json* from;
+  std::string prefix;
+  std::vector<std::pair<std::string, nlohmann::ordered_json>>* filled;
+  template <class T>
+  void operator()(const char* key, T& field, const char* /*doc*/) {
+    const auto given = from->find(key);
+    if (given == from->end()) return;
+    if constexpr (kIsSection<T>) {
+      fill_autos(field, *given, join_key(prefix, key), *filled);
+    } else if constexpr (IsAuto<T>::value) {
+      if (!field.is_auto() || given->is_string()) return;  // given here, or auto there too
+      field.value = given->template get<typename decltype(field.value)::value_type>();
+      filled->emplace_back(join_key(prefix, key), *given);
+    }
+  }
+};
+
+// `filled` gets each key filled and its value, in the struct's order.
+template <class T>
+void fill_autos(T& out, const nlohmann::ordered_json& from, const std::string& prefix,
+                std::vector<std::pair<std::string, nlohmann::ordered_json>>& filled) {
+  if (!from.is_object()) return;
+  AutoFiller filler{&from, prefix, &filled};
+  out.visit(filler);
+}
+
 // ---- keys: every dotted key of a struct, open maps as `prefix.*` ----
 struct KeyInfo {
   std::string key;

@@ -22,16 +22,6 @@ void choose(core::Auto<T>& field, const char* key, T value, std::string why,
   out.push_back({key, core::schema::to_json(field).dump(), std::move(why)});
 }
 
-// `field` takes `saved`'s value when it is auto and `saved` has one.
-template <class T>
-void adopt(core::Auto<T>& field, const core::Auto<T>& saved, const char* key,
-           std::vector<AutoChoice>& out) {
-  if (!field.is_auto() || saved.is_auto()) return;
-  field = saved;
-  out.push_back(
-      {key, core::schema::to_json(field).dump(), "the value of the checkpoint resumed from"});
-}
-
 }  // namespace
 
 KilnConfig checkpoint_config(const std::string& dir) {
@@ -42,18 +32,11 @@ KilnConfig checkpoint_config(const std::string& dir) {
 }
 
 std::vector<AutoChoice> adopt_run_autos(KilnConfig& config, const KilnConfig& saved) {
+  std::vector<std::pair<std::string, nlohmann::ordered_json>> filled;
+  core::schema::fill_autos(config, core::schema::to_json(saved), "", filled);
   std::vector<AutoChoice> out;
-  adopt(config.data.batch_size, saved.data.batch_size, "data.batch_size", out);
-  adopt(config.train.epochs, saved.train.epochs, "train.epochs", out);
-  adopt(config.train.steps, saved.train.steps, "train.steps", out);
-  adopt(config.train.eval_every, saved.train.eval_every, "train.eval_every", out);
-  adopt(config.train.patience, saved.train.patience, "train.patience", out);
-  adopt(config.optim.warmup_steps, saved.optim.warmup_steps, "optim.warmup_steps", out);
-  adopt(config.optim.weight_decay, saved.optim.weight_decay, "optim.weight_decay", out);
-  adopt(config.model.dropout, saved.model.dropout, "model.dropout", out);
-  adopt(config.model.ensemble, saved.model.ensemble, "model.ensemble", out);
-  adopt(config.model.linear_term, saved.model.linear_term, "model.linear_term", out);
-  adopt(config.model.embedding_dim, saved.model.embedding_dim, "model.embedding_dim", out);
+  for (const auto& [key, value] : filled)
+    out.push_back({key, value.dump(), "the value of the checkpoint resumed from"});
   return out;
 }
 

@@ -17,6 +17,12 @@ void check_positive(const core::Auto<int64_t>& value, const char* key) {
   if (!value.is_auto()) check_positive(*value.value, key);
 }
 
+template <class T>
+void check_at_least(const core::Auto<T>& value, T least, const char* key) {
+  KILN_CHECK(value.is_auto() || *value.value >= least, ConfigError, key,
+             ": must be auto or >= ", least, ", got ", value.value.value_or(least));
+}
+
 void validate(const DataOptions& d) {
   check_positive(d.batch_size, "data.batch_size");
   check_positive(d.eval_batch_size, "data.eval_batch_size");
@@ -28,12 +34,10 @@ void validate(const DataOptions& d) {
 void validate(const ModelOptions& m) {
   for (int64_t h : m.hidden)
     check_positive(h, "model.hidden");
-  KILN_CHECK(m.embedding_dim.value.value_or(0) >= 0, ConfigError,
-             "model.embedding_dim: must be auto or >= 0, got ", m.embedding_dim.value.value_or(0));
+  check_at_least(m.embedding_dim, int64_t{0}, "model.embedding_dim");
   KILN_CHECK(m.one_hot_max >= 0, ConfigError, "model.one_hot_max: must be >= 0, got ",
              m.one_hot_max);
-  KILN_CHECK(m.ensemble.value.value_or(1) >= 1, ConfigError,
-             "model.ensemble: must be auto or >= 1, got ", m.ensemble.value.value_or(1));
+  check_at_least(m.ensemble, int64_t{1}, "model.ensemble");
   KILN_CHECK(m.cross_layers >= 0, ConfigError, "model.cross_layers: must be >= 0, got ",
              m.cross_layers);
   KILN_CHECK(m.dropout.is_auto() || (*m.dropout.value >= 0 && *m.dropout.value < 1), ConfigError,
@@ -42,12 +46,10 @@ void validate(const ModelOptions& m) {
 
 void validate(const OptimOptions& o) {
   KILN_CHECK(o.lr > 0, ConfigError, "optim.lr: must be positive, got ", o.lr);
-  KILN_CHECK(o.weight_decay.value.value_or(0) >= 0, ConfigError,
-             "optim.weight_decay: must be >= 0, got ", o.weight_decay.value.value_or(0));
+  check_at_least(o.weight_decay, 0.0, "optim.weight_decay");
   KILN_CHECK(o.grad_clip >= 0, ConfigError, "optim.grad_clip: must be >= 0 (0: off), got ",
              o.grad_clip);
-  KILN_CHECK(o.warmup_steps.value.value_or(0) >= 0, ConfigError,
-             "optim.warmup_steps: must be >= 0, got ", o.warmup_steps.value.value_or(0));
+  check_at_least(o.warmup_steps, int64_t{0}, "optim.warmup_steps");
   check_positive(o.step_every, "optim.step_every");
   KILN_CHECK(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1, ConfigError,
              "optim.min_lr_ratio: must be in [0, 1], got ", o.min_lr_ratio);
@@ -62,8 +64,7 @@ void validate(const TrainOptions& t) {
              "train.stop_at: must be 0 (train.steps) or 1 to train.steps (",
              t.steps.value.value_or(0), "), got ", t.stop_at);
   check_positive(t.keep_last, "train.keep_last");
-  KILN_CHECK(t.patience.value.value_or(0) >= 0, ConfigError, "train.patience: must be >= 0, got ",
-             t.patience.value.value_or(0));
+  check_at_least(t.patience, int64_t{0}, "train.patience");
   KILN_CHECK(t.profile_steps >= 0, ConfigError, "train.profile_steps: must be >= 0, got ",
              t.profile_steps);
   if (t.pos_weight != "auto" && t.pos_weight != "none") {

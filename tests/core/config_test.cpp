@@ -245,6 +245,44 @@ TEST(ConfigJson, WritesEachValueWithItsOwnType) {
       R"({"title":"true","flag":false,"shape":"square","inner":{"count":3,"rate":0.1,"names":["a"]},"tags":{"zip":"007"}})");
 }
 
+struct Budget {
+  Auto<int64_t> steps;
+  Auto<double> rate;
+  Auto<int64_t> given = 9;
+  template <class V>
+  void visit(V& v) {
+    v("steps", steps, "auto or a number");
+    v("rate", rate, "auto or a number");
+    v("given", given, "a number given");
+  }
+};
+struct Job {
+  std::string name = "r";
+  Budget budget;
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "a name");
+    v("budget", budget, "a section");
+  }
+};
+
+// A resumed run's autos: each one this config leaves auto takes the value the other config
+// has, unless that one is auto too; a given value stays.
+TEST(ConfigSchema, FillAutosTakesTheOtherConfigsValuesForTheAutosOnly) {
+  Job saved;
+  saved.budget.steps = 1000;
+  saved.budget.given = 3;
+  Job run;
+  std::vector<std::pair<std::string, nlohmann::ordered_json>> filled;
+  schema::fill_autos(run, schema::to_json(saved), "", filled);
+  ASSERT_EQ(filled.size(), 1u);
+  EXPECT_EQ(filled[0].first, "budget.steps");
+  EXPECT_EQ(filled[0].second, 1000);
+  EXPECT_EQ(run.budget.steps.get(), 1000);
+  EXPECT_TRUE(run.budget.rate.is_auto());
+  EXPECT_EQ(run.budget.given.get(), 9);
+}
+
 TEST(NearestKey, PicksTheSmallestEditDistance) {
   EXPECT_EQ(nearest_key("run.sed", {"run.seed", "run.dir", "log.level"}), "run.seed");
   EXPECT_EQ(nearest_key("x.y", {}), "");
