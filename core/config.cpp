@@ -296,4 +296,29 @@ void throw_bad_value(const Source& source, const YAML::Node& node, const std::st
 }
 
 }  // namespace schema
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  if (node.IsSequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : node)
+      out.push_back(yaml_to_json(item));
+    return out;
+  }
+  if (node.IsMap()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& item : node)
+      out[item.first.as<std::string>()] = yaml_to_json(item.second);
+    return out;
+  }
+  if (node.IsNull()) return nullptr;
+  const std::string text = node.Scalar();
+  if (node.Tag() == "!") return text;  // quoted
+  if (text == "true" || text == "false") return text == "true";
+  char* end = nullptr;
+  const long long integer = std::strtoll(text.c_str(), &end, 10);
+  if (!text.empty() && *end == '\0') return integer;
+  const double real = std::strtod(text.c_str(), &end);
+  if (!text.empty() && *end == '\0') return real;
+  return text;
+}
+
 }  // namespace kiln::core

@@ -48,6 +48,10 @@ struct ConfigOverride {
 // Parses `a.b=v`, `+a.b=v` or `~a.b`. Throws UsageError naming the text when malformed.
 ConfigOverride parse_override(std::string_view text);
 
+// A YAML value as JSON: plain scalars become booleans or numbers when they read as one;
+// quoted scalars stay strings.
+nlohmann::json yaml_to_json(const YAML::Node& node);
+
 // Loads one YAML config file whose top level must be a map (an empty file is an empty map).
 YAML::Node load_config_file(const std::string& path);
 

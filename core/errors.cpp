@@ -14,6 +14,8 @@ std::string_view exit_code_name(ExitCode code) {
       return "gate_failed";
     case ExitCode::kDiverged:
       return "diverged";
+    case ExitCode::kConflict:
+      return "conflict";
     case ExitCode::kUsage:
       return "bad_command_line";
     case ExitCode::kBadData:

@@ -18,6 +18,7 @@ enum class ExitCode : int {
   kInternal = 1,
   kGateFailed = 3,
   kDiverged = 4,
+  kConflict = 5,
   kUsage = 64,
   kBadData = 65,
   kNoInput = 66,
@@ -48,6 +49,7 @@ class Error : public std::runtime_error {
 KILN_DEFINE_ERROR(InternalError, kInternal);
 KILN_DEFINE_ERROR(GateFailedError, kGateFailed);
 KILN_DEFINE_ERROR(DivergedError, kDiverged);
+KILN_DEFINE_ERROR(ConflictError, kConflict);
 KILN_DEFINE_ERROR(UsageError, kUsage);
 KILN_DEFINE_ERROR(DataError, kBadData);
 KILN_DEFINE_ERROR(InputError, kNoInput);

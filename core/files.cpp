@@ -1,5 +1,7 @@
 #include "core/files.h"
 
+#include "core/sha256.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "core/errors.h"
 
@@ -66,6 +69,42 @@ void fsync_directory(const std::string& dir, Fs& fs) {
     fail(dir, "fsync of the directory", err);
   }
   if (fs.close(fd) != 0) fail(dir, "close of the directory", errno);
+}
+
+std::string copy_file(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  KILN_CHECK(in >= 0, InputError, "cannot read '", from, "': ", errno_text(errno));
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    fail(to, "creating the copy", err);
+  }
+  auto abandon = [&](const char* step, int err) {
+    ::close(in);
+    ::close(out);
+    ::unlink(to.c_str());
+    fail(to, step, err);
+  };
+  Sha256 hash;
+  std::vector<char> buffer(1 << 20);
+  while (true) {
+    const ssize_t n = ::read(in, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) abandon("reading the source", errno);
+    if (n == 0) break;
+    hash.update(buffer.data(), static_cast<std::size_t>(n));
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(out, buffer.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) abandon("write", w < 0 ? errno : EIO);
+      done += w;
+    }
+  }
+  if (::fsync(out) != 0) abandon("fsync", errno);
+  ::close(in);
+  if (::close(out) != 0) fail(to, "close", errno);
+  return hash.hex_digest();
 }
 
 void atomic_write(const std::string& path, std::string_view data, Fs& fs) {

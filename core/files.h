@@ -49,6 +49,11 @@ std::string read_file(const std::string& path, std::string_view what = "file");
 // LibTorch's own copy, which crashes (docs/DECISIONS.md).
 bool remove_tree(const std::string& path);
 
+// Copies the file `from` to a new file `to` (mode 0644, fsynced) and returns the SHA-256 of
+// the bytes copied. InputError when `from` cannot be read, OutputError naming `to` when it
+// cannot be written (it exists already, the disk is full); a partial `to` is removed.
+std::string copy_file(const std::string& from, const std::string& to);
+
 // fsyncs a directory, so a rename or create inside it survives a crash.
 void fsync_directory(const std::string& dir, Fs& fs = real_fs());
 

@@ -69,9 +69,13 @@ void log_warn(const std::string& message) {
 }
 
 std::string utc_timestamp() {
-  const std::time_t now = std::time(nullptr);
+  return utc_timestamp(static_cast<double>(std::time(nullptr)));
+}
+
+std::string utc_timestamp(double unix_seconds) {
+  const std::time_t when = static_cast<std::time_t>(unix_seconds);
   std::tm utc{};
-  gmtime_r(&now, &utc);
+  gmtime_r(&when, &utc);
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;

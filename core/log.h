@@ -41,6 +41,8 @@ void init_logging(const LogOptions& options);
 
 // The current time in UTC as ISO 8601 to the second: "2026-11-26T21:30:00Z".
 std::string utc_timestamp();
+// A time given in unix seconds, in the same form.
+std::string utc_timestamp(double unix_seconds);
 
 // One message through the default logger, for code that cannot include spdlog (trainer/:
 // LibTorch ships its own fmt).

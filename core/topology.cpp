@@ -1,5 +1,6 @@
 #include "core/topology.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -31,6 +32,13 @@ std::string host_name() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   return host;
+}
+
+std::string user_name() {
+  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') return user;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_name != nullptr)
+    return pw->pw_name;
+  return std::to_string(::getuid());
 }
 
 std::string first_slurm_host(std::string_view nodelist) {

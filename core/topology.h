@@ -28,6 +28,8 @@ Topology detect_topology();
 
 // This machine's host name (gethostname), "" when it has none.
 std::string host_name();
+// The user this process runs as: $USER, else the password database's name, else the uid.
+std::string user_name();
 
 // The first host of a Slurm node list: "gpu[003-005,9],cpu1" -> "gpu003".
 // Throws ConfigError on unbalanced brackets or an empty list.

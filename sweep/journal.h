@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/event_log.h"
 #include "sweep/space.h"
 
 namespace kiln::sweep {
@@ -85,15 +86,14 @@ class Journal {
   static SweepState read(const std::string& dir);
 
   const SweepState& state() const { return state_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return log_.path(); }
 
   // Writes a new journal with `events` (sweep init), replacing any. OutputError on failure.
   static void create(const std::string& dir, const std::vector<nlohmann::json>& events);
 
  private:
-  std::string dir_, path_;
+  core::EventLog log_;
   SweepState state_;
-  int64_t offset_ = 0;  // bytes of the journal replayed into state_
 };
 
 // The current time as the journal records it: unix seconds.

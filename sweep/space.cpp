@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "core/config.h"
 #include "core/errors.h"
 #include "core/utf8.h"
 #include "data/random.h"
@@ -13,33 +14,6 @@ namespace kiln::sweep {
 namespace {
 
 using json = nlohmann::json;
-
-// A YAML value as JSON: plain scalars become booleans or numbers when they read as one;
-// quoted scalars stay strings.
-json to_json(const YAML::Node& node) {
-  if (node.IsSequence()) {
-    json out = json::array();
-    for (const auto& item : node)
-      out.push_back(to_json(item));
-    return out;
-  }
-  if (node.IsMap()) {
-    json out = json::object();
-    for (const auto& item : node)
-      out[item.first.as<std::string>()] = to_json(item.second);
-    return out;
-  }
-  if (node.IsNull()) return nullptr;
-  const std::string text = node.Scalar();
-  if (node.Tag() == "!") return text;  // quoted
-  if (text == "true" || text == "false") return text == "true";
-  char* end = nullptr;
-  const long long integer = std::strtoll(text.c_str(), &end, 10);
-  if (!text.empty() && *end == '\0') return integer;
-  const double real = std::strtod(text.c_str(), &end);
-  if (!text.empty() && *end == '\0') return real;
-  return text;
-}
 
 double number(const json& v, const std::string& where) {
   KILN_CHECK(v.is_number(), ConfigError, where, ": expected a number, got ", v.dump());
@@ -53,14 +27,14 @@ Param parse_param(const std::string& key, const YAML::Node& spec, const std::str
   if (spec.IsSequence()) {
     p.kind = Param::Kind::kGrid;
     for (const auto& item : spec)
-      p.values.push_back(to_json(item));
+      p.values.push_back(core::yaml_to_json(item));
   } else {
     KILN_CHECK(spec.IsMap() && spec.size() == 1, ConfigError, where,
                ": expected a list of values or one of {grid: [...]}, {choice: [...]}, "
                "{uniform: [lo, hi]}, {log_uniform: [lo, hi]}, {int: [lo, hi]} (fixed values "
                "belong in the base config; keys are dotted, e.g. optim.lr)");
     const std::string kind = spec.begin()->first.as<std::string>();
-    const json body = to_json(spec.begin()->second);
+    const json body = core::yaml_to_json(spec.begin()->second);
     KILN_CHECK(body.is_array(), ConfigError, where, ".", kind, ": expected a list, got ",
                body.dump());
     if (kind == "grid" || kind == "choice") {

@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/sha256.h"
 #include "data/dataset.h"
+#include "registry/registry.h"
 #include "trainer/device.h"
 #include "trainer/model_io.h"
 #include "trainer/scoring.h"
@@ -17,17 +18,19 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 bool is_checkpoint(const std::string& path) {
-  return fs::exists(fs::path(path) / "MANIFEST.json") ||
+  return registry::is_ref(path) || fs::exists(fs::path(path) / "MANIFEST.json") ||
          fs::exists(fs::path(path) / "checkpoints" / "latest");
 }
 
-// A checkpoint's scores on a dataset (its label and weight columns), and its lineage.
+// A checkpoint's (or registry version's) scores on a dataset (its label and weight
+// columns), and its lineage.
 eval::Scored score_with(const std::string& name, const std::string& checkpoint,
-                        const std::string& data, torch::Device device, json* lineage) {
-  CheckpointModel m = load_checkpoint_model(checkpoint, device);
-  auto dataset = data::Dataset::open(data);
+                        const EvaluateOptions& options, torch::Device device, json* lineage) {
+  const registry::ModelSource source = registry::resolve_model(checkpoint, options.registry);
+  CheckpointModel m = load_checkpoint_model(source.path, device);
+  auto dataset = data::Dataset::open(options.data);
   const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());
-  eval::Scored out{name, m.checkpoint.path,
+  eval::Scored out{name, source.registry ? source.registry->text() : m.checkpoint.path,
                    score_labelled(*m.model, plan, dataset, device, {65536, 0, m.logit_shift})};
   if (lineage != nullptr) {
     const auto& manifest = m.checkpoint.manifest;
@@ -39,8 +42,9 @@ eval::Scored score_with(const std::string& name, const std::string& checkpoint,
                 {"created", manifest.value("created", "")},
                 {"trained_on", manifest.value("data_fingerprint", "")},
                 {"parent", manifest.value("parent", nlohmann::json(nullptr))},
-                {"data", data},
+                {"data", options.data},
                 {"data_fingerprint", dataset->fingerprint()}};
+    if (source.registry) (*lineage)["registry"] = source.registry->to_json();
   }
   return out;
 }
@@ -50,16 +54,19 @@ eval::Scored score_with(const std::string& name, const std::string& checkpoint,
 eval::Scored baseline(const std::string& ref, const eval::Scored& model,
                       const EvaluateOptions& options, torch::Device device) {
   if (ref == "prior") return eval::prior_baseline(model.rows);
-  const std::size_t eq = ref.find('=');
-  const std::string name =
-      eq == std::string::npos ? fs::path(ref).stem().string() : ref.substr(0, eq);
+  const std::size_t eq = registry::is_ref(ref) ? std::string::npos : ref.find('=');
+  std::string name = eq == std::string::npos ? fs::path(ref).stem().string() : ref.substr(0, eq);
+  if (registry::is_ref(ref)) {  // by its alias, else its version
+    const registry::Ref r = registry::parse_ref(ref);
+    name = r.alias.empty() ? "v" + std::to_string(r.version) : r.alias;
+  }
   const std::string path = eq == std::string::npos ? ref : ref.substr(eq + 1);
   KILN_CHECK(!name.empty() && !path.empty(), UsageError, "--baseline '", ref,
              "': expected prior, PATH or NAME=PATH");
   const bool checkpoint = is_checkpoint(path);
   KILN_CHECK(!checkpoint || !options.data.empty(), UsageError, "--baseline '", ref,
              "' is a checkpoint: give the rows to score with --data");
-  eval::Scored b = checkpoint ? score_with(name, path, options.data, device, nullptr)
+  eval::Scored b = checkpoint ? score_with(name, path, options, device, nullptr)
                               : eval::scored_file(name, path, options.columns);
   KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(),
              DataError, "baseline '", path,
@@ -85,7 +92,7 @@ json evaluate(const EvaluateOptions& options) {
       provenance["scores_sha256"] = core::sha256_file(options.scores);
   } else {
     json lineage;
-    model = score_with("model", options.model, options.data, device, &lineage);
+    model = score_with("model", options.model, options, device, &lineage);
     provenance = {{"model", lineage}};
   }
   std::vector<eval::Scored> baselines;

@@ -16,10 +16,12 @@ namespace kiln::trainer {
 
 struct EvaluateOptions {
   std::string scores;  // a scores file (eval/scores.h), or
-  std::string model;   // a checkpoint (or run: its best checkpoint) that scores `data`
-  std::string data;    // the dataset `model` and checkpoint baselines score; its label is truth
-  // prior (predicts the prevalence), PATH or NAME=PATH: a scores file, or a checkpoint that
-  // scores `data`, on the same rows with the same labels (named by its file stem).
+  std::string model;   // a checkpoint (or run: its best checkpoint; or registry:REF) scoring `data`
+  std::string registry;  // the registry of registry: references; "": $KILN_REGISTRY or registry/
+  std::string data;      // the dataset `model` and checkpoint baselines score; its label is truth
+  // prior (predicts the prevalence), PATH or NAME=PATH: a scores file, or a checkpoint (or
+  // registry:REF) that scores `data`, on the same rows with the same labels (named by its
+  // file stem, or a registry reference by its alias or version).
   std::vector<std::string> baselines;
   eval::ScoreColumns columns;                 // of scores files
   eval::ReportOptions report;                 // metrics, intervals, gates
@@ -28,7 +30,9 @@ struct EvaluateOptions {
 
 // report.json. Its provenance is the scores file's path and SHA-256, or the model's lineage
 // (checkpoint, step, model type, Kiln version and revision, creation time, the data it was
-// trained on, its parent, and the data scored with its fingerprint). Gates are evaluated but
+// trained on, its parent, the data scored with its fingerprint, and for a registry model
+// the version resolved: "registry" {ref, name, version, alias, at, path}); a registry
+// baseline's source says its version ("fraud/v6 (champion at ...)"). Gates are evaluated but
 // not enforced: eval::check_gates does that. UsageError when neither scores nor a model are
 // given, a model or a checkpoint baseline has no data to score, or a baseline reference is
 // malformed; DataError when a baseline does not score the same rows; the readers' errors

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/build_info.h"
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -16,7 +17,6 @@
 #include "data/dataset.h"
 #include "data/stats.h"
 #include "trainer/auto_config.h"
-#include "trainer/checkpoint.h"
 #include "trainer/device.h"
 #include "trainer/model_io.h"
 #include "trainer/models.h"
@@ -245,6 +245,7 @@ class Trainer {
       run["embedding_widths"][plan_.categoricals[c].name] =
           embedding_width(config_.model, input.cardinality[c], input.rows);
     if (run_.resumed()) run["resumed_from"] = run_.resumed()->path;
+    if (run_.resumed_version()) run["resumed_from_registry"] = run_.resumed_version()->to_json();
     run_.write("run.json", run.dump(1) + "\n");
   }
 
@@ -321,7 +322,7 @@ class Trainer {
     state_.rng_cpu.assign(reinterpret_cast<const char*>(rng.data_ptr<uint8_t>()),
                           static_cast<std::size_t>(rng.numel()));
     stepper_->sync_optimizer_state();
-    CheckpointContents c;
+    core::CheckpointContents c;
     c.step = state_.step;
     c.files["model.safetensors"] = model_file(*model_);
     c.files["optimizer.safetensors"] = optimizer_file(*model_, *optimizer_, state_.optimizer_steps);
@@ -331,10 +332,10 @@ class Trainer {
     c.metrics = metrics;
     c.data_fingerprint = train_->fingerprint();
     c.parent = parent_;
-    const std::string path = write_checkpoint(run_.checkpoints(), c, best);
+    const std::string path = core::write_checkpoint(run_.checkpoints(), c, best);
     parent_ = fs::path(path).filename().string();
     saved_step_ = state_.step;
-    apply_retention(run_.checkpoints(), t_.keep_last);
+    core::apply_retention(run_.checkpoints(), t_.keep_last);
     return path;
   }
 
@@ -346,7 +347,7 @@ class Trainer {
     bar.finish();
     const std::string path =
         saved_step_ == state_.step
-            ? (fs::path(run_.checkpoints()) / checkpoint_name(state_.step)).string()
+            ? (fs::path(run_.checkpoints()) / core::checkpoint_name(state_.step)).string()
             : save(json::object(), false);
     const std::string reason = detail::concat("stopped by signal ", signal, " at step ",
                                               state_.step, "; checkpoint ", path);
@@ -360,7 +361,7 @@ class Trainer {
     result.best_step = state_.best_step;
     result.best_value =
         state_.best_value.value_or(lower_is_better(t_.metric) ? INFINITY : -INFINITY);
-    result.best_checkpoint = read_pointer(run_.checkpoints(), "best").value_or("");
+    result.best_checkpoint = core::read_pointer(run_.checkpoints(), "best").value_or("");
     result.result = {{"objective",
                       {{"name", "val/" + metric_name(t_.metric)},
                        {"value", result.best_value},
@@ -369,7 +370,7 @@ class Trainer {
                      {"steps", state_.step},
                      {"stopped_early", result.stopped_early},
                      {"checkpoint", result.best_checkpoint},
-                     {"latest", read_pointer(run_.checkpoints(), "latest").value_or("")},
+                     {"latest", core::read_pointer(run_.checkpoints(), "latest").value_or("")},
                      {"model", std::string(core::enum_name(config_.model.type))},
                      {"finished", core::utc_timestamp()}};
     run_.write("result.json", result.result.dump(1) + "\n");
@@ -414,7 +415,10 @@ double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
 FitResult fit(const KilnConfig& given, const FitArgs& args) {
   KILN_CHECK(!given.data.train.empty(), ConfigError, "data.train: no training dataset given");
   KILN_CHECK(!given.data.valid.empty(), ConfigError, "data.valid: no validation dataset given");
-  RunDirectory run = RunDirectory::open(given.run, args.resume);
+  const registry::ModelSource from = args.resume == "auto"
+                                         ? registry::ModelSource{args.resume, std::nullopt}
+                                         : registry::resolve_model(args.resume, args.registry);
+  RunDirectory run = RunDirectory::open(given.run, from.path, from.registry);
   TrainingState state;
   if (run.resumed()) state = TrainingState::read(run.resumed()->path);
   run.status("running", state.step);

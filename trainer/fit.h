@@ -16,7 +16,8 @@ namespace kiln::trainer {
 
 struct FitArgs {
   std::vector<std::string> argv;  // recorded in run.json
-  std::string resume;             // "", "auto" or a checkpoint / run directory
+  std::string resume;    // "", "auto", a checkpoint / run directory, or registry:NAME@ALIAS|/vN
+  std::string registry;  // the registry of a registry: resume; "": $KILN_REGISTRY or registry/
 };
 
 struct FitResult {

@@ -141,10 +141,7 @@ ModelInput model_input(const transform::FittedPlan& plan) {
 
 CheckpointModel load_checkpoint_model(const std::string& path, torch::Device device) {
   CheckpointModel m;
-  std::string chosen = path;
-  if (!fs::exists(fs::path(path) / "MANIFEST.json") && fs::is_directory(path))
-    chosen = read_pointer(checkpoints_of(path), "best").value_or(path);  // a run: its best
-  m.checkpoint = verify_checkpoint(chosen);
+  m.checkpoint = core::verify_checkpoint(core::model_checkpoint(path));
   const fs::path dir = m.checkpoint.path;
   m.config = checkpoint_config(dir.string());
   m.plan = transform::FittedPlan::read((dir / "transform.json").string());

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "trainer/checkpoint.h"
+#include "core/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/models.h"
 #include "transform/plan.h"
@@ -38,7 +38,7 @@ ModelInput model_input(const transform::FittedPlan& plan);
 // state.json, on `device`, in eval mode. `path` is a checkpoint, or a run directory (or its
 // checkpoints/): then its best checkpoint (its latest when it has no best).
 struct CheckpointModel {
-  VerifiedCheckpoint checkpoint;
+  core::VerifiedCheckpoint checkpoint;
   KilnConfig config;
   transform::FittedPlan plan;
   std::shared_ptr<TabularModelImpl> model;

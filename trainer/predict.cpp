@@ -7,6 +7,7 @@
 #include "core/files.h"
 #include "data/dataset.h"
 #include "data/shard.h"
+#include "registry/registry.h"
 #include "trainer/device.h"
 #include "trainer/model_io.h"
 #include "trainer/scoring.h"
@@ -73,7 +74,8 @@ class ScoresWriter {
 
 PredictResult predict(const PredictOptions& options) {
   const torch::Device device = choose_device(options.device);
-  CheckpointModel m = load_checkpoint_model(options.model, device);
+  const registry::ModelSource source = registry::resolve_model(options.model, options.registry);
+  CheckpointModel m = load_checkpoint_model(source.path, device);
   auto dataset = data::Dataset::open(options.data);
   const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());
   const int id = dataset->schema().find_role(data::Role::kId);
@@ -81,6 +83,7 @@ PredictResult predict(const PredictOptions& options) {
   ScoresWriter out(options.out, id >= 0, label >= 0);
   PredictResult result;
   result.checkpoint = m.checkpoint.path;
+  result.model = source.registry ? source.registry->text() : m.checkpoint.path;
   score_dataset(*m.model, plan, dataset, device,
                 {options.batch_rows, options.threads, m.logit_shift},
                 [&](const data::Batch& b, const double* scores) {

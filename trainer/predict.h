@@ -10,9 +10,10 @@
 namespace kiln::trainer {
 
 struct PredictOptions {
-  std::string model;                          // a checkpoint, or a run (its best checkpoint)
-  std::string data;                           // the dataset to score
-  std::string out;                            // FILE.csv: CSV; else a Kiln shard file
+  std::string model;     // a checkpoint, a run (its best checkpoint), or registry:NAME@ALIAS|/vN
+  std::string registry;  // the registry of a registry: model; "": $KILN_REGISTRY or registry/
+  std::string data;      // the dataset to score
+  std::string out;       // FILE.csv: CSV; else a Kiln shard file
   int64_t batch_rows = 65536;                 // rows per batch
   int threads = 0;                            // 0: one per core
   DeviceChoice device = DeviceChoice::kAuto;  // where the model runs
@@ -21,6 +22,8 @@ struct PredictOptions {
 struct PredictResult {
   int64_t rows = 0;
   std::string checkpoint;  // the checkpoint that scored
+  std::string model;       // what scored: "fraud/v7 (champion at ...)" for a registry model, else
+                           // the checkpoint
 };
 
 // Writes one row per input row, in order: id (when the data has one), label (when it has

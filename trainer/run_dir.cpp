@@ -30,26 +30,31 @@ std::string new_run_id() {
 
 }  // namespace
 
-RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume) {
+RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume,
+                                const std::optional<registry::Resolved>& version) {
   RunDirectory dir;
+  dir.resumed_version_ = version;
   dir.path_ =
       (fs::path(run.dir) / run.experiment / (run.name.empty() ? new_run_id() : run.name)).string();
   if (resume == "auto") {
     std::vector<std::string> skipped;
-    dir.resumed_ = newest_good_checkpoint(dir.checkpoints(), &skipped);
+    dir.resumed_ = core::newest_good_checkpoint(dir.checkpoints(), &skipped);
     for (const auto& s : skipped)
       core::log_warn("resume: skipping a checkpoint that does not verify: " + s);
   } else if (!resume.empty()) {
-    dir.resumed_ = verify_checkpoint(resume);  // continue in the named checkpoint's run
-    dir.path_ = fs::path(dir.resumed_->path).parent_path().parent_path().string();
+    dir.resumed_ = core::verify_checkpoint(resume);
+    if (!version)  // continue in the named checkpoint's run
+      dir.path_ = fs::path(dir.resumed_->path).parent_path().parent_path().string();
   }
   // A fresh start does not write over another run's checkpoints (--resume auto starts
   // afresh only where none of them verifies).
-  KILN_CHECK(dir.resumed_ || resume == "auto" || list_checkpoints(dir.checkpoints()).empty(),
+  // A registry version continues in a new run: the same check.
+  KILN_CHECK((dir.resumed_ && !version) || resume == "auto" ||
+                 core::list_checkpoints(dir.checkpoints()).empty(),
              OutputError, "run directory '", dir.path_,
              "' already holds a run's checkpoints; continue it with --resume auto, or choose "
              "another run.name");
-  if (dir.resumed_) remove_leftovers(dir.checkpoints());  // a resumed run may save nothing
+  if (dir.resumed_ && !version) core::remove_leftovers(dir.checkpoints());  // may save nothing
   std::error_code error;
   fs::create_directories(fs::path(dir.path_) / "reports", error);
   KILN_CHECK(!error, OutputError, "cannot create run directory '", dir.path_,

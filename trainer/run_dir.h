@@ -12,8 +12,9 @@
 #include <optional>
 #include <string>
 
+#include "core/checkpoint.h"
 #include "core/jsonl.h"
-#include "trainer/checkpoint.h"
+#include "registry/registry.h"
 #include "trainer/config.h"
 
 namespace kiln::trainer {
@@ -25,14 +26,19 @@ class RunDirectory {
   // those that do not verify are skipped with a warning), or a checkpoint or run directory
   // (then its run). Creates the directory and reports/. OutputError when a fresh start would
   // write over another run's checkpoints or the directory cannot be made; DataError or
-  // InputError from a named checkpoint that does not verify.
-  static RunDirectory open(const RunOptions& run, const std::string& resume);
+  // InputError from a named checkpoint that does not verify. With `version`, `resume` is a
+  // registry version (its directory): it is continued in the run `run` names, not in the
+  // registry.
+  static RunDirectory open(const RunOptions& run, const std::string& resume,
+                           const std::optional<registry::Resolved>& version = std::nullopt);
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const;  // path()/name
   std::string checkpoints() const { return file("checkpoints"); }
   // The checkpoint the run continues from, verified; nullopt for a fresh start.
-  const std::optional<VerifiedCheckpoint>& resumed() const { return resumed_; }
+  const std::optional<core::VerifiedCheckpoint>& resumed() const { return resumed_; }
+  // The registry version it continues (fit --resume registry:REF), or nullopt.
+  const std::optional<registry::Resolved>& resumed_version() const { return resumed_version_; }
 
   // status.json, rewritten atomically: state ("running", "done", "preempted", "failed"),
   // step, heartbeat time, pid, and at the end the exit code and reason.
@@ -51,7 +57,8 @@ class RunDirectory {
 
  private:
   std::string path_;
-  std::optional<VerifiedCheckpoint> resumed_;
+  std::optional<core::VerifiedCheckpoint> resumed_;
+  std::optional<registry::Resolved> resumed_version_;
   std::chrono::steady_clock::time_point last_status_;
 };
 

@@ -8,8 +8,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint.h"
 #include "tests/bench/bench_util.h"
-#include "trainer/checkpoint.h"
 #include "trainer/model_io.h"
 #include "trainer/models.h"
 
@@ -44,15 +44,15 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all(dir);
     double start = bench::now();
     std::map<std::string, int64_t> steps;
-    trainer::CheckpointContents contents;
+    core::CheckpointContents contents;
     contents.step = r + 1;
     contents.files["model.safetensors"] = trainer::model_file(*model);
     contents.files["optimizer.safetensors"] = trainer::optimizer_file(*model, optimizer, steps);
     contents.files["state.json"] = nlohmann::json{{"optimizer_steps", steps}}.dump();
-    const std::string path = trainer::write_checkpoint(dir, contents, true);
+    const std::string path = core::write_checkpoint(dir, contents, true);
     write = std::min(write, bench::now() - start);
     start = bench::now();
-    trainer::verify_checkpoint(path);
+    core::verify_checkpoint(path);
     verify = std::min(verify, bench::now() - start);
     bytes = 0;
     for (const auto& f : std::filesystem::directory_iterator(path))

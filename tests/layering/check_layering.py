@@ -24,12 +24,14 @@ MODULES = {
     "transform": ["core", "data", "kernels"],
     "feed": ["core", "data", "kernels"],
     "eval": ["core", "data", "kernels"],
+    "registry": ["core"],
     "sweep": ["core", "data", "eval"],
-    "trainer": ["core", "data", "kernels", "transform", "feed", "eval"],
-    "trainer/cli": ["core", "data", "kernels", "transform", "feed", "eval", "sweep", "trainer"],
+    "trainer": ["core", "data", "kernels", "transform", "feed", "eval", "registry"],
+    "trainer/cli": ["core", "data", "kernels", "transform", "feed", "eval", "registry", "sweep",
+                    "trainer"],
 }
 LIBTORCH = {"trainer", "trainer/cli"}
-CUDA_FREE = {"core", "data", "transform", "sweep"}
+CUDA_FREE = {"core", "data", "transform", "registry", "sweep"}
 # CMake target -> part
 TARGETS = {
     "kiln_core": "core",
@@ -38,6 +40,7 @@ TARGETS = {
     "kiln_transform": "transform",
     "kiln_feed": "feed",
     "kiln_eval": "eval",
+    "kiln_registry": "registry",
     "kiln_sweep": "sweep",
     "kiln_trainer": "trainer",
     "kiln": "trainer/cli",

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "tests/error_of.h"
 #include "tests/temp_dir.h"
-#include "trainer/checkpoint.h"
 #include "trainer/run_dir.h"
 #include "trainer/training_state.h"
 
@@ -104,13 +104,13 @@ TEST(TrainingState, EachBadFieldIsRefusedNamingTheFileAndKey) {
 
 // A checkpoint with a state.json and metrics, as `kiln fit` writes one.
 std::string save(const std::string& run, int64_t step, double auroc, bool best) {
-  CheckpointContents c;
+  core::CheckpointContents c;
   c.step = step;
   TrainingState s = sample_state();
   s.step = step;
   c.files["state.json"] = s.to_json_text();
   c.metrics = {{"val/auroc", auroc}};
-  return write_checkpoint((fs::path(run) / "checkpoints").string(), c, best);
+  return core::write_checkpoint((fs::path(run) / "checkpoints").string(), c, best);
 }
 
 TEST(RunDirectory, AFreshStartRefusesARunWithCheckpointsAndResumeAutoFindsTheNewest) {
@@ -166,7 +166,7 @@ TEST(CheckpointInfos, ListStepsMetricsPointersAndSizes) {
   TempDir dir;
   const std::string first = save(dir / "run", 10, 0.75, true);
   const std::string second = save(dir / "run", 20, 0.70, false);
-  const std::vector<CheckpointInfo> list = checkpoint_infos(dir / "run");
+  const std::vector<core::CheckpointInfo> list = core::checkpoint_infos(dir / "run");
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].path, first);
   EXPECT_TRUE(list[0].best);
@@ -177,8 +177,8 @@ TEST(CheckpointInfos, ListStepsMetricsPointersAndSizes) {
   EXPECT_TRUE(list[1].latest);
   EXPECT_FALSE(list[1].best);
   EXPECT_EQ(list[1].to_json()["step"], 20);
-  EXPECT_EQ(checkpoint_infos(dir / "run/checkpoints").size(), 2u);  // its checkpoints/ too
-  EXPECT_THROW(checkpoint_infos(dir / "nothing"), InputError);
+  EXPECT_EQ(core::checkpoint_infos(dir / "run/checkpoints").size(), 2u);  // its checkpoints/ too
+  EXPECT_THROW(core::checkpoint_infos(dir / "nothing"), InputError);
 }
 
 }  // namespace

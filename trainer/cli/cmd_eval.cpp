@@ -65,15 +65,19 @@ void add_eval_command(CLI::App& app) {
                                  "column");
   auto* model =
       cmd->add_option("--model", o.model,
-                      "a checkpoint (or run directory: its best checkpoint) to score --data with; "
-                      "instead of --scores");
+                      "a checkpoint (or run directory: its best checkpoint; or registry:NAME@ALIAS "
+                      "or registry:NAME/vN) to score --data with; instead of --scores");
+  cmd->add_option("--registry", o.registry,
+                  "the registry of registry: models and baselines (default: $KILN_REGISTRY, "
+                  "else ./registry)");
   scores->excludes(model);
   cmd->add_option("--data", o.data,
                   "the dataset --model (and checkpoint baselines) score; its label column is the "
                   "truth");
   cmd->add_option("--baseline", o.baselines,
                   "a baseline on the same rows: prior (predicts the prevalence), PATH or NAME=PATH "
-                  "(a scores file, or a checkpoint that scores --data); repeatable")
+                  "(a scores file, or a checkpoint or registry:REF that scores --data); "
+                  "repeatable")
       ->allow_extra_args(false);
   cmd->add_option("--gate", a->gates,
                   "a gate such as 'auroc >= 0.80' or 'auroc >= baseline.auroc - 0.002' (added to "

@@ -4,9 +4,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/errors.h"
-#include "trainer/checkpoint.h"
 #include "trainer/cli/commands.h"
 #include "trainer/fit.h"
 #include "trainer/predict.h"
@@ -17,6 +17,7 @@ namespace {
 void add_fit(CLI::App& app) {
   auto args = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<std::string>();
+  auto registry = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
   CLI::App* fit = app.add_subcommand(
       "fit",
@@ -27,13 +28,19 @@ void add_fit(CLI::App& app) {
   add_config_args(*fit, *args);
   fit->add_option("--resume", *resume,
                   "auto: continue run.name's run from its newest checkpoint that verifies (start "
-                  "afresh when it has none); PATH: continue from that checkpoint or run directory");
+                  "afresh when it has none); PATH: continue from that checkpoint or run directory; "
+                  "registry:NAME@ALIAS or registry:NAME/vN: continue that registered version in "
+                  "a new run (run.json records it; registering the new run's model records it "
+                  "as the parent)");
+  fit->add_option("--registry", *registry,
+                  "the registry of a registry: --resume (default: $KILN_REGISTRY, else "
+                  "./registry)");
   fit->add_flag("--json", *as_json, "print result.json on stdout");
-  fit->callback([args, resume, as_json] {
+  fit->callback([args, resume, registry, as_json] {
     trainer::KilnConfig config = resolve(*args);
     KILN_CHECK(*resume != "auto" || !config.run.name.empty(), UsageError,
                "--resume auto needs run.name, to find the run to continue");
-    trainer::FitArgs fit_args{command_line(), *resume};
+    trainer::FitArgs fit_args{command_line(), *resume, *registry};
     trainer::FitResult result = trainer::fit(config, fit_args);
     if (*as_json) {
       std::cout << result.result.dump(2) << "\n";
@@ -55,8 +62,14 @@ void add_predict(CLI::App& app) {
       "input row, in order: id (when the data has one), label (when it has one) and score (the "
       "probability). FILE.csv writes CSV; anything else a Kiln shard file that `kiln eval "
       "--scores` and `kiln data inspect` read.");
-  predict->add_option("--model", o->model, "checkpoint, or a run directory (its best checkpoint)")
+  predict
+      ->add_option("--model", o->model,
+                   "checkpoint, a run directory (its best checkpoint), or registry:NAME@ALIAS "
+                   "or registry:NAME/vN")
       ->required();
+  predict->add_option("--registry", o->registry,
+                      "the registry of a registry: model (default: $KILN_REGISTRY, else "
+                      "./registry)");
   predict->add_option("--data", o->data, "dataset to score")->required();
   predict->add_option("--out", o->out, "scores file to write (atomically)")->required();
   predict->add_option("--batch-rows", o->batch_rows, "rows per batch")
@@ -68,7 +81,7 @@ void add_predict(CLI::App& app) {
   predict->callback([o] {
     const trainer::PredictResult result = trainer::predict(*o);
     std::printf("scored %lld rows with %s: %s\n", static_cast<long long>(result.rows),
-                result.checkpoint.c_str(), o->out.c_str());
+                result.model.c_str(), o->out.c_str());
   });
 }
 
@@ -82,7 +95,7 @@ void add_checkpoint(CLI::App& app) {
   ls->add_option("PATH", *ls_path, "run directory or its checkpoints/ directory")->required();
   ls->add_flag("--json", *ls_json, "print the list as JSON");
   ls->callback([ls_path, ls_json] {
-    const std::vector<trainer::CheckpointInfo> list = trainer::checkpoint_infos(*ls_path);
+    const std::vector<core::CheckpointInfo> list = core::checkpoint_infos(*ls_path);
     if (*ls_json) {
       nlohmann::ordered_json out = nlohmann::ordered_json::array();
       for (const auto& c : list)
@@ -90,8 +103,7 @@ void add_checkpoint(CLI::App& app) {
       std::cout << out.dump(2) << "\n";
       return;
     }
-    if (list.empty())
-      std::printf("no checkpoints in %s\n", trainer::checkpoints_of(*ls_path).c_str());
+    if (list.empty()) std::printf("no checkpoints in %s\n", core::checkpoints_of(*ls_path).c_str());
     for (const auto& c : list) {
       char auroc[48] = "";
       if (c.metrics.contains("val/auroc") && c.metrics["val/auroc"].is_number())
@@ -108,7 +120,7 @@ void add_checkpoint(CLI::App& app) {
   verify->add_option("PATH", *verify_path, "checkpoint, run directory or checkpoints/ directory")
       ->required();
   verify->callback([verify_path] {
-    trainer::VerifiedCheckpoint c = trainer::verify_checkpoint(*verify_path);
+    core::VerifiedCheckpoint c = core::verify_checkpoint(*verify_path);
     std::printf("ok: %s (step %lld, %zu files)\n", c.path.c_str(), static_cast<long long>(c.step),
                 c.manifest["files"].size());
   });

@@ -11,6 +11,7 @@ void register_commands(CLI::App& app) {
   add_data_command(app);
   add_eval_command(app);
   add_fit_commands(app);
+  add_registry_command(app);
   add_sweep_command(app);
 }
 

@@ -19,6 +19,8 @@ void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 // `kiln fit`, `kiln predict` and `kiln checkpoint ls|verify`.
 void add_fit_commands(CLI::App& app);
+// `kiln registry register|ls|show|alias|tag|archive|verify|promote|rollback|history`.
+void add_registry_command(CLI::App& app);
 // `kiln sweep init|worker|run|status|best|report`.
 void add_sweep_command(CLI::App& app);
 

@@ -1,4 +1,4 @@
-#include "trainer/checkpoint.h"
+#include "core/checkpoint.h"
 
 #include <future>
 
@@ -17,7 +17,7 @@
 #include "core/safetensors.h"
 #include "core/sha256.h"
 
-namespace kiln::trainer {
+namespace kiln::core {
 namespace {
 
 namespace fs = std::filesystem;
@@ -119,7 +119,12 @@ std::optional<std::string> read_pointer(const std::string& checkpoints,
   return (fs::path(checkpoints) / name).string();
 }
 
-VerifiedCheckpoint verify_checkpoint(const std::string& path) {
+std::string model_checkpoint(const std::string& path) {
+  if (fs::exists(fs::path(path) / "MANIFEST.json") || !fs::is_directory(path)) return path;
+  return read_pointer(checkpoints_of(path), "best").value_or(path);
+}
+
+VerifiedCheckpoint verify_checkpoint(const std::string& path, bool hashes) {
   KILN_CHECK(fs::exists(path), InputError, "no checkpoint at '", path, "'");
   fs::path dir = path;
   if (!fs::exists(dir / kManifest)) {  // a run directory, or its checkpoints/
@@ -144,6 +149,7 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path) {
              manifest_path, ": no integer step");
   KILN_CHECK(manifest.contains("files") && manifest["files"].is_object(), DataError, manifest_path,
              ": no files object");
+  std::vector<std::pair<fs::path, std::string>> to_hash;  // file, the manifest's SHA-256
   for (const auto& [file, entry] : manifest["files"].items()) {
     KILN_CHECK(is_plain_name(file) && file != kManifest, DataError, manifest_path, ": file name '",
                file, "' is not a plain name");
@@ -158,9 +164,17 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path) {
     const auto size = fs::file_size(file_path, error);
     KILN_CHECK(!error && size == entry["bytes"].get<uint64_t>(), DataError, file_path.string(),
                ": ", size, " bytes, the manifest says ", entry["bytes"].get<uint64_t>());
-    KILN_CHECK(core::sha256_file(file_path.string()) == entry["sha256"].get<std::string>(),
-               DataError, file_path.string(), ": SHA-256 differs from the manifest's");
     if (file_path.extension() == ".safetensors") core::check_safetensors_file(file_path.string());
+    to_hash.emplace_back(file_path, entry["sha256"].get<std::string>());
+  }
+  if (hashes) {  // the files at once, each on its own thread
+    std::vector<std::future<std::string>> digests;
+    for (const auto& [file, expected] : to_hash)
+      digests.push_back(std::async(std::launch::async,
+                                   [&file = file] { return core::sha256_file(file.string()); }));
+    for (std::size_t i = 0; i < to_hash.size(); ++i)
+      KILN_CHECK(digests[i].get() == to_hash[i].second, DataError, to_hash[i].first.string(),
+                 ": SHA-256 differs from the manifest's");
   }
   return {dir.string(), manifest, manifest["step"].get<int64_t>()};
 }
@@ -256,4 +270,4 @@ std::vector<CheckpointInfo> checkpoint_infos(const std::string& run) {
   return out;
 }
 
-}  // namespace kiln::trainer
+}  // namespace kiln::core

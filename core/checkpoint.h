@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln::trainer {
+namespace kiln::core {
 
 inline constexpr const char* kCheckpointFormat = "kiln.checkpoint";
 inline constexpr int kCheckpointVersion = 1;
@@ -47,6 +47,11 @@ std::string checkpoints_of(const std::string& path);
 // The checkpoint a pointer file names, or nullopt when there is no pointer.
 std::optional<std::string> read_pointer(const std::string& checkpoints, const std::string& pointer);
 
+// The checkpoint that is a run's model: `path` itself when it is a checkpoint, else (a run
+// directory or its checkpoints/) the one its `best` pointer names, else `path` (which
+// verify_checkpoint then resolves by `latest`).
+std::string model_checkpoint(const std::string& path);
+
 struct VerifiedCheckpoint {
   std::string path;
   nlohmann::json manifest;
@@ -58,8 +63,9 @@ struct VerifiedCheckpoint {
 // with its size and SHA-256; the safetensors files pass core/safetensors' checks. Accepts a
 // run directory or its checkpoints/ directory too (then `latest`). DataError naming the file
 // and what is wrong; InputError when the path is missing; VersionError-style DataError for
-// a newer format version.
-VerifiedCheckpoint verify_checkpoint(const std::string& path);
+// a newer format version. The files are hashed in parallel; `hashes` false checks all but
+// the SHA-256s (a caller that hashed the bytes as it copied them).
+VerifiedCheckpoint verify_checkpoint(const std::string& path, bool hashes = true);
 
 // Checkpoint directories under `checkpoints` (names step_*), oldest first.
 std::vector<std::string> list_checkpoints(const std::string& checkpoints);
@@ -93,4 +99,4 @@ void apply_retention(const std::string& checkpoints, int64_t keep_last);
 // a kill left in `checkpoints`: only one process writes a run's checkpoints.
 void remove_leftovers(const std::string& checkpoints);
 
-}  // namespace kiln::trainer
+}  // namespace kiln::core
