@@ -71,7 +71,7 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
     for (const auto& [file, bytes] : contents.files) {
       KILN_ASSERT(is_plain_name(file) && file != kManifest, "bad checkpoint file name ", file);
       hashes.push_back(
-          std::async(std::launch::async, [&bytes] { return core::sha256_hex(bytes); }));
+          std::async(std::launch::async, [&bytes = bytes] { return core::sha256_hex(bytes); }));
     }
     std::size_t i = 0;
     for (const auto& [file, bytes] : contents.files) {
@@ -167,11 +167,13 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path, bool hashes) {
     if (file_path.extension() == ".safetensors") core::check_safetensors_file(file_path.string());
     to_hash.emplace_back(file_path, entry["sha256"].get<std::string>());
   }
-  if (hashes) {  // the files at once, each on its own thread
+  if (hashes) {  // the files at once, each large one on its own thread
     std::vector<std::future<std::string>> digests;
-    for (const auto& [file, expected] : to_hash)
-      digests.push_back(std::async(std::launch::async,
+    for (const auto& [file, expected] : to_hash) {
+      const bool large = fs::file_size(file) >= (std::uintmax_t{1} << 20);
+      digests.push_back(std::async(large ? std::launch::async : std::launch::deferred,
                                    [&file = file] { return core::sha256_file(file.string()); }));
+    }
     for (std::size_t i = 0; i < to_hash.size(); ++i)
       KILN_CHECK(digests[i].get() == to_hash[i].second, DataError, to_hash[i].first.string(),
                  ": SHA-256 differs from the manifest's");
