@@ -134,28 +134,6 @@ void EventLog::create(const std::string& path, const std::vector<json>& events,
   atomic_write(path, out);
 }
 
-std::string event_string(const json& e, const char* key, const std::string& where) {
-  KILN_CHECK(e.contains(key) && e[key].is_string(), DataError, where, ": '", key,
-             "' must be a string");
-  return e[key].get<std::string>();
-}
-
-int64_t event_int(const json& e, const char* key, const std::string& where, int64_t lo,
-                  int64_t hi) {
-  KILN_CHECK(e.contains(key) && e[key].is_number_integer(), DataError, where, ": '", key,
-             "' must be an integer");
-  const int64_t v = e[key].get<int64_t>();
-  KILN_CHECK(v >= lo && v <= hi, DataError, where, ": '", key, "' is ", v, ", expected ", lo,
-             " to ", hi);
-  return v;
-}
-
-double event_number(const json& e, const char* key, const std::string& where) {
-  KILN_CHECK(e.contains(key) && e[key].is_number(), DataError, where, ": '", key,
-             "' must be a number");
-  return e[key].get<double>();
-}
-
 double journal_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

@@ -12,7 +12,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <climits>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -59,13 +58,6 @@ class EventLog {
   int64_t lines_ = 0;   // lines replayed so far
   uint64_t inode_ = 0;  // of the file replayed so far
 };
-
-// An event's fields, checked: DataError naming `where` and the key when it is missing, of
-// another type, or (integers) outside [lo, hi].
-std::string event_string(const nlohmann::json& e, const char* key, const std::string& where);
-int64_t event_int(const nlohmann::json& e, const char* key, const std::string& where,
-                  int64_t lo = 0, int64_t hi = INT64_MAX);
-double event_number(const nlohmann::json& e, const char* key, const std::string& where);
 
 // The current time as journals record it: unix seconds.
 double journal_now();

@@ -170,32 +170,39 @@ std::vector<std::pair<int64_t, int64_t>> ColumnStats::top_categories(std::size_t
   return out;
 }
 
+void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f) {
+  const Schema& schema = dataset.schema();
+  ColumnBuffers buffers(schema, block_rows);
+  core::ThreadPool pool(0);  // columns are independent: one task per column
+  for (const auto& shard : dataset.shards()) {
+    for (int64_t start = 0; start < shard->rows(); start += block_rows) {
+      const int64_t n = std::min(block_rows, shard->rows() - start);
+      buffers.resize(n);
+      shard->read(start, n, buffers.pointers(), &pool);
+      pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
+        const auto column = static_cast<std::size_t>(c);
+        f(column, buffers.pointers()[column], n);
+      });
+    }
+  }
+}
+
 DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketch_k,
                            const PrepareBlock& prepare) {
-  const Schema& schema = dataset.schema();
   DatasetStats stats;
-  for (const Column& c : schema.columns) {
+  for (const Column& c : dataset.schema().columns) {
     ColumnStats s;
     s.name = c.name;
     s.role = c.role;
     s.sketch = QuantileSketch(sketch_k);
     stats.columns.push_back(std::move(s));
   }
-  ColumnBuffers buffers(schema, block_rows);
-  core::ThreadPool pool(0);  // columns are independent: one task per column
-  for (const auto& shard : dataset.shards()) {
-    for (int64_t start = 0; start < shard->rows(); start += block_rows) {
-      int64_t n = std::min(block_rows, shard->rows() - start);
-      buffers.resize(n);
-      shard->read(start, n, buffers.pointers(), &pool);
-      pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
-        auto column = static_cast<std::size_t>(c);
-        if (prepare) prepare(column, buffers.pointers()[column], n);
-        stats.columns[column].add_block(buffers.pointers()[column], n);
-      });
-      stats.rows += n;
-    }
-  }
+  for_each_column_block(dataset, block_rows, [&](std::size_t column, void* values, int64_t n) {
+    if (prepare) prepare(column, values, n);
+    stats.columns[column].add_block(values, n);
+  });
+  for (const auto& shard : dataset.shards())
+    stats.rows += shard->rows();
   return stats;
 }
 

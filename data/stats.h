@@ -73,6 +73,12 @@ struct DatasetStats {
 // may change the values in place. Calls for different columns run concurrently.
 using PrepareBlock = std::function<void(std::size_t column, void* values, int64_t rows)>;
 
+// Reads every shard of the dataset in blocks of `block_rows` and calls `f` on each column's
+// block (the in-memory type of its role), the columns of a block concurrently, one block
+// after another: calls for one column never overlap.
+using ColumnBlockFn = std::function<void(std::size_t column, void* values, int64_t rows)>;
+void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f);
+
 // One pass over every shard of the dataset in blocks of `block_rows`.
 DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows = 65536, int sketch_k = 4096,
                            const PrepareBlock& prepare = nullptr);

@@ -4,6 +4,7 @@
 
 #include "core/errors.h"
 #include "core/event_log.h"
+#include "core/json_fields.h"
 #include "core/log.h"
 #include "registry/ref.h"
 
@@ -11,13 +12,15 @@ namespace kiln::registry {
 namespace {
 
 using json = nlohmann::json;
-using core::event_int;
-using core::event_number;
-using core::event_string;
+using core::json_int;
+using core::json_number;
+using core::json_string;
+
+constexpr int64_t kMaxVersion = 1'000'000'000'000;  // far beyond any registry, and no overflow
 
 std::string optional_string(const json& e, const char* key, const std::string& where) {
   if (!e.contains(key)) return "";
-  return event_string(e, key, where);
+  return json_string(e, key, where);
 }
 
 // A report's id: a plain name under NAME/reports/ (the journal is untrusted: never a path).
@@ -64,16 +67,16 @@ const VersionState* ModelState::find(int64_t version) const {
 }
 
 void ModelState::apply(const json& e, const std::string& where) {
-  const std::string event = event_string(e, "event", where);
-  const double t = event_number(e, "t", where);
+  const std::string event = json_string(e, "event", where);
+  const double t = json_number(e, "t", where);
   if (event == "register") {
-    const int64_t v = event_int(e, "version", where, 1);
+    const int64_t v = json_int(e, "version", where, 1, kMaxVersion);
     KILN_CHECK(v == last_version + 1, DataError, where, ": registers v", v, ", expected v",
                last_version + 1, " (version numbers are used once, in order)");
     VersionState s;
     s.version = v;
     s.created = t;
-    s.card_sha256 = event_string(e, "card_sha256", where);
+    s.card_sha256 = json_string(e, "card_sha256", where);
     if (e.contains("tags")) {
       KILN_CHECK(e["tags"].is_object(), DataError, where, ": 'tags' must be an object");
       for (const auto& [k, value] : e["tags"].items())
@@ -85,8 +88,8 @@ void ModelState::apply(const json& e, const std::string& where) {
   }
   if (event == "alias") {
     AliasMove m;
-    m.alias = event_string(e, "alias", where);
-    m.how = event_string(e, "how", where);
+    m.alias = json_string(e, "alias", where);
+    m.how = json_string(e, "how", where);
     m.t = t;
     m.user = optional_string(e, "user", where);
     m.host = optional_string(e, "host", where);
@@ -94,8 +97,9 @@ void ModelState::apply(const json& e, const std::string& where) {
     KILN_CHECK(!e.contains("forced") || e["forced"].is_boolean(), DataError, where,
                ": 'forced' must be true or false");
     m.forced = e.value("forced", false);
-    m.version = m.how == "remove" ? 0 : event_int(e, "version", where, 1);
-    m.from = e.contains("from") && !e["from"].is_null() ? event_int(e, "from", where, 1) : 0;
+    m.version = m.how == "remove" ? 0 : json_int(e, "version", where, 1, kMaxVersion);
+    m.from =
+        e.contains("from") && !e["from"].is_null() ? json_int(e, "from", where, 1, kMaxVersion) : 0;
     KILN_CHECK(m.version == 0 || versions.count(m.version), DataError, where,
                ": names unknown version v", m.version);
     std::vector<int64_t>& held = aliases[m.alias];
@@ -118,7 +122,7 @@ void ModelState::apply(const json& e, const std::string& where) {
     moves.push_back(std::move(m));
     return;
   }
-  const int64_t v = event_int(e, "version", where, 1);
+  const int64_t v = json_int(e, "version", where, 1, kMaxVersion);
   const auto it = versions.find(v);
   KILN_CHECK(it != versions.end(), DataError, where, ": names unknown version v", v);
   VersionState& s = it->second;

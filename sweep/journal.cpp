@@ -3,15 +3,16 @@
 #include <filesystem>
 
 #include "core/errors.h"
+#include "core/json_fields.h"
 
 namespace kiln::sweep {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using core::event_int;
-using core::event_number;
-using core::event_string;
+using core::json_int;
+using core::json_number;
+using core::json_string;
 
 std::string journal_path(const std::string& dir) {
   return (fs::path(dir) / "journal.jsonl").string();
@@ -62,9 +63,9 @@ const Trial* SweepState::find(const std::string& id) const {
 
 void SweepState::apply(const json& e, const std::string& where) {
   ++lines;
-  const std::string event = event_string(e, "event", where);
+  const std::string event = json_string(e, "event", where);
   if (event == "sweep") return;  // the header: settings live in sweep.json
-  const std::string id = event_string(e, "trial", where);
+  const std::string id = json_string(e, "trial", where);
   Trial* trial = find(id);
   if (event == "add") {
     KILN_CHECK(trial == nullptr, DataError, where, ": trial ", id, " is added twice");
@@ -78,8 +79,8 @@ void SweepState::apply(const json& e, const std::string& where) {
   }
   KILN_CHECK(trial != nullptr, DataError, where, ": unknown trial ", id);
   if (event == "claim") {
-    const int64_t lease = event_int(e, "lease", where, 1);
-    const int rung = static_cast<int>(event_int(e, "rung", where, 0, 64));
+    const int64_t lease = json_int(e, "lease", where, 1);
+    const int rung = static_cast<int>(json_int(e, "rung", where, 0, 64));
     KILN_CHECK(lease == leases + 1, DataError, where, ": lease ", lease, " out of order (expected ",
                leases + 1, ")");
     const bool start = trial->state == Trial::State::kQueued && rung == trial->rung;
@@ -90,8 +91,8 @@ void SweepState::apply(const json& e, const std::string& where) {
     trial->state = Trial::State::kRunning;
     trial->rung = rung;
     trial->lease = lease;
-    trial->worker = event_string(e, "worker", where);
-    trial->heartbeat = event_number(e, "t", where);
+    trial->worker = json_string(e, "worker", where);
+    trial->heartbeat = json_number(e, "t", where);
     trial->reason.clear();  // why it was requeued no longer holds
     ++trial->claims;
     return;
@@ -104,17 +105,17 @@ void SweepState::apply(const json& e, const std::string& where) {
     return;
   }
   // The rest come from the worker holding the lease; a revoked worker's are void.
-  const int64_t lease = event_int(e, "lease", where, 1);
+  const int64_t lease = json_int(e, "lease", where, 1);
   if (trial->state != Trial::State::kRunning || trial->lease != lease) return;
   if (event == "heartbeat") {
-    trial->heartbeat = event_number(e, "t", where);
+    trial->heartbeat = json_number(e, "t", where);
   } else if (event == "rung") {
-    const int rung = static_cast<int>(event_int(e, "rung", where, 0, 64));
+    const int rung = static_cast<int>(json_int(e, "rung", where, 0, 64));
     KILN_CHECK(rung == trial->rung, DataError, where, ": trial ", id, " runs to rung ", trial->rung,
                ", not ", rung);
     KILN_CHECK(e.contains("final") && e["final"].is_boolean(), DataError, where,
                ": 'final' must be true or false");
-    const RungResult result{event_int(e, "steps", where), event_number(e, "value", where)};
+    const RungResult result{json_int(e, "steps", where), json_number(e, "value", where)};
     const int64_t before = trial->rungs.empty() ? 0 : trial->rungs.rbegin()->second.steps;
     trial->rungs[rung] = result;
     const bool final = e["final"].get<bool>();
@@ -122,8 +123,8 @@ void SweepState::apply(const json& e, const std::string& where) {
     trial->state = final ? Trial::State::kCompleted : Trial::State::kPaused;
     trial->lease = 0;
   } else if (event == "finish") {
-    trial->state = parse_final_state(event_string(e, "state", where), where);
-    trial->exit_code = static_cast<int>(event_int(e, "exit", where, 0, 255));
+    trial->state = parse_final_state(json_string(e, "state", where), where);
+    trial->exit_code = static_cast<int>(json_int(e, "exit", where, 0, 255));
     trial->reason = e.value("reason", "");
     trial->lease = 0;
   } else if (event == "requeue") {

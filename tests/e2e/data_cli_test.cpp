@@ -1,4 +1,4 @@
-// kiln data synth | import | inspect | validate, driven as a user or pipeline would.
+// kiln data synth | import | inspect | profile | validate, driven as a user or pipeline would.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -63,6 +63,29 @@ TEST(DataCli, ValidateListsEveryMismatchAndExits65) {
   EXPECT_NE(all.find("'not_there' (numeric) is missing"), std::string::npos) << all;
   EXPECT_NE(all.find("'merchant' (categorical) is not in the schema"), std::string::npos) << all;
   EXPECT_NE(run.last_err_line().find("exit 65"), std::string::npos) << run.err;
+}
+
+TEST(DataCli, ProfileWritesAProfileWhoseCountsAddUpAndExitsWithItsCodes) {
+  TempDir dir;
+  ASSERT_EQ(run_kiln({"data", "synth", "--out", dir / "d", "--rows", "5000"}).exit_code, 0);
+  auto run = run_kiln({"data", "profile", dir / "d/train", "--out", dir / "p.json", "--bins", "8"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto p = nlohmann::json::parse(std::ifstream(dir / "p.json"));
+  EXPECT_EQ(p["format"], "kiln.profile");
+  for (const auto& c : p["columns"]) {
+    if (c["role"] == "categorical") continue;
+    EXPECT_LE(c["counts"].size(), 8u) << c["name"];
+    int64_t total = 0;
+    for (const auto& n : c["counts"])
+      total += n.get<int64_t>();
+    EXPECT_EQ(total, c["count"].get<int64_t>()) << c["name"];
+  }
+  EXPECT_EQ(run_kiln({"data", "profile", dir / "none", "--out", dir / "q.json"}).exit_code, 66);
+  EXPECT_EQ(run_kiln({"data", "profile", dir / "d/train", "--out", dir / "no/q.json"}).exit_code,
+            74);
+  EXPECT_EQ(run_kiln({"data", "profile", dir / "d/train", "--out", dir / "q.json", "--bins", "0"})
+                .exit_code,
+            64);
 }
 
 TEST(DataCli, BadInputsExitWithTheirCodes) {

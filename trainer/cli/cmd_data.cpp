@@ -1,4 +1,5 @@
-// kiln data synth | import | inspect | validate (fit-transform and transform: cmd_transform.cpp)
+// kiln data synth | import | inspect | profile | validate (fit-transform and transform:
+// cmd_transform.cpp)
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "data/csv_import.h"
 #include "data/dataset.h"
 #include "data/inspect.h"
+#include "data/profile.h"
 #include "data/stats.h"
 #include "data/synth.h"
 #include "trainer/cli/commands.h"
@@ -110,6 +112,42 @@ void add_inspect(CLI::App& data) {
     if (*verify) dataset->verify_checksums();
     auto description = data::describe(*dataset, data::compute_stats(*dataset));
     std::cout << (*json ? description.dump(2) + "\n" : data::describe_text(description));
+  });
+}
+
+void add_profile(CLI::App& data) {
+  auto path = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto options = std::make_shared<data::ProfileOptions>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* profile = data.add_subcommand(
+      "profile",
+      "Write a dataset's reference profile for drift checks (docs/MONITORING.md): per numeric "
+      "column counts (missing, +Inf, -Inf), mean, variance, the quantile function from a "
+      "mergeable sketch with its rank error, and exact counts on bins cut at its own "
+      "quantiles; per categorical column the counts of its most frequent codes. Two streaming "
+      "passes, the columns in parallel.");
+  profile->add_option("path", *path, "dataset directory or HDF5 file")->required();
+  profile->add_option("--out", *out, "profile.json to write (atomically)")->required();
+  profile->add_option("--bins", options->bins, "histogram bins per numeric column")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  profile
+      ->add_option("--top-codes", options->top_codes,
+                   "categorical codes counted one by one (the rest as other)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  profile->add_flag("--json", *json, "print the profile on stdout");
+  profile->callback([path, out, options, json] {
+    auto dataset = data::Dataset::open(*path);
+    const data::Profile p = data::profile_dataset(*dataset, *options);
+    p.write(*out);
+    if (*json) {
+      std::cout << p.to_json().dump(1) << "\n";
+      return;
+    }
+    std::printf("profiled %lld rows, %zu columns of %s: %s\n", static_cast<long long>(p.rows),
+                p.columns.size(), path->c_str(), out->c_str());
   });
 }
 
@@ -230,6 +268,7 @@ void add_data_command(CLI::App& app) {
   add_synth(*data);
   add_import(*data);
   add_inspect(*data);
+  add_profile(*data);
   add_validate(*data);
   add_transform_commands(*data);
 }

@@ -1,0 +1,29 @@
+#include "core/json_fields.h"
+
+#include "core/errors.h"
+
+namespace kiln::core {
+
+std::string json_string(const nlohmann::json& e, const char* key, const std::string& where) {
+  KILN_CHECK(e.contains(key) && e[key].is_string(), DataError, where, ": '", key,
+             "' must be a string");
+  return e[key].get<std::string>();
+}
+
+int64_t json_int(const nlohmann::json& e, const char* key, const std::string& where, int64_t lo,
+                 int64_t hi) {
+  KILN_CHECK(e.contains(key) && e[key].is_number_integer(), DataError, where, ": '", key,
+             "' must be an integer");
+  const int64_t v = e[key].get<int64_t>();
+  KILN_CHECK(v >= lo && v <= hi, DataError, where, ": '", key, "' is ", v, ", expected ", lo,
+             " to ", hi);
+  return v;
+}
+
+double json_number(const nlohmann::json& e, const char* key, const std::string& where) {
+  KILN_CHECK(e.contains(key) && e[key].is_number(), DataError, where, ": '", key,
+             "' must be a number");
+  return e[key].get<double>();
+}
+
+}  // namespace kiln::core

@@ -1,0 +1,19 @@
+// Fields of untrusted JSON (journals, profiles, cards), read with their type checked:
+// DataError naming `where` (the file and line or object) and the key when a field is
+// missing, of another type, or (integers) outside [lo, hi].
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <climits>
+#include <cstdint>
+#include <string>
+
+namespace kiln::core {
+
+std::string json_string(const nlohmann::json& e, const char* key, const std::string& where);
+int64_t json_int(const nlohmann::json& e, const char* key, const std::string& where, int64_t lo = 0,
+                 int64_t hi = INT64_MAX);
+double json_number(const nlohmann::json& e, const char* key, const std::string& where);
+
+}  // namespace kiln::core

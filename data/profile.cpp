@@ -1,0 +1,296 @@
+#include "data/profile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <initializer_list>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/json_fields.h"
+#include "data/stats.h"
+
+namespace kiln::data {
+namespace {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+bool profiled(Role role) {
+  return role == Role::kNumeric || role == Role::kCategorical || role == Role::kLabel;
+}
+
+NumericProfile numeric_from(const ColumnStats& s, const ProfileOptions& o) {
+  NumericProfile p;
+  p.count = s.count;
+  p.missing = s.missing;
+  p.mean = s.mean;
+  p.variance = s.variance();
+  if (s.count == 0) {
+    p.counts = {0};
+    return p;
+  }
+  p.min = s.min;
+  p.max = s.max;
+  p.rank_error = std::min(1.0, s.sketch.rank_error_bound() / static_cast<double>(s.count));
+  for (int i = 0; i <= o.quantiles; ++i)
+    p.quantiles.push_back(i == 0 ? s.min
+                          : i == o.quantiles
+                              ? s.max
+                              : s.sketch.quantile(static_cast<double>(i) / o.quantiles));
+  for (std::size_t i = 1; i < p.quantiles.size(); ++i)  // a sketch's estimates never decrease
+    p.quantiles[i] = std::max(p.quantiles[i], p.quantiles[i - 1]);
+  for (int j = 1; j < o.bins; ++j) {
+    const double edge = s.sketch.quantile(static_cast<double>(j) / o.bins);
+    if (p.edges.empty() || edge > p.edges.back()) p.edges.push_back(edge);
+  }
+  p.counts.assign(p.edges.size() + 1, 0);
+  return p;
+}
+
+CategoricalProfile categorical_from(const ColumnStats& s, const ProfileOptions& o) {
+  CategoricalProfile p;
+  p.count = s.count;
+  p.missing = s.missing;
+  p.distinct = static_cast<int64_t>(s.categories.size());
+  int64_t counted = 0;
+  for (const auto& [code, n] : s.top_categories(static_cast<std::size_t>(o.top_codes))) {
+    p.codes[code] = n;
+    counted += n;
+  }
+  p.other = p.count - counted;
+  return p;
+}
+
+// The second pass: each numeric column's finite values into its bins, and its infinities.
+void count_bins(NumericProfile& p, const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = v[i];
+    if (std::isnan(x)) continue;
+    if (std::isinf(x))
+      ++(x > 0 ? p.pos_inf : p.neg_inf);
+    else
+      ++p.counts[bin_of(p.edges, x)];
+  }
+}
+
+// ---- reading profile.json ----
+
+// The sum of counts read from a file, or DataError when it overflows.
+int64_t sum(std::initializer_list<int64_t> counts, const std::string& where) {
+  int64_t total = 0;
+  for (int64_t c : counts)
+    KILN_CHECK(!__builtin_add_overflow(total, c, &total), DataError, where,
+               ": counts too large to add up");
+  return total;
+}
+
+std::vector<double> numbers(const json& c, const char* key, const std::string& where) {
+  KILN_CHECK(c.contains(key) && c[key].is_array(), DataError, where, ": '", key,
+             "' must be an array of numbers");
+  std::vector<double> out;
+  for (const auto& v : c[key]) {
+    KILN_CHECK(v.is_number() && std::isfinite(v.get<double>()), DataError, where, ": '", key,
+               "' holds ", v.dump(), ", not a finite number");
+    out.push_back(v.get<double>());
+  }
+  return out;
+}
+
+NumericProfile read_numeric(const json& c, int64_t rows, const std::string& where) {
+  using core::json_int;
+  using core::json_number;
+  NumericProfile p;
+  p.count = json_int(c, "count", where);
+  p.missing = json_int(c, "missing", where);
+  p.pos_inf = json_int(c, "pos_inf", where);
+  p.neg_inf = json_int(c, "neg_inf", where);
+  const int64_t all = sum({p.count, p.missing, p.pos_inf, p.neg_inf}, where);
+  KILN_CHECK(all == rows, DataError, where, ": count + missing + pos_inf + neg_inf is ", all,
+             ", not the profile's ", rows, " rows");
+  p.mean = json_number(c, "mean", where);
+  p.variance = json_number(c, "variance", where);
+  KILN_CHECK(std::isfinite(p.mean) && std::isfinite(p.variance) && p.variance >= 0, DataError,
+             where, ": 'mean' and 'variance' must be finite, the variance not negative");
+  p.rank_error = json_number(c, "rank_error", where);
+  KILN_CHECK(p.rank_error >= 0 && p.rank_error <= 1, DataError, where,
+             ": 'rank_error' must be in [0, 1]");
+  p.quantiles = numbers(c, "quantiles", where);
+  p.edges = numbers(c, "edges", where);
+  KILN_CHECK((p.count == 0) == p.quantiles.empty() && p.quantiles.size() != 1, DataError, where,
+             ": 'quantiles' must hold at least 2 values when 'count' > 0, none when it is 0");
+  for (std::size_t i = 1; i < p.quantiles.size(); ++i)
+    KILN_CHECK(p.quantiles[i] >= p.quantiles[i - 1], DataError, where,
+               ": 'quantiles' decrease at index ", i);
+  for (std::size_t i = 1; i < p.edges.size(); ++i)
+    KILN_CHECK(p.edges[i] > p.edges[i - 1], DataError, where, ": 'edges' do not increase at index ",
+               i);
+  if (!p.quantiles.empty()) {
+    p.min = p.quantiles.front();
+    p.max = p.quantiles.back();
+  }
+  KILN_CHECK(
+      c.contains("counts") && c["counts"].is_array() && c["counts"].size() == p.edges.size() + 1,
+      DataError, where, ": 'counts' must be an array of ", p.edges.size() + 1,
+      " integers (one more than 'edges')");
+  int64_t total = 0;
+  for (const auto& v : c["counts"]) {
+    KILN_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, DataError, where,
+               ": 'counts' holds ", v.dump(), ", not a count");
+    p.counts.push_back(v.get<int64_t>());
+    total = sum({total, p.counts.back()}, where);
+  }
+  KILN_CHECK(total == p.count, DataError, where, ": 'counts' add up to ", total, ", not 'count' ",
+             p.count);
+  return p;
+}
+
+CategoricalProfile read_categorical(const json& c, int64_t rows, const std::string& where) {
+  using core::json_int;
+  CategoricalProfile p;
+  p.count = json_int(c, "count", where);
+  p.missing = json_int(c, "missing", where);
+  const int64_t all = sum({p.count, p.missing}, where);
+  KILN_CHECK(all == rows, DataError, where, ": count + missing is ", all, ", not the profile's ",
+             rows, " rows");
+  p.other = json_int(c, "other", where);
+  p.distinct = json_int(c, "distinct", where);
+  KILN_CHECK(c.contains("codes") && c["codes"].is_array(), DataError, where,
+             ": 'codes' must be an array of [code, count] pairs");
+  int64_t total = p.other;
+  for (const auto& pair : c["codes"]) {
+    KILN_CHECK(pair.is_array() && pair.size() == 2 && pair[0].is_number_integer() &&
+                   pair[1].is_number_integer() && pair[0].get<int64_t>() >= 0 &&
+                   pair[1].get<int64_t>() > 0,
+               DataError, where, ": 'codes' holds ", pair.dump(), ", not a [code, count] pair");
+    KILN_CHECK(p.codes.emplace(pair[0].get<int64_t>(), pair[1].get<int64_t>()).second, DataError,
+               where, ": code ", pair[0].get<int64_t>(), " is listed twice");
+    total = sum({total, pair[1].get<int64_t>()}, where);
+  }
+  KILN_CHECK(total == p.count, DataError, where, ": 'codes' and 'other' add up to ", total,
+             ", not 'count' ", p.count);
+  KILN_CHECK(p.distinct >= static_cast<int64_t>(p.codes.size()), DataError, where,
+             ": 'distinct' is below the number of codes listed");
+  return p;
+}
+
+}  // namespace
+
+const ColumnProfile* Profile::find(const std::string& name) const {
+  for (const auto& c : columns)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
+  KILN_CHECK(o.bins >= 1 && o.quantiles >= 2 && o.top_codes >= 0, UsageError,
+             "profile: bins must be at least 1, quantiles at least 2, top codes not negative");
+  const DatasetStats stats = compute_stats(dataset, o.block_rows, o.sketch_k);
+  Profile p;
+  p.rows = stats.rows;
+  p.path = dataset.path();
+  p.fingerprint = dataset.fingerprint();
+  std::vector<int> slot(stats.columns.size(), -1);  // schema column -> profile column
+  for (std::size_t c = 0; c < stats.columns.size(); ++c) {
+    const ColumnStats& s = stats.columns[c];
+    if (!profiled(s.role)) continue;
+    ColumnProfile column;
+    column.name = s.name;
+    column.role = s.role;
+    if (column.is_categorical())
+      column.categorical = categorical_from(s, o);
+    else
+      column.numeric = numeric_from(s, o);
+    slot[c] = static_cast<int>(p.columns.size());
+    p.columns.push_back(std::move(column));
+  }
+  for_each_column_block(dataset, o.block_rows, [&](std::size_t c, void* values, int64_t n) {
+    if (slot[c] < 0 || p.columns[static_cast<std::size_t>(slot[c])].is_categorical()) return;
+    count_bins(p.columns[static_cast<std::size_t>(slot[c])].numeric,
+               static_cast<const float*>(values), n);
+  });
+  return p;
+}
+
+ojson Profile::to_json() const {
+  ojson out = {{"format", kProfileFormat},
+               {"version", kProfileVersion},
+               {"rows", rows},
+               {"dataset", {{"path", path}, {"fingerprint", fingerprint}}},
+               {"columns", ojson::array()}};
+  for (const auto& c : columns) {
+    ojson j = {{"name", c.name}, {"role", std::string(role_name(c.role))}};
+    if (c.is_categorical()) {
+      const CategoricalProfile& p = c.categorical;
+      ojson codes = ojson::array();
+      for (const auto& [code, n] : p.codes)
+        codes.push_back({code, n});
+      j.update({{"count", p.count},
+                {"missing", p.missing},
+                {"distinct", p.distinct},
+                {"codes", codes},
+                {"other", p.other}});
+    } else {
+      const NumericProfile& p = c.numeric;
+      j.update({{"count", p.count},
+                {"missing", p.missing},
+                {"pos_inf", p.pos_inf},
+                {"neg_inf", p.neg_inf},
+                {"mean", p.mean},
+                {"variance", p.variance},
+                {"rank_error", p.rank_error},
+                {"quantiles", p.quantiles},
+                {"edges", p.edges},
+                {"counts", p.counts}});
+    }
+    out["columns"].push_back(std::move(j));
+  }
+  return out;
+}
+
+Profile Profile::from_json(const json& j, const std::string& where) {
+  KILN_CHECK(j.is_object() && j.value("format", json("")) == kProfileFormat, DataError, where,
+             ": not a Kiln profile (format ", kProfileFormat, ")");
+  const int64_t version = core::json_int(j, "version", where, 1);
+  KILN_CHECK(version <= kProfileVersion, DataError, where, ": profile version ", version,
+             " is newer than this Kiln reads (", kProfileVersion, "); upgrade Kiln");
+  Profile p;
+  p.rows = core::json_int(j, "rows", where);
+  if (j.contains("dataset") && j["dataset"].is_object()) {
+    p.path = j["dataset"].value("path", json("")).is_string()
+                 ? j["dataset"]["path"].get<std::string>()
+                 : "";
+    p.fingerprint = j["dataset"].value("fingerprint", json("")).is_string()
+                        ? j["dataset"]["fingerprint"].get<std::string>()
+                        : "";
+  }
+  KILN_CHECK(j.contains("columns") && j["columns"].is_array(), DataError, where,
+             ": 'columns' must be an array");
+  for (const auto& c : j["columns"]) {
+    KILN_CHECK(c.is_object(), DataError, where, ": a column is not an object");
+    ColumnProfile column;
+    column.name = core::json_string(c, "name", where + ": a column");
+    const std::string at = where + ": column '" + column.name + "'";
+    KILN_CHECK(p.find(column.name) == nullptr, DataError, at, " is listed twice");
+    column.role = parse_role(core::json_string(c, "role", at), at);
+    KILN_CHECK(profiled(column.role), DataError, at, ": role '", role_name(column.role),
+               "' is not profiled (numeric, categorical or label)");
+    if (column.is_categorical())
+      column.categorical = read_categorical(c, p.rows, at);
+    else
+      column.numeric = read_numeric(c, p.rows, at);
+    p.columns.push_back(std::move(column));
+  }
+  return p;
+}
+
+Profile Profile::read(const std::string& path) {
+  const json j = json::parse(core::read_file(path, "profile"), nullptr, false);
+  KILN_CHECK(!j.is_discarded(), DataError, path, ": not JSON");
+  return from_json(j, path);
+}
+
+void Profile::write(const std::string& path) const {
+  core::atomic_write(path, to_json().dump(1) + "\n");
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,91 @@
+// A dataset's reference profile (docs/MONITORING.md): what drift checks compare new data
+// against, without the reference rows. Per numeric column: counts (missing, +Inf, -Inf),
+// mean, variance, min, max, its quantile function from a mergeable sketch (with the sketch's
+// rank error), and exact counts on bins cut at the reference's own quantiles; per
+// categorical column: the counts of its most frequent codes, the rest as "other", and
+// missing. Two streaming passes over the dataset (the sketch, then the bins), each column on
+// its own thread. profile.json is untrusted when read back: DataError naming the file and
+// the field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace kiln::data {
+
+inline constexpr const char* kProfileFormat = "kiln.profile";
+inline constexpr int kProfileVersion = 1;
+
+struct ProfileOptions {
+  int bins = 20;         // histogram bins at the reference quantiles 1/bins, 2/bins, ...
+  int quantiles = 1000;  // the quantile function at q = 0, 1/quantiles, ..., 1
+  int top_codes = 100;   // categorical codes counted one by one; the rest are "other"
+  int sketch_k = 4096;   // the quantile sketch's size (data/stats.h)
+  int64_t block_rows = 65536;
+};
+
+struct NumericProfile {
+  int64_t count = 0;  // finite values
+  int64_t missing = 0, pos_inf = 0, neg_inf = 0;
+  double mean = 0, variance = 0, min = 0, max = 0;
+  std::vector<double> quantiles;  // at q = i / (size - 1); empty when count is 0
+  double rank_error = 0;          // the sketch's rank error bound, as a fraction of count
+  // Bin i holds the finite values v with edges[i-1] <= v < edges[i] (edges[-1] = -inf,
+  // edges[size] = +inf): edges.size() + 1 bins. Edges are increasing (ties removed).
+  std::vector<double> edges;
+  std::vector<int64_t> counts;
+};
+
+struct CategoricalProfile {
+  int64_t count = 0;                 // non-missing values
+  int64_t missing = 0;               // code -1
+  std::map<int64_t, int64_t> codes;  // the most frequent codes and their counts
+  int64_t other = 0;                 // values of the other codes
+  int64_t distinct = 0;              // codes seen
+};
+
+struct ColumnProfile {
+  std::string name;
+  Role role = Role::kNumeric;  // numeric, categorical or label
+  NumericProfile numeric;      // numeric and label columns
+  CategoricalProfile categorical;
+  bool is_categorical() const { return role == Role::kCategorical; }
+};
+
+struct Profile {
+  int64_t rows = 0;
+  std::string path, fingerprint;       // the dataset profiled
+  std::vector<ColumnProfile> columns;  // its numeric, categorical and label columns, in order
+
+  const ColumnProfile* find(const std::string& name) const;
+  nlohmann::ordered_json to_json() const;
+  // DataError naming `where` and the field for anything malformed or inconsistent (counts
+  // that do not add up, edges that do not increase, quantiles that decrease, ...).
+  static Profile from_json(const nlohmann::json& json, const std::string& where);
+  static Profile read(const std::string& path);  // InputError when missing
+  void write(const std::string& path) const;     // atomically
+};
+
+// The profile of a dataset's numeric, categorical and label columns.
+Profile profile_dataset(const Dataset& dataset, const ProfileOptions& options = {});
+
+// The bin of a finite value: the number of edges at or below it.
+inline std::size_t bin_of(const std::vector<double>& edges, double value) {
+  std::size_t lo = 0, hi = edges.size();
+  while (lo < hi) {
+    const std::size_t mid = (lo + hi) / 2;
+    if (edges[mid] <= value)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+}  // namespace kiln::data

@@ -1,0 +1,127 @@
+// Reference profiles (data/profile.h) against numpy on the same values read with h5py
+// (tests/data/profile_check.py), the file's round trip, and profile.json as untrusted input.
+#include "data/profile.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "core/errors.h"
+#include "data/shard.h"
+#include "tests/temp_dir.h"
+
+namespace kiln::data {
+namespace {
+
+using kiln::testing::TempDir;
+
+// 3 shards of 30011 rows: skewed numeric values with NaN and both infinities, a constant
+// column, an all-missing column, a categorical of 300 codes with a long tail, a label.
+std::string make_dataset(const TempDir& dir) {
+  Schema schema{{{"amount", Role::kNumeric, 0},
+                 {"constant", Role::kNumeric, 0},
+                 {"empty", Role::kNumeric, 0},
+                 {"merchant", Role::kCategorical, 300},
+                 {"ts", Role::kTime, 0},
+                 {"label", Role::kLabel, 0}}};
+  const int64_t rows = 30011;
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<float> lognormal(3.0f, 1.5f);
+  std::vector<float> amount(rows), constant(rows, 2.5f), empty(rows, NAN), label(rows);
+  std::vector<int32_t> merchant(rows);
+  std::vector<int64_t> ts(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    amount[i] = i % 101 == 0   ? NAN
+                : i % 997 == 0 ? INFINITY
+                : i % 991 == 0 ? -INFINITY
+                               : lognormal(rng);
+    merchant[i] =
+        i % 23 == 0 ? -1 : static_cast<int32_t>(std::min<uint64_t>(rng() % 1000, rng() % 300));
+    ts[i] = i;
+    label[i] = static_cast<float>(rng() % 10 == 0);
+  }
+  const std::string path = dir / "ds";
+  DatasetWriter writer(path, schema, ShardWriteOptions{}, 10004);
+  writer.append(rows, {amount.data(), constant.data(), empty.data(), merchant.data(), ts.data(),
+                       label.data()});
+  writer.finish();
+  return path;
+}
+
+TEST(Profile, AgreesWithNumpyOnTheSameValues) {
+  TempDir dir;
+  const std::string path = make_dataset(dir);
+  ProfileOptions options;
+  options.sketch_k = 256;  // small, so that quantiles come from compacted levels
+  options.top_codes = 50;
+  const Profile p = profile_dataset(*Dataset::open(path), options);
+  ASSERT_EQ(p.columns.size(), 5u);  // ts is not profiled
+  EXPECT_EQ(p.find("ts"), nullptr);
+  EXPECT_GT(p.find("amount")->numeric.pos_inf, 0);
+  EXPECT_GT(p.find("amount")->numeric.rank_error, 0);
+  EXPECT_EQ(p.find("amount")->numeric.edges.size(), 19u);
+  EXPECT_EQ(p.find("constant")->numeric.edges, std::vector<double>{2.5});
+  EXPECT_EQ(p.find("empty")->numeric.count, 0);
+  EXPECT_EQ(p.find("merchant")->categorical.codes.size(), 50u);
+  p.write(dir / "profile.json");
+  if (std::system((std::string(KILN_PYTHON) + " -c 'import h5py, numpy' 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << KILN_PYTHON << " has no h5py";
+  const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                          "/tests/data/profile_check.py " + path + " " + (dir / "profile.json");
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST(Profile, ReadsBackWhatItWrites) {
+  TempDir dir;
+  const Profile p = profile_dataset(*Dataset::open(make_dataset(dir)));
+  p.write(dir / "profile.json");
+  EXPECT_EQ(Profile::read(dir / "profile.json").to_json(), p.to_json());
+}
+
+// The message of the DataError that reading `profile` (after `edit`) throws.
+std::string refusal(const nlohmann::json& profile) {
+  try {
+    Profile::from_json(profile, "p.json");
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted: " << profile.dump();
+  return "";
+}
+
+TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {
+  TempDir dir;
+  const nlohmann::json good = profile_dataset(*Dataset::open(make_dataset(dir))).to_json();
+  auto edited = [&](auto edit) {
+    nlohmann::json j = good;
+    edit(j);
+    return refusal(j);
+  };
+  using ::testing::HasSubstr;
+  EXPECT_THAT(edited([](auto& j) { j["columns"][0]["counts"][0] = 1; }),
+              HasSubstr("column 'amount': 'counts' add up to"));
+  EXPECT_THAT(edited([](auto& j) { j["columns"][0]["edges"][3] = -1e9; }),
+              HasSubstr("column 'amount': 'edges' do not increase at index 3"));
+  EXPECT_THAT(edited([](auto& j) { j["columns"][0]["quantiles"][5] = -1e9; }),
+              HasSubstr("'quantiles' decrease at index 5"));
+  EXPECT_THAT(edited([](auto& j) { j["columns"][0]["missing"] = 0; }),
+              HasSubstr("not the profile's 30011 rows"));
+  EXPECT_THAT(edited([](auto& j) { j["columns"][0]["mean"] = "x"; }),
+              HasSubstr("'mean' must be a number"));
+  EXPECT_THAT(edited([](auto& j) { j["columns"][1]["name"] = "amount"; }),
+              HasSubstr("column 'amount' is listed twice"));
+  EXPECT_THAT(edited([](auto& j) {
+                j["columns"][3]["codes"][0] = {1, -5};
+              }),
+              HasSubstr("column 'merchant': 'codes' holds [1,-5]"));
+  EXPECT_THAT(edited([](auto& j) { j["columns"][0]["role"] = "id"; }),
+              HasSubstr("role 'id' is not profiled"));
+  EXPECT_THAT(edited([](auto& j) { j["version"] = 9; }), HasSubstr("newer than this Kiln reads"));
+  EXPECT_THAT(edited([](auto& j) { j["format"] = "x"; }), HasSubstr("not a Kiln profile"));
+}
+
+}  // namespace
+}  // namespace kiln::data
