@@ -85,7 +85,9 @@ TEST_F(RegistryCli, PromoteMovesOnlyOnEvidenceAndRollbackRestores) {
             0);
   auto refused = kiln({"registry", "promote", "fraud", "--data", test_data()});
   EXPECT_EQ(refused.exit_code, 3) << refused.err;
-  EXPECT_NE(refused.out.find("not promoted"), std::string::npos);
+  EXPECT_NE(refused.out.find("not promoted: fraud@champion stays v2 (candidate v3)"),
+            std::string::npos)
+      << refused.out;
   EXPECT_EQ(
       nlohmann::json::parse(kiln({"registry", "show", "fraud@champion", "--json"}).out)["version"],
       2);

@@ -362,9 +362,13 @@ void add_promote(CLI::App& reg) {
       if (!r.report_id.empty())
         std::printf("  report %s\n",
                     Registry(o->registry).report_dir(o->name, r.report_id).c_str());
-      std::printf("%s %s@%s: %s -> v%lld%s\n", r.moved ? "promoted" : "not promoted",
-                  o->name.c_str(), o->to.c_str(), champion.c_str(),
-                  static_cast<long long>(r.candidate), o->force ? " (forced)" : "");
+      if (r.moved)
+        std::printf("promoted %s@%s: %s -> v%lld%s\n", o->name.c_str(), o->to.c_str(),
+                    champion.c_str(), static_cast<long long>(r.candidate),
+                    o->force ? " (forced, without evidence)" : "");
+      else
+        std::printf("not promoted: %s@%s stays %s (candidate v%lld)\n", o->name.c_str(),
+                    o->to.c_str(), champion.c_str(), static_cast<long long>(r.candidate));
     }
     if (!r.moved) eval::check_gates(r.report);
   });
