@@ -160,7 +160,7 @@ CategoricalProfile read_categorical(const json& c, int64_t rows, const std::stri
   for (const auto& pair : c["codes"]) {
     KILN_CHECK(pair.is_array() && pair.size() == 2 && pair[0].is_number_integer() &&
                    pair[1].is_number_integer() && pair[0].get<int64_t>() >= 0 &&
-                   pair[1].get<int64_t>() > 0,
+                   pair[1].get<int64_t>() >= 0,
                DataError, where, ": 'codes' holds ", pair.dump(), ", not a [code, count] pair");
     KILN_CHECK(p.codes.emplace(pair[0].get<int64_t>(), pair[1].get<int64_t>()).second, DataError,
                where, ": code ", pair[0].get<int64_t>(), " is listed twice");
@@ -208,6 +208,73 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
     count_bins(p.columns[static_cast<std::size_t>(slot[c])].numeric,
                static_cast<const float*>(values), n);
   });
+  return p;
+}
+
+Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
+  const Schema& schema = current.schema();
+  Profile p;
+  p.rows = current.rows();
+  p.path = current.path();
+  p.fingerprint = current.fingerprint();
+  std::vector<int> slot(schema.columns.size(), -1);  // current column -> profile column
+  std::vector<ColumnStats> stats;
+  for (const ColumnProfile& r : reference.columns) {
+    const int c = schema.find(r.name);
+    KILN_CHECK(c >= 0, DataError, current.path(), ": no column '", r.name,
+               "', which the reference profile (", reference.path, ") has");
+    KILN_CHECK(schema.columns[static_cast<std::size_t>(c)].role == r.role, DataError,
+               current.path(), ": column '", r.name, "' is ",
+               role_name(schema.columns[static_cast<std::size_t>(c)].role), ", the reference's is ",
+               role_name(r.role));
+    ColumnProfile column;
+    column.name = r.name;
+    column.role = r.role;
+    if (!column.is_categorical()) {
+      column.numeric.edges = r.numeric.edges;
+      column.numeric.counts.assign(r.numeric.edges.size() + 1, 0);
+    }
+    slot[static_cast<std::size_t>(c)] = static_cast<int>(p.columns.size());
+    p.columns.push_back(std::move(column));
+    ColumnStats s;
+    s.role = r.role;
+    s.sketch = QuantileSketch(o.sketch_k);
+    stats.push_back(std::move(s));
+  }
+  for_each_column_block(current, o.block_rows, [&](std::size_t c, void* values, int64_t n) {
+    if (slot[c] < 0) return;
+    const auto k = static_cast<std::size_t>(slot[c]);
+    stats[k].add_block(values, n);
+    if (!p.columns[k].is_categorical())
+      count_bins(p.columns[k].numeric, static_cast<const float*>(values), n);
+  });
+  for (std::size_t k = 0; k < p.columns.size(); ++k) {
+    const ColumnProfile& r = reference.columns[k];
+    ColumnProfile& column = p.columns[k];
+    if (column.is_categorical()) {
+      CategoricalProfile& cat = column.categorical;
+      cat.count = stats[k].count;
+      cat.missing = stats[k].missing;
+      cat.distinct = static_cast<int64_t>(stats[k].categories.size());
+      int64_t listed = 0;
+      for (const auto& [code, n] : r.categorical.codes) {
+        const auto it = stats[k].categories.find(code);
+        cat.codes[code] = it == stats[k].categories.end() ? 0 : it->second;
+        listed += cat.codes[code];
+      }
+      cat.other = cat.count - listed;
+      continue;
+    }
+    NumericProfile counted = std::move(column.numeric);  // the bins and infinities
+    ProfileOptions grid = o;
+    if (r.numeric.quantiles.size() >= 2)
+      grid.quantiles = static_cast<int>(r.numeric.quantiles.size()) - 1;
+    column.numeric = numeric_from(stats[k], grid);
+    column.numeric.edges = std::move(counted.edges);
+    column.numeric.counts = std::move(counted.counts);
+    column.numeric.pos_inf = counted.pos_inf;
+    column.numeric.neg_inf = counted.neg_inf;
+  }
   return p;
 }
 

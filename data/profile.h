@@ -75,6 +75,15 @@ struct Profile {
 // The profile of a dataset's numeric, categorical and label columns.
 Profile profile_dataset(const Dataset& dataset, const ProfileOptions& options = {});
 
+// Current data seen through a reference profile, in one streaming pass: for each reference
+// column, the current column's profile with the reference's bins (its counts on the
+// reference's edges), its quantiles on the reference's grid, and for a categorical column
+// the counts of the reference's listed codes (zeros kept) with every other code in `other`.
+// The result has the reference's columns, in its order. DataError naming the column when
+// `current` lacks one or has it with another role.
+Profile profile_against(const Profile& reference, const Dataset& current,
+                        const ProfileOptions& options = {});
+
 // The bin of a finite value: the number of edges at or below it.
 inline std::size_t bin_of(const std::vector<double>& edges, double value) {
   std::size_t lo = 0, hi = edges.size();

@@ -486,6 +486,8 @@ ModelState Registry::state(const std::string& name) const {
 }
 
 std::vector<std::string> Registry::models() const {
+  KILN_CHECK(fs::is_directory(dir_), InputError, "no registry at '", dir_,
+             "' (--registry DIR, else $KILN_REGISTRY, else ./registry)");
   std::vector<std::string> out;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir_, error))

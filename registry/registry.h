@@ -97,7 +97,7 @@ class Registry {
 
   // The replay of a model's journal (no lock). InputError when there is no such model.
   ModelState state(const std::string& name) const;
-  // The registered models' names, sorted.
+  // The registered models' names, sorted. InputError when the registry does not exist.
   std::vector<std::string> models() const;
   // A version's card (version.json), checked against the SHA-256 its register event records.
   nlohmann::ordered_json card(const std::string& name, int64_t version) const;

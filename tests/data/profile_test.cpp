@@ -81,7 +81,18 @@ TEST(Profile, ReadsBackWhatItWrites) {
   EXPECT_EQ(Profile::read(dir / "profile.json").to_json(), p.to_json());
 }
 
-// The message of the DataError that reading `profile` (after `edit`) throws.
+// The message of the DataError `f` throws.
+std::string refusal_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no DataError";
+  return "";
+}
+
+// The message of the DataError that reading `profile` throws.
 std::string refusal(const nlohmann::json& profile) {
   try {
     Profile::from_json(profile, "p.json");
@@ -90,6 +101,55 @@ std::string refusal(const nlohmann::json& profile) {
   }
   ADD_FAILURE() << "accepted: " << profile.dump();
   return "";
+}
+
+TEST(Profile, CurrentDataSeenThroughTheReferenceUsesItsBinsAndCodes) {
+  TempDir dir;
+  const auto reference_data = Dataset::open(make_dataset(dir));
+  ProfileOptions options;
+  options.top_codes = 50;
+  const Profile reference = profile_dataset(*reference_data, options);
+  // The same data: the same counts in every bin and code, the same quantiles.
+  const Profile same = profile_against(reference, *reference_data, options);
+  ASSERT_EQ(same.columns.size(), reference.columns.size());
+  for (std::size_t c = 0; c < same.columns.size(); ++c) {
+    const ColumnProfile &a = same.columns[c], &b = reference.columns[c];
+    EXPECT_EQ(a.numeric.counts, b.numeric.counts) << a.name;
+    EXPECT_EQ(a.numeric.quantiles, b.numeric.quantiles) << a.name;
+    EXPECT_EQ(a.numeric.pos_inf, b.numeric.pos_inf) << a.name;
+    EXPECT_EQ(a.categorical.codes, b.categorical.codes) << a.name;
+    EXPECT_EQ(a.categorical.other, b.categorical.other) << a.name;
+  }
+  // Other data: the reference's bins, counts that add up, and it reads back as a profile.
+  Schema schema{{{"amount", Role::kNumeric, 0},
+                 {"merchant", Role::kCategorical, 300},
+                 {"y", Role::kLabel, 0}}};
+  std::vector<float> amount(5000), y(5000, 0.0f);
+  std::vector<int32_t> merchant(5000);
+  for (int i = 0; i < 5000; ++i) {
+    amount[static_cast<std::size_t>(i)] = static_cast<float>(i % 400);
+    merchant[static_cast<std::size_t>(i)] = 250 + i % 50;  // mostly codes the reference rarely saw
+  }
+  {
+    DatasetWriter writer(dir / "other", schema, ShardWriteOptions{}, 5000);
+    writer.append(5000, {amount.data(), merchant.data(), y.data()});
+    writer.finish();
+  }
+  const auto other = Dataset::open(dir / "other");
+  Profile only{reference.rows,
+               reference.path,
+               reference.fingerprint,
+               {*reference.find("amount"), *reference.find("merchant")}};
+  const Profile seen = profile_against(only, *other, options);
+  EXPECT_EQ(seen.find("amount")->numeric.edges, reference.find("amount")->numeric.edges);
+  EXPECT_EQ(seen.find("amount")->numeric.quantiles.size(),
+            reference.find("amount")->numeric.quantiles.size());
+  EXPECT_EQ(seen.find("merchant")->categorical.codes.size(), 50u);
+  EXPECT_EQ(Profile::from_json(seen.to_json(), "seen").to_json(), seen.to_json());
+  // A reference column the data lacks, or has with another role: 65 naming it.
+  Profile label{reference.rows, reference.path, reference.fingerprint, {*reference.find("label")}};
+  EXPECT_THAT(refusal_of([&] { profile_against(label, *other); }),
+              ::testing::HasSubstr("no column 'label', which the reference profile"));
 }
 
 TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {

@@ -189,6 +189,10 @@ TEST_F(RegistryCli, BadInputExitsWithItsCodeNamingWhatIsWrong) {
       << missing.err;
   EXPECT_EQ(kiln({"registry", "show", "m/v7"}).exit_code, 66);
   EXPECT_EQ(kiln({"registry", "show", "nope@x"}).exit_code, 66);
+  auto nowhere =
+      run_kiln({"registry", "ls", "--registry", (fs::path(dir.path()) / "none").string()});
+  EXPECT_EQ(nowhere.exit_code, 66);
+  EXPECT_NE(nowhere.last_err_line().find("no registry at"), std::string::npos) << nowhere.err;
 
   // A corrupted file of a copied version: verify and every reader exit 65 naming it.
   const fs::path weights = fs::path(reg()) / "m/versions/v1/model.safetensors";

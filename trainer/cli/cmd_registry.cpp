@@ -142,6 +142,7 @@ void add_ls(CLI::App& reg) {
         std::cout << out.dump(1) << "\n";
         return;
       }
+      if (out.empty()) std::printf("no models in %s\n", r.dir().c_str());
       for (const auto& m : out) {
         std::string aliases;
         for (const auto& [a, v] : m["aliases"].items())
