@@ -39,9 +39,17 @@ NumericProfile numeric_from(const ColumnStats& s, const ProfileOptions& o) {
                               : s.sketch.quantile(static_cast<double>(i) / o.quantiles));
   for (std::size_t i = 1; i < p.quantiles.size(); ++i)  // a sketch's estimates never decrease
     p.quantiles[i] = std::max(p.quantiles[i], p.quantiles[i - 1]);
-  for (int j = 1; j < o.bins; ++j) {
-    const double edge = s.sketch.quantile(static_cast<double>(j) / o.bins);
-    if (p.edges.empty() || edge > p.edges.back()) p.edges.push_back(edge);
+  // A column of few values (a label, a flag, a count) gets one bin per value: quantile cuts
+  // would put a rare value in the same bin as the common one.
+  std::vector<double> values = p.quantiles;
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  if (values.size() <= static_cast<std::size_t>(o.bins)) {
+    p.edges = values;
+  } else {
+    for (int j = 1; j < o.bins; ++j) {
+      const double edge = s.sketch.quantile(static_cast<double>(j) / o.bins);
+      if (p.edges.empty() || edge > p.edges.back()) p.edges.push_back(edge);
+    }
   }
   p.counts.assign(p.edges.size() + 1, 0);
   return p;

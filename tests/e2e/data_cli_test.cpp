@@ -88,6 +88,28 @@ TEST(DataCli, ProfileWritesAProfileWhoseCountsAddUpAndExitsWithItsCodes) {
             64);
 }
 
+TEST(DataCli, DriftWritesAReportAndRefusesDataWithoutTheReferencesColumns) {
+  TempDir dir;
+  ASSERT_EQ(run_kiln({"data", "synth", "--out", dir / "d", "--rows", "20000"}).exit_code, 0);
+  ASSERT_EQ(run_kiln({"data", "profile", dir / "d/train", "--out", dir / "p.json"}).exit_code, 0);
+  auto run = run_kiln({"drift", "--reference", dir / "p.json", "--data", dir / "d/test", "--out",
+                       dir / "drift", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto report = nlohmann::json::parse(run.out);
+  EXPECT_EQ(report, nlohmann::json::parse(std::ifstream(dir / "drift/report.json")));
+  EXPECT_FALSE(report["dataset_drifted"].get<bool>());  // a random split of one table
+  EXPECT_GT(report["feature_columns"].get<int>(), 5);
+  EXPECT_TRUE(std::filesystem::exists(dir / "drift/profile.json"));
+  ASSERT_EQ(
+      run_kiln({"data", "synth", "--out", dir / "credit", "--rows", "2000", "--preset", "credit"})
+          .exit_code,
+      0);
+  auto other = run_kiln(
+      {"drift", "--reference", dir / "p.json", "--data", dir / "credit/test", "--out", dir / "x"});
+  EXPECT_EQ(other.exit_code, 65);
+  EXPECT_NE(other.last_err_line().find("no column"), std::string::npos) << other.err;
+}
+
 TEST(DataCli, BadInputsExitWithTheirCodes) {
   TempDir dir;
   auto missing = run_kiln({"data", "inspect", dir / "nothing"});

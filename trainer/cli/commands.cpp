@@ -10,6 +10,7 @@ void register_commands(CLI::App& app) {
   add_config_command(app);
   add_data_command(app);
   add_eval_command(app);
+  add_drift_command(app);
   add_fit_commands(app);
   add_registry_command(app);
   add_sweep_command(app);

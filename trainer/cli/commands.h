@@ -17,6 +17,8 @@ void add_env_command(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+// `kiln drift`.
+void add_drift_command(CLI::App& app);
 // `kiln fit`, `kiln predict` and `kiln checkpoint ls|verify`.
 void add_fit_commands(CLI::App& app);
 // `kiln registry register|ls|show|alias|tag|archive|verify|promote|rollback|history`.

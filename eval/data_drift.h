@@ -1,0 +1,50 @@
+// Drift of current data against a reference profile (docs/MONITORING.md): every column's
+// statistics (eval/drift.h) from the two profiles, a verdict per column by Evidently's
+// default rule set (`auto`), and the dataset's share of drifted columns. No raw reference
+// rows are needed: the current profile is data::profile_against's.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "data/profile.h"
+
+namespace kiln::eval {
+
+struct DataDriftOptions {
+  double share_threshold = 0.5;     // the dataset drifts when this share of columns does
+  int64_t small_reference = 1000;   // up to this many reference rows: tests with p-values
+  double p_threshold = 0.05;        // KS, chi-square: drift below this p-value
+  double distance_threshold = 0.1;  // Wasserstein (normalized), Jensen-Shannon: drift at or above
+};
+
+struct ColumnDrift {
+  std::string name;
+  data::Role role = data::Role::kNumeric;
+  std::string method;  // ks, chi_square, wasserstein, jensen_shannon
+  double score = 0;    // the method's statistic (a p-value for ks and chi_square)
+  double threshold = 0;
+  bool drifted = false;
+  double psi = 0, js = 0;                             // on the reference's bins or codes, always
+  double ks = 0, ks_p = 1, ks_bound = 0;              // numeric: KS statistic and its error bound
+  double wasserstein = 0;                             // numeric: W1 / the reference's std
+  double chi2 = 0, chi2_p = 1;                        // on bins or codes
+  double missing_reference = 0, missing_current = 0;  // shares of rows
+};
+
+struct DataDrift {
+  std::vector<ColumnDrift> columns;   // most severe first: drifted, then by PSI
+  int64_t drifted = 0, features = 0;  // drifted feature columns (the label is apart)
+  double share = 0;
+  bool dataset_drifted = false;
+  nlohmann::ordered_json to_json(const data::Profile& reference, const data::Profile& current,
+                                 const DataDriftOptions& options) const;
+};
+
+// `current` must have the reference's columns in its order (data::profile_against).
+DataDrift data_drift(const data::Profile& reference, const data::Profile& current,
+                     const DataDriftOptions& options = {});
+
+}  // namespace kiln::eval
