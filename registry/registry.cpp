@@ -459,6 +459,7 @@ Resolved Registry::resolve(const Ref& ref) const {
   r.at = core::utc_timestamp();
   r.version = ref.version;
   if (r.version == 0) {
+    check_alias(ref.alias);  // never a path
     const std::string path = alias_file(model, ref.alias);
     KILN_CHECK(fs::exists(path), InputError, "no alias '", ref.alias, "' on model '", ref.name,
                "' (no ", path, "); see kiln registry show ", ref.name);

@@ -41,8 +41,9 @@ struct PromoteResult {
 // with compare-and-set on the holder it evaluated (ConflictError, exit 5, when another
 // writer moved it meanwhile). When the alias holds nothing the candidate is evaluated alone
 // (gates naming a baseline are a ConfigError). With `force` nothing is scored and the move
-// is recorded as forced. A failed gate: GateFailedError (3) after the report is attached,
-// the alias unmoved. UsageError when the candidate already holds the alias.
+// is recorded as forced. A failed gate: `moved` false, the report attached and the alias
+// unmoved (the caller exits 3 with eval::check_gates). UsageError when the candidate already
+// holds the alias, or --from is neither vN nor an alias name.
 PromoteResult promote(const PromoteOptions& options);
 
 }  // namespace kiln::trainer
