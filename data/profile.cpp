@@ -32,11 +32,12 @@ NumericProfile numeric_from(const ColumnStats& s, const ProfileOptions& o) {
   p.min = s.min;
   p.max = s.max;
   p.rank_error = std::min(1.0, s.sketch.rank_error_bound() / static_cast<double>(s.count));
+  std::vector<double> grid;
   for (int i = 0; i <= o.quantiles; ++i)
-    p.quantiles.push_back(i == 0 ? s.min
-                          : i == o.quantiles
-                              ? s.max
-                              : s.sketch.quantile(static_cast<double>(i) / o.quantiles));
+    grid.push_back(static_cast<double>(i) / o.quantiles);
+  p.quantiles = s.sketch.quantiles(grid);
+  p.quantiles.front() = s.min;
+  p.quantiles.back() = s.max;
   for (std::size_t i = 1; i < p.quantiles.size(); ++i)  // a sketch's estimates never decrease
     p.quantiles[i] = std::max(p.quantiles[i], p.quantiles[i - 1]);
   // A column of few values (a label, a flag, a count) gets one bin per value: quantile cuts
@@ -46,10 +47,11 @@ NumericProfile numeric_from(const ColumnStats& s, const ProfileOptions& o) {
   if (values.size() <= static_cast<std::size_t>(o.bins)) {
     p.edges = values;
   } else {
-    for (int j = 1; j < o.bins; ++j) {
-      const double edge = s.sketch.quantile(static_cast<double>(j) / o.bins);
+    std::vector<double> cuts;
+    for (int j = 1; j < o.bins; ++j)
+      cuts.push_back(static_cast<double>(j) / o.bins);
+    for (double edge : s.sketch.quantiles(cuts))
       if (p.edges.empty() || edge > p.edges.back()) p.edges.push_back(edge);
-    }
   }
   p.counts.assign(p.edges.size() + 1, 0);
   return p;

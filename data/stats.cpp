@@ -85,6 +85,22 @@ double QuantileSketch::quantile(double q) const {
   return items.back().first;
 }
 
+std::vector<double> QuantileSketch::quantiles(const std::vector<double>& qs) const {
+  if (count_ == 0) return std::vector<double>(qs.size(), std::numeric_limits<double>::quiet_NaN());
+  const auto items = weighted(levels_);
+  std::vector<double> out;
+  out.reserve(qs.size());
+  std::size_t i = 0;
+  double cumulative = items.front().second;
+  for (double q : qs) {
+    const double target = std::clamp(q, 0.0, 1.0) * static_cast<double>(count_);
+    while (cumulative < target && i + 1 < items.size())
+      cumulative += items[++i].second;
+    out.push_back(items[i].first);
+  }
+  return out;
+}
+
 double QuantileSketch::rank(double value) const {
   double r = 0;
   for (std::size_t h = 0; h < levels_.size(); ++h) {

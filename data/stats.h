@@ -30,6 +30,8 @@ class QuantileSketch {
   // The smallest stored value whose estimated rank (items <= it) reaches q * count.
   // NaN when empty.
   double quantile(double q) const;
+  // quantile() at each of `qs` (non-decreasing), the sketch's items sorted once.
+  std::vector<double> quantiles(const std::vector<double>& qs) const;
   // Estimated number of items <= value.
   double rank(double value) const;
   double rank_error_bound() const { return error_bound_; }

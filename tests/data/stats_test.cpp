@@ -190,3 +190,25 @@ TEST(CountLabels, ALabelThatIsNotZeroOrOneNamesTheDatasetAndRow) {
 
 }  // namespace
 }  // namespace kiln::data
+
+namespace kiln::data {
+namespace {
+
+TEST(QuantileSketch, ManyQuantilesAtOnceEqualEachAlone) {
+  QuantileSketch sketch(64);  // small: many compactions
+  std::mt19937_64 rng(11);
+  std::lognormal_distribution<double> lognormal(0, 2);
+  for (int i = 0; i < 50000; ++i)
+    sketch.add(lognormal(rng));
+  std::vector<double> qs;
+  for (int i = 0; i <= 1000; ++i)
+    qs.push_back(i / 1000.0);
+  const std::vector<double> all = sketch.quantiles(qs);
+  ASSERT_EQ(all.size(), qs.size());
+  for (std::size_t i = 0; i < qs.size(); ++i)
+    EXPECT_EQ(all[i], sketch.quantile(qs[i])) << qs[i];
+  EXPECT_TRUE(std::isnan(QuantileSketch().quantiles({0.5})[0]));
+}
+
+}  // namespace
+}  // namespace kiln::data
