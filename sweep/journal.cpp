@@ -18,6 +18,8 @@ std::string journal_path(const std::string& dir) {
   return (fs::path(dir) / "journal.jsonl").string();
 }
 
+constexpr int64_t kMaxLease = 1'000'000'000'000;  // far beyond any sweep, and no overflow
+
 constexpr const char* kMissing = " (is this a sweep directory? see kiln sweep init)";
 
 Trial::State parse_final_state(const std::string& s, const std::string& where) {
@@ -79,7 +81,7 @@ void SweepState::apply(const json& e, const std::string& where) {
   }
   KILN_CHECK(trial != nullptr, DataError, where, ": unknown trial ", id);
   if (event == "claim") {
-    const int64_t lease = json_int(e, "lease", where, 1);
+    const int64_t lease = json_int(e, "lease", where, 1, kMaxLease);
     const int rung = static_cast<int>(json_int(e, "rung", where, 0, 64));
     KILN_CHECK(lease == leases + 1, DataError, where, ": lease ", lease, " out of order (expected ",
                leases + 1, ")");
@@ -105,7 +107,7 @@ void SweepState::apply(const json& e, const std::string& where) {
     return;
   }
   // The rest come from the worker holding the lease; a revoked worker's are void.
-  const int64_t lease = json_int(e, "lease", where, 1);
+  const int64_t lease = json_int(e, "lease", where, 1, kMaxLease);
   if (trial->state != Trial::State::kRunning || trial->lease != lease) return;
   if (event == "heartbeat") {
     trial->heartbeat = json_number(e, "t", where);
