@@ -374,6 +374,9 @@ TEST(RegistryCrash, KillsAtRandomTimesDuringACopyLeaveAWholeRegistry) {
   const double full = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (int k = 0; k < 12; ++k) {  // from early in the copy to past a whole register
     killed_register(o, dir / "reg", nullptr, full * 0.05 * std::pow(1.35, k));
+    // A kill between the journal line and the alias file leaves that file one move behind
+    // until the next writer repairs it (docs/REGISTRY.md): write once, then check.
+    reg.tag("m", 1, {{"after_kill", std::to_string(k)}}, {});
     expect_whole(reg, "kill " + std::to_string(k));
   }
   const int64_t before = reg.state("m").last_version;
