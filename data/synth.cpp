@@ -84,11 +84,14 @@ constexpr int64_t kStart = 1700000000;    // 2023-11-14, seconds since the epoch
 constexpr int64_t kPeriod = 180 * 86400;  // six months
 
 // One preset: its columns and a row generator that fills numeric, categorical values and
-// returns the latent log-odds without the intercept.
+// returns the latent log-odds without the intercept. `shifted` draws the drift_columns from
+// their covariate-drift distributions.
 struct Preset {
   std::vector<std::string> numeric;
   std::vector<std::pair<std::string, int64_t>> categorical;  // name, cardinality
-  std::function<double(RowRng&, int64_t ts, float* num, int32_t* cat, uint64_t seed)> row;
+  std::vector<std::string> drift_columns;
+  std::function<double(RowRng&, int64_t ts, float* num, int32_t* cat, uint64_t seed, bool shifted)>
+      row;
 };
 
 float maybe_missing(RowRng& rng, double p, double v) {
@@ -106,8 +109,9 @@ Preset fraud_preset() {
   for (auto& [name, n] : p.categorical) {
     zipf.emplace_back(n, name == "device_type" ? 0.5 : name == "country" ? 1.3 : 1.05);
   }
-  p.row = [zipf](RowRng& r, int64_t ts, float* x, int32_t* c, uint64_t seed) {
-    double amount = r.lognormal(3.6, 1.25);
+  p.drift_columns = {"amount", "device_risk", "country"};
+  p.row = [zipf](RowRng& r, int64_t ts, float* x, int32_t* c, uint64_t seed, bool shifted) {
+    double amount = r.lognormal(shifted ? 4.3 : 3.6, 1.25);
     if (r.chance(0.001)) amount *= 50;  // outliers
     double hour = static_cast<double>((ts / 3600 + static_cast<int64_t>(r.normal() * 2)) % 24);
     if (hour < 0) hour += 24;
@@ -115,7 +119,7 @@ Preset fraud_preset() {
     double tx24 = static_cast<double>(r.poisson(r.chance(0.05) ? 12 : 2.5));
     double ratio = std::exp(r.normal() * 0.9) * (r.chance(0.02) ? 6 : 1);
     double distance = r.lognormal(3.0, 1.6);
-    double device = std::pow(r.uniform(), 2.5);
+    double device = std::pow(r.uniform(), shifted ? 1.0 : 2.5);
     double ip = r.uniform();
     double failed = static_cast<double>(r.poisson(0.3));
     double session = r.lognormal(5.0, 1.0);
@@ -136,7 +140,8 @@ Preset fraud_preset() {
     x[13] = static_cast<float>(r.uniform());
     for (std::size_t j = 0; j < zipf.size(); ++j)
       c[j] = zipf[j].draw(r);
-    if (r.chance(0.03)) c[2] = -1;  // missing country
+    if (shifted) c[2] = (c[2] + 5) % 150;  // other countries are the common ones
+    if (r.chance(0.03)) c[2] = -1;         // missing country
     bool online = hashed_effect(seed, 7, c[1], 0.4, 1.0) > 0;
     bool night = hour < 5 || hour >= 23;
     double z = 0;
@@ -173,10 +178,11 @@ Preset credit_preset() {
   std::vector<Zipf> zipf;
   for (auto& [name, n] : p.categorical)
     zipf.emplace_back(n, name == "employer" ? 1.1 : 0.9);
-  p.row = [zipf](RowRng& r, int64_t, float* x, int32_t* c, uint64_t seed) {
-    double income = r.lognormal(10.8, 0.6);
+  p.drift_columns = {"income", "utilization", "purpose"};
+  p.row = [zipf](RowRng& r, int64_t, float* x, int32_t* c, uint64_t seed, bool shifted) {
+    double income = r.lognormal(shifted ? 10.4 : 10.8, 0.6);
     double debt = std::abs(r.normal() * 0.25 + 0.3) * (r.chance(0.01) ? 20 : 1);
-    double util = std::pow(r.uniform(), 0.8) * (r.chance(0.02) ? 3 : 1);
+    double util = std::pow(r.uniform(), shifted ? 0.4 : 0.8) * (r.chance(0.02) ? 3 : 1);
     double age = std::clamp(21 + r.exponential(18), 18.0, 95.0);
     double late30 = static_cast<double>(r.poisson(0.35));
     double late60 = static_cast<double>(r.poisson(late30 * 0.2));
@@ -200,6 +206,7 @@ Preset credit_preset() {
     x[11] = static_cast<float>(r.student_t3());
     for (std::size_t j = 0; j < zipf.size(); ++j)
       c[j] = zipf[j].draw(r);
+    if (shifted) c[1] = (c[1] + 3) % 14;  // other purposes are the common ones
     double z = 0;
     z += 1.4 * (util > 0.8) + 0.8 * (util > 1.0);
     z += 1.2 * std::tanh(late90) + 0.6 * std::tanh(late60) + 0.3 * late30;
@@ -218,6 +225,16 @@ Preset make_preset(const std::string& name) {
   if (name == "fraud") return fraud_preset();
   if (name == "credit") return credit_preset();
   throw ConfigError("--preset must be fraud or credit, got '" + name + "'");
+}
+
+enum class Drift { kNone, kCovariate, kPrior, kConcept };
+
+Drift parse_drift(const std::string& name) {
+  if (name == "none") return Drift::kNone;
+  if (name == "covariate") return Drift::kCovariate;
+  if (name == "prior") return Drift::kPrior;
+  if (name == "concept") return Drift::kConcept;
+  throw ConfigError("--drift must be none, covariate, prior or concept, got '" + name + "'");
 }
 
 enum Split { kTrain, kValid, kTest, kOot };
@@ -248,7 +265,7 @@ double calibrate(const SynthOptions& o, Preset& preset) {
     int64_t row = i * (o.rows / sample);
     RowRng rng(o.seed, static_cast<uint64_t>(row), 0);
     int64_t ts = timestamp(o, row, rng);
-    z[static_cast<std::size_t>(i)] = preset.row(rng, ts, num.data(), cat.data(), o.seed);
+    z[static_cast<std::size_t>(i)] = preset.row(rng, ts, num.data(), cat.data(), o.seed, false);
   }
   double lo = -30, hi = 30;
   for (int iter = 0; iter < 100; ++iter) {
@@ -267,6 +284,10 @@ std::vector<std::string> synth_presets() {
   return {"fraud", "credit"};
 }
 
+std::vector<std::string> synth_drift_columns(const std::string& preset) {
+  return make_preset(preset).drift_columns;
+}
+
 std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
   KILN_CHECK(o.rows >= 100, ConfigError, "--rows must be at least 100, got ", o.rows);
   KILN_CHECK(o.shards >= 1 && o.shards <= 100000, ConfigError, "--shards must be 1..100000, got ",
@@ -278,8 +299,14 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
   KILN_CHECK(o.valid_fraction >= 0 && o.test_fraction >= 0 && o.oot_fraction >= 0 &&
                  o.valid_fraction + o.test_fraction < 1 && o.oot_fraction < 1,
              ConfigError, "split fractions must be non-negative and leave rows for training");
+  const Drift drift = parse_drift(o.drift);
+  KILN_CHECK(o.drift_at < 1, ConfigError, "--drift-at must be below 1, got ", o.drift_at);
+  const double drift_at = o.drift_at < 0 ? 1.0 - o.oot_fraction : o.drift_at;
   Preset preset = make_preset(o.preset);
   const double intercept = calibrate(o, preset);
+  // Prior drift: negatives kept with this probability make the positive rate `target`.
+  const double target = std::min(0.5, 3 * o.positive_rate);
+  const double accept_negative = o.positive_rate * (1 - target) / ((1 - o.positive_rate) * target);
 
   Schema schema;
   schema.columns.push_back({"row_id", Role::kId, 0});
@@ -342,11 +369,24 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& o) {
   core::ProgressBar progress("synth " + o.preset, o.rows);
   for (int64_t row = 0; row < o.rows; ++row) {
     if (row % kBlock == 0) progress.update(row, "rows");
-    RowRng rng(o.seed, static_cast<uint64_t>(row), 0);
-    int64_t ts = timestamp(o, row, rng);
-    double z = preset.row(rng, ts, num.data(), cat.data(), o.seed);
-    bool positive = rng.chance(sigmoid(intercept + z));
-    if (rng.chance(o.label_noise)) positive = !positive;
+    const bool drifted =
+        drift != Drift::kNone && static_cast<double>(row) >= drift_at * static_cast<double>(o.rows);
+    int64_t ts = 0;
+    bool positive = false;
+    // A prior drift draws the row again (another stream) until its label is accepted.
+    for (uint64_t attempt = 0;; ++attempt) {
+      RowRng rng(o.seed, static_cast<uint64_t>(row), attempt);
+      ts = timestamp(o, row, rng);
+      const double z = preset.row(rng, ts, num.data(), cat.data(),
+                                  drifted && drift == Drift::kConcept ? ~o.seed : o.seed,
+                                  drifted && drift == Drift::kCovariate);
+      positive = rng.chance(sigmoid(intercept + z));
+      if (!drifted || drift != Drift::kPrior || positive || rng.chance(accept_negative) ||
+          attempt == 1000) {
+        if (rng.chance(o.label_noise)) positive = !positive;
+        break;
+      }
+    }
     int s = split_of(o, row);
     Buffer& b = buffers[s];
     b.id.push_back(row);

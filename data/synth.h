@@ -9,6 +9,15 @@
 // (thresholds, products, non-monotone terms, high-cardinality category effects), so a
 // non-linear model clearly beats logistic regression; then each label is flipped with
 // probability `label_noise`.
+//
+// A drift scenario changes the rows from `drift_at` of the period on (by default where the
+// oot split starts), so drift checks have data whose drift is known:
+//   covariate  the inputs' distribution moves for the preset's drift_columns (fraud: amount,
+//              device_risk, country; credit: income, utilization, purpose) and the label
+//              follows from the same mechanism: P(y | x) is unchanged;
+//   prior      the positive rate is three times the rate (at most 0.5) while P(x | y) is
+//              unchanged (rows are drawn until their label is accepted);
+//   concept    P(y | x) changes (other categories carry the risk) while P(x) is unchanged.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +39,8 @@ struct SynthOptions {
   double valid_fraction = 0.15;  // of the in-time rows
   double test_fraction = 0.15;   // of the in-time rows
   double oot_fraction = 0.10;    // latest rows by time
+  std::string drift = "none";    // none, covariate, prior or concept (above)
+  double drift_at = -1;          // fraction of the period where drift starts; < 0: where oot does
   ShardWriteOptions write;       // chunking and filters of the shards
 };
 
@@ -46,5 +57,8 @@ std::map<std::string, SplitSummary> synthesize(const SynthOptions& options);
 
 // The presets' column lists, for documentation and tests.
 std::vector<std::string> synth_presets();
+
+// The columns a covariate drift moves in a preset.
+std::vector<std::string> synth_drift_columns(const std::string& preset);
 
 }  // namespace kiln::data

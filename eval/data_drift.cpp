@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <optional>
 #include <set>
+#include <utility>
 
+#include "core/config.h"
 #include "core/errors.h"
 #include "eval/drift.h"
 
@@ -84,7 +88,106 @@ ColumnDrift column_drift(const data::ColumnProfile& r, const data::ColumnProfile
   return d;
 }
 
+// A gate's name split into its statistic and column ("psi.amount": psi, amount); the column
+// is "" for the dataset's names.
+std::pair<std::string, std::string> split_name(const std::string& name) {
+  for (const std::string& prefix : drift_gate_names().prefixes)
+    if (name.starts_with(prefix))
+      return {prefix.substr(0, prefix.size() - 1), name.substr(prefix.size())};
+  return {name, ""};
+}
+
+std::optional<double> column_value(const ColumnDrift& c, const std::string& statistic) {
+  if (statistic == "psi") return c.psi;
+  if (statistic == "js") return c.js;
+  if (statistic == "ks") return c.ks;
+  if (statistic == "wasserstein") return c.wasserstein;
+  if (statistic == "chi2_p") return c.chi2_p;
+  if (statistic == "score") return c.score;
+  if (statistic == "missing") return c.missing_current;
+  return std::nullopt;
+}
+
+std::string short_number(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.4g", v);
+  return buffer;
+}
+
+// A column's histogram on the reference's bins or codes, for the report's charts: a label
+// per bar and the two sides' counts, with missing values (and infinities) as bars of their
+// own when either side has any.
+nlohmann::ordered_json histogram(const data::ColumnProfile& r, const data::ColumnProfile& c) {
+  std::vector<std::string> labels;
+  std::vector<double> ref, cur;
+  int64_t ref_missing = 0, cur_missing = 0, ref_inf = 0, cur_inf = 0;
+  if (r.is_categorical()) {
+    for (const auto& [code, n] : r.categorical.codes)
+      labels.push_back(std::to_string(code));
+    labels.push_back("other");
+    ref = code_counts(r.categorical);
+    cur = code_counts(c.categorical);
+    ref_missing = r.categorical.missing;
+    cur_missing = c.categorical.missing;
+  } else {
+    const auto& edges = r.numeric.edges;
+    for (std::size_t i = 0; i <= edges.size(); ++i)
+      labels.push_back(edges.empty()       ? "all"
+                       : i == 0            ? "< " + short_number(edges[0])
+                       : i == edges.size() ? ">= " + short_number(edges.back())
+                                           : "[" + short_number(edges[i - 1]) + ", " +
+                                                 short_number(edges[i]) + ")");
+    ref = as_doubles(r.numeric.counts);
+    cur = as_doubles(c.numeric.counts);
+    ref_missing = r.numeric.missing;
+    cur_missing = c.numeric.missing;
+    ref_inf = r.numeric.pos_inf + r.numeric.neg_inf;
+    cur_inf = c.numeric.pos_inf + c.numeric.neg_inf;
+  }
+  auto extra = [&](const char* label, int64_t a, int64_t b) {
+    if (a == 0 && b == 0) return;
+    labels.push_back(label);
+    ref.push_back(static_cast<double>(a));
+    cur.push_back(static_cast<double>(b));
+  };
+  extra("missing", ref_missing, cur_missing);
+  extra("inf", ref_inf, cur_inf);
+  return {{"labels", labels}, {"reference", ref}, {"current", cur}};
+}
+
 }  // namespace
+
+const GateNames& drift_gate_names() {
+  static const GateNames names{
+      {"drift_share", "drifted_columns"},
+      {"psi.", "js.", "ks.", "wasserstein.", "chi2_p.", "score.", "missing."},
+      false,
+      "'drift_share < 0.3' or 'psi.amount < 0.2'; see docs/MONITORING.md"};
+  return names;
+}
+
+std::vector<Gate> drift_gates(const std::vector<std::string>& texts,
+                              const data::Profile& reference) {
+  std::vector<std::string> columns;
+  for (const auto& c : reference.columns)
+    columns.push_back(c.name);
+  std::vector<Gate> gates;
+  for (const std::string& text : texts) {
+    gates.push_back(parse_gate(text, drift_gate_names()));
+    for (const GateSide* side : {&gates.back().left, &gates.back().right}) {
+      if (!side->ref) continue;
+      const auto [statistic, column] = split_name(side->ref->metric);
+      if (column.empty()) continue;
+      const data::ColumnProfile* c = reference.find(column);
+      KILN_CHECK(c != nullptr, ConfigError, "gate '", text, "': no column '", column,
+                 "' in the reference; nearest: '", core::nearest_key(column, columns), "'");
+      KILN_CHECK(!c->is_categorical() || (statistic != "ks" && statistic != "wasserstein"),
+                 ConfigError, "gate '", text, "': '", column, "' is categorical; ", statistic,
+                 " is for numeric columns");
+    }
+  }
+  return gates;
+}
 
 DataDrift data_drift(const data::Profile& reference, const data::Profile& current,
                      const DataDriftOptions& o) {
@@ -103,6 +206,18 @@ DataDrift data_drift(const data::Profile& reference, const data::Profile& curren
   std::stable_sort(out.columns.begin(), out.columns.end(), [](const auto& a, const auto& b) {
     return a.drifted != b.drifted ? a.drifted : a.psi > b.psi;
   });
+  const GateLookup lookup = [&out](const GateRef& ref) -> std::optional<double> {
+    const auto [statistic, column] = split_name(ref.metric);
+    if (column.empty())
+      return statistic == "drift_share" ? out.share : static_cast<double>(out.drifted);
+    for (const ColumnDrift& c : out.columns)
+      if (c.name == column) return column_value(c, statistic);
+    return std::nullopt;
+  };
+  for (const Gate& gate : drift_gates(o.gates, reference)) {
+    out.gates.push_back(evaluate_gate(gate, lookup));
+    out.passed = out.passed && out.gates.back().passed;
+  }
   return out;
 }
 
@@ -127,7 +242,11 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                                 {"drifted_columns", drifted},
                                 {"feature_columns", features},
                                 {"dataset_drifted", dataset_drifted},
+                                {"gates", nlohmann::ordered_json::array()},
+                                {"passed", passed},
                                 {"columns", nlohmann::ordered_json::array()}};
+  for (const GateResult& g : gates)
+    out["gates"].push_back(g.to_json());
   for (const ColumnDrift& c : columns) {
     nlohmann::ordered_json j = {{"name", c.name},
                                 {"role", std::string(data::role_name(c.role))},
@@ -146,6 +265,7 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                 {"ks_p", c.ks_p},
                 {"ks_bound", c.ks_bound},
                 {"wasserstein", c.wasserstein}});
+    j["histogram"] = histogram(*reference.find(c.name), *current.find(c.name));
     out["columns"].push_back(std::move(j));
   }
   return out;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/profile.h"
+#include "eval/gates.h"
 
 namespace kiln::eval {
 
@@ -18,7 +19,19 @@ struct DataDriftOptions {
   int64_t small_reference = 1000;   // up to this many reference rows: tests with p-values
   double p_threshold = 0.05;        // KS, chi-square: drift below this p-value
   double distance_threshold = 0.1;  // Wasserstein (normalized), Jensen-Shannon: drift at or above
+  std::vector<std::string> gates;   // e.g. "drift_share < 0.3", "psi.amount < 0.2"
 };
+
+// What drift gates may name: drift_share and drifted_columns, and per column
+// psi.COLUMN, js.COLUMN, ks.COLUMN, wasserstein.COLUMN, chi2_p.COLUMN, score.COLUMN (its
+// method's statistic) and missing.COLUMN (the current share of missing values).
+const GateNames& drift_gate_names();
+
+// The gates parsed, each column they name checked against the reference (ks and
+// wasserstein only for numeric columns): ConfigError (78) naming the gate and the nearest
+// column. Cheap: call it before the pass over the data.
+std::vector<Gate> drift_gates(const std::vector<std::string>& gates,
+                              const data::Profile& reference);
 
 struct ColumnDrift {
   std::string name;
@@ -39,6 +52,8 @@ struct DataDrift {
   int64_t drifted = 0, features = 0;  // drifted feature columns (the label is apart)
   double share = 0;
   bool dataset_drifted = false;
+  std::vector<GateResult> gates;
+  bool passed = true;  // every gate
   nlohmann::ordered_json to_json(const data::Profile& reference, const data::Profile& current,
                                  const DataDriftOptions& options) const;
 };

@@ -57,13 +57,33 @@ class Scanner {
   std::size_t at_ = 0;
 };
 
-[[noreturn]] void bad_gate(const std::string& text, const std::string& why) {
-  throw ConfigError(detail::concat("gate '", text, "': ", why,
-                                   " (expected e.g. 'auroc >= 0.80' or "
-                                   "'auroc >= baseline.auroc - 0.002'; see docs/EVAL.md)"));
+[[noreturn]] void bad_gate(const std::string& text, const std::string& why,
+                           const GateNames& names) {
+  throw ConfigError(
+      detail::concat("gate '", text, "': ", why, " (expected e.g. ", names.example, ")"));
 }
 
-GateRef parse_ref(const std::string& word, const std::string& text) {
+// A whole-word ref of a command's own names.
+GateRef parse_name(const std::string& word, const std::string& text, const GateNames& names) {
+  const auto& exact = names.exact;
+  bool known = std::find(exact.begin(), exact.end(), word) != exact.end();
+  for (const std::string& prefix : names.prefixes)
+    known = known || (word.size() > prefix.size() && word.starts_with(prefix));
+  if (!known) {
+    std::vector<std::string> all = exact;
+    for (const std::string& prefix : names.prefixes)
+      all.push_back(prefix + "COLUMN");
+    bad_gate(text, "unknown name '" + word + "'; nearest: '" + core::nearest_key(word, all) + "'",
+             names);
+  }
+  GateRef ref;
+  ref.metric = word;
+  return ref;
+}
+
+GateRef parse_ref(const std::string& word, const std::string& text, const GateNames& names) {
+  if (!names.baselines) return parse_name(word, text, names);
+  const auto& metrics = names.exact;
   std::vector<std::string> parts;
   std::stringstream in(word);
   std::string part;
@@ -74,42 +94,42 @@ GateRef parse_ref(const std::string& word, const std::string& text) {
   if (!parts.empty() && parts[0] == "baseline") {
     ref.baseline = true;
     i = 1;
-    const auto& metrics = gate_metrics();
     bool next_is_metric =
         i < parts.size() && std::find(metrics.begin(), metrics.end(), parts[i]) != metrics.end();
     if (!next_is_metric && i + 1 < parts.size()) ref.baseline_name = parts[i++];
   }
-  if (i >= parts.size()) bad_gate(text, "'" + word + "' names no metric");
+  if (i >= parts.size()) bad_gate(text, "'" + word + "' names no metric", names);
   ref.metric = parts[i++];
-  const auto& metrics = gate_metrics();
   if (std::find(metrics.begin(), metrics.end(), ref.metric) == metrics.end()) {
-    bad_gate(text, "unknown metric '" + ref.metric + "'; nearest: '" +
-                       core::nearest_key(ref.metric, metrics) + "'");
+    bad_gate(text,
+             "unknown metric '" + ref.metric + "'; nearest: '" +
+                 core::nearest_key(ref.metric, metrics) + "'",
+             names);
   }
   if (i < parts.size()) {
     ref.part = parts[i++];
     if (ref.part != "ci_low" && ref.part != "ci_high") {
-      bad_gate(text, "'" + ref.part + "' after a metric must be ci_low or ci_high");
+      bad_gate(text, "'" + ref.part + "' after a metric must be ci_low or ci_high", names);
     }
   }
-  if (i < parts.size()) bad_gate(text, "'" + word + "' has too many parts");
+  if (i < parts.size()) bad_gate(text, "'" + word + "' has too many parts", names);
   return ref;
 }
 
-GateSide parse_side(Scanner& s, const std::string& text) {
+GateSide parse_side(Scanner& s, const std::string& text, const GateNames& names) {
   GateSide side;
   if (std::isalpha(static_cast<unsigned char>(s.peek()))) {
-    side.ref = parse_ref(s.word(), text);
+    side.ref = parse_ref(s.word(), text, names);
     char sign = s.peek();
     if (sign == '+' || sign == '-') {
       s.take(sign == '+' ? "+" : "-");
       auto offset = s.number();
-      if (!offset) bad_gate(text, std::string("expected a number after '") + sign + "'");
+      if (!offset) bad_gate(text, std::string("expected a number after '") + sign + "'", names);
       side.number = sign == '+' ? *offset : -*offset;
     }
   } else {
     auto number = s.number();
-    if (!number) bad_gate(text, "expected a number or a metric");
+    if (!number) bad_gate(text, "expected a number or a metric", names);
     side.number = *number;
   }
   return side;
@@ -124,6 +144,15 @@ const std::vector<std::string>& gate_metrics() {
   return names;
 }
 
+const GateNames& eval_gate_names() {
+  static const GateNames names{
+      gate_metrics(),
+      {},
+      true,
+      "'auroc >= 0.80' or 'auroc >= baseline.auroc - 0.002'; see docs/EVAL.md"};
+  return names;
+}
+
 std::string GateRef::text() const {
   std::string out =
       baseline ? (baseline_name.empty() ? "baseline." : "baseline." + baseline_name + ".") : "";
@@ -132,23 +161,34 @@ std::string GateRef::text() const {
   return out;
 }
 
-Gate parse_gate(const std::string& text) {
+Gate parse_gate(const std::string& text, const GateNames& names) {
   Gate gate;
   gate.text = text;
   Scanner s(text);
-  if (s.done()) bad_gate(text, "empty");
-  gate.left = parse_side(s, text);
+  if (s.done()) bad_gate(text, "empty", names);
+  gate.left = parse_side(s, text, names);
   for (const char* op : {">=", "<=", ">", "<"}) {
     if (s.take(op)) {
       gate.op = op;
       break;
     }
   }
-  if (gate.op.empty()) bad_gate(text, "expected one of >= <= > < after the left side");
-  gate.right = parse_side(s, text);
-  if (!s.done()) bad_gate(text, "unexpected text after the right side");
-  if (!gate.left.ref && !gate.right.ref) bad_gate(text, "compares two numbers");
+  if (gate.op.empty()) bad_gate(text, "expected one of >= <= > < after the left side", names);
+  gate.right = parse_side(s, text, names);
+  if (!s.done()) bad_gate(text, "unexpected text after the right side", names);
+  if (!gate.left.ref && !gate.right.ref) bad_gate(text, "compares two numbers", names);
   return gate;
+}
+
+nlohmann::ordered_json GateResult::to_json() const {
+  auto number = [](double v) {
+    return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+  };
+  return {{"gate", gate},
+          {"passed", passed},
+          {"left", number(left)},
+          {"right", number(right)},
+          {"detail", detail}};
 }
 
 GateResult evaluate_gate(const Gate& gate, const GateLookup& lookup) {

@@ -10,6 +10,7 @@
 #include "core/build_info.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "eval/svg.h"
 
 namespace kiln::eval {
 namespace {
@@ -91,10 +92,6 @@ std::string interval_text(const json& metric) {
   return "[" + fixed(metric["ci_low"]) + ", " + fixed(metric["ci_high"]) + "]";
 }
 
-std::string escape(const std::string& s) {
-  return html_escape(s);
-}
-
 const char* kMetricOrder[] = {"auroc", "ap",        "log_loss", "brier", "ece",
                               "ks",    "precision", "recall",   "f1",    "best_f1"};
 
@@ -105,116 +102,13 @@ std::string metric_label(const std::string& name, const json& m) {
   return name;
 }
 
-struct Series {
-  std::string name, color;
-  std::vector<std::pair<double, double>> points;
-  bool dashed = false;
-};
-
-// A line chart on [0, 1] x [0, 1] with axes, grid, labels and a legend.
-// Where the legend goes: the corner the curves leave empty.
-enum class Corner { kTopRight, kBottomRight, kTopLeft };
-
-std::string svg_lines(const std::string& title, const std::string& x_label,
-                      const std::string& y_label, const std::vector<Series>& series,
-                      Corner legend) {
-  const double w = 420, h = 340, left = 52, top = 30, right = 16, bottom = 46;
-  const double pw = w - left - right, ph = h - top - bottom;
-  auto x = [&](double v) { return left + std::clamp(v, 0.0, 1.0) * pw; };
-  auto y = [&](double v) { return top + (1 - std::clamp(v, 0.0, 1.0)) * ph; };
-  std::ostringstream s;
-  s.precision(5);
-  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\""
-    << h << "\" viewBox=\"0 0 " << w << " " << h << "\" role=\"img\" aria-label=\"" << escape(title)
-    << "\">"
-    << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
-    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">"
-    << escape(title) << "</text>";
-  for (int i = 0; i <= 5; ++i) {
-    double v = i / 5.0;
-    s << "<line x1=\"" << x(0) << "\" x2=\"" << x(1) << "\" y1=\"" << y(v) << "\" y2=\"" << y(v)
-      << "\" class=\"grid\"/><line y1=\"" << y(0) << "\" y2=\"" << y(1) << "\" x1=\"" << x(v)
-      << "\" x2=\"" << x(v) << "\" class=\"grid\"/>"
-      << "<text x=\"" << x(v) << "\" y=\"" << y(0) + 16 << "\" text-anchor=\"middle\">" << v
-      << "</text>"
-      << "<text x=\"" << left - 6 << "\" y=\"" << y(v) + 4 << "\" text-anchor=\"end\">" << v
-      << "</text>";
-  }
-  s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
-    << "\" class=\"frame\"/>"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">"
-    << escape(x_label) << "</text>"
-    << "<text transform=\"translate(14," << top + ph / 2
-    << ") rotate(-90)\" text-anchor=\"middle\">" << escape(y_label) << "</text>";
-  for (std::size_t k = 0; k < series.size(); ++k) {
-    const Series& line = series[k];
-    s << "<polyline fill=\"none\" stroke=\"" << line.color << "\" stroke-width=\"2\""
-      << (line.dashed ? " stroke-dasharray=\"5 4\"" : "") << " points=\"";
-    for (const auto& [px, py] : line.points)
-      s << x(px) << "," << y(py) << " ";
-    s << "\"/>";
-    const double lx = legend == Corner::kTopLeft ? left + 10 : left + pw - 150;
-    const double ly = legend == Corner::kBottomRight
-                          ? top + ph - 10 - 16.0 * static_cast<double>(series.size() - 1 - k)
-                          : top + 14 + 16.0 * static_cast<double>(k);
-    s << "<line x1=\"" << lx << "\" x2=\"" << lx + 20 << "\" y1=\"" << ly - 4 << "\" y2=\""
-      << ly - 4 << "\" stroke=\"" << line.color << "\" stroke-width=\"2\""
-      << (line.dashed ? " stroke-dasharray=\"5 4\"" : "") << "/><text x=\"" << lx + 24 << "\" y=\""
-      << ly << "\">" << escape(line.name) << "</text>";
-  }
-  s << "</svg>";
-  return s.str();
-}
-
 // Score histograms by class, each normalized to its class's total.
 std::string svg_histogram(const json& histogram) {
-  std::vector<double> pos = histogram["positive"].get<std::vector<double>>();
-  std::vector<double> neg = histogram["negative"].get<std::vector<double>>();
-  double pos_total = 0, neg_total = 0;
-  for (double v : pos)
-    pos_total += v;
-  for (double v : neg)
-    neg_total += v;
-  double peak = 0;
-  for (std::size_t i = 0; i < pos.size(); ++i) {
-    pos[i] = pos_total > 0 ? pos[i] / pos_total : 0;
-    neg[i] = neg_total > 0 ? neg[i] / neg_total : 0;
-    peak = std::max({peak, pos[i], neg[i]});
-  }
-  const double w = 420, h = 340, left = 52, top = 30, right = 16, bottom = 46;
-  const double pw = w - left - right, ph = h - top - bottom;
-  const double bar = pw / static_cast<double>(std::max<std::size_t>(pos.size(), 1));
-  std::ostringstream s;
-  s.precision(5);
-  s << "<svg class=\"plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\""
-    << h << "\" viewBox=\"0 0 " << w << " " << h
-    << "\" role=\"img\" aria-label=\"score histograms\">"
-    << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
-    << "<text x=\"" << w / 2
-    << "\" y=\"18\" text-anchor=\"middle\" class=\"title\">Scores by class</text>"
-    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
-    << "\" class=\"frame\"/>";
-  for (std::size_t i = 0; i < pos.size(); ++i) {
-    double hn = peak > 0 ? neg[i] / peak * ph : 0, hp = peak > 0 ? pos[i] / peak * ph : 0;
-    double x0 = left + bar * static_cast<double>(i);
-    s << "<rect x=\"" << x0 + 1 << "\" y=\"" << top + ph - hn << "\" width=\"" << bar / 2 - 1
-      << "\" height=\"" << hn << "\" fill=\"#8c9bab\"/><rect x=\"" << x0 + bar / 2 << "\" y=\""
-      << top + ph - hp << "\" width=\"" << bar / 2 - 1 << "\" height=\"" << hp
-      << "\" fill=\"#d9480f\"/>";
-  }
-  s << "<text x=\"" << left << "\" y=\"" << h - 8 << "\">" << fixed(histogram["low"], 3)
-    << "</text>"
-    << "<text x=\"" << left + pw << "\" y=\"" << h - 8 << "\" text-anchor=\"end\">"
-    << fixed(histogram["high"], 3) << "</text>"
-    << "<text x=\"" << left + pw / 2 << "\" y=\"" << h - 8
-    << "\" text-anchor=\"middle\">score</text>"
-    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 8
-    << "\" width=\"12\" height=\"10\" fill=\"#d9480f\"/>"
-    << "<text x=\"" << left + pw - 104 << "\" y=\"" << top + 17 << "\">positives</text>"
-    << "<rect x=\"" << left + pw - 120 << "\" y=\"" << top + 26
-    << "\" width=\"12\" height=\"10\" fill=\"#8c9bab\"/>"
-    << "<text x=\"" << left + pw - 104 << "\" y=\"" << top + 35 << "\">negatives</text></svg>";
-  return s.str();
+  using svg::shares;
+  return svg::bars("Scores by class",
+                   {{"negatives", "#8c9bab", shares(histogram["negative"])},
+                    {"positives", "#d9480f", shares(histogram["positive"])}},
+                   "score", fixed(histogram["low"], 3), fixed(histogram["high"], 3));
 }
 
 std::vector<std::pair<double, double>> pairs(const json& points) {
@@ -223,8 +117,6 @@ std::vector<std::pair<double, double>> pairs(const json& points) {
     out.push_back({p[0].get<double>(), p[1].get<double>()});
   return out;
 }
-
-const char* kColors[] = {"#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#495057"};
 
 }  // namespace
 
@@ -361,14 +253,41 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
   for (const Gate& g : gates) {
     GateResult result = evaluate_gate(g, lookup);
     passed = passed && result.passed;
-    report["gates"].push_back({{"gate", result.gate},
-                               {"passed", result.passed},
-                               {"left", number(result.left)},
-                               {"right", number(result.right)},
-                               {"detail", result.detail}});
+    report["gates"].push_back(result.to_json());
   }
   report["passed"] = passed;
   return report;
+}
+
+std::string gates_markdown(const json& report) {
+  if (report["gates"].empty()) return "";
+  std::ostringstream md;
+  md << "**Verdict: " << (report["passed"].get<bool>() ? "PASSED" : "FAILED") << "**\n\n"
+     << "| gate | verdict | left | right |\n|---|---|---|---|\n";
+  for (const auto& g : report["gates"]) {
+    md << "| `" << g["gate"].get<std::string>() << "` | "
+       << (g["passed"].get<bool>() ? "pass" : "**FAIL**") << " | " << fixed(g["left"]) << " | "
+       << fixed(g["right"]) << " |\n";
+  }
+  md << "\n";
+  return md.str();
+}
+
+std::string gates_html(const json& report) {
+  if (report["gates"].empty()) return "";
+  std::ostringstream h;
+  bool passed = report["passed"].get<bool>();
+  h << "<h2>Verdict: <span class=\"" << (passed ? "pass\">PASSED" : "fail\">FAILED")
+    << "</span></h2>"
+    << "<table><tr><th>gate</th><th>verdict</th><th>left</th><th>right</th></tr>";
+  for (const auto& g : report["gates"]) {
+    bool ok = g["passed"].get<bool>();
+    h << "<tr><td><code>" << html_escape(g["gate"].get<std::string>()) << "</code></td><td class=\""
+      << (ok ? "pass\">pass" : "fail\">FAIL") << "</td><td>" << fixed(g["left"]) << "</td><td>"
+      << fixed(g["right"]) << "</td></tr>";
+  }
+  h << "</table>";
+  return h.str();
 }
 
 std::string render_markdown(const json& report) {
@@ -379,16 +298,7 @@ std::string render_markdown(const json& report) {
      << data["rows"].get<int64_t>() << ", positives " << fixed(data["positives"], 0)
      << " (prevalence " << fixed(data["prevalence"], 4) << ")"
      << (data["weighted"].get<bool>() ? ", weighted" : "") << ".\n\n";
-  if (!report["gates"].empty()) {
-    md << "**Verdict: " << (report["passed"].get<bool>() ? "PASSED" : "FAILED") << "**\n\n"
-       << "| gate | verdict | left | right |\n|---|---|---|---|\n";
-    for (const auto& g : report["gates"]) {
-      md << "| `" << g["gate"].get<std::string>() << "` | "
-         << (g["passed"].get<bool>() ? "pass" : "**FAIL**") << " | " << fixed(g["left"]) << " | "
-         << fixed(g["right"]) << " |\n";
-    }
-    md << "\n";
-  }
+  md << gates_markdown(report);
   const std::string level = fixed(report["options"]["level"].get<double>() * 100, 0);
   md << "## Metrics\n\n| metric | value | " << level << "% CI |\n|---|---|---|\n";
   for (const char* name : kMetricOrder) {
@@ -412,108 +322,66 @@ std::string render_markdown(const json& report) {
 }
 
 std::string render_html(const json& report) {
-  std::vector<Series> roc, pr;
-  roc.push_back(
-      {report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["roc"])});
+  std::vector<svg::Series> roc, pr;
+  roc.push_back({report["model"]["name"].get<std::string>(), svg::kColors[0],
+                 pairs(report["curves"]["roc"])});
   pr.push_back(
-      {report["model"]["name"].get<std::string>(), kColors[0], pairs(report["curves"]["pr"])});
+      {report["model"]["name"].get<std::string>(), svg::kColors[0], pairs(report["curves"]["pr"])});
   std::size_t k = 1;
   for (const auto& b : report["baselines"]) {
-    const char* color = kColors[k++ % 6];
+    const char* color = svg::kColors[k++ % 6];
     roc.push_back({b["name"].get<std::string>(), color, pairs(b["curves"]["roc"]), true});
     pr.push_back({b["name"].get<std::string>(), color, pairs(b["curves"]["pr"]), true});
   }
-  roc.push_back({"chance", "#adb5bd", {{0, 0}, {1, 1}}, true});
+  roc.push_back({"chance", svg::kMuted, {{0, 0}, {1, 1}}, true});
   std::ostringstream h;
-  h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kiln evaluation: "
-    << escape(report["model"]["name"].get<std::string>()) << "</title><style>"
-    << "body{font-family:system-ui,sans-serif;margin:24px;color:#212529;max-width:1320px}"
-    << "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid "
-       "#dee2e6;padding:4px 10px;text-align:right}"
-    << "th{background:#f1f3f5}td:first-child,th:first-child{text-align:left}"
-    << ".pass{color:#2b8a3e;font-weight:600}.fail{color:#c92a2a;font-weight:600}"
-    << ".plots{display:flex;flex-wrap:wrap;gap:12px}.plot text{font-size:11px;fill:#495057}"
-    << ".plot .title{font-size:13px;font-weight:600;fill:#212529}.grid{stroke:#e9ecef}"
-    << ".frame{fill:none;stroke:#868e96}pre{background:#f8f9fa;padding:10px;overflow:auto}"
-    << "</style></head><body>";
-  h << "<h1>Kiln evaluation: " << escape(report["model"]["name"].get<std::string>()) << "</h1>"
-    << "<p>Scores <code>" << escape(report["model"]["source"].get<std::string>())
+  h << page_head("Kiln evaluation: " + report["model"]["name"].get<std::string>());
+  h << "<h1>Kiln evaluation: " << html_escape(report["model"]["name"].get<std::string>()) << "</h1>"
+    << "<p>Scores <code>" << html_escape(report["model"]["source"].get<std::string>())
     << "</code>: " << report["data"]["rows"].get<int64_t>() << " rows, prevalence "
     << fixed(report["data"]["prevalence"]) << ".</p>";
-  if (!report["gates"].empty()) {
-    bool passed = report["passed"].get<bool>();
-    h << "<h2>Verdict: <span class=\"" << (passed ? "pass\">PASSED" : "fail\">FAILED")
-      << "</span></h2>"
-      << "<table><tr><th>gate</th><th>verdict</th><th>left</th><th>right</th></tr>";
-    for (const auto& g : report["gates"]) {
-      bool ok = g["passed"].get<bool>();
-      h << "<tr><td><code>" << escape(g["gate"].get<std::string>()) << "</code></td><td class=\""
-        << (ok ? "pass\">pass" : "fail\">FAIL") << "</td><td>" << fixed(g["left"]) << "</td><td>"
-        << fixed(g["right"]) << "</td></tr>";
-    }
-    h << "</table>";
-  }
+  h << gates_html(report);
   h << "<div class=\"plots\">"
-    << svg_lines("ROC", "false positive rate", "true positive rate", roc, Corner::kBottomRight)
-    << svg_lines("Precision-recall", "recall", "precision", pr, Corner::kTopRight);
+    << svg::lines("ROC", "false positive rate", "true positive rate", roc,
+                  svg::Corner::kBottomRight)
+    << svg::lines("Precision-recall", "recall", "precision", pr, svg::Corner::kTopRight);
   if (!report["calibration"].empty()) {
-    Series reliability{"model", kColors[0], {}};
+    svg::Series reliability{"model", svg::kColors[0], {}};
     for (const auto& b : report["calibration"])
       if (b["weight"].get<double>() > 0)
         reliability.points.push_back(
             {b["mean_score"].get<double>(), b["positive_rate"].get<double>()});
-    h << svg_lines("Reliability (ECE " + fixed(report["metrics"]["ece"]["value"]) + ")",
-                   "mean predicted probability", "observed positive rate",
-                   {reliability, {"perfect", "#adb5bd", {{0, 0}, {1, 1}}, true}}, Corner::kTopLeft);
+    h << svg::lines("Reliability (ECE " + fixed(report["metrics"]["ece"]["value"]) + ")",
+                    "mean predicted probability", "observed positive rate",
+                    {reliability, {"perfect", svg::kMuted, {{0, 0}, {1, 1}}, true}},
+                    svg::Corner::kTopLeft);
   }
   h << svg_histogram(report["histogram"]) << "</div>";
   const std::string level = fixed(report["options"]["level"].get<double>() * 100, 0);
   h << "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>" << level << "% CI</th></tr>";
   for (const char* name : kMetricOrder) {
     const json& m = report["metrics"][name];
-    h << "<tr><td>" << escape(metric_label(name, m)) << "</td><td>" << fixed(m["value"])
+    h << "<tr><td>" << html_escape(metric_label(name, m)) << "</td><td>" << fixed(m["value"])
       << "</td><td>" << interval_text(m) << "</td></tr>";
   }
   h << "</table>";
   for (const auto& b : report["baselines"]) {
-    h << "<h2>Against baseline <code>" << escape(b["name"].get<std::string>()) << "</code></h2>"
+    h << "<h2>Against baseline <code>" << html_escape(b["name"].get<std::string>())
+      << "</code></h2>"
       << "<table><tr><th>metric</th><th>model</th><th>baseline</th><th>delta</th><th>" << level
       << "% CI of delta</th><th>p-value</th><th>test</th></tr>";
     for (const auto& [name, c] : b["comparison"].items()) {
-      h << "<tr><td>" << escape(name) << "</td><td>" << fixed(report["metrics"][name]["value"])
+      h << "<tr><td>" << html_escape(name) << "</td><td>" << fixed(report["metrics"][name]["value"])
         << "</td><td>" << fixed(b["metrics"][name]["value"]) << "</td><td>" << fixed(c["delta"])
         << "</td><td>[" << fixed(c["ci_low"]) << ", " << fixed(c["ci_high"]) << "]</td><td>"
-        << p_text(c["p_value"]) << "</td><td>" << escape(c["test"].get<std::string>())
+        << p_text(c["p_value"]) << "</td><td>" << html_escape(c["test"].get<std::string>())
         << "</td></tr>";
     }
     h << "</table>";
   }
-  h << "<h2>Provenance</h2><pre>" << escape(report["provenance"].dump(2))
+  h << "<h2>Provenance</h2><pre>" << html_escape(report["provenance"].dump(2))
     << "</pre></body></html>\n";
   return h.str();
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 Scored scored_file(const std::string& name, const std::string& path, const ScoreColumns& columns) {
@@ -525,13 +393,18 @@ Scored scored_file(const std::string& name, const std::string& path, const Score
 }
 
 void write_report(const std::string& dir, const nlohmann::ordered_json& report) {
+  write_report_files(dir, report, render_markdown(report), render_html(report));
+}
+
+void write_report_files(const std::string& dir, const nlohmann::ordered_json& report,
+                        const std::string& markdown, const std::string& html) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   KILN_CHECK(!error, OutputError, "cannot create '", dir, "': ", error.message());
   const std::filesystem::path base(dir);
   core::atomic_write((base / "report.json").string(), report.dump(1) + "\n");
-  core::atomic_write((base / "report.md").string(), render_markdown(report));
-  core::atomic_write((base / "report.html").string(), render_html(report));
+  core::atomic_write((base / "report.md").string(), markdown);
+  core::atomic_write((base / "report.html").string(), html);
 }
 
 void check_gates(const nlohmann::ordered_json& report) {

@@ -71,15 +71,19 @@ Scored scored_file(const std::string& name, const std::string& path,
 // report.json, report.md and report.html into `dir` (created), each atomically.
 // OutputError naming the path.
 void write_report(const std::string& dir, const nlohmann::ordered_json& report);
+// The same for another report's renderings (kiln drift's).
+void write_report_files(const std::string& dir, const nlohmann::ordered_json& report,
+                        const std::string& markdown, const std::string& html);
 
 // GateFailedError (exit 3) listing every failed gate of `report` with its two sides;
 // nothing when all passed.
 void check_gates(const nlohmann::ordered_json& report);
 
 std::string render_markdown(const nlohmann::ordered_json& report);
+// The verdict and a table of a report's "gates" (gate, passed, left, right), or "" when it
+// has none: eval's and drift's.
+std::string gates_markdown(const nlohmann::ordered_json& report);
+std::string gates_html(const nlohmann::ordered_json& report);
 std::string render_html(const nlohmann::ordered_json& report);
-
-// `s` with &, <, > and " escaped for HTML text and attributes.
-std::string html_escape(const std::string& s);
 
 }  // namespace kiln::eval

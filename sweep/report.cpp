@@ -8,7 +8,7 @@
 
 #include "core/build_info.h"
 #include "core/log.h"
-#include "eval/report.h"
+#include "eval/svg.h"
 
 namespace kiln::sweep {
 namespace {

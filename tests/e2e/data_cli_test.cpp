@@ -110,6 +110,57 @@ TEST(DataCli, DriftWritesAReportAndRefusesDataWithoutTheReferencesColumns) {
   EXPECT_NE(other.last_err_line().find("no column"), std::string::npos) << other.err;
 }
 
+// A covariate drift from synth: the report names the moved columns, gates exit 3 (or 78
+// before the pass for a bad one), and report.html renders in headless Chromium with a
+// histogram per column.
+TEST(DataCli, DriftGatesExitThreeAndTheReportsRender) {
+  TempDir dir;
+  auto synth = run_kiln(
+      {"data", "synth", "--out", dir / "d", "--rows", "40000", "--drift", "covariate", "--json"});
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  EXPECT_EQ(nlohmann::json::parse(synth.out)["drift"]["columns"],
+            nlohmann::json({"amount", "device_risk", "country"}));
+  auto run = run_kiln({"drift", "--reference", dir / "d/train", "--data", dir / "d/oot", "--out",
+                       dir / "r", "--gate", "drift_share < 0.5", "--gate", "psi.amount < 0.2"});
+  EXPECT_EQ(run.exit_code, 3) << run.err;
+  EXPECT_NE(run.last_err_line().find("'psi.amount < 0.2'"), std::string::npos) << run.err;
+  EXPECT_EQ(run.last_err_line().find("drift_share"), std::string::npos) << run.err;
+  const auto report = nlohmann::json::parse(std::ifstream(dir / "r/report.json"));
+  EXPECT_FALSE(report["passed"].get<bool>());
+  EXPECT_EQ(report["drifted_columns"], 3);
+  for (const char* name : {"amount", "device_risk", "country"})
+    EXPECT_NE(run.out.find(name), std::string::npos);
+  std::ifstream md(dir / "r/report.md");
+  const std::string markdown((std::istreambuf_iterator<char>(md)), {});
+  EXPECT_NE(markdown.find("| `psi.amount < 0.2` | **FAIL** |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| amount | numeric | wasserstein |"), std::string::npos) << markdown;
+
+  auto bad = run_kiln({"drift", "--reference", dir / "d/train", "--data", dir / "d/oot", "--out",
+                       dir / "bad", "--gate", "psi.amout < 0.2"});
+  EXPECT_EQ(bad.exit_code, 78);
+  EXPECT_NE(bad.last_err_line().find("nearest: 'amount'"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+  EXPECT_EQ(run_kiln({"drift", "--reference", dir / "d/train", "--data", dir / "d/oot", "--out",
+                      dir / "ok", "--gate", "drift_share < 0.5"})
+                .exit_code,
+            0);
+
+  if (std::system("chromium --version > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "no chromium (scripts/setup installs Debian's chromium package)";
+  }
+  const std::string columns = std::to_string(report["columns"].size());
+  const std::string cmd = testing::python_script("tests/eval/report_browser.py") +
+                          (dir / "r/report.html") + " " + (dir / "browser") + " " + columns +
+                          " > " + (dir / "browser.json");
+  const int rc = std::system(cmd.c_str());
+  std::ifstream in(dir / "browser.json");
+  const std::string summary((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(rc, 0) << summary;
+  const auto result = nlohmann::json::parse(summary);
+  EXPECT_EQ(result["plots"].get<std::size_t>(), report["columns"].size());
+  EXPECT_TRUE(result["problems"].empty()) << result["problems"];
+}
+
 TEST(DataCli, BadInputsExitWithTheirCodes) {
   TempDir dir;
   auto missing = run_kiln({"data", "inspect", dir / "nothing"});

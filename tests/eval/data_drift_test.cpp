@@ -1,13 +1,17 @@
 // Drift of current data against a reference profile (eval/data_drift.h): a known shift is
-// found, the same distribution is not, and the rule set switches at 1,000 reference rows.
+// found, the same distribution is not, the rule set switches at 1,000 reference rows, gates
+// name columns, and synth's drift scenarios are found where they are known to be.
 #include "eval/data_drift.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
+#include "core/errors.h"
 #include "data/dataset.h"
 #include "data/profile.h"
+#include "data/synth.h"
 #include "tests/temp_dir.h"
 
 namespace kiln::eval {
@@ -47,9 +51,17 @@ const ColumnDrift& column(const DataDrift& d, const std::string& name) {
   throw std::runtime_error("no column " + name);
 }
 
-DataDrift drift(const std::string& reference, const std::string& current) {
+DataDrift drift(const std::string& reference, const std::string& current,
+                const DataDriftOptions& options = {}) {
   const data::Profile r = data::profile_dataset(*data::Dataset::open(reference));
-  return data_drift(r, data::profile_against(r, *data::Dataset::open(current)));
+  return data_drift(r, data::profile_against(r, *data::Dataset::open(current)), options);
+}
+
+std::set<std::string> drifted_features(const DataDrift& d) {
+  std::set<std::string> out;
+  for (const auto& c : d.columns)
+    if (c.drifted && c.role != data::Role::kLabel) out.insert(c.name);
+  return out;
 }
 
 TEST(DataDrift, AKnownShiftIsFoundAndTheRestIsNot) {
@@ -90,6 +102,95 @@ TEST(DataDrift, SmallReferencesAreTestedWithPValues) {
   EXPECT_LT(column(d, "x").ks_p, 0.05);
   EXPECT_EQ(column(d, "c").method, "chi_square");
   EXPECT_EQ(column(d, "label").method, "chi_square");  // two values: categories
+}
+
+TEST(DataDrift, GatesNameDatasetAndColumnStatistics) {
+  TempDir dir;
+  DataDriftOptions o;
+  o.gates = {"drift_share < 0.5", "psi.x < 0.1",    "ks.y <= 0.2",
+             "js.c < 1",          "missing.x <= 0", "drifted_columns >= 2"};
+  const DataDrift d =
+      drift(write(dir, "ref", 20000, 0, false, 1), write(dir, "cur", 20000, 0.5, true, 2), o);
+  ASSERT_EQ(d.gates.size(), 6u);
+  EXPECT_FALSE(d.gates[0].passed);  // 2 of 3 columns drift
+  EXPECT_NEAR(d.gates[0].left, 2.0 / 3, 1e-12);
+  EXPECT_FALSE(d.gates[1].passed);
+  EXPECT_EQ(d.gates[1].left, column(d, "x").psi);
+  EXPECT_TRUE(d.gates[2].passed);
+  EXPECT_EQ(d.gates[2].left, column(d, "y").ks);
+  EXPECT_TRUE(d.gates[3].passed);
+  EXPECT_TRUE(d.gates[4].passed);
+  EXPECT_TRUE(d.gates[5].passed);
+  EXPECT_FALSE(d.passed);
+  const auto report = d.to_json(data::profile_dataset(*data::Dataset::open(dir / "ref")),
+                                data::profile_dataset(*data::Dataset::open(dir / "ref")), o);
+  EXPECT_FALSE(report["passed"].get<bool>());
+  EXPECT_EQ(report["gates"].size(), 6u);
+}
+
+TEST(DataDrift, GatesOnUnknownColumnsOrTheWrongKindAreConfigErrors) {
+  TempDir dir;
+  const data::Profile r =
+      data::profile_dataset(*data::Dataset::open(write(dir, "ref", 2000, 0, false, 1)));
+  auto error = [&](const std::string& gate) {
+    try {
+      drift_gates({gate}, r);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("psi.xx < 0.2").find("no column 'xx' in the reference; nearest: 'x'"),
+            std::string::npos);
+  EXPECT_NE(error("ks.c < 0.2").find("'c' is categorical"), std::string::npos);
+  EXPECT_NE(error("drift_shar < 0.2").find("nearest: 'drift_share'"), std::string::npos);
+  EXPECT_NE(error("auroc >= 0.8").find("unknown name"), std::string::npos);
+  EXPECT_NE(error("psi. < 0.2").find("unknown name"), std::string::npos);
+  EXPECT_EQ(error("wasserstein.x < 0.2"), "no error");
+}
+
+// synth's scenarios (data/synth.h): covariate drift moves exactly the preset's drift columns;
+// prior drift triples the positive rate and moves no feature; concept drift moves nothing
+// that a profile sees; rows before the drift are the rows without it.
+TEST(DataDrift, SynthDriftScenariosAreFoundWhereTheyAreKnown) {
+  TempDir dir;
+  for (const std::string preset : {"fraud", "credit"}) {
+    std::map<std::string, std::map<std::string, data::SplitSummary>> made;
+    for (const std::string kind : {"none", "covariate", "prior", "concept"}) {
+      data::SynthOptions o;
+      o.rows = 60000;
+      o.seed = 5;
+      o.preset = preset;
+      o.drift = kind;
+      o.out = dir / (preset + "_" + kind);
+      made[kind] = data::synthesize(o);
+    }
+    for (const std::string kind : {"covariate", "prior", "concept"}) {
+      EXPECT_EQ(made[kind].at("train").fingerprint, made["none"].at("train").fingerprint);
+      EXPECT_NE(made[kind].at("oot").fingerprint, made["none"].at("oot").fingerprint);
+    }
+    auto check = [&](const std::string& kind) {
+      const std::string base = dir / (preset + "_" + kind);
+      return drift(base + "/train", base + "/oot");
+    };
+    const auto expected = data::synth_drift_columns(preset);
+    EXPECT_EQ(drifted_features(check("covariate")),
+              std::set<std::string>(expected.begin(), expected.end()))
+        << preset;
+    EXPECT_TRUE(drifted_features(check("none")).empty()) << preset;
+    EXPECT_TRUE(drifted_features(check("concept")).empty()) << preset;
+    EXPECT_TRUE(drifted_features(check("prior")).empty()) << preset;
+    const auto rate = [&](const std::string& kind) {
+      const auto& oot = made[kind].at("oot");
+      return static_cast<double>(oot.positives) / static_cast<double>(oot.rows);
+    };
+    EXPECT_NEAR(rate("prior") / rate("none"), 3.0, 0.5) << preset;
+    EXPECT_NEAR(rate("concept") / rate("none"), 1.0, 0.35) << preset;
+  }
+  data::SynthOptions bad;
+  bad.out = dir / "bad";
+  bad.drift = "sudden";
+  EXPECT_THROW(data::synthesize(bad), ConfigError);
 }
 
 }  // namespace

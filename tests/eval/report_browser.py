@@ -4,7 +4,10 @@ errors or failed loads, and every plot drawn. Each <svg> of the report is also r
 its own page (with the report's <style>) and its screenshot must not be blank: enough
 non-background pixels, including the plot's data colors.
 
-  report_browser.py REPORT.html WORKDIR      prints a JSON summary; exits 1 on a problem
+  report_browser.py REPORT.html WORKDIR [PLOTS]   prints a JSON summary; exits 1 on a problem
+
+PLOTS is how many plots the page must have (4 for an eval report: ROC, PR, reliability,
+score histogram).
 """
 import json
 import os
@@ -78,6 +81,7 @@ def read_png(path):
 
 def main():
     report, work = sys.argv[1], sys.argv[2]
+    expected = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     os.makedirs(work, exist_ok=True)
     html = open(report, encoding="utf-8").read()
     problems = []
@@ -114,8 +118,8 @@ def main():
                                  "drawn": drawn})
         if not drawn:
             problems.append(f"plot '{title}' looks blank ({inked} inked pixels, {len(seen)} data colors)")
-    if len(plots) < 4:
-        problems.append(f"expected 4 plots (ROC, PR, reliability, histogram), found {len(plots)}")
+    if len(plots) < expected:
+        problems.append(f"expected {expected} plots, found {len(plots)}")
     summary["problems"] = problems
     print(json.dumps(summary))
     sys.exit(1 if problems else 0)

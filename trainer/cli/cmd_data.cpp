@@ -51,6 +51,17 @@ void add_synth(CLI::App& data) {
       ->capture_default_str();
   synth->add_option("--oot-fraction", o->oot_fraction, "latest fraction of rows for the oot split")
       ->capture_default_str();
+  synth
+      ->add_option("--drift", o->drift,
+                   "a known drift from --drift-at on: covariate (the inputs move: fraud amount, "
+                   "device_risk, country; credit income, utilization, purpose), prior (three "
+                   "times the positive rate, P(x|y) kept) or concept (P(y|x) changes, P(x) kept)")
+      ->check(CLI::IsMember({"none", "covariate", "prior", "concept"}))
+      ->capture_default_str();
+  synth
+      ->add_option("--drift-at", o->drift_at,
+                   "fraction of the period where the drift starts (default: where oot starts)")
+      ->check(CLI::Range(0.0, 0.999999));
   add_write_options(*synth, o->write);
   synth->add_flag("--json", *json, "print the summary as JSON on stdout");
   synth->callback([o, json] {
@@ -60,6 +71,11 @@ void add_synth(CLI::App& data) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     nlohmann::ordered_json out = {
         {"out", o->out}, {"preset", o->preset}, {"seed", o->seed}, {"seconds", seconds}};
+    if (o->drift != "none")
+      out["drift"] = {{"kind", o->drift},
+                      {"at", o->drift_at < 0 ? 1 - o->oot_fraction : o->drift_at},
+                      {"columns", o->drift == "covariate" ? data::synth_drift_columns(o->preset)
+                                                          : std::vector<std::string>{}}};
     for (const auto& [split, s] : summary) {
       out["splits"][split] = {{"path", o->out + "/" + split},
                               {"rows", s.rows},
@@ -73,6 +89,10 @@ void add_synth(CLI::App& data) {
     }
     std::printf("wrote %s (%s preset, seed %llu) in %.1f s\n", o->out.c_str(), o->preset.c_str(),
                 static_cast<unsigned long long>(o->seed), seconds);
+    if (out.contains("drift"))
+      std::printf("  %s drift from %.3g of the period on%s%s\n", o->drift.c_str(),
+                  out["drift"]["at"].get<double>(), o->drift == "covariate" ? ": " : "",
+                  o->drift == "covariate" ? out["drift"]["columns"].dump().c_str() : "");
     for (const char* split : {"train", "valid", "test", "oot"}) {
       if (!summary.count(split)) continue;
       const auto& s = summary.at(split);

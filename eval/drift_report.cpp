@@ -1,0 +1,171 @@
+#include "eval/drift_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+#include "eval/report.h"
+#include "eval/svg.h"
+
+namespace kiln::eval {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::string number(const json& v, const char* format = "%.4f") {
+  if (!v.is_number()) return "n/a";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v.get<double>());
+  return buffer;
+}
+
+std::string percent(const json& v) {
+  return v.is_number() ? number(json(v.get<double>() * 100), "%.1f%%") : "n/a";
+}
+
+std::string summary(const json& r) {
+  return std::to_string(r["drifted_columns"].get<int64_t>()) + " of " +
+         std::to_string(r["feature_columns"].get<int64_t>()) + " feature columns drifted (share " +
+         number(r["drift_share"], "%.3f") + "; the dataset drifts at " +
+         number(r["thresholds"]["share"], "%.2f") + "): dataset drift " +
+         (r["dataset_drifted"].get<bool>() ? "YES" : "no");
+}
+
+std::string side(const json& s) {
+  return "`" + s["path"].get<std::string>() + "` (" + std::to_string(s["rows"].get<int64_t>()) +
+         " rows)";
+}
+
+// The cells of a column's row, in the tables' order.
+std::vector<std::string> cells(const json& c) {
+  const bool numeric = c.contains("ks");
+  return {c["name"].get<std::string>(),
+          c["role"].get<std::string>(),
+          c["method"].get<std::string>(),
+          number(c["score"], "%.4g"),
+          number(c["threshold"], "%.4g"),
+          c["drifted"].get<bool>() ? "DRIFT" : "ok",
+          number(c["psi"]),
+          number(c["js"]),
+          numeric ? number(c["ks"]) + " ± " + number(c["ks_bound"], "%.3f") : "",
+          numeric ? number(c["wasserstein"]) : "",
+          percent(c["missing_reference"]) + " → " + percent(c["missing_current"])};
+}
+
+const char* kHeader[] = {"column",
+                         "role",
+                         "method",
+                         "score",
+                         "threshold",
+                         "verdict",
+                         "PSI",
+                         "JS",
+                         "KS (± bound)",
+                         "W1 / std",
+                         "missing (reference → current)"};
+
+// At most this many bars a side in a chart: a column of many codes shows its largest ones
+// (by either side's share) and the rest merged.
+constexpr std::size_t kChartBars = 24;
+
+std::string chart(const json& c) {
+  const json& h = c["histogram"];
+  std::vector<std::string> labels = h["labels"].get<std::vector<std::string>>();
+  std::vector<double> ref = svg::shares(h["reference"]), cur = svg::shares(h["current"]);
+  std::string low = labels.front(), high = labels.back();
+  if (labels.size() > kChartBars) {
+    std::vector<std::size_t> order(labels.size());
+    for (std::size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::partial_sort(order.begin(), order.begin() + kChartBars - 1, order.end(),
+                      [&](std::size_t a, std::size_t b) {
+                        return std::max(ref[a], cur[a]) > std::max(ref[b], cur[b]);
+                      });
+    std::sort(order.begin(), order.begin() + kChartBars - 1);
+    std::vector<double> r, k;
+    for (std::size_t j = 0; j + 1 < kChartBars; ++j) {
+      r.push_back(ref[order[j]]);
+      k.push_back(cur[order[j]]);
+    }
+    r.push_back(0);
+    k.push_back(0);
+    for (std::size_t j = kChartBars - 1; j < order.size(); ++j) {
+      r.back() += ref[order[j]];
+      k.back() += cur[order[j]];
+    }
+    ref = std::move(r);
+    cur = std::move(k);
+    low = labels[order.front()];
+    high = "the rest";
+  }
+  const std::string title = c["name"].get<std::string>() + " (" + c["method"].get<std::string>() +
+                            " " + number(c["score"], "%.3g") +
+                            (c["drifted"].get<bool>() ? ", drift)" : ")");
+  return svg::bars(
+      title, {{"reference", "#8c9bab", ref}, {"current", svg::kColors[1], cur}},
+      c["role"].get<std::string>() == "categorical" ? "codes (reference's)" : "reference's bins",
+      low, high);
+}
+
+}  // namespace
+
+std::string render_drift_markdown(const json& r) {
+  std::ostringstream md;
+  md << "# Kiln drift\n\nReference " << side(r["reference"]) << "; current " << side(r["current"])
+     << ". Method `" << r["method"].get<std::string>() << "`.\n\n**" << summary(r) << "**\n\n"
+     << gates_markdown(r) << "## Columns, most severe first\n\n|";
+  for (const char* h : kHeader)
+    md << " " << h << " |";
+  md << "\n|";
+  for (std::size_t i = 0; i < std::size(kHeader); ++i)
+    md << "---|";
+  md << "\n";
+  for (const auto& c : r["columns"]) {
+    md << "|";
+    for (const std::string& cell : cells(c))
+      md << " " << cell << " |";
+    md << "\n";
+  }
+  return md.str();
+}
+
+std::string render_drift_html(const json& r) {
+  std::ostringstream h;
+  h << page_head("Kiln drift: " + r["current"]["path"].get<std::string>()) << "<h1>Kiln drift</h1>"
+    << "<p>Reference <code>" << html_escape(r["reference"]["path"].get<std::string>())
+    << "</code> (" << r["reference"]["rows"].get<int64_t>() << " rows); current <code>"
+    << html_escape(r["current"]["path"].get<std::string>()) << "</code> ("
+    << r["current"]["rows"].get<int64_t>() << " rows). Method <code>"
+    << html_escape(r["method"].get<std::string>()) << "</code>.</p>"
+    << "<h2 class=\"" << (r["dataset_drifted"].get<bool>() ? "fail" : "pass") << "\">"
+    << html_escape(summary(r)) << "</h2>" << gates_html(r);
+  const auto& columns = r["columns"];
+  const std::size_t charts = std::min<std::size_t>(columns.size(), kDriftCharts);
+  h << "<h2>Histograms</h2><p>Reference and current shares on the reference's bins"
+    << (charts < columns.size() ? ", for the " + std::to_string(charts) + " most severe of " +
+                                      std::to_string(columns.size()) + " columns"
+                                : std::string())
+    << ".</p><div class=\"plots\">";
+  for (std::size_t i = 0; i < charts; ++i)
+    h << chart(columns[i]);
+  h << "</div><h2>Columns, most severe first</h2><table><tr>";
+  for (const char* header : kHeader)
+    h << "<th>" << html_escape(header) << "</th>";
+  h << "</tr>";
+  for (const auto& c : columns) {
+    const bool drifted = c["drifted"].get<bool>();
+    h << "<tr>";
+    std::size_t k = 0;
+    for (const std::string& cell : cells(c))
+      h << (k++ == 5 ? (drifted ? "<td class=\"fail\">" : "<td class=\"pass\">") : "<td>")
+        << html_escape(cell) << "</td>";
+    h << "</tr>";
+  }
+  h << "</table><h2>Thresholds</h2><pre>" << html_escape(r["thresholds"].dump(2))
+    << "</pre></body></html>\n";
+  return h.str();
+}
+
+}  // namespace kiln::eval
