@@ -1,5 +1,7 @@
 #include "core/json_fields.h"
 
+#include <cmath>
+
 #include "core/errors.h"
 
 namespace kiln::core {
@@ -24,6 +26,19 @@ double json_number(const nlohmann::json& e, const char* key, const std::string& 
   KILN_CHECK(e.contains(key) && e[key].is_number(), DataError, where, ": '", key,
              "' must be a number");
   return e[key].get<double>();
+}
+
+std::vector<double> json_numbers(const nlohmann::json& e, const char* key,
+                                 const std::string& where) {
+  KILN_CHECK(e.contains(key) && e[key].is_array(), DataError, where, ": '", key,
+             "' must be an array of numbers");
+  std::vector<double> out;
+  for (const auto& v : e[key]) {
+    KILN_CHECK(v.is_number() && std::isfinite(v.get<double>()), DataError, where, ": '", key,
+               "' holds ", v.dump(), ", not a finite number");
+    out.push_back(v.get<double>());
+  }
+  return out;
 }
 
 }  // namespace kiln::core

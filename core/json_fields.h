@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kiln::core {
 
@@ -15,5 +16,8 @@ std::string json_string(const nlohmann::json& e, const char* key, const std::str
 int64_t json_int(const nlohmann::json& e, const char* key, const std::string& where, int64_t lo = 0,
                  int64_t hi = INT64_MAX);
 double json_number(const nlohmann::json& e, const char* key, const std::string& where);
+// An array of finite numbers.
+std::vector<double> json_numbers(const nlohmann::json& e, const char* key,
+                                 const std::string& where);
 
 }  // namespace kiln::core

@@ -83,6 +83,21 @@ void count_bins(NumericProfile& p, const float* v, int64_t n) {
   }
 }
 
+// A current column's profile through the reference's: its own statistics, quantiles on the
+// reference's grid, and `counted`'s counts on the reference's bins and infinities.
+NumericProfile numeric_against(const NumericProfile& reference, const ColumnStats& s,
+                               NumericProfile counted, const ProfileOptions& o) {
+  ProfileOptions grid = o;
+  if (reference.quantiles.size() >= 2)
+    grid.quantiles = static_cast<int>(reference.quantiles.size()) - 1;
+  NumericProfile p = numeric_from(s, grid);
+  p.edges = std::move(counted.edges);
+  p.counts = std::move(counted.counts);
+  p.pos_inf = counted.pos_inf;
+  p.neg_inf = counted.neg_inf;
+  return p;
+}
+
 // ---- reading profile.json ----
 
 // The sum of counts read from a file, or DataError when it overflows.
@@ -92,18 +107,6 @@ int64_t sum(std::initializer_list<int64_t> counts, const std::string& where) {
     KILN_CHECK(!__builtin_add_overflow(total, c, &total), DataError, where,
                ": counts too large to add up");
   return total;
-}
-
-std::vector<double> numbers(const json& c, const char* key, const std::string& where) {
-  KILN_CHECK(c.contains(key) && c[key].is_array(), DataError, where, ": '", key,
-             "' must be an array of numbers");
-  std::vector<double> out;
-  for (const auto& v : c[key]) {
-    KILN_CHECK(v.is_number() && std::isfinite(v.get<double>()), DataError, where, ": '", key,
-               "' holds ", v.dump(), ", not a finite number");
-    out.push_back(v.get<double>());
-  }
-  return out;
 }
 
 NumericProfile read_numeric(const json& c, int64_t rows, const std::string& where) {
@@ -124,8 +127,8 @@ NumericProfile read_numeric(const json& c, int64_t rows, const std::string& wher
   p.rank_error = json_number(c, "rank_error", where);
   KILN_CHECK(p.rank_error >= 0 && p.rank_error <= 1, DataError, where,
              ": 'rank_error' must be in [0, 1]");
-  p.quantiles = numbers(c, "quantiles", where);
-  p.edges = numbers(c, "edges", where);
+  p.quantiles = core::json_numbers(c, "quantiles", where);
+  p.edges = core::json_numbers(c, "edges", where);
   KILN_CHECK((p.count == 0) == p.quantiles.empty() && p.quantiles.size() != 1, DataError, where,
              ": 'quantiles' must hold at least 2 values when 'count' > 0, none when it is 0");
   for (std::size_t i = 1; i < p.quantiles.size(); ++i)
@@ -275,17 +278,30 @@ Profile profile_against(const Profile& reference, const Dataset& current, const 
       cat.other = cat.count - listed;
       continue;
     }
-    NumericProfile counted = std::move(column.numeric);  // the bins and infinities
-    ProfileOptions grid = o;
-    if (r.numeric.quantiles.size() >= 2)
-      grid.quantiles = static_cast<int>(r.numeric.quantiles.size()) - 1;
-    column.numeric = numeric_from(stats[k], grid);
-    column.numeric.edges = std::move(counted.edges);
-    column.numeric.counts = std::move(counted.counts);
-    column.numeric.pos_inf = counted.pos_inf;
-    column.numeric.neg_inf = counted.neg_inf;
+    column.numeric = numeric_against(r.numeric, stats[k], std::move(column.numeric), o);
   }
   return p;
+}
+
+NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& o) {
+  ColumnStats s;
+  s.sketch = QuantileSketch(o.sketch_k);
+  s.add_block(values, n);
+  NumericProfile p = numeric_from(s, o);
+  count_bins(p, values, n);
+  return p;
+}
+
+NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
+                                      int64_t n, const ProfileOptions& o) {
+  ColumnStats s;
+  s.sketch = QuantileSketch(o.sketch_k);
+  s.add_block(values, n);
+  NumericProfile counted;
+  counted.edges = reference.edges;
+  counted.counts.assign(reference.edges.size() + 1, 0);
+  count_bins(counted, values, n);
+  return numeric_against(reference, s, std::move(counted), o);
 }
 
 ojson Profile::to_json() const {

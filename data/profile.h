@@ -84,6 +84,12 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& options = 
 Profile profile_against(const Profile& reference, const Dataset& current,
                         const ProfileOptions& options = {});
 
+// One numeric column held in memory (a model's scores): its profile as profile_dataset makes
+// a column's, and through a reference column as profile_against does.
+NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& options = {});
+NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
+                                      int64_t n, const ProfileOptions& options = {});
+
 // The bin of a finite value: the number of edges at or below it.
 inline std::size_t bin_of(const std::vector<double>& edges, double value) {
   std::size_t lo = 0, hi = edges.size();
