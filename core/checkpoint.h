@@ -3,7 +3,8 @@
 // verification. No LibTorch: the trainer hands over each file's bytes.
 //
 //   <run>/checkpoints/step_00001200/{model.safetensors, optimizer.safetensors, state.json,
-//                                    transform.json, config.yaml, MANIFEST.json}
+//                                    transform.json, config.yaml, profile.json, scores.json,
+//                                    MANIFEST.json}
 //   <run>/checkpoints/latest, best      one line each: the name of a checkpoint directory
 #pragma once
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <set>
 #include <utility>
@@ -97,6 +98,11 @@ std::pair<std::string, std::string> split_name(const std::string& name) {
   return {name, ""};
 }
 
+// The model's names: prediction.STATISTIC and estimated|reference|realized.auroc.
+bool model_name(const std::string& name) {
+  return name.starts_with("prediction.") || name.ends_with(".auroc");
+}
+
 std::optional<double> column_value(const ColumnDrift& c, const std::string& statistic) {
   if (statistic == "psi") return c.psi;
   if (statistic == "js") return c.js;
@@ -155,19 +161,42 @@ nlohmann::ordered_json histogram(const data::ColumnProfile& r, const data::Colum
   return {{"labels", labels}, {"reference", ref}, {"current", cur}};
 }
 
+nlohmann::ordered_json column_json(const ColumnDrift& c, const data::ColumnProfile& reference,
+                                   const data::ColumnProfile& current) {
+  nlohmann::ordered_json j = {{"name", c.name},
+                              {"role", std::string(data::role_name(c.role))},
+                              {"method", c.method},
+                              {"score", c.score},
+                              {"threshold", c.threshold},
+                              {"drifted", c.drifted},
+                              {"psi", c.psi},
+                              {"js", c.js},
+                              {"chi2", c.chi2},
+                              {"chi2_p", c.chi2_p},
+                              {"missing_reference", c.missing_reference},
+                              {"missing_current", c.missing_current}};
+  if (c.role != data::Role::kCategorical)
+    j.update(
+        {{"ks", c.ks}, {"ks_p", c.ks_p}, {"ks_bound", c.ks_bound}, {"wasserstein", c.wasserstein}});
+  j["histogram"] = histogram(reference, current);
+  return j;
+}
+
 }  // namespace
 
 const GateNames& drift_gate_names() {
   static const GateNames names{
-      {"drift_share", "drifted_columns"},
+      {"drift_share", "drifted_columns", "prediction.psi", "prediction.js", "prediction.ks",
+       "prediction.wasserstein", "prediction.score", "estimated.auroc", "reference.auroc",
+       "realized.auroc"},
       {"psi.", "js.", "ks.", "wasserstein.", "chi2_p.", "score.", "missing."},
       false,
       "'drift_share < 0.3' or 'psi.amount < 0.2'; see docs/MONITORING.md"};
   return names;
 }
 
-std::vector<Gate> drift_gates(const std::vector<std::string>& texts,
-                              const data::Profile& reference) {
+std::vector<Gate> drift_gates(const std::vector<std::string>& texts, const data::Profile& reference,
+                              bool with_model) {
   std::vector<std::string> columns;
   for (const auto& c : reference.columns)
     columns.push_back(c.name);
@@ -176,6 +205,9 @@ std::vector<Gate> drift_gates(const std::vector<std::string>& texts,
     gates.push_back(parse_gate(text, drift_gate_names()));
     for (const GateSide* side : {&gates.back().left, &gates.back().right}) {
       if (!side->ref) continue;
+      KILN_CHECK(with_model || !model_name(side->ref->metric), ConfigError, "gate '", text, "': '",
+                 side->ref->metric,
+                 "' needs a model: give a checkpoint, run or registry reference as --reference");
       const auto [statistic, column] = split_name(side->ref->metric);
       if (column.empty()) continue;
       const data::ColumnProfile* c = reference.find(column);
@@ -189,8 +221,37 @@ std::vector<Gate> drift_gates(const std::vector<std::string>& texts,
   return gates;
 }
 
+ModelDrift model_drift(const ModelScores& m, const DataDriftOptions& o) {
+  ModelDrift d;
+  d.source = m.source;
+  d.reference_scores = m.reference.profile.columns.at(0);
+  const std::vector<float> scores(m.scores.begin(), m.scores.end());
+  d.current_scores.name = "prediction";
+  d.current_scores.numeric = data::profile_values_against(d.reference_scores.numeric, scores.data(),
+                                                          static_cast<int64_t>(scores.size()));
+  d.prediction = column_drift(d.reference_scores, d.current_scores, m.reference.rows,
+                              static_cast<int64_t>(scores.size()), o);
+  d.prediction.name = "prediction";
+  d.reference_auroc = m.reference.auroc;
+  d.estimated_auroc = estimated_auroc(m.reference, m.scores);
+  d.realized_auroc = std::numeric_limits<double>::quiet_NaN();
+  // Labels known for every row, both classes among them (unknown labels may be NaN).
+  const auto& y = m.labels;
+  const bool known = y.size() == m.scores.size() &&
+                     std::all_of(y.begin(), y.end(), [](float v) { return v == 0 || v == 1; });
+  const bool both = std::find(y.begin(), y.end(), 0.0f) != y.end() &&
+                    std::find(y.begin(), y.end(), 1.0f) != y.end();
+  if (known && both) {
+    BinaryAccumulator rows;
+    rows.add(m.scores.data(), m.labels.data(), nullptr, static_cast<int64_t>(m.scores.size()),
+             m.source);
+    d.realized_auroc = rows.value().auroc;
+  }
+  return d;
+}
+
 DataDrift data_drift(const data::Profile& reference, const data::Profile& current,
-                     const DataDriftOptions& o) {
+                     const DataDriftOptions& o, const ModelScores* model) {
   KILN_ASSERT(reference.columns.size() == current.columns.size(),
               "data_drift: the current profile is not the reference's columns");
   DataDrift out;
@@ -206,7 +267,16 @@ DataDrift data_drift(const data::Profile& reference, const data::Profile& curren
   std::stable_sort(out.columns.begin(), out.columns.end(), [](const auto& a, const auto& b) {
     return a.drifted != b.drifted ? a.drifted : a.psi > b.psi;
   });
+  if (model != nullptr) out.model = model_drift(*model, o);
   const GateLookup lookup = [&out](const GateRef& ref) -> std::optional<double> {
+    if (model_name(ref.metric)) {
+      if (!out.model) return std::nullopt;
+      const ModelDrift& m = *out.model;
+      if (ref.metric == "estimated.auroc") return m.estimated_auroc;
+      if (ref.metric == "reference.auroc") return m.reference_auroc;
+      if (ref.metric == "realized.auroc") return m.realized_auroc;
+      return column_value(m.prediction, ref.metric.substr(std::string("prediction.").size()));
+    }
     const auto [statistic, column] = split_name(ref.metric);
     if (column.empty())
       return statistic == "drift_share" ? out.share : static_cast<double>(out.drifted);
@@ -214,7 +284,7 @@ DataDrift data_drift(const data::Profile& reference, const data::Profile& curren
       if (c.name == column) return column_value(c, statistic);
     return std::nullopt;
   };
-  for (const Gate& gate : drift_gates(o.gates, reference)) {
+  for (const Gate& gate : drift_gates(o.gates, reference, model != nullptr)) {
     out.gates.push_back(evaluate_gate(gate, lookup));
     out.passed = out.passed && out.gates.back().passed;
   }
@@ -247,26 +317,18 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                                 {"columns", nlohmann::ordered_json::array()}};
   for (const GateResult& g : gates)
     out["gates"].push_back(g.to_json());
-  for (const ColumnDrift& c : columns) {
-    nlohmann::ordered_json j = {{"name", c.name},
-                                {"role", std::string(data::role_name(c.role))},
-                                {"method", c.method},
-                                {"score", c.score},
-                                {"threshold", c.threshold},
-                                {"drifted", c.drifted},
-                                {"psi", c.psi},
-                                {"js", c.js},
-                                {"chi2", c.chi2},
-                                {"chi2_p", c.chi2_p},
-                                {"missing_reference", c.missing_reference},
-                                {"missing_current", c.missing_current}};
-    if (c.role != data::Role::kCategorical)
-      j.update({{"ks", c.ks},
-                {"ks_p", c.ks_p},
-                {"ks_bound", c.ks_bound},
-                {"wasserstein", c.wasserstein}});
-    j["histogram"] = histogram(*reference.find(c.name), *current.find(c.name));
-    out["columns"].push_back(std::move(j));
+  for (const ColumnDrift& c : columns)
+    out["columns"].push_back(column_json(c, *reference.find(c.name), *current.find(c.name)));
+  if (model) {
+    auto number = [](double v) {
+      return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+    };
+    out["model"] = {{"source", model->source},
+                    {"prediction", column_json(model->prediction, model->reference_scores,
+                                               model->current_scores)},
+                    {"reference_auroc", model->reference_auroc},
+                    {"estimated_auroc", number(model->estimated_auroc)},
+                    {"realized_auroc", number(model->realized_auroc)}};
   }
   return out;
 }

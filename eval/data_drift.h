@@ -6,11 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/profile.h"
 #include "eval/gates.h"
+#include "eval/performance_estimate.h"
 
 namespace kiln::eval {
 
@@ -24,14 +26,25 @@ struct DataDriftOptions {
 
 // What drift gates may name: drift_share and drifted_columns, and per column
 // psi.COLUMN, js.COLUMN, ks.COLUMN, wasserstein.COLUMN, chi2_p.COLUMN, score.COLUMN (its
-// method's statistic) and missing.COLUMN (the current share of missing values).
+// method's statistic) and missing.COLUMN (the current share of missing values); with a
+// model, prediction.psi|js|ks|wasserstein|score (its scores' drift) and
+// estimated.auroc, reference.auroc and realized.auroc.
 const GateNames& drift_gate_names();
 
 // The gates parsed, each column they name checked against the reference (ks and
-// wasserstein only for numeric columns): ConfigError (78) naming the gate and the nearest
-// column. Cheap: call it before the pass over the data.
-std::vector<Gate> drift_gates(const std::vector<std::string>& gates,
-                              const data::Profile& reference);
+// wasserstein only for numeric columns), model names only `with_model`: ConfigError (78)
+// naming the gate and the nearest column. Cheap: call it before the pass over the data.
+std::vector<Gate> drift_gates(const std::vector<std::string>& gates, const data::Profile& reference,
+                              bool with_model);
+
+// What a model adds when the reference is a checkpoint: its validation scores' reference
+// (scores.json) and its scores of the current rows.
+struct ModelScores {
+  ScoreReference reference;
+  std::vector<double> scores;  // the current rows', in order
+  std::vector<float> labels;   // theirs when known (a realized AUROC), else empty
+  std::string source;          // what scored: a checkpoint, a registry version, a scores file
+};
 
 struct ColumnDrift {
   std::string name;
@@ -47,11 +60,21 @@ struct ColumnDrift {
   double missing_reference = 0, missing_current = 0;  // shares of rows
 };
 
+struct ModelDrift {
+  std::string source;
+  ColumnDrift prediction;  // the current scores against the validation scores, by the rules
+  data::ColumnProfile reference_scores, current_scores;
+  double reference_auroc = 0;  // on the validation split
+  double estimated_auroc = 0;  // CBPE, from the current scores alone (NaN: undefined)
+  double realized_auroc = 0;   // from the current labels; NaN without both classes
+};
+
 struct DataDrift {
   std::vector<ColumnDrift> columns;   // most severe first: drifted, then by PSI
   int64_t drifted = 0, features = 0;  // drifted feature columns (the label is apart)
   double share = 0;
   bool dataset_drifted = false;
+  std::optional<ModelDrift> model;
   std::vector<GateResult> gates;
   bool passed = true;  // every gate
   nlohmann::ordered_json to_json(const data::Profile& reference, const data::Profile& current,
@@ -60,6 +83,6 @@ struct DataDrift {
 
 // `current` must have the reference's columns in its order (data::profile_against).
 DataDrift data_drift(const data::Profile& reference, const data::Profile& current,
-                     const DataDriftOptions& options = {});
+                     const DataDriftOptions& options = {}, const ModelScores* model = nullptr);
 
 }  // namespace kiln::eval

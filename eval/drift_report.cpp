@@ -109,13 +109,27 @@ std::string chart(const json& c) {
       low, high);
 }
 
+// The model's lines: its scores' drift and its estimated AUROC; "" without a model.
+std::string model_summary(const json& r) {
+  if (!r.contains("model")) return "";
+  const json& m = r["model"];
+  const json& p = m["prediction"];
+  return "Model " + m["source"].get<std::string>() + ": scores " +
+         (p["drifted"].get<bool>() ? "DRIFT" : "ok") + " (" + p["method"].get<std::string>() + " " +
+         number(p["score"], "%.4g") + ", PSI " + number(p["psi"]) +
+         "); AUROC estimated without labels " + number(m["estimated_auroc"]) + " (validation " +
+         number(m["reference_auroc"]) +
+         (m["realized_auroc"].is_number() ? ", realized " + number(m["realized_auroc"]) : "") + ")";
+}
+
 }  // namespace
 
 std::string render_drift_markdown(const json& r) {
   std::ostringstream md;
   md << "# Kiln drift\n\nReference " << side(r["reference"]) << "; current " << side(r["current"])
-     << ". Method `" << r["method"].get<std::string>() << "`.\n\n**" << summary(r) << "**\n\n"
-     << gates_markdown(r) << "## Columns, most severe first\n\n|";
+     << ". Method `" << r["method"].get<std::string>() << "`.\n\n**" << summary(r) << "**\n\n";
+  if (r.contains("model")) md << "**" << model_summary(r) << "**\n\n";
+  md << gates_markdown(r) << "## Columns, most severe first\n\n|";
   for (const char* h : kHeader)
     md << " " << h << " |";
   md << "\n|";
@@ -140,7 +154,11 @@ std::string render_drift_html(const json& r) {
     << r["current"]["rows"].get<int64_t>() << " rows). Method <code>"
     << html_escape(r["method"].get<std::string>()) << "</code>.</p>"
     << "<h2 class=\"" << (r["dataset_drifted"].get<bool>() ? "fail" : "pass") << "\">"
-    << html_escape(summary(r)) << "</h2>" << gates_html(r);
+    << html_escape(summary(r)) << "</h2>";
+  if (r.contains("model"))
+    h << "<h2 class=\"" << (r["model"]["prediction"]["drifted"].get<bool>() ? "fail" : "pass")
+      << "\">" << html_escape(model_summary(r)) << "</h2>";
+  h << gates_html(r);
   const auto& columns = r["columns"];
   const std::size_t charts = std::min<std::size_t>(columns.size(), kDriftCharts);
   h << "<h2>Histograms</h2><p>Reference and current shares on the reference's bins"
@@ -148,6 +166,7 @@ std::string render_drift_html(const json& r) {
                                       std::to_string(columns.size()) + " columns"
                                 : std::string())
     << ".</p><div class=\"plots\">";
+  if (r.contains("model")) h << chart(r["model"]["prediction"]);
   for (std::size_t i = 0; i < charts; ++i)
     h << chart(columns[i]);
   h << "</div><h2>Columns, most severe first</h2><table><tr>";

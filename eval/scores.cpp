@@ -39,7 +39,7 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
                "' in the header (columns: ", raw, ")");
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
   };
-  const int label = find(columns.label, true), score = find(columns.score, true);
+  const int label = find(columns.label, columns.need_labels), score = find(columns.score, true);
   const int weight = columns.weight.empty() ? -1 : find(columns.weight, true);
   while (reader.next(cells, raw, error)) {
     if (raw.empty() || raw == "\r") continue;
@@ -58,6 +58,7 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
       return value;
     };
     out.scores.push_back(number(score, columns.score));
+    if (label < 0) continue;
     const double y = number(label, columns.label);
     KILN_CHECK(y == 0 || y == 1, DataError, path, ":", line_number, ": column '", columns.label,
                "' is ", trimmed(cells[static_cast<std::size_t>(label)]),
@@ -82,6 +83,8 @@ Scores read_dataset(const std::string& path, const ScoreColumns& columns) {
   KILN_CHECK(
       score >= 0 && schema.columns[static_cast<std::size_t>(score)].role == data::Role::kNumeric,
       DataError, path, ": no numeric column '", columns.score, "' to read scores from");
+  KILN_CHECK(label >= 0 || !columns.need_labels, DataError, path,
+             ": no label column to evaluate against");
   Scores out;
   out.path = path;
   const int64_t block = 65536;
@@ -92,14 +95,16 @@ Scores read_dataset(const std::string& path, const ScoreColumns& columns) {
       buffers.resize(n);
       shard->read(start, n, buffers.pointers());
       const float* s = buffers.column<float>(static_cast<std::size_t>(score));
-      const float* y = buffers.column<float>(static_cast<std::size_t>(label));
+      const float* y =
+          label >= 0 ? buffers.column<float>(static_cast<std::size_t>(label)) : nullptr;
       for (int64_t i = 0; i < n; ++i) {
         KILN_CHECK(std::isfinite(s[i]), DataError, shard->path(), ": column '", columns.score,
                    "' row ", start + i, " is ", s[i], "; scores must be finite");
+        out.scores.push_back(s[i]);
+        if (y == nullptr) continue;
         KILN_CHECK(y[i] == 0 || y[i] == 1, DataError, shard->path(), ": column '",
                    schema.columns[static_cast<std::size_t>(label)].name, "' row ", start + i,
                    " is ", y[i], "; binary labels must be 0 or 1");
-        out.scores.push_back(s[i]);
         out.labels.push_back(y[i]);
       }
       if (weight >= 0) {

@@ -13,12 +13,13 @@ struct ScoreColumns {
   std::string label = "label";  // CSV: the label column's name; a dataset uses its label role
   std::string score = "score";  // the score column's name
   std::string weight;  // CSV: an optional weight column ("": none); a dataset uses its weight role
+  bool need_labels = true;  // false: labels are read when the file has them (kiln drift)
 };
 
 struct Scores {
   std::string path;
   std::vector<double> scores;
-  std::vector<float> labels;
+  std::vector<float> labels;    // empty only when the file has none and none were needed
   std::vector<double> weights;  // empty: all 1
   int64_t rows() const { return static_cast<int64_t>(scores.size()); }
 };

@@ -6,16 +6,20 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <future>
 
 #include "core/build_info.h"
 #include "core/checkpoint.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/signals.h"
 #include "core/topology.h"
 #include "data/dataset.h"
+#include "data/profile.h"
 #include "data/stats.h"
+#include "eval/performance_estimate.h"
 #include "trainer/auto_config.h"
 #include "trainer/device.h"
 #include "trainer/model_io.h"
@@ -138,6 +142,7 @@ class Trainer {
     // validation split is bound by column name: its columns may be in another order.
     plan_ = resumed ? transform::FittedPlan::read(checkpoint_file("transform.json"))
                     : transform::fit_transform(*train_, config.transform);
+    profile_ = train_profile();
     const kernels::CompiledPlan compiled =
         transform::compile(plan_, train_->schema(), train_->path());
     valid_plan_ = transform::compile(plan_, valid_->schema(), valid_->path());
@@ -196,6 +201,20 @@ class Trainer {
   }
 
  private:
+  // The train split's reference profile.json, for drift checks against any checkpoint: the
+  // resumed checkpoint's (of the same data), else profiled beside the training loop.
+  std::shared_future<std::string> train_profile() const {
+    if (run_.resumed() && fs::exists(checkpoint_file("profile.json"))) {
+      std::promise<std::string> text;
+      text.set_value(core::read_file(checkpoint_file("profile.json"), "profile"));
+      return text.get_future().share();
+    }
+    return std::async(
+               std::launch::async,
+               [train = train_] { return data::profile_dataset(*train).to_json().dump(1) + "\n"; })
+        .share();
+  }
+
   std::string checkpoint_file(const char* name) const {
     return (fs::path(run_.resumed()->path) / name).string();
   }
@@ -274,6 +293,8 @@ class Trainer {
     const ValidationMetrics m = validation_metrics(
         *model_, valid_plan_, valid_, device_,
         {config_.data.eval_batch_size, config_.data.threads, std::log(state_.pos_weight)});
+    scores_ = eval::score_reference(m.scored).to_json().dump(1) + "\n";
+    scores_step_ = state_.step;
     const double value = metric_of(m, t_.metric);
     const bool lower = lower_is_better(t_.metric);
     const double best = state_.best_value.value_or(lower ? INFINITY : -INFINITY);
@@ -329,6 +350,8 @@ class Trainer {
     c.files["state.json"] = state_.to_json_text();
     c.files["transform.json"] = plan_.to_json().dump(1) + "\n";
     c.files["config.yaml"] = yaml_;
+    c.files["profile.json"] = profile_.get();
+    if (scores_step_ == state_.step) c.files["scores.json"] = scores_;
     c.metrics = metrics;
     c.data_fingerprint = train_->fingerprint();
     c.parent = parent_;
@@ -397,7 +420,10 @@ class Trainer {
   StepTimes step_times_{device_};
   StepTrace trace_{t_.profile_steps, device_.is_cuda(), run_.file("reports/trace.json")};
   std::unique_ptr<core::JsonLinesWriter> metrics_;
-  std::string parent_;  // the last checkpoint's name, the next one's parent
+  std::shared_future<std::string> profile_;  // the train split's profile.json
+  std::string scores_;                       // the last evaluation's scores.json
+  int64_t scores_step_ = -1;                 // and its step
+  std::string parent_;                       // the last checkpoint's name, the next one's parent
   int64_t saved_step_ = -1;
   std::chrono::steady_clock::time_point start_;
   double outside_training_ = 0;  // seconds in evaluations, checkpoints and the profiler

@@ -59,6 +59,9 @@ std::optional<ValidationMetrics> on_gpu(TabularModelImpl& model, const kernels::
   const double eps = std::numeric_limits<double>::epsilon();
   const torch::Tensor c = s.clamp(eps, 1 - eps), y64 = y.to(torch::kFloat64);
   m.log_loss = -(y64 * torch::log(c) + (1 - y64) * torch::log(1 - c)).mean().item<double>();
+  const torch::Tensor host_scores = s.cpu(), host_labels = y.to(torch::kFloat32).cpu().contiguous();
+  m.scored.add(host_scores.data_ptr<double>(), host_labels.data_ptr<float>(), nullptr, m.rows,
+               dataset->path());
   return m;
 }
 
@@ -109,8 +112,9 @@ ValidationMetrics validation_metrics(TabularModelImpl& model, const kernels::Com
     if (auto m = on_gpu(model, plan, dataset, device, options)) return *m;
   eval::BinaryOptions bo;
   bo.threads = options.threads;
-  const eval::BinaryMetrics m = score_labelled(model, plan, dataset, device, options).value(bo);
-  return {m.rows, m.auroc, m.average_precision, m.log_loss};
+  eval::BinaryAccumulator scored = score_labelled(model, plan, dataset, device, options);
+  const eval::BinaryMetrics m = scored.value(bo);
+  return {m.rows, m.auroc, m.average_precision, m.log_loss, std::move(scored)};
 }
 
 }  // namespace kiln::trainer

@@ -39,6 +39,7 @@ eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::C
 struct ValidationMetrics {
   int64_t rows = 0;
   double auroc = 0, average_precision = 0, log_loss = 0;
+  eval::BinaryAccumulator scored;  // the rows' scores, labels and weights, on the host
 };
 
 // The model's AUROC, average precision and log loss on a labelled dataset. On a CUDA device

@@ -120,7 +120,7 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   }
   auto manifest = read_json(checkpoint / "MANIFEST.json");
   EXPECT_EQ(manifest["format"], "kiln.checkpoint");
-  EXPECT_EQ(manifest["files"].size(), 5u);
+  EXPECT_EQ(manifest["files"].size(), 7u);  // with profile.json and scores.json
 
   // predict: one row per input row, in order, as CSV and as a shard `kiln eval` reads.
   auto predict =

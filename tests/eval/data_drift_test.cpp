@@ -134,7 +134,7 @@ TEST(DataDrift, GatesOnUnknownColumnsOrTheWrongKindAreConfigErrors) {
       data::profile_dataset(*data::Dataset::open(write(dir, "ref", 2000, 0, false, 1)));
   auto error = [&](const std::string& gate) {
     try {
-      drift_gates({gate}, r);
+      drift_gates({gate}, r, false);
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }

@@ -80,7 +80,7 @@ def read_png(path):
 
 
 def main():
-    report, work = sys.argv[1], sys.argv[2]
+    report, work = sys.argv[1], os.path.abspath(sys.argv[2])
     expected = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     os.makedirs(work, exist_ok=True)
     html = open(report, encoding="utf-8").read()

@@ -1,9 +1,11 @@
-// kiln drift --reference PROFILE|DATASET --data PATH --out DIR [--gate EXPR]... [--json]
-// (docs/MONITORING.md)
+// kiln drift --reference CKPT|RUN|registry:REF|PROFILE|DATASET --data PATH --out DIR
+// [--scores FILE] [--gate EXPR]... [--json] (docs/MONITORING.md)
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -12,26 +14,32 @@
 #include "eval/drift_report.h"
 #include "eval/report.h"
 #include "trainer/cli/commands.h"
+#include "trainer/monitor.h"
 
 namespace kiln::cli {
 
 void add_drift_command(CLI::App& app) {
   struct Args {
-    std::string reference, data, out;
+    std::string reference, data, out, registry, scores;
     eval::DataDriftOptions options;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "drift",
-      "Check a dataset for drift against a reference profile (kiln data profile) or dataset: "
-      "one streaming pass over --data; per column PSI and Jensen-Shannon on the reference's "
+      "Check a dataset for drift against a model (a checkpoint, run or registry:NAME@ALIAS: "
+      "the train split's profile and the validation scores it holds), a profile (kiln data "
+      "profile) or a dataset: one streaming pass over --data; per column PSI and "
+      "Jensen-Shannon on the reference's "
       "bins, Kolmogorov-Smirnov and Wasserstein-1 from the quantile sketches, chi-square on "
       "categories, missing rates; a verdict per column by Evidently's default rules and the "
-      "dataset's share of drifted columns. Writes report.json, report.md, report.html and the "
+      "dataset's share of drifted columns; with a model, the drift of its scores and its "
+      "AUROC estimated without labels (CBPE). Writes report.json, report.md, report.html and the "
       "current data's profile.json to --out; exits 3 when a --gate fails. See "
       "docs/MONITORING.md.");
-  cmd->add_option("--reference", a->reference, "a profile.json, or a dataset to profile")
+  cmd->add_option("--reference", a->reference,
+                  "a checkpoint, run or registry:NAME@ALIAS|/vN; a profile.json; or a dataset to "
+                  "profile")
       ->required();
   cmd->add_option("--data", a->data, "the dataset to check")->required();
   cmd->add_option("--out", a->out, "directory for report.json and profile.json")->required();
@@ -39,17 +47,31 @@ void add_drift_command(CLI::App& app) {
                   "the dataset drifts when at least this share of its columns drifts")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--scores", a->scores,
+                  "the model's scores of --data's rows, in order (CSV or dataset with a score "
+                  "column, as kiln predict writes) instead of scoring them with the model");
+  cmd->add_option("--registry", a->registry,
+                  "registry of a registry: reference (default $KILN_REGISTRY, else registry/)");
   cmd->add_option("--gate", a->options.gates,
                   "a gate, e.g. 'drift_share < 0.3' or 'psi.amount < 0.2' (repeatable; names in "
                   "docs/MONITORING.md); a failed gate exits 3");
   cmd->add_flag("--json", a->json, "print report.json on stdout");
   cmd->callback([a] {
-    const data::Profile reference = std::filesystem::is_regular_file(a->reference)
+    std::optional<trainer::ModelReference> model;
+    if (trainer::names_a_model(a->reference))
+      model = trainer::read_model_reference(a->reference, a->registry);
+    KILN_CHECK(a->scores.empty() || model, UsageError,
+               "--scores needs a model as --reference (a checkpoint, run or registry reference)");
+    const data::Profile reference = model ? model->profile
+                                    : std::filesystem::is_regular_file(a->reference)
                                         ? data::Profile::read(a->reference)
                                         : data::profile_dataset(*data::Dataset::open(a->reference));
-    eval::drift_gates(a->options.gates, reference);  // a bad gate exits 78 before the pass
+    eval::drift_gates(a->options.gates, reference, model.has_value());  // 78 before the pass
     const data::Profile current = data::profile_against(reference, *data::Dataset::open(a->data));
-    const eval::DataDrift drift = eval::data_drift(reference, current, a->options);
+    std::optional<eval::ModelScores> scores;
+    if (model) scores = trainer::current_scores(*model, a->data, {a->scores});
+    const eval::DataDrift drift =
+        eval::data_drift(reference, current, a->options, scores ? &*scores : nullptr);
     const nlohmann::ordered_json report = drift.to_json(reference, current, a->options);
     eval::write_report_files(a->out, report, eval::render_drift_markdown(report),
                              eval::render_drift_html(report));
@@ -65,6 +87,15 @@ void add_drift_command(CLI::App& app) {
     for (const auto& c : drift.columns)
       std::printf("  %-24s %-14s %-9.4g %s  psi %.4f\n", c.name.c_str(), c.method.c_str(), c.score,
                   c.drifted ? "DRIFT" : "ok   ", c.psi);
+    if (drift.model) {
+      const auto& m = *drift.model;
+      std::printf("  %-24s %-14s %-9.4g %s  psi %.4f\n", "prediction", m.prediction.method.c_str(),
+                  m.prediction.score, m.prediction.drifted ? "DRIFT" : "ok   ", m.prediction.psi);
+      std::printf("estimated AUROC %.4f without labels (validation %.4f", m.estimated_auroc,
+                  m.reference_auroc);
+      if (!std::isnan(m.realized_auroc)) std::printf(", realized %.4f", m.realized_auroc);
+      std::printf(") by %s\n", m.source.c_str());
+    }
     for (const auto& g : drift.gates)
       std::printf("gate %-30s %s (%.4g vs %.4g)\n", g.gate.c_str(), g.passed ? "pass" : "FAIL",
                   g.left, g.right);

@@ -1,0 +1,145 @@
+// kiln drift with a model as its reference, driven as a scheduled monitoring job would: a
+// trained run's checkpoint carries the train split's profile and its validation scores'
+// reference; the drift of the model's scores and its AUROC estimated without labels come
+// with the data drift, from the model or from a scores file, and gate the exit code.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "run_kiln.h"
+#include "tests/temp_dir.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::read_json;
+using testing::run_kiln;
+using testing::slurp;
+using testing::TempDir;
+
+class DriftCli : public ::testing::Test {
+ protected:
+  // One covariate-drifted table (the oot split moved) and a model trained on it (the defaults,
+  // 300 steps: validation AUROC about 0.63), for the suite.
+  static void SetUpTestSuite() {
+    shared_ = new TempDir();
+    ASSERT_EQ(run_kiln({"data", "synth", "--out", path("d"), "--rows", "60000", "--seed", "5",
+                        "--drift", "covariate", "--positive-rate", "0.05"})
+                  .exit_code,
+              0);
+    const auto fit = run_kiln(
+        {"fit", "data.train=" + path("d/train"), "data.valid=" + path("d/valid"),
+         "data.batch_size=256", "data.threads=1", "run.dir=" + path("runs"), "run.name=m",
+         "optim.warmup_steps=1", "train.steps=150", "train.eval_every=50", "model.hidden=[32,16]"});
+    ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  }
+  static void TearDownTestSuite() {
+    delete shared_;
+    shared_ = nullptr;
+  }
+  static std::string path(const std::string& name) { return shared_->path() + "/" + name; }
+  static std::string run() { return path("runs/default/m"); }
+
+  TempDir dir;
+
+ private:
+  static inline TempDir* shared_ = nullptr;
+};
+
+TEST_F(DriftCli, EveryCheckpointCarriesTheTrainProfileAndTheValidationScores) {
+  for (const auto& entry : fs::directory_iterator(run() + "/checkpoints")) {
+    if (!entry.is_directory()) continue;
+    const auto manifest = read_json(entry.path() / "MANIFEST.json");
+    for (const char* name : {"profile.json", "scores.json"})
+      EXPECT_TRUE(manifest["files"].contains(name)) << entry.path() << " " << name;
+    const auto profile = read_json(entry.path() / "profile.json");
+    EXPECT_EQ(profile["format"], "kiln.profile");
+    EXPECT_EQ(profile["dataset"]["path"], path("d/train"));
+    const auto scores = read_json(entry.path() / "scores.json");
+    EXPECT_EQ(scores["format"], "kiln.scores");
+    // The scores are this checkpoint's model's: the AUROC its evaluation recorded.
+    EXPECT_NEAR(scores["auroc"].get<double>(), manifest["metrics"]["val/auroc"].get<double>(),
+                1e-12);
+  }
+}
+
+TEST_F(DriftCli, AModelAddsItsScoresDriftAndAnAurocEstimatedWithoutLabels) {
+  const auto moved = run_kiln(
+      {"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "oot", "--json"});
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  const auto report = nlohmann::json::parse(moved.out);
+  const auto& model = report["model"];
+  EXPECT_EQ(report["drifted_columns"], 3);
+  EXPECT_TRUE(model["prediction"]["drifted"].get<bool>()) << model["prediction"]["score"];
+  // CBPE under covariate shift: the estimate follows the AUROC the labels give.
+  EXPECT_NEAR(model["estimated_auroc"].get<double>(), model["realized_auroc"].get<double>(), 0.05)
+      << model;
+  const auto same = run_kiln(
+      {"drift", "--reference", run(), "--data", path("d/test"), "--out", dir / "test", "--json"});
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  const auto quiet = nlohmann::json::parse(same.out);
+  EXPECT_FALSE(quiet["model"]["prediction"]["drifted"].get<bool>());
+  EXPECT_EQ(quiet["drifted_columns"], 0);
+  EXPECT_NE(slurp(dir / "oot/report.md").find("AUROC estimated without labels"), std::string::npos);
+
+  // A failing gate on the estimate exits 3 and names it.
+  const auto gated =
+      run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "g",
+                "--gate", "estimated.auroc >= 0.999", "--gate", "prediction.psi < 10"});
+  EXPECT_EQ(gated.exit_code, 3) << gated.err;
+  EXPECT_NE(gated.last_err_line().find("estimated.auroc >= 0.999"), std::string::npos);
+  EXPECT_EQ(gated.last_err_line().find("prediction.psi"), std::string::npos);
+}
+
+TEST_F(DriftCli, AScoresFileStandsInForTheModelAndMustHoldTheDatasRows) {
+  ASSERT_EQ(
+      run_kiln({"predict", "--model", run(), "--data", path("d/oot"), "--out", dir / "oot.csv"})
+          .exit_code,
+      0);
+  const auto by_model = run_kiln(
+      {"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "a", "--json"});
+  const auto by_file = run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out",
+                                 dir / "b", "--scores", dir / "oot.csv", "--json"});
+  ASSERT_EQ(by_file.exit_code, 0) << by_file.err;
+  const auto a = nlohmann::json::parse(by_model.out)["model"];
+  const auto b = nlohmann::json::parse(by_file.out)["model"];
+  EXPECT_EQ(a["prediction"], b["prediction"]);
+  EXPECT_EQ(a["estimated_auroc"], b["estimated_auroc"]);
+  EXPECT_EQ(b["source"], dir / "oot.csv");
+
+  const auto other_rows = run_kiln({"drift", "--reference", run(), "--data", path("d/test"),
+                                    "--out", dir / "c", "--scores", dir / "oot.csv"});
+  EXPECT_EQ(other_rows.exit_code, 65);
+  EXPECT_NE(other_rows.last_err_line().find("oot.csv"), std::string::npos) << other_rows.err;
+  EXPECT_NE(other_rows.last_err_line().find("must score --data's rows"), std::string::npos);
+
+  const auto no_model = run_kiln({"drift", "--reference", path("d/train"), "--data", path("d/oot"),
+                                  "--out", dir / "e", "--scores", dir / "oot.csv"});
+  EXPECT_EQ(no_model.exit_code, 64) << no_model.err;
+  const auto model_gate =
+      run_kiln({"drift", "--reference", path("d/train"), "--data", path("d/oot"), "--out",
+                dir / "f", "--gate", "estimated.auroc > 0.5"});
+  EXPECT_EQ(model_gate.exit_code, 78);
+  EXPECT_NE(model_gate.last_err_line().find("needs a model"), std::string::npos);
+}
+
+TEST_F(DriftCli, ARegistryVersionIsAReference) {
+  const std::string reg = dir / "reg";
+  ASSERT_EQ(run_kiln({"registry", "register", run(), "--name", "fraud", "--alias", "champion",
+                      "--registry", reg})
+                .exit_code,
+            0);
+  const auto checked = run_kiln({"drift", "--reference", "registry:fraud@champion", "--registry",
+                                 reg, "--data", path("d/oot"), "--out", dir / "r"});
+  ASSERT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_NE(checked.out.find("by fraud/v1 (champion"), std::string::npos) << checked.out;
+  const auto missing = run_kiln({"drift", "--reference", "registry:fraud@nobody", "--registry", reg,
+                                 "--data", path("d/oot"), "--out", dir / "s"});
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,84 @@
+#include "trainer/monitor.h"
+
+#include <filesystem>
+
+#include "core/checkpoint.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "data/dataset.h"
+#include "eval/scores.h"
+#include "registry/ref.h"
+#include "registry/registry.h"
+#include "trainer/device.h"
+#include "trainer/model_io.h"
+#include "trainer/scoring.h"
+#include "transform/plan.h"
+
+namespace kiln::trainer {
+
+namespace fs = std::filesystem;
+
+bool names_a_model(const std::string& reference) {
+  if (registry::is_ref(reference)) return true;
+  return fs::is_directory(reference) && (fs::exists(fs::path(reference) / "MANIFEST.json") ||
+                                         fs::exists(fs::path(reference) / "checkpoints") ||
+                                         fs::exists(fs::path(reference) / "latest"));
+}
+
+ModelReference read_model_reference(const std::string& model, const std::string& registry_flag) {
+  const registry::ModelSource source = registry::resolve_model(model, registry_flag);
+  const core::VerifiedCheckpoint checkpoint =
+      core::verify_checkpoint(core::model_checkpoint(source.path));
+  ModelReference r;
+  r.checkpoint = checkpoint.path;
+  r.source = source.registry ? source.registry->text() : checkpoint.path;
+  const fs::path dir(checkpoint.path);
+  for (const char* name : {"profile.json", "scores.json"})
+    KILN_CHECK(fs::exists(dir / name), DataError, checkpoint.path, ": no ", name,
+               " (a checkpoint written at an evaluation by this Kiln holds it; use a profile "
+               "or a dataset as --reference instead)");
+  r.profile = data::Profile::read((dir / "profile.json").string());
+  const std::string scores_path = (dir / "scores.json").string();
+  const auto scores =
+      nlohmann::json::parse(core::read_file(scores_path, "scores reference"), nullptr, false);
+  KILN_CHECK(!scores.is_discarded(), DataError, scores_path, ": not JSON");
+  r.scores = eval::ScoreReference::from_json(scores, scores_path);
+  return r;
+}
+
+eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
+                                 const CurrentScores& options) {
+  eval::ModelScores out;
+  out.reference = reference.scores;
+  auto dataset = data::Dataset::open(data);
+  if (!options.scores.empty()) {
+    eval::ScoreColumns columns;
+    columns.need_labels = false;
+    eval::Scores file = eval::read_scores(options.scores, columns);
+    KILN_CHECK(file.rows() == dataset->rows(), DataError, options.scores, ": ", file.rows(),
+               " scores for the ", dataset->rows(), " rows of ", data,
+               "; a scores file must score --data's rows, in order");
+    out.scores = std::move(file.scores);
+    out.labels = std::move(file.labels);
+    out.source = options.scores;
+    return out;
+  }
+  const torch::Device device = choose_device(options.device);
+  CheckpointModel m = load_checkpoint_model(reference.checkpoint, device);
+  const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());
+  const int label = dataset->schema().find_role(data::Role::kLabel);
+  ScoringOptions scoring;
+  scoring.threads = options.threads;
+  scoring.logit_shift = m.logit_shift;
+  score_dataset(*m.model, plan, dataset, device, scoring,
+                [&](const data::Batch& b, const double* scores) {
+                  out.scores.insert(out.scores.end(), scores, scores + b.rows);
+                  if (label < 0) return;
+                  const float* y = b.column<float>(static_cast<std::size_t>(label));
+                  out.labels.insert(out.labels.end(), y, y + b.rows);
+                });
+  out.source = reference.source;
+  return out;
+}
+
+}  // namespace kiln::trainer

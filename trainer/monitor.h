@@ -1,0 +1,44 @@
+// kiln drift's model side (docs/MONITORING.md): a checkpoint, a run or a registry version as
+// the reference of a drift check. The checkpoint holds the train split's profile
+// (profile.json) and its model's validation scores' reference (scores.json); the model scores
+// the current data, or a scores file gives its scores. No LibTorch in this header.
+#pragma once
+
+#include <string>
+
+#include "data/profile.h"
+#include "eval/data_drift.h"
+#include "trainer/options.h"
+
+namespace kiln::trainer {
+
+// Whether a --reference names a model (a registry reference, a checkpoint or a run
+// directory) rather than a profile file or a dataset.
+bool names_a_model(const std::string& reference);
+
+struct ModelReference {
+  std::string checkpoint;  // the verified checkpoint's path
+  std::string source;      // "fraud/v2 (champion at ...)" for a registry model, else the checkpoint
+  data::Profile profile;   // the train split's
+  eval::ScoreReference scores;
+};
+
+// The checkpoint `model` names (registry: resolved in `registry`), verified, with its
+// profile.json and scores.json. DataError naming the checkpoint when it has neither (written
+// by a Kiln before they were kept, or at a preemption: no evaluation, no scores.json).
+ModelReference read_model_reference(const std::string& model, const std::string& registry);
+
+struct CurrentScores {
+  std::string scores;  // a scores file (CSV or dataset, eval/scores.h) for `data`'s rows; "":
+                       // the model scores `data`
+  DeviceChoice device = DeviceChoice::kAuto;
+  int threads = 0;
+};
+
+// The current rows' scores: the model's of `data` in order (with `data`'s labels when it has
+// them), or the scores file's, which must hold `data`'s rows (DataError naming both and
+// their row counts otherwise).
+eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
+                                 const CurrentScores& options);
+
+}  // namespace kiln::trainer
