@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/json_fields.h"
+#include "core/thread_pool.h"
 #include "data/stats.h"
 
 namespace kiln::data {
@@ -224,63 +225,183 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
   return p;
 }
 
-Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
-  const Schema& schema = current.schema();
-  Profile p;
-  p.rows = current.rows();
-  p.path = current.path();
-  p.fingerprint = current.fingerprint();
-  std::vector<int> slot(schema.columns.size(), -1);  // current column -> profile column
-  std::vector<ColumnStats> stats;
-  for (const ColumnProfile& r : reference.columns) {
-    const int c = schema.find(r.name);
-    KILN_CHECK(c >= 0, DataError, current.path(), ": no column '", r.name,
-               "', which the reference profile (", reference.path, ") has");
-    KILN_CHECK(schema.columns[static_cast<std::size_t>(c)].role == r.role, DataError,
-               current.path(), ": column '", r.name, "' is ",
-               role_name(schema.columns[static_cast<std::size_t>(c)].role), ", the reference's is ",
-               role_name(r.role));
-    ColumnProfile column;
-    column.name = r.name;
-    column.role = r.role;
-    if (!column.is_categorical()) {
-      column.numeric.edges = r.numeric.edges;
-      column.numeric.counts.assign(r.numeric.edges.size() + 1, 0);
+namespace {
+
+// Current rows counted through a reference profile, column by column (profile_against's
+// work), over all rows or a window of them at a time.
+class Against {
+ public:
+  Against(const Profile& reference, const Dataset& current, const ProfileOptions& o)
+      : reference_(reference), o_(o), slot_(current.schema().columns.size(), -1) {
+    const Schema& schema = current.schema();
+    for (const ColumnProfile& r : reference.columns) {
+      const int c = schema.find(r.name);
+      KILN_CHECK(c >= 0, DataError, current.path(), ": no column '", r.name,
+                 "', which the reference profile (", reference.path, ") has");
+      KILN_CHECK(schema.columns[static_cast<std::size_t>(c)].role == r.role, DataError,
+                 current.path(), ": column '", r.name, "' is ",
+                 role_name(schema.columns[static_cast<std::size_t>(c)].role),
+                 ", the reference's is ", role_name(r.role));
+      slot_[static_cast<std::size_t>(c)] = static_cast<int>(columns_.size());
+      columns_.push_back(c);
     }
-    slot[static_cast<std::size_t>(c)] = static_cast<int>(p.columns.size());
-    p.columns.push_back(std::move(column));
-    ColumnStats s;
-    s.role = r.role;
-    s.sketch = QuantileSketch(o.sketch_k);
-    stats.push_back(std::move(s));
+    reset();
   }
-  for_each_column_block(current, o.block_rows, [&](std::size_t c, void* values, int64_t n) {
-    if (slot[c] < 0) return;
-    const auto k = static_cast<std::size_t>(slot[c]);
-    stats[k].add_block(values, n);
-    if (!p.columns[k].is_categorical())
-      count_bins(p.columns[k].numeric, static_cast<const float*>(values), n);
-  });
-  for (std::size_t k = 0; k < p.columns.size(); ++k) {
-    const ColumnProfile& r = reference.columns[k];
-    ColumnProfile& column = p.columns[k];
-    if (column.is_categorical()) {
-      CategoricalProfile& cat = column.categorical;
-      cat.count = stats[k].count;
-      cat.missing = stats[k].missing;
-      cat.distinct = static_cast<int64_t>(stats[k].categories.size());
-      int64_t listed = 0;
-      for (const auto& [code, n] : r.categorical.codes) {
-        const auto it = stats[k].categories.find(code);
-        cat.codes[code] = it == stats[k].categories.end() ? 0 : it->second;
-        listed += cat.codes[code];
+
+  // Rows of one schema column; calls for different columns may run concurrently.
+  void add(std::size_t column, const void* values, int64_t n) {
+    if (slot_[column] < 0) return;
+    const auto k = static_cast<std::size_t>(slot_[column]);
+    stats_[k].add_block(values, n);
+    if (!reference_.columns[k].is_categorical())
+      count_bins(counted_[k], static_cast<const float*>(values), n);
+  }
+
+  // The profile of the rows added since the last finish, and a fresh start.
+  Profile finish(int64_t rows, const std::string& path, const std::string& fingerprint) {
+    Profile p;
+    p.rows = rows;
+    p.path = path;
+    p.fingerprint = fingerprint;
+    for (std::size_t k = 0; k < reference_.columns.size(); ++k) {
+      const ColumnProfile& r = reference_.columns[k];
+      ColumnProfile column;
+      column.name = r.name;
+      column.role = r.role;
+      if (column.is_categorical()) {
+        CategoricalProfile& cat = column.categorical;
+        cat.count = stats_[k].count;
+        cat.missing = stats_[k].missing;
+        cat.distinct = static_cast<int64_t>(stats_[k].categories.size());
+        int64_t listed = 0;
+        for (const auto& [code, n] : r.categorical.codes) {
+          const auto it = stats_[k].categories.find(code);
+          cat.codes[code] = it == stats_[k].categories.end() ? 0 : it->second;
+          listed += cat.codes[code];
+        }
+        cat.other = cat.count - listed;
+      } else {
+        column.numeric = numeric_against(r.numeric, stats_[k], std::move(counted_[k]), o_);
       }
-      cat.other = cat.count - listed;
-      continue;
+      p.columns.push_back(std::move(column));
     }
-    column.numeric = numeric_against(r.numeric, stats[k], std::move(column.numeric), o);
+    reset();
+    return p;
   }
-  return p;
+
+ private:
+  void reset() {
+    stats_.clear();
+    stats_.resize(reference_.columns.size());
+    counted_.clear();
+    counted_.resize(reference_.columns.size());
+    for (std::size_t k = 0; k < reference_.columns.size(); ++k) {
+      stats_[k].role = reference_.columns[k].role;
+      stats_[k].sketch = QuantileSketch(o_.sketch_k);
+      counted_[k].edges = reference_.columns[k].numeric.edges;
+      counted_[k].counts.assign(counted_[k].edges.size() + 1, 0);
+    }
+  }
+
+  const Profile& reference_;
+  const ProfileOptions& o_;
+  std::vector<int> slot_;     // schema column -> reference column
+  std::vector<int> columns_;  // reference column -> schema column
+  std::vector<ColumnStats> stats_;
+  std::vector<NumericProfile> counted_;  // bins and infinities on the reference's edges
+};
+
+}  // namespace
+
+Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
+  Against against(reference, current, o);
+  for_each_column_block(current, o.block_rows,
+                        [&](std::size_t c, void* values, int64_t n) { against.add(c, values, n); });
+  return against.finish(current.rows(), current.path(), current.fingerprint());
+}
+
+Profile profile_windows(const Profile& reference, const Dataset& current, const WindowOptions& w,
+                        const std::function<void(Window&&)>& each, const ProfileOptions& o) {
+  const Schema& schema = current.schema();
+  KILN_CHECK((w.seconds > 0) != (w.rows > 0), UsageError,
+             "a window is a duration or a row count, not both or neither");
+  const int by = w.by.empty() ? -1 : schema.find(w.by);
+  KILN_CHECK(w.by.empty() || by >= 0, DataError, current.path(), ": no column '", w.by,
+             "' to window by");
+  const Role by_role = by >= 0 ? schema.columns[static_cast<std::size_t>(by)].role : Role::kId;
+  KILN_CHECK(w.rows > 0 || by_role == Role::kTime, DataError, current.path(), ": column '", w.by,
+             "' is ", role_name(by_role),
+             "; a window of a duration needs a time column (int64 seconds since the epoch)");
+  KILN_CHECK(by < 0 || by_role == Role::kTime || by_role == Role::kId || by_role == Role::kNumeric,
+             DataError, current.path(), ": column '", w.by, "' is ", role_name(by_role),
+             "; windows follow a time, id or numeric column");
+  Against against(reference, current, o), whole(reference, current, o);
+  // The --by value of a row in the block read.
+  ColumnBuffers buffers(schema, o.block_rows);
+  auto key = [&](int64_t i) -> double {
+    if (by < 0) return 0;
+    if (by_role == Role::kNumeric) return buffers.column<float>(static_cast<std::size_t>(by))[i];
+    return static_cast<double>(buffers.column<int64_t>(static_cast<std::size_t>(by))[i]);
+  };
+  Window open;
+  int64_t window_id = 0, row = 0, open_rows = 0;
+  bool any = false;
+  double previous = 0;
+  auto close = [&] {
+    open.profile = against.finish(open_rows, current.path(), current.fingerprint());
+    each(std::move(open));
+    open = Window{};
+    open_rows = 0;
+  };
+  core::ThreadPool pool(0);
+  for (const auto& shard : current.shards()) {
+    for (int64_t start = 0; start < shard->rows(); start += o.block_rows) {
+      const int64_t n = std::min(o.block_rows, shard->rows() - start);
+      buffers.resize(n);
+      shard->read(start, n, buffers.pointers(), &pool);
+      for (int64_t i = 0; i < n;) {
+        // The run of rows from i that belong to one window.
+        int64_t j = i;
+        int64_t id = 0;
+        for (; j < n; ++j, ++row) {
+          const double v = key(j);
+          if (by >= 0) {
+            KILN_CHECK(!std::isnan(v), DataError, shard->path(), ": column '", w.by, "' row ",
+                       start + j, " is missing; windows need every row's value");
+            KILN_CHECK(!(w.seconds > 0 && any && v < previous), DataError, shard->path(),
+                       ": column '", w.by, "' decreases at row ", start + j, " (", v, " after ",
+                       previous, "); time windows need rows in time order");
+          }
+          id = w.rows > 0 ? row / w.rows
+                          : static_cast<int64_t>(std::floor(v / static_cast<double>(w.seconds)));
+          if (any && id != window_id) break;
+          if (!any || open_rows == 0) {
+            open.first = v;
+            open.index = id;
+          }
+          open.last = v;
+          previous = v;
+          window_id = id;
+          any = true;
+          ++open_rows;
+        }
+        pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
+          const auto column = static_cast<std::size_t>(c);
+          const std::size_t size = mem_size(schema.columns[column].role);
+          const void* values = static_cast<const char*>(buffers.pointers()[column]) + i * size;
+          against.add(column, values, j - i);
+          whole.add(column, values, j - i);
+        });
+        if (j < n) {
+          close();
+          window_id = id;
+        }
+        i = j;
+      }
+    }
+  }
+  if (open_rows > 0) close();
+  return whole.finish(current.rows(), current.path(), current.fingerprint());
 }
 
 NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& o) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -82,6 +83,31 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& options = 
 // The result has the reference's columns, in its order. DataError naming the column when
 // `current` lacks one or has it with another role.
 Profile profile_against(const Profile& reference, const Dataset& current,
+                        const ProfileOptions& options = {});
+
+// Windows of current data over time or order (kiln drift --by COLUMN --window SIZE):
+// consecutive rows in dataset order, a window ending where the next row's window begins.
+// A duration's window of a row is floor(t / seconds) of its time column (seconds since the
+// epoch, so 1d windows are UTC days); a count's is its row number / rows. Windows without
+// rows are not reported.
+struct WindowOptions {
+  std::string by;       // the time, id or numeric column whose values each window spans
+  int64_t seconds = 0;  // a duration (needs a time column), or
+  int64_t rows = 0;     // a row count (`by` optional)
+};
+
+struct Window {
+  int64_t index = 0;           // floor(t / seconds), or row / rows
+  double first = 0, last = 0;  // the `by` values of its first and last rows (0 without `by`)
+  Profile profile;             // its rows through the reference, as profile_against's
+};
+
+// Calls `each` with every window in order as soon as it is complete, and returns the profile
+// of all the rows (profile_against's): one streaming pass.
+// DataError naming the column (and the shard and row) for a `by` column the data lacks, of a
+// role that cannot be windowed, with a missing value, or (durations) decreasing.
+Profile profile_windows(const Profile& reference, const Dataset& current,
+                        const WindowOptions& window, const std::function<void(Window&&)>& each,
                         const ProfileOptions& options = {});
 
 // One numeric column held in memory (a model's scores): its profile as profile_dataset makes

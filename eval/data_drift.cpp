@@ -1,6 +1,7 @@
 #include "eval/data_drift.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -10,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/log.h"
 #include "eval/drift.h"
 
 namespace kiln::eval {
@@ -86,6 +88,17 @@ ColumnDrift column_drift(const data::ColumnProfile& r, const data::ColumnProfile
     d.threshold = o.distance_threshold;
     d.drifted = d.score >= o.distance_threshold;
   }
+  // A side with no values (all missing or infinite): no distribution to compare. It drifts
+  // when the other side has values; every statistic of the values is undefined.
+  const int64_t ref_values = r.is_categorical() ? r.categorical.count : r.numeric.count;
+  const int64_t cur_values = r.is_categorical() ? c.categorical.count : c.numeric.count;
+  if (ref_values == 0 || cur_values == 0) {
+    const double undefined = std::numeric_limits<double>::quiet_NaN();
+    d.psi = d.js = d.chi2 = d.chi2_p = d.ks = d.ks_p = d.wasserstein = d.score = undefined;
+    d.drifted = (ref_values == 0) != (cur_values == 0);
+    d.note = ref_values == 0 ? "the reference has no values" : "no values";
+    if (ref_values == 0 && cur_values == 0) d.note = "no values on either side";
+  }
   return d;
 }
 
@@ -112,6 +125,11 @@ std::optional<double> column_value(const ColumnDrift& c, const std::string& stat
   if (statistic == "score") return c.score;
   if (statistic == "missing") return c.missing_current;
   return std::nullopt;
+}
+
+// A statistic for report.json: NaN (undefined) is null.
+nlohmann::ordered_json number(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
 
 std::string short_number(double v) {
@@ -166,18 +184,21 @@ nlohmann::ordered_json column_json(const ColumnDrift& c, const data::ColumnProfi
   nlohmann::ordered_json j = {{"name", c.name},
                               {"role", std::string(data::role_name(c.role))},
                               {"method", c.method},
-                              {"score", c.score},
+                              {"score", number(c.score)},
                               {"threshold", c.threshold},
                               {"drifted", c.drifted},
-                              {"psi", c.psi},
-                              {"js", c.js},
-                              {"chi2", c.chi2},
-                              {"chi2_p", c.chi2_p},
+                              {"psi", number(c.psi)},
+                              {"js", number(c.js)},
+                              {"chi2", number(c.chi2)},
+                              {"chi2_p", number(c.chi2_p)},
                               {"missing_reference", c.missing_reference},
                               {"missing_current", c.missing_current}};
+  if (!c.note.empty()) j["note"] = c.note;
   if (c.role != data::Role::kCategorical)
-    j.update(
-        {{"ks", c.ks}, {"ks_p", c.ks_p}, {"ks_bound", c.ks_bound}, {"wasserstein", c.wasserstein}});
+    j.update({{"ks", number(c.ks)},
+              {"ks_p", number(c.ks_p)},
+              {"ks_bound", c.ks_bound},
+              {"wasserstein", number(c.wasserstein)}});
   j["histogram"] = histogram(reference, current);
   return j;
 }
@@ -320,9 +341,6 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
   for (const ColumnDrift& c : columns)
     out["columns"].push_back(column_json(c, *reference.find(c.name), *current.find(c.name)));
   if (model) {
-    auto number = [](double v) {
-      return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-    };
     out["model"] = {{"source", model->source},
                     {"prediction", column_json(model->prediction, model->reference_scores,
                                                model->current_scores)},
@@ -331,6 +349,101 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                     {"realized_auroc", number(model->realized_auroc)}};
   }
   return out;
+}
+
+data::WindowOptions parse_window(const std::string& by, const std::string& size) {
+  data::WindowOptions w;
+  w.by = by;
+  int64_t n = 0;
+  const char* end = size.data() + size.size();
+  const auto [rest, ec] = std::from_chars(size.data(), end, n);
+  KILN_CHECK(ec == std::errc() && n > 0, UsageError, "--window '", size,
+             "': expected a row count (10000) or a duration (30m, 6h, 1d, 1w)");
+  const std::string unit(rest, end);
+  if (unit.empty()) {
+    w.rows = n;
+    return w;
+  }
+  static const std::pair<const char*, int64_t> units[] = {
+      {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+  for (const auto& [name, seconds] : units) {
+    if (unit != name) continue;
+    KILN_CHECK(n <= INT64_MAX / seconds, UsageError, "--window '", size, "' is too long");
+    w.seconds = n * seconds;
+  }
+  KILN_CHECK(w.seconds > 0, UsageError, "--window '", size,
+             "': the unit must be s, m, h, d or w (or none, for a row count)");
+  KILN_CHECK(!by.empty(), UsageError, "--window ", size, " needs --by, a time column");
+  return w;
+}
+
+WindowedDrift windowed_drift(const data::Profile& reference, const data::Dataset& current,
+                             const data::WindowOptions& window, const DataDriftOptions& o,
+                             const ModelScores* model) {
+  WindowedDrift out;
+  int64_t offset = 0;  // the first row of the next window
+  out.current = data::profile_windows(reference, current, window, [&](data::Window&& w) {
+    WindowDrift d;
+    d.index = w.index;
+    d.rows = w.profile.rows;
+    d.first = w.first;
+    d.last = w.last;
+    std::optional<ModelScores> slice;
+    if (model != nullptr) {
+      slice.emplace();
+      slice->reference = model->reference;
+      slice->source = model->source;
+      const auto from = static_cast<std::size_t>(offset),
+                 to = from + static_cast<std::size_t>(d.rows);
+      slice->scores.assign(model->scores.begin() + from, model->scores.begin() + to);
+      if (model->labels.size() == model->scores.size())
+        slice->labels.assign(model->labels.begin() + from, model->labels.begin() + to);
+    }
+    d.drift = data_drift(reference, w.profile, o, slice ? &*slice : nullptr);
+    offset += d.rows;
+    out.windows.push_back(std::move(d));
+  });
+  out.whole = data_drift(reference, out.current, o, model);
+  return out;
+}
+
+void add_windows(nlohmann::ordered_json& report, const std::vector<WindowDrift>& windows,
+                 const data::WindowOptions& window, const std::string& size) {
+  nlohmann::ordered_json series = nlohmann::ordered_json::array();
+  for (const WindowDrift& w : windows) {
+    const std::string start =
+        window.seconds > 0 ? core::utc_timestamp(static_cast<double>(w.index * window.seconds))
+                           : "row " + std::to_string(w.index * window.rows);
+    nlohmann::ordered_json j = {{"index", w.index},
+                                {"start", start},
+                                {"first", w.first},
+                                {"last", w.last},
+                                {"rows", w.rows},
+                                {"drift_share", w.drift.share},
+                                {"drifted_columns", w.drift.drifted},
+                                {"dataset_drifted", w.drift.dataset_drifted},
+                                {"passed", w.drift.passed}};
+    if (w.drift.model)
+      j["model"] = {{"prediction_score", w.drift.model->prediction.score},
+                    {"prediction_psi", w.drift.model->prediction.psi},
+                    {"prediction_drifted", w.drift.model->prediction.drifted},
+                    {"estimated_auroc", number(w.drift.model->estimated_auroc)},
+                    {"realized_auroc", number(w.drift.model->realized_auroc)}};
+    nlohmann::ordered_json columns = nlohmann::ordered_json::object();
+    for (const ColumnDrift& c : w.drift.columns)
+      columns[c.name] = {
+          {"method", c.method}, {"score", number(c.score)}, {"psi", c.psi}, {"drifted", c.drifted}};
+    j["columns"] = std::move(columns);
+    series.push_back(std::move(j));
+    for (const GateResult& g : w.drift.gates) {
+      if (g.passed) continue;
+      GateResult failed = g;
+      failed.gate += " [window " + start + "]";
+      report["gates"].push_back(failed.to_json());
+      report["passed"] = false;
+    }
+  }
+  report["windows"] = {{"by", window.by}, {"size", size}, {"series", std::move(series)}};
 }
 
 }  // namespace kiln::eval

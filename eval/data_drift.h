@@ -58,6 +58,7 @@ struct ColumnDrift {
   double wasserstein = 0;                             // numeric: W1 / the reference's std
   double chi2 = 0, chi2_p = 1;                        // on bins or codes
   double missing_reference = 0, missing_current = 0;  // shares of rows
+  std::string note;  // why the statistics are undefined (NaN): a side with no values
 };
 
 struct ModelDrift {
@@ -80,6 +81,36 @@ struct DataDrift {
   nlohmann::ordered_json to_json(const data::Profile& reference, const data::Profile& current,
                                  const DataDriftOptions& options) const;
 };
+
+// One window of a drift check over time (data::profile_windows).
+struct WindowDrift {
+  int64_t index = 0, rows = 0;
+  double first = 0, last = 0;  // the --by values of its first and last rows
+  DataDrift drift;
+};
+
+struct WindowedDrift {
+  data::Profile current;  // all of --data, through the reference
+  DataDrift whole;
+  std::vector<WindowDrift> windows;
+};
+
+// `size`: "N" rows, or a duration "N" followed by s, m, h, d or w. UsageError otherwise.
+data::WindowOptions parse_window(const std::string& by, const std::string& size);
+
+// The drift of all of `current` and of each window, in one pass over it; the gates are
+// evaluated on the whole and on every window (with `model`, each window gets its rows'
+// scores: the windows are runs of rows in dataset order).
+WindowedDrift windowed_drift(const data::Profile& reference, const data::Dataset& current,
+                             const data::WindowOptions& window, const DataDriftOptions& options,
+                             const ModelScores* model = nullptr);
+
+// report.json with the windows: "windows" (by, size, and per window its index, start, first,
+// last, rows, drift_share, dataset_drifted, passed, the model's statistics, and each column's
+// method, score, psi and drifted), and every gate a window failed added to "gates" as
+// "GATE [window W]" (so that the exit code and the gate table count them).
+void add_windows(nlohmann::ordered_json& report, const std::vector<WindowDrift>& windows,
+                 const data::WindowOptions& window, const std::string& size);
 
 // `current` must have the reference's columns in its order (data::profile_against).
 DataDrift data_drift(const data::Profile& reference, const data::Profile& current,

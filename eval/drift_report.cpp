@@ -46,7 +46,8 @@ std::vector<std::string> cells(const json& c) {
           c["method"].get<std::string>(),
           number(c["score"], "%.4g"),
           number(c["threshold"], "%.4g"),
-          c["drifted"].get<bool>() ? "DRIFT" : "ok",
+          std::string(c["drifted"].get<bool>() ? "DRIFT" : "ok") +
+              (c.contains("note") ? " (" + c["note"].get<std::string>() + ")" : ""),
           number(c["psi"]),
           number(c["js"]),
           numeric ? number(c["ks"]) + " ± " + number(c["ks_bound"], "%.3f") : "",
@@ -122,6 +123,86 @@ std::string model_summary(const json& r) {
          (m["realized_auroc"].is_number() ? ", realized " + number(m["realized_auroc"]) : "") + ")";
 }
 
+// The windows' series as line charts: the drift share, the statistic of the most severe
+// columns, and with a model the estimated (and realized) AUROC; x is the window's ordinal.
+std::string window_charts(const json& r) {
+  const json& windows = r["windows"];
+  const json& series = windows["series"];
+  if (series.size() < 2) return "";
+  const double last = static_cast<double>(series.size() - 1);
+  const std::string x_label = "window (" + windows["by"].get<std::string>() + ", " +
+                              windows["size"].get<std::string>() + "), from " +
+                              series.front()["start"].get<std::string>();
+  auto line = [&](const std::string& name, const char* color, auto value) {
+    svg::Series out{name, color, {}};
+    for (std::size_t i = 0; i < series.size(); ++i)
+      if (const json v = value(series[i]); v.is_number())
+        out.points.push_back({static_cast<double>(i), v.get<double>()});
+    return out;
+  };
+  auto top = [](const std::vector<svg::Series>& lines) {
+    double high = 0;
+    for (const auto& l : lines)
+      for (const auto& [x, y] : l.points)
+        high = std::max(high, y);
+    return svg::Range{0, high > 0 ? high * 1.1 : 1};
+  };
+  std::string out;
+  const std::vector<svg::Series> share = {
+      line("drift share", svg::kColors[0], [](const json& w) { return w["drift_share"]; }),
+      {"threshold",
+       svg::kMuted,
+       {{0, r["thresholds"]["share"]}, {last, r["thresholds"]["share"]}},
+       true}};
+  out += svg::lines("Drift share by window", x_label, "share of feature columns", share,
+                    svg::Corner::kTopRight, {0, last}, {0, 1});
+  std::vector<svg::Series> columns;
+  for (const auto& c : r["columns"]) {
+    if (columns.size() == 5) break;
+    const std::string name = c["name"].get<std::string>();
+    columns.push_back(line(name, svg::kColors[columns.size() + 1],
+                           [&](const json& w) { return w["columns"][name]["score"]; }));
+  }
+  out += svg::lines("The most severe columns by window", x_label, "the verdict's statistic",
+                    columns, svg::Corner::kTopRight, {0, last}, top(columns));
+  if (series.front().contains("model")) {
+    const std::vector<svg::Series> auroc = {
+        line("estimated (CBPE)", svg::kColors[0],
+             [](const json& w) { return w["model"]["estimated_auroc"]; }),
+        line("realized", svg::kColors[2],
+             [](const json& w) { return w["model"]["realized_auroc"]; }),
+        {"validation",
+         svg::kMuted,
+         {{0, r["model"]["reference_auroc"]}, {last, r["model"]["reference_auroc"]}},
+         true}};
+    out += svg::lines("AUROC by window", x_label, "AUROC", auroc, svg::Corner::kBottomRight,
+                      {0, last}, {0, 1});
+  }
+  return out;
+}
+
+std::string window_rows_markdown(const json& r) {
+  const json& windows = r["windows"];
+  const bool model = !windows["series"].empty() && windows["series"][0].contains("model");
+  std::ostringstream md;
+  md << "## Windows of " << windows["size"].get<std::string>() << " by `"
+     << windows["by"].get<std::string>() << "`\n\n| start | rows | drift share | dataset drift | "
+     << "gates |" << (model ? " scores | estimated AUROC | realized AUROC |" : "")
+     << "\n|---|---|---|---|---|" << (model ? "---|---|---|" : "") << "\n";
+  for (const auto& w : windows["series"]) {
+    md << "| " << w["start"].get<std::string>() << " | " << w["rows"].get<int64_t>() << " | "
+       << number(w["drift_share"], "%.3f") << " | "
+       << (w["dataset_drifted"].get<bool>() ? "YES" : "no") << " | "
+       << (w["passed"].get<bool>() ? "pass" : "**FAIL**") << " |";
+    if (model)
+      md << " " << (w["model"]["prediction_drifted"].get<bool>() ? "DRIFT" : "ok") << " | "
+         << number(w["model"]["estimated_auroc"]) << " | " << number(w["model"]["realized_auroc"])
+         << " |";
+    md << "\n";
+  }
+  return md.str();
+}
+
 }  // namespace
 
 std::string render_drift_markdown(const json& r) {
@@ -129,7 +210,9 @@ std::string render_drift_markdown(const json& r) {
   md << "# Kiln drift\n\nReference " << side(r["reference"]) << "; current " << side(r["current"])
      << ". Method `" << r["method"].get<std::string>() << "`.\n\n**" << summary(r) << "**\n\n";
   if (r.contains("model")) md << "**" << model_summary(r) << "**\n\n";
-  md << gates_markdown(r) << "## Columns, most severe first\n\n|";
+  md << gates_markdown(r);
+  if (r.contains("windows")) md << window_rows_markdown(r) << "\n";
+  md << "## Columns, most severe first\n\n|";
   for (const char* h : kHeader)
     md << " " << h << " |";
   md << "\n|";
@@ -169,7 +252,15 @@ std::string render_drift_html(const json& r) {
   if (r.contains("model")) h << chart(r["model"]["prediction"]);
   for (std::size_t i = 0; i < charts; ++i)
     h << chart(columns[i]);
-  h << "</div><h2>Columns, most severe first</h2><table><tr>";
+  h << "</div>";
+  if (r.contains("windows")) {
+    // The windows' table is report.md's; here, their series.
+    h << "<h2>Windows of " << html_escape(r["windows"]["size"].get<std::string>()) << " by <code>"
+      << html_escape(r["windows"]["by"].get<std::string>()) << "</code> ("
+      << r["windows"]["series"].size() << ")</h2><div class=\"plots\">" << window_charts(r)
+      << "</div>";
+  }
+  h << "<h2>Columns, most severe first</h2><table><tr>";
   for (const char* header : kHeader)
     h << "<th>" << html_escape(header) << "</th>";
   h << "</tr>";

@@ -1,6 +1,7 @@
 #include "eval/svg.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 namespace kiln::eval {
@@ -61,6 +62,13 @@ void open(std::ostringstream& s, const std::string& title) {
     << html_escape(title) << "</text>";
 }
 
+// An axis label: 3 significant digits.
+std::string tick(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3g", v);
+  return buffer;
+}
+
 void frame(std::ostringstream& s) {
   s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" class=\"frame\"/>";
@@ -83,9 +91,9 @@ std::string lines(const std::string& title, const std::string& x_label, const st
     s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << y(vy) << "\" y2=\""
       << y(vy) << "\" class=\"grid\"/><line y1=\"" << top << "\" y2=\"" << top + ph << "\" x1=\""
       << x(vx) << "\" x2=\"" << x(vx) << "\" class=\"grid\"/>"
-      << "<text x=\"" << x(vx) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << vx
-      << "</text>"
-      << "<text x=\"" << left - 6 << "\" y=\"" << y(vy) + 4 << "\" text-anchor=\"end\">" << vy
+      << "<text x=\"" << x(vx) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">"
+      << tick(vx) << "</text>"
+      << "<text x=\"" << left - 6 << "\" y=\"" << y(vy) + 4 << "\" text-anchor=\"end\">" << tick(vy)
       << "</text>";
   }
   frame(s);

@@ -1,11 +1,14 @@
 #include "trainer/monitor.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "data/dataset.h"
+#include "eval/drift_report.h"
+#include "eval/report.h"
 #include "eval/scores.h"
 #include "registry/ref.h"
 #include "registry/registry.h"
@@ -79,6 +82,43 @@ eval::ModelScores current_scores(const ModelReference& reference, const std::str
                 });
   out.source = reference.source;
   return out;
+}
+
+DriftResult check_drift(const DriftOptions& o) {
+  std::optional<ModelReference> model;
+  if (names_a_model(o.reference)) model = read_model_reference(o.reference, o.registry);
+  KILN_CHECK(o.scores.empty() || model, UsageError,
+             "--scores needs a model as --reference (a checkpoint, run or registry reference)");
+  KILN_CHECK(o.by.empty() || !o.window.empty(), UsageError, "--by needs --window");
+  const std::optional<data::WindowOptions> window =
+      o.window.empty() ? std::nullopt : std::optional(eval::parse_window(o.by, o.window));
+  const data::Profile reference = model ? model->profile
+                                  : fs::is_regular_file(o.reference)
+                                      ? data::Profile::read(o.reference)
+                                      : data::profile_dataset(*data::Dataset::open(o.reference));
+  eval::drift_gates(o.drift.gates, reference, model.has_value());  // 78 before the pass
+  std::optional<eval::ModelScores> scores;
+  if (model) scores = current_scores(*model, o.data, {o.scores});
+  const eval::ModelScores* model_scores = scores ? &*scores : nullptr;
+  const auto current = data::Dataset::open(o.data);
+  DriftResult result;
+  data::Profile profile;
+  if (window) {
+    eval::WindowedDrift windowed =
+        eval::windowed_drift(reference, *current, *window, o.drift, model_scores);
+    result.drift = std::move(windowed.whole);
+    result.report = result.drift.to_json(reference, windowed.current, o.drift);
+    eval::add_windows(result.report, windowed.windows, *window, o.window);
+    profile = std::move(windowed.current);
+  } else {
+    profile = data::profile_against(reference, *current);
+    result.drift = eval::data_drift(reference, profile, o.drift, model_scores);
+    result.report = result.drift.to_json(reference, profile, o.drift);
+  }
+  eval::write_report_files(o.out, result.report, eval::render_drift_markdown(result.report),
+                           eval::render_drift_html(result.report));
+  profile.write((fs::path(o.out) / "profile.json").string());
+  return result;
 }
 
 }  // namespace kiln::trainer

@@ -4,6 +4,8 @@
 // the current data, or a scores file gives its scores. No LibTorch in this header.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 #include "data/profile.h"
@@ -40,5 +42,26 @@ struct CurrentScores {
 // their row counts otherwise).
 eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
                                  const CurrentScores& options);
+
+struct DriftOptions {
+  std::string reference;  // a model (names_a_model), a profile.json or a dataset
+  std::string registry;   // of a registry: reference
+  std::string data, out;
+  std::string scores;      // CurrentScores::scores
+  std::string by, window;  // windows over time or order (eval::parse_window); "": none
+  eval::DataDriftOptions drift;
+};
+
+struct DriftResult {
+  nlohmann::ordered_json report;  // report.json
+  eval::DataDrift drift;          // of all of --data
+};
+
+// kiln drift as a library function: the reference read (a model verified, a dataset
+// profiled), the gates checked against it (ConfigError before the data is read), --data
+// profiled through it in one pass (per window too), the model's side when the reference is
+// one; report.json, report.md, report.html and the current data's profile.json written to
+// `out`. Failed gates are in the report (eval::check_gates throws for them).
+DriftResult check_drift(const DriftOptions& options);
 
 }  // namespace kiln::trainer

@@ -141,5 +141,55 @@ TEST_F(DriftCli, ARegistryVersionIsAReference) {
   EXPECT_NE(missing.exit_code, 0);
 }
 
+// --by ts --window 3d: the series in report.json and report.md, charts in report.html (in
+// headless Chromium), gates on every window.
+TEST_F(DriftCli, WindowsOverTimeReportASeriesAndGateEachWindow) {
+  const auto run_ =
+      run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "w", "--by",
+                "ts", "--window", "3d", "--gate", "prediction.psi < 100", "--json"});
+  ASSERT_EQ(run_.exit_code, 0) << run_.err;
+  const auto report = nlohmann::json::parse(run_.out);
+  const auto& series = report["windows"]["series"];
+  ASSERT_GE(series.size(), 5u);
+  int64_t rows = 0;
+  for (const auto& w : series) {
+    rows += w["rows"].get<int64_t>();
+    EXPECT_TRUE(w["columns"].contains("amount"));
+    EXPECT_TRUE(w["model"]["estimated_auroc"].is_number());
+  }
+  EXPECT_EQ(rows, report["current"]["rows"].get<int64_t>());
+  EXPECT_NE(slurp(dir / "w/report.md").find("## Windows of 3d by `ts`"), std::string::npos);
+
+  // A gate that fails in one window only still exits 3, naming the window.
+  const auto gated = run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out",
+                               dir / "g", "--window", "1000", "--gate", "drift_share < 0.5"});
+  EXPECT_EQ(gated.exit_code, 0) << gated.err;
+  const auto strict = run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out",
+                                dir / "s", "--window", "1000", "--gate", "drifted_columns < 3"});
+  EXPECT_EQ(strict.exit_code, 3) << strict.err;
+  EXPECT_NE(strict.last_err_line().find("[window row 0]"), std::string::npos) << strict.err;
+  EXPECT_EQ(run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "x",
+                      "--window", "1d"})
+                .exit_code,
+            64);
+  EXPECT_EQ(run_kiln({"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "x",
+                      "--by", "amount", "--window", "1d"})
+                .exit_code,
+            65);
+
+  if (std::system("chromium --version > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "no chromium (scripts/setup installs Debian's chromium package)";
+  }
+  // A chart per column, the scores', and three series: share, columns, AUROC.
+  const std::string plots = std::to_string(report["columns"].size() + 4);
+  const std::string cmd = testing::python_script("tests/eval/report_browser.py") +
+                          (dir / "w/report.html") + " " + (dir / "browser") + " " + plots + " > " +
+                          (dir / "browser.json");
+  const int rc = std::system(cmd.c_str());
+  const std::string summary = slurp(dir / "browser.json");
+  EXPECT_EQ(rc, 0) << summary;
+  EXPECT_TRUE(nlohmann::json::parse(summary)["problems"].empty()) << summary;
+}
+
 }  // namespace
 }  // namespace kiln

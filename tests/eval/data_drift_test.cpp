@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -191,6 +193,150 @@ TEST(DataDrift, SynthDriftScenariosAreFoundWhereTheyAreKnown) {
   bad.out = dir / "bad";
   bad.drift = "sudden";
   EXPECT_THROW(data::synthesize(bad), ConfigError);
+}
+
+// A covariate drift from 95% of the period on, checked in windows of a day over the oot
+// split (90% to 100%): amount and device_risk drift in the windows after the drift and not in
+// those before; the windows partition the rows, and their bins add up to the whole's.
+TEST(DataDrift, WindowsOverTimeFindTheDriftWhereItStarts) {
+  TempDir dir;
+  data::SynthOptions o;
+  o.rows = 200000;
+  o.seed = 9;
+  o.drift = "covariate";
+  o.drift_at = 0.95;
+  o.out = dir / "d";
+  data::synthesize(o);
+  const data::Profile reference = data::profile_dataset(*data::Dataset::open(dir / "d/train"));
+  const auto oot = data::Dataset::open(dir / "d/oot");
+  const WindowedDrift w = windowed_drift(reference, *oot, parse_window("ts", "1d"), {});
+  ASSERT_GE(w.windows.size(), 15u);
+  const double start = 1700000000.0 + 0.95 * 180 * 86400;  // synth's kStart + drift_at * period
+  int64_t rows = 0, before = 0, after = 0;
+  for (const WindowDrift& d : w.windows) {
+    rows += d.rows;
+    EXPECT_LE(d.first, d.last);
+    EXPECT_EQ(d.index, static_cast<int64_t>(std::floor(d.first / 86400)));
+    if (d.rows < 500) continue;  // a partial day at an end
+    const bool moved = column(d.drift, "amount").drifted && column(d.drift, "device_risk").drifted;
+    if (d.last < start) {
+      EXPECT_FALSE(column(d.drift, "amount").drifted) << d.index;
+      EXPECT_FALSE(column(d.drift, "device_risk").drifted) << d.index;
+      ++before;
+    } else if (d.first >= start) {
+      EXPECT_TRUE(moved) << d.index;
+      ++after;
+    }
+  }
+  EXPECT_GE(before, 5);
+  EXPECT_GE(after, 5);
+  EXPECT_EQ(rows, oot->rows());
+  EXPECT_EQ(w.current.rows, oot->rows());
+  const auto& whole = w.current.find("amount")->numeric.counts;
+  std::vector<int64_t> sum(whole.size(), 0);
+  data::profile_windows(reference, *oot, parse_window("", "5000"), [&](data::Window&& window) {
+    EXPECT_LE(window.profile.rows, 5000);
+    const auto& counts = window.profile.find("amount")->numeric.counts;
+    for (std::size_t i = 0; i < counts.size(); ++i)
+      sum[i] += counts[i];
+  });
+  EXPECT_EQ(sum, whole);
+}
+
+TEST(DataDrift, WindowsAreCheckedAsTheyAreGiven) {
+  EXPECT_EQ(parse_window("", "10000").rows, 10000);
+  EXPECT_EQ(parse_window("ts", "1d").seconds, 86400);
+  EXPECT_EQ(parse_window("ts", "6h").seconds, 21600);
+  EXPECT_EQ(parse_window("ts", "2w").seconds, 1209600);
+  for (const char* bad : {"0", "-5", "2x", "1.5d", "d", ""})
+    EXPECT_THROW(parse_window("ts", bad), UsageError) << bad;
+  EXPECT_THROW(parse_window("", "1d"), UsageError);  // a duration needs a time column
+  EXPECT_THROW(parse_window("ts", "99999999999999999w"), UsageError);
+
+  TempDir dir;
+  const std::string path = write(dir, "x", 3000, 0, false, 1);
+  const data::Profile r = data::profile_dataset(*data::Dataset::open(path));
+  const auto current = data::Dataset::open(path);
+  auto error = [&](const data::WindowOptions& w) {
+    try {
+      data::profile_windows(r, *current, w, [](data::Window&&) {});
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error(parse_window("tss", "100")).find("no column 'tss'"), std::string::npos);
+  data::WindowOptions by_x = parse_window("x", "100");
+  EXPECT_EQ(error(by_x), "no error");  // a numeric column orders row windows
+  by_x.rows = 0;
+  by_x.seconds = 60;
+  EXPECT_NE(error(by_x).find("needs a time column"), std::string::npos);
+  EXPECT_NE(error(parse_window("c", "100")).find("windows follow a time, id or numeric"),
+            std::string::npos);
+
+  // Time windows need rows in time order.
+  const data::Schema timed{{{"ts", data::Role::kTime, 0},
+                            {"x", data::Role::kNumeric, 0},
+                            {"label", data::Role::kLabel, 0}}};
+  std::vector<int64_t> ts = {100, 200, 86400 * 3, 50};
+  std::vector<float> x = {1, 2, 3, 4}, label = {0, 1, 0, 1};
+  data::DatasetWriter writer(dir / "timed", timed, data::ShardWriteOptions{}, 4);
+  writer.append(4, {ts.data(), x.data(), label.data()});
+  writer.finish();
+  const auto shuffled = data::Dataset::open(dir / "timed");
+  const data::Profile tr = data::profile_dataset(*shuffled);
+  try {
+    data::profile_windows(tr, *shuffled, parse_window("ts", "1d"), [](data::Window&&) {});
+    ADD_FAILURE() << "a decreasing time column was windowed";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("'ts' decreases at row 3"), std::string::npos) << e.what();
+  }
+}
+
+// Current data at its worst: a numeric column all missing, another all infinite, a
+// categorical of codes the reference never saw: each a clear verdict, every statistic
+// finite or undefined (null in report.json), nothing thrown. (A dataset has rows, and a
+// window is only reported with rows: neither can be empty.)
+TEST(DataDrift, MissingInfiniteNewAndNoValuesAreDriftNotCrashes) {
+  TempDir dir;
+  const data::Schema schema = data::Dataset::open(write(dir, "any", 10, 0, false, 1))->schema();
+  // A reference of normal values and codes 0..4, or (`bad`) the current data at its worst.
+  auto make = [&](const std::string& name, int64_t rows, bool bad) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    std::vector<float> x(static_cast<std::size_t>(rows)), y(x.size()), label(x.size());
+    std::vector<int32_t> c(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = bad ? nan : static_cast<float>(i % 97);
+      y[i] = bad ? (i % 2 ? inf : -inf) : static_cast<float>(i % 89);
+      c[i] = static_cast<int32_t>(bad ? 5 + i % 3 : i % 5);  // the bad codes are new
+      label[i] = static_cast<float>(i % 4 == 0);
+    }
+    data::DatasetWriter writer(dir / name, schema, data::ShardWriteOptions{},
+                               std::max<int64_t>(rows, 1));
+    if (rows > 0) writer.append(rows, {x.data(), y.data(), c.data(), label.data()});
+    writer.finish();
+    return dir / name;
+  };
+  const std::string ref = make("ref", 5000, false);
+  const DataDrift d = drift(ref, make("bad", 3000, true));
+  for (const char* name : {"x", "y", "c"})
+    EXPECT_TRUE(column(d, name).drifted) << name;
+  EXPECT_EQ(column(d, "x").missing_current, 1.0);
+  EXPECT_EQ(column(d, "x").note, "no values");
+  EXPECT_TRUE(std::isnan(column(d, "y").psi));  // no finite values: undefined, not 0
+  EXPECT_GT(column(d, "c").js, 0.8);            // only new codes: all in "other"
+  const auto report =
+      d.to_json(data::profile_dataset(*data::Dataset::open(ref)),
+                data::profile_against(data::profile_dataset(*data::Dataset::open(ref)),
+                                      *data::Dataset::open(dir / "bad")),
+                {});
+  EXPECT_FALSE(report.dump().empty());
+  EXPECT_EQ(report["columns"][0]["psi"], nullptr);  // NaN is null in report.json
+  // The reference with no values in a column: the current values are drift.
+  const DataDrift reverse = drift(dir / "bad", ref);
+  EXPECT_TRUE(column(reverse, "x").drifted);
+  EXPECT_EQ(column(reverse, "x").note, "the reference has no values");
 }
 
 }  // namespace

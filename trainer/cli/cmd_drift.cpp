@@ -1,17 +1,12 @@
 // kiln drift --reference CKPT|RUN|registry:REF|PROFILE|DATASET --data PATH --out DIR
-// [--scores FILE] [--gate EXPR]... [--json] (docs/MONITORING.md)
+// [--scores FILE] [--by COLUMN --window SIZE] [--gate EXPR]... [--json] (docs/MONITORING.md):
+// parses and prints; trainer::check_drift does the work.
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
-#include <optional>
 
-#include "core/errors.h"
-#include "core/files.h"
-#include "data/profile.h"
 #include "eval/data_drift.h"
-#include "eval/drift_report.h"
 #include "eval/report.h"
 #include "trainer/cli/commands.h"
 #include "trainer/monitor.h"
@@ -20,8 +15,7 @@ namespace kiln::cli {
 
 void add_drift_command(CLI::App& app) {
   struct Args {
-    std::string reference, data, out, registry, scores;
-    eval::DataDriftOptions options;
+    trainer::DriftOptions o;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -37,45 +31,34 @@ void add_drift_command(CLI::App& app) {
       "AUROC estimated without labels (CBPE). Writes report.json, report.md, report.html and the "
       "current data's profile.json to --out; exits 3 when a --gate fails. See "
       "docs/MONITORING.md.");
-  cmd->add_option("--reference", a->reference,
+  cmd->add_option("--reference", a->o.reference,
                   "a checkpoint, run or registry:NAME@ALIAS|/vN; a profile.json; or a dataset to "
                   "profile")
       ->required();
-  cmd->add_option("--data", a->data, "the dataset to check")->required();
-  cmd->add_option("--out", a->out, "directory for report.json and profile.json")->required();
-  cmd->add_option("--share-threshold", a->options.share_threshold,
+  cmd->add_option("--data", a->o.data, "the dataset to check")->required();
+  cmd->add_option("--out", a->o.out, "directory for report.json and profile.json")->required();
+  cmd->add_option("--share-threshold", a->o.drift.share_threshold,
                   "the dataset drifts when at least this share of its columns drifts")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  cmd->add_option("--scores", a->scores,
+  cmd->add_option("--scores", a->o.scores,
                   "the model's scores of --data's rows, in order (CSV or dataset with a score "
                   "column, as kiln predict writes) instead of scoring them with the model");
-  cmd->add_option("--registry", a->registry,
+  cmd->add_option("--registry", a->o.registry,
                   "registry of a registry: reference (default $KILN_REGISTRY, else registry/)");
-  cmd->add_option("--gate", a->options.gates,
+  cmd->add_option("--gate", a->o.drift.gates,
                   "a gate, e.g. 'drift_share < 0.3' or 'psi.amount < 0.2' (repeatable; names in "
                   "docs/MONITORING.md); a failed gate exits 3");
   cmd->add_flag("--json", a->json, "print report.json on stdout");
+  cmd->add_option("--by", a->o.by,
+                  "with --window: the time (or order) column whose windows to check one by one");
+  cmd->add_option("--window", a->o.window,
+                  "check every window as well: a duration of the --by time column (30m, 6h, 1d, "
+                  "1w: UTC-aligned) or a row count (10000); gates apply to each window too");
   cmd->callback([a] {
-    std::optional<trainer::ModelReference> model;
-    if (trainer::names_a_model(a->reference))
-      model = trainer::read_model_reference(a->reference, a->registry);
-    KILN_CHECK(a->scores.empty() || model, UsageError,
-               "--scores needs a model as --reference (a checkpoint, run or registry reference)");
-    const data::Profile reference = model ? model->profile
-                                    : std::filesystem::is_regular_file(a->reference)
-                                        ? data::Profile::read(a->reference)
-                                        : data::profile_dataset(*data::Dataset::open(a->reference));
-    eval::drift_gates(a->options.gates, reference, model.has_value());  // 78 before the pass
-    const data::Profile current = data::profile_against(reference, *data::Dataset::open(a->data));
-    std::optional<eval::ModelScores> scores;
-    if (model) scores = trainer::current_scores(*model, a->data, {a->scores});
-    const eval::DataDrift drift =
-        eval::data_drift(reference, current, a->options, scores ? &*scores : nullptr);
-    const nlohmann::ordered_json report = drift.to_json(reference, current, a->options);
-    eval::write_report_files(a->out, report, eval::render_drift_markdown(report),
-                             eval::render_drift_html(report));
-    current.write((std::filesystem::path(a->out) / "profile.json").string());
+    const trainer::DriftResult result = trainer::check_drift(a->o);
+    const eval::DataDrift& drift = result.drift;
+    const nlohmann::ordered_json& report = result.report;
     if (a->json) {
       std::cout << report.dump(1) << "\n";
       eval::check_gates(report);
@@ -99,7 +82,14 @@ void add_drift_command(CLI::App& app) {
     for (const auto& g : drift.gates)
       std::printf("gate %-30s %s (%.4g vs %.4g)\n", g.gate.c_str(), g.passed ? "pass" : "FAIL",
                   g.left, g.right);
-    std::printf("report: %s/report.html\n", a->out.c_str());
+    if (report.contains("windows"))
+      for (const auto& w : report["windows"]["series"])
+        std::printf(
+            "window %-22s %8lld rows  drift share %.2f%s%s\n",
+            w["start"].get<std::string>().c_str(), static_cast<long long>(w["rows"].get<int64_t>()),
+            w["drift_share"].get<double>(), w["dataset_drifted"].get<bool>() ? " DRIFT" : "",
+            w["passed"].get<bool>() ? "" : " (a gate failed)");
+    std::printf("report: %s/report.html\n", a->o.out.c_str());
     eval::check_gates(report);
   });
 }
