@@ -116,17 +116,18 @@ NumericProfile profile_values(const float* values, int64_t n, const ProfileOptio
 NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
                                       int64_t n, const ProfileOptions& options = {});
 
-// The bin of a finite value: the number of edges at or below it.
+// The bin of a finite value: the number of edges at or below it. Branch-free: the same
+// steps whatever the value (the loop over a block's values does not mispredict).
 inline std::size_t bin_of(const std::vector<double>& edges, double value) {
-  std::size_t lo = 0, hi = edges.size();
-  while (lo < hi) {
-    const std::size_t mid = (lo + hi) / 2;
-    if (edges[mid] <= value)
-      lo = mid + 1;
-    else
-      hi = mid;
+  if (edges.empty()) return 0;
+  const double* base = edges.data();
+  std::size_t n = edges.size();
+  while (n > 1) {  // the answer is in [base, base + n] counted from edges.data()
+    const std::size_t half = n / 2;
+    base = base[half] <= value ? base + half : base;
+    n -= half;
   }
-  return lo;
+  return static_cast<std::size_t>(base - edges.data()) + (*base <= value ? 1 : 0);
 }
 
 }  // namespace kiln::data

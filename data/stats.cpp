@@ -1,13 +1,65 @@
 #include "data/stats.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
+#include <cstring>
 
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "data/loader.h"
 
 namespace kiln::data {
+
+namespace {
+
+// Sorts doubles (no NaN) by value: an LSD radix sort of their order-preserving 64-bit keys,
+// 11 bits a pass over only the bits that differ between keys (values that were float32
+// leave the low 29 bits of the mantissa empty: 4 passes, not 6). Several times std::sort's
+// speed on the sketch's buffers, which every value passes through once.
+void radix_sort(std::vector<double>& items) {
+  const std::size_t n = items.size();
+  if (n < 64) {
+    std::sort(items.begin(), items.end());
+    return;
+  }
+  thread_local std::vector<uint64_t> keys, other;
+  keys.resize(n);
+  other.resize(n);
+  constexpr uint64_t kSign = 0x8000000000000000ull;
+  uint64_t differ = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    uint64_t u;
+    std::memcpy(&u, &items[i], sizeof u);
+    keys[i] = (u & kSign) ? ~u : (u | kSign);
+    differ |= keys[i] ^ keys[0];
+  }
+  if (differ != 0) {
+    constexpr int kBits = 11;
+    const int low = std::countr_zero(differ), high = 64 - std::countl_zero(differ);
+    for (int shift = low; shift < high; shift += kBits) {
+      std::array<std::size_t, 1 << kBits> count{};
+      for (std::size_t i = 0; i < n; ++i)
+        ++count[(keys[i] >> shift) & ((1u << kBits) - 1)];
+      std::size_t sum = 0;
+      for (std::size_t& c : count) {
+        const std::size_t here = c;
+        c = sum;
+        sum += here;
+      }
+      for (std::size_t i = 0; i < n; ++i)
+        other[count[(keys[i] >> shift) & ((1u << kBits) - 1)]++] = keys[i];
+      keys.swap(other);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const uint64_t u = (keys[i] & kSign) ? (keys[i] & ~kSign) : ~keys[i];
+    std::memcpy(&items[i], &u, sizeof u);
+  }
+}
+
+}  // namespace
 
 QuantileSketch::QuantileSketch(int k) : k_(std::max(k, 8)) {}
 
@@ -22,6 +74,22 @@ void QuantileSketch::add(double value) {
   if (static_cast<int>(levels_[0].size()) >= 2 * k_) compact(0);
 }
 
+void QuantileSketch::add(const double* values, std::size_t n) {
+  if (levels_.empty()) {
+    levels_.emplace_back();
+    flip_.push_back(false);
+  }
+  const auto full = static_cast<std::size_t>(2 * k_);
+  for (std::size_t i = 0; i < n;) {
+    std::vector<double>& level0 = levels_[0];  // again after each compaction
+    const std::size_t take = std::min(full - level0.size(), n - i);
+    level0.insert(level0.end(), values + i, values + i + take);
+    count_ += static_cast<int64_t>(take);
+    i += take;
+    if (level0.size() >= full) compact(0);
+  }
+}
+
 void QuantileSketch::compact(std::size_t level) {
   while (level < levels_.size() && static_cast<int>(levels_[level].size()) >= 2 * k_) {
     if (level + 1 == levels_.size()) {
@@ -29,7 +97,7 @@ void QuantileSketch::compact(std::size_t level) {
       flip_.push_back(false);
     }
     std::vector<double>& items = levels_[level];
-    std::sort(items.begin(), items.end());
+    radix_sort(items);
     // An odd item stays behind; the rest pair up and one of each pair is promoted.
     std::size_t pairs = items.size() / 2;
     std::size_t offset = flip_[level] ? 1 : 0;
@@ -112,29 +180,20 @@ double QuantileSketch::rank(double value) const {
 }
 
 void ColumnStats::add_block(const void* data, int64_t n) {
-  ColumnStats block;
-  block.sketch = QuantileSketch(sketch.k());
-  auto add = [&](double v) {
-    if (!std::isfinite(v)) {
-      ++block.infinite;
-      return;
-    }
-    ++block.count;
-    double delta = v - block.mean;
-    block.mean += delta / static_cast<double>(block.count);
-    block.m2 += delta * (v - block.mean);
-    block.min = std::min(block.min, v);
-    block.max = std::max(block.max, v);
-    block.sketch.add(v);
-  };
+  // The block's finite values first; then their moments in two passes (exact for a block),
+  // merged by Chan et al.'s update, and the values into the sketch in bulk.
+  thread_local std::vector<double> finite;
+  finite.clear();
   switch (mem_type(role)) {
     case MemType::kFloat32: {
       const float* v = static_cast<const float*>(data);
       for (int64_t i = 0; i < n; ++i) {
         if (std::isnan(v[i]))
-          ++block.missing;
+          ++missing;
+        else if (std::isinf(v[i]))
+          ++infinite;
         else
-          add(v[i]);
+          finite.push_back(v[i]);
       }
       break;
     }
@@ -142,10 +201,10 @@ void ColumnStats::add_block(const void* data, int64_t n) {
       const int32_t* v = static_cast<const int32_t*>(data);
       for (int64_t i = 0; i < n; ++i) {
         if (v[i] < 0) {
-          ++block.missing;
+          ++missing;
         } else {
-          add(v[i]);
-          ++block.categories[v[i]];
+          finite.push_back(v[i]);
+          ++categories[v[i]];
         }
       }
       break;
@@ -153,11 +212,28 @@ void ColumnStats::add_block(const void* data, int64_t n) {
     case MemType::kInt64: {
       const int64_t* v = static_cast<const int64_t*>(data);
       for (int64_t i = 0; i < n; ++i)
-        add(static_cast<double>(v[i]));
+        finite.push_back(static_cast<double>(v[i]));
       break;
     }
   }
-  merge(block);
+  if (finite.empty()) return;
+  double sum = 0, low = finite[0], high = finite[0];
+  for (double v : finite) {
+    sum += v;
+    low = std::min(low, v);
+    high = std::max(high, v);
+  }
+  const double m = static_cast<double>(finite.size()), block_mean = sum / m;
+  double block_m2 = 0;
+  for (double v : finite)
+    block_m2 += (v - block_mean) * (v - block_mean);
+  const double c = static_cast<double>(count), delta = block_mean - mean;
+  mean += delta * m / (c + m);
+  m2 += block_m2 + delta * delta * c * m / (c + m);
+  count += static_cast<int64_t>(finite.size());
+  min = std::min(min, low);
+  max = std::max(max, high);
+  sketch.add(finite.data(), finite.size());
 }
 
 void ColumnStats::merge(const ColumnStats& o) {

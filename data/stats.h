@@ -24,7 +24,8 @@ namespace kiln::data {
 class QuantileSketch {
  public:
   explicit QuantileSketch(int k = 4096);
-  void add(double value);  // NaN is not added
+  void add(double value);                         // NaN is not added
+  void add(const double* values, std::size_t n);  // values without NaN
   void merge(const QuantileSketch& other);
   int64_t count() const { return count_; }
   // The smallest stored value whose estimated rank (items <= it) reaches q * count.

@@ -1,5 +1,7 @@
 #include "eval/data_drift.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -11,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/glob.h"
 #include "core/log.h"
 #include "eval/drift.h"
 
@@ -38,6 +41,13 @@ double share(int64_t part, int64_t rows) {
 // grid step of the mass appears).
 std::size_t distinct(const std::vector<double>& quantiles) {
   return std::set<double>(quantiles.begin(), quantiles.end()).size();
+}
+
+// A column's entry in a `drift.methods` or `drift.thresholds` map (core::matching_key).
+template <class T>
+std::optional<T> rule_for(const std::map<std::string, T>& rules, const std::string& name) {
+  const std::string* key = core::matching_key(rules, name);
+  return key ? std::optional<T>(rules.at(*key)) : std::nullopt;
 }
 
 ColumnDrift column_drift(const data::ColumnProfile& r, const data::ColumnProfile& c,
@@ -77,17 +87,22 @@ ColumnDrift column_drift(const data::ColumnProfile& r, const data::ColumnProfile
   const ChiSquare chi = chi_square(ref_counts, cur_counts);
   d.chi2 = chi.statistic;
   d.chi2_p = chi.p_value;
-  if (small) {
-    d.method = as_categories ? "chi_square" : "ks";
-    d.score = as_categories ? d.chi2_p : d.ks_p;
-    d.threshold = o.p_threshold;
-    d.drifted = d.score < o.p_threshold;
-  } else {
-    d.method = as_categories ? "jensen_shannon" : "wasserstein";
-    d.score = as_categories ? d.js : d.wasserstein;
-    d.threshold = o.distance_threshold;
-    d.drifted = d.score >= o.distance_threshold;
-  }
+  DriftMethod method = rule_for(o.methods, r.name).value_or(o.method);
+  if (r.is_categorical() && (method == DriftMethod::kKs || method == DriftMethod::kWasserstein))
+    method = DriftMethod::kAuto;  // the global method is for numeric columns only (checked)
+  if (method == DriftMethod::kAuto)
+    method = small ? (as_categories ? DriftMethod::kChiSquare : DriftMethod::kKs)
+                   : (as_categories ? DriftMethod::kJensenShannon : DriftMethod::kWasserstein);
+  const bool tested = method == DriftMethod::kKs || method == DriftMethod::kChiSquare;
+  d.method = std::string(core::enum_name(method));
+  d.threshold =
+      rule_for(o.thresholds, r.name).value_or(tested ? o.p_threshold : o.distance_threshold);
+  d.score = method == DriftMethod::kPsi             ? d.psi
+            : method == DriftMethod::kJensenShannon ? d.js
+            : method == DriftMethod::kWasserstein   ? d.wasserstein
+            : method == DriftMethod::kKs            ? d.ks_p
+                                                    : d.chi2_p;
+  d.drifted = tested ? d.score < d.threshold : d.score >= d.threshold;
   // A side with no values (all missing or infinite): no distribution to compare. It drifts
   // when the other side has values; every statistic of the values is undefined.
   const int64_t ref_values = r.is_categorical() ? r.categorical.count : r.numeric.count;
@@ -205,6 +220,43 @@ nlohmann::ordered_json column_json(const ColumnDrift& c, const data::ColumnProfi
 
 }  // namespace
 
+void check_drift_options(const DataDriftOptions& o, const data::Profile& reference) {
+  KILN_CHECK(o.share_threshold >= 0 && o.share_threshold <= 1, ConfigError,
+             "drift.share_threshold must be in [0, 1], got ", o.share_threshold);
+  KILN_CHECK(o.p_threshold > 0 && o.p_threshold < 1, ConfigError,
+             "drift.p_threshold must be in (0, 1), got ", o.p_threshold);
+  KILN_CHECK(o.distance_threshold > 0, ConfigError,
+             "drift.distance_threshold must be positive, got ", o.distance_threshold);
+  KILN_CHECK(o.small_reference >= 0, ConfigError, "drift.small_reference must not be negative");
+  std::vector<std::string> names = {"prediction"};  // a model's scores
+  for (const auto& c : reference.columns)
+    names.push_back(c.name);
+  auto matches = [&](const std::string& pattern) {
+    std::vector<const data::ColumnProfile*> out;
+    for (const auto& c : reference.columns)
+      if (::fnmatch(pattern.c_str(), c.name.c_str(), 0) == 0) out.push_back(&c);
+    return out;
+  };
+  auto known = [&](const char* key, const std::string& pattern) {
+    KILN_CHECK(pattern == "prediction" || !matches(pattern).empty(), ConfigError, "drift.", key,
+               ": '", pattern, "' matches no column of the reference; nearest: '",
+               core::nearest_key(pattern, names), "'");
+  };
+  for (const auto& [pattern, method] : o.methods) {
+    known("methods", pattern);
+    if (method != DriftMethod::kKs && method != DriftMethod::kWasserstein) continue;
+    for (const data::ColumnProfile* c : matches(pattern))
+      KILN_CHECK(!c->is_categorical(), ConfigError, "drift.methods: '", pattern, "' gives ",
+                 core::enum_name(method), " to '", c->name,
+                 "', a categorical column; ks and wasserstein are for numeric columns");
+  }
+  for (const auto& [pattern, threshold] : o.thresholds) {
+    known("thresholds", pattern);
+    KILN_CHECK(threshold > 0 && std::isfinite(threshold), ConfigError, "drift.thresholds: '",
+               pattern, "' must be a positive number, got ", threshold);
+  }
+}
+
 const GateNames& drift_gate_names() {
   static const GateNames names{
       {"drift_share", "drifted_columns", "prediction.psi", "prediction.js", "prediction.ks",
@@ -246,6 +298,7 @@ ModelDrift model_drift(const ModelScores& m, const DataDriftOptions& o) {
   ModelDrift d;
   d.source = m.source;
   d.reference_scores = m.reference.profile.columns.at(0);
+  d.reference_scores.name = "prediction";  // drift.methods and drift.thresholds call it so
   const std::vector<float> scores(m.scores.begin(), m.scores.end());
   d.current_scores.name = "prediction";
   d.current_scores.numeric = data::profile_values_against(d.reference_scores.numeric, scores.data(),
@@ -323,12 +376,14 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                                 {"version", 1},
                                 {"reference", side(reference)},
                                 {"current", side(current)},
-                                {"method", "auto"},
+                                {"method", std::string(core::enum_name(o.method))},
                                 {"thresholds",
                                  {{"share", o.share_threshold},
                                   {"small_reference_rows", o.small_reference},
                                   {"p_value", o.p_threshold},
                                   {"distance", o.distance_threshold}}},
+                                {"methods", nlohmann::ordered_json::object()},
+                                {"column_thresholds", o.thresholds},
                                 {"drift_share", share},
                                 {"drifted_columns", drifted},
                                 {"feature_columns", features},
@@ -338,6 +393,8 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                                 {"columns", nlohmann::ordered_json::array()}};
   for (const GateResult& g : gates)
     out["gates"].push_back(g.to_json());
+  for (const auto& [pattern, method] : o.methods)
+    out["methods"][pattern] = std::string(core::enum_name(method));
   for (const ColumnDrift& c : columns)
     out["columns"].push_back(column_json(c, *reference.find(c.name), *current.find(c.name)));
   if (model) {

@@ -6,23 +6,72 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "core/config_types.h"
 #include "data/profile.h"
 #include "eval/gates.h"
 #include "eval/performance_estimate.h"
 
 namespace kiln::eval {
 
+// A column's drift rule: Evidently's default rule set, or one statistic with a threshold.
+enum class DriftMethod { kAuto, kPsi, kJensenShannon, kWasserstein, kKs, kChiSquare };
+inline core::EnumNames<DriftMethod> enum_names(DriftMethod) {
+  static constexpr std::pair<DriftMethod, std::string_view> names[] = {
+      {DriftMethod::kAuto, "auto"},
+      {DriftMethod::kPsi, "psi"},
+      {DriftMethod::kJensenShannon, "jensen_shannon"},
+      {DriftMethod::kWasserstein, "wasserstein"},
+      {DriftMethod::kKs, "ks"},
+      {DriftMethod::kChiSquare, "chi_square"}};
+  return names;
+}
+
+// The config's `drift` section (docs/MONITORING.md).
 struct DataDriftOptions {
   double share_threshold = 0.5;     // the dataset drifts when this share of columns does
-  int64_t small_reference = 1000;   // up to this many reference rows: tests with p-values
+  int64_t small_reference = 1000;   // auto: up to this many reference rows, tests with p-values
   double p_threshold = 0.05;        // KS, chi-square: drift below this p-value
-  double distance_threshold = 0.1;  // Wasserstein (normalized), Jensen-Shannon: drift at or above
-  std::vector<std::string> gates;   // e.g. "drift_share < 0.3", "psi.amount < 0.2"
+  double distance_threshold = 0.1;  // Wasserstein (normalized), Jensen-Shannon, PSI: at or above
+  DriftMethod method = DriftMethod::kAuto;     // every column's, unless `methods` says
+  std::map<std::string, DriftMethod> methods;  // column name or glob pattern -> method
+  std::map<std::string, double> thresholds;    // column name or glob pattern -> threshold
+  std::vector<std::string> gates;              // e.g. "drift_share < 0.3", "psi.amount < 0.2"
+
+  template <class V>
+  void visit(V& v) {
+    v("share_threshold", share_threshold,
+      "the dataset drifts when at least this share of its feature columns drifts");
+    v("small_reference", small_reference,
+      "method auto: references of up to this many rows are tested with p-values (KS, "
+      "chi-square), larger ones with distances (Wasserstein, Jensen-Shannon)");
+    v("p_threshold", p_threshold, "ks and chi_square: a column drifts below this p-value");
+    v("distance_threshold", distance_threshold,
+      "psi, jensen_shannon and wasserstein (normalized): a column drifts at or above this");
+    v("method", method,
+      "every column's rule: auto (Evidently's defaults), psi, jensen_shannon, wasserstein, ks "
+      "or chi_square");
+    v("methods", methods,
+      "per column name or glob pattern (amount, noise_*): its method; an exact name wins, "
+      "else the longest matching pattern");
+    v("thresholds", thresholds,
+      "per column name or glob pattern: its threshold (a p-value for ks and chi_square)");
+    v("gates", gates,
+      "gates such as 'drift_share < 0.3' or 'psi.amount < 0.2'; a failed gate exits 3");
+  }
 };
+
+// Checks `options` against the reference's columns: a name or pattern in `methods` or
+// `thresholds` that matches no column, a method a column's kind cannot take (ks or
+// wasserstein for a categorical column), thresholds out of range: ConfigError (78) naming
+// the key and the nearest column. Cheap: call it before the pass over the data.
+void check_drift_options(const DataDriftOptions& options, const data::Profile& reference);
 
 // What drift gates may name: drift_share and drifted_columns, and per column
 // psi.COLUMN, js.COLUMN, ks.COLUMN, wasserstein.COLUMN, chi2_p.COLUMN, score.COLUMN (its

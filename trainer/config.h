@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "eval/data_drift.h"
 #include "eval/report.h"
 #include "trainer/options.h"
 #include "transform/spec.h"
@@ -45,6 +46,7 @@ struct KilnConfig {
   OptimOptions optim;
   TrainOptions train;
   eval::EvalOptions eval;
+  eval::DataDriftOptions drift;
 
   template <class V>
   void visit(V& v) {
@@ -56,6 +58,7 @@ struct KilnConfig {
     v("optim", optim, "optimizer, gradient clipping and learning-rate schedule");
     v("train", train, "steps, evaluation, early stopping, checkpoints, device");
     v("eval", eval, "evaluation: confidence intervals, threshold, gates (docs/EVAL.md)");
+    v("drift", drift, "kiln drift: rules, thresholds and gates (docs/MONITORING.md)");
   }
 };
 

@@ -96,7 +96,8 @@ DriftResult check_drift(const DriftOptions& o) {
                                   : fs::is_regular_file(o.reference)
                                       ? data::Profile::read(o.reference)
                                       : data::profile_dataset(*data::Dataset::open(o.reference));
-  eval::drift_gates(o.drift.gates, reference, model.has_value());  // 78 before the pass
+  eval::check_drift_options(o.drift, reference);  // 78 before the pass
+  eval::drift_gates(o.drift.gates, reference, model.has_value());
   std::optional<eval::ModelScores> scores;
   if (model) scores = current_scores(*model, o.data, {o.scores});
   const eval::ModelScores* model_scores = scores ? &*scores : nullptr;

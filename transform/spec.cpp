@@ -1,6 +1,5 @@
 // Feature-transform steps from the config: the step registry, parsing, and matching
 // columns to their steps.
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <charconv>
@@ -9,6 +8,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/glob.h"
 #include "transform/spec.h"
 
 namespace kiln::transform {
@@ -192,10 +192,6 @@ void read_step(const StepArgs& args, ColumnSpec& spec, const std::string& where)
   }
 }
 
-bool is_pattern(const std::string& key) {
-  return key.find_first_of("*?[") != std::string::npos;
-}
-
 }  // namespace
 
 const std::vector<std::string>& registered_steps() {
@@ -245,18 +241,7 @@ std::vector<ColumnSpec> resolve_specs(const TransformOptions& options, const dat
     used[key] = false;
   for (const data::Column& column : schema.columns) {
     bool feature = column.role == Role::kNumeric || column.role == Role::kCategorical;
-    // An exact name first, then the longest matching pattern (the first such in key order).
-    const std::string* key = nullptr;
-    if (options.columns.count(column.name)) {
-      key = &options.columns.find(column.name)->first;
-    } else {
-      for (const auto& [k, steps] : options.columns) {
-        if (is_pattern(k) && ::fnmatch(k.c_str(), column.name.c_str(), 0) == 0 &&
-            (key == nullptr || k.size() > key->size())) {
-          key = &k;
-        }
-      }
-    }
+    const std::string* key = core::matching_key(options.columns, column.name);
     if (key != nullptr) {
       used[*key] = true;
       KILN_CHECK(feature || !options.columns.count(column.name), ConfigError, "transform.columns.",

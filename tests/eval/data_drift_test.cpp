@@ -339,5 +339,59 @@ TEST(DataDrift, MissingInfiniteNewAndNoValuesAreDriftNotCrashes) {
   EXPECT_EQ(column(reverse, "x").note, "the reference has no values");
 }
 
+// drift.methods and drift.thresholds (docs/MONITORING.md): an exact name wins over patterns,
+// the longest pattern over shorter ones; the global method leaves categorical columns to
+// auto when it is numeric-only; bad entries are config errors naming the nearest column.
+TEST(DataDrift, ConfiguredMethodsAndThresholdsApplyByNameThenLongestPattern) {
+  TempDir dir;
+  const std::string ref = write(dir, "ref", 20000, 0, false, 1);
+  const std::string cur = write(dir, "cur", 20000, 0.5, true, 2);
+  DataDriftOptions o;
+  o.methods = {{"x", DriftMethod::kPsi},
+               {"*", DriftMethod::kJensenShannon},
+               {"l*", DriftMethod::kChiSquare}};
+  o.thresholds = {{"x", 0.5}, {"?", 0.9}};
+  const DataDrift d = drift(ref, cur, o);
+  EXPECT_EQ(column(d, "x").method, "psi");
+  EXPECT_EQ(column(d, "x").threshold, 0.5);
+  EXPECT_EQ(column(d, "x").score, column(d, "x").psi);
+  EXPECT_EQ(column(d, "x").drifted, column(d, "x").psi >= 0.5);
+  EXPECT_EQ(column(d, "y").method, "jensen_shannon");
+  EXPECT_EQ(column(d, "y").threshold, 0.9);            // "?" matches one-letter names
+  EXPECT_EQ(column(d, "label").method, "chi_square");  // "l*" is longer than "*"
+  EXPECT_EQ(column(d, "label").threshold, 0.05);
+
+  DataDriftOptions ks;
+  ks.method = DriftMethod::kKs;
+  const DataDrift k = drift(ref, cur, ks);
+  EXPECT_EQ(column(k, "x").method, "ks");
+  EXPECT_TRUE(column(k, "x").drifted);
+  EXPECT_EQ(column(k, "c").method, "jensen_shannon");  // categorical: auto
+
+  const data::Profile r = data::profile_dataset(*data::Dataset::open(ref));
+  auto error = [&](const DataDriftOptions& bad) {
+    try {
+      check_drift_options(bad, r);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  DataDriftOptions typo;
+  typo.methods = {{"xx", DriftMethod::kPsi}};
+  EXPECT_NE(error(typo).find("'xx' matches no column of the reference; nearest: 'x'"),
+            std::string::npos);
+  DataDriftOptions wrong;
+  wrong.methods = {{"c", DriftMethod::kWasserstein}};
+  EXPECT_NE(error(wrong).find("'c', a categorical column"), std::string::npos);
+  DataDriftOptions negative;
+  negative.thresholds = {{"y", -1}};
+  EXPECT_NE(error(negative).find("must be a positive number"), std::string::npos);
+  DataDriftOptions scores;
+  scores.methods = {{"prediction", DriftMethod::kPsi}};
+  EXPECT_EQ(error(scores), "no error");
+  EXPECT_EQ(error(o), "no error");
+}
+
 }  // namespace
 }  // namespace kiln::eval

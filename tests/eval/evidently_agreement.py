@@ -47,12 +47,13 @@ def frame(dataset, schema):
 
 
 def evidently_verdicts(reference, current, schema):
+    """Evidently's verdict per column of two pandas frames (frame())."""
     numeric = [c["name"] for c in schema if c["role"] == "numeric"]
     categorical = [c["name"] for c in schema if c["role"] == "categorical"]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     report = Report([DataDriftPreset()])
-    snapshot = report.run(Dataset.from_pandas(frame(current, schema), data_definition=definition),
-                          Dataset.from_pandas(frame(reference, schema), data_definition=definition))
+    snapshot = report.run(Dataset.from_pandas(current, data_definition=definition),
+                          Dataset.from_pandas(reference, data_definition=definition))
     out = {}
     for m in snapshot.dict()["metrics"]:
         config = m["config"]
@@ -70,7 +71,7 @@ def compare(binary, name, reference, current, work):
                              "--out", os.path.join(work, "drift", name), "--json"))
     meta = json.load(open(os.path.join(reference, "dataset.json")))
     schema = [c for c in meta["columns"] if c["role"] in ("numeric", "categorical")]
-    theirs = evidently_verdicts(reference, current, schema)
+    theirs = evidently_verdicts(frame(reference, schema), frame(current, schema), schema)
     rows = []
     for c in report["columns"]:
         if c["role"] == "label":

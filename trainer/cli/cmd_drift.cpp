@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "eval/data_drift.h"
 #include "eval/report.h"
@@ -16,6 +19,8 @@ namespace kiln::cli {
 void add_drift_command(CLI::App& app) {
   struct Args {
     trainer::DriftOptions o;
+    std::optional<double> share_threshold;
+    std::vector<std::string> gates;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -37,25 +42,31 @@ void add_drift_command(CLI::App& app) {
       ->required();
   cmd->add_option("--data", a->o.data, "the dataset to check")->required();
   cmd->add_option("--out", a->o.out, "directory for report.json and profile.json")->required();
-  cmd->add_option("--share-threshold", a->o.drift.share_threshold,
-                  "the dataset drifts when at least this share of its columns drifts")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  cmd->add_option("--share-threshold", a->share_threshold,
+                  "the dataset drifts when at least this share of its columns drifts (sets "
+                  "drift.share_threshold, default 0.5)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--scores", a->o.scores,
                   "the model's scores of --data's rows, in order (CSV or dataset with a score "
                   "column, as kiln predict writes) instead of scoring them with the model");
   cmd->add_option("--registry", a->o.registry,
                   "registry of a registry: reference (default $KILN_REGISTRY, else registry/)");
-  cmd->add_option("--gate", a->o.drift.gates,
-                  "a gate, e.g. 'drift_share < 0.3' or 'psi.amount < 0.2' (repeatable; names in "
-                  "docs/MONITORING.md); a failed gate exits 3");
+  cmd->add_option("--gate", a->gates,
+                  "a gate, e.g. 'drift_share < 0.3' or 'psi.amount < 0.2' (added to drift.gates; "
+                  "repeatable; names in docs/MONITORING.md); a failed gate exits 3")
+      ->allow_extra_args(false);
   cmd->add_flag("--json", a->json, "print report.json on stdout");
   cmd->add_option("--by", a->o.by,
                   "with --window: the time (or order) column whose windows to check one by one");
   cmd->add_option("--window", a->o.window,
                   "check every window as well: a duration of the --by time column (30m, 6h, 1d, "
                   "1w: UTC-aligned) or a row count (10000); gates apply to each window too");
-  cmd->callback([a] {
+  auto config = std::make_shared<ConfigArgs>();
+  add_config_args(*cmd, *config);
+  cmd->callback([a, config] {
+    a->o.drift = resolve(*config).drift;  // the config's drift section: rules, thresholds
+    if (a->share_threshold) a->o.drift.share_threshold = *a->share_threshold;
+    a->o.drift.gates.insert(a->o.drift.gates.end(), a->gates.begin(), a->gates.end());
     const trainer::DriftResult result = trainer::check_drift(a->o);
     const eval::DataDrift& drift = result.drift;
     const nlohmann::ordered_json& report = result.report;
