@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <limits>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -84,20 +85,141 @@ void count_bins(NumericProfile& p, const float* v, int64_t n) {
   }
 }
 
-// A current column's profile through the reference's: its own statistics, quantiles on the
-// reference's grid, and `counted`'s counts on the reference's bins and infinities.
-NumericProfile numeric_against(const NumericProfile& reference, const ColumnStats& s,
-                               NumericProfile counted, const ProfileOptions& o) {
-  ProfileOptions grid = o;
-  if (reference.quantiles.size() >= 2)
-    grid.quantiles = static_cast<int>(reference.quantiles.size()) - 1;
-  NumericProfile p = numeric_from(s, grid);
-  p.edges = std::move(counted.edges);
-  p.counts = std::move(counted.counts);
-  p.pos_inf = counted.pos_inf;
-  p.neg_inf = counted.neg_inf;
-  return p;
-}
+// A current numeric column seen through a reference column, without a sketch of its own:
+// every finite value counted in its cell of the reference's quantile grid (values equal to a
+// grid point apart, as that point's atom) and in the reference's bins, infinities apart. The
+// current quantile function on the reference's grid then comes from the cumulative counts:
+// exact at every grid point, linear within a cell (so its rank error is the largest share
+// of current values inside one cell), between the smallest and largest current value of
+// the cell; in the two outermost cells at each end, from a sketch of their values. Up to
+// 8,192 values (a small window), their exact quantiles instead.
+class GridCounts {
+ public:
+  explicit GridCounts(const NumericProfile& reference)
+      : grid_(reference.quantiles),
+        cells_(grid_.size() + 1, 0),
+        atoms_(grid_.size(), 0),
+        low_(grid_.size() + 1, std::numeric_limits<double>::infinity()),
+        high_(grid_.size() + 1, -std::numeric_limits<double>::infinity()) {
+    counted_.edges = reference.edges;
+    counted_.counts.assign(reference.edges.size() + 1, 0);
+    // When every edge is a grid point (profiles cut their bins at their own quantiles), a
+    // value's bin follows from its cell: one search per value, not two.
+    std::vector<std::size_t> edge_cell;
+    for (double e : counted_.edges) {
+      const std::size_t cell = bin_of(grid_, e);  // grid points <= e
+      if (cell == 0 || grid_[cell - 1] != e) return;
+      edge_cell.push_back(cell);
+    }
+    bin_of_cell_.resize(cells_.size());
+    for (std::size_t cell = 0; cell < cells_.size(); ++cell)  // edges <= every value there
+      bin_of_cell_[cell] = static_cast<std::size_t>(
+          std::upper_bound(edge_cell.begin(), edge_cell.end(), cell) - edge_cell.begin());
+  }
+
+  void add(const float* v, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = v[i];
+      if (std::isnan(x)) continue;
+      if (std::isinf(x)) {
+        ++(x > 0 ? counted_.pos_inf : counted_.neg_inf);
+        continue;
+      }
+      if (first_.size() <= kExact) first_.push_back(x);
+      const std::size_t cell = bin_of(grid_, x);
+      ++cells_[cell];
+      if (cell <= 1) low_tail_.add(x);
+      if (cell + 2 >= cells_.size()) high_tail_.add(x);
+      low_[cell] = std::min(low_[cell], static_cast<double>(x));
+      high_[cell] = std::max(high_[cell], static_cast<double>(x));
+      if (cell > 0 && grid_[cell - 1] == x) ++atoms_[cell - 1];
+      ++counted_.counts[bin_of_cell_.empty() ? bin_of(counted_.edges, x) : bin_of_cell_[cell]];
+    }
+  }
+
+  // The profile, with the statistics of `s` (the same values, no sketch).
+  NumericProfile profile(const ColumnStats& s) const {
+    NumericProfile p = counted_;
+    p.count = s.count;
+    p.missing = s.missing;
+    p.mean = s.mean;
+    p.variance = s.variance();
+    if (s.count == 0 || grid_.size() < 2) return p;
+    p.min = s.min;
+    p.max = s.max;
+    if (first_.size() <= kExact) {  // few values (a small window): their exact quantiles
+      ColumnStats exact = s;
+      exact.sketch = QuantileSketch(static_cast<int>(kExact));
+      exact.sketch.add(first_.data(), first_.size());
+      ProfileOptions o;
+      o.quantiles = static_cast<int>(grid_.size()) - 1;
+      NumericProfile q = numeric_from(exact, o);
+      p.quantiles = std::move(q.quantiles);
+      p.rank_error = q.rank_error;
+      return p;
+    }
+    // The CDF's pieces in order: open intervals (linear) and atoms (a jump at a value).
+    struct Piece {
+      double low, high;
+      int64_t count;
+    };
+    // An open piece spans its cell's current values, not the whole cell: a tail cell of the
+    // reference may be far wider than the values that fell in it.
+    std::vector<Piece> pieces = {{low_[0], high_[0], cells_[0]}};
+    int64_t widest = cells_[0];
+    for (std::size_t i = 0; i < grid_.size(); ++i) {
+      if (i + 1 < grid_.size() && grid_[i + 1] == grid_[i]) continue;  // the last of equal points
+      const double next = i + 1 < grid_.size() ? grid_[i + 1] : s.max;
+      const int64_t open = cells_[i + 1] - atoms_[i];
+      pieces.push_back({grid_[i], grid_[i], atoms_[i]});
+      pieces.push_back({std::max(grid_[i], low_[i + 1]), std::min(next, high_[i + 1]), open});
+      widest = std::max(widest, open);
+    }
+    const std::size_t points = grid_.size();
+    p.quantiles.assign(points, 0);
+    std::size_t at = 0;
+    int64_t below = 0;  // values in the pieces before `at`
+    for (std::size_t q = 0; q < points; ++q) {
+      const double rank =
+          static_cast<double>(q) / static_cast<double>(points - 1) * static_cast<double>(s.count);
+      while (at + 1 < pieces.size() &&
+             (pieces[at].count == 0 || rank > static_cast<double>(below + pieces[at].count))) {
+        below += pieces[at].count;
+        ++at;
+      }
+      const Piece& piece = pieces[at];
+      const double share =
+          piece.count > 0 ? (rank - static_cast<double>(below)) / static_cast<double>(piece.count)
+                          : 0;
+      p.quantiles[q] = piece.low + std::clamp(share, 0.0, 1.0) * (piece.high - piece.low);
+      // The two outermost cells at each end (the reference's tails, where a cell can span an
+      // outlier) keep their values in sketches: their quantiles are the values'.
+      const auto low_count = static_cast<double>(low_tail_.count());
+      const auto high_count = static_cast<double>(high_tail_.count());
+      if (low_count > 0 && rank <= low_count)
+        p.quantiles[q] = low_tail_.quantile(rank / low_count);
+      else if (high_count > 0 && rank > static_cast<double>(s.count) - high_count)
+        p.quantiles[q] =
+            high_tail_.quantile((rank - (static_cast<double>(s.count) - high_count)) / high_count);
+    }
+    p.quantiles.front() = s.min;
+    p.quantiles.back() = s.max;
+    for (std::size_t i = 1; i < points; ++i)
+      p.quantiles[i] = std::clamp(p.quantiles[i], p.quantiles[i - 1], s.max);
+    p.rank_error = static_cast<double>(widest) / static_cast<double>(s.count);
+    return p;
+  }
+
+ private:
+  std::vector<double> grid_;
+  std::vector<int64_t> cells_, atoms_;
+  std::vector<double> low_, high_;             // per cell: its smallest and largest current value
+  QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
+  static constexpr std::size_t kExact = 8192;  // up to this many values: exact quantiles
+  std::vector<double> first_;                  // the first kExact + 1 values
+  std::vector<std::size_t> bin_of_cell_;       // empty: an edge is not a grid point
+  NumericProfile counted_;                     // the bins' counts and the infinities
+};
 
 // ---- reading profile.json ----
 
@@ -254,7 +376,7 @@ class Against {
     const auto k = static_cast<std::size_t>(slot_[column]);
     stats_[k].add_block(values, n);
     if (!reference_.columns[k].is_categorical())
-      count_bins(counted_[k], static_cast<const float*>(values), n);
+      grids_[k].add(static_cast<const float*>(values), n);
   }
 
   // The profile of the rows added since the last finish, and a fresh start.
@@ -281,7 +403,7 @@ class Against {
         }
         cat.other = cat.count - listed;
       } else {
-        column.numeric = numeric_against(r.numeric, stats_[k], std::move(counted_[k]), o_);
+        column.numeric = grids_[k].profile(stats_[k]);
       }
       p.columns.push_back(std::move(column));
     }
@@ -293,13 +415,11 @@ class Against {
   void reset() {
     stats_.clear();
     stats_.resize(reference_.columns.size());
-    counted_.clear();
-    counted_.resize(reference_.columns.size());
+    grids_.clear();
     for (std::size_t k = 0; k < reference_.columns.size(); ++k) {
       stats_[k].role = reference_.columns[k].role;
-      stats_[k].sketch = QuantileSketch(o_.sketch_k);
-      counted_[k].edges = reference_.columns[k].numeric.edges;
-      counted_[k].counts.assign(counted_[k].edges.size() + 1, 0);
+      stats_[k].sketched = false;  // numeric: the grid's counts; categorical: its codes
+      grids_.emplace_back(reference_.columns[k].numeric);
     }
   }
 
@@ -308,7 +428,7 @@ class Against {
   std::vector<int> slot_;     // schema column -> reference column
   std::vector<int> columns_;  // reference column -> schema column
   std::vector<ColumnStats> stats_;
-  std::vector<NumericProfile> counted_;  // bins and infinities on the reference's edges
+  std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
 };
 
 }  // namespace
@@ -414,15 +534,13 @@ NumericProfile profile_values(const float* values, int64_t n, const ProfileOptio
 }
 
 NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
-                                      int64_t n, const ProfileOptions& o) {
+                                      int64_t n) {
   ColumnStats s;
-  s.sketch = QuantileSketch(o.sketch_k);
+  s.sketched = false;
   s.add_block(values, n);
-  NumericProfile counted;
-  counted.edges = reference.edges;
-  counted.counts.assign(reference.edges.size() + 1, 0);
-  count_bins(counted, values, n);
-  return numeric_against(reference, s, std::move(counted), o);
+  GridCounts grid(reference);
+  grid.add(values, n);
+  return grid.profile(s);
 }
 
 ojson Profile::to_json() const {

@@ -78,7 +78,9 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& options = 
 
 // Current data seen through a reference profile, in one streaming pass: for each reference
 // column, the current column's profile with the reference's bins (its counts on the
-// reference's edges), its quantiles on the reference's grid, and for a categorical column
+// reference's edges), its quantiles on the reference's grid (from its counts in the cells
+// of the reference's quantile grid: exact at the grid's points, linear inside a cell, the
+// largest cell's share as the rank error; no sketch), and for a categorical column
 // the counts of the reference's listed codes (zeros kept) with every other code in `other`.
 // The result has the reference's columns, in its order. DataError naming the column when
 // `current` lacks one or has it with another role.
@@ -114,7 +116,7 @@ Profile profile_windows(const Profile& reference, const Dataset& current,
 // a column's, and through a reference column as profile_against does.
 NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& options = {});
 NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
-                                      int64_t n, const ProfileOptions& options = {});
+                                      int64_t n);
 
 // The bin of a finite value: the number of edges at or below it. Branch-free: the same
 // steps whatever the value (the loop over a block's values does not mispredict).

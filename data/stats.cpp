@@ -233,7 +233,7 @@ void ColumnStats::add_block(const void* data, int64_t n) {
   count += static_cast<int64_t>(finite.size());
   min = std::min(min, low);
   max = std::max(max, high);
-  sketch.add(finite.data(), finite.size());
+  if (sketched) sketch.add(finite.data(), finite.size());
 }
 
 void ColumnStats::merge(const ColumnStats& o) {

@@ -58,6 +58,7 @@ struct ColumnStats {
   double max = -std::numeric_limits<double>::infinity();
   int64_t infinite = 0;  // +-Inf values (counted, excluded from mean/variance/sketch)
   QuantileSketch sketch;
+  bool sketched = true;  // false: the values skip the sketch (a caller that needs no quantiles)
   std::unordered_map<int64_t, int64_t> categories;  // categorical: code -> count
 
   double variance() const { return count > 1 ? m2 / static_cast<double>(count - 1) : 0.0; }
