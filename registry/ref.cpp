@@ -19,6 +19,10 @@ bool all_digits(std::string_view s) {
   return true;
 }
 
+bool looks_like_version(std::string_view text) {
+  return text.size() > 1 && text[0] == 'v' && all_digits(text.substr(1));
+}
+
 }  // namespace
 
 bool is_ref(std::string_view text) {
@@ -36,8 +40,13 @@ void check_name(std::string_view name, std::string_view what) {
 
 void check_alias(std::string_view alias) {
   check_name(alias, "alias");
-  KILN_CHECK(!(alias.size() > 1 && alias[0] == 'v' && all_digits(alias.substr(1))), UsageError,
-             "alias '", alias, "' looks like a version; choose another name");
+  KILN_CHECK(!looks_like_version(alias), UsageError, "alias '", alias,
+             "' looks like a version; choose another name");
+}
+
+Ref version_or_alias(std::string_view name, std::string_view text) {
+  if (looks_like_version(text)) return Ref{std::string(name), parse_version(text), ""};
+  return Ref{std::string(name), 0, std::string(text)};
 }
 
 std::string Ref::text() const {

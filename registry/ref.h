@@ -36,6 +36,9 @@ Ref parse_ref(std::string_view text);
 // "vN" (or "N") as a version number; UsageError naming the text.
 int64_t parse_version(std::string_view text);
 
+// What a command calls a version of model `name`: "vN" (a version) or an alias name.
+Ref version_or_alias(std::string_view name, std::string_view text);
+
 // The registry directory: `flag` when given, else $KILN_REGISTRY, else "registry".
 std::string registry_dir(const std::string& flag);
 

@@ -243,12 +243,10 @@ ojson make_card(const std::string& name, const core::VerifiedCheckpoint& checkpo
   return card;
 }
 
-// Checks and reads a version's card: it parses, names this model and version, and (when
-// the journal is given) has the SHA-256 its register event records.
-ojson read_card(const std::string& dir, const std::string& name, int64_t version,
-                const std::string& sha256 = "") {
-  const std::string path = (fs::path(dir) / kCard).string();
-  const std::string text = core::read_file(path, "model card");
+// Checks a version's card (the text of `path`): it parses, names this model and version,
+// and (when the journal is given) has the SHA-256 its register event records.
+ojson parse_card(const std::string& path, const std::string& text, const std::string& name,
+                 int64_t version, const std::string& sha256 = "") {
   KILN_CHECK(sha256.empty() || core::sha256_hex(text) == sha256, DataError, path,
              ": SHA-256 differs from the one its register event records");
   ojson card = ojson::parse(text, nullptr, false);
@@ -259,6 +257,12 @@ ojson read_card(const std::string& dir, const std::string& name, int64_t version
       DataError, path, ": the card is of ", card.value("name", ojson("?")).dump(), "/v",
       card.value("version", ojson(0)).dump(), ", not ", name, "/v", version);
   return card;
+}
+
+ojson read_card(const std::string& dir, const std::string& name, int64_t version,
+                const std::string& sha256 = "") {
+  const std::string path = (fs::path(dir) / kCard).string();
+  return parse_card(path, core::read_file(path, "model card"), name, version, sha256);
 }
 
 std::string alias_file(const fs::path& model, const std::string& alias) {
@@ -340,6 +344,12 @@ std::string Registry::model_dir(const std::string& name) const {
   return (fs::path(dir_) / name).string();
 }
 
+std::string Registry::journal_file(const std::string& name) const {
+  const std::string journal = (fs::path(model_dir(name)) / "journal.jsonl").string();
+  KILN_CHECK(fs::exists(journal), InputError, "no model '", name, "' in the registry '", dir_, "'");
+  return journal;
+}
+
 std::string Registry::version_dir(const std::string& name, int64_t version) const {
   return (fs::path(model_dir(name)) / "versions" / version_name(version)).string();
 }
@@ -363,9 +373,10 @@ const ModelState& Registry::transact(
   const fs::path model = model_dir(name);
   auto& journal = journals_[name];
   if (!journal) {
-    if (create) make_dirs(model);
-    KILN_CHECK(fs::exists(model / "journal.jsonl") || create, InputError, "no model '", name,
-               "' in the registry '", dir_, "'");
+    if (create)
+      make_dirs(model);
+    else
+      journal_file(name);  // the model must be there
     journal.reset(new Journal{
         core::EventLog((model / "journal.jsonl").string(), (model / "journal.lock").string(), true),
         {}});
@@ -413,9 +424,9 @@ Registered Registry::register_version(const RegisterOptions& o) {
           int64_t next = state.last_version + 1;
           for (; fs::exists(model / "versions" / version_name(next)); ++next) {
             const std::string dir = (model / "versions" / version_name(next)).string();
-            const std::string text =
-                core::read_file((fs::path(dir) / kCard).string(), "model card");
-            read_card(dir, o.name, next);
+            const std::string path = (fs::path(dir) / kCard).string();
+            const std::string text = core::read_file(path, "model card");
+            parse_card(path, text, o.name, next);
             core::log_warn(dir +
                            ": recording a version whose register was killed after it was made");
             json e = {{"event", "register"},
@@ -451,9 +462,8 @@ Registered Registry::register_version(const RegisterOptions& o) {
 }
 
 Resolved Registry::resolve(const Ref& ref) const {
+  journal_file(ref.name);  // the model must be there
   const fs::path model = model_dir(ref.name);
-  KILN_CHECK(fs::exists(model / "journal.jsonl"), InputError, "no model '", ref.name,
-             "' in the registry '", dir_, "'");
   Resolved r;
   r.ref = ref;
   r.at = core::utc_timestamp();
@@ -477,11 +487,8 @@ Resolved Registry::resolve(const Ref& ref) const {
 }
 
 ModelState Registry::state(const std::string& name) const {
-  const fs::path model = model_dir(name);
-  const std::string journal = (model / "journal.jsonl").string();
-  KILN_CHECK(fs::exists(journal), InputError, "no model '", name, "' in the registry '", dir_, "'");
   ModelState state;
-  core::EventLog::replay(journal,
+  core::EventLog::replay(journal_file(name),
                          [&](const json& e, const std::string& where) { state.apply(e, where); });
   return state;
 }

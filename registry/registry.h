@@ -132,6 +132,8 @@ class Registry {
  private:
   struct Journal;
   std::string model_dir(const std::string& name) const;
+  // The model's journal.jsonl; InputError ("no model") when it has none.
+  std::string journal_file(const std::string& name) const;
   // Under the journal's lock: `decide` sees the state replayed to the end and returns the
   // events to append; then the alias files are brought up to date. Returns the state after.
   const ModelState& transact(

@@ -15,12 +15,8 @@ PromoteResult promote(const PromoteOptions& options) {
   registry::Registry reg(options.registry);
   registry::check_alias(options.to);
   const registry::ModelState state = reg.state(options.name);
-  const bool by_version = !options.from.empty() && options.from[0] == 'v' &&
-                          options.from.find_first_not_of("0123456789", 1) == std::string::npos;
-  const registry::Ref from =
-      by_version ? registry::Ref{options.name, registry::parse_version(options.from), ""}
-                 : registry::Ref{options.name, 0, options.from};
-  const registry::Resolved candidate = reg.resolve(from);
+  const registry::Resolved candidate =
+      reg.resolve(registry::version_or_alias(options.name, options.from));
   PromoteResult result;
   result.candidate = candidate.version;
   result.champion = state.alias(options.to);

@@ -1,7 +1,9 @@
 // kiln registry register | ls | show | alias set|rm | tag | archive | verify | promote |
 // rollback | history (docs/REGISTRY.md)
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -190,9 +192,12 @@ void add_show(CLI::App& reg) {
     json out = version_json(s, *v);
     out["path"] = at.path;
     out["card"] = r.card(at.ref.name, at.version);
+    std::vector<registry::AliasMove> moves;  // those to or from this version
+    std::copy_if(s.moves.begin(), s.moves.end(), std::back_inserter(moves),
+                 [&](const auto& m) { return m.version == at.version || m.from == at.version; });
     json history = json::array();
-    for (const auto& m : s.moves)
-      if (m.version == at.version || m.from == at.version) history.push_back(m.to_json());
+    for (const auto& m : moves)
+      history.push_back(m.to_json());
     out["history"] = history;
     if (*as_json) {
       std::cout << out.dump(1) << "\n";
@@ -217,9 +222,8 @@ void add_show(CLI::App& reg) {
     if (v->archived) std::printf("  archived\n");
     for (const auto& rep : v->reports)
       std::printf("  report    %s\n", r.report_dir(at.ref.name, rep).c_str());
-    for (const auto& m : s.moves)
-      if (m.version == at.version || m.from == at.version)
-        std::printf("  moved     %s\n", move_text(m).c_str());
+    for (const auto& m : moves)
+      std::printf("  moved     %s\n", move_text(m).c_str());
   });
 }
 
@@ -400,17 +404,20 @@ void add_rollback_and_history(CLI::App& reg) {
     const registry::Ref r = registry::parse_ref(*href);
     KILN_CHECK(!r.alias.empty(), UsageError, "'", *href, "': expected NAME@ALIAS");
     const registry::ModelState s = open_registry(*hdir).state(r.name);
-    json out = json::array();
-    for (const auto& m : s.moves)
-      if (m.alias == r.alias) out.push_back(m.to_json());
-    KILN_CHECK(!out.empty(), InputError, "no alias '", r.alias, "' on model '", r.name,
+    std::vector<registry::AliasMove> moves;
+    std::copy_if(s.moves.begin(), s.moves.end(), std::back_inserter(moves),
+                 [&](const auto& m) { return m.alias == r.alias; });
+    KILN_CHECK(!moves.empty(), InputError, "no alias '", r.alias, "' on model '", r.name,
                "' (it never held a version)");
     if (*as_json) {
+      json out = json::array();
+      for (const auto& m : moves)
+        out.push_back(m.to_json());
       std::cout << out.dump(1) << "\n";
       return;
     }
-    for (const auto& m : s.moves)
-      if (m.alias == r.alias) std::printf("%s\n", move_text(m).c_str());
+    for (const auto& m : moves)
+      std::printf("%s\n", move_text(m).c_str());
   });
 }
 
