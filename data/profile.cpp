@@ -353,10 +353,11 @@ namespace {
 // work), over all rows or a window of them at a time.
 class Against {
  public:
-  Against(const Profile& reference, const Dataset& current, const ProfileOptions& o)
-      : reference_(reference), o_(o), slot_(current.schema().columns.size(), -1) {
+  Against(const Profile& reference, const Dataset& current)
+      : reference_(reference), slot_(current.schema().columns.size(), -1) {
     const Schema& schema = current.schema();
-    for (const ColumnProfile& r : reference.columns) {
+    for (std::size_t k = 0; k < reference.columns.size(); ++k) {
+      const ColumnProfile& r = reference.columns[k];
       const int c = schema.find(r.name);
       KILN_CHECK(c >= 0, DataError, current.path(), ": no column '", r.name,
                  "', which the reference profile (", reference.path, ") has");
@@ -364,8 +365,7 @@ class Against {
                  current.path(), ": column '", r.name, "' is ",
                  role_name(schema.columns[static_cast<std::size_t>(c)].role),
                  ", the reference's is ", role_name(r.role));
-      slot_[static_cast<std::size_t>(c)] = static_cast<int>(columns_.size());
-      columns_.push_back(c);
+      slot_[static_cast<std::size_t>(c)] = static_cast<int>(k);
     }
     reset();
   }
@@ -424,9 +424,7 @@ class Against {
   }
 
   const Profile& reference_;
-  const ProfileOptions& o_;
   std::vector<int> slot_;     // schema column -> reference column
-  std::vector<int> columns_;  // reference column -> schema column
   std::vector<ColumnStats> stats_;
   std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
 };
@@ -434,7 +432,7 @@ class Against {
 }  // namespace
 
 Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
-  Against against(reference, current, o);
+  Against against(reference, current);
   for_each_column_block(current, o.block_rows,
                         [&](std::size_t c, void* values, int64_t n) { against.add(c, values, n); });
   return against.finish(current.rows(), current.path(), current.fingerprint());
@@ -455,7 +453,7 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
   KILN_CHECK(by < 0 || by_role == Role::kTime || by_role == Role::kId || by_role == Role::kNumeric,
              DataError, current.path(), ": column '", w.by, "' is ", role_name(by_role),
              "; windows follow a time, id or numeric column");
-  Against against(reference, current, o), whole(reference, current, o);
+  Against against(reference, current), whole(reference, current);
   // The --by value of a row in the block read.
   ColumnBuffers buffers(schema, o.block_rows);
   auto key = [&](int64_t i) -> double {
