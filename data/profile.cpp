@@ -97,6 +97,7 @@ class GridCounts {
  public:
   explicit GridCounts(const NumericProfile& reference)
       : grid_(reference.quantiles),
+        index_(grid_),
         cells_(grid_.size() + 1, 0),
         atoms_(grid_.size(), 0),
         low_(grid_.size() + 1, std::numeric_limits<double>::infinity()),
@@ -126,7 +127,7 @@ class GridCounts {
         continue;
       }
       if (first_.size() <= kExact) first_.push_back(x);
-      const std::size_t cell = bin_of(grid_, x);
+      const std::size_t cell = index_(x);
       ++cells_[cell];
       if (cell <= 1) low_tail_.add(x);
       if (cell + 2 >= cells_.size()) high_tail_.add(x);
@@ -212,6 +213,7 @@ class GridCounts {
 
  private:
   std::vector<double> grid_;
+  GridIndex index_;  // the cell of a value
   std::vector<int64_t> cells_, atoms_;
   std::vector<double> low_, high_;             // per cell: its smallest and largest current value
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
@@ -310,6 +312,57 @@ CategoricalProfile read_categorical(const json& c, int64_t rows, const std::stri
 }
 
 }  // namespace
+
+// ---- GridIndex ----
+
+namespace {
+
+// A float's order-preserving key (-0 and +0 apart: callers pass +0 for both), and back.
+uint32_t key_of(float x) {
+  const auto bits = std::bit_cast<uint32_t>(x);
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+float float_of(uint32_t key) {
+  return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
+}  // namespace
+
+GridIndex::GridIndex(const std::vector<double>& points)
+    : points_(points), from_((std::size_t{1} << (32 - kShift)) + 1) {
+  const auto buckets = from_.size() - 1;
+  for (std::size_t b = 0; b < buckets; ++b) {
+    const float lowest = float_of(static_cast<uint32_t>(b << kShift));
+    // NaN patterns: below every float (negative NaNs) or above (positive ones)
+    const std::size_t below =
+        std::isnan(lowest)
+            ? (b < buckets / 2 ? 0 : points_.size())
+            : static_cast<std::size_t>(
+                  std::lower_bound(points_.begin(), points_.end(), static_cast<double>(lowest)) -
+                  points_.begin());
+    from_[b] = static_cast<uint32_t>(below);
+  }
+  from_[buckets] = static_cast<uint32_t>(points_.size());
+  for (std::size_t b = buckets; b-- > 0;)  // NaN buckets above keep the order
+    from_[b] = std::min(from_[b], from_[b + 1]);
+}
+
+std::size_t GridIndex::operator()(float value) const {
+  const float x = value + 0.0f;  // -0 is +0
+  const uint32_t bucket = key_of(x) >> kShift;
+  const std::size_t low = from_[bucket], high = from_[bucket + 1];
+  // The points below the bucket are <= x, those from the next bucket on are > x.
+  const double* base = points_.data() + low;
+  std::size_t n = high - low;
+  if (n == 0) return low;
+  while (n > 1) {
+    const std::size_t half = n / 2;
+    base = base[half] <= x ? base + half : base;
+    n -= half;
+  }
+  return static_cast<std::size_t>(base - points_.data()) + (*base <= x ? 1 : 0);
+}
+
 
 const ColumnProfile* Profile::find(const std::string& name) const {
   for (const auto& c : columns)
@@ -424,7 +477,7 @@ class Against {
   }
 
   const Profile& reference_;
-  std::vector<int> slot_;     // schema column -> reference column
+  std::vector<int> slot_;  // schema column -> reference column
   std::vector<ColumnStats> stats_;
   std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
 };

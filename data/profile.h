@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -117,6 +118,21 @@ Profile profile_windows(const Profile& reference, const Dataset& current,
 NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& options = {});
 NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
                                       int64_t n);
+
+// Where finite floats fall among sorted points (the number of points at or below each), as
+// bin_of says, through a table on the float's leading 12 bits: the values of one bucket of
+// floats share the range of answers they can have, so the search covers the few points in
+// that range, not all of them. For the 1,001-point quantile grid a drift check counts on.
+class GridIndex {
+ public:
+  explicit GridIndex(const std::vector<double>& points);
+  std::size_t operator()(float value) const;  // value finite
+
+ private:
+  static constexpr int kShift = 20;  // 32 - 12 bits
+  std::vector<double> points_;
+  std::vector<uint32_t> from_;  // per bucket: the points below its smallest float; then size
+};
 
 // The bin of a finite value: the number of edges at or below it. Branch-free: the same
 // steps whatever the value (the loop over a block's values does not mispredict).

@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <random>
 
 #include "core/errors.h"
@@ -160,6 +162,33 @@ TEST(Profile, CurrentDataSeenThroughTheReferenceUsesItsBinsAndCodes) {
   Profile label{reference.rows, reference.path, reference.fingerprint, {*reference.find("label")}};
   EXPECT_THAT(refusal_of([&] { profile_against(label, *other); }),
               ::testing::HasSubstr("no column 'label', which the reference profile"));
+}
+
+// GridIndex answers as bin_of does for every finite float: values equal to points, ties of
+// points, both zeros, subnormals, the extremes, and points that are not floats.
+TEST(Profile, TheGridIndexAgreesWithTheBinarySearch) {
+  std::mt19937_64 rng(5);
+  std::lognormal_distribution<double> wide(0, 4);
+  std::vector<double> points = {-0.0, 0.0, 1e-40, -3.5, 2.25, 2.25, 2.25, 1e30, -1e30, 0.1};
+  for (int i = 0; i < 990; ++i)
+    points.push_back(static_cast<float>((i % 2 ? 1 : -1) * wide(rng)));
+  std::sort(points.begin(), points.end());
+  const GridIndex index(points);
+  std::vector<float> values = {0.0f,
+                               -0.0f,
+                               1e-45f,
+                               -1e-45f,
+                               2.25f,
+                               0.1f,
+                               std::numeric_limits<float>::max(),
+                               -std::numeric_limits<float>::max()};
+  for (double p : points)
+    values.push_back(static_cast<float>(p));
+  for (int i = 0; i < 200000; ++i)
+    values.push_back(static_cast<float>((i % 2 ? 1 : -1) * wide(rng)));
+  for (float v : values)
+    ASSERT_EQ(index(v), bin_of(points, v + 0.0f)) << v;
+  EXPECT_EQ(GridIndex({})(1.5f), 0u);
 }
 
 TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {
