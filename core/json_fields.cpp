@@ -41,4 +41,8 @@ std::vector<double> json_numbers(const nlohmann::json& e, const char* key,
   return out;
 }
 
+nlohmann::ordered_json finite_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+
 }  // namespace kiln::core

@@ -1,6 +1,6 @@
 // Fields of untrusted JSON (journals, profiles, cards), read with their type checked:
 // DataError naming `where` (the file and line or object) and the key when a field is
-// missing, of another type, or (integers) outside [lo, hi].
+// missing, of another type, or (integers) outside [lo, hi]. And numbers written for reports.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,5 +19,8 @@ double json_number(const nlohmann::json& e, const char* key, const std::string& 
 // An array of finite numbers.
 std::vector<double> json_numbers(const nlohmann::json& e, const char* key,
                                  const std::string& where);
+
+// A number for a report: NaN or an infinity (undefined) is null.
+nlohmann::ordered_json finite_or_null(double v);
 
 }  // namespace kiln::core

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/glob.h"
+#include "core/json_fields.h"
 #include "core/log.h"
 #include "eval/drift.h"
 
@@ -142,11 +143,6 @@ std::optional<double> column_value(const ColumnDrift& c, const std::string& stat
   return std::nullopt;
 }
 
-// A statistic for report.json: NaN (undefined) is null.
-nlohmann::ordered_json number(double v) {
-  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-}
-
 std::string short_number(double v) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.4g", v);
@@ -199,21 +195,21 @@ nlohmann::ordered_json column_json(const ColumnDrift& c, const data::ColumnProfi
   nlohmann::ordered_json j = {{"name", c.name},
                               {"role", std::string(data::role_name(c.role))},
                               {"method", c.method},
-                              {"score", number(c.score)},
+                              {"score", core::finite_or_null(c.score)},
                               {"threshold", c.threshold},
                               {"drifted", c.drifted},
-                              {"psi", number(c.psi)},
-                              {"js", number(c.js)},
-                              {"chi2", number(c.chi2)},
-                              {"chi2_p", number(c.chi2_p)},
+                              {"psi", core::finite_or_null(c.psi)},
+                              {"js", core::finite_or_null(c.js)},
+                              {"chi2", core::finite_or_null(c.chi2)},
+                              {"chi2_p", core::finite_or_null(c.chi2_p)},
                               {"missing_reference", c.missing_reference},
                               {"missing_current", c.missing_current}};
   if (!c.note.empty()) j["note"] = c.note;
   if (c.role != data::Role::kCategorical)
-    j.update({{"ks", number(c.ks)},
-              {"ks_p", number(c.ks_p)},
+    j.update({{"ks", core::finite_or_null(c.ks)},
+              {"ks_p", core::finite_or_null(c.ks_p)},
               {"ks_bound", c.ks_bound},
-              {"wasserstein", number(c.wasserstein)}});
+              {"wasserstein", core::finite_or_null(c.wasserstein)}});
   j["histogram"] = histogram(reference, current);
   return j;
 }
@@ -402,8 +398,8 @@ nlohmann::ordered_json DataDrift::to_json(const data::Profile& reference,
                     {"prediction", column_json(model->prediction, model->reference_scores,
                                                model->current_scores)},
                     {"reference_auroc", model->reference_auroc},
-                    {"estimated_auroc", number(model->estimated_auroc)},
-                    {"realized_auroc", number(model->realized_auroc)}};
+                    {"estimated_auroc", core::finite_or_null(model->estimated_auroc)},
+                    {"realized_auroc", core::finite_or_null(model->realized_auroc)}};
   }
   return out;
 }
@@ -484,12 +480,14 @@ void add_windows(nlohmann::ordered_json& report, const std::vector<WindowDrift>&
       j["model"] = {{"prediction_score", w.drift.model->prediction.score},
                     {"prediction_psi", w.drift.model->prediction.psi},
                     {"prediction_drifted", w.drift.model->prediction.drifted},
-                    {"estimated_auroc", number(w.drift.model->estimated_auroc)},
-                    {"realized_auroc", number(w.drift.model->realized_auroc)}};
+                    {"estimated_auroc", core::finite_or_null(w.drift.model->estimated_auroc)},
+                    {"realized_auroc", core::finite_or_null(w.drift.model->realized_auroc)}};
     nlohmann::ordered_json columns = nlohmann::ordered_json::object();
     for (const ColumnDrift& c : w.drift.columns)
-      columns[c.name] = {
-          {"method", c.method}, {"score", number(c.score)}, {"psi", c.psi}, {"drifted", c.drifted}};
+      columns[c.name] = {{"method", c.method},
+                         {"score", core::finite_or_null(c.score)},
+                         {"psi", c.psi},
+                         {"drifted", c.drifted}};
     j["columns"] = std::move(columns);
     series.push_back(std::move(j));
     for (const GateResult& g : w.drift.gates) {

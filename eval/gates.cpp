@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/json_fields.h"
 
 namespace kiln::eval {
 namespace {
@@ -181,13 +182,10 @@ Gate parse_gate(const std::string& text, const GateNames& names) {
 }
 
 nlohmann::ordered_json GateResult::to_json() const {
-  auto number = [](double v) {
-    return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-  };
   return {{"gate", gate},
           {"passed", passed},
-          {"left", number(left)},
-          {"right", number(right)},
+          {"left", core::finite_or_null(left)},
+          {"right", core::finite_or_null(right)},
           {"detail", detail}};
 }
 

@@ -10,6 +10,7 @@
 #include "core/build_info.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/json_fields.h"
 #include "eval/svg.h"
 
 namespace kiln::eval {
@@ -17,17 +18,13 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-json number(double v) {
-  return std::isfinite(v) ? json(v) : json(nullptr);  // NaN (undefined) is null
-}
-
 json with_interval(double value, const Replicates& replicates, const char* name, double level) {
-  json out{{"value", number(value)}};
+  json out{{"value", core::finite_or_null(value)}};
   auto it = replicates.find(name);
   if (it != replicates.end() && !it->second.empty() && std::isfinite(value)) {
     Interval i = percentile_interval(it->second, level);
-    out["ci_low"] = number(i.low);
-    out["ci_high"] = number(i.high);
+    out["ci_low"] = core::finite_or_null(i.low);
+    out["ci_high"] = core::finite_or_null(i.high);
   }
   return out;
 }
@@ -38,7 +35,7 @@ json metrics_json(const BinaryMetrics& m, const Replicates& r, double level) {
   out["ap"] = with_interval(m.average_precision, r, "ap", level);
   out["log_loss"] = with_interval(m.log_loss, r, "log_loss", level);
   out["brier"] = with_interval(m.brier, r, "brier", level);
-  out["ece"] = {{"value", number(m.ece)}};
+  out["ece"] = {{"value", core::finite_or_null(m.ece)}};
   out["ks"] = {{"value", m.ks}, {"threshold", m.ks_threshold}};
   out["precision"] = {{"value", m.at_threshold.precision}, {"threshold", m.at_threshold.threshold}};
   out["recall"] = {{"value", m.at_threshold.recall}, {"threshold", m.at_threshold.threshold}};
@@ -220,10 +217,10 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
     json comparison;
     for (const auto& [name, d] :
          compare({model.rows, m, sample}, {b.rows, bm, b_sample}, options.bootstrap)) {
-      comparison[name] = {{"delta", number(d.delta)},
-                          {"ci_low", number(d.interval.low)},
-                          {"ci_high", number(d.interval.high)},
-                          {"p_value", number(d.p_value)},
+      comparison[name] = {{"delta", core::finite_or_null(d.delta)},
+                          {"ci_low", core::finite_or_null(d.interval.low)},
+                          {"ci_high", core::finite_or_null(d.interval.high)},
+                          {"p_value", core::finite_or_null(d.p_value)},
                           {"test", d.test}};
     }
     entry["comparison"] = comparison;

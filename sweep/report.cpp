@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/build_info.h"
+#include "core/json_fields.h"
 #include "core/log.h"
 #include "eval/svg.h"
 
@@ -160,7 +161,6 @@ double spearman(const std::vector<double>& a, const std::vector<double>& b) {
 
 json sweep_report(const std::string& dir, const SweepSettings& settings, const SearchSpace& space,
                   const SweepState& state, const std::string& best_config) {
-  auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   json counts = json::object();
   for (const char* name : {"queued", "running", "paused", "completed", "pruned", "failed"})
     counts[name] = 0;
@@ -176,7 +176,7 @@ json sweep_report(const std::string& dir, const SweepSettings& settings, const S
                 {"state", state_name(t->state)},
                 {"rung", t->rung},
                 {"steps", r ? r->steps : 0},
-                {"value", r ? number(r->value) : json(nullptr)},
+                {"value", r ? core::finite_or_null(r->value) : json(nullptr)},
                 {"params", t->params},
                 {"run_dir", trial_dir(dir, t->id)},
                 {"worker", t->worker},
@@ -202,7 +202,7 @@ json sweep_report(const std::string& dir, const SweepSettings& settings, const S
     json rung = {{"rung", k}, {"steps", settings.rungs[k]}, {"results", results}};
     if (k + 1 < settings.rungs.size()) {
       rung["promoted"] = here.size();
-      rung["rank_correlation_with_next"] = number(spearman(here, next));
+      rung["rank_correlation_with_next"] = core::finite_or_null(spearman(here, next));
     }
     rungs.push_back(std::move(rung));
   }
@@ -220,8 +220,8 @@ json sweep_report(const std::string& dir, const SweepSettings& settings, const S
     trajectory.push_back({{"steps_total", steps},
                           {"trial", e.trial},
                           {"rung", e.rung},
-                          {"value", number(e.result.value)},
-                          {"best_completed", number(best)}});
+                          {"value", core::finite_or_null(e.result.value)},
+                          {"best_completed", core::finite_or_null(best)}});
   }
 
   json params = json::array();
@@ -242,7 +242,7 @@ json sweep_report(const std::string& dir, const SweepSettings& settings, const S
                  {"trajectory", trajectory}};
   if (const Trial* b = best_trial(state, settings.objective)) {
     report["best"] = {{"trial", b->id},
-                      {"value", number(b->last_result()->value)},
+                      {"value", core::finite_or_null(b->last_result()->value)},
                       {"steps", b->last_result()->steps},
                       {"state", state_name(b->state)},
                       {"params", b->params},
