@@ -144,7 +144,14 @@ class Logistic : public TabularModelImpl {
             "embeddings",
             std::make_shared<Embeddings>(input.cardinality,
                                          std::vector<int64_t>(input.cardinality.size(), 1)))),
-        linear_(register_module("linear", Linear(input.width, 1))) {}
+        linear_(register_module("linear", Linear(input.width, 1))) {
+    // The categories' weights start at 0, as the features' weights start near it: the
+    // embeddings' N(0, 1) would start each row's logit at a sum of one N(0, 1) per column,
+    // which Adam's small steps take thousands of steps to undo.
+    const torch::NoGradGuard no_grad;
+    for (torch::Tensor& weight : embeddings_->parameters())
+      weight.zero_();
+  }
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     torch::Tensor logit = linear_->forward(features).squeeze(1);
     if (embeddings_->width() == 0) return logit;

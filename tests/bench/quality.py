@@ -27,6 +27,7 @@ for early stopping; the trees fit train).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -142,6 +143,7 @@ def kiln(args, name, work, data, train, valid, test, seed, log):
         if split_name != "train":
             cmd += ["--like", paths["train"]]
         run(cmd, log)
+    shutil.rmtree(os.path.join(work, "runs"), ignore_errors=True)  # a rerun starts afresh
     start = time.time()
     run([args.kiln, "fit", f"data.train={paths['train']}", f"data.valid={paths['valid']}",
          f"run.seed={seed}", f"run.dir={work}/runs", "run.experiment=quality", f"run.name={name}"]
