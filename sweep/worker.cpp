@@ -1,7 +1,6 @@
 #include "sweep/worker.h"
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "core/signals.h"
 #include "core/topology.h"
 #include "sweep/sweep.h"
@@ -28,97 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-// Starts `argv` with `env` added; its output appended to `log` (inherited when empty). The
-// child dies with this process (PR_SET_PDEATHSIG), so a killed worker leaves no trial
-// running behind its back. A trial runs in its own process group, so that a Ctrl-C at the
-// terminal reaches the worker only, which asks the trial to checkpoint. InputError when the
-// program cannot be started (the child reports exec's errno through a close-on-exec pipe).
-// Everything the child needs is prepared before fork: it only makes async-signal-safe calls.
-pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-            const std::string& log, bool own_group) {
-  std::vector<std::string> environment;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry = *e;
-    if (!env.contains(entry.substr(0, entry.find('=')))) environment.push_back(entry);
-  }
-  for (const auto& [k, v] : env)
-    environment.push_back(k + "=" + v);
-  auto pointers = [](std::vector<std::string>& strings) {
-    std::vector<char*> out;
-    for (auto& s : strings)
-      out.push_back(s.data());
-    out.push_back(nullptr);
-    return out;
-  };
-  std::vector<std::string> args_copy = argv;
-  std::vector<char*> args = pointers(args_copy), envp = pointers(environment);
-  int report[2];
-  KILN_CHECK(::pipe2(report, O_CLOEXEC) == 0, InternalError, "pipe failed: ", std::strerror(errno));
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    auto fail = [&](int err) {
-      (void)!::write(report[1], &err, sizeof err);
-      ::_exit(127);
-    };
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(137);
-    if (own_group) ::setpgid(0, 0);
-    if (!log.empty()) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd < 0) fail(errno);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      const int null_in = ::open("/dev/null", O_RDONLY);
-      if (null_in >= 0) ::dup2(null_in, 0);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execve(args[0], args.data(), envp.data());
-    fail(errno);
-  }
-  ::close(report[1]);
-  if (pid < 0) {
-    ::close(report[0]);
-    throw InternalError(std::string("fork failed: ") + std::strerror(errno));
-  }
-  int err = 0;
-  ssize_t n;
-  do {
-    n = ::read(report[0], &err, sizeof err);
-  } while (n < 0 && errno == EINTR);
-  ::close(report[0]);
-  if (n == static_cast<ssize_t>(sizeof err)) {
-    ::waitpid(pid, nullptr, 0);
-    throw InputError("cannot start '" + argv[0] + "'" + (log.empty() ? "" : " (log " + log + ")") +
-                     ": " + std::strerror(err));
-  }
-  return pid;
-}
-
-int exit_code_of(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// A started child, killed and reaped if it is still running when this goes away.
-struct Child {
-  pid_t pid = -1;
-  ~Child() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  // The exit code once it has ended, else -1.
-  int poll() {
-    int status = 0;
-    if (pid <= 0 || ::waitpid(pid, &status, WNOHANG) != pid) return -1;
-    pid = -1;
-    return exit_code_of(status);
-  }
-};
+using core::Child;
+using core::exit_code_of;
+using core::spawn;
 
 void pause_for(double seconds, const core::StopSignals& signals) {
   const auto until = Clock::now() + std::chrono::duration<double>(seconds);

@@ -26,12 +26,13 @@ MODULES = {
     "eval": ["core", "data", "kernels"],
     "registry": ["core"],
     "sweep": ["core", "data", "eval"],
+    "pipeline": ["core", "data", "registry"],
     "trainer": ["core", "data", "kernels", "transform", "feed", "eval", "registry"],
     "trainer/cli": ["core", "data", "kernels", "transform", "feed", "eval", "registry", "sweep",
-                    "trainer"],
+                    "pipeline", "trainer"],
 }
 LIBTORCH = {"trainer", "trainer/cli"}
-CUDA_FREE = {"core", "data", "transform", "registry", "sweep"}
+CUDA_FREE = {"core", "data", "transform", "registry", "sweep", "pipeline"}
 # CMake target -> part
 TARGETS = {
     "kiln_core": "core",
@@ -42,6 +43,7 @@ TARGETS = {
     "kiln_eval": "eval",
     "kiln_registry": "registry",
     "kiln_sweep": "sweep",
+    "kiln_pipeline": "pipeline",
     "kiln_trainer": "trainer",
     "kiln": "trainer/cli",
 }

@@ -25,15 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-// This binary: workers start it again for `kiln sweep worker` and `kiln fit`.
-std::string self_path() {
-  std::error_code error;
-  const fs::path self = fs::read_symlink("/proc/self/exe", error);
-  KILN_CHECK(!error, InternalError,
-             "cannot find the kiln binary (/proc/self/exe): ", error.message());
-  return self.string();
-}
-
 // A trial's full config: the sweep's base config with the trial's values set.
 trainer::KilnConfig trial_config(const std::string& base_file, const sweep::Params& params) {
   return trainer::resolve_kiln_config({base_file}, sweep::overrides_of(params));

@@ -1,5 +1,8 @@
 #include "trainer/cli/commands.h"
 
+#include <filesystem>
+
+#include "core/errors.h"
 #include "core/log.h"
 
 namespace kiln::cli {
@@ -14,6 +17,7 @@ void register_commands(CLI::App& app) {
   add_fit_commands(app);
   add_registry_command(app);
   add_sweep_command(app);
+  add_pipeline_command(app);
 }
 
 namespace {
@@ -29,6 +33,14 @@ void set_command_line(int argc, char** argv) {
 
 const std::vector<std::string>& command_line() {
   return command_line_storage();
+}
+
+std::string self_path() {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  KILN_CHECK(!error, InternalError,
+             "cannot find the kiln binary (/proc/self/exe): ", error.message());
+  return self.string();
 }
 
 void add_config_args(CLI::App& command, ConfigArgs& args) {

@@ -25,6 +25,11 @@ void add_fit_commands(CLI::App& app);
 void add_registry_command(CLI::App& app);
 // `kiln sweep init|worker|run|status|best|report`.
 void add_sweep_command(CLI::App& app);
+// `kiln pipeline run`.
+void add_pipeline_command(CLI::App& app);
+
+// This binary (/proc/self/exe): what sweep workers and pipelines start for their children.
+std::string self_path();
 
 // The command line as main() received it (for run.json).
 void set_command_line(int argc, char** argv);

@@ -1,0 +1,632 @@
+#include "pipeline/pipeline.h"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "core/build_info.h"
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "core/process.h"
+#include "core/sha256.h"
+#include "core/signals.h"
+#include "data/dataset.h"
+#include "registry/registry.h"
+
+namespace kiln::pipeline {
+
+core::EnumNames<StepKind> enum_names(StepKind) {
+  static constexpr std::pair<StepKind, std::string_view> names[] = {
+      {StepKind::kValidate, "validate"},
+      {StepKind::kFit, "fit"},
+      {StepKind::kEvaluate, "evaluate"},
+      {StepKind::kRegister, "register"},
+      {StepKind::kPromote, "promote"}};
+  return names;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+// The fields each kind takes (besides kind and after), and the ones it needs.
+struct KindFields {
+  std::set<std::string> takes, needs;
+};
+const KindFields& fields_of(StepKind kind) {
+  static const std::map<StepKind, KindFields> fields = {
+      {StepKind::kValidate, {{"datasets", "reference", "gates"}, {"datasets"}}},
+      {StepKind::kFit, {{"config", "overrides", "train", "valid"}, {"train", "valid"}}},
+      {StepKind::kEvaluate, {{"model", "data", "baselines", "gates"}, {"model", "data"}}},
+      {StepKind::kRegister, {{"model", "name", "alias", "reports", "tags"}, {"model", "name"}}},
+      {StepKind::kPromote, {{"version", "to", "data", "gates"}, {"version", "data"}}}};
+  return fields.at(kind);
+}
+
+// The registry reference in a baseline or reference ("NAME=registry:REF" or "registry:REF"),
+// or "" when it names no registry model.
+std::string registry_ref_in(const std::string& text) {
+  const std::size_t eq = text.find('=');
+  const std::string ref = eq == std::string::npos ? text : text.substr(eq + 1);
+  return ref.rfind("registry:", 0) == 0 ? ref : "";
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string path) : path_(std::move(path)) {}
+
+  Pipeline read() {
+    const YAML::Node root = core::load_config_file(path_);
+    Pipeline p;
+    p.path = path_;
+    core::schema::decode_root(root, p.file, path_, true);
+    KILN_CHECK(!p.file.steps.empty(), ConfigError, path_, ": no steps");
+    steps_ = root["steps"];
+    std::vector<std::string> file_order;
+    for (const auto& item : steps_)
+      file_order.push_back(item.first.Scalar());
+    for (const std::string& name : file_order)
+      check_step(p, name);
+    p.order = topological_order(p, file_order);
+    return p;
+  }
+
+ private:
+  // "<file>:<line>: steps.NAME[.FIELD]: "
+  std::string where(const std::string& step, const std::string& field = "") const {
+    YAML::Node node = steps_[step];
+    if (!field.empty() && node[field]) node = node[field];
+    const int line = node.Mark().line + 1;
+    return path_ + ":" + std::to_string(line) + ": steps." + step + (field.empty() ? "" : ".") +
+           field + ": ";
+  }
+
+  void check_step(Pipeline& p, const std::string& name) {
+    KILN_CHECK(!name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                                    std::string::npos,
+               ConfigError, where(name), "a step's name is letters, digits, '_' and '-'");
+    const StepSpec& s = p.file.steps.at(name);
+    const KindFields& kind = fields_of(s.kind);
+    for (const auto& item : steps_[name]) {
+      const std::string key = item.first.Scalar();
+      KILN_CHECK(key == "kind" || key == "after" || kind.takes.contains(key), ConfigError,
+                 where(name, key), "a ", core::enum_name(s.kind), " step takes no '", key,
+                 "' (it takes ", join(kind.takes), ")");
+    }
+    for (const std::string& key : kind.needs)
+      KILN_CHECK(steps_[name][key], ConfigError, where(name), "a ", core::enum_name(s.kind),
+                 " step needs '", key, "'");
+    auto dataset = [&](const std::string& field, const std::string& value) {
+      KILN_CHECK(p.file.datasets.contains(value), ConfigError, where(name, field), "no dataset '",
+                 value, "' in `datasets`", suggestion(value, keys(p.file.datasets)));
+    };
+    for (const std::string& d : s.datasets)
+      dataset("datasets", d);
+    for (const auto* field : {&s.train, &s.valid, &s.data})
+      if (!field->empty())
+        dataset(field == &s.train ? "train" : field == &s.valid ? "valid" : "data", *field);
+    std::vector<std::string>& inputs = p.inputs[name];
+    auto step = [&](const std::string& field, const std::string& value,
+                    std::optional<StepKind> must_be) {
+      KILN_CHECK(value != name, ConfigError, where(name, field), "a step cannot read itself");
+      const auto it = p.file.steps.find(value);
+      KILN_CHECK(it != p.file.steps.end(), ConfigError, where(name, field), "no step '", value, "'",
+                 suggestion(value, keys(p.file.steps)));
+      KILN_CHECK(!must_be || it->second.kind == *must_be, ConfigError, where(name, field), "step '",
+                 value, "' is of kind ", core::enum_name(it->second.kind), ", not ",
+                 core::enum_name(*must_be));
+      if (std::find(inputs.begin(), inputs.end(), value) == inputs.end()) inputs.push_back(value);
+    };
+    for (const std::string& a : s.after)
+      step("after", a, std::nullopt);
+    if (!s.model.empty()) step("model", s.model, StepKind::kFit);
+    for (const std::string& r : s.reports)
+      step("reports", r, StepKind::kEvaluate);
+    if (!s.version.empty()) step("version", s.version, StepKind::kRegister);
+    if (s.kind == StepKind::kRegister) registry::check_name(s.name, "steps." + name + ".name");
+    if (s.kind == StepKind::kRegister && !s.alias.empty()) registry::check_alias(s.alias);
+    if (s.kind == StepKind::kPromote) registry::check_alias(s.to);
+    if (s.kind == StepKind::kPromote) {
+      KILN_CHECK(p.file.steps.at(s.version).name.size() > 0, ConfigError, where(name, "version"),
+                 "step '", s.version, "' names no model");
+    }
+  }
+
+  // Kahn's order, ties in the file's order; a cycle names its steps.
+  std::vector<std::string> topological_order(const Pipeline& p,
+                                             const std::vector<std::string>& file_order) const {
+    std::vector<std::string> order;
+    std::set<std::string> done;
+    while (order.size() < file_order.size()) {
+      bool progressed = false;
+      for (const std::string& name : file_order) {
+        if (done.contains(name)) continue;
+        bool ready = true;
+        for (const std::string& input : p.inputs.at(name))
+          ready = ready && done.contains(input);
+        if (!ready) continue;
+        order.push_back(name);
+        done.insert(name);
+        progressed = true;
+      }
+      if (!progressed) throw ConfigError(cycle_message(p, file_order, done));
+    }
+    return order;
+  }
+
+  // A cycle among the steps not done: from the first, follow inputs not done until a step
+  // repeats; the steps from its first visit on are the cycle.
+  std::string cycle_message(const Pipeline& p, const std::vector<std::string>& file_order,
+                            const std::set<std::string>& done) const {
+    std::string at;
+    for (const std::string& name : file_order)
+      if (!done.contains(name) && at.empty()) at = name;
+    std::vector<std::string> path;
+    while (std::find(path.begin(), path.end(), at) == path.end()) {
+      path.push_back(at);
+      for (const std::string& input : p.inputs.at(at))
+        if (!done.contains(input)) {
+          at = input;
+          break;
+        }
+    }
+    std::vector<std::string> cycle(std::find(path.begin(), path.end(), at), path.end());
+    cycle.push_back(cycle.front());
+    std::string chain;
+    for (const std::string& name : cycle)
+      chain += (chain.empty() ? "" : " -> ") + name;
+    return where(cycle.front()) + "a cycle: " + chain + " (each reads the next)";
+  }
+
+  template <class M>
+  static std::vector<std::string> keys(const M& map) {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : map)
+      out.push_back(k);
+    return out;
+  }
+  static std::string suggestion(const std::string& value, const std::vector<std::string>& known) {
+    const std::string nearest = core::nearest_key(value, known);
+    return nearest.empty() ? "" : " (did you mean '" + nearest + "'?)";
+  }
+  template <class C>
+  static std::string join(const C& items) {
+    std::string out;
+    for (const auto& i : items)
+      out += (out.empty() ? "" : ", ") + std::string(i);
+    return out;
+  }
+
+  std::string path_;
+  YAML::Node steps_;
+};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// One run of a pipeline: keys, the cache, the steps' child processes and pipeline.json.
+class Runner {
+ public:
+  Runner(const RunOptions& options, Pipeline pipeline)
+      : o_(options),
+        p_(std::move(pipeline)),
+        dir_(options.dir.empty() ? (fs::path("pipelines") / fs::path(p_.path).stem()).string()
+                                 : options.dir),
+        registry_(registry::registry_dir(!options.registry.empty() ? options.registry
+                                                                   : p_.file.registry)) {}
+
+  RunResult run() {
+    check_inputs();
+    for (const std::string& name : p_.order)
+      keys_[name] = key_of(name);
+    RunResult result;
+    record_ = {{"file", p_.path},
+               {"dir", dir_},
+               {"registry", registry_},
+               {"kiln_version", core::build_info().version},
+               {"started", core::utc_timestamp()},
+               {"dry_run", o_.dry_run},
+               {"steps", json::array()}};
+    const std::set<std::string> again = rerun_set();
+    core::StopSignals signals({SIGTERM, SIGINT, SIGUSR1});
+    bool gated = false;
+    for (const std::string& name : p_.order) {
+      json step = {{"name", name},
+                   {"kind", core::enum_name(spec(name).kind)},
+                   {"key", keys_[name]},
+                   {"inputs", p_.inputs.at(name)}};
+      const std::string skip = skip_reason(name);
+      const fs::path sdir = step_dir(name);
+      std::optional<json> cached = again.contains(name) ? std::nullopt : read_done(sdir, name);
+      if (!skip.empty()) {
+        step["state"] = "skipped";
+        step["reason"] = skip;
+      } else if (cached) {
+        step = *cached;
+        step["cached"] = true;
+      } else if (o_.dry_run) {
+        step["state"] = "to run";
+        step["reason"] = again.contains(name) ? "--from or --force" : "no output of this key";
+      } else {
+        if (again.contains(name)) core::remove_tree(sdir.string());
+        step = run_step(name, sdir, step, signals);
+      }
+      outcome_[name] = step.value("state", "");
+      outputs_[name] = step.value("outputs", json::object());
+      if (step["state"] == "gated" && !gated)
+        record_["gated_by"] = {{"step", name}, {"reason", step.value("reason", "")}};
+      gated = gated || step["state"] == "gated";
+      print(step);
+      record_["steps"].push_back(step);
+      const std::string state = step["state"];
+      if (state == "failed" || state == "stopped") {
+        result.exit_code = step.value("exit_code", 1);
+        break;
+      }
+    }
+    if (result.exit_code == 0 && gated) result.exit_code = static_cast<int>(ExitCode::kGateFailed);
+    record_["finished"] = core::utc_timestamp();
+    record_["exit_code"] = result.exit_code;
+    if (!o_.dry_run) {
+      fs::create_directories(dir_);
+      core::atomic_write((fs::path(dir_) / "pipeline.json").string(), record_.dump(1) + "\n");
+    }
+    result.record = record_;
+    return result;
+  }
+
+ private:
+  const StepSpec& spec(const std::string& name) const { return p_.file.steps.at(name); }
+
+  // Every dataset opens (its fingerprint), every config file is there, and every registry
+  // reference resolves, except an alias of a model this pipeline registers (the first run
+  // has no champion yet): all before any step runs.
+  void check_inputs() {
+    for (const auto& [name, path] : p_.file.datasets) {
+      try {
+        fingerprints_[name] = data::Dataset::open(path)->fingerprint();
+      } catch (const Error& e) {
+        throw InputError(p_.path + ": datasets." + name + ": " + e.what());
+      }
+    }
+    std::set<std::string> registered;
+    for (const auto& [name, s] : p_.file.steps)
+      if (s.kind == StepKind::kRegister) registered.insert(s.name);
+    for (const auto& [name, s] : p_.file.steps) {
+      if (s.kind == StepKind::kFit && !s.config.empty())
+        KILN_CHECK(fs::is_regular_file(s.config), InputError, p_.path, ": steps.", name,
+                   ".config: no file '", s.config, "'");
+      std::vector<std::string> refs = s.baselines;
+      if (!s.reference.empty()) refs.push_back(s.reference);
+      for (const std::string& text : refs) {
+        const std::string ref = registry_ref_in(text);
+        if (ref.empty()) continue;
+        const registry::Ref parsed = registry::parse_ref(ref);
+        try {
+          resolved_[ref] = registry::Registry(registry_).resolve(parsed).path;
+        } catch (const InputError& e) {
+          if (!registered.contains(parsed.name) || parsed.alias.empty())
+            throw InputError(p_.path + ": steps." + name + ": " + ref + ": " + e.what());
+          resolved_[ref] = "";  // not there yet: the step runs without it
+        }
+      }
+    }
+  }
+
+  // The hash of the step's kind and settings, its datasets' fingerprints, its config file's
+  // bytes, the keys of the steps it reads and the Kiln version.
+  std::string key_of(const std::string& name) const {
+    const StepSpec& s = spec(name);
+    json k = {{"kind", core::enum_name(s.kind)},
+              {"settings", core::schema::to_json(s)},
+              {"kiln_version", core::build_info().version}};
+    std::vector<std::string> datasets = s.datasets;
+    for (const std::string* d : {&s.train, &s.valid, &s.data})
+      if (!d->empty()) datasets.push_back(*d);
+    for (const std::string& d : datasets)
+      k["datasets"][d] = {{"path", p_.file.datasets.at(d)}, {"fingerprint", fingerprints_.at(d)}};
+    if (!s.config.empty()) k["config_sha256"] = core::sha256_file(s.config);
+    for (const std::string& input : p_.inputs.at(name))
+      k["inputs"][input] = keys_.at(input);
+    return core::sha256_hex(k.dump()).substr(0, 16);
+  }
+
+  fs::path step_dir(const std::string& name) const {
+    return fs::path(dir_) / "steps" / name / keys_.at(name);
+  }
+
+  // The steps to run again: --force's, and --from's with every step downstream of it.
+  std::set<std::string> rerun_set() const {
+    std::set<std::string> again;
+    for (const std::string& f : o_.force) {
+      KILN_CHECK(p_.file.steps.contains(f), UsageError, "--force: no step '", f, "' in ", p_.path);
+      again.insert(f);
+    }
+    if (!o_.from.empty()) {
+      KILN_CHECK(p_.file.steps.contains(o_.from), UsageError, "--from: no step '", o_.from, "' in ",
+                 p_.path);
+      again.insert(o_.from);
+      for (const std::string& name : p_.order)
+        for (const std::string& input : p_.inputs.at(name))
+          if (again.contains(input)) again.insert(name);
+    }
+    return again;
+  }
+
+  // Why a step does not run: a step in its `after` did not pass, or a step it reads did not
+  // complete.
+  std::string skip_reason(const std::string& name) const {
+    const StepSpec& s = spec(name);
+    for (const std::string& input : p_.inputs.at(name)) {
+      const std::string& state = outcome_.at(input);
+      const bool after = std::find(s.after.begin(), s.after.end(), input) != s.after.end();
+      if (state == "skipped") return "step '" + input + "' was skipped";
+      if (after && state != "passed" && state != "to run")
+        return "step '" + input + "' did not pass (" + state + ")";
+    }
+    return "";
+  }
+
+  std::optional<json> read_done(const fs::path& sdir, const std::string& name) const {
+    const fs::path file = sdir / "step.json";
+    if (!fs::exists(file)) return std::nullopt;
+    json done = json::parse(core::read_file(file.string(), "step record"), nullptr, false);
+    if (done.is_discarded() || !done.is_object() || done.value("key", "") != keys_.at(name) ||
+        !done.contains("state") || !done.contains("outputs") || !done["outputs"].is_object()) {
+      core::log_warn(detail::concat(file.string(), ": not a complete step record; running '", name,
+                                    "' again"));
+      return std::nullopt;
+    }
+    return done;
+  }
+
+  std::string dataset_path(const std::string& name) const { return p_.file.datasets.at(name); }
+
+  // The step's child processes, and its record: step.json, written last (its output is then
+  // complete) when it passed or its gates failed.
+  json run_step(const std::string& name, const fs::path& sdir, json step,
+                const core::StopSignals& signals) {
+    const StepSpec& s = spec(name);
+    fs::create_directories(sdir);
+    const std::string log = (sdir / "log.txt").string();
+    const double start = now_seconds();
+    step["started"] = core::utc_timestamp();
+    step["log"] = log;
+    json outputs = json::object();
+    std::string state = "passed";
+    int code = 0;
+    auto call = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), o_.kiln);
+      step["commands"].push_back(args);
+      code = run_child(args, log, signals);
+      return code;
+    };
+    std::fprintf(progress(), "[%s] %s: running (log %s)\n", core::enum_name(s.kind).data(),
+                 name.c_str(), log.c_str());
+    std::fflush(progress());
+    switch (s.kind) {
+      case StepKind::kValidate: {
+        const std::string schema = (fs::path(dataset_path(s.datasets.front())) / "dataset.json");
+        for (const std::string& d : s.datasets) {
+          if (call({"data", "validate", dataset_path(d), "--schema", schema}) != 0) break;
+          const std::string ref = registry_ref_in(s.reference);
+          if (s.reference.empty() || (!ref.empty() && resolved_.at(ref).empty())) continue;
+          const std::string out = (sdir / ("drift-" + d)).string();
+          std::vector<std::string> args = {"drift",  "--reference",   s.reference,
+                                           "--data", dataset_path(d), "--out",
+                                           out,      "--registry",    registry_};
+          for (const std::string& g : s.gates)
+            args.insert(args.end(), {"--gate", g});
+          call(args);
+          if (code != 0 && code != static_cast<int>(ExitCode::kGateFailed)) break;
+          outputs["drift"][d] = {{"report", out}, {"gates_failed", code != 0}};
+          code = 0;
+        }
+        break;
+      }
+      case StepKind::kFit: {
+        std::vector<std::string> args = {"fit"};
+        if (!s.config.empty()) args.insert(args.end(), {"--config", s.config});
+        args.insert(args.end(), s.overrides.begin(), s.overrides.end());
+        args.insert(args.end(),
+                    {"data.train=" + dataset_path(s.train), "data.valid=" + dataset_path(s.valid),
+                     "run.dir=" + sdir.string(), "run.experiment=pipeline", "run.name=" + name,
+                     "--resume", "auto"});
+        call(args);
+        outputs["run"] = (sdir / "pipeline" / name).string();
+        break;
+      }
+      case StepKind::kEvaluate: {
+        const std::string out = (sdir / "report").string();
+        std::vector<std::string> args = {
+            "eval",  "--model", run_of(s.model), "--data", dataset_path(s.data),
+            "--out", out,       "--registry",    registry_};
+        for (const std::string& b : s.baselines) {
+          const std::string ref = registry_ref_in(b);
+          if (!ref.empty() && resolved_.at(ref).empty()) {
+            outputs["baselines_absent"].push_back(b);
+            continue;
+          }
+          args.insert(args.end(), {"--baseline", b});
+        }
+        for (const std::string& g : s.gates)
+          args.insert(args.end(), {"--gate", g});
+        if (!outputs.contains("baselines_absent")) {
+          call(args);
+        } else {  // gates may read the absent baseline: the report is made without them
+          std::vector<std::string> ungated(args.begin(), args.end() - 2 * s.gates.size());
+          call(ungated);
+        }
+        outputs["report"] = out;
+        break;
+      }
+      case StepKind::kRegister: {
+        registry::Registry reg(registry_);
+        std::optional<int64_t> version = registered_version(reg, s.name, keys_.at(name));
+        if (!version) {
+          std::vector<std::string> args = {
+              "registry", "register", run_of(s.model),
+              "--name",   s.name,     "--registry",
+              registry_,  "--tag",    "pipeline_key=" + keys_.at(name)};
+          if (!s.alias.empty()) args.insert(args.end(), {"--alias", s.alias});
+          for (const auto& [k, v] : s.tags)
+            args.insert(args.end(), {"--tag", k + "=" + v});
+          for (const std::string& r : s.reports)
+            args.insert(args.end(), {"--eval", outputs_.at(r).value("report", "")});
+          if (call(args) == 0) version = registered_version(reg, s.name, keys_.at(name));
+        } else {
+          outputs["note"] = "registered by an earlier run of this step";
+        }
+        if (version) outputs["version"] = *version;
+        outputs["name"] = s.name;
+        break;
+      }
+      case StepKind::kPromote: {
+        const json& made = outputs_.at(s.version);
+        const std::string model = made.value("name", "");
+        const int64_t version = made.value("version", int64_t{0});
+        registry::Registry reg(registry_);
+        if (reg.state(model).alias(s.to) == version) {
+          outputs["note"] = model + "@" + s.to + " already holds v" + std::to_string(version);
+        } else {
+          std::vector<std::string> args = {"registry",
+                                           "promote",
+                                           model,
+                                           "--from",
+                                           "v" + std::to_string(version),
+                                           "--to",
+                                           s.to,
+                                           "--data",
+                                           dataset_path(s.data),
+                                           "--registry",
+                                           registry_};
+          for (const std::string& g : s.gates)
+            args.insert(args.end(), {"--gate", g});
+          call(args);
+        }
+        outputs["name"] = model;
+        outputs["version"] = version;
+        outputs["alias"] = s.to;
+        outputs["holds"] = reg.state(model).alias(s.to).value_or(0);
+        break;
+      }
+    }
+    if (code == static_cast<int>(ExitCode::kGateFailed) &&
+        (s.kind == StepKind::kEvaluate || s.kind == StepKind::kPromote)) {
+      state = "gated";
+    } else if (code == static_cast<int>(ExitCode::kPreempted) || signals.received() != 0) {
+      state = "stopped";
+      code = static_cast<int>(ExitCode::kPreempted);
+    } else if (code != 0) {
+      state = "failed";
+    }
+    step["state"] = state;
+    step["exit_code"] = code;
+    step["seconds"] = now_seconds() - start;
+    step["outputs"] = outputs;
+    if (state == "failed") step["reason"] = last_line(log);
+    if (state == "gated") step["reason"] = last_line(log);
+    if (state == "passed" || state == "gated")
+      core::atomic_write((sdir / "step.json").string(), step.dump(1) + "\n");
+    return step;
+  }
+
+  std::string run_of(const std::string& fit_step) const {
+    return outputs_.at(fit_step).value("run", "");
+  }
+
+  // The version of `model` that an earlier run of this register step made (tagged with its
+  // key), so that a rerun after a kill registers nothing twice.
+  static std::optional<int64_t> registered_version(const registry::Registry& reg,
+                                                   const std::string& model,
+                                                   const std::string& key) {
+    try {
+      for (const auto& [n, v] : reg.state(model).versions) {
+        const auto it = v.tags.find("pipeline_key");
+        if (it != v.tags.end() && it->second == key) return n;
+      }
+    } catch (const InputError&) {  // no such model yet
+    }
+    return std::nullopt;
+  }
+
+  // Runs a child to its end; a stop signal is passed on to it (a fit checkpoints).
+  static int run_child(const std::vector<std::string>& args, const std::string& log,
+                       const core::StopSignals& signals) {
+    core::Child child(core::spawn(args, {}, log, true));
+    bool forwarded = false;
+    while (true) {
+      const int code = child.poll();
+      if (code >= 0) return code;
+      if (const int signal = signals.received(); signal != 0 && !forwarded) {
+        ::kill(child.pid, signal == SIGINT ? SIGTERM : signal);
+        forwarded = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  static std::string last_line(const std::string& log) {
+    std::string text;
+    try {
+      text = core::read_file(log, "step log");
+    } catch (const Error&) {
+      return "";
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+      text.pop_back();
+    const std::size_t nl = text.rfind('\n');
+    std::string line = nl == std::string::npos ? text : text.substr(nl + 1);
+    // "kiln: gate_failed (exit 3): why" -> "why"
+    if (line.rfind("kiln: ", 0) == 0) {
+      const std::size_t colon = line.find("): ");
+      if (colon != std::string::npos) line = line.substr(colon + 3);
+    }
+    return line;
+  }
+
+  std::FILE* progress() const { return o_.json ? stderr : stdout; }
+
+  void print(const json& step) const {
+    const std::string state = step.value("state", "");
+    std::fprintf(progress(), "[%s] %s: %s%s%s\n", step.value("kind", "").c_str(),
+                 step.value("name", "").c_str(),
+                 step.value("cached", false) ? ("cached (" + state + ")").c_str() : state.c_str(),
+                 step.contains("reason") ? " — " : "",
+                 step.contains("reason") ? step["reason"].get<std::string>().c_str() : "");
+    std::fflush(progress());
+  }
+
+  const RunOptions& o_;
+  Pipeline p_;
+  std::string dir_, registry_;
+  std::map<std::string, std::string> fingerprints_;  // dataset name -> fingerprint
+  std::map<std::string, std::string> resolved_;      // registry reference -> path ("" absent)
+  std::map<std::string, std::string> keys_;
+  std::map<std::string, std::string> outcome_;  // step -> state
+  std::map<std::string, json> outputs_;
+  json record_;
+};
+
+}  // namespace
+
+Pipeline read_pipeline(const std::string& path) {
+  return Reader(path).read();
+}
+
+RunResult run_pipeline(const RunOptions& options) {
+  return Runner(options, read_pipeline(options.file)).run();
+}
+
+}  // namespace kiln::pipeline

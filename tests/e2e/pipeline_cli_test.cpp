@@ -1,0 +1,237 @@
+// kiln pipeline run, as a scheduled job would run it: to a promotion on synth data, again
+// with every step cached, again after one config value changed (only what reads it runs), a
+// worse candidate registered but not promoted (exit 3), SIGKILL during fit and during
+// register (the rerun completes, nothing registered twice, the registry verifies), and the
+// exit codes of bad pipeline files.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "run_kiln.h"
+#include "synth_suite.h"
+#include "tests/temp_dir.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::read_json;
+using testing::run_kiln;
+
+constexpr const char* kGood =
+    "[train.steps=150, train.eval_every=50, \"model.hidden=[32, 16]\", data.batch_size=256]";
+constexpr const char* kWeak =
+    "[train.steps=3, train.eval_every=3, model.type=logistic, optim.lr=1.0e-5]";
+
+class PipelineCli : public testing::SynthSuite<30000> {
+ protected:
+  // A pipeline file in `dir` from the check of the data to the promotion; `fit` its fit
+  // step's overrides.
+  std::string write(const std::string& fit, const std::string& extra = "") {
+    const std::string d = (data() / "d").string();
+    const fs::path file = fs::path(dir.path()) / "p.yaml";
+    std::ofstream(file) << "registry: " << reg() << "\n"
+                        << "datasets: {train: " << d << "/train, valid: " << d
+                        << "/valid, test: " << d << "/test}\n"
+                        << "steps:\n"
+                        << "  check: {kind: validate, datasets: [train, valid, test],\n"
+                        << "          reference: \"registry:fraud@champion\"}\n"
+                        << "  train: {kind: fit, overrides: " << fit
+                        << ", train: train, valid: valid,\n"
+                        << "          after: [check]}\n"
+                        << "  test: {kind: evaluate, model: train, data: test,\n"
+                        << "         baselines: [\"champion=registry:fraud@champion\"],\n"
+                        << "         gates: [\"auroc >= baseline.auroc - 0.01\"]}\n"
+                        << "  register: {kind: register, model: train, name: fraud,\n"
+                        << "             alias: candidate, reports: [test]}\n"
+                        << "  promote: {kind: promote, version: register, data: test, "
+                           "after: [test]}\n"
+                        << extra;
+    return file.string();
+  }
+  testing::KilnRun run(const std::string& file, std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"pipeline", "run", file, "--dir", out(), "--json"};
+    args.insert(args.end(), more.begin(), more.end());
+    return run_kiln(args);
+  }
+  std::string reg() const { return (fs::path(dir.path()) / "reg").string(); }
+  std::string out() const { return (fs::path(dir.path()) / "out").string(); }
+  // Each step's state in pipeline.json ("cached" for a cached step).
+  static std::map<std::string, std::string> states(const testing::KilnRun& r) {
+    std::map<std::string, std::string> out;
+    const auto record = nlohmann::json::parse(r.out);
+    for (const auto& s : record["steps"])
+      out[s["name"]] = s.value("cached", false) ? "cached" : s["state"].get<std::string>();
+    return out;
+  }
+  nlohmann::json registry_show(const std::string& ref) {
+    const auto shown = run_kiln({"registry", "show", ref, "--registry", reg(), "--json"});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    return nlohmann::json::parse(shown.out);
+  }
+  int versions() {
+    const auto ls = run_kiln({"registry", "ls", "fraud", "--registry", reg(), "--json"});
+    if (ls.exit_code != 0) return 0;
+    return static_cast<int>(nlohmann::json::parse(ls.out).size());
+  }
+};
+
+TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
+  const std::string file = write(kGood);
+  const auto first = run(file);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  using M = std::map<std::string, std::string>;
+  EXPECT_EQ(states(first), (M{{"check", "passed"},
+                              {"train", "passed"},
+                              {"test", "passed"},
+                              {"register", "passed"},
+                              {"promote", "passed"}}));
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
+  EXPECT_TRUE(fs::exists(fs::path(out()) / "pipeline.json"));
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto again = run(file);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  for (const auto& [step, state] : states(again))
+    EXPECT_EQ(state, "cached") << step;
+  EXPECT_LT(seconds, 2.0);
+  EXPECT_EQ(versions(), 1);
+
+  // One value of the fit changes: the fit and everything that reads it run; the check not.
+  const auto changed = run(write(std::regex_replace(kGood, std::regex("steps=150"), "steps=160")));
+  ASSERT_EQ(changed.exit_code, 0) << changed.err;
+  EXPECT_EQ(states(changed), (M{{"check", "cached"},
+                                {"train", "passed"},
+                                {"test", "passed"},
+                                {"register", "passed"},
+                                {"promote", "passed"}}));
+  EXPECT_EQ(versions(), 2);
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 2);
+
+  // --dry-run says what would run and runs nothing.
+  const auto dry = run(file, {"--dry-run", "--from", "test"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(states(dry), (M{{"check", "cached"},
+                            {"train", "cached"},
+                            {"test", "to run"},
+                            {"register", "to run"},
+                            {"promote", "to run"}}));
+  EXPECT_EQ(versions(), 2);
+}
+
+TEST_F(PipelineCli, AWorseCandidateIsRegisteredButNotPromoted) {
+  ASSERT_EQ(run(write(kGood)).exit_code, 0);
+  const auto weak = run(write(kWeak));
+  EXPECT_EQ(weak.exit_code, 3) << weak.err;
+  using M = std::map<std::string, std::string>;
+  EXPECT_EQ(states(weak), (M{{"check", "cached"},
+                             {"train", "passed"},
+                             {"test", "gated"},
+                             {"register", "passed"},
+                             {"promote", "skipped"}}));
+  EXPECT_NE(weak.last_err_line().find("step 'test': 1 gate(s) failed: 'auroc >= baseline.auroc"),
+            std::string::npos)
+      << weak.err;
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
+  EXPECT_EQ(registry_show("fraud@candidate")["version"], 2);
+  // The candidate carries its evaluation; the rerun is cached and still says why.
+  EXPECT_EQ(registry_show("fraud/v2")["card"]["evals"].size(), 1u);
+  const auto rerun = run(write(kWeak));
+  EXPECT_EQ(rerun.exit_code, 3);
+  EXPECT_EQ(versions(), 2);
+}
+
+// SIGKILL at several moments of the fit and of the register step: the same command then
+// completes, with one version registered and a registry that verifies.
+TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
+  const std::string file = write(
+      "[train.steps=400, train.eval_every=20, \"model.hidden=[64, 64]\", data.batch_size=64]");
+  // Whether the kill left a fit with checkpoints and no record (it was killed mid-fit).
+  auto killed_mid_fit = [&] {
+    const fs::path steps = fs::path(out()) / "steps/train";
+    if (!fs::exists(steps)) return 0;
+    for (const auto& key : fs::directory_iterator(steps))
+      if (!fs::exists(key.path() / "step.json") &&
+          fs::exists(key.path() / "pipeline/train/checkpoints/latest"))
+        return 1;
+    return 0;
+  };
+  int mid_fit = 0;
+  for (int delay_ms : {1500, 2500, 3500, 4500}) {
+    SCOPED_TRACE(delay_ms);
+    auto child = testing::start_kiln({"pipeline", "run", file, "--dir", out()});
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(child.pid, SIGKILL);
+    testing::wait_kiln(child);
+    mid_fit += killed_mid_fit();
+  }
+  EXPECT_GE(mid_fit, 1) << "no kill landed while the fit ran: the delays need a longer fit";
+  const auto done = run(file);
+  ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
+  EXPECT_EQ(versions(), 1);
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
+  const auto verify = run_kiln({"registry", "verify", "--registry", reg()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  const auto again = run(file);
+  for (const auto& [step, state] : states(again))
+    EXPECT_EQ(state, "cached") << step;
+
+  // A kill after `kiln registry register` finished and before the step's record was written:
+  // the rerun finds the version it made (tagged with the step's key) instead of a second one.
+  const auto record = read_json(fs::path(out()) / "pipeline.json");
+  for (const auto& s : record["steps"])
+    if (s["name"] == "register" || s["name"] == "promote")
+      fs::remove(fs::path(out()) / "steps" / s["name"].get<std::string>() /
+                 s["key"].get<std::string>() / "step.json");
+  const auto rerun = run(file);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(states(rerun)["register"], "passed");
+  EXPECT_EQ(versions(), 1);
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
+}
+
+TEST_F(PipelineCli, BadFilesExitBeforeAnyWorkNamingWhatIsWrong) {
+  struct Case {
+    std::string from, to;
+    int code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"after: [check]", "after: [promote]", 78, "a cycle: train -> promote -> test -> train"},
+      {"kind: fit", "kind: fitt", 78, "expects one of validate, fit, evaluate"},
+      {"model: train, data", "model: trian, data", 78, "no step 'trian' (did you mean 'train'?)"},
+      {"model: train, name", "model: test, name", 78, "step 'test' is of kind evaluate, not fit"},
+      {"data: test,\n", "data: tset,\n", 78, "no dataset 'tset' in `datasets`"},
+      {"alias: candidate,", "alias: candidate, colour: red,", 78, "steps.register.colour"},
+      {"d/test}", "d/nothere}", 66, "datasets.test: "},
+      {"champion=registry:fraud@champion", "champion=registry:other@champion", 66,
+       "registry:other@champion: no model 'other'"},
+  };
+  const std::string good = testing::slurp(write(kGood));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.to);
+    std::string text = good;
+    const std::size_t at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, c.from.size(), c.to);
+    const fs::path bad = fs::path(dir.path()) / "bad.yaml";
+    std::ofstream(bad) << text;
+    const auto r = run_kiln({"pipeline", "run", bad.string(), "--dir", out()});
+    EXPECT_EQ(r.exit_code, c.code) << r.err;
+    EXPECT_NE(r.last_err_line().find(c.says), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(fs::path(out()) / "steps")) << "work was done";
+  }
+  const auto missing = run_kiln({"pipeline", "run", (fs::path(dir.path()) / "none.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 66) << missing.err;
+}
+
+}  // namespace
+}  // namespace kiln
