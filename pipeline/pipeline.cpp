@@ -211,6 +211,13 @@ class Reader {
   YAML::Node steps_;
 };
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items)
+    out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -240,6 +247,13 @@ class Runner {
                {"steps", json::array()}};
     const std::set<std::string> again = rerun_set();
     core::StopSignals signals({SIGTERM, SIGINT, SIGUSR1});
+    if (!o_.when_drift.empty()) {
+      record_["trigger"] = drift_trigger(signals);
+      if (!record_["trigger"].value("run", true)) {
+        std::fprintf(progress(), "%s\n", record_["trigger"].value("reason", "").c_str());
+        return finish(result);
+      }
+    }
     bool gated = false;
     for (const std::string& name : p_.order) {
       json step = {{"name", name},
@@ -276,6 +290,11 @@ class Runner {
       }
     }
     if (result.exit_code == 0 && gated) result.exit_code = static_cast<int>(ExitCode::kGateFailed);
+    return finish(result);
+  }
+
+ private:
+  RunResult finish(RunResult result) {
     record_["finished"] = core::utc_timestamp();
     record_["exit_code"] = result.exit_code;
     if (!o_.dry_run) {
@@ -286,7 +305,52 @@ class Runner {
     return result;
   }
 
- private:
+  // --when-drift: the drift of the dataset against the validate step's reference, checked
+  // with its gates; {"run": false, "reason": ...} when they pass.
+  json drift_trigger(const core::StopSignals& signals) {
+    const auto validate = std::find_if(p_.order.begin(), p_.order.end(), [&](const auto& name) {
+      return spec(name).kind == StepKind::kValidate && !spec(name).reference.empty();
+    });
+    KILN_CHECK(validate != p_.order.end(), ConfigError, p_.path,
+               ": --when-drift needs a validate step with a `reference` (what the data is "
+               "checked against) and its `gates`");
+    const StepSpec& s = spec(*validate);
+    const auto named = p_.file.datasets.find(o_.when_drift);
+    const std::string data = named != p_.file.datasets.end() ? named->second : o_.when_drift;
+    json trigger = {{"dataset", data}, {"reference", s.reference}, {"step", *validate}};
+    const std::string ref = registry_ref_in(s.reference);
+    if (!ref.empty() && resolved_.at(ref).empty()) {
+      trigger["run"] = true;
+      trigger["reason"] = s.reference + " is not there yet: nothing to compare with";
+      return trigger;
+    }
+    const fs::path out = fs::path(dir_) / "trigger";
+    fs::create_directories(out);
+    std::vector<std::string> args = {
+        o_.kiln,      "drift",  "--reference", s.reference,
+        "--data",     data,     "--out",       (out / "drift").string(),
+        "--registry", registry_};
+    const std::vector<std::string> gates =
+        s.gates.empty() ? std::vector<std::string>{"drift_share < 0.5"} : s.gates;
+    for (const std::string& g : gates)
+      args.insert(args.end(), {"--gate", g});
+    const std::string log = (out / "log.txt").string();
+    const int code = run_child(args, log, signals);
+    trigger["report"] = (out / "drift").string();
+    if (code == 0) {
+      trigger["run"] = false;
+      trigger["reason"] = "no drift of " + data + " against " + s.reference + " (gates " +
+                          join(gates) + " passed): nothing to run";
+      return trigger;
+    }
+    KILN_CHECK(code == static_cast<int>(ExitCode::kGateFailed), InputError,
+               "--when-drift: kiln drift exited ", code, ": ", last_line(log));
+    trigger["run"] = true;
+    trigger["reason"] = "drift: " + last_line(log);
+    std::fprintf(progress(), "%s\n", trigger["reason"].get<std::string>().c_str());
+    return trigger;
+  }
+
   const StepSpec& spec(const std::string& name) const { return p_.file.steps.at(name); }
 
   // Every dataset opens (its fingerprint), every config file is there, and every registry

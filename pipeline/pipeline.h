@@ -108,14 +108,18 @@ struct RunOptions {
   std::string from;                // run this step and everything after it again
   std::vector<std::string> force;  // run these steps again
   bool dry_run = false;
+  // Run only when this dataset (a name from the file's datasets, or a path) drifts from the
+  // reference of the file's validate step: its gates (default `drift_share < 0.5`) fail.
+  std::string when_drift;
   std::string kiln;      // the kiln binary the steps run
   std::string registry;  // --registry: over the file's
   bool json = false;     // the steps' progress lines go to stderr (stdout is pipeline.json)
 };
 
 // Runs the pipeline (or with dry_run prints its plan): returns the exit code (0 every step
-// passed or was cached, 3 a gate stopped it, else the failing step's code) and
-// DIR/pipeline.json's contents. Steps print one line each as they start and end.
+// passed or was cached, or when_drift found no drift; 3 a gate stopped it, else the failing
+// step's code) and DIR/pipeline.json's contents. Steps print one line each as they start and
+// end.
 struct RunResult {
   int exit_code = 0;
   nlohmann::ordered_json record;

@@ -33,26 +33,29 @@ class PipelineCli : public testing::SynthSuite<30000> {
  protected:
   // A pipeline file in `dir` from the check of the data to the promotion; `fit` its fit
   // step's overrides.
-  std::string write(const std::string& fit, const std::string& extra = "") {
-    const std::string d = (data() / "d").string();
+  // `gate`: the evaluate step's gate; given, the promote step's too (else its default).
+  std::string write(const std::string& fit, const std::string& d = (data() / "d").string(),
+                    const std::string& gate = "") {
     const fs::path file = fs::path(dir.path()) / "p.yaml";
     std::ofstream(file) << "registry: " << reg() << "\n"
                         << "datasets: {train: " << d << "/train, valid: " << d
                         << "/valid, test: " << d << "/test}\n"
                         << "steps:\n"
                         << "  check: {kind: validate, datasets: [train, valid, test],\n"
-                        << "          reference: \"registry:fraud@champion\"}\n"
+                        << "          reference: \"registry:fraud@champion\",\n"
+                        << "          gates: [\"drifted_columns < 1\"]}\n"
                         << "  train: {kind: fit, overrides: " << fit
                         << ", train: train, valid: valid,\n"
                         << "          after: [check]}\n"
                         << "  test: {kind: evaluate, model: train, data: test,\n"
                         << "         baselines: [\"champion=registry:fraud@champion\"],\n"
-                        << "         gates: [\"auroc >= baseline.auroc - 0.01\"]}\n"
+                        << "         gates: [\""
+                        << (gate.empty() ? "auroc >= baseline.auroc - 0.01" : gate) << "\"]}\n"
                         << "  register: {kind: register, model: train, name: fraud,\n"
                         << "             alias: candidate, reports: [test]}\n"
                         << "  promote: {kind: promote, version: register, data: test, "
-                           "after: [test]}\n"
-                        << extra;
+                        << (gate.empty() ? "" : "gates: [\"" + gate + "\"], ")
+                        << "after: [test]}\n";
     return file.string();
   }
   testing::KilnRun run(const std::string& file, std::vector<std::string> more = {}) {
@@ -127,6 +130,37 @@ TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
   EXPECT_EQ(versions(), 2);
 }
 
+// --when-drift: undrifted data runs nothing; covariate drift runs the pipeline on the new
+// data, and the new champion's reference profile is that data's (it no longer drifts).
+TEST_F(PipelineCli, WhenDriftRunsOnlyOnDriftAndTheNewChampionKnowsTheNewData) {
+  ASSERT_EQ(run(write(kGood)).exit_code, 0);
+  const auto quiet = run(write(kGood), {"--when-drift", "test"});
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  const auto record = nlohmann::json::parse(quiet.out);
+  EXPECT_FALSE(record["trigger"]["run"].get<bool>());
+  EXPECT_TRUE(record["steps"].empty());
+  EXPECT_NE(quiet.err.find("nothing to run"), std::string::npos) << quiet.err;
+
+  const std::string drifted = (fs::path(dir.path()) / "drifted").string();
+  ASSERT_EQ(run_kiln({"data", "synth", "--out", drifted, "--rows", "30000", "--seed", "6",
+                      "--drift", "covariate", "--drift-at", "0"})
+                .exit_code,
+            0);
+  // Any model of the new data is taken (these small synth models score near chance on the
+  // shifted split either way): what is shown is the trigger and the new reference.
+  const std::string file = write(kGood, drifted, "auroc >= 0");
+  const auto moved = run(file, {"--when-drift", "test"});
+  ASSERT_EQ(moved.exit_code, 0) << moved.err << moved.out;
+  EXPECT_TRUE(nlohmann::json::parse(moved.out)["trigger"]["run"].get<bool>());
+  EXPECT_EQ(states(moved)["promote"], "passed");
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 2);
+  const auto after =
+      run_kiln({"drift", "--reference", "registry:fraud@champion", "--registry", reg(), "--data",
+                drifted + "/test", "--out", (fs::path(dir.path()) / "check").string(), "--gate",
+                "drifted_columns < 1"});
+  EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
+}
+
 TEST_F(PipelineCli, AWorseCandidateIsRegisteredButNotPromoted) {
   ASSERT_EQ(run(write(kGood)).exit_code, 0);
   const auto weak = run(write(kWeak));
@@ -149,11 +183,12 @@ TEST_F(PipelineCli, AWorseCandidateIsRegisteredButNotPromoted) {
   EXPECT_EQ(versions(), 2);
 }
 
-// SIGKILL at several moments of the fit and of the register step: the same command then
-// completes, with one version registered and a registry that verifies.
+// SIGKILL twice during the fit, and a kill between the register command and the step's
+// record: the same command then completes, with one version registered and a registry that
+// verifies.
 TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
   const std::string file = write(
-      "[train.steps=400, train.eval_every=20, \"model.hidden=[64, 64]\", data.batch_size=64]");
+      "[train.steps=600, train.eval_every=20, \"model.hidden=[64, 64]\", data.batch_size=64]");
   // Whether the kill left a fit with checkpoints and no record (it was killed mid-fit).
   auto killed_mid_fit = [&] {
     const fs::path steps = fs::path(out()) / "steps/train";
@@ -164,16 +199,28 @@ TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
         return 1;
     return 0;
   };
+  // The fit's newest checkpoint ("" before the first).
+  auto latest = [&] {
+    const fs::path steps = fs::path(out()) / "steps/train";
+    if (!fs::exists(steps)) return std::string();
+    for (const auto& key : fs::directory_iterator(steps))
+      if (const fs::path p = key.path() / "pipeline/train/checkpoints/latest"; fs::exists(p))
+        return testing::slurp(p);
+    return std::string();
+  };
+  // Twice as soon as the fit has written a checkpoint newer than at the kill before.
   int mid_fit = 0;
-  for (int delay_ms : {1500, 2500, 3500, 4500}) {
-    SCOPED_TRACE(delay_ms);
+  for (int kill = 0; kill < 2; ++kill) {
+    const std::string before = latest();
     auto child = testing::start_kiln({"pipeline", "run", file, "--dir", out()});
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (latest() == before && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ::kill(child.pid, SIGKILL);
     testing::wait_kiln(child);
     mid_fit += killed_mid_fit();
   }
-  EXPECT_GE(mid_fit, 1) << "no kill landed while the fit ran: the delays need a longer fit";
+  EXPECT_EQ(mid_fit, 2) << "a kill did not land while the fit ran";
   const auto done = run(file);
   ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
   EXPECT_EQ(versions(), 1);

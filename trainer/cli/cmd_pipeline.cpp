@@ -30,6 +30,10 @@ void add_pipeline_command(CLI::App& app) {
   run->add_option("--registry", o->registry,
                   "the registry (default: the file's `registry`, else $KILN_REGISTRY, else "
                   "./registry)");
+  run->add_option("--when-drift", o->when_drift,
+                  "run only when this dataset (a name from the file's datasets, or a path) "
+                  "drifts from the validate step's reference: its gates fail (default "
+                  "'drift_share < 0.5'); else exit 0 saying nothing ran");
   run->add_flag("--dry-run", o->dry_run, "print the plan (which steps are cached) and run nothing");
   run->add_flag("--json", o->json,
                 "print pipeline.json on stdout at the end (the steps' lines go to stderr)");
