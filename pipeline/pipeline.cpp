@@ -70,6 +70,17 @@ class Reader {
     p.path = path_;
     core::schema::decode_root(root, p.file, path_, true);
     KILN_CHECK(!p.file.steps.empty(), ConfigError, path_, ": no steps");
+    // Relative paths are the file's: a scheduled job runs it from anywhere.
+    const fs::path base = fs::path(path_).parent_path();
+    auto anchor = [&](std::string& path) {
+      if (!path.empty() && fs::path(path).is_relative())
+        path = (base / path).lexically_normal().string();
+    };
+    anchor(p.file.registry);
+    for (auto& [name, path] : p.file.datasets)
+      anchor(path);
+    for (auto& [name, step] : p.file.steps)
+      anchor(step.config);
     steps_ = root["steps"];
     std::vector<std::string> file_order;
     for (const auto& item : steps_)

@@ -2,7 +2,8 @@
 // `kiln` process, cached by a key of everything it reads. No LibTorch: steps run in their own
 // processes, so a crashing step cannot take the pipeline down.
 //
-// A pipeline file (YAML, checked like configs: unknown keys exit 78 naming file:line):
+// A pipeline file (YAML, checked like configs: unknown keys exit 78 naming file:line; relative
+// paths are relative to the file):
 //   registry: registry            # optional; else $KILN_REGISTRY, else ./registry
 //   datasets: {train: data/fraud/train, valid: data/fraud/valid, test: data/fraud/oot}
 //   steps:

@@ -54,6 +54,17 @@ TEST_F(PipelineFileTest, OrdersStepsAfterWhatTheyReadTiesInTheFilesOrder) {
   EXPECT_EQ(p.file.steps.at("promote").to, "champion");
 }
 
+// The example the docs show reads, with its paths taken from its own directory.
+TEST_F(PipelineFileTest, TheExampleFileReads) {
+  const std::string configs = std::string(KILN_SOURCE_DIR) + "/configs";
+  const Pipeline p = read_pipeline(configs + "/pipeline_fraud.yaml");
+  EXPECT_EQ(p.order,
+            (std::vector<std::string>{"check", "train", "oot", "register", "promote"}));
+  EXPECT_EQ(p.file.datasets.at("oot"), std::string(KILN_SOURCE_DIR) + "/data/fraud/oot");
+  EXPECT_EQ(p.file.steps.at("train").config, configs + "/fraud_mlp.yaml");
+  EXPECT_EQ(p.file.registry, std::string(KILN_SOURCE_DIR) + "/registry");
+}
+
 TEST_F(PipelineFileTest, RefusesEachMistakeNamingWhere) {
   const std::string fit = "  fit: {kind: fit, train: a, valid: b}\n";
   EXPECT_EQ(error(fit), "");
