@@ -267,6 +267,11 @@ class Runner {
     }
     bool gated = false;
     for (const std::string& name : p_.order) {
+      if (signals.received() != 0) {
+        record_["stopped_at"] = {{"step", name}, {"reason", "stopped by a signal"}};
+        result.exit_code = static_cast<int>(ExitCode::kPreempted);
+        break;
+      }
       json step = {{"name", name},
                    {"kind", core::enum_name(spec(name).kind)},
                    {"key", keys_[name]},
@@ -297,6 +302,7 @@ class Runner {
       const std::string state = step["state"];
       if (state == "failed" || state == "stopped") {
         result.exit_code = step.value("exit_code", 1);
+        record_["stopped_at"] = {{"step", name}, {"reason", step.value("reason", state)}};
         break;
       }
     }
@@ -453,12 +459,37 @@ class Runner {
     return "";
   }
 
+  // Whether `done` (an untrusted step.json) is a passed or gated record of this key with the
+  // outputs its kind gives, each of its type.
+  static bool complete(const json& done, StepKind kind, const std::string& key) {
+    auto is_string = [](const json& j, const char* field) {
+      return j.contains(field) && j[field].is_string();
+    };
+    if (!done.is_object() || !is_string(done, "key") || done["key"] != key ||
+        !is_string(done, "state") || (done["state"] != "passed" && done["state"] != "gated") ||
+        !done.contains("outputs") || !done["outputs"].is_object())
+      return false;
+    const json& out = done["outputs"];
+    switch (kind) {
+      case StepKind::kValidate:
+        return true;
+      case StepKind::kFit:
+        return is_string(out, "run");
+      case StepKind::kEvaluate:
+        return is_string(out, "report");
+      case StepKind::kRegister:
+      case StepKind::kPromote:
+        return is_string(out, "name") && out.contains("version") &&
+               out["version"].is_number_integer();
+    }
+    return false;
+  }
+
   std::optional<json> read_done(const fs::path& sdir, const std::string& name) const {
     const fs::path file = sdir / "step.json";
     if (!fs::exists(file)) return std::nullopt;
     json done = json::parse(core::read_file(file.string(), "step record"), nullptr, false);
-    if (done.is_discarded() || !done.is_object() || done.value("key", "") != keys_.at(name) ||
-        !done.contains("state") || !done.contains("outputs") || !done["outputs"].is_object()) {
+    if (!complete(done, spec(name).kind, keys_.at(name))) {
       core::log_warn(detail::concat(file.string(), ": not a complete step record; running '", name,
                                     "' again"));
       return std::nullopt;
@@ -495,8 +526,12 @@ class Runner {
         const std::string schema = (fs::path(dataset_path(s.datasets.front())) / "dataset.json");
         for (const std::string& d : s.datasets) {
           if (call({"data", "validate", dataset_path(d), "--schema", schema}) != 0) break;
+          if (s.reference.empty()) continue;
           const std::string ref = registry_ref_in(s.reference);
-          if (s.reference.empty() || (!ref.empty() && resolved_.at(ref).empty())) continue;
+          if (!ref.empty() && resolved_.at(ref).empty()) {
+            outputs["drift_skipped"] = s.reference + " is not there yet";
+            continue;
+          }
           const std::string out = (sdir / ("drift-" + d)).string();
           std::vector<std::string> args = {"drift",  "--reference",   s.reference,
                                            "--data", dataset_path(d), "--out",
@@ -611,6 +646,7 @@ class Runner {
     step["seconds"] = now_seconds() - start;
     step["outputs"] = outputs;
     if (state == "failed") step["reason"] = last_line(log);
+    if (state == "stopped") step["reason"] = "stopped by a signal; the same command resumes";
     if (state == "gated") step["reason"] = last_line(log);
     if (state == "passed" || state == "gated")
       core::atomic_write((sdir / "step.json").string(), step.dump(1) + "\n");

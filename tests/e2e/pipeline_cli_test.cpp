@@ -130,6 +130,17 @@ TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
   EXPECT_EQ(versions(), 2);
 }
 
+// A step that fails stops the pipeline with its code and the last line of its log.
+TEST_F(PipelineCli, AFailingStepStopsItWithTheStepsCodeAndReason) {
+  const auto r = run(write("[train.stepz=5]"));
+  EXPECT_EQ(r.exit_code, 78) << r.err;
+  EXPECT_NE(r.last_err_line().find("step 'train': "), std::string::npos) << r.err;
+  EXPECT_NE(r.last_err_line().find("train.stepz"), std::string::npos) << r.err;
+  EXPECT_NE(r.last_err_line().find("(exit 78)"), std::string::npos) << r.err;
+  using M = std::map<std::string, std::string>;
+  EXPECT_EQ(states(r), (M{{"check", "passed"}, {"train", "failed"}}));
+}
+
 // --when-drift: undrifted data runs nothing; covariate drift runs the pipeline on the new
 // data, and the new champion's reference profile is that data's (it no longer drifts).
 TEST_F(PipelineCli, WhenDriftRunsOnlyOnDriftAndTheNewChampionKnowsTheNewData) {

@@ -44,11 +44,10 @@ void add_pipeline_command(CLI::App& app) {
     if (result.exit_code == 0) return;
     const int code = result.exit_code;
     const bool known = code == 3 || code == 4 || code == 5 || (code >= 64 && code <= 78);
+    const auto& at = result.record[code == 3 ? "gated_by" : "stopped_at"];
     throw Error(static_cast<ExitCode>(known ? code : 1),
-                code == 3
-                    ? "step '" + result.record["gated_by"].value("step", "") +
-                          "': " + result.record["gated_by"].value("reason", "")
-                    : "a step failed (exit " + std::to_string(code) + "; its log is named above)");
+                "step '" + at.value("step", "") + "': " + at.value("reason", "") +
+                    (code == 3 ? "" : " (exit " + std::to_string(code) + ")"));
   });
 }
 
