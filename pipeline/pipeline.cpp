@@ -19,6 +19,7 @@
 #include "core/sha256.h"
 #include "core/signals.h"
 #include "data/dataset.h"
+#include "pipeline/report.h"
 #include "registry/registry.h"
 
 namespace kiln::pipeline {
@@ -317,6 +318,7 @@ class Runner {
     if (!o_.dry_run) {
       fs::create_directories(dir_);
       core::atomic_write((fs::path(dir_) / "pipeline.json").string(), record_.dump(1) + "\n");
+      core::atomic_write((fs::path(dir_) / "report.html").string(), render_report_html(record_));
     }
     result.record = record_;
     return result;

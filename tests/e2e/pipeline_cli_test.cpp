@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -97,6 +98,15 @@ TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
                               {"promote", "passed"}}));
   EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
   EXPECT_TRUE(fs::exists(fs::path(out()) / "pipeline.json"));
+  // report.html: the graph of the steps drawn, the evaluation's table, no console error.
+  const fs::path html = fs::path(out()) / "report.html";
+  EXPECT_NE(testing::slurp(html).find("test: the model against its baselines"), std::string::npos);
+  const std::string cmd = testing::python_script("tests/eval/report_browser.py") + html.string() +
+                          " " + (fs::path(dir.path()) / "browser").string() + " 1 > " +
+                          (fs::path(dir.path()) / "browser.json").string();
+  const int rc = std::system(cmd.c_str());
+  const std::string summary = testing::slurp(fs::path(dir.path()) / "browser.json");
+  EXPECT_EQ(rc, 0) << summary;
 
   const auto start = std::chrono::steady_clock::now();
   const auto again = run(file);
@@ -164,6 +174,9 @@ TEST_F(PipelineCli, WhenDriftRunsOnlyOnDriftAndTheNewChampionKnowsTheNewData) {
   ASSERT_EQ(moved.exit_code, 0) << moved.err << moved.out;
   EXPECT_TRUE(nlohmann::json::parse(moved.out)["trigger"]["run"].get<bool>());
   EXPECT_EQ(states(moved)["promote"], "passed");
+  EXPECT_NE(
+      testing::slurp(fs::path(out()) / "report.html").find("check: drift against the reference"),
+      std::string::npos);
   EXPECT_EQ(registry_show("fraud@champion")["version"], 2);
   const auto after =
       run_kiln({"drift", "--reference", "registry:fraud@champion", "--registry", reg(), "--data",

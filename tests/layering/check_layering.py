@@ -26,7 +26,7 @@ MODULES = {
     "eval": ["core", "data", "kernels"],
     "registry": ["core"],
     "sweep": ["core", "data", "eval"],
-    "pipeline": ["core", "data", "registry"],
+    "pipeline": ["core", "data", "eval", "registry"],
     "trainer": ["core", "data", "kernels", "transform", "feed", "eval", "registry"],
     "trainer/cli": ["core", "data", "kernels", "transform", "feed", "eval", "registry", "sweep",
                     "pipeline", "trainer"],

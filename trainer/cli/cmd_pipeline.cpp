@@ -22,7 +22,7 @@ void add_pipeline_command(CLI::App& app) {
       "Run a pipeline: cached steps are skipped, a killed run resumes with the same command. "
       "Exit 0: every step passed (or was cached); 3: a gate stopped it (the steps after it are "
       "skipped, the candidate stays registered); else the failing step's code. DIR/pipeline.json "
-      "records every step's key, state, time, outputs and reason.");
+      "records every step's key, state, time, outputs and reason; DIR/report.html shows them.");
   run->add_option("file", o->file, "the pipeline file (YAML)")->required();
   run->add_option("--dir", o->dir, "where the steps' outputs go (default: pipelines/<file stem>)");
   run->add_option("--from", o->from, "run this step again, and every step that reads it");
