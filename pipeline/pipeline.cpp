@@ -26,11 +26,9 @@ namespace kiln::pipeline {
 
 core::EnumNames<StepKind> enum_names(StepKind) {
   static constexpr std::pair<StepKind, std::string_view> names[] = {
-      {StepKind::kValidate, "validate"},
-      {StepKind::kFit, "fit"},
-      {StepKind::kEvaluate, "evaluate"},
-      {StepKind::kRegister, "register"},
-      {StepKind::kPromote, "promote"}};
+      {StepKind::kValidate, "validate"}, {StepKind::kFit, "fit"},
+      {StepKind::kSweep, "sweep"},       {StepKind::kEvaluate, "evaluate"},
+      {StepKind::kRegister, "register"}, {StepKind::kPromote, "promote"}};
   return names;
 }
 
@@ -47,6 +45,9 @@ const KindFields& fields_of(StepKind kind) {
   static const std::map<StepKind, KindFields> fields = {
       {StepKind::kValidate, {{"datasets", "reference", "gates"}, {"datasets"}}},
       {StepKind::kFit, {{"config", "overrides", "train", "valid"}, {"train", "valid"}}},
+      {StepKind::kSweep,
+       {{"config", "overrides", "train", "valid", "space", "trials", "workers"},
+        {"train", "valid", "space"}}},
       {StepKind::kEvaluate, {{"model", "data", "baselines", "gates"}, {"model", "data"}}},
       {StepKind::kRegister, {{"model", "name", "alias", "reports", "tags"}, {"model", "name"}}},
       {StepKind::kPromote, {{"version", "to", "data", "gates"}, {"version", "data"}}}};
@@ -80,8 +81,10 @@ class Reader {
     anchor(p.file.registry);
     for (auto& [name, path] : p.file.datasets)
       anchor(path);
-    for (auto& [name, step] : p.file.steps)
+    for (auto& [name, step] : p.file.steps) {
       anchor(step.config);
+      anchor(step.space);
+    }
     steps_ = root["steps"];
     std::vector<std::string> file_order;
     for (const auto& item : steps_)
@@ -134,8 +137,10 @@ class Reader {
       const auto it = p.file.steps.find(value);
       KILN_CHECK(it != p.file.steps.end(), ConfigError, where(name, field), "no step '", value, "'",
                  suggestion(value, keys(p.file.steps)));
-      KILN_CHECK(!must_be || it->second.kind == *must_be, ConfigError, where(name, field), "step '",
-                 value, "' is of kind ", core::enum_name(it->second.kind), ", not ",
+      // A sweep step's model is its best trial's config fitted: it stands where a fit does.
+      const bool trains = must_be == StepKind::kFit && it->second.kind == StepKind::kSweep;
+      KILN_CHECK(!must_be || it->second.kind == *must_be || trains, ConfigError, where(name, field),
+                 "step '", value, "' is of kind ", core::enum_name(it->second.kind), ", not ",
                  core::enum_name(*must_be));
       if (std::find(inputs.begin(), inputs.end(), value) == inputs.end()) inputs.push_back(value);
     };
@@ -145,6 +150,10 @@ class Reader {
     for (const std::string& r : s.reports)
       step("reports", r, StepKind::kEvaluate);
     if (!s.version.empty()) step("version", s.version, StepKind::kRegister);
+    KILN_CHECK(s.trials >= 1 && s.trials <= 100000, ConfigError, where(name, "trials"),
+               "trials must be 1 to 100000");
+    KILN_CHECK(s.workers >= 1 && s.workers <= 1024, ConfigError, where(name, "workers"),
+               "workers must be 1 to 1024");
     if (s.kind == StepKind::kRegister) registry::check_name(s.name, "steps." + name + ".name");
     if (s.kind == StepKind::kRegister && !s.alias.empty()) registry::check_alias(s.alias);
     if (s.kind == StepKind::kPromote) registry::check_alias(s.to);
@@ -387,9 +396,9 @@ class Runner {
     for (const auto& [name, s] : p_.file.steps)
       if (s.kind == StepKind::kRegister) registered.insert(s.name);
     for (const auto& [name, s] : p_.file.steps) {
-      if (s.kind == StepKind::kFit && !s.config.empty())
-        KILN_CHECK(fs::is_regular_file(s.config), InputError, p_.path, ": steps.", name,
-                   ".config: no file '", s.config, "'");
+      for (const auto& [field, file] : {std::pair{"config", &s.config}, {"space", &s.space}})
+        KILN_CHECK(file->empty() || fs::is_regular_file(*file), InputError, p_.path, ": steps.",
+                   name, ".", field, ": no file '", *file, "'");
       std::vector<std::string> refs = s.baselines;
       if (!s.reference.empty()) refs.push_back(s.reference);
       for (const std::string& text : refs) {
@@ -420,6 +429,7 @@ class Runner {
     for (const std::string& d : datasets)
       k["datasets"][d] = {{"path", p_.file.datasets.at(d)}, {"fingerprint", fingerprints_.at(d)}};
     if (!s.config.empty()) k["config_sha256"] = core::sha256_file(s.config);
+    if (!s.space.empty()) k["space_sha256"] = core::sha256_file(s.space);
     for (const std::string& input : p_.inputs.at(name))
       k["inputs"][input] = keys_.at(input);
     return core::sha256_hex(k.dump()).substr(0, 16);
@@ -476,6 +486,7 @@ class Runner {
       case StepKind::kValidate:
         return true;
       case StepKind::kFit:
+      case StepKind::kSweep:
         return is_string(out, "run");
       case StepKind::kEvaluate:
         return is_string(out, "report");
@@ -556,6 +567,29 @@ class Runner {
                      "run.dir=" + sdir.string(), "run.experiment=pipeline", "run.name=" + name,
                      "--resume", "auto"});
         call(args);
+        outputs["run"] = (sdir / "pipeline" / name).string();
+        break;
+      }
+      case StepKind::kSweep: {  // init (once), run to the end, fit the best trial's config
+        const std::string sweep = (sdir / "sweep").string();
+        if (!fs::exists(fs::path(sweep) / "journal.jsonl")) {
+          core::remove_tree(sweep);  // an init killed before its journal
+          std::vector<std::string> args = {"sweep", "init"};
+          if (!s.config.empty()) args.insert(args.end(), {"--config", s.config});
+          args.insert(args.end(), s.overrides.begin(), s.overrides.end());
+          args.insert(args.end(),
+                      {"data.train=" + dataset_path(s.train), "data.valid=" + dataset_path(s.valid),
+                       "--space", s.space, "--dir", sweep, "--trials", std::to_string(s.trials)});
+          if (call(args) != 0) break;
+        }
+        if (call({"sweep", "run", "--dir", sweep, "--workers", std::to_string(s.workers)}) != 0)
+          break;
+        const std::string best = (sdir / "best.yaml").string();
+        if (call({"sweep", "best", "--dir", sweep, "--out", best}) != 0) break;
+        call({"fit", "--config", best, "run.dir=" + sdir.string(), "run.experiment=pipeline",
+              "run.name=" + name, "--resume", "auto"});
+        outputs["sweep"] = sweep;
+        outputs["config"] = best;
         outputs["run"] = (sdir / "pipeline" / name).string();
         break;
       }

@@ -29,7 +29,7 @@
 
 namespace kiln::pipeline {
 
-enum class StepKind { kValidate, kFit, kEvaluate, kRegister, kPromote };
+enum class StepKind { kValidate, kFit, kSweep, kEvaluate, kRegister, kPromote };
 core::EnumNames<StepKind> enum_names(StepKind);
 
 struct StepSpec {
@@ -37,10 +37,13 @@ struct StepSpec {
   std::vector<std::string> after{};
   std::vector<std::string> datasets{};        // validate: the datasets checked
   std::string reference{};                    // validate: drift of its datasets against this
-  std::string config{};                       // fit: a config file
-  std::vector<std::string> overrides{};       // fit: key=value
-  std::string train{}, valid{};               // fit: datasets
-  std::string model{};                        // evaluate, register: a fit step
+  std::string config{};                       // fit, sweep: a config file
+  std::vector<std::string> overrides{};       // fit, sweep: key=value
+  std::string train{}, valid{};               // fit, sweep: datasets
+  std::string space{};                        // sweep: a search space file
+  int64_t trials = 8;                         // sweep
+  int64_t workers = 1;                        // sweep: local worker processes
+  std::string model{};                        // evaluate, register: a fit or sweep step
   std::string data{};                         // evaluate, promote: a dataset
   std::vector<std::string> baselines{};       // evaluate: as kiln eval --baseline
   std::vector<std::string> gates{};           // validate (drift), evaluate, promote
@@ -53,16 +56,19 @@ struct StepSpec {
 
   template <class V>
   void visit(V& v) {
-    v("kind", kind, "validate, fit, evaluate, register or promote");
+    v("kind", kind, "validate, fit, sweep, evaluate, register or promote");
     v("after", after, "steps that must have passed before this one runs");
     v("datasets", datasets, "validate: the datasets to check (names from `datasets`)");
     v("reference", reference,
       "validate: a drift reference (checkpoint, registry:REF, profile or dataset)");
-    v("config", config, "fit: a config file");
-    v("overrides", overrides, "fit: key=value overrides");
-    v("train", train, "fit: the train dataset");
-    v("valid", valid, "fit: the validation dataset");
-    v("model", model, "evaluate, register: the fit step whose model it takes");
+    v("config", config, "fit, sweep: a config file (sweep: the base config)");
+    v("overrides", overrides, "fit, sweep: key=value overrides");
+    v("train", train, "fit, sweep: the train dataset");
+    v("valid", valid, "fit, sweep: the validation dataset");
+    v("space", space, "sweep: the search space file (docs/SWEEPS.md)");
+    v("trials", trials, "sweep: trials drawn (random sampler, ASHA)");
+    v("workers", workers, "sweep: local worker processes");
+    v("model", model, "evaluate, register: the fit or sweep step whose model it takes");
     v("data", data, "evaluate, promote: the labelled dataset scored");
     v("baselines", baselines, "evaluate: baselines as kiln eval --baseline");
     v("gates", gates, "validate: drift gates; evaluate, promote: eval gates");

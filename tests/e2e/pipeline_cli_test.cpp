@@ -140,6 +140,36 @@ TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
   EXPECT_EQ(versions(), 2);
 }
 
+// A sweep step: its trials run, its best trial's config is fitted, and that model is what
+// the steps after it evaluate and register; the rerun is cached.
+TEST_F(PipelineCli, ASweepStepFitsItsBestConfigForTheStepsAfterIt) {
+  const std::string d = (data() / "d").string();
+  const fs::path file = fs::path(dir.path()) / "sweep.yaml";
+  std::ofstream(file)
+      << "registry: " << reg() << "\n"
+      << "datasets: {train: " << d << "/train, valid: " << d << "/valid, test: " << d << "/test}\n"
+      << "steps:\n"
+      << "  search: {kind: sweep, space: " << KILN_SOURCE_DIR
+      << "/configs/fraud_space.yaml, trials: 3, workers: 2,\n"
+      << "           overrides: [train.steps=40, train.eval_every=20],\n"
+      << "           train: train, valid: valid}\n"
+      << "  test: {kind: evaluate, model: search, data: test}\n"
+      << "  register: {kind: register, model: search, name: fraud, reports: [test]}\n";
+  const auto r = run(file.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  using M = std::map<std::string, std::string>;
+  EXPECT_EQ(states(r), (M{{"search", "passed"}, {"test", "passed"}, {"register", "passed"}}));
+  const auto record = nlohmann::json::parse(r.out);
+  const auto& outputs = record["steps"][0]["outputs"];
+  EXPECT_TRUE(fs::exists(fs::path(outputs["config"].get<std::string>())));
+  EXPECT_TRUE(fs::exists(fs::path(outputs["sweep"].get<std::string>()) / "journal.jsonl"));
+  const auto card = registry_show("fraud/v1")["card"];
+  EXPECT_NE(card["source"].dump().find(outputs["run"].get<std::string>()), std::string::npos)
+      << card["source"];
+  for (const auto& [step, state] : states(run(file.string())))
+    EXPECT_EQ(state, "cached") << step;
+}
+
 // A step that fails stops the pipeline with its code and the last line of its log.
 TEST_F(PipelineCli, AFailingStepStopsItWithTheStepsCodeAndReason) {
   const auto r = run(write("[train.stepz=5]"));

@@ -58,8 +58,7 @@ TEST_F(PipelineFileTest, OrdersStepsAfterWhatTheyReadTiesInTheFilesOrder) {
 TEST_F(PipelineFileTest, TheExampleFileReads) {
   const std::string configs = std::string(KILN_SOURCE_DIR) + "/configs";
   const Pipeline p = read_pipeline(configs + "/pipeline_fraud.yaml");
-  EXPECT_EQ(p.order,
-            (std::vector<std::string>{"check", "train", "oot", "register", "promote"}));
+  EXPECT_EQ(p.order, (std::vector<std::string>{"check", "train", "oot", "register", "promote"}));
   EXPECT_EQ(p.file.datasets.at("oot"), std::string(KILN_SOURCE_DIR) + "/data/fraud/oot");
   EXPECT_EQ(p.file.steps.at("train").config, configs + "/fraud_mlp.yaml");
   EXPECT_EQ(p.file.registry, std::string(KILN_SOURCE_DIR) + "/registry");
@@ -75,6 +74,14 @@ TEST_F(PipelineFileTest, RefusesEachMistakeNamingWhere) {
             "train, valid)");
   EXPECT_EQ(error("  fit: {kind: fit, train: a, valid: c}\n"),
             "p.yaml:3: steps.fit.valid: no dataset 'c' in `datasets` (did you mean 'a'?)");
+  EXPECT_EQ(error("  s: {kind: sweep, train: a, valid: b}\n"),
+            "p.yaml:3: steps.s: a sweep step needs 'space'");
+  EXPECT_EQ(error("  s: {kind: sweep, train: a, valid: b, space: s.yaml, trials: 0}\n"),
+            "p.yaml:3: steps.s.trials: trials must be 1 to 100000");
+  // A sweep's model stands where a fit's does.
+  EXPECT_EQ(error("  s: {kind: sweep, train: a, valid: b, space: s.yaml}\n"
+                  "  e: {kind: evaluate, model: s, data: a}\n"),
+            "");
   EXPECT_EQ(error(fit + "  e: {kind: evaluate, model: fat, data: a}\n"),
             "p.yaml:4: steps.e.model: no step 'fat' (did you mean 'fit'?)");
   EXPECT_EQ(error(fit + "  e: {kind: evaluate, model: e, data: a}\n"),

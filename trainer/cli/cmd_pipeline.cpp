@@ -12,8 +12,8 @@ namespace kiln::cli {
 void add_pipeline_command(CLI::App& app) {
   CLI::App* pipeline = app.add_subcommand(
       "pipeline",
-      "Continuous training: run a pipeline file's steps (validate, fit, evaluate, register, "
-      "promote), each a kiln child process, skipping every step whose key (its settings, data "
+      "Continuous training: run a pipeline file's steps (validate, fit, sweep, evaluate, "
+      "register, promote), each a kiln child process, skipping every step whose key (its settings, data "
       "fingerprints, config bytes and the keys of the steps it reads) has a complete output");
   pipeline->require_subcommand(1);
   auto o = std::make_shared<pipeline::RunOptions>();
