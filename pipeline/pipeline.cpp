@@ -1,11 +1,13 @@
 #include "pipeline/pipeline.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -239,6 +241,19 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// The path of `program` on $PATH, or "".
+std::string on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string rest = path != nullptr ? path : "";
+  while (!rest.empty()) {
+    const std::size_t colon = rest.find(':');
+    const fs::path candidate = fs::path(rest.substr(0, colon)) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  }
+  return "";
+}
+
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -255,6 +270,13 @@ class Runner {
                                                                    : p_.file.registry)) {}
 
   RunResult run() {
+    KILN_CHECK(o_.executor == "local" || o_.executor == "slurm", UsageError, "--executor: '",
+               o_.executor, "' is not local or slurm");
+    if (o_.executor == "slurm") {
+      sbatch_ = on_path("sbatch");
+      KILN_CHECK(!sbatch_.empty(), InputError,
+                 "--executor slurm: no sbatch on PATH (Slurm's client commands)");
+    }
     check_inputs();
     for (const std::string& name : p_.order)
       keys_[name] = key_of(name);
@@ -528,7 +550,7 @@ class Runner {
     auto call = [&](std::vector<std::string> args) {
       args.insert(args.begin(), o_.kiln);
       step["commands"].push_back(args);
-      code = run_child(args, log, signals);
+      code = run_child(executed(args, log, name), log, signals, name);
       return code;
     };
     std::fprintf(progress(), "[%s] %s: running (log %s)\n", core::enum_name(s.kind).data(),
@@ -708,16 +730,60 @@ class Runner {
     return std::nullopt;
   }
 
+  // The command that runs `args`: itself, or under --executor slurm a job that runs it
+  // (`sbatch --wait` exits with the job's code; its output joins the step's log).
+  std::vector<std::string> executed(const std::vector<std::string>& args, const std::string& log,
+                                    const std::string& step) const {
+    if (o_.executor == "local") return args;
+    std::string command =
+        "echo \"kiln pipeline: step " + step + " in Slurm job $SLURM_JOB_ID on $(hostname)\"; exec";
+    for (const std::string& a : args)
+      command += " " + shell_quote(a);
+    std::vector<std::string> sbatch = {sbatch_,
+                                       "--wait",
+                                       "--quiet",
+                                       "--job-name=" + job_name(step),
+                                       "--output=" + log,
+                                       "--open-mode=append",
+                                       "--chdir=" + fs::current_path().string()};
+    sbatch.insert(sbatch.end(), o_.sbatch_args.begin(), o_.sbatch_args.end());
+    sbatch.insert(sbatch.end(), {"--wrap", command});
+    return sbatch;
+  }
+
+  std::string job_name(const std::string& step) const {
+    return "kiln-" + step + "-" + keys_.at(step);
+  }
+
+  static std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s)
+      out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+
   // Runs a child to its end; a stop signal is passed on to it (a fit checkpoints).
-  static int run_child(const std::vector<std::string>& args, const std::string& log,
-                       const core::StopSignals& signals) {
+  // Under --executor slurm the signal goes to the job (`scancel --signal`), and sbatch
+  // returns when the job has ended.
+  int run_child(const std::vector<std::string>& args, const std::string& log,
+                const core::StopSignals& signals, const std::string& step = "") const {
     core::Child child(core::spawn(args, {}, log, true));
     bool forwarded = false;
     while (true) {
       const int code = child.poll();
       if (code >= 0) return code;
       if (const int signal = signals.received(); signal != 0 && !forwarded) {
-        ::kill(child.pid, signal == SIGINT ? SIGTERM : signal);
+        const int pass = signal == SIGINT ? SIGTERM : signal;
+        if (o_.executor == "slurm" && !step.empty()) {
+          core::Child cancel(
+              core::spawn({on_path("scancel"), "--full", "--signal",
+                           pass == SIGUSR1 ? "USR1" : "TERM", "--name=" + job_name(step)},
+                          {}, log, true));
+          while (cancel.poll() < 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        } else {
+          ::kill(child.pid, pass);
+        }
         forwarded = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -758,6 +824,7 @@ class Runner {
   const RunOptions& o_;
   Pipeline p_;
   std::string dir_, registry_;
+  std::string sbatch_;                               // --executor slurm: its path
   std::map<std::string, std::string> fingerprints_;  // dataset name -> fingerprint
   std::map<std::string, std::string> resolved_;      // registry reference -> path ("" absent)
   std::map<std::string, std::string> keys_;

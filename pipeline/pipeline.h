@@ -118,6 +118,10 @@ struct RunOptions {
   // Run only when this dataset (a name from the file's datasets, or a path) drifts from the
   // reference of the file's validate step: its gates (default `drift_share < 0.5`) fail.
   std::string when_drift;
+  // "local" (child processes here) or "slurm" (each command a job: sbatch --wait, with
+  // sbatch_args added, e.g. --partition=gpu or --gres=gpu:1).
+  std::string executor = "local";
+  std::vector<std::string> sbatch_args;
   std::string kiln;      // the kiln binary the steps run
   std::string registry;  // --registry: over the file's
   bool json = false;     // the steps' progress lines go to stderr (stdout is pipeline.json)

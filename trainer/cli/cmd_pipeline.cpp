@@ -13,7 +13,8 @@ void add_pipeline_command(CLI::App& app) {
   CLI::App* pipeline = app.add_subcommand(
       "pipeline",
       "Continuous training: run a pipeline file's steps (validate, fit, sweep, evaluate, "
-      "register, promote), each a kiln child process, skipping every step whose key (its settings, data "
+      "register, promote), each a kiln child process, skipping every step whose key (its settings, "
+      "data "
       "fingerprints, config bytes and the keys of the steps it reads) has a complete output");
   pipeline->require_subcommand(1);
   auto o = std::make_shared<pipeline::RunOptions>();
@@ -34,6 +35,15 @@ void add_pipeline_command(CLI::App& app) {
                   "run only when this dataset (a name from the file's datasets, or a path) "
                   "drifts from the validate step's reference: its gates fail (default "
                   "'drift_share < 0.5'); else exit 0 saying nothing ran");
+  run->add_option("--executor", o->executor,
+                  "local (steps run here) or slurm (each step's commands as Slurm jobs: sbatch "
+                  "--wait, output into the step's log)")
+      ->check(CLI::IsMember({"local", "slurm"}))
+      ->capture_default_str();
+  run->add_option("--sbatch-arg", o->sbatch_args,
+                  "an sbatch option for every step's job (e.g. --sbatch-arg=--partition=gpu); "
+                  "repeatable")
+      ->allow_extra_args(false);
   run->add_flag("--dry-run", o->dry_run, "print the plan (which steps are cached) and run nothing");
   run->add_flag("--json", o->json,
                 "print pipeline.json on stdout at the end (the steps' lines go to stderr)");
