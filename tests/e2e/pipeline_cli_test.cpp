@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -237,9 +238,9 @@ TEST_F(PipelineCli, AWorseCandidateIsRegisteredButNotPromoted) {
   EXPECT_EQ(versions(), 2);
 }
 
-// SIGKILL twice during the fit, and a kill between the register command and the step's
-// record: the same command then completes, with one version registered and a registry that
-// verifies.
+// SIGKILL twice during the fit, then during the register step at several moments, and a kill
+// between the register command and the step's record: the same command then completes, with
+// one version registered and a registry that verifies.
 TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
   const std::string file = write(
       "[train.steps=600, train.eval_every=20, \"model.hidden=[64, 64]\", data.batch_size=64]");
@@ -275,6 +276,29 @@ TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
     mid_fit += killed_mid_fit();
   }
   EXPECT_EQ(mid_fit, 2) << "a kill did not land while the fit ran";
+  // Then kills during the register step: each once its log appears, a little later each time,
+  // until one run gets through it. At least one must leave the step without its record.
+  auto register_dir = [&]() -> std::optional<fs::path> {
+    const fs::path steps = fs::path(out()) / "steps/register";
+    if (!fs::exists(steps)) return std::nullopt;
+    for (const auto& key : fs::directory_iterator(steps))
+      return key.path();
+    return std::nullopt;
+  };
+  int mid_register = 0;
+  for (int delay_ms : {0, 20, 60, 150, 400}) {
+    if (const auto d = register_dir(); d && fs::exists(*d / "step.json")) break;
+    auto child = testing::start_kiln({"pipeline", "run", file, "--dir", out()});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!(register_dir() && fs::exists(*register_dir() / "log.txt")) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(child.pid, SIGKILL);
+    testing::wait_kiln(child);
+    mid_register += !fs::exists(*register_dir() / "step.json");
+  }
+  EXPECT_GE(mid_register, 1) << "no kill landed during the register step";
   const auto done = run(file);
   ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
   EXPECT_EQ(versions(), 1);
