@@ -64,6 +64,15 @@ std::string registry_ref_in(const std::string& text) {
   return ref.rfind("registry:", 0) == 0 ? ref : "";
 }
 
+// "a, b, c"
+template <class C>
+std::string join(const C& items) {
+  std::string out;
+  for (const auto& i : items)
+    out += (out.empty() ? "" : ", ") + std::string(i);
+  return out;
+}
+
 class Reader {
  public:
   explicit Reader(std::string path) : path_(std::move(path)) {}
@@ -222,24 +231,10 @@ class Reader {
     const std::string nearest = core::nearest_key(value, known);
     return nearest.empty() ? "" : " (did you mean '" + nearest + "'?)";
   }
-  template <class C>
-  static std::string join(const C& items) {
-    std::string out;
-    for (const auto& i : items)
-      out += (out.empty() ? "" : ", ") + std::string(i);
-    return out;
-  }
 
   std::string path_;
   YAML::Node steps_;
 };
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& i : items)
-    out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
 
 // The path of `program` on $PATH, or "".
 std::string on_path(const std::string& program) {
