@@ -14,22 +14,15 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string number(const json& v, const char* format = "%.4f") {
-  if (!v.is_number()) return "n/a";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, v.get<double>());
-  return buffer;
-}
-
 std::string percent(const json& v) {
-  return v.is_number() ? number(json(v.get<double>() * 100), "%.1f%%") : "n/a";
+  return v.is_number() ? format_number(json(v.get<double>() * 100), "%.1f%%") : "n/a";
 }
 
 std::string summary(const json& r) {
   return std::to_string(r["drifted_columns"].get<int64_t>()) + " of " +
          std::to_string(r["feature_columns"].get<int64_t>()) + " feature columns drifted (share " +
-         number(r["drift_share"], "%.3f") + "; the dataset drifts at " +
-         number(r["thresholds"]["share"], "%.2f") + "): dataset drift " +
+         format_number(r["drift_share"], "%.3f") + "; the dataset drifts at " +
+         format_number(r["thresholds"]["share"], "%.2f") + "): dataset drift " +
          (r["dataset_drifted"].get<bool>() ? "YES" : "no");
 }
 
@@ -44,14 +37,14 @@ std::vector<std::string> cells(const json& c) {
   return {c["name"].get<std::string>(),
           c["role"].get<std::string>(),
           c["method"].get<std::string>(),
-          number(c["score"], "%.4g"),
-          number(c["threshold"], "%.4g"),
+          format_number(c["score"], "%.4g"),
+          format_number(c["threshold"], "%.4g"),
           std::string(c["drifted"].get<bool>() ? "DRIFT" : "ok") +
               (c.contains("note") ? " (" + c["note"].get<std::string>() + ")" : ""),
-          number(c["psi"]),
-          number(c["js"]),
-          numeric ? number(c["ks"]) + " ± " + number(c["ks_bound"], "%.3f") : "",
-          numeric ? number(c["wasserstein"]) : "",
+          format_number(c["psi"]),
+          format_number(c["js"]),
+          numeric ? format_number(c["ks"]) + " ± " + format_number(c["ks_bound"], "%.3f") : "",
+          numeric ? format_number(c["wasserstein"]) : "",
           percent(c["missing_reference"]) + " → " + percent(c["missing_current"])};
 }
 
@@ -102,7 +95,7 @@ std::string chart(const json& c) {
     high = "the rest";
   }
   const std::string title = c["name"].get<std::string>() + " (" + c["method"].get<std::string>() +
-                            " " + number(c["score"], "%.3g") +
+                            " " + format_number(c["score"], "%.3g") +
                             (c["drifted"].get<bool>() ? ", drift)" : ")");
   return svg::bars(
       title, {{"reference", "#8c9bab", ref}, {"current", svg::kColors[1], cur}},
@@ -117,10 +110,12 @@ std::string model_summary(const json& r) {
   const json& p = m["prediction"];
   return "Model " + m["source"].get<std::string>() + ": scores " +
          (p["drifted"].get<bool>() ? "DRIFT" : "ok") + " (" + p["method"].get<std::string>() + " " +
-         number(p["score"], "%.4g") + ", PSI " + number(p["psi"]) +
-         "); AUROC estimated without labels " + number(m["estimated_auroc"]) + " (validation " +
-         number(m["reference_auroc"]) +
-         (m["realized_auroc"].is_number() ? ", realized " + number(m["realized_auroc"]) : "") + ")";
+         format_number(p["score"], "%.4g") + ", PSI " + format_number(p["psi"]) +
+         "); AUROC estimated without labels " + format_number(m["estimated_auroc"]) +
+         " (validation " + format_number(m["reference_auroc"]) +
+         (m["realized_auroc"].is_number() ? ", realized " + format_number(m["realized_auroc"])
+                                          : "") +
+         ")";
 }
 
 // The windows' series as line charts: the drift share, the statistic of the most severe
@@ -191,13 +186,13 @@ std::string window_rows_markdown(const json& r) {
      << "\n|---|---|---|---|---|" << (model ? "---|---|---|" : "") << "\n";
   for (const auto& w : windows["series"]) {
     md << "| " << w["start"].get<std::string>() << " | " << w["rows"].get<int64_t>() << " | "
-       << number(w["drift_share"], "%.3f") << " | "
+       << format_number(w["drift_share"], "%.3f") << " | "
        << (w["dataset_drifted"].get<bool>() ? "YES" : "no") << " | "
        << (w["passed"].get<bool>() ? "pass" : "**FAIL**") << " |";
     if (model)
       md << " " << (w["model"]["prediction_drifted"].get<bool>() ? "DRIFT" : "ok") << " | "
-         << number(w["model"]["estimated_auroc"]) << " | " << number(w["model"]["realized_auroc"])
-         << " |";
+         << format_number(w["model"]["estimated_auroc"]) << " | "
+         << format_number(w["model"]["realized_auroc"]) << " |";
     md << "\n";
   }
   return md.str();

@@ -67,10 +67,9 @@ json scored_json(const Scored& s, const BinaryMetrics& m, const Replicates& r, d
 // ---- rendering ----
 
 std::string fixed(const json& v, int digits = 4) {
-  if (v.is_null()) return "n/a";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", digits, v.get<double>());
-  return buffer;
+  char format[16];
+  std::snprintf(format, sizeof format, "%%.%df", digits);
+  return format_number(v, format);
 }
 
 std::string p_text(const json& v) {
@@ -254,6 +253,13 @@ json evaluate(const Scored& model, const std::vector<Scored>& baselines,
   }
   report["passed"] = passed;
   return report;
+}
+
+std::string format_number(const json& v, const char* format) {
+  if (!v.is_number()) return "n/a";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v.get<double>());
+  return buffer;
 }
 
 std::string gates_markdown(const json& report) {

@@ -80,6 +80,10 @@ void write_report_files(const std::string& dir, const nlohmann::ordered_json& re
 void check_gates(const nlohmann::ordered_json& report);
 
 std::string render_markdown(const nlohmann::ordered_json& report);
+// `v` printed with `format` (printf, one double), or "n/a" when it is not a number: the one
+// writer of the reports' numbers that may be missing (eval's, drift's, the pipeline's).
+std::string format_number(const nlohmann::ordered_json& v, const char* format = "%.4f");
+
 // The verdict and a table of a report's "gates" (gate, passed, left, right), or "" when it
 // has none: eval's and drift's.
 std::string gates_markdown(const nlohmann::ordered_json& report);

@@ -97,23 +97,17 @@ std::optional<json> read_report(const std::string& dir, std::string& problem) {
   return std::nullopt;
 }
 
-std::string number(const json& j) {
-  if (!j.is_number()) return "—";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.4f", j.get<double>());
-  return text;
-}
-
 // An evaluate step: AUROC and AP (with intervals) of the model and each baseline; its gates.
 void evaluation(std::ostringstream& h, const json& step, const json& report) {
   h << "<h3>" << html_escape(str(step, "name")) << ": the model against its baselines</h3>"
     << "<table><tr><th>model</th><th>AUROC</th><th>95% interval</th><th>AP</th></tr>";
   auto row = [&](const std::string& name, const json& metrics) {
     const json auroc = metrics.contains("auroc") ? metrics["auroc"] : json::object();
-    h << "<tr><td>" << html_escape(name) << "</td><td>" << number(auroc.value("value", json()))
-      << "</td><td>" << number(auroc.value("ci_low", json())) << " – "
-      << number(auroc.value("ci_high", json())) << "</td><td>"
-      << number(metrics.contains("ap") ? metrics["ap"].value("value", json()) : json())
+    h << "<tr><td>" << html_escape(name) << "</td><td>"
+      << eval::format_number(auroc.value("value", json())) << "</td><td>"
+      << eval::format_number(auroc.value("ci_low", json())) << " – "
+      << eval::format_number(auroc.value("ci_high", json())) << "</td><td>"
+      << eval::format_number(metrics.contains("ap") ? metrics["ap"].value("value", json()) : json())
       << "</td></tr>";
   };
   if (report.contains("metrics") && report["metrics"].is_object())
@@ -140,7 +134,7 @@ void drift(std::ostringstream& h, const json& step) {
     if (r) {
       h << "<td>" << r->value("drifted_columns", json()).dump() << " of "
         << r->value("feature_columns", json()).dump() << "</td><td>"
-        << number(r->value("drift_share", json())) << "</td><td class=\""
+        << eval::format_number(r->value("drift_share", json())) << "</td><td class=\""
         << (d.value("gates_failed", false) ? "fail\">failed" : "pass\">passed") << "</td>";
     } else {
       h << "<td colspan=\"3\">" << html_escape(problem) << "</td>";
@@ -173,7 +167,7 @@ std::string render_report_html(const json& record) {
     h << "<tr><td>" << html_escape(str(step, "name")) << "</td><td>"
       << html_escape(str(step, "kind")) << "</td><td class=\"" << cls << "\">" << html_escape(state)
       << (step.value("cached", false) ? " (cached)" : "") << "</td><td>"
-      << number(step.value("seconds", json())) << "</td><td style=\"text-align:left\">"
+      << eval::format_number(step.value("seconds", json())) << "</td><td style=\"text-align:left\">"
       << html_escape(str(step, "reason")) << "</td><td>"
       << (str(step, "log").empty() ? ""
                                    : "<a href=\"" + html_escape(str(step, "log")) + "\">log</a>")

@@ -331,7 +331,8 @@ TEST_F(PipelineCli, BadFilesExitBeforeAnyWorkNamingWhatIsWrong) {
   };
   const std::vector<Case> cases = {
       {"after: [check]", "after: [promote]", 78, "a cycle: train -> promote -> test -> train"},
-      {"kind: fit", "kind: fitt", 78, "expects one of validate, fit, evaluate"},
+      {"kind: fit", "kind: fitt", 78,
+       "expects one of validate, fit, sweep, evaluate, register or promote, got 'fitt'"},
       {"model: train, data", "model: trian, data", 78, "no step 'trian' (did you mean 'train'?)"},
       {"model: train, name", "model: test, name", 78, "step 'test' is of kind evaluate, not fit"},
       {"data: test,\n", "data: tset,\n", 78, "no dataset 'tset' in `datasets`"},
