@@ -30,7 +30,8 @@ core::EnumNames<StepKind> enum_names(StepKind) {
   static constexpr std::pair<StepKind, std::string_view> names[] = {
       {StepKind::kValidate, "validate"}, {StepKind::kFit, "fit"},
       {StepKind::kSweep, "sweep"},       {StepKind::kEvaluate, "evaluate"},
-      {StepKind::kRegister, "register"}, {StepKind::kPromote, "promote"}};
+      {StepKind::kRegister, "register"}, {StepKind::kPromote, "promote"},
+      {StepKind::kReport, "report"}};
   return names;
 }
 
@@ -52,7 +53,8 @@ const KindFields& fields_of(StepKind kind) {
         {"train", "valid", "space"}}},
       {StepKind::kEvaluate, {{"model", "data", "baselines", "gates"}, {"model", "data"}}},
       {StepKind::kRegister, {{"model", "name", "alias", "reports", "tags"}, {"model", "name"}}},
-      {StepKind::kPromote, {{"version", "to", "data", "gates"}, {"version", "data"}}}};
+      {StepKind::kPromote, {{"version", "to", "data", "gates"}, {"version", "data"}}},
+      {StepKind::kReport, {{"steps"}, {}}}};
   return fields.at(kind);
 }
 
@@ -100,8 +102,12 @@ class Reader {
     std::vector<std::string> file_order;
     for (const auto& item : steps_)
       file_order.push_back(item.first.Scalar());
-    for (const std::string& name : file_order)
-      check_step(p, name);
+    for (std::size_t i = 0; i < file_order.size(); ++i) {
+      StepSpec& s = p.file.steps.at(file_order[i]);
+      if (s.kind == StepKind::kReport && !steps_[file_order[i]]["steps"])
+        s.steps.assign(file_order.begin(), file_order.begin() + static_cast<std::ptrdiff_t>(i));
+      check_step(p, file_order[i]);
+    }
     p.order = topological_order(p, file_order);
     return p;
   }
@@ -161,6 +167,8 @@ class Reader {
     for (const std::string& r : s.reports)
       step("reports", r, StepKind::kEvaluate);
     if (!s.version.empty()) step("version", s.version, StepKind::kRegister);
+    for (const std::string& shown : s.steps)
+      step("steps", shown, std::nullopt);
     KILN_CHECK(s.trials >= 1 && s.trials <= 100000, ConfigError, where(name, "trials"),
                "trials must be 1 to 100000");
     KILN_CHECK(s.workers >= 1 && s.workers <= 1024, ConfigError, where(name, "workers"),
@@ -478,6 +486,7 @@ class Runner {
   // complete.
   std::string skip_reason(const std::string& name) const {
     const StepSpec& s = spec(name);
+    if (s.kind == StepKind::kReport) return "";  // it shows skipped steps too
     for (const std::string& input : p_.inputs.at(name)) {
       const std::string& state = outcome_.at(input);
       const bool after = std::find(s.after.begin(), s.after.end(), input) != s.after.end();
@@ -506,6 +515,7 @@ class Runner {
       case StepKind::kSweep:
         return is_string(out, "run");
       case StepKind::kEvaluate:
+      case StepKind::kReport:
         return is_string(out, "report");
       case StepKind::kRegister:
       case StepKind::kPromote:
@@ -608,6 +618,17 @@ class Runner {
         outputs["sweep"] = sweep;
         outputs["config"] = best;
         outputs["run"] = (sdir / "pipeline" / name).string();
+        break;
+      }
+      case StepKind::kReport: {
+        json shown = record_;
+        shown["steps"] = json::array();
+        for (const json& done : record_["steps"])
+          if (std::find(s.steps.begin(), s.steps.end(), done.value("name", "")) != s.steps.end())
+            shown["steps"].push_back(done);
+        outputs["report"] = (sdir / "report.html").string();
+        core::atomic_write(outputs["report"].get<std::string>(), render_report_html(shown));
+        step.erase("log");  // it runs no command
         break;
       }
       case StepKind::kEvaluate: {

@@ -29,7 +29,7 @@
 
 namespace kiln::pipeline {
 
-enum class StepKind { kValidate, kFit, kSweep, kEvaluate, kRegister, kPromote };
+enum class StepKind { kValidate, kFit, kSweep, kEvaluate, kRegister, kPromote, kReport };
 core::EnumNames<StepKind> enum_names(StepKind);
 
 struct StepSpec {
@@ -53,10 +53,11 @@ struct StepSpec {
   std::map<std::string, std::string> tags{};  // register
   std::string version{};                      // promote: a register step
   std::string to = "champion";                // promote: the alias to move
+  std::vector<std::string> steps{};           // report: the steps it shows (default: all before)
 
   template <class V>
   void visit(V& v) {
-    v("kind", kind, "validate, fit, sweep, evaluate, register or promote");
+    v("kind", kind, "validate, fit, sweep, evaluate, register, promote or report");
     v("after", after, "steps that must have passed before this one runs");
     v("datasets", datasets, "validate: the datasets to check (names from `datasets`)");
     v("reference", reference,
@@ -78,6 +79,7 @@ struct StepSpec {
     v("tags", tags, "register: KEY: VALUE tags of the version");
     v("version", version, "promote: the register step whose version is promoted");
     v("to", to, "promote: the alias moved");
+    v("steps", steps, "report: the steps it shows (default: every step before it)");
   }
 };
 

@@ -155,15 +155,21 @@ TEST_F(PipelineCli, ASweepStepFitsItsBestConfigForTheStepsAfterIt) {
       << "           overrides: [train.steps=40, train.eval_every=20],\n"
       << "           train: train, valid: valid}\n"
       << "  test: {kind: evaluate, model: search, data: test}\n"
-      << "  register: {kind: register, model: search, name: fraud, reports: [test]}\n";
+      << "  register: {kind: register, model: search, name: fraud, reports: [test]}\n"
+      << "  shown: {kind: report}\n";
   const auto r = run(file.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   using M = std::map<std::string, std::string>;
-  EXPECT_EQ(states(r), (M{{"search", "passed"}, {"test", "passed"}, {"register", "passed"}}));
+  EXPECT_EQ(
+      states(r),
+      (M{{"search", "passed"}, {"test", "passed"}, {"register", "passed"}, {"shown", "passed"}}));
   const auto record = nlohmann::json::parse(r.out);
   const auto& outputs = record["steps"][0]["outputs"];
   EXPECT_TRUE(fs::exists(fs::path(outputs["config"].get<std::string>())));
   EXPECT_TRUE(fs::exists(fs::path(outputs["sweep"].get<std::string>()) / "journal.jsonl"));
+  const std::string shown =
+      testing::slurp(record["steps"][3]["outputs"]["report"].get<std::string>());
+  EXPECT_NE(shown.find("test: the model against its baselines"), std::string::npos);
   const auto card = registry_show("fraud/v1")["card"];
   EXPECT_NE(card["source"].dump().find(outputs["run"].get<std::string>()), std::string::npos)
       << card["source"];
@@ -332,7 +338,7 @@ TEST_F(PipelineCli, BadFilesExitBeforeAnyWorkNamingWhatIsWrong) {
   const std::vector<Case> cases = {
       {"after: [check]", "after: [promote]", 78, "a cycle: train -> promote -> test -> train"},
       {"kind: fit", "kind: fitt", 78,
-       "expects one of validate, fit, sweep, evaluate, register or promote, got 'fitt'"},
+       "expects one of validate, fit, sweep, evaluate, register, promote or report, got 'fitt'"},
       {"model: train, data", "model: trian, data", 78, "no step 'trian' (did you mean 'train'?)"},
       {"model: train, name", "model: test, name", 78, "step 'test' is of kind evaluate, not fit"},
       {"data: test,\n", "data: tset,\n", 78, "no dataset 'tset' in `datasets`"},

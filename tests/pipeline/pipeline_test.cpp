@@ -58,10 +58,25 @@ TEST_F(PipelineFileTest, OrdersStepsAfterWhatTheyReadTiesInTheFilesOrder) {
 TEST_F(PipelineFileTest, TheExampleFileReads) {
   const std::string configs = std::string(KILN_SOURCE_DIR) + "/configs";
   const Pipeline p = read_pipeline(configs + "/pipeline_fraud.yaml");
-  EXPECT_EQ(p.order, (std::vector<std::string>{"check", "train", "oot", "register", "promote"}));
+  EXPECT_EQ(p.order,
+            (std::vector<std::string>{"check", "train", "oot", "register", "promote", "summary"}));
   EXPECT_EQ(p.file.datasets.at("oot"), std::string(KILN_SOURCE_DIR) + "/data/fraud/oot");
   EXPECT_EQ(p.file.steps.at("train").config, configs + "/fraud_mlp.yaml");
   EXPECT_EQ(p.file.registry, std::string(KILN_SOURCE_DIR) + "/registry");
+}
+
+// A report step shows the steps it names, by default every step before it in the file.
+TEST_F(PipelineFileTest, AReportShowsTheStepsBeforeItUnlessItNamesThem) {
+  const Pipeline p =
+      read_pipeline(write("datasets: {a: data/a, b: data/b}\n"
+                          "steps:\n"
+                          "  check: {kind: validate, datasets: [a]}\n"
+                          "  fit: {kind: fit, train: a, valid: b}\n"
+                          "  all: {kind: report}\n"
+                          "  some: {kind: report, steps: [fit]}\n"));
+  EXPECT_EQ(p.file.steps.at("all").steps, (std::vector<std::string>{"check", "fit"}));
+  EXPECT_EQ(p.inputs.at("some"), (std::vector<std::string>{"fit"}));
+  EXPECT_EQ(p.order, (std::vector<std::string>{"check", "fit", "all", "some"}));
 }
 
 TEST_F(PipelineFileTest, RefusesEachMistakeNamingWhere) {

@@ -13,7 +13,8 @@ void add_pipeline_command(CLI::App& app) {
   CLI::App* pipeline = app.add_subcommand(
       "pipeline",
       "Continuous training: run a pipeline file's steps (validate, fit, sweep, evaluate, "
-      "register, promote), each a kiln child process, skipping every step whose key (its settings, "
+      "register, promote, report), each a kiln child process, skipping every step whose key (its "
+      "settings, "
       "data "
       "fingerprints, config bytes and the keys of the steps it reads) has a complete output");
   pipeline->require_subcommand(1);
