@@ -671,6 +671,10 @@ class Runner {
           if (call(args) == 0) version = registered_version(reg, s.name, keys_.at(name));
         } else {
           outputs["note"] = "registered by an earlier run of this step";
+          // A kill between the version and its alias's move: the move is made now.
+          if (!s.alias.empty() && reg.state(s.name).alias(s.alias) != *version)
+            call({"registry", "alias", "set", s.name + "@" + s.alias,
+                  "v" + std::to_string(*version), "--registry", registry_});
         }
         if (version) outputs["version"] = *version;
         outputs["name"] = s.name;

@@ -322,10 +322,14 @@ TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
     if (s["name"] == "register" || s["name"] == "promote")
       fs::remove(fs::path(out()) / "steps" / s["name"].get<std::string>() /
                  s["key"].get<std::string>() / "step.json");
+  // ... and one between the version's registration and its alias's move.
+  ASSERT_EQ(run_kiln({"registry", "alias", "rm", "fraud@candidate", "--registry", reg()}).exit_code,
+            0);
   const auto rerun = run(file);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_EQ(states(rerun)["register"], "passed");
   EXPECT_EQ(versions(), 1);
+  EXPECT_EQ(registry_show("fraud@candidate")["version"], 1);
   EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
 }
 
