@@ -407,8 +407,9 @@ class Runner {
   const StepSpec& spec(const std::string& name) const { return p_.file.steps.at(name); }
 
   // Every dataset opens (its fingerprint), every config file is there, and every registry
-  // reference resolves, except an alias of a model this pipeline registers (the first run
-  // has no champion yet): all before any step runs.
+  // reference resolves, except an alias that this pipeline itself sets (a register step's
+  // alias, a promote step's `to`: the first run has no champion yet): all before any step
+  // runs.
   void check_inputs() {
     for (const auto& [name, path] : p_.file.datasets) {
       try {
@@ -417,9 +418,11 @@ class Runner {
         throw InputError(p_.path + ": datasets." + name + ": " + e.what());
       }
     }
-    std::set<std::string> registered;
-    for (const auto& [name, s] : p_.file.steps)
-      if (s.kind == StepKind::kRegister) registered.insert(s.name);
+    std::set<std::string> ours;  // NAME@ALIAS
+    for (const auto& [name, s] : p_.file.steps) {
+      if (s.kind == StepKind::kRegister && !s.alias.empty()) ours.insert(s.name + "@" + s.alias);
+      if (s.kind == StepKind::kPromote) ours.insert(spec(s.version).name + "@" + s.to);
+    }
     for (const auto& [name, s] : p_.file.steps) {
       for (const auto& [field, file] : {std::pair{"config", &s.config}, {"space", &s.space}})
         KILN_CHECK(file->empty() || fs::is_regular_file(*file), InputError, p_.path, ": steps.",
@@ -433,7 +436,7 @@ class Runner {
         try {
           resolved_[ref] = registry::Registry(registry_).resolve(parsed).path;
         } catch (const InputError& e) {
-          if (!registered.contains(parsed.name) || parsed.alias.empty())
+          if (parsed.alias.empty() || !ours.contains(parsed.name + "@" + parsed.alias))
             throw InputError(p_.path + ": steps." + name + ": " + ref + ": " + e.what());
           resolved_[ref] = "";  // not there yet: the step runs without it
         }

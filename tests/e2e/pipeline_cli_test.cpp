@@ -350,6 +350,9 @@ TEST_F(PipelineCli, BadFilesExitBeforeAnyWorkNamingWhatIsWrong) {
       {"d/test}", "d/nothere}", 66, "datasets.test: "},
       {"champion=registry:fraud@champion", "champion=registry:other@champion", 66,
        "registry:other@champion: no model 'other'"},
+      // An alias no step of the pipeline sets must be there (a typo is not a first run).
+      {"champion=registry:fraud@champion", "champion=registry:fraud@champoin", 66,
+       "steps.test: registry:fraud@champoin: "},
   };
   const std::string good = testing::slurp(write(kGood));
   for (const Case& c : cases) {
