@@ -22,6 +22,8 @@ std::string_view exit_code_name(ExitCode code) {
       return "bad_data";
     case ExitCode::kNoInput:
       return "input_missing";
+    case ExitCode::kUnavailable:
+      return "unavailable";
     case ExitCode::kIoError:
       return "output_error";
     case ExitCode::kPreempted:

@@ -22,6 +22,7 @@ enum class ExitCode : int {
   kUsage = 64,
   kBadData = 65,
   kNoInput = 66,
+  kUnavailable = 69,
   kIoError = 74,
   kPreempted = 75,
   kBadConfig = 78,
@@ -53,6 +54,7 @@ KILN_DEFINE_ERROR(ConflictError, kConflict);
 KILN_DEFINE_ERROR(UsageError, kUsage);
 KILN_DEFINE_ERROR(DataError, kBadData);
 KILN_DEFINE_ERROR(InputError, kNoInput);
+KILN_DEFINE_ERROR(UnavailableError, kUnavailable);
 KILN_DEFINE_ERROR(OutputError, kIoError);
 KILN_DEFINE_ERROR(PreemptedError, kPreempted);
 KILN_DEFINE_ERROR(ConfigError, kBadConfig);

@@ -91,7 +91,11 @@ Topology detect_topology(const GetEnv& getenv) {
       t.master_addr = getenv("MASTER_ADDR");
     else if (nodes != nullptr && *nodes != '\0')
       t.master_addr = first_slurm_host(nodes);
-    t.master_port = env_int(getenv, "MASTER_PORT", 0);
+    // Without MASTER_PORT, a port of the job's own (every task derives the same one).
+    t.master_port = env_int(getenv, "MASTER_PORT",
+                            has(getenv, "SLURM_JOB_ID")
+                                ? 20000 + env_int(getenv, "SLURM_JOB_ID", 0) % 40000
+                                : 0);
   } else {
     return t;
   }

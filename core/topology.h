@@ -20,8 +20,8 @@ using GetEnv = std::function<const char*(const char*)>;
 
 // torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) when RANK
 // and WORLD_SIZE are set; else Slurm's (SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, the
-// first host of SLURM_JOB_NODELIST, MASTER_PORT) when SLURM_PROCID and SLURM_NTASKS are
-// set; else a single process. Throws ConfigError naming the variable when a value is not
+// first host of SLURM_JOB_NODELIST, MASTER_PORT, else 20000 + SLURM_JOB_ID mod 40000) when
+// SLURM_PROCID and SLURM_NTASKS are set; else a single process. Throws ConfigError naming the variable when a value is not
 // a number or the rank is outside the world.
 Topology detect_topology(const GetEnv& getenv);
 Topology detect_topology();

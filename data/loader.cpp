@@ -67,19 +67,23 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
     }
   }
 
-  // The permuted blocks form one stream of rows; rank r takes the r-th of world_size equal
-  // contiguous parts of it, so every rank gets the same number of rows (and batches) and at
-  // most world_size - 1 rows are left out of an epoch.
-  int64_t total = 0;
+  // The permuted blocks form one stream of rows, cut into global batches of world_size x
+  // batch_size rows; each rank takes its part of every one (part()). A last global batch of
+  // fewer rows than ranks is left out, so that no rank's part is empty.
   for (const Unit& u : units_)
-    total += u.rows;
-  rows_per_epoch_ = total / o.world_size;
-  KILN_CHECK(rows_per_epoch_ >= 1, ConfigError, "each of ", o.world_size,
-             " ranks would get no rows; use smaller blocks or fewer ranks");
-  batches_per_epoch_ = o.drop_last ? rows_per_epoch_ / o.batch_size
-                                   : (rows_per_epoch_ + o.batch_size - 1) / o.batch_size;
-  KILN_CHECK(batches_per_epoch_ >= 1, ConfigError, "an epoch of ", rows_per_epoch_,
-             " rows has no full batch of ", o.batch_size, " (drop_last is on)");
+    epoch_rows_ += u.rows;
+  global_batch_ = o.batch_size * o.world_size;
+  batches_per_epoch_ =
+      o.drop_last ? epoch_rows_ / global_batch_ : (epoch_rows_ + global_batch_ - 1) / global_batch_;
+  if (batches_per_epoch_ > 0 &&
+      epoch_rows_ - (batches_per_epoch_ - 1) * global_batch_ < o.world_size)
+    --batches_per_epoch_;
+  KILN_CHECK(batches_per_epoch_ >= 1, ConfigError, "an epoch of ", epoch_rows_, " rows has no ",
+             o.drop_last ? "full " : "", "batch of ", global_batch_, " rows",
+             o.world_size > 1 ? detail::concat(" for ", o.world_size, " ranks") : std::string(),
+             o.drop_last ? " (drop_last is on)" : "");
+  for (int64_t b = 0; b < batches_per_epoch_; ++b)
+    rows_per_epoch_ += part(b).second;
 
   KILN_CHECK(o.hold >= 1 && o.hold <= 16, ConfigError, "hold must be 1..16, got ", o.hold);
   std::size_t slots = static_cast<std::size_t>(o.prefetch + o.hold);
@@ -112,13 +116,14 @@ void Loader::allocate_ring() {
   for (const Unit& u : units_)
     largest_unit = std::max(largest_unit, u.rows);
   const int64_t window =
-      std::min(rows_per_epoch_, std::max<int64_t>(options_.shuffle_window, 1) - 1 + largest_unit);
-  // Two windows and hold + 2 batches are enough for the windows under the held batches and
+      std::min(epoch_rows_, std::max<int64_t>(options_.shuffle_window, 1) - 1 + largest_unit);
+  // Two windows and hold + 2 global batches (the rows between this rank's parts are in the
+  // ring too) are enough for the windows under the held batches and
   // the next batch, whatever their sizes, and the rows a drop_last epoch leaves out, so the
   // producer always gets room. A third window lets the producer read window w + 2 while
   // w + 1 crosses to the GPU and w is served: with two, a window's read and its copy (each
   // announced only when whole) come one after the other within one window's serving time.
-  const int64_t rows = 3 * window + (options_.hold + 2) * options_.batch_size;
+  const int64_t rows = 3 * window + (options_.hold + 2) * global_batch_;
   KILN_CHECK(rows <= std::numeric_limits<int32_t>::max(), ConfigError, "the loader's ring of ",
              rows, " rows is too large; use a smaller shuffle_window, block_rows or batch size");
   std::size_t narrow = 1, wide = 0;  // the order column is narrow
@@ -164,27 +169,28 @@ std::vector<Loader::Window> Loader::plan(int64_t epoch) const {
   }
   std::vector<Window> windows;
   Window current;
-  const int64_t begin = rows_per_epoch_ * o.rank, end = begin + rows_per_epoch_;
-  int64_t position = 0;  // of the current block in the epoch's stream
-  for (std::size_t i = 0; i < order.size() && position < end; ++i) {
-    Unit unit = units_[order[i]];
-    const int64_t block_begin = position;
-    position += unit.rows;
-    const int64_t from = std::max(begin, block_begin), to = std::min(end, position);
-    if (from >= to) continue;
-    unit.start += from - block_begin;
-    unit.rows = to - from;
-    current.units.push_back(unit);
-    current.rows += unit.rows;
-    if (current.rows >= o.shuffle_window || to == end) {
-      current.key = mix_keys(mix_keys(o.seed, static_cast<uint64_t>(epoch)),
-                             windows.size() * 1024 + static_cast<uint64_t>(o.rank));
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    current.units.push_back(units_[order[i]]);
+    current.rows += current.units.back().rows;
+    if (current.rows >= o.shuffle_window || i + 1 == order.size()) {
+      current.key = mix_keys(mix_keys(o.seed, static_cast<uint64_t>(epoch)), windows.size() * 1024);
       windows.push_back(std::move(current));
       current = Window();
     }
   }
-  KILN_ASSERT(position >= end, "the plan ran out of rows for rank ", o.rank);
   return windows;
+}
+
+int64_t Loader::global_rows(int64_t batch) const {
+  return std::min(global_batch_, epoch_rows_ - batch * global_batch_);
+}
+
+std::pair<int64_t, int64_t> Loader::part(int64_t batch) const {
+  const int64_t first = batch * global_batch_;
+  const int64_t rows = global_rows(batch);
+  const int64_t r = options_.rank, w = options_.world_size;
+  const int64_t begin = first + rows * r / w, end = first + rows * (r + 1) / w;
+  return {begin, end - begin};
 }
 
 std::vector<int32_t> Loader::permutation(const Window& window) const {
@@ -202,14 +208,14 @@ std::vector<int32_t> Loader::places(const Window& window, int64_t start) const {
   KILN_CHECK(window.rows <= std::numeric_limits<int32_t>::max(), ConfigError, "a window of ",
              window.rows, " rows is too large; use a smaller shuffle_window or block_rows");
   const std::vector<int32_t> perm = permutation(window);
-  // The pieces of the permutation the batches take: a batch ends at every multiple of
-  // batch_size rows from the epoch's start. Number every row with its piece, then hand out
+  // The pieces of the permutation the global batches take: one ends at every multiple of
+  // global_batch_ rows from the epoch's start. Number every row with its piece, then hand out
   // places piece by piece in row order (a counting sort, linear time).
   std::vector<int64_t> next;  // the next free place of each piece
   for (int64_t i = 0; i < window.rows;) {
     next.push_back(i);
     const int64_t p = start + i;
-    i += std::min(window.rows - i, (p / options_.batch_size + 1) * options_.batch_size - p);
+    i += std::min(window.rows - i, (p / global_batch_ + 1) * global_batch_ - p);
   }
   next.push_back(window.rows);
   std::vector<int32_t> place(perm.size());
@@ -238,7 +244,12 @@ std::vector<std::pair<int, int64_t>> Loader::epoch_order(int64_t epoch) const {
       rows[static_cast<std::size_t>(position + place[r])] = in_window[r];
     position += w.rows;
   }
-  return rows;
+  std::vector<std::pair<int, int64_t>> mine;  // this rank's parts
+  for (int64_t b = 0; b < batches_per_epoch_; ++b) {
+    const auto [first, count] = part(b);
+    mine.insert(mine.end(), rows.begin() + first, rows.begin() + first + count);
+  }
+  return mine;
 }
 
 std::pair<std::size_t, int64_t> Loader::locate(const std::vector<Window>& windows,
@@ -288,16 +299,14 @@ constexpr int64_t kOrderTaskRows = 65536;
 
 void Loader::produce(LoaderCursor from) {
   const std::size_t ncols = schema_.columns.size();
-  const int64_t batch_size = options_.batch_size;
   // The window as read, and (with row shuffling) its rows in delivery order.
   ColumnBuffers window_data(schema_, 0), shuffled(schema_, 0);
 
   LoaderCursor at = from;
   while (true) {
     std::vector<Window> windows = plan(at.epoch);
-    const int64_t position = at.batch * batch_size;
-    auto [w, window_start] = locate(windows, position);  // of batch at.batch's first row
-    int64_t offset = position - window_start;
+    std::size_t w = 0, loaded = windows.size();  // the window at hand, the one read
+    int64_t window_start = 0;                    // window w's first row in the epoch
     // Reads window `index`, which starts at row `start` of the epoch, and puts its rows at
     // their places(). The rows are permuted once per window, a column per task, so that each
     // column (about 1 MB) is read in cache; gathering batch by batch would read it from
@@ -331,7 +340,6 @@ void Loader::produce(LoaderCursor from) {
       });
       std::swap(window_data, shuffled);
     };
-    if (w < windows.size()) load(w, window_start);
 
     for (; at.batch < batches_per_epoch_; ++at.batch) {
       {
@@ -340,14 +348,15 @@ void Loader::produce(LoaderCursor from) {
         if (stop_) return;
       }
       Batch& batch = slots_[static_cast<std::size_t>(produced_) % slots_.size()];
-      int64_t rows = std::min(batch_size, rows_per_epoch_ - at.batch * batch_size);
+      const auto [first, rows] = part(at.batch);
       int64_t done = 0;
       while (done < rows) {
-        if (offset == windows[w].rows) {
-          window_start += windows[w].rows;
-          load(++w, window_start);
-          offset = 0;
-        }
+        // The window of row first + done: windows that hold none of this rank's rows are
+        // passed over unread.
+        while (first + done >= window_start + windows[w].rows)
+          window_start += windows[w++].rows;
+        if (loaded != w) load(loaded = w, window_start);
+        const int64_t offset = first + done - window_start;
         const int64_t n = std::min(rows - done, windows[w].rows - offset);
         // Slices of the delivery-ordered window, in tasks of whole columns of at least
         // kCopyTaskBytes: a small batch is a few tasks, not one per column.
@@ -369,9 +378,9 @@ void Loader::produce(LoaderCursor from) {
           }
         });
         done += n;
-        offset += n;
       }
       batch.rows = rows;
+      batch.global_rows = global_rows(at.batch);
       batch.epoch = at.epoch;
       batch.index = at.batch;
       {
@@ -394,7 +403,7 @@ void Loader::produce_gathered(LoaderCursor from) {
   const uint64_t start_serial = serial_;
   for (int64_t epoch = from.epoch;; ++epoch) {
     const std::vector<Window> windows = plan(epoch);
-    auto [w, first] = epoch == from.epoch ? locate(windows, from.batch * options_.batch_size)
+    auto [w, first] = epoch == from.epoch ? locate(windows, part(from.batch).first)
                                           : std::pair<std::size_t, int64_t>{0, 0};
     // The places of windows w, w + 1, ...: computed ahead, two windows at once, so that with
     // many reading threads the (serial) places keep up with the reads.
@@ -452,6 +461,7 @@ Batch& Loader::hand_out_gathered(int64_t first, int64_t rows) {
   const std::size_t slot = static_cast<std::size_t>(consumed_) % slots_.size();
   Batch& batch = slots_[slot];
   batch.rows = rows;
+  batch.global_rows = global_rows(cursor_.batch);
   batch.epoch = cursor_.epoch;
   batch.index = cursor_.batch;
   batch.start = (head->begin + first - head->first) % ring_.rows;
@@ -518,8 +528,7 @@ const Batch* Loader::next() {
     return nullptr;
   }
   if (!producer_.joinable()) start_producer();
-  const int64_t first = cursor_.batch * options_.batch_size;
-  const int64_t rows = std::min(options_.batch_size, rows_per_epoch_ - first);
+  const auto [first, rows] = part(cursor_.batch);
   // The batch is ready when the producer has made it (in gather mode: read the window that
   // delivers its last row).
   auto ready = [&] {

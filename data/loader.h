@@ -2,13 +2,17 @@
 //
 // An epoch is planned from metadata alone. The shards are cut into blocks of whole chunks
 // (`block_rows` rounded up to the chunk size); with `shuffle` the blocks are permuted by
-// (seed, epoch), dealt to the ranks round-robin, and grouped into windows of about
-// `shuffle_window` rows whose rows are permuted by (seed, epoch, window). The permuted
-// blocks form one stream of rows; rank r of W takes the r-th of W equal contiguous parts,
-// so ranks read disjoint rows and get the same number of batches, and every row comes
-// exactly once per epoch (with W ranks, up to W - 1 rows an epoch are left out, different
-// ones each epoch). The position in the epoch (the
-// cursor) is all that is needed to resume on the next row: no RNG state beyond the seed.
+// (seed, epoch) and grouped into windows of about `shuffle_window` rows whose rows are
+// permuted by (seed, epoch, window): one stream of rows that depends on the seed alone. With
+// W ranks, the stream is cut into global batches of W x batch_size rows and rank r takes the
+// r-th of W near-equal parts of each (rows [G r / W, G (r + 1) / W) of a global batch of G
+// rows), so the ranks' batches at step i together are exactly the batch one process with W
+// times the batch size reads at step i; ranks get disjoint rows and the same number of
+// batches, and every row comes once per epoch (with W ranks, a last global batch of fewer
+// than W rows is left out). Each rank reads the windows that hold its rows, which for
+// shuffled windows larger than a global batch is all of them. The position in the epoch
+// (the cursor, the same on every rank) is all that is needed to resume on the next row: no
+// RNG state beyond the seed.
 //
 // A background thread reads windows (large chunk-aligned reads, decompressed in parallel on
 // `threads` threads, see ShardFile::read), puts each window's rows in delivery order once
@@ -60,7 +64,7 @@ struct LoaderOptions {
   bool drop_last = false;           // drop the last partial batch of an epoch
   uint64_t seed = 0;                // with the epoch, fixes the order
   int rank = 0;                     // this process's rank
-  int world_size = 1;               // ranks reading disjoint shares
+  int world_size = 1;               // ranks sharing each global batch of W x batch_size rows
   int prefetch = 4;                 // batches buffered ahead of the consumer
   int hold = 1;                     // the last `hold` batches next() returned stay valid
   int threads = 0;                  // reading, decompressing and gathering; 0: one per core
@@ -110,7 +114,8 @@ std::vector<std::size_t> batch_offsets(const Schema& schema, int64_t batch_size)
 struct Batch {
   int64_t rows = 0;
   int64_t epoch = 0;
-  int64_t index = 0;  // batch number within the epoch
+  int64_t index = 0;        // batch number within the epoch
+  int64_t global_rows = 0;  // rows of the global batch it is this rank's part of (all ranks')
   std::vector<void*> columns;
   template <class T>
   const T* column(std::size_t c) const {
@@ -173,9 +178,13 @@ class Loader {
     uint64_t key = 0;  // seeds the row permutation
   };
   std::vector<Window> plan(int64_t epoch) const;
+  // This rank's part of global batch `batch` of an epoch: its first row in the epoch's
+  // stream and its row count.
+  std::pair<int64_t, int64_t> part(int64_t batch) const;
+  int64_t global_rows(int64_t batch) const;                      // of global batch `batch`
   std::vector<int32_t> permutation(const Window& window) const;  // keyed by window.key
-  // Where each row of `window` (which starts at row `start` of this rank's epoch) is
-  // delivered, counted from the window's start: each batch takes its piece of the window's
+  // Where each row of `window` (which starts at row `start` of the epoch) is delivered,
+  // counted from the window's start: each global batch takes its piece of the window's
   // permutation in ascending row order. ConfigError for a window of 2^31 rows or more.
   std::vector<int32_t> places(const Window& window, int64_t start) const;
   // The window holding row `position` of an epoch of `windows`, and that window's first row.
@@ -203,8 +212,10 @@ class Loader {
   std::unique_ptr<core::ThreadPool> pool_;
   LoaderOptions options_;
   Schema schema_;
-  std::vector<Unit> units_;  // in dataset order
-  int64_t rows_per_epoch_ = 0;
+  std::vector<Unit> units_;     // in dataset order
+  int64_t epoch_rows_ = 0;      // rows in the epoch's stream, all ranks'
+  int64_t global_batch_ = 0;    // batch_size x world_size
+  int64_t rows_per_epoch_ = 0;  // this rank's
   int64_t batches_per_epoch_ = 0;
 
   // The ring: slots_[i % (prefetch + hold)]. produced_/consumed_ count batches of the current

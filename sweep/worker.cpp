@@ -251,7 +251,12 @@ int run_worker(const WorkerOptions& options) {
   }
 }
 
-int run_workers(const LaunchOptions& options) {
+int run_workers(const LaunchOptions& given) {
+  LaunchOptions options = given;
+  if (options.trials_per_gpu > 0) {
+    KILN_CHECK(!options.gpus.empty(), UsageError, "--trials-per-gpu needs --gpus");
+    options.workers = static_cast<int>(options.gpus.size()) * options.trials_per_gpu;
+  }
   KILN_CHECK(options.workers >= 1 && options.workers <= 1024, UsageError,
              "--workers: expected 1 to 1024, got ", options.workers);
   const std::string dir = fs::absolute(options.dir).lexically_normal().string();

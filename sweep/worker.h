@@ -33,6 +33,7 @@ struct LaunchOptions {
   std::string dir;
   int workers = 1;
   std::vector<std::string> gpus;  // CUDA_VISIBLE_DEVICES of worker i: gpus[i % size]
+  int trials_per_gpu = 0;  // > 0: gpus.size() x trials_per_gpu workers (instead of `workers`)
   std::string kiln;
 };
 

@@ -62,12 +62,18 @@ std::vector<AutoChoice> resolve_auto(KilnConfig& config, const DataFacts& train)
   // batch is never more than the table.
   const double per_128 = std::max(1.0, static_cast<double>(train.rows) / 128.0);
   const auto power = static_cast<int64_t>(1) << std::lround(std::log2(per_128));
-  const int64_t batch = std::min(std::clamp<int64_t>(power, 256, 4096), train.rows);
+  // With W ranks, the global batch is that and each rank's data.batch_size 1/W of it, so that
+  // a job's schedule is the same at any world size.
+  const int64_t global = std::min(std::clamp<int64_t>(power, 256, 4096), train.rows);
+  const int64_t batch = std::max<int64_t>(1, global / train.world_size);
   choose(d.batch_size, "data.batch_size", batch,
          detail::concat(train.rows, " rows / 128 as a power of two, within [256, 4096]",
-                        batch == train.rows ? ", at most the rows" : ""),
+                        global == train.rows ? ", at most the rows" : "",
+                        train.world_size > 1
+                            ? detail::concat(", shared by ", train.world_size, " ranks")
+                            : std::string()),
          out);
-  const int64_t per_epoch = ceil_div(train.rows, d.batch_size.get());
+  const int64_t per_epoch = ceil_div(train.rows, d.batch_size.get() * train.world_size);
 
   // The budget: 100 epochs, and at least 1000 steps (a few epochs of a small table are too
   // few updates), at most train.max_steps; early stopping ends most runs sooner.

@@ -64,6 +64,7 @@ void validate(const TrainOptions& t) {
              "train.stop_at: must be 0 (train.steps) or 1 to train.steps (",
              t.steps.value.value_or(0), "), got ", t.stop_at);
   check_positive(t.keep_last, "train.keep_last");
+  check_positive(t.dist_timeout_s, "train.dist_timeout_s");
   check_at_least(t.patience, int64_t{0}, "train.patience");
   KILN_CHECK(t.profile_steps >= 0, ConfigError, "train.profile_steps: must be >= 0, got ",
              t.profile_steps);

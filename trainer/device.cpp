@@ -20,6 +20,15 @@ torch::Device choose_device(DeviceChoice wanted) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
+torch::Device rank_device(torch::Device device, int local_rank) {
+  if (!device.is_cuda()) return device;
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  const torch::Device mine(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+  const c10::impl::VirtualGuardImpl cuda(c10::DeviceType::CUDA);
+  cuda.setDevice(mine);
+  return mine;
+}
+
 void* current_stream(torch::Device device) {
   if (!device.is_cuda()) return nullptr;
   const c10::impl::VirtualGuardImpl cuda(c10::DeviceType::CUDA);

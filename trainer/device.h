@@ -12,6 +12,10 @@ namespace kiln::trainer {
 // sees no CUDA device) or auto (cuda when present).
 torch::Device choose_device(DeviceChoice wanted = DeviceChoice::kAuto);
 
+// The device of the process with `local_rank` on its host (data-parallel training): on CUDA,
+// GPU local_rank modulo the GPUs visible, made the current device; the CPU as it is.
+torch::Device rank_device(torch::Device device, int local_rank);
+
 // The thread's current stream on `device` as a cudaStream_t (void*), the stream LibTorch
 // enqueues this thread's work on; nullptr on the CPU.
 void* current_stream(torch::Device device);

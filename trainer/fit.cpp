@@ -10,6 +10,7 @@
 
 #include "core/build_info.h"
 #include "core/checkpoint.h"
+#include "core/config.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
@@ -22,6 +23,7 @@
 #include "eval/performance_estimate.h"
 #include "trainer/auto_config.h"
 #include "trainer/device.h"
+#include "trainer/distributed.h"
 #include "trainer/model_io.h"
 #include "trainer/models.h"
 #include "trainer/run_dir.h"
@@ -87,10 +89,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimOptions& o,
                                                    .weight_decay(o.weight_decay.get()));
 }
 
-// The device, seeded and set up for run.deterministic.
-torch::Device prepare_device(const KilnConfig& config) {
-  torch::manual_seed(static_cast<uint64_t>(config.run.seed));
-  const torch::Device device = choose_device(config.train.device);
+// The device, seeded and set up for run.deterministic. Rank r of a data-parallel job gets
+// its host's GPU local_rank and the seed run.seed + r (each rank's own dropout; rank 0's
+// initial weights go to every rank).
+torch::Device prepare_device(const KilnConfig& config, const core::Topology& topology) {
+  torch::manual_seed(static_cast<uint64_t>(config.run.seed + topology.rank));
+  const torch::Device device = rank_device(choose_device(config.train.device), topology.local_rank);
   if (config.run.deterministic) {
     at::globalContext().setDeterministicAlgorithms(true, false);
     // cuBLAS is deterministic only with a fixed workspace, set before its first use. On
@@ -111,9 +115,10 @@ class Trainer {
  public:
   // `config` is resolved (no `auto` left; `yaml` is it as config.resolved.yaml, `choices` the
   // autos it chose); `train` is config.data.train, open.
+  // `device` is prepare_device()'s; `group` the job's process group (nullptr in one process).
   Trainer(const KilnConfig& config, const FitArgs& args, RunDirectory& run, TrainingState& state,
           std::shared_ptr<const data::Dataset> train, std::string yaml,
-          std::vector<AutoChoice> choices)
+          std::vector<AutoChoice> choices, torch::Device device, ProcessGroup* group)
       : config_(config),
         t_(config.train),
         args_(args),
@@ -122,7 +127,9 @@ class Trainer {
         yaml_(std::move(yaml)),
         choices_(std::move(choices)),
         stop_(t_.stop_at > 0 ? t_.stop_at : t_.steps.get()),
-        device_(prepare_device(config)),
+        device_(device),
+        group_(group),
+        leader_(group == nullptr || group->rank() == 0),
         train_(std::move(train)),
         valid_(data::Dataset::open(config.data.valid)) {
     data::check_same_codes(*train_, *valid_);
@@ -137,6 +144,14 @@ class Trainer {
                  " was trained on (fingerprint ", trained_on.substr(0, 12), ", this data ",
                  train_->fingerprint().substr(0, 12),
                  "); a resumed run continues on the same data");
+      const int world = group_ ? group_->world_size() : 1;
+      KILN_CHECK(state_.world_size == world, ConfigError, resumed->path,
+                 " was written by a job of ", state_.world_size, " process",
+                 state_.world_size == 1 ? "" : "es", "; this job has ", world,
+                 ". A run resumes at the world size it started with (its loader cursor counts "
+                 "global batches of that many ranks): resume it with ",
+                 state_.world_size, ", or fine-tune from it in a new run (--resume ", resumed->path,
+                 " with another run.name)");
     }
     // The transform plan: the checkpoint's on resume, else fitted on the train split. The
     // validation split is bound by column name: its columns may be in another order.
@@ -151,6 +166,10 @@ class Trainer {
     model_->to(device_);
     optimizer_ = make_optimizer(config.optim, *model_);
     if (resumed) restore();
+    if (group_) {
+      group_->broadcast(model_->parameters());  // every rank starts from rank 0's weights
+      sync_ = std::make_unique<GradientSync>(*group_, *model_);
+    }
     run_.write("config.resolved.yaml", yaml_);
     write_run_json();
 
@@ -160,10 +179,14 @@ class Trainer {
     fo.seed = static_cast<uint64_t>(config.run.seed);
     fo.threads = config.data.threads;
     fo.device_shuffle = config.data.device_shuffle;
+    if (group_) {
+      fo.rank = group_->rank();
+      fo.world_size = group_->world_size();
+    }
     feed_ = std::make_unique<TorchFeed>(std::vector{train_}, compiled, fo, device_);
     feed_->feed().seek(state_.cursor);
     stepper_ = TrainStep::make(*model_, *optimizer_, config, device_, state_.pos_weight,
-                               state_.step, feed_->buffers());
+                               state_.step, feed_->buffers(), sync_.get());
     losses_.emplace(device_, stepper_->loss_ring());
     metrics_ = run_.metrics_from(state_.step);
   }
@@ -191,7 +214,7 @@ class Trainer {
         result.stopped_early = true;
         break;
       }
-      if (const int signal = signals.received(); signal != 0 && state_.step < stop_)
+      if (const int signal = stop_signal(signals); signal != 0 && state_.step < stop_)
         preempt(signal, bar);
     }
     read_losses(true);
@@ -201,12 +224,26 @@ class Trainer {
   }
 
  private:
+  // Ranks check for a signal together every kAgreeEvery steps: SIGTERM to any rank stops every
+  // rank at the same step. A collective: only at steps that every rank reaches.
+  static constexpr int64_t kAgreeEvery = 16;
+
+  // The signal that stops the run at this step, or 0; with several ranks, the signal any rank
+  // received (SIGTERM where it was another rank).
+  int stop_signal(core::StopSignals& signals) {
+    const int signal = signals.received();
+    if (!group_) return signal;
+    if (state_.step % kAgreeEvery != 0) return 0;
+    return group_->any(signal != 0) ? (signal != 0 ? signal : SIGTERM) : 0;
+  }
+
   // The train split's reference profile.json, for drift checks against any checkpoint: the
-  // resumed checkpoint's (of the same data), else profiled beside the training loop.
+  // resumed checkpoint's (of the same data), else profiled beside the training loop; "" on
+  // the ranks that follow rank 0 (it writes the checkpoints).
   std::shared_future<std::string> train_profile() const {
-    if (run_.resumed() && fs::exists(checkpoint_file("profile.json"))) {
+    if (!leader_ || (run_.resumed() && fs::exists(checkpoint_file("profile.json")))) {
       std::promise<std::string> text;
-      text.set_value(core::read_file(checkpoint_file("profile.json"), "profile"));
+      text.set_value(leader_ ? core::read_file(checkpoint_file("profile.json"), "profile") : "");
       return text.get_future().share();
     }
     return std::async(
@@ -224,10 +261,12 @@ class Trainer {
     load_model(*model_, checkpoint_file("model.safetensors"));
     load_optimizer(*model_, *optimizer_, checkpoint_file("optimizer.safetensors"),
                    state_.optimizer_steps, config_.optim.name == OptimizerName::kAdamW);
-    if (!state_.rng_cpu.empty()) {
-      torch::Tensor bytes =
-          torch::empty({static_cast<int64_t>(state_.rng_cpu.size())}, torch::kUInt8);
-      std::memcpy(bytes.data_ptr<uint8_t>(), state_.rng_cpu.data(), state_.rng_cpu.size());
+    const int rank = group_ ? group_->rank() : 0;
+    const std::string& rng =
+        rank == 0 ? state_.rng_cpu : state_.rng_cpu_ranks[static_cast<std::size_t>(rank - 1)];
+    if (!rng.empty()) {
+      torch::Tensor bytes = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
+      std::memcpy(bytes.data_ptr<uint8_t>(), rng.data(), rng.size());
       at::Generator cpu = torch::globalContext().defaultGenerator(torch::kCPU);  // shares it
       try {
         cpu.set_state(bytes);
@@ -257,6 +296,10 @@ class Trainer {
                 {"valid", dataset(config_.data.valid, *valid_)},
                 {"pos_weight", state_.pos_weight},
                 {"parameters", parameters}};
+    if (group_) {
+      run["world_size"] = group_->world_size();
+      run["backend"] = group_->backend_name();
+    }
     for (const AutoChoice& c : choices_)
       run["auto"][c.key] = {{"value", json::parse(c.value)}, {"why", c.why}};
     const ModelInput input = model_input(plan_);
@@ -286,10 +329,20 @@ class Trainer {
 
   // The evaluation on the validation split and its checkpoint; true when early stopping
   // ends the run.
+  // With several ranks every rank comes here at the same steps: rank 0 evaluates (on the
+  // weights all ranks share, so the metrics are one process's) and decides, the others
+  // take part in the checkpoint and learn the decision.
   bool evaluate() {
     read_losses(true);
     const auto eval_start = std::chrono::steady_clock::now();
     const double elapsed = seconds_since(start_), train_s = train_seconds();
+    const auto [train_loss, rows_per_s] = window_totals(train_s);
+    if (!leader_) {
+      save(json::object(), false);
+      outside_training_ += seconds_since(eval_start);
+      if (state_.step < stop_) outside_training_ += trace_.after_evaluation(state_.step);
+      return share_decision(false);
+    }
     const ValidationMetrics m = validation_metrics(
         *model_, valid_plan_, valid_, device_,
         {config_.data.eval_batch_size, config_.data.threads, std::log(state_.pos_weight)});
@@ -308,12 +361,12 @@ class Trainer {
     }
     json line = {{"step", state_.step},
                  {"epoch", feed_->feed().cursor().epoch},
-                 {"train/loss", loss_sum_ / static_cast<double>(loss_count_)},
+                 {"train/loss", train_loss},
                  {"lr", learning_rate(config_.optim, state_.step - 1, t_.steps.get())},
                  {"val/auroc", m.auroc},
                  {"val/ap", m.average_precision},
                  {"val/log_loss", m.log_loss},
-                 {"rows_per_s", static_cast<double>(rows_seen_) / train_s},
+                 {"rows_per_s", rows_per_s},
                  {"data_wait_s", feed_->feed().data_wait_seconds()},
                  {"train_s", train_s},
                  {"elapsed_s", elapsed}};
@@ -321,28 +374,76 @@ class Trainer {
       line["copy_wait_s"] = feed_->feed().copy_wait_seconds();
       line["gpu_wait_s"] = losses_->wait_seconds();
     }
+    if (sync_) line["comm_wait_s"] = sync_->exposed_seconds();  // rank 0's, since the start
     step_times_.report(line);
     metrics_->write(line);
-    loss_sum_ = 0;
-    loss_count_ = 0;
     save(line, is_best);
     outside_training_ += seconds_since(eval_start);
     if (state_.step < stop_) outside_training_ += trace_.after_evaluation(state_.step);
-    if (t_.patience.get() == 0 || state_.evals_without_gain < t_.patience.get()) return false;
-    core::log_info(detail::concat("early stopping at step ", state_.step, ": val/",
-                                  metric_name(t_.metric), " has not improved for ",
-                                  state_.evals_without_gain, " evaluations"));
-    return true;
+    const bool stop = t_.patience.get() > 0 && state_.evals_without_gain >= t_.patience.get();
+    if (stop)
+      core::log_info(detail::concat("early stopping at step ", state_.step, ": val/",
+                                    metric_name(t_.metric), " has not improved for ",
+                                    state_.evals_without_gain, " evaluations"));
+    return share_decision(stop);
   }
 
-  // A checkpoint of where the run stands; `metrics` go into its manifest.
+  // Rank 0's early-stopping state and decision `stop`, on every rank (a collective with
+  // several), so that every rank's TrainingState and result are rank 0's.
+  bool share_decision(bool stop) {
+    if (!group_) return stop;
+    torch::Tensor t = torch::zeros({5}, torch::kFloat64);
+    if (leader_)
+      t = torch::tensor(
+          {stop ? 1.0 : 0.0, state_.best_value ? 1.0 : 0.0, state_.best_value.value_or(0.0),
+           static_cast<double>(state_.best_step), static_cast<double>(state_.evals_without_gain)},
+          torch::kFloat64);
+    group_->all_reduce_sum(t);
+    if (t[1].item<double>() > 0) state_.best_value = t[2].item<double>();
+    state_.best_step = static_cast<int64_t>(t[3].item<double>());
+    state_.evals_without_gain = static_cast<int64_t>(t[4].item<double>());
+    return t[0].item<double>() > 0;
+  }
+
+  // The mean train loss since the last evaluation (which starts a new window) and the rows a
+  // second trained, over all ranks (a collective with several).
+  std::pair<double, double> window_totals(double train_s) {
+    double loss_sum = loss_sum_, loss_count = static_cast<double>(loss_count_),
+           rows = static_cast<double>(rows_seen_);
+    loss_sum_ = 0;
+    loss_count_ = 0;
+    if (group_) {
+      torch::Tensor sums = torch::tensor({loss_sum, loss_count, rows}, torch::kFloat64);
+      group_->all_reduce_sum(sums);
+      loss_sum = sums[0].item<double>();
+      loss_count = sums[1].item<double>();
+      rows = sums[2].item<double>();
+    }
+    return {loss_sum / loss_count, rows / train_s};
+  }
+
+  // A checkpoint of where the run stands; `metrics` go into its manifest. With several
+  // ranks, a collective: rank 0 writes it, with every rank's generator state, and every rank
+  // returns once it is complete (so that a launcher that stops the job when one rank exits
+  // never cuts the write short). "" on the other ranks.
   std::string save(const json& metrics, bool best) {
     state_.cursor = feed_->feed().cursor();
     state_.lr = learning_rate(config_.optim, state_.step, t_.steps.get());
     const torch::Tensor rng = torch::globalContext().defaultGenerator(torch::kCPU).get_state();
     state_.rng_cpu.assign(reinterpret_cast<const char*>(rng.data_ptr<uint8_t>()),
                           static_cast<std::size_t>(rng.numel()));
+    if (group_) {
+      std::vector<std::string> states = group_->all_gather(state_.rng_cpu);
+      state_.rng_cpu = states[0];
+      state_.rng_cpu_ranks.assign(states.begin() + 1, states.end());
+      state_.world_size = group_->world_size();
+    }
     stepper_->sync_optimizer_state();
+    saved_step_ = state_.step;
+    if (!leader_) {
+      group_->barrier();
+      return "";
+    }
     core::CheckpointContents c;
     c.step = state_.step;
     c.files["model.safetensors"] = model_file(*model_);
@@ -357,8 +458,8 @@ class Trainer {
     c.parent = parent_;
     const std::string path = core::write_checkpoint(run_.checkpoints(), c, best);
     parent_ = fs::path(path).filename().string();
-    saved_step_ = state_.step;
     core::apply_retention(run_.checkpoints(), t_.keep_last);
+    if (group_) group_->barrier();
     return path;
   }
 
@@ -409,6 +510,9 @@ class Trainer {
   const std::vector<AutoChoice> choices_;
   const int64_t stop_;  // the step this run stops at: train.stop_at, else train.steps
   const torch::Device device_;
+  ProcessGroup* const group_;           // several processes: the job's group; else nullptr
+  const bool leader_;                   // rank 0 (or the only process): writes the run's files
+  std::unique_ptr<GradientSync> sync_;  // with group_
   std::shared_ptr<const data::Dataset> train_, valid_;
   transform::FittedPlan plan_;
   kernels::CompiledPlan valid_plan_;
@@ -418,7 +522,8 @@ class Trainer {
   std::unique_ptr<TrainStep> stepper_;  // after the feed: its graphs read the feed's buffers
   std::optional<LossWindow> losses_;
   StepTimes step_times_{device_};
-  StepTrace trace_{t_.profile_steps, device_.is_cuda(), run_.file("reports/trace.json")};
+  StepTrace trace_{leader_ ? t_.profile_steps : 0, device_.is_cuda(),
+                   run_.file("reports/trace.json")};
   std::unique_ptr<core::JsonLinesWriter> metrics_;
   std::shared_future<std::string> profile_;  // the train split's profile.json
   std::string scores_;                       // the last evaluation's scores.json
@@ -432,6 +537,47 @@ class Trainer {
   int64_t loss_count_ = 0;
 };
 
+// The run directory: opened by rank 0 (or the only process), which tells the other ranks
+// where it is and what it resumes from, or why it could not open it.
+RunDirectory open_run(const RunOptions& options, const registry::ModelSource& from,
+                      ProcessGroup* group) {
+  if (group == nullptr) return RunDirectory::open(options, from.path, from.registry);
+  if (group->rank() == 0) {
+    std::optional<RunDirectory> run;
+    try {
+      run.emplace(RunDirectory::open(options, from.path, from.registry));
+    } catch (const Error& e) {
+      group->from_rank0("run", json{{"error", e.what()}, {"code", e.exit_code()}}.dump());
+      throw;
+    }
+    const json opened = {{"path", run->path()},
+                         {"resumed", run->resumed() ? run->resumed()->path : ""}};
+    group->from_rank0("run", opened.dump());
+    return std::move(*run);
+  }
+  const json opened = json::parse(group->from_rank0("run", ""));
+  if (opened.contains("error"))
+    throw Error(static_cast<ExitCode>(opened["code"].get<int>()),
+                "rank 0 could not open the run: " + opened["error"].get<std::string>());
+  return RunDirectory::follow(opened["path"], opened["resumed"], from.registry);
+}
+
+// The resolved config as "key: value" lines, one per dotted key, for the ranks to compare.
+std::string config_lines(const KilnConfig& config) {
+  std::string out;
+  auto walk = [&](auto&& self, const nlohmann::ordered_json& value,
+                  const std::string& key) -> void {
+    if (value.is_object() && !value.empty()) {
+      for (const auto& [name, child] : value.items())
+        self(self, child, key.empty() ? name : key + "." + name);
+      return;
+    }
+    out += key + ": " + value.dump() + "\n";
+  };
+  walk(walk, core::schema::to_json(config), "");
+  return out;
+}
+
 }  // namespace
 
 double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
@@ -444,14 +590,21 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
   const registry::ModelSource from = args.resume == "auto"
                                          ? registry::ModelSource{args.resume, std::nullopt}
                                          : registry::resolve_model(args.resume, args.registry);
-  RunDirectory run = RunDirectory::open(given.run, from.path, from.registry);
+  const core::Topology topology = core::detect_topology();
+  const torch::Device device = prepare_device(given, topology);
+  std::unique_ptr<ProcessGroup> group;
+  if (topology.world_size > 1)
+    group = std::make_unique<ProcessGroup>(topology, given.train.backend, device,
+                                           std::chrono::seconds(given.train.dist_timeout_s));
+  RunDirectory run = open_run(given.run, from, group.get());
   TrainingState state;
   if (run.resumed()) state = TrainingState::read(run.resumed()->path);
   run.status("running", state.step);
   try {
     auto train = data::Dataset::open(given.data.train);
     KilnConfig config = given;
-    const DataFacts facts = data_facts(*train);
+    DataFacts facts = data_facts(*train);
+    facts.world_size = topology.world_size;
     std::vector<AutoChoice> choices;
     if (run.resumed()) choices = adopt_run_autos(config, checkpoint_config(run.resumed()->path));
     for (AutoChoice& c : resolve_auto(config, facts))
@@ -459,8 +612,9 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     KILN_CHECK(state.step <= config.train.steps.get(), DataError, run.resumed()->path,
                "/state.json: 'step' is ", state.step, ", outside [0, ", config.train.steps.get(),
                "] (train.steps)");
-    Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts),
-                    choices);
+    if (group) group->check_same_config(config_lines(config));
+    Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts), choices,
+                    device, group.get());
     FitResult result = trainer.train();
     run.status("done", state.step, "", 0);
     return result;

@@ -19,6 +19,7 @@ enum class OptimizerName { kAdamW, kSgd };
 enum class Schedule { kCosine, kStep, kConstant };
 enum class Metric { kAuroc, kAp, kLogLoss };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
+enum class DistBackend { kAuto, kNccl, kGloo };
 enum class Precision { kAuto, kFp32, kBf16 };
 
 // Their names in configs, for core/config.h.
@@ -45,6 +46,11 @@ inline core::EnumNames<Metric> enum_names(Metric) {
 inline core::EnumNames<DeviceChoice> enum_names(DeviceChoice) {
   static constexpr std::pair<DeviceChoice, std::string_view> names[] = {
       {DeviceChoice::kAuto, "auto"}, {DeviceChoice::kCpu, "cpu"}, {DeviceChoice::kCuda, "cuda"}};
+  return names;
+}
+inline core::EnumNames<DistBackend> enum_names(DistBackend) {
+  static constexpr std::pair<DistBackend, std::string_view> names[] = {
+      {DistBackend::kAuto, "auto"}, {DistBackend::kNccl, "nccl"}, {DistBackend::kGloo, "gloo"}};
   return names;
 }
 inline core::EnumNames<Precision> enum_names(Precision) {
@@ -171,6 +177,8 @@ struct TrainOptions {
   Precision precision = Precision::kAuto;     // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
   bool cuda_graph = true;                     // CUDA with adamw: capture the whole step in a graph
   int64_t profile_steps = 0;                  // steps traced after the first evaluation; 0: none
+  DistBackend backend = DistBackend::kAuto;  // several processes: auto (nccl on CUDA) | nccl | gloo
+  int64_t dist_timeout_s = 300;              // several processes: rendezvous and collectives
 
   template <class V>
   void visit(V& v) {
@@ -208,6 +216,13 @@ struct TrainOptions {
       "trace this many steps after the first evaluation with PyTorch's profiler (host "
       "operators; on a GPU every kernel and copy with its stream) into reports/trace.json, "
       "Chrome trace format; 0 means no trace");
+    v("backend", backend,
+      "with several processes (torchrun, srun, RANK and WORLD_SIZE): the c10d backend that "
+      "all-reduces the gradients; auto (nccl on CUDA, gloo on the CPU), nccl or gloo "
+      "(docs/DISTRIBUTED.md)");
+    v("dist_timeout_s", dist_timeout_s,
+      "with several processes: seconds the rendezvous and each collective may wait for the "
+      "other ranks before the run fails (exit 69) naming the ranks that are gone");
   }
 };
 

@@ -62,12 +62,23 @@ RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume
   return dir;
 }
 
+RunDirectory RunDirectory::follow(const std::string& path, const std::string& resumed,
+                                  const std::optional<registry::Resolved>& version) {
+  RunDirectory dir;
+  dir.path_ = path;
+  dir.writes_ = false;
+  dir.resumed_version_ = version;
+  if (!resumed.empty()) dir.resumed_ = core::verify_checkpoint(resumed);
+  return dir;
+}
+
 std::string RunDirectory::file(const std::string& name) const {
   return (fs::path(path_) / name).string();
 }
 
 void RunDirectory::status(const std::string& state, int64_t step, const std::string& reason,
                           int exit_code) {
+  if (!writes_) return;
   nlohmann::ordered_json s = {
       {"state", state}, {"step", step}, {"heartbeat", core::utc_timestamp()}, {"pid", ::getpid()}};
   if (exit_code >= 0) s["exit_code"] = exit_code;
@@ -82,10 +93,12 @@ void RunDirectory::heartbeat(int64_t step) {
 }
 
 void RunDirectory::write(const std::string& name, const std::string& text) const {
+  if (!writes_) return;
   core::atomic_write(file(name), text);
 }
 
 std::unique_ptr<core::JsonLinesWriter> RunDirectory::metrics_from(int64_t step) const {
+  if (!writes_) return nullptr;
   const std::string path = file("metrics.jsonl");
   if (fs::exists(path)) {
     std::istringstream in(core::read_file(path, "metrics"));

@@ -32,7 +32,14 @@ class RunDirectory {
   static RunDirectory open(const RunOptions& run, const std::string& resume,
                            const std::optional<registry::Resolved>& version = std::nullopt);
 
+  // Rank r > 0 of a data-parallel job: the run rank 0 opened at `path`, continuing the
+  // checkpoint `resumed` ("" for a fresh start). Rank 0 writes the run's files: here
+  // status(), heartbeat() and write() do nothing and metrics_from() returns nullptr.
+  static RunDirectory follow(const std::string& path, const std::string& resumed,
+                             const std::optional<registry::Resolved>& version);
+
   const std::string& path() const { return path_; }
+  bool writes() const { return writes_; }           // false on the ranks that follow rank 0
   std::string file(const std::string& name) const;  // path()/name
   std::string checkpoints() const { return file("checkpoints"); }
   // The checkpoint the run continues from, verified; nullopt for a fresh start.
@@ -60,6 +67,7 @@ class RunDirectory {
   std::optional<core::VerifiedCheckpoint> resumed_;
   std::optional<registry::Resolved> resumed_version_;
   std::chrono::steady_clock::time_point last_status_;
+  bool writes_ = true;
 };
 
 }  // namespace kiln::trainer

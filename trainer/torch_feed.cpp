@@ -54,12 +54,14 @@ const ModelBatch* TorchFeed::next() {
   source_ = b->source;
   if (feed_.gpu()) {
     batch_ = first_rows(buffers_[static_cast<std::size_t>(b->set)], b->rows);
-    return &batch_;
+  } else {
+    const ModelBatch host =
+        wrap(*b, b->rows, feed_.width(), feed_.categorical_width(), torch::kCPU);
+    auto to_device = [&](const torch::Tensor& t) { return t.defined() ? t.to(device_) : t; };
+    batch_ = {to_device(host.features), to_device(host.categorical), to_device(host.label),
+              to_device(host.weight)};
   }
-  const ModelBatch host = wrap(*b, b->rows, feed_.width(), feed_.categorical_width(), torch::kCPU);
-  auto to_device = [&](const torch::Tensor& t) { return t.defined() ? t.to(device_) : t; };
-  batch_ = {to_device(host.features), to_device(host.categorical), to_device(host.label),
-            to_device(host.weight)};
+  batch_.share = static_cast<double>(b->rows) / static_cast<double>(source_->global_rows);
   return &batch_;
 }
 

@@ -17,6 +17,9 @@ namespace kiln::trainer {
 // schema has them (else undefined).
 struct ModelBatch {
   torch::Tensor features, categorical, label, weight;
+  // Its rows' share of the global batch of all ranks (data-parallel training; 1 in one
+  // process): the weight of its gradient in the sum over the ranks.
+  double share = 1;
 };
 
 // The first `rows` rows of each of `batch`'s tensors (views; undefined ones stay undefined).

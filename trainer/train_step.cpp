@@ -4,6 +4,7 @@
 #include <c10/core/impl/VirtualGuardImpl.h>
 
 #include "core/errors.h"
+#include "trainer/distributed.h"
 #include "trainer/fused_step.h"
 
 namespace kiln::trainer {
@@ -45,7 +46,7 @@ class EagerStep final : public TrainStep {
       group.options().set_lr(kernels::scheduled_lr(schedule_, step));
     torch::Tensor loss = forward_loss(batch);
     optimizer_.zero_grad();
-    loss.backward();
+    backward(loss);
     if (optim_.grad_clip > 0)
       torch::nn::utils::clip_grad_norm_(model_.parameters(), optim_.grad_clip);
     optimizer_.step();
@@ -105,6 +106,16 @@ TrainStep::TrainStep(TabularModelImpl& model, const KilnConfig& config, torch::D
 
 TrainStep::~TrainStep() = default;
 
+void TrainStep::backward(const torch::Tensor& loss) {
+  if (sync_ == nullptr) {
+    loss.backward();
+    return;
+  }
+  sync_->begin();
+  loss.backward();
+  sync_->finish();
+}
+
 const torch::Tensor& TrainStep::loss_ring() const {
   static const torch::Tensor none;
   return none;
@@ -123,24 +134,32 @@ torch::Tensor TrainStep::forward_loss(const ModelBatch& batch) {
   auto per_row = [&](const torch::Tensor& t) {
     return ensemble && t.defined() ? t.unsqueeze(1).expand_as(logits) : t;
   };
-  return torch::binary_cross_entropy_with_logits(
+  torch::Tensor loss = torch::binary_cross_entropy_with_logits(
       logits.to(torch::kFloat32), per_row(batch.label),
       batch.weight.defined() ? std::optional<torch::Tensor>(per_row(batch.weight)) : std::nullopt,
       pos_weight_);
+  // With several ranks, this rank's part of the global batch's mean loss, times the ranks.
+  if (sync_ != nullptr) loss = loss * sync_->loss_scale(batch.share);
+  return loss;
 }
 
 std::unique_ptr<TrainStep> TrainStep::make(TabularModelImpl& model,
                                            torch::optim::Optimizer& optimizer,
                                            const KilnConfig& config, torch::Device device,
                                            double pos_weight, int64_t first_step,
-                                           const std::array<ModelBatch, 2>& graph_inputs) {
+                                           const std::array<ModelBatch, 2>& graph_inputs,
+                                           GradientSync* sync) {
+  std::unique_ptr<TrainStep> step;
 #if KILN_WITH_CUDA  // the fused AdamW kernel and CUDA graphs exist in CUDA builds only
   if (device.is_cuda() && config.optim.name == OptimizerName::kAdamW)
-    return make_fused_step(model, optimizer, config, device, pos_weight, first_step, graph_inputs);
+    step = make_fused_step(model, optimizer, config, device, pos_weight, first_step, graph_inputs);
 #else
   (void)graph_inputs;
 #endif
-  return std::make_unique<EagerStep>(model, optimizer, config, device, pos_weight, first_step);
+  if (!step)
+    step = std::make_unique<EagerStep>(model, optimizer, config, device, pos_weight, first_step);
+  step->sync_ = sync;
+  return step;
 }
 
 }  // namespace kiln::trainer

@@ -12,7 +12,9 @@
 // after a few eager warm-up steps and replayed for every full batch in either set of the
 // data path's buffers, a graph per set; the epoch's short last batch gets graphs of its
 // own at its second occurrence in each set (other sizes run eagerly). train.precision bf16
-// runs the forward under bf16 autocast. See docs/TRAINING.md.
+// runs the forward under bf16 autocast. With several processes, a GradientSync sums the
+// ranks' gradients between backward and clipping (so clipping sees the global norm); the
+// fused step is then not captured (docs/DISTRIBUTED.md). See docs/TRAINING.md.
 //
 // Not thread-safe. On CUDA, from construction to destruction the thread's current stream is
 // one of the step's own, at high priority (capture needs a non-default stream): evaluation
@@ -36,6 +38,8 @@
 
 namespace kiln::trainer {
 
+class GradientSync;  // trainer/distributed.h
+
 // The learning-rate schedule `options` give for a run of `steps` steps.
 kernels::LrSchedule lr_schedule(const OptimOptions& options, int64_t steps);
 
@@ -48,12 +52,14 @@ class TrainStep {
   // on resume) outlive the step. The first run() is step `first_step` (0-based; the resumed
   // step on resume) of config.train.steps. `graph_inputs`: the two sets of buffers the data
   // path fills in turns (TorchFeed::buffers()); a step over all the rows of one set replays
-  // that set's captured graph. ConfigError for bf16 off CUDA.
+  // that set's captured graph. `sync` (several processes; it outlives the step) all-reduces
+  // the gradients after backward. ConfigError for bf16 off CUDA.
   static std::unique_ptr<TrainStep> make(TabularModelImpl& model,
                                          torch::optim::Optimizer& optimizer,
                                          const KilnConfig& config, torch::Device device,
                                          double pos_weight, int64_t first_step,
-                                         const std::array<ModelBatch, 2>& graph_inputs);
+                                         const std::array<ModelBatch, 2>& graph_inputs,
+                                         GradientSync* sync = nullptr);
   virtual ~TrainStep();
   TrainStep(const TrainStep&) = delete;
   TrainStep& operator=(const TrainStep&) = delete;
@@ -76,13 +82,19 @@ class TrainStep {
  protected:
   TrainStep(TabularModelImpl& model, const KilnConfig& config, torch::Device device,
             double pos_weight);
-  // The forward pass (under autocast where bf16 is on) and the loss, in float32.
+  // The forward pass (under autocast where bf16 is on) and the loss, in float32; with
+  // several ranks scaled by GradientSync::loss_scale (so the ranks' mean is the global
+  // batch's mean loss).
   torch::Tensor forward_loss(const ModelBatch& batch);
+  // loss.backward(); with several ranks, the gradients then averaged over them, the sums
+  // overlapping the backward pass.
+  void backward(const torch::Tensor& loss);
 
   TabularModelImpl& model_;
   OptimOptions optim_;
   kernels::LrSchedule schedule_;
   torch::Tensor pos_weight_;
+  GradientSync* sync_ = nullptr;
 
  private:
   std::optional<c10::StreamGuard> stream_;  // in the base: the last member to go

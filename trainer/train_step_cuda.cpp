@@ -61,7 +61,8 @@ class FusedStep final : public TrainStep {
     ++next_step_;
     const int64_t rows = batch.features.size(0);
     const int set = set_of(batch);
-    if (Graph* g = graph_wanted_ && set >= 0 ? graph_for(rows, set) : nullptr) {
+    // With several ranks the step's all-reduce is not captured (docs/DISTRIBUTED.md).
+    if (Graph* g = graph_wanted_ && sync_ == nullptr && set >= 0 ? graph_for(rows, set) : nullptr) {
       if (!g->graph && g->warmups < warmups_before_capture()) {
         ++g->warmups;
         return fused_step(batch);
@@ -103,7 +104,7 @@ class FusedStep final : public TrainStep {
   torch::Tensor fused_step(const ModelBatch& batch) {
     model_.zero_grad(true);
     torch::Tensor loss = forward_loss(batch);
-    loss.backward();
+    backward(loss);
     void* stream = c10::cuda::getCurrentCUDAStream().stream();
     kernels::record_step(schedule_, device_step_.data_ptr<int64_t>(), lr_.data_ptr<float>(),
                          loss.data_ptr<float>(), loss_ring_.data_ptr<float>(), TrainStep::kLossRing,

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -14,9 +15,11 @@ namespace {
 
 using json = nlohmann::json;
 
-// state.json's integer `key` in [low, high]; DataError naming the file and key otherwise.
+// state.json's integer `key` in [low, high] (`fallback` when absent, if given); DataError
+// naming the file and key otherwise.
 int64_t integer(const json& state, const char* key, int64_t low, int64_t high,
-                const std::string& path) {
+                const std::string& path, std::optional<int64_t> fallback = std::nullopt) {
+  if (fallback && !state.contains(key)) return *fallback;
   KILN_CHECK(state.contains(key) && state[key].is_number_integer(), DataError, path,
              ": no integer '", key, "'");
   const auto value = state[key].get<int64_t>();
@@ -31,7 +34,7 @@ std::string TrainingState::to_json_text() const {
   nlohmann::ordered_json steps = nlohmann::ordered_json::object();
   for (const auto& [name, count] : optimizer_steps)
     steps[name] = count;
-  const nlohmann::ordered_json state = {
+  nlohmann::ordered_json state = {
       {"step", step},
       {"epoch", cursor.epoch},
       {"batch", cursor.batch},
@@ -42,7 +45,13 @@ std::string TrainingState::to_json_text() const {
       {"evals_without_gain", evals_without_gain},
       {"lr", lr},
       {"rng_cpu", core::to_hex(rng_cpu)},
-      {"optimizer_steps", steps}};
+      {"optimizer_steps", steps},
+      {"world_size", world_size}};
+  if (world_size > 1) {
+    state["rng_cpu_ranks"] = nlohmann::ordered_json::array();
+    for (const std::string& bytes : rng_cpu_ranks)
+      state["rng_cpu_ranks"].push_back(core::to_hex(bytes));
+  }
   return state.dump(1) + "\n";
 }
 
@@ -71,6 +80,22 @@ TrainingState TrainingState::read(const std::string& checkpoint) {
     const std::optional<std::string> bytes = core::from_hex(state["rng_cpu"].get<std::string>());
     KILN_CHECK(bytes.has_value(), DataError, path, ": rng_cpu is not hexadecimal");
     s.rng_cpu = *bytes;
+  }
+  s.world_size = static_cast<int>(integer(state, "world_size", 1, 1 << 20, path, 1));
+  if (s.world_size > 1) {
+    const auto* ranks = state.contains("rng_cpu_ranks") ? &state["rng_cpu_ranks"] : nullptr;
+    KILN_CHECK(ranks != nullptr && ranks->is_array() &&
+                   ranks->size() == static_cast<std::size_t>(s.world_size - 1),
+               DataError, path, ": rng_cpu_ranks must list the generator states of ranks 1 to ",
+               s.world_size - 1);
+    for (const json& text : *ranks) {
+      const std::optional<std::string> bytes =
+          text.is_string() ? core::from_hex(text.get<std::string>()) : std::nullopt;
+      KILN_CHECK(bytes.has_value(), DataError, path,
+                 ": rng_cpu_ranks holds a value that is not "
+                 "hexadecimal");
+      s.rng_cpu_ranks.push_back(*bytes);
+    }
   }
   if (state.contains("optimizer_steps")) {
     const json& steps = state["optimizer_steps"];

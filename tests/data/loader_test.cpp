@@ -219,8 +219,8 @@ TEST(Loader, RanksReadDisjointRowsAndTheSameNumberOfBatches) {
     count = static_cast<int64_t>(ids.size());
     EXPECT_EQ(count, loader.rows_per_epoch());
   }
-  // All ranks together cover everything but the remainder of 40003 / 3.
-  EXPECT_EQ(static_cast<int64_t>(seen.size()), 40002);
+  // All ranks together cover every row: the last global batch (67 rows) has a part for each.
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), 40003);
 }
 
 TEST(Loader, ReadsGzipShardsAndSeveralDatasetsTogether) {
@@ -332,6 +332,49 @@ std::vector<Row> batch_rows(const Batch& b) {
   for (int64_t i = 0; i < b.rows; ++i)
     rows.push_back(row_at(b, b.row(i)));
   return rows;
+}
+
+// What makes data-parallel training equal to one process on the whole batch: at every step
+// the ranks' batches, rank by rank, are the batch one loader with W times the batch size
+// gives, in both modes, over epochs and from a resumed cursor.
+TEST(Loader, RanksTogetherReadTheBatchOfOneLoaderWithTheirSummedBatchSize) {
+  TempDir dir;
+  auto ds = make_dataset(dir / "ds", 20011, 20011, {500, 0, false, false});
+  for (const int world : {2, 3}) {
+    for (const bool gather : {false, true}) {
+      LoaderOptions one;
+      one.batch_size = 300 * world;
+      one.shuffle_window = 2500;
+      one.block_rows = 500;
+      one.seed = 7;
+      one.gather = gather;
+      Loader whole({ds}, one);
+      std::vector<std::unique_ptr<Loader>> ranks;
+      for (int r = 0; r < world; ++r) {
+        LoaderOptions o = one;
+        o.batch_size = 300;
+        o.rank = r;
+        o.world_size = world;
+        ranks.push_back(std::make_unique<Loader>(std::vector{ds}, o));
+        ranks.back()->seek({1, 3});
+      }
+      whole.seek({1, 3});
+      ASSERT_EQ(ranks[0]->batches_per_epoch(), whole.batches_per_epoch());
+      for (int64_t step = 0; step < 2 * whole.batches_per_epoch(); ++step) {
+        const Batch* want = whole.next();
+        std::vector<Row> got;
+        for (auto& rank : ranks) {
+          const Batch* b = rank->next();
+          ASSERT_EQ(b == nullptr, want == nullptr) << "step " << step;
+          if (b == nullptr) continue;
+          const std::vector<Row> ids = batch_rows(*b);
+          got.insert(got.end(), ids.begin(), ids.end());
+        }
+        if (want != nullptr)
+          ASSERT_EQ(got, batch_rows(*want)) << "world " << world << " step " << step;
+      }
+    }
+  }
 }
 
 // The rows of a gather-mode window, from the ring `b` points into.

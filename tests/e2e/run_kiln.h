@@ -36,11 +36,11 @@ struct KilnChild {
   std::string out_path, err_path;
 };
 
-// Starts kiln with `args`; `env` entries are set in the child (value "" unsets). Runs in
-// `cwd` when given.
-inline KilnChild start_kiln(const std::vector<std::string>& args,
-                            const std::map<std::string, std::string>& env = {},
-                            const std::string& cwd = "") {
+// Starts `program` (a path) with `args`; `env` entries are set in the child (value ""
+// unsets). Runs in `cwd` when given.
+inline KilnChild start_program(const std::string& program, const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& env = {},
+                               const std::string& cwd = "") {
   namespace fs = std::filesystem;
   static int counter = 0;
   fs::path base = fs::temp_directory_path() /
@@ -61,14 +61,21 @@ inline KilnChild start_kiln(const std::vector<std::string>& args,
         ::setenv(k.c_str(), v.c_str(), 1);
     }
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
-    std::vector<char*> argv{const_cast<char*>(KILN_BINARY)};
+    std::vector<char*> argv{const_cast<char*>(program.c_str())};
     for (const auto& a : args)
       argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    ::execv(KILN_BINARY, argv.data());
+    ::execv(program.c_str(), argv.data());
     ::_exit(127);
   }
   return {child, out_path, err_path};
+}
+
+// Starts kiln with `args` (see start_program).
+inline KilnChild start_kiln(const std::vector<std::string>& args,
+                            const std::map<std::string, std::string>& env = {},
+                            const std::string& cwd = "") {
+  return start_program(KILN_BINARY, args, env, cwd);
 }
 
 // The whole content of a file ("" when it cannot be read).

@@ -127,6 +127,29 @@ TEST_F(SweepCli, AGridSweepsBestIsTheBestOfItsTrialsResultsAndItsConfigTrainsAsI
   EXPECT_EQ(json::parse(status.out)["counts"]["completed"], 4);
 }
 
+// --trials-per-gpu K with --gpus: K workers on each GPU (CUDA_VISIBLE_DEVICES; on this
+// machine the trials train on the CPU), len(gpus) x K in all.
+TEST_F(SweepCli, TrialsPerGpuStartsThatManyWorkersOnEachGpu) {
+  auto made = init(20, 10, "optim.lr: [0.001, 0.002, 0.005, 0.01]\n",
+                   {"--sampler", "grid", "--scheduler", "none"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto alone = run_kiln({"sweep", "run", "--dir", sweep().string(), "--trials-per-gpu", "2"});
+  EXPECT_EQ(alone.exit_code, 64) << alone.err;
+  EXPECT_NE(alone.last_err_line().find("--trials-per-gpu needs --gpus"), std::string::npos)
+      << alone.err;
+  auto both = run_kiln({"sweep", "run", "--dir", sweep().string(), "--gpus", "0", "--workers", "2",
+                        "--trials-per-gpu", "2"});
+  EXPECT_EQ(both.exit_code, 64) << both.err;
+  auto ran = run_kiln(
+      {"sweep", "run", "--dir", sweep().string(), "--gpus", "0,1", "--trials-per-gpu", "2"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_NE(ran.out.find("4 of 4 trials finished"), std::string::npos) << ran.out;
+  std::set<std::string> workers;
+  for (const json& e : journal(sweep()))
+    if (e.contains("worker")) workers.insert(e["worker"].get<std::string>());
+  EXPECT_EQ(workers.size(), 4u) << slurp(sweep() / "journal.jsonl");
+}
+
 // ASHA: trials pause at rungs 3 and 9 and the promoted ones resume from their own
 // checkpoint, so a trial that reached the last rung has the weights of one uninterrupted
 // `kiln fit` of its config. Compared to 1e-2 relative, not bitwise: on this machine two

@@ -65,6 +65,18 @@ TEST(AutoConfig, FiveMillionRowsGetTheLargestBatchAStepCapAndOneModel) {
   EXPECT_EQ(config.optim.warmup_steps.get(), 100);
 }
 
+// A data-parallel job of 4 ranks: the global batch and the schedule of one process, each
+// rank a quarter of the batch.
+TEST(AutoConfig, RanksShareTheBatchOneProcessWouldTakeAndKeepItsSchedule) {
+  KilnConfig one, four;
+  chosen(one, 5000000);
+  const auto c = resolve_auto(four, {"train.h5", 5000000, 4, 1, 4});
+  EXPECT_EQ(four.data.batch_size.get(), 1024);
+  EXPECT_EQ(four.train.steps.get(), one.train.steps.get());
+  EXPECT_EQ(four.train.eval_every.get(), one.train.eval_every.get());
+  EXPECT_NE(c.front().why.find("shared by 4 ranks"), std::string::npos) << c.front().why;
+}
+
 TEST(AutoConfig, GivenValuesAreKeptAndTheRestFollowFromThem) {
   KilnConfig config;
   config.data.batch_size.value = 64;

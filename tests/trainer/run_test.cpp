@@ -59,6 +59,30 @@ TEST(TrainingState, WhatIsWrittenReadsBackTheSame) {
   EXPECT_EQ(json["epoch"], 2);
 }
 
+// A data-parallel job's state: every rank's generator, in rank order.
+TEST(TrainingState, ADataParallelJobsStateKeepsEveryRanksGenerator) {
+  TempDir dir;
+  TrainingState s = sample_state();
+  s.world_size = 3;
+  s.rng_cpu_ranks = {std::string("\x01\x02", 2), std::string("\x03", 1)};
+  const TrainingState back = TrainingState::read(with_state(dir, s.to_json_text()));
+  EXPECT_EQ(back.world_size, 3);
+  EXPECT_EQ(back.rng_cpu_ranks, s.rng_cpu_ranks);
+  nlohmann::json bad = nlohmann::json::parse(s.to_json_text());
+  bad["rng_cpu_ranks"][1] = "zz";
+  TempDir other;
+  EXPECT_NE(error_of<DataError>([&] {
+              TrainingState::read(with_state(other, bad.dump()));
+            }).find("rng_cpu_ranks holds a value that is not hexadecimal"),
+            std::string::npos);
+  // A single process's state says world_size 1; one written before the key existed reads so.
+  nlohmann::json old = nlohmann::json::parse(sample_state().to_json_text());
+  EXPECT_EQ(old["world_size"], 1);
+  old.erase("world_size");
+  TempDir older;
+  EXPECT_EQ(TrainingState::read(with_state(older, old.dump())).world_size, 1);
+}
+
 TEST(TrainingState, NoBestValueYetIsNullAndReadsAsNone) {
   TempDir dir;
   TrainingState s = sample_state();
@@ -85,7 +109,9 @@ TEST(TrainingState, EachBadFieldIsRefusedNamingTheFileAndKey) {
         Case{"rng_cpu", "0g", "rng_cpu is not hexadecimal"},
         Case{"rng_cpu", 7, "rng_cpu is not a string"},
         Case{"optimizer_steps", {{"w", -1}}, "optimizer_steps['w'] is not a step"},
-        Case{"optimizer_steps", 5, "optimizer_steps is not an object"}}) {
+        Case{"optimizer_steps", 5, "optimizer_steps is not an object"},
+        Case{"world_size", 0, "'world_size' is 0, outside [1, "},
+        Case{"world_size", 3, "rng_cpu_ranks must list the generator states of ranks 1 to 2"}}) {
     TempDir dir;
     nlohmann::json bad = good;
     bad[c.key] = c.value;

@@ -183,6 +183,12 @@ void add_run(CLI::App& sweep) {
   run->add_option("--gpus", *gpus,
                   "comma-separated GPU ids; worker i sees gpus[i mod n] as CUDA_VISIBLE_DEVICES "
                   "(several workers may share a GPU)");
+  run->add_option("--trials-per-gpu", options->trials_per_gpu,
+                  "with --gpus: run K trials at once on each GPU (K workers a GPU, "
+                  "len(gpus) x K in all, instead of --workers); small models leave a GPU idle "
+                  "between their kernels, and K trials fill it")
+      ->check(CLI::Range(1, 64))
+      ->excludes("--workers");
   run->callback([options, gpus] {
     options->kiln = self_path();
     options->gpus.clear();

@@ -1,0 +1,331 @@
+#include "trainer/distributed.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+#include <thread>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "trainer/dist_backends.h"
+
+namespace kiln::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? "" : value;
+}
+
+// An exception's first line: c10's messages go on with a C++ stack trace.
+std::string first_line(const std::exception& e) {
+  const std::string text = e.what();
+  return text.substr(0, text.find('\n'));
+}
+
+// Under torchrun, whose agent hosts the rendezvous store (TORCHELASTIC_USE_AGENT_STORE), a
+// client of the agent's store; else rank 0 serves one at MASTER_ADDR:MASTER_PORT. The
+// agent's store outlives restarted workers: keys go under a prefix of this attempt, so that
+// a restart never reads a failed attempt's keys (as PyTorch's init_process_group does).
+c10::intrusive_ptr<c10d::Store> open_store(const core::Topology& t,
+                                           std::chrono::milliseconds timeout) {
+  KILN_CHECK(!t.master_addr.empty() && t.master_port > 0, ConfigError, "a job of ", t.world_size,
+             " processes (", t.source,
+             ") needs MASTER_ADDR and MASTER_PORT: where rank 0 serves the rendezvous");
+  const bool agent = env("TORCHELASTIC_USE_AGENT_STORE") == "True";
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<uint16_t>(t.master_port);
+  o.isServer = !agent && t.rank == 0;
+  o.numWorkers = t.world_size;
+  o.waitWorkers = false;  // the backend's rendezvous waits for every rank
+  o.timeout = timeout;
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(t.master_addr, o);
+  } catch (const std::exception& e) {
+    throw UnavailableError(
+        detail::concat(o.isServer ? "cannot serve" : "cannot reach", " the rendezvous at ",
+                       t.master_addr, ":", t.master_port, " (MASTER_ADDR, MASTER_PORT) within ",
+                       std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                       " s (train.dist_timeout_s): ", first_line(e)));
+  }
+  const std::string prefix =
+      agent ? "/kiln/attempt_" + env("TORCHELASTIC_RESTART_COUNT") : std::string("/kiln");
+  return c10::make_intrusive<c10d::PrefixStore>(prefix, store);
+}
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string text = ranks.size() == 1 ? "rank " : "ranks ";
+  for (std::size_t i = 0; i < ranks.size(); ++i)
+    text += (i == 0 ? "" : ", ") + std::to_string(ranks[i]);
+  return text;
+}
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(const core::Topology& topology, DistBackend backend,
+                           torch::Device device, std::chrono::seconds timeout)
+    : rank_(topology.rank), world_size_(topology.world_size), timeout_(timeout), device_(device) {
+  KILN_ASSERT(world_size_ > 1, "a process group of one process");
+  if (backend == DistBackend::kAuto)
+    backend = device.is_cuda() ? DistBackend::kNccl : DistBackend::kGloo;
+  backend_name_ = std::string(core::enum_name(backend));
+  KILN_CHECK(backend != DistBackend::kNccl || device.is_cuda(), ConfigError,
+             "train.backend: nccl needs CUDA devices (train.device is ", device.str(),
+             "); use gloo or auto");
+  store_ = open_store(topology, timeout);
+  auto scoped = c10::make_intrusive<c10d::PrefixStore>("/" + backend_name_, store_);
+  try {
+    backend_ = backend == DistBackend::kNccl
+                   ? make_nccl_backend(scoped, rank_, world_size_, timeout, device)
+                   : make_gloo_backend(scoped, rank_, world_size_, timeout);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw UnavailableError(detail::concat(
+        "rank ", rank_, " of ", world_size_, " could not join the ", backend_name_,
+        " process group within ", timeout.count(), " s (train.dist_timeout_s): ", first_line(e)));
+  }
+  core::log_info(detail::concat("rank ", rank_, " of ", world_size_, " joined the ", backend_name_,
+                                " process group (rendezvous ", topology.master_addr, ":",
+                                topology.master_port, ", ", topology.source, ")"));
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+std::string ProcessGroup::lost_ranks() {
+  // Every survivor checks in; whoever has not after a few seconds is named.
+  const auto deadline =
+      Clock::now() + std::min<std::chrono::seconds>(timeout_, std::chrono::seconds(5));
+  try {
+    store_->set("failed/" + std::to_string(rank_), std::vector<uint8_t>{1});
+    std::vector<int> missing;
+    for (int r = 0; r < world_size_; ++r) {
+      const std::vector<std::string> key = {"failed/" + std::to_string(r)};
+      while (!store_->check(key) && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!store_->check(key)) missing.push_back(r);
+    }
+    if (missing.empty()) return "every rank is still there (a network failure?)";
+    return rank_list(missing) + (missing.size() == 1 ? " is" : " are") +
+           " gone (crashed, killed or hung)";
+  } catch (const std::exception&) {
+    return "the rendezvous store is gone too: rank 0, which serves it, is gone";
+  }
+}
+
+template <class Work>
+void ProcessGroup::collective(const char* what, Work&& work) {
+  c10::intrusive_ptr<c10d::Work> started;
+  try {
+    started = work();
+  } catch (const std::exception& e) {
+    fail(what, e);
+  }
+  wait(started, what);
+}
+
+void ProcessGroup::wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
+  try {
+    work->wait();
+  } catch (const std::exception& e) {
+    fail(what, e);
+  }
+}
+
+void ProcessGroup::fail(const char* what, const std::exception& e) {
+  const std::string cause = first_line(e);
+  throw UnavailableError(detail::concat(what, " failed on rank ", rank_, " of ", world_size_, ": ",
+                                        lost_ranks(), " (", backend_name_, ": ", cause, ")"));
+}
+
+c10::intrusive_ptr<c10d::Work> ProcessGroup::start_all_reduce_sum(torch::Tensor tensor) {
+  std::vector<torch::Tensor> tensors = {tensor};
+  try {
+    return backend_->allreduce(tensors);
+  } catch (const std::exception& e) {
+    fail("an all-reduce", e);
+  }
+}
+
+std::string ProcessGroup::from_rank0(const std::string& key, const std::string& text) {
+  try {
+    if (rank_ == 0) {
+      store_->set("share/" + key, std::vector<uint8_t>(text.begin(), text.end()));
+      return text;
+    }
+    const std::vector<uint8_t> bytes = store_->get("share/" + key);
+    return {bytes.begin(), bytes.end()};
+  } catch (const std::exception& e) {
+    throw UnavailableError(detail::concat("rank ", rank_, " could not get ", key,
+                                          " from rank 0 within ", timeout_.count(),
+                                          " s (train.dist_timeout_s): ", first_line(e)));
+  }
+}
+
+void ProcessGroup::check_same_config(const std::string& config) {
+  const std::string leader = from_rank0("config", config);
+  std::string differs;  // this rank's first line that is not rank 0's
+  if (config != leader) {
+    auto lines = [](const std::string& text) {
+      std::vector<std::string> out;
+      for (std::size_t at = 0; at <= text.size();) {
+        const std::size_t end = std::min(text.find('\n', at), text.size());
+        out.push_back(text.substr(at, end - at));
+        at = end + 1;
+      }
+      return out;
+    };
+    const auto mine = lines(config), theirs = lines(leader);
+    std::size_t i = 0;
+    while (i < mine.size() && i < theirs.size() && mine[i] == theirs[i])
+      ++i;
+    differs =
+        detail::concat("line ", i + 1, ": this rank has '", i < mine.size() ? mine[i] : "(end)",
+                       "', rank 0 has '", i < theirs.size() ? theirs[i] : "(end)", "'");
+  }
+  torch::Tensor flags = torch::zeros({world_size_}, torch::dtype(torch::kInt32));
+  flags[rank_] = differs.empty() ? 0 : 1;
+  all_reduce_sum(flags);
+  std::vector<int> ranks;
+  for (int r = 0; r < world_size_; ++r) {
+    if (flags[r].item<int>() != 0) ranks.push_back(r);
+  }
+  if (ranks.empty()) return;
+  KILN_CHECK(differs.empty(), ConfigError, "rank ", rank_,
+             "'s resolved config differs from rank 0's at ", differs,
+             "; every rank of a job must run the same config");
+  throw ConfigError(rank_list(ranks) + " of " + std::to_string(world_size_) +
+                    " resolved another config than rank 0 (its log names the first difference); "
+                    "every rank of a job must run the same config");
+}
+
+void ProcessGroup::broadcast(std::vector<torch::Tensor> tensors) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat_parts;
+  for (const torch::Tensor& t : tensors)
+    flat_parts.push_back(t.detach().reshape({-1}).to(device_, torch::kFloat32));
+  std::vector<torch::Tensor> flat = {torch::cat(flat_parts)};
+  collective("the broadcast of rank 0's parameters", [&] { return backend_->broadcast(flat); });
+  int64_t at = 0;
+  for (torch::Tensor& t : tensors) {
+    t.detach().copy_(flat[0].narrow(0, at, t.numel()).view(t.sizes()));
+    at += t.numel();
+  }
+}
+
+void ProcessGroup::all_reduce_sum(torch::Tensor tensor) {
+  std::vector<torch::Tensor> on_device = {tensor.to(device_)};
+  collective("an all-reduce", [&] { return backend_->allreduce(on_device); });
+  if (!on_device[0].is_same(tensor)) tensor.copy_(on_device[0]);
+}
+
+bool ProcessGroup::any(bool flag) {
+  torch::Tensor count = torch::full({1}, flag ? 1 : 0, torch::dtype(torch::kInt32));
+  all_reduce_sum(count);
+  return count.item<int>() > 0;
+}
+
+std::vector<std::string> ProcessGroup::all_gather(const std::string& bytes) {
+  const auto n = static_cast<int64_t>(bytes.size());
+  torch::Tensor mine = torch::empty({n}, torch::dtype(torch::kUInt8));
+  std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  std::vector<torch::Tensor> input = {mine.to(device_)};
+  std::vector<std::vector<torch::Tensor>> output(1);
+  for (int r = 0; r < world_size_; ++r)
+    output[0].push_back(torch::empty({n}, input[0].options()));
+  collective("an all-gather", [&] { return backend_->allgather(output, input); });
+  std::vector<std::string> out;
+  for (const torch::Tensor& t : output[0]) {
+    const torch::Tensor host = t.to(torch::kCPU);
+    out.emplace_back(reinterpret_cast<const char*>(host.data_ptr<uint8_t>()),
+                     static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+void ProcessGroup::barrier() {
+  collective("a barrier", [&] { return backend_->barrier(); });
+}
+
+GradientSync::GradientSync(ProcessGroup& group, TabularModelImpl& model) : group_(group) {
+  for (const torch::Tensor& p : model.parameters()) {
+    if (p.requires_grad()) params_.push_back(p);
+  }
+  KILN_ASSERT(!params_.empty(), "a model without parameters");
+  place_.resize(params_.size());
+  std::vector<int64_t> sizes;  // of each bucket, in values
+  for (std::size_t i = params_.size(); i-- > 0;) {
+    const int64_t bytes = params_[i].numel() * static_cast<int64_t>(params_[i].element_size());
+    if (buckets_.empty() || (sizes.back() > 0 && (sizes.back() * 4 + bytes) > kBucketBytes)) {
+      buckets_.emplace_back();
+      sizes.push_back(0);
+    }
+    place_[i] = {buckets_.size() - 1, sizes.back()};
+    buckets_.back().params.push_back(i);
+    sizes.back() += params_[i].numel();
+  }
+  for (std::size_t b = 0; b < buckets_.size(); ++b)
+    buckets_[b].flat = torch::zeros({sizes[b]}, params_[0].options().requires_grad(false));
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    params_[i].register_hook([this, i](const torch::Tensor& grad) { arrived(i, grad); });
+}
+
+void GradientSync::begin() {
+  next_ = 0;
+  for (Bucket& b : buckets_)
+    b.arrived = 0;
+}
+
+void GradientSync::arrived(std::size_t param, const torch::Tensor& grad) {
+  torch::NoGradGuard no_grad;
+  const auto [b, offset] = place_[param];
+  Bucket& bucket = buckets_[b];
+  bucket.flat.narrow(0, offset, grad.numel()).copy_(grad.reshape({-1}));
+  ++bucket.arrived;
+  start_ready_buckets();
+}
+
+void GradientSync::start_ready_buckets() {
+  while (next_ < buckets_.size() &&
+         buckets_[next_].arrived == static_cast<int>(buckets_[next_].params.size())) {
+    Bucket& bucket = buckets_[next_++];
+    bucket.flat.div_(group_.world_size());
+    bucket.work = group_.start_all_reduce_sum(bucket.flat);
+  }
+}
+
+void GradientSync::finish() {
+  torch::NoGradGuard no_grad;
+  // A parameter backward did not reach adds nothing: its bucket starts with zeros there.
+  for (std::size_t b = next_; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    for (std::size_t i : bucket.params) {
+      if (!params_[i].grad().defined())
+        bucket.flat.narrow(0, place_[i].second, params_[i].numel()).zero_();
+    }
+    bucket.arrived = static_cast<int>(bucket.params.size());
+  }
+  start_ready_buckets();
+  const auto start = Clock::now();
+  for (Bucket& bucket : buckets_) {
+    group_.wait(bucket.work, "the all-reduce of the gradients");
+    bucket.work.reset();
+  }
+  exposed_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    torch::Tensor p = params_[i];
+    const auto [b, offset] = place_[i];
+    const torch::Tensor sum = buckets_[b].flat.narrow(0, offset, p.numel()).view(p.sizes());
+    if (p.grad().defined())
+      p.mutable_grad().copy_(sum);
+    else
+      p.mutable_grad() = sum.clone();
+  }
+}
+
+}  // namespace kiln::trainer
