@@ -65,6 +65,8 @@ void validate(const TrainOptions& t) {
              t.steps.value.value_or(0), "), got ", t.stop_at);
   check_positive(t.keep_last, "train.keep_last");
   check_positive(t.dist_timeout_s, "train.dist_timeout_s");
+  KILN_CHECK(t.dist_bucket_mb > 0 && t.dist_bucket_mb <= 1024, ConfigError,
+             "train.dist_bucket_mb: must be in (0, 1024], got ", t.dist_bucket_mb);
   check_at_least(t.patience, int64_t{0}, "train.patience");
   KILN_CHECK(t.profile_steps >= 0, ConfigError, "train.profile_steps: must be >= 0, got ",
              t.profile_steps);

@@ -252,25 +252,29 @@ void ProcessGroup::barrier() {
   collective("a barrier", [&] { return backend_->barrier(); });
 }
 
-GradientSync::GradientSync(ProcessGroup& group, TabularModelImpl& model) : group_(group) {
+GradientSync::GradientSync(ProcessGroup& group, TabularModelImpl& model, int64_t bucket_bytes)
+    : group_(group) {
   for (const torch::Tensor& p : model.parameters()) {
     if (p.requires_grad()) params_.push_back(p);
   }
   KILN_ASSERT(!params_.empty(), "a model without parameters");
   place_.resize(params_.size());
-  std::vector<int64_t> sizes;  // of each bucket, in values
+  std::vector<int64_t> sizes;  // of each bucket, in bytes
   for (std::size_t i = params_.size(); i-- > 0;) {
     const int64_t bytes = params_[i].numel() * static_cast<int64_t>(params_[i].element_size());
-    if (buckets_.empty() || (sizes.back() > 0 && (sizes.back() * 4 + bytes) > kBucketBytes)) {
+    const int64_t cap =
+        buckets_.size() == 1 ? std::min(bucket_bytes, kFirstBucketBytes) : bucket_bytes;
+    if (buckets_.empty() || (sizes.back() > 0 && sizes.back() + bytes > cap)) {
       buckets_.emplace_back();
       sizes.push_back(0);
     }
-    place_[i] = {buckets_.size() - 1, sizes.back()};
+    place_[i] = {buckets_.size() - 1, sizes.back() / params_[i].element_size()};
     buckets_.back().params.push_back(i);
-    sizes.back() += params_[i].numel();
+    sizes.back() += bytes;
   }
   for (std::size_t b = 0; b < buckets_.size(); ++b)
-    buckets_[b].flat = torch::zeros({sizes[b]}, params_[0].options().requires_grad(false));
+    buckets_[b].flat = torch::zeros({sizes[b] / params_[0].element_size()},
+                                    params_[0].options().requires_grad(false));
   for (std::size_t i = 0; i < params_.size(); ++i)
     params_[i].register_hook([this, i](const torch::Tensor& grad) { arrived(i, grad); });
 }

@@ -91,16 +91,18 @@ class ProcessGroup {
 // batch). So pos_weight and sample weights mean what they mean in one process, at any world
 // size, and so do the losses the ranks report, averaged.
 //
-// The sums overlap the backward pass: the parameters are cut into buckets of about
-// kBucketBytes in the reverse of their order (backward reaches the last layers first), a
-// hook on each parameter copies its gradient into its bucket, and a bucket whose gradients
-// are all in is all-reduced at once, asynchronously, while backward goes on. Buckets start in
-// their order on every rank (collectives must match). finish() waits for the rest.
+// The sums overlap the backward pass: the parameters are cut into buckets of at most
+// `bucket_bytes` (the first at most kFirstBucketBytes, as DistributedDataParallel does) in the
+// reverse of their order (backward reaches the last layers first), a hook on each parameter
+// copies its gradient into its bucket, and a bucket whose gradients are all in is
+// all-reduced at once, asynchronously, while backward goes on. Buckets start in their order
+// on every rank (collectives must match). finish() waits for the rest.
 class GradientSync {
  public:
-  static constexpr int64_t kBucketBytes = 256 * 1024;
+  static constexpr int64_t kFirstBucketBytes = 1 << 20;
 
-  GradientSync(ProcessGroup& group, TabularModelImpl& model);
+  GradientSync(ProcessGroup& group, TabularModelImpl& model, int64_t bucket_bytes);
+  std::size_t buckets() const { return buckets_.size(); }
   // What a rank's mean loss over a batch with `share` of the global batch's rows is scaled by.
   double loss_scale(double share) const { return share * group_.world_size(); }
   // Before backward.

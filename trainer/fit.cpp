@@ -168,7 +168,12 @@ class Trainer {
     if (resumed) restore();
     if (group_) {
       group_->broadcast(model_->parameters());  // every rank starts from rank 0's weights
-      sync_ = std::make_unique<GradientSync>(*group_, *model_);
+      sync_ = std::make_unique<GradientSync>(*group_, *model_,
+                                             static_cast<int64_t>(t_.dist_bucket_mb * (1 << 20)));
+      if (leader_)
+        core::log_info(detail::concat("gradients all-reduced in ", sync_->buckets(), " bucket",
+                                      sync_->buckets() == 1 ? "" : "s", " (train.dist_bucket_mb ",
+                                      t_.dist_bucket_mb, ")"));
     }
     run_.write("config.resolved.yaml", yaml_);
     write_run_json();

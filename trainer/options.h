@@ -179,6 +179,7 @@ struct TrainOptions {
   int64_t profile_steps = 0;                  // steps traced after the first evaluation; 0: none
   DistBackend backend = DistBackend::kAuto;  // several processes: auto (nccl on CUDA) | nccl | gloo
   int64_t dist_timeout_s = 300;              // several processes: rendezvous and collectives
+  double dist_bucket_mb = 25;                // several processes: gradient buckets (MiB)
 
   template <class V>
   void visit(V& v) {
@@ -223,6 +224,10 @@ struct TrainOptions {
     v("dist_timeout_s", dist_timeout_s,
       "with several processes: seconds the rendezvous and each collective may wait for the "
       "other ranks before the run fails (exit 69) naming the ranks that are gone");
+    v("dist_bucket_mb", dist_bucket_mb,
+      "with several processes: the gradients are all-reduced in buckets of at most this many "
+      "MiB (the first, of the last layers, at most 1 MiB), each started as soon as backward "
+      "has filled it; as DistributedDataParallel's bucket_cap_mb");
   }
 };
 
