@@ -528,7 +528,8 @@ const Batch* Loader::next() {
     return nullptr;
   }
   if (!producer_.joinable()) start_producer();
-  const auto [first, rows] = part(cursor_.batch);
+  const std::pair<int64_t, int64_t> mine = part(cursor_.batch);
+  const int64_t first = mine.first, rows = mine.second;  // (a lambda below reads them)
   // The batch is ready when the producer has made it (in gather mode: read the window that
   // delivers its last row).
   auto ready = [&] {

@@ -333,4 +333,58 @@ void GradientSync::finish() {
   }
 }
 
+ValidationMetrics validation_metrics_in_shares(ProcessGroup& group, TabularModelImpl& model,
+                                               const kernels::CompiledPlan& plan,
+                                               const std::shared_ptr<const data::Dataset>& dataset,
+                                               torch::Device device, ScoringOptions options) {
+  const int64_t rows = dataset->rows(), world = group.world_size();
+  auto short_tail = [&](int64_t batch) {
+    const int64_t tail = rows % (world * batch);
+    return tail > 0 && tail < world;
+  };
+  while (options.batch_size > 1 && short_tail(options.batch_size))
+    --options.batch_size;
+  if (short_tail(options.batch_size))  // fewer rows than ranks
+    return group.rank() == 0 ? validation_metrics(model, plan, dataset, device, options)
+                             : ValidationMetrics{};
+  options.rank = group.rank();
+  options.world_size = group.world_size();
+  const eval::BinaryAccumulator mine = score_labelled(model, plan, dataset, device, options);
+  // This rank's rows as bytes (scores, labels, weights), padded to the longest rank's.
+  const auto n = static_cast<uint64_t>(mine.rows());
+  std::vector<std::string> counts =
+      group.all_gather(std::string(reinterpret_cast<const char*>(&n), sizeof n));
+  uint64_t most = 0;
+  for (const std::string& c : counts)
+    most = std::max(most, *reinterpret_cast<const uint64_t*>(c.data()));
+  const bool weighted = dataset->schema().find_role(data::Role::kWeight) >= 0;
+  const std::size_t row_bytes = sizeof(double) + 1 + (weighted ? sizeof(double) : 0);
+  std::string bytes(most * row_bytes, '\0');
+  std::memcpy(bytes.data(), mine.scores().data(), n * sizeof(double));
+  std::memcpy(bytes.data() + most * sizeof(double), mine.labels().data(), n);
+  if (weighted)
+    std::memcpy(bytes.data() + most * (sizeof(double) + 1), mine.weights().data(),
+                n * sizeof(double));
+  const std::vector<std::string> all = group.all_gather(bytes);
+  if (group.rank() != 0) return {};
+  eval::BinaryAccumulator scored;
+  for (std::size_t r = 0; r < all.size(); ++r) {
+    const uint64_t count = *reinterpret_cast<const uint64_t*>(counts[r].data());
+    const char* base = all[r].data();
+    std::vector<double> scores(count), weights(weighted ? count : 0);
+    std::vector<float> labels(count);
+    std::memcpy(scores.data(), base, count * sizeof(double));
+    for (uint64_t i = 0; i < count; ++i)
+      labels[i] = static_cast<float>(static_cast<uint8_t>(base[most * sizeof(double) + i]));
+    if (weighted)
+      std::memcpy(weights.data(), base + most * (sizeof(double) + 1), count * sizeof(double));
+    scored.add(scores.data(), labels.data(), weighted ? weights.data() : nullptr,
+               static_cast<int64_t>(count), dataset->path());
+  }
+  eval::BinaryOptions bo;
+  bo.threads = options.threads;
+  const eval::BinaryMetrics m = scored.value(bo);
+  return {m.rows, m.auroc, m.average_precision, m.log_loss, std::move(scored)};
+}
+
 }  // namespace kiln::trainer

@@ -25,6 +25,7 @@
 #include "core/topology.h"
 #include "trainer/models.h"
 #include "trainer/options.h"
+#include "trainer/scoring.h"
 
 namespace kiln::trainer {
 
@@ -129,5 +130,17 @@ class GradientSync {
   std::size_t next_ = 0;  // the next bucket to start
   double exposed_seconds_ = 0;
 };
+
+// The model's metrics on a labelled dataset, scored in shares: each rank scores its part of
+// every global batch (the loader's parts; the batch size lowered until the last global batch
+// has a row for every rank, so that every row is scored once), the scores, labels and
+// weights are gathered, and rank 0 computes the metrics from the accumulator (the other
+// ranks get an empty result). A collective. The metrics are validation_metrics' up to the
+// order of rows in sums (AUROC and AP do not depend on it). A dataset of fewer rows than
+// ranks is scored by rank 0 alone.
+ValidationMetrics validation_metrics_in_shares(ProcessGroup& group, TabularModelImpl& model,
+                                               const kernels::CompiledPlan& plan,
+                                               const std::shared_ptr<const data::Dataset>& dataset,
+                                               torch::Device device, ScoringOptions options);
 
 }  // namespace kiln::trainer

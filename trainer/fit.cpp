@@ -334,23 +334,27 @@ class Trainer {
 
   // The evaluation on the validation split and its checkpoint; true when early stopping
   // ends the run.
-  // With several ranks every rank comes here at the same steps: rank 0 evaluates (on the
-  // weights all ranks share, so the metrics are one process's) and decides, the others
-  // take part in the checkpoint and learn the decision.
+  // With several ranks every rank comes here at the same steps: each scores its share of
+  // the validation split (on the weights all ranks share), rank 0 computes the metrics from
+  // every rank's scores and decides, the others take part in the checkpoint and learn the
+  // decision.
   bool evaluate() {
     read_losses(true);
     const auto eval_start = std::chrono::steady_clock::now();
     const double elapsed = seconds_since(start_), train_s = train_seconds();
     const auto [train_loss, rows_per_s] = window_totals(train_s);
+    const ScoringOptions scoring{config_.data.eval_batch_size, config_.data.threads,
+                                 std::log(state_.pos_weight)};
+    const ValidationMetrics m =
+        group_
+            ? validation_metrics_in_shares(*group_, *model_, valid_plan_, valid_, device_, scoring)
+            : validation_metrics(*model_, valid_plan_, valid_, device_, scoring);
     if (!leader_) {
       save(json::object(), false);
       outside_training_ += seconds_since(eval_start);
       if (state_.step < stop_) outside_training_ += trace_.after_evaluation(state_.step);
       return share_decision(false);
     }
-    const ValidationMetrics m = validation_metrics(
-        *model_, valid_plan_, valid_, device_,
-        {config_.data.eval_batch_size, config_.data.threads, std::log(state_.pos_weight)});
     scores_ = eval::score_reference(m.scored).to_json().dump(1) + "\n";
     scores_step_ = state_.step;
     const double value = metric_of(m, t_.metric);

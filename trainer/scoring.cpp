@@ -17,6 +17,8 @@ feed::FeedOptions in_order(const ScoringOptions& options) {
   fo.batch_size = options.batch_size;
   fo.shuffle = false;
   fo.threads = options.threads;
+  fo.rank = options.rank;
+  fo.world_size = options.world_size;
   return fo;
 }
 

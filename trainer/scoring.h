@@ -19,6 +19,10 @@ struct ScoringOptions {
   int64_t batch_size = 65536;
   int threads = 0;
   double logit_shift = 0;  // subtracted before the sigmoid: log(pos_weight) undoes class weighting
+  // Score only this rank's part of every global batch of world_size x batch_size rows (the
+  // loader's parts, data/loader.h): data-parallel evaluation.
+  int rank = 0;
+  int world_size = 1;
 };
 
 // Scores every row of `dataset` in dataset order: probabilities sigmoid(logit - shift), in

@@ -72,6 +72,7 @@ class DistributedCli : public testing::SynthSuite<8000> {
                                      "train.eval_every=" + std::to_string(steps / 4),
                                      "train.patience=0",
                                      "train.dist_timeout_s=30",
+                                     "data.eval_batch_size=100",
                                      "model.dropout=0",
                                      "model.hidden=[32,16]"};
     args.insert(args.end(), extra.begin(), extra.end());
