@@ -28,16 +28,15 @@ std::string first_line(const std::exception& e) {
   return text.substr(0, text.find('\n'));
 }
 
-// Under torchrun, whose agent hosts the rendezvous store (TORCHELASTIC_USE_AGENT_STORE), a
+// With `agent` (torchrun's agent hosts the rendezvous store: TORCHELASTIC_USE_AGENT_STORE), a
 // client of the agent's store; else rank 0 serves one at MASTER_ADDR:MASTER_PORT. The
 // agent's store outlives restarted workers: keys go under a prefix of this attempt, so that
 // a restart never reads a failed attempt's keys (as PyTorch's init_process_group does).
-c10::intrusive_ptr<c10d::Store> open_store(const core::Topology& t,
+c10::intrusive_ptr<c10d::Store> open_store(const core::Topology& t, bool agent,
                                            std::chrono::milliseconds timeout) {
   KILN_CHECK(!t.master_addr.empty() && t.master_port > 0, ConfigError, "a job of ", t.world_size,
              " processes (", t.source,
              ") needs MASTER_ADDR and MASTER_PORT: where rank 0 serves the rendezvous");
-  const bool agent = env("TORCHELASTIC_USE_AGENT_STORE") == "True";
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(t.master_port);
   o.isServer = !agent && t.rank == 0;
@@ -78,7 +77,8 @@ ProcessGroup::ProcessGroup(const core::Topology& topology, DistBackend backend,
   KILN_CHECK(backend != DistBackend::kNccl || device.is_cuda(), ConfigError,
              "train.backend: nccl needs CUDA devices (train.device is ", device.str(),
              "); use gloo or auto");
-  store_ = open_store(topology, timeout);
+  agent_store_ = env("TORCHELASTIC_USE_AGENT_STORE") == "True";
+  store_ = open_store(topology, agent_store_, timeout);
   auto scoped = c10::make_intrusive<c10d::PrefixStore>("/" + backend_name_, store_);
   try {
     backend_ = backend == DistBackend::kNccl
@@ -115,7 +115,8 @@ std::string ProcessGroup::lost_ranks() {
     return rank_list(missing) + (missing.size() == 1 ? " is" : " are") +
            " gone (crashed, killed or hung)";
   } catch (const std::exception&) {
-    return "the rendezvous store is gone too: rank 0, which serves it, is gone";
+    return agent_store_ ? "the torchrun agent's rendezvous store is gone too"
+                        : "the rendezvous store is gone too: rank 0, which serves it, is gone";
   }
 }
 
@@ -185,9 +186,14 @@ void ProcessGroup::check_same_config(const std::string& config) {
     std::size_t i = 0;
     while (i < mine.size() && i < theirs.size() && mine[i] == theirs[i])
       ++i;
-    differs =
-        detail::concat("line ", i + 1, ": this rank has '", i < mine.size() ? mine[i] : "(end)",
-                       "', rank 0 has '", i < theirs.size() ? theirs[i] : "(end)", "'");
+    // Lines are "key: value": name the key when both lines have it, else show both lines.
+    const std::string a = i < mine.size() ? mine[i] : "", b = i < theirs.size() ? theirs[i] : "";
+    const std::size_t colon = a.find(": ");
+    if (colon != std::string::npos && b.compare(0, colon + 2, a, 0, colon + 2) == 0)
+      differs = detail::concat(a.substr(0, colon), ": this rank has ", a.substr(colon + 2),
+                               ", rank 0 has ", b.substr(colon + 2));
+    else
+      differs = detail::concat("'", a, "' where rank 0 has '", b, "'");
   }
   torch::Tensor flags = torch::zeros({world_size_}, torch::dtype(torch::kInt32));
   flags[rank_] = differs.empty() ? 0 : 1;
@@ -198,7 +204,7 @@ void ProcessGroup::check_same_config(const std::string& config) {
   }
   if (ranks.empty()) return;
   KILN_CHECK(differs.empty(), ConfigError, "rank ", rank_,
-             "'s resolved config differs from rank 0's at ", differs,
+             "'s resolved config differs from rank 0's: ", differs,
              "; every rank of a job must run the same config");
   throw ConfigError(rank_list(ranks) + " of " + std::to_string(world_size_) +
                     " resolved another config than rank 0 (its log names the first difference); "

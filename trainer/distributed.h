@@ -80,6 +80,7 @@ class ProcessGroup {
   int rank_, world_size_;
   std::chrono::seconds timeout_;
   std::string backend_name_;
+  bool agent_store_ = false;  // the torchrun agent serves the store (else rank 0)
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::Backend> backend_;
   torch::Device device_;
