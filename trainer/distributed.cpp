@@ -226,9 +226,9 @@ void ProcessGroup::broadcast(std::vector<torch::Tensor> tensors) {
 }
 
 void ProcessGroup::all_reduce_sum(torch::Tensor tensor) {
-  std::vector<torch::Tensor> on_device = {tensor.to(device_)};
-  collective("an all-reduce", [&] { return backend_->allreduce(on_device); });
-  if (!on_device[0].is_same(tensor)) tensor.copy_(on_device[0]);
+  const torch::Tensor on_device = tensor.to(device_);
+  wait(start_all_reduce_sum(on_device), "an all-reduce");
+  if (!on_device.is_same(tensor)) tensor.copy_(on_device);
 }
 
 bool ProcessGroup::any(bool flag) {
