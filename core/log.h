@@ -2,6 +2,7 @@
 // command's own output (--json).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,11 +28,23 @@ inline EnumNames<LogFormat> enum_names(LogFormat) {
 struct LogOptions {
   LogLevel level = LogLevel::kInfo;     // the least severe message written
   LogFormat format = LogFormat::kText;  // json: one JSON object a line on stderr
+  // What `kiln fit` exports besides metrics.jsonl (docs/TRAINING.md, "Watching a run").
+  bool tensorboard = true;          // events.out.tfevents.* in the run directory
+  int64_t tensorboard_every = 20;   // steps between train/loss and lr points
+  std::string prometheus_textfile;  // a node_exporter textfile kept up to date; "": none
 
   template <class V>
   void visit(V& v) {
     v("level", level, "least severe message written: trace, debug, info, warn, error or off");
     v("format", format, "text, or json for one JSON object a line on stderr");
+    v("tensorboard", tensorboard,
+      "kiln fit writes TensorBoard event files (events.out.tfevents.*) in the run directory");
+    v("tensorboard_every", tensorboard_every,
+      "steps between the event files' train/loss and lr points (on a GPU losses come back "
+      "64 steps at a time, so points are at most that dense)");
+    v("prometheus_textfile", prometheus_textfile,
+      "a node_exporter textfile (PATH.prom) kiln fit keeps up to date (the same as "
+      "--metrics-file); \"\": none");
   }
 };
 

@@ -1,6 +1,7 @@
 #include "eval/svg.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -62,10 +63,19 @@ void open(std::ostringstream& s, const std::string& title) {
     << html_escape(title) << "</text>";
 }
 
-// An axis label: 3 significant digits.
+// An axis label: 3 significant digits, thousands and up with a suffix (20.8k, 1.5M) so that
+// they fit beside the axis.
 std::string tick(double v) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.3g", v);
+  const double a = std::fabs(v);
+  if (a >= 1e9)
+    std::snprintf(buffer, sizeof buffer, "%.3gG", v / 1e9);
+  else if (a >= 1e6)
+    std::snprintf(buffer, sizeof buffer, "%.3gM", v / 1e6);
+  else if (a >= 1e4)
+    std::snprintf(buffer, sizeof buffer, "%.3gk", v / 1e3);
+  else
+    std::snprintf(buffer, sizeof buffer, "%.3g", v);
   return buffer;
 }
 
@@ -109,6 +119,9 @@ std::string lines(const std::string& title, const std::string& x_label, const st
     for (const auto& [px, py] : line.points)
       s << x(px) << "," << y(py) << " ";
     s << "\"/>";
+    if (line.points.size() == 1)  // a polyline of one point draws nothing
+      s << "<circle cx=\"" << x(line.points[0].first) << "\" cy=\"" << y(line.points[0].second)
+        << "\" r=\"3\" fill=\"" << line.color << "\"/>";
     const double lx = legend == Corner::kTopLeft ? left + 10 : left + pw - 150;
     const double ly = legend == Corner::kBottomRight
                           ? top + ph - 10 - 16.0 * static_cast<double>(series.size() - 1 - k)

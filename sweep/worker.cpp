@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "core/log.h"
 #include "core/process.h"
 #include "core/signals.h"
+#include "core/textfile_metrics.h"
 #include "core/topology.h"
 #include "sweep/sweep.h"
 
@@ -37,6 +39,41 @@ void pause_for(double seconds, const core::StopSignals& signals) {
   while (signals.received() == 0 && Clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
+
+// The worker's node_exporter textfile (WorkerOptions::metrics_file); disabled without one.
+class WorkerMetrics {
+ public:
+  WorkerMetrics(const std::string& path, const std::string& dir, const std::string& worker)
+      : file_(path, {{"sweep", fs::path(dir).filename().string()}, {"worker", worker}}) {}
+
+  // The sweep as `s` has it and this worker's `state` ("running", "waiting", "done",
+  // "preempted") after `runs` trial runs: written now when `now`, else every few seconds.
+  void update(const SweepState& s, const char* state, int runs, bool now = false) {
+    if (!file_.enabled()) return;
+    for (const auto t : {Trial::State::kQueued, Trial::State::kRunning, Trial::State::kPaused,
+                         Trial::State::kCompleted, Trial::State::kPruned, Trial::State::kFailed})
+      file_.set("kiln_sweep_trials", "gauge", "The sweep's trials in each state.",
+                static_cast<double>(std::count_if(s.trials.begin(), s.trials.end(),
+                                                  [&](const Trial& x) { return x.state == t; })),
+                {{"state", state_name(t)}});
+    for (const char* name : {"running", "waiting", "done", "preempted"})
+      file_.set("kiln_sweep_worker_state", "gauge", "1 for the worker's state, 0 for the others.",
+                std::strcmp(name, state) == 0 ? 1 : 0, {{"state", name}});
+    file_.set("kiln_sweep_worker_runs_total", "counter",
+              "Trial runs (one rung each) this worker has started.", runs);
+    file_.set(
+        "kiln_sweep_worker_heartbeat_timestamp_seconds", "gauge",
+        "Unix time of the worker's last sign of life.",
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    if (now)
+      file_.write();
+    else
+      file_.write_every(std::chrono::seconds(5));
+  }
+
+ private:
+  core::TextfileMetrics file_;
+};
 
 // Why a trial failed: the reason its status.json gives when it says "failed" (an older
 // status may be left from an earlier rung), else the signal that killed it, else the last
@@ -117,7 +154,7 @@ bool record(Journal& journal, const Job& job, json event) {
 // Runs one claimed trial to its rung. Returns false when a signal stopped it.
 bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSettings& settings,
                const WorkerOptions& options, const std::string& dir, const std::string& worker,
-               const Job& job) {
+               const Job& job, WorkerMetrics& metrics, int runs) {
   const std::string tdir = trial_dir(dir, job.trial);
   fs::create_directories(tdir);
   const Trial* trial = journal.state().find(job.trial);
@@ -129,7 +166,8 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
                                    "run.experiment=\"trials\"",
                                    "run.name=" + json(job.trial).dump(),
                                    "train.metric=" + json(settings.objective.metric).dump(),
-                                   "train.stop_at=" + std::to_string(job.steps)};
+                                   "train.stop_at=" + std::to_string(job.steps),
+                                   "log.prometheus_textfile=\"\""};  // the worker's file says it
   for (const std::string& o : overrides_of(trial->params))
     argv.push_back(o);
   argv.push_back("--resume");
@@ -182,6 +220,7 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
       } catch (const OutputError& e) {
         core::log_warn(std::string("heartbeat not written: ") + e.what());
       }
+      metrics.update(journal.state(), "running", runs);
       if (!current) {
         core::log_warn(detail::concat("worker ", worker, ": trial ", job.trial,
                                       " was given to another worker (this one was silent too "
@@ -221,10 +260,12 @@ int run_worker(const WorkerOptions& options) {
   Journal journal(dir);
   core::StopSignals signals({SIGTERM, SIGUSR1, SIGINT});
   core::log_info(detail::concat("worker ", worker, ": sweep ", dir));
+  WorkerMetrics metrics(options.metrics_file, dir, worker);
   int trials = 0;
   while (true) {
     if (signals.received() != 0) {
       core::log_info(detail::concat("worker ", worker, ": stopped by signal ", signals.received()));
+      metrics.update(journal.state(), "preempted", trials, true);
       return static_cast<int>(ExitCode::kPreempted);
     }
     Job job;
@@ -236,16 +277,20 @@ int run_worker(const WorkerOptions& options) {
     if (job.kind == Job::Kind::kDone) {
       core::log_info(detail::concat("worker ", worker, ": the sweep is done (", trials,
                                     " runs by this worker)"));
+      metrics.update(journal.state(), "done", trials, true);
       return 0;
     }
     if (job.kind == Job::Kind::kWait) {
+      metrics.update(journal.state(), "waiting", trials);
       pause_for(std::min(1.0, settings.heartbeat_s), signals);
       continue;
     }
     ++trials;
-    if (!run_trial(signals, journal, settings, options, dir, worker, job)) {
+    metrics.update(journal.state(), "running", trials, true);
+    if (!run_trial(signals, journal, settings, options, dir, worker, job, metrics, trials)) {
       core::log_info(detail::concat("worker ", worker, ": stopped by signal; trial ", job.trial,
                                     " checkpointed and requeued"));
+      metrics.update(journal.state(), "preempted", trials, true);
       return static_cast<int>(ExitCode::kPreempted);
     }
   }

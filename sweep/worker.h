@@ -13,6 +13,9 @@ struct WorkerOptions {
   std::string dir;   // the sweep directory
   std::string id;    // the worker's name in the journal; empty: worker_identity()
   std::string kiln;  // the kiln binary that runs trials (`kiln fit`)
+  // A node_exporter textfile kept up to date: the sweep's trials by state, this worker's
+  // state, runs and heartbeat (docs/SWEEPS.md); "": none.
+  std::string metrics_file;
 };
 
 // The worker's name: "slurm-<array job>_<task>" from SLURM_ARRAY_JOB_ID and

@@ -91,6 +91,7 @@ KilnConfig resolve_kiln_config(const std::vector<std::string>& files,
   validate(config.model);
   validate(config.optim);
   validate(config.train);
+  check_positive(config.log.tensorboard_every, "log.tensorboard_every");
   eval::report_options(config.eval, static_cast<uint64_t>(config.run.seed));
   return config;
 }

@@ -16,11 +16,13 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/signals.h"
+#include "core/tfevents.h"
 #include "core/topology.h"
 #include "data/dataset.h"
 #include "data/profile.h"
 #include "data/stats.h"
 #include "eval/performance_estimate.h"
+#include "eval/run_report.h"
 #include "trainer/auto_config.h"
 #include "trainer/device.h"
 #include "trainer/distributed.h"
@@ -194,6 +196,10 @@ class Trainer {
                                state_.step, feed_->buffers(), sync_.get());
     losses_.emplace(device_, stepper_->loss_ring());
     metrics_ = run_.metrics_from(state_.step);
+    if (leader_ && config.log.tensorboard) {
+      events_.emplace(core::TfEventsWriter::open(run_.path(), state_.step));
+      last_point_ = state_.step;
+    }
   }
 
   FitResult train() {
@@ -214,7 +220,7 @@ class Trainer {
       outside_training_ += trace_.after_step();
       if (window_full) read_losses(false);
       bar.update(state_.step, progress());
-      run_.heartbeat(state_.step);
+      run_.heartbeat(state_.step, last_loss_, static_cast<double>(rows_seen_) / train_seconds());
       if ((state_.step % t_.eval_every.get() == 0 || state_.step == stop_) && evaluate()) {
         result.stopped_early = true;
         break;
@@ -325,11 +331,25 @@ class Trainer {
     return text;
   }
 
+  // The losses read back (all of them, else those a full window has ready), into the
+  // evaluation's window and the event file's train/loss and lr points: one at each multiple
+  // of log.tensorboard_every (on a GPU, at the first read past it), and one at every full
+  // read (evaluations, stops).
   void read_losses(bool all) {
     const LossWindow::Sum sum = losses_->read(all);
     loss_sum_ += sum.sum;
     loss_count_ += sum.count;
     if (sum.count > 0) last_loss_ = sum.last;
+    if (!events_) return;
+    point_sum_ += sum.sum;
+    point_count_ += sum.count;
+    const int64_t step = last_point_ + point_count_, every = config_.log.tensorboard_every;
+    if (point_count_ == 0 || (!all && step / every == last_point_ / every)) return;
+    events_->add(step, {{"train/loss", point_sum_ / static_cast<double>(point_count_)},
+                        {"lr", learning_rate(config_.optim, step - 1, t_.steps.get())}});
+    last_point_ = step;
+    point_sum_ = 0;
+    point_count_ = 0;
   }
 
   // The evaluation on the validation split and its checkpoint; true when early stopping
@@ -386,6 +406,14 @@ class Trainer {
     if (sync_) line["comm_wait_s"] = sync_->exposed_seconds();  // rank 0's, since the start
     step_times_.report(line);
     metrics_->write(line);
+    run_.evaluated(metric_name(t_.metric), state_.best_value.value_or(NAN));
+    if (events_) {  // train/loss and lr have their points from read_losses
+      std::vector<std::pair<std::string, double>> scalars;
+      for (const auto& [key, value] : line.items())
+        if (value.is_number() && key != "step" && key != "train/loss" && key != "lr")
+          scalars.emplace_back(key, value.get<double>());
+      events_->add(state_.step, scalars);
+    }
     save(line, is_best);
     outside_training_ += seconds_since(eval_start);
     if (state_.step < stop_) outside_training_ += trace_.after_evaluation(state_.step);
@@ -466,6 +494,7 @@ class Trainer {
     c.data_fingerprint = train_->fingerprint();
     c.parent = parent_;
     const std::string path = core::write_checkpoint(run_.checkpoints(), c, best);
+    run_.checkpoint_written();
     parent_ = fs::path(path).filename().string();
     core::apply_retention(run_.checkpoints(), t_.keep_last);
     if (group_) group_->barrier();
@@ -534,6 +563,10 @@ class Trainer {
   StepTrace trace_{leader_ ? t_.profile_steps : 0, device_.is_cuda(),
                    run_.file("reports/trace.json")};
   std::unique_ptr<core::JsonLinesWriter> metrics_;
+  std::optional<core::TfEventsWriter> events_;  // rank 0 with log.tensorboard
+  int64_t last_point_ = 0;                      // the step of the last train/loss point
+  double point_sum_ = 0;                        // and the losses since
+  int64_t point_count_ = 0;
   std::shared_future<std::string> profile_;  // the train split's profile.json
   std::string scores_;                       // the last evaluation's scores.json
   int64_t scores_step_ = -1;                 // and its step
@@ -587,6 +620,17 @@ std::string config_lines(const KilnConfig& config) {
   return out;
 }
 
+// reports/run.html of a run that has stopped (eval/run_report.h); a run's result does not
+// depend on it, so a report that cannot be written is a warning.
+void write_run_report(const RunDirectory& run) {
+  if (!run.writes()) return;
+  try {
+    eval::write_run_report({run.path()}, run.file("reports/run.html"));
+  } catch (const std::exception& e) {
+    core::log_warn(std::string("run report not written: ") + e.what());
+  }
+}
+
 }  // namespace
 
 double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
@@ -608,6 +652,7 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
   RunDirectory run = open_run(given.run, from, group.get());
   TrainingState state;
   if (run.resumed()) state = TrainingState::read(run.resumed()->path);
+  run.export_metrics(given.log.prometheus_textfile, given.run.experiment, topology.rank);
   run.status("running", state.step);
   try {
     auto train = data::Dataset::open(given.data.train);
@@ -626,8 +671,10 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
                     device, group.get());
     FitResult result = trainer.train();
     run.status("done", state.step, "", 0);
+    write_run_report(run);
     return result;
   } catch (const PreemptedError&) {
+    write_run_report(run);
     throw;
   } catch (const Error& e) {
     run.status("failed", state.step, e.what(), e.exit_code());

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -54,7 +55,10 @@ RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume
              OutputError, "run directory '", dir.path_,
              "' already holds a run's checkpoints; continue it with --resume auto, or choose "
              "another run.name");
-  if (dir.resumed_ && !version) core::remove_leftovers(dir.checkpoints());  // may save nothing
+  if (dir.resumed_ && !version) {
+    core::remove_leftovers(dir.checkpoints());  // may save nothing
+    dir.count_from_status();
+  }
   std::error_code error;
   fs::create_directories(fs::path(dir.path_) / "reports", error);
   KILN_CHECK(!error, OutputError, "cannot create run directory '", dir.path_,
@@ -69,7 +73,30 @@ RunDirectory RunDirectory::follow(const std::string& path, const std::string& re
   dir.writes_ = false;
   dir.resumed_version_ = version;
   if (!resumed.empty()) dir.resumed_ = core::verify_checkpoint(resumed);
+  if (dir.resumed_ && !version) dir.count_from_status();
   return dir;
+}
+
+void RunDirectory::count_from_status() {
+  const std::string path = file("status.json");
+  if (!fs::exists(path)) return;
+  const auto s = nlohmann::json::parse(core::read_file(path, "status"), nullptr, false);
+  auto count = [&](const char* key) -> int64_t {  // untrusted: anything else counts from 0
+    return s.is_object() && s.contains(key) && s[key].is_number_integer()
+               ? std::max<int64_t>(0, s[key].get<int64_t>())
+               : 0;
+  };
+  preemptions_ = count("preemptions");
+  checkpoints_ = count("checkpoints");
+}
+
+void RunDirectory::export_metrics(const std::string& path, const std::string& experiment,
+                                  int rank) {
+  if (path.empty()) return;
+  metrics_file_ = core::TextfileMetrics(core::rank_path(path, rank),
+                                        {{"run", fs::path(path_).filename().string()},
+                                         {"experiment", experiment},
+                                         {"rank", std::to_string(rank)}});
 }
 
 std::string RunDirectory::file(const std::string& name) const {
@@ -78,18 +105,65 @@ std::string RunDirectory::file(const std::string& name) const {
 
 void RunDirectory::status(const std::string& state, int64_t step, const std::string& reason,
                           int exit_code) {
+  last_status_ = std::chrono::steady_clock::now();
+  if (state == "preempted") ++preemptions_;
+  if (metrics_file_.enabled()) {
+    core::TextfileMetrics& m = metrics_file_;
+    m.set("kiln_fit_step", "gauge", "Training steps done.", static_cast<double>(step));
+    for (const char* s : {"running", "done", "preempted", "failed"})
+      m.set("kiln_fit_state", "gauge", "1 for the run's state, 0 for the others.",
+            state == s ? 1 : 0, {{"state", s}});
+    m.set(
+        "kiln_fit_heartbeat_timestamp_seconds", "gauge",
+        "Unix time of the run's last sign of life.",
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    m.set("kiln_fit_preemptions_total", "counter",
+          "Times the run was stopped by a signal, over its resumes.",
+          static_cast<double>(preemptions_));
+    if (writes_)
+      m.set("kiln_fit_checkpoints_written_total", "counter",
+            "Checkpoints the run has written, over its resumes.",
+            static_cast<double>(checkpoints_));
+    write_metrics_file();
+  }
   if (!writes_) return;
-  nlohmann::ordered_json s = {
-      {"state", state}, {"step", step}, {"heartbeat", core::utc_timestamp()}, {"pid", ::getpid()}};
+  nlohmann::ordered_json s = {{"state", state},
+                              {"step", step},
+                              {"heartbeat", core::utc_timestamp()},
+                              {"pid", ::getpid()},
+                              {"preemptions", preemptions_},
+                              {"checkpoints", checkpoints_}};
   if (exit_code >= 0) s["exit_code"] = exit_code;
   if (!reason.empty()) s["reason"] = reason;
   core::atomic_write(file("status.json"), s.dump(1) + "\n");
-  last_status_ = std::chrono::steady_clock::now();
 }
 
-void RunDirectory::heartbeat(int64_t step) {
-  if (std::chrono::steady_clock::now() - last_status_ > std::chrono::seconds(5))
-    status("running", step);
+void RunDirectory::heartbeat(int64_t step, double loss, double rows_per_s) {
+  if (std::chrono::steady_clock::now() - last_status_ <= std::chrono::seconds(5)) return;
+  if (metrics_file_.enabled()) {
+    metrics_file_.set("kiln_fit_train_loss", "gauge", "The last train loss read back.", loss);
+    metrics_file_.set("kiln_fit_rows_per_second", "gauge",
+                      "Training rows a second of this rank since the start of this process.",
+                      rows_per_s);
+  }
+  status("running", step);
+}
+
+void RunDirectory::evaluated(const std::string& metric, double best) {
+  metrics_file_.set("kiln_fit_best_validation", "gauge",
+                    "The best value of the validation metric (train.metric) so far.", best,
+                    {{"metric", metric}});
+  if (metrics_file_.enabled()) write_metrics_file();
+}
+
+void RunDirectory::write_metrics_file() {
+  try {
+    metrics_file_.write();
+    metrics_written_ = true;
+  } catch (const OutputError& e) {
+    if (!metrics_written_) throw;  // the first write: a path that cannot work
+    core::log_warn(std::string("metrics file not updated (training goes on): ") + e.what());
+  }
 }
 
 void RunDirectory::write(const std::string& name, const std::string& text) const {

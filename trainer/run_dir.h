@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "core/checkpoint.h"
 #include "core/jsonl.h"
+#include "core/textfile_metrics.h"
 #include "registry/registry.h"
 #include "trainer/config.h"
 
@@ -48,11 +50,25 @@ class RunDirectory {
   const std::optional<registry::Resolved>& resumed_version() const { return resumed_version_; }
 
   // status.json, rewritten atomically: state ("running", "done", "preempted", "failed"),
-  // step, heartbeat time, pid, and at the end the exit code and reason.
+  // step, heartbeat time, pid, the run's preemptions and checkpoints so far (over its
+  // resumes), and at the end the exit code and reason. With export_metrics(), the metrics
+  // file too.
   void status(const std::string& state, int64_t step, const std::string& reason = "",
               int exit_code = -1);
-  // status("running", step) when the last write is more than a few seconds old.
-  void heartbeat(int64_t step);
+  // status("running", step) when the last write is more than a few seconds old, with the
+  // last train loss and rows a second for the metrics file.
+  void heartbeat(int64_t step, double loss = NAN, double rows_per_s = NAN);
+  // The best value of the validation metric so far, and a checkpoint written: for the
+  // metrics file and status.json.
+  void evaluated(const std::string& metric, double best);
+  void checkpoint_written() { ++checkpoints_; }
+
+  // Keeps the node_exporter textfile `path` (core::rank_path of it on ranks > 0) up to date
+  // from status() and heartbeat(): kiln_fit_* metrics labelled with the run, experiment and
+  // rank (docs/TRAINING.md, "Watching a run"); the next status() writes it first (an
+  // OutputError naming it when it cannot be written; a later write that fails is a warning:
+  // training goes on).
+  void export_metrics(const std::string& path, const std::string& experiment, int rank);
 
   // Writes `name` in the run directory atomically.
   void write(const std::string& name, const std::string& text) const;
@@ -66,8 +82,15 @@ class RunDirectory {
   std::string path_;
   std::optional<core::VerifiedCheckpoint> resumed_;
   std::optional<registry::Resolved> resumed_version_;
+  // The run's preemptions and checkpoints so far: the resumed run's status.json's, counted on.
+  void count_from_status();
+  void write_metrics_file();
+
   std::chrono::steady_clock::time_point last_status_;
   bool writes_ = true;
+  int64_t preemptions_ = 0, checkpoints_ = 0;
+  core::TextfileMetrics metrics_file_;
+  bool metrics_written_ = false;
 };
 
 }  // namespace kiln::trainer

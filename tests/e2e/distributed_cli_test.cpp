@@ -123,8 +123,22 @@ TEST_F(DistributedCli, TwoAndFourProcessesTrainWhatOneProcessTrainsOnTheirBatche
                                      "--no-python", KILN_BINARY};
     for (const std::string& a : fit_args(many, batch, steps))
       args.push_back(a);
+    const fs::path prom = fs::path(dir.path()) / many / "fit.prom";
+    fs::create_directories(prom.parent_path());
+    args.insert(args.end(), {"--metrics-file", prom.string()});
     auto job = testing::wait_kiln(testing::start_program(torchrun().string(), args));
     ASSERT_EQ(job.exit_code, 0) << job.err;
+    // Every rank keeps its own metrics file (rank r > 0: fit.rank<r>.prom).
+    for (int r = 0; r < world; ++r) {
+      const fs::path file =
+          r == 0 ? prom : prom.parent_path() / ("fit.rank" + std::to_string(r) + ".prom");
+      const std::string text = testing::slurp(file);
+      EXPECT_NE(text.find("kiln_fit_state{run=\"" + many + "\",experiment=\"default\",rank=\"" +
+                          std::to_string(r) + "\",state=\"done\"} 1"),
+                std::string::npos)
+          << file << ":\n"
+          << text;
+    }
     const double difference =
         testing::checkpoint_difference(checkpoint(many, steps), checkpoint(one, steps));
     EXPECT_LT(difference, 1e-5) << "world " << world;

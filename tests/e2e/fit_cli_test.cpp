@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "fit_suite.h"
 #include "run_kiln.h"
-#include "synth_suite.h"
 #include "tests/temp_dir.h"
 #include "weights.h"
 
@@ -50,30 +50,7 @@ std::vector<int> every_step(int every, int last) {
   return steps;
 }
 
-class FitCli : public testing::SynthSuite<30000> {
- protected:
-  // A small, quick run: batch 256 (an epoch is about 75 steps), checkpoints every `every`.
-  std::vector<std::string> fit_args(const std::string& name, int steps, int every,
-                                    std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args = {"fit",
-                                     "data.train=" + (data() / "d/train").string(),
-                                     "data.valid=" + (data() / "d/valid").string(),
-                                     "data.batch_size=256",
-                                     "data.threads=1",
-                                     "run.dir=" + (fs::path(dir.path()) / "runs").string(),
-                                     "run.name=" + name,
-                                     "train.steps=" + std::to_string(steps),
-                                     "train.eval_every=" + std::to_string(every),
-                                     "train.keep_last=100",
-                                     "optim.warmup_steps=10",
-                                     "model.hidden=[32,16]"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return args;
-  }
-  fs::path run_dir(const std::string& name) const {
-    return fs::path(dir.path()) / "runs/default" / name;
-  }
-};
+using FitCli = testing::FitSuite<30000>;
 
 TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   auto fit = run_kiln(fit_args("a", 60, 20, {"train.keep_last=1"}));

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "dashboard.h"
 #include "run_kiln.h"
 #include "synth_suite.h"
 #include "tests/temp_dir.h"
@@ -84,6 +85,53 @@ class SweepCli : public testing::SynthSuite<20000> {
     return run_kiln(args);
   }
 };
+
+// A worker's --metrics-file counts the sweep's trials by state (prometheus_client parses it);
+// trials write TensorBoard event files under the sweep and no metrics file of their own, even
+// when the base config names one.
+TEST_F(SweepCli, AWorkersMetricsFileCountsTrialsByStateAndTrialsWriteEventFiles) {
+  const fs::path trial_prom = fs::path(dir.path()) / "trial.prom";
+  std::ofstream(base(20, 10), std::ios::app)
+      << "log: {prometheus_textfile: " << trial_prom.string() << "}\n";
+  auto made = run_kiln({"sweep", "init", "--config", (fs::path(dir.path()) / "base.yaml").string(),
+                        "--space", space("optim.lr: [0.001, 0.01]\n").string(), "--dir",
+                        sweep().string(), "--sampler", "grid", "--scheduler", "none"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const fs::path prom = fs::path(dir.path()) / "worker.prom";
+  auto worker = run_kiln({"sweep", "worker", "--dir", sweep().string(), "--worker-id", "w1",
+                          "--metrics-file", prom.string()});
+  ASSERT_EQ(worker.exit_code, 0) << worker.err;
+  EXPECT_FALSE(fs::exists(trial_prom));
+  const std::string cmd = testing::python_script("tests/e2e/prometheus_parse.py") + prom.string() +
+                          " > " + (fs::path(dir.path()) / "parsed.json").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::slurp(prom);
+  std::map<std::string, double> values;
+  const json parsed = json::parse(testing::slurp(fs::path(dir.path()) / "parsed.json"));
+  for (const json& s : parsed[0]) {
+    EXPECT_EQ(s["labels"]["sweep"], "sweep");
+    EXPECT_EQ(s["labels"]["worker"], "w1");
+    std::string key = s["name"].get<std::string>();
+    if (s["labels"].contains("state")) key += "/" + s["labels"]["state"].get<std::string>();
+    values[key] = s["value"].get<double>();
+  }
+  EXPECT_EQ(values["kiln_sweep_trials/completed"], 2);
+  EXPECT_EQ(values["kiln_sweep_trials/queued"], 0);
+  EXPECT_EQ(values["kiln_sweep_trials/failed"], 0);
+  EXPECT_EQ(values["kiln_sweep_worker_state/done"], 1);
+  EXPECT_EQ(values["kiln_sweep_worker_state/running"], 0);
+  EXPECT_EQ(values["kiln_sweep_worker_runs_total"], 2);
+  EXPECT_GT(values["kiln_sweep_worker_heartbeat_timestamp_seconds"], 1.7e9);
+  const std::set<std::string> queried = testing::dashboard_metrics("kiln_sweep_");
+  EXPECT_GE(queried.size(), 3u);
+  for (const std::string& name : queried)
+    EXPECT_TRUE(std::any_of(values.begin(), values.end(),
+                            [&](const auto& v) { return v.first.starts_with(name); }))
+        << name << " in the dashboard is not written";
+  int event_files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(sweep() / "trials"))
+    event_files += e.path().filename().string().starts_with("events.out.tfevents.");
+  EXPECT_EQ(event_files, 2);
+}
 
 TEST_F(SweepCli, AGridSweepsBestIsTheBestOfItsTrialsResultsAndItsConfigTrainsAsItIs) {
   auto made = init(30, 10, "optim.lr: [0.001, 0.01]\nmodel.hidden: [[16], [32, 16]]\n",

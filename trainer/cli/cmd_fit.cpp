@@ -1,5 +1,6 @@
-// kiln fit | predict | checkpoint ls|verify
+// kiln fit | predict | checkpoint ls|verify | report
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "eval/run_report.h"
 #include "trainer/cli/commands.h"
 #include "trainer/fit.h"
 #include "trainer/predict.h"
@@ -19,6 +21,7 @@ void add_fit(CLI::App& app) {
   auto resume = std::make_shared<std::string>();
   auto registry = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
+  auto metrics_file = std::make_shared<std::string>();
   CLI::App* fit = app.add_subcommand(
       "fit",
       "Train a model as the config says (sections data, transform, model, optim, train; "
@@ -37,9 +40,14 @@ void add_fit(CLI::App& app) {
   fit->add_option("--registry", *registry,
                   "the registry of a registry: --resume (default: $KILN_REGISTRY, else "
                   "./registry)");
+  fit->add_option("--metrics-file", *metrics_file,
+                  "keep this node_exporter textfile (PATH.prom) up to date with the run's "
+                  "kiln_fit_* metrics; ranks after 0 write PATH.rank<r>.prom (the same as "
+                  "log.prometheus_textfile; docs/TRAINING.md, Watching a run)");
   fit->add_flag("--json", *as_json, "print result.json on stdout");
-  fit->callback([args, resume, registry, as_json] {
+  fit->callback([args, resume, registry, as_json, metrics_file] {
     trainer::KilnConfig config = resolve(*args);
+    if (!metrics_file->empty()) config.log.prometheus_textfile = *metrics_file;
     KILN_CHECK(*resume != "auto" || !config.run.name.empty(), UsageError,
                "--resume auto needs run.name, to find the run to continue");
     trainer::FitArgs fit_args{command_line(), *resume, *registry};
@@ -128,10 +136,36 @@ void add_checkpoint(CLI::App& app) {
   });
 }
 
+void add_report(CLI::App& app) {
+  auto runs = std::make_shared<std::vector<std::string>>();
+  auto out = std::make_shared<std::string>();
+  CLI::App* report = app.add_subcommand(
+      "report",
+      "Write a run's report: one self-contained HTML page with its training and validation "
+      "curves (loss, each metric, learning rate, rows/s, waits), state, data fingerprints, "
+      "checkpoints (the best marked), final evaluation and config. Several runs are overlaid "
+      "for comparison. kiln fit writes it for every run as reports/run.html.");
+  report->add_option("RUN", *runs, "run directories (a sweep's trials: SWEEP/trials/*)")
+      ->required();
+  report->add_option("--out", *out,
+                     "the HTML file to write (default with one run: RUN/reports/run.html; "
+                     "needed with several)");
+  report->callback([runs, out] {
+    KILN_CHECK(!out->empty() || runs->size() == 1, UsageError,
+               "--out FILE is needed when comparing several runs");
+    const std::string path =
+        out->empty() ? (std::filesystem::path((*runs)[0]) / "reports" / "run.html").string() : *out;
+    eval::write_run_report(*runs, path);
+    std::printf("report of %zu run%s: %s\n", runs->size(), runs->size() == 1 ? "" : "s",
+                path.c_str());
+  });
+}
+
 }  // namespace
 
 void add_fit_commands(CLI::App& app) {
   add_fit(app);
+  add_report(app);
   add_predict(app);
   add_checkpoint(app);
 }

@@ -162,6 +162,10 @@ void add_worker(CLI::App& sweep) {
       "else host-pid. SIGTERM, SIGUSR1 or SIGINT: the trial checkpoints and is requeued; exit 75.");
   worker->add_option("--dir", options->dir, "sweep directory")->required();
   worker->add_option("--worker-id", options->id, "this worker's name in the journal (unique)");
+  worker->add_option("--metrics-file", options->metrics_file,
+                     "keep this node_exporter textfile (PATH.prom) up to date: the sweep's "
+                     "trials by state (kiln_sweep_trials), this worker's state, runs and "
+                     "heartbeat (docs/SWEEPS.md)");
   worker->callback([options] {
     options->kiln = self_path();
     const int code = sweep::run_worker(*options);

@@ -19,7 +19,7 @@ void add_data_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 // `kiln drift`.
 void add_drift_command(CLI::App& app);
-// `kiln fit`, `kiln predict` and `kiln checkpoint ls|verify`.
+// `kiln fit`, `kiln predict`, `kiln checkpoint ls|verify` and `kiln report`.
 void add_fit_commands(CLI::App& app);
 // `kiln registry register|ls|show|alias|tag|archive|verify|promote|rollback|history`.
 void add_registry_command(CLI::App& app);

@@ -1,0 +1,59 @@
+// Metrics for Prometheus in a node_exporter textfile (text format 0.0.4): long-running
+// commands (`kiln fit`, `kiln sweep worker`) keep one file up to date, which node_exporter's
+// textfile collector exports (docs/TRAINING.md, "Watching a run"). Each write replaces the
+// file atomically (a temporary file in the same directory, renamed), so a reader sees the
+// old or the new content whole; no sample has a timestamp (node_exporter skips files that do).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln::core {
+
+using MetricLabels = std::vector<std::pair<std::string, std::string>>;
+
+class TextfileMetrics {
+ public:
+  // No path: every call does nothing. `labels` go on every sample (run, experiment, rank).
+  TextfileMetrics() = default;
+  TextfileMetrics(std::string path, MetricLabels labels);
+
+  bool enabled() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+
+  // Sets the sample of metric `name` (its type "gauge" or "counter" and HELP text given the
+  // first time; families are written in the order first set) with these labels besides the
+  // common ones.
+  void set(const std::string& name, const char* type, const char* help, double value,
+           const MetricLabels& labels = {});
+
+  // Writes the file now. Throws OutputError naming it when it cannot.
+  void write();
+  // Writes it when the last write is at least `every` old.
+  void write_every(std::chrono::milliseconds every);
+
+  // The file's text.
+  std::string text() const;
+
+ private:
+  struct Sample {
+    MetricLabels labels;
+    double value = 0;
+  };
+  struct Family {
+    std::string name, type, help;
+    std::vector<Sample> samples;
+  };
+  std::string path_;
+  MetricLabels labels_;
+  std::vector<Family> families_;
+  std::chrono::steady_clock::time_point written_{};
+};
+
+// `path` with ".rank<r>" before its extension when rank > 0 (fit.prom -> fit.rank1.prom):
+// the file of one rank of a data-parallel job, whose ranks share a command line.
+std::string rank_path(const std::string& path, int rank);
+
+}  // namespace kiln::core
