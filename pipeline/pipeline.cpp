@@ -8,7 +8,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -20,6 +22,7 @@
 #include "core/process.h"
 #include "core/sha256.h"
 #include "core/signals.h"
+#include "core/textfile_metrics.h"
 #include "data/dataset.h"
 #include "pipeline/report.h"
 #include "registry/registry.h"
@@ -270,7 +273,9 @@ class Runner {
         dir_(options.dir.empty() ? (fs::path("pipelines") / fs::path(p_.path).stem()).string()
                                  : options.dir),
         registry_(registry::registry_dir(!options.registry.empty() ? options.registry
-                                                                   : p_.file.registry)) {}
+                                                                   : p_.file.registry)),
+        metrics_(options.dry_run ? "" : options.metrics_file,
+                 {{"pipeline", fs::path(p_.path).stem().string()}, {"dir", dir_}}) {}
 
   RunResult run() {
     KILN_CHECK(o_.executor == "local" || o_.executor == "slurm", UsageError, "--executor: '",
@@ -292,6 +297,7 @@ class Runner {
                {"dry_run", o_.dry_run},
                {"steps", json::array()}};
     const std::set<std::string> again = rerun_set();
+    export_metrics("running", true);
     core::StopSignals signals({SIGTERM, SIGINT, SIGUSR1});
     if (!o_.when_drift.empty()) {
       record_["trigger"] = drift_trigger(signals);
@@ -325,7 +331,10 @@ class Runner {
         step["reason"] = again.contains(name) ? "--from or --force" : "no output of this key";
       } else {
         if (again.contains(name)) core::remove_tree(sdir.string());
+        running_ = name;
+        export_metrics("running", true);
         step = run_step(name, sdir, step, signals);
+        running_.clear();
       }
       outcome_[name] = step.value("state", "");
       outputs_[name] = step.value("outputs", json::object());
@@ -349,6 +358,12 @@ class Runner {
   RunResult finish(RunResult result) {
     record_["finished"] = core::utc_timestamp();
     record_["exit_code"] = result.exit_code;
+    const int code = result.exit_code;
+    export_metrics(code == 0                                         ? "passed"
+                   : code == static_cast<int>(ExitCode::kGateFailed) ? "gated"
+                   : code == static_cast<int>(ExitCode::kPreempted)  ? "stopped"
+                                                                     : "failed",
+                   true);
     if (!o_.dry_run) {
       fs::create_directories(dir_);
       core::atomic_write((fs::path(dir_) / "pipeline.json").string(), record_.dump(1) + "\n");
@@ -789,12 +804,13 @@ class Runner {
   // Under --executor slurm the signal goes to the job (`scancel --signal`), and sbatch
   // returns when the job has ended.
   int run_child(const std::vector<std::string>& args, const std::string& log,
-                const core::StopSignals& signals, const std::string& step = "") const {
+                const core::StopSignals& signals, const std::string& step = "") {
     core::Child child(core::spawn(args, {}, log, true));
     bool forwarded = false;
     while (true) {
       const int code = child.poll();
       if (code >= 0) return code;
+      export_metrics("running", false);
       if (const int signal = signals.received(); signal != 0 && !forwarded) {
         const int pass = signal == SIGINT ? SIGTERM : signal;
         if (o_.executor == "slurm" && !step.empty()) {
@@ -811,6 +827,34 @@ class Runner {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+  }
+
+  // The metrics file (RunOptions::metrics_file) with the pipeline in `state`: the steps by
+  // state (those not reached yet pending, the one running, the others as pipeline.json
+  // records them, cached ones apart), written now when `now`, else every few seconds.
+  void export_metrics(const char* state, bool now) {
+    if (!metrics_.enabled()) return;
+    std::map<std::string, int> steps;
+    for (const char* s :
+         {"pending", "running", "passed", "cached", "gated", "skipped", "failed", "stopped"})
+      steps[s] = 0;
+    for (const json& step : record_["steps"])
+      ++steps[step.value("cached", false) ? "cached" : step.value("state", "failed")];
+    steps["running"] = running_.empty() ? 0 : 1;
+    steps["pending"] =
+        static_cast<int>(p_.order.size() - record_["steps"].size()) - steps["running"];
+    for (const auto& [name, count] : steps)
+      metrics_.set("kiln_pipeline_steps", "gauge", "The pipeline's steps in each state.", count,
+                   {{"state", name}});
+    for (const char* s : {"running", "passed", "gated", "failed", "stopped"})
+      metrics_.set("kiln_pipeline_state", "gauge", "1 for the pipeline's state, 0 for the others.",
+                   std::strcmp(s, state) == 0 ? 1 : 0, {{"state", s}});
+    metrics_.set("kiln_pipeline_heartbeat_timestamp_seconds", "gauge",
+                 "Unix time of the pipeline's last sign of life.", now_seconds());
+    if (now)
+      metrics_.write();
+    else
+      metrics_.write_every(std::chrono::seconds(5));
   }
 
   static std::string last_line(const std::string& log) {
@@ -854,6 +898,8 @@ class Runner {
   std::map<std::string, std::string> outcome_;  // step -> state
   std::map<std::string, json> outputs_;
   json record_;
+  core::TextfileMetrics metrics_;  // --metrics-file
+  std::string running_;            // the step running now, or ""
 };
 
 }  // namespace

@@ -127,6 +127,9 @@ struct RunOptions {
   std::string kiln;      // the kiln binary the steps run
   std::string registry;  // --registry: over the file's
   bool json = false;     // the steps' progress lines go to stderr (stdout is pipeline.json)
+  // A node_exporter textfile kept up to date: the steps by state, the pipeline's state and
+  // heartbeat (docs/PIPELINES.md); "": none.
+  std::string metrics_file;
 };
 
 // Runs the pipeline (or with dry_run prints its plan): returns the exit code (0 every step

@@ -15,6 +15,7 @@
 #include <regex>
 #include <thread>
 
+#include "dashboard.h"
 #include "run_kiln.h"
 #include "synth_suite.h"
 #include "tests/temp_dir.h"
@@ -87,10 +88,34 @@ class PipelineCli : public testing::SynthSuite<30000> {
   }
 };
 
+// The samples of a --metrics-file, parsed by prometheus_client: "name/state" -> value.
+std::map<std::string, double> metrics_file(const fs::path& prom) {
+  const fs::path parsed = prom.string() + ".json";
+  const std::string cmd = testing::python_script("tests/e2e/prometheus_parse.py") + prom.string() +
+                          " > " + parsed.string();
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << testing::slurp(prom);
+  std::map<std::string, double> values;
+  const nlohmann::json files = nlohmann::json::parse(testing::slurp(parsed));
+  for (const auto& s : files[0])
+    values[s["name"].get<std::string>() + "/" + s["labels"].value("state", "")] = s["value"];
+  return values;
+}
+
 TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
   const std::string file = write(kGood);
-  const auto first = run(file);
+  const fs::path prom = fs::path(dir.path()) / "pipeline.prom";
+  const auto first = run(file, {"--metrics-file", prom.string()});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  auto values = metrics_file(prom);
+  EXPECT_EQ(values["kiln_pipeline_steps/passed"], 5);
+  EXPECT_EQ(values["kiln_pipeline_steps/running"], 0);
+  EXPECT_EQ(values["kiln_pipeline_steps/pending"], 0);
+  EXPECT_EQ(values["kiln_pipeline_state/passed"], 1);
+  EXPECT_GT(values["kiln_pipeline_heartbeat_timestamp_seconds/"], 1.7e9);
+  for (const std::string& name : testing::dashboard_metrics("kiln_pipeline_"))
+    EXPECT_TRUE(std::any_of(values.begin(), values.end(),
+                            [&](const auto& v) { return v.first.starts_with(name + "/"); }))
+        << name << " in the dashboard is not written";
   using M = std::map<std::string, std::string>;
   EXPECT_EQ(states(first), (M{{"check", "passed"},
                               {"train", "passed"},
@@ -110,10 +135,13 @@ TEST_F(PipelineCli, RunsToAPromotionThenCachesAndRerunsOnlyWhatAChangeReaches) {
   EXPECT_EQ(rc, 0) << summary;
 
   const auto start = std::chrono::steady_clock::now();
-  const auto again = run(file);
+  const auto again = run(file, {"--metrics-file", prom.string()});
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(again.exit_code, 0) << again.err;
+  values = metrics_file(prom);
+  EXPECT_EQ(values["kiln_pipeline_steps/cached"], 5);
+  EXPECT_EQ(values["kiln_pipeline_steps/passed"], 0);
   for (const auto& [step, state] : states(again))
     EXPECT_EQ(state, "cached") << step;
   EXPECT_LT(seconds, 2.0);

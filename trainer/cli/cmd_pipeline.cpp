@@ -46,6 +46,9 @@ void add_pipeline_command(CLI::App& app) {
                   "repeatable")
       ->allow_extra_args(false);
   run->add_flag("--dry-run", o->dry_run, "print the plan (which steps are cached) and run nothing");
+  run->add_option("--metrics-file", o->metrics_file,
+                  "keep this node_exporter textfile (PATH.prom) up to date: the steps by state "
+                  "(kiln_pipeline_steps), the pipeline's state and heartbeat (docs/PIPELINES.md)");
   run->add_flag("--json", o->json,
                 "print pipeline.json on stdout at the end (the steps' lines go to stderr)");
   run->callback([o] {
