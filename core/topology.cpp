@@ -80,11 +80,22 @@ Topology detect_topology(const GetEnv& getenv) {
     const char* addr = getenv("MASTER_ADDR");
     t.master_addr = addr ? addr : "";
     t.master_port = env_int(getenv, "MASTER_PORT", 0);
+  } else if (has(getenv, "SLURM_PROCID") && has(getenv, "SLURM_NTASKS") &&
+             !has(getenv, "SLURM_STEP_ID")) {
+    // The batch script of `sbatch --ntasks=N`: it runs once, so waiting for N - 1 peers
+    // would wait until the rendezvous timed out.
+    if (const int tasks = env_int(getenv, "SLURM_NTASKS", 1); tasks > 1)
+      t.note = "SLURM_NTASKS is " + std::to_string(tasks) +
+               " but this is the job's batch script, not a task srun started: one process (run "
+               "`srun kiln fit ...` in the script to train on " +
+               std::to_string(tasks) + ")";
+    return t;
   } else if (has(getenv, "SLURM_PROCID") && has(getenv, "SLURM_NTASKS")) {
     t.source = "slurm";
     t.rank = env_int(getenv, "SLURM_PROCID", 0);
     t.local_rank = env_int(getenv, "SLURM_LOCALID", 0);
-    t.world_size = env_int(getenv, "SLURM_NTASKS", 1);
+    t.world_size = has(getenv, "SLURM_STEP_NUM_TASKS") ? env_int(getenv, "SLURM_STEP_NUM_TASKS", 1)
+                                                       : env_int(getenv, "SLURM_NTASKS", 1);
     const char* nodes = getenv("SLURM_JOB_NODELIST");
     if (nodes == nullptr || *nodes == '\0') nodes = getenv("SLURM_NODELIST");
     if (has(getenv, "MASTER_ADDR"))
@@ -92,10 +103,9 @@ Topology detect_topology(const GetEnv& getenv) {
     else if (nodes != nullptr && *nodes != '\0')
       t.master_addr = first_slurm_host(nodes);
     // Without MASTER_PORT, a port of the job's own (every task derives the same one).
-    t.master_port = env_int(getenv, "MASTER_PORT",
-                            has(getenv, "SLURM_JOB_ID")
-                                ? 20000 + env_int(getenv, "SLURM_JOB_ID", 0) % 40000
-                                : 0);
+    t.master_port = env_int(
+        getenv, "MASTER_PORT",
+        has(getenv, "SLURM_JOB_ID") ? 20000 + env_int(getenv, "SLURM_JOB_ID", 0) % 40000 : 0);
   } else {
     return t;
   }

@@ -644,6 +644,7 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
                                          ? registry::ModelSource{args.resume, std::nullopt}
                                          : registry::resolve_model(args.resume, args.registry);
   const core::Topology topology = core::detect_topology();
+  if (!topology.note.empty()) core::log_warn(topology.note);
   const torch::Device device = prepare_device(given, topology);
   std::unique_ptr<ProcessGroup> group;
   if (topology.world_size > 1)

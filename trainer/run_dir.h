@@ -35,7 +35,8 @@ class RunDirectory {
                            const std::optional<registry::Resolved>& version = std::nullopt);
 
   // Rank r > 0 of a data-parallel job: the run rank 0 opened at `path`, continuing the
-  // checkpoint `resumed` ("" for a fresh start). Rank 0 writes the run's files: here
+  // checkpoint `resumed` ("" for a fresh start; rank 0 verified its hashes, this checks the
+  // rest). Rank 0 writes the run's files: here
   // status(), heartbeat() and write() do nothing and metrics_from() returns nullptr.
   static RunDirectory follow(const std::string& path, const std::string& resumed,
                              const std::optional<registry::Resolved>& version);

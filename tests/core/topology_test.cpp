@@ -42,13 +42,27 @@ TEST(Topology, ReadsTorchrunVariablesFirst) {
 TEST(Topology, FallsBackToSlurmWithTheFirstHostOfTheNodeList) {
   Topology t = detect({{"SLURM_PROCID", "3"},
                        {"SLURM_LOCALID", "3"},
-                       {"SLURM_NTASKS", "4"},
+                       {"SLURM_NTASKS", "8"},
+                       {"SLURM_STEP_ID", "0"},
+                       {"SLURM_STEP_NUM_TASKS", "4"},
                        {"SLURM_JOB_NODELIST", "gpu[003-005,9],cpu1"}});
   EXPECT_EQ(t.source, "slurm");
   EXPECT_EQ(t.rank, 3);
   EXPECT_EQ(t.local_rank, 3);
-  EXPECT_EQ(t.world_size, 4);
+  EXPECT_EQ(t.world_size, 4);  // the step's tasks
   EXPECT_EQ(t.master_addr, "gpu003");
+  EXPECT_EQ(t.note, "");
+}
+
+// sbatch --ntasks=4 runs its script once, with the job's SLURM_PROCID 0 and SLURM_NTASKS 4
+// and no step: one process, and a note saying why (not a wait for 3 peers that never come).
+TEST(Topology, ASlurmBatchScriptIsOneProcessSayingWhy) {
+  Topology t = detect({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}, {"SLURM_JOB_ID", "77"}});
+  EXPECT_EQ(t.source, "none");
+  EXPECT_EQ(t.world_size, 1);
+  EXPECT_NE(t.note.find("SLURM_NTASKS is 4 but this is the job's batch script"), std::string::npos)
+      << t.note;
+  EXPECT_EQ(detect({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}).note, "");
 }
 
 TEST(Topology, ParsesSlurmNodeLists) {
@@ -72,7 +86,8 @@ TEST(Topology, BadValuesNameTheVariable) {
     EXPECT_NE(std::string(e.what()).find("'two'"), std::string::npos);
   }
   EXPECT_THROW(detect({{"RANK", "4"}, {"WORLD_SIZE", "4"}}), ConfigError);
-  EXPECT_THROW(detect({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "0"}}), ConfigError);
+  EXPECT_THROW(detect({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "0"}, {"SLURM_STEP_ID", "0"}}),
+               ConfigError);
   EXPECT_THROW(detect({{"RANK", "-1"}, {"WORLD_SIZE", "4"}}), ConfigError);
 }
 

@@ -80,6 +80,7 @@ TEST(Cli, EnvReadsTorchrunThenSlurmVariables) {
 
   auto slurm = run_kiln({"env", "--json"}, {{"RANK", ""},
                                             {"WORLD_SIZE", ""},
+                                            {"SLURM_STEP_ID", "0"},
                                             {"SLURM_PROCID", "2"},
                                             {"SLURM_LOCALID", "0"},
                                             {"SLURM_NTASKS", "4"},

@@ -92,7 +92,8 @@ class DistributedCli : public testing::SynthSuite<8000> {
                                      int port) const {
     std::vector<KilnChild> ranks;
     for (int r = 0; r < world; ++r)
-      ranks.push_back(testing::start_kiln(args, {{"SLURM_PROCID", std::to_string(r)},
+      ranks.push_back(testing::start_kiln(args, {{"SLURM_STEP_ID", "0"},
+                                                 {"SLURM_PROCID", std::to_string(r)},
                                                  {"SLURM_LOCALID", std::to_string(r)},
                                                  {"SLURM_NTASKS", std::to_string(world)},
                                                  {"SLURM_JOB_NODELIST", "localhost"},

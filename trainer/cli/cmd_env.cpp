@@ -35,6 +35,7 @@ void print_env(bool json) {
         {"master_addr", topology.master_addr},
         {"master_port", topology.master_port},
         {"source", topology.source},
+        {"note", topology.note},
         {"cuda_visible_devices",
          visible ? nlohmann::ordered_json(visible) : nlohmann::ordered_json(nullptr)},
         {"devices", devices},
@@ -57,6 +58,7 @@ void print_env(bool json) {
                 (topology.master_port ? ":" + std::to_string(topology.master_port) : ""));
   row("detected from",
       topology.source == "none" ? "none (no torchrun or Slurm variables)" : topology.source);
+  if (!topology.note.empty()) row("note", topology.note);
   row("CUDA_VISIBLE_DEVICES", visible ? visible : "(unset)");
   if (cuda.devices.empty()) row("devices", cuda.note);
   for (const auto& d : cuda.devices) {
