@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "core/tfevents.h"
 #include "kernels/device.h"
 #include "run_kiln.h"
 #include "synth_suite.h"
@@ -83,6 +86,24 @@ TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
   ASSERT_TRUE(line.contains("gpu_step_ms")) << line.dump();
   EXPECT_GT(line["gpu_transform_ms"].get<double>(), 0.0);
   EXPECT_GT(line["gpu_step_ms"].get<double>(), line["gpu_transform_ms"].get<double>());
+  // The event file: losses come back in windows of 64 steps, a window late, so between
+  // evaluations 100 steps apart the train/loss points are the evaluations' own.
+  std::string events;
+  for (const auto& e : fs::directory_iterator(run_dir("gpu")))
+    if (e.path().filename().string().starts_with("events.out.tfevents.")) events = e.path();
+  ASSERT_FALSE(events.empty());
+  std::vector<int64_t> loss_steps, auroc_steps;
+  for (const core::TfScalar& s : core::read_tfevents(events).scalars) {
+    if (s.tag == "train/loss") loss_steps.push_back(s.step);
+    if (s.tag == "val/auroc") auroc_steps.push_back(s.step);
+    if (s.tag == "train/loss") EXPECT_TRUE(std::isfinite(s.value) && s.value > 0);
+  }
+  EXPECT_EQ(auroc_steps, (std::vector<int64_t>{100, 200, 300}));
+  EXPECT_TRUE(std::is_sorted(loss_steps.begin(), loss_steps.end()) &&
+              std::adjacent_find(loss_steps.begin(), loss_steps.end()) == loss_steps.end());
+  for (int64_t step : {100, 200, 300})
+    EXPECT_NE(std::find(loss_steps.begin(), loss_steps.end(), step), loss_steps.end()) << step;
+  EXPECT_GE(loss_steps.size(), 3u);
   auto cpu = run_kiln(fit_args("cpu", 300, 100, {"train.device=cpu"}));
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
   EXPECT_FALSE(last_line(run_dir("cpu") / "metrics.jsonl").contains("gpu_step_ms"));
