@@ -26,7 +26,8 @@ void add_fit(CLI::App& app) {
       "fit",
       "Train a model as the config says (sections data, transform, model, optim, train; "
       "docs/TRAINING.md) and write a run directory <run.dir>/<run.experiment>/<run_id> with "
-      "checkpoints. SIGTERM or SIGUSR1: checkpoint at the next step, exit 75; resume with "
+      "checkpoints, a TensorBoard event file (log.tensorboard) and, at the end, reports/run.html. "
+      "SIGTERM or SIGUSR1: checkpoint at the next step, exit 75; resume with "
       "--resume auto (and the same run.name) or --resume PATH. Started several times by "
       "torchrun, srun or with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, the processes train "
       "one model data-parallel (train.backend, data.batch_size per rank; docs/DISTRIBUTED.md).");
