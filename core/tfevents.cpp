@@ -213,7 +213,8 @@ std::string newest_event_file(const std::string& dir) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("events.out.tfevents.", 0) == 0 && entry.is_regular_file() &&
+    std::error_code stat_error;
+    if (name.rfind("events.out.tfevents.", 0) == 0 && entry.is_regular_file(stat_error) &&
         entry.path().string() > newest)
       newest = entry.path().string();
   }
