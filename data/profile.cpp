@@ -363,7 +363,6 @@ std::size_t GridIndex::operator()(float value) const {
   return static_cast<std::size_t>(base - points_.data()) + (*base <= x ? 1 : 0);
 }
 
-
 const ColumnProfile* Profile::find(const std::string& name) const {
   for (const auto& c : columns)
     if (c.name == name) return &c;
@@ -639,12 +638,12 @@ Profile Profile::from_json(const json& j, const std::string& where) {
   Profile p;
   p.rows = core::json_int(j, "rows", where);
   if (j.contains("dataset") && j["dataset"].is_object()) {
-    p.path = j["dataset"].value("path", json("")).is_string()
-                 ? j["dataset"]["path"].get<std::string>()
-                 : "";
-    p.fingerprint = j["dataset"].value("fingerprint", json("")).is_string()
-                        ? j["dataset"]["fingerprint"].get<std::string>()
-                        : "";
+    const json& d = j["dataset"];
+    auto text = [&](const char* key) {  // informative only: "" when missing or not a string
+      return d.contains(key) && d[key].is_string() ? d[key].get<std::string>() : std::string();
+    };
+    p.path = text("path");
+    p.fingerprint = text("fingerprint");
   }
   KILN_CHECK(j.contains("columns") && j["columns"].is_array(), DataError, where,
              ": 'columns' must be an array");

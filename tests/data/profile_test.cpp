@@ -222,5 +222,21 @@ TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {
   EXPECT_THAT(edited([](auto& j) { j["format"] = "x"; }), HasSubstr("not a Kiln profile"));
 }
 
+// The dataset's path and fingerprint only inform: missing or of another type, they read as
+// "" (a dataset object without its path stopped the reader on an assertion; profile_fuzz
+// found it).
+TEST(Profile, ADatasetWithoutItsPathOrFingerprintReadsAsUnknown) {
+  TempDir dir;
+  nlohmann::json j = profile_dataset(*Dataset::open(make_dataset(dir))).to_json();
+  j["dataset"] = nlohmann::json::object();
+  Profile p = Profile::from_json(j, "p.json");
+  EXPECT_EQ(p.path, "");
+  EXPECT_EQ(p.fingerprint, "");
+  j["dataset"] = {{"path", 3}, {"fingerprint", {1, 2}}};
+  p = Profile::from_json(j, "p.json");
+  EXPECT_EQ(p.path, "");
+  EXPECT_EQ(p.fingerprint, "");
+}
+
 }  // namespace
 }  // namespace kiln::data
