@@ -418,9 +418,11 @@ TEST(SweepWorker, AWorkerThatCannotStartTrialsRequeuesAndStops) {
   SweepSettings settings = settings_for({10});
   settings.trials = 2;
   create_sweep(dir.path(), settings, "{}\n", "x: [1, 2]\n", {Params::object(), Params::object()});
-  const std::string error = testing::error_of<InputError>([&] {
-    run_worker({dir.path(), "w", fs::path(dir.path()) / "no-such-kiln"});
-  });
+  WorkerOptions options;
+  options.dir = dir.path();
+  options.id = "w";
+  options.kiln = fs::path(dir.path()) / "no-such-kiln";
+  const std::string error = testing::error_of<InputError>([&] { run_worker(options); });
   EXPECT_NE(error.find("no-such-kiln"), std::string::npos) << error;
   const SweepState state = Journal::read(dir.path());
   EXPECT_EQ(state.find("t0000")->state, Trial::State::kQueued);
