@@ -370,8 +370,9 @@ TEST(Loader, RanksTogetherReadTheBatchOfOneLoaderWithTheirSummedBatchSize) {
           const std::vector<Row> ids = batch_rows(*b);
           got.insert(got.end(), ids.begin(), ids.end());
         }
-        if (want != nullptr)
+        if (want != nullptr) {
           ASSERT_EQ(got, batch_rows(*want)) << "world " << world << " step " << step;
+        }
       }
     }
   }

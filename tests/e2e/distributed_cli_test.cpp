@@ -187,7 +187,9 @@ TEST_F(DistributedCli, SigtermToOneRankStopsEveryRankAtOneStepAndTheResumeEndsBi
     const auto at = line.find(" at step ");
     ASSERT_NE(at, std::string::npos) << line;
     const int step = std::stoi(line.substr(at + 9));
-    if (stopped_at >= 0) EXPECT_EQ(step, stopped_at) << "the ranks stopped at different steps";
+    if (stopped_at >= 0) {
+      EXPECT_EQ(step, stopped_at) << "the ranks stopped at different steps";
+    }
     stopped_at = step;
   }
   EXPECT_LT(stopped_at, steps);
