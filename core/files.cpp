@@ -107,7 +107,11 @@ std::string copy_file(const std::string& from, const std::string& to) {
   return hash.hex_digest();
 }
 
-void atomic_write(const std::string& path, std::string_view data, Fs& fs) {
+namespace {
+
+// A temporary file beside `path` with `data`, renamed over it; `durable`: fsynced before
+// the rename and the directory after.
+void write_and_rename(const std::string& path, std::string_view data, Fs& fs, bool durable) {
   static std::atomic<unsigned> counter{0};
   const std::filesystem::path target(path);
   const std::string temp =
@@ -135,10 +139,20 @@ void atomic_write(const std::string& path, std::string_view data, Fs& fs) {
     done += static_cast<std::size_t>(n);
   }
   if (::fchmod(fd, mode) != 0) abandon("chmod", errno, true);  // O_CREAT's mode obeys umask
-  if (fs.fsync(fd) != 0) abandon("fsync", errno, true);
+  if (durable && fs.fsync(fd) != 0) abandon("fsync", errno, true);
   if (fs.close(fd) != 0) abandon("close", errno, false);
   if (fs.rename(temp.c_str(), path.c_str()) != 0) abandon("rename into place", errno, false);
-  fsync_directory(parent_of(path), fs);
+  if (durable) fsync_directory(parent_of(path), fs);
+}
+
+}  // namespace
+
+void atomic_write(const std::string& path, std::string_view data, Fs& fs) {
+  write_and_rename(path, data, fs, true);
+}
+
+void replace_file(const std::string& path, std::string_view data, Fs& fs) {
+  write_and_rename(path, data, fs, false);
 }
 
 FileLock FileLock::open_and_lock(const std::string& path, Fs& fs, bool wait) {

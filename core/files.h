@@ -40,6 +40,12 @@ Fs& real_fs();
 // OutputError naming the path, the step and the system's reason.
 void atomic_write(const std::string& path, std::string_view data, Fs& fs = real_fs());
 
+// atomic_write without the fsyncs: readers see the old or the new content whole, but a crash
+// of the machine may leave either, or an empty file. For small files rewritten every few
+// seconds that the next write restores (metrics files for node_exporter), where a disk flush
+// per write would cost the training loop more than the file is worth.
+void replace_file(const std::string& path, std::string_view data, Fs& fs = real_fs());
+
 // The whole content of a file. InputError "cannot read <what> '<path>'" when it cannot be read.
 std::string read_file(const std::string& path, std::string_view what = "file");
 

@@ -73,7 +73,7 @@ std::string TextfileMetrics::text() const {
 
 void TextfileMetrics::write() {
   if (!enabled()) return;
-  atomic_write(path_, text());
+  replace_file(path_, text());
   written_ = std::chrono::steady_clock::now();
 }
 

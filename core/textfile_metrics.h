@@ -1,8 +1,9 @@
 // Metrics for Prometheus in a node_exporter textfile (text format 0.0.4): long-running
 // commands (`kiln fit`, `kiln sweep worker`) keep one file up to date, which node_exporter's
 // textfile collector exports (docs/TRAINING.md, "Watching a run"). Each write replaces the
-// file atomically (a temporary file in the same directory, renamed), so a reader sees the
-// old or the new content whole; no sample has a timestamp (node_exporter skips files that do).
+// file atomically (a temporary file in the same directory, renamed: core::replace_file, no
+// fsync), so a reader sees the old or the new content whole; no sample has a timestamp
+// (node_exporter skips files that do).
 #pragma once
 
 #include <chrono>
