@@ -70,6 +70,15 @@ std::string concat(const Args&... args) {
 [[noreturn]] void assert_fail(const char* file, int line, const char* cond, const std::string& msg);
 }  // namespace detail
 
+// "a, b, c": a list of names in a message.
+template <class C>
+std::string join(const C& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ", ") + std::string(item);
+  return out;
+}
+
 // The text of errno `err`, as strerror gives it.
 std::string errno_text(int err);
 

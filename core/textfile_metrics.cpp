@@ -53,6 +53,18 @@ void TextfileMetrics::set(const std::string& name, const char* type, const char*
     sample->value = value;
 }
 
+void TextfileMetrics::set_state(const std::string& name, const char* help,
+                                std::initializer_list<const char*> states,
+                                std::string_view current) {
+  for (const char* state : states)
+    set(name, "gauge", help, current == state ? 1 : 0, {{"state", state}});
+}
+
+void TextfileMetrics::set_heartbeat(const std::string& name, const char* help) {
+  set(name, "gauge", help,
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
 std::string TextfileMetrics::text() const {
   std::string out;
   for (const Family& f : families_) {

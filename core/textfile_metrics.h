@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +31,12 @@ class TextfileMetrics {
   // common ones.
   void set(const std::string& name, const char* type, const char* help, double value,
            const MetricLabels& labels = {});
+  // A state gauge: one sample per state in `states` under label "state", 1 for `current`
+  // and 0 for the others.
+  void set_state(const std::string& name, const char* help,
+                 std::initializer_list<const char*> states, std::string_view current);
+  // A gauge of the Unix time now: the command's last sign of life.
+  void set_heartbeat(const std::string& name, const char* help);
 
   // Writes the file now. Throws OutputError naming it when it cannot.
   void write();

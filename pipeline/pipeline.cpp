@@ -1,65 +1,33 @@
 #include "pipeline/pipeline.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "core/build_info.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "core/process.h"
 #include "core/sha256.h"
 #include "core/signals.h"
 #include "core/textfile_metrics.h"
 #include "data/dataset.h"
+#include "pipeline/executor.h"
 #include "pipeline/report.h"
 #include "registry/registry.h"
 
 namespace kiln::pipeline {
 
-core::EnumNames<StepKind> enum_names(StepKind) {
-  static constexpr std::pair<StepKind, std::string_view> names[] = {
-      {StepKind::kValidate, "validate"}, {StepKind::kFit, "fit"},
-      {StepKind::kSweep, "sweep"},       {StepKind::kEvaluate, "evaluate"},
-      {StepKind::kRegister, "register"}, {StepKind::kPromote, "promote"},
-      {StepKind::kReport, "report"}};
-  return names;
-}
-
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-
-// The fields each kind takes (besides kind and after), and the ones it needs.
-struct KindFields {
-  std::set<std::string> takes, needs;
-};
-const KindFields& fields_of(StepKind kind) {
-  static const std::map<StepKind, KindFields> fields = {
-      {StepKind::kValidate, {{"datasets", "reference", "gates"}, {"datasets"}}},
-      {StepKind::kFit, {{"config", "overrides", "train", "valid"}, {"train", "valid"}}},
-      {StepKind::kSweep,
-       {{"config", "overrides", "train", "valid", "space", "trials", "workers"},
-        {"train", "valid", "space"}}},
-      {StepKind::kEvaluate, {{"model", "data", "baselines", "gates"}, {"model", "data"}}},
-      {StepKind::kRegister, {{"model", "name", "alias", "reports", "tags"}, {"model", "name"}}},
-      {StepKind::kPromote, {{"version", "to", "data", "gates"}, {"version", "data"}}},
-      {StepKind::kReport, {{"steps"}, {}}}};
-  return fields.at(kind);
-}
 
 // The registry reference in a baseline or reference ("NAME=registry:REF" or "registry:REF"),
 // or "" when it names no registry model.
@@ -67,197 +35,6 @@ std::string registry_ref_in(const std::string& text) {
   const std::size_t eq = text.find('=');
   const std::string ref = eq == std::string::npos ? text : text.substr(eq + 1);
   return ref.rfind("registry:", 0) == 0 ? ref : "";
-}
-
-// "a, b, c"
-template <class C>
-std::string join(const C& items) {
-  std::string out;
-  for (const auto& i : items)
-    out += (out.empty() ? "" : ", ") + std::string(i);
-  return out;
-}
-
-class Reader {
- public:
-  explicit Reader(std::string path) : path_(std::move(path)) {}
-
-  Pipeline read() {
-    const YAML::Node root = core::load_config_file(path_);
-    Pipeline p;
-    p.path = path_;
-    core::schema::decode_root(root, p.file, path_, true);
-    KILN_CHECK(!p.file.steps.empty(), ConfigError, path_, ": no steps");
-    // Relative paths are the file's: a scheduled job runs it from anywhere.
-    const fs::path base = fs::path(path_).parent_path();
-    auto anchor = [&](std::string& path) {
-      if (!path.empty() && fs::path(path).is_relative())
-        path = (base / path).lexically_normal().string();
-    };
-    anchor(p.file.registry);
-    for (auto& [name, path] : p.file.datasets)
-      anchor(path);
-    for (auto& [name, step] : p.file.steps) {
-      anchor(step.config);
-      anchor(step.space);
-    }
-    steps_ = root["steps"];
-    std::vector<std::string> file_order;
-    for (const auto& item : steps_)
-      file_order.push_back(item.first.Scalar());
-    for (std::size_t i = 0; i < file_order.size(); ++i) {
-      StepSpec& s = p.file.steps.at(file_order[i]);
-      if (s.kind == StepKind::kReport && !steps_[file_order[i]]["steps"])
-        s.steps.assign(file_order.begin(), file_order.begin() + static_cast<std::ptrdiff_t>(i));
-      check_step(p, file_order[i]);
-    }
-    p.order = topological_order(p, file_order);
-    return p;
-  }
-
- private:
-  // "<file>:<line>: steps.NAME[.FIELD]: "
-  std::string where(const std::string& step, const std::string& field = "") const {
-    YAML::Node node = steps_[step];
-    if (!field.empty() && node[field]) node = node[field];
-    const int line = node.Mark().line + 1;
-    return path_ + ":" + std::to_string(line) + ": steps." + step + (field.empty() ? "" : ".") +
-           field + ": ";
-  }
-
-  void check_step(Pipeline& p, const std::string& name) {
-    KILN_CHECK(!name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-                                    std::string::npos,
-               ConfigError, where(name), "a step's name is letters, digits, '_' and '-'");
-    const StepSpec& s = p.file.steps.at(name);
-    const KindFields& kind = fields_of(s.kind);
-    for (const auto& item : steps_[name]) {
-      const std::string key = item.first.Scalar();
-      KILN_CHECK(key == "kind" || key == "after" || kind.takes.contains(key), ConfigError,
-                 where(name, key), "a ", core::enum_name(s.kind), " step takes no '", key,
-                 "' (it takes ", join(kind.takes), ")");
-    }
-    for (const std::string& key : kind.needs)
-      KILN_CHECK(steps_[name][key], ConfigError, where(name), "a ", core::enum_name(s.kind),
-                 " step needs '", key, "'");
-    auto dataset = [&](const std::string& field, const std::string& value) {
-      KILN_CHECK(p.file.datasets.contains(value), ConfigError, where(name, field), "no dataset '",
-                 value, "' in `datasets`", suggestion(value, keys(p.file.datasets)));
-    };
-    for (const std::string& d : s.datasets)
-      dataset("datasets", d);
-    for (const auto* field : {&s.train, &s.valid, &s.data})
-      if (!field->empty())
-        dataset(field == &s.train ? "train" : field == &s.valid ? "valid" : "data", *field);
-    std::vector<std::string>& inputs = p.inputs[name];
-    auto step = [&](const std::string& field, const std::string& value,
-                    std::optional<StepKind> must_be) {
-      KILN_CHECK(value != name, ConfigError, where(name, field), "a step cannot read itself");
-      const auto it = p.file.steps.find(value);
-      KILN_CHECK(it != p.file.steps.end(), ConfigError, where(name, field), "no step '", value, "'",
-                 suggestion(value, keys(p.file.steps)));
-      // A sweep step's model is its best trial's config fitted: it stands where a fit does.
-      const bool trains = must_be == StepKind::kFit && it->second.kind == StepKind::kSweep;
-      KILN_CHECK(!must_be || it->second.kind == *must_be || trains, ConfigError, where(name, field),
-                 "step '", value, "' is of kind ", core::enum_name(it->second.kind), ", not ",
-                 core::enum_name(*must_be));
-      if (std::find(inputs.begin(), inputs.end(), value) == inputs.end()) inputs.push_back(value);
-    };
-    for (const std::string& a : s.after)
-      step("after", a, std::nullopt);
-    if (!s.model.empty()) step("model", s.model, StepKind::kFit);
-    for (const std::string& r : s.reports)
-      step("reports", r, StepKind::kEvaluate);
-    if (!s.version.empty()) step("version", s.version, StepKind::kRegister);
-    for (const std::string& shown : s.steps)
-      step("steps", shown, std::nullopt);
-    KILN_CHECK(s.trials >= 1 && s.trials <= 100000, ConfigError, where(name, "trials"),
-               "trials must be 1 to 100000");
-    KILN_CHECK(s.workers >= 1 && s.workers <= 1024, ConfigError, where(name, "workers"),
-               "workers must be 1 to 1024");
-    if (s.kind == StepKind::kRegister) registry::check_name(s.name, "steps." + name + ".name");
-    if (s.kind == StepKind::kRegister && !s.alias.empty()) registry::check_alias(s.alias);
-    if (s.kind == StepKind::kPromote) registry::check_alias(s.to);
-    if (s.kind == StepKind::kPromote) {
-      KILN_CHECK(p.file.steps.at(s.version).name.size() > 0, ConfigError, where(name, "version"),
-                 "step '", s.version, "' names no model");
-    }
-  }
-
-  // Kahn's order, ties in the file's order; a cycle names its steps.
-  std::vector<std::string> topological_order(const Pipeline& p,
-                                             const std::vector<std::string>& file_order) const {
-    std::vector<std::string> order;
-    std::set<std::string> done;
-    while (order.size() < file_order.size()) {
-      bool progressed = false;
-      for (const std::string& name : file_order) {
-        if (done.contains(name)) continue;
-        bool ready = true;
-        for (const std::string& input : p.inputs.at(name))
-          ready = ready && done.contains(input);
-        if (!ready) continue;
-        order.push_back(name);
-        done.insert(name);
-        progressed = true;
-      }
-      if (!progressed) throw ConfigError(cycle_message(p, file_order, done));
-    }
-    return order;
-  }
-
-  // A cycle among the steps not done: from the first, follow inputs not done until a step
-  // repeats; the steps from its first visit on are the cycle.
-  std::string cycle_message(const Pipeline& p, const std::vector<std::string>& file_order,
-                            const std::set<std::string>& done) const {
-    std::string at;
-    for (const std::string& name : file_order)
-      if (!done.contains(name) && at.empty()) at = name;
-    std::vector<std::string> path;
-    while (std::find(path.begin(), path.end(), at) == path.end()) {
-      path.push_back(at);
-      for (const std::string& input : p.inputs.at(at))
-        if (!done.contains(input)) {
-          at = input;
-          break;
-        }
-    }
-    std::vector<std::string> cycle(std::find(path.begin(), path.end(), at), path.end());
-    cycle.push_back(cycle.front());
-    std::string chain;
-    for (const std::string& name : cycle)
-      chain += (chain.empty() ? "" : " -> ") + name;
-    return where(cycle.front()) + "a cycle: " + chain + " (each reads the next)";
-  }
-
-  template <class M>
-  static std::vector<std::string> keys(const M& map) {
-    std::vector<std::string> out;
-    for (const auto& [k, v] : map)
-      out.push_back(k);
-    return out;
-  }
-  static std::string suggestion(const std::string& value, const std::vector<std::string>& known) {
-    const std::string nearest = core::nearest_key(value, known);
-    return nearest.empty() ? "" : " (did you mean '" + nearest + "'?)";
-  }
-
-  std::string path_;
-  YAML::Node steps_;
-};
-
-// The path of `program` on $PATH, or "".
-std::string on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::string rest = path != nullptr ? path : "";
-  while (!rest.empty()) {
-    const std::size_t colon = rest.find(':');
-    const fs::path candidate = fs::path(rest.substr(0, colon)) / program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
-  }
-  return "";
 }
 
 double now_seconds() {
@@ -274,17 +51,11 @@ class Runner {
                                  : options.dir),
         registry_(registry::registry_dir(!options.registry.empty() ? options.registry
                                                                    : p_.file.registry)),
+        executor_(options.executor, options.sbatch_args),
         metrics_(options.dry_run ? "" : options.metrics_file,
                  {{"pipeline", fs::path(p_.path).stem().string()}, {"dir", dir_}}) {}
 
   RunResult run() {
-    KILN_CHECK(o_.executor == "local" || o_.executor == "slurm", UsageError, "--executor: '",
-               o_.executor, "' is not local or slurm");
-    if (o_.executor == "slurm") {
-      sbatch_ = on_path("sbatch");
-      KILN_CHECK(!sbatch_.empty(), InputError,
-                 "--executor slurm: no sbatch on PATH (Slurm's client commands)");
-    }
     check_inputs();
     for (const std::string& name : p_.order)
       keys_[name] = key_of(name);
@@ -573,7 +344,7 @@ class Runner {
     auto call = [&](std::vector<std::string> args) {
       args.insert(args.begin(), o_.kiln);
       step["commands"].push_back(args);
-      code = run_child(executed(args, log, name), log, signals, name);
+      code = run_child(args, log, signals, name);
       return code;
     };
     std::fprintf(progress(), "[%s] %s: running (log %s)\n", core::enum_name(s.kind).data(),
@@ -768,65 +539,11 @@ class Runner {
     return std::nullopt;
   }
 
-  // The command that runs `args`: itself, or under --executor slurm a job that runs it
-  // (`sbatch --wait` exits with the job's code; its output joins the step's log).
-  std::vector<std::string> executed(const std::vector<std::string>& args, const std::string& log,
-                                    const std::string& step) const {
-    if (o_.executor == "local") return args;
-    std::string command =
-        "echo \"kiln pipeline: step " + step + " in Slurm job $SLURM_JOB_ID on $(hostname)\"; exec";
-    for (const std::string& a : args)
-      command += " " + shell_quote(a);
-    std::vector<std::string> sbatch = {sbatch_,
-                                       "--wait",
-                                       "--quiet",
-                                       "--job-name=" + job_name(step),
-                                       "--output=" + log,
-                                       "--open-mode=append",
-                                       "--chdir=" + fs::current_path().string()};
-    sbatch.insert(sbatch.end(), o_.sbatch_args.begin(), o_.sbatch_args.end());
-    sbatch.insert(sbatch.end(), {"--wrap", command});
-    return sbatch;
-  }
-
-  std::string job_name(const std::string& step) const {
-    return "kiln-" + step + "-" + keys_.at(step);
-  }
-
-  static std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s)
-      out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-  }
-
-  // Runs a child to its end; a stop signal is passed on to it (a fit checkpoints).
-  // Under --executor slurm the signal goes to the job (`scancel --signal`), and sbatch
-  // returns when the job has ended.
+  // Runs a step's child to its end (as the Slurm job of step `step` under --executor slurm).
   int run_child(const std::vector<std::string>& args, const std::string& log,
                 const core::StopSignals& signals, const std::string& step = "") {
-    core::Child child(core::spawn(args, {}, log, true));
-    bool forwarded = false;
-    while (true) {
-      const int code = child.poll();
-      if (code >= 0) return code;
-      export_metrics("running", false);
-      if (const int signal = signals.received(); signal != 0 && !forwarded) {
-        const int pass = signal == SIGINT ? SIGTERM : signal;
-        if (o_.executor == "slurm" && !step.empty()) {
-          core::Child cancel(
-              core::spawn({on_path("scancel"), "--full", "--signal",
-                           pass == SIGUSR1 ? "USR1" : "TERM", "--name=" + job_name(step)},
-                          {}, log, true));
-          while (cancel.poll() < 0)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        } else {
-          ::kill(child.pid, pass);
-        }
-        forwarded = true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    return executor_.run(args, log, signals, step, step.empty() ? "" : keys_.at(step),
+                         [&] { export_metrics("running", false); });
   }
 
   // The metrics file (RunOptions::metrics_file) with the pipeline in `state`: the steps by
@@ -846,11 +563,10 @@ class Runner {
     for (const auto& [name, count] : steps)
       metrics_.set("kiln_pipeline_steps", "gauge", "The pipeline's steps in each state.", count,
                    {{"state", name}});
-    for (const char* s : {"running", "passed", "gated", "failed", "stopped"})
-      metrics_.set("kiln_pipeline_state", "gauge", "1 for the pipeline's state, 0 for the others.",
-                   std::strcmp(s, state) == 0 ? 1 : 0, {{"state", s}});
-    metrics_.set("kiln_pipeline_heartbeat_timestamp_seconds", "gauge",
-                 "Unix time of the pipeline's last sign of life.", now_seconds());
+    metrics_.set_state("kiln_pipeline_state", "1 for the pipeline's state, 0 for the others.",
+                       {"running", "passed", "gated", "failed", "stopped"}, state);
+    metrics_.set_heartbeat("kiln_pipeline_heartbeat_timestamp_seconds",
+                           "Unix time of the pipeline's last sign of life.");
     if (now)
       metrics_.write();
     else
@@ -891,7 +607,7 @@ class Runner {
   const RunOptions& o_;
   Pipeline p_;
   std::string dir_, registry_;
-  std::string sbatch_;                               // --executor slurm: its path
+  Executor executor_;
   std::map<std::string, std::string> fingerprints_;  // dataset name -> fingerprint
   std::map<std::string, std::string> resolved_;      // registry reference -> path ("" absent)
   std::map<std::string, std::string> keys_;
@@ -903,10 +619,6 @@ class Runner {
 };
 
 }  // namespace
-
-Pipeline read_pipeline(const std::string& path) {
-  return Reader(path).read();
-}
 
 RunResult run_pipeline(const RunOptions& options) {
   return Runner(options, read_pipeline(options.file)).run();

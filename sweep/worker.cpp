@@ -8,7 +8,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -56,15 +55,12 @@ class WorkerMetrics {
                 static_cast<double>(std::count_if(s.trials.begin(), s.trials.end(),
                                                   [&](const Trial& x) { return x.state == t; })),
                 {{"state", state_name(t)}});
-    for (const char* name : {"running", "waiting", "done", "preempted"})
-      file_.set("kiln_sweep_worker_state", "gauge", "1 for the worker's state, 0 for the others.",
-                std::strcmp(name, state) == 0 ? 1 : 0, {{"state", name}});
+    file_.set_state("kiln_sweep_worker_state", "1 for the worker's state, 0 for the others.",
+                    {"running", "waiting", "done", "preempted"}, state);
     file_.set("kiln_sweep_worker_runs_total", "counter",
               "Trial runs (one rung each) this worker has started.", runs);
-    file_.set(
-        "kiln_sweep_worker_heartbeat_timestamp_seconds", "gauge",
-        "Unix time of the worker's last sign of life.",
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    file_.set_heartbeat("kiln_sweep_worker_heartbeat_timestamp_seconds",
+                        "Unix time of the worker's last sign of life.");
     if (now)
       file_.write();
     else

@@ -111,13 +111,10 @@ void RunDirectory::status(const std::string& state, int64_t step, const std::str
   if (metrics_file_.enabled()) {
     core::TextfileMetrics& m = metrics_file_;
     m.set("kiln_fit_step", "gauge", "Training steps done.", static_cast<double>(step));
-    for (const char* s : {"running", "done", "preempted", "failed"})
-      m.set("kiln_fit_state", "gauge", "1 for the run's state, 0 for the others.",
-            state == s ? 1 : 0, {{"state", s}});
-    m.set(
-        "kiln_fit_heartbeat_timestamp_seconds", "gauge",
-        "Unix time of the run's last sign of life.",
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    m.set_state("kiln_fit_state", "1 for the run's state, 0 for the others.",
+                {"running", "done", "preempted", "failed"}, state);
+    m.set_heartbeat("kiln_fit_heartbeat_timestamp_seconds",
+                    "Unix time of the run's last sign of life.");
     m.set("kiln_fit_preemptions_total", "counter",
           "Times the run was stopped by a signal, over its resumes.",
           static_cast<double>(preemptions_));
