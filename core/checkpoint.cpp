@@ -121,6 +121,10 @@ std::optional<std::string> read_pointer(const std::string& checkpoints,
 
 std::string model_checkpoint(const std::string& path) {
   if (fs::exists(fs::path(path) / "MANIFEST.json") || !fs::is_directory(path)) return path;
+  // A run refitted on train and valid (train.refit): the refit's, once it is complete.
+  const fs::path refit = fs::path(path) / "refit" / "checkpoints";
+  if (fs::is_directory(refit))
+    if (auto best = read_pointer(refit.string(), "best")) return *best;
   return read_pointer(checkpoints_of(path), "best").value_or(path);
 }
 

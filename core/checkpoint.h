@@ -48,8 +48,9 @@ std::string checkpoints_of(const std::string& path);
 // The checkpoint a pointer file names, or nullopt when there is no pointer.
 std::optional<std::string> read_pointer(const std::string& checkpoints, const std::string& pointer);
 
-// The checkpoint that is a run's model: `path` itself when it is a checkpoint, else (a run
-// directory or its checkpoints/) the one its `best` pointer names, else `path` (which
+// The checkpoint that is a run's model: `path` itself when it is a checkpoint; for a run
+// directory whose refit (train.refit) is complete, the refit's (RUN/refit's `best`); else (a
+// run directory or its checkpoints/) the one its `best` pointer names, else `path` (which
 // verify_checkpoint then resolves by `latest`).
 std::string model_checkpoint(const std::string& path);
 

@@ -48,14 +48,9 @@ Loader::Loader(std::vector<std::shared_ptr<const Dataset>> datasets, LoaderOptio
 
   schema_ = datasets_[0]->schema();
   for (const auto& ds : datasets_) {
-    const Schema& s = ds->schema();
-    bool same = s.columns.size() == schema_.columns.size();
-    for (std::size_t c = 0; same && c < s.columns.size(); ++c) {
-      same = s.columns[c].name == schema_.columns[c].name &&
-             s.columns[c].role == schema_.columns[c].role;
-    }
-    KILN_CHECK(same, DataError, ds->path(), ": its columns differ from those of ",
-               datasets_[0]->path(), "; datasets read together must share one schema");
+    KILN_CHECK(ds->schema().same_columns(schema_), DataError, ds->path(),
+               ": its columns differ from those of ", datasets_[0]->path(),
+               "; datasets read together must share one schema");
     for (const auto& shard : ds->shards()) {
       int index = static_cast<int>(shards_.size());
       shards_.push_back(shard);

@@ -67,6 +67,12 @@ std::string_view mem_type_name(Role role) {
   return "?";
 }
 
+bool Schema::same_columns(const Schema& other) const {
+  return std::equal(
+      columns.begin(), columns.end(), other.columns.begin(), other.columns.end(),
+      [](const Column& a, const Column& b) { return a.name == b.name && a.role == b.role; });
+}
+
 int Schema::find_role(Role role) const {
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (columns[i].role == role) return static_cast<int>(i);

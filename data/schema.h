@@ -37,6 +37,8 @@ struct Schema {
   int find_role(Role role) const;
   int find(std::string_view name) const;  // -1 when absent
   std::vector<int> indices(Role role) const;
+  // The same names and roles in the same order: what datasets read together share.
+  bool same_columns(const Schema& other) const;
   // Checks names (1-128 of [A-Za-z0-9_.-], unique) and roles (exactly one label, at most
   // one weight, id, time). Throws DataError prefixed with `where`.
   void validate(const std::string& where) const;

@@ -163,7 +163,8 @@ bool run_trial(const core::StopSignals& signals, Journal& journal, const SweepSe
                                    "run.name=" + json(job.trial).dump(),
                                    "train.metric=" + json(settings.objective.metric).dump(),
                                    "train.stop_at=" + std::to_string(job.steps),
-                                   "log.prometheus_textfile=\"\""};  // the worker's file says it
+                                   "log.prometheus_textfile=\"\"",  // the worker's file says it
+                                   "train.refit=false"};  // a trial's objective is its valid metric
   for (const std::string& o : overrides_of(trial->params))
     argv.push_back(o);
   argv.push_back("--resume");

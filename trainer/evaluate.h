@@ -15,8 +15,8 @@
 namespace kiln::trainer {
 
 struct EvaluateOptions {
-  std::string scores;  // a scores file (eval/scores.h), or
-  std::string model;   // a checkpoint (or run: its best checkpoint; or registry:REF) scoring `data`
+  std::string scores;    // a scores file (eval/scores.h), or
+  std::string model;     // a checkpoint (or run: its model; or registry:REF) scoring `data`
   std::string registry;  // the registry of registry: references; "": $KILN_REGISTRY or registry/
   std::string data;      // the dataset `model` and checkpoint baselines score; its label is truth
   // prior (predicts the prevalence), PATH or NAME=PATH: a scores file, or a checkpoint (or

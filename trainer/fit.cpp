@@ -110,6 +110,15 @@ torch::Device prepare_device(const KilnConfig& config, const core::Topology& top
   return device;
 }
 
+// What a refit (train.refit) trains for: the run's best checkpoint, whose evaluation's
+// metrics and validation scores the refit's checkpoint carries (it trains on the validation
+// split, so nothing measures it; these estimate it).
+struct Refit {
+  std::string of;  // the best checkpoint of the run refitted
+  json metrics;
+  std::string scores;  // its scores.json, or ""
+};
+
 // One `kiln fit` run, from its datasets to its last checkpoint: the model, its optimizer,
 // the feed and the step, and the loop with its evaluations, checkpoints and stops. `state`
 // (the caller's) is where the run stands at every moment, and what each checkpoint saves.
@@ -118,9 +127,12 @@ class Trainer {
   // `config` is resolved (no `auto` left; `yaml` is it as config.resolved.yaml, `choices` the
   // autos it chose); `train` is config.data.train, open.
   // `device` is prepare_device()'s; `group` the job's process group (nullptr in one process).
+  // With `refit` it trains on the train and validation splits together and, at its last
+  // step, writes the best checkpoint with the refit's metrics instead of evaluating.
   Trainer(const KilnConfig& config, const FitArgs& args, RunDirectory& run, TrainingState& state,
           std::shared_ptr<const data::Dataset> train, std::string yaml,
-          std::vector<AutoChoice> choices, torch::Device device, ProcessGroup* group)
+          std::vector<AutoChoice> choices, torch::Device device, ProcessGroup* group,
+          const Refit* refit = nullptr)
       : config_(config),
         t_(config.train),
         args_(args),
@@ -132,6 +144,7 @@ class Trainer {
         device_(device),
         group_(group),
         leader_(group == nullptr || group->rank() == 0),
+        refit_(refit),
         train_(std::move(train)),
         valid_(data::Dataset::open(config.data.valid)) {
     data::check_same_codes(*train_, *valid_);
@@ -190,7 +203,8 @@ class Trainer {
       fo.rank = group_->rank();
       fo.world_size = group_->world_size();
     }
-    feed_ = std::make_unique<TorchFeed>(std::vector{train_}, compiled, fo, device_);
+    feed_ = std::make_unique<TorchFeed>(refit_ ? std::vector{train_, valid_} : std::vector{train_},
+                                        compiled, fo, device_);
     feed_->feed().seek(state_.cursor);
     stepper_ = TrainStep::make(*model_, *optimizer_, config, device_, state_.pos_weight,
                                state_.step, feed_->buffers(), sync_.get());
@@ -202,12 +216,14 @@ class Trainer {
     }
   }
 
-  FitResult train() {
-    core::StopSignals signals({SIGTERM, SIGUSR1});
+  // `signals` (SIGTERM, SIGUSR1) stop it with a checkpoint.
+  FitResult train(core::StopSignals& signals) {
     core::ProgressBar bar("fit", stop_);
     start_ = std::chrono::steady_clock::now();
     FitResult result;
-    while (state_.step < stop_) {
+    // A run that early stopping ended is over: resumed, it trains no further.
+    result.stopped_early = t_.patience.get() > 0 && state_.evals_without_gain >= t_.patience.get();
+    while (!result.stopped_early && state_.step < stop_) {
       step_times_.before_transform(state_.step);
       const ModelBatch* batch = feed_->next();
       if (batch == nullptr) continue;  // end of an epoch; the next call starts the next one
@@ -317,6 +333,11 @@ class Trainer {
     for (std::size_t c = 0; c < plan_.categoricals.size(); ++c)  // 0: one-hot
       run["embedding_widths"][plan_.categoricals[c].name] =
           embedding_width(config_.model, input.cardinality[c], input.rows);
+    if (refit_)
+      run["refit"] = {{"of", refit_->of},
+                      {"steps", stop_},
+                      {"rows", train_->rows() + valid_->rows()},
+                      {"datasets", {config_.data.train, config_.data.valid}}};
     if (run_.resumed()) run["resumed_from"] = run_.resumed()->path;
     if (run_.resumed_version()) run["resumed_from_registry"] = run_.resumed_version()->to_json();
     run_.write("run.json", run.dump(1) + "\n");
@@ -360,6 +381,12 @@ class Trainer {
   // decision.
   bool evaluate() {
     read_losses(true);
+    if (refit_) {
+      scores_ = refit_->scores;
+      scores_step_ = scores_.empty() ? -1 : state_.step;
+      save(refit_->metrics, true);
+      return false;
+    }
     const auto eval_start = std::chrono::steady_clock::now();
     const double elapsed = seconds_since(start_), train_s = train_seconds();
     const auto [train_loss, rows_per_s] = window_totals(train_s);
@@ -550,6 +577,7 @@ class Trainer {
   const torch::Device device_;
   ProcessGroup* const group_;           // several processes: the job's group; else nullptr
   const bool leader_;                   // rank 0 (or the only process): writes the run's files
+  const Refit* const refit_;            // a refit: what it refits; else nullptr
   std::unique_ptr<GradientSync> sync_;  // with group_
   std::shared_ptr<const data::Dataset> train_, valid_;
   transform::FittedPlan plan_;
@@ -631,6 +659,87 @@ void write_run_report(const RunDirectory& run) {
   }
 }
 
+// train.refit: the model trained again from its initialization on the train and validation
+// splits together in RUN/refit, to the best checkpoint's epoch (its step and the schedule's
+// steps scaled by the rows; the config otherwise the run's), without evaluations; its
+// checkpoint is then the run's model (core::model_checkpoint) and result.json says so.
+// Resumes a refit a signal stopped. Skipped, with a warning, when the splits' columns differ.
+FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& run,
+                const std::shared_ptr<const data::Dataset>& train, torch::Device device,
+                core::StopSignals& signals, FitResult result) {
+  auto valid = data::Dataset::open(selected.data.valid);
+  auto write_result = [&] { run.write("result.json", result.result.dump(1) + "\n"); };
+  if (!valid->schema().same_columns(train->schema())) {
+    const std::string why = "data.valid's columns are not data.train's, in the same order";
+    core::log_warn("train.refit: skipped: " + why);
+    result.result["refit"] = {{"skipped", why}};
+    write_result();
+    return result;
+  }
+  const core::VerifiedCheckpoint best = core::verify_checkpoint(result.best_checkpoint, false);
+  const fs::path scores = fs::path(best.path) / "scores.json";
+  const Refit what{best.path, best.manifest.value("metrics", nlohmann::json::object()),
+                   fs::exists(scores) ? core::read_file(scores.string(), "scores") : ""};
+  const double scale =
+      static_cast<double>(train->rows() + valid->rows()) / static_cast<double>(train->rows());
+  auto scaled = [&](int64_t steps) {
+    return std::max<int64_t>(1, std::llround(static_cast<double>(steps) * scale));
+  };
+  KilnConfig config = selected;
+  TrainOptions& t = config.train;
+  t.steps = scaled(t.steps.get());
+  t.stop_at = std::min(scaled(result.best_step), t.steps.get());
+  t.eval_every = t.stop_at;
+  t.patience = 0;
+  t.refit = false;
+  config.optim.warmup_steps = std::min(scaled(config.optim.warmup_steps.get()), t.steps.get());
+  config.run.dir = run.path();
+  config.run.experiment = "";
+  config.run.name = "refit";
+  config.log.prometheus_textfile = "";  // the run's file goes on saying where it stands
+  // A refit of another checkpoint (the run was resumed and went on since) is replaced.
+  const fs::path dir = fs::path(run.path()) / "refit";
+  if (fs::exists(dir / "run.json")) {
+    const json earlier =
+        json::parse(core::read_file((dir / "run.json").string(), "run.json"), nullptr, false);
+    const bool same = earlier.is_object() && earlier.contains("refit") &&
+                      earlier["refit"].is_object() && earlier["refit"].contains("of") &&
+                      earlier["refit"]["of"] == best.path && earlier["refit"].contains("steps") &&
+                      earlier["refit"]["steps"] == t.stop_at;
+    if (!same) {
+      core::log_info("refit: replacing " + dir.string() + ", the refit of another checkpoint");
+      core::remove_tree(dir.string());
+    }
+  }
+  RunDirectory again = RunDirectory::open(config.run, "auto", std::nullopt);
+  TrainingState state;
+  if (again.resumed()) state = TrainingState::read(again.resumed()->path);
+  core::log_info(detail::concat("refit: ", t.stop_at, " steps on ", train->rows() + valid->rows(),
+                                " rows (train and valid; the best checkpoint was at step ",
+                                result.best_step, ") in ", again.path()));
+  again.status("running", state.step);
+  torch::manual_seed(static_cast<uint64_t>(config.run.seed));  // the run's initialization
+  try {
+    Trainer trainer(config, args, again, state, train, core::schema::to_yaml_text(config), {},
+                    device, nullptr, &what);
+    const FitResult refitted = trainer.train(signals);
+    again.status("done", state.step, "", 0);
+    result.result["selected_checkpoint"] = result.best_checkpoint;
+    result.best_checkpoint = refitted.best_checkpoint;
+    result.result["checkpoint"] = refitted.best_checkpoint;
+    result.result["refit"] = {
+        {"run", again.path()}, {"steps", t.stop_at}, {"rows", train->rows() + valid->rows()}};
+    write_result();
+    return result;
+  } catch (const PreemptedError& e) {
+    run.status("preempted", result.steps, e.what(), static_cast<int>(ExitCode::kPreempted));
+    throw;
+  } catch (const Error& e) {
+    again.status("failed", state.step, e.what(), e.exit_code());
+    throw;
+  }
+}
+
 }  // namespace
 
 double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
@@ -655,6 +764,8 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
   if (run.resumed()) state = TrainingState::read(run.resumed()->path);
   run.export_metrics(given.log.prometheus_textfile, given.run.experiment, topology.rank);
   run.status("running", state.step);
+  // From here a signal stops the run with a checkpoint (the refit's included).
+  core::StopSignals signals({SIGTERM, SIGUSR1});
   try {
     auto train = data::Dataset::open(given.data.train);
     KilnConfig config = given;
@@ -670,7 +781,10 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     if (group) group->check_same_config(config_lines(config));
     Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts), choices,
                     device, group.get());
-    FitResult result = trainer.train();
+    FitResult result = trainer.train(signals);
+    if (config.train.refit.get() && result.best_step > 0 &&
+        (result.stopped_early || state.step >= config.train.steps.get()))
+      result = refit(config, args, run, train, device, signals, std::move(result));
     run.status("done", state.step, "", 0);
     write_run_report(run);
     return result;

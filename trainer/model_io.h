@@ -36,7 +36,8 @@ ModelInput model_input(const transform::FittedPlan& plan);
 
 // A verified checkpoint's model, rebuilt from its own config.yaml, transform.json and
 // state.json, on `device`, in eval mode. `path` is a checkpoint, or a run directory (or its
-// checkpoints/): then its best checkpoint (its latest when it has no best).
+// checkpoints/): then its model (core::model_checkpoint: the refit's, else its best, else its
+// latest).
 struct CheckpointModel {
   core::VerifiedCheckpoint checkpoint;
   KilnConfig config;

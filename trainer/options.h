@@ -173,6 +173,7 @@ struct TrainOptions {
   Metric metric = Metric::kAuroc;   // early stopping and `best`: auroc | ap | log_loss
   core::Auto<int64_t> patience;     // evaluations without improvement before stopping; 0: off
   int64_t keep_last = 3;            // checkpoints kept besides the best
+  core::Auto<bool> refit;           // the model trained again on train + valid to the best step
   DeviceChoice device = DeviceChoice::kAuto;  // auto | cpu | cuda
   Precision precision = Precision::kAuto;     // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
   bool cuda_graph = true;                     // CUDA with adamw: capture the whole step in a graph
@@ -206,6 +207,11 @@ struct TrainOptions {
       "evaluations without improvement before training stops (the best checkpoint is the "
       "model); 0 means never; auto: 16");
     v("keep_last", keep_last, "checkpoints kept besides the best (at least 1)");
+    v("refit", refit,
+      "when the run ends, train the model again from the start on data.train and data.valid "
+      "together, for the epochs that found the best checkpoint, in RUN/refit; its checkpoint "
+      "is then the run's model (docs/TRAINING.md, Refit); auto: true under 20000 train rows "
+      "in one process");
     v("device", device, "auto (cuda when a GPU is present), cpu or cuda");
     v("precision", precision,
       "auto (bf16 on CUDA, fp32 on the CPU), fp32, or bf16 (the forward pass under bf16 "

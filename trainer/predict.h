@@ -10,12 +10,12 @@
 namespace kiln::trainer {
 
 struct PredictOptions {
-  std::string model;     // a checkpoint, a run (its best checkpoint), or registry:NAME@ALIAS|/vN
-  std::string registry;  // the registry of a registry: model; "": $KILN_REGISTRY or registry/
-  std::string data;      // the dataset to score
-  std::string out;       // FILE.csv: CSV; else a Kiln shard file
-  int64_t batch_rows = 65536;                 // rows per batch
-  int threads = 0;                            // 0: one per core
+  std::string model;           // a checkpoint, a run (its model), or registry:NAME@ALIAS|/vN
+  std::string registry;        // the registry of a registry: model; "": $KILN_REGISTRY or registry/
+  std::string data;            // the dataset to score
+  std::string out;             // FILE.csv: CSV; else a Kiln shard file
+  int64_t batch_rows = 65536;  // rows per batch
+  int threads = 0;             // 0: one per core
   DeviceChoice device = DeviceChoice::kAuto;  // where the model runs
 };
 

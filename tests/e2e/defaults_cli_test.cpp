@@ -1,16 +1,21 @@
 // `kiln fit` with nothing but the data: tables of 3 and 300 rows and of one column train and
 // say what `auto` became, `kiln config show --data` says the same before a run, a validation
-// split of one class is an error naming it. (Real data on the defaults alone: FitQuality in
-// fit_cli_test.cpp.)
+// split of one class is an error naming it, a small table's model is refitted on train and
+// valid (and a refit stopped by a signal resumes to the same model). (Real data on the defaults
+// alone: FitQuality in fit_cli_test.cpp.)
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "run_kiln.h"
 #include "tests/temp_dir.h"
+#include "weights.h"
 
 namespace kiln {
 namespace {
@@ -40,7 +45,19 @@ class FitDefaults : public ::testing::Test {
                      "run.dir=" + (dir / "runs"), "run.name=" + name, "--json"});
   }
   nlohmann::json run_json(const std::string& name) const {
-    return read_json(fs::path(dir / "runs") / "default" / name / "run.json");
+    return read_json(run_dir(name) / "run.json");
+  }
+  // Train and valid splits of 300 rows of one_column (below).
+  std::pair<std::string, std::string> one_column_splits();
+  fs::path run_dir(const std::string& name) const {
+    return fs::path(dir / "runs") / "default" / name;
+  }
+  // `kiln predict --model MODEL` on `data`: the scores file's text.
+  std::string predict(const std::string& model, const std::string& data) {
+    const std::string out = dir / "scores.csv";
+    auto run = run_kiln({"predict", "--model", model, "--data", data, "--out", out});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return slurp(out);
   }
   TempDir dir;
 };
@@ -55,6 +72,10 @@ std::string one_column(int rows, unsigned seed) {
     csv += std::to_string(x) + "," + (x + normal(rng) > 0 ? "1" : "0") + "\n";
   }
   return csv;
+}
+
+std::pair<std::string, std::string> FitDefaults::one_column_splits() {
+  return {import("train", one_column(300, 1)), import("valid", one_column(300, 2), "train")};
 }
 
 TEST_F(FitDefaults, ThreeRowsTrainAndTheRunSaysWhatAutoBecame) {
@@ -77,8 +98,7 @@ TEST_F(FitDefaults, ThreeRowsTrainAndTheRunSaysWhatAutoBecame) {
 }
 
 TEST_F(FitDefaults, ThreeHundredRowsOfOneColumnLearnTheLink) {
-  const std::string train = import("train", one_column(300, 1));
-  const std::string valid = import("valid", one_column(300, 2), "train");
+  const auto [train, valid] = one_column_splits();
   auto run = fit("one", train, valid);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto result = nlohmann::json::parse(run.out);
@@ -104,8 +124,7 @@ TEST_F(FitDefaults, ThreeHundredRowsOfOneColumnLearnTheLink) {
 // A resumed run is the run it continues: its `auto` values are the ones it started with, even
 // where the rules would now choose otherwise (here a smaller max_steps).
 TEST_F(FitDefaults, AResumedRunKeepsTheAutoValuesItStartedWith) {
-  const std::string train = import("train", one_column(300, 1));
-  const std::string valid = import("valid", one_column(300, 2), "train");
+  const auto [train, valid] = one_column_splits();
   auto first = run_kiln({"fit", "data.train=" + train, "data.valid=" + valid,
                          "run.dir=" + (dir / "runs"), "run.name=r", "train.stop_at=40"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -129,6 +148,97 @@ TEST_F(FitDefaults, AValidationSplitOfOneClassIsAnErrorNamingIt) {
       std::string::npos)
       << run.err;
   EXPECT_FALSE(fs::exists(fs::path(dir / "runs") / "default/nopos/checkpoints/latest"));
+}
+
+std::string step_name(int step) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%08d", step);
+  return name;
+}
+
+// Under 20000 rows the model is trained again on train and valid together, to the best
+// checkpoint's epoch: twice its steps when valid has as many rows as train. The refit is
+// then the run's model (predict RUN scores with it); its checkpoint carries the selected
+// checkpoint's evaluation, which estimates it.
+TEST_F(FitDefaults, ASmallTablesModelIsRefittedOnTrainAndValidToTheBestEpoch) {
+  const auto [train, valid] = one_column_splits();
+  auto run = fit("r", train, valid);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto result = nlohmann::json::parse(run.out);
+  const int best = result["best_step"].get<int>();
+  const fs::path selected = run_dir("r") / "checkpoints" / step_name(best);
+  const fs::path refitted = run_dir("r") / "refit/checkpoints" / step_name(2 * best);
+  EXPECT_EQ(result["selected_checkpoint"], selected.string()) << run.out;
+  EXPECT_EQ(result["checkpoint"], refitted.string()) << run.out;
+  EXPECT_EQ(result["refit"]["steps"], 2 * best);
+  EXPECT_EQ(result["refit"]["rows"], 600);
+  EXPECT_EQ(run_json("r")["auto"]["train.refit"]["value"], true);
+  EXPECT_EQ(read_json(run_dir("r") / "refit/run.json")["refit"]["of"], selected.string());
+  EXPECT_EQ(read_json(refitted / "MANIFEST.json")["metrics"],
+            read_json(selected / "MANIFEST.json")["metrics"]);
+  EXPECT_TRUE(fs::exists(refitted / "scores.json"));
+  EXPECT_TRUE(fs::exists(refitted / "profile.json"));
+
+  const std::string by_run = predict(run_dir("r"), valid);
+  EXPECT_EQ(by_run, predict(refitted, valid));
+  EXPECT_NE(by_run, predict(selected, valid));
+
+  // train.refit=false: the best checkpoint is the model, as before.
+  auto plain =
+      run_kiln({"fit", "data.train=" + train, "data.valid=" + valid, "run.dir=" + (dir / "runs"),
+                "run.name=plain", "train.refit=false", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_FALSE(fs::exists(run_dir("plain") / "refit"));
+  EXPECT_FALSE(nlohmann::json::parse(plain.out).contains("refit"));
+}
+
+// SIGTERM in the refit: exit 75, the run preempted; --resume auto finishes the refit (the
+// run itself, stopped early, trains no further), bit for bit the model of a run that was not
+// stopped.
+TEST_F(FitDefaults, ARefitStoppedByASignalResumesToTheModelOfAnUninterruptedRun) {
+  const auto splits = one_column_splits();
+  const std::string &train = splits.first, &valid = splits.second;
+  auto args = [&](const std::string& name) {
+    return std::vector<std::string>{"fit",
+                                    "data.train=" + train,
+                                    "data.valid=" + valid,
+                                    "run.dir=" + (dir / "runs"),
+                                    "run.name=" + name,
+                                    "train.steps=200",
+                                    "train.eval_every=100",
+                                    "train.patience=0",
+                                    "run.deterministic=true",
+                                    "--resume",
+                                    "auto"};
+  };
+  auto straight = run_kiln(args("straight"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const std::string model =
+      read_json(run_dir("straight") / "result.json")["checkpoint"].get<std::string>();
+
+  auto child = testing::start_kiln(args("stopped"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(run_dir("stopped") / "refit/run.json") &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(child.pid, SIGTERM);
+  auto stopped = testing::wait_kiln(child);
+  ASSERT_EQ(stopped.exit_code, 75) << stopped.err;
+  EXPECT_EQ(read_json(run_dir("stopped") / "status.json")["state"], "preempted");
+  EXPECT_EQ(read_json(run_dir("stopped") / "refit/status.json")["state"], "preempted");
+  EXPECT_FALSE(fs::exists(run_dir("stopped") / "refit/checkpoints/best"));
+  const std::string metrics = slurp(run_dir("stopped") / "metrics.jsonl");
+
+  auto resumed = run_kiln(args("stopped"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(slurp(run_dir("stopped") / "metrics.jsonl"), metrics);  // no further training
+  EXPECT_EQ(read_json(run_dir("stopped") / "status.json")["state"], "done");
+  const fs::path name = fs::path(model).filename();
+  EXPECT_EQ(read_json(run_dir("stopped") / "result.json")["checkpoint"],
+            (run_dir("stopped") / "refit/checkpoints" / name).string());
+  EXPECT_EQ(testing::checkpoint_difference(
+                model, (run_dir("stopped") / "refit/checkpoints" / name).string()),
+            0.0);
 }
 
 }  // namespace

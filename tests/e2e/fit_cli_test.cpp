@@ -129,9 +129,11 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   EXPECT_EQ(report["data"]["rows"], test_rows);
   EXPECT_EQ(report["baselines"].size(), 2u);
   const auto& lineage = report["provenance"]["model"];
-  EXPECT_EQ(
-      lineage["checkpoint"].get<std::string>(),
-      slurp(run / "checkpoints/best").substr(0, 13).insert(0, (run / "checkpoints/").string()));
+  // The run's model: the refit of its best checkpoint on train and valid (train.refit: auto
+  // on this small table), which result.json names.
+  EXPECT_EQ(lineage["checkpoint"], read_json(run / "result.json")["checkpoint"]);
+  EXPECT_NE(lineage["checkpoint"].get<std::string>().find("/refit/checkpoints/"),
+            std::string::npos);
   EXPECT_EQ(lineage["model"], "mlp");
   EXPECT_EQ(lineage["trained_on"], read_json(data() / "d/train/dataset.json")["fingerprint"]);
   auto no_data =

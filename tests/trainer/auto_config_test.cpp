@@ -38,7 +38,8 @@ TEST(AutoConfig, ASmallTableGetsSmallBatchesManyEpochsRegularizationAndAnEnsembl
   EXPECT_DOUBLE_EQ(config.optim.weight_decay.get(), 1e-2);
   EXPECT_EQ(config.model.ensemble.get(), 8);
   EXPECT_TRUE(config.model.linear_term.get());
-  EXPECT_EQ(c.size(), 10u);
+  EXPECT_TRUE(config.train.refit.get());
+  EXPECT_EQ(c.size(), 11u);
   EXPECT_EQ(c.at("data.batch_size"), "256");
   EXPECT_EQ(c.at("train.steps"), "1000");
 }
@@ -63,6 +64,7 @@ TEST(AutoConfig, FiveMillionRowsGetTheLargestBatchAStepCapAndOneModel) {
   EXPECT_DOUBLE_EQ(config.optim.weight_decay.get(), 1e-4);
   EXPECT_EQ(config.model.ensemble.get(), 1);
   EXPECT_EQ(config.optim.warmup_steps.get(), 100);
+  EXPECT_FALSE(config.train.refit.get());
 }
 
 // A data-parallel job of 4 ranks: the global batch and the schedule of one process, each
@@ -75,6 +77,18 @@ TEST(AutoConfig, RanksShareTheBatchOneProcessWouldTakeAndKeepItsSchedule) {
   EXPECT_EQ(four.train.steps.get(), one.train.steps.get());
   EXPECT_EQ(four.train.eval_every.get(), one.train.eval_every.get());
   EXPECT_NE(c.front().why.find("shared by 4 ranks"), std::string::npos) << c.front().why;
+
+  // A small table in a job of 2 ranks is not refitted (the refit is for one process), and
+  // asking for it there is an error before anything trains.
+  KilnConfig small;
+  resolve_auto(small, {"train.h5", 300, 4, 1, 2});
+  EXPECT_FALSE(small.train.refit.get());
+  KilnConfig asked;
+  asked.train.refit = true;
+  EXPECT_NE(error_of<ConfigError>([&] {
+              resolve_auto(asked, {"train.h5", 300, 4, 1, 2});
+            }).find("train.refit: true is for one process; this job has 2"),
+            std::string::npos);
 }
 
 TEST(AutoConfig, GivenValuesAreKeptAndTheRestFollowFromThem) {

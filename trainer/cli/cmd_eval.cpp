@@ -63,10 +63,10 @@ void add_eval_command(CLI::App& app) {
                                  "scores file: CSV with a header (label and score columns), or a "
                                  "Kiln dataset / shard with a label column and a numeric score "
                                  "column");
-  auto* model =
-      cmd->add_option("--model", o.model,
-                      "a checkpoint (or run directory: its best checkpoint; or registry:NAME@ALIAS "
-                      "or registry:NAME/vN) to score --data with; instead of --scores");
+  auto* model = cmd->add_option("--model", o.model,
+                                "a checkpoint (or run directory: its model, the refit or best "
+                                "checkpoint; or registry:NAME@ALIAS "
+                                "or registry:NAME/vN) to score --data with; instead of --scores");
   cmd->add_option("--registry", o.registry,
                   "the registry of registry: models and baselines (default: $KILN_REGISTRY, "
                   "else ./registry)");

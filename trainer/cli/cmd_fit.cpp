@@ -57,10 +57,12 @@ void add_fit(CLI::App& app) {
       std::cout << result.result.dump(2) << "\n";
       return;
     }
-    std::printf("trained %lld steps; best val/%s %.6f at step %lld: %s\nrun: %s\n",
+    const bool refitted = result.result.contains("selected_checkpoint");
+    std::printf("trained %lld steps; best val/%s %.6f at step %lld%s: %s\nrun: %s\n",
                 static_cast<long long>(result.steps),
                 trainer::metric_name(config.train.metric).c_str(), result.best_value,
-                static_cast<long long>(result.best_step), result.best_checkpoint.c_str(),
+                static_cast<long long>(result.best_step),
+                refitted ? ", refitted on train and valid" : "", result.best_checkpoint.c_str(),
                 result.run_dir.c_str());
   });
 }
@@ -75,7 +77,8 @@ void add_predict(CLI::App& app) {
       "--scores` and `kiln data inspect` read.");
   predict
       ->add_option("--model", o->model,
-                   "checkpoint, a run directory (its best checkpoint), or registry:NAME@ALIAS "
+                   "checkpoint, a run directory (its model: the refit or best checkpoint), or "
+                   "registry:NAME@ALIAS "
                    "or registry:NAME/vN")
       ->required();
   predict->add_option("--registry", o->registry,

@@ -95,7 +95,8 @@ void add_register(CLI::App& reg) {
       "NAME/vN: its files (hard links where the file system allows, else copies), a model card "
       "version.json, attached eval reports; optionally set aliases");
   auto dir = add_registry_option(*cmd);
-  cmd->add_option("SOURCE", o->source, "a checkpoint, or a run directory (its best checkpoint)")
+  cmd->add_option("SOURCE", o->source,
+                  "a checkpoint, or a run directory (its model: the refit or best checkpoint)")
       ->required();
   cmd->add_option("--name", o->name, "the model's name")->required();
   cmd->add_option("--alias", o->aliases, "set this alias to the new version; repeatable")
