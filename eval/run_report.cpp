@@ -196,6 +196,20 @@ std::string summary(const std::vector<Run>& runs) {
                : "—";
   });
   row(h, "best step", runs, [](const Run& r) { return text(r.result, "best_step"); });
+  // The checkpoint that is the run's model (the best, or its refit on train and valid),
+  // relative to the run.
+  row(h, "model checkpoint", runs, [](const Run& r) {
+    const std::string checkpoint = text(r.result, "checkpoint");
+    const fs::path relative = fs::path(checkpoint).lexically_relative(r.path);
+    return relative.empty() || *relative.begin() == ".." ? checkpoint : relative.string();
+  });
+  row(h, "refit", runs, [](const Run& r) {
+    if (!r.result.is_object() || !r.result.contains("refit")) return std::string("—");
+    const json& refit = r.result["refit"];
+    return refit.is_object() && refit.contains("skipped")
+               ? "skipped: " + text(refit, "skipped")
+               : text(refit, "steps") + " steps on " + text(refit, "rows") + " rows";
+  });
   row(h, "stopped early", runs, [](const Run& r) { return text(r.result, "stopped_early"); });
   row(h, "model", runs, [](const Run& r) { return text(r.result, "model"); });
   row(h, "parameters", runs, [](const Run& r) { return text(r.run, "parameters"); });

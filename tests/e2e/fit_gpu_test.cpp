@@ -1,7 +1,7 @@
 // `kiln fit` on a GPU (label gpu; skips without one): the CUDA data path (pinned batches,
 // copies on a side stream, the fused transform), bf16 autocast and the step captured in a
-// CUDA graph, against the CPU and against the same steps run eagerly; preemption and resume
-// and divergence on the GPU.
+// CUDA graph, against the CPU and against the same steps run eagerly; a refit on train and
+// valid; preemption and resume and divergence on the GPU.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -74,9 +74,15 @@ class FitGpu : public testing::SynthSuite<30000> {
 };
 
 TEST_F(FitGpu, TrainsAsWellAsOnTheCpuWithTheStepInACudaGraph) {
-  auto gpu = run_kiln(fit_args("gpu", 300, 100));
+  auto gpu = run_kiln(fit_args("gpu", 300, 100, {"train.refit=true"}));
   ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
-  EXPECT_NE(gpu.err.find("captured in a CUDA graph"), std::string::npos) << gpu.err;
+  const std::size_t captured = gpu.err.find("captured in a CUDA graph");
+  EXPECT_NE(captured, std::string::npos) << gpu.err;
+  // The refit on train and valid: the GPU feed reads both splits, its step captured anew.
+  EXPECT_NE(gpu.err.find("captured in a CUDA graph", captured + 1), std::string::npos) << gpu.err;
+  EXPECT_NE(read_json(run_dir("gpu") / "result.json")["checkpoint"].get<std::string>().find(
+                "/refit/checkpoints/"),
+            std::string::npos);
   EXPECT_EQ(read_json(run_dir("gpu") / "run.json")["device"].get<std::string>().substr(0, 4),
             "cuda");
   const nlohmann::json line = last_line(run_dir("gpu") / "metrics.jsonl");

@@ -214,6 +214,8 @@ TEST_F(WatchCli, TheRunReportRendersWithEveryCurveDrawn) {
           << page << " has no chart of " << curve;
     EXPECT_NE(html.find("best step"), std::string::npos);
     EXPECT_NE(html.find("step_00000080"), std::string::npos);
+    // The model: the refit on train and valid (train.refit: auto on this small table).
+    EXPECT_NE(html.find("<td>refit/checkpoints/step_"), std::string::npos);
     std::size_t plots = 0;
     for (std::size_t at = html.find("<svg"); at != std::string::npos;
          at = html.find("<svg", at + 1))
