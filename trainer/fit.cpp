@@ -663,14 +663,18 @@ void write_run_report(const RunDirectory& run) {
 // splits together in RUN/refit, to the best checkpoint's epoch (its step and the schedule's
 // steps scaled by the rows; the config otherwise the run's), without evaluations; its
 // checkpoint is then the run's model (core::model_checkpoint) and result.json says so.
-// Resumes a refit a signal stopped. Skipped, with a warning, when the splits' columns differ.
+// Resumes a refit a signal stopped. Skipped, with a warning, when the splits' columns differ
+// or they are the same data.
 FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& run,
                 const std::shared_ptr<const data::Dataset>& train, torch::Device device,
                 core::StopSignals& signals, FitResult result) {
   auto valid = data::Dataset::open(selected.data.valid);
   auto write_result = [&] { run.write("result.json", result.result.dump(1) + "\n"); };
-  if (!valid->schema().same_columns(train->schema())) {
-    const std::string why = "data.valid's columns are not data.train's, in the same order";
+  const bool same_data = valid->fingerprint() == train->fingerprint();
+  if (same_data || !valid->schema().same_columns(train->schema())) {
+    const std::string why = same_data
+                                ? "data.valid is data.train's data: it adds no rows"
+                                : "data.valid's columns are not data.train's, in the same order";
     core::log_warn("train.refit: skipped: " + why);
     result.result["refit"] = {{"skipped", why}};
     write_result();

@@ -95,6 +95,9 @@ TEST_F(FitDefaults, ThreeRowsTrainAndTheRunSaysWhatAutoBecame) {
   // Early stopping: the run ends long before its 1000 steps, at its best checkpoint.
   const auto result = nlohmann::json::parse(run.out);
   EXPECT_LT(result["steps"].get<int>(), 1000) << run.out;
+  // Validated on its own rows: a refit would add none.
+  EXPECT_EQ(result["refit"]["skipped"], "data.valid is data.train's data: it adds no rows");
+  EXPECT_FALSE(fs::exists(run_dir("three") / "refit"));
 }
 
 TEST_F(FitDefaults, ThreeHundredRowsOfOneColumnLearnTheLink) {
