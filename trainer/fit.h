@@ -24,16 +24,17 @@ struct FitResult {
   std::string run_dir;
   int64_t steps = 0;  // steps done in all (resumed runs included)
   int64_t best_step = -1;
-  double best_value = 0;  // of train.metric on data.valid
-  std::string best_checkpoint;
+  double best_value = 0;        // of train.metric on data.valid
+  std::string best_checkpoint;  // the run's model: the best checkpoint, or its refit's
   bool stopped_early = false;
   nlohmann::ordered_json result;  // result.json
 };
 
 // Trains as the config says, its `auto` values chosen for the train split first, or on resume
 // taken from the checkpoint resumed from (trainer/auto_config.h; config.resolved.yaml and
-// run.json say what they became). Throws: ConfigError (78) for missing data paths or a bad
-// combination, DataError (65) for bad data (a validation split of one class among them),
+// run.json say what they became); with train.refit, then trains the model again on train and
+// valid in RUN/refit (docs/TRAINING.md, Refit). Throws: ConfigError (78) for missing data paths or
+// a bad combination, DataError (65) for bad data (a validation split of one class among them),
 // DivergedError (4) for a NaN or Inf loss (naming the step), PreemptedError (75) after the
 // checkpoint a signal asked for. status.json says
 // the state ("running", "done", "preempted", "failed") and the reason in every case.
