@@ -684,8 +684,8 @@ FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& r
   const fs::path scores = fs::path(best.path) / "scores.json";
   const Refit what{best.path, best.manifest.value("metrics", nlohmann::json::object()),
                    fs::exists(scores) ? core::read_file(scores.string(), "scores") : ""};
-  const double scale =
-      static_cast<double>(train->rows() + valid->rows()) / static_cast<double>(train->rows());
+  const int64_t rows = train->rows() + valid->rows();
+  const double scale = static_cast<double>(rows) / static_cast<double>(train->rows());
   auto scaled = [&](int64_t steps) {
     return std::max<int64_t>(1, std::llround(static_cast<double>(steps) * scale));
   };
@@ -718,7 +718,7 @@ FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& r
   RunDirectory again = RunDirectory::open(config.run, "auto", std::nullopt);
   TrainingState state;
   if (again.resumed()) state = TrainingState::read(again.resumed()->path);
-  core::log_info(detail::concat("refit: ", t.stop_at, " steps on ", train->rows() + valid->rows(),
+  core::log_info(detail::concat("refit: ", t.stop_at, " steps on ", rows,
                                 " rows (train and valid; the best checkpoint was at step ",
                                 result.best_step, ") in ", again.path()));
   again.status("running", state.step);
@@ -731,8 +731,7 @@ FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& r
     result.result["selected_checkpoint"] = result.best_checkpoint;
     result.best_checkpoint = refitted.best_checkpoint;
     result.result["checkpoint"] = refitted.best_checkpoint;
-    result.result["refit"] = {
-        {"run", again.path()}, {"steps", t.stop_at}, {"rows", train->rows() + valid->rows()}};
+    result.result["refit"] = {{"run", again.path()}, {"steps", t.stop_at}, {"rows", rows}};
     write_result();
     return result;
   } catch (const PreemptedError& e) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "core/checkpoint.h"
 #include "run_kiln.h"
 #include "tests/temp_dir.h"
 #include "weights.h"
@@ -153,12 +154,6 @@ TEST_F(FitDefaults, AValidationSplitOfOneClassIsAnErrorNamingIt) {
   EXPECT_FALSE(fs::exists(fs::path(dir / "runs") / "default/nopos/checkpoints/latest"));
 }
 
-std::string step_name(int step) {
-  char name[32];
-  std::snprintf(name, sizeof name, "step_%08d", step);
-  return name;
-}
-
 // Under 20000 rows the model is trained again on train and valid together, to the best
 // checkpoint's epoch: twice its steps when valid has as many rows as train. The refit is
 // then the run's model (predict RUN scores with it); its checkpoint carries the selected
@@ -169,8 +164,8 @@ TEST_F(FitDefaults, ASmallTablesModelIsRefittedOnTrainAndValidToTheBestEpoch) {
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto result = nlohmann::json::parse(run.out);
   const int best = result["best_step"].get<int>();
-  const fs::path selected = run_dir("r") / "checkpoints" / step_name(best);
-  const fs::path refitted = run_dir("r") / "refit/checkpoints" / step_name(2 * best);
+  const fs::path selected = run_dir("r") / "checkpoints" / core::checkpoint_name(best);
+  const fs::path refitted = run_dir("r") / "refit/checkpoints" / core::checkpoint_name(2 * best);
   EXPECT_EQ(result["selected_checkpoint"], selected.string()) << run.out;
   EXPECT_EQ(result["checkpoint"], refitted.string()) << run.out;
   EXPECT_EQ(result["refit"]["steps"], 2 * best);

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/checkpoint.h"
 #include "run_kiln.h"
 #include "synth_suite.h"
 #include "weights.h"
@@ -82,9 +83,7 @@ class DistributedCli : public testing::SynthSuite<8000> {
     return fs::path(dir.path()) / "runs/default" / name;
   }
   std::string checkpoint(const std::string& name, int step) const {
-    char text[32];
-    std::snprintf(text, sizeof text, "checkpoints/step_%08d", step);
-    return (run_dir(name) / text).string();
+    return (run_dir(name) / "checkpoints" / core::checkpoint_name(step)).string();
   }
 
   // `world` processes started by hand with the variables srun sets.
