@@ -12,10 +12,6 @@
 #include "eval/scores.h"
 #include "registry/ref.h"
 #include "registry/registry.h"
-#include "trainer/device.h"
-#include "trainer/model_io.h"
-#include "trainer/scoring.h"
-#include "transform/plan.h"
 
 namespace kiln::trainer {
 
@@ -51,36 +47,19 @@ ModelReference read_model_reference(const std::string& model, const std::string&
 
 eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
                                  const CurrentScores& options) {
+  if (options.scores.empty()) return model_scores(reference, data, options);
   eval::ModelScores out;
   out.reference = reference.scores;
-  auto dataset = data::Dataset::open(data);
-  if (!options.scores.empty()) {
-    eval::ScoreColumns columns;
-    columns.need_labels = false;
-    eval::Scores file = eval::read_scores(options.scores, columns);
-    KILN_CHECK(file.rows() == dataset->rows(), DataError, options.scores, ": ", file.rows(),
-               " scores for the ", dataset->rows(), " rows of ", data,
-               "; a scores file must score --data's rows, in order");
-    out.scores = std::move(file.scores);
-    out.labels = std::move(file.labels);
-    out.source = options.scores;
-    return out;
-  }
-  const torch::Device device = choose_device(options.device);
-  CheckpointModel m = load_checkpoint_model(reference.checkpoint, device);
-  const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());
-  const int label = dataset->schema().find_role(data::Role::kLabel);
-  ScoringOptions scoring;
-  scoring.threads = options.threads;
-  scoring.logit_shift = m.logit_shift;
-  score_dataset(*m.model, plan, dataset, device, scoring,
-                [&](const data::Batch& b, const double* scores) {
-                  out.scores.insert(out.scores.end(), scores, scores + b.rows);
-                  if (label < 0) return;
-                  const float* y = b.column<float>(static_cast<std::size_t>(label));
-                  out.labels.insert(out.labels.end(), y, y + b.rows);
-                });
-  out.source = reference.source;
+  const auto dataset = data::Dataset::open(data);
+  eval::ScoreColumns columns;
+  columns.need_labels = false;
+  eval::Scores file = eval::read_scores(options.scores, columns);
+  KILN_CHECK(file.rows() == dataset->rows(), DataError, options.scores, ": ", file.rows(),
+             " scores for the ", dataset->rows(), " rows of ", data,
+             "; a scores file must score --data's rows, in order");
+  out.scores = std::move(file.scores);
+  out.labels = std::move(file.labels);
+  out.source = options.scores;
   return out;
 }
 

@@ -43,6 +43,12 @@ struct CurrentScores {
 eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
                                  const CurrentScores& options);
 
+// The model's scores of `data` (current_scores without a scores file). The one function here
+// that needs LibTorch (monitor_scores.cpp): in the LibTorch-free `kiln` it continues the
+// command in kiln-torch (docs/ARCHITECTURE.md, "Two binaries").
+eval::ModelScores model_scores(const ModelReference& reference, const std::string& data,
+                               const CurrentScores& options);
+
 struct DriftOptions {
   std::string reference;  // a model (names_a_model), a profile.json or a dataset
   std::string registry;   // of a registry: reference

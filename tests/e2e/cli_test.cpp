@@ -1,6 +1,8 @@
 // Drives the kiln binary: exit codes, --help, --version, env and config as users see them.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -63,6 +65,54 @@ TEST(Cli, VersionNamesEveryComponent) {
   EXPECT_TRUE(v.contains("git_revision"));
   EXPECT_TRUE(v["cuda"].contains("driver"));
   EXPECT_TRUE(v["cuda"]["gpus"].is_string());
+}
+
+// `kiln` is LibTorch-free (docs/ARCHITECTURE.md, "Two binaries"): its data, drift and config
+// commands run alone; a command that needs a model continues in kiln-torch beside it, and
+// without one it exits 69 naming it.
+TEST(Cli, KilnRunsWithoutLibTorchAndContinuesModelCommandsInKilnTorch) {
+  namespace fs = std::filesystem;
+  auto ldd = [](const std::string& binary) {
+    std::string libraries;
+    FILE* pipe = ::popen(("ldd " + binary).c_str(), "r");
+    char buffer[4096];
+    while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr)
+      libraries += buffer;
+    if (pipe != nullptr) ::pclose(pipe);
+    return libraries;
+  };
+  const fs::path torch = fs::path(KILN_BINARY).parent_path() / "kiln-torch";
+  EXPECT_EQ(ldd(KILN_BINARY).find("libtorch"), std::string::npos) << ldd(KILN_BINARY);
+  EXPECT_NE(ldd(torch.string()).find("libtorch_cpu"), std::string::npos) << ldd(torch.string());
+
+  const fs::path dir = fs::temp_directory_path() / ("kiln_alone_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string alone = (dir / "kiln").string();
+  fs::copy_file(KILN_BINARY, alone);
+  auto run_alone = [&](const std::vector<std::string>& args) {
+    return testing::wait_kiln(testing::start_program(alone, args));
+  };
+  const std::string data = (dir / "d").string(), profile = (dir / "p.json").string();
+  ASSERT_EQ(run_alone({"data", "synth", "--out", data, "--rows", "3000", "--seed", "2"}).exit_code,
+            0);
+  ASSERT_EQ(run_alone({"data", "profile", data + "/train", "--out", profile}).exit_code, 0);
+  auto drift = run_alone({"drift", "--reference", profile, "--data", data + "/valid", "--out",
+                          (dir / "r").string(), "--json"});
+  EXPECT_EQ(drift.exit_code, 0) << drift.err;
+  EXPECT_TRUE(nlohmann::json::parse(drift.out)["drifted_columns"].is_number()) << drift.out;
+  EXPECT_EQ(run_alone({"config", "show"}).exit_code, 0);
+
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"--version"},
+        {"fit", "data.train=" + data + "/train", "data.valid=" + data + "/valid"}}) {
+    auto needs_torch = run_alone(args);
+    EXPECT_EQ(needs_torch.exit_code, 69) << args[0] << "\n" << needs_torch.err;
+    EXPECT_NE(needs_torch.last_err_line().find((dir / "kiln-torch").string() + ": cannot run it"),
+              std::string::npos)
+        << needs_torch.err;
+  }
+  fs::remove_all(dir);
 }
 
 TEST(Cli, EnvReadsTorchrunThenSlurmVariables) {

@@ -31,7 +31,7 @@ MODULES = {
     "trainer/cli": ["core", "data", "kernels", "transform", "feed", "eval", "registry", "sweep",
                     "pipeline", "trainer"],
 }
-LIBTORCH = {"trainer", "trainer/cli"}
+LIBTORCH = {"trainer"}
 CUDA_FREE = {"core", "data", "transform", "registry", "sweep", "pipeline"}
 # CMake target -> part
 TARGETS = {
@@ -45,6 +45,9 @@ TARGETS = {
     "kiln_sweep": "sweep",
     "kiln_pipeline": "pipeline",
     "kiln_trainer": "trainer",
+    "kiln_trainer_base": "trainer",
+    "kiln_cli": "trainer/cli",
+    "kiln_torch": "trainer/cli",
     "kiln": "trainer/cli",
 }
 SOURCE_SUFFIXES = (".h", ".cpp", ".cu", ".cuh", ".in")

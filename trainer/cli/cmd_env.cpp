@@ -13,9 +13,10 @@ namespace kiln::cli {
 namespace {
 
 void print_env(bool json) {
+  // First: `kiln` continues the command in kiln-torch here (docs/ARCHITECTURE.md).
+  trainer::TorchInfo torch = trainer::torch_info();
   core::Topology topology = core::detect_topology();
   kernels::CudaInfo cuda = kernels::cuda_info();
-  trainer::TorchInfo torch = trainer::torch_info();
   const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
 
   if (json) {

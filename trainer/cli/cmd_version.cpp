@@ -13,9 +13,10 @@ namespace kiln::cli {
 namespace {
 
 void print_version(bool json) {
+  // First: `kiln` continues the command in kiln-torch here (docs/ARCHITECTURE.md).
+  trainer::TorchInfo torch = trainer::torch_info();
   const core::BuildInfo& build = core::build_info();
   kernels::CudaInfo cuda = kernels::cuda_info();
-  trainer::TorchInfo torch = trainer::torch_info();
   std::string hdf5 = data::hdf5_version();
   auto version_or_null = [](int v) {
     return v > 0 ? nlohmann::ordered_json(kernels::cuda_version_text(v))

@@ -1,5 +1,6 @@
-// kiln: the one binary. Parses the command line, runs the command, and is the only place
-// that turns an error into an exit code; the last line on stderr says why it failed.
+// kiln and kiln-torch, one command line in two binaries (docs/ARCHITECTURE.md, "Two
+// binaries"). Parses the command line, runs the command, and is the only place that turns an
+// error into an exit code; the last line on stderr says why it failed.
 #include <cstdio>
 #include <exception>
 #include <iostream>
