@@ -140,12 +140,14 @@ std::shared_ptr<const Dataset> Dataset::open(const std::string& path, const Matr
     ds->schema_ = m.schema;
     ds->fingerprint_ = m.fingerprint;
     for (const auto& e : m.shards) {
-      std::string file = inside_dataset(path, e.path, path);
-      KILN_CHECK(fs::exists(file, ec), InputError, path, ": shard '", e.path,
+      files.push_back(inside_dataset(path, e.path, path));
+      KILN_CHECK(fs::exists(files.back(), ec), InputError, path, ": shard '", e.path,
                  "' listed in dataset.json does not exist");
-      auto shard = ShardFile::open(file, &ds->schema_, matrix);
-      KILN_CHECK(shard->rows() == e.rows, DataError, file, ": holds ", shard->rows(),
-                 " rows, dataset.json says ", e.rows);
+    }
+    for (auto& shard : ShardFile::open_all(files, &ds->schema_, matrix)) {
+      const int64_t listed = m.shards[ds->shards_.size()].rows;
+      KILN_CHECK(shard->rows() == listed, DataError, shard->path(), ": holds ", shard->rows(),
+                 " rows, dataset.json says ", listed);
       ds->rows_ += shard->rows();
       ds->shards_.push_back(std::move(shard));
     }
@@ -162,14 +164,13 @@ std::shared_ptr<const Dataset> Dataset::open(const std::string& path, const Matr
     files.push_back(path);
   }
   core::Sha256 fingerprint;
-  for (const auto& file : files) {
-    auto shard = ShardFile::open(file, ds->shards_.empty() ? nullptr : &ds->schema_, matrix);
+  for (auto& shard : ShardFile::open_all(files, nullptr, matrix)) {
     if (ds->shards_.empty()) ds->schema_ = shard->schema();
-    KILN_CHECK(shard->schema().columns.size() == ds->schema_.columns.size(), DataError, file,
-               ": has ", shard->schema().columns.size(), " columns, ", files.front(), " has ",
-               ds->schema_.columns.size());
+    KILN_CHECK(shard->schema().columns.size() == ds->schema_.columns.size(), DataError,
+               shard->path(), ": has ", shard->schema().columns.size(), " columns, ", files.front(),
+               " has ", ds->schema_.columns.size());
     ds->rows_ += shard->rows();
-    fingerprint.update(core::sha256_file(file));
+    fingerprint.update(core::sha256_file(shard->path()));
     ds->shards_.push_back(std::move(shard));
   }
   ds->fingerprint_ = fingerprint.hex_digest();

@@ -119,6 +119,9 @@ class GridCounts {
   }
 
   void add(const float* v, int64_t n) {
+    thread_local std::vector<uint32_t> cells;
+    cells.resize(static_cast<std::size_t>(n));
+    index_(v, n, cells.data());
     for (int64_t i = 0; i < n; ++i) {
       const float x = v[i];
       if (std::isnan(x)) continue;
@@ -127,7 +130,7 @@ class GridCounts {
         continue;
       }
       if (first_.size() <= kExact) first_.push_back(x);
-      const std::size_t cell = index_(x);
+      const std::size_t cell = cells[static_cast<std::size_t>(i)];
       ++cells_[cell];
       if (cell <= 1) low_tail_.add(x);
       if (cell + 2 >= cells_.size()) high_tail_.add(x);
@@ -317,50 +320,44 @@ CategoricalProfile read_categorical(const json& c, int64_t rows, const std::stri
 
 namespace {
 
-// A float's order-preserving key (-0 and +0 apart: callers pass +0 for both), and back.
-uint32_t key_of(float x) {
-  const auto bits = std::bit_cast<uint32_t>(x);
-  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
-}
+// The float of an order-preserving key (GridIndex::operator() makes them).
 float float_of(uint32_t key) {
   return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
 }
 
 }  // namespace
 
-GridIndex::GridIndex(const std::vector<double>& points)
-    : points_(points), from_((std::size_t{1} << (32 - kShift)) + 1) {
-  const auto buckets = from_.size() - 1;
+GridIndex::GridIndex(const std::vector<double>& points) {
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (distinct_.empty() || points[i] != distinct_.back()) {
+      distinct_.push_back(points[i]);
+      at_or_below_.push_back(static_cast<uint32_t>(i));
+    }
+    at_or_below_.back() = static_cast<uint32_t>(i + 1);
+  }
+  at_or_below_.insert(at_or_below_.begin(), 0);
+  const auto n = static_cast<uint32_t>(distinct_.size());
+  const std::size_t buckets = std::size_t{1} << (32 - kShift);
+  from_.resize(buckets + 1);
+  uint32_t below = 0;  // buckets in float order: the distinct points below advance
   for (std::size_t b = 0; b < buckets; ++b) {
     const float lowest = float_of(static_cast<uint32_t>(b << kShift));
-    // NaN patterns: below every float (negative NaNs) or above (positive ones)
-    const std::size_t below =
-        std::isnan(lowest)
-            ? (b < buckets / 2 ? 0 : points_.size())
-            : static_cast<std::size_t>(
-                  std::lower_bound(points_.begin(), points_.end(), static_cast<double>(lowest)) -
-                  points_.begin());
-    from_[b] = static_cast<uint32_t>(below);
+    if (std::isnan(lowest)) {  // NaN patterns: below every float (negative NaNs) or above
+      from_[b] = b < buckets / 2 ? 0 : n;
+      continue;
+    }
+    while (below < n && distinct_[below] < static_cast<double>(lowest))
+      ++below;
+    from_[b] = below;
   }
-  from_[buckets] = static_cast<uint32_t>(points_.size());
-  for (std::size_t b = buckets; b-- > 0;)  // NaN buckets above keep the order
+  from_[buckets] = n;
+  uint32_t widest = 0;
+  for (std::size_t b = buckets; b-- > 0;) {  // NaN buckets above keep the order
     from_[b] = std::min(from_[b], from_[b + 1]);
-}
-
-std::size_t GridIndex::operator()(float value) const {
-  const float x = value + 0.0f;  // -0 is +0
-  const uint32_t bucket = key_of(x) >> kShift;
-  const std::size_t low = from_[bucket], high = from_[bucket + 1];
-  // The points below the bucket are <= x, those from the next bucket on are > x.
-  const double* base = points_.data() + low;
-  std::size_t n = high - low;
-  if (n == 0) return low;
-  while (n > 1) {
-    const std::size_t half = n / 2;
-    base = base[half] <= x ? base + half : base;
-    n -= half;
+    widest = std::max(widest, from_[b + 1] - from_[b]);
   }
-  return static_cast<std::size_t>(base - points_.data()) + (*base <= x ? 1 : 0);
+  top_step_ = widest == 0 ? 0 : std::bit_floor(widest);
+  distinct_.resize(n + 2 * std::size_t{top_step_}, std::numeric_limits<double>::quiet_NaN());
 }
 
 const ColumnProfile* Profile::find(const std::string& name) const {

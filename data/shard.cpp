@@ -19,6 +19,8 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -73,10 +75,21 @@ hid_t mem_h5_type(Role role) {
 // then decompresses straight into the caller's buffer. A cache per dataset would cost
 // memory per shard and column, growing with the dataset instead of the loader's options.
 h5::Id open_dataset(hid_t file, const std::string& name, const h5::Where& where) {
+  static const hid_t access = [] {  // no chunk cache: reads go around HDF5 (read_chunk)
+    const hid_t plist = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(plist, 0, 0, 1.0);
+    return plist;
+  }();
+  const hid_t dataset = H5Dopen2(file, name.c_str(), access);
+  if (dataset >= 0) return h5::Id(dataset);
+  std::optional<DataError> failed;  // HDF5's reason, before another call clears it
+  try {
+    h5::check(dataset, where, "opening the dataset");
+  } catch (const DataError& e) {
+    failed = e;
+  }
   KILN_CHECK(h5::exists(file, name), DataError, where.file, ": dataset '", name, "' is missing");
-  h5::Id plist(H5Pcreate(H5P_DATASET_ACCESS));
-  H5Pset_chunk_cache(plist.get(), 0, 0, 1.0);
-  return h5::Id(h5::check(H5Dopen2(file, name.c_str(), plist.get()), where, "opening the dataset"));
+  throw *failed;
 }
 
 std::vector<std::string> column_names_in_order(hid_t group, const h5::Where& where) {
@@ -200,22 +213,71 @@ void cap_private_memory(uint64_t extra) {
   ::setrlimit(RLIMIT_DATA, &limit);
 }
 
-// Runs `probe` in a forked child and reports how it ended: normally, with a Kiln error (which
-// is rethrown here with the child's message and exit code), or killed — libhdf5 has crashed
-// on malformed files (object-header and B-tree decoding), and a crash in the child becomes a
-// DataError here instead of killing the run. A child that hangs is killed after 60 s; one
-// that allocates more than kProbeMemory fails the allocation.
-void prove_in_child(const std::string& path, const std::function<void()>& probe) {
-  int pipe_fds[2];
-  KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
-  pid_t child;
-  {
-    h5::H5Lock lock;  // no other thread is inside HDF5 while the process forks
-    child = ::fork();
+// Proves files in one forked child process, in order, while this process goes on: next()
+// waits for the next file's proof and reports how it ended: normally, with a Kiln error
+// (rethrown here with the child's message and exit code), or with the child killed —
+// libhdf5 has crashed on malformed files (object-header and B-tree decoding), and a crash in
+// the child becomes a DataError here instead of killing the run. A proof that hangs is
+// killed after 60 s; one that allocates more than kProbeMemory fails the allocation. The
+// child writes one record per file: an exit code byte (0: proven), the message's length
+// and the message.
+class Proofs {
+ public:
+  Proofs(std::vector<std::string> paths, const std::function<void(std::size_t)>& probe)
+      : paths_(std::move(paths)) {
+    int pipe_fds[2];
+    KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
+    int fork_error = 0;
+    {
+      h5::H5Lock lock;  // no other thread is inside HDF5 while the process forks
+      child_ = ::fork();
+      fork_error = errno;
+    }
+    if (child_ == 0) {
+      ::close(pipe_fds[0]);
+      prove(pipe_fds[1], probe);
+    }
+    ::close(pipe_fds[1]);
+    fd_ = pipe_fds[0];
+    if (child_ < 0) {
+      ::close(fd_);
+      throw InternalError(detail::concat("fork: ", errno_text(fork_error)));
+    }
   }
-  if (child == 0) {
+  Proofs(const Proofs&) = delete;
+  Proofs& operator=(const Proofs&) = delete;
+
+  ~Proofs() {  // a child still proving (this process stopped early) is not waited for
+    ::close(fd_);
+    if (child_ > 0 && !reaped_) {
+      ::kill(child_, SIGKILL);
+      reap();
+    }
+  }
+
+  // Returns when the next file is proven; throws when it is not.
+  void next() {
+    const std::string& path = paths_.at(next_++);
+    unsigned char code = 0;
+    uint32_t length = 0;
+    if (!read_exactly(&code, 1) || !read_exactly(&length, sizeof length)) died(path);
+    if (code == 0) return;
+    std::string message(length, '\0');
+    if (!read_exactly(message.data(), length)) died(path);
+    reap();
+    switch (code) {
+      case static_cast<int>(ExitCode::kNoInput):
+        throw InputError(message);
+      case static_cast<int>(ExitCode::kBadData):
+        throw DataError(message);
+      default:
+        throw Error(static_cast<ExitCode>(code), message);
+    }
+  }
+
+ private:
+  [[noreturn]] void prove(int fd, const std::function<void(std::size_t)>& probe) {
     h5::reset_lock_after_fork();
-    ::close(pipe_fds[0]);
     // Whatever handlers the parent installed (sanitizers, fuzzers, the trainer's), a fault
     // here must simply end the child so that the parent sees the signal.
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM}) {
@@ -223,57 +285,79 @@ void prove_in_child(const std::string& path, const std::function<void()>& probe)
       action.sa_handler = SIG_DFL;
       ::sigaction(sig, &action, nullptr);
     }
-    ::alarm(60);
     cap_private_memory(kProbeMemory);
-    int code = 0;
-    std::string message;
-    try {
-      probe();
-    } catch (const Error& e) {
-      code = e.exit_code();
-      message = e.what();
-    } catch (const std::exception& e) {
-      code = 1;
-      message = e.what();
+    for (std::size_t i = 0; i < paths_.size(); ++i) {
+      ::alarm(60);
+      int code = 0;
+      std::string message;
+      try {
+        probe(i);
+      } catch (const Error& e) {
+        code = e.exit_code();
+        message = e.what();
+      } catch (const std::exception& e) {
+        code = 1;
+        message = e.what();
+      }
+      std::string record(1, static_cast<char>(code));
+      const auto length = static_cast<uint32_t>(message.size());
+      record.append(reinterpret_cast<const char*>(&length), sizeof length);
+      record += message;
+      if (!write_exactly(fd, record) || code != 0) ::_exit(0);
     }
-    if (!message.empty() && ::write(pipe_fds[1], message.data(), message.size()) < 0) code = 1;
-    ::_exit(code);
+    ::_exit(0);
   }
-  ::close(pipe_fds[1]);
-  KILN_CHECK(child > 0, InternalError, "fork: ", errno_text(errno));
-  std::string message;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) message.append(buffer, static_cast<std::size_t>(n));
+
+  static bool write_exactly(int fd, const std::string& data) {
+    for (std::size_t at = 0; at < data.size();) {
+      const ssize_t put = ::write(fd, data.data() + at, data.size() - at);
+      if (put < 0 && errno == EINTR) continue;
+      if (put <= 0) return false;
+      at += static_cast<std::size_t>(put);
+    }
+    return true;
   }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+
+  bool read_exactly(void* out, std::size_t n) {
+    auto* p = static_cast<char*>(out);
+    while (n > 0) {
+      const ssize_t got = ::read(fd_, p, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<std::size_t>(got);
+    }
+    return true;
   }
-  if (WIFSIGNALED(status)) {
-    throw DataError(detail::concat(
-        path, ": the HDF5 library ", WTERMSIG(status) == SIGALRM ? "hung" : "crashed", " (signal ",
-        WTERMSIG(status), ") reading the file's structure: the file is malformed"));
+
+  int reap() {
+    int status = 0;
+    while (::waitpid(child_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    return status;
   }
-  // The child reports a refusal with a message; an exit without one is the process dying
-  // some other way (a sanitizer's runtime out of memory exits 66, say).
-  if (WEXITSTATUS(status) != 0 && message.empty()) {
+
+  // The child ended without a record for `path`: killed, or out of memory in a way that
+  // ended the process (a sanitizer's runtime exits 66, say).
+  [[noreturn]] void died(const std::string& path) {
+    const int status = reap();
+    if (WIFSIGNALED(status)) {
+      throw DataError(detail::concat(
+          path, ": the HDF5 library ", WTERMSIG(status) == SIGALRM ? "hung" : "crashed",
+          " (signal ", WTERMSIG(status), ") reading the file's structure: the file is malformed"));
+    }
     throw DataError(detail::concat(path, ": the HDF5 library failed (exit code ",
                                    WEXITSTATUS(status),
                                    ") reading the file's structure: the file is malformed"));
   }
-  switch (WEXITSTATUS(status)) {
-    case 0:
-      return;
-    case static_cast<int>(ExitCode::kNoInput):
-      throw InputError(message);
-    case static_cast<int>(ExitCode::kBadData):
-      throw DataError(message);
-    default:
-      throw Error(static_cast<ExitCode>(WEXITSTATUS(status)), message);
-  }
-}
+
+  std::vector<std::string> paths_;
+  std::size_t next_ = 0;
+  int fd_ = -1;
+  pid_t child_ = -1;
+  bool reaped_ = false;
+};
 
 bool sandbox_enabled() {
   const char* setting = std::getenv("KILN_HDF5_SANDBOX");
@@ -284,8 +368,29 @@ bool sandbox_enabled() {
 
 std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema* expected,
                                            const MatrixLayout& matrix) {
-  if (sandbox_enabled()) prove_in_child(path, [&] { open_unchecked(path, expected, matrix); });
-  return open_unchecked(path, expected, matrix);
+  return std::move(open_all({path}, expected, matrix).front());
+}
+
+std::vector<std::unique_ptr<ShardFile>> ShardFile::open_all(const std::vector<std::string>& paths,
+                                                            const Schema* expected,
+                                                            const MatrixLayout& matrix) {
+  std::optional<Proofs> proofs;
+  if (sandbox_enabled()) {
+    proofs.emplace(paths, [&, first = Schema()](std::size_t i) mutable {
+      auto shard = open_unchecked(paths[i], expected ? expected : i > 0 ? &first : nullptr, matrix);
+      if (i == 0) first = shard->schema();
+    });
+  }
+  std::vector<std::unique_ptr<ShardFile>> shards;
+  for (const std::string& path : paths) {
+    if (proofs) proofs->next();
+    shards.push_back(open_unchecked(path,
+                                    expected         ? expected
+                                    : shards.empty() ? nullptr
+                                                     : &shards.front()->schema(),
+                                    matrix));
+  }
+  return shards;
 }
 
 std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
@@ -297,6 +402,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
   h5::H5Lock lock;
   hid_t file = shard->file_.get();
   h5::Where root{path, "/"};
+  std::map<std::string, h5::Id> opened;  // the columns' datasets, by name
   auto format = h5::read_string_attribute(file, "kiln_format", root);
   if (!format && h5::exists(file, matrix.features)) {
     shard->matrix_ = true;
@@ -358,7 +464,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
         h5::check(H5Gopen2(file, "columns", H5P_DEFAULT), {path, "/columns"}, "opening the group"));
     for (const std::string& name : column_names_in_order(group.get(), {path, "/columns"})) {
       h5::Where w{path, "/columns/" + name};
-      h5::Id dataset = open_dataset(file, "/columns/" + name, w);
+      h5::Id& dataset = opened[name] = open_dataset(file, "/columns/" + name, w);
       auto role = h5::read_string_attribute(dataset.get(), "role", w);
       KILN_CHECK(role.has_value(), DataError, where_text(w), ": missing attribute 'role'");
       Column column{name, parse_role(*role, where_text(w)), 0};
@@ -386,7 +492,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
   if (!shard->matrix_) {
     for (const Column& column : shard->schema_.columns) {
       h5::Where w{path, "/columns/" + column.name};
-      h5::Id dataset = open_dataset(file, "/columns/" + column.name, w);
+      h5::Id dataset = std::move(opened.at(column.name));  // every column was opened above
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
       check_storage(dataset.get(), info, w);
       KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D dataset, got ",
@@ -633,9 +739,9 @@ void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t 
   bool filtered = false;
   for (std::size_t i = 0; i < fast.filters.size(); ++i)
     filtered = filtered || !(ref.filter_mask & (1u << i));
-  if (!filtered && ref.size == chunk_bytes && from == chunk_first &&
-      to == chunk_first + fast.chunk_rows) {
-    pread_all(fd_, dst, chunk_bytes, ref.address, where);  // straight into the output
+  if (!filtered && ref.size == chunk_bytes) {  // the rows wanted, straight into the output
+    pread_all(fd_, dst, static_cast<std::size_t>(to - from) * element,
+              ref.address + static_cast<uint64_t>(from - chunk_first) * element, where);
     return;
   }
   thread_local std::vector<char> raw, work;

@@ -16,6 +16,7 @@
 #include "core/glob.h"
 #include "core/json_fields.h"
 #include "core/log.h"
+#include "core/thread_pool.h"
 #include "eval/drift.h"
 
 namespace kiln::eval {
@@ -325,12 +326,16 @@ DataDrift data_drift(const data::Profile& reference, const data::Profile& curren
   KILN_ASSERT(reference.columns.size() == current.columns.size(),
               "data_drift: the current profile is not the reference's columns");
   DataDrift out;
+  out.columns.resize(reference.columns.size());
+  core::ThreadPool(0).parallel_for(static_cast<int64_t>(out.columns.size()), [&](int64_t k) {
+    const auto i = static_cast<std::size_t>(k);
+    out.columns[i] =
+        column_drift(reference.columns[i], current.columns[i], reference.rows, current.rows, o);
+  });
   for (std::size_t i = 0; i < reference.columns.size(); ++i) {
-    out.columns.push_back(
-        column_drift(reference.columns[i], current.columns[i], reference.rows, current.rows, o));
     if (reference.columns[i].role == data::Role::kLabel) continue;
     ++out.features;
-    out.drifted += out.columns.back().drifted ? 1 : 0;
+    out.drifted += out.columns[i].drifted ? 1 : 0;
   }
   out.share = out.features > 0 ? static_cast<double>(out.drifted) / out.features : 0;
   out.dataset_drifted = out.features > 0 && out.share >= o.share_threshold;

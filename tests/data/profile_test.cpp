@@ -189,6 +189,19 @@ TEST(Profile, TheGridIndexAgreesWithTheBinarySearch) {
   for (float v : values)
     ASSERT_EQ(index(v), bin_of(points, v + 0.0f)) << v;
   EXPECT_EQ(GridIndex({})(1.5f), 0u);
+  // A block at once: the same answers; NaN and the infinities get answers in range.
+  for (float odd :
+       {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()})
+    values.insert(values.begin() + 3, odd);
+  std::vector<uint32_t> cells(values.size());
+  index(values.data(), static_cast<int64_t>(values.size()), cells.data());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i]))
+      ASSERT_EQ(cells[i], bin_of(points, values[i] + 0.0f)) << values[i];
+    else
+      ASSERT_LE(cells[i], points.size()) << values[i];
+  }
 }
 
 TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {

@@ -182,6 +182,36 @@ TEST(ShardBadInput, AFileThatIsNotHdf5IsRefused) {
   EXPECT_NE(msg.find("not an HDF5 file"), std::string::npos) << msg;
 }
 
+// Several files at once (a dataset's shards): one child proves them in order while this
+// process opens those proven; the first bad one is refused by name, as open() refuses it,
+// with the proving child or without it.
+TEST(ShardBadInput, OpeningManyFilesRefusesTheFirstBadOneByName) {
+  TempDir dir;
+  write_raw_shard(dir / "a.h5", valid_raw_shard(3000));
+  write_raw_shard(dir / "c.h5", valid_raw_shard(1500));
+  std::ofstream(dir / "b.h5") << "label,x\n1,2\n";
+  RawShard renamed = valid_raw_shard();
+  renamed.columns[0].name = "y";
+  write_raw_shard(dir / "d.h5", renamed);
+  const std::string a = dir / "a.h5", b = dir / "b.h5", c = dir / "c.h5", d = dir / "d.h5";
+  for (const char* sandbox : {"1", "0"}) {
+    ::setenv("KILN_HDF5_SANDBOX", sandbox, 1);
+    const auto shards = ShardFile::open_all({a, c, a}, nullptr);
+    ASSERT_EQ(shards.size(), 3u);
+    EXPECT_EQ(shards[1]->path(), c);
+    EXPECT_EQ(shards[0]->rows() + shards[1]->rows() + shards[2]->rows(), 7500);
+    std::string msg = error_of<DataError>([&] { ShardFile::open_all({a, b, c}, nullptr); });
+    EXPECT_NE(msg.find(b), std::string::npos) << sandbox << " " << msg;
+    EXPECT_NE(msg.find("not an HDF5 file"), std::string::npos) << sandbox << " " << msg;
+    // The first file's schema is expected of the others.
+    msg = error_of<DataError>([&] { ShardFile::open_all({a, c, d}, nullptr); });
+    EXPECT_NE(msg.find(d + ": column 'x' (numeric) of the dataset's schema is missing"),
+              std::string::npos)
+        << sandbox << " " << msg;
+  }
+  ::unsetenv("KILN_HDF5_SANDBOX");
+}
+
 TEST(ShardBadInput, ATruncatedFileIsRefused) {
   TempDir dir;
   write_raw_shard(dir / "full.h5", valid_raw_shard(50000));
