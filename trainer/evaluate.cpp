@@ -4,12 +4,7 @@
 
 #include "core/errors.h"
 #include "core/sha256.h"
-#include "data/dataset.h"
 #include "registry/registry.h"
-#include "trainer/device.h"
-#include "trainer/model_io.h"
-#include "trainer/scoring.h"
-#include "transform/plan.h"
 
 namespace kiln::trainer {
 namespace {
@@ -22,37 +17,10 @@ bool is_checkpoint(const std::string& path) {
          fs::exists(fs::path(path) / "checkpoints" / "latest");
 }
 
-// A checkpoint's (or registry version's) scores on a dataset (its label and weight
-// columns), and its lineage.
-eval::Scored score_with(const std::string& name, const std::string& checkpoint,
-                        const EvaluateOptions& options, torch::Device device, json* lineage) {
-  const registry::ModelSource source = registry::resolve_model(checkpoint, options.registry);
-  CheckpointModel m = load_checkpoint_model(source.path, device);
-  auto dataset = data::Dataset::open(options.data);
-  const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());
-  eval::Scored out{name, source.registry ? source.registry->text() : m.checkpoint.path,
-                   score_labelled(*m.model, plan, dataset, device, {65536, 0, m.logit_shift})};
-  if (lineage != nullptr) {
-    const auto& manifest = m.checkpoint.manifest;
-    *lineage = {{"checkpoint", m.checkpoint.path},
-                {"step", m.checkpoint.step},
-                {"model", std::string(core::enum_name(m.config.model.type))},
-                {"kiln_version", manifest.value("kiln_version", "")},
-                {"git_revision", manifest.value("git_revision", "")},
-                {"created", manifest.value("created", "")},
-                {"trained_on", manifest.value("data_fingerprint", "")},
-                {"parent", manifest.value("parent", nlohmann::json(nullptr))},
-                {"data", options.data},
-                {"data_fingerprint", dataset->fingerprint()}};
-    if (source.registry) (*lineage)["registry"] = source.registry->to_json();
-  }
-  return out;
-}
-
 // A baseline reference: `prior`, a scores file or a checkpoint `PATH` (named by its file
 // stem), or `NAME=PATH`. A checkpoint scores `options.data`.
 eval::Scored baseline(const std::string& ref, const eval::Scored& model,
-                      const EvaluateOptions& options, torch::Device device) {
+                      const EvaluateOptions& options) {
   if (ref == "prior") return eval::prior_baseline(model.rows);
   const std::size_t eq = registry::is_ref(ref) ? std::string::npos : ref.find('=');
   std::string name = eq == std::string::npos ? fs::path(ref).stem().string() : ref.substr(0, eq);
@@ -66,7 +34,7 @@ eval::Scored baseline(const std::string& ref, const eval::Scored& model,
   const bool checkpoint = is_checkpoint(path);
   KILN_CHECK(!checkpoint || !options.data.empty(), UsageError, "--baseline '", ref,
              "' is a checkpoint: give the rows to score with --data");
-  eval::Scored b = checkpoint ? score_with(name, path, options, device, nullptr)
+  eval::Scored b = checkpoint ? checkpoint_scores(name, path, options, nullptr)
                               : eval::scored_file(name, path, options.columns);
   KILN_CHECK(b.rows.rows() == model.rows.rows() && b.rows.labels() == model.rows.labels(),
              DataError, "baseline '", path,
@@ -82,7 +50,6 @@ json evaluate(const EvaluateOptions& options) {
              "give the scores to evaluate: --scores FILE, or --model CKPT --data PATH");
   KILN_CHECK(options.model.empty() || !options.data.empty(), UsageError,
              "--model needs --data: the dataset to score");
-  const torch::Device device = choose_device(options.device);
   json provenance;
   eval::Scored model;
   if (options.model.empty()) {
@@ -92,12 +59,12 @@ json evaluate(const EvaluateOptions& options) {
       provenance["scores_sha256"] = core::sha256_file(options.scores);
   } else {
     json lineage;
-    model = score_with("model", options.model, options, device, &lineage);
+    model = checkpoint_scores("model", options.model, options, &lineage);
     provenance = {{"model", lineage}};
   }
   std::vector<eval::Scored> baselines;
   for (const auto& ref : options.baselines)
-    baselines.push_back(baseline(ref, model, options, device));
+    baselines.push_back(baseline(ref, model, options));
   return eval::evaluate(model, baselines, options.report, provenance);
 }
 

@@ -1,6 +1,6 @@
 // `kiln eval` as a library function: scores (a file, or a checkpoint scoring a dataset)
 // evaluated against baselines with gates, into report.json (eval/report.h). No LibTorch in
-// this header.
+// this header; none in evaluate() but where a checkpoint scores (checkpoint_scores).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -38,5 +38,12 @@ struct EvaluateOptions {
 // malformed; DataError when a baseline does not score the same rows; the readers' errors
 // for bad scores, checkpoints and datasets.
 nlohmann::ordered_json evaluate(const EvaluateOptions& options);
+
+// A checkpoint's (or run's model's, or registry version's) scores of options.data (its label
+// and weight columns), named `name`, and its lineage when `lineage` is given. The one function
+// here that needs LibTorch (evaluate_scores.cpp): in the LibTorch-free `kiln` it continues
+// the command in kiln-torch (docs/ARCHITECTURE.md, "Two binaries").
+eval::Scored checkpoint_scores(const std::string& name, const std::string& checkpoint,
+                               const EvaluateOptions& options, nlohmann::ordered_json* lineage);
 
 }  // namespace kiln::trainer

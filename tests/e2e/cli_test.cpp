@@ -67,9 +67,9 @@ TEST(Cli, VersionNamesEveryComponent) {
   EXPECT_TRUE(v["cuda"]["gpus"].is_string());
 }
 
-// `kiln` is LibTorch-free (docs/ARCHITECTURE.md, "Two binaries"): its data, drift and config
-// commands run alone; a command that needs a model continues in kiln-torch beside it, and
-// without one it exits 69 naming it.
+// `kiln` is LibTorch-free (docs/ARCHITECTURE.md, "Two binaries"): its data, drift, eval (of
+// scores files) and config commands run alone; a command that needs a model continues in kiln-torch
+// beside it, and without one it exits 69 naming it.
 TEST(Cli, KilnRunsWithoutLibTorchAndContinuesModelCommandsInKilnTorch) {
   namespace fs = std::filesystem;
   auto ldd = [](const std::string& binary) {
@@ -102,10 +102,17 @@ TEST(Cli, KilnRunsWithoutLibTorchAndContinuesModelCommandsInKilnTorch) {
   EXPECT_EQ(drift.exit_code, 0) << drift.err;
   EXPECT_TRUE(nlohmann::json::parse(drift.out)["drifted_columns"].is_number()) << drift.out;
   EXPECT_EQ(run_alone({"config", "show"}).exit_code, 0);
+  std::ofstream(dir / "s.csv") << "label,score\n0,0.2\n1,0.7\n0,0.4\n1,0.9\n0,0.1\n";
+  auto eval = run_alone({"eval", "--scores", (dir / "s.csv").string(), "--baseline", "prior",
+                         "--out", (dir / "e").string(), "--json"});
+  EXPECT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["metrics"]["auroc"]["value"], 1.0) << eval.out;
 
   for (std::vector<std::string> args :
        {std::vector<std::string>{"--version"},
-        {"fit", "data.train=" + data + "/train", "data.valid=" + data + "/valid"}}) {
+        {"fit", "data.train=" + data + "/train", "data.valid=" + data + "/valid"},
+        {"eval", "--model", (dir / "run").string(), "--data", data + "/valid", "--out",
+         (dir / "e2").string()}}) {
     auto needs_torch = run_alone(args);
     EXPECT_EQ(needs_torch.exit_code, 69) << args[0] << "\n" << needs_torch.err;
     EXPECT_NE(needs_torch.last_err_line().find((dir / "kiln-torch").string() + ": cannot run it"),

@@ -61,7 +61,8 @@ PredictResult predict(const PredictOptions&) {
   continue_in_kiln_torch();
 }
 
-nlohmann::ordered_json evaluate(const EvaluateOptions&) {
+eval::Scored checkpoint_scores(const std::string&, const std::string&, const EvaluateOptions&,
+                               nlohmann::ordered_json*) {
   continue_in_kiln_torch();
 }
 
