@@ -247,7 +247,7 @@ class Proofs {
   Proofs(const Proofs&) = delete;
   Proofs& operator=(const Proofs&) = delete;
 
-  ~Proofs() {  // a child still proving (this process stopped early) is not waited for
+  ~Proofs() {  // a child still proving (this process stopped early) is killed
     ::close(fd_);
     if (child_ > 0 && !reaped_) {
       ::kill(child_, SIGKILL);
