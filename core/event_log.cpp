@@ -83,7 +83,8 @@ EventLog::EventLog(std::string path, std::string lock_path, bool create, std::st
       create_(create) {}
 
 void EventLog::transact(const Apply& apply, const std::function<std::vector<json>()>& decide,
-                        const std::function<void()>& reset) {
+                        const std::function<void()>& reset,
+                        const std::function<void()>& committed) {
   FileLock lock = FileLock::acquire(lock_path_);
   const int flags = O_RDWR | O_APPEND | O_CLOEXEC | (create_ ? O_CREAT : 0);
   Fd file{::open(path_.c_str(), flags, 0644)};
@@ -116,6 +117,7 @@ void EventLog::transact(const Apply& apply, const std::function<std::vector<json
   }
   KILN_CHECK(::fsync(file.fd) == 0, OutputError, "cannot fsync '", path_, "': ", errno_text(errno));
   offset_ += replay_lines(out, path_, lines_, apply);
+  if (committed) committed();
 }
 
 void EventLog::replay(const std::string& path, const Apply& apply, const std::string& missing) {

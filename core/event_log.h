@@ -34,11 +34,13 @@ class EventLog {
   // fsyncs, applies them, and releases the lock. `decide` runs under the lock, so what it
   // does (a rename into place) is ordered with every other writer's. When the file is not
   // the one replayed so far (replaced, or shorter than what was replayed), `reset` clears
-  // the replayer's state and the whole file is replayed. DataError for a malformed line,
-  // InputError when the journal is missing (and not to be created), OutputError when it
-  // cannot be written.
+  // the replayer's state and the whole file is replayed. `committed`, when given, runs under
+  // the lock after events were appended and applied: what must follow them in the journal's
+  // order (files rewritten from the state, which a writer after this one rewrites again).
+  // DataError for a malformed line, InputError when the journal is missing (and not to be
+  // created), OutputError when it cannot be written.
   void transact(const Apply& apply, const std::function<std::vector<nlohmann::json>()>& decide,
-                const std::function<void()>& reset);
+                const std::function<void()>& reset, const std::function<void()>& committed = {});
 
   // Replays the whole journal at `path` without the lock; a torn last line is ignored.
   // InputError (66) naming it, with `missing`, when there is none.

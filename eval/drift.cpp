@@ -1,5 +1,7 @@
 #include "eval/drift.h"
 
+#include <math.h>  // lgamma_r
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -108,7 +110,8 @@ ChiSquare chi_square(const std::vector<double>& reference, const std::vector<dou
 double gamma_q(double a, double x) {
   KILN_ASSERT(a > 0 && x >= 0, "gamma_q(", a, ", ", x, ")");
   if (x == 0) return 1;
-  const double log_prefix = a * std::log(x) - x - std::lgamma(a);
+  int sign = 0;  // lgamma_r: std::lgamma writes the global signgam (columns run on threads)
+  const double log_prefix = a * std::log(x) - x - ::lgamma_r(a, &sign);
   if (x < a + 1) {  // the series of P(a, x), then Q = 1 - P
     double term = 1 / a, sum = term;
     for (int n = 1; n < 10000 && std::abs(term) > std::abs(sum) * 1e-17; ++n) {

@@ -383,14 +383,18 @@ const ModelState& Registry::transact(
   }
   ModelState& state = journal->state;
   try {
+    // The alias files are rewritten under the journal's lock, before (a crash's repair) and
+    // after the append: written after the lock, an older move's files could land last.
     journal->log.transact([&](const json& e, const std::string& where) { state.apply(e, where); },
                           [&] {
                             sync_alias_files(model, name, state);
                             return decide(state);
                           },
-                          [&] { state = {}; });
-    kill_point("appended");
-    sync_alias_files(model, name, state);
+                          [&] { state = {}; },
+                          [&] {
+                            kill_point("appended");
+                            sync_alias_files(model, name, state);
+                          });
   } catch (...) {
     journals_.erase(name);  // replay afresh next time
     throw;
