@@ -4,6 +4,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <memory>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -96,8 +97,11 @@ void count_bins(NumericProfile& p, const float* v, int64_t n) {
 class GridCounts {
  public:
   explicit GridCounts(const NumericProfile& reference)
+      : GridCounts(reference, std::make_shared<const GridIndex>(reference.quantiles)) {}
+  // `index`: the GridIndex of the reference's quantiles, built once for every window.
+  GridCounts(const NumericProfile& reference, std::shared_ptr<const GridIndex> index)
       : grid_(reference.quantiles),
-        index_(grid_),
+        index_(std::move(index)),
         cells_(grid_.size() + 1, 0),
         atoms_(grid_.size(), 0),
         low_(grid_.size() + 1, std::numeric_limits<double>::infinity()),
@@ -121,7 +125,7 @@ class GridCounts {
   void add(const float* v, int64_t n) {
     thread_local std::vector<uint32_t> cells;
     cells.resize(static_cast<std::size_t>(n));
-    index_(v, n, cells.data());
+    (*index_)(v, n, cells.data());
     for (int64_t i = 0; i < n; ++i) {
       const float x = v[i];
       if (std::isnan(x)) continue;
@@ -216,7 +220,7 @@ class GridCounts {
 
  private:
   std::vector<double> grid_;
-  GridIndex index_;  // the cell of a value
+  std::shared_ptr<const GridIndex> index_;  // the cell of a value
   std::vector<int64_t> cells_, atoms_;
   std::vector<double> low_, high_;             // per cell: its smallest and largest current value
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
@@ -416,6 +420,8 @@ class Against {
                  ", the reference's is ", role_name(r.role));
       slot_[static_cast<std::size_t>(c)] = static_cast<int>(k);
     }
+    for (const ColumnProfile& r : reference.columns)
+      indexes_.push_back(std::make_shared<const GridIndex>(r.numeric.quantiles));
     reset();
   }
 
@@ -468,13 +474,14 @@ class Against {
     for (std::size_t k = 0; k < reference_.columns.size(); ++k) {
       stats_[k].role = reference_.columns[k].role;
       stats_[k].sketched = false;  // numeric: the grid's counts; categorical: its codes
-      grids_.emplace_back(reference_.columns[k].numeric);
+      grids_.emplace_back(reference_.columns[k].numeric, indexes_[k]);
     }
   }
 
   const Profile& reference_;
   std::vector<int> slot_;  // schema column -> reference column
   std::vector<ColumnStats> stats_;
+  std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the reference's grids
   std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
 };
 

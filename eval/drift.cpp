@@ -19,12 +19,6 @@ void check_same_bins(const std::vector<double>& a, const std::vector<double>& b)
   KILN_ASSERT(a.size() == b.size(), "drift: ", a.size(), " bins against ", b.size());
 }
 
-// The share of a side's values at or below x.
-double cdf(const std::vector<double>& sorted, double x) {
-  return static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), x) - sorted.begin()) /
-         static_cast<double>(sorted.size());
-}
-
 }  // namespace
 
 double psi(const std::vector<double>& reference, const std::vector<double>& current) {
@@ -55,10 +49,19 @@ double js_distance(const std::vector<double>& reference, const std::vector<doubl
 
 double ks_statistic(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.empty() || b.empty()) return 0;
-  double d = 0;  // the sup is reached at one of the sides' values
-  for (const auto* side : {&a, &b})
-    for (double x : *side)
-      d = std::max(d, std::abs(cdf(a, x) - cdf(b, x)));
+  // The sup is reached at one of the sides' values: both sides walked in order, at each
+  // value the share of each side at or below it.
+  const auto n = static_cast<double>(a.size()), m = static_cast<double>(b.size());
+  std::size_t i = 0, j = 0;
+  double d = 0;
+  while (i < a.size() || j < b.size()) {
+    const double x = j == b.size() || (i < a.size() && a[i] <= b[j]) ? a[i] : b[j];
+    while (i < a.size() && a[i] <= x)
+      ++i;
+    while (j < b.size() && b[j] <= x)
+      ++j;
+    d = std::max(d, std::abs(static_cast<double>(i) / n - static_cast<double>(j) / m));
+  }
   return d;
 }
 
