@@ -68,8 +68,8 @@ TEST(Cli, VersionNamesEveryComponent) {
 }
 
 // `kiln` is LibTorch-free (docs/ARCHITECTURE.md, "Two binaries"): its data, drift, eval (of
-// scores files) and config commands run alone; a command that needs a model continues in kiln-torch
-// beside it, and without one it exits 69 naming it.
+// scores files) and config commands run alone; a command that needs a model continues in
+// kiln-torch beside it, and without one it exits 69 naming it.
 TEST(Cli, KilnRunsWithoutLibTorchAndContinuesModelCommandsInKilnTorch) {
   namespace fs = std::filesystem;
   auto ldd = [](const std::string& binary) {
