@@ -45,17 +45,17 @@ ModelReference read_model_reference(const std::string& model, const std::string&
   return r;
 }
 
-eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
+eval::ModelScores current_scores(const ModelReference& reference,
+                                 const std::shared_ptr<const data::Dataset>& data,
                                  const CurrentScores& options) {
   if (options.scores.empty()) return model_scores(reference, data, options);
   eval::ModelScores out;
   out.reference = reference.scores;
-  const auto dataset = data::Dataset::open(data);
   eval::ScoreColumns columns;
   columns.need_labels = false;
   eval::Scores file = eval::read_scores(options.scores, columns);
-  KILN_CHECK(file.rows() == dataset->rows(), DataError, options.scores, ": ", file.rows(),
-             " scores for the ", dataset->rows(), " rows of ", data,
+  KILN_CHECK(file.rows() == data->rows(), DataError, options.scores, ": ", file.rows(),
+             " scores for the ", data->rows(), " rows of ", data->path(),
              "; a scores file must score --data's rows, in order");
   out.scores = std::move(file.scores);
   out.labels = std::move(file.labels);
@@ -77,10 +77,10 @@ DriftResult check_drift(const DriftOptions& o) {
                                       : data::profile_dataset(*data::Dataset::open(o.reference));
   eval::check_drift_options(o.drift, reference);  // 78 before the pass
   eval::drift_gates(o.drift.gates, reference, model.has_value());
-  std::optional<eval::ModelScores> scores;
-  if (model) scores = current_scores(*model, o.data, {o.scores});
-  const eval::ModelScores* model_scores = scores ? &*scores : nullptr;
   const auto current = data::Dataset::open(o.data);
+  std::optional<eval::ModelScores> scores;
+  if (model) scores = current_scores(*model, current, {o.scores});
+  const eval::ModelScores* model_scores = scores ? &*scores : nullptr;
   DriftResult result;
   data::Profile profile;
   if (window) {

@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 
+#include "data/dataset.h"
 #include "data/profile.h"
 #include "eval/data_drift.h"
 #include "trainer/options.h"
@@ -40,13 +42,15 @@ struct CurrentScores {
 // The current rows' scores: the model's of `data` in order (with `data`'s labels when it has
 // them), or the scores file's, which must hold `data`'s rows (DataError naming both and
 // their row counts otherwise).
-eval::ModelScores current_scores(const ModelReference& reference, const std::string& data,
+eval::ModelScores current_scores(const ModelReference& reference,
+                                 const std::shared_ptr<const data::Dataset>& data,
                                  const CurrentScores& options);
 
 // The model's scores of `data` (current_scores without a scores file). The one function here
 // that needs LibTorch (monitor_scores.cpp): in the LibTorch-free `kiln` it continues the
 // command in kiln-torch (docs/ARCHITECTURE.md, "Two binaries").
-eval::ModelScores model_scores(const ModelReference& reference, const std::string& data,
+eval::ModelScores model_scores(const ModelReference& reference,
+                               const std::shared_ptr<const data::Dataset>& data,
                                const CurrentScores& options);
 
 struct DriftOptions {

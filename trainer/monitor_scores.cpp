@@ -8,11 +8,11 @@
 
 namespace kiln::trainer {
 
-eval::ModelScores model_scores(const ModelReference& reference, const std::string& data,
+eval::ModelScores model_scores(const ModelReference& reference,
+                               const std::shared_ptr<const data::Dataset>& dataset,
                                const CurrentScores& options) {
   eval::ModelScores out;
   out.reference = reference.scores;
-  const auto dataset = data::Dataset::open(data);
   const torch::Device device = choose_device(options.device);
   CheckpointModel m = load_checkpoint_model(reference.checkpoint, device);
   const kernels::CompiledPlan plan = transform::compile(m.plan, dataset->schema(), dataset->path());

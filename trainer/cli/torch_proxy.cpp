@@ -74,7 +74,8 @@ TorchInfo torch_info() {
   continue_in_kiln_torch();
 }
 
-eval::ModelScores model_scores(const ModelReference&, const std::string&, const CurrentScores&) {
+eval::ModelScores model_scores(const ModelReference&, const std::shared_ptr<const data::Dataset>&,
+                               const CurrentScores&) {
   continue_in_kiln_torch();
 }
 
