@@ -10,12 +10,15 @@
 #include "core/files.h"
 #include "core/json_fields.h"
 #include "core/thread_pool.h"
+#include "data/shard.h"
 #include "data/stats.h"
+#include "kernels/grid_count.h"
 
 namespace kiln::data {
 namespace {
 
 using json = nlohmann::json;
+using kernels::GridIndex;
 using ojson = nlohmann::ordered_json;
 
 bool profiled(Role role) {
@@ -100,54 +103,85 @@ class GridCounts {
       : GridCounts(reference, std::make_shared<const GridIndex>(reference.quantiles)) {}
   // `index`: the GridIndex of the reference's quantiles, built once for every window.
   GridCounts(const NumericProfile& reference, std::shared_ptr<const GridIndex> index)
-      : grid_(reference.quantiles),
-        index_(std::move(index)),
-        cells_(grid_.size() + 1, 0),
-        atoms_(grid_.size(), 0),
-        low_(grid_.size() + 1, std::numeric_limits<double>::infinity()),
-        high_(grid_.size() + 1, -std::numeric_limits<double>::infinity()) {
+      : grid_(reference.quantiles), index_(std::move(index)), counts_(grid_.size()) {
     counted_.edges = reference.edges;
     counted_.counts.assign(reference.edges.size() + 1, 0);
     // When every edge is a grid point (profiles cut their bins at their own quantiles), a
-    // value's bin follows from its cell: one search per value, not two.
+    // value's bin follows from its cell: the bins are the cells' counts added up.
     std::vector<std::size_t> edge_cell;
     for (double e : counted_.edges) {
       const std::size_t cell = bin_of(grid_, e);  // grid points <= e
       if (cell == 0 || grid_[cell - 1] != e) return;
       edge_cell.push_back(cell);
     }
-    bin_of_cell_.resize(cells_.size());
-    for (std::size_t cell = 0; cell < cells_.size(); ++cell)  // edges <= every value there
+    bin_of_cell_.resize(counts_.cells.size());
+    for (std::size_t cell = 0; cell < counts_.cells.size(); ++cell)  // edges <= every value there
       bin_of_cell_[cell] = static_cast<std::size_t>(
           std::upper_bound(edge_cell.begin(), edge_cell.end(), cell) - edge_cell.begin());
   }
 
   void add(const float* v, int64_t n) {
-    thread_local std::vector<uint32_t> cells;
-    cells.resize(static_cast<std::size_t>(n));
-    (*index_)(v, n, cells.data());
+    kernels::count_cells(*index_, v, n, counts_);
+    add_values(v, n);
+  }
+
+  // What the cells' counts do not hold (the GPU's counts leave it to the host): the values of
+  // the two outermost cells at each end (fewer than 2 grid points at or below them; at least
+  // m - 1), the first kExact + 1, and bins whose edges are not grid points.
+  void add_values(const float* v, int64_t n) {
+    const std::size_t m = grid_.size();
+    const double second = m < 2 ? 0 : grid_[1], last_but_one = m < 2 ? 0 : grid_[m - 2];
     for (int64_t i = 0; i < n; ++i) {
       const float x = v[i];
-      if (std::isnan(x)) continue;
-      if (std::isinf(x)) {
-        ++(x > 0 ? counted_.pos_inf : counted_.neg_inf);
-        continue;
-      }
+      if (!std::isfinite(x)) continue;
       if (first_.size() <= kExact) first_.push_back(x);
-      const std::size_t cell = cells[static_cast<std::size_t>(i)];
-      ++cells_[cell];
-      if (cell <= 1) low_tail_.add(x);
-      if (cell + 2 >= cells_.size()) high_tail_.add(x);
-      low_[cell] = std::min(low_[cell], static_cast<double>(x));
-      high_[cell] = std::max(high_[cell], static_cast<double>(x));
-      if (cell > 0 && grid_[cell - 1] == x) ++atoms_[cell - 1];
-      ++counted_.counts[bin_of_cell_.empty() ? bin_of(counted_.edges, x) : bin_of_cell_[cell]];
+      if (m < 2 || x < second) low_tail_.add(x);
+      if (m < 2 || x >= last_but_one) high_tail_.add(x);
+      if (bin_of_cell_.empty()) ++counted_.counts[bin_of(counted_.edges, x)];
     }
+  }
+
+  // Counts of more values (the GPU's).
+  void add_counts(const kernels::CellCounts& more) {
+    for (std::size_t c = 0; c < more.cells.size(); ++c) {
+      counts_.cells[c] += more.cells[c];
+      counts_.low[c] = std::min(counts_.low[c], more.low[c]);
+      counts_.high[c] = std::max(counts_.high[c], more.high[c]);
+    }
+    for (std::size_t a = 0; a < more.atoms.size(); ++a)
+      counts_.atoms[a] += more.atoms[a];
+    counts_.nan += more.nan;
+    counts_.pos_inf += more.pos_inf;
+    counts_.neg_inf += more.neg_inf;
+  }
+
+  // The statistics of the values counted (the GPU's path: `m`, their moments around `shift`).
+  ColumnStats stats(const kernels::DeviceGridCounter::Moments& m, double shift) const {
+    ColumnStats s;
+    s.sketched = false;
+    s.count = m.count;
+    s.missing = counts_.nan;
+    s.infinite = counts_.pos_inf + counts_.neg_inf;
+    if (m.count == 0) return s;
+    const auto n = static_cast<double>(m.count);
+    s.mean = shift + m.sum / n;
+    s.m2 = std::max(0.0, m.sum_sq - m.sum * m.sum / n);
+    for (std::size_t c = 0; c < counts_.cells.size(); ++c) {
+      if (counts_.cells[c] == 0) continue;
+      s.min = std::min(s.min, static_cast<double>(counts_.low[c]));
+      s.max = std::max(s.max, static_cast<double>(counts_.high[c]));
+    }
+    return s;
   }
 
   // The profile, with the statistics of `s` (the same values, no sketch).
   NumericProfile profile(const ColumnStats& s) const {
     NumericProfile p = counted_;
+    p.pos_inf = counts_.pos_inf;
+    p.neg_inf = counts_.neg_inf;
+    if (!bin_of_cell_.empty())
+      for (std::size_t cell = 0; cell < counts_.cells.size(); ++cell)
+        p.counts[bin_of_cell_[cell]] += counts_.cells[cell];
     p.count = s.count;
     p.missing = s.missing;
     p.mean = s.mean;
@@ -173,14 +207,17 @@ class GridCounts {
     };
     // An open piece spans its cell's current values, not the whole cell: a tail cell of the
     // reference may be far wider than the values that fell in it.
-    std::vector<Piece> pieces = {{low_[0], high_[0], cells_[0]}};
-    int64_t widest = cells_[0];
+    const std::vector<int64_t>& cells = counts_.cells;
+    auto low = [&](std::size_t cell) { return static_cast<double>(counts_.low[cell]); };
+    auto high = [&](std::size_t cell) { return static_cast<double>(counts_.high[cell]); };
+    std::vector<Piece> pieces = {{low(0), high(0), cells[0]}};
+    int64_t widest = cells[0];
     for (std::size_t i = 0; i < grid_.size(); ++i) {
       if (i + 1 < grid_.size() && grid_[i + 1] == grid_[i]) continue;  // the last of equal points
       const double next = i + 1 < grid_.size() ? grid_[i + 1] : s.max;
-      const int64_t open = cells_[i + 1] - atoms_[i];
-      pieces.push_back({grid_[i], grid_[i], atoms_[i]});
-      pieces.push_back({std::max(grid_[i], low_[i + 1]), std::min(next, high_[i + 1]), open});
+      const int64_t open = cells[i + 1] - counts_.atoms[i];
+      pieces.push_back({grid_[i], grid_[i], counts_.atoms[i]});
+      pieces.push_back({std::max(grid_[i], low(i + 1)), std::min(next, high(i + 1)), open});
       widest = std::max(widest, open);
     }
     const std::size_t points = grid_.size();
@@ -220,14 +257,13 @@ class GridCounts {
 
  private:
   std::vector<double> grid_;
-  std::shared_ptr<const GridIndex> index_;  // the cell of a value
-  std::vector<int64_t> cells_, atoms_;
-  std::vector<double> low_, high_;             // per cell: its smallest and largest current value
+  std::shared_ptr<const GridIndex> index_;     // the cell of a value
+  kernels::CellCounts counts_;                 // the values in the grid's cells
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
   static constexpr std::size_t kExact = 8192;  // up to this many values: exact quantiles
   std::vector<double> first_;                  // the first kExact + 1 values
   std::vector<std::size_t> bin_of_cell_;       // empty: an edge is not a grid point
-  NumericProfile counted_;                     // the bins' counts and the infinities
+  NumericProfile counted_;                     // the bins: counted here when bin_of_cell_ is empty
 };
 
 // ---- reading profile.json ----
@@ -320,50 +356,6 @@ CategoricalProfile read_categorical(const json& c, int64_t rows, const std::stri
 
 }  // namespace
 
-// ---- GridIndex ----
-
-namespace {
-
-// The float of an order-preserving key (GridIndex::operator() makes them).
-float float_of(uint32_t key) {
-  return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-}
-
-}  // namespace
-
-GridIndex::GridIndex(const std::vector<double>& points) {
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    if (distinct_.empty() || points[i] != distinct_.back()) {
-      distinct_.push_back(points[i]);
-      at_or_below_.push_back(static_cast<uint32_t>(i));
-    }
-    at_or_below_.back() = static_cast<uint32_t>(i + 1);
-  }
-  at_or_below_.insert(at_or_below_.begin(), 0);
-  const auto n = static_cast<uint32_t>(distinct_.size());
-  const std::size_t buckets = std::size_t{1} << (32 - kShift);
-  from_.resize(buckets + 1);
-  uint32_t below = 0;  // buckets in float order: the distinct points below advance
-  for (std::size_t b = 0; b < buckets; ++b) {
-    const float lowest = float_of(static_cast<uint32_t>(b << kShift));
-    if (std::isnan(lowest)) {  // NaN patterns: below every float (negative NaNs) or above
-      from_[b] = b < buckets / 2 ? 0 : n;
-      continue;
-    }
-    while (below < n && distinct_[below] < static_cast<double>(lowest))
-      ++below;
-    from_[b] = below;
-  }
-  from_[buckets] = n;
-  uint32_t widest = 0;
-  for (std::size_t b = buckets; b-- > 0;) {  // NaN buckets above keep the order
-    from_[b] = std::min(from_[b], from_[b + 1]);
-    widest = std::max(widest, from_[b + 1] - from_[b]);
-  }
-  top_step_ = widest == 0 ? 0 : std::bit_floor(widest);
-  distinct_.resize(n + 2 * std::size_t{top_step_}, std::numeric_limits<double>::quiet_NaN());
-}
-
 const ColumnProfile* Profile::find(const std::string& name) const {
   for (const auto& c : columns)
     if (c.name == name) return &c;
@@ -402,11 +394,13 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
 
 namespace {
 
-// Current rows counted through a reference profile, column by column (profile_against's
-// work), over all rows or a window of them at a time.
+// Current rows counted through a reference profile (profile_against's work), over all rows
+// or a window of them at a time. With the GPU, the numeric columns are counted there
+// (kernels::DeviceGridCounter): their rows come in device memory too, and the host keeps
+// only what the counts do not hold (GridCounts::add_values).
 class Against {
  public:
-  Against(const Profile& reference, const Dataset& current)
+  Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows)
       : reference_(reference), slot_(current.schema().columns.size(), -1) {
     const Schema& schema = current.schema();
     for (std::size_t k = 0; k < reference.columns.size(); ++k) {
@@ -419,23 +413,60 @@ class Against {
                  role_name(schema.columns[static_cast<std::size_t>(c)].role),
                  ", the reference's is ", role_name(r.role));
       slot_[static_cast<std::size_t>(c)] = static_cast<int>(k);
+      indexes_.push_back(
+          r.is_categorical() ? nullptr : std::make_shared<const GridIndex>(r.numeric.quantiles));
+      if (gpu && !r.is_categorical()) {
+        gpu_columns_.push_back(static_cast<std::size_t>(c));
+        gpu_slots_.push_back(k);
+      }
     }
-    for (const ColumnProfile& r : reference.columns)
-      indexes_.push_back(std::make_shared<const GridIndex>(r.numeric.quantiles));
+    if (gpu) {
+      std::vector<const GridIndex*> grids;
+      std::vector<double> shifts;
+      for (std::size_t k : gpu_slots_) {
+        grids.push_back(indexes_[k].get());
+        shifts.push_back(reference.columns[k].numeric.mean);
+      }
+      counter_ = std::make_unique<kernels::DeviceGridCounter>(grids, shifts, block_rows);
+    }
     reset();
   }
 
-  // Rows of one schema column; calls for different columns may run concurrently.
-  void add(std::size_t column, const void* values, int64_t n) {
-    if (slot_[column] < 0) return;
-    const auto k = static_cast<std::size_t>(slot_[column]);
-    stats_[k].add_block(values, n);
-    if (!reference_.columns[k].is_categorical())
-      grids_[k].add(static_cast<const float*>(values), n);
+  // The schema columns counted on the GPU, in its order (none without it).
+  const std::vector<std::size_t>& gpu_columns() const { return gpu_columns_; }
+
+  // Rows [offset, offset + n) of the block read: host[c] holds schema column c's rows and
+  // (with the GPU) `device` the gpu_columns' rows in their order. The columns on `pool`.
+  void add(const std::vector<void*>& host, const kernels::DeviceColumns* device, int64_t offset,
+           int64_t n, core::ThreadPool& pool) {
+    pool.parallel_for(static_cast<int64_t>(slot_.size()), [&](int64_t c) {
+      if (slot_[static_cast<std::size_t>(c)] < 0) return;
+      const auto k = static_cast<std::size_t>(slot_[static_cast<std::size_t>(c)]);
+      const bool numeric = !reference_.columns[k].is_categorical();
+      const void* values = static_cast<const char*>(host[static_cast<std::size_t>(c)]) +
+                           offset * static_cast<int64_t>(mem_size(reference_.columns[k].role));
+      if (numeric && counter_) {
+        grids_[k].add_values(static_cast<const float*>(values), n);
+        return;
+      }
+      stats_[k].add_block(values, n);
+      if (numeric) grids_[k].add(static_cast<const float*>(values), n);
+    });
+    if (counter_ && n > 0) counter_->add(device->device() + offset, n, device->stride());
   }
 
   // The profile of the rows added since the last finish, and a fresh start.
   Profile finish(int64_t rows, const std::string& path, const std::string& fingerprint) {
+    if (counter_) {
+      std::vector<kernels::CellCounts> counts;
+      std::vector<kernels::DeviceGridCounter::Moments> moments;
+      counter_->take(counts, moments);
+      for (std::size_t d = 0; d < gpu_slots_.size(); ++d) {
+        const std::size_t k = gpu_slots_[d];
+        grids_[k].add_counts(counts[d]);
+        stats_[k] = grids_[k].stats(moments[d], reference_.columns[k].numeric.mean);
+      }
+    }
     Profile p;
     p.rows = rows;
     p.path = path;
@@ -481,16 +512,54 @@ class Against {
   const Profile& reference_;
   std::vector<int> slot_;  // schema column -> reference column
   std::vector<ColumnStats> stats_;
-  std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the reference's grids
+  std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the numeric columns' grids
   std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
+  std::vector<std::size_t> gpu_columns_, gpu_slots_;  // the GPU's columns: schema, reference
+  std::unique_ptr<kernels::DeviceGridCounter> counter_;
 };
+
+// The pass: every block of `current` read into host buffers (the `gpu_columns` into
+// `device`'s pinned memory, then uploaded) and handed to `each` with the shard, its first
+// row and the host pointers of every schema column.
+using BlockFn = std::function<void(const ShardFile& shard, int64_t start, int64_t n,
+                                   const std::vector<void*>& host)>;
+void read_blocks(const Dataset& current, int64_t block_rows,
+                 const std::vector<std::size_t>& gpu_columns, kernels::DeviceColumns* device,
+                 core::ThreadPool& pool, const BlockFn& each) {
+  ColumnBuffers buffers(current.schema(), block_rows);
+  for (const auto& shard : current.shards()) {
+    for (int64_t start = 0; start < shard->rows(); start += block_rows) {
+      const int64_t n = std::min(block_rows, shard->rows() - start);
+      buffers.resize(n);
+      std::vector<void*> host = buffers.pointers();
+      if (device != nullptr)
+        for (std::size_t d = 0; d < gpu_columns.size(); ++d)
+          host[gpu_columns[d]] = device->host(static_cast<int>(d));
+      shard->read(start, n, host, &pool);
+      if (device != nullptr) device->upload(n);
+      each(*shard, start, n, host);
+    }
+  }
+}
+
+// The GPU's staging for the columns an Against counts there (none without the GPU).
+std::unique_ptr<kernels::DeviceColumns> device_columns(const Against& against,
+                                                       const ProfileOptions& o) {
+  if (!o.gpu) return nullptr;
+  return std::make_unique<kernels::DeviceColumns>(static_cast<int>(against.gpu_columns().size()),
+                                                  o.block_rows);
+}
 
 }  // namespace
 
 Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
-  Against against(reference, current);
-  for_each_column_block(current, o.block_rows,
-                        [&](std::size_t c, void* values, int64_t n) { against.add(c, values, n); });
+  Against against(reference, current, o.gpu, o.block_rows);
+  const auto device = device_columns(against, o);
+  core::ThreadPool pool(0);
+  read_blocks(current, o.block_rows, against.gpu_columns(), device.get(), pool,
+              [&](const ShardFile&, int64_t, int64_t n, const std::vector<void*>& host) {
+                against.add(host, device.get(), 0, n, pool);
+              });
   return against.finish(current.rows(), current.path(), current.fingerprint());
 }
 
@@ -509,14 +578,9 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
   KILN_CHECK(by < 0 || by_role == Role::kTime || by_role == Role::kId || by_role == Role::kNumeric,
              DataError, current.path(), ": column '", w.by, "' is ", role_name(by_role),
              "; windows follow a time, id or numeric column");
-  Against against(reference, current), whole(reference, current);
-  // The --by value of a row in the block read.
-  ColumnBuffers buffers(schema, o.block_rows);
-  auto key = [&](int64_t i) -> double {
-    if (by < 0) return 0;
-    if (by_role == Role::kNumeric) return buffers.column<float>(static_cast<std::size_t>(by))[i];
-    return static_cast<double>(buffers.column<int64_t>(static_cast<std::size_t>(by))[i]);
-  };
+  Against against(reference, current, o.gpu, o.block_rows),
+      whole(reference, current, o.gpu, o.block_rows);
+  const auto device = device_columns(against, o);
   Window open;
   int64_t window_id = 0, row = 0, open_rows = 0;
   bool any = false;
@@ -528,52 +592,51 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
     open_rows = 0;
   };
   core::ThreadPool pool(0);
-  for (const auto& shard : current.shards()) {
-    for (int64_t start = 0; start < shard->rows(); start += o.block_rows) {
-      const int64_t n = std::min(o.block_rows, shard->rows() - start);
-      buffers.resize(n);
-      shard->read(start, n, buffers.pointers(), &pool);
-      for (int64_t i = 0; i < n;) {
-        // The run of rows from i that belong to one window.
-        int64_t j = i;
-        int64_t id = 0;
-        for (; j < n; ++j, ++row) {
-          const double v = key(j);
-          if (by >= 0) {
-            KILN_CHECK(!std::isnan(v), DataError, shard->path(), ": column '", w.by, "' row ",
-                       start + j, " is missing; windows need every row's value");
-            KILN_CHECK(!(w.seconds > 0 && any && v < previous), DataError, shard->path(),
-                       ": column '", w.by, "' decreases at row ", start + j, " (", v, " after ",
-                       previous, "); time windows need rows in time order");
-          }
-          id = w.rows > 0 ? row / w.rows
-                          : static_cast<int64_t>(std::floor(v / static_cast<double>(w.seconds)));
-          if (any && id != window_id) break;
-          if (!any || open_rows == 0) {
-            open.first = v;
-            open.index = id;
-          }
-          open.last = v;
-          previous = v;
-          window_id = id;
-          any = true;
-          ++open_rows;
+  auto block = [&](const ShardFile& shard, int64_t start, int64_t n,
+                   const std::vector<void*>& host) {
+    // The --by value of a row in the block read.
+    auto key = [&](int64_t i) -> double {
+      if (by < 0) return 0;
+      const void* column = host[static_cast<std::size_t>(by)];
+      if (by_role == Role::kNumeric) return static_cast<const float*>(column)[i];
+      return static_cast<double>(static_cast<const int64_t*>(column)[i]);
+    };
+    for (int64_t i = 0; i < n;) {
+      // The run of rows from i that belong to one window.
+      int64_t j = i;
+      int64_t id = 0;
+      for (; j < n; ++j, ++row) {
+        const double v = key(j);
+        if (by >= 0) {
+          KILN_CHECK(!std::isnan(v), DataError, shard.path(), ": column '", w.by, "' row ",
+                     start + j, " is missing; windows need every row's value");
+          KILN_CHECK(!(w.seconds > 0 && any && v < previous), DataError, shard.path(), ": column '",
+                     w.by, "' decreases at row ", start + j, " (", v, " after ", previous,
+                     "); time windows need rows in time order");
         }
-        pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
-          const auto column = static_cast<std::size_t>(c);
-          const std::size_t size = mem_size(schema.columns[column].role);
-          const void* values = static_cast<const char*>(buffers.pointers()[column]) + i * size;
-          against.add(column, values, j - i);
-          whole.add(column, values, j - i);
-        });
-        if (j < n) {
-          close();
-          window_id = id;
+        id = w.rows > 0 ? row / w.rows
+                        : static_cast<int64_t>(std::floor(v / static_cast<double>(w.seconds)));
+        if (any && id != window_id) break;
+        if (!any || open_rows == 0) {
+          open.first = v;
+          open.index = id;
         }
-        i = j;
+        open.last = v;
+        previous = v;
+        window_id = id;
+        any = true;
+        ++open_rows;
       }
+      against.add(host, device.get(), i, j - i, pool);
+      whole.add(host, device.get(), i, j - i, pool);
+      if (j < n) {
+        close();
+        window_id = id;
+      }
+      i = j;
     }
-  }
+  };
+  read_blocks(current, o.block_rows, against.gpu_columns(), device.get(), pool, block);
   if (open_rows > 0) close();
   return whole.finish(current.rows(), current.path(), current.fingerprint());
 }

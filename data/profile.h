@@ -10,7 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <bit>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -30,6 +29,10 @@ struct ProfileOptions {
   int top_codes = 100;   // categorical codes counted one by one; the rest are "other"
   int sketch_k = 4096;   // the quantile sketch's size (data/stats.h)
   int64_t block_rows = 65536;
+  // profile_against and profile_windows: count the numeric columns on the GPU
+  // (kernels::DeviceGridCounter: the same counts as the CPU's; the mean and variance equal
+  // within rounding). The caller checks that there is one (kernels::grid_count_gpu_available).
+  bool gpu = false;
 };
 
 struct NumericProfile {
@@ -118,58 +121,6 @@ Profile profile_windows(const Profile& reference, const Dataset& current,
 NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& options = {});
 NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
                                       int64_t n);
-
-// Where finite floats fall among sorted points (the number of points at or below each), as
-// bin_of says, through a table on the float's leading bits: the values of one bucket of
-// floats share the range of answers they can have, so the search covers the few distinct
-// points in that range, not all of them, in the same number of steps for every value (no
-// branch to mispredict). For the 1,001-point quantile grid a drift check counts on.
-class GridIndex {
- public:
-  explicit GridIndex(const std::vector<double>& points);
-
-  std::size_t operator()(float value) const {  // value finite
-    uint32_t at = from_[bucket(value)];
-    for (uint32_t step = top_step_; step > 0; step >>= 1)
-      at = distinct_[at + step - 1] <= value ? at + step : at;
-    return at_or_below_[at];
-  }
-
-  // The answers for n values at once (NaN and infinite values get some answer in range): the
-  // searches of kLanes values interleaved, so that each step's loads overlap.
-  void operator()(const float* values, int64_t n, uint32_t* out) const {
-    constexpr int kLanes = 8;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      uint32_t at[kLanes];
-      for (int l = 0; l < kLanes; ++l)
-        at[l] = from_[bucket(values[i + l])];
-      for (uint32_t step = top_step_; step > 0; step >>= 1)
-        for (int l = 0; l < kLanes; ++l)
-          at[l] = distinct_[at[l] + step - 1] <= values[i + l] ? at[l] + step : at[l];
-      for (int l = 0; l < kLanes; ++l)
-        out[i + l] = at_or_below_[at[l]];
-    }
-    for (; i < n; ++i)
-      out[i] = static_cast<uint32_t>((*this)(values[i]));
-  }
-
- private:
-  // A value's bucket: its leading bits in float order (-0 is +0).
-  static uint32_t bucket(float value) {
-    const auto bits = std::bit_cast<uint32_t>(value + 0.0f);
-    return ((bits & 0x80000000u) ? ~bits : (bits | 0x80000000u)) >> kShift;
-  }
-
-  static constexpr int kShift = 18;  // 32 - 14 bits
-  // The points without repeats, then NaN padding (no value is at or above it). The distinct
-  // points before from_[bucket] are <= a value of the bucket, those from the next bucket's
-  // on are > it: halvings from the bucket's first find the count.
-  std::vector<double> distinct_;
-  std::vector<uint32_t> at_or_below_;  // per count of distinct points <= x: the points <= x
-  std::vector<uint32_t> from_;         // per bucket: the distinct points below its smallest float
-  uint32_t top_step_ = 0;  // half the power of two above a bucket's most distinct points
-};
 
 // The bin of a finite value: the number of edges at or below it. Branch-free: the same
 // steps whatever the value (the loop over a block's values does not mispredict).

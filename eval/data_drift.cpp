@@ -437,10 +437,10 @@ data::WindowOptions parse_window(const std::string& by, const std::string& size)
 
 WindowedDrift windowed_drift(const data::Profile& reference, const data::Dataset& current,
                              const data::WindowOptions& window, const DataDriftOptions& o,
-                             const ModelScores* model) {
+                             const ModelScores* model, const data::ProfileOptions& pass) {
   WindowedDrift out;
   int64_t offset = 0;  // the first row of the next window
-  out.current = data::profile_windows(reference, current, window, [&](data::Window&& w) {
+  auto each = [&](data::Window&& w) {
     WindowDrift d;
     d.index = w.index;
     d.rows = w.profile.rows;
@@ -460,7 +460,8 @@ WindowedDrift windowed_drift(const data::Profile& reference, const data::Dataset
     d.drift = data_drift(reference, w.profile, o, slice ? &*slice : nullptr);
     offset += d.rows;
     out.windows.push_back(std::move(d));
-  });
+  };
+  out.current = data::profile_windows(reference, current, window, each, pass);
   out.whole = data_drift(reference, out.current, o, model);
   return out;
 }

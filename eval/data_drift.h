@@ -149,10 +149,12 @@ data::WindowOptions parse_window(const std::string& by, const std::string& size)
 
 // The drift of all of `current` and of each window, in one pass over it; the gates are
 // evaluated on the whole and on every window (with `model`, each window gets its rows'
-// scores: the windows are runs of rows in dataset order).
+// scores: the windows are runs of rows in dataset order). `pass`: how the rows are counted
+// (data::ProfileOptions: on the GPU or not).
 WindowedDrift windowed_drift(const data::Profile& reference, const data::Dataset& current,
                              const data::WindowOptions& window, const DataDriftOptions& options,
-                             const ModelScores* model = nullptr);
+                             const ModelScores* model = nullptr,
+                             const data::ProfileOptions& pass = {});
 
 // report.json with the windows: "windows" (by, size, and per window its index, start, first,
 // last, rows, drift_share, dataset_drifted, passed, the model's statistics, and each column's

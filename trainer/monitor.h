@@ -60,6 +60,10 @@ struct DriftOptions {
   std::string scores;      // CurrentScores::scores
   std::string by, window;  // windows over time or order (eval::parse_window); "": none
   eval::DataDriftOptions drift;
+  // Where the pass counts the numeric columns (kernels/grid_count.h) and the model scores
+  // --data: auto is the GPU when there is one (the pass: with 10^8 numeric values or more);
+  // cuda without one is a UsageError.
+  DeviceChoice device = DeviceChoice::kAuto;
 };
 
 struct DriftResult {

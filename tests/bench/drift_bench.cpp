@@ -8,6 +8,14 @@
 // Zipf-like, the codes of a shifted one (k % 5 == 0) rotated by one when X > 0; a label of
 // 5% positives. Rows come from a counter-based stream of (seed, row, column): any row count
 // fits in memory.
+//
+//   drift_bench gpu [--rows N] [--columns C] [--reps R]     (CUDA builds)
+// The drift pass's GPU kernel (kernels/grid_count.h) beside the device's own copy: C numeric
+// columns of N rows (as above, unshifted) already in GPU memory, each counted in the cells of
+// its 1,001-point quantile grid, against cudaMemcpy of the same bytes within the GPU; median
+// of R. One JSON object: the kernel's read bandwidth, the copy's (bytes read and written), and
+// their ratio (the target: at least 0.7).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -16,13 +24,123 @@
 #include "tests/bench/bench_util.h"
 
 #include "core/errors.h"
+#include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/random.h"
+#if KILN_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "kernels/grid_count.h"
+#endif
 
 namespace {
 
 using kiln::bench::arg;
 using namespace kiln::data;
+
+// Column j's values: normal, mean j % 7, standard deviation 1 + j % 3, shifted by `shift`
+// standard deviations when j % 10 == 0.
+void fill_numeric(float* out, int64_t start, int64_t n, int j, uint64_t seed, double shift) {
+  CounterRng rng(mix_keys(seed, mix_keys(static_cast<uint64_t>(start), static_cast<uint64_t>(j))));
+  const double sd = 1 + j % 3, mean = j % 7 + (j % 10 == 0 ? shift * sd : 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = rng.uniform(), v = rng.uniform();  // Box-Muller
+    out[i] = static_cast<float>(mean +
+                                sd * std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * v));
+  }
+}
+
+#if KILN_WITH_CUDA
+void check(cudaError_t status, const char* what) {
+  KILN_CHECK(status == cudaSuccess, kiln::InternalError, what, ": ", cudaGetErrorString(status));
+}
+
+int gpu(int64_t rows, int columns, int reps) {
+  // 21 distinct columns (j % 21 gives every mean and deviation), copied to the others.
+  const int distinct = std::min(columns, 21);
+  std::vector<float> host(static_cast<std::size_t>(rows));
+  std::vector<std::unique_ptr<kiln::kernels::GridIndex>> indexes;
+  float* values = nullptr;
+  const std::size_t bytes = static_cast<std::size_t>(rows) * columns * sizeof(float);
+  check(cudaMalloc(&values, bytes), "allocating the columns");
+  for (int j = 0; j < distinct; ++j) {
+    fill_numeric(host.data(), 0, rows, j, 1, 0);
+    check(cudaMemcpy(values + j * rows, host.data(), host.size() * sizeof(float),
+                     cudaMemcpyHostToDevice),
+          "uploading a column");
+    std::sort(host.begin(), host.end());
+    std::vector<double> grid;  // its quantiles at i / 1000
+    for (int i = 0; i <= 1000; ++i)
+      grid.push_back(host[static_cast<std::size_t>(i * (rows - 1) / 1000)]);
+    indexes.push_back(std::make_unique<kiln::kernels::GridIndex>(grid));
+  }
+  for (int j = distinct; j < columns; ++j)
+    check(cudaMemcpy(values + j * rows, values + (j % 21) * rows, rows * sizeof(float),
+                     cudaMemcpyDeviceToDevice),
+          "copying a column");
+  std::vector<const kiln::kernels::GridIndex*> grids;
+  std::vector<double> shifts;
+  for (int j = 0; j < columns; ++j) {
+    grids.push_back(indexes[static_cast<std::size_t>(j % 21)].get());
+    shifts.push_back(j % 7);
+  }
+  kiln::kernels::DeviceGridCounter counter(grids, shifts, rows);
+  std::vector<kiln::kernels::CellCounts> counts;
+  std::vector<kiln::kernels::DeviceGridCounter::Moments> moments;
+  float* copy = nullptr;
+  check(cudaMalloc(&copy, bytes), "allocating the copy");
+  auto median = [&](auto run) {
+    run();  // warm-up
+    std::vector<double> times;
+    for (int r = 0; r < reps; ++r) {
+      check(cudaDeviceSynchronize(), "waiting for the GPU");
+      const double start = kiln::bench::now();
+      run();
+      check(cudaDeviceSynchronize(), "waiting for the GPU");
+      times.push_back(kiln::bench::now() - start);
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+  };
+  const double count_s = median([&] {
+    counter.add(values, rows, rows);
+    counter.take(counts, moments);
+  });
+  const double copy_s =
+      median([&] { check(cudaMemcpy(copy, values, bytes, cudaMemcpyDeviceToDevice), "copying"); });
+  int64_t counted = 0;
+  for (const auto& c : counts)
+    for (int64_t n : c.cells)
+      counted += n;
+  KILN_CHECK(counted == rows * columns, kiln::InternalError, "counted ", counted, " of ",
+             rows * columns, " values");
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0), "asking the GPU's name");
+  const double kernel_gbs = static_cast<double>(bytes) / count_s / 1e9;
+  const double copy_gbs = 2.0 * static_cast<double>(bytes) / copy_s / 1e9;
+  std::cout << nlohmann::ordered_json{{"rows", rows},
+                                      {"columns", columns},
+                                      {"count_seconds", count_s},
+                                      {"count_read_gb_per_s", kernel_gbs},
+                                      {"copy_seconds", copy_s},
+                                      {"copy_read_write_gb_per_s", copy_gbs},
+                                      {"ratio", kernel_gbs / copy_gbs},
+                                      {"device", prop.name}}
+                   .dump()
+            << "\n";
+  std::printf(
+      "table: drift grid count %lld x %d on the GPU: %.1f GB/s read, copy %.1f GB/s: "
+      "%.2f of the copy's bandwidth (target >= 0.7)\n",
+      static_cast<long long>(rows), columns, kernel_gbs, copy_gbs, kernel_gbs / copy_gbs);
+  cudaFree(copy);
+  cudaFree(values);
+  return 0;
+}
+#endif
 
 void make(const std::string& dir, int64_t rows, int numeric, int categorical, uint64_t seed,
           double shift, int shards) {
@@ -44,17 +162,13 @@ void make(const std::string& dir, int64_t rows, int numeric, int categorical, ui
   for (auto& v : c)
     pointers.push_back(v.data());
   pointers.push_back(label.data());
+  kiln::core::ThreadPool pool(0);
   for (int64_t start = 0; start < rows; start += block) {
     const int64_t n = std::min(block, rows - start);
-    for (int j = 0; j < numeric; ++j) {
-      CounterRng rng(mix_keys(seed, mix_keys(static_cast<uint64_t>(start), static_cast<uint64_t>(j))));
-      const double sd = 1 + j % 3, mean = j % 7 + (j % 10 == 0 ? shift * sd : 0);
-      for (int64_t i = 0; i < n; ++i) {
-        const double u = rng.uniform(), v = rng.uniform();  // Box-Muller
-        x[static_cast<std::size_t>(j)][static_cast<std::size_t>(i)] = static_cast<float>(
-            mean + sd * std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * v));
-      }
-    }
+    pool.parallel_for(numeric, [&](int64_t j) {
+      fill_numeric(x[static_cast<std::size_t>(j)].data(), start, n, static_cast<int>(j), seed,
+                   shift);
+    });
     for (int k = 0; k < categorical; ++k) {
       CounterRng rng(mix_keys(seed ^ 0x9e3779b97f4a7c15ull,
                               mix_keys(static_cast<uint64_t>(start), static_cast<uint64_t>(k))));
@@ -85,9 +199,16 @@ int main(int argc, char** argv) {
            std::stoi(arg(argc, argv, "--shards", "8")));
       return 0;
     }
-    std::fprintf(stderr,
-                 "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
-                 "[--shift X] [--shards P]\n");
+#if KILN_WITH_CUDA
+    if (argc >= 2 && std::string(argv[1]) == "gpu")
+      return gpu(std::stoll(arg(argc, argv, "--rows", "1000000")),
+                 std::stoi(arg(argc, argv, "--columns", "1000")),
+                 std::stoi(arg(argc, argv, "--reps", "10")));
+#endif
+    std::fprintf(
+        stderr,
+        "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
+        "[--shift X] [--shards P]\n       drift_bench gpu [--rows N] [--columns C] [--reps R]\n");
     return 64;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "drift_bench: %s\n", e.what());

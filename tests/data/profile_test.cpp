@@ -9,10 +9,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <random>
 
 #include "core/errors.h"
 #include "data/shard.h"
+#include "tests/data/profile_cases.h"
 #include "tests/temp_dir.h"
 
 namespace kiln::data {
@@ -20,37 +20,9 @@ namespace {
 
 using kiln::testing::TempDir;
 
-// 3 shards of 30011 rows: skewed numeric values with NaN and both infinities, a constant
-// column, an all-missing column, a categorical of 300 codes with a long tail, a label.
+// 3 shards of 30011 rows (tests/data/profile_cases.h).
 std::string make_dataset(const TempDir& dir) {
-  Schema schema{{{"amount", Role::kNumeric, 0},
-                 {"constant", Role::kNumeric, 0},
-                 {"empty", Role::kNumeric, 0},
-                 {"merchant", Role::kCategorical, 300},
-                 {"ts", Role::kTime, 0},
-                 {"label", Role::kLabel, 0}}};
-  const int64_t rows = 30011;
-  std::mt19937_64 rng(7);
-  std::lognormal_distribution<float> lognormal(3.0f, 1.5f);
-  std::vector<float> amount(rows), constant(rows, 2.5f), empty(rows, NAN), label(rows);
-  std::vector<int32_t> merchant(rows);
-  std::vector<int64_t> ts(rows);
-  for (int64_t i = 0; i < rows; ++i) {
-    amount[i] = i % 101 == 0   ? NAN
-                : i % 997 == 0 ? INFINITY
-                : i % 991 == 0 ? -INFINITY
-                               : lognormal(rng);
-    merchant[i] =
-        i % 23 == 0 ? -1 : static_cast<int32_t>(std::min<uint64_t>(rng() % 1000, rng() % 300));
-    ts[i] = i;
-    label[i] = static_cast<float>(rng() % 10 == 0);
-  }
-  const std::string path = dir / "ds";
-  DatasetWriter writer(path, schema, ShardWriteOptions{}, 10004);
-  writer.append(rows, {amount.data(), constant.data(), empty.data(), merchant.data(), ts.data(),
-                       label.data()});
-  writer.finish();
-  return path;
+  return testing::make_profile_dataset(dir / "ds", 30011, 10004, 7);
 }
 
 TEST(Profile, AgreesWithNumpyOnTheSameValues) {
@@ -162,46 +134,6 @@ TEST(Profile, CurrentDataSeenThroughTheReferenceUsesItsBinsAndCodes) {
   Profile label{reference.rows, reference.path, reference.fingerprint, {*reference.find("label")}};
   EXPECT_THAT(refusal_of([&] { profile_against(label, *other); }),
               ::testing::HasSubstr("no column 'label', which the reference profile"));
-}
-
-// GridIndex answers as bin_of does for every finite float: values equal to points, ties of
-// points, both zeros, subnormals, the extremes, and points that are not floats.
-TEST(Profile, TheGridIndexAgreesWithTheBinarySearch) {
-  std::mt19937_64 rng(5);
-  std::lognormal_distribution<double> wide(0, 4);
-  std::vector<double> points = {-0.0, 0.0, 1e-40, -3.5, 2.25, 2.25, 2.25, 1e30, -1e30, 0.1};
-  for (int i = 0; i < 990; ++i)
-    points.push_back(static_cast<float>((i % 2 ? 1 : -1) * wide(rng)));
-  std::sort(points.begin(), points.end());
-  const GridIndex index(points);
-  std::vector<float> values = {0.0f,
-                               -0.0f,
-                               1e-45f,
-                               -1e-45f,
-                               2.25f,
-                               0.1f,
-                               std::numeric_limits<float>::max(),
-                               -std::numeric_limits<float>::max()};
-  for (double p : points)
-    values.push_back(static_cast<float>(p));
-  for (int i = 0; i < 200000; ++i)
-    values.push_back(static_cast<float>((i % 2 ? 1 : -1) * wide(rng)));
-  for (float v : values)
-    ASSERT_EQ(index(v), bin_of(points, v + 0.0f)) << v;
-  EXPECT_EQ(GridIndex({})(1.5f), 0u);
-  // A block at once: the same answers; NaN and the infinities get answers in range.
-  for (float odd :
-       {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
-        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()})
-    values.insert(values.begin() + 3, odd);
-  std::vector<uint32_t> cells(values.size());
-  index(values.data(), static_cast<int64_t>(values.size()), cells.data());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (std::isfinite(values[i]))
-      ASSERT_EQ(cells[i], bin_of(points, values[i] + 0.0f)) << values[i];
-    else
-      ASSERT_LE(cells[i], points.size()) << values[i];
-  }
 }
 
 TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {

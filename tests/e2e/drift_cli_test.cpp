@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "run_kiln.h"
 #include "tests/temp_dir.h"
@@ -125,6 +127,32 @@ TEST_F(DriftCli, AScoresFileStandsInForTheModelAndMustHoldTheDatasRows) {
                 dir / "f", "--gate", "estimated.auroc > 0.5"});
   EXPECT_EQ(model_gate.exit_code, 78);
   EXPECT_NE(model_gate.last_err_line().find("needs a model"), std::string::npos);
+}
+
+// --device cuda counts on the GPU with the CPU's verdicts and statistics where there is one,
+// and says there is none (64) where there is not; --device cpu never needs one.
+TEST_F(DriftCli, TheDeviceFlagCountsOnTheGpuWithTheCpusResultsOrSaysThereIsNone) {
+  const std::vector<std::string> check = {"drift", "--reference", path("d/train"), "--data",
+                                          path("d/oot")};
+  auto with = [&](const std::string& device, const std::string& out) {
+    std::vector<std::string> args = check;
+    args.insert(args.end(), {"--out", dir / out, "--device", device});
+    return run_kiln(args);
+  };
+  ASSERT_EQ(with("cpu", "cpu").exit_code, 0);
+  const auto gpu = with("cuda", "gpu");
+  if (gpu.exit_code == 64) {
+    EXPECT_NE(gpu.last_err_line().find("--device cuda, but "), std::string::npos) << gpu.err;
+    return;
+  }
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  const nlohmann::json a = read_json(dir / "cpu/report.json"),
+                       b = read_json(dir / "gpu/report.json");
+  ASSERT_EQ(a["columns"].size(), b["columns"].size());
+  for (std::size_t i = 0; i < a["columns"].size(); ++i)
+    for (const char* key : {"name", "drifted", "psi", "js", "ks", "chi2"})
+      EXPECT_EQ(a["columns"][i][key], b["columns"][i][key]) << key;
+  EXPECT_EQ(a["drift_share"], b["drift_share"]);
 }
 
 TEST_F(DriftCli, ARegistryVersionIsAReference) {

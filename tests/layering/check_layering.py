@@ -19,7 +19,7 @@ import tempfile
 # part -> the parts its sources may include and its CMake targets may link (besides itself)
 MODULES = {
     "core": [],
-    "data": ["core"],
+    "data": ["core", "kernels"],
     "kernels": ["core"],
     "transform": ["core", "data", "kernels"],
     "feed": ["core", "data", "kernels"],

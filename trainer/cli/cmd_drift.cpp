@@ -21,6 +21,7 @@ void add_drift_command(CLI::App& app) {
     trainer::DriftOptions o;
     std::optional<double> share_threshold;
     std::vector<std::string> gates;
+    std::string device = "auto";
     bool json = false;
   };
   auto a = std::make_shared<Args>();
@@ -61,12 +62,21 @@ void add_drift_command(CLI::App& app) {
   cmd->add_option("--window", a->o.window,
                   "check every window as well: a duration of the --by time column (30m, 6h, 1d, "
                   "1w: UTC-aligned) or a row count (10000); gates apply to each window too");
+  cmd->add_option("--device", a->device,
+                  "where the pass counts the numeric columns and the model scores --data: auto "
+                  "(the GPU when there is one; the pass with 10^8 numeric values or more), cpu "
+                  "or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   auto config = std::make_shared<ConfigArgs>();
   add_config_args(*cmd, *config);
   cmd->callback([a, config] {
     a->o.drift = resolve(*config).drift;  // the config's drift section: rules, thresholds
     if (a->share_threshold) a->o.drift.share_threshold = *a->share_threshold;
     a->o.drift.gates.insert(a->o.drift.gates.end(), a->gates.begin(), a->gates.end());
+    a->o.device = a->device == "cpu"    ? trainer::DeviceChoice::kCpu
+                  : a->device == "cuda" ? trainer::DeviceChoice::kCuda
+                                        : trainer::DeviceChoice::kAuto;
     const trainer::DriftResult result = trainer::check_drift(a->o);
     const eval::DataDrift& drift = result.drift;
     const nlohmann::ordered_json& report = result.report;

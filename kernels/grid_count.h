@@ -1,0 +1,165 @@
+// Counting float columns in the cells of sorted grids: a drift check's pass over current data
+// (data/profile.h's profile_against counts each column in the cells of its reference's
+// quantile grid). GridIndex says where a float falls among the points; count_cells is the
+// CPU reference of the count; DeviceGridCounter (grid_count_cuda.cu, CUDA builds only)
+// counts many columns in one launch and gives the same counts, bit for bit. CUDA-free header:
+// streams are void* (cudaStream_t).
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kiln::kernels {
+
+// Where finite floats fall among sorted points (the number of points at or below each),
+// through a table on the float's leading bits: the values of one bucket of floats share the
+// range of answers they can have, so the search covers the few distinct points in that
+// range, not all of them, in the same number of steps for every value (no branch to
+// mispredict). For the 1,001-point quantile grid a drift check counts on.
+class GridIndex {
+ public:
+  explicit GridIndex(const std::vector<double>& points);
+
+  std::size_t points() const { return at_or_below_.back(); }
+
+  std::size_t operator()(float value) const {  // value finite
+    return at_or_below_[distinct_below(value)];
+  }
+
+  // The answers for n values at once (NaN and infinite values get some answer in range).
+  void operator()(const float* values, int64_t n, uint32_t* out) const {
+    distinct_below(values, n, out);
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = at_or_below_[out[i]];
+  }
+
+  // The number of distinct points at or below a finite value.
+  uint32_t distinct_below(float value) const {
+    uint32_t at = from_[bucket(value)];
+    for (uint32_t step = top_step_; step > 0; step >>= 1)
+      at = distinct_[at + step - 1] <= value ? at + step : at;
+    return at;
+  }
+
+  // The same for n values at once: the searches of kLanes values interleaved, so that each
+  // step's loads overlap.
+  void distinct_below(const float* values, int64_t n, uint32_t* out) const {
+    constexpr int kLanes = 8;
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      uint32_t at[kLanes];
+      for (int l = 0; l < kLanes; ++l)
+        at[l] = from_[bucket(values[i + l])];
+      for (uint32_t step = top_step_; step > 0; step >>= 1)
+        for (int l = 0; l < kLanes; ++l)
+          at[l] = distinct_[at[l] + step - 1] <= values[i + l] ? at[l] + step : at[l];
+      for (int l = 0; l < kLanes; ++l)
+        out[i + l] = at[l];
+    }
+    for (; i < n; ++i)
+      out[i] = distinct_below(values[i]);
+  }
+
+  // The tables, as DeviceGridCounter copies them to the GPU.
+  static constexpr int kBucketBits = 14;
+  const std::vector<uint32_t>& from() const { return from_; }        // 2^kBucketBits + 1
+  const std::vector<double>& distinct() const { return distinct_; }  // with the NaN padding
+  const std::vector<uint32_t>& at_or_below() const { return at_or_below_; }
+  uint32_t top_step() const { return top_step_; }
+
+  // A value's bucket: its leading bits in float order (-0 is +0).
+  static constexpr uint32_t bucket(float value) {
+    const auto bits = std::bit_cast<uint32_t>(value + 0.0f);
+    return ((bits & 0x80000000u) ? ~bits : (bits | 0x80000000u)) >> (32 - kBucketBits);
+  }
+
+ private:
+  // The points without repeats, then NaN padding (no value is at or above it). The distinct
+  // points before from_[bucket] are <= a value of the bucket, those from the next bucket's
+  // on are > it: halvings from the bucket's first find the count.
+  std::vector<double> distinct_;
+  std::vector<uint32_t> at_or_below_;  // per count of distinct points <= x: the points <= x
+  std::vector<uint32_t> from_;         // per bucket: the distinct points below its smallest float
+  uint32_t top_step_ = 0;  // half the power of two above a bucket's most distinct points
+};
+
+// One column's values in the cells of a grid of m points: cell c holds the finite values
+// with c points at or below them.
+struct CellCounts {
+  explicit CellCounts(std::size_t points = 0);
+  std::vector<int64_t> cells;    // m + 1: finite values per cell
+  std::vector<int64_t> atoms;    // m: values equal to a point (at the last of equal points)
+  std::vector<float> low, high;  // m + 1: per cell, its smallest and largest value (-0 counts
+                                 // as +0); +Inf and -Inf while the cell is empty
+  int64_t nan = 0, pos_inf = 0, neg_inf = 0;
+  bool operator==(const CellCounts&) const = default;
+};
+
+// The CPU reference: adds n values to `counts` (sized for index.points()).
+void count_cells(const GridIndex& index, const float* values, int64_t n, CellCounts& counts);
+
+// Float columns of a block of rows on their way to the GPU: the caller writes each column's
+// rows into host(c) (pinned memory), upload() copies them to device() in one copy, column c
+// at device() + c * stride(). Built only with CUDA (grid_count_none.cpp throws elsewhere).
+class DeviceColumns {
+ public:
+  DeviceColumns(int columns, int64_t max_rows);  // allocates, synchronously
+  ~DeviceColumns();
+  DeviceColumns(const DeviceColumns&) = delete;
+  DeviceColumns& operator=(const DeviceColumns&) = delete;
+
+  float* host(int column) const { return host_ + column * stride_; }
+  // Copies the first `rows` of every column on `stream` (after the work enqueued there,
+  // which may still read device()) and returns when the copy is done: host() is free again.
+  void upload(int64_t rows, void* stream = nullptr);
+  const float* device() const { return device_; }
+  int64_t stride() const { return stride_; }
+
+ private:
+  int columns_;
+  int64_t stride_;
+  float* host_ = nullptr;
+  float* device_ = nullptr;
+};
+
+// Whether DeviceGridCounter and DeviceColumns can run here: Kiln built with CUDA and a GPU
+// present.
+bool grid_count_gpu_available();
+
+// Many float columns counted on the GPU, each in the cells of its own grid: the counts of
+// count_cells, bit for bit, and each column's finite values' moments around a shift (close to
+// their mean: the reference's), summed in a fixed order (so equal from run to run).
+// Not thread-safe; one per stream. Grids whose tables do not fit a block's shared memory
+// (more than a few thousand points) are refused: DataError saying so. Built only with CUDA
+// (grid_count_none.cpp throws elsewhere).
+class DeviceGridCounter {
+ public:
+  struct Moments {
+    int64_t count = 0;           // finite values
+    double sum = 0, sum_sq = 0;  // of (value - shift) and of its square
+  };
+
+  // `grids[c]` and `shifts[c]` for column c (the grids must outlive the counter); launches of
+  // at most `max_rows` rows. Uploads the tables, synchronously.
+  DeviceGridCounter(const std::vector<const GridIndex*>& grids, const std::vector<double>& shifts,
+                    int64_t max_rows);
+  ~DeviceGridCounter();
+  DeviceGridCounter(const DeviceGridCounter&) = delete;
+  DeviceGridCounter& operator=(const DeviceGridCounter&) = delete;
+
+  // Enqueues the count of `rows` (<= max_rows) rows of every column on `stream`: `values` is
+  // device memory, column c's rows from values + c * column_stride.
+  void add(const float* values, int64_t rows, int64_t column_stride, void* stream = nullptr);
+
+  // Waits for `stream` and returns every column's counts and moments since the last take
+  // (or the construction); the device's counts start again from zero.
+  void take(std::vector<CellCounts>& counts, std::vector<Moments>& moments, void* stream = nullptr);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+}  // namespace kiln::kernels

@@ -1,0 +1,75 @@
+// GridIndex and count_cells (kernels/grid_count.h), the CPU reference of the drift pass's
+// count, against plain searches: std::upper_bound for a value's cell, min and max per cell.
+#include "kernels/grid_count.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "tests/kernels/grid_cases.h"
+
+namespace kiln::kernels {
+namespace {
+
+// The number of points at or below v.
+std::size_t cell_of(const std::vector<double>& points, float v) {
+  return static_cast<std::size_t>(
+      std::upper_bound(points.begin(), points.end(), static_cast<double>(v)) - points.begin());
+}
+
+// GridIndex answers as the plain search does for every finite float, one at a time and a
+// block at once (where NaN and the infinities get answers in range).
+TEST(GridCount, TheGridIndexAgreesWithThePlainSearch) {
+  const testing::GridCase c = testing::awkward_case(200000);
+  const GridIndex index(c.points);
+  EXPECT_EQ(index.points(), c.points.size());
+  std::vector<uint32_t> cells(c.values.size());
+  index(c.values.data(), static_cast<int64_t>(c.values.size()), cells.data());
+  for (std::size_t i = 0; i < c.values.size(); ++i) {
+    const float v = c.values[i];
+    if (std::isfinite(v)) {
+      ASSERT_EQ(index(v), cell_of(c.points, v)) << v;
+      ASSERT_EQ(cells[i], cell_of(c.points, v)) << v;
+    } else {
+      ASSERT_LE(cells[i], c.points.size()) << v;
+    }
+  }
+  EXPECT_EQ(GridIndex({})(1.5f), 0u);
+}
+
+// count_cells against a value-by-value count, over calls of several sizes.
+TEST(GridCount, CountCellsCountsEveryValueInItsCell) {
+  std::vector<testing::GridCase> cases = testing::other_cases(30000);
+  cases.push_back(testing::awkward_case(100003));
+  int64_t specials = 0;
+  for (const testing::GridCase& c : cases) {
+    const GridIndex index(c.points);
+    CellCounts counts(c.points.size()), expected(c.points.size());
+    for (int64_t start = 0, size = 1; start < static_cast<int64_t>(c.values.size());
+         start += size, size = size * 3 + 1)
+      count_cells(index, c.values.data() + start,
+                  std::min<int64_t>(size, static_cast<int64_t>(c.values.size()) - start), counts);
+    for (float v : c.values) {
+      if (std::isnan(v)) {
+        ++expected.nan;
+      } else if (std::isinf(v)) {
+        ++(v > 0 ? expected.pos_inf : expected.neg_inf);
+      } else {
+        const std::size_t cell = cell_of(c.points, v);
+        ++expected.cells[cell];
+        if (cell > 0 && c.points[cell - 1] == v) ++expected.atoms[cell - 1];
+        expected.low[cell] = std::min(expected.low[cell], v == 0 ? 0.0f : v);
+        expected.high[cell] = std::max(expected.high[cell], v == 0 ? 0.0f : v);
+      }
+    }
+    ASSERT_EQ(counts, expected) << c.points.size() << " points";
+    specials += expected.nan + expected.pos_inf + expected.neg_inf;
+  }
+  EXPECT_GT(specials, 0) << "the cases have NaN and infinities";
+}
+
+}  // namespace
+}  // namespace kiln::kernels
