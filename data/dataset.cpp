@@ -228,6 +228,9 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions o
       options_(options),
       rows_per_shard_(rows_per_shard) {
   KILN_ASSERT(rows_per_shard_ >= 1, "rows_per_shard must be positive");
+  // A chunk taller than a shard only wastes disk and reads: HDF5 allocates an uncompressed
+  // chunk whole.
+  options_.chunk_rows = std::min(options_.chunk_rows, rows_per_shard_);
   schema_.validate(dir_);
   std::error_code ec;
   KILN_CHECK(!fs::exists(fs::path(dir_) / "dataset.json", ec), OutputError, "'", dir_,

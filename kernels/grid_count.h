@@ -141,8 +141,8 @@ class DeviceGridCounter {
     double sum = 0, sum_sq = 0;  // of (value - shift) and of its square
   };
 
-  // `grids[c]` and `shifts[c]` for column c (the grids must outlive the counter); launches of
-  // at most `max_rows` rows. Uploads the tables, synchronously.
+  // `grids[c]` and `shifts[c]` for column c; launches of at most `max_rows` rows. Copies the
+  // grids' tables to the GPU, synchronously.
   DeviceGridCounter(const std::vector<const GridIndex*>& grids, const std::vector<double>& shifts,
                     int64_t max_rows);
   ~DeviceGridCounter();

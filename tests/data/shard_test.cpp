@@ -495,6 +495,26 @@ TEST_F(DatasetBadInput, AnExistingDatasetIsNotOverwritten) {
   EXPECT_THROW(DatasetWriter(dir_ / "ds", schema, {}, 100), OutputError);
 }
 
+// Shards smaller than the chunk size get chunks of their size: no file holds room for rows
+// it will never have (an uncompressed chunk is allocated whole).
+TEST(DatasetWriter, ChunksAreNoTallerThanAShard) {
+  TempDir dir;
+  const int64_t rows = 10007;
+  const SmallColumns columns(rows);
+  const auto& [id, x, w, label, c] = columns;
+  DatasetWriter writer(dir / "ds", small_schema(), {}, 2500);
+  writer.append(rows, {id.data(), x.data(), c.data(), w.data(), label.data()});
+  writer.finish();
+  const auto dataset = Dataset::open(dir / "ds");
+  ASSERT_EQ(dataset->shards().size(), 5u);
+  for (const auto& shard : dataset->shards()) {
+    EXPECT_EQ(shard->chunk_rows(), 2500);
+    // 2,500 rows of 8 + 4 + 4 + 4 + 4 bytes, with room for HDF5's own structures.
+    EXPECT_LT(std::filesystem::file_size(shard->path()), 2500u * 24 + 20000) << shard->path();
+  }
+  EXPECT_EQ(read_floats(*dataset->shards()[4], 1).size(), 7u);
+}
+
 TEST(DatasetWriter, AnUnfinishedWriterRemovesWhatItWrote) {
   TempDir dir;
   Schema schema{
