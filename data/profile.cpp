@@ -396,12 +396,14 @@ namespace {
 
 // Current rows counted through a reference profile (profile_against's work), over all rows
 // or a window of them at a time. With the GPU, the numeric columns are counted there
-// (kernels::DeviceGridCounter): their rows come in device memory too, and the host keeps
-// only what the counts do not hold (GridCounts::add_values).
+// (kernels::DeviceGridCounter; those whose grid fits it): their rows come in device memory
+// too, and the host keeps only what the counts do not hold (GridCounts::add_values).
 class Against {
  public:
   Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows)
-      : reference_(reference), slot_(current.schema().columns.size(), -1) {
+      : reference_(reference),
+        slot_(current.schema().columns.size(), -1),
+        on_gpu_(reference.columns.size(), false) {
     const Schema& schema = current.schema();
     for (std::size_t k = 0; k < reference.columns.size(); ++k) {
       const ColumnProfile& r = reference.columns[k];
@@ -415,12 +417,14 @@ class Against {
       slot_[static_cast<std::size_t>(c)] = static_cast<int>(k);
       indexes_.push_back(
           r.is_categorical() ? nullptr : std::make_shared<const GridIndex>(r.numeric.quantiles));
-      if (gpu && !r.is_categorical()) {
+      // A grid too fine for the GPU's shared memory is counted on the CPU.
+      if (gpu && !r.is_categorical() && kernels::DeviceGridCounter::fits(*indexes_.back())) {
         gpu_columns_.push_back(static_cast<std::size_t>(c));
         gpu_slots_.push_back(k);
+        on_gpu_[k] = true;
       }
     }
-    if (gpu) {
+    if (!gpu_slots_.empty()) {
       std::vector<const GridIndex*> grids;
       std::vector<double> shifts;
       for (std::size_t k : gpu_slots_) {
@@ -445,7 +449,7 @@ class Against {
       const bool numeric = !reference_.columns[k].is_categorical();
       const void* values = static_cast<const char*>(host[static_cast<std::size_t>(c)]) +
                            offset * static_cast<int64_t>(mem_size(reference_.columns[k].role));
-      if (numeric && counter_) {
+      if (on_gpu_[k]) {
         grids_[k].add_values(static_cast<const float*>(values), n);
         return;
       }
@@ -515,6 +519,7 @@ class Against {
   std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the numeric columns' grids
   std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
   std::vector<std::size_t> gpu_columns_, gpu_slots_;  // the GPU's columns: schema, reference
+  std::vector<bool> on_gpu_;                          // per reference column
   std::unique_ptr<kernels::DeviceGridCounter> counter_;
 };
 
@@ -542,10 +547,10 @@ void read_blocks(const Dataset& current, int64_t block_rows,
   }
 }
 
-// The GPU's staging for the columns an Against counts there (none without the GPU).
+// The GPU's staging for the columns an Against counts there (none without them).
 std::unique_ptr<kernels::DeviceColumns> device_columns(const Against& against,
                                                        const ProfileOptions& o) {
-  if (!o.gpu) return nullptr;
+  if (against.gpu_columns().empty()) return nullptr;
   return std::make_unique<kernels::DeviceColumns>(static_cast<int>(against.gpu_columns().size()),
                                                   o.block_rows);
 }

@@ -132,7 +132,7 @@ bool grid_count_gpu_available();
 // count_cells, bit for bit, and each column's finite values' moments around a shift (close to
 // their mean: the reference's), summed in a fixed order (so equal from run to run).
 // Not thread-safe; one per stream. Grids whose tables do not fit a block's shared memory
-// (more than a few thousand points) are refused: DataError saying so. Built only with CUDA
+// (more than a few thousand points: fits()) are refused: DataError saying so. Built only with CUDA
 // (grid_count_none.cpp throws elsewhere).
 class DeviceGridCounter {
  public:
@@ -148,6 +148,9 @@ class DeviceGridCounter {
   ~DeviceGridCounter();
   DeviceGridCounter(const DeviceGridCounter&) = delete;
   DeviceGridCounter& operator=(const DeviceGridCounter&) = delete;
+
+  // Whether the current GPU can count on `grid` (its tables fit a block's shared memory).
+  static bool fits(const GridIndex& grid);
 
   // Enqueues the count of `rows` (<= max_rows) rows of every column on `stream`: `values` is
   // device memory, column c's rows from values + c * column_stride.

@@ -194,6 +194,39 @@ __global__ void add_partials(const Partial* partials, int chunks, int columns, P
   totals[c] = t;
 }
 
+// A grid's tables as the kernel stages them: the bucket table's entries between its
+// constant ends (0 below, the distinct points above), and the shared memory they and the
+// counters take.
+struct Staged {
+  std::size_t table_low = 0, table_high = 0;  // [low, high): the entries staged
+  std::size_t bytes = 0;
+};
+
+Staged staged(const GridIndex& g) {
+  const std::vector<uint32_t>& from = g.from();
+  const auto n_distinct = static_cast<uint32_t>(g.at_or_below().size() - 1);
+  const std::size_t buckets = from.size() - 1;
+  Staged s;
+  s.table_high = buckets;
+  while (s.table_low < buckets && from[s.table_low] == 0)
+    ++s.table_low;
+  while (s.table_high > s.table_low && from[s.table_high - 1] == n_distinct)
+    --s.table_high;
+  s.bytes = g.distinct().size() * sizeof(double) +
+            (s.table_high - s.table_low + n_distinct + 1 + 4 * (g.points() + 1)) * sizeof(uint32_t);
+  return s;
+}
+
+// The shared memory a block of the current GPU may have, less the kernel's static shared
+// memory (its moments' reduction: under 1 KB).
+std::size_t shared_limit() {
+  int device = 0, limit = 0;
+  cuda_check(cudaGetDevice(&device), "finding the current GPU");
+  cuda_check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+             "asking the GPU's shared memory");
+  return static_cast<std::size_t>(std::max(limit - 1024, 0));
+}
+
 template <class T>
 T* device_array(std::size_t n, const char* what) {
   void* p = nullptr;
@@ -306,11 +339,7 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
     m.max_chunks = static_cast<int>((max_rows + kChunkRows - 1) / kChunkRows);
     std::vector<uint32_t> table, at_or_below;
     std::vector<double> distinct;
-    int device = 0, shared_limit = 0;
-    cuda_check(cudaGetDevice(&device), "finding the current GPU");
-    cuda_check(
-        cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-        "asking the GPU's shared memory");
+    const std::size_t limit = shared_limit();
     for (std::size_t k = 0; k < grids.size(); ++k) {
       const GridIndex& g = *grids[k];
       Column c{};
@@ -319,16 +348,12 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
       c.distinct_size = static_cast<uint32_t>(g.distinct().size());
       c.top_step = g.top_step();
       c.shift = shifts[k];
-      // The bucket table's entries between its constant ends (0 below, n_distinct above).
-      const std::vector<uint32_t>& from = g.from();
-      const std::size_t buckets = from.size() - 1;
-      std::size_t low = 0, high = buckets;  // [low, high): entries not at either end
-      while (low < buckets && from[low] == 0)
-        ++low;
-      while (high > low && from[high - 1] == c.n_distinct)
-        --high;
-      c.table_low = static_cast<uint32_t>(low);
-      c.table_size = static_cast<uint32_t>(high - low);
+      const Staged st = staged(g);
+      KILN_CHECK(st.bytes <= limit, DataError, "column ", k, ": a grid of ", c.points,
+                 " points needs ", st.bytes, " bytes of shared memory on the GPU, more than its ",
+                 limit, "; count it on the CPU");
+      c.table_low = static_cast<uint32_t>(st.table_low);
+      c.table_size = static_cast<uint32_t>(st.table_high - st.table_low);
       c.cells = m.total_cells;
       c.atoms = m.total_atoms;
       c.distinct = static_cast<int64_t>(distinct.size());
@@ -338,17 +363,9 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
       m.total_atoms += c.points;
       distinct.insert(distinct.end(), g.distinct().begin(), g.distinct().end());
       at_or_below.insert(at_or_below.end(), g.at_or_below().begin(), g.at_or_below().end());
-      table.insert(table.end(), from.begin() + static_cast<std::ptrdiff_t>(low),
-                   from.begin() + static_cast<std::ptrdiff_t>(high));
-      const std::size_t bytes =
-          c.distinct_size * sizeof(double) +
-          (c.table_size + c.n_distinct + 1 + 4 * (c.points + 1)) * sizeof(uint32_t);
-      // (The kernel's static shared memory, its moments' reduction, takes under 1 KB more.)
-      KILN_CHECK(bytes + 1024 <= static_cast<std::size_t>(shared_limit), DataError, "column ", k,
-                 ": a grid of ", c.points, " points needs ", bytes,
-                 " bytes of shared memory on the GPU, more than its ", shared_limit,
-                 "; count it on the CPU");
-      m.shared_bytes = std::max(m.shared_bytes, bytes);
+      table.insert(table.end(), g.from().begin() + static_cast<std::ptrdiff_t>(st.table_low),
+                   g.from().begin() + static_cast<std::ptrdiff_t>(st.table_high));
+      m.shared_bytes = std::max(m.shared_bytes, st.bytes);
       m.host_columns.push_back(c);
     }
     cuda_check(cudaFuncSetAttribute(count_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -376,6 +393,10 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
 
 DeviceGridCounter::~DeviceGridCounter() {
   delete impl_;
+}
+
+bool DeviceGridCounter::fits(const GridIndex& grid) {
+  return staged(grid).bytes <= shared_limit();
 }
 
 void DeviceGridCounter::add(const float* values, int64_t rows, int64_t column_stride,

@@ -29,6 +29,9 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>&,
   no_cuda();
 }
 DeviceGridCounter::~DeviceGridCounter() = default;
+bool DeviceGridCounter::fits(const GridIndex&) {
+  return false;
+}
 void DeviceGridCounter::add(const float*, int64_t, int64_t, void*) {
   no_cuda();
 }

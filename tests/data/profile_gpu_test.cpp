@@ -57,6 +57,16 @@ TEST(ProfileGpu, ThePassOnTheGpuGivesTheCpusProfile) {
     for (std::size_t i = 0; i < on_cpu.size(); ++i)
       expect_same(on_cpu[i], on_gpu[i]);
   }
+  // A reference of 20,001 quantiles: grids too fine for the GPU's shared memory (every
+  // column's but the empty one's, whose grid has no points: the counters alone take 16 bytes
+  // a point) are counted on the CPU, the rest on the GPU; the same profile.
+  ProfileOptions fine;
+  fine.quantiles = 20000;
+  fine.bins = 40;
+  const Profile finer = profile_dataset(*Dataset::open(dir / "ref"), fine);
+  EXPECT_FALSE(kernels::DeviceGridCounter::fits(
+      kernels::GridIndex(finer.find("amount")->numeric.quantiles)));
+  expect_same(profile_against(finer, *current, cpu), profile_against(finer, *current, gpu));
 }
 
 }  // namespace

@@ -82,13 +82,15 @@ TEST(GridCountGpu, CountsEqualTheCpuReferenceBitForBit) {
   cudaFree(device);
 }
 
-// A grid too large for a block's shared memory is refused, naming its size.
+// A grid too large for a block's shared memory does not fit, and is refused naming its size.
 TEST(GridCountGpu, AGridTooLargeForSharedMemoryIsRefused) {
   KILN_SKIP_WITHOUT_GPU(has_gpu(), "DeviceGridCounter");
   std::vector<double> points(200000);
   for (std::size_t i = 0; i < points.size(); ++i)
     points[i] = static_cast<double>(i);
   const GridIndex big(points);
+  EXPECT_FALSE(DeviceGridCounter::fits(big));
+  EXPECT_TRUE(DeviceGridCounter::fits(GridIndex(testing::awkward_case(10).points)));
   try {
     DeviceGridCounter counter({&big}, {0.0}, 1000);
     FAIL() << "a grid of 200000 points was accepted";
