@@ -229,8 +229,9 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions o
       rows_per_shard_(rows_per_shard) {
   KILN_ASSERT(rows_per_shard_ >= 1, "rows_per_shard must be positive");
   // A chunk taller than a shard only wastes disk and reads: HDF5 allocates an uncompressed
-  // chunk whole.
+  // chunk whole (and a shard's first chunk waits for its rows: pending_).
   options_.chunk_rows = std::min(options_.chunk_rows, rows_per_shard_);
+  pending_.resize(schema_.columns.size());
   schema_.validate(dir_);
   std::error_code ec;
   KILN_CHECK(!fs::exists(fs::path(dir_) / "dataset.json", ec), OutputError, "'", dir_,
@@ -253,12 +254,14 @@ DatasetWriter::~DatasetWriter() {
     fs::remove(*it, ec);  // a directory only where empty
 }
 
-void DatasetWriter::start_shard() {
+void DatasetWriter::start_shard(int64_t chunk_rows) {
   char name[32];
   std::snprintf(name, sizeof name, "part-%05zu.h5", manifest_.shards.size());
   manifest_.shards.push_back({name, 0, ""});
   const std::string path = (fs::path(dir_) / name).string();
-  writer_ = std::make_unique<ShardWriter>(path, schema_, options_);
+  ShardWriteOptions options = options_;
+  options.chunk_rows = chunk_rows;
+  writer_ = std::make_unique<ShardWriter>(path, schema_, options);
   created_.push_back(path);
 }
 
@@ -272,18 +275,41 @@ void DatasetWriter::end_shard() {
 void DatasetWriter::append(int64_t count, const std::vector<const void*>& columns) {
   int64_t done = 0;
   std::vector<const void*> part(columns.size());
+  auto at = [&](std::size_t c, int64_t row) {
+    return static_cast<const char*>(columns[c]) +
+           row * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+  };
   while (done < count) {
-    if (!writer_) start_shard();
-    int64_t n = std::min(count - done, rows_per_shard_ - writer_->rows());
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      part[c] = static_cast<const char*>(columns[c]) +
-                done * static_cast<int64_t>(mem_size(schema_.columns[c].role));
+    if (!writer_) {  // a new shard's rows wait until they fill its first chunk
+      const int64_t n = std::min(count - done, options_.chunk_rows - pending_rows_);
+      for (std::size_t c = 0; c < columns.size(); ++c)
+        pending_[c].insert(pending_[c].end(), at(c, done), at(c, done + n));
+      pending_rows_ += n;
+      done += n;
+      rows_ += n;
+      if (pending_rows_ == options_.chunk_rows) flush_pending();
+      continue;
     }
+    int64_t n = std::min(count - done, rows_per_shard_ - writer_->rows());
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      part[c] = at(c, done);
     writer_->append(n, part);
     done += n;
     rows_ += n;
     if (writer_->rows() == rows_per_shard_) end_shard();
   }
+}
+
+void DatasetWriter::flush_pending() {
+  start_shard(pending_rows_);
+  std::vector<const void*> part;
+  for (const auto& column : pending_)
+    part.push_back(column.data());
+  writer_->append(pending_rows_, part);
+  for (auto& column : pending_)
+    column.clear();
+  pending_rows_ = 0;
+  if (writer_->rows() == rows_per_shard_) end_shard();
 }
 
 void DatasetWriter::set_dictionary(const std::string& column,
@@ -302,6 +328,7 @@ void DatasetWriter::set_dictionary(const std::string& column,
 }
 
 DatasetManifest DatasetWriter::finish() {
+  if (pending_rows_ > 0) flush_pending();
   if (writer_) end_shard();
   KILN_CHECK(rows_ > 0, OutputError, "no rows to write to '", dir_, "'");
   manifest_.rows = rows_;

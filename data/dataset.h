@@ -96,8 +96,9 @@ class DatasetWriter {
   DatasetManifest finish();
 
  private:
-  void start_shard();
+  void start_shard(int64_t chunk_rows);
   void end_shard();
+  void flush_pending();
 
   std::string dir_;
   Schema schema_;
@@ -106,6 +107,11 @@ class DatasetWriter {
   std::unique_ptr<ShardWriter> writer_;
   DatasetManifest manifest_;
   int64_t rows_ = 0;
+  // A new shard's first rows, held until they fill a chunk or the dataset ends: a shard that
+  // ends sooner (a small table's only one) gets chunks of its rows, not room for rows it
+  // never has (HDF5 allocates an uncompressed chunk whole).
+  std::vector<std::vector<char>> pending_;
+  int64_t pending_rows_ = 0;
   std::vector<std::string> created_;  // the files and directories written, in order
   bool finished_ = false;
 };

@@ -495,24 +495,49 @@ TEST_F(DatasetBadInput, AnExistingDatasetIsNotOverwritten) {
   EXPECT_THROW(DatasetWriter(dir_ / "ds", schema, {}, 100), OutputError);
 }
 
-// Shards smaller than the chunk size get chunks of their size: no file holds room for rows
-// it will never have (an uncompressed chunk is allocated whole).
+// A shard never holds room for rows it will not have (an uncompressed chunk is allocated
+// whole): shards smaller than the chunk size get chunks of their size, and so does a last
+// shard that ends before its first chunk is full (a small table's only shard); a shard that
+// fills a chunk keeps the 65,536 rows. The rows read back as written.
 TEST(DatasetWriter, ChunksAreNoTallerThanAShard) {
   TempDir dir;
-  const int64_t rows = 10007;
+  const int64_t rows = 70001;
   const SmallColumns columns(rows);
   const auto& [id, x, w, label, c] = columns;
-  DatasetWriter writer(dir / "ds", small_schema(), {}, 2500);
-  writer.append(rows, {id.data(), x.data(), c.data(), w.data(), label.data()});
-  writer.finish();
-  const auto dataset = Dataset::open(dir / "ds");
-  ASSERT_EQ(dataset->shards().size(), 5u);
-  for (const auto& shard : dataset->shards()) {
-    EXPECT_EQ(shard->chunk_rows(), 2500);
-    // 2,500 rows of 8 + 4 + 4 + 4 + 4 bytes, with room for HDF5's own structures.
+  auto write = [&](const std::string& name, int64_t n, int64_t per_shard) {
+    DatasetWriter writer(dir / name, small_schema(), {}, per_shard);
+    writer.append(n / 2, {id.data(), x.data(), c.data(), w.data(), label.data()});
+    writer.append(n - n / 2, {id.data() + n / 2, x.data() + n / 2, c.data() + n / 2,
+                              w.data() + n / 2, label.data() + n / 2});
+    writer.finish();
+    return Dataset::open(dir / name);
+  };
+  auto chunks = [](const Dataset& d) {
+    std::vector<int64_t> out;
+    for (const auto& shard : d.shards())
+      out.push_back(shard->chunk_rows());
+    return out;
+  };
+  const auto small = write("small", 10007, 2500);
+  EXPECT_EQ(chunks(*small), (std::vector<int64_t>{2500, 2500, 2500, 2500, 7}));
+  for (const auto& shard : small->shards())  // 24 bytes a row, and HDF5's own structures
     EXPECT_LT(std::filesystem::file_size(shard->path()), 2500u * 24 + 20000) << shard->path();
+  const auto table = write("table", 10007, int64_t{1} << 20);
+  EXPECT_EQ(chunks(*table), std::vector<int64_t>{10007});
+  EXPECT_LT(std::filesystem::file_size(table->shards()[0]->path()), 10007u * 24 + 20000);
+  const auto large = write("large", rows, int64_t{1} << 20);
+  EXPECT_EQ(chunks(*large), std::vector<int64_t>{65536});
+  std::vector<float> all;
+  for (const auto& d : {small, table, large}) {
+    all.clear();
+    for (const auto& shard : d->shards()) {
+      const std::vector<float> part = read_floats(*shard, 1);
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(d->rows()));
+    for (std::size_t i = 0; i < all.size(); ++i)
+      ASSERT_TRUE(all[i] == x[i] || (std::isnan(all[i]) && std::isnan(x[i]))) << i;
   }
-  EXPECT_EQ(read_floats(*dataset->shards()[4], 1).size(), 7u);
 }
 
 TEST(DatasetWriter, AnUnfinishedWriterRemovesWhatItWrote) {
