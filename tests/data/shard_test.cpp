@@ -503,12 +503,15 @@ TEST(DatasetWriter, ChunksAreNoTallerThanAShard) {
   TempDir dir;
   const int64_t rows = 70001;
   const SmallColumns columns(rows);
-  const auto& [id, x, w, label, c] = columns;
+  const std::vector<float>& x = columns.x;
   auto write = [&](const std::string& name, int64_t n, int64_t per_shard) {
     DatasetWriter writer(dir / name, small_schema(), {}, per_shard);
-    writer.append(n / 2, {id.data(), x.data(), c.data(), w.data(), label.data()});
-    writer.append(n - n / 2, {id.data() + n / 2, x.data() + n / 2, c.data() + n / 2,
-                              w.data() + n / 2, label.data() + n / 2});
+    auto from = [&](int64_t row) -> std::vector<const void*> {
+      return {columns.id.data() + row, columns.x.data() + row, columns.c.data() + row,
+              columns.w.data() + row, columns.label.data() + row};
+    };
+    writer.append(n / 2, from(0));
+    writer.append(n - n / 2, from(n / 2));
     writer.finish();
     return Dataset::open(dir / name);
   };
