@@ -69,11 +69,17 @@ class GridIndex {
   const std::vector<uint32_t>& at_or_below() const { return at_or_below_; }
   uint32_t top_step() const { return top_step_; }
 
-  // A value's bucket: its leading bits in float order (-0 is +0).
-  static constexpr uint32_t bucket(float value) {
+  // A float's key: unsigned order is float order (-0 is +0).
+  static constexpr uint32_t order_key(float value) {
     const auto bits = std::bit_cast<uint32_t>(value + 0.0f);
-    return ((bits & 0x80000000u) ? ~bits : (bits | 0x80000000u)) >> (32 - kBucketBits);
+    return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
   }
+  // The float of a key.
+  static constexpr float key_float(uint32_t key) {
+    return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+  }
+  // A value's bucket: its key's leading bits.
+  static constexpr uint32_t bucket(float value) { return order_key(value) >> (32 - kBucketBits); }
 
  private:
   // The points without repeats, then NaN padding (no value is at or above it). The distinct

@@ -6,14 +6,6 @@
 #include "kernels/grid_count.h"
 
 namespace kiln::kernels {
-namespace {
-
-// The float of an order-preserving key (GridIndex::bucket makes them).
-float float_of(uint32_t key) {
-  return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-}
-
-}  // namespace
 
 GridIndex::GridIndex(const std::vector<double>& points) {
   for (std::size_t i = 0; i < points.size(); ++i) {
@@ -30,7 +22,7 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   from_.resize(buckets + 1);
   uint32_t below = 0;  // buckets in float order: the distinct points below advance
   for (std::size_t b = 0; b < buckets; ++b) {
-    const float lowest = float_of(static_cast<uint32_t>(b << kShift));
+    const float lowest = key_float(static_cast<uint32_t>(b << kShift));
     if (std::isnan(lowest)) {  // NaN patterns: below every float (negative NaNs) or above
       from_[b] = b < buckets / 2 ? 0 : n;
       continue;

@@ -13,7 +13,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -48,16 +47,6 @@ struct Partial {
   long long count;
   double sum, sum_sq;
 };
-
-// Float order as unsigned order (finite values, -0 as +0).
-__device__ __forceinline__ uint32_t order_key(float x) {
-  const uint32_t bits = __float_as_uint(x + 0.0f);
-  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
-}
-
-float key_float(uint32_t key) {
-  return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-}
 
 __global__ void __launch_bounds__(kThreads)
     count_kernel(const float* __restrict__ values, int64_t rows, int64_t column_stride,
@@ -113,7 +102,7 @@ __global__ void __launch_bounds__(kThreads)
     const uint32_t cell = at_or_below[at];
     atomicAdd(&cells[cell], 1u);
     if (at > 0 && distinct[at - 1] == static_cast<double>(x)) atomicAdd(&atoms[cell - 1], 1u);
-    const uint32_t key = order_key(x);
+    const uint32_t key = GridIndex::order_key(x);
     if (key < low[cell]) atomicMin(&low[cell], key);  // a stale read costs one more atomic
     if (key > high[cell]) atomicMax(&high[cell], key);
     ++count;
@@ -446,8 +435,8 @@ void DeviceGridCounter::take(std::vector<CellCounts>& counts, std::vector<Moment
     for (uint32_t i = 0; i <= c.points; ++i) {
       out.cells[i] = static_cast<int64_t>(cells[c.cells + i]);
       if (out.cells[i] > 0) {
-        out.low[i] = key_float(low[c.cells + i]);
-        out.high[i] = key_float(high[c.cells + i]);
+        out.low[i] = GridIndex::key_float(low[c.cells + i]);
+        out.high[i] = GridIndex::key_float(high[c.cells + i]);
       }
       if (i < c.points) out.atoms[i] = static_cast<int64_t>(atoms[c.atoms + i]);
     }
