@@ -525,12 +525,13 @@ class Runner {
   }
 
   // The version of `model` that an earlier run of this register step made (tagged with its
-  // key), so that a rerun after a kill registers nothing twice.
-  static std::optional<int64_t> registered_version(const registry::Registry& reg,
+  // key), so that a rerun after a kill registers nothing twice: also one whose register was
+  // killed between its rename and its journal line (recorded now, with its tags).
+  static std::optional<int64_t> registered_version(registry::Registry& reg,
                                                    const std::string& model,
                                                    const std::string& key) {
     try {
-      for (const auto& [n, v] : reg.state(model).versions) {
+      for (const auto& [n, v] : reg.recover(model).versions) {
         const auto it = v.tags.find("pipeline_key");
         if (it != v.tags.end() && it->second == key) return n;
       }

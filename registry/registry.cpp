@@ -312,6 +312,37 @@ void check_expect(const std::string& name, const std::string& alias, std::option
              *expect == 0 ? "nothing" : version_name(*expect), " as --expect says; nothing moved");
 }
 
+// The events that record the versions a killed register renamed into place but did not
+// record (its kill came between the rename and the journal line), with their cards' tags
+// and source, so that what finds a version by its tags (a pipeline's register step) finds
+// it. Under the journal's lock.
+std::vector<json> unrecorded_versions(const fs::path& model, const std::string& name,
+                                      const ModelState& state) {
+  remove_dead_staging(model);
+  std::vector<json> events;
+  for (int64_t next = state.last_version + 1; fs::exists(model / "versions" / version_name(next));
+       ++next) {
+    const std::string dir = (model / "versions" / version_name(next)).string();
+    const std::string path = (fs::path(dir) / kCard).string();
+    const std::string text = core::read_file(path, "model card");
+    const ojson card = parse_card(path, text, name, next);
+    const ojson tags = card.value("tags", ojson::object());
+    KILN_CHECK(tags.is_object(), DataError, path, ": 'tags' must be an object");
+    core::log_warn(dir + ": recording a version whose register was killed after it was made");
+    json e = {{"event", "register"},
+              {"version", next},
+              {"card_sha256", core::sha256_hex(text)},
+              {"tags", json::parse(tags.dump())},
+              {"recovered", true}};
+    if (card.contains("source") && card["source"].is_object() &&
+        card["source"].contains("checkpoint"))
+      e["source"] = json::parse(card["source"]["checkpoint"].dump());
+    e.update(json(who()));
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
 }  // namespace
 
 std::string Resolved::text() const {
@@ -422,24 +453,8 @@ Registered Registry::register_version(const RegisterOptions& o) {
     transact(
         o.name,
         [&](const ModelState& state) {
-          std::vector<json> events;
-          remove_dead_staging(model);
-          // Versions a killed register renamed into place but did not record: record them.
-          int64_t next = state.last_version + 1;
-          for (; fs::exists(model / "versions" / version_name(next)); ++next) {
-            const std::string dir = (model / "versions" / version_name(next)).string();
-            const std::string path = (fs::path(dir) / kCard).string();
-            const std::string text = core::read_file(path, "model card");
-            parse_card(path, text, o.name, next);
-            core::log_warn(dir +
-                           ": recording a version whose register was killed after it was made");
-            json e = {{"event", "register"},
-                      {"version", next},
-                      {"card_sha256", core::sha256_hex(text)},
-                      {"recovered", true}};
-            e.update(json(who()));
-            events.push_back(std::move(e));
-          }
+          std::vector<json> events = unrecorded_versions(model, o.name, state);
+          const int64_t next = state.last_version + static_cast<int64_t>(events.size()) + 1;
           card["version"] = next;
           const std::string text = card.dump(1) + "\n";
           write_new_file((stage / kCard).string(), text);  // the rename below publishes it
@@ -463,6 +478,12 @@ Registered Registry::register_version(const RegisterOptions& o) {
         true);
   }
   return out;
+}
+
+const ModelState& Registry::recover(const std::string& name) {
+  const fs::path model = model_dir(name);
+  return transact(name,
+                  [&](const ModelState& state) { return unrecorded_versions(model, name, state); });
 }
 
 Resolved Registry::resolve(const Ref& ref) const {

@@ -91,6 +91,11 @@ class Registry {
   // checkpoint's errors, OutputError when the registry cannot be written.
   Registered register_version(const RegisterOptions& options);
 
+  // Records the versions that registers killed after their rename left out of the journal
+  // (as the next register would) and returns the model's state. InputError when there is no
+  // such model.
+  const ModelState& recover(const std::string& name);
+
   // The version a reference names. Reads the alias file or the version's card, no lock.
   // InputError (66) naming the model, alias or version that is not there.
   Resolved resolve(const Ref& ref) const;

@@ -362,6 +362,29 @@ TEST(RegistryCrash, AKillAtEachStepOfRegisterLeavesNothingVisibleHalfMade) {
   }
 }
 
+// A version killed between its rename and its journal line is found by its tags once
+// recorded: recover() records it as the next register would, with its card's tags, and
+// leaves its alias move unmade (the pipeline's register step relies on both).
+TEST(RegistryCrash, RecoverRecordsAVersionKilledBeforeItsJournalLineWithItsTags) {
+  TempDir dir;
+  make_run(dir / "run", 1);
+  Registry reg(dir / "reg");
+  RegisterOptions o{dir / "run", "m"};
+  reg.register_version(o);
+  o.aliases = {"candidate"};
+  o.tags = {{"pipeline_key", "abc"}};
+  killed_register(o, dir / "reg", "renamed", 0);
+  EXPECT_EQ(reg.state("m").last_version, 1);
+  const ModelState& s = reg.recover("m");
+  ASSERT_EQ(s.last_version, 2);
+  EXPECT_EQ(s.versions.at(2).tags, o.tags);
+  EXPECT_FALSE(s.alias("candidate"));
+  EXPECT_EQ(reg.recover("m").last_version, 2);  // nothing more to record
+  expect_whole(reg, "recovered");
+  EXPECT_EQ(reg.register_version(o).version, 3);
+  EXPECT_THROW(reg.recover("absent"), InputError);
+}
+
 TEST(RegistryCrash, KillsAtRandomTimesDuringACopyLeaveAWholeRegistry) {
   TempDir dir;
   make_run(dir / "run", 1, 24 << 20);  // 24 MiB copied: a register takes a while
