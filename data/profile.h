@@ -31,7 +31,7 @@ struct ProfileOptions {
   int64_t block_rows = 65536;
   // profile_against and profile_windows: count the numeric columns on the GPU
   // (kernels::DeviceGridCounter: the same counts as the CPU's; the mean and variance equal
-  // within rounding). The caller checks that there is one (kernels::grid_count_gpu_available).
+  // within rounding). The caller checks that there is one (kernels::gpu_available).
   bool gpu = false;
 };
 

@@ -9,6 +9,7 @@
 #include "eval/draws.h"
 #include "eval/metrics_cuda.h"
 #include "eval/sort.h"
+#include "kernels/device.h"
 
 namespace kiln::eval {
 namespace {
@@ -121,14 +122,14 @@ bool on_gpu(const BinaryAccumulator& rows, const BootstrapOptions& options) {
     case ComputeDevice::kCpu:
       return false;
     case ComputeDevice::kCuda:
-      KILN_CHECK(gpu_available(), ConfigError,
+      KILN_CHECK(kernels::gpu_available(), ConfigError,
                  "eval.device: cuda, but there is no GPU for eval (Kiln built without CUDA, or "
                  "no device)");
       return !rows.weighted();
     case ComputeDevice::kAuto:
       break;
   }
-  return !rows.weighted() && rows.rows() >= kGpuRows && gpu_available();
+  return !rows.weighted() && rows.rows() >= kGpuRows && kernels::gpu_available();
 }
 
 double normal_two_sided_p(double z) {

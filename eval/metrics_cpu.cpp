@@ -11,10 +11,6 @@ namespace {
 
 }  // namespace
 
-bool gpu_available() {
-  return false;
-}
-
 RankingSummary ranking_metrics_cuda(const double*, const uint8_t*, int64_t, void*) {
   no_gpu();
 }

@@ -127,16 +127,6 @@ struct StartsGroup {
 
 }  // namespace
 
-bool gpu_available() {
-  static const bool available = [] {
-    int count = 0;
-    const bool ok = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-    cudaGetLastError();  // a machine without a GPU leaves a sticky-free error: clear it
-    return ok;
-  }();
-  return available;
-}
-
 BootstrapSample bootstrap_sample_cuda(const double* scores, const uint8_t* labels, int64_t n,
                                       const BootstrapOptions& options, bool probabilities,
                                       void* stream) {

@@ -4,7 +4,7 @@
 // as BinaryAccumulator and bootstrap_sample, which are the test oracles: the two agree
 // within rounding (1e-12). CUDA-free header: streams are void* (cudaStream_t). Defined by
 // metrics_cuda.cu in builds with CUDA; in builds without, metrics_cpu.cpp says there is no
-// GPU (gpu_available() is false) and the rest must not be called.
+// GPU (kernels::gpu_available() is false there) and these must not be called.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +13,6 @@
 #include "eval/bootstrap.h"
 
 namespace kiln::eval {
-
-// Whether eval's GPU path can run: Kiln built with CUDA and a CUDA device present.
-bool gpu_available();
 
 struct RankingSummary {
   double auroc = 0;

@@ -31,6 +31,10 @@ CudaInfo cuda_info();
 // Whether Kiln's kernels were built with CUDA (cuda_info().compiled, without the queries).
 bool built_with_cuda();
 
+// Whether there is a GPU to run Kiln's kernels on: built with CUDA and the runtime sees a
+// device. Asked once per process; never throws.
+bool gpu_available();
+
 // 13000 -> "13.0", 12080 -> "12.8".
 std::string cuda_version_text(int version);
 

@@ -13,4 +13,8 @@ bool built_with_cuda() {
   return false;
 }
 
+bool gpu_available() {
+  return false;
+}
+
 }  // namespace kiln::kernels

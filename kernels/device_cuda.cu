@@ -32,4 +32,14 @@ bool built_with_cuda() {
   return true;
 }
 
+bool gpu_available() {
+  static const bool available = [] {
+    int count = 0;
+    const bool ok = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+    cudaGetLastError();  // a machine without a GPU leaves a sticky-free error: clear it
+    return ok;
+  }();
+  return available;
+}
+
 }  // namespace kiln::kernels

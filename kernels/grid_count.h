@@ -130,10 +130,6 @@ class DeviceColumns {
   float* device_ = nullptr;
 };
 
-// Whether DeviceGridCounter and DeviceColumns can run here: Kiln built with CUDA and a GPU
-// present.
-bool grid_count_gpu_available();
-
 // Many float columns counted on the GPU, each in the cells of its own grid: the counts of
 // count_cells, bit for bit, and each column's finite values' moments around a shift (close to
 // their mean: the reference's), summed in a fixed order (so equal from run to run).

@@ -234,15 +234,6 @@ T* upload(const std::vector<T>& host, const char* what) {
 
 }  // namespace
 
-bool grid_count_gpu_available() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear it: no GPU is a normal answer
-    return false;
-  }
-  return count > 0;
-}
-
 DeviceColumns::DeviceColumns(int columns, int64_t max_rows) : columns_(columns), stride_(max_rows) {
   const std::size_t bytes = static_cast<std::size_t>(std::max(columns, 1)) *
                             static_cast<std::size_t>(std::max<int64_t>(max_rows, 1)) *

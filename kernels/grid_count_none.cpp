@@ -11,10 +11,6 @@ namespace {
 
 }  // namespace
 
-bool grid_count_gpu_available() {
-  return false;
-}
-
 DeviceColumns::DeviceColumns(int, int64_t) {
   no_cuda();
 }

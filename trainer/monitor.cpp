@@ -11,7 +11,6 @@
 #include "eval/report.h"
 #include "eval/scores.h"
 #include "kernels/device.h"
-#include "kernels/grid_count.h"
 #include "registry/ref.h"
 #include "registry/registry.h"
 
@@ -74,14 +73,14 @@ bool gpu_pass(DeviceChoice device, const data::Profile& reference, const data::D
   if (device == DeviceChoice::kCpu) return false;
   if (device == DeviceChoice::kCuda) {
     KILN_CHECK(
-        kernels::grid_count_gpu_available(), UsageError, "--device cuda, but ",
+        kernels::gpu_available(), UsageError, "--device cuda, but ",
         kernels::built_with_cuda() ? "there is no GPU here" : "this Kiln is built without CUDA");
     return true;
   }
   int64_t numeric = 0;
   for (const data::ColumnProfile& c : reference.columns)
     numeric += c.is_categorical() ? 0 : 1;
-  return current.rows() * numeric >= 100'000'000 && kernels::grid_count_gpu_available();
+  return current.rows() * numeric >= 100'000'000 && kernels::gpu_available();
 }
 
 }  // namespace

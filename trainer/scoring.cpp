@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "eval/metrics_cuda.h"
+#include "kernels/device.h"
 #include "trainer/device.h"
 #include "trainer/torch_feed.h"
 
@@ -110,7 +111,7 @@ eval::BinaryAccumulator score_labelled(TabularModelImpl& model, const kernels::C
 ValidationMetrics validation_metrics(TabularModelImpl& model, const kernels::CompiledPlan& plan,
                                      const std::shared_ptr<const data::Dataset>& dataset,
                                      torch::Device device, const ScoringOptions& options) {
-  if (device.is_cuda() && eval::gpu_available())
+  if (device.is_cuda() && kernels::gpu_available())
     if (auto m = on_gpu(model, plan, dataset, device, options)) return *m;
   eval::BinaryOptions bo;
   bo.threads = options.threads;

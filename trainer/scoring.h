@@ -47,7 +47,7 @@ struct ValidationMetrics {
 };
 
 // The model's AUROC, average precision and log loss on a labelled dataset. On a CUDA device
-// (with eval's GPU path: eval::gpu_available()) the scores and labels of unweighted rows stay
+// (with eval's GPU path: kernels::gpu_available()) the scores and labels of unweighted rows stay
 // on the GPU and eval::ranking_metrics_cuda ranks them there; elsewhere, and for weighted rows
 // or any score or label the accumulator would refuse (so that its error names the row),
 // score_labelled's accumulator, the reference. The two agree within 1e-12. DataError when the

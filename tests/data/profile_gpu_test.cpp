@@ -10,6 +10,7 @@
 
 #include "data/dataset.h"
 #include "data/profile.h"
+#include "kernels/device.h"
 #include "kernels/grid_count.h"
 #include "tests/data/profile_cases.h"
 #include "tests/gpu.h"
@@ -34,7 +35,7 @@ void expect_same(const Profile& cpu, const Profile& gpu) {
 }
 
 TEST(ProfileGpu, ThePassOnTheGpuGivesTheCpusProfile) {
-  KILN_SKIP_WITHOUT_GPU(kernels::grid_count_gpu_available(), "the drift pass on the GPU");
+  KILN_SKIP_WITHOUT_GPU(kernels::gpu_available(), "the drift pass on the GPU");
   TempDir dir;
   const Profile reference =
       profile_dataset(*Dataset::open(testing::make_profile_dataset(dir / "ref", 50021, 20000, 1)));

@@ -36,7 +36,7 @@ RankingSummary on_gpu(const std::vector<double>& scores, const std::vector<float
 }
 
 TEST(MetricsGpu, AurocAndApMatchTheCpuWithin1e12) {
-  KILN_SKIP_WITHOUT_GPU(gpu_available(), kernels::cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(kernels::gpu_available(), kernels::cuda_info().note);
   std::mt19937_64 rng(5);
   for (int levels : {0, 10, 1000}) {  // continuous scores, heavy ties, some ties
     std::vector<double> scores;
@@ -61,7 +61,7 @@ TEST(MetricsGpu, AurocAndApMatchTheCpuWithin1e12) {
 }
 
 TEST(MetricsGpu, BootstrapReplicatesMatchTheCpuWithin1e12) {
-  KILN_SKIP_WITHOUT_GPU(gpu_available(), kernels::cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(kernels::gpu_available(), kernels::cuda_info().note);
   std::mt19937_64 rng(8);
   std::vector<double> scores;
   std::vector<float> labels;
@@ -94,7 +94,7 @@ TEST(MetricsGpu, BootstrapReplicatesMatchTheCpuWithin1e12) {
 // kiln eval's report with its bootstrap on the GPU (a model and a baseline: intervals and
 // paired comparisons) says what the CPU's says, every number within 1e-12.
 TEST(MetricsGpu, TheReportIsTheSameWithTheBootstrapOnTheGpu) {
-  KILN_SKIP_WITHOUT_GPU(gpu_available(), kernels::cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(kernels::gpu_available(), kernels::cuda_info().note);
   std::mt19937_64 rng(12);
   std::vector<double> model, other;
   std::vector<float> labels;
@@ -140,7 +140,7 @@ TEST(MetricsGpu, TheReportIsTheSameWithTheBootstrapOnTheGpu) {
 }
 
 TEST(MetricsGpu, RefusesOneClass) {
-  KILN_SKIP_WITHOUT_GPU(gpu_available(), kernels::cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(kernels::gpu_available(), kernels::cuda_info().note);
   EXPECT_THROW(on_gpu({0.1, 0.2, 0.3}, {0, 0, 0}), DataError);
 }
 

@@ -13,6 +13,7 @@
 #include "eval/metrics_cuda.h"
 #include "eval/regression_metrics.h"
 #include "eval/sort.h"
+#include "kernels/device.h"
 #include "tests/error_of.h"
 
 namespace kiln::eval {
@@ -300,7 +301,7 @@ TEST(Bootstrap, TheDeviceChoiceFallsBackOnlyWhereItMay) {
   EXPECT_EQ(bootstrap(a, automatic), want);
   BootstrapOptions cuda = cpu;
   cuda.device = ComputeDevice::kCuda;
-  if (gpu_available()) {
+  if (kernels::gpu_available()) {
     GTEST_SKIP() << "this machine has a GPU: MetricsGpu covers kCuda";
   }
   EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <random>
 
-#include "eval/metrics_cuda.h"
 #include "kernels/device.h"
 #include "tests/gpu.h"
 #include "tests/temp_dir.h"
@@ -17,7 +16,7 @@ namespace kiln::trainer {
 namespace {
 
 TEST(ScoringGpu, ValidationMetricsOnTheGpuEqualTheAccumulatorsWithin1e12) {
-  KILN_SKIP_WITHOUT_GPU(eval::gpu_available() && torch::cuda::is_available(),
+  KILN_SKIP_WITHOUT_GPU(kernels::gpu_available() && torch::cuda::is_available(),
                         kernels::cuda_info().note);
   kiln::testing::TempDir dir;
   using data::Role;
