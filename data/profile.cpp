@@ -523,48 +523,36 @@ class Against {
   std::unique_ptr<kernels::DeviceGridCounter> counter_;
 };
 
-// The pass: every block of `current` read into host buffers (the `gpu_columns` into
-// `device`'s pinned memory, then uploaded) and handed to `each` with the shard, its first
-// row and the host pointers of every schema column.
-using BlockFn = std::function<void(const ShardFile& shard, int64_t start, int64_t n,
-                                   const std::vector<void*>& host)>;
-void read_blocks(const Dataset& current, int64_t block_rows,
-                 const std::vector<std::size_t>& gpu_columns, kernels::DeviceColumns* device,
-                 core::ThreadPool& pool, const BlockFn& each) {
-  ColumnBuffers buffers(current.schema(), block_rows);
-  for (const auto& shard : current.shards()) {
-    for (int64_t start = 0; start < shard->rows(); start += block_rows) {
-      const int64_t n = std::min(block_rows, shard->rows() - start);
-      buffers.resize(n);
-      std::vector<void*> host = buffers.pointers();
-      if (device != nullptr)
-        for (std::size_t d = 0; d < gpu_columns.size(); ++d)
-          host[gpu_columns[d]] = device->host(static_cast<int>(d));
-      shard->read(start, n, host, &pool);
-      if (device != nullptr) device->upload(n);
-      each(*shard, start, n, host);
-    }
-  }
-}
-
-// The GPU's staging for the columns an Against counts there (none without them).
+// The GPU's staging for the columns an Against counts there (none without them), and
+// where for_each_block reads them: its pinned memory.
 std::unique_ptr<kernels::DeviceColumns> device_columns(const Against& against,
-                                                       const ProfileOptions& o) {
-  if (against.gpu_columns().empty()) return nullptr;
-  return std::make_unique<kernels::DeviceColumns>(static_cast<int>(against.gpu_columns().size()),
-                                                  o.block_rows);
+                                                       const Dataset& current,
+                                                       const ProfileOptions& o,
+                                                       std::vector<void*>& into) {
+  const std::vector<std::size_t>& columns = against.gpu_columns();
+  if (columns.empty()) return nullptr;
+  auto device =
+      std::make_unique<kernels::DeviceColumns>(static_cast<int>(columns.size()), o.block_rows);
+  into.assign(current.schema().columns.size(), nullptr);
+  for (std::size_t d = 0; d < columns.size(); ++d)
+    into[columns[d]] = device->host(static_cast<int>(d));
+  return device;
 }
 
 }  // namespace
 
 Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
   Against against(reference, current, o.gpu, o.block_rows);
-  const auto device = device_columns(against, o);
+  std::vector<void*> into;
+  const auto device = device_columns(against, current, o, into);
   core::ThreadPool pool(0);
-  read_blocks(current, o.block_rows, against.gpu_columns(), device.get(), pool,
-              [&](const ShardFile&, int64_t, int64_t n, const std::vector<void*>& host) {
-                against.add(host, device.get(), 0, n, pool);
-              });
+  for_each_block(
+      current, o.block_rows, &pool,
+      [&](const Block& b) {
+        if (device) device->upload(b.rows);
+        against.add(b.columns, device.get(), 0, b.rows, pool);
+      },
+      into);
   return against.finish(current.rows(), current.path(), current.fingerprint());
 }
 
@@ -585,7 +573,8 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
              "; windows follow a time, id or numeric column");
   Against against(reference, current, o.gpu, o.block_rows),
       whole(reference, current, o.gpu, o.block_rows);
-  const auto device = device_columns(against, o);
+  std::vector<void*> into;
+  const auto device = device_columns(against, current, o, into);
   Window open;
   int64_t window_id = 0, row = 0, open_rows = 0;
   bool any = false;
@@ -597,8 +586,11 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
     open_rows = 0;
   };
   core::ThreadPool pool(0);
-  auto block = [&](const ShardFile& shard, int64_t start, int64_t n,
-                   const std::vector<void*>& host) {
+  auto block = [&](const Block& b) {
+    if (device) device->upload(b.rows);
+    const std::vector<void*>& host = b.columns;
+    const ShardFile& shard = b.shard;
+    const int64_t start = b.start, n = b.rows;
     // The --by value of a row in the block read.
     auto key = [&](int64_t i) -> double {
       if (by < 0) return 0;
@@ -641,7 +633,7 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
       i = j;
     }
   };
-  read_blocks(current, o.block_rows, against.gpu_columns(), device.get(), pool, block);
+  for_each_block(current, o.block_rows, &pool, block, into);
   if (open_rows > 0) close();
   return whole.finish(current.rows(), current.path(), current.fingerprint());
 }

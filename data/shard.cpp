@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -116,10 +117,12 @@ std::vector<std::string> column_names_in_order(hid_t group, const h5::Where& whe
 
 }  // namespace
 
-ColumnBuffers::ColumnBuffers(const Schema& schema, int64_t rows) {
+ColumnBuffers::ColumnBuffers(const Schema& schema, int64_t rows, std::vector<void*> into)
+    : into_(std::move(into)) {
   for (const Column& c : schema.columns)
     sizes_.push_back(mem_size(c.role));
   data_.resize(sizes_.size());
+  into_.resize(sizes_.size(), nullptr);
   pointers_.resize(sizes_.size());
   resize(rows);
 }
@@ -127,8 +130,8 @@ ColumnBuffers::ColumnBuffers(const Schema& schema, int64_t rows) {
 void ColumnBuffers::resize(int64_t rows) {
   rows_ = rows;
   for (std::size_t c = 0; c < sizes_.size(); ++c) {
-    data_[c].resize(bytes(c));
-    pointers_[c] = data_[c].data();
+    if (into_[c] == nullptr) data_[c].resize(bytes(c));
+    pointers_[c] = into_[c] != nullptr ? into_[c] : data_[c].data();
   }
 }
 

@@ -14,11 +14,13 @@
 namespace kiln::data {
 
 // One contiguous buffer per column of a schema, each `rows` values of the column's mem type:
-// what ShardFile::read fills.
+// what ShardFile::read fills. A column whose entry of `into` is not null is the caller's
+// memory there (room for `rows` values, never grown) and gets no buffer of its own.
 class ColumnBuffers {
  public:
-  ColumnBuffers(const Schema& schema, int64_t rows);
-  // Sets the row count; pointers stay valid while it does not grow.
+  ColumnBuffers(const Schema& schema, int64_t rows, std::vector<void*> into = {});
+  // Sets the row count (at most the first one where `into` is given); pointers stay valid
+  // while it does not grow.
   void resize(int64_t rows);
   const std::vector<void*>& pointers() const { return pointers_; }
   template <class T>
@@ -30,6 +32,7 @@ class ColumnBuffers {
  private:
   std::vector<std::size_t> sizes_;
   std::vector<std::vector<char>> data_;
+  std::vector<void*> into_;
   std::vector<void*> pointers_;
   int64_t rows_ = 0;
 };

@@ -262,21 +262,27 @@ std::vector<std::pair<int64_t, int64_t>> ColumnStats::top_categories(std::size_t
   return out;
 }
 
-void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f) {
-  const Schema& schema = dataset.schema();
-  ColumnBuffers buffers(schema, block_rows);
-  core::ThreadPool pool(0);  // columns are independent: one task per column
+void for_each_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool* pool,
+                    const std::function<void(const Block&)>& each, const std::vector<void*>& into) {
+  ColumnBuffers buffers(dataset.schema(), block_rows, into);
   for (const auto& shard : dataset.shards()) {
     for (int64_t start = 0; start < shard->rows(); start += block_rows) {
       const int64_t n = std::min(block_rows, shard->rows() - start);
       buffers.resize(n);
-      shard->read(start, n, buffers.pointers(), &pool);
-      pool.parallel_for(static_cast<int64_t>(schema.columns.size()), [&](int64_t c) {
-        const auto column = static_cast<std::size_t>(c);
-        f(column, buffers.pointers()[column], n);
-      });
+      shard->read(start, n, buffers.pointers(), pool);
+      each(Block{*shard, start, n, buffers.pointers()});
     }
   }
+}
+
+void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f) {
+  core::ThreadPool pool(0);  // columns are independent: one task per column
+  for_each_block(dataset, block_rows, &pool, [&](const Block& b) {
+    pool.parallel_for(static_cast<int64_t>(b.columns.size()), [&](int64_t c) {
+      const auto column = static_cast<std::size_t>(c);
+      f(column, b.columns[column], b.rows);
+    });
+  });
 }
 
 DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketch_k,

@@ -77,9 +77,24 @@ struct DatasetStats {
 // may change the values in place. Calls for different columns run concurrently.
 using PrepareBlock = std::function<void(std::size_t column, void* values, int64_t rows)>;
 
-// Reads every shard of the dataset in blocks of `block_rows` and calls `f` on each column's
-// block (the in-memory type of its role), the columns of a block concurrently, one block
-// after another: calls for one column never overlap.
+// One block of a pass (for_each_block): its shard, its first row in the shard, its rows,
+// and each schema column's values (the in-memory type of its role).
+struct Block {
+  const ShardFile& shard;
+  int64_t start = 0, rows = 0;
+  const std::vector<void*>& columns;
+};
+
+// Reads every shard of the dataset in blocks of `block_rows` (a block's columns in parallel
+// on `pool` when given) and calls `each` on the blocks in order. A column whose entry of
+// `into` is not null is read there (the caller's memory, room for block_rows values); the
+// others into buffers of the pass's own.
+void for_each_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool* pool,
+                    const std::function<void(const Block&)>& each,
+                    const std::vector<void*>& into = {});
+
+// for_each_block that calls `f` on each column's block, the columns of a block
+// concurrently, one block after another: calls for one column never overlap.
 using ColumnBlockFn = std::function<void(std::size_t column, void* values, int64_t rows)>;
 void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f);
 

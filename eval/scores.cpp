@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "data/csv.h"
 #include "data/dataset.h"
+#include "data/stats.h"
 
 namespace kiln::eval {
 namespace {
@@ -87,32 +88,27 @@ Scores read_dataset(const std::string& path, const ScoreColumns& columns) {
              ": no label column to evaluate against");
   Scores out;
   out.path = path;
-  const int64_t block = 65536;
-  data::ColumnBuffers buffers(schema, block);
-  for (const auto& shard : dataset->shards()) {
-    for (int64_t start = 0; start < shard->rows(); start += block) {
-      int64_t n = std::min(block, shard->rows() - start);
-      buffers.resize(n);
-      shard->read(start, n, buffers.pointers());
-      const float* s = buffers.column<float>(static_cast<std::size_t>(score));
-      const float* y =
-          label >= 0 ? buffers.column<float>(static_cast<std::size_t>(label)) : nullptr;
-      for (int64_t i = 0; i < n; ++i) {
-        KILN_CHECK(std::isfinite(s[i]), DataError, shard->path(), ": column '", columns.score,
-                   "' row ", start + i, " is ", s[i], "; scores must be finite");
-        out.scores.push_back(s[i]);
-        if (y == nullptr) continue;
-        KILN_CHECK(y[i] == 0 || y[i] == 1, DataError, shard->path(), ": column '",
-                   schema.columns[static_cast<std::size_t>(label)].name, "' row ", start + i,
-                   " is ", y[i], "; binary labels must be 0 or 1");
-        out.labels.push_back(y[i]);
-      }
-      if (weight >= 0) {
-        const float* w = buffers.column<float>(static_cast<std::size_t>(weight));
-        out.weights.insert(out.weights.end(), w, w + n);
-      }
+  auto column = [](const data::Block& b, int c) {
+    return static_cast<const float*>(b.columns[static_cast<std::size_t>(c)]);
+  };
+  data::for_each_block(*dataset, 65536, nullptr, [&](const data::Block& b) {
+    const float* s = column(b, score);
+    const float* y = label >= 0 ? column(b, label) : nullptr;
+    for (int64_t i = 0; i < b.rows; ++i) {
+      KILN_CHECK(std::isfinite(s[i]), DataError, b.shard.path(), ": column '", columns.score,
+                 "' row ", b.start + i, " is ", s[i], "; scores must be finite");
+      out.scores.push_back(s[i]);
+      if (y == nullptr) continue;
+      KILN_CHECK(y[i] == 0 || y[i] == 1, DataError, b.shard.path(), ": column '",
+                 schema.columns[static_cast<std::size_t>(label)].name, "' row ", b.start + i,
+                 " is ", y[i], "; binary labels must be 0 or 1");
+      out.labels.push_back(y[i]);
     }
-  }
+    if (weight >= 0) {
+      const float* w = column(b, weight);
+      out.weights.insert(out.weights.end(), w, w + b.rows);
+    }
+  });
   return out;
 }
 
