@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/errors.h"
+#include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/synth.h"
 #include "tests/temp_dir.h"
@@ -151,6 +152,41 @@ TEST(Stats, CategoryCountsAreExactAcrossShards) {
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0].first, 0);  // Zipf: code 0 is the most frequent
   EXPECT_GE(top[0].second, top[1].second);
+}
+
+// for_each_block reads every row once, in order, in blocks no taller than asked and never
+// across shards; a column given a place in `into` is read there (the GPU pass's pinned
+// memory) with the same values.
+TEST(ForEachBlock, ReadsEveryRowInOrderAndAColumnIntoTheCallersMemory) {
+  TempDir dir;
+  Schema schema{{{"x", Role::kNumeric, 0}, {"y", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  std::vector<float> x(2500), y(2500), label(2500, 0.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>(i);
+    y[i] = static_cast<float>(i) * 0.5f;
+  }
+  DatasetWriter writer(dir / "d", schema, {}, 1000);
+  writer.append(static_cast<int64_t>(x.size()), {x.data(), y.data(), label.data()});
+  writer.finish();
+  const auto ds = Dataset::open(dir / "d");
+  std::vector<float> mine(300);
+  core::ThreadPool pool(2);
+  std::vector<float> seen_x, seen_y;
+  std::vector<int64_t> starts;
+  for_each_block(*ds, 300, &pool,
+                 [&](const Block& b) {
+                   EXPECT_LE(b.rows, 300);
+                   EXPECT_EQ(b.columns[1], mine.data());
+                   starts.push_back(b.start);
+                   const auto* bx = static_cast<const float*>(b.columns[0]);
+                   seen_x.insert(seen_x.end(), bx, bx + b.rows);
+                   seen_y.insert(seen_y.end(), mine.data(), mine.data() + b.rows);
+                 },
+                 {nullptr, mine.data(), nullptr});
+  EXPECT_EQ(seen_x, x);
+  EXPECT_EQ(seen_y, y);
+  // Shards of 1,000 rows in blocks of 300: 0, 300, 600, 900 in each of the first two shards.
+  EXPECT_EQ(starts, (std::vector<int64_t>{0, 300, 600, 900, 0, 300, 600, 900, 0, 300}));
 }
 
 // A two-column dataset (x, label) in shards of 700 rows.
