@@ -6,6 +6,7 @@
 #include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "data/dataset.h"
 #include "eval/drift_report.h"
 #include "eval/report.h"
@@ -107,17 +108,30 @@ DriftResult check_drift(const DriftOptions& o) {
   const eval::ModelScores* model_scores = scores ? &*scores : nullptr;
   DriftResult result;
   data::Profile profile;
-  if (window) {
-    eval::WindowedDrift windowed =
-        eval::windowed_drift(reference, *current, *window, o.drift, model_scores, pass);
-    result.drift = std::move(windowed.whole);
-    result.report = result.drift.to_json(reference, windowed.current, o.drift);
-    eval::add_windows(result.report, windowed.windows, *window, o.window);
-    profile = std::move(windowed.current);
-  } else {
-    profile = data::profile_against(reference, *current, pass);
-    result.drift = eval::data_drift(reference, profile, o.drift, model_scores);
-    result.report = result.drift.to_json(reference, profile, o.drift);
+  auto run_pass = [&] {
+    if (window) {
+      eval::WindowedDrift windowed =
+          eval::windowed_drift(reference, *current, *window, o.drift, model_scores, pass);
+      result.drift = std::move(windowed.whole);
+      result.report = result.drift.to_json(reference, windowed.current, o.drift);
+      eval::add_windows(result.report, windowed.windows, *window, o.window);
+      profile = std::move(windowed.current);
+    } else {
+      profile = data::profile_against(reference, *current, pass);
+      result.drift = eval::data_drift(reference, profile, o.drift, model_scores);
+      result.report = result.drift.to_json(reference, profile, o.drift);
+    }
+  };
+  try {
+    run_pass();
+  } catch (const InternalError& e) {
+    // `auto` chose the GPU, which failed (out of memory, another process's): the CPU's pass
+    // gives the same profile. Asked for by name, the failure is the answer.
+    if (!pass.gpu || o.device != DeviceChoice::kAuto) throw;
+    core::log_warn(std::string("--device auto: the pass on the GPU failed (") + e.what() +
+                   "); counting on the CPU");
+    pass.gpu = false;
+    run_pass();
   }
   eval::write_report_files(o.out, result.report, eval::render_drift_markdown(result.report),
                            eval::render_drift_html(result.report));

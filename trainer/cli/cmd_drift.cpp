@@ -64,8 +64,8 @@ void add_drift_command(CLI::App& app) {
                   "1w: UTC-aligned) or a row count (10000); gates apply to each window too");
   cmd->add_option("--device", a->device,
                   "where the pass counts the numeric columns and the model scores --data: auto "
-                  "(the GPU when there is one; the pass with 10^8 numeric values or more), cpu "
-                  "or cuda")
+                  "(the GPU when there is one; the pass with 10^8 numeric values or more, and "
+                  "the CPU's when the GPU's fails), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   auto config = std::make_shared<ConfigArgs>();
