@@ -80,12 +80,12 @@ void check(double max_norm) {
 }
 
 TEST(ClippedAdamW, StepsAsAtensFusedAdamWWithTheGradientsClipped) {
-  KILN_SKIP_WITHOUT_GPU(!cuda_info().devices.empty(), cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), cuda_info().note);
   check(1.0);  // the norm is far above 1: clipped
 }
 
 TEST(ClippedAdamW, StepsAsAtensFusedAdamWUnclippedOrWithoutClipping) {
-  KILN_SKIP_WITHOUT_GPU(!cuda_info().devices.empty(), cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), cuda_info().note);
   check(1e6);  // a norm under the limit: a scale of 1
   check(0.0);  // no clipping
 }
@@ -93,7 +93,7 @@ TEST(ClippedAdamW, StepsAsAtensFusedAdamWUnclippedOrWithoutClipping) {
 // record_step, 150 steps from step 5 with a cosine schedule: each step's learning rate the
 // host's, the step count advanced, and the last 64 losses in their ring slots.
 TEST(RecordStep, KeepsTheLearningRateStepAndLossesOnTheDevice) {
-  KILN_SKIP_WITHOUT_GPU(!cuda_info().devices.empty(), cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), cuda_info().note);
   const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA);
   LrSchedule schedule;
   schedule.lr = 0.1;

@@ -19,14 +19,10 @@
 namespace kiln::kernels {
 namespace {
 
-bool has_gpu() {
-  return !cuda_info().devices.empty();
-}
-
 // Every case's column counted on the GPU in launches of uneven sizes (several chunks of rows
 // each, a last partial chunk), twice over (take() starts again from zero), against the CPU.
 TEST(GridCountGpu, CountsEqualTheCpuReferenceBitForBit) {
-  KILN_SKIP_WITHOUT_GPU(has_gpu(), "DeviceGridCounter");
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), "DeviceGridCounter");
   const int rows = 300007;
   std::vector<testing::GridCase> cases = testing::other_cases(rows);
   cases.push_back(testing::awkward_case(rows));
@@ -84,7 +80,7 @@ TEST(GridCountGpu, CountsEqualTheCpuReferenceBitForBit) {
 
 // A grid too large for a block's shared memory does not fit, and is refused naming its size.
 TEST(GridCountGpu, AGridTooLargeForSharedMemoryIsRefused) {
-  KILN_SKIP_WITHOUT_GPU(has_gpu(), "DeviceGridCounter");
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), "DeviceGridCounter");
   std::vector<double> points(200000);
   for (std::size_t i = 0; i < points.size(); ++i)
     points[i] = static_cast<double>(i);

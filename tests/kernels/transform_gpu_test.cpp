@@ -25,10 +25,6 @@ using transform::FittedPlan;
 using transform::PlanCategorical;
 using transform::PlanFeature;
 
-bool has_gpu() {
-  return !cuda_info().devices.empty();
-}
-
 template <class T>
 T* to_device(const void* host, std::size_t bytes) {
   void* device = nullptr;
@@ -135,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST_P(TransformGpu, EveryRegisteredStepMatchesTheNaiveReference) {
-  KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), cuda_info().note);
   cases::check_every_step([&](const CompiledPlan& plan, const std::vector<const void*>& columns,
                               int64_t rows, std::vector<float>& features,
                               std::vector<int64_t>& categorical) {
@@ -166,7 +162,7 @@ void expect_gpu_equals_cpu(TransformGpu& test, const CompiledPlan& compiled,
 }
 
 TEST_P(TransformGpu, AgreesWithTheCpuBitForBit) {
-  KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), cuda_info().note);
   std::mt19937_64 rng(9);
   FittedPlan plan;
   for (auto& [name, s] : cases::step_cases(rng)) {
@@ -188,7 +184,7 @@ TEST_P(TransformGpu, AgreesWithTheCpuBitForBit) {
 // Many input columns, each read by one to three outputs, in an order that is not the
 // schema's: what the kernels stage and look up per column.
 TEST_P(TransformGpu, ManyColumnsAgreeWithTheCpuBitForBit) {
-  KILN_SKIP_WITHOUT_GPU(has_gpu(), cuda_info().note);
+  KILN_SKIP_WITHOUT_GPU(gpu_available(), cuda_info().note);
   std::mt19937_64 rng(11);
   const int numeric = 45, codes = 6;
   const int64_t rows = 70001;
