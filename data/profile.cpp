@@ -96,14 +96,19 @@ void count_bins(NumericProfile& p, const float* v, int64_t n) {
 // exact at every grid point, linear within a cell (so its rank error is the largest share
 // of current values inside one cell), between the smallest and largest current value of
 // the cell; in the two outermost cells at each end, from a sketch of their values. Up to
-// 8,192 values (a small window), their exact quantiles instead.
+// 8,192 values (a small window), their exact quantiles instead. The mean and variance come
+// from the values' sums around the reference's mean (close to theirs unless they drifted
+// far), in one pass.
 class GridCounts {
  public:
   explicit GridCounts(const NumericProfile& reference)
       : GridCounts(reference, std::make_shared<const GridIndex>(reference.quantiles)) {}
   // `index`: the GridIndex of the reference's quantiles, built once for every window.
   GridCounts(const NumericProfile& reference, std::shared_ptr<const GridIndex> index)
-      : grid_(reference.quantiles), index_(std::move(index)), counts_(grid_.size()) {
+      : grid_(reference.quantiles),
+        shift_(reference.mean),
+        index_(std::move(index)),
+        counts_(grid_.size()) {
     counted_.edges = reference.edges;
     counted_.counts.assign(reference.edges.size() + 1, 0);
     // When every edge is a grid point (profiles cut their bins at their own quantiles), a
@@ -125,20 +130,29 @@ class GridCounts {
     add_values(v, n);
   }
 
-  // What the cells' counts do not hold (the GPU's counts leave it to the host): the values of
-  // the two outermost cells at each end (fewer than 2 grid points at or below them; at least
-  // m - 1), the first kExact + 1, and bins whose edges are not grid points.
+  // What the cells' counts do not hold (the GPU's counts leave it to the host): the moments,
+  // the values of the two outermost cells at each end (fewer than 2 grid points at or below
+  // them; at least m - 1), the first kExact + 1, and bins whose edges are not grid points.
   void add_values(const float* v, int64_t n) {
     const std::size_t m = grid_.size();
     const double second = m < 2 ? 0 : grid_[1], last_but_one = m < 2 ? 0 : grid_[m - 2];
+    int64_t count = 0;  // in registers: the members would be stored at every value
+    double sum = 0, sum_sq = 0;
     for (int64_t i = 0; i < n; ++i) {
       const float x = v[i];
       if (!std::isfinite(x)) continue;
+      const double d = static_cast<double>(x) - shift_;
+      ++count;
+      sum += d;
+      sum_sq += d * d;
       if (first_.size() <= kExact) first_.push_back(x);
       if (m < 2 || x < second) low_tail_.add(x);
       if (m < 2 || x >= last_but_one) high_tail_.add(x);
       if (bin_of_cell_.empty()) ++counted_.counts[bin_of(counted_.edges, x)];
     }
+    count_ += count;
+    sum_ += sum;
+    sum_sq_ += sum_sq;
   }
 
   // Counts of more values (the GPU's).
@@ -155,17 +169,17 @@ class GridCounts {
     counts_.neg_inf += more.neg_inf;
   }
 
-  // The statistics of the values counted (the GPU's path: `m`, their moments around `shift`).
-  ColumnStats stats(const kernels::DeviceGridCounter::Moments& m, double shift) const {
+  // The statistics of the values counted.
+  ColumnStats stats() const {
     ColumnStats s;
     s.sketched = false;
-    s.count = m.count;
+    s.count = count_;
     s.missing = counts_.nan;
     s.infinite = counts_.pos_inf + counts_.neg_inf;
-    if (m.count == 0) return s;
-    const auto n = static_cast<double>(m.count);
-    s.mean = shift + m.sum / n;
-    s.m2 = std::max(0.0, m.sum_sq - m.sum * m.sum / n);
+    if (count_ == 0) return s;
+    const auto n = static_cast<double>(count_);
+    s.mean = shift_ + sum_ / n;
+    s.m2 = std::max(0.0, sum_sq_ - sum_ * sum_ / n);
     for (std::size_t c = 0; c < counts_.cells.size(); ++c) {
       if (counts_.cells[c] == 0) continue;
       s.min = std::min(s.min, static_cast<double>(counts_.low[c]));
@@ -174,8 +188,9 @@ class GridCounts {
     return s;
   }
 
-  // The profile, with the statistics of `s` (the same values, no sketch).
-  NumericProfile profile(const ColumnStats& s) const {
+  // The profile of the values counted.
+  NumericProfile profile() const {
+    const ColumnStats s = stats();
     NumericProfile p = counted_;
     p.pos_inf = counts_.pos_inf;
     p.neg_inf = counts_.neg_inf;
@@ -257,6 +272,9 @@ class GridCounts {
 
  private:
   std::vector<double> grid_;
+  double shift_;                               // the reference's mean
+  int64_t count_ = 0;                          // finite values
+  double sum_ = 0, sum_sq_ = 0;                // of (value - shift_) and its square
   std::shared_ptr<const GridIndex> index_;     // the cell of a value
   kernels::CellCounts counts_;                 // the values in the grid's cells
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
@@ -426,12 +444,9 @@ class Against {
     }
     if (!gpu_slots_.empty()) {
       std::vector<const GridIndex*> grids;
-      std::vector<double> shifts;
-      for (std::size_t k : gpu_slots_) {
+      for (std::size_t k : gpu_slots_)
         grids.push_back(indexes_[k].get());
-        shifts.push_back(reference.columns[k].numeric.mean);
-      }
-      counter_ = std::make_unique<kernels::DeviceGridCounter>(grids, shifts, block_rows);
+      counter_ = std::make_unique<kernels::DeviceGridCounter>(grids, block_rows);
     }
     reset();
   }
@@ -449,12 +464,12 @@ class Against {
       const bool numeric = !reference_.columns[k].is_categorical();
       const void* values = static_cast<const char*>(host[static_cast<std::size_t>(c)]) +
                            offset * static_cast<int64_t>(mem_size(reference_.columns[k].role));
-      if (on_gpu_[k]) {
+      if (!numeric)
+        stats_[k].add_block(values, n);
+      else if (on_gpu_[k])
         grids_[k].add_values(static_cast<const float*>(values), n);
-        return;
-      }
-      stats_[k].add_block(values, n);
-      if (numeric) grids_[k].add(static_cast<const float*>(values), n);
+      else
+        grids_[k].add(static_cast<const float*>(values), n);
     });
     if (counter_ && n > 0) counter_->add(device->device() + offset, n, device->stride());
   }
@@ -463,13 +478,9 @@ class Against {
   Profile finish(int64_t rows, const std::string& path, const std::string& fingerprint) {
     if (counter_) {
       std::vector<kernels::CellCounts> counts;
-      std::vector<kernels::DeviceGridCounter::Moments> moments;
-      counter_->take(counts, moments);
-      for (std::size_t d = 0; d < gpu_slots_.size(); ++d) {
-        const std::size_t k = gpu_slots_[d];
-        grids_[k].add_counts(counts[d]);
-        stats_[k] = grids_[k].stats(moments[d], reference_.columns[k].numeric.mean);
-      }
+      counter_->take(counts);
+      for (std::size_t d = 0; d < gpu_slots_.size(); ++d)
+        grids_[gpu_slots_[d]].add_counts(counts[d]);
     }
     Profile p;
     p.rows = rows;
@@ -493,7 +504,7 @@ class Against {
         }
         cat.other = cat.count - listed;
       } else {
-        column.numeric = grids_[k].profile(stats_[k]);
+        column.numeric = grids_[k].profile();
       }
       p.columns.push_back(std::move(column));
     }
@@ -514,8 +525,8 @@ class Against {
   }
 
   const Profile& reference_;
-  std::vector<int> slot_;  // schema column -> reference column
-  std::vector<ColumnStats> stats_;
+  std::vector<int> slot_;                                  // schema column -> reference column
+  std::vector<ColumnStats> stats_;                         // the categorical columns' codes
   std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the numeric columns' grids
   std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
   std::vector<std::size_t> gpu_columns_, gpu_slots_;  // the GPU's columns: schema, reference
@@ -649,12 +660,9 @@ NumericProfile profile_values(const float* values, int64_t n, const ProfileOptio
 
 NumericProfile profile_values_against(const NumericProfile& reference, const float* values,
                                       int64_t n) {
-  ColumnStats s;
-  s.sketched = false;
-  s.add_block(values, n);
   GridCounts grid(reference);
   grid.add(values, n);
-  return grid.profile(s);
+  return grid.profile();
 }
 
 ojson Profile::to_json() const {

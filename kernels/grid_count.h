@@ -131,22 +131,14 @@ class DeviceColumns {
 };
 
 // Many float columns counted on the GPU, each in the cells of its own grid: the counts of
-// count_cells, bit for bit, and each column's finite values' moments around a shift (close to
-// their mean: the reference's), summed in a fixed order (so equal from run to run).
-// Not thread-safe; one per stream. Grids whose tables do not fit a block's shared memory
-// (more than a few thousand points: fits()) are refused: DataError saying so. Built only with CUDA
-// (grid_count_none.cpp throws elsewhere).
+// count_cells, bit for bit. Not thread-safe; one per stream. Grids whose tables do not fit a
+// block's shared memory (more than a few thousand points: fits()) are refused: DataError saying so.
+// Built only with CUDA (grid_count_none.cpp throws elsewhere).
 class DeviceGridCounter {
  public:
-  struct Moments {
-    int64_t count = 0;           // finite values
-    double sum = 0, sum_sq = 0;  // of (value - shift) and of its square
-  };
-
-  // `grids[c]` and `shifts[c]` for column c; launches of at most `max_rows` rows. Copies the
-  // grids' tables to the GPU, synchronously.
-  DeviceGridCounter(const std::vector<const GridIndex*>& grids, const std::vector<double>& shifts,
-                    int64_t max_rows);
+  // `grids[c]` for column c; launches of at most `max_rows` rows. Copies the grids' tables to
+  // the GPU, synchronously.
+  DeviceGridCounter(const std::vector<const GridIndex*>& grids, int64_t max_rows);
   ~DeviceGridCounter();
   DeviceGridCounter(const DeviceGridCounter&) = delete;
   DeviceGridCounter& operator=(const DeviceGridCounter&) = delete;
@@ -158,9 +150,9 @@ class DeviceGridCounter {
   // device memory, column c's rows from values + c * column_stride.
   void add(const float* values, int64_t rows, int64_t column_stride, void* stream = nullptr);
 
-  // Waits for `stream` and returns every column's counts and moments since the last take
-  // (or the construction); the device's counts start again from zero.
-  void take(std::vector<CellCounts>& counts, std::vector<Moments>& moments, void* stream = nullptr);
+  // Waits for `stream` and returns every column's counts since the last take (or the
+  // construction); the device's counts start again from zero.
+  void take(std::vector<CellCounts>& counts, void* stream = nullptr);
 
  private:
   struct Impl;

@@ -6,10 +6,7 @@
 // largest value as order-preserving keys), which it adds to the column's global counters at
 // the end: integer atomics, so the counts are exact and independent of the order. The search
 // is GridIndex's, step for step (the same table, the same halvings, float against double
-// compared exactly), so a value lands in the same cell as on the CPU. Each thread sums its
-// finite values' moments around the column's shift in fp64; the block reduces them in a
-// fixed tree to one partial per (column, chunk), and a second kernel adds a launch's partials
-// to the column's totals in chunk order: the same sums from run to run.
+// compared exactly), so a value lands in the same cell as on the CPU.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,12 +37,6 @@ struct Column {
   uint32_t table_low;      // the first bucket in the table: below, a search starts at 0
   uint32_t table_size;     // buckets in the table: above, a search starts at n_distinct
   uint32_t top_step;
-  double shift;
-};
-
-struct Partial {
-  long long count;
-  double sum, sum_sq;
 };
 
 __global__ void __launch_bounds__(kThreads)
@@ -54,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
                  const double* __restrict__ distinct_all,
                  const uint32_t* __restrict__ at_or_below_all, unsigned long long* cells_all,
                  unsigned long long* atoms_all, uint32_t* low_all, uint32_t* high_all,
-                 unsigned long long* specials_all, Partial* partials, int chunks) {
+                 unsigned long long* specials_all) {
   extern __shared__ double shared[];
   const Column col = columns[blockIdx.x];
   // Shared layout: distinct (double) | table | at_or_below | cells | atoms | low | high.
@@ -82,8 +73,7 @@ __global__ void __launch_bounds__(kThreads)
   const float* v = values + blockIdx.x * column_stride;
   const int64_t begin = static_cast<int64_t>(blockIdx.y) * kChunkRows;
   const int64_t end = min(rows, begin + kChunkRows);
-  uint32_t nan = 0, pos_inf = 0, neg_inf = 0, count = 0;
-  double sum = 0, sum_sq = 0;
+  uint32_t nan = 0, pos_inf = 0, neg_inf = 0;
   auto count_value = [&](float x) {
     if (isnan(x)) {
       ++nan;
@@ -105,10 +95,6 @@ __global__ void __launch_bounds__(kThreads)
     const uint32_t key = GridIndex::order_key(x);
     if (key < low[cell]) atomicMin(&low[cell], key);  // a stale read costs one more atomic
     if (key > high[cell]) atomicMax(&high[cell], key);
-    ++count;
-    const double d = static_cast<double>(x) - col.shift;
-    sum += d;
-    sum_sq += d * d;
   };
   int64_t i = begin + threadIdx.x;
   for (; i + (kUnroll - 1) * kThreads < end; i += kUnroll * kThreads) {
@@ -123,37 +109,25 @@ __global__ void __launch_bounds__(kThreads)
   for (; i < end; i += kThreads)
     count_value(__ldg(v + i));
 
-  // The block's moments in a fixed order: warps by shuffles, then warp 0 over the warps.
-  __shared__ Partial warp_sums[kThreads / 32];
+  // The block's NaN and infinities: warps by shuffles, then thread 0 over the warps.
   __shared__ uint32_t warp_specials[kThreads / 32][3];
-  long long c = count;
   for (int offset = 16; offset > 0; offset >>= 1) {
-    c += __shfl_down_sync(0xffffffffu, c, offset);
-    sum += __shfl_down_sync(0xffffffffu, sum, offset);
-    sum_sq += __shfl_down_sync(0xffffffffu, sum_sq, offset);
     nan += __shfl_down_sync(0xffffffffu, nan, offset);
     pos_inf += __shfl_down_sync(0xffffffffu, pos_inf, offset);
     neg_inf += __shfl_down_sync(0xffffffffu, neg_inf, offset);
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (lane == 0) {
-    warp_sums[warp] = {c, sum, sum_sq};
     warp_specials[warp][0] = nan;
     warp_specials[warp][1] = pos_inf;
     warp_specials[warp][2] = neg_inf;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    Partial p{0, 0, 0};
     unsigned long long special[3] = {0, 0, 0};
-    for (int w = 0; w < kThreads / 32; ++w) {
-      p.count += warp_sums[w].count;
-      p.sum += warp_sums[w].sum;
-      p.sum_sq += warp_sums[w].sum_sq;
+    for (int w = 0; w < kThreads / 32; ++w)
       for (int k = 0; k < 3; ++k)
         special[k] += warp_specials[w][k];
-    }
-    partials[static_cast<int64_t>(blockIdx.x) * chunks + blockIdx.y] = p;
     for (int k = 0; k < 3; ++k)
       if (special[k] > 0) atomicAdd(&specials_all[3 * blockIdx.x + k], special[k]);
   }
@@ -167,20 +141,6 @@ __global__ void __launch_bounds__(kThreads)
   for (uint32_t k = threadIdx.x; k < col.points; k += kThreads)
     if (atoms[k] > 0)
       atomicAdd(&atoms_all[col.atoms + k], static_cast<unsigned long long>(atoms[k]));
-}
-
-// A launch's partials added to each column's totals, chunk by chunk.
-__global__ void add_partials(const Partial* partials, int chunks, int columns, Partial* totals) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= columns) return;
-  Partial t = totals[c];
-  for (int k = 0; k < chunks; ++k) {
-    const Partial& p = partials[static_cast<int64_t>(c) * chunks + k];
-    t.count += p.count;
-    t.sum += p.sum;
-    t.sum_sq += p.sum_sq;
-  }
-  totals[c] = t;
 }
 
 // A grid's tables as the kernel stages them: the bucket table's entries between its
@@ -207,7 +167,7 @@ Staged staged(const GridIndex& g) {
 }
 
 // The shared memory a block of the current GPU may have, less the kernel's static shared
-// memory (its moments' reduction: under 1 KB).
+// memory (its reduction of the NaN and infinities: under 1 KB).
 std::size_t shared_limit() {
   int device = 0, limit = 0;
   cuda_check(cudaGetDevice(&device), "finding the current GPU");
@@ -267,7 +227,6 @@ void DeviceColumns::upload(int64_t rows, void* stream) {
 
 struct DeviceGridCounter::Impl {
   int columns = 0;
-  int max_chunks = 0;
   int64_t max_rows = 0;
   int64_t total_cells = 0, total_atoms = 0;
   std::size_t shared_bytes = 0;  // the largest column's
@@ -281,8 +240,6 @@ struct DeviceGridCounter::Impl {
   uint32_t* low_d = nullptr;
   uint32_t* high_d = nullptr;
   unsigned long long* specials_d = nullptr;
-  Partial* partials_d = nullptr;
-  Partial* totals_d = nullptr;
 
   void reset(cudaStream_t stream) {
     const char* what = "clearing the grid counts";
@@ -292,7 +249,6 @@ struct DeviceGridCounter::Impl {
     cuda_check(cudaMemsetAsync(high_d, 0, total_cells * sizeof(uint32_t), stream), what);
     cuda_check(cudaMemsetAsync(specials_d, 0, 3 * columns * sizeof(unsigned long long), stream),
                what);
-    cuda_check(cudaMemsetAsync(totals_d, 0, columns * sizeof(Partial), stream), what);
   }
 
   ~Impl() {
@@ -300,23 +256,19 @@ struct DeviceGridCounter::Impl {
          {static_cast<void*>(columns_d), static_cast<void*>(table_d),
           static_cast<void*>(distinct_d), static_cast<void*>(at_or_below_d),
           static_cast<void*>(cells_d), static_cast<void*>(atoms_d), static_cast<void*>(low_d),
-          static_cast<void*>(high_d), static_cast<void*>(specials_d),
-          static_cast<void*>(partials_d), static_cast<void*>(totals_d)})
+          static_cast<void*>(high_d), static_cast<void*>(specials_d)})
       if (p != nullptr) cudaFree(p);
   }
 };
 
-DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
-                                     const std::vector<double>& shifts, int64_t max_rows)
+DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids, int64_t max_rows)
     : impl_(new Impl) {
-  KILN_CHECK(grids.size() == shifts.size() && max_rows > 0 && max_rows <= 65535 * kChunkRows,
-             InternalError, "DeviceGridCounter: one shift per grid and 1 to ", 65535 * kChunkRows,
-             " rows a launch");
+  KILN_CHECK(max_rows > 0 && max_rows <= 65535 * kChunkRows, InternalError,
+             "DeviceGridCounter: 1 to ", 65535 * kChunkRows, " rows a launch");
   Impl& m = *impl_;
   try {
     m.columns = static_cast<int>(grids.size());
     m.max_rows = max_rows;
-    m.max_chunks = static_cast<int>((max_rows + kChunkRows - 1) / kChunkRows);
     std::vector<uint32_t> table, at_or_below;
     std::vector<double> distinct;
     const std::size_t limit = shared_limit();
@@ -327,7 +279,6 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
       c.n_distinct = static_cast<uint32_t>(g.at_or_below().size() - 1);
       c.distinct_size = static_cast<uint32_t>(g.distinct().size());
       c.top_step = g.top_step();
-      c.shift = shifts[k];
       const Staged st = staged(g);
       KILN_CHECK(st.bytes <= limit, DataError, "column ", k, ": a grid of ", c.points,
                  " points needs ", st.bytes, " bytes of shared memory on the GPU, more than its ",
@@ -361,8 +312,6 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
     m.low_d = device_array<uint32_t>(m.total_cells, what);
     m.high_d = device_array<uint32_t>(m.total_cells, what);
     m.specials_d = device_array<unsigned long long>(3 * m.host_columns.size(), what);
-    m.partials_d = device_array<Partial>(static_cast<std::size_t>(m.columns) * m.max_chunks, what);
-    m.totals_d = device_array<Partial>(m.host_columns.size(), what);
     m.reset(nullptr);
     cuda_check(cudaStreamSynchronize(nullptr), "clearing the grid counts");
   } catch (...) {
@@ -389,20 +338,16 @@ void DeviceGridCounter::add(const float* values, int64_t rows, int64_t column_st
   const int chunks = static_cast<int>((rows + kChunkRows - 1) / kChunkRows);
   count_kernel<<<dim3(m.columns, chunks), kThreads, m.shared_bytes, s>>>(
       values, rows, column_stride, m.columns_d, m.table_d, m.distinct_d, m.at_or_below_d, m.cells_d,
-      m.atoms_d, m.low_d, m.high_d, m.specials_d, m.partials_d, chunks);
+      m.atoms_d, m.low_d, m.high_d, m.specials_d);
   cuda_check(cudaGetLastError(), "launching the grid count");
-  add_partials<<<(m.columns + 127) / 128, 128, 0, s>>>(m.partials_d, chunks, m.columns, m.totals_d);
-  cuda_check(cudaGetLastError(), "launching the grid count's sums");
 }
 
-void DeviceGridCounter::take(std::vector<CellCounts>& counts, std::vector<Moments>& moments,
-                             void* stream) {
+void DeviceGridCounter::take(std::vector<CellCounts>& counts, void* stream) {
   Impl& m = *impl_;
   auto s = static_cast<cudaStream_t>(stream);
   std::vector<unsigned long long> cells(m.total_cells), atoms(m.total_atoms),
       specials(3 * m.host_columns.size());
   std::vector<uint32_t> low(m.total_cells), high(m.total_cells);
-  std::vector<Partial> totals(m.host_columns.size());
   const char* what = "reading the grid counts";
   auto get = [&](auto& host, const void* device) {
     if (host.empty()) return;
@@ -415,11 +360,9 @@ void DeviceGridCounter::take(std::vector<CellCounts>& counts, std::vector<Moment
   get(low, m.low_d);
   get(high, m.high_d);
   get(specials, m.specials_d);
-  get(totals, m.totals_d);
   cuda_check(cudaStreamSynchronize(s), what);
   m.reset(s);
   counts.clear();
-  moments.clear();
   for (std::size_t k = 0; k < m.host_columns.size(); ++k) {
     const Column& c = m.host_columns[k];
     CellCounts out(c.points);
@@ -435,7 +378,6 @@ void DeviceGridCounter::take(std::vector<CellCounts>& counts, std::vector<Moment
     out.pos_inf = static_cast<int64_t>(specials[3 * k + 1]);
     out.neg_inf = static_cast<int64_t>(specials[3 * k + 2]);
     counts.push_back(std::move(out));
-    moments.push_back({totals[k].count, totals[k].sum, totals[k].sum_sq});
   }
 }
 

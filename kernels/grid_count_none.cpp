@@ -19,8 +19,7 @@ void DeviceColumns::upload(int64_t, void*) {
   no_cuda();
 }
 
-DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>&,
-                                     const std::vector<double>&, int64_t)
+DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>&, int64_t)
     : impl_(nullptr) {
   no_cuda();
 }
@@ -31,7 +30,7 @@ bool DeviceGridCounter::fits(const GridIndex&) {
 void DeviceGridCounter::add(const float*, int64_t, int64_t, void*) {
   no_cuda();
 }
-void DeviceGridCounter::take(std::vector<CellCounts>&, std::vector<Moments>&, void*) {
+void DeviceGridCounter::take(std::vector<CellCounts>&, void*) {
   no_cuda();
 }
 

@@ -83,14 +83,10 @@ int gpu(int64_t rows, int columns, int reps) {
                      cudaMemcpyDeviceToDevice),
           "copying a column");
   std::vector<const kiln::kernels::GridIndex*> grids;
-  std::vector<double> shifts;
-  for (int j = 0; j < columns; ++j) {
+  for (int j = 0; j < columns; ++j)
     grids.push_back(indexes[static_cast<std::size_t>(j % 21)].get());
-    shifts.push_back(j % 7);
-  }
-  kiln::kernels::DeviceGridCounter counter(grids, shifts, rows);
+  kiln::kernels::DeviceGridCounter counter(grids, rows);
   std::vector<kiln::kernels::CellCounts> counts;
-  std::vector<kiln::kernels::DeviceGridCounter::Moments> moments;
   float* copy = nullptr;
   check(cudaMalloc(&copy, bytes), "allocating the copy");
   auto median = [&](auto run) {
@@ -108,7 +104,7 @@ int gpu(int64_t rows, int columns, int reps) {
   };
   // The kernel alone: the counts (a few MB) are read back once, after every run.
   const double count_s = median([&] { counter.add(values, rows, rows); });
-  counter.take(counts, moments);
+  counter.take(counts);
   const double copy_s =
       median([&] { check(cudaMemcpy(copy, values, bytes, cudaMemcpyDeviceToDevice), "copying"); });
   int64_t counted = 0;

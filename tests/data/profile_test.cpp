@@ -25,6 +25,20 @@ std::string make_dataset(const TempDir& dir) {
   return testing::make_profile_dataset(dir / "ds", 30011, 10004, 7);
 }
 
+// Runs tests/data/profile_check.py on a profile of `dataset` (`more`: its options): 0 when
+// numpy agrees.
+int numpy_check(const std::string& dataset, const std::string& profile,
+                const std::string& more = "") {
+  const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                          "/tests/data/profile_check.py " + dataset + " " + profile + " " + more;
+  return std::system(cmd.c_str());
+}
+
+bool have_numpy() {
+  return std::system((std::string(KILN_PYTHON) + " -c 'import h5py, numpy' 2>/dev/null").c_str()) ==
+         0;
+}
+
 TEST(Profile, AgreesWithNumpyOnTheSameValues) {
   TempDir dir;
   const std::string path = make_dataset(dir);
@@ -41,11 +55,25 @@ TEST(Profile, AgreesWithNumpyOnTheSameValues) {
   EXPECT_EQ(p.find("empty")->numeric.count, 0);
   EXPECT_EQ(p.find("merchant")->categorical.codes.size(), 50u);
   p.write(dir / "profile.json");
-  if (std::system((std::string(KILN_PYTHON) + " -c 'import h5py, numpy' 2>/dev/null").c_str()) != 0)
-    GTEST_SKIP() << KILN_PYTHON << " has no h5py";
-  const std::string cmd = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
-                          "/tests/data/profile_check.py " + path + " " + (dir / "profile.json");
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  if (!have_numpy()) GTEST_SKIP() << KILN_PYTHON << " has no h5py";
+  EXPECT_EQ(numpy_check(path, dir / "profile.json"), 0);
+}
+
+// Current data seen through another data's profile (what `kiln drift` writes as the current
+// profile): its counts, bins (on the reference's edges), mean and variance (summed around
+// the reference's mean, which the shift moves away from theirs), and quantiles within the
+// rank error it states, against numpy on the current values; whole and in small blocks.
+TEST(Profile, CurrentDataSeenThroughAReferenceAgreesWithNumpy) {
+  TempDir dir;
+  const Profile reference = profile_dataset(*Dataset::open(make_dataset(dir)));
+  const std::string current = testing::make_profile_dataset(dir / "cur", 40009, 15000, 8, 1.5f);
+  ProfileOptions o;
+  o.block_rows = 4096;
+  const Profile seen = profile_against(reference, *Dataset::open(current), o);
+  EXPECT_GT(seen.find("amount")->numeric.pos_inf, 0);
+  seen.write(dir / "seen.json");
+  if (!have_numpy()) GTEST_SKIP() << KILN_PYTHON << " has no h5py";
+  EXPECT_EQ(numpy_check(current, dir / "seen.json", "--against"), 0);
 }
 
 TEST(Profile, ReadsBackWhatItWrites) {
