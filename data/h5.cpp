@@ -33,11 +33,11 @@ herr_t innermost(unsigned, const H5E_error2_t* error, void* out) {
   return 0;
 }
 
-std::string describe_where(const Where& where) {
-  return where.object.empty() ? where.file : where.file + ": " + where.object;
-}
-
 }  // namespace
+
+std::string Where::text() const {
+  return object.empty() ? file : file + ": " + object;
+}
 
 void reset_lock_after_fork() {
   new (&mutex()) std::recursive_mutex();
@@ -66,8 +66,8 @@ hid_t check(hid_t result, const Where& where, const char* doing) {
   if (result < 0) {
     std::string detail = last_error();
     H5Eclear2(H5E_DEFAULT);
-    throw DataError(detail::concat(describe_where(where), ": ", doing, " failed",
-                                   detail.empty() ? "" : ": ", detail));
+    throw DataError(
+        detail::concat(where.text(), ": ", doing, " failed", detail.empty() ? "" : ": ", detail));
   }
   return result;
 }
@@ -137,12 +137,12 @@ std::optional<Attribute> open_attribute(hid_t object, const char* name, const Wh
   Attribute a;
   a.attr = Id(check(H5Aopen(object, name, H5P_DEFAULT), where, "opening an attribute"));
   a.type = Id(check(H5Aget_type(a.attr.get()), where, "reading an attribute's type"));
-  KILN_CHECK(H5Tget_class(a.type.get()) == cls, DataError, describe_where(where), ": attribute '",
-             name, "' should be ", expected);
+  KILN_CHECK(H5Tget_class(a.type.get()) == cls, DataError, where.text(), ": attribute '", name,
+             "' should be ", expected);
   Id space(check(H5Aget_space(a.attr.get()), where, "reading an attribute's shape"));
   a.points = H5Sget_simple_extent_npoints(space.get());
-  KILN_CHECK(a.points >= 0 && a.points <= (1 << 24), DataError, describe_where(where),
-             ": attribute '", name, "' has an implausible length ", a.points);
+  KILN_CHECK(a.points >= 0 && a.points <= (1 << 24), DataError, where.text(), ": attribute '", name,
+             "' has an implausible length ", a.points);
   return a;
 }
 
@@ -168,8 +168,8 @@ std::optional<std::vector<std::string>> read_string_list_attribute(hid_t object,
     H5Dvlen_reclaim(memtype.get(), space.get(), H5P_DEFAULT, values.data());
   } else {
     std::size_t size = H5Tget_size(a->type.get());
-    KILN_CHECK(size > 0 && size <= (1u << 16), DataError, describe_where(where), ": attribute '",
-               name, "' has an implausible string size ", size);
+    KILN_CHECK(size > 0 && size <= (1u << 16), DataError, where.text(), ": attribute '", name,
+               "' has an implausible string size ", size);
     H5Tset_size(memtype.get(), size);
     std::vector<char> buffer(size * n);
     check_status(H5Aread(a->attr.get(), memtype.get(), buffer.data()), where,
@@ -184,7 +184,7 @@ std::optional<std::string> read_string_attribute(hid_t object, const char* name,
                                                  const Where& where) {
   auto values = read_string_list_attribute(object, name, where);
   if (!values) return std::nullopt;
-  KILN_CHECK(values->size() == 1, DataError, describe_where(where), ": attribute '", name,
+  KILN_CHECK(values->size() == 1, DataError, where.text(), ": attribute '", name,
              "' should be a single string");
   return values->front();
 }
@@ -193,7 +193,7 @@ std::optional<int64_t> read_int_attribute(hid_t object, const char* name, const 
   H5Lock lock;
   auto a = open_attribute(object, name, where, H5T_INTEGER, "an integer");
   if (!a) return std::nullopt;
-  KILN_CHECK(a->points == 1, DataError, describe_where(where), ": attribute '", name,
+  KILN_CHECK(a->points == 1, DataError, where.text(), ": attribute '", name,
              "' should be a single integer");
   int64_t value = 0;
   check_status(H5Aread(a->attr.get(), H5T_NATIVE_INT64, &value), where, "reading an attribute");
@@ -292,7 +292,7 @@ DatasetInfo describe(hid_t dataset, const Where& where) {
   DatasetInfo info;
   Id space(check(H5Dget_space(dataset), where, "reading the dataset's shape"));
   int rank = H5Sget_simple_extent_ndims(space.get());
-  KILN_CHECK(rank >= 0 && rank <= 8, DataError, describe_where(where), ": implausible rank ", rank);
+  KILN_CHECK(rank >= 0 && rank <= 8, DataError, where.text(), ": implausible rank ", rank);
   info.dims.resize(static_cast<std::size_t>(rank));
   if (rank > 0) H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr);
 
@@ -319,11 +319,11 @@ DatasetInfo describe(hid_t dataset, const Where& where) {
     info.chunk_dims.resize(static_cast<std::size_t>(std::max(rank, 1)));
     int chunk_rank =
         H5Pget_chunk(plist.get(), static_cast<int>(info.chunk_dims.size()), info.chunk_dims.data());
-    KILN_CHECK(chunk_rank == rank, DataError, describe_where(where),
+    KILN_CHECK(chunk_rank == rank, DataError, where.text(),
                ": chunk rank does not match the dataset's rank");
   }
   int nfilters = H5Pget_nfilters(plist.get());
-  KILN_CHECK(nfilters >= 0 && nfilters <= 32, DataError, describe_where(where),
+  KILN_CHECK(nfilters >= 0 && nfilters <= 32, DataError, where.text(),
              ": implausible filter count ", nfilters);
   for (int i = 0; i < nfilters; ++i) {
     unsigned flags = 0, config = 0;

@@ -68,6 +68,9 @@ class Id {
 struct Where {
   std::string file;
   std::string object;  // "" for the file itself
+
+  // "file: object", or the file alone: how error messages name the place.
+  std::string text() const;
 };
 
 // Throws DataError when `result` is negative; returns it otherwise.

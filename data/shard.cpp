@@ -35,10 +35,6 @@ constexpr int64_t kVersion = 1;
 constexpr int64_t kMaxChunkElements = int64_t{1} << 24;
 constexpr int64_t kMaxMatrixColumns = int64_t{1} << 20;
 
-std::string where_text(const h5::Where& w) {
-  return w.file + ": " + w.object;
-}
-
 bool dtype_allowed(Role role, const h5::DatasetInfo& info) {
   switch (role) {
     case Role::kNumeric:
@@ -101,7 +97,7 @@ std::vector<std::string> column_names_in_order(hid_t group, const h5::Where& whe
   H5_index_t index = (flags & H5P_CRT_ORDER_INDEXED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
   H5G_info_t info;
   h5::check_status(H5Gget_info(group, &info), where, "listing the columns");
-  KILN_CHECK(info.nlinks <= 100000, DataError, where_text(where), ": implausibly many columns (",
+  KILN_CHECK(info.nlinks <= 100000, DataError, where.text(), ": implausibly many columns (",
              info.nlinks, ")");
   std::vector<std::string> names;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -157,13 +153,12 @@ void check_written(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& 
     h5::Id space(h5::check(H5Dget_space(dataset), where, "reading the dataset's shape"));
     h5::check_status(H5Dget_num_chunks(dataset, space.get(), &written), where,
                      "counting the dataset's chunks");
-    KILN_CHECK(written >= expected, DataError, where_text(where), ": only ", written, " of ",
-               expected,
+    KILN_CHECK(written >= expected, DataError, where.text(), ": only ", written, " of ", expected,
                " chunks are written (the rest would read as fill values): the file is "
                "incomplete");
   } else {
     const uint64_t allocated = H5Dget_storage_size(dataset);
-    KILN_CHECK(allocated >= expected, DataError, where_text(where), ": only ", allocated, " of ",
+    KILN_CHECK(allocated >= expected, DataError, where.text(), ": only ", allocated, " of ",
                expected,
                " bytes are written (the rest would read as fill values): the file is "
                "incomplete");
@@ -175,15 +170,15 @@ void check_written(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& 
 void check_storage(hid_t dataset, const h5::DatasetInfo& info, const h5::Where& where) {
   for (const auto& [id, name] : info.filters) {
     KILN_CHECK(id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_FLETCHER32,
-               DataError, where_text(where), ": filter ", id, " ('", name,
+               DataError, where.text(), ": filter ", id, " ('", name,
                "') is not allowed (allowed: gzip/deflate, shuffle, fletcher32)");
   }
   if (info.chunked) {
     int64_t elements = 1;
     for (hsize_t d : info.chunk_dims) {
-      KILN_CHECK(d >= 1, DataError, where_text(where), ": a chunk dimension is 0");
+      KILN_CHECK(d >= 1, DataError, where.text(), ": a chunk dimension is 0");
       elements *= static_cast<int64_t>(std::min<hsize_t>(d, kMaxChunkElements + 1));
-      KILN_CHECK(elements <= kMaxChunkElements, DataError, where_text(where),
+      KILN_CHECK(elements <= kMaxChunkElements, DataError, where.text(),
                  ": chunks of more than 2^24 elements are refused");
     }
   }
@@ -429,12 +424,12 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
     shard->matrix_dataset_ = open_dataset(file, matrix.features, w);
     h5::DatasetInfo info = h5::describe(shard->matrix_dataset_.get(), w);
     check_storage(shard->matrix_dataset_.get(), info, w);
-    KILN_CHECK(info.dims.size() == 2, DataError, where_text(w), ": expected a 2-D matrix, got ",
+    KILN_CHECK(info.dims.size() == 2, DataError, w.text(), ": expected a 2-D matrix, got ",
                info.dims.size(), "-D");
-    KILN_CHECK(info.kind == h5::ScalarKind::kFloat, DataError, where_text(w),
+    KILN_CHECK(info.kind == h5::ScalarKind::kFloat, DataError, w.text(),
                ": expected float32 or float64 features, got ", info.dtype_name());
-    KILN_CHECK(info.dims[1] <= static_cast<hsize_t>(kMaxMatrixColumns), DataError, where_text(w),
-               ": ", info.dims[1], " columns; Kiln reads at most ", kMaxMatrixColumns,
+    KILN_CHECK(info.dims[1] <= static_cast<hsize_t>(kMaxMatrixColumns), DataError, w.text(), ": ",
+               info.dims[1], " columns; Kiln reads at most ", kMaxMatrixColumns,
                " feature columns");
     shard->rows_ = static_cast<int64_t>(info.dims[0]);
     shard->matrix_width_ = static_cast<int64_t>(info.dims[1]);
@@ -448,7 +443,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       for (int64_t i = 0; i < shard->matrix_width_; ++i)
         names.push_back("f" + std::to_string(i));
     }
-    KILN_CHECK(static_cast<int64_t>(names.size()) == shard->matrix_width_, DataError, where_text(w),
+    KILN_CHECK(static_cast<int64_t>(names.size()) == shard->matrix_width_, DataError, w.text(),
                ": ", names.size(), " feature names for ", shard->matrix_width_, " columns");
     for (const auto& n : names) {
       shard->schema_.columns.push_back({n, Role::kNumeric, 0});
@@ -469,8 +464,8 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       h5::Where w{path, "/columns/" + name};
       h5::Id& dataset = opened[name] = open_dataset(file, "/columns/" + name, w);
       auto role = h5::read_string_attribute(dataset.get(), "role", w);
-      KILN_CHECK(role.has_value(), DataError, where_text(w), ": missing attribute 'role'");
-      Column column{name, parse_role(*role, where_text(w)), 0};
+      KILN_CHECK(role.has_value(), DataError, w.text(), ": missing attribute 'role'");
+      Column column{name, parse_role(*role, w.text()), 0};
       column.cardinality = h5::read_int_attribute(dataset.get(), "cardinality", w).value_or(0);
       shard->schema_.columns.push_back(column);
     }
@@ -498,12 +493,12 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       h5::Id dataset = std::move(opened.at(column.name));  // every column was opened above
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
       check_storage(dataset.get(), info, w);
-      KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D dataset, got ",
+      KILN_CHECK(info.dims.size() == 1, DataError, w.text(), ": expected a 1-D dataset, got ",
                  info.dims.size(), "-D");
-      KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
-                 ": has ", info.dims[0], " rows, the shard has ", shard->rows_,
+      KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, w.text(), ": has ",
+                 info.dims[0], " rows, the shard has ", shard->rows_,
                  " (columns with different row counts)");
-      KILN_CHECK(dtype_allowed(column.role, info), DataError, where_text(w), ": dtype ",
+      KILN_CHECK(dtype_allowed(column.role, info), DataError, w.text(), ": dtype ",
                  info.dtype_name(), " is not allowed for role '", role_name(column.role),
                  "' (expected ", allowed_dtypes(column.role), ")");
       if (info.chunked) {
@@ -525,16 +520,15 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       h5::Id dataset = open_dataset(file, column.name, w);
       h5::DatasetInfo info = h5::describe(dataset.get(), w);
       check_storage(dataset.get(), info, w);
-      KILN_CHECK(info.dims.size() == 1, DataError, where_text(w), ": expected a 1-D ",
+      KILN_CHECK(info.dims.size() == 1, DataError, w.text(), ": expected a 1-D ",
                  role_name(column.role), ", got ", info.dims.size(), "-D");
-      KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, where_text(w),
-                 ": has ", info.dims[0], " rows, the matrix '", matrix.features, "' has ",
-                 shard->rows_);
+      KILN_CHECK(static_cast<int64_t>(info.dims[0]) == shard->rows_, DataError, w.text(), ": has ",
+                 info.dims[0], " rows, the matrix '", matrix.features, "' has ", shard->rows_);
       bool numeric =
           info.kind == h5::ScalarKind::kFloat ||
           ((info.kind == h5::ScalarKind::kSignedInt || info.kind == h5::ScalarKind::kUnsignedInt) &&
            column.role == Role::kLabel);
-      KILN_CHECK(numeric, DataError, where_text(w), ": dtype ", info.dtype_name(),
+      KILN_CHECK(numeric, DataError, w.text(), ": dtype ", info.dtype_name(),
                  " is not allowed for the ", role_name(column.role), " (expected a number)");
       shard->datasets_[c] = std::move(dataset);
       shard->objects_[c] = column.name;
@@ -791,8 +785,8 @@ void ShardFile::read_column(std::size_t c, int64_t start, int64_t count, void* o
     auto* codes = static_cast<int32_t*>(out);
     for (int64_t i = 0; i < count; ++i) {
       int64_t v = wide[static_cast<std::size_t>(i)];
-      KILN_CHECK(v >= -1 && v <= INT32_MAX, DataError, where_text(w), ": row ", start + i,
-                 " has code ", v, ", which does not fit int32");
+      KILN_CHECK(v >= -1 && v <= INT32_MAX, DataError, w.text(), ": row ", start + i, " has code ",
+                 v, ", which does not fit int32");
       codes[i] = static_cast<int32_t>(v);
     }
     return;
