@@ -239,6 +239,10 @@ class GridCounts {
     p.quantiles.assign(points, 0);
     std::size_t at = 0;
     int64_t below = 0;  // values in the pieces before `at`
+    const auto low_count = static_cast<double>(low_tail_.count());
+    const auto high_count = static_cast<double>(high_tail_.count());
+    std::vector<std::size_t> low_points, high_points;  // the grid points within a tail
+    std::vector<double> low_ranks, high_ranks;         // and their ranks among its values
     for (std::size_t q = 0; q < points; ++q) {
       const double rank =
           static_cast<double>(q) / static_cast<double>(points - 1) * static_cast<double>(s.count);
@@ -254,14 +258,23 @@ class GridCounts {
       p.quantiles[q] = piece.low + std::clamp(share, 0.0, 1.0) * (piece.high - piece.low);
       // The two outermost cells at each end (the reference's tails, where a cell can span an
       // outlier) keep their values in sketches: their quantiles are the values'.
-      const auto low_count = static_cast<double>(low_tail_.count());
-      const auto high_count = static_cast<double>(high_tail_.count());
-      if (low_count > 0 && rank <= low_count)
-        p.quantiles[q] = low_tail_.quantile(rank / low_count);
-      else if (high_count > 0 && rank > static_cast<double>(s.count) - high_count)
-        p.quantiles[q] =
-            high_tail_.quantile((rank - (static_cast<double>(s.count) - high_count)) / high_count);
+      if (low_count > 0 && rank <= low_count) {
+        low_points.push_back(q);
+        low_ranks.push_back(rank / low_count);
+      } else if (high_count > 0 && rank > static_cast<double>(s.count) - high_count) {
+        high_points.push_back(q);
+        high_ranks.push_back((rank - (static_cast<double>(s.count) - high_count)) / high_count);
+      }
     }
+    auto from_tail = [&](const QuantileSketch& tail, const std::vector<std::size_t>& points,
+                         const std::vector<double>& ranks) {
+      if (points.empty()) return;
+      const std::vector<double> values = tail.quantiles(ranks);  // ranks ascend
+      for (std::size_t i = 0; i < points.size(); ++i)
+        p.quantiles[points[i]] = values[i];
+    };
+    from_tail(low_tail_, low_points, low_ranks);
+    from_tail(high_tail_, high_points, high_ranks);
     p.quantiles.front() = s.min;
     p.quantiles.back() = s.max;
     for (std::size_t i = 1; i < points; ++i)
@@ -446,7 +459,8 @@ class Against {
       std::vector<const GridIndex*> grids;
       for (std::size_t k : gpu_slots_)
         grids.push_back(indexes_[k].get());
-      counter_ = std::make_unique<kernels::DeviceGridCounter>(grids, block_rows);
+      counter_ =
+          std::make_unique<kernels::DeviceGridCounter>(grids, largest_block(current, block_rows));
     }
     reset();
   }
@@ -542,8 +556,8 @@ std::unique_ptr<kernels::DeviceColumns> device_columns(const Against& against,
                                                        std::vector<void*>& into) {
   const std::vector<std::size_t>& columns = against.gpu_columns();
   if (columns.empty()) return nullptr;
-  auto device =
-      std::make_unique<kernels::DeviceColumns>(static_cast<int>(columns.size()), o.block_rows);
+  auto device = std::make_unique<kernels::DeviceColumns>(static_cast<int>(columns.size()),
+                                                         largest_block(current, o.block_rows));
   into.assign(current.schema().columns.size(), nullptr);
   for (std::size_t d = 0; d < columns.size(); ++d)
     into[columns[d]] = device->host(static_cast<int>(d));

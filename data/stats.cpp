@@ -262,9 +262,16 @@ std::vector<std::pair<int64_t, int64_t>> ColumnStats::top_categories(std::size_t
   return out;
 }
 
+int64_t largest_block(const Dataset& dataset, int64_t block_rows) {
+  int64_t largest = 0;
+  for (const auto& shard : dataset.shards())
+    largest = std::max(largest, std::min(block_rows, shard->rows()));
+  return largest;
+}
+
 void for_each_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool* pool,
                     const std::function<void(const Block&)>& each, const std::vector<void*>& into) {
-  ColumnBuffers buffers(dataset.schema(), block_rows, into);
+  ColumnBuffers buffers(dataset.schema(), largest_block(dataset, block_rows), into);
   for (const auto& shard : dataset.shards()) {
     for (int64_t start = 0; start < shard->rows(); start += block_rows) {
       const int64_t n = std::min(block_rows, shard->rows() - start);

@@ -85,9 +85,13 @@ struct Block {
   const std::vector<void*>& columns;
 };
 
+// The rows of the largest block a pass in blocks of `block_rows` reads: fewer than
+// block_rows when no shard has that many.
+int64_t largest_block(const Dataset& dataset, int64_t block_rows);
+
 // Reads every shard of the dataset in blocks of `block_rows` (a block's columns in parallel
 // on `pool` when given) and calls `each` on the blocks in order. A column whose entry of
-// `into` is not null is read there (the caller's memory, room for block_rows values); the
+// `into` is not null is read there (the caller's memory, room for largest_block values); the
 // others into buffers of the pass's own.
 void for_each_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool* pool,
                     const std::function<void(const Block&)>& each,

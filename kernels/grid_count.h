@@ -62,9 +62,12 @@ class GridIndex {
       out[i] = distinct_below(values[i]);
   }
 
-  // The tables, as DeviceGridCounter copies them to the GPU.
+  // The tables, as DeviceGridCounter copies them to the GPU. The bucket table's entries
+  // differ only from table_low() to table_high(): 0 below, the distinct points above.
   static constexpr int kBucketBits = 14;
-  const std::vector<uint32_t>& from() const { return from_; }        // 2^kBucketBits + 1
+  const std::vector<uint32_t>& from() const { return from_; }  // 2^kBucketBits + 1
+  uint32_t table_low() const { return table_low_; }
+  uint32_t table_high() const { return table_high_; }
   const std::vector<double>& distinct() const { return distinct_; }  // with the NaN padding
   const std::vector<uint32_t>& at_or_below() const { return at_or_below_; }
   uint32_t top_step() const { return top_step_; }
@@ -88,6 +91,7 @@ class GridIndex {
   std::vector<double> distinct_;
   std::vector<uint32_t> at_or_below_;  // per count of distinct points <= x: the points <= x
   std::vector<uint32_t> from_;         // per bucket: the distinct points below its smallest float
+  uint32_t table_low_ = 0, table_high_ = 0;
   uint32_t top_step_ = 0;  // half the power of two above a bucket's most distinct points
 };
 

@@ -6,6 +6,28 @@
 #include "kernels/grid_count.h"
 
 namespace kiln::kernels {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kMax = std::numeric_limits<float>::max();
+
+// The largest float at or below a finite double, and the smallest at or above it (a
+// profile's points are doubles, maybe beyond the floats' range).
+float float_at_or_below(double point) {
+  if (point > kMax) return kMax;
+  if (point < -kMax) return -kInf;
+  const auto f = static_cast<float>(point);
+  return static_cast<double>(f) > point ? std::nextafter(f, -kInf) : f;
+}
+
+float float_at_or_above(double point) {
+  if (point < -kMax) return -kMax;
+  if (point > kMax) return kMax;
+  const auto f = static_cast<float>(point);
+  return static_cast<double>(f) < point ? std::nextafter(f, kInf) : f;
+}
+
+}  // namespace
 
 GridIndex::GridIndex(const std::vector<double>& points) {
   for (std::size_t i = 0; i < points.size(); ++i) {
@@ -17,26 +39,25 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   }
   at_or_below_.insert(at_or_below_.begin(), 0);
   const auto n = static_cast<uint32_t>(distinct_.size());
-  const std::size_t buckets = std::size_t{1} << kBucketBits;
   constexpr int kShift = 32 - kBucketBits;
-  from_.resize(buckets + 1);
+  from_.assign((std::size_t{1} << kBucketBits) + 1, 0);
+  if (n == 0) return;
+  // Only the buckets from that of the largest float at or below the first point to the one
+  // past that of the smallest float at or above the last are searched: no point is below
+  // the first's smallest float, every point is below the last's.
+  table_low_ = bucket(float_at_or_below(distinct_.front()));
+  table_high_ = bucket(float_at_or_above(distinct_.back())) + 1;
   uint32_t below = 0;  // buckets in float order: the distinct points below advance
-  for (std::size_t b = 0; b < buckets; ++b) {
-    const float lowest = key_float(static_cast<uint32_t>(b << kShift));
-    if (std::isnan(lowest)) {  // NaN patterns: below every float (negative NaNs) or above
-      from_[b] = b < buckets / 2 ? 0 : n;
-      continue;
-    }
+  for (uint32_t b = table_low_; b <= table_high_; ++b) {
+    const float lowest = key_float(b << kShift);
     while (below < n && distinct_[below] < static_cast<double>(lowest))
       ++below;
     from_[b] = below;
   }
-  from_[buckets] = n;
+  std::fill(from_.begin() + table_high_, from_.end(), n);
   uint32_t widest = 0;
-  for (std::size_t b = buckets; b-- > 0;) {  // NaN buckets above keep the order
-    from_[b] = std::min(from_[b], from_[b + 1]);
+  for (uint32_t b = table_low_; b < table_high_; ++b)
     widest = std::max(widest, from_[b + 1] - from_[b]);
-  }
   top_step_ = widest == 0 ? 0 : std::bit_floor(widest);
   distinct_.resize(n + 2 * std::size_t{top_step_}, std::numeric_limits<double>::quiet_NaN());
 }

@@ -152,17 +152,12 @@ struct Staged {
 };
 
 Staged staged(const GridIndex& g) {
-  const std::vector<uint32_t>& from = g.from();
-  const auto n_distinct = static_cast<uint32_t>(g.at_or_below().size() - 1);
-  const std::size_t buckets = from.size() - 1;
   Staged s;
-  s.table_high = buckets;
-  while (s.table_low < buckets && from[s.table_low] == 0)
-    ++s.table_low;
-  while (s.table_high > s.table_low && from[s.table_high - 1] == n_distinct)
-    --s.table_high;
+  s.table_low = g.table_low();
+  s.table_high = g.table_high() + std::size_t{1};
   s.bytes = g.distinct().size() * sizeof(double) +
-            (s.table_high - s.table_low + n_distinct + 1 + 4 * (g.points() + 1)) * sizeof(uint32_t);
+            (s.table_high - s.table_low + g.at_or_below().size() + 4 * (g.points() + 1)) *
+                sizeof(uint32_t);
   return s;
 }
 

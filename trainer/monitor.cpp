@@ -1,7 +1,10 @@
 #include "trainer/monitor.h"
 
+#include <exception>
 #include <filesystem>
+#include <future>
 #include <optional>
+#include <utility>
 
 #include "core/checkpoint.h"
 #include "core/errors.h"
@@ -87,20 +90,36 @@ bool gpu_pass(DeviceChoice device, const data::Profile& reference, const data::D
 }  // namespace
 
 DriftResult check_drift(const DriftOptions& o) {
-  std::optional<ModelReference> model;
-  if (names_a_model(o.reference)) model = read_model_reference(o.reference, o.registry);
-  KILN_CHECK(o.scores.empty() || model, UsageError,
+  const bool is_model = names_a_model(o.reference);
+  KILN_CHECK(o.scores.empty() || is_model, UsageError,
              "--scores needs a model as --reference (a checkpoint, run or registry reference)");
   KILN_CHECK(o.by.empty() || !o.window.empty(), UsageError, "--by needs --window");
   const std::optional<data::WindowOptions> window =
       o.window.empty() ? std::nullopt : std::optional(eval::parse_window(o.by, o.window));
-  const data::Profile reference = model ? model->profile
-                                  : fs::is_regular_file(o.reference)
-                                      ? data::Profile::read(o.reference)
-                                      : data::profile_dataset(*data::Dataset::open(o.reference));
+  // The reference is read (its JSON parsed, a dataset profiled) while --data's shards are
+  // opened and proven; its errors come first, as when one followed the other.
+  auto reading = std::async(std::launch::async, [&] {
+    std::optional<ModelReference> model;
+    if (is_model) model = read_model_reference(o.reference, o.registry);
+    data::Profile profile = model ? model->profile
+                            : fs::is_regular_file(o.reference)
+                                ? data::Profile::read(o.reference)
+                                : data::profile_dataset(*data::Dataset::open(o.reference));
+    return std::pair(std::move(model), std::move(profile));
+  });
+  std::shared_ptr<const data::Dataset> current;
+  std::exception_ptr open_error;
+  try {
+    current = data::Dataset::open(o.data);
+  } catch (...) {
+    open_error = std::current_exception();
+  }
+  const auto loaded = reading.get();
+  const std::optional<ModelReference>& model = loaded.first;
+  const data::Profile& reference = loaded.second;
+  if (open_error) std::rethrow_exception(open_error);
   eval::check_drift_options(o.drift, reference);  // 78 before the pass
   eval::drift_gates(o.drift.gates, reference, model.has_value());
-  const auto current = data::Dataset::open(o.data);
   data::ProfileOptions pass;
   pass.gpu = gpu_pass(o.device, reference, *current);
   std::optional<eval::ModelScores> scores;

@@ -9,6 +9,11 @@
 // 5% positives. Rows come from a counter-based stream of (seed, row, column): any row count
 // fits in memory.
 //
+//   drift_bench pass PROFILE DATA [--reps R]
+// The CPU's pass alone (data::profile_against: the cells, bins, moments and tails of every
+// column; no process start, no opening, no report), best of R over DATA against PROFILE.
+// One JSON object: its seconds and nanoseconds a value.
+//
 //   drift_bench gpu [--rows N] [--columns C] [--reps R]     (CUDA builds)
 // The drift pass's GPU kernel (kernels/grid_count.h) beside the device's own copy: C numeric
 // columns of N rows (as above, unshifted) already in GPU memory, each counted in the cells of
@@ -26,6 +31,7 @@
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "data/dataset.h"
+#include "data/profile.h"
 #include "data/random.h"
 #if KILN_WITH_CUDA
 #include <cuda_runtime.h>
@@ -52,6 +58,22 @@ void fill_numeric(float* out, int64_t start, int64_t n, int j, uint64_t seed, do
     out[i] = static_cast<float>(mean +
                                 sd * std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * v));
   }
+}
+
+int pass(const std::string& profile, const std::string& data, int reps) {
+  const Profile reference = Profile::read(profile);
+  const auto current = Dataset::open(data);
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double start = kiln::bench::now();
+    const Profile counted = profile_against(reference, *current);
+    best = std::min(best, kiln::bench::now() - start);
+  }
+  const double values =
+      static_cast<double>(current->rows()) * static_cast<double>(reference.columns.size());
+  std::printf("{\"seconds\": %.4f, \"ns_per_value\": %.2f, \"threads\": %d}\n", best,
+              best / values * 1e9, kiln::core::ThreadPool(0).size());
+  return 0;
 }
 
 #if KILN_WITH_CUDA
@@ -195,16 +217,18 @@ int main(int argc, char** argv) {
            std::stoi(arg(argc, argv, "--shards", "8")));
       return 0;
     }
+    if (argc >= 4 && std::string(argv[1]) == "pass")
+      return pass(argv[2], argv[3], std::stoi(arg(argc, argv, "--reps", "5")));
 #if KILN_WITH_CUDA
     if (argc >= 2 && std::string(argv[1]) == "gpu")
       return gpu(std::stoll(arg(argc, argv, "--rows", "1000000")),
                  std::stoi(arg(argc, argv, "--columns", "1000")),
                  std::stoi(arg(argc, argv, "--reps", "10")));
 #endif
-    std::fprintf(
-        stderr,
-        "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
-        "[--shift X] [--shards P]\n       drift_bench gpu [--rows N] [--columns C] [--reps R]\n");
+    std::fprintf(stderr,
+                 "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
+                 "[--shift X] [--shards P]\n       drift_bench pass PROFILE DATA [--reps R]\n"
+                 "       drift_bench gpu [--rows N] [--columns C] [--reps R]\n");
     return 64;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "drift_bench: %s\n", e.what());

@@ -49,11 +49,12 @@ inline GridCase awkward_case(int n, unsigned seed = 5) {
 }
 
 // Columns of other shapes: a quantile grid of normal values seen through shifted data, a
-// grid of a few repeated values (a flag's), one point, no points (an empty reference).
+// grid of a few repeated values (a flag's), one point, no points (an empty reference), and
+// points beyond the floats' range at both ends (a profile's points are doubles).
 inline std::vector<GridCase> other_cases(int n, unsigned seed = 9) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0, 1);
-  std::vector<GridCase> out(4);
+  std::vector<GridCase> out(5);
   std::vector<float> sample(20000);
   for (float& v : sample)
     v = normal(rng);
@@ -68,7 +69,10 @@ inline std::vector<GridCase> other_cases(int n, unsigned seed = 9) {
     out[1].values.push_back(i % 3 == 0 ? 1.0f : 0.0f);
     out[2].values.push_back(i % 2 ? 3.0f : normal(rng) + 3.0f);
     out[3].values.push_back(i % 5 == 0 ? std::numeric_limits<float>::quiet_NaN() : normal(rng));
+    const float big = std::numeric_limits<float>::max();
+    out[4].values.push_back(i % 7 == 0 ? (i % 2 ? big : -big) : normal(rng) * 4);
   }
+  out[4].points = {-1e300, -2.0, 0.5, 0.5, 7.0, 1e300};
   return out;
 }
 
