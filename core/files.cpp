@@ -10,8 +10,6 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "core/errors.h"
@@ -204,12 +202,33 @@ void FileLock::release() {
 }
 
 std::string read_file(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  KILN_CHECK(in.good(), InputError, "cannot read ", what, " '", path, "'");
-  std::stringstream content;
-  content << in.rdbuf();
-  KILN_CHECK(!in.bad(), InputError, "cannot read ", what, " '", path, "'");
-  return content.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  KILN_CHECK(fd >= 0, InputError, "cannot read ", what, " '", path, "': ", errno_text(errno));
+  // Read to the end in the file's size at a time (a pipe's or a growing file's too): one
+  // read for a regular file, into a string of its size.
+  struct stat info {};
+  const std::size_t step = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0
+                               ? static_cast<std::size_t>(info.st_size) + 1
+                               : std::size_t{1} << 16;
+  std::string content;
+  for (;;) {
+    const std::size_t at = content.size();
+    content.resize(at + step);
+    const ssize_t got = ::read(fd, content.data() + at, step);
+    if (got < 0 && errno == EINTR) {
+      content.resize(at);
+      continue;
+    }
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw InputError(detail::concat("cannot read ", what, " '", path, "': ", errno_text(err)));
+    }
+    content.resize(at + static_cast<std::size_t>(got));
+    if (got == 0) break;
+  }
+  ::close(fd);
+  return content;
 }
 
 namespace {
