@@ -49,10 +49,9 @@ std::string write_checkpoint(const std::string& checkpoints, const CheckpointCon
   const std::string name = checkpoint_name(contents.step);
   const fs::path final_path = fs::path(checkpoints) / name;
   const fs::path temp = fs::path(checkpoints) / ("." + name + ".tmp." + std::to_string(::getpid()));
-  std::error_code error;
-  fs::create_directories(checkpoints, error);
-  KILN_CHECK(!error, OutputError, "cannot create '", checkpoints, "': ", error.message());
+  make_directories(checkpoints);
   core::remove_tree(temp.string());
+  std::error_code error;
   KILN_CHECK(fs::create_directory(temp, error) && !error, OutputError, "cannot create '",
              temp.string(), "': ", error.message());
   try {

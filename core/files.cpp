@@ -201,6 +201,12 @@ void FileLock::release() {
   fd_ = -1;
 }
 
+void make_directories(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  KILN_CHECK(!error, OutputError, "cannot create '", dir, "': ", error.message());
+}
+
 std::string read_file(const std::string& path, std::string_view what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   KILN_CHECK(fd >= 0, InputError, "cannot read ", what, " '", path, "': ", errno_text(errno));

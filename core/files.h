@@ -46,6 +46,9 @@ void atomic_write(const std::string& path, std::string_view data, Fs& fs = real_
 // per write would cost the training loop more than the file is worth.
 void replace_file(const std::string& path, std::string_view data, Fs& fs = real_fs());
 
+// Creates a directory and its missing parents. OutputError "cannot create '<dir>': <reason>".
+void make_directories(const std::string& dir);
+
 // The whole content of a file. InputError "cannot read <what> '<path>'" when it cannot be read.
 std::string read_file(const std::string& path, std::string_view what = "file");
 

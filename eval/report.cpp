@@ -401,9 +401,7 @@ void write_report(const std::string& dir, const nlohmann::ordered_json& report) 
 
 void write_report_files(const std::string& dir, const nlohmann::ordered_json& report,
                         const std::string& markdown, const std::string& html) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  KILN_CHECK(!error, OutputError, "cannot create '", dir, "': ", error.message());
+  core::make_directories(dir);
   const std::filesystem::path base(dir);
   core::atomic_write((base / "report.json").string(), report.dump(1) + "\n");
   core::atomic_write((base / "report.md").string(), markdown);

@@ -125,21 +125,12 @@ DriftResult check_drift(const DriftOptions& o) {
   std::optional<eval::ModelScores> scores;
   if (model) scores = current_scores(*model, current, {o.scores, o.device});
   const eval::ModelScores* model_scores = scores ? &*scores : nullptr;
-  DriftResult result;
-  data::Profile profile;
+  eval::WindowedDrift pass_result;  // without windows, only its current profile
   auto run_pass = [&] {
-    if (window) {
-      eval::WindowedDrift windowed =
-          eval::windowed_drift(reference, *current, *window, o.drift, model_scores, pass);
-      result.drift = std::move(windowed.whole);
-      result.report = result.drift.to_json(reference, windowed.current, o.drift);
-      eval::add_windows(result.report, windowed.windows, *window, o.window);
-      profile = std::move(windowed.current);
-    } else {
-      profile = data::profile_against(reference, *current, pass);
-      result.drift = eval::data_drift(reference, profile, o.drift, model_scores);
-      result.report = result.drift.to_json(reference, profile, o.drift);
-    }
+    if (window)
+      pass_result = eval::windowed_drift(reference, *current, *window, o.drift, model_scores, pass);
+    else
+      pass_result.current = data::profile_against(reference, *current, pass);
   };
   try {
     run_pass();
@@ -152,9 +143,23 @@ DriftResult check_drift(const DriftOptions& o) {
     pass.gpu = false;
     run_pass();
   }
+  // The current profile is written while the statistics and the reports are made.
+  const data::Profile& profile = pass_result.current;
+  core::make_directories(o.out);
+  auto writing = std::async(std::launch::async,
+                            [&] { profile.write((fs::path(o.out) / "profile.json").string()); });
+  DriftResult result;
+  if (window) {
+    result.drift = std::move(pass_result.whole);
+    result.report = result.drift.to_json(reference, profile, o.drift);
+    eval::add_windows(result.report, pass_result.windows, *window, o.window);
+  } else {
+    result.drift = eval::data_drift(reference, profile, o.drift, model_scores);
+    result.report = result.drift.to_json(reference, profile, o.drift);
+  }
   eval::write_report_files(o.out, result.report, eval::render_drift_markdown(result.report),
                            eval::render_drift_html(result.report));
-  profile.write((fs::path(o.out) / "profile.json").string());
+  writing.get();
   return result;
 }
 
