@@ -22,7 +22,7 @@ float float_at_or_below(double point) {
 
 float float_at_or_above(double point) {
   if (point < -kMax) return -kMax;
-  if (point > kMax) return kMax;
+  if (point > kMax) return kInf;
   const auto f = static_cast<float>(point);
   return static_cast<double>(f) < point ? std::nextafter(f, kInf) : f;
 }
