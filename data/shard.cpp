@@ -10,13 +10,19 @@
 #include <cstdlib>
 #include <functional>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
+#include <thread>
 #include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -202,58 +208,49 @@ void cap_private_memory(uint64_t extra) {
   ::setrlimit(RLIMIT_DATA, &limit);
 }
 
-// Proves files in one forked child process, in order, while this process goes on: next()
-// waits for the next file's proof and reports how it ended: normally, with a Kiln error
-// (rethrown here with the child's message and exit code), or with the child killed —
-// libhdf5 has crashed on malformed files (object-header and B-tree decoding), and a crash in
-// the child becomes a DataError here instead of killing the run. A proof that hangs is
-// killed after 60 s; one that allocates more than kProbeMemory fails the allocation. The
-// child writes one record per file: an exit code byte (0: proven), the message's length
-// and the message.
+// Proves files in forked child processes while this process goes on: with several, child k
+// proves the k-th file and every `children`-th after it, in order. next() waits for the
+// next file's proof and reports how it ended: normally (what the proof established), with
+// a Kiln error (rethrown here with the child's message and exit code), or with the child
+// killed — libhdf5 has crashed on malformed files (object-header and B-tree decoding), and
+// a crash in a child becomes a DataError here instead of killing the run. A proof that
+// hangs is killed after 60 s; one that allocates more than kProbeMemory fails the
+// allocation. A child writes one record per file: an exit code byte (0: proven), the
+// message's length and the message (the error's, or ShardFile::proof()).
 class Proofs {
  public:
-  Proofs(std::vector<std::string> paths, const std::function<void(std::size_t)>& probe)
+  using Probe = std::function<std::string(std::size_t)>;
+
+  Proofs(std::vector<std::string> paths, const Probe& probe, std::size_t children)
       : paths_(std::move(paths)) {
-    int pipe_fds[2];
-    KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
-    int fork_error = 0;
-    {
-      h5::H5Lock lock;  // no other thread is inside HDF5 while the process forks
-      child_ = ::fork();
-      fork_error = errno;
-    }
-    if (child_ == 0) {
-      ::close(pipe_fds[0]);
-      prove(pipe_fds[1], probe);
-    }
-    ::close(pipe_fds[1]);
-    fd_ = pipe_fds[0];
-    if (child_ < 0) {
-      ::close(fd_);
-      throw InternalError(detail::concat("fork: ", errno_text(fork_error)));
+    children = std::clamp<std::size_t>(children, 1, std::max<std::size_t>(paths_.size(), 1));
+    try {
+      for (std::size_t k = 0; k < children; ++k)
+        start(k, children, probe);
+    } catch (...) {
+      stop();
+      throw;
     }
   }
   Proofs(const Proofs&) = delete;
   Proofs& operator=(const Proofs&) = delete;
 
-  ~Proofs() {  // a child still proving (this process stopped early) is killed
-    ::close(fd_);
-    if (child_ > 0 && !reaped_) {
-      ::kill(child_, SIGKILL);
-      reap();
-    }
-  }
+  ~Proofs() { stop(); }
 
-  // Returns when the next file is proven; throws when it is not.
-  void next() {
-    const std::string& path = paths_.at(next_++);
+  // Returns what the next file's proof established (ShardFile::proof()) when it is proven;
+  // throws when it is not.
+  std::string next() {
+    const std::size_t i = next_++;
+    const std::string& path = paths_.at(i);
+    Child& child = children_[i % children_.size()];
     unsigned char code = 0;
     uint32_t length = 0;
-    if (!read_exactly(&code, 1) || !read_exactly(&length, sizeof length)) died(path);
-    if (code == 0) return;
+    if (!read_exactly(child.fd, &code, 1) || !read_exactly(child.fd, &length, sizeof length))
+      died(child, path);
     std::string message(length, '\0');
-    if (!read_exactly(message.data(), length)) died(path);
-    reap();
+    if (!read_exactly(child.fd, message.data(), length)) died(child, path);
+    if (code == 0) return message;
+    reap(child);
     switch (code) {
       case static_cast<int>(ExitCode::kNoInput):
         throw InputError(message);
@@ -265,7 +262,47 @@ class Proofs {
   }
 
  private:
-  [[noreturn]] void prove(int fd, const std::function<void(std::size_t)>& probe) {
+  struct Child {
+    pid_t pid = -1;
+    int fd = -1;  // the read end of its records' pipe
+    bool reaped = false;
+  };
+
+  void start(std::size_t first, std::size_t step, const Probe& probe) {
+    int pipe_fds[2];
+    KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
+    pid_t pid = -1;
+    int fork_error = 0;
+    {
+      h5::H5Lock lock;  // no other thread is inside HDF5 while the process forks
+      pid = ::fork();
+      fork_error = errno;
+    }
+    if (pid == 0) {
+      ::close(pipe_fds[0]);
+      prove(pipe_fds[1], probe, first, step);
+    }
+    ::close(pipe_fds[1]);
+    if (pid < 0) {
+      ::close(pipe_fds[0]);
+      throw InternalError(detail::concat("fork: ", errno_text(fork_error)));
+    }
+    children_.push_back({pid, pipe_fds[0], false});
+  }
+
+  // Closes the pipes; a child still proving (this process stopped early) is killed.
+  void stop() {
+    for (Child& child : children_) {
+      ::close(child.fd);
+      if (!child.reaped) {
+        ::kill(child.pid, SIGKILL);
+        reap(child);
+      }
+    }
+    children_.clear();
+  }
+
+  [[noreturn]] void prove(int fd, const Probe& probe, std::size_t first, std::size_t step) {
     h5::reset_lock_after_fork();
     // Whatever handlers the parent installed (sanitizers, fuzzers, the trainer's), a fault
     // here must simply end the child so that the parent sees the signal.
@@ -275,12 +312,12 @@ class Proofs {
       ::sigaction(sig, &action, nullptr);
     }
     cap_private_memory(kProbeMemory);
-    for (std::size_t i = 0; i < paths_.size(); ++i) {
+    for (std::size_t i = first; i < paths_.size(); i += step) {
       ::alarm(60);
       int code = 0;
       std::string message;
       try {
-        probe(i);
+        message = probe(i);
       } catch (const Error& e) {
         code = e.exit_code();
         message = e.what();
@@ -307,10 +344,10 @@ class Proofs {
     return true;
   }
 
-  bool read_exactly(void* out, std::size_t n) {
+  static bool read_exactly(int fd, void* out, std::size_t n) {
     auto* p = static_cast<char*>(out);
     while (n > 0) {
-      const ssize_t got = ::read(fd_, p, n);
+      const ssize_t got = ::read(fd, p, n);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) return false;
       p += got;
@@ -319,18 +356,18 @@ class Proofs {
     return true;
   }
 
-  int reap() {
+  static int reap(Child& child) {
     int status = 0;
-    while (::waitpid(child_, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    reaped_ = true;
+    child.reaped = true;
     return status;
   }
 
   // The child ended without a record for `path`: killed, or out of memory in a way that
   // ended the process (a sanitizer's runtime exits 66, say).
-  [[noreturn]] void died(const std::string& path) {
-    const int status = reap();
+  [[noreturn]] static void died(Child& child, const std::string& path) {
+    const int status = reap(child);
     if (WIFSIGNALED(status)) {
       throw DataError(detail::concat(
           path, ": the HDF5 library ", WTERMSIG(status) == SIGALRM ? "hung" : "crashed",
@@ -343,9 +380,7 @@ class Proofs {
 
   std::vector<std::string> paths_;
   std::size_t next_ = 0;
-  int fd_ = -1;
-  pid_t child_ = -1;
-  bool reaped_ = false;
+  std::vector<Child> children_;
 };
 
 bool sandbox_enabled() {
@@ -363,22 +398,36 @@ std::unique_ptr<ShardFile> ShardFile::open(const std::string& path, const Schema
 std::vector<std::unique_ptr<ShardFile>> ShardFile::open_all(const std::vector<std::string>& paths,
                                                             const Schema* expected,
                                                             const MatrixLayout& matrix) {
-  std::optional<Proofs> proofs;
-  if (sandbox_enabled()) {
-    proofs.emplace(paths, [&, first = Schema()](std::size_t i) mutable {
-      auto shard = open_unchecked(paths[i], expected ? expected : i > 0 ? &first : nullptr, matrix);
-      if (i == 0) first = shard->schema();
-    });
-  }
   std::vector<std::unique_ptr<ShardFile>> shards;
-  for (const std::string& path : paths) {
-    if (proofs) proofs->next();
-    shards.push_back(open_unchecked(path,
-                                    expected         ? expected
-                                    : shards.empty() ? nullptr
-                                                     : &shards.front()->schema(),
-                                    matrix));
+  if (!sandbox_enabled()) {
+    for (const std::string& path : paths) {
+      shards.push_back(open_unchecked(path,
+                                      expected         ? expected
+                                      : shards.empty() ? nullptr
+                                                       : &shards.front()->schema(),
+                                      matrix));
+    }
+    return shards;
   }
+  // With the dataset's schema given, the files are independent: a child per core proves its
+  // share (up to 8). Without it the first file's schema is expected of the others: one child
+  // proves them in order.
+  const std::size_t children =
+      expected ? std::min<std::size_t>(std::thread::hardware_concurrency(), 8) : 1;
+  Proofs proofs(
+      paths,
+      [&, first = Schema()](std::size_t i) mutable {
+        auto shard = open_unchecked(paths[i],
+                                    expected ? expected
+                                    : i > 0  ? &first
+                                             : nullptr,
+                                    matrix);
+        if (i == 0) first = shard->schema();
+        return shard->proof();
+      },
+      children);
+  for (const std::string& path : paths)
+    shards.push_back(from_proof(path, proofs.next()));
   return shards;
 }
 
@@ -390,6 +439,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
   shard->file_ = h5::open_file(path);
   h5::H5Lock lock;
   hid_t file = shard->file_.get();
+  shard->identity_ = hdf5_identity(file, path);
   h5::Where root{path, "/"};
   std::map<std::string, h5::Id> opened;  // the columns' datasets, by name
   auto format = h5::read_string_attribute(file, "kiln_format", root);
@@ -412,6 +462,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
 
   if (shard->matrix_) {
     h5::Where w{path, matrix.features};
+    shard->matrix_object_ = matrix.features;
     shard->matrix_dataset_ = open_dataset(file, matrix.features, w);
     h5::DatasetInfo info = h5::describe(shard->matrix_dataset_.get(), w);
     check_storage(shard->matrix_dataset_.get(), info, w);
@@ -580,6 +631,148 @@ void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo
   }
   fast.enabled = eligible;
   if (!eligible) fast.chunks.clear();
+}
+
+ShardFile::Identity ShardFile::identity_of(const struct stat& info) {
+  return {static_cast<uint64_t>(info.st_dev), static_cast<uint64_t>(info.st_ino),
+          static_cast<uint64_t>(info.st_size),
+          int64_t{info.st_mtim.tv_sec} * 1'000'000'000 + info.st_mtim.tv_nsec};
+}
+
+ShardFile::Identity ShardFile::identity_of(int fd, const std::string& path) {
+  struct stat info {};
+  KILN_CHECK(::fstat(fd, &info) == 0, InputError, "cannot read '", path, "': ", errno_text(errno));
+  return identity_of(info);
+}
+
+ShardFile::Identity ShardFile::hdf5_identity(hid_t file, const std::string& path) {
+  const h5::Where where{path, ""};
+  const h5::Id access(h5::check(H5Fget_access_plist(file), where, "reading the file's driver"));
+  if (H5Pget_driver(access.get()) != H5FD_SEC2) {  // no descriptor to ask: the path's file
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    KILN_CHECK(fd >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
+    struct stat info {};
+    const int status = ::fstat(fd, &info), error = errno;
+    ::close(fd);
+    KILN_CHECK(status == 0, InputError, "cannot read '", path, "': ", errno_text(error));
+    return identity_of(info);
+  }
+  void* handle = nullptr;  // the sec2 driver's: its file descriptor
+  h5::check_status(H5Fget_vfd_handle(file, H5P_DEFAULT, &handle), where,
+                   "reading the file's descriptor");
+  return identity_of(*static_cast<int*>(handle), path);
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+}  // namespace
+
+std::string ShardFile::proof() const {
+  json columns = json::array();
+  for (std::size_t c = 0; c < schema_.columns.size(); ++c) {
+    const Column& column = schema_.columns[c];
+    const h5::DatasetInfo& s = storage_[c];
+    const FastColumn& f = fast_[c];
+    std::vector<uint64_t> chunks;  // address, size, filter mask of each
+    for (const ChunkRef& r : f.chunks)
+      chunks.insert(chunks.end(), {r.address, r.size, r.filter_mask});
+    columns.push_back({{"name", column.name},
+                       {"role", static_cast<int>(column.role)},
+                       {"cardinality", column.cardinality},
+                       {"object", objects_[c]},
+                       {"dims", s.dims},
+                       {"kind", static_cast<int>(s.kind)},
+                       {"element_size", s.element_size},
+                       {"chunked", s.chunked},
+                       {"chunk_dims", s.chunk_dims},
+                       {"filters", s.filters},
+                       {"fast", f.enabled},
+                       {"fast_chunk_rows", f.chunk_rows},
+                       {"fast_filters", f.filters},
+                       {"chunks", chunks}});
+  }
+  return json{
+      {"matrix", matrix_},
+      {"rows", rows_},
+      {"chunk_rows", chunk_rows_},
+      {"matrix_object", matrix_object_},
+      {"matrix_width", matrix_width_},
+      {"identity", {identity_.device, identity_.inode, identity_.size, identity_.modified_ns}},
+      {"columns", columns}}
+      .dump();
+}
+
+std::unique_ptr<ShardFile> ShardFile::from_proof(const std::string& path,
+                                                 const std::string& proof) {
+  std::unique_ptr<ShardFile> shard(new ShardFile());
+  shard->path_ = path;
+  try {  // written by this program's own child: a failure here is Kiln's
+    const json j = json::parse(proof);
+    shard->matrix_ = j.at("matrix").get<bool>();
+    shard->rows_ = j.at("rows").get<int64_t>();
+    shard->chunk_rows_ = j.at("chunk_rows").get<int64_t>();
+    shard->matrix_object_ = j.at("matrix_object").get<std::string>();
+    shard->matrix_width_ = j.at("matrix_width").get<int64_t>();
+    const json& id = j.at("identity");
+    shard->identity_ = {id.at(0).get<uint64_t>(), id.at(1).get<uint64_t>(),
+                        id.at(2).get<uint64_t>(), id.at(3).get<int64_t>()};
+    for (const json& c : j.at("columns")) {
+      shard->schema_.columns.push_back({c.at("name").get<std::string>(),
+                                        static_cast<Role>(c.at("role").get<int>()),
+                                        c.at("cardinality").get<int64_t>()});
+      shard->objects_.push_back(c.at("object").get<std::string>());
+      h5::DatasetInfo s;
+      s.dims = c.at("dims").get<std::vector<hsize_t>>();
+      s.kind = static_cast<h5::ScalarKind>(c.at("kind").get<int>());
+      s.element_size = c.at("element_size").get<std::size_t>();
+      s.chunked = c.at("chunked").get<bool>();
+      s.chunk_dims = c.at("chunk_dims").get<std::vector<hsize_t>>();
+      s.filters = c.at("filters").get<std::vector<std::pair<int, std::string>>>();
+      shard->storage_.push_back(std::move(s));
+      FastColumn f;
+      f.enabled = c.at("fast").get<bool>();
+      f.chunk_rows = c.at("fast_chunk_rows").get<int64_t>();
+      f.filters = c.at("fast_filters").get<std::vector<int>>();
+      const auto chunks = c.at("chunks").get<std::vector<uint64_t>>();
+      for (std::size_t i = 0; i + 2 < chunks.size(); i += 3)
+        f.chunks.push_back({chunks[i], chunks[i + 1], static_cast<unsigned>(chunks[i + 2])});
+      shard->fast_.push_back(std::move(f));
+    }
+  } catch (const json::exception& e) {
+    throw InternalError(detail::concat(path, ": the proof of the file is unreadable: ", e.what()));
+  }
+  // The file read from here on must be the one proven.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  KILN_CHECK(fd >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
+  shard->fd_ = fd;  // closed with the shard, also when the check below throws
+  KILN_CHECK(identity_of(fd, path) == shard->identity_, DataError, path,
+             ": the file changed while it was being opened (replaced or rewritten since it was "
+             "proven)");
+  if (std::none_of(shard->fast_.begin(), shard->fast_.end(),
+                   [](const FastColumn& f) { return f.enabled; })) {
+    ::close(fd);
+    shard->fd_ = -1;
+  }
+  return shard;
+}
+
+void ShardFile::open_hdf5() const {
+  if (file_) return;
+  h5::Id file = h5::open_file(path_);
+  KILN_CHECK(hdf5_identity(file.get(), path_) == identity_, DataError, path_,
+             ": the file changed after it was opened (replaced or rewritten since it was "
+             "proven)");
+  h5::Id matrix;
+  if (matrix_) matrix = open_dataset(file.get(), matrix_object_, {path_, matrix_object_});
+  std::vector<h5::Id> datasets(schema_.columns.size());
+  for (std::size_t c = matrix_ ? static_cast<std::size_t>(matrix_width_) : 0; c < datasets.size();
+       ++c)
+    datasets[c] = open_dataset(file.get(), objects_[c], {path_, objects_[c]});
+  matrix_dataset_ = std::move(matrix);
+  datasets_ = std::move(datasets);
+  file_ = std::move(file);
 }
 
 ShardFile::~ShardFile() {

@@ -1,6 +1,8 @@
 // Reading and writing one shard file (data/FORMAT.md), in either layout.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,9 +50,12 @@ struct MatrixLayout {
 // One shard, opened and proved before any data is read: format and version, the schema
 // (names, roles), shapes and row counts, dtypes, chunking, filters and the chunk index.
 // Throws DataError (65) naming the file, object and what was expected; InputError (66)
-// when unreadable. The proof runs first in a forked child process, because libhdf5 can
-// crash on malformed files: a crash there is a DataError here (KILN_HDF5_SANDBOX=0 skips
-// the child, for debugging).
+// when unreadable. The proof runs in a forked child process, because libhdf5 can crash on
+// malformed files: a crash there is a DataError here. The child sends what it proved (the
+// schema, the storage, the chunk index, the file's identity) and this process takes it
+// without opening the file in HDF5 again; a read that needs HDF5 (the slow path, the matrix
+// layout) opens it then, once, after checking that it is still the file proven
+// (KILN_HDF5_SANDBOX=0 skips the child and opens here, for debugging).
 // Reads go through the HDF5 lock, so one object may be shared by threads.
 class ShardFile {
  public:
@@ -101,6 +106,16 @@ class ShardFile {
   ShardFile() = default;
   static std::unique_ptr<ShardFile> open_unchecked(const std::string& path, const Schema* expected,
                                                    const MatrixLayout& matrix);
+  // What a proof established, as the proving child sends it, and this process's ShardFile
+  // made from it: everything but the HDF5 handles (open_hdf5 opens them when a read needs
+  // them). DataError when the file is no longer the one proven.
+  std::string proof() const;
+  static std::unique_ptr<ShardFile> from_proof(const std::string& path, const std::string& proof);
+  void open_hdf5() const;  // the caller holds the HDF5 lock
+  struct Identity;
+  static Identity identity_of(const struct stat& info);
+  static Identity identity_of(int fd, const std::string& path);
+  static Identity hdf5_identity(hid_t file, const std::string& path);  // of HDF5's descriptor
   void read_column(std::size_t c, int64_t start, int64_t count, void* out) const;
   void read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const;
   void index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info);
@@ -112,12 +127,21 @@ class ShardFile {
   int64_t rows_ = 0;
   int64_t chunk_rows_ = 0;
   Schema schema_;
-  h5::Id file_;
-  std::vector<h5::Id> datasets_;  // per column (matrix layout: numeric columns unused)
-  std::vector<std::string> objects_;
+  // The HDF5 handles: opened with the file, or at the first read that needs them (a
+  // ShardFile made from a proof), under the HDF5 lock.
+  mutable h5::Id file_;
+  mutable std::vector<h5::Id> datasets_;  // per column (matrix layout: numeric columns unused)
+  mutable h5::Id matrix_dataset_;
+  std::vector<std::string> objects_;  // per column, its dataset's name
+  std::string matrix_object_;         // the matrix layout's features dataset
   std::vector<h5::DatasetInfo> storage_;
-  h5::Id matrix_dataset_;
   int64_t matrix_width_ = 0;
+  struct Identity {  // the file proven: a file replaced or rewritten since is another
+    uint64_t device = 0, inode = 0, size = 0;
+    int64_t modified_ns = 0;
+    bool operator==(const Identity&) const = default;
+  };
+  Identity identity_;
 
   // The fast path (see read()): per column, its chunks' file addresses, sizes and masks.
   struct ChunkRef {

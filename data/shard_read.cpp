@@ -187,6 +187,7 @@ void ShardFile::read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t 
 
 void ShardFile::read_column(std::size_t c, int64_t start, int64_t count, void* out) const {
   h5::H5Lock lock;
+  open_hdf5();
   h5::Where w{path_, objects_[c]};
   const Column& column = schema_.columns[c];
   hid_t dataset = datasets_[c].get();
@@ -223,6 +224,7 @@ void ShardFile::read_matrix(int64_t start, int64_t count, const std::vector<void
   std::vector<float> rows(static_cast<std::size_t>(count * matrix_width_));
   {
     h5::H5Lock lock;
+    open_hdf5();
     h5::Where w{path_, objects_.empty() ? "" : objects_[0]};
     hid_t dataset = matrix_dataset_.get();
     hsize_t offset[2] = {static_cast<hsize_t>(start), 0};

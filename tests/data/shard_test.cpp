@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -208,6 +209,13 @@ TEST(ShardBadInput, OpeningManyFilesRefusesTheFirstBadOneByName) {
     EXPECT_NE(msg.find(d + ": column 'x' (numeric) of the dataset's schema is missing"),
               std::string::npos)
         << sandbox << " " << msg;
+    // With the dataset's schema given, a child per core proves its share of the files.
+    const Schema schema = shards[0]->schema();
+    EXPECT_EQ(ShardFile::open_all({a, c, a, c, a}, &schema)[3]->rows(), 1500);
+    msg = error_of<DataError>([&] { ShardFile::open_all({a, c, a, b, c, d}, &schema); });
+    EXPECT_NE(msg.find(b), std::string::npos) << sandbox << " " << msg;
+    msg = error_of<DataError>([&] { ShardFile::open_all({a, c, a, c, d, a}, &schema); });
+    EXPECT_NE(msg.find(d + ": column 'x'"), std::string::npos) << sandbox << " " << msg;
   }
   ::unsetenv("KILN_HDF5_SANDBOX");
 }
@@ -248,6 +256,43 @@ TEST(ShardBadInput, ACorruptedChunkUnderFletcher32FailsTheRead) {
   std::string msg = error_of<DataError>([&] { read_floats(*shard, 0); });
   EXPECT_NE(msg.find("/columns/x"), std::string::npos) << msg;
   EXPECT_NE(msg.find("reading rows"), std::string::npos) << msg;
+}
+
+// This process reads a shard by what the proving child established: its chunks through the
+// descriptor opened then (a file replaced since reads as the one proven), and a column that
+// needs HDF5 (Fletcher32) through the HDF5 file opened at that read, which must still be
+// the file proven. (Without the child, KILN_HDF5_SANDBOX=0, the file is opened in HDF5 at
+// once and reads as the one opened.)
+TEST(Shard, AFileReplacedAfterItsProofIsReadAsProvenOrRefused) {
+  ::setenv("KILN_HDF5_SANDBOX", "1", 1);
+  TempDir dir;
+  const std::string path = dir / "f.h5";
+  auto replace = [&](const RawShard& raw) {
+    write_raw_shard(dir / "new.h5", raw);
+    std::filesystem::rename(dir / "new.h5", path);
+  };
+  RawShard fast = valid_raw_shard(4096), other = valid_raw_shard(4096);
+  fast.columns[0].values.assign(4096, 1.0);
+  other.columns[0].values.assign(4096, 7.0);
+  auto x = [](const ShardFile& shard) {
+    return read_floats(shard, static_cast<std::size_t>(shard.schema().find("x")));
+  };
+  RawShard checked = fast;
+  for (auto& c : checked.columns)
+    c.fletcher32 = true;
+
+  write_raw_shard(path, fast);
+  auto shard = ShardFile::open(path, nullptr);
+  replace(other);
+  EXPECT_EQ(x(*shard), std::vector<float>(4096, 1.0f));
+
+  write_raw_shard(path, checked);
+  shard = ShardFile::open(path, nullptr);
+  replace(other);
+  const std::string msg = error_of<DataError>([&] { x(*shard); });
+  EXPECT_NE(msg.find(path + ": the file changed after it was opened"), std::string::npos) << msg;
+  EXPECT_EQ(x(*ShardFile::open(path, nullptr)), std::vector<float>(4096, 7.0f));
+  ::unsetenv("KILN_HDF5_SANDBOX");
 }
 
 // The fast path reads and inflates chunks itself: a damaged gzip chunk must still be caught.
