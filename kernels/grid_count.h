@@ -128,7 +128,7 @@ class DeviceColumns {
   int64_t stride() const { return stride_; }
 
  private:
-  int columns_;
+  [[maybe_unused]] int columns_;  // read by the CUDA build only
   int64_t stride_;
   float* host_ = nullptr;
   float* device_ = nullptr;
