@@ -580,12 +580,15 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
                "' has no rows");
   }
   shard->fast_.resize(shard->schema_.columns.size());
-  if (std::any_of(shard->fast_.begin(), shard->fast_.end(),
-                  [](const FastColumn& f) { return f.enabled; })) {
-    shard->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    KILN_CHECK(shard->fd_ >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
-  }
+  shard->open_descriptor();
   return shard;
+}
+
+void ShardFile::open_descriptor() {
+  if (std::none_of(fast_.begin(), fast_.end(), [](const FastColumn& f) { return f.enabled; }))
+    return;
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  KILN_CHECK(fd_ >= 0, InputError, "cannot open '", path_, "': ", errno_text(errno));
 }
 
 void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info) {
@@ -645,18 +648,17 @@ ShardFile::Identity ShardFile::identity_of(int fd, const std::string& path) {
   return identity_of(info);
 }
 
+ShardFile::Identity ShardFile::identity_of(const std::string& path) {
+  struct stat info {};
+  KILN_CHECK(::stat(path.c_str(), &info) == 0, InputError, "cannot read '", path,
+             "': ", errno_text(errno));
+  return identity_of(info);
+}
+
 ShardFile::Identity ShardFile::hdf5_identity(hid_t file, const std::string& path) {
   const h5::Where where{path, ""};
   const h5::Id access(h5::check(H5Fget_access_plist(file), where, "reading the file's driver"));
-  if (H5Pget_driver(access.get()) != H5FD_SEC2) {  // no descriptor to ask: the path's file
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    KILN_CHECK(fd >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
-    struct stat info {};
-    const int status = ::fstat(fd, &info), error = errno;
-    ::close(fd);
-    KILN_CHECK(status == 0, InputError, "cannot read '", path, "': ", errno_text(error));
-    return identity_of(info);
-  }
+  if (H5Pget_driver(access.get()) != H5FD_SEC2) return identity_of(path);  // no descriptor
   void* handle = nullptr;  // the sec2 driver's: its file descriptor
   h5::check_status(H5Fget_vfd_handle(file, H5P_DEFAULT, &handle), where,
                    "reading the file's descriptor");
@@ -743,18 +745,14 @@ std::unique_ptr<ShardFile> ShardFile::from_proof(const std::string& path,
   } catch (const json::exception& e) {
     throw InternalError(detail::concat(path, ": the proof of the file is unreadable: ", e.what()));
   }
-  // The file read from here on must be the one proven.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  KILN_CHECK(fd >= 0, InputError, "cannot open '", path, "': ", errno_text(errno));
-  shard->fd_ = fd;  // closed with the shard, also when the check below throws
-  KILN_CHECK(identity_of(fd, path) == shard->identity_, DataError, path,
-             ": the file changed while it was being opened (replaced or rewritten since it was "
-             "proven)");
-  if (std::none_of(shard->fast_.begin(), shard->fast_.end(),
-                   [](const FastColumn& f) { return f.enabled; })) {
-    ::close(fd);
-    shard->fd_ = -1;
-  }
+  // The file read from here on must be the one proven (the descriptor's, when there is one;
+  // closed with the shard, also when the check throws).
+  shard->open_descriptor();
+  KILN_CHECK(
+      (shard->fd_ >= 0 ? identity_of(shard->fd_, path) : identity_of(path)) == shard->identity_,
+      DataError, path,
+      ": the file changed while it was being opened (replaced or rewritten since it was "
+      "proven)");
   return shard;
 }
 

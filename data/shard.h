@@ -115,7 +115,10 @@ class ShardFile {
   struct Identity;
   static Identity identity_of(const struct stat& info);
   static Identity identity_of(int fd, const std::string& path);
+  static Identity identity_of(const std::string& path);                // the path's file now
   static Identity hdf5_identity(hid_t file, const std::string& path);  // of HDF5's descriptor
+  // Opens the descriptor the fast path reads through, when a column takes it.
+  void open_descriptor();
   void read_column(std::size_t c, int64_t start, int64_t count, void* out) const;
   void read_chunk(std::size_t c, int64_t chunk, int64_t start, int64_t count, void* out) const;
   void index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo& info);
