@@ -109,6 +109,12 @@ class GridCounts {
         shift_(reference.mean),
         index_(std::move(index)),
         counts_(grid_.size()) {
+    // The tails' values as float comparisons (exact: see kernels::float_at_or_above); with
+    // fewer than 2 points every finite value is in both.
+    const std::size_t m = grid_.size();
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    low_below_ = m < 2 ? kInf : kernels::float_at_or_above(grid_[1]);
+    high_from_ = m < 2 ? -kInf : kernels::float_at_or_above(grid_[m - 2]);
     counted_.edges = reference.edges;
     counted_.counts.assign(reference.edges.size() + 1, 0);
     // When every edge is a grid point (profiles cut their bins at their own quantiles), a
@@ -133,46 +139,38 @@ class GridCounts {
   // What the cells' counts do not hold (the GPU's counts leave it to the host): the moments,
   // the values of the two outermost cells at each end (fewer than 2 grid points at or below
   // them; at least m - 1), the first kExact + 1, and bins whose edges are not grid points.
+  // The finite values' count, sum and sum of squares around shift_ in two pairs of sums
+  // (every other value): independent adds in registers rather than one chain of them.
   void add_values(const float* v, int64_t n) {
-    add_moments(v, n);
     for (int64_t i = 0; i < n && first_.size() <= kExact; ++i)
       if (std::isfinite(v[i])) first_.push_back(v[i]);
-    const std::size_t m = grid_.size();
-    const double second = m < 2 ? 0 : grid_[1], last_but_one = m < 2 ? 0 : grid_[m - 2];
-    const bool bins = bin_of_cell_.empty();
-    for (int64_t i = 0; i < n; ++i) {
-      const float x = v[i];
-      if (!std::isfinite(x)) continue;
-      if (m < 2 || x < second) low_tail_.add(x);
-      if (m < 2 || x >= last_but_one) high_tail_.add(x);
-      if (bins) ++counted_.counts[bin_of(counted_.edges, x)];
-    }
-  }
-
-  // The finite values' count, and their sum and sum of squares around shift_, in kLanes
-  // sums of every kLanes-th value: independent adds rather than one chain of them.
-  void add_moments(const float* v, int64_t n) {
-    constexpr int kLanes = 4;
-    int64_t count[kLanes] = {};
-    double sum[kLanes] = {}, sum_sq[kLanes] = {};
+    const double shift = shift_;
+    const float low_below = low_below_, high_from = high_from_;
+    int64_t count[2] = {0, 0};
+    double sum[2] = {0, 0}, sum_sq[2] = {0, 0};
     auto add = [&](int lane, float x) {
       const bool finite = std::isfinite(x);
-      const double d = finite ? static_cast<double>(x) - shift_ : 0.0;
+      const double d = finite ? static_cast<double>(x) - shift : 0.0;
       count[lane] += finite ? 1 : 0;
       sum[lane] += d;
       sum_sq[lane] += d * d;
+      if ((x < low_below || x >= high_from) && finite) {  // rare: a tail's value
+        if (x < low_below) low_tail_.add(x);
+        if (x >= high_from) high_tail_.add(x);
+      }
     };
     int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l)
-        add(l, v[i + l]);
-    for (; i < n; ++i)
+    for (; i + 2 <= n; i += 2) {
       add(0, v[i]);
-    for (int l = 0; l < kLanes; ++l) {
-      count_ += count[l];
-      sum_ += sum[l];
-      sum_sq_ += sum_sq[l];
+      add(1, v[i + 1]);
     }
+    if (i < n) add(0, v[i]);
+    count_ += count[0] + count[1];
+    sum_ += sum[0] + sum[1];
+    sum_sq_ += sum_sq[0] + sum_sq[1];
+    if (bin_of_cell_.empty())
+      for (i = 0; i < n; ++i)
+        if (std::isfinite(v[i])) ++counted_.counts[bin_of(counted_.edges, v[i])];
   }
 
   // Counts of more values (the GPU's).
@@ -306,6 +304,7 @@ class GridCounts {
  private:
   std::vector<double> grid_;
   double shift_;                               // the reference's mean
+  float low_below_, high_from_;                // values below / from: the low / high tail
   int64_t count_ = 0;                          // finite values
   double sum_ = 0, sum_sq_ = 0;                // of (value - shift_) and its square
   std::shared_ptr<const GridIndex> index_;     // the cell of a value

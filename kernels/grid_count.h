@@ -13,6 +13,13 @@
 
 namespace kiln::kernels {
 
+// The largest float at or below a double, and the smallest at or above it (-Inf or +Inf where
+// no finite float is: a profile's points are doubles, maybe beyond the floats' range). For a
+// finite float x and a double d: x <= d exactly when x <= float_at_or_below(d), x >= d when
+// x >= float_at_or_above(d).
+float float_at_or_below(double point);
+float float_at_or_above(double point);
+
 // Where finite floats fall among sorted points (the number of points at or below each),
 // through a table on the float's leading bits: the values of one bucket of floats share the
 // range of answers they can have, so the search covers the few distinct points in that

@@ -11,8 +11,8 @@ namespace {
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kMax = std::numeric_limits<float>::max();
 
-// The largest float at or below a finite double, and the smallest at or above it (a
-// profile's points are doubles, maybe beyond the floats' range).
+}  // namespace
+
 float float_at_or_below(double point) {
   if (point > kMax) return kMax;
   if (point < -kMax) return -kInf;
@@ -26,8 +26,6 @@ float float_at_or_above(double point) {
   const auto f = static_cast<float>(point);
   return static_cast<double>(f) < point ? std::nextafter(f, kInf) : f;
 }
-
-}  // namespace
 
 GridIndex::GridIndex(const std::vector<double>& points) {
   for (std::size_t i = 0; i < points.size(); ++i) {

@@ -40,6 +40,53 @@ TEST(GridCount, TheGridIndexAgreesWithThePlainSearch) {
   EXPECT_EQ(GridIndex({})(1.5f), 0u);
 }
 
+// For finite floats, comparing with a double is comparing with its float at or below or at or
+// above: doubles that are floats, between floats, subnormal, and beyond the floats' range.
+TEST(GridCount, TheFloatsAtOrAboveAndBelowADoubleCompareAsTheDouble) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const std::vector<double> doubles = {0.0,
+                                       -0.0,
+                                       0.1,
+                                       -0.1,
+                                       1.0,
+                                       2.25,
+                                       1e-40,
+                                       -1e-40,
+                                       1e-46,
+                                       -1e-46,
+                                       1e300,
+                                       -1e300,
+                                       kMax,
+                                       -kMax,
+                                       std::nextafter(static_cast<double>(kMax), 1e300),
+                                       std::nextafter(-static_cast<double>(kMax), -1e300)};
+  for (double d : doubles) {
+    const float below = float_at_or_below(d), above = float_at_or_above(d);
+    EXPECT_LE(static_cast<double>(below), d) << d;
+    EXPECT_GE(static_cast<double>(above), d) << d;
+    std::vector<float> xs = {0.0f,
+                             -0.0f,
+                             kMax,
+                             -kMax,
+                             std::numeric_limits<float>::denorm_min(),
+                             -std::numeric_limits<float>::denorm_min()};
+    for (float f : {below, above}) {
+      if (!std::isfinite(f)) continue;
+      for (float x = std::nextafter(std::nextafter(f, -kInf), -kInf), i = 0; i < 5;
+           x = std::nextafter(x, kInf), ++i)
+        if (std::isfinite(x)) xs.push_back(x);
+    }
+    for (float x : xs) {
+      const auto xd = static_cast<double>(x);
+      EXPECT_EQ(xd <= d, x <= below) << x << " " << d;
+      EXPECT_EQ(xd >= d, x >= above) << x << " " << d;
+      EXPECT_EQ(xd < d, x < above) << x << " " << d;
+      EXPECT_EQ(xd > d, x > below) << x << " " << d;
+    }
+  }
+}
+
 // count_cells against a value-by-value count, over calls of several sizes.
 TEST(GridCount, CountCellsCountsEveryValueInItsCell) {
   std::vector<testing::GridCase> cases = testing::other_cases(30000);
