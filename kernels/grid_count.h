@@ -51,7 +51,7 @@ class GridIndex {
   }
 
   // The same for n values at once: the searches of kLanes values interleaved, so that each
-  // step's loads overlap (32: the drift pass 55 -> 45 ms against 8 on this project's 2-core
+  // step's loads overlap (32: the drift pass 56 -> 42 ms against 8 on this project's 2-core
   // development machine; 64 and 128 no faster).
   void distinct_below(const float* values, int64_t n, uint32_t* out) const {
     constexpr int kLanes = 32;
