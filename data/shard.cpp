@@ -270,19 +270,22 @@ class Proofs {
 
   void start(std::size_t first, std::size_t step, const Probe& probe) {
     int pipe_fds[2];
-    KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
     pid_t pid = -1;
     int fork_error = 0;
     {
-      h5::H5Lock lock;  // no other thread is inside HDF5 while the process forks
+      // No other thread is inside HDF5 while the process forks, and no other thread's
+      // proving child is forked while this process holds the pipe's write end: that child
+      // would keep it open, and a crash of this one would go unseen until it ended.
+      h5::H5Lock lock;
+      KILN_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, InternalError, "pipe: ", errno_text(errno));
       pid = ::fork();
       fork_error = errno;
+      if (pid != 0) ::close(pipe_fds[1]);
     }
     if (pid == 0) {
       ::close(pipe_fds[0]);
       prove(pipe_fds[1], probe, first, step);
     }
-    ::close(pipe_fds[1]);
     if (pid < 0) {
       ::close(pipe_fds[0]);
       throw InternalError(detail::concat("fork: ", errno_text(fork_error)));
