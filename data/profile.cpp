@@ -1,6 +1,7 @@
 #include "data/profile.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
@@ -327,6 +328,18 @@ int64_t sum(std::initializer_list<int64_t> counts, const std::string& where) {
   return total;
 }
 
+// Quantiles and edges are float32 values, as the data's are: a number read is rounded to
+// the nearest float (Profile::dump writes each as the shortest text of its float).
+std::vector<double> read_floats(const json& c, const char* key, const std::string& where) {
+  std::vector<double> values = core::json_numbers(c, key, where);
+  for (double& v : values) {
+    v = static_cast<float>(v);
+    KILN_CHECK(std::isfinite(v), DataError, where, ": '", key,
+               "' holds a number beyond float32's range");
+  }
+  return values;
+}
+
 NumericProfile read_numeric(const json& c, int64_t rows, const std::string& where) {
   using core::json_int;
   using core::json_number;
@@ -345,8 +358,8 @@ NumericProfile read_numeric(const json& c, int64_t rows, const std::string& wher
   p.rank_error = json_number(c, "rank_error", where);
   KILN_CHECK(p.rank_error >= 0 && p.rank_error <= 1, DataError, where,
              ": 'rank_error' must be in [0, 1]");
-  p.quantiles = core::json_numbers(c, "quantiles", where);
-  p.edges = core::json_numbers(c, "edges", where);
+  p.quantiles = read_floats(c, "quantiles", where);
+  p.edges = read_floats(c, "edges", where);
   KILN_CHECK((p.count == 0) == p.quantiles.empty() && p.quantiles.size() != 1, DataError, where,
              ": 'quantiles' must hold at least 2 values when 'count' > 0, none when it is 0");
   for (std::size_t i = 1; i < p.quantiles.size(); ++i)
@@ -450,10 +463,19 @@ namespace {
 // too, and the host keeps only what the counts do not hold (GridCounts::add_values).
 class Against {
  public:
-  Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows)
+  // The grids' indexes are built on `pool`.
+  Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows,
+          core::ThreadPool& pool)
       : reference_(reference),
         slot_(current.schema().columns.size(), -1),
+        indexes_(reference.columns.size()),
         on_gpu_(reference.columns.size(), false) {
+    pool.parallel_for(static_cast<int64_t>(indexes_.size()), [&](int64_t k) {
+      const ColumnProfile& r = reference.columns[static_cast<std::size_t>(k)];
+      if (!r.is_categorical())
+        indexes_[static_cast<std::size_t>(k)] =
+            std::make_shared<const GridIndex>(r.numeric.quantiles);
+    });
     const Schema& schema = current.schema();
     for (std::size_t k = 0; k < reference.columns.size(); ++k) {
       const ColumnProfile& r = reference.columns[k];
@@ -465,10 +487,8 @@ class Against {
                  role_name(schema.columns[static_cast<std::size_t>(c)].role),
                  ", the reference's is ", role_name(r.role));
       slot_[static_cast<std::size_t>(c)] = static_cast<int>(k);
-      indexes_.push_back(
-          r.is_categorical() ? nullptr : std::make_shared<const GridIndex>(r.numeric.quantiles));
       // A grid too fine for the GPU's shared memory is counted on the CPU.
-      if (gpu && !r.is_categorical() && kernels::DeviceGridCounter::fits(*indexes_.back())) {
+      if (gpu && !r.is_categorical() && kernels::DeviceGridCounter::fits(*indexes_[k])) {
         gpu_columns_.push_back(static_cast<std::size_t>(c));
         gpu_slots_.push_back(k);
         on_gpu_[k] = true;
@@ -481,7 +501,7 @@ class Against {
       counter_ =
           std::make_unique<kernels::DeviceGridCounter>(grids, largest_block(current, block_rows));
     }
-    reset();
+    restart();
   }
 
   // The schema columns counted on the GPU, in its order (none without it).
@@ -507,8 +527,10 @@ class Against {
     if (counter_ && n > 0) counter_->add(device->device() + offset, n, device->stride());
   }
 
-  // The profile of the rows added since the last finish, and a fresh start.
-  Profile finish(int64_t rows, const std::string& path, const std::string& fingerprint) {
+  // The profile of the rows added since the start (or the last restart), the columns on
+  // `pool`.
+  Profile finish(int64_t rows, const std::string& path, const std::string& fingerprint,
+                 core::ThreadPool& pool) {
     if (counter_) {
       std::vector<kernels::CellCounts> counts;
       counter_->take(counts);
@@ -519,9 +541,11 @@ class Against {
     p.rows = rows;
     p.path = path;
     p.fingerprint = fingerprint;
-    for (std::size_t k = 0; k < reference_.columns.size(); ++k) {
+    p.columns.resize(reference_.columns.size());
+    pool.parallel_for(static_cast<int64_t>(p.columns.size()), [&](int64_t at) {
+      const auto k = static_cast<std::size_t>(at);
       const ColumnProfile& r = reference_.columns[k];
-      ColumnProfile column;
+      ColumnProfile& column = p.columns[k];
       column.name = r.name;
       column.role = r.role;
       if (column.is_categorical()) {
@@ -539,14 +563,12 @@ class Against {
       } else {
         column.numeric = grids_[k].profile();
       }
-      p.columns.push_back(std::move(column));
-    }
-    reset();
+    });
     return p;
   }
 
- private:
-  void reset() {
+  // Counts from zero again (the next window's).
+  void restart() {
     stats_.clear();
     stats_.resize(reference_.columns.size());
     grids_.clear();
@@ -557,6 +579,7 @@ class Against {
     }
   }
 
+ private:
   const Profile& reference_;
   std::vector<int> slot_;                                  // schema column -> reference column
   std::vector<ColumnStats> stats_;                         // the categorical columns' codes
@@ -586,10 +609,10 @@ std::unique_ptr<kernels::DeviceColumns> device_columns(const Against& against,
 }  // namespace
 
 Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
-  Against against(reference, current, o.gpu, o.block_rows);
+  core::ThreadPool pool(0);
+  Against against(reference, current, o.gpu, o.block_rows, pool);
   std::vector<void*> into;
   const auto device = device_columns(against, current, o, into);
-  core::ThreadPool pool(0);
   for_each_block(
       current, o.block_rows, &pool,
       [&](const Block& b) {
@@ -597,7 +620,7 @@ Profile profile_against(const Profile& reference, const Dataset& current, const 
         against.add(b.columns, device.get(), 0, b.rows, pool);
       },
       into);
-  return against.finish(current.rows(), current.path(), current.fingerprint());
+  return against.finish(current.rows(), current.path(), current.fingerprint(), pool);
 }
 
 Profile profile_windows(const Profile& reference, const Dataset& current, const WindowOptions& w,
@@ -615,8 +638,9 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
   KILN_CHECK(by < 0 || by_role == Role::kTime || by_role == Role::kId || by_role == Role::kNumeric,
              DataError, current.path(), ": column '", w.by, "' is ", role_name(by_role),
              "; windows follow a time, id or numeric column");
-  Against against(reference, current, o.gpu, o.block_rows),
-      whole(reference, current, o.gpu, o.block_rows);
+  core::ThreadPool pool(0);
+  Against against(reference, current, o.gpu, o.block_rows, pool),
+      whole(reference, current, o.gpu, o.block_rows, pool);
   std::vector<void*> into;
   const auto device = device_columns(against, current, o, into);
   Window open;
@@ -624,12 +648,12 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
   bool any = false;
   double previous = 0;
   auto close = [&] {
-    open.profile = against.finish(open_rows, current.path(), current.fingerprint());
+    open.profile = against.finish(open_rows, current.path(), current.fingerprint(), pool);
+    against.restart();
     each(std::move(open));
     open = Window{};
     open_rows = 0;
   };
-  core::ThreadPool pool(0);
   auto block = [&](const Block& b) {
     if (device) device->upload(b.rows);
     const std::vector<void*>& host = b.columns;
@@ -679,7 +703,7 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
   };
   for_each_block(current, o.block_rows, &pool, block, into);
   if (open_rows > 0) close();
-  return whole.finish(current.rows(), current.path(), current.fingerprint());
+  return whole.finish(current.rows(), current.path(), current.fingerprint(), pool);
 }
 
 NumericProfile profile_values(const float* values, int64_t n, const ProfileOptions& o) {
@@ -698,40 +722,131 @@ NumericProfile profile_values_against(const NumericProfile& reference, const flo
   return grid.profile();
 }
 
-ojson Profile::to_json() const {
-  ojson out = {{"format", kProfileFormat},
-               {"version", kProfileVersion},
-               {"rows", rows},
-               {"dataset", {{"path", path}, {"fingerprint", fingerprint}}},
-               {"columns", ojson::array()}};
-  for (const auto& c : columns) {
-    ojson j = {{"name", c.name}, {"role", std::string(role_name(c.role))}};
+namespace {
+
+// JSON text written directly: a profile of 100 columns holds 100K numbers, which
+// nlohmann's dump formats several times slower than std::to_chars.
+void put_chars(std::string& out, std::to_chars_result r, const char* text) {
+  KILN_ASSERT(r.ec == std::errc(), "formatting a number");
+  out.append(text, static_cast<std::size_t>(r.ptr - text));
+}
+
+void put_int(std::string& out, int64_t v) {
+  char text[24];
+  put_chars(out, std::to_chars(text, text + sizeof text, v), text);
+}
+
+// The shortest text that reads back as v; null when v is not finite (as nlohmann writes it).
+void put_double(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char text[32];
+  put_chars(out, std::to_chars(text, text + sizeof text, v), text);
+}
+
+// v as a float32: the shortest text that reads back as that float. Quantiles and edges are
+// the data's values, which are float32 (interpolated quantiles round to the nearest float,
+// which stays inside their cell: its smallest and largest values are floats).
+void put_float(std::string& out, double v) {
+  const auto f = static_cast<float>(v);
+  if (!std::isfinite(f)) {
+    out += "null";
+    return;
+  }
+  char text[32];
+  put_chars(out, std::to_chars(text, text + sizeof text, f), text);
+}
+
+template <class T>
+void put_array(std::string& out, const std::vector<T>& values, void (*put)(std::string&, T)) {
+  out += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    put(out, values[i]);
+  }
+  out += ']';
+}
+
+void put_key(std::string& out, const char* key) {
+  out += '"';
+  out += key;
+  out += "\": ";
+}
+
+void put_string(std::string& out, const std::string& s) {
+  out += json(s).dump();
+}
+
+}  // namespace
+
+std::string Profile::dump() const {
+  std::string out = "{\n \"format\": \"";
+  out += kProfileFormat;
+  out += "\",\n \"version\": ";
+  put_int(out, kProfileVersion);
+  out += ",\n \"rows\": ";
+  put_int(out, rows);
+  out += ",\n \"dataset\": {\"path\": ";
+  put_string(out, path);
+  out += ", \"fingerprint\": ";
+  put_string(out, fingerprint);
+  out += "},\n \"columns\": [";
+  for (std::size_t k = 0; k < columns.size(); ++k) {
+    const ColumnProfile& c = columns[k];
+    out += k == 0 ? "\n  {\"name\": " : ",\n  {\"name\": ";
+    put_string(out, c.name);
+    out += ", \"role\": ";
+    put_string(out, std::string(role_name(c.role)));
+    auto field = [&](const char* key, int64_t v) {
+      out += ", ";
+      put_key(out, key);
+      put_int(out, v);
+    };
     if (c.is_categorical()) {
       const CategoricalProfile& p = c.categorical;
-      ojson codes = ojson::array();
-      for (const auto& [code, n] : p.codes)
-        codes.push_back({code, n});
-      j.update({{"count", p.count},
-                {"missing", p.missing},
-                {"distinct", p.distinct},
-                {"codes", codes},
-                {"other", p.other}});
+      field("count", p.count);
+      field("missing", p.missing);
+      field("distinct", p.distinct);
+      out += ",\n   \"codes\": [";
+      for (auto it = p.codes.begin(); it != p.codes.end(); ++it) {
+        if (it != p.codes.begin()) out += ',';
+        out += '[';
+        put_int(out, it->first);
+        out += ',';
+        put_int(out, it->second);
+        out += ']';
+      }
+      out += "],\n   \"other\": ";
+      put_int(out, p.other);
     } else {
       const NumericProfile& p = c.numeric;
-      j.update({{"count", p.count},
-                {"missing", p.missing},
-                {"pos_inf", p.pos_inf},
-                {"neg_inf", p.neg_inf},
-                {"mean", p.mean},
-                {"variance", p.variance},
-                {"rank_error", p.rank_error},
-                {"quantiles", p.quantiles},
-                {"edges", p.edges},
-                {"counts", p.counts}});
+      field("count", p.count);
+      field("missing", p.missing);
+      field("pos_inf", p.pos_inf);
+      field("neg_inf", p.neg_inf);
+      out += ",\n   \"mean\": ";
+      put_double(out, p.mean);
+      out += ", \"variance\": ";
+      put_double(out, p.variance);
+      out += ", \"rank_error\": ";
+      put_double(out, p.rank_error);
+      out += ",\n   \"quantiles\": ";
+      put_array(out, p.quantiles, put_float);
+      out += ",\n   \"edges\": ";
+      put_array(out, p.edges, put_float);
+      out += ",\n   \"counts\": ";
+      put_array(out, p.counts, put_int);
     }
-    out["columns"].push_back(std::move(j));
+    out += '}';
   }
+  out += "\n ]\n}\n";
   return out;
+}
+
+ojson Profile::to_json() const {
+  return ojson::parse(dump());
 }
 
 Profile Profile::from_json(const json& j, const std::string& where) {
@@ -777,7 +892,7 @@ Profile Profile::read(const std::string& path) {
 }
 
 void Profile::write(const std::string& path) const {
-  core::atomic_write(path, to_json().dump(1) + "\n");
+  core::atomic_write(path, dump());
 }
 
 }  // namespace kiln::data

@@ -69,6 +69,8 @@ struct Profile {
   std::vector<ColumnProfile> columns;  // its numeric, categorical and label columns, in order
 
   const ColumnProfile* find(const std::string& name) const;
+  // The JSON text that write() writes (docs/MONITORING.md), and the same as a JSON value.
+  std::string dump() const;
   nlohmann::ordered_json to_json() const;
   // DataError naming `where` and the field for anything malformed or inconsistent (counts
   // that do not add up, edges that do not increase, quantiles that decrease, ...).

@@ -37,7 +37,6 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   }
   at_or_below_.insert(at_or_below_.begin(), 0);
   const auto n = static_cast<uint32_t>(distinct_.size());
-  constexpr int kShift = 32 - kBucketBits;
   from_.assign((std::size_t{1} << kBucketBits) + 1, 0);
   if (n == 0) return;
   // Only the buckets from that of the largest float at or below the first point to the one
@@ -45,14 +44,16 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   // the first's smallest float, every point is below the last's.
   table_low_ = bucket(float_at_or_below(distinct_.front()));
   table_high_ = bucket(float_at_or_above(distinct_.back())) + 1;
-  uint32_t below = 0;  // buckets in float order: the distinct points below advance
-  for (uint32_t b = table_low_; b <= table_high_; ++b) {
-    const float lowest = key_float(b << kShift);
-    while (below < n && distinct_[below] < static_cast<double>(lowest))
-      ++below;
-    from_[b] = below;
+  // Point i is below the smallest float of exactly the buckets after that of its largest
+  // float at or below it (the next float is above it): with the points in order, the
+  // buckets from there to the next point's such bucket have i + 1 points below them.
+  uint32_t next = table_low_;  // the first bucket not yet filled
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t past = bucket(float_at_or_below(distinct_[i])) + 1;
+    if (past > next) std::fill(from_.begin() + next, from_.begin() + past, i);
+    next = std::max(next, past);
   }
-  std::fill(from_.begin() + table_high_, from_.end(), n);
+  std::fill(from_.begin() + next, from_.end(), n);
   uint32_t widest = 0;
   for (uint32_t b = table_low_; b < table_high_; ++b)
     widest = std::max(widest, from_[b + 1] - from_[b]);

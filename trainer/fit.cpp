@@ -273,9 +273,8 @@ class Trainer {
       text.set_value(leader_ ? core::read_file(checkpoint_file("profile.json"), "profile") : "");
       return text.get_future().share();
     }
-    return std::async(
-               std::launch::async,
-               [train = train_] { return data::profile_dataset(*train).to_json().dump(1) + "\n"; })
+    return std::async(std::launch::async,
+                      [train = train_] { return data::profile_dataset(*train).dump(); })
         .share();
   }
 

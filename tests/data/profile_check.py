@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks a Kiln profile against numpy on the dataset's own values (read with h5py, an
 independent reader): counts exactly, mean and variance to 1e-9 (relative), bin counts
-exactly on the profile's edges, every quantile within the rank error the profile states,
+exactly on the profile's edges, every quantile within the rank error the profile states
+(quantiles and edges read as float32, as the format says),
 and the counts of the categorical codes it lists exactly (the most frequent ones; with
 --against, those of the reference it was counted through: a current profile).
 
@@ -66,18 +67,19 @@ def main():
         mean, var = finite.mean(), finite.var(ddof=1) if len(finite) > 1 else 0.0
         check(abs(c["mean"] - mean) <= 1e-9 * max(1.0, abs(mean)), f"{name}: mean {c['mean']} vs {mean}")
         check(abs(c["variance"] - var) <= 1e-9 * max(1.0, var), f"{name}: variance {c['variance']} vs {var}")
-        edges = np.asarray(c["edges"])
+        edges = np.asarray(c["edges"], dtype=np.float32).astype(np.float64)
+        quantiles = np.asarray(c["quantiles"], dtype=np.float32).astype(np.float64)
         bins = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=len(edges) + 1)
         check(bins.tolist() == c["counts"], f"{name}: bin counts {c['counts']} vs {bins.tolist()}")
         s = np.sort(finite)
         n = len(s)
         bound = c["rank_error"] * n + 1
-        q = np.linspace(0, 1, len(c["quantiles"]))
-        at_or_below = np.searchsorted(s, c["quantiles"], side="right")
-        below = np.searchsorted(s, c["quantiles"], side="left")
+        q = np.linspace(0, 1, len(quantiles))
+        at_or_below = np.searchsorted(s, quantiles, side="right")
+        below = np.searchsorted(s, quantiles, side="left")
         bad = np.where((at_or_below < q * n - bound) | (below > q * n + bound))[0]
         check(len(bad) == 0, f"{name}: quantiles outside the rank error at q = {q[bad[:5]].tolist()}")
-        check(c["quantiles"][0] == s[0] and c["quantiles"][-1] == s[-1], f"{name}: min/max")
+        check(quantiles[0] == s[0] and quantiles[-1] == s[-1], f"{name}: min/max")
     for f in failures:
         print(f)
     print(f"profile_check: {len(profile['columns'])} columns, {len(failures)} failures")

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -103,6 +104,46 @@ std::string refusal(const nlohmann::json& profile) {
   }
   ADD_FAILURE() << "accepted: " << profile.dump();
   return "";
+}
+
+// Quantiles and edges are the data's float32 values: written as the shortest text of each
+// float, read back as exactly that float (floats of every exponent and sign: subnormals,
+// the largest; -0 reads as 0, which compares the same); a double between floats (an interpolated
+// quantile) is written as its nearest float, and a number beyond float32's range in a file is
+// refused.
+TEST(Profile, QuantilesAndEdgesAreTheirFloat32s) {
+  TempDir dir;
+  std::vector<double> floats;
+  uint32_t bits = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    bits = bits * 1664525u + 1013904223u;  // every exponent and sign, some NaN and Inf skipped
+    const auto f = std::bit_cast<float>(bits);
+    if (std::isfinite(f)) floats.push_back(f);
+  }
+  constexpr float kMax = std::numeric_limits<float>::max();
+  for (float f : {-kMax, -0.0f, std::numeric_limits<float>::denorm_min(),
+                  std::numeric_limits<float>::min(), 0.1f, 1.0f / 3, 16777216.0f, kMax})
+    floats.push_back(f);
+  std::sort(floats.begin(), floats.end());
+  NumericProfile n;
+  n.count = 3;
+  n.quantiles = floats;
+  n.quantiles[1] = std::nextafter(floats[1], floats[2]);  // between two floats
+  n.edges = {std::nextafter(0.1, 1.0), 0.25, 1e30};
+  n.counts = {1, 1, 1, 0};
+  const Profile p{3, "d", "f", {{"x", Role::kNumeric, n, {}}}};
+  p.write(dir / "p.json");
+  const NumericProfile read = Profile::read(dir / "p.json").columns.at(0).numeric;
+  ASSERT_EQ(read.quantiles.size(), floats.size());
+  for (std::size_t i = 0; i < floats.size(); ++i) {
+    const double want = static_cast<float>(n.quantiles[i]);
+    EXPECT_EQ(read.quantiles[i], want) << i << ": " << n.quantiles[i];  // -0 reads as 0
+  }
+  EXPECT_EQ(read.edges, (std::vector<double>{0.1f, 0.25f, 1e30f}));
+  nlohmann::json j = p.to_json();
+  j["columns"][0]["quantiles"][1] = 1e39;
+  EXPECT_THAT(refusal(j), ::testing::HasSubstr("column 'x': 'quantiles' holds a number beyond "
+                                               "float32's range"));
 }
 
 TEST(Profile, CurrentDataSeenThroughTheReferenceUsesItsBinsAndCodes) {

@@ -40,6 +40,33 @@ TEST(GridCount, TheGridIndexAgreesWithThePlainSearch) {
   EXPECT_EQ(GridIndex({})(1.5f), 0u);
 }
 
+// The bucket table as defined: per bucket searched, the distinct points below its smallest
+// float; none before the first searched, all from table_high(); for each grid of
+// grid_cases.h.
+TEST(GridCount, TheBucketTableHoldsTheDistinctPointsBelowEachBucket) {
+  std::vector<testing::GridCase> cases = testing::other_cases(10);
+  cases.push_back(testing::awkward_case(10));
+  for (const testing::GridCase& c : cases) {
+    std::vector<double> distinct = c.points;
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    const GridIndex index(c.points);
+    const std::vector<uint32_t>& from = index.from();
+    for (uint32_t b = 0; b + 1 < from.size(); ++b) {
+      const double lowest = GridIndex::key_float(b << (32 - GridIndex::kBucketBits));
+      const auto below = static_cast<uint32_t>(
+          std::lower_bound(distinct.begin(), distinct.end(), lowest) - distinct.begin());
+      if (b < index.table_low()) {
+        ASSERT_EQ(from[b], 0u) << b;
+      } else if (b >= index.table_high()) {
+        ASSERT_EQ(from[b], distinct.size()) << b;
+      } else {
+        ASSERT_EQ(from[b], below) << b << " " << lowest;
+      }
+    }
+    EXPECT_EQ(from.back(), distinct.size());
+  }
+}
+
 // For finite floats, comparing with a double is comparing with its float at or below or at or
 // above: doubles that are floats, between floats, subnormal, and beyond the floats' range.
 TEST(GridCount, TheFloatsAtOrAboveAndBelowADoubleCompareAsTheDouble) {
