@@ -143,6 +143,7 @@ class GridCounts {
   // The finite values' count, sum and sum of squares around shift_ in two pairs of sums
   // (every other value): independent adds in registers rather than one chain of them.
   void add_values(const float* v, int64_t n) {
+    if (first_.capacity() == 0) first_.reserve(kExact + 1);  // room made once
     for (int64_t i = 0; i < n && first_.size() <= kExact; ++i)
       if (std::isfinite(v[i])) first_.push_back(v[i]);
     const double shift = shift_;
@@ -226,7 +227,8 @@ class GridCounts {
     if (first_.size() <= kExact) {  // few values (a small window): their exact quantiles
       ColumnStats exact = s;
       exact.sketch = QuantileSketch(static_cast<int>(kExact));
-      exact.sketch.add(first_.data(), first_.size());
+      const std::vector<double> values(first_.begin(), first_.end());
+      exact.sketch.add(values.data(), values.size());
       ProfileOptions o;
       o.quantiles = static_cast<int>(grid_.size()) - 1;
       NumericProfile q = numeric_from(exact, o);
@@ -312,7 +314,7 @@ class GridCounts {
   kernels::CellCounts counts_;                 // the values in the grid's cells
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
   static constexpr std::size_t kExact = 8192;  // up to this many values: exact quantiles
-  std::vector<double> first_;                  // the first kExact + 1 values
+  std::vector<float> first_;                   // the first kExact + 1 finite values
   std::vector<std::size_t> bin_of_cell_;       // empty: an edge is not a grid point
   NumericProfile counted_;                     // the bins: counted here when bin_of_cell_ is empty
 };
