@@ -77,11 +77,20 @@ TEST(Profile, CurrentDataSeenThroughAReferenceAgreesWithNumpy) {
   EXPECT_EQ(numpy_check(current, dir / "seen.json", "--against"), 0);
 }
 
+// Also names and paths that JSON must escape (quotes, backslashes, control characters,
+// non-ASCII).
 TEST(Profile, ReadsBackWhatItWrites) {
   TempDir dir;
-  const Profile p = profile_dataset(*Dataset::open(make_dataset(dir)));
+  Profile p = profile_dataset(*Dataset::open(make_dataset(dir)));
   p.write(dir / "profile.json");
   EXPECT_EQ(Profile::read(dir / "profile.json").to_json(), p.to_json());
+  p.columns.at(0).name = "a \"quoted\" \\ name\n\t\x01 \u00e9";
+  p.path = "C:\\data\\\"x\"";
+  p.write(dir / "escaped.json");
+  const Profile back = Profile::read(dir / "escaped.json");
+  EXPECT_EQ(back.columns.at(0).name, p.columns.at(0).name);
+  EXPECT_EQ(back.path, p.path);
+  EXPECT_EQ(back.to_json(), p.to_json());
 }
 
 // The message of the DataError `f` throws.
