@@ -39,8 +39,10 @@ struct NumericProfile {
   int64_t count = 0;  // finite values
   int64_t missing = 0, pos_inf = 0, neg_inf = 0;
   double mean = 0, variance = 0, min = 0, max = 0;
-  std::vector<double> quantiles;  // at q = i / (size - 1); empty when count is 0
-  double rank_error = 0;          // the sketch's rank error bound, as a fraction of count
+  // At q = i / (size - 1); empty when count is 0. Like the edges, the data's float32 values
+  // (a current profile's are interpolated inside cells: profile.json rounds them to floats).
+  std::vector<double> quantiles;
+  double rank_error = 0;  // the sketch's rank error bound, as a fraction of count
   // Bin i holds the finite values v with edges[i-1] <= v < edges[i] (edges[-1] = -inf,
   // edges[size] = +inf): edges.size() + 1 bins. Edges are increasing (ties removed).
   std::vector<double> edges;
