@@ -7,6 +7,31 @@ find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C)
+# libhdf5 is linked statically where the distribution ships libhdf5.a beside the shared one
+# (Debian's and Ubuntu's libhdf5-dev do): the shared library needs libcurl, and through it
+# some 30 more libraries, for its S3 driver, which Kiln never uses; loading them took 4 of
+# the 10 ms `kiln drift --help` took, and forking the proving children with them mapped
+# cost more. From the archive only the objects Kiln calls are linked, none of which calls
+# libcurl, so it is left out. The sanitizer builds keep the shared library: their leak
+# suppressions (tests/fuzz/lsan.supp) name it.
+set(KILN_HDF5_LIBRARIES ${HDF5_C_LIBRARIES})
+if(NOT KILN_SANITIZE)
+  set(_kiln_libs "")
+  set(_kiln_static OFF)
+  foreach(_kiln_lib IN LISTS HDF5_C_LIBRARIES)
+    string(REGEX REPLACE "\\.so$" ".a" _kiln_archive "${_kiln_lib}")
+    if(_kiln_lib MATCHES "/libhdf5(_serial)?\\.so$" AND EXISTS "${_kiln_archive}")
+      list(APPEND _kiln_libs "${_kiln_archive}")
+      set(_kiln_static ON)
+    elseif(NOT _kiln_lib MATCHES "/libcurl")
+      list(APPEND _kiln_libs "${_kiln_lib}")
+    endif()
+  endforeach()
+  if(_kiln_static)
+    set(KILN_HDF5_LIBRARIES ${_kiln_libs})
+  endif()
+endif()
+message(STATUS "kiln: HDF5 ${HDF5_VERSION}: ${KILN_HDF5_LIBRARIES}")
 
 # yaml-cpp 0.7 exports the target "yaml-cpp"; 0.8 exports "yaml-cpp::yaml-cpp".
 if(TARGET yaml-cpp::yaml-cpp)
