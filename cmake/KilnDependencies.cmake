@@ -28,7 +28,32 @@ if(NOT KILN_SANITIZE)
     endif()
   endforeach()
   if(_kiln_static)
-    set(KILN_HDF5_LIBRARIES ${_kiln_libs})
+    # A program calling what Kiln calls must link against the archive without libcurl;
+    # where it does not, the shared library is used.
+    include(CheckCSourceCompiles)
+    set(CMAKE_REQUIRED_INCLUDES ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+    set(CMAKE_REQUIRED_DEFINITIONS ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
+    set(CMAKE_REQUIRED_LIBRARIES ${_kiln_libs})
+    check_c_source_compiles([[
+#include <hdf5.h>
+int main(int argc, char** argv) {
+  if (argc < 9) return 0;
+  hid_t file = H5Fopen(argv[1], H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t data = H5Dopen2(file, argv[2], H5P_DEFAULT);
+  hsize_t at[1] = {0}, size = 0;
+  haddr_t address = 0;
+  unsigned mask = 0;
+  H5Dget_chunk_info_by_coord(data, at, &mask, &address, &size);
+  H5Pset_deflate(H5Pcreate(H5P_DATASET_CREATE), 4);
+  return H5Dread(data, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, argv) +
+         H5Zfilter_avail(H5Z_FILTER_SZIP) + H5Dclose(data) + H5Fclose(file);
+}]] KILN_HDF5_ARCHIVE_LINKS)
+    unset(CMAKE_REQUIRED_INCLUDES)
+    unset(CMAKE_REQUIRED_DEFINITIONS)
+    unset(CMAKE_REQUIRED_LIBRARIES)
+    if(KILN_HDF5_ARCHIVE_LINKS)
+      set(KILN_HDF5_LIBRARIES ${_kiln_libs})
+    endif()
   endif()
 endif()
 message(STATUS "kiln: HDF5 ${HDF5_VERSION}: ${KILN_HDF5_LIBRARIES}")
