@@ -465,19 +465,24 @@ namespace {
 // too, and the host keeps only what the counts do not hold (GridCounts::add_values).
 class Against {
  public:
-  // The grids' indexes are built on `pool`.
+  // The grids' indexes are built on `pool`, or shared with `same` (an Against of the same
+  // reference).
   Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows,
-          core::ThreadPool& pool)
+          core::ThreadPool& pool, const Against* same = nullptr)
       : reference_(reference),
         slot_(current.schema().columns.size(), -1),
         indexes_(reference.columns.size()),
         on_gpu_(reference.columns.size(), false) {
-    pool.parallel_for(static_cast<int64_t>(indexes_.size()), [&](int64_t k) {
-      const ColumnProfile& r = reference.columns[static_cast<std::size_t>(k)];
-      if (!r.is_categorical())
-        indexes_[static_cast<std::size_t>(k)] =
-            std::make_shared<const GridIndex>(r.numeric.quantiles);
-    });
+    if (same != nullptr) {
+      indexes_ = same->indexes_;
+    } else {
+      pool.parallel_for(static_cast<int64_t>(indexes_.size()), [&](int64_t k) {
+        const ColumnProfile& r = reference.columns[static_cast<std::size_t>(k)];
+        if (!r.is_categorical())
+          indexes_[static_cast<std::size_t>(k)] =
+              std::make_shared<const GridIndex>(r.numeric.quantiles);
+      });
+    }
     const Schema& schema = current.schema();
     for (std::size_t k = 0; k < reference.columns.size(); ++k) {
       const ColumnProfile& r = reference.columns[k];
@@ -641,8 +646,8 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
              DataError, current.path(), ": column '", w.by, "' is ", role_name(by_role),
              "; windows follow a time, id or numeric column");
   core::ThreadPool pool(0);
-  Against against(reference, current, o.gpu, o.block_rows, pool),
-      whole(reference, current, o.gpu, o.block_rows, pool);
+  Against whole(reference, current, o.gpu, o.block_rows, pool),
+      against(reference, current, o.gpu, o.block_rows, pool, &whole);
   std::vector<void*> into;
   const auto device = device_columns(against, current, o, into);
   Window open;
