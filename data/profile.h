@@ -65,6 +65,11 @@ struct ColumnProfile {
   bool is_categorical() const { return role == Role::kCategorical; }
 };
 
+// The roles a profile holds: numeric, categorical and the label.
+inline bool profiled(Role role) {
+  return role == Role::kNumeric || role == Role::kCategorical || role == Role::kLabel;
+}
+
 struct Profile {
   int64_t rows = 0;
   std::string path, fingerprint;       // the dataset profiled
