@@ -361,11 +361,9 @@ class Against {
           core::ThreadPool& pool, const Against* same = nullptr)
       : reference_(reference),
         slot_(current.schema().columns.size(), -1),
-        indexes_(reference.columns.size()),
+        indexes_(same != nullptr ? same->indexes_ : decltype(indexes_)(reference.columns.size())),
         on_gpu_(reference.columns.size(), false) {
-    if (same != nullptr) {
-      indexes_ = same->indexes_;
-    } else {
+    if (same == nullptr) {
       pool.parallel_for(static_cast<int64_t>(indexes_.size()), [&](int64_t k) {
         const ColumnProfile& r = reference.columns[static_cast<std::size_t>(k)];
         if (!r.is_categorical())
