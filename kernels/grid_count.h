@@ -21,10 +21,12 @@ float float_at_or_below(double point);
 float float_at_or_above(double point);
 
 // Where finite floats fall among sorted points (the number of points at or below each),
-// through a table on the float's leading bits: the values of one bucket of floats share the
-// range of answers they can have, so the search covers the few distinct points in that
-// range, not all of them, in the same number of steps for every value (no branch to
-// mispredict). For the 1,001-point quantile grid a drift check counts on.
+// through a table on the leading bits of the float's distance from a center (the middle
+// point): the values of one bucket share the range of answers they can have, so the search
+// covers the few distinct points in that range, not all of them, in the same number of steps
+// for every value (no branch to mispredict). Measured from the center, a grid's points spread
+// over the buckets whatever its offset (a column of values near 100 or 37.5 as one near 0).
+// For the 1,001-point quantile grid a drift check counts on.
 class GridIndex {
  public:
   explicit GridIndex(const std::vector<double>& points);
@@ -42,43 +44,33 @@ class GridIndex {
       out[i] = at_or_below_[out[i]];
   }
 
-  // The number of distinct points at or below a finite value.
+  // The number of distinct points at or below a finite value: halvings from the bucket's
+  // first, each against the float at or above a point (for a finite float x and a point d,
+  // x >= d exactly when x >= float_at_or_above(d)).
   uint32_t distinct_below(float value) const {
     uint32_t at = from_[bucket(value)];
     for (uint32_t step = top_step_; step > 0; step >>= 1)
-      at = distinct_[at + step - 1] <= value ? at + step : at;
+      at = above_[at + step - 1] <= value ? at + step : at;
     return at;
   }
 
-  // The same for n values at once: the searches of kLanes values interleaved, so that each
-  // step's loads overlap (32: the drift pass 56 -> 42 ms against 8 on this project's 2-core
-  // development machine; 64 and 128 no faster).
-  void distinct_below(const float* values, int64_t n, uint32_t* out) const {
-    constexpr int kLanes = 32;
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      uint32_t at[kLanes];
-      for (int l = 0; l < kLanes; ++l)
-        at[l] = from_[bucket(values[i + l])];
-      for (uint32_t step = top_step_; step > 0; step >>= 1)
-        for (int l = 0; l < kLanes; ++l)
-          at[l] = distinct_[at[l] + step - 1] <= values[i + l] ? at[l] + step : at[l];
-      for (int l = 0; l < kLanes; ++l)
-        out[i + l] = at[l];
-    }
-    for (; i < n; ++i)
-      out[i] = distinct_below(values[i]);
-  }
+  // The same for n values at once (grid_count_cpu.cpp): where every bucket spans at most 16
+  // distinct points and the CPU has AVX2, each value compared with its bucket's 8 or 16
+  // thresholds at once; else the halvings of 32 values interleaved, so that each step's
+  // loads overlap.
+  void distinct_below(const float* values, int64_t n, uint32_t* out) const;
 
   // The tables, as DeviceGridCounter copies them to the GPU. The bucket table's entries
   // differ only from table_low() to table_high(): 0 below, the distinct points above.
   static constexpr int kBucketBits = 14;
+  float center() const { return center_; }
   const std::vector<uint32_t>& from() const { return from_; }  // 2^kBucketBits + 1
   uint32_t table_low() const { return table_low_; }
   uint32_t table_high() const { return table_high_; }
   const std::vector<double>& distinct() const { return distinct_; }  // with the NaN padding
   const std::vector<uint32_t>& at_or_below() const { return at_or_below_; }
   uint32_t top_step() const { return top_step_; }
+  uint32_t widest() const { return widest_; }  // the most distinct points a bucket spans
 
   // A float's key: unsigned order is float order (-0 is +0).
   static constexpr uint32_t order_key(float value) {
@@ -89,18 +81,25 @@ class GridIndex {
   static constexpr float key_float(uint32_t key) {
     return std::bit_cast<float>((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
   }
-  // A value's bucket: its key's leading bits.
-  static constexpr uint32_t bucket(float value) { return order_key(value) >> (32 - kBucketBits); }
+  // A value's bucket: the leading bits of the key of its distance from `center`, rounded to
+  // a float (rounding keeps order, so a larger value's bucket is never a smaller one).
+  static constexpr uint32_t bucket(float value, float center) {
+    return order_key(value - center) >> (32 - kBucketBits);
+  }
+  uint32_t bucket(float value) const { return bucket(value, center_); }
 
  private:
   // The points without repeats, then NaN padding (no value is at or above it). The distinct
-  // points before from_[bucket] are <= a value of the bucket, those from the next bucket's
-  // on are > it: halvings from the bucket's first find the count.
+  // points before from_[bucket] are <= every value of the bucket, those from the next
+  // bucket's on are > them: halvings from the bucket's first find the count.
   std::vector<double> distinct_;
+  std::vector<float> above_;           // per distinct point, the float at or above it; padding
   std::vector<uint32_t> at_or_below_;  // per count of distinct points <= x: the points <= x
   std::vector<uint32_t> from_;         // per bucket: the distinct points below its smallest float
+  float center_ = 0;
   uint32_t table_low_ = 0, table_high_ = 0;
-  uint32_t top_step_ = 0;  // half the power of two above a bucket's most distinct points
+  uint32_t widest_ = 0;
+  uint32_t top_step_ = 0;  // half the power of two above widest_
 };
 
 // One column's values in the cells of a grid of m points: cell c holds the finite values

@@ -1,15 +1,48 @@
 // GridIndex's tables and the CPU reference of the count (kernels/grid_count.h).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
 #include "kernels/grid_count.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace kiln::kernels {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kMax = std::numeric_limits<float>::max();
+// The most thresholds a value is compared with at once (GridIndex::distinct_below).
+constexpr std::size_t kMaxScan = 16;
+
+#if defined(__x86_64__)
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") != 0;
+  return yes;
+}
+
+// Each value's distinct points at or below it, from its bucket's first: the count of the W
+// thresholds from there that are at or below the value (a prefix of them: they are in order,
+// and the NaN padding compares false), when no bucket spans more than W points.
+template <int W>
+__attribute__((target("avx2"))) void scan(const uint32_t* from, const float* above, float center,
+                                          const float* values, int64_t n, uint32_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = values[i];
+    const uint32_t first = from[GridIndex::bucket(x, center)];
+    const __m256 value = _mm256_set1_ps(x);
+    uint32_t at_or_below = 0;
+    for (int w = 0; w < W; w += 8)
+      at_or_below |= static_cast<uint32_t>(_mm256_movemask_ps(
+                         _mm256_cmp_ps(_mm256_loadu_ps(above + first + w), value, _CMP_LE_OQ)))
+                     << w;
+    out[i] = first + static_cast<uint32_t>(std::countr_one(at_or_below));
+  }
+}
+#endif
 
 }  // namespace
 
@@ -38,7 +71,14 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   at_or_below_.insert(at_or_below_.begin(), 0);
   const auto n = static_cast<uint32_t>(distinct_.size());
   from_.assign((std::size_t{1} << kBucketBits) + 1, 0);
-  if (n == 0) return;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  if (n == 0) {
+    above_.assign(kMaxScan, nan);  // what a scan reads
+    return;
+  }
+  // The center: the middle point's float toward zero (a finite float, whatever the point).
+  const double middle = distinct_[n / 2];
+  center_ = middle < 0 ? float_at_or_above(middle) : float_at_or_below(middle);
   // Only the buckets from that of the largest float at or below the first point to the one
   // past that of the smallest float at or above the last are searched: no point is below
   // the first's smallest float, every point is below the last's.
@@ -54,11 +94,42 @@ GridIndex::GridIndex(const std::vector<double>& points) {
     next = std::max(next, past);
   }
   std::fill(from_.begin() + next, from_.end(), n);
-  uint32_t widest = 0;
   for (uint32_t b = table_low_; b < table_high_; ++b)
-    widest = std::max(widest, from_[b + 1] - from_[b]);
-  top_step_ = widest == 0 ? 0 : std::bit_floor(widest);
+    widest_ = std::max(widest_, from_[b + 1] - from_[b]);
+  top_step_ = widest_ == 0 ? 0 : std::bit_floor(widest_);
+  above_.reserve(n + std::max<std::size_t>(2 * std::size_t{top_step_}, kMaxScan));
+  for (double d : distinct_)
+    above_.push_back(float_at_or_above(d));
+  above_.resize(above_.capacity(), nan);
   distinct_.resize(n + 2 * std::size_t{top_step_}, std::numeric_limits<double>::quiet_NaN());
+}
+
+void GridIndex::distinct_below(const float* values, int64_t n, uint32_t* out) const {
+#if defined(__x86_64__)
+  if (widest_ <= kMaxScan && has_avx2()) {
+    if (widest_ <= 8)
+      scan<8>(from_.data(), above_.data(), center_, values, n, out);
+    else
+      scan<16>(from_.data(), above_.data(), center_, values, n, out);
+    return;
+  }
+#endif
+  // 32 lanes: the drift pass 56 -> 42 ms against 8 on this project's 2-core development
+  // machine; 64 and 128 no faster.
+  constexpr int kLanes = 32;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    uint32_t at[kLanes];
+    for (int l = 0; l < kLanes; ++l)
+      at[l] = from_[bucket(values[i + l])];
+    for (uint32_t step = top_step_; step > 0; step >>= 1)
+      for (int l = 0; l < kLanes; ++l)
+        at[l] = above_[at[l] + step - 1] <= values[i + l] ? at[l] + step : at[l];
+    for (int l = 0; l < kLanes; ++l)
+      out[i + l] = at[l];
+  }
+  for (; i < n; ++i)
+    out[i] = distinct_below(values[i]);
 }
 
 CellCounts::CellCounts(std::size_t points)
@@ -68,31 +139,62 @@ CellCounts::CellCounts(std::size_t points)
       high(points + 1, -std::numeric_limits<float>::infinity()) {}
 
 void count_cells(const GridIndex& index, const float* values, int64_t n, CellCounts& counts) {
+  // The values are counted first per distinct point count (the search's answer), in a slot of
+  // 16 bytes that holds all that one value changes (where the cells' four arrays would take
+  // four cache lines and a lookup of the cell), then added to the cells. In runs of at most
+  // 65,535 values: a slot's two counts share 32 bits.
   const std::vector<double>& distinct = index.distinct();
   const std::vector<uint32_t>& at_or_below = index.at_or_below();
-  constexpr int64_t kBatch = 1024;
-  uint32_t found[kBatch];
-  for (int64_t start = 0; start < n; start += kBatch) {
-    const int64_t m = std::min(kBatch, n - start);
-    const float* v = values + start;
-    index.distinct_below(v, m, found);
-    for (int64_t i = 0; i < m; ++i) {
-      const float x = v[i];
-      if (std::isnan(x)) {
-        ++counts.nan;
-        continue;
-      }
-      if (std::isinf(x)) {
-        ++(x > 0 ? counts.pos_inf : counts.neg_inf);
-        continue;
-      }
-      const uint32_t at = found[i];
+  struct Slot {
+    float point;      // the distinct point below (an equal value is its atom); NaN: none is a float
+    float low, high;  // the smallest and largest value
+    uint32_t counts;  // the values, and the atoms << 16
+  };
+  std::vector<Slot> slots(at_or_below.size());
+  for (std::size_t at = 0; at < slots.size(); ++at) {
+    const double below = at == 0 ? std::numeric_limits<double>::quiet_NaN() : distinct[at - 1];
+    const float f = float_at_or_below(below);
+    slots[at] = {static_cast<double>(f) == below ? f : std::numeric_limits<float>::quiet_NaN(),
+                 kInf, -kInf, 0};
+  }
+  auto add_slots = [&] {
+    for (std::size_t at = 0; at < slots.size(); ++at) {
+      Slot& s = slots[at];
+      if (s.counts == 0) continue;
       const uint32_t cell = at_or_below[at];
-      ++counts.cells[cell];
-      if (at > 0 && distinct[at - 1] == static_cast<double>(x)) ++counts.atoms[cell - 1];
-      counts.low[cell] = std::min(counts.low[cell], x + 0.0f);
-      counts.high[cell] = std::max(counts.high[cell], x + 0.0f);
+      counts.cells[cell] += s.counts & 0xffffu;
+      if (s.counts > 0xffffu) counts.atoms[cell - 1] += s.counts >> 16;
+      counts.low[cell] = std::min(counts.low[cell], s.low);
+      counts.high[cell] = std::max(counts.high[cell], s.high);
+      s.counts = 0;
+      s.low = kInf;
+      s.high = -kInf;
     }
+  };
+  constexpr int64_t kBatch = 1024, kRun = 64 * kBatch - 1;
+  uint32_t found[kBatch];
+  for (int64_t run = 0; run < n; run += kRun) {
+    for (int64_t start = run; start < std::min(n, run + kRun); start += kBatch) {
+      const int64_t m = std::min({kBatch, n - start, run + kRun - start});
+      const float* v = values + start;
+      index.distinct_below(v, m, found);
+      for (int64_t i = 0; i < m; ++i) {
+        const float x = v[i];
+        if (std::isnan(x)) {
+          ++counts.nan;
+          continue;
+        }
+        if (std::isinf(x)) {
+          ++(x > 0 ? counts.pos_inf : counts.neg_inf);
+          continue;
+        }
+        Slot& s = slots[found[i]];
+        s.counts += 1u + (static_cast<uint32_t>(x == s.point) << 16);
+        s.low = std::min(s.low, x + 0.0f);
+        s.high = std::max(s.high, x + 0.0f);
+      }
+    }
+    add_slots();
   }
 }
 

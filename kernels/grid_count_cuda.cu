@@ -37,6 +37,7 @@ struct Column {
   uint32_t table_low;      // the first bucket in the table: below, a search starts at 0
   uint32_t table_size;     // buckets in the table: above, a search starts at n_distinct
   uint32_t top_step;
+  float center;            // the bucket table's (GridIndex::center)
 };
 
 __global__ void __launch_bounds__(kThreads)
@@ -83,7 +84,7 @@ __global__ void __launch_bounds__(kThreads)
       ++(x > 0 ? pos_inf : neg_inf);
       return;
     }
-    const uint32_t b = GridIndex::bucket(x);
+    const uint32_t b = GridIndex::bucket(x, col.center);
     uint32_t at = b < col.table_low                     ? 0
                   : b - col.table_low >= col.table_size ? col.n_distinct
                                                         : table[b - col.table_low];
@@ -274,6 +275,7 @@ DeviceGridCounter::DeviceGridCounter(const std::vector<const GridIndex*>& grids,
       c.n_distinct = static_cast<uint32_t>(g.at_or_below().size() - 1);
       c.distinct_size = static_cast<uint32_t>(g.distinct().size());
       c.top_step = g.top_step();
+      c.center = g.center();
       const Staged st = staged(g);
       KILN_CHECK(st.bytes <= limit, DataError, "column ", k, ": a grid of ", c.points,
                  " points needs ", st.bytes, " bytes of shared memory on the GPU, more than its ",

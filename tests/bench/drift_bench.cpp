@@ -14,6 +14,13 @@
 // column; no process start, no opening, no report), best of R over DATA against PROFILE.
 // One JSON object: its seconds and nanoseconds a value.
 //
+//   drift_bench count [--reps R]
+// The CPU's count alone (kernels::count_cells, one thread) of 12,500 normal values in the
+// cells of the 1,001-point quantile grid of their column's reference (the same distribution
+// half a standard deviation lower), for columns far from zero as well as near it (a year, a
+// latitude): best of R. One JSON object a column: its mean and standard deviation, the most
+// distinct points a bucket of the grid's index spans, and nanoseconds a value.
+//
 //   drift_bench gpu [--rows N] [--columns C] [--reps R]     (CUDA builds)
 // The drift pass's GPU kernel (kernels/grid_count.h) beside the device's own copy: C numeric
 // columns of N rows (as above, unshifted) already in GPU memory, each counted in the cells of
@@ -33,14 +40,13 @@
 #include "data/dataset.h"
 #include "data/profile.h"
 #include "data/random.h"
+#include "kernels/grid_count.h"
 #if KILN_WITH_CUDA
 #include <cuda_runtime.h>
 
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-
-#include "kernels/grid_count.h"
 #endif
 
 namespace {
@@ -73,6 +79,40 @@ int pass(const std::string& profile, const std::string& data, int reps) {
       static_cast<double>(current->rows()) * static_cast<double>(reference.columns.size());
   std::printf("{\"seconds\": %.4f, \"ns_per_value\": %.2f, \"threads\": %d}\n", best,
               best / values * 1e9, kiln::core::ThreadPool(0).size());
+  return 0;
+}
+
+int count(int reps) {
+  struct Column {
+    double mean, sd;
+  };
+  for (const Column c : {Column{0, 1}, Column{5, 1}, Column{37.5, 0.3}, Column{2000, 10}}) {
+    std::vector<float> reference(100000), values(12500);
+    const auto fill = [&](std::vector<float>& out, uint64_t seed, double mean) {
+      fill_numeric(out.data(), 0, static_cast<int64_t>(out.size()), 1, seed, 0);  // mean 1, sd 2
+      for (float& v : out)
+        v = static_cast<float>(mean + (v - 1) / 2 * c.sd);
+    };
+    fill(reference, 1, c.mean);
+    fill(values, 2, c.mean + c.sd / 2);
+    std::sort(reference.begin(), reference.end());
+    std::vector<double> grid;
+    for (std::size_t i = 0; i <= 1000; ++i)
+      grid.push_back(reference[i * (reference.size() - 1) / 1000]);
+    const kiln::kernels::GridIndex index(grid);
+    double best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+      kiln::kernels::CellCounts counts(grid.size());
+      const double start = kiln::bench::now();
+      for (int k = 0; k < 100; ++k)
+        kiln::kernels::count_cells(index, values.data(), static_cast<int64_t>(values.size()),
+                                   counts);
+      best = std::min(best, (kiln::bench::now() - start) / 100);
+    }
+    std::printf(
+        "{\"mean\": %g, \"sd\": %g, \"widest_bucket\": %u, \"ns_per_value\": %.2f}\n",
+        c.mean, c.sd, index.widest(), best / static_cast<double>(values.size()) * 1e9);
+  }
   return 0;
 }
 
@@ -219,6 +259,8 @@ int main(int argc, char** argv) {
     }
     if (argc >= 4 && std::string(argv[1]) == "pass")
       return pass(argv[2], argv[3], std::stoi(arg(argc, argv, "--reps", "5")));
+    if (argc >= 2 && std::string(argv[1]) == "count")
+      return count(std::stoi(arg(argc, argv, "--reps", "5")));
 #if KILN_WITH_CUDA
     if (argc >= 2 && std::string(argv[1]) == "gpu")
       return gpu(std::stoll(arg(argc, argv, "--rows", "1000000")),
@@ -228,6 +270,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
                  "[--shift X] [--shards P]\n       drift_bench pass PROFILE DATA [--reps R]\n"
+                 "       drift_bench count [--reps R]\n"
                  "       drift_bench gpu [--rows N] [--columns C] [--reps R]\n");
     return 64;
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "tests/kernels/grid_cases.h"
@@ -40,9 +41,26 @@ TEST(GridCount, TheGridIndexAgreesWithThePlainSearch) {
   EXPECT_EQ(GridIndex({})(1.5f), 0u);
 }
 
-// The bucket table as defined: per bucket searched, the distinct points below its smallest
-// float; none before the first searched, all from table_high(); for each grid of
-// grid_cases.h.
+// The smallest float of bucket b (by key, NaN apart), or NaN when no float falls in it:
+// bucket() keeps order, so a search over the keys of -Inf to +Inf finds it.
+float smallest_in(const GridIndex& index, uint32_t b) {
+  uint32_t low = GridIndex::order_key(-std::numeric_limits<float>::infinity());
+  uint32_t high = GridIndex::order_key(std::numeric_limits<float>::infinity());
+  if (index.bucket(GridIndex::key_float(high)) < b) return std::numeric_limits<float>::quiet_NaN();
+  while (low < high) {  // the first key whose float's bucket is b or later
+    const uint32_t middle = low + (high - low) / 2;
+    if (index.bucket(GridIndex::key_float(middle)) < b)
+      low = middle + 1;
+    else
+      high = middle;
+  }
+  const float smallest = GridIndex::key_float(low);
+  return index.bucket(smallest) == b ? smallest : std::numeric_limits<float>::quiet_NaN();
+}
+
+// The bucket table as defined: per bucket searched that holds a float, the distinct points
+// below its smallest float; none before the first searched, all from table_high(); for each
+// grid of grid_cases.h.
 TEST(GridCount, TheBucketTableHoldsTheDistinctPointsBelowEachBucket) {
   std::vector<testing::GridCase> cases = testing::other_cases(10);
   cases.push_back(testing::awkward_case(10));
@@ -51,20 +69,71 @@ TEST(GridCount, TheBucketTableHoldsTheDistinctPointsBelowEachBucket) {
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     const GridIndex index(c.points);
     const std::vector<uint32_t>& from = index.from();
+    int checked = 0;
     for (uint32_t b = 0; b + 1 < from.size(); ++b) {
-      const double lowest = GridIndex::key_float(b << (32 - GridIndex::kBucketBits));
-      const auto below = static_cast<uint32_t>(
-          std::lower_bound(distinct.begin(), distinct.end(), lowest) - distinct.begin());
       if (b < index.table_low()) {
         ASSERT_EQ(from[b], 0u) << b;
       } else if (b >= index.table_high()) {
         ASSERT_EQ(from[b], distinct.size()) << b;
-      } else {
+      } else if (const float lowest = smallest_in(index, b); !std::isnan(lowest)) {
+        const auto below = static_cast<uint32_t>(
+            std::lower_bound(distinct.begin(), distinct.end(), static_cast<double>(lowest)) -
+            distinct.begin());
         ASSERT_EQ(from[b], below) << b << " " << lowest;
+        ++checked;
       }
     }
     EXPECT_EQ(from.back(), distinct.size());
+    EXPECT_TRUE(distinct.empty() || checked > 0);
   }
+}
+
+// The block search (the thresholds compared at once where a bucket spans at most 16 points and
+// the CPU has AVX2, else the halvings) and the one-value search answer as the plain search,
+// on grids whose widest bucket is at most 8 points, 9 to 16, and more: uniform grids of
+// several densities, one offset far from zero, and a cluster of adjacent floats.
+TEST(GridCount, TheSearchesAgreeOnGridsOfEveryWidth) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> uniform(0, 1);
+  std::vector<std::vector<double>> grids;
+  for (int n : {600, 1800, 5000}) {
+    std::vector<double> g;
+    for (int i = 0; i < n; ++i)
+      g.push_back(uniform(rng));
+    std::sort(g.begin(), g.end());
+    grids.push_back(g);
+    for (double& p : g)
+      p = static_cast<float>(p + 1000.0);  // the same grid offset: the same widths
+    grids.push_back(g);
+  }
+  std::vector<double> cluster;
+  for (float p = 7.5f; cluster.size() < 300; p = std::nextafter(p, 8.0f))
+    cluster.push_back(p);
+  cluster.insert(cluster.begin(), {-2.0, 0.0, 1.0});
+  grids.push_back(cluster);
+  bool narrow = false, medium = false, wide = false;
+  for (const std::vector<double>& points : grids) {
+    const GridIndex index(points);
+    narrow = narrow || index.widest() <= 8;
+    medium = medium || (index.widest() > 8 && index.widest() <= 16);
+    wide = wide || index.widest() > 16;
+    const auto low = static_cast<float>(points.front()), high = static_cast<float>(points.back());
+    std::uniform_real_distribution<float> around(low - (high - low) / 10, high + (high - low) / 10);
+    std::vector<float> values;
+    for (double p : points) {
+      const auto f = static_cast<float>(p);
+      values.insert(values.end(), {f, std::nextafter(f, -INFINITY), std::nextafter(f, INFINITY)});
+    }
+    for (int i = 0; i < 20000; ++i)
+      values.push_back(around(rng));
+    std::vector<uint32_t> found(values.size());
+    index(values.data(), static_cast<int64_t>(values.size()), found.data());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      ASSERT_EQ(found[i], cell_of(points, values[i])) << values[i] << ", widest " << index.widest();
+      ASSERT_EQ(index(values[i]), found[i]) << values[i];
+    }
+  }
+  EXPECT_TRUE(narrow && medium && wide) << narrow << medium << wide;
 }
 
 // For finite floats, comparing with a double is comparing with its float at or below or at or
