@@ -20,8 +20,6 @@
 #include <thread>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include <sys/stat.h>
 
 #include "core/errors.h"
@@ -670,84 +668,154 @@ ShardFile::Identity ShardFile::hdf5_identity(hid_t file, const std::string& path
 
 namespace {
 
-using json = nlohmann::json;
+// A proof's record: 8-byte numbers (native order: the child is this program, forked), a
+// string as its length and bytes, a list as its length and items. JSON took a tenth of a
+// proving child's time to write and 3 ms of this process's to read for 8 shards of 100
+// columns.
+class ProofWriter {
+ public:
+  ProofWriter& num(uint64_t v) {
+    text_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  ProofWriter& str(const std::string& v) {
+    num(v.size());
+    text_ += v;
+    return *this;
+  }
+  template <class T>
+  ProofWriter& nums(const std::vector<T>& v) {
+    num(v.size());
+    for (const T& x : v)
+      num(static_cast<uint64_t>(x));
+    return *this;
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
+class ProofReader {
+ public:
+  ProofReader(const std::string& path, const std::string& text) : path_(path), text_(text) {}
+  uint64_t num() {
+    need(sizeof(uint64_t));
+    uint64_t v = 0;
+    std::memcpy(&v, text_.data() + at_, sizeof v);
+    at_ += sizeof v;
+    return v;
+  }
+  int64_t integer() { return static_cast<int64_t>(num()); }
+  std::string str() {
+    const uint64_t n = num();
+    need(n);
+    std::string v = text_.substr(at_, n);
+    at_ += n;
+    return v;
+  }
+  template <class T>
+  std::vector<T> nums() {
+    std::vector<T> v(count());
+    for (T& x : v)
+      x = static_cast<T>(num());
+    return v;
+  }
+  // A list's length, at most the items its bytes can hold.
+  std::size_t count() {
+    const uint64_t n = num();
+    KILN_CHECK(n <= (text_.size() - at_) / sizeof(uint64_t), InternalError, path_,
+               ": the proof of the file is unreadable: it ends early");
+    return n;
+  }
+  void end() const {
+    KILN_CHECK(at_ == text_.size(), InternalError, path_,
+               ": the proof of the file is unreadable: bytes after its end");
+  }
+
+ private:
+  void need(uint64_t n) const {
+    KILN_CHECK(n <= text_.size() - at_, InternalError, path_,
+               ": the proof of the file is unreadable: it ends early");
+  }
+  const std::string& path_;
+  const std::string& text_;
+  std::size_t at_ = 0;
+};
 
 }  // namespace
 
 std::string ShardFile::proof() const {
-  json columns = json::array();
+  ProofWriter w;
+  w.num(matrix_ ? 1 : 0).num(static_cast<uint64_t>(rows_)).num(static_cast<uint64_t>(chunk_rows_));
+  w.str(matrix_object_).num(static_cast<uint64_t>(matrix_width_));
+  w.num(identity_.device).num(identity_.inode).num(identity_.size);
+  w.num(static_cast<uint64_t>(identity_.modified_ns));
+  w.num(schema_.columns.size());
   for (std::size_t c = 0; c < schema_.columns.size(); ++c) {
     const Column& column = schema_.columns[c];
     const h5::DatasetInfo& s = storage_[c];
     const FastColumn& f = fast_[c];
-    std::vector<uint64_t> chunks;  // address, size, filter mask of each
+    w.str(column.name).num(static_cast<uint64_t>(column.role));
+    w.num(static_cast<uint64_t>(column.cardinality)).str(objects_[c]);
+    w.nums(s.dims).num(static_cast<uint64_t>(s.kind)).num(s.element_size).num(s.chunked ? 1 : 0);
+    w.nums(s.chunk_dims).num(s.filters.size());
+    for (const auto& [id, name] : s.filters)
+      w.num(static_cast<uint64_t>(id)).str(name);
+    w.num(f.enabled ? 1 : 0).num(static_cast<uint64_t>(f.chunk_rows)).nums(f.filters);
+    w.num(f.chunks.size());
     for (const ChunkRef& r : f.chunks)
-      chunks.insert(chunks.end(), {r.address, r.size, r.filter_mask});
-    columns.push_back({{"name", column.name},
-                       {"role", static_cast<int>(column.role)},
-                       {"cardinality", column.cardinality},
-                       {"object", objects_[c]},
-                       {"dims", s.dims},
-                       {"kind", static_cast<int>(s.kind)},
-                       {"element_size", s.element_size},
-                       {"chunked", s.chunked},
-                       {"chunk_dims", s.chunk_dims},
-                       {"filters", s.filters},
-                       {"fast", f.enabled},
-                       {"fast_chunk_rows", f.chunk_rows},
-                       {"fast_filters", f.filters},
-                       {"chunks", chunks}});
+      w.num(r.address).num(r.size).num(r.filter_mask);
   }
-  return json{
-      {"matrix", matrix_},
-      {"rows", rows_},
-      {"chunk_rows", chunk_rows_},
-      {"matrix_object", matrix_object_},
-      {"matrix_width", matrix_width_},
-      {"identity", {identity_.device, identity_.inode, identity_.size, identity_.modified_ns}},
-      {"columns", columns}}
-      .dump();
+  return w.take();
 }
 
 std::unique_ptr<ShardFile> ShardFile::from_proof(const std::string& path,
                                                  const std::string& proof) {
   std::unique_ptr<ShardFile> shard(new ShardFile());
   shard->path_ = path;
-  try {  // written by this program's own child: a failure here is Kiln's
-    const json j = json::parse(proof);
-    shard->matrix_ = j.at("matrix").get<bool>();
-    shard->rows_ = j.at("rows").get<int64_t>();
-    shard->chunk_rows_ = j.at("chunk_rows").get<int64_t>();
-    shard->matrix_object_ = j.at("matrix_object").get<std::string>();
-    shard->matrix_width_ = j.at("matrix_width").get<int64_t>();
-    const json& id = j.at("identity");
-    shard->identity_ = {id.at(0).get<uint64_t>(), id.at(1).get<uint64_t>(),
-                        id.at(2).get<uint64_t>(), id.at(3).get<int64_t>()};
-    for (const json& c : j.at("columns")) {
-      shard->schema_.columns.push_back({c.at("name").get<std::string>(),
-                                        static_cast<Role>(c.at("role").get<int>()),
-                                        c.at("cardinality").get<int64_t>()});
-      shard->objects_.push_back(c.at("object").get<std::string>());
-      h5::DatasetInfo s;
-      s.dims = c.at("dims").get<std::vector<hsize_t>>();
-      s.kind = static_cast<h5::ScalarKind>(c.at("kind").get<int>());
-      s.element_size = c.at("element_size").get<std::size_t>();
-      s.chunked = c.at("chunked").get<bool>();
-      s.chunk_dims = c.at("chunk_dims").get<std::vector<hsize_t>>();
-      s.filters = c.at("filters").get<std::vector<std::pair<int, std::string>>>();
-      shard->storage_.push_back(std::move(s));
-      FastColumn f;
-      f.enabled = c.at("fast").get<bool>();
-      f.chunk_rows = c.at("fast_chunk_rows").get<int64_t>();
-      f.filters = c.at("fast_filters").get<std::vector<int>>();
-      const auto chunks = c.at("chunks").get<std::vector<uint64_t>>();
-      for (std::size_t i = 0; i + 2 < chunks.size(); i += 3)
-        f.chunks.push_back({chunks[i], chunks[i + 1], static_cast<unsigned>(chunks[i + 2])});
-      shard->fast_.push_back(std::move(f));
+  ProofReader r(path, proof);  // written by this program's own child: a failure here is Kiln's
+  shard->matrix_ = r.num() != 0;
+  shard->rows_ = r.integer();
+  shard->chunk_rows_ = r.integer();
+  shard->matrix_object_ = r.str();
+  shard->matrix_width_ = r.integer();
+  shard->identity_.device = r.num();
+  shard->identity_.inode = r.num();
+  shard->identity_.size = r.num();
+  shard->identity_.modified_ns = r.integer();
+  for (std::size_t c = 0, n = r.count(); c < n; ++c) {
+    Column column;
+    column.name = r.str();
+    column.role = static_cast<Role>(r.num());
+    column.cardinality = r.integer();
+    shard->schema_.columns.push_back(std::move(column));
+    shard->objects_.push_back(r.str());
+    h5::DatasetInfo s;
+    s.dims = r.nums<hsize_t>();
+    s.kind = static_cast<h5::ScalarKind>(r.num());
+    s.element_size = r.num();
+    s.chunked = r.num() != 0;
+    s.chunk_dims = r.nums<hsize_t>();
+    for (std::size_t i = 0, filters = r.count(); i < filters; ++i) {
+      const auto id = static_cast<int>(r.num());
+      s.filters.emplace_back(id, r.str());
     }
-  } catch (const json::exception& e) {
-    throw InternalError(detail::concat(path, ": the proof of the file is unreadable: ", e.what()));
+    shard->storage_.push_back(std::move(s));
+    FastColumn f;
+    f.enabled = r.num() != 0;
+    f.chunk_rows = r.integer();
+    f.filters = r.nums<int>();
+    for (std::size_t i = 0, chunks = r.count(); i < chunks; ++i) {
+      ChunkRef ref;
+      ref.address = r.num();
+      ref.size = r.num();
+      ref.filter_mask = static_cast<unsigned>(r.num());
+      f.chunks.push_back(ref);
+    }
+    shard->fast_.push_back(std::move(f));
   }
+  r.end();
   // The file read from here on must be the one proven (the descriptor's, when there is one;
   // closed with the shard, also when the check throws).
   shard->open_descriptor();
