@@ -3,10 +3,12 @@
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/json_fields.h"
+#include "core/json_parse.h"
 #include "data/profile.h"
 
 namespace kiln::data {
@@ -275,9 +277,10 @@ Profile Profile::from_json(const json& j, const std::string& where) {
 }
 
 Profile Profile::read(const std::string& path) {
-  const json j = json::parse(core::read_file(path, "profile"), nullptr, false);
-  KILN_CHECK(!j.is_discarded(), DataError, path, ": not JSON");
-  return from_json(j, path);
+  std::string error;
+  const std::optional<json> j = core::parse_json(core::read_file(path, "profile"), &error);
+  KILN_CHECK(j.has_value(), DataError, path, ": not JSON (", error, ")");
+  return from_json(*j, path);
 }
 
 void Profile::write(const std::string& path) const {
