@@ -210,29 +210,28 @@ void make_directories(const std::string& dir) {
 std::string read_file(const std::string& path, std::string_view what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   KILN_CHECK(fd >= 0, InputError, "cannot read ", what, " '", path, "': ", errno_text(errno));
-  // Read to the end in the file's size at a time (a pipe's or a growing file's too): one
-  // read for a regular file, into a string of its size.
+  // Read to the end in the file's size at a time (a pipe's or a growing file's too): for a
+  // regular file, one read of it and one of the byte past it that finds the end, into a
+  // string allocated once.
   struct stat info {};
   const std::size_t step = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0
                                ? static_cast<std::size_t>(info.st_size) + 1
                                : std::size_t{1} << 16;
-  std::string content;
+  std::string content(step, '\0');
+  std::size_t size = 0;
   for (;;) {
-    const std::size_t at = content.size();
-    content.resize(at + step);
-    const ssize_t got = ::read(fd, content.data() + at, step);
-    if (got < 0 && errno == EINTR) {
-      content.resize(at);
-      continue;
-    }
+    if (size == content.size()) content.resize(size + step);
+    const ssize_t got = ::read(fd, content.data() + size, content.size() - size);
+    if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
       const int err = errno;
       ::close(fd);
       throw InputError(detail::concat("cannot read ", what, " '", path, "': ", errno_text(err)));
     }
-    content.resize(at + static_cast<std::size_t>(got));
     if (got == 0) break;
+    size += static_cast<std::size_t>(got);
   }
+  content.resize(size);
   ::close(fd);
   return content;
 }
