@@ -129,13 +129,11 @@ class GridCounts {
 
   // What the cells' counts do not hold (the GPU's counts leave it to the host): the moments,
   // the values of the two outermost cells at each end (fewer than 2 grid points at or below
-  // them; at least m - 1), the first kExact + 1, and bins whose edges are not grid points.
-  // The finite values' count, sum and sum of squares around shift_ in two pairs of sums
-  // (every other value): independent adds in registers rather than one chain of them.
+  // them; at least m - 1), the values themselves while there are at most kExact, and bins
+  // whose edges are not grid points. The finite values' count, sum and sum of squares around
+  // shift_ in two pairs of sums (every other value): independent adds in registers rather
+  // than one chain of them.
   void add_values(const float* v, int64_t n) {
-    if (first_.capacity() == 0) first_.reserve(kExact + 1);  // room made once
-    for (int64_t i = 0; i < n && first_.size() <= kExact; ++i)
-      if (std::isfinite(v[i])) first_.push_back(v[i]);
     const double shift = shift_;
     const float low_below = low_below_, high_from = high_from_;
     int64_t count[2] = {0, 0};
@@ -160,6 +158,13 @@ class GridCounts {
     count_ += count[0] + count[1];
     sum_ += sum[0] + sum[1];
     sum_sq_ += sum_sq[0] + sum_sq[1];
+    if (count_ <= static_cast<int64_t>(kExact)) {  // still few: keep them
+      if (first_.capacity() == 0) first_.reserve(kExact);  // room made once
+      for (i = 0; i < n; ++i)
+        if (std::isfinite(v[i])) first_.push_back(v[i]);
+    } else if (first_.capacity() > 0) {
+      first_ = {};  // too many: their exact quantiles will not be wanted
+    }
     if (bin_of_cell_.empty())
       for (i = 0; i < n; ++i)
         if (std::isfinite(v[i])) ++counted_.counts[bin_of(counted_.edges, v[i])];
@@ -214,7 +219,7 @@ class GridCounts {
     if (s.count == 0 || grid_.size() < 2) return p;
     p.min = s.min;
     p.max = s.max;
-    if (first_.size() <= kExact) {  // few values (a small window): their exact quantiles
+    if (s.count <= static_cast<int64_t>(kExact)) {  // few values (a small window): exact quantiles
       ColumnStats exact = s;
       exact.sketch = QuantileSketch(static_cast<int>(kExact));
       const std::vector<double> values(first_.begin(), first_.end());
@@ -304,7 +309,7 @@ class GridCounts {
   kernels::CellCounts counts_;                 // the values in the grid's cells
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
   static constexpr std::size_t kExact = 8192;  // up to this many values: exact quantiles
-  std::vector<float> first_;                   // the first kExact + 1 finite values
+  std::vector<float> first_;                   // the finite values, while at most kExact
   std::vector<std::size_t> bin_of_cell_;       // empty: an edge is not a grid point
   NumericProfile counted_;                     // the bins: counted here when bin_of_cell_ is empty
 };
