@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
@@ -606,9 +605,7 @@ void ShardFile::index_chunks(std::size_t c, hid_t dataset, const h5::DatasetInfo
   h5::Id type(H5Dget_type(dataset));
   eligible = eligible && type.get() >= 0 &&
              H5Tequal(type.get(), h5_mem_type(mem_type(schema_.columns[c].role))) > 0;
-  std::error_code ec;
-  const uint64_t file_size = std::filesystem::file_size(path_, ec);
-  if (ec) return;
+  const uint64_t file_size = identity_.size;  // the file proven
   fast.chunk_rows = static_cast<int64_t>(info.chunk_dims[0]);
   const uint64_t chunk_bytes =
       static_cast<uint64_t>(fast.chunk_rows) * mem_size(schema_.columns[c].role);
