@@ -197,20 +197,18 @@ class Parser {
       if (*p_ != '\\') fail("a control character in a string (escape it)");
       ++p_;
       if (p_ == end_) fail("the text ends inside a string");
-      switch (*p_++) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': append_utf8(out, code_point()); break;
-        default:
-          --p_;
-          fail("an unknown escape in a string");
+      const char escape = *p_++;
+      if (escape == 'u') {
+        append_utf8(out, code_point());
+        continue;
       }
+      static constexpr std::string_view kEscaped = "\"\\/bfnrt", kMeant = "\"\\/\b\f\n\r\t";
+      const std::size_t k = kEscaped.find(escape);
+      if (k == std::string_view::npos) {
+        --p_;
+        fail("an unknown escape in a string");
+      }
+      out += kMeant[k];
     }
   }
 

@@ -158,7 +158,7 @@ class GridCounts {
     count_ += count[0] + count[1];
     sum_ += sum[0] + sum[1];
     sum_sq_ += sum_sq[0] + sum_sq[1];
-    if (count_ <= static_cast<int64_t>(kExact)) {  // still few: keep them
+    if (count_ <= static_cast<int64_t>(kExact)) {          // still few: keep them
       if (first_.capacity() == 0) first_.reserve(kExact);  // room made once
       for (i = 0; i < n; ++i)
         if (std::isfinite(v[i])) first_.push_back(v[i]);

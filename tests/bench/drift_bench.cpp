@@ -109,9 +109,8 @@ int count(int reps) {
                                    counts);
       best = std::min(best, (kiln::bench::now() - start) / 100);
     }
-    std::printf(
-        "{\"mean\": %g, \"sd\": %g, \"widest_bucket\": %u, \"ns_per_value\": %.2f}\n",
-        c.mean, c.sd, index.widest(), best / static_cast<double>(values.size()) * 1e9);
+    std::printf("{\"mean\": %g, \"sd\": %g, \"widest_bucket\": %u, \"ns_per_value\": %.2f}\n",
+                c.mean, c.sd, index.widest(), best / static_cast<double>(values.size()) * 1e9);
   }
   return 0;
 }

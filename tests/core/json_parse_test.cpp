@@ -46,8 +46,8 @@ bool same(const json& a, const json& b) {
     return ::testing::AssertionFailure()
            << (ours ? "accepted what nlohmann refuses: " : "refused (" + error + "): ") << text;
   if (ours && !same(*ours, reference))
-    return ::testing::AssertionFailure() << ours->dump() << " != " << reference.dump() << " for "
-                                         << text;
+    return ::testing::AssertionFailure()
+           << ours->dump() << " != " << reference.dump() << " for " << text;
   return ::testing::AssertionSuccess();
 }
 
@@ -91,12 +91,27 @@ class Documents {
   }
 
   std::string number() {
-    static const char* fixed[] = {"0", "-0", "0.0", "-0.0", "0e0", "-0E-0", "1e-400", "-1e-400",
-                                  "4.9e-324", "2.2250738585072014e-308", "1.7976931348623157e308",
-                                  "9223372036854775807", "-9223372036854775808",
-                                  "9223372036854775808", "-9223372036854775809",
-                                  "18446744073709551615", "18446744073709551616",
-                                  "123456789012345678901234567890", "1E+2", "1e-2", "0.1",
+    static const char* fixed[] = {"0",
+                                  "-0",
+                                  "0.0",
+                                  "-0.0",
+                                  "0e0",
+                                  "-0E-0",
+                                  "1e-400",
+                                  "-1e-400",
+                                  "4.9e-324",
+                                  "2.2250738585072014e-308",
+                                  "1.7976931348623157e308",
+                                  "9223372036854775807",
+                                  "-9223372036854775808",
+                                  "9223372036854775808",
+                                  "-9223372036854775809",
+                                  "18446744073709551615",
+                                  "18446744073709551616",
+                                  "123456789012345678901234567890",
+                                  "1E+2",
+                                  "1e-2",
+                                  "0.1",
                                   "3.14159265358979323846264338327950288"};
     char buffer[64];
     switch (pick(5)) {
@@ -105,8 +120,8 @@ class Documents {
       case 1:
         return std::to_string(std::uniform_int_distribution<int64_t>()(rng_) >> pick(63));
       case 2: {
-        const double v = std::normal_distribution<double>(0, 1)(rng_) *
-                         std::pow(10.0, pick(40) - 20);
+        const double v =
+            std::normal_distribution<double>(0, 1)(rng_) * std::pow(10.0, pick(40) - 20);
         std::snprintf(buffer, sizeof buffer, pick(2) ? "%.17g" : "%.6e", v);
         return buffer;
       }
@@ -121,11 +136,13 @@ class Documents {
   }
 
   std::string string() {
-    static const char* pieces[] = {"a",      "key",    " ",      "\\\"",   "\\\\",
-                                   "\\/",    "\\b",    "\\f",    "\\n",    "\\r",
-                                   "\\t",    "\\u0000", "\\u00e9", "\\u20AC", "\\ud834\\udd1e",
-                                   "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e", "\\u007f",
-                                   "quantiles"};
+    static const char* pieces[] = {"a",           "key",          " ",
+                                   "\\\"",        "\\\\",         "\\/",
+                                   "\\b",         "\\f",          "\\n",
+                                   "\\r",         "\\t",          "\\u0000",
+                                   "\\u00e9",     "\\u20AC",      "\\ud834\\udd1e",
+                                   "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e",
+                                   "\\u007f",     "quantiles"};
     std::string out = "\"";
     for (int i = 0, n = pick(5); i < n; ++i)
       out += pieces[pick(static_cast<int>(std::size(pieces)))];
@@ -138,8 +155,8 @@ class Documents {
 TEST(ParseJson, GivesNlohmannsValuesOfTheSameTypes) {
   for (const char* text :
        {"0", "-0", "1", "-1", "1.5", "-0.0", "1e400x", "[]", "{}", " [ 1 , 2 ] ", "\"\"",
-        "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":[true,false,null]}}", "\xEF\xBB\xBF[1]",
-        "\"\\u0000\"", "\"\\uD834\\uDD1E\"", "[1e-400, 4.9e-324, 18446744073709551616]",
+        "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":[true,false,null]}}", "\xEF\xBB\xBF[1]", "\"\\u0000\"",
+        "\"\\uD834\\uDD1E\"", "[1e-400, 4.9e-324, 18446744073709551616]",
         "{\"quantiles\": [-4.4564266, -3.1062422, 0, 2.865539]}"})
     EXPECT_TRUE(agree(text));
   Documents documents(7);
@@ -148,13 +165,49 @@ TEST(ParseJson, GivesNlohmannsValuesOfTheSameTypes) {
 }
 
 TEST(ParseJson, RefusesWhatNlohmannRefusesSayingWhere) {
-  for (const char* text :
-       {"", " ", "[", "]", "[1,]", "[,1]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "{\"a\"}", "01",
-        "-01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "1e400", "-1e400", "NaN", "Infinity",
-        "nul", "tru", "truee", "[1] 2", "[1]]", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\u12g4\"",
-        "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\nb\"", "\"\x01\"",
-        "\"caf\xe9\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "[\"a\" \"b\"]", "{\"a\":1 \"b\":2}",
-        "\xEF\xBB[1]"}) {
+  for (const char* text : {"",
+                           " ",
+                           "[",
+                           "]",
+                           "[1,]",
+                           "[,1]",
+                           "{\"a\":1,}",
+                           "{\"a\" 1}",
+                           "{1:2}",
+                           "{\"a\"}",
+                           "01",
+                           "-01",
+                           "1.",
+                           ".5",
+                           "-",
+                           "+1",
+                           "1e",
+                           "1e+",
+                           "0x10",
+                           "1e400",
+                           "-1e400",
+                           "NaN",
+                           "Infinity",
+                           "nul",
+                           "tru",
+                           "truee",
+                           "[1] 2",
+                           "[1]]",
+                           "\"abc",
+                           "\"\\x\"",
+                           "\"\\u12\"",
+                           "\"\\u12g4\"",
+                           "\"\\ud800\"",
+                           "\"\\udc00\"",
+                           "\"\\ud800\\u0041\"",
+                           "\"a\nb\"",
+                           "\"\x01\"",
+                           "\"caf\xe9\"",
+                           "\"\xc0\xaf\"",
+                           "\"\xed\xa0\x80\"",
+                           "[\"a\" \"b\"]",
+                           "{\"a\":1 \"b\":2}",
+                           "\xEF\xBB[1]"}) {
     EXPECT_TRUE(agree(text));
     std::string error;
     if (!parse_json(text, &error)) {
@@ -182,9 +235,14 @@ TEST(ParseJson, AgreesWithNlohmannOnMutatedText) {
       const std::size_t at = rng() % text.size();
       const char c = bytes[rng() % bytes.size()];
       switch (rng() % 3) {
-        case 0: text[at] = c; break;
-        case 1: text.insert(at, 1, c); break;
-        default: text.erase(at, 1);
+        case 0:
+          text[at] = c;
+          break;
+        case 1:
+          text.insert(at, 1, c);
+          break;
+        default:
+          text.erase(at, 1);
       }
     }
     ASSERT_TRUE(agree(text)) << i;
