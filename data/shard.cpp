@@ -312,13 +312,6 @@ class Proofs {
       ::sigaction(sig, &action, nullptr);
     }
     cap_private_memory(kProbeMemory);
-    {
-      // HDF5's free lists kept whole from one file to the next: by default it hands their
-      // blocks back to malloc at every close, to take them again at the next open (a tenth
-      // of a proof). Within the cap: HDF5 empties its free lists when an allocation fails.
-      h5::H5Lock lock;
-      H5set_free_list_limits(-1, -1, -1, -1, -1, -1);
-    }
     for (std::size_t i = first; i < paths_.size(); i += step) {
       ::alarm(60);
       int code = 0;
