@@ -97,10 +97,10 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   for (uint32_t b = table_low_; b < table_high_; ++b)
     widest_ = std::max(widest_, from_[b + 1] - from_[b]);
   top_step_ = widest_ == 0 ? 0 : std::bit_floor(widest_);
-  above_.reserve(n + std::max<std::size_t>(2 * std::size_t{top_step_}, kMaxScan));
-  for (double d : distinct_)
-    above_.push_back(float_at_or_above(d));
-  above_.resize(above_.capacity(), nan);
+  // NaN past the points, as far as a read goes: the halvings' 2 * top_step, a scan's kMaxScan.
+  above_.assign(n + std::max<std::size_t>(2 * std::size_t{top_step_}, kMaxScan), nan);
+  for (uint32_t i = 0; i < n; ++i)
+    above_[i] = float_at_or_above(distinct_[i]);
   distinct_.resize(n + 2 * std::size_t{top_step_}, std::numeric_limits<double>::quiet_NaN());
 }
 
