@@ -130,43 +130,23 @@ class GridCounts {
   // What the cells' counts do not hold (the GPU's counts leave it to the host): the moments,
   // the values of the two outermost cells at each end (fewer than 2 grid points at or below
   // them; at least m - 1), the values themselves while there are at most kExact, and bins
-  // whose edges are not grid points. The finite values' count, sum and sum of squares around
-  // shift_ in two pairs of sums (every other value): independent adds in registers rather
-  // than one chain of them.
+  // whose edges are not grid points.
   void add_values(const float* v, int64_t n) {
-    const double shift = shift_;
-    const float low_below = low_below_, high_from = high_from_;
-    int64_t count[2] = {0, 0};
-    double sum[2] = {0, 0}, sum_sq[2] = {0, 0};
-    auto add = [&](int lane, float x) {
-      const bool finite = std::isfinite(x);
-      const double d = finite ? static_cast<double>(x) - shift : 0.0;
-      count[lane] += finite ? 1 : 0;
-      sum[lane] += d;
-      sum_sq[lane] += d * d;
-      if ((x < low_below || x >= high_from) && finite) {  // rare: a tail's value
-        if (x < low_below) low_tail_.add(x);
-        if (x >= high_from) high_tail_.add(x);
-      }
-    };
-    int64_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-      add(0, v[i]);
-      add(1, v[i + 1]);
+    tails_.clear();
+    kernels::add_moments(v, n, shift_, low_below_, high_from_, moments_, tails_);
+    for (float x : tails_) {
+      if (x < low_below_) low_tail_.add(x);
+      if (x >= high_from_) high_tail_.add(x);
     }
-    if (i < n) add(0, v[i]);
-    count_ += count[0] + count[1];
-    sum_ += sum[0] + sum[1];
-    sum_sq_ += sum_sq[0] + sum_sq[1];
-    if (count_ <= static_cast<int64_t>(kExact)) {          // still few: keep them
+    if (moments_.count <= static_cast<int64_t>(kExact)) {  // still few: keep them
       if (first_.capacity() == 0) first_.reserve(kExact);  // room made once
-      for (i = 0; i < n; ++i)
+      for (int64_t i = 0; i < n; ++i)
         if (std::isfinite(v[i])) first_.push_back(v[i]);
     } else if (first_.capacity() > 0) {
       first_ = {};  // too many: their exact quantiles will not be wanted
     }
     if (bin_of_cell_.empty())
-      for (i = 0; i < n; ++i)
+      for (int64_t i = 0; i < n; ++i)
         if (std::isfinite(v[i])) ++counted_.counts[bin_of(counted_.edges, v[i])];
   }
 
@@ -188,13 +168,14 @@ class GridCounts {
   ColumnStats stats() const {
     ColumnStats s;
     s.sketched = false;
-    s.count = count_;
+    s.count = moments_.count;
     s.missing = counts_.nan;
     s.infinite = counts_.pos_inf + counts_.neg_inf;
-    if (count_ == 0) return s;
-    const auto n = static_cast<double>(count_);
-    s.mean = shift_ + sum_ / n;
-    s.m2 = std::max(0.0, sum_sq_ - sum_ * sum_ / n);
+    if (moments_.count == 0) return s;
+    const auto n = static_cast<double>(moments_.count);
+    const double sum = moments_.total();
+    s.mean = shift_ + sum / n;
+    s.m2 = std::max(0.0, moments_.total_sq() - sum * sum / n);
     for (std::size_t c = 0; c < counts_.cells.size(); ++c) {
       if (counts_.cells[c] == 0) continue;
       s.min = std::min(s.min, static_cast<double>(counts_.low[c]));
@@ -303,11 +284,11 @@ class GridCounts {
   std::vector<double> grid_;
   double shift_;                               // the reference's mean
   float low_below_, high_from_;                // values below / from: the low / high tail
-  int64_t count_ = 0;                          // finite values
-  double sum_ = 0, sum_sq_ = 0;                // of (value - shift_) and its square
+  kernels::Moments moments_;                   // of the finite values' distance from shift_
   std::shared_ptr<const GridIndex> index_;     // the cell of a value
   kernels::CellCounts counts_;                 // the values in the grid's cells
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
+  std::vector<float> tails_;                   // add_values's: the tails' values of a block
   static constexpr std::size_t kExact = 8192;  // up to this many values: exact quantiles
   std::vector<float> first_;                   // the finite values, while at most kExact
   std::vector<std::size_t> bin_of_cell_;       // empty: an edge is not a grid point
@@ -331,6 +312,7 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
   p.path = dataset.path();
   p.fingerprint = dataset.fingerprint();
   std::vector<int> slot(stats.columns.size(), -1);  // schema column -> profile column
+  std::vector<std::size_t> numeric;                 // the schema's numeric columns profiled
   for (std::size_t c = 0; c < stats.columns.size(); ++c) {
     const ColumnStats& s = stats.columns[c];
     if (!profiled(s.role)) continue;
@@ -341,14 +323,18 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
       column.categorical = categorical_from(s, o);
     else
       column.numeric = numeric_from(s, o);
+    if (!column.is_categorical()) numeric.push_back(c);
     slot[c] = static_cast<int>(p.columns.size());
     p.columns.push_back(std::move(column));
   }
-  for_each_column_block(dataset, o.block_rows, [&](std::size_t c, void* values, int64_t n) {
-    if (slot[c] < 0 || p.columns[static_cast<std::size_t>(slot[c])].is_categorical()) return;
-    count_bins(p.columns[static_cast<std::size_t>(slot[c])].numeric,
-               static_cast<const float*>(values), n);
-  });
+  core::ThreadPool pool(0);
+  for_each_column_block(
+      dataset, o.block_rows, pool,
+      [&](std::size_t c, void* values, int64_t n) {
+        count_bins(p.columns[static_cast<std::size_t>(slot[c])].numeric,
+                   static_cast<const float*>(values), n);
+      },
+      numeric);
   return p;
 }
 
@@ -407,24 +393,37 @@ class Against {
   // The schema columns counted on the GPU, in its order (none without it).
   const std::vector<std::size_t>& gpu_columns() const { return gpu_columns_; }
 
+  // The schema columns the reference profiles (what a pass reads).
+  std::vector<std::size_t> columns() const {
+    std::vector<std::size_t> out;
+    for (std::size_t c = 0; c < slot_.size(); ++c)
+      if (slot_[c] >= 0) out.push_back(c);
+    return out;
+  }
+
   // Rows [offset, offset + n) of the block read: host[c] holds schema column c's rows and
   // (with the GPU) `device` the gpu_columns' rows in their order. The columns on `pool`.
   void add(const std::vector<void*>& host, const kernels::DeviceColumns* device, int64_t offset,
            int64_t n, core::ThreadPool& pool) {
     pool.parallel_for(static_cast<int64_t>(slot_.size()), [&](int64_t c) {
-      if (slot_[static_cast<std::size_t>(c)] < 0) return;
-      const auto k = static_cast<std::size_t>(slot_[static_cast<std::size_t>(c)]);
-      const bool numeric = !reference_.columns[k].is_categorical();
-      const void* values = static_cast<const char*>(host[static_cast<std::size_t>(c)]) +
-                           offset * static_cast<int64_t>(mem_size(reference_.columns[k].role));
-      if (!numeric)
-        stats_[k].add_block(values, n);
-      else if (on_gpu_[k])
-        grids_[k].add_values(static_cast<const float*>(values), n);
-      else
-        grids_[k].add(static_cast<const float*>(values), n);
+      const auto column = static_cast<std::size_t>(c);
+      if (slot_[column] < 0) return;
+      const std::size_t element = mem_size(reference_.columns[column_slot(column)].role);
+      add_column(column, static_cast<const char*>(host[column]) + offset * element, n);
     });
     if (counter_ && n > 0) counter_->add(device->device() + offset, n, device->stride());
+  }
+
+  // The next n rows of schema column c (one the reference profiles), on the CPU: calls for
+  // different columns may run concurrently.
+  void add_column(std::size_t c, const void* values, int64_t n) {
+    const std::size_t k = column_slot(c);
+    if (reference_.columns[k].is_categorical())
+      stats_[k].add_block(values, n);
+    else if (on_gpu_[k])
+      grids_[k].add_values(static_cast<const float*>(values), n);
+    else
+      grids_[k].add(static_cast<const float*>(values), n);
   }
 
   // The profile of the rows added since the start (or the last restart), the columns on
@@ -480,6 +479,8 @@ class Against {
   }
 
  private:
+  std::size_t column_slot(std::size_t c) const { return static_cast<std::size_t>(slot_[c]); }
+
   const Profile& reference_;
   std::vector<int> slot_;                                  // schema column -> reference column
   std::vector<ColumnStats> stats_;                         // the categorical columns' codes
@@ -513,13 +514,20 @@ Profile profile_against(const Profile& reference, const Dataset& current, const 
   Against against(reference, current, o.gpu, o.block_rows, pool);
   std::vector<void*> into;
   const auto device = device_columns(against, current, o, into);
-  for_each_block(
-      current, o.block_rows, &pool,
-      [&](const Block& b) {
-        if (device) device->upload(b.rows);
-        against.add(b.columns, device.get(), 0, b.rows, pool);
-      },
-      into);
+  if (device) {  // a block of every column at a time: the GPU's columns go up together
+    for_each_block(
+        current, o.block_rows, &pool,
+        [&](const Block& b) {
+          device->upload(b.rows);
+          against.add(b.columns, device.get(), 0, b.rows, pool);
+        },
+        into);
+  } else {  // a column at a time, its grid's tables in the cache of the core counting it
+    for_each_column_block(
+        current, o.block_rows, pool,
+        [&](std::size_t c, const void* values, int64_t n) { against.add_column(c, values, n); },
+        against.columns());
+  }
   return against.finish(current.rows(), current.path(), current.fingerprint(), pool);
 }
 

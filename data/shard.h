@@ -80,7 +80,8 @@ class ShardFile {
   const std::vector<h5::DatasetInfo>& storage() const { return storage_; }
 
   // Reads rows [start, start + count) of every column: out[c] receives `count` contiguous
-  // elements of mem_type(schema().columns[c].role). Rejects a NaN/Inf label, a negative or
+  // elements of mem_type(schema().columns[c].role); a column whose out[c] is null is not
+  // read. Rejects a NaN/Inf label, a negative or
   // non-finite weight and a categorical code outside [-1, cardinality), naming the row.
   //
   // Columns stored in chunks of exactly their in-memory type, with no filters or only

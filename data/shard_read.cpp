@@ -44,10 +44,13 @@ void ShardFile::read_all(const std::vector<Read>& reads, core::ThreadPool* pool)
     if (r.count == 0) continue;
     std::size_t first = 0;
     if (f.matrix_) {
-      tasks.push_back({i, 0, kMatrix});
       first = static_cast<std::size_t>(f.matrix_width_);
+      if (std::any_of(r.out.begin(), r.out.begin() + f.matrix_width_,
+                      [](const void* p) { return p != nullptr; }))
+        tasks.push_back({i, 0, kMatrix});
     }
     for (std::size_t c = first; c < f.schema_.columns.size(); ++c) {
+      if (r.out[c] == nullptr) continue;  // not wanted
       const FastColumn& fast = f.fast_[c];
       if (!fast.enabled) {
         tasks.push_back({i, c, kWhole});
@@ -57,7 +60,7 @@ void ShardFile::read_all(const std::vector<Read>& reads, core::ThreadPool* pool)
         tasks.push_back({i, c, k});
     }
     for (std::size_t c = 0; c < f.schema_.columns.size(); ++c)
-      checks.push_back({i, c, 0});
+      if (r.out[c] != nullptr) checks.push_back({i, c, 0});
   }
   auto run = [&](int64_t t) {
     const Task& task = tasks[static_cast<std::size_t>(t)];
@@ -244,6 +247,7 @@ void ShardFile::read_matrix(int64_t start, int64_t count, const std::vector<void
     int64_t r1 = std::min(count, r0 + kTile);
     for (int64_t c = 0; c < matrix_width_; ++c) {
       float* dst = static_cast<float*>(out[static_cast<std::size_t>(c)]);
+      if (dst == nullptr) continue;  // not wanted
       for (int64_t r = r0; r < r1; ++r)
         dst[r] = rows[static_cast<std::size_t>(r * matrix_width_ + c)];
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -282,13 +283,44 @@ void for_each_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool
   }
 }
 
-void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f) {
-  core::ThreadPool pool(0);  // columns are independent: one task per column
-  for_each_block(dataset, block_rows, &pool, [&](const Block& b) {
-    pool.parallel_for(static_cast<int64_t>(b.columns.size()), [&](int64_t c) {
-      const auto column = static_cast<std::size_t>(c);
-      f(column, b.columns[column], b.rows);
+void for_each_column_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool& pool,
+                           const ColumnBlockFn& f, const std::vector<std::size_t>& columns) {
+  const Schema& schema = dataset.schema();
+  std::vector<std::size_t> wanted = columns;
+  if (wanted.empty()) {
+    for (std::size_t c = 0; c < schema.columns.size(); ++c)
+      wanted.push_back(c);
+  }
+  const auto& shards = dataset.shards();
+  if (std::any_of(shards.begin(), shards.end(), [](const auto& s) { return s->matrix_layout(); })) {
+    for_each_block(dataset, block_rows, &pool, [&](const Block& b) {
+      pool.parallel_for(static_cast<int64_t>(wanted.size()), [&](int64_t i) {
+        const std::size_t c = wanted[static_cast<std::size_t>(i)];
+        f(c, b.columns[c], b.rows);
+      });
     });
+    return;
+  }
+  const int64_t rows = largest_block(dataset, block_rows);
+  std::atomic<bool> failed{false};
+  pool.parallel_for(static_cast<int64_t>(wanted.size()), [&](int64_t i) {
+    const std::size_t c = wanted[static_cast<std::size_t>(i)];
+    std::vector<char> buffer(static_cast<std::size_t>(rows) * mem_size(schema.columns[c].role));
+    std::vector<void*> out(schema.columns.size(), nullptr);
+    out[c] = buffer.data();
+    try {
+      for (const auto& shard : shards) {
+        for (int64_t start = 0; start < shard->rows(); start += block_rows) {
+          if (failed.load(std::memory_order_relaxed)) return;
+          const int64_t n = std::min(block_rows, shard->rows() - start);
+          shard->read(start, n, out);
+          f(c, buffer.data(), n);
+        }
+      }
+    } catch (...) {
+      failed.store(true, std::memory_order_relaxed);
+      throw;
+    }
   });
 }
 
@@ -302,10 +334,12 @@ DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows, int sketc
     s.sketch = QuantileSketch(sketch_k);
     stats.columns.push_back(std::move(s));
   }
-  for_each_column_block(dataset, block_rows, [&](std::size_t column, void* values, int64_t n) {
-    if (prepare) prepare(column, values, n);
-    stats.columns[column].add_block(values, n);
-  });
+  core::ThreadPool pool(0);  // columns are independent: one task per column
+  for_each_column_block(dataset, block_rows, pool,
+                        [&](std::size_t column, void* values, int64_t n) {
+                          if (prepare) prepare(column, values, n);
+                          stats.columns[column].add_block(values, n);
+                        });
   for (const auto& shard : dataset.shards())
     stats.rows += shard->rows();
   return stats;

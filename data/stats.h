@@ -97,10 +97,16 @@ void for_each_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool
                     const std::function<void(const Block&)>& each,
                     const std::vector<void*>& into = {});
 
-// for_each_block that calls `f` on each column's block, the columns of a block
-// concurrently, one block after another: calls for one column never overlap.
+// Calls `f` on every block of `block_rows` rows (or fewer, a shard's last) of each of
+// `columns` (schema indexes; every column when empty), a column's blocks in row order and
+// the columns concurrently on `pool`: calls for one column never overlap. A column is read
+// by the task that then calls `f` on it, one block after another, so what `f` keeps of it
+// stays in that core's cache. The matrix layout stores a row's features together: there,
+// a block's columns are read at once and then handed to `f` concurrently. After a call
+// throws, the other columns stop at their next block and the first error is rethrown.
 using ColumnBlockFn = std::function<void(std::size_t column, void* values, int64_t rows)>;
-void for_each_column_block(const Dataset& dataset, int64_t block_rows, const ColumnBlockFn& f);
+void for_each_column_block(const Dataset& dataset, int64_t block_rows, core::ThreadPool& pool,
+                           const ColumnBlockFn& f, const std::vector<std::size_t>& columns = {});
 
 // One pass over every shard of the dataset in blocks of `block_rows`.
 DatasetStats compute_stats(const Dataset& dataset, int64_t block_rows = 65536, int sketch_k = 4096,

@@ -117,6 +117,22 @@ struct CellCounts {
 // The CPU reference: adds n values to `counts` (sized for index.points()).
 void count_cells(const GridIndex& index, const float* values, int64_t n, CellCounts& counts);
 
+// What a column's cell counts do not hold and the host adds beside them (data/profile.cpp's
+// GridCounts): the finite values' count and the sum and sum of squares of their distance
+// from a shift, each sum in 8 lanes (value i in lane i % 8, added up lane by lane at the
+// end), so AVX2 and the scalar loop give the same bits.
+struct Moments {
+  int64_t count = 0;
+  double sum[8] = {}, sum_sq[8] = {};
+  double total() const;     // of sum
+  double total_sq() const;  // of sum_sq
+};
+
+// Adds values[i] to lane i % 8 of `m` and appends the finite values below `below` or at or
+// above `from` (a grid's outer cells) to `tails`, in order.
+void add_moments(const float* values, int64_t n, double shift, float below, float from, Moments& m,
+                 std::vector<float>& tails);
+
 // Float columns of a block of rows on their way to the GPU: the caller writes each column's
 // rows into host(c) (pinned memory), upload() copies them to device() in one copy, column c
 // at device() + c * stride(). Built only with CUDA (grid_count_none.cpp throws elsewhere).

@@ -42,9 +42,72 @@ __attribute__((target("avx2"))) void scan(const uint32_t* from, const float* abo
     out[i] = first + static_cast<uint32_t>(std::countr_one(at_or_below));
   }
 }
+
+// add_moments, 8 values at a time: lanes 0-3 of the sums in one register, 4-7 in another.
+__attribute__((target("avx2"))) int64_t add_moments_avx2(const float* values, int64_t n,
+                                                         double shift, float below, float from,
+                                                         Moments& m, std::vector<float>& tails) {
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 inf = _mm256_set1_ps(kInf), low = _mm256_set1_ps(below), high = _mm256_set1_ps(from);
+  const __m256d s = _mm256_set1_pd(shift);
+  __m256d sum[2] = {_mm256_loadu_pd(m.sum), _mm256_loadu_pd(m.sum + 4)};
+  __m256d sum_sq[2] = {_mm256_loadu_pd(m.sum_sq), _mm256_loadu_pd(m.sum_sq + 4)};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(values + i);
+    const __m256 finite = _mm256_cmp_ps(_mm256_and_ps(x, magnitude), inf, _CMP_LT_OQ);
+    const int finite_bits = _mm256_movemask_ps(finite);
+    m.count += std::popcount(static_cast<unsigned>(finite_bits));
+    const __m256 outer =
+        _mm256_or_ps(_mm256_cmp_ps(x, low, _CMP_LT_OQ), _mm256_cmp_ps(x, high, _CMP_GE_OQ));
+    for (unsigned t = static_cast<unsigned>(_mm256_movemask_ps(_mm256_and_ps(finite, outer)));
+         t != 0; t &= t - 1)  // rare: a tail's value
+      tails.push_back(values[i + std::countr_zero(t)]);
+    const __m128 half[2] = {_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1)};
+    const __m128i keep[2] = {_mm_castps_si128(_mm256_castps256_ps128(finite)),
+                             _mm_castps_si128(_mm256_extractf128_ps(finite, 1))};
+    for (int h = 0; h < 2; ++h) {  // a non-finite value adds 0
+      const __m256d d = _mm256_and_pd(_mm256_sub_pd(_mm256_cvtps_pd(half[h]), s),
+                                      _mm256_castsi256_pd(_mm256_cvtepi32_epi64(keep[h])));
+      sum[h] = _mm256_add_pd(sum[h], d);
+      sum_sq[h] = _mm256_add_pd(sum_sq[h], _mm256_mul_pd(d, d));
+    }
+  }
+  _mm256_storeu_pd(m.sum, sum[0]);
+  _mm256_storeu_pd(m.sum + 4, sum[1]);
+  _mm256_storeu_pd(m.sum_sq, sum_sq[0]);
+  _mm256_storeu_pd(m.sum_sq + 4, sum_sq[1]);
+  return i;
+}
 #endif
 
 }  // namespace
+
+double Moments::total() const {
+  return ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+}
+
+double Moments::total_sq() const {
+  return ((sum_sq[0] + sum_sq[1]) + (sum_sq[2] + sum_sq[3])) +
+         ((sum_sq[4] + sum_sq[5]) + (sum_sq[6] + sum_sq[7]));
+}
+
+void add_moments(const float* values, int64_t n, double shift, float below, float from, Moments& m,
+                 std::vector<float>& tails) {
+  int64_t i = 0;
+#if defined(__x86_64__)
+  if (has_avx2()) i = add_moments_avx2(values, n, shift, below, from, m, tails);
+#endif
+  for (; i < n; ++i) {
+    const float x = values[i];
+    const bool finite = std::isfinite(x);
+    const double d = finite ? static_cast<double>(x) - shift : 0.0;
+    m.count += finite ? 1 : 0;
+    m.sum[i % 8] += d;
+    m.sum_sq[i % 8] += d * d;
+    if (finite && (x < below || x >= from)) tails.push_back(x);
+  }
+}
 
 float float_at_or_below(double point) {
   if (point > kMax) return kMax;

@@ -3,14 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "data/dataset.h"
 #include "data/synth.h"
+#include "tests/error_of.h"
 #include "tests/temp_dir.h"
 
 namespace kiln::data {
@@ -187,6 +192,50 @@ TEST(ForEachBlock, ReadsEveryRowInOrderAndAColumnIntoTheCallersMemory) {
   EXPECT_EQ(seen_y, y);
   // Shards of 1,000 rows in blocks of 300: 0, 300, 600, 900 in each of the first two shards.
   EXPECT_EQ(starts, (std::vector<int64_t>{0, 300, 600, 900, 0, 300, 600, 900, 0, 300}));
+}
+
+// A column's blocks come to one task in row order; after a call throws, the other columns
+// stop at their next block and the error is what the pass throws.
+TEST(ForEachColumnBlock, ReadsAColumnsBlocksInOrderOnOneThreadAndStopsAtAnError) {
+  TempDir dir;
+  Schema schema{{{"x", Role::kNumeric, 0}, {"y", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  std::vector<float> x(10000), y(10000), label(10000, 0.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>(i);
+    y[i] = -static_cast<float>(i);
+  }
+  DatasetWriter writer(dir / "d", schema, {}, 1000);
+  writer.append(static_cast<int64_t>(x.size()), {x.data(), y.data(), label.data()});
+  writer.finish();
+  const auto ds = Dataset::open(dir / "d");
+  core::ThreadPool pool(2);
+  std::vector<std::vector<float>> seen(3);
+  std::vector<std::set<std::thread::id>> threads(3);
+  for_each_column_block(*ds, 300, pool,
+                        [&](std::size_t c, void* values, int64_t rows) {
+                          const auto* v = static_cast<const float*>(values);
+                          seen[c].insert(seen[c].end(), v, v + rows);
+                          threads[c].insert(std::this_thread::get_id());
+                        },
+                        {0, 1});
+  EXPECT_EQ(seen[0], x);
+  EXPECT_EQ(seen[1], y);
+  EXPECT_TRUE(seen[2].empty()) << "a column not asked for is not read";
+  EXPECT_EQ(threads[0].size(), 1u);
+  EXPECT_EQ(threads[1].size(), 1u);
+  // x throws at its first block; y (40 blocks of 300 rows, 1 ms each) stops soon after.
+  std::atomic<int> y_blocks{0};
+  const std::string error = kiln::testing::error_of<DataError>([&] {
+    for_each_column_block(*ds, 300, pool,
+                          [&](std::size_t c, void*, int64_t) {
+                            if (c == 0) throw DataError("x is bad");
+                            ++y_blocks;
+                            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                          },
+                          {0, 1});
+  });
+  EXPECT_EQ(error, "x is bad");
+  EXPECT_LT(y_blocks.load(), 20);
 }
 
 // A two-column dataset (x, label) in shards of 700 rows.

@@ -214,5 +214,45 @@ TEST(GridCount, CountCellsCountsEveryValueInItsCell) {
   EXPECT_GT(specials, 0) << "the cases have NaN and infinities";
 }
 
+// add_moments (AVX2 where the CPU has it) gives the bits of the plain loop it specifies:
+// value i of a call in lane i % 8, its distance from the shift and its square added there,
+// 0 for NaN and the infinities; the tails' values in order. Calls of every length, so the
+// vector loop's remainder and short calls are covered.
+TEST(GridCount, AddMomentsGivesThePlainLoopsBits) {
+  std::vector<testing::GridCase> cases = testing::other_cases(30000);
+  cases.push_back(testing::awkward_case(100003));
+  int64_t tails_seen = 0;
+  for (const testing::GridCase& c : cases) {
+    const double shift = c.points.empty() ? 0.0 : c.points[c.points.size() / 2] + 0.1;
+    const float below = c.points.size() < 2 ? std::numeric_limits<float>::infinity()
+                                            : float_at_or_above(c.points[1]);
+    const float from = c.points.size() < 2 ? -std::numeric_limits<float>::infinity()
+                                           : float_at_or_above(c.points[c.points.size() - 2]);
+    Moments m, expected;
+    std::vector<float> tails, expected_tails;
+    for (int64_t start = 0, size = 1; start < static_cast<int64_t>(c.values.size());
+         start += size, size = size * 3 + 1) {
+      const int64_t n = std::min<int64_t>(size, static_cast<int64_t>(c.values.size()) - start);
+      add_moments(c.values.data() + start, n, shift, below, from, m, tails);
+      for (int64_t i = 0; i < n; ++i) {
+        const float x = c.values[static_cast<std::size_t>(start + i)];
+        const double d = std::isfinite(x) ? static_cast<double>(x) - shift : 0.0;
+        expected.count += std::isfinite(x) ? 1 : 0;
+        expected.sum[i % 8] += d;
+        expected.sum_sq[i % 8] += d * d;
+        if (std::isfinite(x) && (x < below || x >= from)) expected_tails.push_back(x);
+      }
+    }
+    ASSERT_EQ(m.count, expected.count) << c.points.size() << " points";
+    for (int lane = 0; lane < 8; ++lane) {
+      ASSERT_EQ(m.sum[lane], expected.sum[lane]) << "lane " << lane;
+      ASSERT_EQ(m.sum_sq[lane], expected.sum_sq[lane]) << "lane " << lane;
+    }
+    ASSERT_EQ(tails, expected_tails) << c.points.size() << " points";
+    tails_seen += static_cast<int64_t>(tails.size());
+  }
+  EXPECT_GT(tails_seen, 0) << "the cases have values in the outer cells";
+}
+
 }  // namespace
 }  // namespace kiln::kernels
