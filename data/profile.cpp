@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/thread_pool.h"
@@ -387,7 +388,7 @@ class Against {
       counter_ =
           std::make_unique<kernels::DeviceGridCounter>(grids, largest_block(current, block_rows));
     }
-    restart();
+    restart(pool);
   }
 
   // The schema columns counted on the GPU, in its order (none without it).
@@ -421,9 +422,9 @@ class Against {
     if (reference_.columns[k].is_categorical())
       stats_[k].add_block(values, n);
     else if (on_gpu_[k])
-      grids_[k].add_values(static_cast<const float*>(values), n);
+      grids_[k]->add_values(static_cast<const float*>(values), n);
     else
-      grids_[k].add(static_cast<const float*>(values), n);
+      grids_[k]->add(static_cast<const float*>(values), n);
   }
 
   // The profile of the rows added since the start (or the last restart), the columns on
@@ -434,7 +435,7 @@ class Against {
       std::vector<kernels::CellCounts> counts;
       counter_->take(counts);
       for (std::size_t d = 0; d < gpu_slots_.size(); ++d)
-        grids_[gpu_slots_[d]].add_counts(counts[d]);
+        grids_[gpu_slots_[d]]->add_counts(counts[d]);
     }
     Profile p;
     p.rows = rows;
@@ -460,22 +461,24 @@ class Against {
         }
         cat.other = cat.count - listed;
       } else {
-        column.numeric = grids_[k].profile();
+        column.numeric = grids_[k]->profile();
       }
     });
     return p;
   }
 
-  // Counts from zero again (the next window's).
-  void restart() {
+  // Counts from zero again (the next window's), the columns' counters made on `pool`.
+  void restart(core::ThreadPool& pool) {
     stats_.clear();
     stats_.resize(reference_.columns.size());
     grids_.clear();
-    for (std::size_t k = 0; k < reference_.columns.size(); ++k) {
+    grids_.resize(reference_.columns.size());
+    pool.parallel_for(static_cast<int64_t>(grids_.size()), [&](int64_t at) {
+      const auto k = static_cast<std::size_t>(at);
       stats_[k].role = reference_.columns[k].role;
       stats_[k].sketched = false;  // numeric: the grid's counts; categorical: its codes
-      grids_.emplace_back(reference_.columns[k].numeric, indexes_[k]);
-    }
+      grids_[k].emplace(reference_.columns[k].numeric, indexes_[k]);
+    });
   }
 
  private:
@@ -485,7 +488,8 @@ class Against {
   std::vector<int> slot_;                                  // schema column -> reference column
   std::vector<ColumnStats> stats_;                         // the categorical columns' codes
   std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the numeric columns' grids
-  std::vector<GridCounts> grids_;  // numeric columns' counts on the reference's grid and bins
+  std::vector<std::optional<GridCounts>> grids_;      // numeric columns' counts on the reference's
+                                                      // grid and bins
   std::vector<std::size_t> gpu_columns_, gpu_slots_;  // the GPU's columns: schema, reference
   std::vector<bool> on_gpu_;                          // per reference column
   std::unique_ptr<kernels::DeviceGridCounter> counter_;
@@ -557,7 +561,7 @@ Profile profile_windows(const Profile& reference, const Dataset& current, const 
   double previous = 0;
   auto close = [&] {
     open.profile = against.finish(open_rows, current.path(), current.fingerprint(), pool);
-    against.restart();
+    against.restart(pool);
     each(std::move(open));
     open = Window{};
     open_rows = 0;

@@ -399,13 +399,15 @@ void write_report(const std::string& dir, const nlohmann::ordered_json& report) 
   write_report_files(dir, report, render_markdown(report), render_html(report));
 }
 
-void write_report_files(const std::string& dir, const nlohmann::ordered_json& report,
-                        const std::string& markdown, const std::string& html) {
+std::string write_report_files(const std::string& dir, const nlohmann::ordered_json& report,
+                               const std::string& markdown, const std::string& html) {
   core::make_directories(dir);
   const std::filesystem::path base(dir);
-  core::atomic_write((base / "report.json").string(), report.dump(1) + "\n");
+  std::string json = report.dump(1) + "\n";
+  core::atomic_write((base / "report.json").string(), json);
   core::atomic_write((base / "report.md").string(), markdown);
   core::atomic_write((base / "report.html").string(), html);
+  return json;
 }
 
 void check_gates(const nlohmann::ordered_json& report) {

@@ -157,8 +157,11 @@ DriftResult check_drift(const DriftOptions& o) {
     result.drift = eval::data_drift(reference, profile, o.drift, model_scores);
     result.report = result.drift.to_json(reference, profile, o.drift);
   }
-  eval::write_report_files(o.out, result.report, eval::render_drift_markdown(result.report),
-                           eval::render_drift_html(result.report));
+  // The HTML rendered while the Markdown is and the files are written.
+  auto html =
+      std::async(std::launch::async, [&] { return eval::render_drift_html(result.report); });
+  const std::string markdown = eval::render_drift_markdown(result.report);
+  result.report_text = eval::write_report_files(o.out, result.report, markdown, html.get());
   writing.get();
   return result;
 }

@@ -68,6 +68,7 @@ struct DriftOptions {
 
 struct DriftResult {
   nlohmann::ordered_json report;  // report.json
+  std::string report_text;        // report.json's text, as written
   eval::DataDrift drift;          // of all of --data
 };
 

@@ -81,7 +81,7 @@ void add_drift_command(CLI::App& app) {
     const eval::DataDrift& drift = result.drift;
     const nlohmann::ordered_json& report = result.report;
     if (a->json) {
-      std::cout << report.dump(1) << "\n";
+      std::cout << result.report_text;
       eval::check_gates(report);
       return;
     }
