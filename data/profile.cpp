@@ -100,6 +100,7 @@ class GridCounts {
       : grid_(reference.quantiles),
         shift_(reference.mean),
         index_(std::move(index)),
+        counter_(*index_),
         counts_(grid_.size()) {
     // The tails' values as float comparisons (exact: see kernels::float_at_or_above); with
     // fewer than 2 points every finite value is in both.
@@ -124,7 +125,7 @@ class GridCounts {
   }
 
   void add(const float* v, int64_t n) {
-    kernels::count_cells(*index_, v, n, counts_);
+    counter_.add(v, n, counts_);
     add_values(v, n);
   }
 
@@ -186,7 +187,8 @@ class GridCounts {
   }
 
   // The profile of the values counted.
-  NumericProfile profile() const {
+  NumericProfile profile() {
+    counter_.take(counts_);
     const ColumnStats s = stats();
     NumericProfile p = counted_;
     p.pos_inf = counts_.pos_inf;
@@ -223,7 +225,9 @@ class GridCounts {
     const std::vector<int64_t>& cells = counts_.cells;
     auto low = [&](std::size_t cell) { return static_cast<double>(counts_.low[cell]); };
     auto high = [&](std::size_t cell) { return static_cast<double>(counts_.high[cell]); };
-    std::vector<Piece> pieces = {{low(0), high(0), cells[0]}};
+    std::vector<Piece> pieces;
+    pieces.reserve(2 * grid_.size() + 1);
+    pieces.push_back({low(0), high(0), cells[0]});
     int64_t widest = cells[0];
     for (std::size_t i = 0; i < grid_.size(); ++i) {
       if (i + 1 < grid_.size() && grid_[i + 1] == grid_[i]) continue;  // the last of equal points
@@ -287,6 +291,7 @@ class GridCounts {
   float low_below_, high_from_;                // values below / from: the low / high tail
   kernels::Moments moments_;                   // of the finite values' distance from shift_
   std::shared_ptr<const GridIndex> index_;     // the cell of a value
+  kernels::CellCounter counter_;               // counts values into counts_
   kernels::CellCounts counts_;                 // the values in the grid's cells
   QuantileSketch low_tail_, high_tail_;        // the values of the two outermost cells at each end
   std::vector<float> tails_;                   // add_values's: the tails' values of a block
@@ -477,7 +482,7 @@ class Against {
       const auto k = static_cast<std::size_t>(at);
       stats_[k].role = reference_.columns[k].role;
       stats_[k].sketched = false;  // numeric: the grid's counts; categorical: its codes
-      grids_[k].emplace(reference_.columns[k].numeric, indexes_[k]);
+      if (indexes_[k]) grids_[k].emplace(reference_.columns[k].numeric, indexes_[k]);
     });
   }
 

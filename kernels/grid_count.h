@@ -117,6 +117,30 @@ struct CellCounts {
 // The CPU reference: adds n values to `counts` (sized for index.points()).
 void count_cells(const GridIndex& index, const float* values, int64_t n, CellCounts& counts);
 
+// count_cells over many calls (a column's blocks, one after another): each value counted in
+// a 16-byte slot per search answer (all that one value changes, where the cells' four
+// arrays would take four cache lines and a lookup of the cell), the slots added to `counts`
+// (sized for index.points(); the same one at every call) every 65,535 values (a slot's two
+// counts share 32 bits) and by take(). `index` must outlive it.
+class CellCounter {
+ public:
+  explicit CellCounter(const GridIndex& index);
+  void add(const float* values, int64_t n, CellCounts& counts);
+  // Adds the values counted and not yet added to `counts`.
+  void take(CellCounts& counts);
+
+ private:
+  struct Slot {
+    float point;      // the distinct point below (an equal value is its atom); NaN: none is a float
+    float low, high;  // the smallest and largest value
+    uint32_t counts;  // the values, and the atoms << 16
+  };
+  const GridIndex* index_;
+  std::vector<Slot> slots_;
+  int64_t pending_ = 0;  // values in the slots
+  int64_t nan_ = 0, pos_inf_ = 0, neg_inf_ = 0;
+};
+
 // What a column's cell counts do not hold and the host adds beside them (data/profile.cpp's
 // GridCounts): the finite values' count and the sum and sum of squares of their distance
 // from a shift, each sum in 8 lanes (value i in lane i % 8, added up lane by lane at the

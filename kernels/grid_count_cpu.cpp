@@ -201,64 +201,70 @@ CellCounts::CellCounts(std::size_t points)
       low(points + 1, std::numeric_limits<float>::infinity()),
       high(points + 1, -std::numeric_limits<float>::infinity()) {}
 
-void count_cells(const GridIndex& index, const float* values, int64_t n, CellCounts& counts) {
-  // The values are counted first per distinct point count (the search's answer), in a slot of
-  // 16 bytes that holds all that one value changes (where the cells' four arrays would take
-  // four cache lines and a lookup of the cell), then added to the cells. In runs of at most
-  // 65,535 values: a slot's two counts share 32 bits.
+CellCounter::CellCounter(const GridIndex& index)
+    : index_(&index), slots_(index.at_or_below().size()) {
   const std::vector<double>& distinct = index.distinct();
-  const std::vector<uint32_t>& at_or_below = index.at_or_below();
-  struct Slot {
-    float point;      // the distinct point below (an equal value is its atom); NaN: none is a float
-    float low, high;  // the smallest and largest value
-    uint32_t counts;  // the values, and the atoms << 16
-  };
-  std::vector<Slot> slots(at_or_below.size());
-  for (std::size_t at = 0; at < slots.size(); ++at) {
+  for (std::size_t at = 0; at < slots_.size(); ++at) {
     const double below = at == 0 ? std::numeric_limits<double>::quiet_NaN() : distinct[at - 1];
     const float f = float_at_or_below(below);
-    slots[at] = {static_cast<double>(f) == below ? f : std::numeric_limits<float>::quiet_NaN(),
-                 kInf, -kInf, 0};
+    slots_[at] = {static_cast<double>(f) == below ? f : std::numeric_limits<float>::quiet_NaN(),
+                  kInf, -kInf, 0};
   }
-  auto add_slots = [&] {
-    for (std::size_t at = 0; at < slots.size(); ++at) {
-      Slot& s = slots[at];
-      if (s.counts == 0) continue;
-      const uint32_t cell = at_or_below[at];
-      counts.cells[cell] += s.counts & 0xffffu;
-      if (s.counts > 0xffffu) counts.atoms[cell - 1] += s.counts >> 16;
-      counts.low[cell] = std::min(counts.low[cell], s.low);
-      counts.high[cell] = std::max(counts.high[cell], s.high);
-      s.counts = 0;
-      s.low = kInf;
-      s.high = -kInf;
-    }
-  };
+}
+
+void CellCounter::add(const float* values, int64_t n, CellCounts& counts) {
   constexpr int64_t kBatch = 1024, kRun = 64 * kBatch - 1;
   uint32_t found[kBatch];
-  for (int64_t run = 0; run < n; run += kRun) {
-    for (int64_t start = run; start < std::min(n, run + kRun); start += kBatch) {
-      const int64_t m = std::min({kBatch, n - start, run + kRun - start});
-      const float* v = values + start;
-      index.distinct_below(v, m, found);
-      for (int64_t i = 0; i < m; ++i) {
-        const float x = v[i];
-        if (std::isnan(x)) {
-          ++counts.nan;
-          continue;
-        }
-        if (std::isinf(x)) {
-          ++(x > 0 ? counts.pos_inf : counts.neg_inf);
-          continue;
-        }
-        Slot& s = slots[found[i]];
-        s.counts += 1u + (static_cast<uint32_t>(x == s.point) << 16);
-        s.low = std::min(s.low, x + 0.0f);
-        s.high = std::max(s.high, x + 0.0f);
+  for (int64_t start = 0; start < n;) {
+    const int64_t m = std::min({kBatch, n - start, kRun - pending_});
+    const float* v = values + start;
+    index_->distinct_below(v, m, found);
+    for (int64_t i = 0; i < m; ++i) {
+      const float x = v[i];
+      if (std::isnan(x)) {
+        ++nan_;
+        continue;
       }
+      if (std::isinf(x)) {
+        ++(x > 0 ? pos_inf_ : neg_inf_);
+        continue;
+      }
+      Slot& s = slots_[found[i]];
+      s.counts += 1u + (static_cast<uint32_t>(x == s.point) << 16);
+      s.low = std::min(s.low, x + 0.0f);
+      s.high = std::max(s.high, x + 0.0f);
     }
-    add_slots();
+    start += m;
+    pending_ += m;
+    if (pending_ == kRun) take(counts);  // a slot's counts could overflow next
   }
+}
+
+void CellCounter::take(CellCounts& counts) {
+  const std::vector<uint32_t>& at_or_below = index_->at_or_below();
+  for (std::size_t at = 0; at < slots_.size(); ++at) {
+    Slot& s = slots_[at];
+    if (s.counts == 0) continue;
+    const uint32_t cell = at_or_below[at];
+    counts.cells[cell] += s.counts & 0xffffu;
+    if (s.counts > 0xffffu) counts.atoms[cell - 1] += s.counts >> 16;
+    counts.low[cell] = std::min(counts.low[cell], s.low);
+    counts.high[cell] = std::max(counts.high[cell], s.high);
+    s.counts = 0;
+    s.low = kInf;
+    s.high = -kInf;
+  }
+  counts.nan += nan_;
+  counts.pos_inf += pos_inf_;
+  counts.neg_inf += neg_inf_;
+  nan_ = pos_inf_ = neg_inf_ = 0;
+  pending_ = 0;
+}
+
+void count_cells(const GridIndex& index, const float* values, int64_t n, CellCounts& counts) {
+  CellCounter counter(index);
+  counter.add(values, n, counts);
+  counter.take(counts);
 }
 
 }  // namespace kiln::kernels

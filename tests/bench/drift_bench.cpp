@@ -15,7 +15,7 @@
 // One JSON object: its seconds and nanoseconds a value.
 //
 //   drift_bench count [--reps R]
-// The CPU's count alone (kernels::count_cells, one thread) of 12,500 normal values in the
+// The CPU's count alone (kernels::CellCounter, one thread) of 12,500 normal values in the
 // cells of the 1,001-point quantile grid of their column's reference (the same distribution
 // half a standard deviation lower), for columns far from zero as well as near it (a year, a
 // latitude): best of R. One JSON object a column: its mean and standard deviation, the most
@@ -103,10 +103,11 @@ int count(int reps) {
     double best = 1e30;
     for (int r = 0; r < reps; ++r) {
       kiln::kernels::CellCounts counts(grid.size());
+      kiln::kernels::CellCounter counter(index);
       const double start = kiln::bench::now();
       for (int k = 0; k < 100; ++k)
-        kiln::kernels::count_cells(index, values.data(), static_cast<int64_t>(values.size()),
-                                   counts);
+        counter.add(values.data(), static_cast<int64_t>(values.size()), counts);
+      counter.take(counts);
       best = std::min(best, (kiln::bench::now() - start) / 100);
     }
     std::printf("{\"mean\": %g, \"sd\": %g, \"widest_bucket\": %u, \"ns_per_value\": %.2f}\n",

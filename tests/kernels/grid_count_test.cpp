@@ -183,7 +183,7 @@ TEST(GridCount, TheFloatsAtOrAboveAndBelowADoubleCompareAsTheDouble) {
   }
 }
 
-// count_cells against a value-by-value count, over calls of several sizes.
+// count_cells and CellCounter against a value-by-value count, over calls of several sizes.
 TEST(GridCount, CountCellsCountsEveryValueInItsCell) {
   std::vector<testing::GridCase> cases = testing::other_cases(30000);
   cases.push_back(testing::awkward_case(100003));
@@ -191,10 +191,17 @@ TEST(GridCount, CountCellsCountsEveryValueInItsCell) {
   for (const testing::GridCase& c : cases) {
     const GridIndex index(c.points);
     CellCounts counts(c.points.size()), expected(c.points.size());
+    // One CellCounter over all the calls (past 65,535 values it adds its slots to the cells
+    // in the middle of a call) and a count_cells per call count the same.
+    CellCounts counted(c.points.size());
+    CellCounter counter(index);
     for (int64_t start = 0, size = 1; start < static_cast<int64_t>(c.values.size());
-         start += size, size = size * 3 + 1)
-      count_cells(index, c.values.data() + start,
-                  std::min<int64_t>(size, static_cast<int64_t>(c.values.size()) - start), counts);
+         start += size, size = size * 3 + 1) {
+      const int64_t n = std::min<int64_t>(size, static_cast<int64_t>(c.values.size()) - start);
+      count_cells(index, c.values.data() + start, n, counts);
+      counter.add(c.values.data() + start, n, counted);
+    }
+    counter.take(counted);
     for (float v : c.values) {
       if (std::isnan(v)) {
         ++expected.nan;
@@ -209,9 +216,28 @@ TEST(GridCount, CountCellsCountsEveryValueInItsCell) {
       }
     }
     ASSERT_EQ(counts, expected) << c.points.size() << " points";
+    ASSERT_EQ(counted, expected) << c.points.size() << " points, one CellCounter";
     specials += expected.nan + expected.pos_inf + expected.neg_inf;
   }
   EXPECT_GT(specials, 0) << "the cases have NaN and infinities";
+}
+
+// A slot's two counts share 32 bits: 200,000 values on one grid point (each in the cell and
+// the point's atom), counted by one CellCounter in calls of 30,000, are all counted.
+TEST(GridCount, ACellCounterCountsPastASlotsSixteenBits) {
+  const std::vector<double> points = {-1.0, 0.5, 2.0};
+  const GridIndex index(points);
+  const std::vector<float> values(30000, 0.5f);
+  CellCounts counts(points.size());
+  CellCounter counter(index);
+  for (int call = 0; call < 6; ++call)
+    counter.add(values.data(), static_cast<int64_t>(values.size()), counts);
+  counter.add(values.data(), 20000, counts);
+  counter.take(counts);
+  EXPECT_EQ(counts.cells, (std::vector<int64_t>{0, 0, 200000, 0}));
+  EXPECT_EQ(counts.atoms, (std::vector<int64_t>{0, 200000, 0}));
+  EXPECT_EQ(counts.low[2], 0.5f);
+  EXPECT_EQ(counts.high[2], 0.5f);
 }
 
 // add_moments (AVX2 where the CPU has it) gives the bits of the plain loop it specifies:
