@@ -277,6 +277,18 @@ std::vector<KeyInfo> keys_of(const T& value = T{}) {
   return out;
 }
 
+// The keys of keys_of<T>(), collected once.
+template <class T>
+const std::vector<std::string>& key_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const KeyInfo& info : keys_of<T>())
+      out.push_back(info.key);
+    return out;
+  }();
+  return names;
+}
+
 // ---- decode: YAML -> struct, with type checks and unknown-key errors ----
 struct Source {
   std::string where;              // "configs/a.yaml" or "override 'a.b=1'"
@@ -396,9 +408,7 @@ void decode(const YAML::Node& node, T& out, const std::string& key, const Source
 // Reads every key present in `node` into `out` (absent keys keep their values).
 template <class T>
 void decode_root(const YAML::Node& node, T& out, const std::string& where, bool has_lines) {
-  Source source{where, has_lines, {}};
-  for (auto& info : keys_of<T>())
-    source.keys.push_back(info.key);
+  const Source source{where, has_lines, key_names<T>()};
   decode(node, out, "", source);
 }
 
@@ -408,9 +418,7 @@ void decode_root(const YAML::Node& node, T& out, const std::string& where, bool 
 // checked on its own against the schema first, so an error names where it came from.
 template <class T>
 T resolve_config(const std::vector<std::string>& files, const std::vector<std::string>& overrides) {
-  std::vector<std::string> known_keys;
-  for (auto& info : schema::keys_of<T>())
-    known_keys.push_back(info.key);
+  const std::vector<std::string>& known_keys = schema::key_names<T>();
   YAML::Node tree = YAML::Load(schema::to_yaml_text(T{}));  // the built-in defaults
   for (const auto& path : files) {
     YAML::Node layer = load_config_file(path);
