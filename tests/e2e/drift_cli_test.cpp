@@ -73,6 +73,7 @@ TEST_F(DriftCli, AModelAddsItsScoresDriftAndAnAurocEstimatedWithoutLabels) {
   const auto moved = run_kiln(
       {"drift", "--reference", run(), "--data", path("d/oot"), "--out", dir / "oot", "--json"});
   ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_EQ(moved.out, slurp(dir / "oot/report.json")) << "--json prints report.json's text";
   const auto report = nlohmann::json::parse(moved.out);
   const auto& model = report["model"];
   EXPECT_EQ(report["drifted_columns"], 3);
