@@ -81,8 +81,8 @@ class ShardFile {
 
   // Reads rows [start, start + count) of every column: out[c] receives `count` contiguous
   // elements of mem_type(schema().columns[c].role); a column whose out[c] is null is not
-  // read. Rejects a NaN/Inf label, a negative or
-  // non-finite weight and a categorical code outside [-1, cardinality), naming the row.
+  // read. Rejects a NaN/Inf label, a negative or non-finite weight and a categorical code
+  // outside [-1, cardinality), naming the row.
   //
   // Columns stored in chunks of exactly their in-memory type, with no filters or only
   // gzip and shuffle, are read on the fast path: the chunk index is taken from HDF5 once at

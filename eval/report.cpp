@@ -395,8 +395,8 @@ Scored scored_file(const std::string& name, const std::string& path, const Score
   return out;
 }
 
-void write_report(const std::string& dir, const nlohmann::ordered_json& report) {
-  write_report_files(dir, report, render_markdown(report), render_html(report));
+std::string write_report(const std::string& dir, const nlohmann::ordered_json& report) {
+  return write_report_files(dir, report, render_markdown(report), render_html(report));
 }
 
 std::string write_report_files(const std::string& dir, const nlohmann::ordered_json& report,

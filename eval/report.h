@@ -69,8 +69,8 @@ Scored scored_file(const std::string& name, const std::string& path,
                    const ScoreColumns& columns = {});
 
 // report.json, report.md and report.html into `dir` (created), each atomically.
-// OutputError naming the path.
-void write_report(const std::string& dir, const nlohmann::ordered_json& report);
+// OutputError naming the path. Returns report.json's text.
+std::string write_report(const std::string& dir, const nlohmann::ordered_json& report);
 // The same for another report's renderings (kiln drift's). Returns report.json's text.
 std::string write_report_files(const std::string& dir, const nlohmann::ordered_json& report,
                                const std::string& markdown, const std::string& html);

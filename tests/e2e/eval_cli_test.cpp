@@ -197,6 +197,8 @@ TEST_F(EvalCli, ReadsScoresFromAKilnDataset) {
   auto from_dataset = run_kiln(
       {"eval", "--scores", dir / "scores", "--out", dir / "b", "--json", "eval.bootstrap=0"});
   ASSERT_EQ(from_dataset.exit_code, 0) << from_dataset.err;
+  EXPECT_EQ(from_csv.out, kiln::testing::slurp(dir / "a/report.json"))
+      << "--json prints report.json's text";
   double a = nlohmann::json::parse(from_csv.out)["metrics"]["auroc"]["value"];
   double b = nlohmann::json::parse(from_dataset.out)["metrics"]["auroc"]["value"];
   EXPECT_NEAR(a, b, 1e-6);  // the dataset stores scores as float32

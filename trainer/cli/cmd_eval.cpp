@@ -97,9 +97,9 @@ void add_eval_command(CLI::App& app) {
     options.gates.insert(options.gates.end(), a->gates.begin(), a->gates.end());
     a->options.report = eval::report_options(options, static_cast<uint64_t>(resolved.run.seed));
     const nlohmann::ordered_json report = trainer::evaluate(a->options);
-    eval::write_report(a->out, report);
+    const std::string text = eval::write_report(a->out, report);
     if (a->json)
-      std::cout << report.dump(1) << "\n";
+      std::cout << text;
     else
       print_summary(report, a->out);
     eval::check_gates(report);
