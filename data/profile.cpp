@@ -353,14 +353,32 @@ namespace {
 class Against {
  public:
   // The grids' indexes are built on `pool`, or shared with `same` (an Against of the same
-  // reference).
+  // reference). A column's counts may be added block by block with add(), or with
+  // add_column() from a pass a column at a time (for_each_column_block).
   Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows,
           core::ThreadPool& pool, const Against* same = nullptr)
+      : Against(reference, current, gpu, block_rows, pool, same, false) {}
+
+  // For a pass a column at a time on the CPU: a numeric column's index and counters are made
+  // by the task that counts it, at its first block, and its profile is taken at its last and
+  // they are freed, so that a core makes the next column's tables in the memory the last one
+  // freed (the 100 columns' tables made at once were some 13 MB of fresh pages, 3,300 page
+  // faults that serialized the two cores for a tenth of the drift check's time).
+  static Against by_column(const Profile& reference, const Dataset& current,
+                           core::ThreadPool& pool) {
+    return Against(reference, current, false, 0, pool, nullptr, true);
+  }
+
+ private:
+  Against(const Profile& reference, const Dataset& current, bool gpu, int64_t block_rows,
+          core::ThreadPool& pool, const Against* same, bool by_column)
       : reference_(reference),
+        by_column_(by_column),
+        rows_(current.rows()),
         slot_(current.schema().columns.size(), -1),
         indexes_(same != nullptr ? same->indexes_ : decltype(indexes_)(reference.columns.size())),
         on_gpu_(reference.columns.size(), false) {
-    if (same == nullptr) {
+    if (same == nullptr && !by_column) {
       pool.parallel_for(static_cast<int64_t>(indexes_.size()), [&](int64_t k) {
         const ColumnProfile& r = reference.columns[static_cast<std::size_t>(k)];
         if (!r.is_categorical())
@@ -396,6 +414,7 @@ class Against {
     restart(pool);
   }
 
+ public:
   // The schema columns counted on the GPU, in its order (none without it).
   const std::vector<std::size_t>& gpu_columns() const { return gpu_columns_; }
 
@@ -424,12 +443,19 @@ class Against {
   // different columns may run concurrently.
   void add_column(std::size_t c, const void* values, int64_t n) {
     const std::size_t k = column_slot(c);
-    if (reference_.columns[k].is_categorical())
+    if (reference_.columns[k].is_categorical()) {
       stats_[k].add_block(values, n);
-    else if (on_gpu_[k])
-      grids_[k]->add_values(static_cast<const float*>(values), n);
+      return;
+    }
+    GridCounts& grid = counts(k);
+    if (on_gpu_[k])
+      grid.add_values(static_cast<const float*>(values), n);
     else
-      grids_[k]->add(static_cast<const float*>(values), n);
+      grid.add(static_cast<const float*>(values), n);
+    if (by_column_ && (added_[k] += n) == rows_) {  // the column's last block
+      taken_[k] = grid.profile();
+      grids_[k].reset();
+    }
   }
 
   // The profile of the rows added since the start (or the last restart), the columns on
@@ -466,7 +492,7 @@ class Against {
         }
         cat.other = cat.count - listed;
       } else {
-        column.numeric = grids_[k]->profile();
+        column.numeric = taken_[k] ? std::move(*taken_[k]) : counts(k).profile();
       }
     });
     return p;
@@ -478,6 +504,9 @@ class Against {
     stats_.resize(reference_.columns.size());
     grids_.clear();
     grids_.resize(reference_.columns.size());
+    taken_.clear();
+    taken_.resize(reference_.columns.size());
+    added_.assign(reference_.columns.size(), 0);
     pool.parallel_for(static_cast<int64_t>(grids_.size()), [&](int64_t at) {
       const auto k = static_cast<std::size_t>(at);
       stats_[k].role = reference_.columns[k].role;
@@ -489,12 +518,22 @@ class Against {
  private:
   std::size_t column_slot(std::size_t c) const { return static_cast<std::size_t>(slot_[c]); }
 
+  // Numeric column k's counts, made here when a pass by column reaches it.
+  GridCounts& counts(std::size_t k) {
+    if (!grids_[k]) grids_[k].emplace(reference_.columns[k].numeric);
+    return *grids_[k];
+  }
+
   const Profile& reference_;
+  const bool by_column_;                                   // see by_column()
+  const int64_t rows_;                                     // the current data's
   std::vector<int> slot_;                                  // schema column -> reference column
   std::vector<ColumnStats> stats_;                         // the categorical columns' codes
   std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the numeric columns' grids
   std::vector<std::optional<GridCounts>> grids_;      // numeric columns' counts on the reference's
                                                       // grid and bins
+  std::vector<int64_t> added_;                        // by column: the rows counted
+  std::vector<std::optional<NumericProfile>> taken_;  // by column: the profiles of those done
   std::vector<std::size_t> gpu_columns_, gpu_slots_;  // the GPU's columns: schema, reference
   std::vector<bool> on_gpu_;                          // per reference column
   std::unique_ptr<kernels::DeviceGridCounter> counter_;
@@ -520,7 +559,8 @@ std::unique_ptr<kernels::DeviceColumns> device_columns(const Against& against,
 
 Profile profile_against(const Profile& reference, const Dataset& current, const ProfileOptions& o) {
   core::ThreadPool pool(0);
-  Against against(reference, current, o.gpu, o.block_rows, pool);
+  Against against = o.gpu ? Against(reference, current, true, o.block_rows, pool)
+                          : Against::by_column(reference, current, pool);
   std::vector<void*> into;
   const auto device = device_columns(against, current, o, into);
   if (device) {  // a block of every column at a time: the GPU's columns go up together

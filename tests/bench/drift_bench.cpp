@@ -14,6 +14,11 @@
 // column; no process start, no opening, no report), best of R over DATA against PROFILE.
 // One JSON object: its seconds and nanoseconds a value.
 //
+//   drift_bench open DATA [--reps R]
+// Opening DATA alone (Dataset::open: the shards proven in child processes, then opened here
+// by their proofs), best of R: one JSON object with the wall seconds and the children's CPU
+// seconds (user + system) of that run.
+//
 //   drift_bench count [--reps R]
 // The CPU's count alone (kernels::CellCounter, one thread) of 12,500 normal values in the
 // cells of the 1,001-point quantile grid of their column's reference (the same distribution
@@ -27,6 +32,7 @@
 // its 1,001-point quantile grid, against cudaMemcpy of the same bytes within the GPU; median
 // of R. One JSON object: the kernel's read bandwidth, the copy's (bytes read and written), and
 // their ratio (the target: at least 0.7).
+#include <sys/resource.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -79,6 +85,27 @@ int pass(const std::string& profile, const std::string& data, int reps) {
       static_cast<double>(current->rows()) * static_cast<double>(reference.columns.size());
   std::printf("{\"seconds\": %.4f, \"ns_per_value\": %.2f, \"threads\": %d}\n", best,
               best / values * 1e9, kiln::core::ThreadPool(0).size());
+  return 0;
+}
+
+int open(const std::string& data, int reps) {
+  const auto children_cpu = [] {
+    rusage usage{};
+    getrusage(RUSAGE_CHILDREN, &usage);
+    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  };
+  double best = 1e30, best_children = 0;
+  for (int r = 0; r < reps; ++r) {
+    const double cpu = children_cpu(), start = kiln::bench::now();
+    const auto dataset = Dataset::open(data);
+    const double seconds = kiln::bench::now() - start;
+    if (seconds < best) {
+      best = seconds;
+      best_children = children_cpu() - cpu;
+    }
+  }
+  std::printf("{\"seconds\": %.4f, \"children_cpu_seconds\": %.4f}\n", best, best_children);
   return 0;
 }
 
@@ -259,6 +286,8 @@ int main(int argc, char** argv) {
     }
     if (argc >= 4 && std::string(argv[1]) == "pass")
       return pass(argv[2], argv[3], std::stoi(arg(argc, argv, "--reps", "5")));
+    if (argc >= 3 && std::string(argv[1]) == "open")
+      return open(argv[2], std::stoi(arg(argc, argv, "--reps", "5")));
     if (argc >= 2 && std::string(argv[1]) == "count")
       return count(std::stoi(arg(argc, argv, "--reps", "5")));
 #if KILN_WITH_CUDA
@@ -270,6 +299,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
                  "[--shift X] [--shards P]\n       drift_bench pass PROFILE DATA [--reps R]\n"
+                 "       drift_bench open DATA [--reps R]\n"
                  "       drift_bench count [--reps R]\n"
                  "       drift_bench gpu [--rows N] [--columns C] [--reps R]\n");
     return 64;
