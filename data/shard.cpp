@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -11,10 +13,12 @@
 #include <functional>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <new>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -205,25 +209,35 @@ void cap_private_memory(uint64_t extra) {
   ::setrlimit(RLIMIT_DATA, &limit);
 }
 
-// Proves files in forked child processes while this process goes on: with several, child k
-// proves the k-th file and every `children`-th after it, in order. next() waits for the
-// next file's proof and reports how it ended: normally (what the proof established), with
-// a Kiln error (rethrown here with the child's message and exit code), or with the child
-// killed — libhdf5 has crashed on malformed files (object-header and B-tree decoding), and
-// a crash in a child becomes a DataError here instead of killing the run. A proof that
-// hangs is killed after 60 s; one that allocates more than kProbeMemory fails the
-// allocation. A child writes one record per file: an exit code byte (0: proven), the
-// message's length and the message (the error's, or ShardFile::proof()).
+// Proves files in forked child processes while this process goes on: each child takes the
+// next file not yet taken (a counter in memory shared with them), so that a child slowed by
+// another process on its core does not hold back the files a faster one could prove. next()
+// returns the files' proofs in order, each when it is there, and reports how the file's proof
+// ended: normally (what the proof established), with a Kiln error (rethrown here with the
+// child's message and exit code), or with the child killed — libhdf5 has crashed on malformed
+// files (object-header and B-tree decoding), and a crash in a child becomes a DataError here
+// instead of killing the run. A proof that hangs is killed after 60 s; one that allocates
+// more than kProbeMemory fails the allocation. A child writes one record per file: the file's
+// index, an exit code byte (0: proven), the message's length and the message (the error's, or
+// ShardFile::proof()); after an error it ends.
 class Proofs {
  public:
   using Probe = std::function<std::string(std::size_t)>;
 
   Proofs(std::vector<std::string> paths, const Probe& probe, std::size_t children)
-      : paths_(std::move(paths)) {
+      : paths_(std::move(paths)), results_(paths_.size()) {
     children = std::clamp<std::size_t>(children, 1, std::max<std::size_t>(paths_.size(), 1));
+    // The counter of files taken, then the file each child is proving.
+    shared_bytes_ = (1 + children) * sizeof(Counter);
+    void* shared =
+        ::mmap(nullptr, shared_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    KILN_CHECK(shared != MAP_FAILED, InternalError, "mmap: ", errno_text(errno));
+    shared_ = static_cast<Counter*>(shared);
+    for (std::size_t k = 0; k <= children; ++k)
+      new (&shared_[k]) Counter(k == 0 ? 0 : kNone);
     try {
       for (std::size_t k = 0; k < children; ++k)
-        start(k, children, probe);
+        start(k, probe);
     } catch (...) {
       stop();
       throw;
@@ -238,34 +252,41 @@ class Proofs {
   // throws when it is not.
   std::string next() {
     const std::size_t i = next_++;
-    const std::string& path = paths_.at(i);
-    Child& child = children_[i % children_.size()];
-    unsigned char code = 0;
-    uint32_t length = 0;
-    if (!read_exactly(child.fd, &code, 1) || !read_exactly(child.fd, &length, sizeof length))
-      died(child, path);
-    std::string message(length, '\0');
-    if (!read_exactly(child.fd, message.data(), length)) died(child, path);
-    if (code == 0) return message;
-    reap(child);
-    switch (code) {
+    while (!results_.at(i))
+      receive(i);
+    Result result = std::move(*results_[i]);
+    switch (result.code) {
+      case 0:
+        return std::move(result.message);
       case static_cast<int>(ExitCode::kNoInput):
-        throw InputError(message);
+        throw InputError(result.message);
       case static_cast<int>(ExitCode::kBadData):
-        throw DataError(message);
+        throw DataError(result.message);
       default:
-        throw Error(static_cast<ExitCode>(code), message);
+        throw Error(static_cast<ExitCode>(result.code), result.message);
     }
   }
 
  private:
+  using Counter = std::atomic<uint64_t>;
+  static_assert(Counter::is_always_lock_free, "the counters are shared between processes");
+  static constexpr uint64_t kNone = ~uint64_t{0};
+
   struct Child {
     pid_t pid = -1;
-    int fd = -1;  // the read end of its records' pipe
+    int fd = -1;  // the read end of its records' pipe; -1 once it ended
     bool reaped = false;
   };
 
-  void start(std::size_t first, std::size_t step, const Probe& probe) {
+  struct Result {
+    int code = 0;
+    std::string message;
+  };
+
+  Counter& taken() { return shared_[0]; }
+  Counter& proving(std::size_t k) { return shared_[1 + k]; }
+
+  void start(std::size_t k, const Probe& probe) {
     int pipe_fds[2];
     pid_t pid = -1;
     int fork_error = 0;
@@ -281,7 +302,7 @@ class Proofs {
     }
     if (pid == 0) {
       ::close(pipe_fds[0]);
-      prove(pipe_fds[1], probe, first, step);
+      prove(pipe_fds[1], probe, k);
     }
     if (pid < 0) {
       ::close(pipe_fds[0]);
@@ -293,16 +314,18 @@ class Proofs {
   // Closes the pipes; a child still proving (this process stopped early) is killed.
   void stop() {
     for (Child& child : children_) {
-      ::close(child.fd);
+      if (child.fd >= 0) ::close(child.fd);
       if (!child.reaped) {
         ::kill(child.pid, SIGKILL);
         reap(child);
       }
     }
     children_.clear();
+    if (shared_ != nullptr) ::munmap(shared_, shared_bytes_);
+    shared_ = nullptr;
   }
 
-  [[noreturn]] void prove(int fd, const Probe& probe, std::size_t first, std::size_t step) {
+  [[noreturn]] void prove(int fd, const Probe& probe, std::size_t k) {
     h5::reset_lock_after_fork();
     // Whatever handlers the parent installed (sanitizers, fuzzers, the trainer's), a fault
     // here must simply end the child so that the parent sees the signal.
@@ -312,7 +335,10 @@ class Proofs {
       ::sigaction(sig, &action, nullptr);
     }
     cap_private_memory(kProbeMemory);
-    for (std::size_t i = first; i < paths_.size(); i += step) {
+    for (;;) {
+      const uint64_t i = taken().fetch_add(1);
+      if (i >= paths_.size()) ::_exit(0);
+      proving(k).store(i);
       ::alarm(60);
       int code = 0;
       std::string message;
@@ -325,13 +351,57 @@ class Proofs {
         code = 1;
         message = e.what();
       }
-      std::string record(1, static_cast<char>(code));
+      const auto index = static_cast<uint32_t>(i);
       const auto length = static_cast<uint32_t>(message.size());
+      std::string record(reinterpret_cast<const char*>(&index), sizeof index);
+      record += static_cast<char>(code);
       record.append(reinterpret_cast<const char*>(&length), sizeof length);
       record += message;
       if (!write_exactly(fd, record) || code != 0) ::_exit(0);
     }
-    ::_exit(0);
+  }
+
+  // Waits for a record from any child and keeps it; a child that ended without a record for
+  // the file it was proving leaves that file the reason. `wanted`: the file next() waits for.
+  void receive(std::size_t wanted) {
+    std::vector<pollfd> fds;
+    for (const Child& child : children_)
+      if (child.fd >= 0) fds.push_back({child.fd, POLLIN, 0});
+    if (fds.empty()) {  // every child ended without this file's record
+      results_[wanted] =
+          Result{static_cast<int>(ExitCode::kBadData), died(paths_[wanted], std::nullopt)};
+      return;
+    }
+    while (::poll(fds.data(), fds.size(), -1) < 0) {
+      KILN_CHECK(errno == EINTR, InternalError, "poll: ", errno_text(errno));
+    }
+    for (const pollfd& ready : fds) {
+      if (ready.revents == 0) continue;
+      Child& child = *std::find_if(children_.begin(), children_.end(),
+                                   [&](const Child& c) { return c.fd == ready.fd; });
+      uint32_t index = 0, length = 0;
+      unsigned char code = 0;
+      if (read_exactly(child.fd, &index, sizeof index) && index < results_.size() &&
+          read_exactly(child.fd, &code, 1) && read_exactly(child.fd, &length, sizeof length)) {
+        std::string message(length, '\0');
+        if (read_exactly(child.fd, message.data(), length)) {
+          results_[index] = Result{code, std::move(message)};
+          continue;
+        }
+      }
+      ended(child);
+    }
+  }
+
+  // The child's pipe ended: it is reaped, and the file it was proving, if it has no record,
+  // fails with how the child ended.
+  void ended(Child& child) {
+    ::close(child.fd);
+    child.fd = -1;
+    const int status = reap(child);
+    const uint64_t i = proving(static_cast<std::size_t>(&child - children_.data())).load();
+    if (i < results_.size() && !results_[i])
+      results_[i] = Result{static_cast<int>(ExitCode::kBadData), died(paths_[i], status)};
   }
 
   static bool write_exactly(int fd, const std::string& data) {
@@ -364,23 +434,26 @@ class Proofs {
     return status;
   }
 
-  // The child ended without a record for `path`: killed, or out of memory in a way that
-  // ended the process (a sanitizer's runtime exits 66, say).
-  [[noreturn]] static void died(Child& child, const std::string& path) {
-    const int status = reap(child);
-    if (WIFSIGNALED(status)) {
-      throw DataError(detail::concat(
-          path, ": the HDF5 library ", WTERMSIG(status) == SIGALRM ? "hung" : "crashed",
-          " (signal ", WTERMSIG(status), ") reading the file's structure: the file is malformed"));
+  // Why `path` has no proof: its child was killed, or ended in a way that ended the process
+  // (out of memory: a sanitizer's runtime exits 66, say); no status when that is unknown.
+  static std::string died(const std::string& path, std::optional<int> status) {
+    if (status && WIFSIGNALED(*status)) {
+      return detail::concat(
+          path, ": the HDF5 library ", WTERMSIG(*status) == SIGALRM ? "hung" : "crashed",
+          " (signal ", WTERMSIG(*status), ") reading the file's structure: the file is malformed");
     }
-    throw DataError(detail::concat(path, ": the HDF5 library failed (exit code ",
-                                   WEXITSTATUS(status),
-                                   ") reading the file's structure: the file is malformed"));
+    return detail::concat(
+        path, ": the HDF5 library failed",
+        status ? detail::concat(" (exit code ", WEXITSTATUS(*status), ")") : std::string(),
+        " reading the file's structure: the file is malformed");
   }
 
   std::vector<std::string> paths_;
+  std::vector<std::optional<Result>> results_;  // by file, until next() takes them
   std::size_t next_ = 0;
   std::vector<Child> children_;
+  Counter* shared_ = nullptr;  // taken(), then proving(k) for each child
+  std::size_t shared_bytes_ = 0;
 };
 
 bool sandbox_enabled() {
@@ -409,9 +482,9 @@ std::vector<std::unique_ptr<ShardFile>> ShardFile::open_all(const std::vector<st
     }
     return shards;
   }
-  // With the dataset's schema given, the files are independent: a child per core proves its
-  // share (up to 8). Without it the first file's schema is expected of the others: one child
-  // proves them in order.
+  // With the dataset's schema given, the files are independent: a child per core (up to 8)
+  // proves them, each taking the next one. Without it the first file's schema is expected of
+  // the others: one child proves them in order.
   const std::size_t children =
       expected ? std::min<std::size_t>(std::thread::hardware_concurrency(), 8) : 1;
   Proofs proofs(

@@ -3,11 +3,18 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <tuple>
 
 #include "core/errors.h"
@@ -218,6 +225,39 @@ TEST(ShardBadInput, OpeningManyFilesRefusesTheFirstBadOneByName) {
     EXPECT_NE(msg.find(d + ": column 'x'"), std::string::npos) << sandbox << " " << msg;
   }
   ::unsetenv("KILN_HDF5_SANDBOX");
+}
+
+// The proving children take the files one after another; when one is killed, the file it
+// was proving is refused by name with the signal, whichever child took it. Here the child
+// that opens a FIFO blocks in openat(2) until this test kills it (or, where /proc does not
+// show it, the child's 60 s alarm does).
+TEST(ShardBadInput, AProvingChildKilledOnAFileRefusesThatFile) {
+  TempDir dir;
+  write_raw_shard(dir / "a.h5", valid_raw_shard(3000));
+  const std::string a = dir / "a.h5", fifo = dir / "fifo.h5";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const Schema schema = ShardFile::open(a, nullptr)->schema();
+  std::atomic<bool> done{false};
+  std::thread killer([&] {  // kills this process's children blocked in openat(2)
+    while (!done) {
+      for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream children(task.path() / "children");
+        for (pid_t pid = 0; children >> pid;) {
+          std::ifstream syscall("/proc/" + std::to_string(pid) + "/syscall");
+          std::string number;
+          if (syscall >> number && number == std::to_string(SYS_openat)) ::kill(pid, SIGKILL);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  const std::string msg = error_of<DataError>([&] {
+    ShardFile::open_all({a, a, a, a, fifo, a, a}, &schema);
+  });
+  done = true;
+  killer.join();
+  EXPECT_NE(msg.find(fifo + ": the HDF5 library "), std::string::npos) << msg;
+  EXPECT_NE(msg.find(" (signal 9) reading the file's structure"), std::string::npos) << msg;
 }
 
 TEST(ShardBadInput, ATruncatedFileIsRefused) {
