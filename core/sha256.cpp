@@ -1,6 +1,7 @@
 #include "core/sha256.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -12,8 +13,20 @@
 
 namespace kiln::core {
 
+namespace {
+
+EVP_MD_CTX* new_context() {
+  // Kiln's first call into OpenSSL: without this, OpenSSL frees its tables in an atexit
+  // handler, work at every hashing process's exit that the exit itself does.
+  static const bool initialized = OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
+  (void)initialized;
+  return EVP_MD_CTX_new();
+}
+
+}  // namespace
+
 struct Sha256::Impl {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{new_context(), &EVP_MD_CTX_free};
   bool finished = false;
 };
 

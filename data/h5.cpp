@@ -21,6 +21,7 @@ std::recursive_mutex& mutex() {
 }
 
 void init_library() {
+  H5dont_atexit();  // no teardown at exit: Kiln closes what it opens; the exit frees the rest
   H5open();
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not prints
   H5PLset_loading_state(0);                     // never load filter plugins
