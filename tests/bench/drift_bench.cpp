@@ -19,6 +19,10 @@
 // by their proofs), best of R: one JSON object with the wall seconds and the children's CPU
 // seconds (user + system) of that run.
 //
+//   drift_bench read PROFILE [--reps R]
+// Reading PROFILE alone (Profile::read: the file, its JSON, the checks), best of R: one JSON
+// object with the seconds.
+//
 //   drift_bench count [--reps R]
 // The CPU's count alone (kernels::CellCounter, one thread) of 12,500 normal values in the
 // cells of the 1,001-point quantile grid of their column's reference (the same distribution
@@ -106,6 +110,17 @@ int open(const std::string& data, int reps) {
     }
   }
   std::printf("{\"seconds\": %.4f, \"children_cpu_seconds\": %.4f}\n", best, best_children);
+  return 0;
+}
+
+int read(const std::string& profile, int reps) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double start = kiln::bench::now();
+    const Profile p = Profile::read(profile);
+    best = std::min(best, kiln::bench::now() - start);
+  }
+  std::printf("{\"seconds\": %.4f}\n", best);
   return 0;
 }
 
@@ -288,6 +303,8 @@ int main(int argc, char** argv) {
       return pass(argv[2], argv[3], std::stoi(arg(argc, argv, "--reps", "5")));
     if (argc >= 3 && std::string(argv[1]) == "open")
       return open(argv[2], std::stoi(arg(argc, argv, "--reps", "5")));
+    if (argc >= 3 && std::string(argv[1]) == "read")
+      return read(argv[2], std::stoi(arg(argc, argv, "--reps", "5")));
     if (argc >= 2 && std::string(argv[1]) == "count")
       return count(std::stoi(arg(argc, argv, "--reps", "5")));
 #if KILN_WITH_CUDA
@@ -300,6 +317,7 @@ int main(int argc, char** argv) {
                  "usage: drift_bench make DIR --rows N --numeric C [--categorical K] [--seed S] "
                  "[--shift X] [--shards P]\n       drift_bench pass PROFILE DATA [--reps R]\n"
                  "       drift_bench open DATA [--reps R]\n"
+                 "       drift_bench read PROFILE [--reps R]\n"
                  "       drift_bench count [--reps R]\n"
                  "       drift_bench gpu [--rows N] [--columns C] [--reps R]\n");
     return 64;
