@@ -216,7 +216,7 @@ TEST(ShardBadInput, OpeningManyFilesRefusesTheFirstBadOneByName) {
     EXPECT_NE(msg.find(d + ": column 'x' (numeric) of the dataset's schema is missing"),
               std::string::npos)
         << sandbox << " " << msg;
-    // With the dataset's schema given, a child per core proves its share of the files.
+    // With the dataset's schema given, a child per core takes the files one at a time.
     const Schema schema = shards[0]->schema();
     EXPECT_EQ(ShardFile::open_all({a, c, a, c, a}, &schema)[3]->rows(), 1500);
     msg = error_of<DataError>([&] { ShardFile::open_all({a, c, a, b, c, d}, &schema); });
