@@ -54,11 +54,25 @@ class GridIndex {
     return at;
   }
 
-  // The same for n values at once (grid_count_cpu.cpp): where every bucket spans at most 16
-  // distinct points and the CPU has AVX2, each value compared with its bucket's 8 or 16
-  // thresholds at once; else the halvings of 32 values interleaved, so that each step's
-  // loads overlap.
+  // The same for n values at once (grid_count_cpu.cpp): where buckets of equal width between
+  // the first and last points span at most kLinearWidest points each (a grid whose points are
+  // spread evenly enough: the quantiles of a normal column), each value compared with its
+  // equal-width bucket's few thresholds; else, where every bucket of the table above spans at
+  // most 16 distinct points and the CPU has AVX2, with its 8 or 16 thresholds at once; else
+  // the halvings of 32 values interleaved, so that each step's loads overlap.
   void distinct_below(const float* values, int64_t n, uint32_t* out) const;
+
+  // The equal-width buckets' table (CPU only): a value's bucket, monotone in the value (NaN
+  // and -Inf in bucket 0, +Inf in the last, top + 1); per bucket the distinct points in the buckets
+  // before it; the most distinct points a bucket holds (more than kLinearWidest: no table).
+  static constexpr uint32_t kLinearWidest = 4;
+  static uint32_t linear_bucket(float value, float low, float scale, float top) {
+    float v = (value - low) * scale;
+    v = v > -1.0f ? v : -1.0f;  // NaN too
+    v = v < top ? v : top;
+    return static_cast<uint32_t>(static_cast<int32_t>(v) + 1);
+  }
+  uint32_t linear_widest() const { return linear_widest_; }
 
   // The tables, as DeviceGridCounter copies them to the GPU. The bucket table's entries
   // differ only from table_low() to table_high(): 0 below, the distinct points above.
@@ -98,8 +112,17 @@ class GridIndex {
   std::vector<uint32_t> from_;         // per bucket: the distinct points below its smallest float
   float center_ = 0;
   uint32_t table_low_ = 0, table_high_ = 0;
+  void build_linear(uint32_t n);
+  template <uint32_t W>
+  void linear_scan(const float* values, int64_t n, uint32_t* out) const;
+
   uint32_t widest_ = 0;
   uint32_t top_step_ = 0;  // half the power of two above widest_
+  // The equal-width buckets (linear_bucket): from the first distinct point's float at or
+  // above it, `linear_scale_` buckets a unit, the last bucket linear_top_ + 1.
+  float linear_low_ = 0, linear_scale_ = 0, linear_top_ = 0;
+  std::vector<uint32_t> linear_from_;  // linear_top_ + 2 entries; empty: no table
+  uint32_t linear_widest_ = UINT32_MAX;
 };
 
 // One column's values in the cells of a grid of m points: cell c holds the finite values

@@ -165,9 +165,49 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   for (uint32_t i = 0; i < n; ++i)
     above_[i] = float_at_or_above(distinct_[i]);
   distinct_.resize(n + 2 * std::size_t{top_step_}, std::numeric_limits<double>::quiet_NaN());
+  build_linear(n);
+}
+
+void GridIndex::build_linear(uint32_t n) {
+  // Some 8 buckets a point (32 KB for the 1,001-point grid, within a core's L1): the spacing
+  // of a normal column's quantiles varies by a factor of about 6 over the central 99%.
+  if (n < 2) return;
+  const float low = above_[0], high = above_[n - 1];
+  const uint32_t buckets = std::clamp<uint32_t>(std::bit_ceil(8 * n), 64, 8192);
+  const auto scale = static_cast<float>(buckets / (static_cast<double>(high) - low));
+  if (!std::isfinite(low) || !std::isfinite(high) || !std::isfinite(scale) || !(scale > 0)) return;
+  const uint32_t last = buckets + 2;
+  const auto top = static_cast<float>(last - 1);
+  // A value's bucket never decreases with it: points in a bucket before a value's are at or
+  // below it, those in a bucket after it above it; only its own bucket's are compared.
+  std::vector<uint32_t> in(last + 1, 0);
+  for (uint32_t i = 0; i < n; ++i)
+    ++in[linear_bucket(above_[i], low, scale, top)];
+  const uint32_t widest = *std::max_element(in.begin(), in.end());
+  if (widest > kLinearWidest) return;
+  linear_from_.resize(last + 1);
+  uint32_t before = 0;
+  for (uint32_t b = 0; b <= last; ++b) {
+    linear_from_[b] = before;
+    before += in[b];
+  }
+  linear_low_ = low;
+  linear_scale_ = scale;
+  linear_top_ = top;
+  linear_widest_ = widest;
 }
 
 void GridIndex::distinct_below(const float* values, int64_t n, uint32_t* out) const {
+  // The equal-width table: `drift_bench count` 3.15 -> 2.28 ns a value (with the count).
+  if (!linear_from_.empty()) {
+    if (linear_widest_ == 1)
+      linear_scan<1>(values, n, out);
+    else if (linear_widest_ == 2)
+      linear_scan<2>(values, n, out);
+    else
+      linear_scan<kLinearWidest>(values, n, out);
+    return;
+  }
 #if defined(__x86_64__)
   if (widest_ <= kMaxScan && has_avx2()) {
     if (widest_ <= 8)
@@ -193,6 +233,21 @@ void GridIndex::distinct_below(const float* values, int64_t n, uint32_t* out) co
   }
   for (; i < n; ++i)
     out[i] = distinct_below(values[i]);
+}
+
+template <uint32_t W>
+void GridIndex::linear_scan(const float* values, int64_t n, uint32_t* out) const {
+  const uint32_t* from = linear_from_.data();
+  const float* above = above_.data();  // NaN past the points: compares false
+  const float low = linear_low_, scale = linear_scale_, top = linear_top_;  // not reread
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = values[i];
+    const uint32_t first = from[linear_bucket(x, low, scale, top)];
+    uint32_t at = first;
+    for (uint32_t w = 0; w < W; ++w)
+      at += above[first + w] <= x ? 1 : 0;
+    out[i] = at;
+  }
 }
 
 CellCounts::CellCounts(std::size_t points)
@@ -221,12 +276,8 @@ void CellCounter::add(const float* values, int64_t n, CellCounts& counts) {
     index_->distinct_below(v, m, found);
     for (int64_t i = 0; i < m; ++i) {
       const float x = v[i];
-      if (std::isnan(x)) {
-        ++nan_;
-        continue;
-      }
-      if (std::isinf(x)) {
-        ++(x > 0 ? pos_inf_ : neg_inf_);
+      if (!(std::fabs(x) < kInf)) {  // one test for the rare case (was two: 1.5 -> 1.3 ns)
+        ++(std::isnan(x) ? nan_ : x > 0 ? pos_inf_ : neg_inf_);
         continue;
       }
       Slot& s = slots_[found[i]];

@@ -28,7 +28,8 @@
 // cells of the 1,001-point quantile grid of their column's reference (the same distribution
 // half a standard deviation lower), for columns far from zero as well as near it (a year, a
 // latitude): best of R. One JSON object a column: its mean and standard deviation, the most
-// distinct points a bucket of the grid's index spans, and nanoseconds a value.
+// distinct points a bucket of the grid's index spans (of its float-key table, and of its
+// equal-width table: 4294967295 where it has none), and nanoseconds a value.
 //
 //   drift_bench gpu [--rows N] [--columns C] [--reps R]     (CUDA builds)
 // The drift pass's GPU kernel (kernels/grid_count.h) beside the device's own copy: C numeric
@@ -152,8 +153,11 @@ int count(int reps) {
       counter.take(counts);
       best = std::min(best, (kiln::bench::now() - start) / 100);
     }
-    std::printf("{\"mean\": %g, \"sd\": %g, \"widest_bucket\": %u, \"ns_per_value\": %.2f}\n",
-                c.mean, c.sd, index.widest(), best / static_cast<double>(values.size()) * 1e9);
+    std::printf(
+        "{\"mean\": %g, \"sd\": %g, \"widest_bucket\": %u, \"widest_linear_bucket\": %u, "
+        "\"ns_per_value\": %.2f}\n",
+        c.mean, c.sd, index.widest(), index.linear_widest(),
+        best / static_cast<double>(values.size()) * 1e9);
   }
   return 0;
 }

@@ -88,10 +88,11 @@ TEST(GridCount, TheBucketTableHoldsTheDistinctPointsBelowEachBucket) {
   }
 }
 
-// The block search (the thresholds compared at once where a bucket spans at most 16 points and
-// the CPU has AVX2, else the halvings) and the one-value search answer as the plain search,
-// on grids whose widest bucket is at most 8 points, 9 to 16, and more: uniform grids of
-// several densities, one offset far from zero, and a cluster of adjacent floats.
+// The block search without the equal-width table (the thresholds compared at once where a
+// bucket spans at most 16 points and the CPU has AVX2, else the halvings) and the one-value
+// search answer as the plain search, on grids whose widest bucket is at most 8 points, 9 to
+// 16, and more: uniform grids of several densities, one offset far from zero, and a cluster
+// of adjacent floats, each with an outlier (so its equal-width buckets are too wide to use).
 TEST(GridCount, TheSearchesAgreeOnGridsOfEveryWidth) {
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<float> uniform(0, 1);
@@ -112,8 +113,10 @@ TEST(GridCount, TheSearchesAgreeOnGridsOfEveryWidth) {
   cluster.insert(cluster.begin(), {-2.0, 0.0, 1.0});
   grids.push_back(cluster);
   bool narrow = false, medium = false, wide = false;
-  for (const std::vector<double>& points : grids) {
+  for (std::vector<double>& points : grids) {
+    points.push_back(points.back() + 1e7);
     const GridIndex index(points);
+    ASSERT_GT(index.linear_widest(), GridIndex::kLinearWidest);
     narrow = narrow || index.widest() <= 8;
     medium = medium || (index.widest() > 8 && index.widest() <= 16);
     wide = wide || index.widest() > 16;
@@ -134,6 +137,45 @@ TEST(GridCount, TheSearchesAgreeOnGridsOfEveryWidth) {
     }
   }
   EXPECT_TRUE(narrow && medium && wide) << narrow << medium << wide;
+}
+
+// The equal-width table (the CPU's block search where every equal-width bucket holds at most
+// GridIndex::kLinearWidest points) answers as the plain search: on a normal column's quantile
+// grid, a flag's two values, a few integers, and a narrow grid seen through values as far as
+// the floats go (their distance from the first point overflows to infinity).
+TEST(GridCount, TheEqualWidthTableAgreesWithThePlainSearch) {
+  std::vector<testing::GridCase> cases = testing::other_cases(20000);
+  cases.resize(2);
+  cases.push_back({{-3, -1, 0, 2, 5, 8}, {}});
+  cases.push_back({{-1.0, -0.5, 0.25, 1.0}, {}});
+  constexpr float kMax = std::numeric_limits<float>::max();
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::mt19937_64 rng(11);
+  for (testing::GridCase& c : cases) {
+    const GridIndex index(c.points);
+    ASSERT_LE(index.linear_widest(), GridIndex::kLinearWidest) << c.points.size();
+    const auto low = static_cast<float>(c.points.front()),
+               high = static_cast<float>(c.points.back());
+    std::uniform_real_distribution<float> around(low - (high - low), high + (high - low));
+    for (double p : c.points) {
+      const auto f = static_cast<float>(p);
+      c.values.insert(c.values.end(), {f, std::nextafter(f, -kInf), std::nextafter(f, kInf)});
+    }
+    c.values.insert(c.values.end(), {kMax, -kMax, 1e30f, -1e30f, kInf, -kInf, nan, -nan});
+    for (int i = 0; i < 20000; ++i)
+      c.values.push_back(around(rng));
+    std::vector<uint32_t> found(c.values.size());
+    index(c.values.data(), static_cast<int64_t>(c.values.size()), found.data());
+    for (std::size_t i = 0; i < c.values.size(); ++i) {
+      if (std::isfinite(c.values[i]))
+        ASSERT_EQ(found[i], cell_of(c.points, c.values[i])) << c.values[i];
+      else
+        ASSERT_LE(found[i], c.points.size()) << c.values[i];
+    }
+  }
+  // A grid with an outlier, whose points crowd a few equal-width buckets, has no such table.
+  EXPECT_GT(GridIndex(testing::awkward_case(10).points).linear_widest(), GridIndex::kLinearWidest);
 }
 
 // For finite floats, comparing with a double is comparing with its float at or below or at or
