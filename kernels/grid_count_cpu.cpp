@@ -150,15 +150,17 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   // Point i is below the smallest float of exactly the buckets after that of its largest
   // float at or below it (the next float is above it): with the points in order, the
   // buckets from there to the next point's such bucket have i + 1 points below them.
+  // A bucket spans the points whose such bucket is the one before it (a run of equal `past`).
   uint32_t next = table_low_;  // the first bucket not yet filled
+  uint32_t run = 0;
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t past = bucket(float_at_or_below(distinct_[i])) + 1;
+    run = past > next || i == 0 ? 1 : run + 1;
+    widest_ = std::max(widest_, run);
     if (past > next) std::fill(from_.begin() + next, from_.begin() + past, i);
     next = std::max(next, past);
   }
   std::fill(from_.begin() + next, from_.end(), n);
-  for (uint32_t b = table_low_; b < table_high_; ++b)
-    widest_ = std::max(widest_, from_[b + 1] - from_[b]);
   top_step_ = widest_ == 0 ? 0 : std::bit_floor(widest_);
   // NaN past the points, as far as a read goes: the halvings' 2 * top_step, a scan's kMaxScan.
   above_.assign(n + std::max<std::size_t>(2 * std::size_t{top_step_}, kMaxScan), nan);
@@ -179,18 +181,24 @@ void GridIndex::build_linear(uint32_t n) {
   const uint32_t last = buckets + 2;
   const auto top = static_cast<float>(last - 1);
   // A value's bucket never decreases with it: points in a bucket before a value's are at or
-  // below it, those in a bucket after it above it; only its own bucket's are compared.
-  std::vector<uint32_t> in(last + 1, 0);
-  for (uint32_t i = 0; i < n; ++i)
-    ++in[linear_bucket(above_[i], low, scale, top)];
-  const uint32_t widest = *std::max_element(in.begin(), in.end());
-  if (widest > kLinearWidest) return;
-  linear_from_.resize(last + 1);
-  uint32_t before = 0;
-  for (uint32_t b = 0; b <= last; ++b) {
-    linear_from_[b] = before;
-    before += in[b];
+  // below it, those in a bucket after it above it; only its own bucket's are compared. The
+  // points' buckets never decrease either: a bucket holds a run of them.
+  uint32_t widest = 0, run = 0, previous = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t b = linear_bucket(above_[i], low, scale, top);
+    run = i > 0 && b == previous ? run + 1 : 1;
+    widest = std::max(widest, run);
+    previous = b;
   }
+  if (widest > kLinearWidest) return;
+  linear_from_.assign(last + 1, 0);
+  uint32_t next = 0;  // the first bucket not yet filled: the points before i are below it
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t b = linear_bucket(above_[i], low, scale, top);
+    if (b >= next) std::fill(linear_from_.begin() + next, linear_from_.begin() + b + 1, i);
+    next = std::max(next, b + 1);
+  }
+  std::fill(linear_from_.begin() + next, linear_from_.end(), n);
   linear_low_ = low;
   linear_scale_ = scale;
   linear_top_ = top;
