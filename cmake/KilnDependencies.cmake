@@ -12,8 +12,8 @@ find_package(HDF5 REQUIRED COMPONENTS C)
 # some 30 more libraries, for its S3 driver, which Kiln never uses; loading them took 4 of
 # the 10 ms `kiln drift --help` took, and forking the proving children with them mapped
 # cost more. From the archive only the objects Kiln calls are linked, none of which calls
-# libcurl, so it is left out. The sanitizer builds keep the shared library: their leak
-# suppressions (tests/fuzz/lsan.supp) name it.
+# libcurl or libcrypto (the driver's), so they are left out. The sanitizer builds keep the
+# shared library: their leak suppressions (tests/fuzz/lsan.supp) name it.
 set(KILN_HDF5_LIBRARIES ${HDF5_C_LIBRARIES})
 if(NOT KILN_SANITIZE)
   set(_kiln_libs "")
@@ -23,7 +23,7 @@ if(NOT KILN_SANITIZE)
     if(_kiln_lib MATCHES "/libhdf5(_serial)?\\.so$" AND EXISTS "${_kiln_archive}")
       list(APPEND _kiln_libs "${_kiln_archive}")
       set(_kiln_static ON)
-    elseif(NOT _kiln_lib MATCHES "/libcurl")
+    elseif(NOT _kiln_lib MATCHES "/lib(curl|crypto)[.]")  # the S3 driver's
       list(APPEND _kiln_libs "${_kiln_lib}")
     endif()
   endforeach()
@@ -63,6 +63,58 @@ if(TARGET yaml-cpp::yaml-cpp)
   set(KILN_YAML_TARGET yaml-cpp::yaml-cpp)
 else()
   set(KILN_YAML_TARGET yaml-cpp)
+endif()
+set(KILN_CRYPTO_TARGET OpenSSL::Crypto)
+
+# The other shared libraries' start-up cost, as libhdf5's: loading and relocating libcrypto
+# and libyaml-cpp took 0.9 of the 6.3 ms `kiln drift --help` took (median of 60). They are
+# linked from the archives the distribution ships beside them (Debian's and Ubuntu's -dev
+# packages do) where a program calling them links so; else the shared ones. Kiln uses
+# libcrypto for SHA-256 only (no TLS), so a rebuild is what an OpenSSL update needs of it.
+# spdlog and fmt, which Kiln calls from core/log.cpp alone, are compiled into that file
+# (their packages' header-only mode: core/CMakeLists.txt). With no C++ library left to
+# share it, the `kiln` binary links libstdc++ statically too (trainer/CMakeLists.txt;
+# kiln-torch shares LibTorch's). The sanitizer builds keep the shared libraries.
+set(KILN_STATIC_CXX OFF)
+if(NOT KILN_SANITIZE)
+  include(CheckCXXSourceCompiles)
+  # kiln_archive(TARGET NAME SOURCE): NAME becomes an interface target of TARGET's headers
+  # and its archive, when the archive is there and SOURCE links with it.
+  function(kiln_archive target name source)
+    get_target_property(_location ${target} LOCATION)
+    string(REGEX REPLACE "\\.so(\\.[0-9.]+)?$" ".a" _archive "${_location}")
+    if(NOT _archive MATCHES "\\.a$" OR NOT EXISTS "${_archive}")
+      return()
+    endif()
+    get_target_property(CMAKE_REQUIRED_INCLUDES ${target} INTERFACE_INCLUDE_DIRECTORIES)
+    set(CMAKE_REQUIRED_LIBRARIES "${_archive}" ${CMAKE_DL_LIBS} Threads::Threads)
+    check_cxx_source_compiles("${source}" KILN_${name}_ARCHIVE_LINKS)
+    if(KILN_${name}_ARCHIVE_LINKS)
+      add_library(${name} INTERFACE)
+      target_include_directories(${name} SYSTEM INTERFACE ${CMAKE_REQUIRED_INCLUDES})
+      target_link_libraries(${name} INTERFACE "${_archive}" ${CMAKE_DL_LIBS} Threads::Threads)
+      message(STATUS "kiln: ${target} from ${_archive}")
+    endif()
+  endfunction()
+  kiln_archive(OpenSSL::Crypto kiln_crypto [[
+#include <openssl/evp.h>
+int main() {
+  unsigned char out[32];
+  unsigned int size = 0;
+  return EVP_Digest("", 0, out, &size, EVP_sha256(), nullptr);
+}]])
+  kiln_archive(${KILN_YAML_TARGET} kiln_yaml [[
+#include <yaml-cpp/yaml.h>
+int main() { return YAML::Load("a: 1")["a"].as<int>(); }]])
+  if(TARGET kiln_crypto)
+    set(KILN_CRYPTO_TARGET kiln_crypto)
+  endif()
+  if(TARGET kiln_yaml)
+    set(KILN_YAML_TARGET kiln_yaml)
+  endif()
+  if(TARGET kiln_crypto AND TARGET kiln_yaml)
+    set(KILN_STATIC_CXX ON)
+  endif()
 endif()
 
 # LibTorch: from the torch wheel. KILN_PYTHON (default: .venv/bin/python) tells where.
