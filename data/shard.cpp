@@ -59,13 +59,15 @@ const char* allowed_dtypes(Role role) {
 // No raw-data chunk cache: readers read whole chunks (blocks are chunk-aligned), which HDF5
 // then decompresses straight into the caller's buffer. A cache per dataset would cost
 // memory per shard and column, growing with the dataset instead of the loader's options.
-h5::Id open_dataset(hid_t file, const std::string& name, const h5::Where& where) {
+// The dataset `name` relative to `location` (the file, or the columns' group: a name there
+// is found without walking the path from the root again).
+h5::Id open_dataset(hid_t location, const std::string& name, const h5::Where& where) {
   static const hid_t access = [] {  // no chunk cache: reads go around HDF5 (read_chunk)
     const hid_t plist = H5Pcreate(H5P_DATASET_ACCESS);
     H5Pset_chunk_cache(plist, 0, 0, 1.0);
     return plist;
   }();
-  const hid_t dataset = H5Dopen2(file, name.c_str(), access);
+  const hid_t dataset = H5Dopen2(location, name.c_str(), access);
   if (dataset >= 0) return h5::Id(dataset);
   std::optional<DataError> failed;  // HDF5's reason, before another call clears it
   try {
@@ -73,7 +75,8 @@ h5::Id open_dataset(hid_t file, const std::string& name, const h5::Where& where)
   } catch (const DataError& e) {
     failed = e;
   }
-  KILN_CHECK(h5::exists(file, name), DataError, where.file, ": dataset '", name, "' is missing");
+  KILN_CHECK(h5::exists(location, name), DataError, where.file, ": dataset '", where.object,
+             "' is missing");
   throw *failed;
 }
 
@@ -87,15 +90,16 @@ std::vector<std::string> column_names_in_order(hid_t group, const h5::Where& whe
   h5::check_status(H5Gget_info(group, &info), where, "listing the columns");
   KILN_CHECK(info.nlinks <= 100000, DataError, where.text(), ": implausibly many columns (",
              info.nlinks, ")");
+  // One walk of the links (a name looked up by its index twice, its length and then its
+  // bytes, walked the index for each).
   std::vector<std::string> names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t size = H5Lget_name_by_idx(group, ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    h5::check(size, where, "reading a column name");
-    std::string name(static_cast<std::size_t>(size) + 1, '\0');
-    H5Lget_name_by_idx(group, ".", index, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
-    name.resize(static_cast<std::size_t>(size));
-    names.push_back(name);
-  }
+  names.reserve(info.nlinks);
+  auto collect = [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+    static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+    return 0;
+  };
+  h5::check_status(H5Literate(group, index, H5_ITER_INC, nullptr, collect, &names), where,
+                   "listing the columns");
   return names;
 }
 
@@ -287,7 +291,7 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
         h5::check(H5Gopen2(file, "columns", H5P_DEFAULT), {path, "/columns"}, "opening the group"));
     for (const std::string& name : column_names_in_order(group.get(), {path, "/columns"})) {
       h5::Where w{path, "/columns/" + name};
-      h5::Id& dataset = opened[name] = open_dataset(file, "/columns/" + name, w);
+      h5::Id& dataset = opened[name] = open_dataset(group.get(), name, w);
       auto role = h5::read_string_attribute(dataset.get(), "role", w);
       KILN_CHECK(role.has_value(), DataError, w.text(), ": missing attribute 'role'");
       Column column{name, parse_role(*role, w.text()), 0};
