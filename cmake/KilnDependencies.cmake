@@ -66,10 +66,11 @@ else()
 endif()
 set(KILN_CRYPTO_TARGET OpenSSL::Crypto)
 
-# The other shared libraries' start-up cost, as libhdf5's: loading and relocating libcrypto
-# and libyaml-cpp took 0.9 of the 6.3 ms `kiln drift --help` took (median of 60). They are
-# linked from the archives the distribution ships beside them (Debian's and Ubuntu's -dev
-# packages do) where a program calling them links so; else the shared ones. Kiln uses
+# The other shared libraries' start-up cost, as libhdf5's: loading and relocating libcrypto,
+# libyaml-cpp, libspdlog, libfmt and libstdc++ took about 2 of the 5.6 ms `kiln drift --help`
+# took (median of 60 runs). libcrypto and libyaml-cpp are linked from the archives the
+# distribution ships beside them (Debian's and Ubuntu's -dev packages do) where a program
+# calling them links so; else the shared ones. Kiln uses
 # libcrypto for SHA-256 only (no TLS), so a rebuild is what an OpenSSL update needs of it.
 # spdlog and fmt, which Kiln calls from core/log.cpp alone, are compiled into that file
 # (their packages' header-only mode: core/CMakeLists.txt). With no C++ library left to

@@ -63,8 +63,8 @@ class GridIndex {
   void distinct_below(const float* values, int64_t n, uint32_t* out) const;
 
   // The equal-width buckets' table (CPU only): a value's bucket, monotone in the value (NaN
-  // and -Inf in bucket 0, +Inf in the last, top + 1); per bucket the distinct points in the buckets
-  // before it; the most distinct points a bucket holds (more than kLinearWidest: no table).
+  // and -Inf in bucket 0, +Inf in the last, top + 1); the most distinct points a bucket
+  // holds (more than kLinearWidest: no table, UINT32_MAX).
   static constexpr uint32_t kLinearWidest = 4;
   static uint32_t linear_bucket(float value, float low, float scale, float top) {
     float v = (value - low) * scale;
@@ -103,6 +103,10 @@ class GridIndex {
   uint32_t bucket(float value) const { return bucket(value, center_); }
 
  private:
+  void build_linear(uint32_t n);  // the equal-width table, where it serves
+  template <uint32_t W>           // W: at least linear_widest_
+  void linear_scan(const float* values, int64_t n, uint32_t* out) const;
+
   // The points without repeats, then NaN padding (no value is at or above it). The distinct
   // points before from_[bucket] are <= every value of the bucket, those from the next
   // bucket's on are > them: halvings from the bucket's first find the count.
@@ -112,16 +116,13 @@ class GridIndex {
   std::vector<uint32_t> from_;         // per bucket: the distinct points below its smallest float
   float center_ = 0;
   uint32_t table_low_ = 0, table_high_ = 0;
-  void build_linear(uint32_t n);
-  template <uint32_t W>
-  void linear_scan(const float* values, int64_t n, uint32_t* out) const;
-
   uint32_t widest_ = 0;
   uint32_t top_step_ = 0;  // half the power of two above widest_
   // The equal-width buckets (linear_bucket): from the first distinct point's float at or
   // above it, `linear_scale_` buckets a unit, the last bucket linear_top_ + 1.
   float linear_low_ = 0, linear_scale_ = 0, linear_top_ = 0;
-  std::vector<uint32_t> linear_from_;  // linear_top_ + 2 entries; empty: no table
+  std::vector<uint32_t> linear_from_;  // per bucket (linear_top_ + 2): the distinct points in
+                                       // the buckets before it; empty: no table
   uint32_t linear_widest_ = UINT32_MAX;
 };
 

@@ -171,8 +171,9 @@ GridIndex::GridIndex(const std::vector<double>& points) {
 }
 
 void GridIndex::build_linear(uint32_t n) {
-  // Some 8 buckets a point (32 KB for the 1,001-point grid, within a core's L1): the spacing
-  // of a normal column's quantiles varies by a factor of about 6 over the central 99%.
+  // Some 8 buckets a point (32 KB for the 1,001-point grid): the closest of a normal column's
+  // 1,001 quantiles (at its center) are 0.0025 standard deviations apart, and 8,192 buckets
+  // over its range (about -4.4 to 4.4 for 100,000 rows) 0.0011 wide: one point a bucket.
   if (n < 2) return;
   const float low = above_[0], high = above_[n - 1];
   const uint32_t buckets = std::clamp<uint32_t>(std::bit_ceil(8 * n), 64, 8192);

@@ -142,7 +142,7 @@ TEST(GridCount, TheSearchesAgreeOnGridsOfEveryWidth) {
 // The equal-width table (the CPU's block search where every equal-width bucket holds at most
 // GridIndex::kLinearWidest points) answers as the plain search: on a normal column's quantile
 // grid, a flag's two values, a few integers, and a narrow grid seen through values as far as
-// the floats go (their distance from the first point overflows to infinity).
+// the floats go (their distance from the first point, scaled, overflows to infinity).
 TEST(GridCount, TheEqualWidthTableAgreesWithThePlainSearch) {
   std::vector<testing::GridCase> cases = testing::other_cases(20000);
   cases.resize(2);
