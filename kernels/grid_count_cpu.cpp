@@ -81,6 +81,27 @@ __attribute__((target("avx2"))) int64_t add_moments_avx2(const float* values, in
 }
 #endif
 
+// Fills `table` from bucket `first` on with, per bucket b, the points i (of n, in order) with
+// past(i) <= b, where past(i) is one more than point i's bucket and never decreases with i;
+// n from the last point's bucket on. A bucket holds a run of points (equal past(i)): returns
+// the longest run, or stops once a run is longer than `most` and returns its length.
+template <class Past>
+uint32_t fill_points_below(std::vector<uint32_t>& table, uint32_t first, uint32_t n, uint32_t most,
+                           Past past) {
+  uint32_t next = first;  // the first bucket not yet filled
+  uint32_t run = 0, widest = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t p = past(i);
+    run = p > next || i == 0 ? 1 : run + 1;
+    widest = std::max(widest, run);
+    if (widest > most) return widest;
+    if (p > next) std::fill(table.begin() + next, table.begin() + p, i);
+    next = std::max(next, p);
+  }
+  std::fill(table.begin() + next, table.end(), n);
+  return widest;
+}
+
 }  // namespace
 
 double Moments::total() const {
@@ -150,17 +171,9 @@ GridIndex::GridIndex(const std::vector<double>& points) {
   // Point i is below the smallest float of exactly the buckets after that of its largest
   // float at or below it (the next float is above it): with the points in order, the
   // buckets from there to the next point's such bucket have i + 1 points below them.
-  // A bucket spans the points whose such bucket is the one before it (a run of equal `past`).
-  uint32_t next = table_low_;  // the first bucket not yet filled
-  uint32_t run = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t past = bucket(float_at_or_below(distinct_[i])) + 1;
-    run = past > next || i == 0 ? 1 : run + 1;
-    widest_ = std::max(widest_, run);
-    if (past > next) std::fill(from_.begin() + next, from_.begin() + past, i);
-    next = std::max(next, past);
-  }
-  std::fill(from_.begin() + next, from_.end(), n);
+  widest_ = fill_points_below(from_, table_low_, n, UINT32_MAX, [&](uint32_t i) {
+    return bucket(float_at_or_below(distinct_[i])) + 1;
+  });
   top_step_ = widest_ == 0 ? 0 : std::bit_floor(widest_);
   // NaN past the points, as far as a read goes: the halvings' 2 * top_step, a scan's kMaxScan.
   above_.assign(n + std::max<std::size_t>(2 * std::size_t{top_step_}, kMaxScan), nan);
@@ -182,24 +195,15 @@ void GridIndex::build_linear(uint32_t n) {
   const uint32_t last = buckets + 2;
   const auto top = static_cast<float>(last - 1);
   // A value's bucket never decreases with it: points in a bucket before a value's are at or
-  // below it, those in a bucket after it above it; only its own bucket's are compared. The
-  // points' buckets never decrease either: a bucket holds a run of them.
-  uint32_t widest = 0, run = 0, previous = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t b = linear_bucket(above_[i], low, scale, top);
-    run = i > 0 && b == previous ? run + 1 : 1;
-    widest = std::max(widest, run);
-    previous = b;
-  }
-  if (widest > kLinearWidest) return;
+  // below it, those in a bucket after it above it; only its own bucket's are compared.
   linear_from_.assign(last + 1, 0);
-  uint32_t next = 0;  // the first bucket not yet filled: the points before i are below it
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t b = linear_bucket(above_[i], low, scale, top);
-    if (b >= next) std::fill(linear_from_.begin() + next, linear_from_.begin() + b + 1, i);
-    next = std::max(next, b + 1);
+  const uint32_t widest = fill_points_below(linear_from_, 0, n, kLinearWidest, [&](uint32_t i) {
+    return linear_bucket(above_[i], low, scale, top) + 1;
+  });
+  if (widest > kLinearWidest) {
+    linear_from_ = {};
+    return;
   }
-  std::fill(linear_from_.begin() + next, linear_from_.end(), n);
   linear_low_ = low;
   linear_scale_ = scale;
   linear_top_ = top;
