@@ -73,9 +73,11 @@ set(KILN_CRYPTO_TARGET OpenSSL::Crypto)
 # calling them links so; else the shared ones. Kiln uses
 # libcrypto for SHA-256 only (no TLS), so a rebuild is what an OpenSSL update needs of it.
 # spdlog and fmt, which Kiln calls from core/log.cpp alone, are compiled into that file
-# (their packages' header-only mode: core/CMakeLists.txt). With no C++ library left to
-# share it, the `kiln` binary links libstdc++ statically too (trainer/CMakeLists.txt;
-# kiln-torch shares LibTorch's). The sanitizer builds keep the shared libraries.
+# where their packages offer a header-only mode (KILN_LOG_HEADER_ONLY: core/CMakeLists.txt).
+# With no C++ library left to share it, the `kiln` binary links libstdc++ statically too
+# (KILN_STATIC_CXX: trainer/CMakeLists.txt; kiln-torch shares LibTorch's). The sanitizer
+# builds keep the shared libraries.
+set(KILN_LOG_HEADER_ONLY OFF)
 set(KILN_STATIC_CXX OFF)
 if(NOT KILN_SANITIZE)
   include(CheckCXXSourceCompiles)
@@ -113,7 +115,10 @@ int main() { return YAML::Load("a: 1")["a"].as<int>(); }]])
   if(TARGET kiln_yaml)
     set(KILN_YAML_TARGET kiln_yaml)
   endif()
-  if(TARGET kiln_crypto AND TARGET kiln_yaml)
+  if(TARGET spdlog::spdlog_header_only AND TARGET fmt::fmt-header-only)
+    set(KILN_LOG_HEADER_ONLY ON)
+  endif()
+  if(TARGET kiln_crypto AND TARGET kiln_yaml AND KILN_LOG_HEADER_ONLY)
     set(KILN_STATIC_CXX ON)
   endif()
 endif()
