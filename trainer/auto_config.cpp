@@ -28,6 +28,7 @@ KilnConfig checkpoint_config(const std::string& dir) {
   KilnConfig c = resolve_kiln_config({dir + "/config.yaml"}, {});
   if (c.model.ensemble.is_auto()) c.model.ensemble = 1;
   if (c.model.linear_term.is_auto()) c.model.linear_term = false;
+  if (c.model.numeric_embedding.is_auto()) c.model.numeric_embedding = 0;
   if (c.train.refit.is_auto()) c.train.refit = false;
   return c;
 }
@@ -132,6 +133,12 @@ std::vector<AutoChoice> resolve_auto(KilnConfig& config, const DataFacts& train)
   // logistic regression finds stays within reach when the data are small or mostly linear.
   choose(config.model.linear_term, "model.linear_term", mlp,
          std::string(mlp ? "the MLP's logit has a linear part" : "model.type is not mlp"), out);
+  // Periodic embeddings of the float features (RealMLP's PBLD) where the rows can fit their
+  // parameters: a threshold or a bump in one feature is a few periodic features away, where a
+  // ReLU layer on the raw value must build it from many units. On small tables the 3 x 17
+  // parameters a feature overfit (docs/TRAINING.md).
+  choose(config.model.numeric_embedding, "model.numeric_embedding", int64_t{mlp && !small ? 16 : 0},
+         mlp ? rows_class : std::string("model.type is not mlp"), out);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return out;
 }

@@ -38,6 +38,7 @@ void validate(const ModelOptions& m) {
   KILN_CHECK(m.one_hot_max >= 0, ConfigError, "model.one_hot_max: must be >= 0, got ",
              m.one_hot_max);
   check_at_least(m.ensemble, int64_t{1}, "model.ensemble");
+  check_at_least(m.numeric_embedding, int64_t{0}, "model.numeric_embedding");
   KILN_CHECK(m.cross_layers >= 0, ConfigError, "model.cross_layers: must be >= 0, got ",
              m.cross_layers);
   KILN_CHECK(m.dropout.is_auto() || (*m.dropout.value >= 0 && *m.dropout.value < 1), ConfigError,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <numbers>
 #include <optional>
 #include <tuple>
 
@@ -15,13 +16,66 @@ namespace {
 
 namespace nn = torch::nn;
 
-// The categorical columns as vectors beside the features: per column an embedding table of
-// its width, or, for a width of 0, its one-hot vector (cardinality wide, no parameters).
-// concat() gives [B, features + the vectors' widths].
+// PBLD numeric embeddings (RealMLP-TD, Holzmüller et al., NeurIPS 2024): each float feature x
+// becomes [x, W_j cos(2π f_j x + p_j) + c_j], its k periodic features (frequencies f_j ~
+// N(0, 0.1²), phases p_j ~ U[-π, π]) mapped by a linear layer of its own to 3, beside the
+// value itself. forward() gives [B, features · 4]. The parameters learn at a tenth of the
+// optimizer's rate, as in RealMLP: each is stored divided by 0.1 and multiplied back here
+// (Adam moves a parameter by about the learning rate whatever its gradient's scale, so
+// through the factor it moves by a tenth), which keeps one parameter group and the fused
+// CUDA step's single update.
+class NumericEmbeddings : public nn::Module {
+ public:
+  static constexpr int64_t kLearned = 3;
+
+  NumericEmbeddings(int64_t features, int64_t periodic) : features_(features) {
+    const double bound = 1 / std::sqrt(static_cast<double>(periodic));
+    frequency_ = register_parameter("frequency",
+                                    torch::randn({features, periodic}) * (kSigma / kRateFactor));
+    phase_ =
+        register_parameter("phase", uniform({features, periodic}, std::numbers::pi / kRateFactor));
+    weight_ =
+        register_parameter("weight", uniform({features, periodic, kLearned}, bound / kRateFactor));
+    bias_ = register_parameter("bias", uniform({features, kLearned}, bound / kRateFactor));
+  }
+  int64_t width() const { return features_ * (kLearned + 1); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const torch::Tensor periodic =
+        torch::cos(x.unsqueeze(2) * (frequency_ * (2 * std::numbers::pi * kRateFactor)) +
+                   phase_ * kRateFactor);  // [B, D, k]
+    // Each feature's own layer as one batched product: [D, B, k] x [D, k, 3].
+    const torch::Tensor learned =
+        torch::matmul(periodic.transpose(0, 1), weight_ * kRateFactor).transpose(0, 1) +
+        bias_ * kRateFactor;  // [B, D, 3]
+    return torch::cat({x.unsqueeze(2).to(learned.scalar_type()), learned}, 2).flatten(1);
+  }
+
+ private:
+  static constexpr double kSigma = 0.1;
+  static constexpr double kRateFactor = 0.1;
+  static torch::Tensor uniform(at::IntArrayRef shape, double bound) {
+    return (torch::rand(shape) * 2 - 1) * bound;
+  }
+  int64_t features_;
+  torch::Tensor frequency_, phase_, weight_, bias_;
+};
+
+// A model's input as one vector a row: the float features (or, with `periodic` > 0, their
+// NumericEmbeddings), then per categorical column an embedding table of its width, or, for a
+// width of 0, its one-hot vector (cardinality wide, no parameters). concat() gives [B, width()].
 class Embeddings : public nn::Module {
  public:
-  Embeddings(const std::vector<int64_t>& cardinality, const std::vector<int64_t>& widths)
-      : cardinality_(cardinality), tables_(cardinality.size(), nullptr) {
+  Embeddings(int64_t features, const std::vector<int64_t>& cardinality,
+             const std::vector<int64_t>& widths, int64_t periodic)
+      : features_(features),
+        cardinality_(cardinality),
+        tables_(cardinality.size(), nullptr),
+        width_(features) {
+    if (periodic > 0 && features > 0) {
+      numeric_ =
+          register_module("numeric", std::make_shared<NumericEmbeddings>(features, periodic));
+      width_ = numeric_->width();
+    }
     for (std::size_t c = 0; c < cardinality.size(); ++c) {
       if (widths[c] > 0)
         tables_[c] = register_module("embedding_" + std::to_string(c),
@@ -30,21 +84,32 @@ class Embeddings : public nn::Module {
     }
   }
   int64_t width() const { return width_; }
-  // `features` alone when there are no categorical columns.
-  torch::Tensor concat(const torch::Tensor& features, const torch::Tensor& categorical) {
-    if (tables_.empty()) return features;
-    std::vector<torch::Tensor> parts = {features};
+  // The width with the float features as they are (the linear term's input).
+  int64_t plain_width() const { return width_ - (numeric_ ? numeric_->width() - features_ : 0); }
+  // [B, width()]; with `plain`, also the row with the float features as they are, [B,
+  // plain_width()].
+  torch::Tensor concat(const torch::Tensor& features, const torch::Tensor& categorical,
+                       torch::Tensor* plain = nullptr) {
+    const torch::Tensor numeric = numeric_ ? numeric_->forward(features) : features;
+    std::vector<torch::Tensor> parts = {numeric};
     for (std::size_t c = 0; c < tables_.size(); ++c) {
       const torch::Tensor index = categorical.select(1, static_cast<int64_t>(c));
       parts.push_back(tables_[c]
                           ? tables_[c]->forward(index)
-                          : torch::one_hot(index, cardinality_[c]).to(features.scalar_type()));
+                          : torch::one_hot(index, cardinality_[c]).to(numeric.scalar_type()));
     }
-    return torch::cat(parts, 1);
+    const torch::Tensor joined = parts.size() == 1 ? numeric : torch::cat(parts, 1);
+    if (plain) {
+      parts[0] = features.to(numeric.scalar_type());
+      *plain = !numeric_ ? joined : parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
+    }
+    return joined;
   }
 
  private:
+  int64_t features_;
   std::vector<int64_t> cardinality_;
+  std::shared_ptr<NumericEmbeddings> numeric_;
   std::vector<nn::Embedding> tables_;  // nullptr: one-hot
   int64_t width_ = 0;
 };
@@ -135,6 +200,14 @@ nn::Sequential mlp(int64_t in, const std::vector<int64_t>& hidden, double dropou
   return layers;
 }
 
+// The MLP's and DCN's input: the float features, embedded when model.numeric_embedding says
+// so, and the categorical columns at `widths`.
+std::shared_ptr<Embeddings> embeddings(const ModelOptions& options, const ModelInput& input,
+                                       const std::vector<int64_t>& widths) {
+  return std::make_shared<Embeddings>(input.width, input.cardinality, widths,
+                                      options.numeric_embedding.value.value_or(0));
+}
+
 // Logistic regression: w·x + b, categorical columns one-hot (a 1-wide embedding per column
 // is the one-hot's weight vector).
 class Logistic : public TabularModelImpl {
@@ -142,8 +215,8 @@ class Logistic : public TabularModelImpl {
   explicit Logistic(const ModelInput& input)
       : embeddings_(register_module(
             "embeddings",
-            std::make_shared<Embeddings>(input.cardinality,
-                                         std::vector<int64_t>(input.cardinality.size(), 1)))),
+            std::make_shared<Embeddings>(0, input.cardinality,
+                                         std::vector<int64_t>(input.cardinality.size(), 1), 0))),
         linear_(register_module("linear", Linear(input.width, 1))) {
     // The categories' weights start at 0, as the features' weights start near it: the
     // embeddings' N(0, 1) would start each row's logit at a sum of one N(0, 1) per column,
@@ -172,39 +245,40 @@ class Mlp : public TabularModelImpl {
  public:
   Mlp(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
       : members_(options.ensemble.get()),
-        embeddings_(
-            register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
-        body_(register_module("body", mlp(input.width + embeddings_->width(), options.hidden,
-                                          options.dropout.get()))),
-        head_(register_module("head",
-                              Linear(options.hidden.empty() ? input.width + embeddings_->width()
-                                                            : options.hidden.back(),
-                                     members_))) {
-    const int64_t in = input.width + embeddings_->width();
+        embeddings_(register_module("embeddings", embeddings(options, input, widths))),
+        body_(register_module("body",
+                              mlp(embeddings_->width(), options.hidden, options.dropout.get()))),
+        head_(register_module(
+            "head", Linear(options.hidden.empty() ? embeddings_->width() : options.hidden.back(),
+                           members_))) {
+    const int64_t in = embeddings_->width();
     if (members_ > 1)
       scale_ = register_parameter("ensemble_scale",
                                   torch::randint(0, 2, {members_, in}, torch::kFloat32) * 2 - 1);
-    if (options.linear_term.get()) linear_ = register_module("linear_term", Linear(in, 1));
+    if (options.linear_term.get())
+      linear_ = register_module("linear_term", Linear(embeddings_->plain_width(), 1));
   }
   torch::Tensor forward(const torch::Tensor& features, const torch::Tensor& categorical) override {
     if (members_ > 1) return forward_members(features, categorical).mean(1);
-    const torch::Tensor x = embeddings_->concat(features, categorical);
+    torch::Tensor plain;
+    const torch::Tensor x = embeddings_->concat(features, categorical, linear_ ? &plain : nullptr);
     const torch::Tensor h = body_->is_empty() ? x : body_->forward(x);
     torch::Tensor logit = head_->forward(h);
-    if (linear_) logit = logit + linear_->forward(x);
+    if (linear_) logit = logit + linear_->forward(plain);
     return logit.squeeze(1);
   }
   torch::Tensor forward_members(const torch::Tensor& features,
                                 const torch::Tensor& categorical) override {
     if (members_ == 1) return forward(features, categorical).unsqueeze(1);
-    const torch::Tensor x = embeddings_->concat(features, categorical);
+    torch::Tensor plain;
+    const torch::Tensor x = embeddings_->concat(features, categorical, linear_ ? &plain : nullptr);
     const int64_t rows = x.size(0);
     torch::Tensor h = (x.unsqueeze(1) * scale_).reshape({rows * members_, x.size(1)});
     if (!body_->is_empty()) h = body_->forward(h);
     h = h.view({rows, members_, h.size(1)});
     torch::Tensor logits =
         (h * head_->weight.to(h.scalar_type())).sum(2) + head_->bias.to(h.scalar_type());
-    if (linear_) logits = logits + linear_->forward(x).to(logits.scalar_type());
+    if (linear_) logits = logits + linear_->forward(plain).to(logits.scalar_type());
     return logits;
   }
   int64_t members() const override { return members_; }
@@ -223,11 +297,10 @@ class Mlp : public TabularModelImpl {
 class Dcn : public TabularModelImpl {
  public:
   Dcn(const ModelOptions& options, const ModelInput& input, const std::vector<int64_t>& widths)
-      : embeddings_(
-            register_module("embeddings", std::make_shared<Embeddings>(input.cardinality, widths))),
-        deep_(register_module("deep", mlp(input.width + embeddings_->width(), options.hidden,
-                                          options.dropout.get()))) {
-    const int64_t in = input.width + embeddings_->width();
+      : embeddings_(register_module("embeddings", embeddings(options, input, widths))),
+        deep_(register_module("deep",
+                              mlp(embeddings_->width(), options.hidden, options.dropout.get()))) {
+    const int64_t in = embeddings_->width();
     for (int64_t l = 0; l < options.cross_layers; ++l)
       cross_.push_back(register_module("cross_" + std::to_string(l), Linear(in, in)));
     const int64_t deep_out = options.hidden.empty() ? 0 : options.hidden.back();

@@ -100,6 +100,7 @@ struct ModelOptions {
   core::Auto<int64_t> embedding_dim;         // per categorical column; auto, 0: a rule
   int64_t one_hot_max = 0;                   // categorical columns this small are one-hot
   core::Auto<bool> linear_term;              // mlp: a linear function of the input in the logit
+  core::Auto<int64_t> numeric_embedding;     // periodic features per float feature; 0: none
   int64_t cross_layers = 3;                  // DCN-v2 cross layers
   core::Auto<double> dropout;                // after each hidden layer; auto: from the rows
   core::Auto<int64_t> ensemble;              // mlp: members trained as one model; auto: by rows
@@ -116,8 +117,13 @@ struct ModelOptions {
       "mlp and dcn: a categorical column of at most this many indices (missing and "
       "out-of-vocabulary included) is one-hot instead of embedded; 0 means none");
     v("linear_term", linear_term,
-      "mlp: add a linear function of the input (features and categorical vectors) to the "
-      "logit, beside the hidden layers (wide and deep); auto: true for mlp");
+      "mlp: add a linear function of the input (the float features, not embedded, and the "
+      "categorical vectors) to the logit, beside the hidden layers (wide and deep); auto: "
+      "true for mlp");
+    v("numeric_embedding", numeric_embedding,
+      "mlp and dcn: each float feature x becomes [x, 3 learned linear functions of this many "
+      "periodic features cos(2 pi w x + b)] (PBLD, RealMLP); 0: the features as they are; "
+      "auto: 16 for mlp from 20000 train rows, else 0");
     v("cross_layers", cross_layers, "number of DCN-v2 cross layers");
     v("dropout", dropout, "dropout after each hidden layer, 0 to 1; auto: from the train rows");
     v("ensemble", ensemble,

@@ -36,7 +36,7 @@ class DriftCli : public ::testing::Test {
     const auto fit = run_kiln(
         {"fit", "data.train=" + path("d/train"), "data.valid=" + path("d/valid"),
          "data.batch_size=256", "data.threads=1", "run.dir=" + path("runs"), "run.name=m",
-         "optim.warmup_steps=1", "train.steps=150", "train.eval_every=50", "model.hidden=[32,16]"});
+         "optim.warmup_steps=1", "train.steps=300", "train.eval_every=50", "model.hidden=[32,16]"});
     ASSERT_EQ(fit.exit_code, 0) << fit.err;
   }
   static void TearDownTestSuite() {

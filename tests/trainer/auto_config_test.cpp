@@ -39,7 +39,8 @@ TEST(AutoConfig, ASmallTableGetsSmallBatchesManyEpochsRegularizationAndAnEnsembl
   EXPECT_EQ(config.model.ensemble.get(), 8);
   EXPECT_TRUE(config.model.linear_term.get());
   EXPECT_TRUE(config.train.refit.get());
-  EXPECT_EQ(c.size(), 11u);
+  EXPECT_EQ(config.model.numeric_embedding.get(), 0);  // its parameters would overfit 300 rows
+  EXPECT_EQ(c.size(), 12u);
   EXPECT_EQ(c.at("data.batch_size"), "256");
   EXPECT_EQ(c.at("train.steps"), "1000");
 }
@@ -63,6 +64,7 @@ TEST(AutoConfig, FiveMillionRowsGetTheLargestBatchAStepCapAndOneModel) {
   EXPECT_DOUBLE_EQ(config.model.dropout.get(), 0.0);
   EXPECT_DOUBLE_EQ(config.optim.weight_decay.get(), 1e-4);
   EXPECT_EQ(config.model.ensemble.get(), 1);
+  EXPECT_EQ(config.model.numeric_embedding.get(), 16);
   EXPECT_EQ(config.optim.warmup_steps.get(), 100);
   EXPECT_FALSE(config.train.refit.get());
 }
@@ -102,6 +104,7 @@ TEST(AutoConfig, GivenValuesAreKeptAndTheRestFollowFromThem) {
   EXPECT_EQ(config.data.batch_size.get(), 64);
   EXPECT_EQ(config.train.steps.get(), 300);   // 3 epochs of 100 steps
   EXPECT_EQ(config.model.ensemble.get(), 1);  // only the MLP makes ensembles
+  EXPECT_EQ(config.model.numeric_embedding.get(), 0);
 
   KilnConfig capped;
   capped.train.max_steps = 500;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -210,6 +211,71 @@ TEST(Models, TheLinearTermAndOneHotColumnsWidenTheMlpsInput) {
     EXPECT_TRUE(torch::allclose(model->forward_members(x, c).select(1, m), expected, 1e-5, 1e-5))
         << m;
   }
+}
+
+// model.numeric_embedding k: each float feature x becomes [x, W cos(2π f x + p) + c] (PBLD),
+// its k frequencies and phases and its 3-wide layer its own, before the categorical vectors;
+// the parameters are stored at ten times their value, so that Adam's first step (the learning
+// rate, whatever the gradient's scale) moves them by a tenth of the rate. The linear term
+// reads the features as they are.
+TEST(Models, NumericEmbeddingsArePeriodicFeaturesBesideEachValue) {
+  torch::manual_seed(5);
+  ModelOptions options;
+  options.hidden = {};
+  options.dropout = 0.0;
+  options.ensemble = 1;
+  options.linear_term = false;
+  options.embedding_dim = 2;
+  options.numeric_embedding = 16;
+  auto model = make_model(options, {3, {7}, 0});
+  auto params = model->named_parameters();
+  EXPECT_EQ(params["embeddings.numeric.frequency"].sizes().vec(), (std::vector<int64_t>{3, 16}));
+  EXPECT_EQ(params["embeddings.numeric.weight"].sizes().vec(), (std::vector<int64_t>{3, 16, 3}));
+  EXPECT_EQ(params["head.weight"].sizes().vec(), (std::vector<int64_t>{1, 3 * 4 + 2}));
+  const double spread = (params["embeddings.numeric.frequency"] * 0.1).std().item<double>();
+  EXPECT_GT(spread, 0.06);  // N(0, 0.1²) over 48 draws
+  EXPECT_LT(spread, 0.14);
+
+  const torch::Tensor x = torch::randn({5, 3});
+  const torch::Tensor c = torch::randint(0, 7, {5, 1}, torch::kInt64);
+  const torch::Tensor f = params["embeddings.numeric.frequency"] * 0.1;
+  const torch::Tensor phase = params["embeddings.numeric.phase"] * 0.1;
+  const torch::Tensor w = params["embeddings.numeric.weight"] * 0.1;
+  const torch::Tensor b = params["embeddings.numeric.bias"] * 0.1;
+  const torch::Tensor head = params["head.weight"][0];
+  for (int64_t row = 0; row < 5; ++row) {
+    double logit = params["head.bias"].item<double>();
+    for (int64_t j = 0; j < 3; ++j) {
+      const double value = x[row][j].item<double>();
+      logit += head[4 * j].item<double>() * value;
+      for (int64_t o = 0; o < 3; ++o) {
+        double learned = b[j][o].item<double>();
+        for (int64_t k = 0; k < 16; ++k)
+          learned +=
+              w[j][k][o].item<double>() *
+              std::cos(2 * M_PI * f[j][k].item<double>() * value + phase[j][k].item<double>());
+        logit += head[4 * j + 1 + o].item<double>() * learned;
+      }
+    }
+    const torch::Tensor category = params["embeddings.embedding_0.weight"][c[row][0]];
+    logit += (head.narrow(0, 12, 2) * category).sum().item<double>();
+    EXPECT_NEAR(model->forward(x, c)[row].item<double>(), logit, 1e-5) << row;
+  }
+
+  const torch::Tensor before = f.clone();
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-2));
+  model->forward(x, c).sum().backward();
+  adam.step();
+  const torch::Tensor moved = (params["embeddings.numeric.frequency"] * 0.1 - before).abs();
+  EXPECT_NEAR(moved.max().item<double>(), 1e-3, 1e-5);
+  EXPECT_GT(moved.min().item<double>(), 0.9e-3);
+
+  // The linear term reads the float features as they are: 3 of them and the 2-wide category.
+  options.linear_term = true;
+  auto wide_and_deep = make_model(options, {3, {7}, 0});
+  EXPECT_EQ(wide_and_deep->named_parameters()["linear_term.weight"].sizes().vec(),
+            (std::vector<int64_t>{1, 3 + 2}));
+  EXPECT_EQ(wide_and_deep->forward(x, c).sizes().vec(), (std::vector<int64_t>{5}));
 }
 
 }  // namespace
