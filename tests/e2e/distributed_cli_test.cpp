@@ -114,14 +114,21 @@ class DistributedCli : public testing::SynthSuite<8000> {
 TEST_F(DistributedCli, TwoAndFourProcessesTrainWhatOneProcessTrainsOnTheirBatchesTogether) {
   if (!fs::exists(torchrun())) GTEST_SKIP() << "no torchrun at " << torchrun();
   const int steps = 200, batch = 32;
+  // With 2 ranks the model has numeric embeddings: their parameters (one of three dimensions)
+  // are synchronized like the layers'.
+  const auto model_of = [](int world) {
+    return std::vector<std::string>{"model.numeric_embedding=" +
+                                    std::string(world == 2 ? "16" : "0")};
+  };
   for (const int world : {2, 4}) {
     const std::string one = "one" + std::to_string(world),
                       many = "torchrun" + std::to_string(world);
-    auto single = run_kiln(fit_args(one, batch * world, steps));
+    const std::vector<std::string> model = model_of(world);
+    auto single = run_kiln(fit_args(one, batch * world, steps, model));
     ASSERT_EQ(single.exit_code, 0) << single.err;
     std::vector<std::string> args = {"--standalone", "--nproc-per-node", std::to_string(world),
                                      "--no-python", KILN_BINARY};
-    for (const std::string& a : fit_args(many, batch, steps))
+    for (const std::string& a : fit_args(many, batch, steps, model))
       args.push_back(a);
     const fs::path prom = fs::path(dir.path()) / many / "fit.prom";
     fs::create_directories(prom.parent_path());
@@ -158,7 +165,7 @@ TEST_F(DistributedCli, TwoAndFourProcessesTrainWhatOneProcessTrainsOnTheirBatche
     EXPECT_EQ(run["backend"], "gloo");
   }
   // By hand, as srun starts the tasks: the same result as torchrun's.
-  auto ranks = wait_all(start_ranks(2, fit_args("srun2", batch, steps), free_port()));
+  auto ranks = wait_all(start_ranks(2, fit_args("srun2", batch, steps, model_of(2)), free_port()));
   for (const KilnRun& r : ranks)
     ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LT(testing::checkpoint_difference(checkpoint("srun2", steps), checkpoint("one2", steps)),
