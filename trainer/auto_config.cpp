@@ -135,7 +135,7 @@ std::vector<AutoChoice> resolve_auto(KilnConfig& config, const DataFacts& train)
          std::string(mlp ? "the MLP's logit has a linear part" : "model.type is not mlp"), out);
   // Periodic embeddings of the float features (RealMLP's PBLD) where the rows can fit their
   // parameters: a threshold or a bump in one feature is a few periodic features away, where a
-  // ReLU layer on the raw value must build it from many units. On small tables the 3 x 17
+  // ReLU layer on the raw value must build it from many units. On small tables the 83
   // parameters a feature overfit (docs/TRAINING.md).
   choose(config.model.numeric_embedding, "model.numeric_embedding", int64_t{mlp && !small ? 16 : 0},
          mlp ? rows_class : std::string("model.type is not mlp"), out);
