@@ -67,25 +67,20 @@ class Embeddings : public nn::Module {
  public:
   Embeddings(int64_t features, const std::vector<int64_t>& cardinality,
              const std::vector<int64_t>& widths, int64_t periodic)
-      : features_(features),
-        cardinality_(cardinality),
-        tables_(cardinality.size(), nullptr),
-        width_(features) {
-    if (periodic > 0 && features > 0) {
+      : features_(features), cardinality_(cardinality), tables_(cardinality.size(), nullptr) {
+    if (periodic > 0 && features > 0)
       numeric_ =
           register_module("numeric", std::make_shared<NumericEmbeddings>(features, periodic));
-      width_ = numeric_->width();
-    }
     for (std::size_t c = 0; c < cardinality.size(); ++c) {
       if (widths[c] > 0)
         tables_[c] = register_module("embedding_" + std::to_string(c),
                                      nn::Embedding(cardinality[c], widths[c]));
-      width_ += widths[c] > 0 ? widths[c] : cardinality[c];
+      categorical_width_ += widths[c] > 0 ? widths[c] : cardinality[c];
     }
   }
-  int64_t width() const { return width_; }
+  int64_t width() const { return (numeric_ ? numeric_->width() : features_) + categorical_width_; }
   // The width with the float features as they are (the linear term's input).
-  int64_t plain_width() const { return width_ - (numeric_ ? numeric_->width() - features_ : 0); }
+  int64_t plain_width() const { return features_ + categorical_width_; }
   // [B, width()]; with `plain`, also the row with the float features as they are, [B,
   // plain_width()].
   torch::Tensor concat(const torch::Tensor& features, const torch::Tensor& categorical,
@@ -98,20 +93,23 @@ class Embeddings : public nn::Module {
                           ? tables_[c]->forward(index)
                           : torch::one_hot(index, cardinality_[c]).to(numeric.scalar_type()));
     }
-    const torch::Tensor joined = parts.size() == 1 ? numeric : torch::cat(parts, 1);
-    if (plain) {
-      parts[0] = features.to(numeric.scalar_type());
-      *plain = !numeric_ ? joined : parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
-    }
+    // The float part `first` beside the categorical vectors.
+    const auto join = [&parts](const torch::Tensor& first) {
+      if (parts.size() == 1) return first;
+      parts[0] = first;
+      return torch::cat(parts, 1);
+    };
+    const torch::Tensor joined = join(numeric);
+    if (plain) *plain = numeric_ ? join(features.to(numeric.scalar_type())) : joined;
     return joined;
   }
 
  private:
   int64_t features_;
+  int64_t categorical_width_ = 0;
   std::vector<int64_t> cardinality_;
   std::shared_ptr<NumericEmbeddings> numeric_;
   std::vector<nn::Embedding> tables_;  // nullptr: one-hot
-  int64_t width_ = 0;
 };
 
 // Dropout with its mask from uniform draws of the default generator. torch's CPU dropout
