@@ -70,6 +70,15 @@ KILN_HD float clip(float x, float lo, float hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }
 
+// x / sqrt(1 + (x / bound)^2) for bound > 0: about x near 0, tending to +-bound (RealMLP's
+// smooth clipping), in float32 from IEEE division and square root, which the CPU and the GPU
+// round alike. Where (x / bound)^2 would overflow (|x / bound| > 1e18) the result is
+// +-bound, as it rounds to there: +-Inf included; NaN stays NaN.
+KILN_HD float smooth_clip(float x, float bound) {
+  float t = x / bound;
+  return fabsf(t) > 1e18f ? copysignf(bound, x) : x / sqrtf(1.0f + t * t);
+}
+
 // (x - center) * inv_scale, in float32: two correctly rounded operations, so the CPU and
 // the GPU agree bit for bit (no contraction into an FMA is possible).
 KILN_HD float standardize(float x, float center, float inv_scale) {
@@ -145,6 +154,7 @@ enum FeatureFlag : uint32_t {
   kImpute = 1u << 2,
   kStandardize = 1u << 3,
   kClip = 1u << 4,
+  kSmoothClip = 1u << 5,  // clip's other shape: smooth_clip() with clip_high as the bound
 };
 
 // A float output: the steps in their fixed order, each present when its flag is set.
@@ -155,21 +165,24 @@ struct FeatureProgram {
   float center = 0;
   float inv_scale = 1;
   float clip_low = 0;
-  float clip_high = 0;
+  float clip_high = 0;  // kClip: the upper bound; kSmoothClip: the bound (> 0)
 };
+// An odd number of words: the GPU kernels read the programs of a warp's 32 columns from shared
+// memory, which an even stride would crowd into fewer banks.
+static_assert(sizeof(FeatureProgram) == 7 * 4, "FeatureProgram must stay 7 words");
 
 // `p` with each absent step's parameters made neutral, so that the step leaves every value
 // as it is: impute with NaN (a NaN stays NaN), standardize with center 0 and scale 1 (x - 0
 // and x * 1 are exact, -0 and subnormals included), clip to -Inf..+Inf. Then apply_steps()
-// runs every step without looking at the flags (but log1p and the indicator), which gives
-// the bits of skipping them.
+// runs every step without looking at the flags (but log1p, the indicator and the clip's
+// shape, which it selects by flag), which gives the bits of skipping them.
 KILN_HD FeatureProgram neutral_steps(FeatureProgram p) {
   if (!(p.flags & kImpute)) p.impute_value = canonical_nan();
   if (!(p.flags & kStandardize)) {
     p.center = 0.0f;
     p.inv_scale = 1.0f;
   }
-  if (!(p.flags & kClip)) {
+  if (!(p.flags & (kClip | kSmoothClip))) {
     p.clip_low = -std::numeric_limits<float>::infinity();
     p.clip_high = std::numeric_limits<float>::infinity();
   }
@@ -177,8 +190,9 @@ KILN_HD FeatureProgram neutral_steps(FeatureProgram p) {
 }
 
 // The steps of a neutral_steps() program on `n` values in place, without branches but for
-// log1p (one test for all n): the GPU kernels keep their programs in this form, because the
-// 32 threads of a warp may run 32 different output columns, whose branches would diverge.
+// log1p and the clip's shape (a test of the program's flags, the same for all n): the GPU kernels
+// keep their programs in this form, because the 32 threads of a warp may run 32 different output
+// columns, whose branches would diverge.
 template <int n>
 KILN_HD void apply_steps(const FeatureProgram& p, float (&x)[n]) {
 #if !defined(__CUDA_ARCH__)
@@ -196,8 +210,8 @@ KILN_HD void apply_steps(const FeatureProgram& p, float (&x)[n]) {
       x[k] = signed_log1p(x[k]);
   }
   for (int k = 0; k < n; ++k) {
-    float v = clip(standardize(impute(x[k], p.impute_value), p.center, p.inv_scale), p.clip_low,
-                   p.clip_high);
+    float v = standardize(impute(x[k], p.impute_value), p.center, p.inv_scale);
+    v = p.flags & kSmoothClip ? smooth_clip(v, p.clip_high) : clip(v, p.clip_low, p.clip_high);
     v = v != v ? canonical_nan() : v;
     x[k] = p.flags & kIndicator ? missing[k] : v;
   }

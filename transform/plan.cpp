@@ -21,6 +21,7 @@ using kernels::kClip;
 using kernels::kImpute;
 using kernels::kIndicator;
 using kernels::kLog1p;
+using kernels::kSmoothClip;
 using kernels::kStandardize;
 
 namespace {
@@ -101,6 +102,11 @@ ordered_json feature_to_json(const PlanFeature& f) {
     ordered_json s = op("clip");
     s["low"] = p.clip_low;
     s["high"] = p.clip_high;
+    steps.push_back(s);
+  }
+  if (p.flags & kSmoothClip) {
+    ordered_json s = op("smooth_clip");
+    s["bound"] = p.clip_high;
     steps.push_back(s);
   }
   return {{"name", f.name}, {"column", f.column}, {"steps", steps}};
@@ -192,14 +198,20 @@ PlanFeature fit_feature(const ColumnSpec& spec, const data::Column& column,
       p.center = static_cast<float>(s.mean);
       scale = s.count > 0 ? std::sqrt(s.m2 / static_cast<double>(s.count)) : 0.0;
     } else {
+      // The IQR; where it is 0 (a column mostly of one value), half the range, as RealMLP
+      // scales (a 0/1 column with few ones keeps them 2 apart from its zeros, not 1).
       p.center = quantile(s, 0.5);
       scale = static_cast<double>(quantile(s, 0.75)) - static_cast<double>(quantile(s, 0.25));
+      if (scale == 0 && s.count > 0) scale = 0.5 * (s.max - s.min);
     }
     f.scale = static_cast<float>(scale);
     if (!(f.scale > 0) || !std::isfinite(f.scale)) f.scale = 1;  // a constant column
     p.inv_scale = inverse(f.scale);
   }
-  if (spec.clip != ColumnSpec::Clip::kNone) {
+  if (spec.clip == ColumnSpec::Clip::kSmooth) {
+    p.flags |= kSmoothClip;
+    p.clip_high = static_cast<float>(spec.clip_bound);
+  } else if (spec.clip != ColumnSpec::Clip::kNone) {
     p.flags |= kClip;
     if (spec.clip == ColumnSpec::Clip::kValue) {
       p.clip_low = static_cast<float>(spec.clip_low);
@@ -300,7 +312,7 @@ FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
     f.column = header.column;
     FeatureProgram& p = f.program;
     read_steps(member(features[i], "steps", w),
-               {"indicator", "log1p", "impute", "standardize", "clip"}, w,
+               {"indicator", "log1p", "impute", "standardize", "clip", "smooth_clip"}, w,
                [&](const std::string& op, const json& step) {
                  read_prefix(op, step, p.flags, p.impute_value, w);
                  if (op == "indicator") p.flags |= kIndicator;
@@ -317,6 +329,12 @@ FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
                    p.clip_low = float_of(step, "low", w);
                    p.clip_high = float_of(step, "high", w);
                    if (!(p.clip_low <= p.clip_high)) bad_plan(w, "clip needs low <= high");
+                 }
+                 if (op == "smooth_clip") {
+                   if (p.flags & kClip) bad_plan(w, "clip and smooth_clip exclude each other");
+                   p.flags |= kSmoothClip;
+                   p.clip_high = float_of(step, "bound", w);
+                   if (!(p.clip_high > 0)) bad_plan(w, "smooth_clip needs bound > 0");
                  }
                });
     if ((p.flags & kIndicator) && p.flags != kIndicator)

@@ -31,7 +31,7 @@ const std::vector<StepInfo>& step_table() {
       {"log1p", {}, true, false, 0},
       {"impute", {"strategy", "value", "indicator"}, true, false, 1},
       {"standardize", {"method"}, true, false, 2},
-      {"clip", {"mode", "low", "high"}, true, false, 3},
+      {"clip", {"mode", "low", "high", "bound"}, true, false, 3},
       {"bucketize", {"buckets"}, true, false, 4},
       {"vocabulary", {"top_k", "min_count"}, false, true, 0},
       {"hash", {"buckets", "seed"}, false, true, 0},
@@ -169,16 +169,29 @@ void read_step(const StepArgs& args, ColumnSpec& spec, const std::string& where)
                            ? ColumnSpec::Standardize::kZ
                            : ColumnSpec::Standardize::kRobust;
   } else if (name == "clip") {
-    bool quantile = args.word("mode", "quantile", {"quantile", "value"}) == "quantile";
-    spec.clip = quantile ? ColumnSpec::Clip::kQuantile : ColumnSpec::Clip::kValue;
-    KILN_CHECK(quantile || (args.has("low") && args.has("high")), ConfigError, where,
-               ": clip(value) needs low= and high=");
-    spec.clip_low = args.number("low", 0.001);
-    spec.clip_high = args.number("high", 0.999);
-    KILN_CHECK(spec.clip_low <= spec.clip_high, ConfigError, where,
-               ": clip needs low <= high, got ", spec.clip_low, " > ", spec.clip_high);
-    KILN_CHECK(!quantile || (spec.clip_low >= 0 && spec.clip_high <= 1), ConfigError, where,
-               ": clip(quantile) needs 0 <= low <= high <= 1");
+    std::string mode = args.word("mode", "quantile", {"quantile", "value", "smooth"});
+    spec.clip = mode == "smooth"  ? ColumnSpec::Clip::kSmooth
+                : mode == "value" ? ColumnSpec::Clip::kValue
+                                  : ColumnSpec::Clip::kQuantile;
+    if (spec.clip == ColumnSpec::Clip::kSmooth) {
+      KILN_CHECK(!args.has("low") && !args.has("high"), ConfigError, where,
+                 ": clip(smooth) takes bound=, not low= or high=");
+      spec.clip_bound = args.number("bound", 3);
+      KILN_CHECK(spec.clip_bound > 0 && spec.clip_bound <= std::numeric_limits<float>::max(),
+                 ConfigError, where, ": clip(smooth) needs a bound > 0, got ", spec.clip_bound);
+    } else {
+      bool quantile = spec.clip == ColumnSpec::Clip::kQuantile;
+      KILN_CHECK(!args.has("bound"), ConfigError, where, ": clip(", mode,
+                 ") takes low= and high=; bound= is clip(smooth)'s");
+      KILN_CHECK(quantile || (args.has("low") && args.has("high")), ConfigError, where,
+                 ": clip(value) needs low= and high=");
+      spec.clip_low = args.number("low", 0.001);
+      spec.clip_high = args.number("high", 0.999);
+      KILN_CHECK(spec.clip_low <= spec.clip_high, ConfigError, where,
+                 ": clip needs low <= high, got ", spec.clip_low, " > ", spec.clip_high);
+      KILN_CHECK(!quantile || (spec.clip_low >= 0 && spec.clip_high <= 1), ConfigError, where,
+                 ": clip(quantile) needs 0 <= low <= high <= 1");
+    }
   } else if (name == "bucketize") {
     spec.bucketize = args.integer("buckets", 10, 2, 65536);
   } else if (name == "vocabulary") {

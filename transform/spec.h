@@ -36,7 +36,7 @@ struct ColumnSpec {
   enum class Impute { kNone, kMean, kMedian, kConstant };
   enum class Indicator { kAuto, kOn, kOff };
   enum class Standardize { kNone, kZ, kRobust };
-  enum class Clip { kNone, kQuantile, kValue };
+  enum class Clip { kNone, kQuantile, kValue, kSmooth };
   enum class Encode { kNone, kVocabulary, kHash };
 
   bool drop = false;
@@ -46,8 +46,9 @@ struct ColumnSpec {
   Indicator indicator = Indicator::kAuto;
   Standardize standardize = Standardize::kNone;
   Clip clip = Clip::kNone;
-  double clip_low = 0, clip_high = 0;
-  int64_t bucketize = 0;  // buckets; 0: none
+  double clip_low = 0, clip_high = 0;  // kQuantile, kValue
+  double clip_bound = 0;               // kSmooth
+  int64_t bucketize = 0;               // buckets; 0: none
   Encode encode = Encode::kNone;
   int64_t top_k = 0, min_count = 1;
   int64_t hash_buckets = 0, hash_seed = 0;

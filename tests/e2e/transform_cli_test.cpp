@@ -26,7 +26,7 @@ const char* kConfig = R"yaml(transform:
     merchant: ["hash(97, seed=5)"]
     country: ["vocabulary(top_k=5)"]
     noise_2: [drop]
-    noise_*: [standardize(robust)]
+    noise_*: [standardize(robust), "clip(smooth, bound=2)"]
 )yaml";
 
 class TransformCli : public ::testing::Test {

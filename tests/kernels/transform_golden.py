@@ -30,6 +30,11 @@ with np.errstate(all="ignore"):
     clipped = np.where(np.isnan(values), values, np.minimum(np.maximum(values, lo), hi)).astype(f32)
     center, inv_scale = f32(1.25), f32(0.37)
     standardized = ((values - center).astype(f32) * inv_scale).astype(f32)
+    # x / sqrt(1 + (x / bound)^2), each operation in float32; +-bound past the square's range
+    bound = f32(3.0)
+    t = (values / bound).astype(f32)
+    smooth = np.where(np.abs(t) > f32(1e18), np.copysign(bound, values),
+                      values / np.sqrt(f32(1) + t * t)).astype(f32)
 imputed = np.where(np.isnan(values), f32(-7.0), values).astype(f32)
 indicator = np.isnan(values).astype(f32)
 
@@ -57,6 +62,7 @@ print(json.dumps({
     "values": bits(values),
     "signed_log1p": bits(signed_log1p),
     "clip": {"lo": float(lo), "hi": float(hi), "out": bits(clipped)},
+    "smooth_clip": {"bound": float(bound), "out": bits(smooth)},
     "standardize": {"center": float(center), "inv_scale": float(inv_scale), "out": bits(standardized)},
     "impute": {"value": -7.0, "out": bits(imputed), "indicator": bits(indicator)},
     "bucketize": {"edges": bits(edges), "values": bits(tie_values), "out": [int(b) for b in buckets]},

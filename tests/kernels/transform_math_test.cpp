@@ -40,16 +40,18 @@ TEST(TransformMath, MatchesNumpyBitForBitExceptLog1pWithinOneUlp) {
   std::vector<float> log1p = floats(g["signed_log1p"]), clipped = floats(g["clip"]["out"]),
                      standardized = floats(g["standardize"]["out"]),
                      imputed = floats(g["impute"]["out"]),
-                     indicator = floats(g["impute"]["indicator"]);
+                     indicator = floats(g["impute"]["indicator"]),
+                     smooth = floats(g["smooth_clip"]["out"]);
   const float lo = g["clip"]["lo"], hi = g["clip"]["hi"];
   const float center = g["standardize"]["center"], inv_scale = g["standardize"]["inv_scale"];
-  const float value = g["impute"]["value"];
+  const float value = g["impute"]["value"], bound = g["smooth_clip"]["bound"];
   ASSERT_EQ(x.size(), 319u);
   for (std::size_t i = 0; i < x.size(); ++i) {
     // numpy and glibc may round log1p differently; the math library promises 1 ulp.
     EXPECT_LE(ulps(signed_log1p(x[i]), log1p[i]), 1) << "x=" << x[i];
     EXPECT_EQ(std::signbit(signed_log1p(x[i])), std::signbit(log1p[i])) << "x=" << x[i];
     EXPECT_EQ(ulps(clip(x[i], lo, hi), clipped[i]), 0) << "x=" << x[i];
+    EXPECT_EQ(ulps(smooth_clip(x[i], bound), smooth[i]), 0) << "x=" << x[i];
     EXPECT_EQ(ulps(standardize(x[i], center, inv_scale), standardized[i]), 0) << "x=" << x[i];
     EXPECT_EQ(ulps(impute(x[i], value), imputed[i]), 0) << "x=" << x[i];
     EXPECT_EQ(missing_indicator(x[i]), indicator[i]) << "x=" << x[i];

@@ -58,7 +58,18 @@ def numeric_steps(x, steps):
                 v = (v - f32(step["center"])) * inv
         elif op == "clip":
             v = np.where(np.isnan(v), v, np.minimum(np.maximum(v, f32(step["low"])), f32(step["high"])))
+        elif op == "smooth_clip":
+            v = smooth_clip(v, f32(step["bound"]))
     return v.astype(f32)
+
+
+def smooth_clip(x, bound):
+    # x / sqrt(1 + (x / bound)^2), each operation rounded to float32; +-bound where the square
+    # would overflow (|x / bound| > 1e18), +-Inf included
+    with np.errstate(all="ignore"):
+        t = (x / bound).astype(f32)
+        v = (x / np.sqrt(f32(1) + t * t)).astype(f32)
+    return np.where(np.abs(t) > f32(1e18), np.copysign(bound, x), v).astype(f32)
 
 
 def fmix32(h):

@@ -27,6 +27,7 @@ using kernels::kClip;
 using kernels::kImpute;
 using kernels::kIndicator;
 using kernels::kLog1p;
+using kernels::kSmoothClip;
 using kernels::kStandardize;
 using kernels::signed_log1p;
 
@@ -117,6 +118,19 @@ inline std::map<std::string, StepCase> step_cases(std::mt19937_64& rng) {
       return std::vector<float>{std::isnan(x) ? x : (x < lo ? lo : (x > hi ? hi : x))};
     };
     cases["clip"] = s;
+  }
+  {
+    StepCase s;
+    PlanFeature f = feature(kSmoothClip);
+    f.program.clip_high = std::fabs(u(rng)) / 8 + 0.5f;
+    s.plan.features = {f};
+    float bound = f.program.clip_high;
+    s.features = [bound](float x) {
+      volatile float t = x / bound, square = t * t, below = 1.0f + square;
+      float v = std::fabs(t) > 1e18f ? std::copysign(bound, x) : x / std::sqrt(below);
+      return std::vector<float>{v};
+    };
+    cases["clip(smooth)"] = s;
   }
   {
     StepCase s;

@@ -70,6 +70,10 @@ TEST(TransformSpec, ParsesStepsWithPositionalAndNamedArguments) {
   EXPECT_EQ(v.top_k, 10);
   EXPECT_EQ(v.min_count, 3);
   EXPECT_EQ(parse_steps({"bucketize(16)"}, Role::kNumeric, "t").bucketize, 16);
+  ColumnSpec smooth = parse_steps({"standardize(robust)", "clip(smooth)"}, Role::kNumeric, "t");
+  EXPECT_EQ(smooth.clip, ColumnSpec::Clip::kSmooth);
+  EXPECT_EQ(smooth.clip_bound, 3);
+  EXPECT_EQ(parse_steps({"clip(smooth, bound=2.5)"}, Role::kNumeric, "t").clip_bound, 2.5);
   EXPECT_TRUE(parse_steps({}, Role::kNumeric, "t").standardize == ColumnSpec::Standardize::kNone);
 }
 
@@ -81,6 +85,14 @@ TEST(TransformSpec, BadStepsNameTheKeyAndTheProblem) {
   EXPECT_NE(config_error({"log1p", "log1p"}).find("cannot follow"), std::string::npos);
   EXPECT_NE(config_error({"clip(value, low=1)"}).find("needs low= and high="), std::string::npos);
   EXPECT_NE(config_error({"clip(quantile, low=0.9, high=0.1)"}).find("low <= high"),
+            std::string::npos);
+  EXPECT_NE(config_error({"clip(smooth, high=3)"}).find("clip(smooth) takes bound="),
+            std::string::npos);
+  EXPECT_NE(config_error({"clip(smooth, bound=0)"}).find("needs a bound > 0, got 0"),
+            std::string::npos);
+  EXPECT_NE(config_error({"clip(value, low=-1, high=1, bound=2)"}).find("bound= is clip(smooth)'s"),
+            std::string::npos);
+  EXPECT_NE(config_error({"clip(soft)"}).find("mode must be one of quantile, value, smooth"),
             std::string::npos);
   EXPECT_NE(config_error({"impute(median, value=3)"}).find("only with the constant"),
             std::string::npos);
@@ -314,6 +326,34 @@ TEST(TransformFit, AColumnWithNoValuesFitsZerosAndScaleOne) {
   EXPECT_EQ(plan.features[0].program.clip_low, 0.0f);
 }
 
+TEST(TransformFit, RobustScaleIsTheIqrOrHalfTheRangeWhereTheIqrIsZero) {
+  data::Schema schema{
+      {{"spread", Role::kNumeric, 0}, {"rare", Role::kNumeric, 0}, {"label", Role::kLabel, 0}}};
+  data::DatasetStats stats;
+  stats.rows = 100;
+  stats.columns.resize(3);
+  std::vector<float> spread, rare;
+  for (int i = 0; i < 100; ++i) {
+    spread.push_back(static_cast<float>(i));    // quartiles 24 and 74 (the sketch is exact here)
+    rare.push_back(i % 10 == 0 ? 1.0f : 0.0f);  // a 0/1 column with a tenth ones: IQR 0
+  }
+  for (int c = 0; c < 2; ++c) {
+    stats.columns[static_cast<std::size_t>(c)].role = Role::kNumeric;
+    stats.columns[static_cast<std::size_t>(c)].add_block((c == 0 ? spread : rare).data(), 100);
+  }
+  TransformOptions options;
+  options.numeric = {"standardize(robust)", "clip(smooth, bound=3)"};
+  FittedPlan plan = fit_plan(resolve_specs(options, schema), schema, stats);
+  ASSERT_EQ(plan.features.size(), 2u);
+  EXPECT_EQ(plan.features[0].scale, 50.0f);
+  EXPECT_EQ(plan.features[1].program.center, 0.0f);
+  EXPECT_EQ(plan.features[1].scale, 0.5f);  // half of max - min: the ones become 2
+  EXPECT_EQ(plan.features[1].program.flags, uint32_t{kStandardize | kSmoothClip});
+  EXPECT_EQ(plan.features[1].program.clip_high, 3.0f);
+  EXPECT_FLOAT_EQ(transform_feature(plan.features[1].program, 1.0f),
+                  2.0f / std::sqrt(1 + 4.0f / 9));
+}
+
 // ---- transform.json ----
 
 FittedPlan sample_plan() {
@@ -383,6 +423,15 @@ TEST(TransformPlan, ReaderRefusesDamagedPlansNamingTheOutput) {
   EXPECT_NE(plan_error([&](auto& j) {
               find_step(j, "features", "clip")["low"] = 1e39;
             }).find("finite float32"),
+            std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              find_step(j, "features", "smooth_clip")["bound"] = -1;
+            }).find("smooth_clip needs bound > 0"),
+            std::string::npos);
+  EXPECT_NE(plan_error([&](auto& j) {
+              j["features"][0]["steps"] = {{{"op", "clip"}, {"low", 0}, {"high", 1}},
+                                           {{"op", "smooth_clip"}, {"bound", 3}}};
+            }).find("clip and smooth_clip exclude each other"),
             std::string::npos);
   EXPECT_NE(plan_error([&](auto& j) {
               auto& edges = find_step(j, "categorical", "bucketize")["edges"];
