@@ -15,8 +15,7 @@ namespace kiln::transform {
 // The config section `transform`: a list of steps per role, and per column name or glob
 // pattern. A step is `name` or `name(arg, key=value, ...)`; see docs/TRANSFORMS.md.
 struct TransformOptions {
-  std::vector<std::string> numeric = {"impute(median)", "standardize(z)",
-                                      "clip(quantile, low=0.001, high=0.999)"};
+  std::vector<std::string> numeric = {"impute(median)", "standardize(z)", "clip(smooth, bound=3)"};
   std::vector<std::string> categorical = {"vocabulary(top_k=100000, min_count=2)"};
   std::map<std::string, std::vector<std::string>> columns;
 

@@ -299,10 +299,9 @@ TEST(TransformFit, DefaultsGiveEveryFeatureAUsableScaleAndSkipNonFeatures) {
   EXPECT_EQ(plan.fitted_on["fingerprint"], dataset->fingerprint());
   for (const auto& f : plan.features) {
     if (f.program.flags & kIndicator) continue;
-    EXPECT_EQ(f.program.flags, uint32_t{kImpute | kStandardize | kClip}) << f.name;
+    EXPECT_EQ(f.program.flags, uint32_t{kImpute | kStandardize | kSmoothClip}) << f.name;
     EXPECT_GT(f.scale, 0) << f.name;
-    EXPECT_LT(f.program.clip_low, 0) << f.name;
-    EXPECT_GT(f.program.clip_high, 0) << f.name;
+    EXPECT_EQ(f.program.clip_high, 3.0f) << f.name;  // the smooth clip's bound
   }
 }
 
