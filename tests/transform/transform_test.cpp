@@ -78,41 +78,35 @@ TEST(TransformSpec, ParsesStepsWithPositionalAndNamedArguments) {
 }
 
 TEST(TransformSpec, BadStepsNameTheKeyAndTheProblem) {
-  EXPECT_NE(config_error({"standardise(z)"}).find("transform.numeric: unknown step 'standardise'"),
-            std::string::npos);
-  EXPECT_NE(config_error({"standardize", "impute"}).find("'impute' cannot follow 'standardize'"),
-            std::string::npos);
-  EXPECT_NE(config_error({"log1p", "log1p"}).find("cannot follow"), std::string::npos);
-  EXPECT_NE(config_error({"clip(value, low=1)"}).find("needs low= and high="), std::string::npos);
-  EXPECT_NE(config_error({"clip(quantile, low=0.9, high=0.1)"}).find("low <= high"),
-            std::string::npos);
-  EXPECT_NE(config_error({"clip(smooth, high=3)"}).find("clip(smooth) takes bound="),
-            std::string::npos);
-  EXPECT_NE(config_error({"clip(smooth, bound=0)"}).find("needs a bound > 0, got 0"),
-            std::string::npos);
-  EXPECT_NE(config_error({"clip(value, low=-1, high=1, bound=2)"}).find("bound= is clip(smooth)'s"),
-            std::string::npos);
-  EXPECT_NE(config_error({"clip(soft)"}).find("mode must be one of quantile, value, smooth"),
-            std::string::npos);
-  EXPECT_NE(config_error({"impute(median, value=3)"}).find("only with the constant"),
-            std::string::npos);
-  EXPECT_NE(config_error({"standardize(l2)"}).find("method must be one of z, robust, got 'l2'"),
-            std::string::npos);
-  EXPECT_NE(config_error({"bucketize(1)"}).find("buckets must be an integer in [2, 65536]"),
-            std::string::npos);
-  EXPECT_NE(config_error({"clip(mode=value, low=abc, high=1)"}).find("low must be a finite number"),
-            std::string::npos);
-  EXPECT_NE(config_error({"impute(median"}).find("must end with ')'"), std::string::npos);
-  EXPECT_NE(config_error({"impute(median, colour=red)"}).find("has no argument 'colour'"),
-            std::string::npos);
-  EXPECT_NE(config_error({"standardize", "bucketize"}).find("bucketize takes log1p and impute"),
-            std::string::npos);
-  EXPECT_NE(config_error({"hash(8)"}).find("does not apply to numeric"), std::string::npos);
-  EXPECT_NE(config_error({"log1p"}, Role::kCategorical).find("does not apply to categorical"),
-            std::string::npos);
-  EXPECT_NE(config_error({"hash", "vocabulary"}, Role::kCategorical).find("exactly one step"),
-            std::string::npos);
-  EXPECT_NE(config_error({}, Role::kCategorical).find("exactly one step"), std::string::npos);
+  struct Case {
+    std::vector<std::string> steps;
+    Role role;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{"standardise(z)"}, Role::kNumeric, "transform.numeric: unknown step 'standardise'"},
+      {{"standardize", "impute"}, Role::kNumeric, "'impute' cannot follow 'standardize'"},
+      {{"log1p", "log1p"}, Role::kNumeric, "cannot follow"},
+      {{"clip(value, low=1)"}, Role::kNumeric, "needs low= and high="},
+      {{"clip(quantile, low=0.9, high=0.1)"}, Role::kNumeric, "low <= high"},
+      {{"clip(smooth, high=3)"}, Role::kNumeric, "clip(smooth) takes bound="},
+      {{"clip(smooth, bound=0)"}, Role::kNumeric, "needs a bound > 0, got 0"},
+      {{"clip(value, low=-1, high=1, bound=2)"}, Role::kNumeric, "bound= is clip(smooth)'s"},
+      {{"clip(soft)"}, Role::kNumeric, "mode must be one of quantile, value, smooth"},
+      {{"impute(median, value=3)"}, Role::kNumeric, "only with the constant"},
+      {{"standardize(l2)"}, Role::kNumeric, "method must be one of z, robust, got 'l2'"},
+      {{"bucketize(1)"}, Role::kNumeric, "buckets must be an integer in [2, 65536]"},
+      {{"clip(mode=value, low=abc, high=1)"}, Role::kNumeric, "low must be a finite number"},
+      {{"impute(median"}, Role::kNumeric, "must end with ')'"},
+      {{"impute(median, colour=red)"}, Role::kNumeric, "has no argument 'colour'"},
+      {{"standardize", "bucketize"}, Role::kNumeric, "bucketize takes log1p and impute"},
+      {{"hash(8)"}, Role::kNumeric, "does not apply to numeric"},
+      {{"log1p"}, Role::kCategorical, "does not apply to categorical"},
+      {{"hash", "vocabulary"}, Role::kCategorical, "exactly one step"},
+      {{}, Role::kCategorical, "exactly one step"},
+  };
+  for (const Case& c : cases)
+    EXPECT_NE(config_error(c.steps, c.role).find(c.message), std::string::npos) << c.message;
 }
 
 TEST(TransformSpec, ColumnsMatchByExactNameThenLongestPattern) {
