@@ -11,12 +11,18 @@ void apply_cpu(const CompiledPlan& plan, const void* const* columns, int64_t row
   const int64_t width = plan.width(), cwidth = plan.categorical_width();
   auto block = [&](int64_t b) {
     int64_t begin = b * kBlock, end = std::min(rows, begin + kBlock);
+    // A column's rows of the block, contiguous: each step runs over all of them as one
+    // vectorized loop (a short block's rest is zeros or the previous column's values, which
+    // are computed on and not written).
+    float values[kBlock] = {};
     for (int64_t f = 0; f < width; ++f) {
-      const FeatureProgram p = plan.features[static_cast<std::size_t>(f)];
+      const FeatureProgram p = neutral_steps(plan.features[static_cast<std::size_t>(f)]);
       const float* in = static_cast<const float*>(columns[p.input]);
+      std::copy(in + begin, in + end, values);
+      apply_steps(p, values);
       float* out = features + f;
       for (int64_t r = begin; r < end; ++r)
-        out[r * width] = transform_feature(p, in[r]);
+        out[r * width] = values[r - begin];
     }
     for (int64_t k = 0; k < cwidth; ++k) {
       const CategoricalProgram p = plan.categoricals[static_cast<std::size_t>(k)];

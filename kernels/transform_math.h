@@ -73,10 +73,12 @@ KILN_HD float clip(float x, float lo, float hi) {
 // x / sqrt(1 + (x / bound)^2) for bound > 0: about x near 0, tending to +-bound (RealMLP's
 // smooth clipping), in float32 from IEEE division and square root, which the CPU and the GPU
 // round alike. Where (x / bound)^2 would overflow (|x / bound| > 1e18) the result is
-// +-bound, as it rounds to there: +-Inf included; NaN stays NaN.
+// +-bound, as it rounds to there: +-Inf included; NaN stays NaN. Both sides of the choice are
+// computed, so that the CPU's loops over it vectorize.
 KILN_HD float smooth_clip(float x, float bound) {
-  float t = x / bound;
-  return fabsf(t) > 1e18f ? copysignf(bound, x) : x / sqrtf(1.0f + t * t);
+  const float t = x / bound;
+  const float smooth = x / sqrtf(1.0f + t * t);
+  return fabsf(t) > 1e18f ? copysignf(bound, x) : smooth;
 }
 
 // (x - center) * inv_scale, in float32: two correctly rounded operations, so the CPU and
@@ -192,9 +194,11 @@ KILN_HD FeatureProgram neutral_steps(FeatureProgram p) {
 // The steps of a neutral_steps() program on `n` values in place, without branches but for
 // log1p and the clip's shape (a test of the program's flags, the same for all n): the GPU kernels
 // keep their programs in this form, because the 32 threads of a warp may run 32 different output
-// columns, whose branches would diverge.
+// columns, whose branches would diverge. Each step is one loop over the n values, so that the
+// CPU, which runs a column's block of rows as one call, vectorizes each (`p` by value: a
+// reference could alias x, and its fields would be read again for every value).
 template <int n>
-KILN_HD void apply_steps(const FeatureProgram& p, float (&x)[n]) {
+KILN_HD void apply_steps(const FeatureProgram p, float (&x)[n]) {
 #if !defined(__CUDA_ARCH__)
   if (p.flags & kIndicator) {  // the same values; a CPU thread runs a column at a time
     for (int k = 0; k < n; ++k)
@@ -209,10 +213,17 @@ KILN_HD void apply_steps(const FeatureProgram& p, float (&x)[n]) {
     for (int k = 0; k < n; ++k)
       x[k] = signed_log1p(x[k]);
   }
+  for (int k = 0; k < n; ++k)
+    x[k] = standardize(impute(x[k], p.impute_value), p.center, p.inv_scale);
+  if (p.flags & kSmoothClip) {
+    for (int k = 0; k < n; ++k)
+      x[k] = smooth_clip(x[k], p.clip_high);
+  } else {
+    for (int k = 0; k < n; ++k)
+      x[k] = clip(x[k], p.clip_low, p.clip_high);
+  }
   for (int k = 0; k < n; ++k) {
-    float v = standardize(impute(x[k], p.impute_value), p.center, p.inv_scale);
-    v = p.flags & kSmoothClip ? smooth_clip(v, p.clip_high) : clip(v, p.clip_low, p.clip_high);
-    v = v != v ? canonical_nan() : v;
+    const float v = x[k] != x[k] ? canonical_nan() : x[k];
     x[k] = p.flags & kIndicator ? missing[k] : v;
   }
 }
