@@ -53,8 +53,7 @@ def main():
         for name, (_package, _obj, _topic, target, positive, drop) in TABLES.items():
             frame = pd.read_csv(os.path.join(raw, name + ".csv"), keep_default_na=False, na_values=[""])
             label = (frame.pop(target).astype(str) == positive).astype(int)
-            frame = frame.drop(columns=drop)
-            frame["label"] = label
+            frame = pd.concat([frame.drop(columns=drop), label.rename("label")], axis=1)
             order = np.random.default_rng(args.seed).permutation(len(frame))
             cut = int(round(0.75 * len(frame)))
             frame.iloc[order[:cut]].to_csv(os.path.join(args.out, name + ".train.csv"), index=False)
