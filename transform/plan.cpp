@@ -177,6 +177,17 @@ float quantile(const data::ColumnStats& s, double q) {
   return s.count > 0 ? static_cast<float>(s.sketch.quantile(q)) : 0.0f;
 }
 
+// Whether every finite value is the column's minimum or its maximum (a flag, such as a 0/1
+// column): the variance then equals (max - mean)(mean - min), the bound any column's
+// variance is under (Bhatia and Davis), and falls short of it otherwise. The tolerance
+// covers the fp64 sums' rounding; a column within it has all but a negligible share of its
+// values at the two ends.
+bool is_flag(const data::ColumnStats& s) {
+  if (s.count == 0 || !(s.max > s.min)) return false;
+  const double bound = (s.max - s.mean) * (s.mean - s.min);
+  return std::abs(s.m2 / static_cast<double>(s.count) - bound) <= 1e-6 * bound;
+}
+
 PlanFeature fit_feature(const ColumnSpec& spec, const data::Column& column,
                         const data::ColumnStats& s) {
   PlanFeature f;
@@ -197,6 +208,11 @@ PlanFeature fit_feature(const ColumnSpec& spec, const data::Column& column,
     if (spec.standardize == ColumnSpec::Standardize::kZ) {
       p.center = static_cast<float>(s.mean);
       scale = s.count > 0 ? std::sqrt(s.m2 / static_cast<double>(s.count)) : 0.0;
+      // A flag's standard deviation would put a value of rate p at sqrt((1 - p) / p) from the
+      // mean (18 at 0.3%), so the rarer the flag the larger its input; half the range puts
+      // its two values 2 apart whatever their rates (the same as the standard deviation at
+      // 50%, the most it can be).
+      if (is_flag(s)) scale = 0.5 * (s.max - s.min);
     } else {
       // The IQR; where it is 0 (a column mostly of one value), half the range, as RealMLP
       // scales (a 0/1 column with few ones keeps them 2 apart from its zeros, not 1).

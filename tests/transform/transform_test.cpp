@@ -347,6 +347,52 @@ TEST(TransformFit, RobustScaleIsTheIqrOrHalfTheRangeWhereTheIqrIsZero) {
                   2.0f / std::sqrt(1 + 4.0f / 9));
 }
 
+TEST(TransformFit, ZScoresScaleAFlagByHalfItsRangeAndEveryOtherColumnByItsDeviation) {
+  data::Schema schema{{{"rare", Role::kNumeric, 0},
+                       {"even", Role::kNumeric, 0},
+                       {"three", Role::kNumeric, 0},
+                       {"spread", Role::kNumeric, 0},
+                       {"label", Role::kLabel, 0}}};
+  data::DatasetStats stats;
+  stats.columns.resize(5);
+  // 4M rows in blocks merged as compute_stats merges them: the fp64 sums' rounding must not
+  // hide a flag. rare: 0/1 with 0.3% ones; even: -1/+1 alternating; three: 0 and 2 with
+  // 0.1% ones; spread: 0..999.
+  const int64_t block = 65536, rows = 64 * block;
+  for (int64_t begin = 0; begin < rows; begin += block) {
+    std::vector<float> columns[4];
+    for (int64_t i = begin; i < begin + block; ++i) {
+      columns[0].push_back(i % 1000 < 3 ? 1.0f : 0.0f);
+      columns[1].push_back(i % 2 == 0 ? -1.0f : 1.0f);
+      columns[2].push_back(i % 1000 == 7 ? 1.0f : (i % 2 == 0 ? 0.0f : 2.0f));
+      columns[3].push_back(static_cast<float>(i % 1000));
+    }
+    for (std::size_t c = 0; c < 4; ++c) {
+      data::ColumnStats part;
+      part.role = Role::kNumeric;
+      part.add_block(columns[c].data(), block);
+      stats.columns[c].role = Role::kNumeric;
+      stats.columns[c].merge(part);
+    }
+  }
+  stats.rows = rows;
+  TransformOptions options;
+  options.numeric = {"standardize(z)", "clip(smooth, bound=3)"};
+  FittedPlan plan = fit_plan(resolve_specs(options, schema), schema, stats);
+  ASSERT_EQ(plan.features.size(), 4u);
+  const auto deviation = [&](std::size_t c) {
+    return static_cast<float>(std::sqrt(stats.columns[c].m2 / static_cast<double>(rows)));
+  };
+  EXPECT_EQ(plan.features[0].scale, 0.5f);  // not its deviation, about 0.055
+  EXPECT_EQ(plan.features[0].program.center, static_cast<float>(stats.columns[0].mean));
+  EXPECT_NEAR(transform_feature(plan.features[0].program, 1.0f), 1.994f / std::sqrt(1 + 0.4418f),
+              1e-3);                                // a one at 2 (less the rate) from its zeros
+  EXPECT_EQ(plan.features[1].scale, 1.0f);          // half the range and the deviation alike
+  EXPECT_EQ(plan.features[2].scale, deviation(2));  // a third value: not a flag
+  EXPECT_LT(plan.features[2].scale, 1.0f);
+  EXPECT_EQ(plan.features[3].scale, deviation(3));
+}
+
 // ---- transform.json ----
 
 FittedPlan sample_plan() {
