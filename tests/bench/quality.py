@@ -16,6 +16,9 @@ shuffle: Kiln trains on train and early-stops on valid (`kiln data import`, then
 with nothing but the data paths and run.seed), and so does RealMLP-TD (its validation set);
 logistic regression and the boosted trees fit the whole train file with their defaults.
 Every contender scores the test file; AUROC and AP come from scikit-learn for all alike.
+The last line gives, per real table, Kiln's mean AUROC minus the better of logistic regression
+and HistGradientBoosting, and (`ci95`) that difference's 95% interval from a paired bootstrap
+of the test rows: how much of a gap the test set's size alone could make.
 
 --dev never reads the test files, for developing defaults without tuning on them: the train
 file is cut into --folds folds (a seeded order), and seed s holds fold s mod --folds out as
@@ -210,6 +213,7 @@ def main():
     jobs = [(n, None) for n in names] + [(f"synth-{p}", p) for p in args.synth.split(",") if p]
     synth_contenders = args.synth_contenders.split(",") if args.synth_contenders else contenders
     results = {}
+    test_scores = {}  # (dataset, contender, seed) -> (test set's key, labels, scores)
     for name, preset in jobs:
         if preset is None:
             whole = pd.read_csv(os.path.join(args.datasets, name + ".train.csv"))
@@ -255,6 +259,9 @@ def main():
                        "ap": average_precision_score(y_test, scores), "seconds": seconds}
                 print(json.dumps(row), flush=True)
                 results.setdefault((name, contender), []).append(row)
+                if preset is None:
+                    test_key = seed % args.folds if args.dev else 0  # seeds that share a test set
+                    test_scores[(name, contender, seed)] = (test_key, y_test, np.asarray(scores))
     # The tables: mean over seeds per dataset and contender (AUROC, AP, seconds); the AUROC
     # table's last row is the mean over the real tables, and the Kiln-vs-peers checks follow.
     real = [n for n, preset in jobs if preset is None]
@@ -283,9 +290,33 @@ def main():
         gaps = {n: means[(n, "kiln", "auroc")] - max(means[(n, "logistic", "auroc")],
                                                      means[(n, "hgb", "auroc")])
                 for n in real if all((n, c, "auroc") in means for c in ("kiln", "logistic", "hgb"))}
+        best = {n: max(("logistic", "hgb"), key=lambda c: means[(n, c, "auroc")]) for n in gaps}
         print(json.dumps({"kiln_minus_best_of_logistic_hgb": gaps,
                           "worst": min(gaps.values()) if gaps else None,
-                          "mean": float(np.mean(list(gaps.values()))) if gaps else None}))
+                          "mean": float(np.mean(list(gaps.values()))) if gaps else None,
+                          "ci95": {n: paired_bootstrap(test_scores, n, "kiln", best[n], seeds)
+                                   for n in gaps}}))
+
+
+def paired_bootstrap(test_scores, name, a, b, seeds, draws=1000):
+    """A 95% interval of (a's AUROC − b's), each the mean over the seeds, on `name`'s test
+    rows: each draw resamples every test set's positives and negatives with replacement (one
+    resample for the seeds that share a test set), and scores both contenders on it."""
+    pairs = [(test_scores[(name, a, s)], test_scores[(name, b, s)]) for s in seeds
+             if (name, a, s) in test_scores and (name, b, s) in test_scores]
+    if not pairs:
+        return None
+    classes = {key: (np.flatnonzero(y == 1), np.flatnonzero(y == 0)) for (key, y, _), _ in pairs}
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(draws):
+        rows = {key: np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+                for key, (pos, neg) in classes.items()}
+        diffs.append(np.mean([roc_auc_score(y[rows[key]], sa[rows[key]]) -
+                              roc_auc_score(y[rows[key]], sb[rows[key]])
+                              for (key, y, sa), (_, _, sb) in pairs]))
+    return [float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))]
+
 
 if __name__ == "__main__":
     sys.exit(main())
