@@ -17,8 +17,12 @@ bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::st
   raw.clear();
   error.clear();
   std::string line;
-  if (!std::getline(in_, line)) return false;
-  first_line_ = ++line_;
+  do {  // blank lines are no records (pandas writes a one-column file's missing value as "")
+    if (!std::getline(in_, line)) return false;
+    // Excel's "CSV UTF-8" starts the file with a byte order mark: not part of the first name.
+    if (++line_ == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+  } while (line.empty() || line == "\r");
+  first_line_ = line_;
   raw = line;
   std::string field;
   bool quoted = false, was_quoted = false;

@@ -2,7 +2,9 @@
 // of `kiln eval --scores`.
 //
 // A header row, ',' between fields, fields optionally in double quotes with "" for a quote
-// inside, newlines allowed inside quotes, CRLF or LF line endings.
+// inside, newlines allowed inside quotes, CRLF or LF line endings. Blank lines are skipped (a
+// one-column file writes a missing value as "" or NA), and so is a UTF-8 byte order mark
+// before the header.
 #pragma once
 
 #include <cstdint>

@@ -43,7 +43,6 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
   const int label = find(columns.label, columns.need_labels), score = find(columns.score, true);
   const int weight = columns.weight.empty() ? -1 : find(columns.weight, true);
   while (reader.next(cells, raw, error)) {
-    if (raw.empty() || raw == "\r") continue;
     const int64_t line_number = reader.line();
     KILN_CHECK(error.empty(), DataError, path, ":", line_number, ": ", error);
     auto number = [&](int column, const std::string& name) {

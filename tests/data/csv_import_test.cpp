@@ -245,6 +245,28 @@ TEST(CsvImport, AFieldOfOnlyACarriageReturnIsText) {
   EXPECT_EQ(Dataset::open(o.out)->dictionary("x"), (std::vector<std::string>{"\r", "2"}));
 }
 
+TEST(CsvImport, ABlankLineIsNoRowAndAByteOrderMarkIsNoPartOfTheHeader) {
+  // Excel's "CSV UTF-8" begins with a byte order mark; editors and `echo >>` leave blank lines.
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {
+      write_file(dir, "bom.csv", "\xEF\xBB\xBFlabel,x\r\n\r\n1,2\r\n\n0,\"a\n\nb\"\n\n\n1,3\n\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.rows_read, 3);
+  EXPECT_TRUE(s.renamed.empty());
+  EXPECT_EQ(read_all(o.out)["label"], (std::vector<double>{1, 0, 1}));
+  // A blank line inside quotes is the field's; the lines after it keep their numbers.
+  EXPECT_EQ(Dataset::open(o.out)->dictionary("x"), (std::vector<std::string>{"2", "a\n\nb", "3"}));
+  o.files = {write_file(dir, "bad.csv", "label,x\n\n1,2\n\n0\n")};
+  o.out = dir / "ds2";
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              import_csv(o);
+            }).find("bad.csv:5: expected 2 fields, found 1"),
+            std::string::npos);
+}
+
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;
