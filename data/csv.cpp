@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "core/config.h"
 #include "core/errors.h"
 
 namespace kiln::data {
@@ -76,6 +77,17 @@ bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::st
       field += c;
     }
   }
+}
+
+std::string missing_column_hint(const std::vector<std::string>& header, const std::string& name) {
+  for (const char* delimiter : {";", "\t", "|"}) {
+    if (header.size() != 1 || header[0].find(delimiter) == std::string::npos) continue;
+    return std::string("; the header is one field holding '") +
+           (delimiter[0] == '\t' ? "\\t" : delimiter) +
+           "': Kiln reads comma-separated files (convert it, e.g. with pandas: "
+           "pd.read_csv(f, sep=...).to_csv(out, index=False))";
+  }
+  return "; nearest: '" + core::nearest_key(name, header) + "'";
 }
 
 }  // namespace kiln::data

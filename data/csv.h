@@ -34,4 +34,9 @@ class CsvReader {
   int64_t first_line_ = 0;
 };
 
+// The end of an error about a header without the column `name`: "; the header is one field
+// holding ';' ..." when the file looks separated by ';', a tab or '|' rather than ',', else
+// "; nearest: '<the header's name closest to name>'".
+std::string missing_column_hint(const std::vector<std::string>& header, const std::string& name);
+
 }  // namespace kiln::data

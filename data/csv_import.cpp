@@ -169,8 +169,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         plan.push_back(std::move(p));
       }
       auto it = std::find(header.begin(), header.end(), o.label);
-      KILN_CHECK(it != header.end(), ConfigError, file, ": no column '", o.label,
-                 "' for --label (columns: ", fields.size(), ")");
+      KILN_CHECK(it != header.end(), ConfigError, file, ": no column '", o.label, "' for --label",
+                 missing_column_hint(header, o.label));
       label_index = static_cast<int>(it - header.begin());
       plan[static_cast<std::size_t>(label_index)].role = Role::kLabel;
       plan[static_cast<std::size_t>(label_index)].fixed = true;

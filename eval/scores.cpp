@@ -37,7 +37,7 @@ Scores read_csv(const std::string& path, const ScoreColumns& columns) {
   auto find = [&](const std::string& name, bool required) -> int {
     auto it = std::find(header.begin(), header.end(), name);
     KILN_CHECK(it != header.end() || !required, DataError, path, ": no column '", name,
-               "' in the header (columns: ", raw, ")");
+               "' in the header (columns: ", raw, ")", data::missing_column_hint(header, name));
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
   };
   const int label = find(columns.label, columns.need_labels), score = find(columns.score, true);

@@ -267,6 +267,23 @@ TEST(CsvImport, ABlankLineIsNoRowAndAByteOrderMarkIsNoPartOfTheHeader) {
             std::string::npos);
 }
 
+TEST(CsvImport, AMissingLabelColumnNamesTheNearestOrTheOtherDelimiter) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "a.csv", "x,Label,y\n1,1,2\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
+              import_csv(o);
+            }).find("a.csv: no column 'label' for --label; nearest: 'Label'"),
+            std::string::npos);
+  o.files = {write_file(dir, "b.csv", "x;label;y\n1;1;2\n")};
+  EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
+              import_csv(o);
+            }).find("b.csv: no column 'label' for --label; the header is one field holding ';'"),
+            std::string::npos);
+}
+
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;
