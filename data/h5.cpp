@@ -77,6 +77,20 @@ herr_t check_status(herr_t result, const Where& where, const char* doing) {
   return static_cast<herr_t>(check(result, where, doing));
 }
 
+namespace {
+
+// What to do with a CSV file given where a dataset belongs; "" for other files.
+std::string csv_hint(const std::string& path) {
+  std::string extension = std::filesystem::path(path).extension().string();
+  for (char& c : extension)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (extension != ".csv") return "";
+  return "; a CSV file is imported into a dataset first: kiln data import --csv " + path +
+         " --out DIR --label COLUMN";
+}
+
+}  // namespace
+
 Id open_file(const std::string& path) {
   std::error_code ec;
   KILN_CHECK(std::filesystem::exists(path, ec), InputError, "'", path, "' does not exist");
@@ -87,7 +101,8 @@ Id open_file(const std::string& path) {
   H5Lock lock;
   htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   H5Eclear2(H5E_DEFAULT);
-  KILN_CHECK(is_hdf5 > 0, DataError, "'", path, "' is not an HDF5 file (no HDF5 signature)");
+  KILN_CHECK(is_hdf5 > 0, DataError, "'", path, "' is not an HDF5 file (no HDF5 signature)",
+             csv_hint(path));
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   return Id(check(file, {path, ""}, "opening the HDF5 file (damaged or truncated?)"));
 }

@@ -169,6 +169,15 @@ TEST(DataCli, BadInputsExitWithTheirCodes) {
   auto junk = run_kiln({"data", "inspect", dir / "junk.h5"});
   EXPECT_EQ(junk.exit_code, 65);
   EXPECT_NE(junk.last_err_line().find("not an HDF5 file"), std::string::npos) << junk.err;
+  const std::string csv_file = dir / "train.CSV";
+  std::ofstream(csv_file) << "x,label\n1,0\n";
+  auto csv = run_kiln({"data", "inspect", csv_file});
+  EXPECT_EQ(csv.exit_code, 65);
+  EXPECT_NE(csv.last_err_line().find("a CSV file is imported into a dataset first: kiln data "
+                                     "import --csv " +
+                                     csv_file),
+            std::string::npos)
+      << csv.err;
   ASSERT_EQ(run_kiln({"data", "synth", "--out", dir / "d", "--rows", "1000"}).exit_code, 0);
   auto again = run_kiln({"data", "synth", "--out", dir / "d", "--rows", "1000"});
   EXPECT_EQ(again.exit_code, 74);
