@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -53,6 +54,24 @@ std::optional<double> parse_number(const std::string& s) {
     }
   }
   if (read.ec != std::errc() || read.ptr != last || std::isnan(value)) return std::nullopt;
+  return value;
+}
+
+// An integer of at most 9e15 in magnitude (exact in a double), as parse_number reads it.
+std::optional<int64_t> parse_integer(const std::string& s) {
+  const std::optional<double> number = parse_number(s);
+  if (!number || *number != std::floor(*number) || std::abs(*number) > 9.0e15) return std::nullopt;
+  return static_cast<int64_t>(*number);
+}
+
+// The n digits at s[at...] as a number, or -1 when they are not n digits.
+int digits(std::string_view s, std::size_t at, std::size_t n) {
+  if (at + n > s.size()) return -1;
+  int value = 0;
+  for (std::size_t i = at; i < at + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    value = value * 10 + (s[i] - '0');
+  }
   return value;
 }
 
@@ -113,6 +132,53 @@ struct ColumnPlan {
 };
 
 }  // namespace
+
+std::optional<int64_t> parse_time(std::string_view text) {
+  const std::size_t first = text.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) return std::nullopt;
+  const std::string_view s = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+  if (s.find('-', 1) == std::string_view::npos) return parse_integer(std::string(s));
+  using namespace std::chrono;
+  const int y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2);
+  if (y < 1 || mo < 0 || d < 0 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok()) return std::nullopt;
+  int64_t seconds = int64_t{sys_days{date}.time_since_epoch().count()} * 86400;
+  std::size_t i = 10;
+  if (i == s.size()) return seconds;
+  // The time of day: hh:mm, then :ss and a fraction.
+  const int h = digits(s, i + 1, 2), mi = digits(s, i + 4, 2);
+  if ((s[i] != 'T' && s[i] != ' ') || h < 0 || h > 23 || mi < 0 || mi > 59 || s[i + 3] != ':')
+    return std::nullopt;
+  seconds += h * 3600 + mi * 60;
+  i += 6;
+  if (i < s.size() && s[i] == ':') {
+    const int sec = digits(s, i + 1, 2);
+    if (sec < 0 || sec > 59) return std::nullopt;
+    seconds += sec;
+    i += 3;
+    if (i < s.size() && s[i] == '.') {
+      std::size_t end = i + 1;
+      while (end < s.size() && s[end] >= '0' && s[end] <= '9')
+        ++end;
+      if (end == i + 1 || end - i - 1 > 9) return std::nullopt;
+      i = end;
+    }
+  }
+  if (i == s.size()) return seconds;
+  // The offset from UTC: Z, or a sign and hh, hh:mm or hhmm.
+  if (s[i] == 'Z') return i + 1 == s.size() ? std::optional<int64_t>(seconds) : std::nullopt;
+  if (s[i] != '+' && s[i] != '-') return std::nullopt;
+  const int oh = digits(s, i + 1, 2);
+  const std::size_t rest = s.size() - i - 3;  // after the sign and hh
+  const int om = rest == 0                      ? 0
+                 : rest == 3 && s[i + 3] == ':' ? digits(s, i + 4, 2)
+                 : rest == 2                    ? digits(s, i + 3, 2)
+                                                : -1;
+  if (oh < 0 || oh > 23 || om < 0 || om > 59) return std::nullopt;
+  return seconds - (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+}
 
 CsvImportSummary import_csv(const CsvImportOptions& o) {
   KILN_CHECK(!o.files.empty(), ConfigError, "--csv: no input file");
@@ -305,14 +371,17 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           }
           case Role::kId:
           case Role::kTime: {
-            double parsed = missing ? NAN : parse_number(v).value_or(NAN);
-            bool integral =
-                std::isfinite(parsed) && parsed == std::floor(parsed) && std::abs(parsed) <= 9.0e15;
-            if (!integral) {
-              error = detail::concat("column '", plan[c].name, "' (", role_name(plan[c].role),
-                                     "): expected an integer, got '", v, "'");
+            const bool time = plan[c].role == Role::kTime;
+            const std::optional<int64_t> parsed = missing ? std::nullopt
+                                                  : time  ? parse_time(v)
+                                                          : parse_integer(v);
+            if (!parsed) {
+              error = detail::concat(
+                  "column '", plan[c].name, "' (", role_name(plan[c].role), "): expected ",
+                  time ? "seconds since the epoch or an ISO 8601 date or time" : "an integer",
+                  ", got '", v, "'");
             }
-            int64_t value = integral ? static_cast<int64_t>(parsed) : 0;
+            const int64_t value = parsed.value_or(0);
             std::memcpy(dst, &value, 8);
             break;
           }

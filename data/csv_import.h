@@ -8,7 +8,9 @@
 //
 // Infinities ("inf", "-Infinity", any case) and numbers beyond float32's range are stored as
 // +-Inf in numeric columns (inspect counts them), numbers too small for it as 0 or a
-// subnormal; a label and a weight must be finite float32 numbers.
+// subnormal; a label and a weight must be finite float32 numbers. An id is an integer; a
+// time (a column a schema file gives the role "time") is integer seconds since the epoch or
+// an ISO 8601 date or date and time (parse_time).
 //
 // CSV: RFC 4180, as data/csv.h reads it. Header names become column names with every
 // character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an empty
@@ -24,7 +26,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/dataset.h"
@@ -53,6 +57,14 @@ struct CsvImportSummary {
   std::map<std::string, std::string> renamed;  // CSV header -> column name, where they differ
   DatasetManifest manifest;
 };
+
+// A time column's value as seconds since 1970-01-01T00:00:00Z: an integer, or ISO 8601's
+// YYYY-MM-DD, optionally followed by 'T' or ' ' and hh:mm, :ss, a fraction of a second
+// (.f, 1 to 9 digits, dropped: the result is the floor) and an offset (Z, +hh:mm, +hhmm or
+// +hh, or '-'); a time without an offset is UTC. Years 0001 to 9999; a date that does not
+// exist, hour 24 and second 60 are refused. Spaces around the text are ignored. nullopt for
+// anything else.
+std::optional<int64_t> parse_time(std::string_view text);
 
 // Throws InputError for a missing file, DataError for a malformed file or row (unless
 // skipped), ConfigError for contradictory options (e.g. an unknown --label column).

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/errors.h"
 #include "tests/error_of.h"
@@ -281,6 +285,93 @@ TEST(CsvImport, AMissingLabelColumnNamesTheNearestOrTheOtherDelimiter) {
   EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
               import_csv(o);
             }).find("b.csv: no column 'label' for --label; the header is one field holding ';'"),
+            std::string::npos);
+}
+
+// parse_time against Python's datetime.fromisoformat (tests/data/time_check.py) on every form
+// it reads, years 1 to 9999, with the days, hours, seconds and offsets just out of range too:
+// the same seconds where both read a time, and nothing where Python refuses one.
+TEST(CsvImport, TimesInIso8601AreThoseOfPythonsDatetime) {
+  TempDir dir;
+  std::mt19937_64 rng(7);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::vector<std::string> times = {"1970-01-01",
+                                    "1969-12-31T23:59:59.999",
+                                    "2000-02-29 12:00",
+                                    "1900-02-29",
+                                    "2024-02-29T23:59:59Z",
+                                    "2020-01-01T24:00",
+                                    "0001-01-01T00:00:00+23:59",
+                                    "9999-12-31T23:59:59-23:59"};
+  char text[96];
+  for (int i = 0; i < 4000; ++i) {
+    const int form = pick(0, 4);
+    int n =
+        std::snprintf(text, sizeof text, "%04d-%02d-%02d", pick(1, 9999), pick(1, 12), pick(1, 31));
+    if (form >= 1)
+      n += std::snprintf(text + n, sizeof text - n, "%c%02d:%02d", pick(0, 1) ? 'T' : ' ',
+                         pick(0, 24), pick(0, 59));
+    if (form >= 2) n += std::snprintf(text + n, sizeof text - n, ":%02d", pick(0, 60));
+    if (form >= 3)
+      n += std::snprintf(text + n, sizeof text - n, ".%0*d", pick(1, 9), pick(0, 999999999));
+    if (form >= 1) {
+      const int zone = pick(0, 4), oh = pick(0, 24), om = pick(0, 59);
+      const char sign = pick(0, 1) ? '+' : '-';
+      if (zone == 1) std::snprintf(text + n, sizeof text - n, "Z");
+      if (zone == 2) std::snprintf(text + n, sizeof text - n, "%c%02d", sign, oh);
+      if (zone == 3) std::snprintf(text + n, sizeof text - n, "%c%02d%02d", sign, oh, om);
+      if (zone == 4) std::snprintf(text + n, sizeof text - n, "%c%02d:%02d", sign, oh, om);
+    }
+    times.push_back(text);
+  }
+  std::ofstream(dir / "times.txt") << [&] {
+    std::string all;
+    for (const auto& t : times)
+      all += t + "\n";
+    return all;
+  }();
+  const std::string command = std::string(KILN_PYTHON) + " " + KILN_SOURCE_DIR +
+                              "/tests/data/time_check.py " + dir / "times.txt > " +
+                              dir / "expected.json";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(dir / "expected.json"));
+  ASSERT_EQ(expected.size(), times.size());
+  std::size_t read = 0;
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    const std::optional<int64_t> kiln = parse_time(times[i]);
+    if (expected[i].is_null()) {
+      EXPECT_FALSE(kiln.has_value()) << times[i] << " read as " << *kiln;
+    } else {
+      ++read;
+      EXPECT_EQ(kiln, std::optional<int64_t>(expected[i].get<int64_t>())) << times[i];
+    }
+  }
+  EXPECT_GT(read, times.size() / 2);
+  EXPECT_LT(read, times.size());
+  // Integer seconds as before, spaces around the text ignored, other date forms refused.
+  EXPECT_EQ(parse_time(" -86400 "), -86400);
+  EXPECT_EQ(parse_time(" 2020-06-01T08:00:00+02:00 "), 1590991200);
+  for (const char* bad : {"", "1.5", "1e-3", "2020-1-01", "01/02/2020", "2020-01-01T12",
+                          "2020-01-01Z", "2020-01-01T12:00:00.", "2020-01-01T12:00:00.1234567890",
+                          "2020-01-01T12:00+2", "2020-01-01T12:00:00 Z", "2020-01-01T12:00:00ZZ"})
+    EXPECT_FALSE(parse_time(bad).has_value()) << bad;
+}
+
+TEST(CsvImport, ATimeColumnTakesIso8601AndABadTimeNamesItsLine) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {
+      write_file(dir, "t.csv", "ts,label\n2024-03-01,0\n2024-03-01T00:00:01Z,1\n1709251202,0\n")};
+  o.schema_file = write_file(dir, "s.json", R"({"columns": [{"name": "ts", "role": "time"}]})");
+  o.out = dir / "ds";
+  o.label = "label";
+  import_csv(o);
+  EXPECT_EQ(read_all(o.out)["ts"], (std::vector<double>{1709251200, 1709251201, 1709251202}));
+  o.files = {write_file(dir, "u.csv", "ts,label\n2024-03-01,0\n2024-02-30,1\n")};
+  o.out = dir / "ds2";
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] { import_csv(o); })
+                .find("u.csv:3: column 'ts' (time): expected seconds since the epoch or an ISO "
+                      "8601 date or time, got '2024-02-30'"),
             std::string::npos);
 }
 

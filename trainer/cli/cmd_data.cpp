@@ -224,7 +224,8 @@ void add_import(CLI::App& data) {
   import->add_option("--label", o->label, "the label column")->required();
   import->add_option(
       "--schema", o->schema_file,
-      "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns");
+      "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns (role "
+      "time: seconds since the epoch or ISO 8601 text, no offset meaning UTC)");
   import->add_option("--like", o->like,
                      "a dataset imported before (the train split): take its roles and its "
                      "categorical codes, so that a string has the same code in both");
