@@ -1,15 +1,27 @@
 #include "core/utf8.h"
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 #include "core/errors.h"
 
 namespace kiln::core {
 
+constexpr uint64_t kHighBits = 0x8080808080808080;
+
 std::size_t invalid_utf8_at(std::string_view text) {
   auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
   std::size_t i = 0;
   while (i < text.size()) {
+    if (i + 8 <= text.size()) {  // ASCII eight bytes at a time
+      uint64_t eight;
+      std::memcpy(&eight, text.data() + i, 8);
+      if ((eight & kHighBits) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char lead = byte(i);
     if (lead < 0x80) {
       ++i;

@@ -14,41 +14,63 @@ CsvReader::CsvReader(const std::string& path) : path_(path), in_(path, std::ios:
 }
 
 bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::string& error) {
-  fields.clear();
-  raw.clear();
   error.clear();
-  std::string line;
+  std::string& line = raw;
   do {  // blank lines are no records (pandas writes a one-column file's missing value as "")
-    if (!std::getline(in_, line)) return false;
+    if (!std::getline(in_, line)) {
+      fields.clear();
+      return false;
+    }
     // Excel's "CSV UTF-8" starts the file with a byte order mark: not part of the first name.
     if (++line_ == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
   } while (line.empty() || line == "\r");
   first_line_ = line_;
-  raw = line;
+  // The fields are assigned into `fields`' strings, which keep their room from record to
+  // record; `n` counts them.
+  std::size_t n = 0;
+  auto put = [&](std::string_view text) {
+    if (n == fields.size()) fields.emplace_back();
+    fields[n++].assign(text);
+  };
+  if (line.find('"') == std::string::npos) {  // no quotes: the fields lie between commas
+    std::string_view rest(line);
+    if (rest.back() == '\r') rest.remove_suffix(1);  // CRLF
+    for (std::size_t comma; (comma = rest.find(',')) != std::string_view::npos;) {
+      put(rest.substr(0, comma));
+      rest.remove_prefix(comma + 1);
+    }
+    if (!rest.empty() && rest.back() == '\r') rest.remove_suffix(1);
+    put(rest);
+    fields.resize(n);
+    return true;
+  }
+  std::string text = line;  // the record's lines; `raw` grows with them
   std::string field;
   bool quoted = false, was_quoted = false;
   std::size_t i = 0;
   while (true) {
-    if (i == line.size()) {
+    if (i == text.size()) {
       if (quoted) {  // a newline inside quotes: the record continues
-        if (!std::getline(in_, line)) {
+        if (!std::getline(in_, text)) {
           error = "a quoted field is not closed before the end of the file";
+          fields.resize(n);
           return true;
         }
         ++line_;
-        raw += "\n" + line;
+        raw += "\n" + text;
         field += '\n';
         i = 0;
         continue;
       }
       if (!field.empty() && field.back() == '\r' && !was_quoted) field.pop_back();
-      fields.push_back(field);
+      put(field);
+      fields.resize(n);
       return true;
     }
-    char c = line[i++];
+    char c = text[i++];
     if (quoted) {
       if (c == '"') {
-        if (i < line.size() && line[i] == '"') {
+        if (i < text.size() && text[i] == '"') {
           field += '"';
           ++i;
         } else {
@@ -60,18 +82,20 @@ bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::st
     } else if (c == '"') {
       if (!field.empty()) {
         error = "a quote inside an unquoted field";
+        fields.resize(n);
         return true;
       }
       quoted = was_quoted = true;
     } else if (c == ',') {
-      fields.push_back(field);
+      put(field);
       field.clear();
       was_quoted = false;
-    } else if (c == '\r' && i == line.size()) {
+    } else if (c == '\r' && i == text.size()) {
       // CRLF line ending
     } else {
       if (was_quoted) {
         error = "text after a closing quote";
+        fields.resize(n);
         return true;
       }
       field += c;

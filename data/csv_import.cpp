@@ -24,21 +24,26 @@ namespace kiln::data {
 namespace {
 
 bool is_missing(const std::string& s) {
-  if (s.empty()) return true;
-  std::string lower(s);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return lower == "na" || lower == "nan" || lower == "null";
+  // Letters only: c | 0x20 is c's lower case, and no other byte gives a lower-case letter.
+  auto is = [&](std::string_view lower) {
+    return s.size() == lower.size() && std::equal(s.begin(), s.end(), lower.begin(),
+                                                  [](char c, char l) { return (c | 0x20) == l; });
+  };
+  return s.empty() || is("na") || is("nan") || is("null");
 }
 
 // A number, +-Inf included ("inf", "-Infinity", any case, or beyond double's range); never
 // NaN (the missing values are is_missing's).
 std::optional<double> parse_number(const std::string& s) {
   // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
-  std::size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
-  if (b == std::string::npos) return std::nullopt;
-  const char* first = s.data() + b + (s[b] == '+' ? 1 : 0);
-  const char* last = s.data() + e + 1;
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  const char *first = s.data(), *last = s.data() + s.size();
+  while (first < last && space(*first))
+    ++first;
+  while (last > first && space(last[-1]))
+    --last;
+  if (first == last) return std::nullopt;
+  if (*first == '+') ++first;
   double value = 0;
   std::from_chars_result read = std::from_chars(first, last, value);
   if (read.ec == std::errc::result_out_of_range && read.ptr == last) {
@@ -103,11 +108,13 @@ std::string csv_utf8_fault(const std::string& field) {
 
 // What makes a record unusable before its values are read (the reader's `error`, a field
 // count other than the header's, a field that is not UTF-8); "" when nothing does.
-std::string record_fault(const std::vector<std::string>& fields, const std::string& error,
-                         const std::vector<std::string>& header) {
+std::string record_fault(const std::vector<std::string>& fields, const std::string& raw,
+                         const std::string& error, const std::vector<std::string>& header) {
   if (!error.empty()) return error;
   if (fields.size() != header.size())
     return detail::concat("expected ", header.size(), " fields, found ", fields.size());
+  // The fields are the record's text cut at ASCII bytes: valid when the text is.
+  if (core::invalid_utf8_at(raw) == std::string_view::npos) return "";
   for (std::size_t c = 0; c < fields.size(); ++c) {
     const std::string fault = csv_utf8_fault(fields[c]);
     if (!fault.empty()) return detail::concat("column '", header[c], "': ", fault);
@@ -125,10 +132,21 @@ void fail_unless_skipping(bool skip_bad_rows, const std::string& file, int64_t l
 struct ColumnPlan {
   std::string name;
   Role role = Role::kNumeric;
-  bool fixed = false;       // role given by the schema file
-  bool all_numeric = true;  // pass 1: every non-missing value parsed
+  bool fixed = false;        // role given by the schema file
+  bool all_numeric = true;   // pass 1: every non-missing value parsed
+  bool seen_number = false;  // pass 1: a number came before the first text
   std::unordered_map<std::string, int32_t> codes;
   std::vector<std::string> dictionary;
+
+  // Whether pass 1 collects the column's strings: a categorical column's, or those after the
+  // first text of a column whose role is inferred (a column of numbers keeps none).
+  bool collects() const { return fixed ? role == Role::kCategorical : !all_numeric; }
+  // Gives `value` the next code unless it has one (or the dictionary is full: pass 2 says so).
+  void add(const std::string& value) {
+    if (dictionary.size() < (1u << 24) &&
+        codes.emplace(value, static_cast<int32_t>(dictionary.size())).second)
+      dictionary.push_back(value);
+  }
 };
 
 }  // namespace
@@ -253,7 +271,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
                  o.files.front());
     }
     while (reader.next(fields, raw, error)) {
-      const std::string fault = record_fault(fields, error, header);
+      const std::string fault = record_fault(fields, raw, error, header);
       if (!fault.empty()) {  // fails now; skipped, pass 2 counts it and sets it aside
         fail_unless_skipping(o.skip_bad_rows, file, reader.line(), fault);
         continue;
@@ -266,14 +284,32 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           if (label_values.size() <= 1000) label_values.insert(fields[c]);
           continue;
         }
-        bool numeric = parse_number(fields[c]).has_value();
-        p.all_numeric = p.all_numeric && numeric;
-        if ((!p.fixed || p.role == Role::kCategorical) && !p.codes.count(fields[c]) &&
-            p.dictionary.size() < (1u << 24)) {
-          p.codes.emplace(fields[c], static_cast<int32_t>(p.dictionary.size()));
-          p.dictionary.push_back(fields[c]);
+        if (p.all_numeric && !p.fixed) {
+          const bool numeric = parse_number(fields[c]).has_value();
+          p.all_numeric = numeric;
+          p.seen_number = p.seen_number || numeric;
         }
+        if (p.collects()) p.add(fields[c]);
       }
+    }
+  }
+  // A column of numbers that turned to text: its dictionary again from the first row, so that
+  // the numbers get codes too, all in order of first appearance (one more read, for these
+  // columns only; a table of numbers is held as none).
+  std::vector<std::size_t> recount;
+  for (std::size_t c = 0; c < plan.size(); ++c) {
+    if (plan[c].fixed || plan[c].all_numeric || !plan[c].seen_number) continue;
+    plan[c].codes.clear();
+    plan[c].dictionary.clear();
+    recount.push_back(c);
+  }
+  for (std::size_t f = 0; !recount.empty() && f < o.files.size(); ++f) {
+    CsvReader reader(o.files[f]);
+    reader.next(fields, raw, error);  // the header
+    while (reader.next(fields, raw, error)) {
+      if (!record_fault(fields, raw, error, header).empty()) continue;
+      for (std::size_t c : recount)
+        if (!is_missing(fields[c])) plan[c].add(fields[c]);
     }
   }
   Schema schema;
@@ -329,7 +365,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     reader.next(fields, raw, error);  // the header
     while (reader.next(fields, raw, error)) {
       if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
-      error = record_fault(fields, error, header);
+      error = record_fault(fields, raw, error, header);
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
         char* dst = buffers.column<char>(c) + filled * mem_size(plan[c].role);

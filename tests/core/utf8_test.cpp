@@ -20,6 +20,16 @@ TEST(Utf8, FindsTheFirstByteThatIsNotWellFormed) {
   EXPECT_EQ(invalid_utf8_at("\xe2\x28\xa1"), 0u);      // a bad continuation byte
 }
 
+TEST(Utf8, ALongAsciiRunIsCheckedEightBytesAtATimeUpToWhatFollowsIt) {
+  // Every offset of a valid sequence and of a bad byte after ASCII, and ASCII after them.
+  for (std::size_t ascii = 0; ascii < 24; ++ascii) {
+    const std::string run(ascii, 'x');
+    EXPECT_EQ(invalid_utf8_at(run + "\xe2\x82\xac" + run), std::string_view::npos) << ascii;
+    EXPECT_EQ(invalid_utf8_at(run + "\xe9" + run), ascii);
+    EXPECT_EQ(invalid_utf8_at(run + "\xc3\xa9" + run + "\x80"), 2 * ascii + 2);
+  }
+}
+
 TEST(Utf8, AFaultNamesTheByteAndItsOffset) {
   EXPECT_EQ(utf8_fault("caf\xe9"), "not UTF-8 (byte 0xE9 at offset 3)");
   EXPECT_EQ(utf8_fault("caf\xc3\xa9"), "");

@@ -375,6 +375,25 @@ TEST(CsvImport, ATimeColumnTakesIso8601AndABadTimeNamesItsLine) {
             std::string::npos);
 }
 
+TEST(CsvImport, NumbersBeforeTheFirstTextGetTheirCodesInOrderOfFirstAppearance) {
+  // Pass 1 keeps no strings of a column while it holds numbers; text in the second file makes
+  // it categorical, and its codes are counted again from the first file's first row.
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "1.csv", "x,y,label\n5,1,0\n7,2,1\n8,2\n5,3,1\n"),
+             write_file(dir, "2.csv", "x,y,label\nabc,4,0\n7,5,1\n9,NA,0\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  o.skip_bad_rows = true;
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.rows_rejected, 1);
+  EXPECT_EQ(s.manifest.schema.columns[0].role, Role::kCategorical);
+  EXPECT_EQ(s.manifest.schema.columns[1].role, Role::kNumeric);
+  EXPECT_EQ(Dataset::open(o.out)->dictionary("x"),
+            (std::vector<std::string>{"5", "7", "abc", "9"}));
+  EXPECT_EQ(read_all(o.out)["x"], (std::vector<double>{0, 1, 0, 2, 1, 3}));
+}
+
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;
