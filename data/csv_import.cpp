@@ -135,6 +135,7 @@ struct ColumnPlan {
   bool fixed = false;        // role given by the schema file
   bool all_numeric = true;   // pass 1: every non-missing value parsed
   bool seen_number = false;  // pass 1: a number came before the first text
+  bool all_times = true;     // pass 1: every string collected is an ISO 8601 time
   std::unordered_map<std::string, int32_t> codes;
   std::vector<std::string> dictionary;
 
@@ -149,13 +150,8 @@ struct ColumnPlan {
   }
 };
 
-}  // namespace
-
-std::optional<int64_t> parse_time(std::string_view text) {
-  const std::size_t first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return std::nullopt;
-  const std::string_view s = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-  if (s.find('-', 1) == std::string_view::npos) return parse_integer(std::string(s));
+// parse_time's ISO 8601 text (no spaces around it) as seconds since the epoch.
+std::optional<int64_t> iso8601_seconds(std::string_view s) {
   using namespace std::chrono;
   const int y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2);
   if (y < 1 || mo < 0 || d < 0 || s[4] != '-' || s[7] != '-') return std::nullopt;
@@ -196,6 +192,16 @@ std::optional<int64_t> parse_time(std::string_view text) {
                                                 : -1;
   if (oh < 0 || oh > 23 || om < 0 || om > 59) return std::nullopt;
   return seconds - (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_time(std::string_view text) {
+  const std::size_t first = text.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) return std::nullopt;
+  const std::string_view s = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+  if (s.find('-', 1) == std::string_view::npos) return parse_integer(std::string(s));
+  return iso8601_seconds(s);
 }
 
 CsvImportSummary import_csv(const CsvImportOptions& o) {
@@ -289,7 +295,9 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           p.all_numeric = numeric;
           p.seen_number = p.seen_number || numeric;
         }
-        if (p.collects()) p.add(fields[c]);
+        if (!p.collects()) continue;
+        p.add(fields[c]);
+        p.all_times = p.all_times && iso8601_seconds(fields[c]).has_value();
       }
     }
   }
@@ -301,6 +309,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     if (plan[c].fixed || plan[c].all_numeric || !plan[c].seen_number) continue;
     plan[c].codes.clear();
     plan[c].dictionary.clear();
+    plan[c].all_times = false;  // it holds numbers
     recount.push_back(c);
   }
   for (std::size_t f = 0; !recount.empty() && f < o.files.size(); ++f) {
@@ -320,6 +329,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
       p.dictionary.clear();
     }
     schema.columns.push_back({p.name, p.role, static_cast<int64_t>(p.dictionary.size())});
+    if (p.role == Role::kCategorical && p.all_times && !p.dictionary.empty())
+      summary.time_like.push_back(p.name);
   }
   schema.validate(o.files.front());
 

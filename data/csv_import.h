@@ -55,6 +55,9 @@ struct CsvImportSummary {
   std::string reject_file;                     // "" when nothing was rejected
   std::map<std::string, float> label_map;      // label text -> value written (empty: numeric)
   std::map<std::string, std::string> renamed;  // CSV header -> column name, where they differ
+  // Categorical columns whose every value is an ISO 8601 date or time: their values seldom
+  // recur in later data, so they are better a time column or left out of training.
+  std::vector<std::string> time_like;
   DatasetManifest manifest;
 };
 

@@ -367,6 +367,14 @@ TEST(CsvImport, ATimeColumnTakesIso8601AndABadTimeNamesItsLine) {
   o.label = "label";
   import_csv(o);
   EXPECT_EQ(read_all(o.out)["ts"], (std::vector<double>{1709251200, 1709251201, 1709251202}));
+  // Without the role, a column of ISO 8601 times is categorical, and the summary says so.
+  o.schema_file.clear();
+  o.out = dir / "ds1";
+  EXPECT_TRUE(import_csv(o).time_like.empty());  // one integer among them
+  o.files = {write_file(dir, "v.csv", "ts,day,label\n2024-03-01T08:00Z,a,0\nNA,b,1\n")};
+  o.out = dir / "ds1b";
+  EXPECT_EQ(import_csv(o).time_like, (std::vector<std::string>{"ts"}));
+  o.schema_file = write_file(dir, "s.json", R"({"columns": [{"name": "ts", "role": "time"}]})");
   o.files = {write_file(dir, "u.csv", "ts,label\n2024-03-01,0\n2024-02-30,1\n")};
   o.out = dir / "ds2";
   EXPECT_NE(kiln::testing::error_of<DataError>([&] { import_csv(o); })

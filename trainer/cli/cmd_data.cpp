@@ -255,6 +255,7 @@ void add_import(CLI::App& data) {
                                 {"label_map", s.label_map},
                                 {"renamed", s.renamed},
                                 {"columns", columns},
+                                {"time_like", s.time_like},
                                 {"fingerprint", s.manifest.fingerprint}};
   if (*json) {
     std::cout << out.dump(2) << "\n";
@@ -275,6 +276,13 @@ void add_import(CLI::App& data) {
                 c.role == data::Role::kCategorical
                     ? (" (" + std::to_string(c.cardinality) + " values)").c_str()
                     : "");
+  }
+  for (const auto& name : s.time_like) {
+    std::printf(
+        "  note: '%s' holds ISO 8601 dates or times only, which seldom recur in later data: give "
+        "it the role time in a --schema file (kiln drift --by cuts windows on it), or leave it "
+        "out of training with +transform.columns.%s=[drop]\n",
+        name.c_str(), name.c_str());
   }
 });
 }  // namespace
