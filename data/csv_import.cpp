@@ -23,13 +23,15 @@
 namespace kiln::data {
 namespace {
 
-bool is_missing(const std::string& s) {
+// Empty, NA, NaN or null (any case), or one of `more` (the options' missing_values, exact).
+bool is_missing(const std::string& s, const std::vector<std::string>& more) {
   // Letters only: c | 0x20 is c's lower case, and no other byte gives a lower-case letter.
   auto is = [&](std::string_view lower) {
     return s.size() == lower.size() && std::equal(s.begin(), s.end(), lower.begin(),
                                                   [](char c, char l) { return (c | 0x20) == l; });
   };
-  return s.empty() || is("na") || is("nan") || is("null");
+  return s.empty() || is("na") || is("nan") || is("null") ||
+         (!more.empty() && std::find(more.begin(), more.end(), s) != more.end());
 }
 
 // A number, +-Inf included ("inf", "-Infinity", any case, or beyond double's range); never
@@ -132,10 +134,12 @@ void fail_unless_skipping(bool skip_bad_rows, const std::string& file, int64_t l
 struct ColumnPlan {
   std::string name;
   Role role = Role::kNumeric;
-  bool fixed = false;        // role given by the schema file
-  bool all_numeric = true;   // pass 1: every non-missing value parsed
-  bool seen_number = false;  // pass 1: a number came before the first text
-  bool all_times = true;     // pass 1: every string collected is an ISO 8601 time
+  bool fixed = false;                    // role given by the schema file
+  bool all_numeric = true;               // pass 1: every non-missing value parsed
+  bool seen_number = false;              // pass 1: a number came before the first text
+  bool all_times = true;                 // pass 1: every string collected is an ISO 8601 time
+  int64_t numbers = 0, texts = 0;        // pass 1, inferred roles: values of each kind
+  std::vector<std::string> first_texts;  // pass 1, inferred roles: up to 3 distinct texts
   std::unordered_map<std::string, int32_t> codes;
   std::vector<std::string> dictionary;
 
@@ -284,16 +288,21 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
       }
       for (std::size_t c = 0; c < fields.size(); ++c) {
         ColumnPlan& p = plan[c];
-        if (is_missing(fields[c])) continue;
+        if (is_missing(fields[c], o.missing_values)) continue;
         if (static_cast<int>(c) == label_index) {
           label_numeric = label_numeric && parse_number(fields[c]).has_value();
           if (label_values.size() <= 1000) label_values.insert(fields[c]);
           continue;
         }
-        if (p.all_numeric && !p.fixed) {
+        if (!p.fixed) {
           const bool numeric = parse_number(fields[c]).has_value();
-          p.all_numeric = numeric;
-          p.seen_number = p.seen_number || numeric;
+          p.all_numeric = p.all_numeric && numeric;
+          p.seen_number = p.seen_number || (numeric && p.all_numeric);
+          ++(numeric ? p.numbers : p.texts);
+          if (!numeric && p.first_texts.size() < 3 &&
+              std::find(p.first_texts.begin(), p.first_texts.end(), fields[c]) ==
+                  p.first_texts.end())
+            p.first_texts.push_back(fields[c]);
         }
         if (!p.collects()) continue;
         p.add(fields[c]);
@@ -318,7 +327,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     while (reader.next(fields, raw, error)) {
       if (!record_fault(fields, raw, error, header).empty()) continue;
       for (std::size_t c : recount)
-        if (!is_missing(fields[c])) plan[c].add(fields[c]);
+        if (!is_missing(fields[c], o.missing_values)) plan[c].add(fields[c]);
     }
   }
   Schema schema;
@@ -331,6 +340,9 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     schema.columns.push_back({p.name, p.role, static_cast<int64_t>(p.dictionary.size())});
     if (p.role == Role::kCategorical && p.all_times && !p.dictionary.empty())
       summary.time_like.push_back(p.name);
+    // A few texts among many numbers: most likely a missing-value marker ("?", "-").
+    if (!p.fixed && p.role == Role::kCategorical && p.numbers >= 19 * p.texts)
+      summary.text_in_numbers[p.name] = p.first_texts;
   }
   schema.validate(o.files.front());
 
@@ -380,7 +392,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
         char* dst = buffers.column<char>(c) + filled * mem_size(plan[c].role);
-        const bool missing = is_missing(v);
+        const bool missing = is_missing(v, o.missing_values);
         switch (plan[c].role) {
           case Role::kCategorical: {
             int32_t code = -1;

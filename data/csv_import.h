@@ -14,9 +14,10 @@
 //
 // CSV: RFC 4180, as data/csv.h reads it. Header names become column names with every
 // character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an empty
-// field, NA, NaN, null (any case). A malformed row (wrong field count, an unclosed quote, a
-// value that does not fit its column, a missing or unmappable label) fails the import
-// naming file and line, or with skip_bad_rows is counted and copied to the reject file.
+// field, NA, NaN, null (any case), and the texts in `missing_values`. A malformed row
+// (wrong field count, an unclosed quote, a value that does not fit its column, a missing or
+// unmappable label) fails the import naming file and line, or with skip_bad_rows is counted
+// and copied to the reject file.
 //
 // `like` (kiln data import --like DATASET) imports a further split of the same data: the
 // columns take DATASET's roles, and each categorical column starts from DATASET's
@@ -42,8 +43,9 @@ struct CsvImportOptions {
   std::string schema_file;         // optional: roles of some or all columns (JSON "columns")
   std::string like;                // optional: a dataset whose roles and category codes to keep
   std::string positive;            // the label value that means 1; "" to infer
-  bool skip_bad_rows = false;      // count and copy bad rows instead of failing
-  std::string reject_file;         // where skipped rows go; "" for <out>/rejects.csv
+  std::vector<std::string> missing_values;  // texts that mean missing besides "", NA, NaN, null
+  bool skip_bad_rows = false;               // count and copy bad rows instead of failing
+  std::string reject_file;                  // where skipped rows go; "" for <out>/rejects.csv
   int64_t rows_per_shard = 1 << 20;
   ShardWriteOptions write;
 };
@@ -58,6 +60,10 @@ struct CsvImportSummary {
   // Categorical columns whose every value is an ISO 8601 date or time: their values seldom
   // recur in later data, so they are better a time column or left out of training.
   std::vector<std::string> time_like;
+  // Columns that are categorical for a few texts among numbers (at least 95% numbers): the
+  // column -> its first (up to 3) distinct texts, most often a missing-value marker such as
+  // "?" that missing_values would read as missing.
+  std::map<std::string, std::vector<std::string>> text_in_numbers;
   DatasetManifest manifest;
 };
 

@@ -402,6 +402,31 @@ TEST(CsvImport, NumbersBeforeTheFirstTextGetTheirCodesInOrderOfFirstAppearance) 
   EXPECT_EQ(read_all(o.out)["x"], (std::vector<double>{0, 1, 0, 2, 1, 3}));
 }
 
+TEST(CsvImport, AFewTextsAmongNumbersAreNamedAndMissingValuesReadThemAsMissing) {
+  // UCI's tables write a missing value as '?': the column turns categorical, and says why.
+  TempDir dir;
+  std::string text = "x,y,label\n";
+  for (int i = 0; i < 40; ++i)
+    text += (i == 7 ? "?" : i == 9 ? "-" : std::to_string(i)) + "," + (i % 4 ? "a" : "1") + ",0\n";
+  CsvImportOptions o;
+  o.files = {write_file(dir, "uci.csv", text)};
+  o.out = dir / "ds";
+  o.label = "label";
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.manifest.schema.columns[0].role, Role::kCategorical);
+  // y: 30 texts among 10 numbers is a categorical column, not a marker.
+  EXPECT_EQ(s.text_in_numbers,
+            (std::map<std::string, std::vector<std::string>>{{"x", {"?", "-"}}}));
+  o.missing_values = {"?", "-"};
+  o.out = dir / "ds2";
+  s = import_csv(o);
+  EXPECT_EQ(s.manifest.schema.columns[0].role, Role::kNumeric);
+  EXPECT_TRUE(s.text_in_numbers.empty());
+  const std::vector<double> x = read_all(o.out)["x"];
+  EXPECT_TRUE(std::isnan(x[7]) && std::isnan(x[9]));
+  EXPECT_EQ(x[8], 8);
+}
+
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;

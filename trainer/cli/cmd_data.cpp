@@ -230,6 +230,11 @@ void add_import(CLI::App& data) {
                      "a dataset imported before (the train split): take its roles and its "
                      "categorical codes, so that a string has the same code in both");
   import->add_option("--positive", o->positive, "the label value that means 1 (others mean 0)");
+  import
+      ->add_option("--missing-value", o->missing_values,
+                   "a text that means missing besides empty, NA, NaN and null (e.g. '?'); "
+                   "repeat for several")
+      ->type_name("TEXT");
   import->add_option("--on-bad-row", *on_bad_row, "fail (exit 65 naming file and line) or skip")
       ->check(CLI::IsMember({"fail", "skip"}))
       ->capture_default_str();
@@ -256,6 +261,7 @@ void add_import(CLI::App& data) {
                                 {"renamed", s.renamed},
                                 {"columns", columns},
                                 {"time_like", s.time_like},
+                                {"text_in_numbers", s.text_in_numbers},
                                 {"fingerprint", s.manifest.fingerprint}};
   if (*json) {
     std::cout << out.dump(2) << "\n";
@@ -276,6 +282,17 @@ void add_import(CLI::App& data) {
                 c.role == data::Role::kCategorical
                     ? (" (" + std::to_string(c.cardinality) + " values)").c_str()
                     : "");
+  }
+  for (const auto& [name, texts] : s.text_in_numbers) {
+    std::string quoted, options;
+    for (const auto& text : texts) {
+      quoted += (quoted.empty() ? "'" : ", '") + text + "'";
+      options += " --missing-value '" + text + "'";
+    }
+    std::printf(
+        "  note: '%s' is categorical for a few texts among its numbers (%s): if they mean "
+        "missing, import again with%s\n",
+        name.c_str(), quoted.c_str(), options.c_str());
   }
   for (const auto& name : s.time_like) {
     std::printf(
