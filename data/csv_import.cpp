@@ -154,6 +154,71 @@ struct ColumnPlan {
   }
 };
 
+// One dataset pass 2 writes: its writer and the block of rows being filled.
+struct Output {
+  static constexpr std::size_t kBlock = 65536;
+  DatasetWriter writer;
+  ColumnBuffers buffers;
+  std::vector<const void*> columns;
+  std::size_t filled = 0;
+
+  Output(const std::string& dir, const Schema& schema, const std::vector<ColumnPlan>& plan,
+         const CsvImportOptions& o)
+      : writer(dir, schema, o.write, o.rows_per_shard),
+        buffers(schema, kBlock),
+        columns(buffers.pointers().begin(), buffers.pointers().end()) {
+    for (const ColumnPlan& p : plan)
+      if (p.role == Role::kCategorical) writer.set_dictionary(p.name, p.dictionary);
+  }
+  // The row at `filled` is complete.
+  void add_row() {
+    if (++filled == kBlock) flush();
+  }
+  void flush() {
+    if (filled > 0) writer.append(static_cast<int64_t>(filled), columns);
+    filled = 0;
+  }
+};
+
+// Which rows go to the validation split: of each label value's rows (counted in pass 1), a
+// uniformly random `fraction` of them, rounded (Knuth's selection sampling: the next row is
+// taken with probability wanted / left), from a seeded generator, in file order. A label
+// value pass 1 did not count (past its first 1,001) takes each row with probability
+// `fraction`.
+class ValidSampler {
+ public:
+  ValidSampler(const std::map<std::string, int64_t>& label_rows, double fraction, uint64_t seed)
+      : fraction_(fraction), state_(seed) {
+    for (const auto& [label, rows] : label_rows)
+      left_[label] = {static_cast<int64_t>(std::llround(fraction * static_cast<double>(rows))),
+                      rows};
+  }
+  bool to_valid(const std::string& label) {
+    const double u = static_cast<double>(next() >> 11) * 0x1.0p-53;
+    auto it = left_.find(label);
+    if (it == left_.end() || it->second.rows <= 0) return u < fraction_;
+    Left& l = it->second;
+    const bool take = u * static_cast<double>(l.rows) < static_cast<double>(l.wanted);
+    l.wanted -= take;
+    --l.rows;
+    return take;
+  }
+
+ private:
+  uint64_t next() {  // splitmix64
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  struct Left {
+    int64_t wanted, rows;
+  };
+  double fraction_;
+  uint64_t state_;
+  std::map<std::string, Left> left_;
+};
+
 // parse_time's ISO 8601 text (no spaces around it) as seconds since the epoch.
 std::optional<int64_t> iso8601_seconds(std::string_view s) {
   using namespace std::chrono;
@@ -212,6 +277,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   KILN_CHECK(!o.files.empty(), ConfigError, "--csv: no input file");
   KILN_CHECK(!o.label.empty(), ConfigError, "--label: the label column is required");
   KILN_CHECK(o.rows_per_shard >= 1, ConfigError, "rows per shard must be at least 1");
+  KILN_CHECK(o.valid_out.empty() || (o.valid_fraction > 0 && o.valid_fraction < 1), ConfigError,
+             "--valid-fraction ", o.valid_fraction, ": must be between 0 and 1");
+  KILN_CHECK(o.valid_out.empty() || std::filesystem::weakly_canonical(o.valid_out) !=
+                                        std::filesystem::weakly_canonical(o.out),
+             ConfigError, "--valid-out ", o.valid_out, " is --out: name another directory");
   std::optional<Schema> given;  // roles of some columns, from a schema file or a dataset
   std::shared_ptr<const Dataset> like;
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
@@ -229,7 +299,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   std::vector<std::string> header, fields;
   std::string raw, error;
   int label_index = -1;
-  std::set<std::string> label_values;
+  std::map<std::string, int64_t> label_values;  // the label's texts (at most 1001) and rows
   bool label_numeric = true;
   for (const auto& file : o.files) {
     CsvReader reader(file);
@@ -291,7 +361,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         if (is_missing(fields[c], o.missing_values)) continue;
         if (static_cast<int>(c) == label_index) {
           label_numeric = label_numeric && parse_number(fields[c]).has_value();
-          if (label_values.size() <= 1000) label_values.insert(fields[c]);
+          if (label_values.size() <= 1000 || label_values.count(fields[c]))
+            ++label_values[fields[c]];
           continue;
         }
         if (!p.fixed) {
@@ -349,7 +420,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   // The label mapping.
   std::map<std::string, float>& label_map = summary.label_map;
   if (!o.positive.empty()) {
-    for (const auto& v : label_values)
+    for (const auto& [v, rows] : label_values)
       label_map[v] = v == o.positive ? 1.0f : 0.0f;
     KILN_CHECK(label_map.count(o.positive), ConfigError, "--positive '", o.positive,
                "' does not occur in column '", o.label, "'");
@@ -358,9 +429,9 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
                label_values.size(),
                " distinct text values; a binary label needs two, and --positive to name the one "
                "that means 1");
-    throw ConfigError(detail::concat("column '", o.label, "' has the values '",
-                                     *label_values.begin(), "' and '", *label_values.rbegin(),
-                                     "': say which one is positive with --positive VALUE"));
+    throw ConfigError(detail::concat(
+        "column '", o.label, "' has the values '", label_values.begin()->first, "' and '",
+        label_values.rbegin()->first, "': say which one is positive with --positive VALUE"));
   }
 
   // Pass 2: write.
@@ -368,20 +439,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
                                 ? (std::filesystem::path(o.out) / "rejects.csv").string()
                                 : o.reject_file;
   std::unique_ptr<std::ofstream> rejects;
-  DatasetWriter writer(o.out, schema, o.write, o.rows_per_shard);
-  for (const ColumnPlan& p : plan) {
-    if (p.role == Role::kCategorical) writer.set_dictionary(p.name, p.dictionary);
-  }
+  Output train(o.out, schema, plan, o);
+  std::unique_ptr<Output> valid;
+  if (!o.valid_out.empty()) valid = std::make_unique<Output>(o.valid_out, schema, plan, o);
+  ValidSampler sampler(label_values, o.valid_fraction, o.split_seed);
   const std::size_t ncols = plan.size();
-  constexpr std::size_t kBlock = 65536;
-  ColumnBuffers buffers(schema, kBlock);
-  const std::vector<const void*> columns(buffers.pointers().begin(), buffers.pointers().end());
-  std::size_t filled = 0;
-  auto flush = [&] {
-    if (filled == 0) return;
-    writer.append(static_cast<int64_t>(filled), columns);
-    filled = 0;
-  };
   core::ProgressBar progress("import", 0);
   for (const auto& file : o.files) {
     CsvReader reader(file);
@@ -389,9 +451,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     while (reader.next(fields, raw, error)) {
       if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
       error = record_fault(fields, raw, error, header);
+      Output& out =
+          valid && error.empty() && sampler.to_valid(fields[label_index]) ? *valid : train;
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
-        char* dst = buffers.column<char>(c) + filled * mem_size(plan[c].role);
+        char* dst = out.buffers.column<char>(c) + out.filled * mem_size(plan[c].role);
         const bool missing = is_missing(v, o.missing_values);
         switch (plan[c].role) {
           case Role::kCategorical: {
@@ -469,11 +533,12 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         ++summary.rows_rejected;
         continue;
       }
-      if (++filled == kBlock) flush();
-      ++summary.rows_written;
+      out.add_row();
+      ++(&out == valid.get() ? summary.valid_rows : summary.rows_written);
     }
   }
-  flush();
+  train.flush();
+  if (valid) valid->flush();
   if (rejects) {
     rejects->flush();
     KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path, "'");
@@ -481,7 +546,10 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   }
   KILN_CHECK(summary.rows_written > 0, DataError, "no rows to import from ", o.files.front(),
              " (read ", summary.rows_read, ", rejected ", summary.rows_rejected, ")");
-  summary.manifest = writer.finish();
+  KILN_CHECK(!valid || summary.valid_rows > 0, DataError, "--valid-fraction ", o.valid_fraction,
+             " of ", summary.rows_written, " rows leaves ", o.valid_out, " without a row");
+  summary.manifest = train.writer.finish();
+  if (valid) summary.valid_manifest = valid->writer.finish();
   return summary;
 }
 

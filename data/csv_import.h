@@ -46,6 +46,12 @@ struct CsvImportOptions {
   std::vector<std::string> missing_values;  // texts that mean missing besides "", NA, NaN, null
   bool skip_bad_rows = false;               // count and copy bad rows instead of failing
   std::string reject_file;                  // where skipped rows go; "" for <out>/rejects.csv
+  // A validation split cut from the rows: `valid_fraction` of each label value's rows, drawn
+  // at random (`split_seed`), go to the dataset `valid_out` instead of `out`, with the same
+  // roles and category codes. "" for none.
+  std::string valid_out;
+  double valid_fraction = 0.2;
+  uint64_t split_seed = 0;
   int64_t rows_per_shard = 1 << 20;
   ShardWriteOptions write;
 };
@@ -54,6 +60,7 @@ struct CsvImportSummary {
   int64_t rows_read = 0;
   int64_t rows_written = 0;
   int64_t rows_rejected = 0;
+  int64_t valid_rows = 0;                      // written to valid_out (not in rows_written)
   std::string reject_file;                     // "" when nothing was rejected
   std::map<std::string, float> label_map;      // label text -> value written (empty: numeric)
   std::map<std::string, std::string> renamed;  // CSV header -> column name, where they differ
@@ -65,6 +72,7 @@ struct CsvImportSummary {
   // "?" that missing_values would read as missing.
   std::map<std::string, std::vector<std::string>> text_in_numbers;
   DatasetManifest manifest;
+  DatasetManifest valid_manifest;  // with valid_out
 };
 
 // A time column's value as seconds since 1970-01-01T00:00:00Z: an integer, or ISO 8601's

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -425,6 +426,45 @@ TEST(CsvImport, AFewTextsAmongNumbersAreNamedAndMissingValuesReadThemAsMissing) 
   const std::vector<double> x = read_all(o.out)["x"];
   EXPECT_TRUE(std::isnan(x[7]) && std::isnan(x[9]));
   EXPECT_EQ(x[8], 8);
+}
+
+TEST(CsvImport, AValidationSplitTakesItsShareOfEachLabelValueAtRandom) {
+  TempDir dir;
+  std::string text = "id,city,label\n";
+  for (int i = 0; i < 1000; ++i)
+    text += std::to_string(i) + "," + (i % 3 ? "Paris" : "Rome") + "," +
+            (i % 20 == 7 ? "yes" : "no") + "\n";
+  CsvImportOptions o;
+  o.files = {write_file(dir, "all.csv", text)};
+  o.label = "label";
+  o.positive = "yes";
+  o.valid_fraction = 0.25;
+  auto split = [&](const std::string& name, uint64_t seed) {
+    o.out = dir / (name + "_train");
+    o.valid_out = dir / (name + "_valid");
+    o.split_seed = seed;
+    CsvImportSummary s = import_csv(o);
+    EXPECT_EQ(s.rows_written + s.valid_rows, 1000);
+    EXPECT_EQ(Dataset::open(o.out)->dictionary("city"),
+              Dataset::open(o.valid_out)->dictionary("city"));
+    return std::pair(read_all(o.out), read_all(o.valid_out));
+  };
+  auto [train, valid] = split("a", 0);
+  // Of 50 positives and 950 negatives, 12.5 -> 13 (rounded half away) and 237.5 -> 238.
+  EXPECT_EQ(std::count(valid["label"].begin(), valid["label"].end(), 1.0), 13);
+  EXPECT_EQ(std::count(valid["label"].begin(), valid["label"].end(), 0.0), 238);
+  // Every row in one split or the other, each in file order.
+  std::vector<double> ids = train["id"];
+  ids.insert(ids.end(), valid["id"].begin(), valid["id"].end());
+  EXPECT_TRUE(std::is_sorted(train["id"].begin(), train["id"].end()));
+  EXPECT_TRUE(std::is_sorted(valid["id"].begin(), valid["id"].end()));
+  std::sort(ids.begin(), ids.end());
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(ids[static_cast<std::size_t>(i)], i);
+  EXPECT_EQ(split("b", 0).second["id"], valid["id"]);  // the seed decides
+  EXPECT_NE(split("c", 1).second["id"], valid["id"]);
+  o.valid_fraction = 1;
+  EXPECT_THROW(split("d", 0), ConfigError);
 }
 
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {

@@ -230,6 +230,15 @@ void add_import(CLI::App& data) {
                      "a dataset imported before (the train split): take its roles and its "
                      "categorical codes, so that a string has the same code in both");
   import->add_option("--positive", o->positive, "the label value that means 1 (others mean 0)");
+  import->add_option("--valid-out", o->valid_out,
+                     "cut a validation split from the rows into this dataset directory (the "
+                     "same roles and codes as --out)");
+  import
+      ->add_option("--valid-fraction", o->valid_fraction,
+                   "with --valid-out: the share of each label value's rows it gets, at random")
+      ->default_val(0.2);
+  import->add_option("--split-seed", o->split_seed, "with --valid-out: the draw's seed")
+      ->default_val(0);
   import
       ->add_option("--missing-value", o->missing_values,
                    "a text that means missing besides empty, NA, NaN and null (e.g. '?'); "
@@ -256,6 +265,8 @@ void add_import(CLI::App& data) {
                                 {"rows_read", s.rows_read},
                                 {"rows_written", s.rows_written},
                                 {"rows_rejected", s.rows_rejected},
+                                {"valid_out", o->valid_out},
+                                {"valid_rows", s.valid_rows},
                                 {"reject_file", s.reject_file},
                                 {"label_map", s.label_map},
                                 {"renamed", s.renamed},
@@ -271,6 +282,9 @@ void add_import(CLI::App& data) {
               static_cast<long long>(s.rows_read), static_cast<long long>(s.rows_written),
               static_cast<long long>(s.rows_rejected), s.reject_file.empty() ? "" : " -> ",
               s.reject_file.c_str());
+  if (!o->valid_out.empty())
+    std::printf("  %lld rows to the validation split %s\n", static_cast<long long>(s.valid_rows),
+                o->valid_out.c_str());
   for (const auto& [header, name] : s.renamed) {
     std::printf("  column '%s' -> %s\n", header.c_str(), name.c_str());
   }
