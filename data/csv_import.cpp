@@ -275,7 +275,6 @@ std::optional<int64_t> parse_time(std::string_view text) {
 
 CsvImportSummary import_csv(const CsvImportOptions& o) {
   KILN_CHECK(!o.files.empty(), ConfigError, "--csv: no input file");
-  KILN_CHECK(!o.label.empty(), ConfigError, "--label: the label column is required");
   KILN_CHECK(o.rows_per_shard >= 1, ConfigError, "rows per shard must be at least 1");
   KILN_CHECK(o.valid_out.empty() || (o.valid_fraction > 0 && o.valid_fraction < 1), ConfigError,
              "--valid-fraction ", o.valid_fraction, ": must be between 0 and 1");
@@ -332,14 +331,22 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         }
         plan.push_back(std::move(p));
       }
-      auto it = std::find(header.begin(), header.end(), o.label);
-      KILN_CHECK(it != header.end(), ConfigError, file, ": no column '", o.label, "' for --label",
-                 missing_column_hint(header, o.label));
-      label_index = static_cast<int>(it - header.begin());
-      plan[static_cast<std::size_t>(label_index)].role = Role::kLabel;
-      plan[static_cast<std::size_t>(label_index)].fixed = true;
+      if (!o.label.empty()) {
+        auto it = std::find(header.begin(), header.end(), o.label);
+        KILN_CHECK(it != header.end(), ConfigError, file, ": no column '", o.label, "' for --label",
+                   missing_column_hint(header, o.label));
+        label_index = static_cast<int>(it - header.begin());
+        plan[static_cast<std::size_t>(label_index)].role = Role::kLabel;
+        plan[static_cast<std::size_t>(label_index)].fixed = true;
+      } else {  // the label of --schema or --like, if the file has it; else data to score
+        for (std::size_t c = 0; c < plan.size(); ++c)
+          if (plan[c].fixed && plan[c].role == Role::kLabel) label_index = static_cast<int>(c);
+      }
+      KILN_CHECK(label_index >= 0 || o.positive.empty(), ConfigError, "--positive ", o.positive,
+                 ": ", file, " has no label column (name it with --label)");
       if (given) {
         for (const Column& c : given->columns) {
+          if (c.role == Role::kLabel && label_index < 0) continue;  // unlabelled rows
           const bool found = std::any_of(plan.begin(), plan.end(),
                                          [&](const ColumnPlan& p) { return p.name == c.name; }) ||
                              std::find(header.begin(), header.end(), c.name) != header.end();
@@ -418,19 +425,21 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   schema.validate(o.files.front());
 
   // The label mapping.
+  const std::string label_name =
+      label_index >= 0 ? plan[static_cast<std::size_t>(label_index)].name : "";
   std::map<std::string, float>& label_map = summary.label_map;
   if (!o.positive.empty()) {
     for (const auto& [v, rows] : label_values)
       label_map[v] = v == o.positive ? 1.0f : 0.0f;
     KILN_CHECK(label_map.count(o.positive), ConfigError, "--positive '", o.positive,
-               "' does not occur in column '", o.label, "'");
+               "' does not occur in column '", label_name, "'");
   } else if (!label_numeric) {
-    KILN_CHECK(label_values.size() == 2, DataError, "column '", o.label, "' has ",
+    KILN_CHECK(label_values.size() == 2, DataError, "column '", label_name, "' has ",
                label_values.size(),
                " distinct text values; a binary label needs two, and --positive to name the one "
                "that means 1");
     throw ConfigError(detail::concat(
-        "column '", o.label, "' has the values '", label_values.begin()->first, "' and '",
+        "column '", label_name, "' has the values '", label_values.begin()->first, "' and '",
         label_values.rbegin()->first, "': say which one is positive with --positive VALUE"));
   }
 
@@ -451,8 +460,10 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     while (reader.next(fields, raw, error)) {
       if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
       error = record_fault(fields, raw, error, header);
-      Output& out =
-          valid && error.empty() && sampler.to_valid(fields[label_index]) ? *valid : train;
+      Output& out = valid && error.empty() &&
+                            sampler.to_valid(label_index >= 0 ? fields[label_index] : std::string())
+                        ? *valid
+                        : train;
       for (std::size_t c = 0; error.empty() && c < ncols; ++c) {
         const std::string& v = fields[c];
         char* dst = out.buffers.column<char>(c) + out.filled * mem_size(plan[c].role);

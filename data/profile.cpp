@@ -390,6 +390,8 @@ class Against {
     for (std::size_t k = 0; k < reference.columns.size(); ++k) {
       const ColumnProfile& r = reference.columns[k];
       const int c = schema.find(r.name);
+      // Data to score has no label: its rows count as missing it (finish()).
+      if (c < 0 && r.role == Role::kLabel && schema.find_role(Role::kLabel) < 0) continue;
       KILN_CHECK(c >= 0, DataError, current.path(), ": no column '", r.name,
                  "', which the reference profile (", reference.path, ") has");
       KILN_CHECK(schema.columns[static_cast<std::size_t>(c)].role == r.role, DataError,
@@ -495,6 +497,10 @@ class Against {
         column.numeric = taken_[k] ? std::move(*taken_[k]) : counts(k).profile();
       }
     });
+    // The label of data without one (data to score): every row's is missing.
+    for (std::size_t k = 0; k < p.columns.size(); ++k)
+      if (std::find(slot_.begin(), slot_.end(), static_cast<int>(k)) == slot_.end())
+        p.columns[k].numeric.missing = rows;
     return p;
   }
 
@@ -571,11 +577,12 @@ Profile profile_against(const Profile& reference, const Dataset& current, const 
           against.add(b.columns, device.get(), 0, b.rows, pool);
         },
         into);
-  } else {  // a column at a time, its grid's tables in the cache of the core counting it
+  } else if (const std::vector<std::size_t> columns = against.columns(); !columns.empty()) {
+    // A column at a time, its grid's tables in the cache of the core counting it.
     for_each_column_block(
         current, o.block_rows, pool,
         [&](std::size_t c, const void* values, int64_t n) { against.add_column(c, values, n); },
-        against.columns());
+        columns);
   }
   return against.finish(current.rows(), current.path(), current.fingerprint(), pool);
 }

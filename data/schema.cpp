@@ -110,10 +110,8 @@ void Schema::validate(const std::string& where) const {
     KILN_CHECK(c.cardinality >= 0 && c.cardinality <= (int64_t{1} << 31), DataError, where,
                ": column '", c.name, "' has an implausible cardinality ", c.cardinality);
   }
-  KILN_CHECK(indices(Role::kLabel).size() == 1, DataError, where,
-             ": expected exactly one column with role 'label', found ",
-             indices(Role::kLabel).size());
-  for (Role r : {Role::kWeight, Role::kId, Role::kTime}) {
+  // A dataset without a label is data to score or to check for drift.
+  for (Role r : {Role::kLabel, Role::kWeight, Role::kId, Role::kTime}) {
     KILN_CHECK(indices(r).size() <= 1, DataError, where, ": expected at most one '", role_name(r),
                "' column, found ", indices(r).size());
   }

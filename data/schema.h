@@ -39,8 +39,8 @@ struct Schema {
   std::vector<int> indices(Role role) const;
   // The same names and roles in the same order: what datasets read together share.
   bool same_columns(const Schema& other) const;
-  // Checks names (1-128 of [A-Za-z0-9_.-], unique) and roles (exactly one label, at most
-  // one weight, id, time). Throws DataError prefixed with `where`.
+  // Checks names (1-128 of [A-Za-z0-9_.-], unique) and roles (at most one label, weight, id,
+  // time: data without a label is data to score). Throws DataError prefixed with `where`.
   void validate(const std::string& where) const;
 };
 

@@ -327,17 +327,22 @@ DataDrift data_drift(const data::Profile& reference, const data::Profile& curren
                      const DataDriftOptions& o, const ModelScores* model) {
   KILN_ASSERT(reference.columns.size() == current.columns.size(),
               "data_drift: the current profile is not the reference's columns");
+  // Every column but a label without values (data to score has none).
+  std::vector<std::size_t> compared;
+  for (std::size_t i = 0; i < reference.columns.size(); ++i)
+    if (reference.columns[i].role != data::Role::kLabel || current.columns[i].numeric.count > 0)
+      compared.push_back(i);
   DataDrift out;
-  out.columns.resize(reference.columns.size());
+  out.columns.resize(compared.size());
   core::ThreadPool(0).parallel_for(static_cast<int64_t>(out.columns.size()), [&](int64_t k) {
-    const auto i = static_cast<std::size_t>(k);
-    out.columns[i] =
+    const std::size_t i = compared[static_cast<std::size_t>(k)];
+    out.columns[static_cast<std::size_t>(k)] =
         column_drift(reference.columns[i], current.columns[i], reference.rows, current.rows, o);
   });
-  for (std::size_t i = 0; i < reference.columns.size(); ++i) {
-    if (reference.columns[i].role == data::Role::kLabel) continue;
+  for (std::size_t k = 0; k < compared.size(); ++k) {
+    if (reference.columns[compared[k]].role == data::Role::kLabel) continue;
     ++out.features;
-    out.drifted += out.columns[i].drifted ? 1 : 0;
+    out.drifted += out.columns[k].drifted ? 1 : 0;
   }
   out.share = out.features > 0 ? static_cast<double>(out.drifted) / out.features : 0;
   out.dataset_drifted = out.features > 0 && out.share >= o.share_threshold;

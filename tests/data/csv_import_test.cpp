@@ -467,6 +467,31 @@ TEST(CsvImport, AValidationSplitTakesItsShareOfEachLabelValueAtRandom) {
   EXPECT_THROW(split("d", 0), ConfigError);
 }
 
+TEST(CsvImport, DataToScoreHasNoLabel) {
+  // Without --label the file has none, or --like's when the file has that column.
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "train.csv", "x,city,y\n1,Rome,yes\n2,Paris,no\n")};
+  o.out = dir / "train";
+  o.label = "y";
+  o.positive = "yes";
+  import_csv(o);
+  o.files = {write_file(dir, "new.csv", "x,city\n3,Paris\n4,Oslo\n")};
+  o.out = dir / "new";
+  o.label.clear();
+  o.like = dir / "train";
+  EXPECT_THROW(import_csv(o), ConfigError);  // --positive, and no label to map
+  o.positive.clear();
+  CsvImportSummary s = import_csv(o);
+  EXPECT_EQ(s.manifest.schema.find_role(Role::kLabel), -1);
+  EXPECT_EQ(read_all(o.out)["city"], (std::vector<double>{1, 2}));  // train's codes
+  o.files = {write_file(dir, "late.csv", "x,city,y\n3,Paris,no\n4,Oslo,yes\n")};
+  o.out = dir / "late";
+  o.positive = "yes";
+  EXPECT_GE(import_csv(o).manifest.schema.find_role(Role::kLabel), 0);
+  EXPECT_EQ(read_all(o.out)["y"], (std::vector<double>{0, 1}));
+}
+
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
   TempDir dir;
   CsvImportOptions o;

@@ -212,6 +212,16 @@ TEST(Profile, CurrentDataSeenThroughTheReferenceUsesItsBinsAndCodes) {
   Profile label{reference.rows, reference.path, reference.fingerprint, {*reference.find("label")}};
   EXPECT_THAT(refusal_of([&] { profile_against(label, *other); }),
               ::testing::HasSubstr("no column 'label', which the reference profile"));
+  // Data without a label (to score): its rows count as missing the reference's.
+  Schema unlabelled{{{"amount", Role::kNumeric, 0}}};
+  {
+    DatasetWriter writer(dir / "new", unlabelled, ShardWriteOptions{}, 5000);
+    writer.append(5000, {amount.data()});
+    writer.finish();
+  }
+  const Profile scored = profile_against(label, *Dataset::open(dir / "new"));
+  EXPECT_EQ(scored.find("label")->numeric.count, 0);
+  EXPECT_EQ(scored.find("label")->numeric.missing, 5000);
 }
 
 TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {

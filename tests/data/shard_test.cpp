@@ -393,13 +393,17 @@ TEST(ShardBadInput, AMissingOrUnknownFormatVersionIsRefused) {
   EXPECT_NE(msg.find("not a Kiln shard"), std::string::npos) << msg;
 }
 
-TEST(ShardBadInput, AMissingLabelIsRefused) {
+TEST(ShardBadInput, TwoLabelsAreRefusedAndNoneIsDataToScore) {
   TempDir dir;
   RawShard raw = valid_raw_shard();
-  raw.columns.pop_back();
+  raw.columns.push_back(raw.columns.back());
+  raw.columns.back().name = "label2";
   write_raw_shard(dir / "s.h5", raw);
   std::string msg = error_of<DataError>([&] { ShardFile::open(dir / "s.h5", nullptr); });
-  EXPECT_NE(msg.find("exactly one column with role 'label'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected at most one 'label' column, found 2"), std::string::npos) << msg;
+  raw.columns.resize(2);
+  write_raw_shard(dir / "t.h5", raw);
+  EXPECT_EQ(ShardFile::open(dir / "t.h5", nullptr)->schema().find_role(Role::kLabel), -1);
 }
 
 TEST(ShardBadInput, ColumnsWithDifferentRowCountsAreRefused) {

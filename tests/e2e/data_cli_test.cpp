@@ -219,5 +219,61 @@ TEST(DataCli, ImportedInfinitiesStayNumericAndInspectCountsThem) {
       << text.out;
 }
 
+TEST(DataCli, OneCsvToAModelThenRowsWithoutLabelsScoredAndCheckedForDrift) {
+  // A user's table: train and valid cut from one file; later rows come without the label.
+  TempDir dir;
+  std::ofstream table(dir / "table.csv"), later(dir / "later.csv");
+  table << "x,city,churned\n";
+  later << "x,city\n";
+  for (int i = 0; i < 800; ++i) {
+    const double x = (i * 37 % 101) / 10.0;
+    const char* city = i % 3 ? "Lyon" : "Nice";
+    table << x << "," << city << "," << ((i * 53 % 97) / 9.7 < x ? "yes" : "no") << "\n";
+    if (i < 300) later << x + 1 << "," << city << "\n";
+  }
+  table.close();
+  later.close();
+  auto import =
+      run_kiln({"data", "import", "--csv", dir / "table.csv", "--out", dir / "train", "--valid-out",
+                dir / "valid", "--label", "churned", "--positive", "yes", "--json"});
+  ASSERT_EQ(import.exit_code, 0) << import.err;
+  EXPECT_EQ(nlohmann::json::parse(import.out)["valid_rows"], 160);
+  auto fit = run_kiln({"fit", "data.train=" + dir / "train", "data.valid=" + dir / "valid",
+                       "run.dir=" + dir / "runs", "run.name=m", "model.hidden=[16]",
+                       "train.steps=100", "train.eval_every=50", "data.threads=1"});
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  const std::string model = dir / "runs/default/m";
+  auto rows = run_kiln({"data", "import", "--csv", dir / "later.csv", "--out", dir / "later",
+                        "--like", dir / "train"});
+  ASSERT_EQ(rows.exit_code, 0) << rows.err;
+  auto predict =
+      run_kiln({"predict", "--model", model, "--data", dir / "later", "--out", dir / "s.csv"});
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  std::ifstream scores(dir / "s.csv");
+  std::string line;
+  std::getline(scores, line);
+  EXPECT_EQ(line, "score");
+  int lines = 0;
+  while (std::getline(scores, line))
+    ++lines;
+  EXPECT_EQ(lines, 300);
+  auto drift = run_kiln(
+      {"drift", "--reference", model, "--data", dir / "later", "--out", dir / "drift", "--json"});
+  ASSERT_EQ(drift.exit_code, 0) << drift.err;
+  const auto report = nlohmann::json::parse(drift.out);
+  ASSERT_EQ(report["columns"].size(), 2u) << "x and city; no label to compare";
+  for (const auto& column : report["columns"])
+    EXPECT_NE(column["name"], "churned");
+  EXPECT_TRUE(report["model"]["estimated_auroc"].is_number()) << report["model"];
+  // Fitting on or evaluating against rows without labels is refused.
+  auto refit = run_kiln({"fit", "data.train=" + dir / "later", "data.valid=" + dir / "valid",
+                         "run.dir=" + dir / "runs", "run.name=n"});
+  EXPECT_EQ(refit.exit_code, 65);
+  EXPECT_NE(refit.last_err_line().find("no label column"), std::string::npos) << refit.err;
+  auto eval =
+      run_kiln({"eval", "--model", model, "--data", dir / "later", "--out", dir / "report"});
+  EXPECT_EQ(eval.exit_code, 65);
+}
+
 }  // namespace
 }  // namespace kiln

@@ -221,7 +221,9 @@ void add_import(CLI::App& data) {
       ->required()
       ->type_name("FILE");
   import->add_option("--out", o->out, "dataset directory to create")->required();
-  import->add_option("--label", o->label, "the label column")->required();
+  import->add_option("--label", o->label,
+                     "the label column (without it: --schema's or --like's, if the file has it; "
+                     "else none, as in data to score or to check for drift)");
   import->add_option(
       "--schema", o->schema_file,
       "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns (role "
