@@ -278,9 +278,12 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   KILN_CHECK(o.rows_per_shard >= 1, ConfigError, "rows per shard must be at least 1");
   KILN_CHECK(o.valid_out.empty() || (o.valid_fraction > 0 && o.valid_fraction < 1), ConfigError,
              "--valid-fraction ", o.valid_fraction, ": must be between 0 and 1");
-  KILN_CHECK(o.valid_out.empty() || std::filesystem::weakly_canonical(o.valid_out) !=
-                                        std::filesystem::weakly_canonical(o.out),
-             ConfigError, "--valid-out ", o.valid_out, " is --out: name another directory");
+  auto where = [](const std::string& dir) {  // the directory's absolute path, links resolved
+    std::error_code ec;
+    return std::filesystem::weakly_canonical(std::filesystem::absolute(dir, ec), ec);
+  };
+  KILN_CHECK(o.valid_out.empty() || where(o.valid_out) != where(o.out), ConfigError, "--valid-out ",
+             o.valid_out, " is --out: name another directory");
   std::optional<Schema> given;  // roles of some columns, from a schema file or a dataset
   std::shared_ptr<const Dataset> like;
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,

@@ -465,6 +465,10 @@ TEST(CsvImport, AValidationSplitTakesItsShareOfEachLabelValueAtRandom) {
   EXPECT_NE(split("c", 1).second["id"], valid["id"]);
   o.valid_fraction = 1;
   EXPECT_THROW(split("d", 0), ConfigError);
+  o.valid_fraction = 0.5;
+  o.out = dir / "e";
+  o.valid_out = dir.path() + "/./e";
+  EXPECT_THROW(import_csv(o), ConfigError);
 }
 
 TEST(CsvImport, DataToScoreHasNoLabel) {
