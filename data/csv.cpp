@@ -1,23 +1,79 @@
 #include "data/csv.h"
 
 #include <filesystem>
+#include <streambuf>
+#include <vector>
+
+#include <zlib.h>
 
 #include "core/config.h"
 #include "core/errors.h"
 
 namespace kiln::data {
 
-CsvReader::CsvReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
+// A gzip file's text, inflated as it is read (zlib's gzFile; concatenated members too).
+class GzipBuf : public std::streambuf {
+ public:
+  explicit GzipBuf(const std::string& path) : file_(gzopen(path.c_str(), "rb")) {
+    KILN_CHECK(file_ != nullptr, InputError, "CSV file '", path, "' cannot be read");
+    gzbuffer(file_, 1 << 17);
+  }
+  ~GzipBuf() override { gzclose(file_); }
+  GzipBuf(const GzipBuf&) = delete;
+  GzipBuf& operator=(const GzipBuf&) = delete;
+
+  // Why inflating stopped before the end of the data; "" when it did not.
+  const std::string& error() const { return error_; }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    const int n = gzread(file_, buffer_.data(), static_cast<unsigned>(buffer_.size()));
+    int code = Z_OK;
+    const char* message = gzerror(file_, &code);
+    if (n < 0 || (code != Z_OK && code != Z_STREAM_END)) error_ = message;
+    if (n <= 0) return traits_type::eof();
+    setg(buffer_.data(), buffer_.data(), buffer_.data() + n);
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  gzFile file_;
+  std::vector<char> buffer_ = std::vector<char>(1 << 16);
+  std::string error_;
+};
+
+CsvReader::CsvReader(const std::string& path) : path_(path), file_(path, std::ios::binary) {
   std::error_code ec;
   KILN_CHECK(std::filesystem::exists(path, ec), InputError, "CSV file '", path, "' does not exist");
-  KILN_CHECK(in_.good(), InputError, "CSV file '", path, "' cannot be read");
+  KILN_CHECK(file_.good(), InputError, "CSV file '", path, "' cannot be read");
+  char magic[2] = {0, 0};
+  file_.read(magic, 2);
+  if (file_.gcount() == 2 && magic[0] == '\x1f' && magic[1] == '\x8b') {
+    gzip_ = std::make_unique<GzipBuf>(path);
+    in_.rdbuf(gzip_.get());
+  } else {
+    file_.clear();
+    file_.seekg(0);
+    in_.rdbuf(file_.rdbuf());
+  }
+}
+
+CsvReader::~CsvReader() = default;
+
+void CsvReader::check_end() const {
+  KILN_CHECK(!gzip_ || gzip_->error().empty(), DataError, path_,
+             ": the gzip data is damaged or cut short after line ", line_,
+             " (zlib: ", gzip_->error(), ")");
 }
 
 bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::string& error) {
   error.clear();
   std::string& line = raw;
   do {  // blank lines are no records (pandas writes a one-column file's missing value as "")
-    if (!std::getline(in_, line)) {
+    const bool read = static_cast<bool>(std::getline(in_, line));
+    check_end();  // a line cut short by damaged gzip data is not read as a record
+    if (!read) {
       fields.clear();
       return false;
     }
@@ -51,7 +107,9 @@ bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::st
   while (true) {
     if (i == text.size()) {
       if (quoted) {  // a newline inside quotes: the record continues
-        if (!std::getline(in_, text)) {
+        const bool read = static_cast<bool>(std::getline(in_, text));
+        check_end();
+        if (!read) {
           error = "a quoted field is not closed before the end of the file";
           fields.resize(n);
           return true;

@@ -4,21 +4,26 @@
 // A header row, ',' between fields, fields optionally in double quotes with "" for a quote
 // inside, newlines allowed inside quotes, CRLF or LF line endings. Blank lines are skipped (a
 // one-column file writes a missing value as "" or NA), and so is a UTF-8 byte order mark
-// before the header.
+// before the header. A gzip-compressed file reads as its text.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace kiln::data {
 
-// Tracks physical line numbers, so that messages can name `file:line`.
+class GzipBuf;
+
+// Tracks physical line numbers, so that messages can name `file:line`. A gzip file (by its
+// first two bytes, whatever its name) is inflated as it is read.
 class CsvReader {
  public:
   // InputError naming the file when it does not exist or cannot be read.
   explicit CsvReader(const std::string& path);
+  ~CsvReader();
   // The next record's fields and its raw text (its lines, joined by '\n'); false at the end.
   // On a malformed record (an unclosed quote, text after a closing quote, a quote inside an
   // unquoted field), `error` says why and `fields` is unusable.
@@ -28,8 +33,13 @@ class CsvReader {
   const std::string& path() const { return path_; }
 
  private:
+  // After each line read: DataError when gzip data was damaged or cut short.
+  void check_end() const;
+
   std::string path_;
-  std::ifstream in_;
+  std::ifstream file_;
+  std::unique_ptr<GzipBuf> gzip_;
+  std::istream in_{nullptr};  // file_'s or gzip_'s text
   int64_t line_ = 0;
   int64_t first_line_ = 0;
 };
