@@ -278,7 +278,9 @@ std::unique_ptr<ShardFile> ShardFile::open_unchecked(const std::string& path,
       shard->schema_.columns.push_back({n, Role::kNumeric, 0});
       shard->storage_.push_back(info);
     }
-    shard->schema_.columns.push_back({matrix.label, Role::kLabel, 0});
+    // Without its label dataset the file is rows to score (kiln data transform of such rows).
+    if (h5::exists(file, matrix.label))
+      shard->schema_.columns.push_back({matrix.label, Role::kLabel, 0});
     if (!matrix.weight.empty()) shard->schema_.columns.push_back({matrix.weight, Role::kWeight, 0});
   } else {
     auto rows = h5::read_int_attribute(file, "rows", root);

@@ -42,7 +42,7 @@ class ColumnBuffers {
 // Names for the h5py-style matrix layout (FORMAT.md, "The matrix layout").
 struct MatrixLayout {
   std::string features = "X";              // 2-D float dataset, rows x features
-  std::string label = "y";                 // 1-D label dataset
+  std::string label = "y";                 // 1-D label dataset (absent: rows to score)
   std::string weight;                      // 1-D weight dataset; "" for none
   std::vector<std::string> feature_names;  // empty: the `feature_names` attribute, else f0..
 };

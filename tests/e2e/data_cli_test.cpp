@@ -265,6 +265,19 @@ TEST(DataCli, OneCsvToAModelThenRowsWithoutLabelsScoredAndCheckedForDrift) {
   for (const auto& column : report["columns"])
     EXPECT_NE(column["name"], "churned");
   EXPECT_TRUE(report["model"]["estimated_auroc"].is_number()) << report["model"];
+  // Transformed for a peer, they are an h5py-style matrix without `y` that Kiln reads back.
+  ASSERT_EQ(run_kiln({"data", "fit-transform", "--data", dir / "train", "--out", dir / "plan.json"})
+                .exit_code,
+            0);
+  auto matrix = run_kiln({"data", "transform", "--data", dir / "later", "--plan", dir / "plan.json",
+                          "--out", dir / "later.h5"});
+  ASSERT_EQ(matrix.exit_code, 0) << matrix.err;
+  auto inspect = run_kiln({"data", "inspect", dir / "later.h5", "--json"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const auto columns = nlohmann::json::parse(inspect.out)["columns"];
+  ASSERT_FALSE(columns.empty()) << inspect.out;
+  for (const auto& column : columns)
+    EXPECT_NE(column["role"], "label") << column;
   // Fitting on or evaluating against rows without labels is refused.
   auto refit = run_kiln({"fit", "data.train=" + dir / "later", "data.valid=" + dir / "valid",
                          "run.dir=" + dir / "runs", "run.name=n"});
