@@ -391,7 +391,10 @@ class Against {
       const ColumnProfile& r = reference.columns[k];
       const int c = schema.find(r.name);
       // Data to score has no label: its rows count as missing it (finish()).
-      if (c < 0 && r.role == Role::kLabel && schema.find_role(Role::kLabel) < 0) continue;
+      if (c < 0 && r.role == Role::kLabel && schema.find_role(Role::kLabel) < 0) {
+        unlabelled_ = static_cast<int>(k);
+        continue;
+      }
       KILN_CHECK(c >= 0, DataError, current.path(), ": no column '", r.name,
                  "', which the reference profile (", reference.path, ") has");
       KILN_CHECK(schema.columns[static_cast<std::size_t>(c)].role == r.role, DataError,
@@ -497,10 +500,7 @@ class Against {
         column.numeric = taken_[k] ? std::move(*taken_[k]) : counts(k).profile();
       }
     });
-    // The label of data without one (data to score): every row's is missing.
-    for (std::size_t k = 0; k < p.columns.size(); ++k)
-      if (std::find(slot_.begin(), slot_.end(), static_cast<int>(k)) == slot_.end())
-        p.columns[k].numeric.missing = rows;
+    if (unlabelled_ >= 0) p.columns[static_cast<std::size_t>(unlabelled_)].numeric.missing = rows;
     return p;
   }
 
@@ -531,9 +531,10 @@ class Against {
   }
 
   const Profile& reference_;
-  const bool by_column_;                                   // see by_column()
-  const int64_t rows_;                                     // the current data's
-  std::vector<int> slot_;                                  // schema column -> reference column
+  const bool by_column_;   // see by_column()
+  const int64_t rows_;     // the current data's
+  std::vector<int> slot_;  // schema column -> reference column
+  int unlabelled_ = -1;    // the reference's label, which the data (to score) lacks; else -1
   std::vector<ColumnStats> stats_;                         // the categorical columns' codes
   std::vector<std::shared_ptr<const GridIndex>> indexes_;  // of the numeric columns' grids
   std::vector<std::optional<GridCounts>> grids_;      // numeric columns' counts on the reference's
