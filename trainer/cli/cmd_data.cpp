@@ -211,13 +211,13 @@ void add_import(CLI::App& data) {
   auto json = std::make_shared<bool>(false);
   CLI::App* import = data.add_subcommand(
       "import",
-      "Import CSV files into a dataset, streaming: header row, RFC 4180 quotes, missing values "
-      "(empty, NA, NaN, null), types inferred (numeric, else categorical with its dictionary "
-      "saved) "
-      "unless --schema gives roles, the label mapped to 0/1 (--positive). Prints rows read, "
-      "written "
-      "and rejected.");
-  import->add_option("--csv", o->files, "CSV file; repeat for several with the same header")
+      "Import CSV files (gzip-compressed too) into a dataset, streaming: header row, RFC 4180 "
+      "quotes, missing values (empty, NA, NaN, null, --missing-value), types inferred "
+      "(numeric, else categorical with its dictionary saved) unless --schema or --like gives "
+      "roles, the label mapped to 0/1 (--positive). Prints rows read, written and rejected.");
+  import
+      ->add_option("--csv", o->files,
+                   "CSV file (or .csv.gz); repeat for several with the same header")
       ->required()
       ->type_name("FILE");
   import->add_option("--out", o->out, "dataset directory to create")->required();
