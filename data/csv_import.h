@@ -3,8 +3,10 @@
 // Two passes over the files, each holding one row at a time: the first infers each
 // column's type (a column whose every non-missing value parses as a number is numeric,
 // else categorical) unless a schema file says it, collects the categorical dictionaries
-// (codes in order of first appearance) and the label's values; the second writes the
-// shards. Memory is bounded by the dictionaries, not the row count.
+// (codes in order of first appearance; a column keeps strings only from its first text, and
+// one whose numbers came before it is read once more for its codes) and counts the label's
+// values; the second writes the shards. Memory is bounded by the dictionaries, not the row
+// count.
 //
 // Infinities ("inf", "-Infinity", any case) and numbers beyond float32's range are stored as
 // +-Inf in numeric columns (inspect counts them), numbers too small for it as 0 or a
