@@ -34,18 +34,24 @@ bool is_missing(const std::string& s, const std::vector<std::string>& more) {
          (!more.empty() && std::find(more.begin(), more.end(), s) != more.end());
 }
 
+// `s` without the spaces, tabs and carriage returns around it.
+std::string_view trimmed(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!s.empty() && space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && space(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
 // A number, +-Inf included ("inf", "-Infinity", any case, or beyond double's range); never
 // NaN (the missing values are is_missing's).
-std::optional<double> parse_number(const std::string& s) {
+std::optional<double> parse_number(std::string_view text) {
   // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
-  const char *first = s.data(), *last = s.data() + s.size();
-  while (first < last && space(*first))
-    ++first;
-  while (last > first && space(last[-1]))
-    --last;
-  if (first == last) return std::nullopt;
-  if (*first == '+') ++first;
+  const std::string_view s = trimmed(text);
+  if (s.empty()) return std::nullopt;
+  const char* first = s.data() + (s.front() == '+' ? 1 : 0);
+  const char* last = s.data() + s.size();
   double value = 0;
   std::from_chars_result read = std::from_chars(first, last, value);
   if (read.ec == std::errc::result_out_of_range && read.ptr == last) {
@@ -65,7 +71,7 @@ std::optional<double> parse_number(const std::string& s) {
 }
 
 // An integer of at most 9e15 in magnitude (exact in a double), as parse_number reads it.
-std::optional<int64_t> parse_integer(const std::string& s) {
+std::optional<int64_t> parse_integer(std::string_view s) {
   const std::optional<double> number = parse_number(s);
   if (!number || *number != std::floor(*number) || std::abs(*number) > 9.0e15) return std::nullopt;
   return static_cast<int64_t>(*number);
@@ -266,10 +272,8 @@ std::optional<int64_t> iso8601_seconds(std::string_view s) {
 }  // namespace
 
 std::optional<int64_t> parse_time(std::string_view text) {
-  const std::size_t first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return std::nullopt;
-  const std::string_view s = text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-  if (s.find('-', 1) == std::string_view::npos) return parse_integer(std::string(s));
+  const std::string_view s = trimmed(text);
+  if (s.find('-', 1) == std::string_view::npos) return parse_integer(s);
   return iso8601_seconds(s);
 }
 
