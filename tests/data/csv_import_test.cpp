@@ -1,5 +1,6 @@
 #include "data/csv_import.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,6 +26,12 @@ using kiln::testing::TempDir;
 std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {
   std::ofstream(dir / name, std::ios::binary) << text;
   return dir / name;
+}
+
+// The message of the E that importing with `o` throws (a failure when it throws none).
+template <class E>
+std::string import_error(const CsvImportOptions& o) {
+  return kiln::testing::error_of<E>([&] { import_csv(o); });
 }
 
 // Every column of the dataset at `path`, as doubles (categorical codes, NaN for missing).
@@ -101,13 +108,8 @@ TEST(CsvImport, AMalformedRowFailsWithItsLineNumber) {
   o.files = {csv};
   o.out = dir / "ds";
   o.label = "label";
-  try {
-    import_csv(o);
-    FAIL();
-  } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find(csv + ":5: expected 3 fields, found 2"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_THAT(import_error<DataError>(o),
+              ::testing::HasSubstr(csv + ":5: expected 3 fields, found 2"));
 }
 
 TEST(CsvImport, SkippedRowsAreCountedAndWrittenToTheRejectFile) {
@@ -160,13 +162,8 @@ TEST(CsvImport, AMalformedRowFailsBeforeTheLabelIsMapped) {
   o.out = dir / "ds";
   o.label = "label";
   o.positive = "maybe";  // would fail too, but the row comes first
-  try {
-    import_csv(o);
-    FAIL();
-  } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("f.csv:2: expected 2 fields, found 1"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_THAT(import_error<DataError>(o),
+              ::testing::HasSubstr("f.csv:2: expected 2 fields, found 1"));
 }
 
 TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
@@ -176,12 +173,7 @@ TEST(CsvImport, ATextLabelWithoutPositiveAsksForIt) {
   o.files = {csv};
   o.out = dir / "ds";
   o.label = "label";
-  try {
-    import_csv(o);
-    FAIL();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--positive"), std::string::npos) << e.what();
-  }
+  EXPECT_THAT(import_error<ConfigError>(o), ::testing::HasSubstr("--positive"));
   o.label = "nope";
   EXPECT_THROW(import_csv(o), ConfigError);
   o.files = {dir / "missing.csv"};
@@ -228,10 +220,9 @@ TEST(CsvImport, TextThatIsNotUtf8IsABadRowNamingItsColumn) {
   o.files = {write_file(dir, "latin1.csv", "city,label\nParis,1\nCaf\xe9,0\nRome,0\n")};
   o.out = dir / "ds";
   o.label = "label";
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
-              import_csv(o);
-            }).find("latin1.csv:3: column 'city': not UTF-8 (byte 0xE9 at offset 3)"),
-            std::string::npos);
+  EXPECT_THAT(
+      import_error<DataError>(o),
+      ::testing::HasSubstr("latin1.csv:3: column 'city': not UTF-8 (byte 0xE9 at offset 3)"));
   EXPECT_FALSE(std::filesystem::exists(o.out));
   o.skip_bad_rows = true;
   CsvImportSummary s = import_csv(o);
@@ -267,10 +258,8 @@ TEST(CsvImport, ABlankLineIsNoRowAndAByteOrderMarkIsNoPartOfTheHeader) {
   EXPECT_EQ(Dataset::open(o.out)->dictionary("x"), (std::vector<std::string>{"2", "a\n\nb", "3"}));
   o.files = {write_file(dir, "bad.csv", "label,x\n\n1,2\n\n0\n")};
   o.out = dir / "ds2";
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
-              import_csv(o);
-            }).find("bad.csv:5: expected 2 fields, found 1"),
-            std::string::npos);
+  EXPECT_THAT(import_error<DataError>(o),
+              ::testing::HasSubstr("bad.csv:5: expected 2 fields, found 1"));
 }
 
 TEST(CsvImport, AMissingLabelColumnNamesTheNearestOrTheOtherDelimiter) {
@@ -279,15 +268,12 @@ TEST(CsvImport, AMissingLabelColumnNamesTheNearestOrTheOtherDelimiter) {
   o.files = {write_file(dir, "a.csv", "x,Label,y\n1,1,2\n")};
   o.out = dir / "ds";
   o.label = "label";
-  EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
-              import_csv(o);
-            }).find("a.csv: no column 'label' for --label; nearest: 'Label'"),
-            std::string::npos);
+  EXPECT_THAT(import_error<ConfigError>(o),
+              ::testing::HasSubstr("a.csv: no column 'label' for --label; nearest: 'Label'"));
   o.files = {write_file(dir, "b.csv", "x;label;y\n1;1;2\n")};
-  EXPECT_NE(kiln::testing::error_of<ConfigError>([&] {
-              import_csv(o);
-            }).find("b.csv: no column 'label' for --label; the header is one field holding ';'"),
-            std::string::npos);
+  EXPECT_THAT(import_error<ConfigError>(o),
+              ::testing::HasSubstr(
+                  "b.csv: no column 'label' for --label; the header is one field holding ';'"));
 }
 
 // parse_time against Python's datetime.fromisoformat (tests/data/time_check.py) on every form
@@ -379,10 +365,10 @@ TEST(CsvImport, ATimeColumnTakesIso8601AndABadTimeNamesItsLine) {
   o.schema_file = write_file(dir, "s.json", R"({"columns": [{"name": "ts", "role": "time"}]})");
   o.files = {write_file(dir, "u.csv", "ts,label\n2024-03-01,0\n2024-02-30,1\n")};
   o.out = dir / "ds2";
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] { import_csv(o); })
-                .find("u.csv:3: column 'ts' (time): expected seconds since the epoch or an ISO "
-                      "8601 date or time, got '2024-02-30'"),
-            std::string::npos);
+  EXPECT_THAT(import_error<DataError>(o),
+              ::testing::HasSubstr(
+                  "u.csv:3: column 'ts' (time): expected seconds since the epoch or an ISO "
+                  "8601 date or time, got '2024-02-30'"));
 }
 
 TEST(CsvImport, NumbersBeforeTheFirstTextGetTheirCodesInOrderOfFirstAppearance) {
@@ -524,10 +510,8 @@ TEST(CsvImport, AGzipFileReadsAsItsTextAndDamagedDataIsNamed) {
   o.files = {write_file(dir, "cut.csv.gz", bytes.substr(0, bytes.size() / 2))};
   o.out = dir / "cut";
   o.skip_bad_rows = true;
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
-              import_csv(o);
-            }).find("cut.csv.gz: the gzip data is damaged or cut short after line"),
-            std::string::npos);
+  EXPECT_THAT(import_error<DataError>(o),
+              ::testing::HasSubstr("cut.csv.gz: the gzip data is damaged or cut short after line"));
   EXPECT_FALSE(std::filesystem::exists(dir / "cut/dataset.json"));
 }
 
