@@ -21,6 +21,12 @@ namespace kiln::core {
 pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
             const std::string& log, bool own_group);
 
+// `word` as one word of a POSIX shell command line: unchanged when it holds only characters
+// no shell treats specially (letters, digits, and _ . / : = @ % + , -), else single-quoted
+// (a ' inside as '\''). For commands run through `sh -c` and for commands printed for a
+// user to paste.
+std::string shell_word(const std::string& word);
+
 // A waitpid status as an exit code: the code, or 128 + the signal that ended the process.
 int exit_code_of(int status);
 

@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/process.h"
 
 namespace kiln::data::h5 {
 namespace {
@@ -85,7 +86,7 @@ std::string csv_hint(const std::string& path) {
   for (char& c : extension)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (extension != ".csv") return "";
-  return "; a CSV file is imported into a dataset first: kiln data import --csv " + path +
+  return "; a CSV file is imported into a dataset first: kiln data import --csv " + core::shell_word(path) +
          " --out DIR --label COLUMN";
 }
 

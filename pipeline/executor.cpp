@@ -30,13 +30,6 @@ std::string on_path(const std::string& program) {
   return "";
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s)
-    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Waits for `child`, calling `waiting` every 20 ms; its exit code.
 int wait_for(core::Child& child, const std::function<void()>& waiting) {
   while (true) {
@@ -64,7 +57,7 @@ std::vector<std::string> Executor::as_job(const std::vector<std::string>& args,
   std::string command =
       "echo \"kiln pipeline: step " + step + " in Slurm job $SLURM_JOB_ID on $(hostname)\"; exec";
   for (const std::string& a : args)
-    command += " " + shell_quote(a);
+    command += " " + core::shell_word(a);
   std::vector<std::string> sbatch = {sbatch_,
                                      "--wait",
                                      "--quiet",

@@ -219,6 +219,37 @@ TEST(DataCli, ImportedInfinitiesStayNumericAndInspectCountsThem) {
       << text.out;
 }
 
+TEST(DataCli, ImportNotesTextsAmongNumbersWithOptionsAShellRunsAsPrinted) {
+  // A column of numbers with a few marker texts, one with a quote and a space: the note's
+  // options, pasted into a shell as printed, make the column numeric with those rows missing.
+  TempDir dir;
+  std::ofstream csv(dir / "in.csv");
+  csv << "x,label\n";
+  for (int i = 0; i < 60; ++i)
+    csv << (i == 7 ? "it's unknown" : i == 30 ? "$HOME" : std::to_string(i)) << "," << i % 2 << "\n";
+  csv.close();
+  auto first = run_kiln(
+      {"data", "import", "--csv", dir / "in.csv", "--out", dir / "a", "--label", "label"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string with = "import again with ";
+  const std::size_t at = first.out.find(with);
+  ASSERT_NE(at, std::string::npos) << first.out;
+  const std::string options =
+      first.out.substr(at + with.size(), first.out.find('\n', at) - at - with.size());
+  const std::string command = std::string(KILN_BINARY) + " data import --csv " + (dir / "in.csv") +
+                              " --out " + (dir / "b") + " --label label --json " + options +
+                              " > " + (dir / "b.json");
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const auto summary = testing::read_json(dir / "b.json");
+  EXPECT_EQ(summary["rows_written"], 60);
+  auto inspect = run_kiln({"data", "inspect", dir / "b", "--json"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const auto x = nlohmann::json::parse(inspect.out)["columns"][0];
+  EXPECT_EQ(x["name"], "x");
+  EXPECT_EQ(x["role"], "numeric") << x;
+  EXPECT_DOUBLE_EQ(x["missing_pct"].get<double>(), 100.0 * 2 / 60) << x;
+}
+
 TEST(DataCli, OneCsvToAModelThenRowsWithoutLabelsScoredAndCheckedForDrift) {
   // A user's table: train and valid cut from one file; later rows come without the label.
   TempDir dir;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/process.h"
 #include "data/csv_import.h"
 #include "data/dataset.h"
 #include "data/inspect.h"
@@ -303,7 +304,7 @@ void add_import(CLI::App& data) {
     std::string quoted, options;
     for (const auto& text : texts) {
       quoted += (quoted.empty() ? "'" : ", '") + text + "'";
-      options += " --missing-value '" + text + "'";
+      options += " --missing-value " + core::shell_word(text);
     }
     std::printf(
         "  note: '%s' is categorical for a few texts among its numbers (%s): if they mean "
@@ -314,8 +315,8 @@ void add_import(CLI::App& data) {
     std::printf(
         "  note: '%s' holds ISO 8601 dates or times only, which seldom recur in later data: give "
         "it the role time in a --schema file (kiln drift --by cuts windows on it), or leave it "
-        "out of training with +transform.columns.%s=[drop]\n",
-        name.c_str(), name.c_str());
+        "out of training with %s\n",
+        name.c_str(), core::shell_word("+transform.columns." + name + "=[drop]").c_str());
   }
 });
 }  // namespace
