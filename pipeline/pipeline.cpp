@@ -176,16 +176,18 @@ class Runner {
     const std::string log = (out / "log.txt").string();
     const int code = run_child(args, log, signals);
     trigger["report"] = (out / "drift").string();
+    const std::string found = drift_found(trigger["report"]);
     if (code == 0) {
       trigger["run"] = false;
       trigger["reason"] = "no drift of " + data + " against " + s.reference + " (gates " +
-                          join(gates) + " passed): nothing to run";
+                          join(gates) + " passed" + (found.empty() ? "" : "; " + found) +
+                          "): nothing to run";
       return trigger;
     }
     KILN_CHECK(code == static_cast<int>(ExitCode::kGateFailed), InputError,
                "--when-drift: kiln drift exited ", code, ": ", last_line(log));
     trigger["run"] = true;
-    trigger["reason"] = "drift: " + last_line(log);
+    trigger["reason"] = "drift: " + last_line(log) + (found.empty() ? "" : "; " + found);
     std::fprintf(progress(), "%s\n", trigger["reason"].get<std::string>().c_str());
     return trigger;
   }

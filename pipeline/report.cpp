@@ -84,19 +84,6 @@ std::string graph_svg(const json& steps) {
   return s.str();
 }
 
-// A report.json a step wrote, or nullopt (the reason in `problem`).
-std::optional<json> read_report(const std::string& dir, std::string& problem) {
-  const std::string path = (fs::path(dir) / "report.json").string();
-  try {
-    json j = json::parse(core::read_file(path, "report"), nullptr, false);
-    if (j.is_object()) return j;
-    problem = path + ": not a JSON object";
-  } catch (const std::exception& e) {
-    problem = e.what();
-  }
-  return std::nullopt;
-}
-
 // An evaluate step: AUROC and AP (with intervals) of the model and each baseline; its gates.
 void evaluation(std::ostringstream& h, const json& step, const json& report) {
   h << "<h3>" << html_escape(str(step, "name")) << ": the model against its baselines</h3>"
@@ -146,6 +133,40 @@ void drift(std::ostringstream& h, const json& step) {
 }
 
 }  // namespace
+
+// A report.json a step wrote, or nullopt (the reason in `problem`).
+std::optional<json> read_report(const std::string& dir, std::string& problem) {
+  const std::string path = (fs::path(dir) / "report.json").string();
+  try {
+    json j = json::parse(core::read_file(path, "report"), nullptr, false);
+    if (j.is_object()) return j;
+    problem = path + ": not a JSON object";
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  return std::nullopt;
+}
+
+std::string drift_found(const std::string& dir) {
+  std::string problem;
+  const std::optional<json> report = read_report(dir, problem);
+  if (!report || !report->contains("columns") || !(*report)["columns"].is_array()) return "";
+  std::vector<std::string> drifted;  // the feature columns, most drifted first
+  for (const json& c : (*report)["columns"])
+    if (c.is_object() && c.value("drifted", json()) == true && str(c, "role") != "label")
+      drifted.push_back(str(c, "name"));
+  std::string line = report->value("drifted_columns", json()).dump() + " of " +
+                     report->value("feature_columns", json()).dump() + " columns drifted";
+  for (std::size_t i = 0; i < drifted.size() && i < 5; ++i)
+    line += (i == 0 ? " (" : ", ") + drifted[i];
+  if (drifted.size() > 5) line += ", " + std::to_string(drifted.size() - 5) + " more";
+  if (!drifted.empty()) line += ")";
+  const json model = report->value("model", json::object());
+  if (model.is_object() && model.contains("prediction") && model["prediction"].is_object())
+    line += model["prediction"].value("drifted", json()) == true ? "; the scores drifted"
+                                                                 : "; the scores did not drift";
+  return line;
+}
 
 std::string render_report_html(const json& record) {
   const json steps =

@@ -226,6 +226,11 @@ TEST_F(PipelineCli, WhenDriftRunsOnlyOnDriftAndTheNewChampionKnowsTheNewData) {
   EXPECT_FALSE(record["trigger"]["run"].get<bool>());
   EXPECT_TRUE(record["steps"].empty());
   EXPECT_NE(quiet.err.find("nothing to run"), std::string::npos) << quiet.err;
+  // What the check found, in the reason: the columns counted, the scores' drift.
+  EXPECT_TRUE(std::regex_search(quiet.err.c_str(),
+                                std::regex("passed; [0-9]+ of [0-9]+ columns drifted.*; the "
+                                           "scores (did not )?drift")))
+      << quiet.err;
 
   const std::string drifted = (fs::path(dir.path()) / "drifted").string();
   ASSERT_EQ(run_kiln({"data", "synth", "--out", drifted, "--rows", "30000", "--seed", "6",
@@ -237,7 +242,11 @@ TEST_F(PipelineCli, WhenDriftRunsOnlyOnDriftAndTheNewChampionKnowsTheNewData) {
   const std::string file = write(kGood, drifted, "auroc >= 0");
   const auto moved = run(file, {"--when-drift", "test"});
   ASSERT_EQ(moved.exit_code, 0) << moved.err << moved.out;
-  EXPECT_TRUE(nlohmann::json::parse(moved.out)["trigger"]["run"].get<bool>());
+  const auto trigger = nlohmann::json::parse(moved.out)["trigger"];
+  EXPECT_TRUE(trigger["run"].get<bool>());
+  EXPECT_TRUE(std::regex_search(trigger["reason"].get<std::string>(),
+                                std::regex("; [1-9][0-9]* of [0-9]+ columns drifted \\([a-z]")))
+      << trigger["reason"];
   EXPECT_EQ(states(moved)["promote"], "passed");
   EXPECT_NE(
       testing::slurp(fs::path(out()) / "report.html").find("check: drift against the reference"),
