@@ -1,9 +1,20 @@
 #include "core/thread_pool.h"
 
+#include <sched.h>
+
+#include <algorithm>
+
 namespace kiln::core {
 
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 ThreadPool::ThreadPool(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = usable_cores();
   for (int i = 1; i < threads; ++i)
     workers_.emplace_back([this] { work(); });
 }

@@ -12,10 +12,14 @@
 
 namespace kiln::core {
 
+// The cores this process may run on (its CPU affinity: a Slurm task's, a `taskset`'s), at
+// least 1.
+int usable_cores();
+
 // One parallel_for at a time (callers serialize); fn must be safe to call concurrently.
 class ThreadPool {
  public:
-  // `threads` in total, counting the caller: threads - 1 workers. 0 means one per core.
+  // `threads` in total, counting the caller: threads - 1 workers. 0 means one per usable core.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;

@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/sha256.h"
+#include "core/thread_pool.h"
 #include "data/proving.h"
 
 namespace kiln::data {
@@ -200,7 +201,7 @@ std::vector<std::unique_ptr<ShardFile>> ShardFile::open_all(const std::vector<st
   // proves them, each taking the next one. Without it the first file's schema is expected of
   // the others: one child proves them in order.
   const std::size_t children =
-      expected ? std::min<std::size_t>(std::thread::hardware_concurrency(), 8) : 1;
+      expected ? static_cast<std::size_t>(std::min(core::usable_cores(), 8)) : 1;
   Proofs proofs(
       paths,
       [&, first = Schema()](std::size_t i) mutable {

@@ -316,6 +316,7 @@ class Trainer {
                 {"git_revision", core::build_info().git_revision},
                 {"torch_version", TORCH_VERSION},
                 {"device", device_.str()},
+                {"cpu_threads", at::get_num_threads()},
                 {"host", core::host_name()},
                 {"started", core::utc_timestamp()},
                 {"train", dataset(config_.data.train, *train_)},

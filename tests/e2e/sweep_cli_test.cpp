@@ -2,8 +2,10 @@
 // trials, a worker killed by SIGKILL in mid-trial, workers racing on one journal, SIGTERM
 // to `kiln sweep run`, a failing trial, and bad input.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -196,6 +198,32 @@ TEST_F(SweepCli, TrialsPerGpuStartsThatManyWorkersOnEachGpu) {
   for (const json& e : journal(sweep()))
     if (e.contains("worker")) workers.insert(e["worker"].get<std::string>());
   EXPECT_EQ(workers.size(), 4u) << slurp(sweep() / "journal.jsonl");
+}
+
+// `kiln sweep run --workers N` gives each worker's trials a share of the cores for LibTorch's
+// threads (N trials that each spin on every core run several times slower); the user's
+// OMP_NUM_THREADS is kept.
+TEST_F(SweepCli, LocalWorkersShareTheCoresAmongTheirTrials) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+  const int cores = CPU_COUNT(&set);
+  struct Case {
+    std::string workers, omp;  // omp "": not set
+    int threads;               // what each trial's LibTorch gets
+  };
+  for (const Case& c : {Case{"2", "", std::max(1, cores / 2)}, Case{"1", "1", 1}}) {
+    fs::remove_all(sweep());
+    ASSERT_EQ(init(2, 2, "optim.lr: [0.001, 0.002]\n", {"--sampler", "grid", "--scheduler", "none"})
+                  .exit_code,
+              0);
+    auto ran = run_kiln({"sweep", "run", "--dir", sweep().string(), "--workers", c.workers},
+                        {{"OMP_NUM_THREADS", c.omp}});
+    ASSERT_EQ(ran.exit_code, 0) << ran.err;
+    for (const char* trial : {"t0000", "t0001"})
+      EXPECT_EQ(read_json(sweep() / "trials" / trial / "run.json")["cpu_threads"], c.threads)
+          << c.workers << " workers, OMP_NUM_THREADS '" << c.omp << "', " << trial;
+  }
 }
 
 // ASHA: trials pause at rungs 3 and 9 and the promoted ones resume from their own
