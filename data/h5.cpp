@@ -86,8 +86,8 @@ std::string csv_hint(const std::string& path) {
   for (char& c : extension)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (extension != ".csv") return "";
-  return "; a CSV file is imported into a dataset first: kiln data import --csv " + core::shell_word(path) +
-         " --out DIR --label COLUMN";
+  return "; a CSV file is imported into a dataset first: kiln data import --csv " +
+         core::shell_word(path) + " --out DIR --label COLUMN";
 }
 
 }  // namespace

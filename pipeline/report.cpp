@@ -84,6 +84,19 @@ std::string graph_svg(const json& steps) {
   return s.str();
 }
 
+// A report.json a step wrote, or nullopt (the reason in `problem`).
+std::optional<json> read_report(const std::string& dir, std::string& problem) {
+  const std::string path = (fs::path(dir) / "report.json").string();
+  try {
+    json j = json::parse(core::read_file(path, "report"), nullptr, false);
+    if (j.is_object()) return j;
+    problem = path + ": not a JSON object";
+  } catch (const std::exception& e) {
+    problem = e.what();
+  }
+  return std::nullopt;
+}
+
 // An evaluate step: AUROC and AP (with intervals) of the model and each baseline; its gates.
 void evaluation(std::ostringstream& h, const json& step, const json& report) {
   h << "<h3>" << html_escape(str(step, "name")) << ": the model against its baselines</h3>"
@@ -134,23 +147,13 @@ void drift(std::ostringstream& h, const json& step) {
 
 }  // namespace
 
-// A report.json a step wrote, or nullopt (the reason in `problem`).
-std::optional<json> read_report(const std::string& dir, std::string& problem) {
-  const std::string path = (fs::path(dir) / "report.json").string();
-  try {
-    json j = json::parse(core::read_file(path, "report"), nullptr, false);
-    if (j.is_object()) return j;
-    problem = path + ": not a JSON object";
-  } catch (const std::exception& e) {
-    problem = e.what();
-  }
-  return std::nullopt;
-}
-
 std::string drift_found(const std::string& dir) {
   std::string problem;
   const std::optional<json> report = read_report(dir, problem);
-  if (!report || !report->contains("columns") || !(*report)["columns"].is_array()) return "";
+  if (!report || !report->contains("columns") || !(*report)["columns"].is_array() ||
+      !report->value("drifted_columns", json()).is_number() ||
+      !report->value("feature_columns", json()).is_number())
+    return "";
   std::vector<std::string> drifted;  // the feature columns, most drifted first
   for (const json& c : (*report)["columns"])
     if (c.is_object() && c.value("drifted", json()) == true && str(c, "role") != "label")

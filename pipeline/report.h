@@ -6,15 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include <optional>
 #include <string>
 
 namespace kiln::pipeline {
 
 std::string render_report_html(const nlohmann::ordered_json& record);
-
-// The report.json a step wrote in `dir`, or nullopt with the reason in `problem`.
-std::optional<nlohmann::ordered_json> read_report(const std::string& dir, std::string& problem);
 
 // What a drift report found, in a line: "1 of 19 columns drifted (monthly_charges); the
 // scores drifted"; "" when the report cannot be read.

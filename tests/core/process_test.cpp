@@ -29,8 +29,8 @@ TEST(ShellWord, PlainWordsStayAsTheyAre) {
 
 TEST(ShellWord, TheShellReadsBackEveryWordAsGiven) {
   for (const std::string word :
-       {"", "it's", "a b", "\"q\"", "back\\slash", "$HOME", "$(false)", "`false`", "*", "~",
-        "a;b", "x\ny", "''", "+transform.columns.x=[drop]", "-n", "%s", "é"})
+       {"", "it's", "a b", "\"q\"", "back\\slash", "$HOME", "$(false)", "`false`", "*", "~", "a;b",
+        "x\ny", "''", "+transform.columns.x=[drop]", "-n", "%s", "é"})
     EXPECT_EQ(through_sh(word), word) << shell_word(word);
 }
 

@@ -226,10 +226,13 @@ TEST(DataCli, ImportNotesTextsAmongNumbersWithOptionsAShellRunsAsPrinted) {
   std::ofstream csv(dir / "in.csv");
   csv << "x,label\n";
   for (int i = 0; i < 60; ++i)
-    csv << (i == 7 ? "it's unknown" : i == 30 ? "$HOME" : std::to_string(i)) << "," << i % 2 << "\n";
+    csv << (i == 7    ? "it's unknown"
+            : i == 30 ? "$HOME"
+                      : std::to_string(i))
+        << "," << i % 2 << "\n";
   csv.close();
-  auto first = run_kiln(
-      {"data", "import", "--csv", dir / "in.csv", "--out", dir / "a", "--label", "label"});
+  auto first =
+      run_kiln({"data", "import", "--csv", dir / "in.csv", "--out", dir / "a", "--label", "label"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const std::string with = "import again with ";
   const std::size_t at = first.out.find(with);
@@ -237,8 +240,8 @@ TEST(DataCli, ImportNotesTextsAmongNumbersWithOptionsAShellRunsAsPrinted) {
   const std::string options =
       first.out.substr(at + with.size(), first.out.find('\n', at) - at - with.size());
   const std::string command = std::string(KILN_BINARY) + " data import --csv " + (dir / "in.csv") +
-                              " --out " + (dir / "b") + " --label label --json " + options +
-                              " > " + (dir / "b.json");
+                              " --out " + (dir / "b") + " --label label --json " + options + " > " +
+                              (dir / "b.json");
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   const auto summary = testing::read_json(dir / "b.json");
   EXPECT_EQ(summary["rows_written"], 60);
