@@ -181,7 +181,9 @@ void add_run(CLI::App& sweep) {
       "run",
       "Run the sweep with N local workers (`kiln sweep worker` processes) until it is done.");
   run->add_option("--dir", options->dir, "sweep directory")->required();
-  run->add_option("--workers", options->workers, "worker processes")
+  run->add_option("--workers", options->workers,
+                  "worker processes; each one's trials get OMP_NUM_THREADS = cores / N "
+                  "(LibTorch's threads) unless it is set")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   run->add_option("--gpus", *gpus,
