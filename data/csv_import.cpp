@@ -44,32 +44,6 @@ std::string_view trimmed(std::string_view s) {
   return s;
 }
 
-// A number, +-Inf included ("inf", "-Infinity", any case, or beyond double's range); never
-// NaN (the missing values are is_missing's).
-std::optional<double> parse_number(std::string_view text) {
-  // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
-  const std::string_view s = trimmed(text);
-  if (s.empty()) return std::nullopt;
-  const char* first = s.data() + (s.front() == '+' ? 1 : 0);
-  const char* last = s.data() + s.size();
-  double value = 0;
-  std::from_chars_result read = std::from_chars(first, last, value);
-  if (read.ec == std::errc::result_out_of_range && read.ptr == last) {
-    // Beyond double's range ("1e400", "1e-400"): long double's is wider, so it tells an
-    // overflow (+-Inf) from an underflow (0).
-    long double wide = 0;
-    read = std::from_chars(first, last, wide);
-    if (read.ec == std::errc() && std::isfinite(wide)) {
-      constexpr long double kMax = std::numeric_limits<double>::max();
-      value = wide > kMax    ? std::numeric_limits<double>::infinity()
-              : wide < -kMax ? -std::numeric_limits<double>::infinity()
-                             : static_cast<double>(wide);
-    }
-  }
-  if (read.ec != std::errc() || read.ptr != last || std::isnan(value)) return std::nullopt;
-  return value;
-}
-
 // An integer of at most 9e15 in magnitude (exact in a double), as parse_number reads it.
 std::optional<int64_t> parse_integer(std::string_view s) {
   const std::optional<double> number = parse_number(s);
@@ -271,6 +245,54 @@ std::optional<int64_t> iso8601_seconds(std::string_view s) {
 
 }  // namespace
 
+std::optional<double> parse_number(std::string_view text) {
+  // from_chars: locale-independent; allows no leading '+' or spaces, so strip those.
+  const std::string_view s = trimmed(text);
+  if (s.empty()) return std::nullopt;
+  const char* first = s.data() + (s.front() == '+' ? 1 : 0);
+  const char* last = s.data() + s.size();
+  double value = 0;
+  std::from_chars_result read = std::from_chars(first, last, value);
+  if (read.ec == std::errc::result_out_of_range && read.ptr == last) {
+    // Beyond double's range ("1e400", "1e-400"): long double's is wider, so it tells an
+    // overflow (+-Inf) from an underflow (0).
+    long double wide = 0;
+    read = std::from_chars(first, last, wide);
+    if (read.ec == std::errc() && std::isfinite(wide)) {
+      constexpr long double kMax = std::numeric_limits<double>::max();
+      value = wide > kMax    ? std::numeric_limits<double>::infinity()
+              : wide < -kMax ? -std::numeric_limits<double>::infinity()
+                             : static_cast<double>(wide);
+    }
+  }
+  if (read.ec != std::errc() || read.ptr != last || std::isnan(value)) return std::nullopt;
+  return value;
+}
+
+bool is_number(std::string_view text) {
+  // The usual form, [+-]digits[.digits] with at most 18 digits, is a number by its form
+  // alone: from_chars reads every such text, within double's range. Other forms (exponents,
+  // "inf", ".5", "1.") are read.
+  const std::string_view s = trimmed(text);
+  std::size_t i = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      ++i;
+    return i - from;
+  };
+  const std::size_t whole = digits();
+  std::size_t fraction = 0;
+  bool dot = false;
+  if (whole > 0 && i < s.size() && s[i] == '.') {
+    ++i;
+    dot = true;
+    fraction = digits();
+  }
+  if (whole > 0 && (!dot || fraction > 0) && i == s.size() && whole + fraction <= 18) return true;
+  return parse_number(text).has_value();
+}
+
 std::optional<int64_t> parse_time(std::string_view text) {
   const std::string_view s = trimmed(text);
   if (s.find('-', 1) == std::string_view::npos) return parse_integer(s);
@@ -374,13 +396,13 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         ColumnPlan& p = plan[c];
         if (is_missing(fields[c], o.missing_values)) continue;
         if (static_cast<int>(c) == label_index) {
-          label_numeric = label_numeric && parse_number(fields[c]).has_value();
+          label_numeric = label_numeric && is_number(fields[c]);
           if (label_values.size() <= 1000 || label_values.count(fields[c]))
             ++label_values[fields[c]];
           continue;
         }
         if (!p.fixed) {
-          const bool numeric = parse_number(fields[c]).has_value();
+          const bool numeric = is_number(fields[c]);
           p.all_numeric = p.all_numeric && numeric;
           p.seen_number = p.seen_number || (numeric && p.all_numeric);
           ++(numeric ? p.numbers : p.texts);

@@ -77,6 +77,16 @@ struct CsvImportSummary {
   DatasetManifest valid_manifest;  // with valid_out
 };
 
+// A value of a numeric column: a decimal number (from_chars' forms: digits, a point, an
+// exponent; "inf" or "infinity" in any case), with an optional sign; spaces around it are
+// ignored. Beyond double's range it is +-Inf or 0. nullopt for anything else, NaN included
+// (missing values are told apart before).
+std::optional<double> parse_number(std::string_view text);
+
+// Whether parse_number reads `text`, faster where its form alone says so (pass 1 of an
+// import tells numeric columns from categorical ones by it).
+bool is_number(std::string_view text);
+
 // A time column's value as seconds since 1970-01-01T00:00:00Z: an integer, or ISO 8601's
 // YYYY-MM-DD, optionally followed by 'T' or ' ' and hh:mm, :ss, a fraction of a second
 // (.f, 1 to 9 digits, dropped: the result is the floor) and an offset (Z, +hh:mm, +hhmm or

@@ -101,6 +101,27 @@ TEST(CsvImport, ReadsQuotesMissingMarkersTypesAndMapsTheLabel) {
   EXPECT_EQ(text.str(), "[\"Paris, FR\",\"Berlin\",\"say \\\"hi\\\"\\nthere\"]\n");
 }
 
+// is_number is parse_number's answer, got faster for the usual forms: the same on texts
+// drawn from the characters numbers are made of, and on the edges of the fast form.
+TEST(CsvImport, IsNumberAgreesWithParseNumber) {
+  std::vector<std::string> edges = {
+      "0",   "-0",        "+7",  "007",   "1.5", "-1.25", " 3.75\t", "1.",     ".5",
+      "-.5", "+-5",       "--5", "-",     "+",   ".",     "1e5",     "1E-400", "1e400",
+      "inf", "-Infinity", "nan", "1.2.3", "1,5", "0x10",  "1 2",     ""};
+  edges.insert(edges.end(), {"123456789012345678", "1234567890123456789", "12345678901234567.8"});
+  edges.push_back(std::string(400, '9'));
+  for (const std::string& text : edges)
+    EXPECT_EQ(is_number(text), parse_number(text).has_value()) << "'" << text << "'";
+  std::mt19937 random(1);
+  const std::string alphabet = "0123456789+-.eE i nfa\t";
+  for (int n = 0; n < 200000; ++n) {
+    std::string text(random() % 24, ' ');
+    for (char& c : text)
+      c = random() % 3 ? alphabet[random() % 10] : alphabet[random() % alphabet.size()];
+    ASSERT_EQ(is_number(text), parse_number(text).has_value()) << "'" << text << "'";
+  }
+}
+
 TEST(CsvImport, AMalformedRowFailsWithItsLineNumber) {
   TempDir dir;
   std::string csv = write_file(dir, "b.csv", "x,y,label\n1,2,0\n3,\"multi\nline\",1\n4,5\n6,7,1\n");
