@@ -29,7 +29,40 @@ std::string new_run_id() {
   return std::string(text) + suffix;
 }
 
+// Who holds the run directory `path`, from its status.json (untrusted: what it does not say
+// is left out): " (pid 123, heartbeat 2026-12-07T12:00:00Z)", or "".
+std::string holder(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(fs::path(path) / "status.json", ec)) return "";
+  try {
+    const auto status = nlohmann::json::parse(
+        core::read_file((fs::path(path) / "status.json").string(), "status"), nullptr, false);
+    if (!status.is_object() || !status.contains("pid") || !status["pid"].is_number_integer())
+      return "";
+    std::string text = " (pid " + std::to_string(status["pid"].get<int64_t>());
+    if (status.contains("heartbeat") && status["heartbeat"].is_string())
+      text += ", heartbeat " + status["heartbeat"].get<std::string>();
+    return text + ")";
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 }  // namespace
+
+void RunDirectory::lock() {
+  // One writer at a time: a second `kiln fit` of this run (a command run twice, a job
+  // requeued while its first start still runs) would interleave its checkpoints, metrics
+  // and retention with the first's. Held while this object lives; the system releases it
+  // when the process ends, however it ends.
+  std::error_code error;
+  fs::create_directories(path_, error);
+  KILN_CHECK(!error, OutputError, "cannot create run directory '", path_, "': ", error.message());
+  lock_ = core::FileLock::try_acquire(file("run.lock"));
+  KILN_CHECK(lock_->held(), OutputError, "run directory '", path_,
+             "' is being written by another kiln fit", holder(path_),
+             ": wait for it to end, or choose another run.name");
+}
 
 RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume,
                                 const std::optional<registry::Resolved>& version) {
@@ -38,6 +71,7 @@ RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume
   dir.path_ =
       (fs::path(run.dir) / run.experiment / (run.name.empty() ? new_run_id() : run.name)).string();
   if (resume == "auto") {
+    dir.lock();
     std::vector<std::string> skipped;
     dir.resumed_ = core::newest_good_checkpoint(dir.checkpoints(), &skipped);
     for (const auto& s : skipped)
@@ -46,6 +80,9 @@ RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume
     dir.resumed_ = core::verify_checkpoint(resume);
     if (!version)  // continue in the named checkpoint's run
       dir.path_ = fs::path(dir.resumed_->path).parent_path().parent_path().string();
+    dir.lock();
+  } else {
+    dir.lock();
   }
   // A fresh start does not write over another run's checkpoints (--resume auto starts
   // afresh only where none of them verifies).

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/checkpoint.h"
+#include "core/files.h"
 #include "core/jsonl.h"
 #include "core/textfile_metrics.h"
 #include "registry/registry.h"
@@ -26,8 +27,10 @@ class RunDirectory {
   // The run `run` names (a new run id when run.name is empty), or with `resume` the run to
   // continue: "auto", the newest checkpoint of that run that verifies (none: a fresh start;
   // those that do not verify are skipped with a warning), or a checkpoint or run directory
-  // (then its run). Creates the directory and reports/. OutputError when a fresh start would
-  // write over another run's checkpoints or the directory cannot be made; DataError or
+  // (then its run). Creates the directory and reports/, and holds run.lock while this object
+  // lives. OutputError when another process holds it (another `kiln fit` writes the run), a
+  // fresh start would write over another run's checkpoints or the directory cannot be made;
+  // DataError or
   // InputError from a named checkpoint that does not verify. With `version`, `resume` is a
   // registry version (its directory): it is continued in the run `run` names, not in the
   // registry.
@@ -86,6 +89,9 @@ class RunDirectory {
   // The run's preemptions and checkpoints so far: the resumed run's status.json's, counted on.
   void count_from_status();
   void write_metrics_file();
+  void lock();  // run.lock, or OutputError naming the process that holds it
+
+  std::optional<core::FileLock> lock_;  // the writer's; none on the ranks that follow
 
   std::chrono::steady_clock::time_point last_status_;
   bool writes_ = true;

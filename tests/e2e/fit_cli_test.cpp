@@ -239,6 +239,31 @@ TEST_F(FitCli, AFreshRunDoesNotWriteOverAnotherRunsCheckpoints) {
   EXPECT_EQ(metric_steps(run_dir("once") / "metrics.jsonl"), every_step(10, 30));
 }
 
+// A second `kiln fit` of a run that another one is writing (the command run twice, a job
+// requeued while its first start still runs) is refused, naming the writer, and writes
+// nothing; once the writer has stopped, the run resumes.
+TEST_F(FitCli, ARunThatAnotherProcessWritesIsRefusedUntilItEnds) {
+  auto first = testing::start_kiln(fit_args("busy", 4000, 20, {"--resume", "auto"}));
+  ASSERT_TRUE(wait_for_lines(run_dir("busy") / "metrics.jsonl", 1));
+  for (const std::vector<std::string>& resume :
+       {std::vector<std::string>{"--resume", "auto"}, std::vector<std::string>{}}) {
+    auto second = run_kiln(fit_args("busy", 40, 20, resume));
+    EXPECT_EQ(second.exit_code, 74) << second.err;
+    EXPECT_NE(second.last_err_line().find("is being written by another kiln fit (pid " +
+                                          std::to_string(first.pid)),
+              std::string::npos)
+        << second.err;
+  }
+  ::kill(first.pid, SIGTERM);
+  auto stopped = testing::wait_kiln(first);
+  ASSERT_EQ(stopped.exit_code, 75) << stopped.err;
+  EXPECT_EQ(read_json(run_dir("busy") / "status.json")["state"], "preempted")
+      << "the refused starts wrote nothing";
+  const int at = read_json(run_dir("busy") / "status.json")["step"].get<int>();
+  auto resumed = run_kiln(fit_args("busy", at + 20, 20, {"--resume", "auto"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+}
+
 TEST_F(FitCli, SigusrOneStopsLikeSigtermAndFurtherSignalsChangeNothing) {
   auto child = testing::start_kiln(fit_args("usr1", 400, 20, {"--resume", "auto"}));
   ASSERT_TRUE(wait_for_lines(run_dir("usr1") / "metrics.jsonl", 1));
