@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/log.h"
+#include "core/topology.h"
 
 namespace kiln::core {
 namespace {
@@ -248,6 +250,30 @@ bool remove_tree(const std::string& path) {
   struct stat info;
   if (::lstat(path.c_str(), &info) != 0) return errno == ENOENT;
   return ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0;
+}
+
+FileLock lock_writer(const std::string& path, const std::string& busy, const std::string& advice) {
+  FileLock lock = FileLock::try_acquire(path);
+  if (!lock.held()) {
+    std::string holder;  // written by another process: printable text, and not much of it
+    try {
+      holder = read_file(path, "lock file").substr(0, 200);
+    } catch (const Error&) {
+    }
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' '))
+      holder.pop_back();
+    for (char& c : holder)
+      if (c < 0x20 || c > 0x7e) c = '?';
+    throw OutputError(busy + (holder.empty() ? "" : " (" + holder + ")") + ": " + advice);
+  }
+  const std::string note =
+      detail::concat("pid ", ::getpid(), " on ", host_name(), " since ", utc_timestamp(), "\n");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);  // the same file
+  if (fd >= 0) {
+    [[maybe_unused]] const ssize_t written = ::write(fd, note.data(), note.size());
+    ::close(fd);
+  }
+  return lock;
 }
 
 }  // namespace kiln::core

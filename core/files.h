@@ -97,4 +97,10 @@ class FileLock {
   Fs* fs_ = nullptr;
 };
 
+// The lock of a directory that one process writes at a time (a run, a pipeline's
+// directory), held by the returned object: `path` locked without waiting, with "pid N on
+// HOST since TIME" written into it for whoever comes next. OutputError "<busy> (pid N on
+// HOST since TIME): <advice>" when another process holds it (what it wrote, as text).
+FileLock lock_writer(const std::string& path, const std::string& busy, const std::string& advice);
+
 }  // namespace kiln::core

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/build_info.h"
@@ -56,6 +57,16 @@ class Runner {
                  {{"pipeline", fs::path(p_.path).stem().string()}, {"dir", dir_}}) {}
 
   RunResult run() {
+    // One run of a pipeline directory at a time: a second one (a scheduler starting the
+    // next run before this one ended) would run the same steps into the same directories
+    // and overwrite this run's record. A dry run writes nothing and takes no lock.
+    if (!o_.dry_run) {
+      fs::create_directories(dir_);
+      lock_ = core::lock_writer(
+          (fs::path(dir_) / "pipeline.lock").string(),
+          "pipeline directory '" + dir_ + "' is in use by another kiln pipeline run",
+          "wait for it to end");
+    }
     check_inputs();
     for (const std::string& name : p_.order)
       keys_[name] = key_of(name);
@@ -617,8 +628,9 @@ class Runner {
   std::map<std::string, std::string> outcome_;  // step -> state
   std::map<std::string, json> outputs_;
   json record_;
-  core::TextfileMetrics metrics_;  // --metrics-file
-  std::string running_;            // the step running now, or ""
+  core::TextfileMetrics metrics_;       // --metrics-file
+  std::string running_;                 // the step running now, or ""
+  std::optional<core::FileLock> lock_;  // D/pipeline.lock, while the run lasts
 };
 
 }  // namespace

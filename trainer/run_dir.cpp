@@ -29,25 +29,6 @@ std::string new_run_id() {
   return std::string(text) + suffix;
 }
 
-// Who holds the run directory `path`, from its status.json (untrusted: what it does not say
-// is left out): " (pid 123, heartbeat 2026-12-07T12:00:00Z)", or "".
-std::string holder(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(fs::path(path) / "status.json", ec)) return "";
-  try {
-    const auto status = nlohmann::json::parse(
-        core::read_file((fs::path(path) / "status.json").string(), "status"), nullptr, false);
-    if (!status.is_object() || !status.contains("pid") || !status["pid"].is_number_integer())
-      return "";
-    std::string text = " (pid " + std::to_string(status["pid"].get<int64_t>());
-    if (status.contains("heartbeat") && status["heartbeat"].is_string())
-      text += ", heartbeat " + status["heartbeat"].get<std::string>();
-    return text + ")";
-  } catch (const std::exception&) {
-    return "";
-  }
-}
-
 }  // namespace
 
 void RunDirectory::lock() {
@@ -58,10 +39,9 @@ void RunDirectory::lock() {
   std::error_code error;
   fs::create_directories(path_, error);
   KILN_CHECK(!error, OutputError, "cannot create run directory '", path_, "': ", error.message());
-  lock_ = core::FileLock::try_acquire(file("run.lock"));
-  KILN_CHECK(lock_->held(), OutputError, "run directory '", path_,
-             "' is being written by another kiln fit", holder(path_),
-             ": wait for it to end, or choose another run.name");
+  lock_ = core::lock_writer(file("run.lock"),
+                            "run directory '" + path_ + "' is being written by another kiln fit",
+                            "wait for it to end, or choose another run.name");
 }
 
 RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume,

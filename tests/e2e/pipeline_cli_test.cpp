@@ -284,6 +284,28 @@ TEST_F(PipelineCli, AWorseCandidateIsRegisteredButNotPromoted) {
 // SIGKILL twice during the fit, then during the register step at several moments, and a kill
 // between the register command and the step's record: the same command then completes, with
 // one version registered and a registry that verifies.
+// A second run of a pipeline directory while one runs (a scheduler starting the next run
+// early) is refused, naming the first, and changes nothing; the first finishes as if alone.
+TEST_F(PipelineCli, ASecondRunOfTheDirectoryIsRefusedWhileOneRuns) {
+  const std::string file = write(kGood);
+  auto first = testing::start_kiln({"pipeline", "run", file, "--dir", out(), "--json"});
+  const fs::path lock = fs::path(out()) / "pipeline.lock";
+  for (int i = 0; i < 600 && (!fs::exists(lock) || fs::file_size(lock) == 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto second = run(file);
+  EXPECT_EQ(second.exit_code, 74) << second.err;
+  EXPECT_NE(second.last_err_line().find("is in use by another kiln pipeline run (pid " +
+                                        std::to_string(first.pid) + " on "),
+            std::string::npos)
+      << second.err;
+  const auto done = testing::wait_kiln(first);
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(read_json(fs::path(out()) / "pipeline.json")["exit_code"], 0);
+  EXPECT_EQ(versions(), 1);
+  for (const auto& [step, state] : states(run(file)))
+    EXPECT_EQ(state, "cached") << step;
+}
+
 TEST_F(PipelineCli, AKilledRunResumesAndRegistersOnce) {
   const std::string file = write(
       "[train.steps=600, train.eval_every=20, \"model.hidden=[64, 64]\", data.batch_size=64]");
