@@ -1,6 +1,7 @@
 // The run object's files: state.json (TrainingState) as untrusted input, the run directory
 // (resume, metrics.jsonl) and the checkpoint listing.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -145,16 +146,30 @@ TEST(RunDirectory, AFreshStartRefusesARunWithCheckpointsAndResumeAutoFindsTheNew
   options.dir = dir / "runs";
   options.experiment = "e";
   options.name = "r";
-  RunDirectory fresh = RunDirectory::open(options, "");
-  EXPECT_EQ(fresh.path(), dir / "runs/e/r");
-  EXPECT_TRUE(fs::is_directory(fresh.file("reports")));
-  EXPECT_FALSE(fresh.resumed().has_value());
-  save(fresh.path(), 10, 0.6, true);
-  const std::string newest = save(fresh.path(), 20, 0.7, true);
-  EXPECT_THROW(RunDirectory::open(options, ""), OutputError);
-  const RunDirectory resumed = RunDirectory::open(options, "auto");
-  ASSERT_TRUE(resumed.resumed().has_value());
-  EXPECT_EQ(resumed.resumed()->path, newest);
+  std::string newest;
+  {
+    RunDirectory fresh = RunDirectory::open(options, "");
+    EXPECT_EQ(fresh.path(), dir / "runs/e/r");
+    EXPECT_TRUE(fs::is_directory(fresh.file("reports")));
+    EXPECT_FALSE(fresh.resumed().has_value());
+    save(fresh.path(), 10, 0.6, true);
+    newest = save(fresh.path(), 20, 0.7, true);
+    // While it is open for writing, no other writer opens it, resuming or not.
+    for (const char* resume : {"", "auto"})
+      EXPECT_NE(testing::error_of<OutputError>([&] { RunDirectory::open(options, resume); })
+                    .find("is being written by another kiln fit (pid " +
+                          std::to_string(::getpid()) + " on "),
+                std::string::npos);
+  }
+  EXPECT_NE(testing::error_of<OutputError>([&] {
+              RunDirectory::open(options, "");
+            }).find("already holds a run's checkpoints"),
+            std::string::npos);
+  {
+    const RunDirectory resumed = RunDirectory::open(options, "auto");
+    ASSERT_TRUE(resumed.resumed().has_value());
+    EXPECT_EQ(resumed.resumed()->path, newest);
+  }
   // A checkpoint named by path: its run, wherever run.name points.
   options.name = "elsewhere";
   EXPECT_EQ(RunDirectory::open(options, newest).path(), dir / "runs/e/r");
