@@ -7,14 +7,22 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace kiln::core {
 
-// The cores this process may run on (its CPU affinity: a Slurm task's, a `taskset`'s), at
-// least 1.
+// The cores this process may use: those of its CPU affinity (a Slurm task's, a `taskset`'s),
+// and no more than its cgroup's CPU quota (a container's CPU limit); at least 1.
 int usable_cores();
+
+// The CPU quota of the cgroup that `proc_self_cgroup` (the text of /proc/self/cgroup) names,
+// under the cgroup file system at `root` (/sys/fs/cgroup), as cores rounded up: cgroup v2's
+// cpu.max of the cgroup and of its parents (the least), else v1's cpu.cfs_quota_us over
+// cpu.cfs_period_us. Inside a container whose cgroup path is not under `root`, the files at
+// `root` itself. 0 when no quota is set or none can be read.
+int cgroup_cpu_quota(const std::string& proc_self_cgroup, const std::string& root);
 
 // One parallel_for at a time (callers serialize); fn must be safe to call concurrently.
 class ThreadPool {

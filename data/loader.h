@@ -67,7 +67,7 @@ struct LoaderOptions {
   int world_size = 1;               // ranks sharing each global batch of W x batch_size rows
   int prefetch = 4;                 // batches buffered ahead of the consumer
   int hold = 1;                     // the last `hold` batches next() returned stay valid
-  int threads = 0;                  // reading, decompressing and gathering; 0: one per core
+  int threads = 0;                  // reading, decompressing and gathering; 0: one per usable core
   bool gather = false;              // batches point into the ring of windows (see Batch)
   HostAllocator* allocator = nullptr;  // nullptr: default_host_allocator()
 };

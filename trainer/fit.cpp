@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "core/signals.h"
 #include "core/tfevents.h"
+#include "core/thread_pool.h"
 #include "core/topology.h"
 #include "data/dataset.h"
 #include "data/profile.h"
@@ -97,6 +98,12 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimOptions& o,
 torch::Device prepare_device(const KilnConfig& config, const core::Topology& topology) {
   torch::manual_seed(static_cast<uint64_t>(config.run.seed + topology.rank));
   const torch::Device device = rank_device(choose_device(config.train.device), topology.local_rank);
+  // LibTorch takes a thread per core of the machine (or of the affinity); under a container's
+  // CPU limit that is more threads than may run at once, which OpenMP's spinning makes slow.
+  // A set OMP_NUM_THREADS decides instead.
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  if ((omp == nullptr || *omp == '\0') && core::usable_cores() < at::get_num_threads())
+    at::set_num_threads(core::usable_cores());
   if (config.run.deterministic) {
     at::globalContext().setDeterministicAlgorithms(true, false);
     // cuBLAS is deterministic only with a fixed workspace, set before its first use. On

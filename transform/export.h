@@ -13,7 +13,7 @@ namespace kiln::transform {
 
 struct ExportOptions {
   int64_t batch_rows = 65536;  // rows per batch
-  int threads = 0;             // 0: one per core
+  int threads = 0;             // 0: one per usable core
 };
 
 struct ExportResult {
