@@ -61,7 +61,7 @@ class Runner {
     // next run before this one ended) would run the same steps into the same directories
     // and overwrite this run's record. A dry run writes nothing and takes no lock.
     if (!o_.dry_run) {
-      fs::create_directories(dir_);
+      core::make_directories(dir_);
       lock_ = core::lock_writer(
           (fs::path(dir_) / "pipeline.lock").string(),
           "pipeline directory '" + dir_ + "' is in use by another kiln pipeline run",

@@ -50,19 +50,17 @@ RunDirectory RunDirectory::open(const RunOptions& run, const std::string& resume
   dir.resumed_version_ = version;
   dir.path_ =
       (fs::path(run.dir) / run.experiment / (run.name.empty() ? new_run_id() : run.name)).string();
+  if (!resume.empty() && resume != "auto") {
+    dir.resumed_ = core::verify_checkpoint(resume);
+    if (!version)  // continue in the named checkpoint's run
+      dir.path_ = fs::path(dir.resumed_->path).parent_path().parent_path().string();
+  }
+  dir.lock();  // before anything in the run is read or written
   if (resume == "auto") {
-    dir.lock();
     std::vector<std::string> skipped;
     dir.resumed_ = core::newest_good_checkpoint(dir.checkpoints(), &skipped);
     for (const auto& s : skipped)
       core::log_warn("resume: skipping a checkpoint that does not verify: " + s);
-  } else if (!resume.empty()) {
-    dir.resumed_ = core::verify_checkpoint(resume);
-    if (!version)  // continue in the named checkpoint's run
-      dir.path_ = fs::path(dir.resumed_->path).parent_path().parent_path().string();
-    dir.lock();
-  } else {
-    dir.lock();
   }
   // A fresh start does not write over another run's checkpoints (--resume auto starts
   // afresh only where none of them verifies).

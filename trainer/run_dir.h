@@ -30,10 +30,9 @@ class RunDirectory {
   // (then its run). Creates the directory and reports/, and holds run.lock while this object
   // lives. OutputError when another process holds it (another `kiln fit` writes the run), a
   // fresh start would write over another run's checkpoints or the directory cannot be made;
-  // DataError or
-  // InputError from a named checkpoint that does not verify. With `version`, `resume` is a
-  // registry version (its directory): it is continued in the run `run` names, not in the
-  // registry.
+  // DataError or InputError from a named checkpoint that does not verify. With `version`,
+  // `resume` is a registry version (its directory): it is continued in the run `run` names,
+  // not in the registry.
   static RunDirectory open(const RunOptions& run, const std::string& resume,
                            const std::optional<registry::Resolved>& version = std::nullopt);
 
