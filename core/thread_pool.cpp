@@ -73,8 +73,10 @@ int cgroup_cpu_quota(const std::string& proc_self_cgroup, const std::string& roo
         const fs::path dir = cgroup_dir(fs::path(root) / mount, path);
         const int cores = quota_cores(number(first_line(dir / "cpu.cfs_quota_us")),
                                       number(first_line(dir / "cpu.cfs_period_us")));
-        if (cores > 0) v1 = cores;
-        if (cores > 0) break;
+        if (cores > 0) {
+          v1 = cores;
+          break;
+        }
       }
     }
   }
