@@ -243,6 +243,7 @@ nlohmann::ordered_json CheckpointInfo::to_json() const {
   return {{"path", path},
           {"latest", latest},
           {"best", best},
+          {"model", model},
           {"bytes", bytes},
           {"step", step ? nlohmann::ordered_json(*step) : nlohmann::ordered_json(nullptr)},
           {"metrics", metrics}};
@@ -253,12 +254,13 @@ std::vector<CheckpointInfo> checkpoint_infos(const std::string& run) {
   KILN_CHECK(fs::is_directory(dir), InputError, "no checkpoints directory at '", run, "'");
   const std::string latest = read_pointer(dir, "latest").value_or("");
   const std::string best = read_pointer(dir, "best").value_or("");
-  std::vector<CheckpointInfo> out;
-  for (const auto& path : list_checkpoints(dir)) {
+  const std::string model = model_checkpoint(run);
+  auto info_of = [&](const std::string& path) {
     CheckpointInfo info;
     info.path = path;
     info.latest = path == latest;
     info.best = path == best;
+    info.model = path == model;
     std::error_code error;
     for (const auto& f : fs::directory_iterator(path, error))
       info.bytes += f.is_regular_file() ? f.file_size() : 0;
@@ -270,8 +272,15 @@ std::vector<CheckpointInfo> checkpoint_infos(const std::string& run) {
       if (manifest.contains("metrics") && manifest["metrics"].is_object())
         info.metrics = manifest["metrics"];
     }
-    out.push_back(std::move(info));
-  }
+    return info;
+  };
+  std::vector<CheckpointInfo> out;
+  for (const auto& path : list_checkpoints(dir))
+    out.push_back(info_of(path));
+  // The model of a refitted run is the refit's checkpoint, outside checkpoints/: last.
+  const bool listed =
+      std::any_of(out.begin(), out.end(), [](const CheckpointInfo& c) { return c.model; });
+  if (!listed && fs::exists(fs::path(model) / "MANIFEST.json")) out.push_back(info_of(model));
   return out;
 }
 

@@ -83,14 +83,16 @@ std::optional<VerifiedCheckpoint> newest_good_checkpoint(const std::string& chec
 struct CheckpointInfo {
   std::string path;
   bool latest = false, best = false;  // what the run's pointers name
+  bool model = false;                 // the run's model (model_checkpoint)
   uintmax_t bytes = 0;                // of its files
   std::optional<int64_t> step;
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
-  nlohmann::ordered_json to_json() const;  // {path, latest, best, bytes, step, metrics}
+  nlohmann::ordered_json to_json() const;  // {path, latest, best, model, bytes, step, metrics}
 };
 
-// The checkpoints of a run directory (or its checkpoints/ directory), oldest first.
-// InputError when there is no checkpoints directory.
+// The checkpoints of a run directory (or its checkpoints/ directory), oldest first, then the
+// run's model when it is not one of them (a refitted run's: RUN/refit's best). InputError
+// when there is no checkpoints directory.
 std::vector<CheckpointInfo> checkpoint_infos(const std::string& run);
 
 // Deletes checkpoints beyond the newest `keep_last`, except the one `best` points to, and

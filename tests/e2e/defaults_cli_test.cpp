@@ -180,6 +180,12 @@ TEST_F(FitDefaults, ASmallTablesModelIsRefittedOnTrainAndValidToTheBestEpoch) {
   const std::string by_run = predict(run_dir("r"), valid);
   EXPECT_EQ(by_run, predict(refitted, valid));
   EXPECT_NE(by_run, predict(selected, valid));
+  // `kiln checkpoint ls` names the model: the refit's, after the run's own checkpoints.
+  auto ls = run_kiln({"checkpoint", "ls", run_dir("r").string()});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find(refitted.string() + "  "), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(" model (refitted on train and valid)\n"), std::string::npos) << ls.out;
+  EXPECT_EQ(ls.out.find(" best model"), std::string::npos) << ls.out;
 
   // train.refit=false: the best checkpoint is the model, as before.
   auto plain =

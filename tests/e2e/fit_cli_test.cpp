@@ -79,7 +79,15 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   EXPECT_NE(verify.out.find("step_00000060"), std::string::npos);
   auto ls = run_kiln({"checkpoint", "ls", run.string(), "--json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
-  EXPECT_EQ(nlohmann::json::parse(ls.out).back()["latest"], true);
+  const auto listed = nlohmann::json::parse(ls.out);
+  ASSERT_GE(listed.size(), 2u) << ls.out;
+  // The run's own checkpoints, the newest latest; then its model, the refit's (train.refit is
+  // auto's choice for this table).
+  EXPECT_EQ(listed[listed.size() - 2]["latest"], true) << ls.out;
+  EXPECT_EQ(listed.back()["model"], true) << ls.out;
+  EXPECT_NE(listed.back()["path"].get<std::string>().find("/refit/checkpoints/"),
+            std::string::npos)
+      << ls.out;
   fs::create_directories(fs::path(dir.path()) / "empty");
   auto none = run_kiln({"checkpoint", "ls", (fs::path(dir.path()) / "empty").string()});
   EXPECT_EQ(none.exit_code, 0) << none.err;

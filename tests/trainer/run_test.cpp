@@ -220,6 +220,17 @@ TEST(CheckpointInfos, ListStepsMetricsPointersAndSizes) {
   EXPECT_EQ(list[1].to_json()["step"], 20);
   EXPECT_EQ(core::checkpoint_infos(dir / "run/checkpoints").size(), 2u);  // its checkpoints/ too
   EXPECT_THROW(core::checkpoint_infos(dir / "nothing"), InputError);
+  // The run's model: its best, or once refitted the refit's, listed last.
+  EXPECT_TRUE(list[0].model);
+  EXPECT_FALSE(list[1].model);
+  const std::string refitted = save(dir / "run/refit", 30, 0.75, true);
+  const std::vector<core::CheckpointInfo> with_refit = core::checkpoint_infos(dir / "run");
+  ASSERT_EQ(with_refit.size(), 3u);
+  EXPECT_FALSE(with_refit[0].model);
+  EXPECT_EQ(with_refit[2].path, refitted);
+  EXPECT_TRUE(with_refit[2].model);
+  EXPECT_FALSE(with_refit[2].best);
+  EXPECT_EQ(with_refit[2].to_json()["model"], true);
 }
 
 }  // namespace

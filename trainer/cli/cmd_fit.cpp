@@ -105,7 +105,9 @@ void add_checkpoint(CLI::App& app) {
   auto ls_path = std::make_shared<std::string>();
   auto ls_json = std::make_shared<bool>(false);
   CLI::App* ls = checkpoint->add_subcommand(
-      "ls", "List a run's checkpoints (step, size, metrics; which are latest and best)");
+      "ls",
+      "List a run's checkpoints (step, size, metrics; which are latest and best, and which is "
+      "the run's model: best, or the refit's after train.refit)");
   ls->add_option("PATH", *ls_path, "run directory or its checkpoints/ directory")->required();
   ls->add_flag("--json", *ls_json, "print the list as JSON");
   ls->callback([ls_path, ls_json] {
@@ -122,8 +124,11 @@ void add_checkpoint(CLI::App& app) {
       char auroc[48] = "";
       if (c.metrics.contains("val/auroc") && c.metrics["val/auroc"].is_number())
         std::snprintf(auroc, sizeof auroc, " val/auroc %.4f", c.metrics["val/auroc"].get<double>());
-      std::printf("%s  %9.1f KB%s%s%s\n", c.path.c_str(), static_cast<double>(c.bytes) / 1024.0,
-                  auroc, c.latest ? " latest" : "", c.best ? " best" : "");
+      std::printf("%s  %9.1f KB%s%s%s%s\n", c.path.c_str(), static_cast<double>(c.bytes) / 1024.0,
+                  auroc, c.latest ? " latest" : "", c.best ? " best" : "",
+                  !c.model ? ""
+                  : c.best ? " model"
+                           : " model (refitted on train and valid)");
     }
   });
   auto verify_path = std::make_shared<std::string>();
