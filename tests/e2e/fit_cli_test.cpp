@@ -85,8 +85,7 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   // auto's choice for this table).
   EXPECT_EQ(listed[listed.size() - 2]["latest"], true) << ls.out;
   EXPECT_EQ(listed.back()["model"], true) << ls.out;
-  EXPECT_NE(listed.back()["path"].get<std::string>().find("/refit/checkpoints/"),
-            std::string::npos)
+  EXPECT_NE(listed.back()["path"].get<std::string>().find("/refit/checkpoints/"), std::string::npos)
       << ls.out;
   fs::create_directories(fs::path(dir.path()) / "empty");
   auto none = run_kiln({"checkpoint", "ls", (fs::path(dir.path()) / "empty").string()});
