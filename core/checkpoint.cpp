@@ -184,6 +184,24 @@ VerifiedCheckpoint verify_checkpoint(const std::string& path, bool hashes) {
   return {dir.string(), manifest, manifest["step"].get<int64_t>()};
 }
 
+std::vector<RunCheckpoint> verify_run_checkpoints(const std::string& path) {
+  std::vector<RunCheckpoint> out{{"", verify_checkpoint(path)}};
+  if (fs::exists(fs::path(path) / kManifest)) return out;  // a checkpoint itself
+  out[0].roles = "latest";
+  const auto add = [&out](const std::string& role, const std::string& checkpoint) {
+    for (auto& known : out)
+      if (fs::equivalent(known.checkpoint.path, checkpoint)) {
+        known.roles += ", " + role;
+        return;
+      }
+    out.push_back({role, verify_checkpoint(checkpoint)});
+  };
+  if (auto best = read_pointer(checkpoints_of(path), "best")) add("best", *best);
+  const std::string model = model_checkpoint(path);
+  if (fs::exists(fs::path(model) / kManifest)) add("model", model);
+  return out;
+}
+
 std::vector<std::string> list_checkpoints(const std::string& checkpoints) {
   std::vector<std::string> out;
   std::error_code error;

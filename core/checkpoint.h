@@ -69,6 +69,17 @@ struct VerifiedCheckpoint {
 // the SHA-256s (a caller that hashed the bytes as it copied them).
 VerifiedCheckpoint verify_checkpoint(const std::string& path, bool hashes = true);
 
+// What `kiln checkpoint verify` checks: `path` itself when it is a checkpoint; for a run
+// directory or its checkpoints/, each checkpoint a reader of the run loads, once: `latest`
+// (resume), `best` and the run's model (model_checkpoint: the refit's after train.refit).
+// `roles` names what each is ("latest, best"). Throws as verify_checkpoint, at the first
+// that fails.
+struct RunCheckpoint {
+  std::string roles;
+  VerifiedCheckpoint checkpoint;
+};
+std::vector<RunCheckpoint> verify_run_checkpoints(const std::string& path);
+
 // Checkpoint directories under `checkpoints` (names step_*), oldest first.
 std::vector<std::string> list_checkpoints(const std::string& checkpoints);
 

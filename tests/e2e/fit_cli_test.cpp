@@ -33,6 +33,13 @@ int count_lines(const fs::path& path) {
   return n;
 }
 
+int count_substr(const std::string& text, const std::string& part) {
+  int n = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+    ++n;
+  return n;
+}
+
 // The steps of metrics.jsonl's lines, in order.
 std::vector<int> metric_steps(const fs::path& path) {
   std::ifstream in(path);
@@ -74,9 +81,35 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
     kept += e.is_directory();
   EXPECT_EQ(kept, slurp(run / "checkpoints/best") == latest ? 1 : 2);
 
+  // verify checks what a reader of the run loads: the latest, the best, and the model (the
+  // refit's), each once.
   auto verify = run_kiln({"checkpoint", "verify", run.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
-  EXPECT_NE(verify.out.find("step_00000060"), std::string::npos);
+  EXPECT_NE(verify.out.find("step_00000060 (step 60, "), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("latest"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("/refit/checkpoints/step_"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("; model)"), std::string::npos) << verify.out;
+  EXPECT_EQ(count_substr(verify.out, "ok: "), slurp(run / "checkpoints/best") == latest ? 2 : 3)
+      << verify.out;
+  {  // a damaged model fails the run's verify, naming the file
+    const fs::path copy = fs::path(dir.path()) / "copy";
+    fs::copy(run, copy, fs::copy_options::recursive);
+    const fs::path refit = copy / "refit/checkpoints";
+    std::string best = slurp(refit / "best");
+    best.pop_back();
+    const fs::path weights = refit / best / "model.safetensors";
+    fs::permissions(weights, fs::perms::owner_write, fs::perm_options::add);
+    std::fstream file(weights, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(-1, std::ios::end);
+    const char last = static_cast<char>(file.get());
+    file.seekp(-1, std::ios::end);
+    file.put(static_cast<char>(last ^ 1));
+    file.close();
+    auto damaged = run_kiln({"checkpoint", "verify", copy.string()});
+    EXPECT_EQ(damaged.exit_code, 65) << damaged.out;
+    EXPECT_NE(damaged.err.find(weights.string() + ": SHA-256 differs"), std::string::npos)
+        << damaged.err;
+  }
   auto ls = run_kiln({"checkpoint", "ls", run.string(), "--json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   const auto listed = nlohmann::json::parse(ls.out);

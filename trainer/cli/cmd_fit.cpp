@@ -135,13 +135,15 @@ void add_checkpoint(CLI::App& app) {
   CLI::App* verify = checkpoint->add_subcommand(
       "verify",
       "Check a checkpoint against its MANIFEST.json (every file's size and SHA-256, the "
-      "safetensors files' structure); exit 65 naming the first problem");
+      "safetensors files' structure); for a run, each checkpoint that a reader loads: latest "
+      "(resume), best and the run's model. Exit 65 naming the first problem");
   verify->add_option("PATH", *verify_path, "checkpoint, run directory or checkpoints/ directory")
       ->required();
   verify->callback([verify_path] {
-    core::VerifiedCheckpoint c = core::verify_checkpoint(*verify_path);
-    std::printf("ok: %s (step %lld, %zu files)\n", c.path.c_str(), static_cast<long long>(c.step),
-                c.manifest["files"].size());
+    for (const auto& [roles, c] : core::verify_run_checkpoints(*verify_path))
+      std::printf("ok: %s (step %lld, %zu files%s%s)\n", c.path.c_str(),
+                  static_cast<long long>(c.step), c.manifest["files"].size(),
+                  roles.empty() ? "" : "; ", roles.c_str());
   });
 }
 
