@@ -314,12 +314,41 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   std::shared_ptr<const Dataset> like;
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
              "--schema and --like: give one (--like takes the roles from the dataset)");
+  KILN_CHECK(o.roles.empty() || o.like.empty(), ConfigError,
+             "--role and --like: give one (--like takes the roles from the dataset)");
   if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);
   if (!o.like.empty()) {
     like = Dataset::open(o.like);
     given = like->schema();
   }
   const std::string& given_by = like ? o.like : o.schema_file;
+  std::map<std::string, std::string> role_options;  // column -> its --role text
+  for (const std::string& text : o.roles) {
+    const auto eq = text.find('=');
+    KILN_CHECK(eq != std::string::npos && eq > 0, ConfigError, "--role ", text,
+               ": expected COLUMN=ROLE");
+    const std::string name = text.substr(0, eq);
+    const auto known = role_by_name(text.substr(eq + 1));
+    KILN_CHECK(known.has_value(), ConfigError, "--role ", text, ": unknown role (expected ",
+               kRoleNames, ")");
+    const Role role = *known;
+    KILN_CHECK(role != Role::kLabel, ConfigError, "--role ", text,
+               ": name the label with --label ", name);
+    KILN_CHECK(role_options.emplace(name, text).second, ConfigError, "--role ", text, ": column '",
+               name, "' has a role already (--role ", role_options[name], ")");
+    if (!given) given.emplace();
+    const int other = given->find_role(role);
+    KILN_CHECK(role == Role::kNumeric || role == Role::kCategorical || other < 0 ||
+                   given->columns[static_cast<std::size_t>(other)].name == name,
+               ConfigError, "--role ", text, ": a dataset has at most one ", role_name(role),
+               " column, and '", given->columns[static_cast<std::size_t>(std::max(other, 0))].name,
+               "' is one");
+    const int at = given->find(name);
+    if (at >= 0)
+      given->columns[static_cast<std::size_t>(at)].role = role;
+    else
+      given->columns.push_back({name, role});
+  }
 
   // Pass 1: header, types, dictionaries, label values.
   CsvImportSummary summary;
@@ -379,7 +408,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           const bool found = std::any_of(plan.begin(), plan.end(),
                                          [&](const ColumnPlan& p) { return p.name == c.name; }) ||
                              std::find(header.begin(), header.end(), c.name) != header.end();
-          KILN_CHECK(found, ConfigError, given_by, ": column '", c.name, "' is not in ", file);
+          const auto option = role_options.find(c.name);
+          KILN_CHECK(found, ConfigError,
+                     option != role_options.end() ? "--role " + option->second : given_by,
+                     ": column '", c.name, "' is not in ", file,
+                     missing_column_hint(header, c.name));
         }
       }
     } else {

@@ -11,7 +11,7 @@
 // Infinities ("inf", "-Infinity", any case) and numbers beyond float32's range are stored as
 // +-Inf in numeric columns (inspect counts them), numbers too small for it as 0 or a
 // subnormal; a label and a weight must be finite float32 numbers. An id is an integer; a
-// time (a column a schema file gives the role "time") is integer seconds since the epoch or
+// time (a column a schema file or `roles` gives the role "time") is integer seconds since the epoch or
 // an ISO 8601 date or date and time (parse_time).
 //
 // CSV: RFC 4180, as data/csv.h reads it. Header names become column names with every
@@ -44,6 +44,9 @@ struct CsvImportOptions {
   std::string label;               // the label column
   std::string schema_file;         // optional: roles of some or all columns (JSON "columns")
   std::string like;                // optional: a dataset whose roles and category codes to keep
+  // "COLUMN=ROLE" (the CSV's column names; numeric, categorical, weight, id or time): roles
+  // given on the command line, over the schema file's. Not with `like`.
+  std::vector<std::string> roles;
   std::string positive;            // the label value that means 1; "" to infer
   std::vector<std::string> missing_values;  // texts that mean missing besides "", NA, NaN, null
   bool skip_bad_rows = false;               // count and copy bad rows instead of failing

@@ -31,12 +31,17 @@ std::string_view role_name(Role role) {
   return "?";
 }
 
-Role parse_role(std::string_view name, const std::string& where) {
-  for (Role r : kRoles) {
+std::optional<Role> role_by_name(std::string_view name) {
+  for (Role r : kRoles)
     if (role_name(r) == name) return r;
-  }
-  throw DataError(detail::concat(where, ": unknown column role '", name,
-                                 "' (expected numeric, categorical, label, weight, id or time)"));
+  return std::nullopt;
+}
+
+Role parse_role(std::string_view name, const std::string& where) {
+  const auto role = role_by_name(name);
+  KILN_CHECK(role.has_value(), DataError, where, ": unknown column role '", name, "' (expected ",
+             kRoleNames, ")");
+  return *role;
 }
 
 MemType mem_type(Role role) {

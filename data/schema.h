@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,8 +15,11 @@ namespace kiln::data {
 enum class Role { kNumeric, kCategorical, kLabel, kWeight, kId, kTime };
 
 std::string_view role_name(Role role);
+// The role of this name; nullopt for an unknown one.
+std::optional<Role> role_by_name(std::string_view name);
 // Throws DataError naming `where` for an unknown role name.
 Role parse_role(std::string_view name, const std::string& where);
+constexpr const char* kRoleNames = "numeric, categorical, label, weight, id or time";
 
 // The in-memory element type of a role: float32 for numeric/label/weight, int32 for
 // categorical codes (-1 = missing), int64 for id and time.

@@ -392,6 +392,53 @@ TEST(CsvImport, ATimeColumnTakesIso8601AndABadTimeNamesItsLine) {
                   "8601 date or time, got '2024-02-30'"));
 }
 
+TEST(CsvImport, RolesFromTheCommandLineOverTheSchemaFile) {
+  TempDir dir;
+  CsvImportOptions o;
+  o.files = {write_file(dir, "t.csv",
+                        "when day,customer,w,zip,label\n2024-03-01,7,1.5,75001,0\n"
+                        "2024-03-02T10:00Z,8,2,13001,1\n")};
+  o.out = dir / "ds";
+  o.label = "label";
+  // The CSV's names (a space becomes '_' in the dataset); --role wins over the schema file.
+  o.schema_file =
+      write_file(dir, "s.json", R"({"columns": [{"name": "zip", "role": "numeric"}]})");
+  o.roles = {"when day=time", "customer=id", "w=weight", "zip=categorical"};
+  import_csv(o);
+  const auto dataset = Dataset::open(o.out);
+  const Schema& schema = dataset->schema();
+  auto role_of = [&](const char* name) {
+    return schema.columns[static_cast<std::size_t>(schema.find(name))].role;
+  };
+  EXPECT_EQ(role_of("when_day"), Role::kTime);
+  EXPECT_EQ(role_of("customer"), Role::kId);
+  EXPECT_EQ(role_of("w"), Role::kWeight);
+  EXPECT_EQ(role_of("zip"), Role::kCategorical);
+  EXPECT_EQ(read_all(o.out)["when_day"], (std::vector<double>{1709251200, 1709373600}));
+
+  auto refused = [&](std::vector<std::string> roles) {
+    o.roles = std::move(roles);
+    o.out = dir / "refused";
+    return import_error<ConfigError>(o);
+  };
+  EXPECT_THAT(refused({"zip"}), ::testing::HasSubstr("--role zip: expected COLUMN=ROLE"));
+  EXPECT_THAT(refused({"zip=date"}),
+              ::testing::HasSubstr("--role zip=date: unknown role (expected numeric, "));
+  EXPECT_THAT(refused({"label=label"}),
+              ::testing::HasSubstr("--role label=label: name the label with --label label"));
+  EXPECT_THAT(refused({"zip=id", "zip=numeric"}),
+              ::testing::HasSubstr("--role zip=numeric: column 'zip' has a role already"));
+  EXPECT_THAT(refused({"customer=id", "zip=id"}),
+              ::testing::HasSubstr("--role zip=id: a dataset has at most one id column, and "
+                                   "'customer' is one"));
+  EXPECT_THAT(refused({"custmer=id"}),
+              ::testing::HasSubstr("--role custmer=id: column 'custmer' is not in "));
+  o.schema_file.clear();
+  o.like = dir / "ds";
+  EXPECT_THAT(refused({"zip=id"}), ::testing::HasSubstr("--role and --like: give one"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "refused"));
+}
+
 TEST(CsvImport, NumbersBeforeTheFirstTextGetTheirCodesInOrderOfFirstAppearance) {
   // Pass 1 keeps no strings of a column while it holds numbers; text in the second file makes
   // it categorical, and its codes are counted again from the first file's first row.

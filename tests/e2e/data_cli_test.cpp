@@ -253,6 +253,33 @@ TEST(DataCli, ImportNotesTextsAmongNumbersWithOptionsAShellRunsAsPrinted) {
   EXPECT_DOUBLE_EQ(x["missing_pct"].get<double>(), 100.0 * 2 / 60) << x;
 }
 
+TEST(DataCli, ImportNotesADateColumnWithARoleOptionAShellRunsAsPrinted) {
+  // A column of ISO dates (its name has a space and a quote) is categorical with a note;
+  // the note's --role, pasted into a shell, makes it the time column.
+  TempDir dir;
+  std::ofstream csv(dir / "in.csv");
+  csv << "signed on's day,x,label\n";
+  for (int i = 0; i < 40; ++i)
+    csv << "2024-03-" << (10 + i % 20) << "," << i << "," << i % 2 << "\n";
+  csv.close();
+  auto first =
+      run_kiln({"data", "import", "--csv", dir / "in.csv", "--out", dir / "a", "--label", "label"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string with = "give it the role time with ";
+  const std::size_t at = first.out.find(with);
+  ASSERT_NE(at, std::string::npos) << first.out;
+  const std::string option =
+      first.out.substr(at + with.size(), first.out.find(" (kiln drift", at) - at - with.size());
+  const std::string command = std::string(KILN_BINARY) + " data import --csv " + (dir / "in.csv") +
+                              " --out " + (dir / "b") + " --label label " + option;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  auto inspect = run_kiln({"data", "inspect", dir / "b", "--json"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  const auto day = nlohmann::json::parse(inspect.out)["columns"][0];
+  EXPECT_EQ(day["name"], "signed_on_s_day");
+  EXPECT_EQ(day["role"], "time") << day;
+}
+
 TEST(DataCli, OneCsvToAModelThenRowsWithoutLabelsScoredAndCheckedForDrift) {
   // A user's table: train and valid cut from one file; later rows come without the label.
   TempDir dir;

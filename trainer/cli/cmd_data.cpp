@@ -214,8 +214,8 @@ void add_import(CLI::App& data) {
       "import",
       "Import CSV files (gzip-compressed too) into a dataset, streaming: header row, RFC 4180 "
       "quotes, missing values (empty, NA, NaN, null, --missing-value), types inferred "
-      "(numeric, else categorical with its dictionary saved) unless --schema or --like gives "
-      "roles, the label mapped to 0/1 (--positive). Prints rows read, written and rejected.");
+      "(numeric, else categorical with its dictionary saved) unless --role, --schema or "
+      "--like gives roles, the label mapped to 0/1 (--positive). Prints rows read, written and rejected.");
   import
       ->add_option("--csv", o->files,
                    "CSV file (or .csv.gz); repeat for several with the same header")
@@ -229,6 +229,11 @@ void add_import(CLI::App& data) {
       "--schema", o->schema_file,
       "JSON {\"columns\": [{\"name\", \"role\"}, ...]} fixing the roles of some columns (role "
       "time: seconds since the epoch or ISO 8601 text, no offset meaning UTC)");
+  import
+      ->add_option("--role", o->roles,
+                   "COLUMN=ROLE (numeric, categorical, weight, id or time), repeatable: a "
+                   "column's role without a --schema file, over the file's")
+      ->type_name("COLUMN=ROLE");
   import->add_option("--like", o->like,
                      "a dataset imported before (the train split): take its roles and its "
                      "categorical codes, so that a string has the same code in both");
@@ -312,11 +317,15 @@ void add_import(CLI::App& data) {
         name.c_str(), quoted.c_str(), options.c_str());
   }
   for (const auto& name : s.time_like) {
+    std::string header = name;  // --role takes the CSV's name
+    for (const auto& [from, to] : s.renamed)
+      if (to == name) header = from;
     std::printf(
         "  note: '%s' holds ISO 8601 dates or times only, which seldom recur in later data: give "
-        "it the role time in a --schema file (kiln drift --by cuts windows on it), or leave it "
-        "out of training with %s\n",
-        name.c_str(), core::shell_word("+transform.columns." + name + "=[drop]").c_str());
+        "it the role time with %s (kiln drift --by cuts windows on it), or leave it out of "
+        "training with %s\n",
+        name.c_str(), core::shell_word("--role=" + header + "=time").c_str(),
+        core::shell_word("+transform.columns." + name + "=[drop]").c_str());
   }
 });
 }  // namespace
