@@ -226,8 +226,12 @@ class Runner {
       for (const auto& [field, file] : {std::pair{"config", &s.config}, {"space", &s.space}})
         KILN_CHECK(file->empty() || fs::is_regular_file(*file), InputError, p_.path, ": steps.",
                    name, ".", field, ": no file '", *file, "'");
+      KILN_CHECK(s.init.empty() || !registry_ref_in(s.init).empty() || fs::exists(s.init),
+                 InputError, p_.path, ": steps.", name, ".init: no checkpoint or run at '", s.init,
+                 "'");
       std::vector<std::string> refs = s.baselines;
-      if (!s.reference.empty()) refs.push_back(s.reference);
+      for (const std::string* one : {&s.reference, &s.init})
+        if (!one->empty()) refs.push_back(*one);
       for (const std::string& text : refs) {
         const std::string ref = registry_ref_in(text);
         if (ref.empty()) continue;
@@ -395,6 +399,11 @@ class Runner {
                     {"data.train=" + dataset_path(s.train), "data.valid=" + dataset_path(s.valid),
                      "run.dir=" + sdir.string(), "run.experiment=pipeline", "run.name=" + name,
                      "--resume", "auto"});
+        const std::string init_ref = registry_ref_in(s.init);
+        if (!init_ref.empty() && resolved_.at(init_ref).empty())
+          outputs["init_absent"] = s.init;  // the first run: no champion to start from
+        else if (!s.init.empty())
+          args.insert(args.end(), {"--init", s.init, "--registry", registry_});
         call(args);
         outputs["run"] = (sdir / "pipeline" / name).string();
         break;

@@ -39,6 +39,7 @@ struct StepSpec {
   std::string reference{};                    // validate: drift of its datasets against this
   std::string config{};                       // fit, sweep: a config file
   std::vector<std::string> overrides{};       // fit, sweep: key=value
+  std::string init{};                         // fit: a model to fine-tune (kiln fit --init)
   std::string train{}, valid{};               // fit, sweep: datasets
   std::string space{};                        // sweep: a search space file
   int64_t trials = 8;                         // sweep
@@ -64,6 +65,9 @@ struct StepSpec {
       "validate: a drift reference (checkpoint, registry:REF, profile or dataset)");
     v("config", config, "fit, sweep: a config file (sweep: the base config)");
     v("overrides", overrides, "fit, sweep: key=value overrides");
+    v("init", init,
+      "fit: a model to fine-tune, as kiln fit --init (registry:REF, a checkpoint or a run); "
+      "an alias this pipeline sets that is not there yet: trained from scratch");
     v("train", train, "fit, sweep: the train dataset");
     v("valid", valid, "fit, sweep: the validation dataset");
     v("space", space, "sweep: the search space file (docs/SWEEPS.md)");

@@ -33,7 +33,7 @@ struct KindFields {
 const KindFields& fields_of(StepKind kind) {
   static const std::map<StepKind, KindFields> fields = {
       {StepKind::kValidate, {{"datasets", "reference", "gates"}, {"datasets"}}},
-      {StepKind::kFit, {{"config", "overrides", "train", "valid"}, {"train", "valid"}}},
+      {StepKind::kFit, {{"config", "overrides", "init", "train", "valid"}, {"train", "valid"}}},
       {StepKind::kSweep,
        {{"config", "overrides", "train", "valid", "space", "trials", "workers"},
         {"train", "valid", "space"}}},
@@ -66,6 +66,7 @@ class Reader {
     for (auto& [name, step] : p.file.steps) {
       anchor(step.config);
       anchor(step.space);
+      if (step.init.rfind("registry:", 0) != 0) anchor(step.init);
     }
     steps_ = root["steps"];
     std::vector<std::string> file_order;

@@ -193,10 +193,15 @@ ojson stage_evals(const std::vector<std::string>& evals, const fs::path& to) {
   return out;
 }
 
-// The registry version a checkpoint was resumed from, when its run says so ("NAME/vN").
+// The registry version a checkpoint was resumed or fine-tuned from (kiln fit --init), when
+// its run says so ("NAME/vN").
 json parent_of(const ojson& run) {
   if (run.contains("resumed_from_registry") && run["resumed_from_registry"].is_object())
     return run["resumed_from_registry"].value("version_ref", json(nullptr));
+  if (run.contains("initialized_from") && run["initialized_from"].is_object() &&
+      run["initialized_from"].contains("registry") &&
+      run["initialized_from"]["registry"].is_object())
+    return run["initialized_from"]["registry"].value("version_ref", json(nullptr));
   return nullptr;
 }
 

@@ -24,6 +24,7 @@
 #include "data/stats.h"
 #include "eval/performance_estimate.h"
 #include "eval/run_report.h"
+#include "registry/registry.h"
 #include "trainer/auto_config.h"
 #include "trainer/device.h"
 #include "trainer/distributed.h"
@@ -117,6 +118,55 @@ torch::Device prepare_device(const KilnConfig& config, const core::Topology& top
   return device;
 }
 
+// The model a fine-tuning run starts from (--init): its checkpoint, transform plan and
+// model.* keys, and what run.json records of it.
+struct Init {
+  std::string checkpoint;
+  transform::FittedPlan plan;
+  ModelOptions model;
+  json record;  // {checkpoint, registry (a registry: reference's resolution, or null)}
+};
+
+// --init's model: a checkpoint, a run's model or a registry version, verified.
+Init read_init(const std::string& text, const std::string& registry_flag) {
+  const registry::ModelSource from = registry::resolve_model(text, registry_flag);
+  const core::VerifiedCheckpoint c = core::verify_checkpoint(core::model_checkpoint(from.path));
+  const std::string dir = fs::absolute(c.path).lexically_normal().string();
+  return {dir, transform::FittedPlan::read(dir + "/transform.json"), checkpoint_config(dir).model,
+          {{"checkpoint", dir},
+           {"registry", from.registry ? json(from.registry->to_json()) : json(nullptr)}}};
+}
+
+// A resumed fine-tuning run goes on from the model it started from (its run.json's
+// initialized_from), wherever --init's reference points now (the alias may have moved).
+void keep_started_init(const RunDirectory& run, Init& init) {
+  const std::string path = run.file("run.json");
+  if (!fs::exists(path)) return;
+  const json recorded = json::parse(core::read_file(path, "run.json"), nullptr, false);
+  if (!recorded.is_object() || !recorded.contains("initialized_from")) return;
+  const json& from = recorded["initialized_from"];
+  KILN_CHECK(from.is_object() && from.contains("checkpoint") && from["checkpoint"].is_string(),
+             DataError, path, ": initialized_from has no checkpoint path");
+  const std::string started = from["checkpoint"];
+  if (started == init.checkpoint) return;
+  core::log_warn("--init " + init.checkpoint + ": the run resumed started from " + started +
+                 ", which it goes on from");
+  init = read_init(started, "");
+  init.record = from;
+}
+
+// --init fine-tunes the checkpoint's model as it is: a model.* key this config sets to
+// another value than the checkpoint's (and than its default) is a ConfigError naming both.
+void check_init_model(const ModelOptions& given, const Init& init) {
+  const json defaults = core::schema::to_json(ModelOptions{});
+  const json theirs = core::schema::to_json(init.model);
+  const json mine = core::schema::to_json(given);
+  for (const auto& [key, value] : mine.items())
+    KILN_CHECK(value == defaults[key] || value == theirs[key], ConfigError, "model.", key, ": ",
+               value.dump(), " is not the model of --init ", init.checkpoint, " (",
+               theirs[key].dump(), "): a fine-tuning run trains that model as it is");
+}
+
 // What a refit (train.refit) trains for: the run's best checkpoint, whose evaluation's
 // metrics and validation scores the refit's checkpoint carries (it trains on the validation
 // split, so nothing measures it; these estimate it).
@@ -139,7 +189,7 @@ class Trainer {
   Trainer(const KilnConfig& config, const FitArgs& args, RunDirectory& run, TrainingState& state,
           std::shared_ptr<const data::Dataset> train, std::string yaml,
           std::vector<AutoChoice> choices, torch::Device device, ProcessGroup* group,
-          const Refit* refit = nullptr)
+          const Init* init, const Refit* refit = nullptr)
       : config_(config),
         t_(config.train),
         args_(args),
@@ -151,6 +201,7 @@ class Trainer {
         device_(device),
         group_(group),
         leader_(group == nullptr || group->rank() == 0),
+        init_(init),
         refit_(refit),
         train_(std::move(train)),
         valid_(data::Dataset::open(config.data.valid)) {
@@ -172,12 +223,14 @@ class Trainer {
                  state_.world_size == 1 ? "" : "es", "; this job has ", world,
                  ". A run resumes at the world size it started with (its loader cursor counts "
                  "global batches of that many ranks): resume it with ",
-                 state_.world_size, ", or fine-tune from it in a new run (--resume ", resumed->path,
+                 state_.world_size, ", or fine-tune from it in a new run (--init ", resumed->path,
                  " with another run.name)");
     }
-    // The transform plan: the checkpoint's on resume, else fitted on the train split. The
-    // validation split is bound by column name: its columns may be in another order.
+    // The transform plan: the checkpoint's on resume, --init's when fine-tuning (its weights
+    // read features made by it), else fitted on the train split. The splits are bound by
+    // column name: their columns may be in another order.
     plan_ = resumed ? transform::FittedPlan::read(checkpoint_file("transform.json"))
+            : init_ ? init_->plan
                     : transform::fit_transform(*train_, config.transform);
     profile_ = train_profile();
     const kernels::CompiledPlan compiled =
@@ -187,7 +240,15 @@ class Trainer {
     model_ = make_model(config.model, model_input(plan_));
     model_->to(device_);
     optimizer_ = make_optimizer(config.optim, *model_);
-    if (resumed) restore();
+    if (resumed)
+      restore();
+    else if (init_) {
+      load_model(*model_, init_->checkpoint + "/model.safetensors");
+      parent_ = init_->checkpoint;
+      if (leader_ && !refit_)
+        core::log_info("fine-tuning " + init_->checkpoint + ": its weights, transform plan and "
+                       "model.* keys, a new optimizer and schedule");
+    }
     if (group_) {
       group_->broadcast(model_->parameters());  // every rank starts from rank 0's weights
       sync_ = std::make_unique<GradientSync>(*group_, *model_,
@@ -347,6 +408,7 @@ class Trainer {
                       {"datasets", {config_.data.train, config_.data.valid}}};
     if (run_.resumed()) run["resumed_from"] = run_.resumed()->path;
     if (run_.resumed_version()) run["resumed_from_registry"] = run_.resumed_version()->to_json();
+    if (init_) run["initialized_from"] = init_->record;
     run_.write("run.json", run.dump(1) + "\n");
   }
 
@@ -584,6 +646,7 @@ class Trainer {
   const torch::Device device_;
   ProcessGroup* const group_;           // several processes: the job's group; else nullptr
   const bool leader_;                   // rank 0 (or the only process): writes the run's files
+  const Init* const init_;              // a fine-tuning run's start (--init); else nullptr
   const Refit* const refit_;            // a refit: what it refits; else nullptr
   std::unique_ptr<GradientSync> sync_;  // with group_
   std::shared_ptr<const data::Dataset> train_, valid_;
@@ -674,7 +737,7 @@ void write_run_report(const RunDirectory& run) {
 // or they are the same data.
 FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& run,
                 const std::shared_ptr<const data::Dataset>& train, torch::Device device,
-                core::StopSignals& signals, FitResult result) {
+                const Init* init, core::StopSignals& signals, FitResult result) {
   auto valid = data::Dataset::open(selected.data.valid);
   auto write_result = [&] { run.write("result.json", result.result.dump(1) + "\n"); };
   const bool same_data = valid->fingerprint() == train->fingerprint();
@@ -732,7 +795,7 @@ FitResult refit(const KilnConfig& selected, const FitArgs& args, RunDirectory& r
   torch::manual_seed(static_cast<uint64_t>(config.run.seed));  // the run's initialization
   try {
     Trainer trainer(config, args, again, state, train, core::schema::to_yaml_text(config), {},
-                    device, nullptr, &what);
+                    device, nullptr, init, &what);
     const FitResult refitted = trainer.train(signals);
     again.status("done", state.step, "", 0);
     result.result["selected_checkpoint"] = result.best_checkpoint;
@@ -762,6 +825,15 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
   const registry::ModelSource from = args.resume == "auto"
                                          ? registry::ModelSource{args.resume, std::nullopt}
                                          : registry::resolve_model(args.resume, args.registry);
+  KILN_CHECK(args.init.empty() || args.resume.empty() || args.resume == "auto", ConfigError,
+             "--init and --resume ", args.resume,
+             ": give one (--init starts a new run from a model's weights, --resume continues a "
+             "run; --resume auto continues a fine-tuning run)");
+  std::optional<Init> init;
+  if (!args.init.empty()) {
+    init = read_init(args.init, args.registry);
+    check_init_model(given.model, *init);
+  }
   const core::Topology topology = core::detect_topology();
   if (!topology.note.empty()) core::log_warn(topology.note);
   const torch::Device device = prepare_device(given, topology);
@@ -770,6 +842,10 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     group = std::make_unique<ProcessGroup>(topology, given.train.backend, device,
                                            std::chrono::seconds(given.train.dist_timeout_s));
   RunDirectory run = open_run(given.run, from, group.get());
+  if (init && run.resumed()) {
+    keep_started_init(run, *init);
+    check_init_model(given.model, *init);
+  }
   TrainingState state;
   if (run.resumed()) state = TrainingState::read(run.resumed()->path);
   run.export_metrics(given.log.prometheus_textfile, given.run.experiment, topology.rank);
@@ -779,6 +855,7 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
   try {
     auto train = data::Dataset::open(given.data.train);
     KilnConfig config = given;
+    if (init) config.model = init->model;  // the weights' architecture
     DataFacts facts = data_facts(*train);
     facts.world_size = topology.world_size;
     std::vector<AutoChoice> choices;
@@ -789,12 +866,13 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
                "/state.json: 'step' is ", state.step, ", outside [0, ", config.train.steps.get(),
                "] (train.steps)");
     if (group) group->check_same_config(config_lines(config));
+    const Init* start = init ? &*init : nullptr;
     Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts), choices,
-                    device, group.get());
+                    device, group.get(), start);
     FitResult result = trainer.train(signals);
     if (config.train.refit.get() && result.best_step > 0 &&
         (result.stopped_early || state.step >= config.train.steps.get()))
-      result = refit(config, args, run, train, device, signals, std::move(result));
+      result = refit(config, args, run, train, device, start, signals, std::move(result));
     run.status("done", state.step, "", 0);
     write_run_report(run);
     return result;

@@ -17,7 +17,11 @@ namespace kiln::trainer {
 struct FitArgs {
   std::vector<std::string> argv;  // recorded in run.json
   std::string resume;    // "", "auto", a checkpoint / run directory, or registry:NAME@ALIAS|/vN
-  std::string registry;  // the registry of a registry: resume; "": $KILN_REGISTRY or registry/
+  std::string registry;  // the registry of a registry: resume or init; "": $KILN_REGISTRY or registry/
+  // "", or a model to fine-tune: a checkpoint, a run directory (its model) or
+  // registry:NAME@ALIAS|/vN. A new run starts from its weights, its transform plan and its
+  // model.* keys, on this config's data, with a fresh optimizer and schedule.
+  std::string init;
 };
 
 struct FitResult {
@@ -30,7 +34,7 @@ struct FitResult {
   nlohmann::ordered_json result;  // result.json
 };
 
-// Trains as the config says, its `auto` values chosen for the train split first, or on resume
+// Trains as the config says (from `args.init`'s weights when given), its `auto` values chosen for the train split first, or on resume
 // taken from the checkpoint resumed from (trainer/auto_config.h; config.resolved.yaml and
 // run.json say what they became); with train.refit, then trains the model again on train and
 // valid in RUN/refit (docs/TRAINING.md, Refit). Throws: ConfigError (78) for missing data paths or

@@ -37,8 +37,9 @@ class PipelineCli : public testing::SynthSuite<30000> {
   // A pipeline file in `dir` from the check of the data to the promotion; `fit` its fit
   // step's overrides.
   // `gate`: the evaluate step's gate; given, the promote step's too (else its default).
+  // `init`: the fit step's model to fine-tune.
   std::string write(const std::string& fit, const std::string& d = (data() / "d").string(),
-                    const std::string& gate = "") {
+                    const std::string& gate = "", const std::string& init = "") {
     const fs::path file = fs::path(dir.path()) / "p.yaml";
     std::ofstream(file) << "registry: " << reg() << "\n"
                         << "datasets: {train: " << d << "/train, valid: " << d
@@ -48,6 +49,7 @@ class PipelineCli : public testing::SynthSuite<30000> {
                         << "          reference: \"registry:fraud@champion\",\n"
                         << "          gates: [\"drifted_columns < 1\"]}\n"
                         << "  train: {kind: fit, overrides: " << fit
+                        << (init.empty() ? "" : ", init: \"" + init + "\"")
                         << ", train: train, valid: valid,\n"
                         << "          after: [check]}\n"
                         << "  test: {kind: evaluate, model: train, data: test,\n"
@@ -257,6 +259,37 @@ TEST_F(PipelineCli, WhenDriftRunsOnlyOnDriftAndTheNewChampionKnowsTheNewData) {
                 drifted + "/test", "--out", (fs::path(dir.path()) / "check").string(), "--gate",
                 "drifted_columns < 1"});
   EXPECT_EQ(after.exit_code, 0) << after.out << after.err;
+}
+
+TEST_F(PipelineCli, AFitStepFineTunesTheChampionOnceThereIsOne) {
+  // The first run has no champion: the fit step trains from scratch and says so.
+  const auto first = run(write(kGood, (data() / "d").string(), "", "registry:fraud@champion"));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto step = [](const testing::KilnRun& r, const std::string& name) {
+    const auto record = nlohmann::json::parse(r.out);
+    for (const auto& s : record["steps"])
+      if (s["name"] == name) return s;
+    return nlohmann::json();
+  };
+  EXPECT_EQ(step(first, "train")["outputs"]["init_absent"], "registry:fraud@champion");
+  EXPECT_FALSE(read_json(fs::path(step(first, "train")["outputs"]["run"].get<std::string>()) /
+                         "run.json")
+                   .contains("initialized_from"));
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
+
+  // New rows: the fit step fine-tunes v1, and v2's card says so.
+  const std::string later = (fs::path(dir.path()) / "later").string();
+  ASSERT_EQ(run_kiln({"data", "synth", "--out", later, "--rows", "30000", "--seed", "7"}).exit_code,
+            0);
+  const auto second = run(write(kGood, later, "auroc >= 0", "registry:fraud@champion"));
+  ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
+  const auto train = step(second, "train");
+  EXPECT_FALSE(train["outputs"].contains("init_absent")) << train;
+  const auto from =
+      read_json(fs::path(train["outputs"]["run"].get<std::string>()) / "run.json")["initialized_from"];
+  EXPECT_EQ(from["registry"]["version_ref"], "fraud/v1") << from;
+  EXPECT_EQ(registry_show("fraud/v2")["card"]["parent"], "fraud/v1");
+  EXPECT_EQ(registry_show("fraud@champion")["version"], 2);
 }
 
 TEST_F(PipelineCli, AWorseCandidateIsRegisteredButNotPromoted) {

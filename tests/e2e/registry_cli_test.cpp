@@ -177,6 +177,85 @@ TEST_F(RegistryCli, EvalAndFitResumeTakeRegistryReferencesAndRecordThem) {
   EXPECT_EQ(kiln({"registry", "verify", "m"}).exit_code, 0);
 }
 
+TEST_F(RegistryCli, FitInitFineTunesARegisteredModelOnOtherDataAndRecordsItsParent) {
+  const fs::path good = train("good", true);
+  ASSERT_EQ(
+      kiln({"registry", "register", good.string(), "--name", "m", "--alias", "champion"}).exit_code,
+      0);
+  // The version's validation AUROC, by kiln eval (it is refitted on train and valid: its card
+  // has the metrics of the checkpoint it refits).
+  const std::string eval_dir = (fs::path(dir.path()) / "eval_v1").string();
+  ASSERT_EQ(kiln({"eval", "--model", "registry:m/v1", "--data", (data() / "d/valid").string(),
+                  "--out", eval_dir, "eval.bootstrap=0"})
+                .exit_code,
+            0);
+  const double v1_auroc =
+      read_json(fs::path(eval_dir) / "report.json")["metrics"]["auroc"]["value"];
+  const fs::path v1 = fs::path(reg()) / "m/versions/v1";
+  auto fine_tune = [&](const std::string& name, std::vector<std::string> more,
+                       const std::string& init = "registry:m@champion") {
+    std::vector<std::string> args = {"fit",
+                                     "data.train=" + test_data(),  // other rows
+                                     "data.valid=" + (data() / "d/valid").string(),
+                                     "data.threads=1",
+                                     "run.dir=" + (fs::path(dir.path()) / "runs").string(),
+                                     "run.name=" + name,
+                                     "--init",
+                                     init};
+    args.insert(args.end(), more.begin(), more.end());
+    return kiln(args);
+  };
+  // One step at a learning rate too small to move a weight: the run starts where the
+  // version is (the same validation AUROC), with its transform plan, on the other data.
+  auto first = fine_tune("start", {"train.steps=1", "train.eval_every=1", "optim.lr=1e-30",
+                                   "optim.weight_decay=0", "train.refit=false"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const fs::path start = fs::path(dir.path()) / "runs/default/start";
+  const auto manifest = read_json(start / "checkpoints/step_00000001/MANIFEST.json");
+  EXPECT_NEAR(manifest["metrics"]["val/auroc"].get<double>(), v1_auroc, 1e-6) << manifest;
+  const auto v1_manifest = read_json(v1 / "MANIFEST.json");
+  EXPECT_EQ(read_json(start / "checkpoints/step_00000001/transform.json"),
+            read_json(v1 / "transform.json"));
+  EXPECT_EQ(manifest["parent"], fs::absolute(v1).lexically_normal().string());
+  EXPECT_NE(manifest["data_fingerprint"], v1_manifest["data_fingerprint"]);
+
+  // A real fine-tune: it trains, and its registered model's card names the version it
+  // started from.
+  auto tuned = fine_tune("tuned", {"train.steps=100", "train.eval_every=50"});
+  ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
+  EXPECT_NE(tuned.err.find("fine-tuning " + fs::absolute(v1).lexically_normal().string()),
+            std::string::npos)
+      << tuned.err;
+  const fs::path run = fs::path(dir.path()) / "runs/default/tuned";
+  const auto recorded = read_json(run / "run.json")["initialized_from"];
+  EXPECT_EQ(recorded["registry"]["version_ref"], "m/v1") << recorded;
+  EXPECT_GT(read_json(run / "result.json")["objective"]["value"].get<double>(), 0.5);
+  auto registered = kiln({"registry", "register", run.string(), "--name", "m", "--json"});
+  ASSERT_EQ(registered.exit_code, 0) << registered.err;
+  EXPECT_EQ(nlohmann::json::parse(registered.out)["parent"], "m/v1");
+  // The alias moves; the run resumed (a requeued job's same command) goes on from v1.
+  ASSERT_EQ(kiln({"registry", "alias", "set", "m@champion", "v2"}).exit_code, 0);
+  auto again = fine_tune("tuned", {"train.steps=100", "train.eval_every=50", "--resume", "auto"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("the run resumed started from " +
+                           fs::absolute(v1).lexically_normal().string()),
+            std::string::npos)
+      << again.err;
+  EXPECT_EQ(read_json(run / "run.json")["initialized_from"]["registry"]["version_ref"], "m/v1");
+
+  // Another architecture than the version's, or --init with --resume PATH: exit 78, naming it.
+  auto other = fine_tune("other", {"model.hidden=[8]"});
+  EXPECT_EQ(other.exit_code, 78);
+  EXPECT_NE(other.last_err_line().find("model.hidden: [8] is not the model of --init"),
+            std::string::npos)
+      << other.err;
+  auto both = fine_tune("both", {"--resume", good.string()});
+  EXPECT_EQ(both.exit_code, 78);
+  EXPECT_NE(both.last_err_line().find("--init and --resume"), std::string::npos) << both.err;
+  EXPECT_FALSE(fs::exists(fs::path(dir.path()) / "runs/default/other"));
+  EXPECT_EQ(fine_tune("gone", {}, "registry:m@nope").exit_code, 66);
+}
+
 TEST_F(RegistryCli, BadInputExitsWithItsCodeNamingWhatIsWrong) {
   const fs::path good = train("good", true);
   EXPECT_EQ(kiln({"registry", "register", good.string(), "--name", "a/b"}).exit_code, 64);

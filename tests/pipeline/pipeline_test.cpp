@@ -85,7 +85,7 @@ TEST_F(PipelineFileTest, RefusesEachMistakeNamingWhere) {
   EXPECT_EQ(error("  fit: {kind: fit, train: a}\n"),
             "p.yaml:3: steps.fit: a fit step needs 'valid'");
   EXPECT_EQ(error("  fit: {kind: fit, train: a, valid: b, name: m}\n"),
-            "p.yaml:3: steps.fit.name: a fit step takes no 'name' (it takes config, overrides, "
+            "p.yaml:3: steps.fit.name: a fit step takes no 'name' (it takes config, init, overrides, "
             "train, valid)");
   EXPECT_EQ(error("  fit: {kind: fit, train: a, valid: c}\n"),
             "p.yaml:3: steps.fit.valid: no dataset 'c' in `datasets` (did you mean 'a'?)");

@@ -19,6 +19,7 @@ namespace {
 void add_fit(CLI::App& app) {
   auto args = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<std::string>();
+  auto init = std::make_shared<std::string>();
   auto registry = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
   auto metrics_file = std::make_shared<std::string>();
@@ -38,20 +39,27 @@ void add_fit(CLI::App& app) {
                   "registry:NAME@ALIAS or registry:NAME/vN: continue that registered version in "
                   "a new run (run.json records it; registering the new run's model records it "
                   "as the parent)");
+  fit->add_option("--init", *init,
+                  "fine-tune: start a new run from this model's weights (a checkpoint, a run "
+                  "directory's model, registry:NAME@ALIAS or registry:NAME/vN) on this config's "
+                  "data, with its transform plan and model.* keys and a new optimizer and "
+                  "schedule (run.json records it; registering the new run's model records a "
+                  "registry version as the parent). With --resume auto, a stopped fine-tuning "
+                  "run continues");
   fit->add_option("--registry", *registry,
-                  "the registry of a registry: --resume (default: $KILN_REGISTRY, else "
-                  "./registry)");
+                  "the registry of a registry: --resume or --init (default: $KILN_REGISTRY, "
+                  "else ./registry)");
   fit->add_option("--metrics-file", *metrics_file,
                   "keep this node_exporter textfile (PATH.prom) up to date with the run's "
                   "kiln_fit_* metrics; ranks after 0 write PATH.rank<r>.prom (the same as "
                   "log.prometheus_textfile; docs/TRAINING.md, Watching a run)");
   fit->add_flag("--json", *as_json, "print result.json on stdout");
-  fit->callback([args, resume, registry, as_json, metrics_file] {
+  fit->callback([args, resume, init, registry, as_json, metrics_file] {
     trainer::KilnConfig config = resolve(*args);
     if (!metrics_file->empty()) config.log.prometheus_textfile = *metrics_file;
     KILN_CHECK(*resume != "auto" || !config.run.name.empty(), UsageError,
                "--resume auto needs run.name, to find the run to continue");
-    trainer::FitArgs fit_args{command_line(), *resume, *registry};
+    trainer::FitArgs fit_args{command_line(), *resume, *registry, *init};
     trainer::FitResult result = trainer::fit(config, fit_args);
     if (*as_json) {
       std::cout << result.result.dump(2) << "\n";
