@@ -291,6 +291,9 @@ class Trainer {
     FitResult result;
     // A run that early stopping ended is over: resumed, it trains no further.
     result.stopped_early = t_.patience.get() > 0 && state_.evals_without_gain >= t_.patience.get();
+    // A fine-tuning run's start is a candidate: evaluated and checkpointed at step 0, so that
+    // its model is never worse on the validation split than the model it started from.
+    if (init_ && !refit_ && state_.step == 0 && !run_.resumed()) evaluate();
     while (!result.stopped_early && state_.step < stop_) {
       step_times_.before_transform(state_.step);
       const ModelBatch* batch = feed_->next();
@@ -484,17 +487,20 @@ class Trainer {
     } else {
       ++state_.evals_without_gain;
     }
-    json line = {{"step", state_.step},
-                 {"epoch", feed_->feed().cursor().epoch},
-                 {"train/loss", train_loss},
-                 {"lr", learning_rate(config_.optim, state_.step - 1, t_.steps.get())},
-                 {"val/auroc", m.auroc},
-                 {"val/ap", m.average_precision},
-                 {"val/log_loss", m.log_loss},
-                 {"rows_per_s", rows_per_s},
-                 {"data_wait_s", feed_->feed().data_wait_seconds()},
-                 {"train_s", train_s},
-                 {"elapsed_s", elapsed}};
+    // Step 0 (a fine-tuning run's start) has trained nothing: no loss, rate or lr yet.
+    const bool trained = state_.step > 0;
+    json line = {{"step", state_.step}, {"epoch", feed_->feed().cursor().epoch}};
+    if (trained) {
+      line["train/loss"] = train_loss;
+      line["lr"] = learning_rate(config_.optim, state_.step - 1, t_.steps.get());
+    }
+    line["val/auroc"] = m.auroc;
+    line["val/ap"] = m.average_precision;
+    line["val/log_loss"] = m.log_loss;
+    if (trained) line["rows_per_s"] = rows_per_s;
+    line["data_wait_s"] = feed_->feed().data_wait_seconds();
+    line["train_s"] = train_s;
+    line["elapsed_s"] = elapsed;
     if (device_.is_cuda()) {
       line["copy_wait_s"] = feed_->feed().copy_wait_seconds();
       line["gpu_wait_s"] = losses_->wait_seconds();
@@ -870,6 +876,8 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     Trainer trainer(config, args, run, state, train, resolved_yaml(config, choices, facts), choices,
                     device, group.get(), start);
     FitResult result = trainer.train(signals);
+    if (init && result.best_step == 0)
+      core::log_info("no step improved on the model the run started from: it is the run's model");
     if (config.train.refit.get() && result.best_step > 0 &&
         (result.stopped_early || state.step >= config.train.steps.get()))
       result = refit(config, args, run, train, device, start, signals, std::move(result));

@@ -205,16 +205,27 @@ TEST_F(RegistryCli, FitInitFineTunesARegisteredModelOnOtherDataAndRecordsItsPare
     args.insert(args.end(), more.begin(), more.end());
     return kiln(args);
   };
-  // One step at a learning rate too small to move a weight: the run starts where the
-  // version is (the same validation AUROC), with its transform plan, on the other data.
-  auto first = fine_tune("start", {"train.steps=1", "train.eval_every=1", "optim.lr=1e-30",
-                                   "optim.weight_decay=0", "train.refit=false"});
+  // The run's start is evaluated and checkpointed at step 0: the version as it is (the same
+  // validation AUROC), with its transform plan, on the other data.
+  auto first = fine_tune("start", {"train.steps=1", "train.eval_every=1", "train.refit=false"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const fs::path start = fs::path(dir.path()) / "runs/default/start";
-  const auto manifest = read_json(start / "checkpoints/step_00000001/MANIFEST.json");
+  const auto manifest = read_json(start / "checkpoints/step_00000000/MANIFEST.json");
   EXPECT_NEAR(manifest["metrics"]["val/auroc"].get<double>(), v1_auroc, 1e-6) << manifest;
+  EXPECT_FALSE(manifest["metrics"].contains("train/loss")) << manifest;
+  {  // metrics.jsonl has both evaluations; the best of them is the run's best
+    std::ifstream lines(start / "metrics.jsonl");
+    std::string line;
+    std::vector<nlohmann::json> evals;
+    while (std::getline(lines, line))
+      evals.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(evals.size(), 2u);
+    EXPECT_EQ(evals[0]["step"], 0);
+    const int best = evals[1]["val/auroc"] > evals[0]["val/auroc"] ? 1 : 0;
+    EXPECT_EQ(read_json(start / "result.json")["best_step"], best) << evals[0] << evals[1];
+  }
   const auto v1_manifest = read_json(v1 / "MANIFEST.json");
-  EXPECT_EQ(read_json(start / "checkpoints/step_00000001/transform.json"),
+  EXPECT_EQ(read_json(start / "checkpoints/step_00000000/transform.json"),
             read_json(v1 / "transform.json"));
   EXPECT_EQ(manifest["parent"], fs::absolute(v1).lexically_normal().string());
   EXPECT_NE(manifest["data_fingerprint"], v1_manifest["data_fingerprint"]);
