@@ -66,7 +66,18 @@ class Reader {
     for (auto& [name, step] : p.file.steps) {
       anchor(step.config);
       anchor(step.space);
-      if (step.init.rfind("registry:", 0) != 0) anchor(step.init);
+      // Models and references: registry references and `prior` are not paths.
+      auto anchor_model = [&](std::string& text) {
+        if (text.rfind("registry:", 0) != 0 && text != "prior") anchor(text);
+      };
+      anchor_model(step.init);
+      anchor_model(step.reference);
+      for (std::string& b : step.baselines) {  // PATH or NAME=PATH
+        const std::size_t eq = b.find('=');
+        std::string model = eq == std::string::npos ? b : b.substr(eq + 1);
+        anchor_model(model);
+        b = eq == std::string::npos ? model : b.substr(0, eq + 1) + model;
+      }
     }
     steps_ = root["steps"];
     std::vector<std::string> file_order;

@@ -65,7 +65,28 @@ TEST_F(PipelineFileTest, TheExampleFileReads) {
   EXPECT_EQ(p.file.registry, std::string(KILN_SOURCE_DIR) + "/registry");
 }
 
-// A report step shows the steps it names, by default every step before it in the file.
+// Models and references given as relative paths are the file's too; registry references,
+// `prior` and absolute paths are left as they are.
+TEST_F(PipelineFileTest, RelativeModelPathsAreTheFilesRegistryReferencesAreNot) {
+  const Pipeline p = read_pipeline(
+      write("datasets: {a: data/a, b: data/b}\n"
+            "steps:\n"
+            "  check: {kind: validate, datasets: [a], reference: models/ref}\n"
+            "  fit: {kind: fit, train: a, valid: b, init: runs/old}\n"
+            "  again: {kind: fit, train: a, valid: b, init: \"registry:m@champion\"}\n"
+            "  eval: {kind: evaluate, model: fit, data: b,\n"
+            "         baselines: [prior, old=runs/old, runs/older, /abs/run,\n"
+            "                     \"champion=registry:m@champion\"]}\n"));
+  const std::string here = dir.path() + "/";
+  EXPECT_EQ(p.file.steps.at("check").reference, here + "models/ref");
+  EXPECT_EQ(p.file.steps.at("fit").init, here + "runs/old");
+  EXPECT_EQ(p.file.steps.at("again").init, "registry:m@champion");
+  EXPECT_EQ(p.file.steps.at("eval").baselines,
+            (std::vector<std::string>{"prior", "old=" + here + "runs/old", here + "runs/older",
+                                      "/abs/run", "champion=registry:m@champion"}));
+}
+
+// A report step shows the steps it names, by default every step before it in the file.// A report step shows the steps it names, by default every step before it in the file.
 TEST_F(PipelineFileTest, AReportShowsTheStepsBeforeItUnlessItNamesThem) {
   const Pipeline p =
       read_pipeline(write("datasets: {a: data/a, b: data/b}\n"
