@@ -46,7 +46,8 @@ void validate(const ModelOptions& m) {
 }
 
 void validate(const OptimOptions& o) {
-  KILN_CHECK(o.lr > 0, ConfigError, "optim.lr: must be positive, got ", o.lr);
+  KILN_CHECK(o.lr.is_auto() || *o.lr.value > 0, ConfigError, "optim.lr: must be auto or positive, got ",
+             o.lr.value.value_or(0));
   check_at_least(o.weight_decay, 0.0, "optim.weight_decay");
   KILN_CHECK(o.grad_clip >= 0, ConfigError, "optim.grad_clip: must be >= 0 (0: off), got ",
              o.grad_clip);

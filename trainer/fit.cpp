@@ -85,9 +85,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimOptions& o,
   if (o.name == OptimizerName::kSgd)
     return std::make_unique<torch::optim::SGD>(
         model.parameters(),
-        torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay.get()));
+        torch::optim::SGDOptions(o.lr.get()).momentum(o.momentum).weight_decay(o.weight_decay.get()));
   return std::make_unique<torch::optim::AdamW>(model.parameters(),
-                                               torch::optim::AdamWOptions(o.lr)
+                                               torch::optim::AdamWOptions(o.lr.get())
                                                    .betas({o.beta1, o.beta2})
                                                    .eps(o.eps)
                                                    .weight_decay(o.weight_decay.get()));
@@ -864,6 +864,7 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     if (init) config.model = init->model;  // the weights' architecture
     DataFacts facts = data_facts(*train);
     facts.world_size = topology.world_size;
+    facts.fine_tuning = init.has_value();
     std::vector<AutoChoice> choices;
     if (run.resumed()) choices = adopt_run_autos(config, checkpoint_config(run.resumed()->path));
     for (AutoChoice& c : resolve_auto(config, facts))

@@ -135,7 +135,7 @@ struct ModelOptions {
 
 struct OptimOptions {
   OptimizerName name = OptimizerName::kAdamW;  // adamw | sgd
-  double lr = 1e-3;                            // peak learning rate
+  core::Auto<double> lr;                       // peak learning rate; auto: 1e-3, fine-tuning less
   core::Auto<double> weight_decay;             // decoupled (adamw) or L2 (sgd); auto: from rows
   double momentum = 0.9;                       // sgd
   double beta1 = 0.9;                          // adamw
@@ -151,7 +151,8 @@ struct OptimOptions {
   template <class V>
   void visit(V& v) {
     v("name", name, "optimizer: adamw or sgd");
-    v("lr", lr, "peak learning rate");
+    v("lr", lr,
+      "peak learning rate; auto: 0.001, and 0.0003 when fine-tuning (kiln fit --init)");
     v("weight_decay", weight_decay,
       "weight decay (decoupled for adamw, L2 for sgd); auto: from the train rows");
     v("momentum", momentum, "sgd momentum");

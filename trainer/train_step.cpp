@@ -64,7 +64,7 @@ class EagerStep final : public TrainStep {
 
 kernels::LrSchedule lr_schedule(const OptimOptions& o, int64_t steps) {
   kernels::LrSchedule s;
-  s.lr = o.lr;
+  s.lr = o.lr.get();
   s.warmup_steps = o.warmup_steps.get();
   switch (o.schedule) {
     case Schedule::kCosine:

@@ -2,6 +2,7 @@
 // (trainer/auto_config.h): tiny, small and large tables, values the config gives, reasons.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -40,9 +41,26 @@ TEST(AutoConfig, ASmallTableGetsSmallBatchesManyEpochsRegularizationAndAnEnsembl
   EXPECT_TRUE(config.model.linear_term.get());
   EXPECT_TRUE(config.train.refit.get());
   EXPECT_EQ(config.model.numeric_embedding.get(), 0);  // its parameters would overfit 300 rows
-  EXPECT_EQ(c.size(), 12u);
+  EXPECT_DOUBLE_EQ(config.optim.lr.get(), 1e-3);
+  EXPECT_EQ(c.size(), 13u);
   EXPECT_EQ(c.at("data.batch_size"), "256");
   EXPECT_EQ(c.at("train.steps"), "1000");
+}
+
+TEST(AutoConfig, FineTuningTakesAThirdOfTheLearningRateUnlessGivenOne) {
+  KilnConfig tuned;
+  DataFacts facts{"train.h5", 5000, 4, 1};
+  facts.fine_tuning = true;
+  const auto choices = resolve_auto(tuned, facts);
+  EXPECT_DOUBLE_EQ(tuned.optim.lr.get(), 3e-4);
+  const auto lr = std::find_if(choices.begin(), choices.end(),
+                               [](const AutoChoice& c) { return c.key == "optim.lr"; });
+  ASSERT_NE(lr, choices.end());
+  EXPECT_NE(lr->why.find("fine-tuning"), std::string::npos) << lr->why;
+  KilnConfig given;
+  given.optim.lr = 0.01;
+  resolve_auto(given, facts);
+  EXPECT_DOUBLE_EQ(given.optim.lr.get(), 0.01);
 }
 
 TEST(AutoConfig, ThreeRowsMakeOneBatchOfThree) {
