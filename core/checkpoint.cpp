@@ -298,7 +298,7 @@ std::vector<CheckpointInfo> checkpoint_infos(const std::string& run) {
   // The model of a refitted run is the refit's checkpoint, outside checkpoints/: last.
   const bool listed =
       std::any_of(out.begin(), out.end(), [](const CheckpointInfo& c) { return c.model; });
-  if (!listed && fs::exists(fs::path(model) / "MANIFEST.json")) out.push_back(info_of(model));
+  if (!listed && fs::exists(fs::path(model) / kManifest)) out.push_back(info_of(model));
   return out;
 }
 

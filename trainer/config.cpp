@@ -8,12 +8,14 @@
 namespace kiln::trainer {
 namespace {
 
-void check_positive(int64_t value, const char* key) {
+template <class T>
+void check_positive(T value, const char* key) {
   KILN_CHECK(value > 0, ConfigError, key, ": must be positive, got ", value);
 }
 
 // The checks of a value that may be auto apply when it is given.
-void check_positive(const core::Auto<int64_t>& value, const char* key) {
+template <class T>
+void check_positive(const core::Auto<T>& value, const char* key) {
   if (!value.is_auto()) check_positive(*value.value, key);
 }
 
@@ -46,8 +48,7 @@ void validate(const ModelOptions& m) {
 }
 
 void validate(const OptimOptions& o) {
-  KILN_CHECK(o.lr.is_auto() || *o.lr.value > 0, ConfigError, "optim.lr: must be auto or positive, got ",
-             o.lr.value.value_or(0));
+  check_positive(o.lr, "optim.lr");
   check_at_least(o.weight_decay, 0.0, "optim.weight_decay");
   KILN_CHECK(o.grad_clip >= 0, ConfigError, "optim.grad_clip: must be >= 0 (0: off), got ",
              o.grad_clip);

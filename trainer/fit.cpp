@@ -828,13 +828,13 @@ double learning_rate(const OptimOptions& o, int64_t step, int64_t steps) {
 FitResult fit(const KilnConfig& given, const FitArgs& args) {
   KILN_CHECK(!given.data.train.empty(), ConfigError, "data.train: no training dataset given");
   KILN_CHECK(!given.data.valid.empty(), ConfigError, "data.valid: no validation dataset given");
-  const registry::ModelSource from = args.resume == "auto"
-                                         ? registry::ModelSource{args.resume, std::nullopt}
-                                         : registry::resolve_model(args.resume, args.registry);
   KILN_CHECK(args.init.empty() || args.resume.empty() || args.resume == "auto", ConfigError,
              "--init and --resume ", args.resume,
              ": give one (--init starts a new run from a model's weights, --resume continues a "
              "run; --resume auto continues a fine-tuning run)");
+  const registry::ModelSource from = args.resume == "auto"
+                                         ? registry::ModelSource{args.resume, std::nullopt}
+                                         : registry::resolve_model(args.resume, args.registry);
   std::optional<Init> init;
   if (!args.init.empty()) {
     init = read_init(args.init, args.registry);
