@@ -332,8 +332,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     KILN_CHECK(known.has_value(), ConfigError, "--role ", text, ": unknown role (expected ",
                kRoleNames, ")");
     const Role role = *known;
-    KILN_CHECK(role != Role::kLabel, ConfigError, "--role ", text,
-               ": name the label with --label ", name);
+    KILN_CHECK(role != Role::kLabel, ConfigError, "--role ", text, ": name the label with --label ",
+               name);
     KILN_CHECK(role_options.emplace(name, text).second, ConfigError, "--role ", text, ": column '",
                name, "' has a role already (--role ", role_options[name], ")");
     if (!given) given.emplace();

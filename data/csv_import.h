@@ -11,8 +11,8 @@
 // Infinities ("inf", "-Infinity", any case) and numbers beyond float32's range are stored as
 // +-Inf in numeric columns (inspect counts them), numbers too small for it as 0 or a
 // subnormal; a label and a weight must be finite float32 numbers. An id is an integer; a
-// time (a column a schema file or `roles` gives the role "time") is integer seconds since the epoch or
-// an ISO 8601 date or date and time (parse_time).
+// time (a column a schema file or `roles` gives the role "time") is integer seconds since the
+// epoch or an ISO 8601 date or date and time (parse_time).
 //
 // CSV: RFC 4180, as data/csv.h reads it. Header names become column names with every
 // character outside [A-Za-z0-9_.-] replaced by '_' (reported). Missing values: an empty
@@ -47,7 +47,7 @@ struct CsvImportOptions {
   // "COLUMN=ROLE" (the CSV's column names; numeric, categorical, weight, id or time): roles
   // given on the command line, over the schema file's. Not with `like`.
   std::vector<std::string> roles;
-  std::string positive;            // the label value that means 1; "" to infer
+  std::string positive;                     // the label value that means 1; "" to infer
   std::vector<std::string> missing_values;  // texts that mean missing besides "", NA, NaN, null
   bool skip_bad_rows = false;               // count and copy bad rows instead of failing
   std::string reject_file;                  // where skipped rows go; "" for <out>/rejects.csv

@@ -34,7 +34,7 @@ struct FeedOptions {
   uint64_t seed = 0;                // with the epoch, fixes the order
   int rank = 0;                     // this process's rank among world_size readers
   int world_size = 1;               // ranks reading disjoint shares of every epoch
-  int threads = 0;                  // loader threads and the CPU transform's; 0: one per usable core
+  int threads = 0;                  // loader and CPU transform threads; 0: one per usable core
   bool gpu = false;                 // transform on the current CUDA device (CUDA builds only)
   bool device_shuffle = true;       // GPU path, shuffled: rows put in batch order on the GPU
 };

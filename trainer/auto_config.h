@@ -19,7 +19,7 @@ struct DataFacts {
   int64_t rows = 0;     // train rows
   int64_t numeric = 0;  // feature columns by role
   int64_t categorical = 0;
-  int world_size = 1;  // processes of a data-parallel job, each with data.batch_size rows
+  int world_size = 1;        // processes of a data-parallel job, each with data.batch_size rows
   bool fine_tuning = false;  // the run starts from a model's weights (kiln fit --init)
 };
 DataFacts data_facts(const data::Dataset& train);

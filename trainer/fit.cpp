@@ -83,9 +83,10 @@ double positive_weight(const TrainOptions& options,
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimOptions& o,
                                                         TabularModelImpl& model) {
   if (o.name == OptimizerName::kSgd)
-    return std::make_unique<torch::optim::SGD>(
-        model.parameters(),
-        torch::optim::SGDOptions(o.lr.get()).momentum(o.momentum).weight_decay(o.weight_decay.get()));
+    return std::make_unique<torch::optim::SGD>(model.parameters(),
+                                               torch::optim::SGDOptions(o.lr.get())
+                                                   .momentum(o.momentum)
+                                                   .weight_decay(o.weight_decay.get()));
   return std::make_unique<torch::optim::AdamW>(model.parameters(),
                                                torch::optim::AdamWOptions(o.lr.get())
                                                    .betas({o.beta1, o.beta2})
@@ -132,7 +133,9 @@ Init read_init(const std::string& text, const std::string& registry_flag) {
   const registry::ModelSource from = registry::resolve_model(text, registry_flag);
   const core::VerifiedCheckpoint c = core::verify_checkpoint(core::model_checkpoint(from.path));
   const std::string dir = fs::absolute(c.path).lexically_normal().string();
-  return {dir, transform::FittedPlan::read(dir + "/transform.json"), checkpoint_config(dir).model,
+  return {dir,
+          transform::FittedPlan::read(dir + "/transform.json"),
+          checkpoint_config(dir).model,
           {{"checkpoint", dir},
            {"registry", from.registry ? json(from.registry->to_json()) : json(nullptr)}}};
 }
@@ -246,8 +249,9 @@ class Trainer {
       load_model(*model_, init_->checkpoint + "/model.safetensors");
       parent_ = init_->checkpoint;
       if (leader_ && !refit_)
-        core::log_info("fine-tuning " + init_->checkpoint + ": its weights, transform plan and "
-                       "model.* keys, a new optimizer and schedule");
+        core::log_info("fine-tuning " + init_->checkpoint +
+                       ": its weights, transform plan and model.* keys, a new optimizer and "
+                       "schedule");
     }
     if (group_) {
       group_->broadcast(model_->parameters());  // every rank starts from rank 0's weights

@@ -17,7 +17,7 @@ namespace kiln::trainer {
 struct FitArgs {
   std::vector<std::string> argv;  // recorded in run.json
   std::string resume;    // "", "auto", a checkpoint / run directory, or registry:NAME@ALIAS|/vN
-  std::string registry;  // the registry of a registry: resume or init; "": $KILN_REGISTRY or registry/
+  std::string registry;  // of a registry: --resume or --init; "": $KILN_REGISTRY, else registry/
   // "", or a model to fine-tune: a checkpoint, a run directory (its model) or
   // registry:NAME@ALIAS|/vN. A new run starts from its weights, its transform plan and its
   // model.* keys, on this config's data, with a fresh optimizer and schedule.
@@ -34,14 +34,15 @@ struct FitResult {
   nlohmann::ordered_json result;  // result.json
 };
 
-// Trains as the config says (from `args.init`'s weights when given), its `auto` values chosen for the train split first, or on resume
-// taken from the checkpoint resumed from (trainer/auto_config.h; config.resolved.yaml and
-// run.json say what they became); with train.refit, then trains the model again on train and
-// valid in RUN/refit (docs/TRAINING.md, Refit). Throws: ConfigError (78) for missing data paths or
-// a bad combination, DataError (65) for bad data (a validation split of one class among them),
-// DivergedError (4) for a NaN or Inf loss (naming the step), PreemptedError (75) after the
-// checkpoint a signal asked for. status.json says
-// the state ("running", "done", "preempted", "failed") and the reason in every case.
+// Trains as the config says (from `args.init`'s weights when given), its `auto` values chosen
+// for the train split first, or on resume taken from the checkpoint resumed from
+// (trainer/auto_config.h; config.resolved.yaml and run.json say what they became); with
+// train.refit, then trains the model again on train and valid in RUN/refit (docs/TRAINING.md,
+// Refit). Throws: ConfigError (78) for missing data paths or a bad combination, DataError (65)
+// for bad data (a validation split of one class among them), DivergedError (4) for a NaN or Inf
+// loss (naming the step), PreemptedError (75) after the checkpoint a signal asked for.
+// status.json says the state ("running", "done", "preempted", "failed") and the reason in
+// every case.
 FitResult fit(const KilnConfig& config, const FitArgs& args);
 
 // The learning rate at `step` (0-based) of `steps`: linear warmup to optim.lr over

@@ -151,8 +151,7 @@ struct OptimOptions {
   template <class V>
   void visit(V& v) {
     v("name", name, "optimizer: adamw or sgd");
-    v("lr", lr,
-      "peak learning rate; auto: 0.001, and 0.0003 when fine-tuning (kiln fit --init)");
+    v("lr", lr, "peak learning rate; auto: 0.001, and 0.0003 when fine-tuning (kiln fit --init)");
     v("weight_decay", weight_decay,
       "weight decay (decoupled for adamw, L2 for sgd); auto: from the train rows");
     v("momentum", momentum, "sgd momentum");

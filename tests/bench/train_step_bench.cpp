@@ -43,9 +43,9 @@ int main(int argc, char** argv) {
   const torch::Device device(torch::kCUDA);
   auto model = trainer::make_model(config.model, {width, {}});
   model->to(device);
-  torch::optim::AdamW optimizer(
-      model->parameters(),
-      torch::optim::AdamWOptions(config.optim.lr.get()).weight_decay(config.optim.weight_decay.get()));
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(config.optim.lr.get())
+                                    .weight_decay(config.optim.weight_decay.get()));
   // Two sets of inputs, as the feed gives them; every step reads the first.
   std::array<trainer::ModelBatch, 2> buffers;
   const auto floats = torch::TensorOptions().dtype(torch::kFloat32).device(device);

@@ -401,8 +401,7 @@ TEST(CsvImport, RolesFromTheCommandLineOverTheSchemaFile) {
   o.out = dir / "ds";
   o.label = "label";
   // The CSV's names (a space becomes '_' in the dataset); --role wins over the schema file.
-  o.schema_file =
-      write_file(dir, "s.json", R"({"columns": [{"name": "zip", "role": "numeric"}]})");
+  o.schema_file = write_file(dir, "s.json", R"({"columns": [{"name": "zip", "role": "numeric"}]})");
   o.roles = {"when day=time", "customer=id", "w=weight", "zip=categorical"};
   import_csv(o);
   const auto dataset = Dataset::open(o.out);

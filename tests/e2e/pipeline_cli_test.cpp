@@ -272,9 +272,9 @@ TEST_F(PipelineCli, AFitStepFineTunesTheChampionOnceThereIsOne) {
     return nlohmann::json();
   };
   EXPECT_EQ(step(first, "train")["outputs"]["init_absent"], "registry:fraud@champion");
-  EXPECT_FALSE(read_json(fs::path(step(first, "train")["outputs"]["run"].get<std::string>()) /
-                         "run.json")
-                   .contains("initialized_from"));
+  EXPECT_FALSE(
+      read_json(fs::path(step(first, "train")["outputs"]["run"].get<std::string>()) / "run.json")
+          .contains("initialized_from"));
   EXPECT_EQ(registry_show("fraud@champion")["version"], 1);
 
   // New rows: the fit step fine-tunes v1, and v2's card says so.
@@ -285,8 +285,8 @@ TEST_F(PipelineCli, AFitStepFineTunesTheChampionOnceThereIsOne) {
   ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
   const auto train = step(second, "train");
   EXPECT_FALSE(train["outputs"].contains("init_absent")) << train;
-  const auto from =
-      read_json(fs::path(train["outputs"]["run"].get<std::string>()) / "run.json")["initialized_from"];
+  const auto from = read_json(fs::path(train["outputs"]["run"].get<std::string>()) /
+                              "run.json")["initialized_from"];
   EXPECT_EQ(from["registry"]["version_ref"], "fraud/v1") << from;
   EXPECT_EQ(registry_show("fraud/v2")["card"]["parent"], "fraud/v1");
   EXPECT_EQ(registry_show("fraud@champion")["version"], 2);

@@ -86,7 +86,8 @@ TEST_F(PipelineFileTest, RelativeModelPathsAreTheFilesRegistryReferencesAreNot) 
                                       "/abs/run", "champion=registry:m@champion"}));
 }
 
-// A report step shows the steps it names, by default every step before it in the file.// A report step shows the steps it names, by default every step before it in the file.
+// A report step shows the steps it names, by default every step before it in the file.// A report
+// step shows the steps it names, by default every step before it in the file.
 TEST_F(PipelineFileTest, AReportShowsTheStepsBeforeItUnlessItNamesThem) {
   const Pipeline p =
       read_pipeline(write("datasets: {a: data/a, b: data/b}\n"
@@ -105,9 +106,10 @@ TEST_F(PipelineFileTest, RefusesEachMistakeNamingWhere) {
   EXPECT_EQ(error(fit), "");
   EXPECT_EQ(error("  fit: {kind: fit, train: a}\n"),
             "p.yaml:3: steps.fit: a fit step needs 'valid'");
-  EXPECT_EQ(error("  fit: {kind: fit, train: a, valid: b, name: m}\n"),
-            "p.yaml:3: steps.fit.name: a fit step takes no 'name' (it takes config, init, overrides, "
-            "train, valid)");
+  EXPECT_EQ(
+      error("  fit: {kind: fit, train: a, valid: b, name: m}\n"),
+      "p.yaml:3: steps.fit.name: a fit step takes no 'name' (it takes config, init, overrides, "
+      "train, valid)");
   EXPECT_EQ(error("  fit: {kind: fit, train: a, valid: c}\n"),
             "p.yaml:3: steps.fit.valid: no dataset 'c' in `datasets` (did you mean 'a'?)");
   EXPECT_EQ(error("  s: {kind: sweep, train: a, valid: b}\n"),

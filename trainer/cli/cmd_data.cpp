@@ -215,7 +215,8 @@ void add_import(CLI::App& data) {
       "Import CSV files (gzip-compressed too) into a dataset, streaming: header row, RFC 4180 "
       "quotes, missing values (empty, NA, NaN, null, --missing-value), types inferred "
       "(numeric, else categorical with its dictionary saved) unless --role, --schema or "
-      "--like gives roles, the label mapped to 0/1 (--positive). Prints rows read, written and rejected.");
+      "--like gives roles, the label mapped to 0/1 (--positive). Prints rows read, written and "
+      "rejected.");
   import
       ->add_option("--csv", o->files,
                    "CSV file (or .csv.gz); repeat for several with the same header")
