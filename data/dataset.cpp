@@ -221,6 +221,64 @@ void check_same_codes(const Dataset& reference, const Dataset& other) {
   }
 }
 
+namespace {
+
+std::string dictionary_sha256(const std::vector<std::string>& strings, std::size_t count) {
+  core::Sha256 hash;
+  for (std::size_t i = 0; i < count; ++i) {
+    unsigned char length[8];
+    for (int b = 0; b < 8; ++b)
+      length[b] = static_cast<unsigned char>(static_cast<uint64_t>(strings[i].size()) >> (8 * b));
+    hash.update(length, sizeof length);
+    hash.update(strings[i]);
+  }
+  return hash.hex_digest();
+}
+
+}  // namespace
+
+nlohmann::ordered_json CodeDictionary::to_json() const {
+  return {{"strings", strings}, {"sha256", sha256}};
+}
+
+CodeDictionary CodeDictionary::from_json(const nlohmann::json& json, const std::string& where) {
+  const bool ok =
+      json.is_object() && json.size() == 2 && json.contains("strings") &&
+      json["strings"].is_number_integer() && json["strings"].get<int64_t>() >= 0 &&
+      json.contains("sha256") && json["sha256"].is_string() &&
+      json["sha256"].get<std::string>().size() == 64 &&
+      json["sha256"].get<std::string>().find_first_not_of("0123456789abcdef") == std::string::npos;
+  KILN_CHECK(ok, DataError, where, ": expected {\"strings\": N, \"sha256\": 64 hex digits}, not ",
+             json.dump());
+  return {json["strings"].get<int64_t>(), json["sha256"].get<std::string>()};
+}
+
+std::optional<CodeDictionary> code_dictionary(const Dataset& dataset, const std::string& column) {
+  if (dataset.manifest() == nullptr || !dataset.manifest()->dictionaries.count(column))
+    return std::nullopt;
+  const std::vector<std::string> strings = dataset.dictionary(column);
+  return CodeDictionary{static_cast<int64_t>(strings.size()),
+                        dictionary_sha256(strings, strings.size())};
+}
+
+void check_codes(const Dataset& data, const std::string& column, const CodeDictionary& recorded,
+                 const std::string& what, const std::string& made_from) {
+  if (data.manifest() == nullptr || !data.manifest()->dictionaries.count(column)) return;
+  const std::vector<std::string> strings = data.dictionary(column);
+  const auto n = static_cast<std::size_t>(recorded.strings);
+  std::string why;
+  if (strings.size() < n)
+    why = detail::concat("its dictionary lists fewer strings, ", strings.size(), " against ", n);
+  else if (dictionary_sha256(strings, n) != recorded.sha256)
+    why = detail::concat("codes 0 to ", n - 1, " do not name the same strings in both");
+  const std::string source = made_from.empty() ? "the data" : "'" + made_from + "'";
+  KILN_CHECK(why.empty(), DataError, data.path(), ": column '", column,
+             "': its codes may mean other strings than in ", source, ", which ", what,
+             " was made from (", why, "); import the CSV with `kiln data import --like ",
+             made_from.empty() ? "DATASET" : made_from,
+             "`, which gives each string the code it has there");
+}
+
 DatasetWriter::DatasetWriter(std::string dir, Schema schema, ShardWriteOptions options,
                              int64_t rows_per_shard)
     : dir_(std::move(dir)),

@@ -1,6 +1,8 @@
 // A dataset: dataset.json plus its shards (data/FORMAT.md), or h5py-style matrix files.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -79,6 +81,28 @@ class Dataset {
 // own order; `kiln data import --like` keeps them the same). Columns without a dictionary in
 // either are not compared.
 void check_same_codes(const Dataset& reference, const Dataset& other);
+
+// What a transform plan or a profile records of a categorical column's dictionary in the
+// data it was made from, so that data it is later applied to can be checked to give each
+// string the same code (check_codes) without the strings themselves.
+struct CodeDictionary {
+  int64_t strings = 0;  // the dictionary's length
+  std::string sha256;   // of its strings in code order, each its length (8 bytes, little-endian)
+                        // then its bytes
+  nlohmann::ordered_json to_json() const;
+  // DataError naming `where` when not {"strings": N, "sha256": 64 hex digits}.
+  static CodeDictionary from_json(const nlohmann::json& json, const std::string& where);
+};
+
+// The record of the dataset's dictionary of `column`; nullopt when it has none.
+std::optional<CodeDictionary> code_dictionary(const Dataset& dataset, const std::string& column);
+
+// DataError when `data`'s codes of `column` may mean other strings than in the data
+// `recorded` was made from (`made_from`, a dataset path; `what`, the thing made: "the model's
+// transform plan"): its dictionary is shorter, or its first `recorded.strings` strings are not
+// those. Nothing is checked when `data` has no dictionary for the column.
+void check_codes(const Dataset& data, const std::string& column, const CodeDictionary& recorded,
+                 const std::string& what, const std::string& made_from);
 
 // Writes a dataset: rows are appended in blocks and split into shards of at most
 // `rows_per_shard`; finish() writes dataset.json last, so a directory with dataset.json is

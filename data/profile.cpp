@@ -325,11 +325,13 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& o) {
     ColumnProfile column;
     column.name = s.name;
     column.role = s.role;
-    if (column.is_categorical())
+    if (column.is_categorical()) {
       column.categorical = categorical_from(s, o);
-    else
+      column.categorical.dictionary = code_dictionary(dataset, s.name);
+    } else {
       column.numeric = numeric_from(s, o);
-    if (!column.is_categorical()) numeric.push_back(c);
+      numeric.push_back(c);
+    }
     slot[c] = static_cast<int>(p.columns.size());
     p.columns.push_back(std::move(column));
   }
@@ -401,6 +403,9 @@ class Against {
                  current.path(), ": column '", r.name, "' is ",
                  role_name(schema.columns[static_cast<std::size_t>(c)].role),
                  ", the reference's is ", role_name(r.role));
+      if (same == nullptr && r.is_categorical() && r.categorical.dictionary)
+        check_codes(current, r.name, *r.categorical.dictionary, "the reference profile",
+                    reference.path);
       slot_[static_cast<std::size_t>(c)] = static_cast<int>(k);
       // A grid too fine for the GPU's shared memory is counted on the CPU.
       if (gpu && !r.is_categorical() && kernels::DeviceGridCounter::fits(*indexes_[k])) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ struct CategoricalProfile {
   std::map<int64_t, int64_t> codes;  // the most frequent codes and their counts
   int64_t other = 0;                 // values of the other codes
   int64_t distinct = 0;              // codes seen
+  // The dataset's dictionary of the column (a reference's: profile_against checks that the
+  // current data's codes mean the same strings); none for data without one.
+  std::optional<CodeDictionary> dictionary;
 };
 
 struct ColumnProfile {
@@ -96,7 +100,8 @@ Profile profile_dataset(const Dataset& dataset, const ProfileOptions& options = 
 // largest cell's share as the rank error; no sketch), and for a categorical column
 // the counts of the reference's listed codes (zeros kept) with every other code in `other`.
 // The result has the reference's columns, in its order. DataError naming the column when
-// `current` lacks one or has it with another role.
+// `current` lacks one, has it with another role, or numbers its strings otherwise
+// (check_codes).
 Profile profile_against(const Profile& reference, const Dataset& current,
                         const ProfileOptions& options = {});
 

@@ -112,6 +112,8 @@ CategoricalProfile read_categorical(const json& c, int64_t rows, const std::stri
              ", not 'count' ", p.count);
   KILN_CHECK(p.distinct >= static_cast<int64_t>(p.codes.size()), DataError, where,
              ": 'distinct' is below the number of codes listed");
+  if (c.contains("dictionary"))
+    p.dictionary = CodeDictionary::from_json(c["dictionary"], where + ": 'dictionary'");
   return p;
 }
 
@@ -211,6 +213,13 @@ std::string Profile::dump() const {
       }
       out += "],\n   \"other\": ";
       put_int(out, p.other);
+      if (p.dictionary) {
+        out += ", \"dictionary\": {\"strings\": ";
+        put_int(out, p.dictionary->strings);
+        out += ", \"sha256\": ";
+        put_string(out, p.dictionary->sha256);
+        out += '}';
+      }
     } else {
       const NumericProfile& p = c.numeric;
       field("count", p.count);

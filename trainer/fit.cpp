@@ -236,9 +236,8 @@ class Trainer {
             : init_ ? init_->plan
                     : transform::fit_transform(*train_, config.transform);
     profile_ = train_profile();
-    const kernels::CompiledPlan compiled =
-        transform::compile(plan_, train_->schema(), train_->path());
-    valid_plan_ = transform::compile(plan_, valid_->schema(), valid_->path());
+    const kernels::CompiledPlan compiled = transform::compile(plan_, *train_);
+    valid_plan_ = transform::compile(plan_, *valid_);
     if (!resumed) state_.pos_weight = positive_weight(t_, train_);
     model_ = make_model(config.model, model_input(plan_));
     model_->to(device_);

@@ -15,7 +15,7 @@ ExportResult export_transformed(const FittedPlan& plan,
                                 const std::shared_ptr<const data::Dataset>& dataset,
                                 const std::string& out, const ExportOptions& options) {
   const data::Schema& schema = dataset->schema();
-  const kernels::CompiledPlan compiled = compile(plan, schema, dataset->path());
+  const kernels::CompiledPlan compiled = compile(plan, *dataset);
 
   // X, categorical, then pass-through columns: the label as y, the row id as id.
   std::vector<data::MatrixWriter::Array> arrays = {

@@ -288,6 +288,8 @@ int64_t PlanCategorical::cardinality() const {
 
 ordered_json FittedPlan::to_json() const {
   ordered_json out{{"format", "kiln.transform"}, {"version", kVersion}, {"fitted_on", fitted_on}};
+  for (const auto& [column, dictionary] : dictionaries)
+    out["fitted_on"]["dictionaries"][column] = dictionary.to_json();
   out["features"] = ordered_json::array();
   for (const auto& f : features)
     out["features"].push_back(feature_to_json(f));
@@ -297,7 +299,8 @@ ordered_json FittedPlan::to_json() const {
   return out;
 }
 
-FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
+FittedPlan FittedPlan::from_json(const ordered_json& file, const std::string& where) {
+  const json in(file);  // read by key; fitted_on is kept as the file orders it
   if (text_of(in, "format", where) != "kiln.transform")
     bad_plan(where, "not a Kiln transform plan");
   const json& version = member(in, "version", where);
@@ -307,7 +310,15 @@ FittedPlan FittedPlan::from_json(const json& in, const std::string& where) {
                                    " is not supported (this Kiln reads version ", kVersion, ")"));
   }
   FittedPlan plan;
-  if (in.contains("fitted_on")) plan.fitted_on = in.at("fitted_on");
+  if (file.contains("fitted_on")) plan.fitted_on = file.at("fitted_on");
+  if (plan.fitted_on.is_object() && plan.fitted_on.contains("dictionaries")) {
+    const json dictionaries(plan.fitted_on["dictionaries"]);
+    const std::string w = where + ": fitted_on.dictionaries";
+    if (!dictionaries.is_object()) bad_plan(w, "must be an object");
+    for (const auto& [column, dictionary] : dictionaries.items())
+      plan.dictionaries[column] = data::CodeDictionary::from_json(dictionary, w + "." + column);
+    plan.fitted_on.erase("dictionaries");
+  }
   const json& features = member(in, "features", where);
   const json& categorical = member(in, "categorical", where);
   if (!features.is_array() || !categorical.is_array())
@@ -432,7 +443,8 @@ void FittedPlan::write(const std::string& path) const {
 }
 
 FittedPlan FittedPlan::read(const std::string& path) {
-  json parsed = json::parse(core::read_file(path, "transform plan"), nullptr, false);
+  ordered_json parsed =
+      ordered_json::parse(core::read_file(path, "transform plan"), nullptr, false);
   KILN_CHECK(!parsed.is_discarded(), DataError, path, ": not valid JSON");
   return from_json(parsed, path);
 }
@@ -482,6 +494,11 @@ FittedPlan fit_transform(const data::Dataset& dataset, const TransformOptions& o
                     {"dataset", dataset.path()},
                     {"fingerprint", dataset.fingerprint()},
                     {"kiln_version", core::build_info().version}};
+  for (const PlanCategorical& c : plan.categoricals) {
+    if (c.program.kind == CategoricalKind::kBucketize) continue;
+    if (auto dictionary = data::code_dictionary(dataset, c.column))
+      plan.dictionaries[c.column] = *dictionary;
+  }
   return plan;
 }
 
@@ -535,6 +552,17 @@ CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
     out.categoricals.push_back(p);
   }
   return out;
+}
+
+CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset) {
+  const auto made_from = plan.fitted_on.find("dataset");
+  const std::string source = made_from != plan.fitted_on.end() && made_from->is_string()
+                                 ? made_from->get<std::string>()
+                                 : "";
+  for (const auto& [column, dictionary] : plan.dictionaries)
+    if (dataset.schema().find(column) >= 0)
+      data::check_codes(dataset, column, dictionary, "the transform plan", source);
+  return compile(plan, dataset.schema(), dataset.path());
 }
 
 }  // namespace kiln::transform

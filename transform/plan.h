@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,11 +40,14 @@ struct FittedPlan {
   std::vector<PlanFeature> features;          // the float matrix's columns, in order
   std::vector<PlanCategorical> categoricals;  // the index matrix's columns, in order
   nlohmann::ordered_json fitted_on;           // rows, dataset fingerprint, Kiln version
+  // The fitted dataset's dictionaries of the categorical columns the plan reads (written
+  // as fitted_on.dictionaries): compile() checks that a dataset's codes mean those strings.
+  std::map<std::string, data::CodeDictionary> dictionaries;
 
   nlohmann::ordered_json to_json() const;
   // Checks everything (format, version, step order, finite values, ascending edges, unique
   // codes): the file is untrusted. DataError (65) naming `where` and the output column.
-  static FittedPlan from_json(const nlohmann::json& json, const std::string& where);
+  static FittedPlan from_json(const nlohmann::ordered_json& json, const std::string& where);
   void write(const std::string& path) const;  // atomically
   static FittedPlan read(const std::string& path);
 };
@@ -62,5 +66,8 @@ FittedPlan fit_transform(const data::Dataset& dataset, const TransformOptions& o
 // schema's dataset path) where given.
 kernels::CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
                               const std::string& dataset = "");
+// The same for a dataset, first checking that its categorical codes mean the strings they
+// meant in the data the plan was fitted on (data::check_codes): DataError naming the column.
+kernels::CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset);
 
 }  // namespace kiln::transform

@@ -235,6 +235,60 @@ TEST(CsvImport, LikeKeepsAnEarlierImportsRolesAndCategoryCodes) {
   EXPECT_THROW(import_csv(valid), ConfigError);
 }
 
+TEST(CsvImport, ARecordOfTheDictionaryFindsDataThatNumbersItsStringsOtherwise) {
+  TempDir dir;
+  CsvImportOptions train;
+  train.files = {write_file(dir, "train.csv", "city,n,label\nParis,1,0\nBerlin,2,1\nParis,3,0\n")};
+  train.out = dir / "train";
+  train.label = "label";
+  import_csv(train);
+  const auto fitted = Dataset::open(train.out);
+  const CodeDictionary record = *code_dictionary(*fitted, "city");
+  EXPECT_EQ(record.strings, 2);
+  // hashlib.sha256(b"".join(struct.pack("<Q", len(s)) + s for s in (b"Paris", b"Berlin")))
+  EXPECT_EQ(record.sha256, "d62972c8eba8d21847e4fc46c5973d65d68488bf783a2eda2b06971845ac1b66");
+  EXPECT_FALSE(code_dictionary(*fitted, "n").has_value());
+  EXPECT_EQ(CodeDictionary::from_json(nlohmann::json::parse(record.to_json().dump()), "f").sha256,
+            record.sha256);
+
+  auto import = [&](const std::string& name, const std::string& text, bool like) {
+    CsvImportOptions o;
+    o.files = {write_file(dir, name + ".csv", text)};
+    o.out = dir / name;
+    o.label = "label";
+    if (like) o.like = train.out;
+    import_csv(o);
+    return Dataset::open(o.out);
+  };
+  auto check = [&](const Dataset& data) {
+    return kiln::testing::error_of<DataError>(
+        [&] { check_codes(data, "city", record, "the plan", train.out); });
+  };
+  // --like keeps the codes and appends new strings: what the record describes.
+  EXPECT_NO_THROW(check_codes(*import("like", "city,n,label\nRome,1,1\nBerlin,2,0\n", true), "city",
+                              record, "the plan", train.out));
+  const std::string alone = check(*import("alone", "city,n,label\nRome,1,1\nBerlin,2,0\n", false));
+  EXPECT_THAT(alone, ::testing::HasSubstr(dir / "alone" +
+                                          ": column 'city': its codes may mean "
+                                          "other strings than in '" +
+                                          train.out +
+                                          "', which the plan was made from (codes 0 to 1 do not "
+                                          "name the same strings in both)"));
+  EXPECT_THAT(alone, ::testing::HasSubstr("kiln data import --like " + train.out));
+  EXPECT_THAT(check(*import("fewer", "city,n,label\nParis,1,1\n", false)),
+              ::testing::HasSubstr("(its dictionary lists fewer strings, 1 against 2)"));
+
+  for (
+      const char* bad :
+      {R"({"strings": -1, "sha256": "d62972c8eba8d21847e4fc46c5973d65d68488bf783a2eda2b06971845ac1b66"})",
+       R"({"strings": 2, "sha256": "D62972"})", R"([2])"}) {
+    EXPECT_THAT(kiln::testing::error_of<DataError>(
+                    [&] { CodeDictionary::from_json(nlohmann::json::parse(bad), "plan.json: x"); }),
+                ::testing::HasSubstr("plan.json: x: expected {\"strings\": N"))
+        << bad;
+  }
+}
+
 TEST(CsvImport, TextThatIsNotUtf8IsABadRowNamingItsColumn) {
   TempDir dir;
   CsvImportOptions o;

@@ -224,6 +224,47 @@ TEST(Profile, CurrentDataSeenThroughTheReferenceUsesItsBinsAndCodes) {
   EXPECT_EQ(scored.find("label")->numeric.missing, 5000);
 }
 
+// A profile records each categorical column's dictionary; current data whose codes mean
+// other strings (imported without --like) is refused, not counted as drift.
+TEST(Profile, CurrentDataThatNumbersTheStringsOtherwiseIsRefused) {
+  TempDir dir;
+  auto write = [&](const std::string& name, const std::vector<std::string>& dictionary) {
+    const auto cardinality = static_cast<int64_t>(dictionary.size());
+    const Schema schema{{{"city", Role::kCategorical, cardinality}, {"y", Role::kLabel, 0}}};
+    std::vector<int32_t> city(90);
+    std::vector<float> y(90);
+    for (int i = 0; i < 90; ++i) {
+      city[static_cast<std::size_t>(i)] = i % 3;
+      y[static_cast<std::size_t>(i)] = static_cast<float>(i % 2);
+    }
+    DatasetWriter writer(dir / name, schema, ShardWriteOptions{}, 1000);
+    writer.set_dictionary("city", dictionary);
+    writer.append(90, {city.data(), y.data()});
+    writer.finish();
+    return Dataset::open(dir / name);
+  };
+  const Profile reference = profile_dataset(*write("reference", {"Paris", "Berlin", "Rome"}));
+  ASSERT_TRUE(reference.find("city")->categorical.dictionary.has_value());
+  EXPECT_EQ(reference.find("city")->categorical.dictionary->strings, 3);
+  const Profile read = Profile::from_json(reference.to_json(), "profile.json");
+  EXPECT_EQ(read.find("city")->categorical.dictionary->sha256,
+            reference.find("city")->categorical.dictionary->sha256);
+  EXPECT_EQ(read.dump(), reference.dump());
+  EXPECT_NO_THROW(profile_against(read, *write("like", {"Paris", "Berlin", "Rome", "Oslo"})));
+  const auto other = write("other", {"Rome", "Paris", "Berlin"});
+  const std::string expected = dir / "other" + ": column 'city': its codes may mean other strings";
+  EXPECT_THAT(refusal_of([&] { profile_against(read, *other); }), ::testing::HasSubstr(expected));
+  EXPECT_THAT(refusal_of([&] {
+                profile_windows(read, *other, {"", 0, 30}, [](Window&&) {});
+              }),
+              ::testing::HasSubstr(expected));
+
+  nlohmann::json damaged = reference.to_json();
+  damaged["columns"][0]["dictionary"]["sha256"] = "not hex";
+  EXPECT_THAT(refusal_of([&] { Profile::from_json(damaged, "profile.json"); }),
+              ::testing::HasSubstr("profile.json: column 'city': 'dictionary': expected {"));
+}
+
 TEST(Profile, AMalformedProfileIsRefusedNamingTheField) {
   TempDir dir;
   const nlohmann::json good = profile_dataset(*Dataset::open(make_dataset(dir))).to_json();

@@ -529,5 +529,55 @@ TEST(TransformPlan, CompileChecksColumnsAgainstTheSchema) {
             std::string::npos);
 }
 
+// A plan records the dictionaries of the categorical columns it reads, and compile() refuses a
+// dataset whose codes mean other strings: a split imported without --like.
+TEST(TransformPlan, CompileRefusesADatasetThatNumbersTheStringsOtherwise) {
+  TempDir dir;
+  auto write = [&](const std::string& name, const std::vector<std::string>& dictionary) {
+    const data::Schema schema{{{"x", Role::kNumeric, 0},
+                               {"c", Role::kCategorical, static_cast<int64_t>(dictionary.size())},
+                               {"y", Role::kLabel, 0}}};
+    std::vector<float> x(60), y(60);
+    std::vector<int32_t> c(60);
+    for (int i = 0; i < 60; ++i) {
+      x[i] = static_cast<float>(i);
+      c[i] = i % 3;
+      y[i] = static_cast<float>(i % 2);
+    }
+    data::DatasetWriter writer(dir / name, schema, {}, 1000);
+    writer.set_dictionary("c", dictionary);
+    writer.append(60, {x.data(), c.data(), y.data()});
+    writer.finish();
+    return data::Dataset::open(dir / name);
+  };
+  const auto train = write("train", {"a", "b", "c"});
+  const FittedPlan plan = fit_transform(*train, {});
+  ASSERT_EQ(plan.dictionaries.count("c"), 1u);
+  EXPECT_EQ(plan.dictionaries.at("c").strings, 3);
+  EXPECT_NO_THROW(compile(plan, *train));
+  EXPECT_NO_THROW(compile(plan, *write("more", {"a", "b", "c", "d"})));
+
+  // Through transform.json and back.
+  plan.write(dir / "plan.json");
+  const FittedPlan read = FittedPlan::read(dir / "plan.json");
+  EXPECT_EQ(read.dictionaries.at("c").sha256, plan.dictionaries.at("c").sha256);
+  EXPECT_FALSE(read.fitted_on.contains("dictionaries"));
+  EXPECT_EQ(read.to_json().dump(), plan.to_json().dump());
+
+  const auto other = write("other", {"b", "a", "c"});
+  const std::string error = kiln::testing::error_of<DataError>([&] { compile(read, *other); });
+  EXPECT_NE(error.find(dir / "other" + ": column 'c': its codes may mean other strings than in '" +
+                       dir / "train" + "', which the transform plan was made from"),
+            std::string::npos)
+      << error;
+
+  nlohmann::json damaged = plan.to_json();
+  damaged["fitted_on"]["dictionaries"]["c"]["strings"] = "three";
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              FittedPlan::from_json(damaged, "plan.json");
+            }).find("plan.json: fitted_on.dictionaries.c: expected {"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace kiln::transform
