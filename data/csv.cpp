@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/utf8.h"
 
 namespace kiln::data {
 
@@ -159,6 +160,82 @@ bool CsvReader::next(std::vector<std::string>& fields, std::string& raw, std::st
       field += c;
     }
   }
+}
+
+struct CsvRecordStream::Batch {
+  std::vector<CsvRecord> records;  // the first `size` are this batch's; the rest keep their room
+  std::size_t size = 0;
+  bool last = false;         // the file ends with this batch
+  std::exception_ptr error;  // what reading the record after the batch's last threw
+};
+
+CsvRecordStream::CsvRecordStream(const std::string& path) : reader_(path) {
+  for (int i = 0; i < 2; ++i)
+    free_.push_back(std::make_unique<Batch>());
+  thread_ = std::thread([this] { read_ahead(); });
+}
+
+CsvRecordStream::~CsvRecordStream() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void CsvRecordStream::read_ahead() {
+  constexpr std::size_t kBatchRecords = 2048;
+  for (bool last = false; !last;) {
+    std::unique_ptr<Batch> batch;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return stop_ || !free_.empty(); });
+      if (stop_) return;
+      batch = std::move(free_.front());
+      free_.pop_front();
+    }
+    batch->size = 0;
+    try {
+      while (batch->size < kBatchRecords && !batch->last) {
+        if (batch->records.size() == batch->size) batch->records.emplace_back();
+        CsvRecord& r = batch->records[batch->size];
+        if (reader_.next(r.fields, r.raw, r.error)) {
+          r.line = reader_.line();
+          r.utf8 = core::invalid_utf8_at(r.raw) == std::string_view::npos;
+          ++batch->size;
+        } else {
+          batch->last = true;
+        }
+      }
+    } catch (...) {
+      batch->error = std::current_exception();
+      batch->last = true;
+    }
+    last = batch->last;
+    {
+      std::lock_guard lock(mutex_);
+      full_.push_back(std::move(batch));
+    }
+    changed_.notify_all();
+  }
+}
+
+const CsvRecord* CsvRecordStream::next() {
+  while (!current_ || at_ == current_->size) {
+    if (current_ && current_->last) {
+      if (current_->error) std::rethrow_exception(current_->error);
+      return nullptr;
+    }
+    std::unique_lock lock(mutex_);
+    if (current_) free_.push_back(std::move(current_));
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return !full_.empty(); });
+    current_ = std::move(full_.front());
+    full_.pop_front();
+    at_ = 0;
+  }
+  return &current_->records[at_++];
 }
 
 std::string missing_column_hint(const std::vector<std::string>& header, const std::string& name) {

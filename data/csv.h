@@ -7,10 +7,14 @@
 // before the header. A gzip-compressed file reads as its text.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace kiln::data {
@@ -42,6 +46,44 @@ class CsvReader {
   std::istream in_{nullptr};  // file_'s or gzip_'s text
   int64_t line_ = 0;
   int64_t first_line_ = 0;
+};
+
+// One record as CsvReader::next gives it, with the line it started on.
+struct CsvRecord {
+  std::vector<std::string> fields;
+  std::string raw, error;
+  int64_t line = 0;
+  bool utf8 = true;  // whether `raw` is valid UTF-8 (checked on the reading thread)
+};
+
+// A CsvReader on a thread of its own, reading ahead in batches of records (two in flight), so
+// that finding a file's fields overlaps with what the caller does with them (`kiln data
+// import`'s passes). The same records, and the reader's exceptions (damaged gzip data) where
+// they happened, in order; one consumer.
+class CsvRecordStream {
+ public:
+  // InputError naming the file when it does not exist or cannot be read (on the caller's
+  // thread, before anything is read ahead).
+  explicit CsvRecordStream(const std::string& path);
+  ~CsvRecordStream();  // stops the reader and waits for it
+  CsvRecordStream(const CsvRecordStream&) = delete;
+  CsvRecordStream& operator=(const CsvRecordStream&) = delete;
+
+  // The next record, valid until the next call; nullptr at the end of the file.
+  const CsvRecord* next();
+
+ private:
+  struct Batch;
+  void read_ahead();
+
+  CsvReader reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<Batch>> full_, free_;
+  bool stop_ = false;
+  std::unique_ptr<Batch> current_;
+  std::size_t at_ = 0;
+  std::thread thread_;
 };
 
 // The end of an error about a header without the column `name`: "; the header is one field

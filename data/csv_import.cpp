@@ -90,13 +90,13 @@ std::string csv_utf8_fault(const std::string& field) {
 
 // What makes a record unusable before its values are read (the reader's `error`, a field
 // count other than the header's, a field that is not UTF-8); "" when nothing does.
-std::string record_fault(const std::vector<std::string>& fields, const std::string& raw,
-                         const std::string& error, const std::vector<std::string>& header) {
-  if (!error.empty()) return error;
+std::string record_fault(const CsvRecord& record, const std::vector<std::string>& header) {
+  const std::vector<std::string>& fields = record.fields;
+  if (!record.error.empty()) return record.error;
   if (fields.size() != header.size())
     return detail::concat("expected ", header.size(), " fields, found ", fields.size());
   // The fields are the record's text cut at ASCII bytes: valid when the text is.
-  if (core::invalid_utf8_at(raw) == std::string_view::npos) return "";
+  if (record.utf8) return "";
   for (std::size_t c = 0; c < fields.size(); ++c) {
     const std::string fault = csv_utf8_fault(fields[c]);
     if (!fault.empty()) return detail::concat("column '", header[c], "': ", fault);
@@ -353,21 +353,22 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   // Pass 1: header, types, dictionaries, label values.
   CsvImportSummary summary;
   std::vector<ColumnPlan> plan;
-  std::vector<std::string> header, fields;
-  std::string raw, error;
+  std::vector<std::string> header;
   int label_index = -1;
   std::map<std::string, int64_t> label_values;  // the label's texts (at most 1001) and rows
   bool label_numeric = true;
   for (const auto& file : o.files) {
-    CsvReader reader(file);
-    KILN_CHECK(reader.next(fields, raw, error) && error.empty(), DataError, file,
-               ": line 1: expected a header row", error.empty() ? "" : " (" + error + ")");
-    for (std::size_t c = 0; c < fields.size(); ++c) {
-      const std::string fault = csv_utf8_fault(fields[c]);
+    CsvRecordStream records(file);
+    const CsvRecord* record = records.next();
+    KILN_CHECK(record != nullptr && record->error.empty(), DataError, file,
+               ": line 1: expected a header row", record ? " (" + record->error + ")" : "");
+    const std::vector<std::string>& names = record->fields;
+    for (std::size_t c = 0; c < names.size(); ++c) {
+      const std::string fault = csv_utf8_fault(names[c]);
       KILN_CHECK(fault.empty(), DataError, file, ":1: header field ", c + 1, ": ", fault);
     }
     if (plan.empty()) {
-      header = fields;
+      header = names;
       for (const auto& name : header) {
         ColumnPlan p;
         p.name = column_name(name);
@@ -416,13 +417,14 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         }
       }
     } else {
-      KILN_CHECK(fields == header, DataError, file, ": line 1: the header differs from that of ",
+      KILN_CHECK(names == header, DataError, file, ": line 1: the header differs from that of ",
                  o.files.front());
     }
-    while (reader.next(fields, raw, error)) {
-      const std::string fault = record_fault(fields, raw, error, header);
+    while ((record = records.next()) != nullptr) {
+      const std::vector<std::string>& fields = record->fields;
+      const std::string fault = record_fault(*record, header);
       if (!fault.empty()) {  // fails now; skipped, pass 2 counts it and sets it aside
-        fail_unless_skipping(o.skip_bad_rows, file, reader.line(), fault);
+        fail_unless_skipping(o.skip_bad_rows, file, record->line, fault);
         continue;
       }
       for (std::size_t c = 0; c < fields.size(); ++c) {
@@ -462,12 +464,12 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     recount.push_back(c);
   }
   for (std::size_t f = 0; !recount.empty() && f < o.files.size(); ++f) {
-    CsvReader reader(o.files[f]);
-    reader.next(fields, raw, error);  // the header
-    while (reader.next(fields, raw, error)) {
-      if (!record_fault(fields, raw, error, header).empty()) continue;
+    CsvRecordStream records(o.files[f]);
+    records.next();  // the header
+    while (const CsvRecord* r = records.next()) {
+      if (!record_fault(*r, header).empty()) continue;
       for (std::size_t c : recount)
-        if (!is_missing(fields[c], o.missing_values)) plan[c].add(fields[c]);
+        if (!is_missing(r->fields[c], o.missing_values)) plan[c].add(r->fields[c]);
     }
   }
   Schema schema;
@@ -517,11 +519,12 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   const std::size_t ncols = plan.size();
   core::ProgressBar progress("import", 0);
   for (const auto& file : o.files) {
-    CsvReader reader(file);
-    reader.next(fields, raw, error);  // the header
-    while (reader.next(fields, raw, error)) {
+    CsvRecordStream records(file);
+    records.next();  // the header
+    while (const CsvRecord* record = records.next()) {
       if (++summary.rows_read % 65536 == 0) progress.update(summary.rows_read, "rows");
-      error = record_fault(fields, raw, error, header);
+      const std::vector<std::string>& fields = record->fields;
+      std::string error = record_fault(*record, header);
       Output& out = valid && error.empty() &&
                             sampler.to_valid(label_index >= 0 ? fields[label_index] : std::string())
                         ? *valid
@@ -596,13 +599,13 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
         }
       }
       if (!error.empty()) {
-        fail_unless_skipping(o.skip_bad_rows, file, reader.line(), error);
+        fail_unless_skipping(o.skip_bad_rows, file, record->line, error);
         if (!rejects) {
           rejects = std::make_unique<std::ofstream>(reject_path, std::ios::trunc);
           KILN_CHECK(rejects->good(), OutputError, "cannot write the reject file '", reject_path,
                      "'");
         }
-        *rejects << raw << "\n";
+        *rejects << record->raw << "\n";
         ++summary.rows_rejected;
         continue;
       }

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "data/csv.h"
 #include "tests/error_of.h"
 #include "tests/temp_dir.h"
 
@@ -634,6 +635,44 @@ TEST(CsvImport, AGzipFileReadsAsItsTextAndDamagedDataIsNamed) {
   EXPECT_THAT(import_error<DataError>(o),
               ::testing::HasSubstr("cut.csv.gz: the gzip data is damaged or cut short after line"));
   EXPECT_FALSE(std::filesystem::exists(dir / "cut/dataset.json"));
+}
+
+// The read-ahead stream gives CsvReader's records, lines and errors, over several batches,
+// and a stream left mid-file stops its reader.
+TEST(CsvRecordStream, GivesTheReadersRecordsInOrderAndStopsWhenLeft) {
+  TempDir dir;
+  std::string text = "a,b\r\n";
+  for (int i = 0; i < 9000; ++i) {
+    text += std::to_string(i);
+    text += i % 1000 == 7   ? ",\"two\nlines\"\n"
+            : i % 1000 == 9 ? ",\"open\" quote\n"
+            : i % 997 == 0  ? "\n\n"  // a short record, then a blank line
+                            : ",x" + std::to_string(i % 5) + "\r\n";
+  }
+  const std::string path = write_file(dir, "s.csv", text);
+  CsvReader reader(path);
+  CsvRecordStream stream(path);
+  std::vector<std::string> fields;
+  std::string raw, error;
+  int64_t records = 0;
+  while (reader.next(fields, raw, error)) {
+    const CsvRecord* r = stream.next();
+    ASSERT_NE(r, nullptr) << records;
+    ASSERT_EQ(r->fields, fields) << records;
+    ASSERT_EQ(r->raw, raw) << records;
+    ASSERT_EQ(r->error, error) << records;
+    ASSERT_EQ(r->line, reader.line()) << records;
+    ++records;
+  }
+  EXPECT_EQ(records, 9001);
+  EXPECT_EQ(stream.next(), nullptr);
+  EXPECT_EQ(stream.next(), nullptr);
+  for (int read = 0; read < 3; ++read) {  // left after 0, 1 and 2 records
+    CsvRecordStream left(path);
+    for (int i = 0; i < read; ++i)
+      ASSERT_NE(left.next(), nullptr);
+  }
+  EXPECT_THROW(CsvRecordStream(dir / "missing.csv"), InputError);
 }
 
 TEST(CsvImport, SeveralFilesMustShareTheHeader) {
