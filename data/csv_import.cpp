@@ -19,6 +19,7 @@
 #include "core/utf8.h"
 #include "data/csv.h"
 #include "data/inspect.h"
+#include "data/profile.h"
 
 namespace kiln::data {
 namespace {
@@ -310,16 +311,27 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   };
   KILN_CHECK(o.valid_out.empty() || where(o.valid_out) != where(o.out), ConfigError, "--valid-out ",
              o.valid_out, " is --out: name another directory");
-  std::optional<Schema> given;  // roles of some columns, from a schema file or a dataset
-  std::shared_ptr<const Dataset> like;
+  std::optional<Schema> given;  // roles of some columns, from a schema file or --like
+  const bool like = !o.like.empty();
+  std::map<std::string, std::vector<std::string>> like_dictionaries;  // --like's
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
              "--schema and --like: give one (--like takes the roles from the dataset)");
   KILN_CHECK(o.roles.empty() || o.like.empty(), ConfigError,
              "--role and --like: give one (--like takes the roles from the dataset)");
   if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);
-  if (!o.like.empty()) {
-    like = Dataset::open(o.like);
-    given = like->schema();
+  if (like && o.like_checkpoint.empty()) {
+    const auto dataset = Dataset::open(o.like);
+    given = dataset->schema();
+    if (dataset->manifest() != nullptr)
+      for (const auto& [column, file] : dataset->manifest()->dictionaries)
+        like_dictionaries[column] = dataset->dictionary(column);
+  } else if (like) {  // the model's training data: its profiled columns and dictionaries
+    const std::filesystem::path dir(o.like_checkpoint);
+    given.emplace();
+    for (const ColumnProfile& c : Profile::read((dir / "profile.json").string()).columns)
+      given->columns.push_back({c.name, c.role, 0});
+    if (std::filesystem::exists(dir / "dictionaries.json"))
+      like_dictionaries = read_dictionaries((dir / "dictionaries.json").string());
   }
   const std::string& given_by = like ? o.like : o.schema_file;
   std::map<std::string, std::string> role_options;  // column -> its --role text
@@ -380,11 +392,11 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           p.fixed = true;
         }
         if (like && p.role == Role::kCategorical) {
-          const DatasetManifest* m = like->manifest();
-          KILN_CHECK(m != nullptr && m->dictionaries.count(p.name), ConfigError, "--like ", o.like,
+          const auto strings = like_dictionaries.find(p.name);
+          KILN_CHECK(strings != like_dictionaries.end(), ConfigError, "--like ", o.like,
                      ": categorical column '", p.name,
                      "' has no dictionary of strings to keep the codes of");
-          p.dictionary = like->dictionary(p.name);
+          p.dictionary = strings->second;
           for (std::size_t code = 0; code < p.dictionary.size(); ++code)
             p.codes.emplace(p.dictionary[code], static_cast<int32_t>(code));
         }

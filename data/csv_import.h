@@ -24,7 +24,9 @@
 // `like` (kiln data import --like DATASET) imports a further split of the same data: the
 // columns take DATASET's roles, and each categorical column starts from DATASET's
 // dictionary, so that a string has the same code in both (new strings get the next codes).
-// Imported separately, two splits would number their strings each in its own order.
+// Imported separately, two splits would number their strings each in its own order. With
+// `like_checkpoint`, the roles and dictionaries are a model's training data's, as its
+// checkpoint records them (profile.json's columns, dictionaries.json): rows to score with it.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,9 @@ struct CsvImportOptions {
   std::string label;               // the label column
   std::string schema_file;         // optional: roles of some or all columns (JSON "columns")
   std::string like;                // optional: a dataset whose roles and category codes to keep
+  // With `like` naming a model: its verified checkpoint directory, whose profile.json and
+  // dictionaries.json (the training data's roles and codes) are kept instead.
+  std::string like_checkpoint;
   // "COLUMN=ROLE" (the CSV's column names; numeric, categorical, weight, id or time): roles
   // given on the command line, over the schema file's. Not with `like`.
   std::vector<std::string> roles;

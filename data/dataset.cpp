@@ -253,6 +253,46 @@ CodeDictionary CodeDictionary::from_json(const nlohmann::json& json, const std::
   return {json["strings"].get<int64_t>(), json["sha256"].get<std::string>()};
 }
 
+std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>& datasets) {
+  std::map<std::string, std::vector<std::string>> longest;
+  for (const auto& dataset : datasets) {
+    if (dataset->manifest() == nullptr) continue;
+    for (const auto& [column, file] : dataset->manifest()->dictionaries) {
+      std::vector<std::string> strings = dataset->dictionary(column);
+      if (strings.size() >= longest[column].size()) longest[column] = std::move(strings);
+    }
+  }
+  nlohmann::ordered_json columns = nlohmann::ordered_json::object();
+  for (const auto& [column, strings] : longest)
+    columns[column] = strings;
+  return nlohmann::ordered_json{
+             {"format", "kiln.dictionaries"}, {"version", 1}, {"columns", columns}}
+             .dump() +
+         "\n";
+}
+
+std::map<std::string, std::vector<std::string>> read_dictionaries(const std::string& path) {
+  const nlohmann::json j =
+      nlohmann::json::parse(core::read_file(path, "category dictionaries"), nullptr, false);
+  KILN_CHECK(j.is_object() && j.contains("format") && j["format"] == "kiln.dictionaries" &&
+                 j.contains("version") && j["version"] == 1 && j.contains("columns") &&
+                 j["columns"].is_object(),
+             DataError, path,
+             ": not category dictionaries (format kiln.dictionaries, version 1, 'columns')");
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [column, strings] : j["columns"].items()) {
+    KILN_CHECK(strings.is_array(), DataError, path, ": column '", column,
+               "': expected a list of strings");
+    std::vector<std::string>& list = out[column];
+    for (const auto& v : strings) {
+      KILN_CHECK(v.is_string(), DataError, path, ": column '", column, "': entry ", list.size(),
+                 " is not a string");
+      list.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
 std::optional<CodeDictionary> code_dictionary(const Dataset& dataset, const std::string& column) {
   if (dataset.manifest() == nullptr || !dataset.manifest()->dictionaries.count(column))
     return std::nullopt;

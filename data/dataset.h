@@ -94,6 +94,15 @@ struct CodeDictionary {
   static CodeDictionary from_json(const nlohmann::json& json, const std::string& where);
 };
 
+// Datasets' category dictionaries in one file, as a checkpoint keeps its training data's
+// (dictionaries.json: {"format": "kiln.dictionaries", "version": 1, "columns": {"city":
+// ["Paris", ...]}}), so that data to score can be imported with the model's codes. Of a
+// column's dictionaries in `datasets` (which agree on their codes: check_same_codes), the
+// longest.
+std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>& datasets);
+// DataError naming the file and the column when it is not such a file.
+std::map<std::string, std::vector<std::string>> read_dictionaries(const std::string& path);
+
 // The record of the dataset's dictionary of `column`; nullopt when it has none.
 std::optional<CodeDictionary> code_dictionary(const Dataset& dataset, const std::string& column);
 

@@ -236,6 +236,7 @@ class Trainer {
             : init_ ? init_->plan
                     : transform::fit_transform(*train_, config.transform);
     profile_ = train_profile();
+    if (leader_) dictionaries_ = data::dictionaries_json({train_, valid_});
     const kernels::CompiledPlan compiled = transform::compile(plan_, *train_);
     valid_plan_ = transform::compile(plan_, *valid_);
     if (!resumed) state_.pos_weight = positive_weight(t_, train_);
@@ -594,6 +595,7 @@ class Trainer {
     c.files["transform.json"] = plan_.to_json().dump(1) + "\n";
     c.files["config.yaml"] = yaml_;
     c.files["profile.json"] = profile_.get();
+    c.files["dictionaries.json"] = dictionaries_;
     if (scores_step_ == state_.step) c.files["scores.json"] = scores_;
     c.metrics = metrics;
     c.data_fingerprint = train_->fingerprint();
@@ -675,6 +677,7 @@ class Trainer {
   double point_sum_ = 0;                        // and the losses since
   int64_t point_count_ = 0;
   std::shared_future<std::string> profile_;  // the train split's profile.json
+  std::string dictionaries_;                 // the splits' dictionaries.json
   std::string scores_;                       // the last evaluation's scores.json
   int64_t scores_step_ = -1;                 // and its step
   std::string parent_;                       // the last checkpoint's name, the next one's parent

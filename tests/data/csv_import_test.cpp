@@ -16,6 +16,7 @@
 
 #include "core/errors.h"
 #include "data/csv.h"
+#include "data/profile.h"
 #include "tests/error_of.h"
 #include "tests/temp_dir.h"
 
@@ -278,6 +279,31 @@ TEST(CsvImport, ARecordOfTheDictionaryFindsDataThatNumbersItsStringsOtherwise) {
   EXPECT_THAT(alone, ::testing::HasSubstr("kiln data import --like " + train.out));
   EXPECT_THAT(check(*import("fewer", "city,n,label\nParis,1,1\n", false)),
               ::testing::HasSubstr("(its dictionary lists fewer strings, 1 against 2)"));
+
+  // A model's checkpoint keeps the roles (profile.json) and the dictionaries: --like it.
+  const auto like = Dataset::open(dir / "like");  // train's strings and Rome
+  std::filesystem::create_directories(dir / "model");
+  profile_dataset(*fitted).write(dir / "model/profile.json");
+  write_file(dir, "model/dictionaries.json", dictionaries_json({fitted, like}));
+  EXPECT_EQ(read_dictionaries(dir / "model/dictionaries.json").at("city"),
+            (std::vector<std::string>{"Paris", "Berlin", "Rome"}));  // the longer
+  CsvImportOptions scored;
+  scored.files = {write_file(dir, "scored.csv", "n,city\n5,Rome\n6,Oslo\n7,Paris\n")};
+  scored.out = dir / "scored";
+  scored.like = "the model";
+  scored.like_checkpoint = dir / "model";
+  import_csv(scored);
+  EXPECT_EQ(read_all(scored.out)["city"], (std::vector<double>{2, 3, 0}));
+  write_file(dir, "model/dictionaries.json", R"({"format": "kiln.dictionaries", "version": 1,
+                                                 "columns": {"city": ["Paris", 7]}})");
+  scored.out = dir / "scored2";
+  EXPECT_THAT(
+      import_error<DataError>(scored),
+      ::testing::HasSubstr("model/dictionaries.json: column 'city': entry 1 is not a string"));
+  std::filesystem::remove(dir / "model/dictionaries.json");
+  EXPECT_THAT(
+      import_error<ConfigError>(scored),
+      ::testing::HasSubstr("--like the model: categorical column 'city' has no dictionary"));
 
   for (
       const char* bad :

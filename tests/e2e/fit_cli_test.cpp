@@ -137,7 +137,7 @@ TEST_F(FitCli, WritesARunDirectoryWhoseCheckpointsVerifyAndPythonReads) {
   }
   auto manifest = read_json(checkpoint / "MANIFEST.json");
   EXPECT_EQ(manifest["format"], "kiln.checkpoint");
-  EXPECT_EQ(manifest["files"].size(), 7u);  // with profile.json and scores.json
+  EXPECT_EQ(manifest["files"].size(), 8u);  // with profile.json, dictionaries.json, scores.json
 
   // predict: one row per input row, in order, as CSV and as a shard `kiln eval` reads.
   auto predict =
@@ -468,6 +468,28 @@ TEST_F(FitCli, SplitsImportedOneByOneMustAgreeOnCategoryCodes) {
   fs::remove_all(dir / "valid");
   ASSERT_EQ(import("valid", {"--like", dir / "train"}), 0);
   EXPECT_EQ(refusals(dir / "valid"), (std::vector<std::string>{"0", "0", "0"}));
+
+  // Without the training data: --like the model (a run, or one of its checkpoints) takes the
+  // roles and codes its checkpoint keeps (profile.json, dictionaries.json).
+  std::string checkpoint;
+  for (const auto& entry : fs::directory_iterator(fs::path(run) / "checkpoints"))
+    if (entry.is_directory()) checkpoint = entry.path();
+  for (const std::string& model : {run, checkpoint}) {
+    fs::remove_all(dir / "valid");
+    ASSERT_EQ(import("valid", {"--like", model}), 0) << model;
+    EXPECT_EQ(refusals(dir / "valid"), (std::vector<std::string>{"0", "0", "0"})) << model;
+  }
+  std::ofstream(dir / "score.csv") << "x,city\n3,Oslo\n4,Berlin\n";  // no label: rows to score
+  auto unlabelled = run_kiln(
+      {"data", "import", "--csv", dir / "score.csv", "--out", dir / "score", "--like", run});
+  EXPECT_EQ(unlabelled.exit_code, 0) << unlabelled.err;
+  EXPECT_EQ(run_kiln({"predict", "--model", run, "--data", dir / "score", "--out",
+                      dir / "score.scores.csv"})
+                .exit_code,
+            0);
+  auto no_model = run_kiln({"data", "import", "--csv", dir / "valid.csv", "--out", dir / "none",
+                            "--like", "registry:city@champion", "--registry", dir / "registry"});
+  EXPECT_EQ(no_model.exit_code, 66) << no_model.err;
 }
 
 TEST_F(FitCli, ALabelOtherThanZeroOrOneExits65BeforeTraining) {

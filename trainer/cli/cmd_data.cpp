@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/checkpoint.h"
 #include "core/errors.h"
 #include "core/process.h"
 #include "data/csv_import.h"
@@ -13,7 +14,9 @@
 #include "data/profile.h"
 #include "data/stats.h"
 #include "data/synth.h"
+#include "registry/registry.h"
 #include "trainer/cli/commands.h"
+#include "trainer/monitor.h"
 
 namespace kiln::cli {
 namespace {
@@ -236,8 +239,12 @@ void add_import(CLI::App& data) {
                    "column's role without a --schema file, over the file's")
       ->type_name("COLUMN=ROLE");
   import->add_option("--like", o->like,
-                     "a dataset imported before (the train split): take its roles and its "
-                     "categorical codes, so that a string has the same code in both");
+                     "a dataset imported before (the train split), or a model (checkpoint, run "
+                     "or registry:NAME@ALIAS|/vN: its training data's): take its roles and "
+                     "its categorical codes, so that a string has the same code in both");
+  auto registry = std::make_shared<std::string>();
+  import->add_option("--registry", *registry,
+                     "registry of a registry: --like (default $KILN_REGISTRY, else registry/)");
   import->add_option("--positive", o->positive, "the label value that means 1 (others mean 0)");
   import->add_option("--valid-out", o->valid_out,
                      "cut a validation split from the rows into this dataset directory (the "
@@ -262,8 +269,12 @@ void add_import(CLI::App& data) {
       ->capture_default_str();
   add_write_options(*import, o->write);
   import->add_flag("--json", *json, "print the summary as JSON on stdout");
-  import->callback([o, on_bad_row, json] {
+  import->callback([o, on_bad_row, json, registry] {
     o->skip_bad_rows = *on_bad_row == "skip";
+  if (!o->like.empty() && trainer::names_a_model(o->like)) {
+    const std::string model = registry::resolve_model(o->like, *registry).path;
+    o->like_checkpoint = core::verify_checkpoint(core::model_checkpoint(model)).path;
+  }
   data::CsvImportSummary s = data::import_csv(*o);
   nlohmann::ordered_json columns = nlohmann::ordered_json::array();
   for (const auto& c : s.manifest.schema.columns) {
