@@ -196,6 +196,8 @@ void CsvRecordStream::read_ahead() {
       free_.pop_front();
     }
     batch->size = 0;
+    batch->last = false;
+    batch->error = nullptr;
     try {
       while (batch->size < kBatchRecords && !batch->last) {
         if (batch->records.size() == batch->size) batch->records.emplace_back();
