@@ -316,8 +316,6 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   std::map<std::string, std::vector<std::string>> like_dictionaries;  // --like's
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
              "--schema and --like: give one (--like takes the roles from the dataset)");
-  KILN_CHECK(o.roles.empty() || o.like.empty(), ConfigError,
-             "--role and --like: give one (--like takes the roles from the dataset)");
   if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);
   if (like && o.like_checkpoint.empty()) {
     const auto dataset = Dataset::open(o.like);
@@ -349,17 +347,24 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
     KILN_CHECK(role_options.emplace(name, text).second, ConfigError, "--role ", text, ": column '",
                name, "' has a role already (--role ", role_options[name], ")");
     if (!given) given.emplace();
+    // --like names its columns as imported (Kiln's names), --role as the CSV's header does.
+    const std::string column = like ? column_name(name) : name;
+    const int known_at = like ? given->find(column) : -1;
+    KILN_CHECK(known_at < 0, ConfigError, "--role ", text, ": --like ", o.like, " gives column '",
+               column, "' its role (",
+               role_name(given->columns[static_cast<std::size_t>(std::max(known_at, 0))].role),
+               "); --role is for the columns it does not have");
     const int other = given->find_role(role);
     KILN_CHECK(role == Role::kNumeric || role == Role::kCategorical || other < 0 ||
                    given->columns[static_cast<std::size_t>(other)].name == name,
                ConfigError, "--role ", text, ": a dataset has at most one ", role_name(role),
                " column, and '", given->columns[static_cast<std::size_t>(std::max(other, 0))].name,
                "' is one");
-    const int at = given->find(name);
+    const int at = given->find(column);
     if (at >= 0)
       given->columns[static_cast<std::size_t>(at)].role = role;
     else
-      given->columns.push_back({name, role});
+      given->columns.push_back({column, role});
   }
 
   // Pass 1: header, types, dictionaries, label values.
@@ -391,7 +396,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           p.role = given->columns[static_cast<std::size_t>(at)].role;
           p.fixed = true;
         }
-        if (like && p.role == Role::kCategorical) {
+        // A categorical column of --like's (not one a --role adds) keeps its codes.
+        if (like && p.role == Role::kCategorical && !role_options.count(name)) {
           const auto strings = like_dictionaries.find(p.name);
           KILN_CHECK(strings != like_dictionaries.end(), ConfigError, "--like ", o.like,
                      ": categorical column '", p.name,

@@ -50,7 +50,8 @@ struct CsvImportOptions {
   // dictionaries.json (the training data's roles and codes) are kept instead.
   std::string like_checkpoint;
   // "COLUMN=ROLE" (the CSV's column names; numeric, categorical, weight, id or time): roles
-  // given on the command line, over the schema file's. Not with `like`.
+  // given on the command line, over the schema file's; with `like`, for columns it does not
+  // have (an id or a time column of rows to score).
   std::vector<std::string> roles;
   std::string positive;                     // the label value that means 1; "" to infer
   std::vector<std::string> missing_values;  // texts that mean missing besides "", NA, NaN, null

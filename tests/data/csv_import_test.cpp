@@ -515,8 +515,19 @@ TEST(CsvImport, RolesFromTheCommandLineOverTheSchemaFile) {
               ::testing::HasSubstr("--role custmer=id: column 'custmer' is not in "));
   o.schema_file.clear();
   o.like = dir / "ds";
-  EXPECT_THAT(refused({"zip=id"}), ::testing::HasSubstr("--role and --like: give one"));
+  EXPECT_THAT(refused({"zip=id"}),
+              ::testing::HasSubstr("--role zip=id: --like " + dir / "ds" +
+                                   " gives column 'zip' its role (categorical)"));
   EXPECT_FALSE(std::filesystem::exists(dir / "refused"));
+  // A column --like does not have takes --role (its header name; the dataset's is 'code_2').
+  o.files = {write_file(dir, "more.csv",
+                        "when day,customer,w,zip,code 2,label\n2024-03-03,9,1,75001,5,1\n")};
+  o.roles = {"code 2=categorical"};
+  o.out = dir / "more";
+  import_csv(o);
+  const Schema more = Dataset::open(o.out)->schema();
+  EXPECT_EQ(more.columns[static_cast<std::size_t>(more.find("code_2"))].role, Role::kCategorical);
+  EXPECT_EQ(more.columns[static_cast<std::size_t>(more.find("when_day"))].role, Role::kTime);
 }
 
 TEST(CsvImport, NumbersBeforeTheFirstTextGetTheirCodesInOrderOfFirstAppearance) {

@@ -479,14 +479,23 @@ TEST_F(FitCli, SplitsImportedOneByOneMustAgreeOnCategoryCodes) {
     ASSERT_EQ(import("valid", {"--like", model}), 0) << model;
     EXPECT_EQ(refusals(dir / "valid"), (std::vector<std::string>{"0", "0", "0"})) << model;
   }
-  std::ofstream(dir / "score.csv") << "x,city\n3,Oslo\n4,Berlin\n";  // no label: rows to score
-  auto unlabelled = run_kiln(
-      {"data", "import", "--csv", dir / "score.csv", "--out", dir / "score", "--like", run});
+  // Rows to score: no label, and an id column, which the model's profile does not know.
+  std::ofstream(dir / "score.csv") << "customer,x,city\n17,3,Oslo\n42,4,Berlin\n";
+  auto unlabelled = run_kiln({"data", "import", "--csv", dir / "score.csv", "--out", dir / "score",
+                              "--like", run, "--role", "customer=id"});
   EXPECT_EQ(unlabelled.exit_code, 0) << unlabelled.err;
   EXPECT_EQ(run_kiln({"predict", "--model", run, "--data", dir / "score", "--out",
                       dir / "score.scores.csv"})
                 .exit_code,
             0);
+  EXPECT_EQ(slurp(dir / "score.scores.csv").substr(0, 12), "id,score\n17,");
+  auto known = run_kiln({"data", "import", "--csv", dir / "score.csv", "--out", dir / "known",
+                         "--like", run, "--role", "x=categorical"});
+  EXPECT_EQ(known.exit_code, 78);
+  EXPECT_NE(known.last_err_line().find("--role x=categorical: --like " + run +
+                                       " gives column 'x' its role (numeric)"),
+            std::string::npos)
+      << known.err;
   auto no_model = run_kiln({"data", "import", "--csv", dir / "valid.csv", "--out", dir / "none",
                             "--like", "registry:city@champion", "--registry", dir / "registry"});
   EXPECT_EQ(no_model.exit_code, 66) << no_model.err;

@@ -236,7 +236,8 @@ void add_import(CLI::App& data) {
   import
       ->add_option("--role", o->roles,
                    "COLUMN=ROLE (numeric, categorical, weight, id or time), repeatable: a "
-                   "column's role without a --schema file, over the file's")
+                   "column's role without a --schema file, over the file's; with --like, for "
+                   "columns it does not have (an id column of rows to score)")
       ->type_name("COLUMN=ROLE");
   import->add_option("--like", o->like,
                      "a dataset imported before (the train split), or a model (checkpoint, run "
