@@ -314,6 +314,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   std::optional<Schema> given;  // roles of some columns, from a schema file or --like
   const bool like = !o.like.empty();
   std::map<std::string, std::vector<std::string>> like_dictionaries;  // --like's
+  std::string no_dictionaries;  // why a --like model has none: what to do instead
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
              "--schema and --like: give one (--like takes the roles from the dataset)");
   if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);
@@ -326,10 +327,16 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
   } else if (like) {  // the model's training data: its profiled columns and dictionaries
     const std::filesystem::path dir(o.like_checkpoint);
     given.emplace();
-    for (const ColumnProfile& c : Profile::read((dir / "profile.json").string()).columns)
+    const Profile profile = Profile::read((dir / "profile.json").string());
+    for (const ColumnProfile& c : profile.columns)
       given->columns.push_back({c.name, c.role, 0});
     if (std::filesystem::exists(dir / "dictionaries.json"))
       like_dictionaries = read_dictionaries((dir / "dictionaries.json").string());
+    else
+      no_dictionaries =
+          "; its checkpoint has no dictionaries.json (written by a Kiln before "
+          "checkpoints kept one): --like the dataset it was trained on" +
+          (profile.path.empty() ? "" : ", " + profile.path);
   }
   const std::string& given_by = like ? o.like : o.schema_file;
   std::map<std::string, std::string> role_options;  // column -> its --role text
@@ -401,7 +408,7 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
           const auto strings = like_dictionaries.find(p.name);
           KILN_CHECK(strings != like_dictionaries.end(), ConfigError, "--like ", o.like,
                      ": categorical column '", p.name,
-                     "' has no dictionary of strings to keep the codes of");
+                     "' has no dictionary of strings to keep the codes of", no_dictionaries);
           p.dictionary = strings->second;
           for (std::size_t code = 0; code < p.dictionary.size(); ++code)
             p.codes.emplace(p.dictionary[code], static_cast<int32_t>(code));

@@ -301,9 +301,12 @@ TEST(CsvImport, ARecordOfTheDictionaryFindsDataThatNumbersItsStringsOtherwise) {
       import_error<DataError>(scored),
       ::testing::HasSubstr("model/dictionaries.json: column 'city': entry 1 is not a string"));
   std::filesystem::remove(dir / "model/dictionaries.json");
-  EXPECT_THAT(
-      import_error<ConfigError>(scored),
-      ::testing::HasSubstr("--like the model: categorical column 'city' has no dictionary"));
+  EXPECT_THAT(import_error<ConfigError>(scored),
+              ::testing::HasSubstr("--like the model: categorical column 'city' has no dictionary "
+                                   "of strings to keep the codes of; its checkpoint has no "
+                                   "dictionaries.json (written by a Kiln before checkpoints kept "
+                                   "one): --like the dataset it was trained on, " +
+                                   train.out));
 
   for (
       const char* bad :
