@@ -28,6 +28,7 @@
 #include "trainer/auto_config.h"
 #include "trainer/device.h"
 #include "trainer/distributed.h"
+#include "trainer/fine_tune.h"
 #include "trainer/model_io.h"
 #include "trainer/models.h"
 #include "trainer/run_dir.h"
@@ -117,57 +118,6 @@ torch::Device prepare_device(const KilnConfig& config, const core::Topology& top
       at::set_num_threads(1);
   }
   return device;
-}
-
-// The model a fine-tuning run starts from (--init): its checkpoint, transform plan and
-// model.* keys, and what run.json records of it.
-struct Init {
-  std::string checkpoint;
-  transform::FittedPlan plan;
-  ModelOptions model;
-  json record;  // {checkpoint, registry (a registry: reference's resolution, or null)}
-};
-
-// --init's model: a checkpoint, a run's model or a registry version, verified.
-Init read_init(const std::string& text, const std::string& registry_flag) {
-  const registry::ModelSource from = registry::resolve_model(text, registry_flag);
-  const core::VerifiedCheckpoint c = core::verify_checkpoint(core::model_checkpoint(from.path));
-  const std::string dir = fs::absolute(c.path).lexically_normal().string();
-  return {dir,
-          transform::FittedPlan::read(dir + "/transform.json"),
-          checkpoint_config(dir).model,
-          {{"checkpoint", dir},
-           {"registry", from.registry ? json(from.registry->to_json()) : json(nullptr)}}};
-}
-
-// A resumed fine-tuning run goes on from the model it started from (its run.json's
-// initialized_from), wherever --init's reference points now (the alias may have moved).
-void keep_started_init(const RunDirectory& run, Init& init) {
-  const std::string path = run.file("run.json");
-  if (!fs::exists(path)) return;
-  const json recorded = json::parse(core::read_file(path, "run.json"), nullptr, false);
-  if (!recorded.is_object() || !recorded.contains("initialized_from")) return;
-  const json& from = recorded["initialized_from"];
-  KILN_CHECK(from.is_object() && from.contains("checkpoint") && from["checkpoint"].is_string(),
-             DataError, path, ": initialized_from has no checkpoint path");
-  const std::string started = from["checkpoint"];
-  if (started == init.checkpoint) return;
-  core::log_warn("--init " + init.checkpoint + ": the run resumed started from " + started +
-                 ", which it goes on from");
-  init = read_init(started, "");
-  init.record = from;
-}
-
-// --init fine-tunes the checkpoint's model as it is: a model.* key this config sets to
-// another value than the checkpoint's (and than its default) is a ConfigError naming both.
-void check_init_model(const ModelOptions& given, const Init& init) {
-  const json defaults = core::schema::to_json(ModelOptions{});
-  const json theirs = core::schema::to_json(init.model);
-  const json mine = core::schema::to_json(given);
-  for (const auto& [key, value] : mine.items())
-    KILN_CHECK(value == defaults[key] || value == theirs[key], ConfigError, "model.", key, ": ",
-               value.dump(), " is not the model of --init ", init.checkpoint, " (",
-               theirs[key].dump(), "): a fine-tuning run trains that model as it is");
 }
 
 // What a refit (train.refit) trains for: the run's best checkpoint, whose evaluation's
