@@ -15,6 +15,17 @@ namespace kiln::data {
 namespace fs = std::filesystem;
 namespace {
 
+// A dictionary's strings from a JSON array; DataError naming `where` and the first entry
+// that is not a string.
+std::vector<std::string> string_list(const nlohmann::json& array, const std::string& where) {
+  std::vector<std::string> strings;
+  for (const auto& v : array) {
+    KILN_CHECK(v.is_string(), DataError, where, ": entry ", strings.size(), " is not a string");
+    strings.push_back(v.get<std::string>());
+  }
+  return strings;
+}
+
 constexpr const char* kFormat = "kiln.dataset";
 constexpr int64_t kVersion = 1;
 constexpr std::size_t kMaxManifestBytes = 64 << 20;
@@ -199,12 +210,7 @@ std::vector<std::string> Dataset::dictionary(const std::string& column) const {
   const int64_t cardinality = schema_.columns[static_cast<std::size_t>(index)].cardinality;
   KILN_CHECK(j.is_array() && static_cast<int64_t>(j.size()) <= cardinality, DataError, file,
              ": expected a JSON list of at most ", cardinality, " strings (column '", column, "')");
-  std::vector<std::string> strings;
-  for (const auto& v : j) {
-    KILN_CHECK(v.is_string(), DataError, file, ": entry ", strings.size(), " is not a string");
-    strings.push_back(v.get<std::string>());
-  }
-  return strings;
+  return string_list(j, file);
 }
 
 void check_same_codes(const Dataset& reference, const Dataset& other) {
@@ -281,14 +287,9 @@ std::map<std::string, std::vector<std::string>> read_dictionaries(const std::str
              ": not category dictionaries (format kiln.dictionaries, version 1, 'columns')");
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& [column, strings] : j["columns"].items()) {
-    KILN_CHECK(strings.is_array(), DataError, path, ": column '", column,
-               "': expected a list of strings");
-    std::vector<std::string>& list = out[column];
-    for (const auto& v : strings) {
-      KILN_CHECK(v.is_string(), DataError, path, ": column '", column, "': entry ", list.size(),
-                 " is not a string");
-      list.push_back(v.get<std::string>());
-    }
+    const std::string where = path + ": column '" + column + "'";
+    KILN_CHECK(strings.is_array(), DataError, where, ": expected a list of strings");
+    out[column] = string_list(strings, where);
   }
   return out;
 }
