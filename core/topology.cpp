@@ -26,6 +26,11 @@ bool has(const GetEnv& getenv, const char* name) {
   return text != nullptr && *text != '\0';
 }
 
+// An address of this machine only: every rank that connects to it runs here.
+bool is_loopback(std::string_view addr) {
+  return addr == "localhost" || addr.starts_with("127.") || addr == "::1" || addr == "[::1]";
+}
+
 }  // namespace
 
 std::string host_name() {
@@ -80,6 +85,10 @@ Topology detect_topology(const GetEnv& getenv) {
     const char* addr = getenv("MASTER_ADDR");
     t.master_addr = addr ? addr : "";
     t.master_port = env_int(getenv, "MASTER_PORT", 0);
+    if (has(getenv, "LOCAL_WORLD_SIZE"))
+      t.local_world_size = env_int(getenv, "LOCAL_WORLD_SIZE", 1);
+    else if (is_loopback(t.master_addr))
+      t.local_world_size = t.world_size;  // started by hand on one machine
   } else if (has(getenv, "SLURM_PROCID") && has(getenv, "SLURM_NTASKS") &&
              !has(getenv, "SLURM_STEP_ID")) {
     // The batch script of `sbatch --ntasks=N`: it runs once, so waiting for N - 1 peers
@@ -115,6 +124,9 @@ Topology detect_topology(const GetEnv& getenv) {
   KILN_CHECK(t.rank < t.world_size, ConfigError, "rank ", t.rank, " (from ",
              t.source == "torchrun" ? "RANK" : "SLURM_PROCID", ") is not below the world size ",
              t.world_size, " (from ", world_var, ")");
+  KILN_CHECK(t.local_world_size >= 1 && t.local_world_size <= t.world_size, ConfigError,
+             "environment variable LOCAL_WORLD_SIZE: expected 1 to the world size ", t.world_size,
+             ", got ", t.local_world_size);
   return t;
 }
 

@@ -8,9 +8,12 @@
 namespace kiln::core {
 
 struct Topology {
-  int rank = 0;                 // global rank of this process
-  int local_rank = 0;           // rank among the processes on this host
-  int world_size = 1;           // number of processes in the job
+  int rank = 0;        // global rank of this process
+  int local_rank = 0;  // rank among the processes on this host
+  int world_size = 1;  // number of processes in the job
+  // Processes of the job on this host, where the launcher says (LOCAL_WORLD_SIZE) or every
+  // rank is (MASTER_ADDR a loopback address); 1 where unknown (Slurm: its CPU binding decides).
+  int local_world_size = 1;
   std::string master_addr;      // host of rank 0 ("" when single-process)
   int master_port = 0;          // 0 when not given
   std::string source = "none";  // "torchrun", "slurm" or "none"
@@ -21,7 +24,8 @@ struct Topology {
 
 using GetEnv = std::function<const char*(const char*)>;
 
-// torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) when RANK
+// torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR,
+// MASTER_PORT) when RANK
 // and WORLD_SIZE are set; else, in a task srun started (SLURM_STEP_ID set), Slurm's
 // (SLURM_PROCID, SLURM_LOCALID, SLURM_STEP_NUM_TASKS else SLURM_NTASKS, the first host of
 // SLURM_JOB_NODELIST, MASTER_PORT, else 20000 + SLURM_JOB_ID mod 40000); else a single

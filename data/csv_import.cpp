@@ -313,8 +313,8 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
              o.valid_out, " is --out: name another directory");
   std::optional<Schema> given;  // roles of some columns, from a schema file or --like
   const bool like = !o.like.empty();
-  std::map<std::string, std::vector<std::string>> like_dictionaries;  // --like's
-  std::string no_dictionaries;  // why a --like model has none: what to do instead
+  Dictionaries like_dictionaries;  // --like's
+  std::string no_dictionaries;     // why a --like model has none: what to do instead
   KILN_CHECK(o.schema_file.empty() || o.like.empty(), ConfigError,
              "--schema and --like: give one (--like takes the roles from the dataset)");
   if (!o.schema_file.empty()) given = read_schema_file(o.schema_file);
@@ -505,7 +505,9 @@ CsvImportSummary import_csv(const CsvImportOptions& o) {
       p.dictionary.clear();
     }
     schema.columns.push_back({p.name, p.role, static_cast<int64_t>(p.dictionary.size())});
-    if (p.role == Role::kCategorical && p.all_times && !p.dictionary.empty())
+    // Only where the role was inferred: a schema, --like or --role that made it categorical
+    // chose so (and --role on a column --like has is refused).
+    if (!p.fixed && p.role == Role::kCategorical && p.all_times && !p.dictionary.empty())
       summary.time_like.push_back(p.name);
     // A few texts among many numbers: most likely a missing-value marker ("?", "-").
     if (!p.fixed && p.role == Role::kCategorical && p.numbers >= 19 * p.texts)

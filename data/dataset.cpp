@@ -213,18 +213,38 @@ std::vector<std::string> Dataset::dictionary(const std::string& column) const {
   return string_list(j, file);
 }
 
+namespace {
+
+// DataError at the first code that names another string in `data` (its dictionary `here`)
+// than in `there`, the dictionary in `source`; `remedy` ends the message.
+void check_same_strings(const Dataset& data, const std::string& column,
+                        const std::vector<std::string>& here, const std::vector<std::string>& there,
+                        const std::string& source, const std::string& remedy) {
+  for (std::size_t code = 0; code < std::min(here.size(), there.size()); ++code)
+    KILN_CHECK(here[code] == there[code], DataError, data.path(), ": column '", column, "': code ",
+               code, " is '", here[code], "' here but '", there[code], "' in ", source,
+               ", so the two disagree on what the codes mean; ", remedy);
+}
+
+}  // namespace
+
 void check_same_codes(const Dataset& reference, const Dataset& other) {
   if (reference.manifest() == nullptr || other.manifest() == nullptr) return;
   for (const auto& [column, file] : reference.manifest()->dictionaries) {
     if (!other.manifest()->dictionaries.count(column)) continue;
-    const std::vector<std::string> a = reference.dictionary(column), b = other.dictionary(column);
-    for (std::size_t code = 0; code < std::min(a.size(), b.size()); ++code) {
-      KILN_CHECK(a[code] == b[code], DataError, other.path(), ": column '", column, "': code ",
-                 code, " is '", b[code], "' here but '", a[code], "' in ", reference.path(),
-                 ", so the two disagree on what the codes mean; import ", other.path(),
-                 " with --like ", reference.path());
-    }
+    check_same_strings(other, column, other.dictionary(column), reference.dictionary(column),
+                       reference.path(),
+                       "import " + other.path() + " with --like " + reference.path());
   }
+}
+
+void check_codes(const Dataset& data, const std::string& column,
+                 const std::vector<std::string>& strings, const std::string& source,
+                 const std::string& like) {
+  if (data.manifest() == nullptr || !data.manifest()->dictionaries.count(column)) return;
+  check_same_strings(data, column, data.dictionary(column), strings, source,
+                     "import the CSV with `kiln data import --like " + like +
+                         "`, which gives each string the code it has there");
 }
 
 namespace {
@@ -259,8 +279,14 @@ CodeDictionary CodeDictionary::from_json(const nlohmann::json& json, const std::
   return {json["strings"].get<int64_t>(), json["sha256"].get<std::string>()};
 }
 
-std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>& datasets) {
-  std::map<std::string, std::vector<std::string>> longest;
+bool CodeDictionary::begins(const std::vector<std::string>& list) const {
+  const auto n = static_cast<std::size_t>(strings);
+  return list.size() >= n && dictionary_sha256(list, n) == sha256;
+}
+
+std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>& datasets,
+                              const Dictionaries& model) {
+  Dictionaries longest = model;
   for (const auto& dataset : datasets) {
     if (dataset->manifest() == nullptr) continue;
     for (const auto& [column, file] : dataset->manifest()->dictionaries) {
@@ -277,7 +303,7 @@ std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>&
          "\n";
 }
 
-std::map<std::string, std::vector<std::string>> read_dictionaries(const std::string& path) {
+Dictionaries read_dictionaries(const std::string& path) {
   const nlohmann::json j =
       nlohmann::json::parse(core::read_file(path, "category dictionaries"), nullptr, false);
   KILN_CHECK(j.is_object() && j.contains("format") && j["format"] == "kiln.dictionaries" &&
@@ -285,13 +311,18 @@ std::map<std::string, std::vector<std::string>> read_dictionaries(const std::str
                  j["columns"].is_object(),
              DataError, path,
              ": not category dictionaries (format kiln.dictionaries, version 1, 'columns')");
-  std::map<std::string, std::vector<std::string>> out;
+  Dictionaries out;
   for (const auto& [column, strings] : j["columns"].items()) {
     const std::string where = path + ": column '" + column + "'";
     KILN_CHECK(strings.is_array(), DataError, where, ": expected a list of strings");
     out[column] = string_list(strings, where);
   }
   return out;
+}
+
+Dictionaries checkpoint_dictionaries(const std::string& checkpoint) {
+  const std::filesystem::path file = std::filesystem::path(checkpoint) / "dictionaries.json";
+  return std::filesystem::exists(file) ? read_dictionaries(file.string()) : Dictionaries{};
 }
 
 std::optional<CodeDictionary> code_dictionary(const Dataset& dataset, const std::string& column) {
@@ -310,7 +341,7 @@ void check_codes(const Dataset& data, const std::string& column, const CodeDicti
   std::string why;
   if (strings.size() < n)
     why = detail::concat("its dictionary lists fewer strings, ", strings.size(), " against ", n);
-  else if (dictionary_sha256(strings, n) != recorded.sha256)
+  else if (!recorded.begins(strings))
     why = detail::concat("codes 0 to ", n - 1, " do not name the same strings in both");
   const std::string source = made_from.empty() ? "the data" : "'" + made_from + "'";
   KILN_CHECK(why.empty(), DataError, data.path(), ": column '", column,

@@ -89,19 +89,38 @@ struct CodeDictionary {
   int64_t strings = 0;  // the dictionary's length
   std::string sha256;   // of its strings in code order, each its length (8 bytes, little-endian)
                         // then its bytes
+  // Whether `strings` begin with the strings this records (as many or more, the first that
+  // many with its digest).
+  bool begins(const std::vector<std::string>& strings) const;
   nlohmann::ordered_json to_json() const;
   // DataError naming `where` when not {"strings": N, "sha256": 64 hex digits}.
   static CodeDictionary from_json(const nlohmann::json& json, const std::string& where);
 };
 
+// Categorical columns' strings in code order: column -> its dictionary.
+using Dictionaries = std::map<std::string, std::vector<std::string>>;
+
+// DataError when a code of `column` names another string in `data` than in `strings`, the
+// dictionary of the data a model was trained on (kept in `source`, a checkpoint's
+// dictionaries.json); the message names the first such code and the `--like` that imports
+// data with the model's codes. Either may list more strings than the other (categories the
+// other has not seen). Nothing is checked when `data` has no dictionary for the column.
+void check_codes(const Dataset& data, const std::string& column,
+                 const std::vector<std::string>& strings, const std::string& source,
+                 const std::string& like);
+
 // Datasets' category dictionaries in one file, as a checkpoint keeps its training data's
 // (dictionaries.json: {"format": "kiln.dictionaries", "version": 1, "columns": {"city":
 // ["Paris", ...]}}), so that data to score can be imported with the model's codes. Of a
-// column's dictionaries in `datasets` (which agree on their codes: check_same_codes), the
-// longest.
-std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>& datasets);
+// column's dictionaries in `datasets` and `model` (a fine-tuning run's start's: they agree on
+// their codes, check_same_codes and check_codes), the longest.
+std::string dictionaries_json(const std::vector<std::shared_ptr<const Dataset>>& datasets,
+                              const Dictionaries& model = {});
 // DataError naming the file and the column when it is not such a file.
-std::map<std::string, std::vector<std::string>> read_dictionaries(const std::string& path);
+Dictionaries read_dictionaries(const std::string& path);
+// A checkpoint's dictionaries.json (read_dictionaries); none for a checkpoint of a Kiln that
+// did not write it.
+Dictionaries checkpoint_dictionaries(const std::string& checkpoint);
 
 // The record of the dataset's dictionary of `column`; nullopt when it has none.
 std::optional<CodeDictionary> code_dictionary(const Dataset& dataset, const std::string& column);

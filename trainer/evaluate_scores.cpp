@@ -15,7 +15,7 @@ eval::Scored checkpoint_scores(const std::string& name, const std::string& check
   const registry::ModelSource source = registry::resolve_model(checkpoint, options.registry);
   CheckpointModel m = load_checkpoint_model(source.path, device);
   auto dataset = data::Dataset::open(options.data);
-  const kernels::CompiledPlan plan = transform::compile(m.plan, *dataset);
+  const kernels::CompiledPlan plan = compile_for(m, *dataset);
   eval::Scored out{name, source.registry ? source.registry->text() : m.checkpoint.path,
                    score_labelled(*m.model, plan, dataset, device, {65536, 0, m.logit_shift})};
   if (lineage != nullptr) {

@@ -21,6 +21,7 @@ Init read_init(const std::string& text, const std::string& registry_flag) {
   const std::string dir = fs::absolute(c.path).lexically_normal().string();
   return {dir,
           transform::FittedPlan::read(dir + "/transform.json"),
+          data::checkpoint_dictionaries(dir),
           checkpoint_config(dir).model,
           {{"checkpoint", dir},
            {"registry", from.registry ? json(from.registry->to_json()) : json(nullptr)}}};

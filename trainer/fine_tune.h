@@ -18,6 +18,7 @@ namespace kiln::trainer {
 struct Init {
   std::string checkpoint;
   transform::FittedPlan plan;
+  data::Dictionaries dictionaries;  // its dictionaries.json (empty in an older checkpoint)
   ModelOptions model;
   nlohmann::ordered_json record;  // {checkpoint, registry (a registry: reference's
                                   // resolution, or null)}

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -102,11 +103,11 @@ torch::Device prepare_device(const KilnConfig& config, const core::Topology& top
   torch::manual_seed(static_cast<uint64_t>(config.run.seed + topology.rank));
   const torch::Device device = rank_device(choose_device(config.train.device), topology.local_rank);
   // LibTorch takes a thread per core of the machine (or of the affinity); under a container's
-  // CPU limit that is more threads than may run at once, which OpenMP's spinning makes slow.
-  // A set OMP_NUM_THREADS decides instead.
+  // CPU limit, or beside other ranks on the same host, that is more threads than may run at
+  // once, which OpenMP's spinning makes slow. A set OMP_NUM_THREADS decides instead.
   const char* omp = std::getenv("OMP_NUM_THREADS");
-  if ((omp == nullptr || *omp == '\0') && core::usable_cores() < at::get_num_threads())
-    at::set_num_threads(core::usable_cores());
+  const int share = std::max(1, core::usable_cores() / topology.local_world_size);
+  if ((omp == nullptr || *omp == '\0') && share < at::get_num_threads()) at::set_num_threads(share);
   if (config.run.deterministic) {
     at::globalContext().setDeterministicAlgorithms(true, false);
     // cuBLAS is deterministic only with a fixed workspace, set before its first use. On
@@ -186,9 +187,15 @@ class Trainer {
             : init_ ? init_->plan
                     : transform::fit_transform(*train_, config.transform);
     profile_ = train_profile();
-    if (leader_) dictionaries_ = data::dictionaries_json({train_, valid_});
-    const kernels::CompiledPlan compiled = transform::compile(plan_, *train_);
-    valid_plan_ = transform::compile(plan_, *valid_);
+    if (leader_)
+      dictionaries_ = data::dictionaries_json({train_, valid_},
+                                              init_ ? init_->dictionaries : data::Dictionaries{});
+    // Fine-tuning, the data's codes are checked against the strings of --init's data.
+    const data::Dictionaries none;
+    const data::Dictionaries& strings = init_ ? init_->dictionaries : none;
+    const std::string model_dir = init_ ? init_->checkpoint : "";
+    const kernels::CompiledPlan compiled = transform::compile(plan_, *train_, strings, model_dir);
+    valid_plan_ = transform::compile(plan_, *valid_, strings, model_dir);
     if (!resumed) state_.pos_weight = positive_weight(t_, train_);
     model_ = make_model(config.model, model_input(plan_));
     model_->to(device_);

@@ -145,12 +145,17 @@ CheckpointModel load_checkpoint_model(const std::string& path, torch::Device dev
   const fs::path dir = m.checkpoint.path;
   m.config = checkpoint_config(dir.string());
   m.plan = transform::FittedPlan::read((dir / "transform.json").string());
+  m.dictionaries = data::checkpoint_dictionaries(dir.string());
   m.model = make_model(m.config.model, model_input(m.plan));
   load_model(*m.model, (dir / "model.safetensors").string());
   m.model->to(device);
   m.model->eval();
   m.logit_shift = std::log(TrainingState::read(m.checkpoint.path).pos_weight);
   return m;
+}
+
+kernels::CompiledPlan compile_for(const CheckpointModel& m, const data::Dataset& dataset) {
+  return transform::compile(m.plan, dataset, m.dictionaries, m.checkpoint.path);
 }
 
 }  // namespace kiln::trainer

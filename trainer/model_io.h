@@ -42,9 +42,13 @@ struct CheckpointModel {
   core::VerifiedCheckpoint checkpoint;
   KilnConfig config;
   transform::FittedPlan plan;
+  data::Dictionaries dictionaries;  // its dictionaries.json; empty in an older checkpoint's
   std::shared_ptr<TabularModelImpl> model;
   double logit_shift = 0;  // log(pos_weight): subtracted before the sigmoid
 };
 CheckpointModel load_checkpoint_model(const std::string& path, torch::Device device);
+// The model's plan compiled for `dataset`, whose categorical codes must name the strings they
+// named in the model's training data (transform::compile).
+kernels::CompiledPlan compile_for(const CheckpointModel& m, const data::Dataset& dataset);
 
 }  // namespace kiln::trainer

@@ -47,6 +47,7 @@ ModelReference read_model_reference(const std::string& model, const std::string&
       nlohmann::json::parse(core::read_file(scores_path, "scores reference"), nullptr, false);
   KILN_CHECK(!scores.is_discarded(), DataError, scores_path, ": not JSON");
   r.scores = eval::ScoreReference::from_json(scores, scores_path);
+  r.dictionaries = data::checkpoint_dictionaries(checkpoint.path);
   return r;
 }
 
@@ -87,6 +88,23 @@ bool gpu_pass(DeviceChoice device, const data::Profile& reference, const data::D
   return current.rows() * numeric >= 100'000'000 && kernels::gpu_available();
 }
 
+// The model's strings stand for its profile's record of them (a digest): `current`'s codes are
+// compared with them string by string, so data whose dictionary is shorter but the same
+// passes, and the record is dropped from `profile` for profile_against.
+void check_model_codes(const ModelReference& model, const data::Dataset& current,
+                       data::Profile& profile) {
+  for (data::ColumnProfile& c : profile.columns) {
+    if (!c.is_categorical() || !c.categorical.dictionary) continue;
+    const auto strings = model.dictionaries.find(c.name);
+    if (strings == model.dictionaries.end() || !c.categorical.dictionary->begins(strings->second))
+      continue;
+    data::check_codes(current, c.name, strings->second,
+                      (fs::path(model.checkpoint) / "dictionaries.json").string(),
+                      model.checkpoint);
+    c.categorical.dictionary.reset();
+  }
+}
+
 }  // namespace
 
 DriftResult check_drift(const DriftOptions& o) {
@@ -114,16 +132,19 @@ DriftResult check_drift(const DriftOptions& o) {
   } catch (...) {
     open_error = std::current_exception();
   }
-  const auto loaded = reading.get();
+  auto loaded = reading.get();
   const std::optional<ModelReference>& model = loaded.first;
-  const data::Profile& reference = loaded.second;
+  data::Profile& reference = loaded.second;
   if (open_error) std::rethrow_exception(open_error);
   eval::check_drift_options(o.drift, reference);  // 78 before the pass
   eval::drift_gates(o.drift.gates, reference, model.has_value());
   data::ProfileOptions pass;
   pass.gpu = gpu_pass(o.device, reference, *current);
   std::optional<eval::ModelScores> scores;
-  if (model) scores = current_scores(*model, current, {o.scores, o.device});
+  if (model) {
+    check_model_codes(*model, *current, reference);
+    scores = current_scores(*model, current, {o.scores, o.device});
+  }
   const eval::ModelScores* model_scores = scores ? &*scores : nullptr;
   eval::WindowedDrift pass_result;  // without windows, only its current profile
   auto run_pass = [&] {

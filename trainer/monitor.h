@@ -25,6 +25,7 @@ struct ModelReference {
   std::string source;      // "fraud/v2 (champion at ...)" for a registry model, else the checkpoint
   data::Profile profile;   // the train split's
   eval::ScoreReference scores;
+  data::Dictionaries dictionaries;  // its dictionaries.json (empty in an older checkpoint)
 };
 
 // The checkpoint `model` names (registry: resolved in `registry`), verified, with its

@@ -15,7 +15,7 @@ eval::ModelScores model_scores(const ModelReference& reference,
   out.reference = reference.scores;
   const torch::Device device = choose_device(options.device);
   CheckpointModel m = load_checkpoint_model(reference.checkpoint, device);
-  const kernels::CompiledPlan plan = transform::compile(m.plan, *dataset);
+  const kernels::CompiledPlan plan = compile_for(m, *dataset);
   const int label = dataset->schema().find_role(data::Role::kLabel);
   ScoringOptions scoring;
   scoring.threads = options.threads;

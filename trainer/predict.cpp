@@ -77,7 +77,7 @@ PredictResult predict(const PredictOptions& options) {
   const registry::ModelSource source = registry::resolve_model(options.model, options.registry);
   CheckpointModel m = load_checkpoint_model(source.path, device);
   auto dataset = data::Dataset::open(options.data);
-  const kernels::CompiledPlan plan = transform::compile(m.plan, *dataset);
+  const kernels::CompiledPlan plan = compile_for(m, *dataset);
   const int id = dataset->schema().find_role(data::Role::kId);
   const int label = dataset->schema().find_role(data::Role::kLabel);
   ScoresWriter out(options.out, id >= 0, label >= 0);

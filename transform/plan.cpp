@@ -2,6 +2,7 @@
 // schema.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -532,14 +533,17 @@ CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
       p.input = bind(c.name, c.column, Role::kCategorical);
     }
     if (p.kind == CategoricalKind::kVocabulary) {
-      int64_t cardinality = schema.columns[static_cast<std::size_t>(p.input)].cardinality;
+      // Codes at or above the column's cardinality cannot occur in its data (a dataset with
+      // fewer categories than the plan's: check_codes has compared their strings) and are left
+      // out of its table; without a cardinality, codes from 2^26 up are refused.
+      const int64_t cardinality = schema.columns[static_cast<std::size_t>(p.input)].cardinality;
       int64_t size = 0;
       for (int32_t code : c.codes)
         size = std::max<int64_t>(size, int64_t{code} + 1);
-      int64_t limit = cardinality > 0 ? cardinality : int64_t{1} << 26;
-      KILN_CHECK(size <= limit, DataError, "transform plan output '", c.name, "': vocabulary code ",
-                 size - 1, " is outside column '", c.column, "' of ", named, " (cardinality ",
-                 cardinality, ")");
+      KILN_CHECK(cardinality > 0 || size <= int64_t{1} << 26, DataError, "transform plan output '",
+                 c.name, "': vocabulary code ", size - 1, " is outside column '", c.column, "' of ",
+                 named, ", which has no cardinality");
+      if (cardinality > 0) size = std::min(size, cardinality);
       KILN_CHECK(
           static_cast<int64_t>(out.tables.size()) + size <= std::numeric_limits<int32_t>::max(),
           DataError, "transform plan: vocabularies too large");
@@ -547,21 +551,32 @@ CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema,
       p.count = static_cast<int32_t>(size);
       out.tables.resize(out.tables.size() + static_cast<std::size_t>(size), 1);
       for (std::size_t i = 0; i < c.codes.size(); ++i)
-        out.tables[static_cast<std::size_t>(p.offset + c.codes[i])] = static_cast<int32_t>(2 + i);
+        if (c.codes[i] < size)
+          out.tables[static_cast<std::size_t>(p.offset + c.codes[i])] = static_cast<int32_t>(2 + i);
     }
     out.categoricals.push_back(p);
   }
   return out;
 }
 
-CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset) {
+CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset,
+                     const data::Dictionaries& model, const std::string& model_dir) {
   const auto made_from = plan.fitted_on.find("dataset");
   const std::string source = made_from != plan.fitted_on.end() && made_from->is_string()
                                  ? made_from->get<std::string>()
                                  : "";
-  for (const auto& [column, dictionary] : plan.dictionaries)
-    if (dataset.schema().find(column) >= 0)
+  for (const auto& [column, dictionary] : plan.dictionaries) {
+    if (dataset.schema().find(column) < 0) continue;
+    // The model's strings stand for the plan's record where they begin with its strings (a
+    // checkpoint's dictionaries.json lists at least the strings its plan was fitted on).
+    if (const auto strings = model.find(column);
+        strings != model.end() && dictionary.begins(strings->second))
+      data::check_codes(dataset, column, strings->second,
+                        (std::filesystem::path(model_dir) / "dictionaries.json").string(),
+                        model_dir);
+    else
       data::check_codes(dataset, column, dictionary, "the transform plan", source);
+  }
   return compile(plan, dataset.schema(), dataset.path());
 }
 

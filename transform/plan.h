@@ -68,6 +68,11 @@ kernels::CompiledPlan compile(const FittedPlan& plan, const data::Schema& schema
                               const std::string& dataset = "");
 // The same for a dataset, first checking that its categorical codes mean the strings they
 // meant in the data the plan was fitted on (data::check_codes): DataError naming the column.
-kernels::CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset);
+// Where `model` has a column's strings (a checkpoint's dictionaries.json, `model_dir`'s), they
+// are compared string by string (data shorter than them passes); else the plan's record of
+// them, a length and a digest (shorter data is refused).
+kernels::CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset,
+                              const data::Dictionaries& model = {},
+                              const std::string& model_dir = "");
 
 }  // namespace kiln::transform

@@ -37,6 +37,27 @@ TEST(Topology, ReadsTorchrunVariablesFirst) {
   EXPECT_EQ(t.world_size, 8);
   EXPECT_EQ(t.master_addr, "node7");
   EXPECT_EQ(t.master_port, 29500);
+  EXPECT_EQ(t.local_world_size, 1);  // not said, and node7 may be another host
+}
+
+// How many ranks share this host: torchrun's LOCAL_WORLD_SIZE, else every rank when they
+// meet at a loopback address (a job started by hand on one machine).
+TEST(Topology, CountsTheRanksOnThisHost) {
+  std::map<std::string, std::string> env = {
+      {"RANK", "1"}, {"WORLD_SIZE", "4"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}};
+  EXPECT_EQ(detect(env).local_world_size, 4);
+  env["MASTER_ADDR"] = "localhost";
+  EXPECT_EQ(detect(env).local_world_size, 4);
+  env["LOCAL_WORLD_SIZE"] = "2";
+  EXPECT_EQ(detect(env).local_world_size, 2);
+  env["LOCAL_WORLD_SIZE"] = "5";
+  EXPECT_THROW(detect(env), ConfigError);
+  EXPECT_EQ(detect({{"SLURM_PROCID", "1"},
+                    {"SLURM_NTASKS", "2"},
+                    {"SLURM_STEP_ID", "0"},
+                    {"MASTER_ADDR", "127.0.0.1"}})
+                .local_world_size,
+            1);  // Slurm binds each task's CPUs
 }
 
 TEST(Topology, FallsBackToSlurmWithTheFirstHostOfTheNodeList) {

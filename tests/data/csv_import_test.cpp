@@ -467,6 +467,11 @@ TEST(CsvImport, ATimeColumnTakesIso8601AndABadTimeNamesItsLine) {
   o.files = {write_file(dir, "v.csv", "ts,day,label\n2024-03-01T08:00Z,a,0\nNA,b,1\n")};
   o.out = dir / "ds1b";
   EXPECT_EQ(import_csv(o).time_like, (std::vector<std::string>{"ts"}));
+  // A role given to it (here by a schema; --like gives one too) is a choice: no note.
+  o.schema_file =
+      write_file(dir, "c.json", R"({"columns": [{"name": "ts", "role": "categorical"}]})");
+  o.out = dir / "ds1c";
+  EXPECT_TRUE(import_csv(o).time_like.empty());
   o.schema_file = write_file(dir, "s.json", R"({"columns": [{"name": "ts", "role": "time"}]})");
   o.files = {write_file(dir, "u.csv", "ts,label\n2024-03-01,0\n2024-02-30,1\n")};
   o.out = dir / "ds2";

@@ -521,12 +521,25 @@ TEST(TransformPlan, CompileChecksColumnsAgainstTheSchema) {
               compile(plan, wrong_role);
             }).find("needs column 'c' to be categorical"),
             std::string::npos);
+  // A column of fewer categories than the plan's vocabulary knows: the codes it cannot hold
+  // are left out of its table, the others map as before.
+  data::Schema full{
+      {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 1000}, {"y", Role::kLabel, 0}}};
   data::Schema small{
-      {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 100}, {"y", Role::kLabel, 0}}};
-  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
-              compile(plan, small, "data/valid");
-            }).find("is outside column 'c' of dataset 'data/valid' (cardinality 100)"),
-            std::string::npos);
+      {{"x", Role::kNumeric, 0}, {"c", Role::kCategorical, 3}, {"y", Role::kLabel, 0}}};
+  const CompiledPlan a = compile(plan, full), b = compile(plan, small, "data/valid");
+  int vocabularies = 0, cut = 0;
+  for (std::size_t i = 0; i < a.categoricals.size(); ++i) {
+    if (a.categoricals[i].kind != CategoricalKind::kVocabulary) continue;
+    ++vocabularies;
+    const CategoricalProgram &big = a.categoricals[i], &few = b.categoricals[i];
+    EXPECT_EQ(few.count, std::min(big.count, 3));
+    cut += few.count < big.count;
+    for (int32_t code = 0; code < few.count; ++code)
+      EXPECT_EQ(b.tables[few.offset + code], a.tables[big.offset + code]) << i << " " << code;
+  }
+  EXPECT_GT(vocabularies, 0);
+  EXPECT_GT(cut, 0);
 }
 
 // A plan records the dictionaries of the categorical columns it reads, and compile() refuses a
@@ -541,7 +554,7 @@ TEST(TransformPlan, CompileRefusesADatasetThatNumbersTheStringsOtherwise) {
     std::vector<int32_t> c(60);
     for (int i = 0; i < 60; ++i) {
       x[i] = static_cast<float>(i);
-      c[i] = i % 3;
+      c[i] = i % static_cast<int32_t>(dictionary.size());
       y[i] = static_cast<float>(i % 2);
     }
     data::DatasetWriter writer(dir / name, schema, {}, 1000);
@@ -570,6 +583,29 @@ TEST(TransformPlan, CompileRefusesADatasetThatNumbersTheStringsOtherwise) {
                        dir / "train" + "', which the transform plan was made from"),
             std::string::npos)
       << error;
+
+  // With the model's strings (a checkpoint's dictionaries.json) the codes are compared string
+  // by string: a shorter dictionary in the same order passes, and the message names the code.
+  const auto shorter = write("shorter", {"a", "b"});
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(read, *shorter);
+            }).find("its dictionary lists fewer strings, 2 against 3"),
+            std::string::npos);
+  const data::Dictionaries model = {{"c", {"a", "b", "c", "d"}}};
+  EXPECT_NO_THROW(compile(read, *shorter, model, "ckpt"));
+  const std::string named =
+      kiln::testing::error_of<DataError>([&] { compile(read, *other, model, "ckpt"); });
+  EXPECT_NE(named.find(dir / "other" +
+                       ": column 'c': code 0 is 'b' here but 'a' in ckpt/dictionaries.json, so the "
+                       "two disagree on what the codes mean; import the CSV with `kiln data "
+                       "import --like ckpt`"),
+            std::string::npos)
+      << named;
+  // Strings that do not begin with the plan's record stand for nothing: the record decides.
+  EXPECT_NE(kiln::testing::error_of<DataError>([&] {
+              compile(read, *shorter, {{"c", {"b", "a", "c"}}}, "ckpt");
+            }).find("fewer strings"),
+            std::string::npos);
 
   nlohmann::json damaged = plan.to_json();
   damaged["fitted_on"]["dictionaries"]["c"]["strings"] = "three";

@@ -33,6 +33,7 @@ void print_env(bool json) {
         {"rank", topology.rank},
         {"local_rank", topology.local_rank},
         {"world_size", topology.world_size},
+        {"local_world_size", topology.local_world_size},
         {"master_addr", topology.master_addr},
         {"master_port", topology.master_port},
         {"source", topology.source},
@@ -52,6 +53,7 @@ void print_env(bool json) {
   row("rank", std::to_string(topology.rank));
   row("local rank", std::to_string(topology.local_rank));
   row("world size", std::to_string(topology.world_size));
+  row("ranks on this host", std::to_string(topology.local_world_size));
   row("master address",
       topology.master_addr.empty()
           ? "-"
