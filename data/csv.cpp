@@ -1,5 +1,6 @@
 #include "data/csv.h"
 
+#include <cctype>
 #include <filesystem>
 #include <streambuf>
 #include <vector>
@@ -238,6 +239,13 @@ const CsvRecord* CsvRecordStream::next() {
     at_ = 0;
   }
   return &current_->records[at_++];
+}
+
+bool csv_file_name(const std::string& path) {
+  std::string name = std::filesystem::path(path).filename().string();
+  for (char& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name.ends_with(".csv") || name.ends_with(".csv.gz");
 }
 
 std::string missing_column_hint(const std::vector<std::string>& header, const std::string& name) {

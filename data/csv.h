@@ -86,6 +86,9 @@ class CsvRecordStream {
   std::thread thread_;
 };
 
+// Whether `path` is named as a CSV file: it ends in .csv or .csv.gz, in any case.
+bool csv_file_name(const std::string& path);
+
 // The end of an error about a header without the column `name`: "; the header is one field
 // holding ';' ..." when the file looks separated by ';', a tab or '|' rather than ',', else
 // "; nearest: '<the header's name closest to name>'".

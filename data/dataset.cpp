@@ -9,7 +9,9 @@
 #include "core/build_info.h"
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/process.h"
 #include "core/sha256.h"
+#include "data/csv.h"
 
 namespace kiln::data {
 namespace fs = std::filesystem;
@@ -211,6 +213,13 @@ std::vector<std::string> Dataset::dictionary(const std::string& column) const {
   KILN_CHECK(j.is_array() && static_cast<int64_t>(j.size()) <= cardinality, DataError, file,
              ": expected a JSON list of at most ", cardinality, " strings (column '", column, "')");
   return string_list(j, file);
+}
+
+void check_not_csv(const std::string& path, const std::string& like) {
+  KILN_CHECK(!csv_file_name(path) || std::filesystem::is_directory(path), DataError, "'", path,
+             "' is a CSV file, where a dataset is expected; import it first, with the columns "
+             "and category codes it must have: kiln data import --csv ",
+             core::shell_word(path), " --out DIR --like ", like);
 }
 
 namespace {

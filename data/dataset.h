@@ -97,6 +97,11 @@ struct CodeDictionary {
   static CodeDictionary from_json(const nlohmann::json& json, const std::string& where);
 };
 
+// DataError when `path`, where a dataset is expected, is a CSV file (csv_file_name): it is
+// imported first, with `kiln data import --like` `like` (shell words: the model or dataset
+// whose columns and category codes the data must have). Nothing for other paths.
+void check_not_csv(const std::string& path, const std::string& like);
+
 // Categorical columns' strings in code order: column -> its dictionary.
 using Dictionaries = std::map<std::string, std::vector<std::string>>;
 

@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "data/csv.h"
 
 namespace kiln::data::h5 {
 namespace {
@@ -82,10 +83,7 @@ namespace {
 
 // What to do with a CSV file given where a dataset belongs; "" for other files.
 std::string csv_hint(const std::string& path) {
-  std::string extension = std::filesystem::path(path).extension().string();
-  for (char& c : extension)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (extension != ".csv") return "";
+  if (!csv_file_name(path)) return "";
   return "; a CSV file is imported into a dataset first: kiln data import --csv " +
          core::shell_word(path) + " --out DIR --label COLUMN";
 }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/errors.h"
+#include "core/process.h"
 
 namespace kiln::registry {
 namespace {
@@ -27,6 +28,12 @@ bool looks_like_version(std::string_view text) {
 
 bool is_ref(std::string_view text) {
   return text.substr(0, kRefPrefix.size()) == kRefPrefix;
+}
+
+std::string model_words(const std::string& model, const std::string& registry_flag) {
+  return core::shell_word(model) + (is_ref(model) && !registry_flag.empty()
+                                        ? " --registry " + core::shell_word(registry_flag)
+                                        : "");
 }
 
 void check_name(std::string_view name, std::string_view what) {

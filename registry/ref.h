@@ -17,6 +17,10 @@ inline constexpr std::string_view kRefPrefix = "registry:";
 // Whether `text` is a registry reference (starts with "registry:").
 bool is_ref(std::string_view text);
 
+// A model reference as words for a shell command: `model` quoted, and `--registry DIR` after
+// a registry reference when a registry was given (`registry_flag`).
+std::string model_words(const std::string& model, const std::string& registry_flag);
+
 // A model, alias or tag key name: 1 to 64 of [A-Za-z0-9._-], not starting with '.' or '-'
 // (so never "..", never a path). Alias names also may not look like a version (v7).
 // UsageError (64) naming `what` and the name.

@@ -14,6 +14,7 @@ eval::Scored checkpoint_scores(const std::string& name, const std::string& check
   const torch::Device device = choose_device(options.device);
   const registry::ModelSource source = registry::resolve_model(checkpoint, options.registry);
   CheckpointModel m = load_checkpoint_model(source.path, device);
+  data::check_not_csv(options.data, registry::model_words(checkpoint, options.registry));
   auto dataset = data::Dataset::open(options.data);
   const kernels::CompiledPlan plan = compile_for(m, *dataset);
   eval::Scored out{name, source.registry ? source.registry->text() : m.checkpoint.path,

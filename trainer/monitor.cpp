@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "data/dataset.h"
 #include "eval/drift_report.h"
 #include "eval/report.h"
@@ -128,6 +129,10 @@ DriftResult check_drift(const DriftOptions& o) {
   std::shared_ptr<const data::Dataset> current;
   std::exception_ptr open_error;
   try {
+    // A CSV as --data: imported --like a model or dataset reference (a profile has no codes).
+    if (is_model || fs::is_directory(o.reference))
+      data::check_not_csv(o.data, is_model ? registry::model_words(o.reference, o.registry)
+                                           : core::shell_word(o.reference));
     current = data::Dataset::open(o.data);
   } catch (...) {
     open_error = std::current_exception();

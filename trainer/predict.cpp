@@ -76,6 +76,7 @@ PredictResult predict(const PredictOptions& options) {
   const torch::Device device = choose_device(options.device);
   const registry::ModelSource source = registry::resolve_model(options.model, options.registry);
   CheckpointModel m = load_checkpoint_model(source.path, device);
+  data::check_not_csv(options.data, registry::model_words(options.model, options.registry));
   auto dataset = data::Dataset::open(options.data);
   const kernels::CompiledPlan plan = compile_for(m, *dataset);
   const int id = dataset->schema().find_role(data::Role::kId);

@@ -525,6 +525,20 @@ TEST_F(FitCli, SplitsImportedOneByOneMustAgreeOnCategoryCodes) {
                 .exit_code,
             0);
   EXPECT_EQ(slurp(dir / "score.scores.csv").substr(0, 12), "id,score\n17,");
+  // The CSV itself where a dataset belongs: the error gives the import --like the model.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"predict", "--model", run, "--data", dir / "score.csv", "--out",
+                                 dir / "csv.scores.csv"},
+        {"drift", "--reference", run, "--data", dir / "score.csv", "--out", dir / "csv_drift"}}) {
+    const auto csv = run_kiln(args);
+    EXPECT_EQ(csv.exit_code, 65) << args[0];
+    EXPECT_NE(csv.last_err_line().find("score.csv' is a CSV file, where a dataset is expected; "
+                                       "import it first, with the columns and category codes it "
+                                       "must have: kiln data import --csv " +
+                                       dir / "score.csv" + " --out DIR --like " + run),
+              std::string::npos)
+        << csv.err;
+  }
   auto known = run_kiln({"data", "import", "--csv", dir / "score.csv", "--out", dir / "known",
                          "--like", run, "--role", "x=categorical"});
   EXPECT_EQ(known.exit_code, 78);
