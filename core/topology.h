@@ -25,13 +25,13 @@ struct Topology {
 using GetEnv = std::function<const char*(const char*)>;
 
 // torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR,
-// MASTER_PORT) when RANK
-// and WORLD_SIZE are set; else, in a task srun started (SLURM_STEP_ID set), Slurm's
-// (SLURM_PROCID, SLURM_LOCALID, SLURM_STEP_NUM_TASKS else SLURM_NTASKS, the first host of
-// SLURM_JOB_NODELIST, MASTER_PORT, else 20000 + SLURM_JOB_ID mod 40000); else a single
-// process (a batch script has its job's SLURM_PROCID and SLURM_NTASKS but is one process:
-// `note` says so when SLURM_NTASKS is over 1). Throws ConfigError naming the variable when a
-// value is not a number or the rank is outside the world.
+// MASTER_PORT) when RANK and WORLD_SIZE are set; else, in a task srun started (SLURM_STEP_ID
+// set), Slurm's (SLURM_PROCID, SLURM_LOCALID, SLURM_STEP_NUM_TASKS else SLURM_NTASKS, the
+// first host of SLURM_JOB_NODELIST, MASTER_PORT, else 20000 + SLURM_JOB_ID mod 40000); else
+// a single process (a batch script has its job's SLURM_PROCID and SLURM_NTASKS but is one
+// process: `note` says so when SLURM_NTASKS is over 1). Throws ConfigError naming the
+// variable when a value is not a number, the rank is outside the world or LOCAL_WORLD_SIZE
+// exceeds it.
 Topology detect_topology(const GetEnv& getenv);
 Topology detect_topology();
 
