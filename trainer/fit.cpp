@@ -832,6 +832,13 @@ FitResult fit(const KilnConfig& given, const FitArgs& args) {
     if (run.resumed()) choices = adopt_run_autos(config, checkpoint_config(run.resumed()->path));
     for (AutoChoice& c : resolve_auto(config, facts))
       choices.push_back(std::move(c));
+    if (topology.rank == 0 && !choices.empty()) {  // what `auto` became, as overrides
+      std::string chosen = detail::concat("auto for ", facts.path, " (", facts.rows, " rows):");
+      for (const AutoChoice& c : choices)
+        chosen += " " + c.key + "=" + c.value;
+      core::log_info(chosen + " (each with its reason in " + run.file("config.resolved.yaml") +
+                     ")");
+    }
     KILN_CHECK(state.step <= config.train.steps.get(), DataError, run.resumed()->path,
                "/state.json: 'step' is ", state.step, ", outside [0, ", config.train.steps.get(),
                "] (train.steps)");

@@ -93,6 +93,10 @@ TEST_F(FitDefaults, ThreeRowsTrainAndTheRunSaysWhatAutoBecame) {
             std::string::npos)
       << yaml;
   EXPECT_NE(yaml.find("#   data.batch_size: 3  ("), std::string::npos) << yaml;
+  // The log says it too, as overrides, when the run starts.
+  EXPECT_NE(run.err.find("info auto for " + three + " (3 rows): data.batch_size=3 "),
+            std::string::npos)
+      << run.err;
   // Early stopping: the run ends long before its 1000 steps, at its best checkpoint.
   const auto result = nlohmann::json::parse(run.out);
   EXPECT_LT(result["steps"].get<int>(), 1000) << run.out;
