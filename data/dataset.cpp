@@ -329,6 +329,16 @@ Dictionaries read_dictionaries(const std::string& path) {
   return out;
 }
 
+bool check_codes_with_model(const Dataset& data, const std::string& column,
+                            const CodeDictionary& recorded, const Dictionaries& model,
+                            const std::string& model_dir) {
+  const auto strings = model.find(column);
+  if (strings == model.end() || !recorded.begins(strings->second)) return false;
+  check_codes(data, column, strings->second, (fs::path(model_dir) / "dictionaries.json").string(),
+              model_dir);
+  return true;
+}
+
 Dictionaries checkpoint_dictionaries(const std::string& checkpoint) {
   const std::filesystem::path file = std::filesystem::path(checkpoint) / "dictionaries.json";
   return std::filesystem::exists(file) ? read_dictionaries(file.string()) : Dictionaries{};

@@ -114,6 +114,14 @@ void check_codes(const Dataset& data, const std::string& column,
                  const std::vector<std::string>& strings, const std::string& source,
                  const std::string& like);
 
+// Where `model` (the dictionaries.json of the checkpoint `model_dir`) has the column's strings
+// and they begin with those `recorded` records (a plan's or profile's record of the data it
+// was made from), checks `data` against them (check_codes by strings) and returns true; else
+// checks nothing and returns false, leaving the record to decide.
+bool check_codes_with_model(const Dataset& data, const std::string& column,
+                            const CodeDictionary& recorded, const Dictionaries& model,
+                            const std::string& model_dir);
+
 // Datasets' category dictionaries in one file, as a checkpoint keeps its training data's
 // (dictionaries.json: {"format": "kiln.dictionaries", "version": 1, "columns": {"city":
 // ["Paris", ...]}}), so that data to score can be imported with the model's codes. Of a

@@ -187,13 +187,12 @@ class Trainer {
             : init_ ? init_->plan
                     : transform::fit_transform(*train_, config.transform);
     profile_ = train_profile();
-    if (leader_)
-      dictionaries_ = data::dictionaries_json({train_, valid_},
-                                              init_ ? init_->dictionaries : data::Dictionaries{});
-    // Fine-tuning, the data's codes are checked against the strings of --init's data.
+    // Fine-tuning, the data's codes are checked against the strings of --init's data, which the
+    // new model's dictionaries.json keeps too.
     const data::Dictionaries none;
     const data::Dictionaries& strings = init_ ? init_->dictionaries : none;
     const std::string model_dir = init_ ? init_->checkpoint : "";
+    if (leader_) dictionaries_ = data::dictionaries_json({train_, valid_}, strings);
     const kernels::CompiledPlan compiled = transform::compile(plan_, *train_, strings, model_dir);
     valid_plan_ = transform::compile(plan_, *valid_, strings, model_dir);
     if (!resumed) state_.pos_weight = positive_weight(t_, train_);

@@ -95,14 +95,10 @@ bool gpu_pass(DeviceChoice device, const data::Profile& reference, const data::D
 void check_model_codes(const ModelReference& model, const data::Dataset& current,
                        data::Profile& profile) {
   for (data::ColumnProfile& c : profile.columns) {
-    if (!c.is_categorical() || !c.categorical.dictionary) continue;
-    const auto strings = model.dictionaries.find(c.name);
-    if (strings == model.dictionaries.end() || !c.categorical.dictionary->begins(strings->second))
-      continue;
-    data::check_codes(current, c.name, strings->second,
-                      (fs::path(model.checkpoint) / "dictionaries.json").string(),
-                      model.checkpoint);
-    c.categorical.dictionary.reset();
+    if (c.is_categorical() && c.categorical.dictionary &&
+        data::check_codes_with_model(current, c.name, *c.categorical.dictionary, model.dictionaries,
+                                     model.checkpoint))
+      c.categorical.dictionary.reset();
   }
 }
 

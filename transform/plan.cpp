@@ -2,7 +2,6 @@
 // schema.
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -569,12 +568,7 @@ CompiledPlan compile(const FittedPlan& plan, const data::Dataset& dataset,
     if (dataset.schema().find(column) < 0) continue;
     // The model's strings stand for the plan's record where they begin with its strings (a
     // checkpoint's dictionaries.json lists at least the strings its plan was fitted on).
-    if (const auto strings = model.find(column);
-        strings != model.end() && dictionary.begins(strings->second))
-      data::check_codes(dataset, column, strings->second,
-                        (std::filesystem::path(model_dir) / "dictionaries.json").string(),
-                        model_dir);
-    else
+    if (!data::check_codes_with_model(dataset, column, dictionary, model, model_dir))
       data::check_codes(dataset, column, dictionary, "the transform plan", source);
   }
   return compile(plan, dataset.schema(), dataset.path());
