@@ -5,6 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/build_info.h"
 #include "core/errors.h"
@@ -18,12 +20,21 @@ namespace fs = std::filesystem;
 namespace {
 
 // A dictionary's strings from a JSON array; DataError naming `where` and the first entry
-// that is not a string.
+// that is not a string or repeats an earlier one (two codes for one string would make the
+// string's code depend on which of them an import took).
 std::vector<std::string> string_list(const nlohmann::json& array, const std::string& where) {
   std::vector<std::string> strings;
+  strings.reserve(array.size());
   for (const auto& v : array) {
     KILN_CHECK(v.is_string(), DataError, where, ": entry ", strings.size(), " is not a string");
     strings.push_back(v.get<std::string>());
+  }
+  std::unordered_map<std::string_view, std::size_t> first;
+  first.reserve(strings.size());
+  for (std::size_t i = 0; i < strings.size(); ++i) {
+    const auto [at, added] = first.emplace(strings[i], i);
+    KILN_CHECK(added, DataError, where, ": entry ", i, " '", strings[i], "' repeats entry ",
+               at->second, "; a dictionary lists each string once");
   }
   return strings;
 }

@@ -235,6 +235,14 @@ TEST(CsvImport, LikeKeepsAnEarlierImportsRolesAndCategoryCodes) {
   valid.schema_file = write_file(dir, "schema.json", R"({"columns": []})");
   valid.out = dir / "both";
   EXPECT_THROW(import_csv(valid), ConfigError);
+
+  // A dataset's dictionary file is untrusted: a string listed twice is refused, naming it.
+  const auto imported = Dataset::open(dir / "valid");
+  const std::string file = dir / "valid/" + imported->manifest()->dictionaries.at("city");
+  write_file(dir, "valid/" + imported->manifest()->dictionaries.at("city"),
+             R"(["Paris", "Berlin", "Berlin"])");
+  EXPECT_THAT(kiln::testing::error_of<DataError>([&] { imported->dictionary("city"); }),
+              ::testing::HasSubstr(file + ": entry 2 'Berlin' repeats entry 1"));
 }
 
 TEST(CsvImport, ARecordOfTheDictionaryFindsDataThatNumbersItsStringsOtherwise) {
@@ -300,6 +308,11 @@ TEST(CsvImport, ARecordOfTheDictionaryFindsDataThatNumbersItsStringsOtherwise) {
   EXPECT_THAT(
       import_error<DataError>(scored),
       ::testing::HasSubstr("model/dictionaries.json: column 'city': entry 1 is not a string"));
+  write_file(dir, "model/dictionaries.json", R"({"format": "kiln.dictionaries", "version": 1,
+                                                 "columns": {"city": ["Paris", "Rome", "Paris"]}})");
+  EXPECT_THAT(import_error<DataError>(scored),
+              ::testing::HasSubstr("model/dictionaries.json: column 'city': entry 2 'Paris' "
+                                   "repeats entry 0; a dictionary lists each string once"));
   std::filesystem::remove(dir / "model/dictionaries.json");
   EXPECT_THAT(import_error<ConfigError>(scored),
               ::testing::HasSubstr("--like the model: categorical column 'city' has no dictionary "
