@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
@@ -238,7 +239,7 @@ namespace {
 // DataError at the first code that names another string in `data` (its dictionary `here`)
 // than in `there`, the dictionary in `source`; `remedy` ends the message.
 void check_same_strings(const Dataset& data, const std::string& column,
-                        const std::vector<std::string>& here, const std::vector<std::string>& there,
+                        const std::vector<std::string>& here, std::span<const std::string> there,
                         const std::string& source, const std::string& remedy) {
   for (std::size_t code = 0; code < std::min(here.size(), there.size()); ++code)
     KILN_CHECK(here[code] == there[code], DataError, data.path(), ": column '", column, "': code ",
@@ -259,7 +260,7 @@ void check_same_codes(const Dataset& reference, const Dataset& other) {
 }
 
 void check_codes(const Dataset& data, const std::string& column,
-                 const std::vector<std::string>& strings, const std::string& source,
+                 std::span<const std::string> strings, const std::string& source,
                  const std::string& like) {
   if (data.manifest() == nullptr || !data.manifest()->dictionaries.count(column)) return;
   check_same_strings(data, column, data.dictionary(column), strings, source,
@@ -345,8 +346,9 @@ bool check_codes_with_model(const Dataset& data, const std::string& column,
                             const std::string& model_dir) {
   const auto strings = model.find(column);
   if (strings == model.end() || !recorded.begins(strings->second)) return false;
-  check_codes(data, column, strings->second, (fs::path(model_dir) / "dictionaries.json").string(),
-              model_dir);
+  check_codes(data, column,
+              std::span(strings->second).first(static_cast<std::size_t>(recorded.strings)),
+              (fs::path(model_dir) / "dictionaries.json").string(), model_dir);
   return true;
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -111,13 +112,17 @@ using Dictionaries = std::map<std::string, std::vector<std::string>>;
 // data with the model's codes. Either may list more strings than the other (categories the
 // other has not seen). Nothing is checked when `data` has no dictionary for the column.
 void check_codes(const Dataset& data, const std::string& column,
-                 const std::vector<std::string>& strings, const std::string& source,
+                 std::span<const std::string> strings, const std::string& source,
                  const std::string& like);
 
 // Where `model` (the dictionaries.json of the checkpoint `model_dir`) has the column's strings
 // and they begin with those `recorded` records (a plan's or profile's record of the data it
-// was made from), checks `data` against them (check_codes by strings) and returns true; else
-// checks nothing and returns false, leaving the record to decide.
+// was made from), checks `data`'s codes of those strings against them (check_codes by
+// strings) and returns true; else checks nothing and returns false, leaving the record to
+// decide. The codes past the record's are not compared: the plan or profile knows none of
+// them (to a plan each is a category it was not fitted on, to a profile a new one), so data
+// imported `--like` the train split scores, though its new strings took other codes than the
+// validation split's new strings in dictionaries.json.
 bool check_codes_with_model(const Dataset& data, const std::string& column,
                             const CodeDictionary& recorded, const Dictionaries& model,
                             const std::string& model_dir);
