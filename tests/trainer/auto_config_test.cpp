@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <string>
 
 #include "core/errors.h"
 #include "tests/error_of.h"
+#include "tests/temp_dir.h"
 #include "trainer/auto_config.h"
 
 namespace kiln::trainer {
@@ -153,6 +155,26 @@ TEST(AutoConfig, TheResolvedYamlEndsWithTheChoicesAndTheirReasons) {
   EXPECT_NE(yaml.find("#   train.steps: 1000  (500 epochs of 2 steps)\n"), std::string::npos)
       << yaml;
   EXPECT_NE(yaml.find("  batch_size: 256\n"), std::string::npos) << yaml;
+}
+
+// A checkpoint's config that leaves a key auto was written before the key existed: the model
+// loads as it was trained (one MLP, no linear term or numeric embeddings), and a run resumed
+// from it is not refitted. A value it gives is kept.
+TEST(AutoConfig, ACheckpointsConfigWithoutAKeyLoadsAsBeforeTheKey) {
+  kiln::testing::TempDir dir;
+  std::ofstream(dir / "config.yaml") << "model:\n  type: mlp\n";
+  const KilnConfig old = checkpoint_config(dir.path());
+  EXPECT_EQ(old.model.ensemble.get(), 1);
+  EXPECT_FALSE(old.model.linear_term.get());
+  EXPECT_EQ(old.model.numeric_embedding.get(), 0);
+  EXPECT_FALSE(old.train.refit.get());
+  std::ofstream(dir / "config.yaml") << "model:\n  ensemble: 8\n  linear_term: true\n";
+  const KilnConfig given = checkpoint_config(dir.path());
+  EXPECT_EQ(given.model.ensemble.get(), 8);
+  EXPECT_TRUE(given.model.linear_term.get());
+  std::ofstream(dir / "config.yaml") << "model:\n  ensemble: 0\n";
+  EXPECT_NE(error_of<ConfigError>([&] { checkpoint_config(dir.path()); }).find("model.ensemble"),
+            std::string::npos);
 }
 
 }  // namespace
