@@ -259,15 +259,6 @@ void check_same_codes(const Dataset& reference, const Dataset& other) {
   }
 }
 
-void check_codes(const Dataset& data, const std::string& column,
-                 std::span<const std::string> strings, const std::string& source,
-                 const std::string& like) {
-  if (data.manifest() == nullptr || !data.manifest()->dictionaries.count(column)) return;
-  check_same_strings(data, column, data.dictionary(column), strings, source,
-                     "import the CSV with `kiln data import --like " + like +
-                         "`, which gives each string the code it has there");
-}
-
 namespace {
 
 std::string dictionary_sha256(const std::vector<std::string>& strings, std::size_t count) {
@@ -346,9 +337,12 @@ bool check_codes_with_model(const Dataset& data, const std::string& column,
                             const std::string& model_dir) {
   const auto strings = model.find(column);
   if (strings == model.end() || !recorded.begins(strings->second)) return false;
-  check_codes(data, column,
-              std::span(strings->second).first(static_cast<std::size_t>(recorded.strings)),
-              (fs::path(model_dir) / "dictionaries.json").string(), model_dir);
+  if (data.manifest() == nullptr || !data.manifest()->dictionaries.count(column)) return true;
+  check_same_strings(data, column, data.dictionary(column),
+                     std::span(strings->second).first(static_cast<std::size_t>(recorded.strings)),
+                     (fs::path(model_dir) / "dictionaries.json").string(),
+                     "import the CSV with `kiln data import --like " + model_dir +
+                         "`, which gives each string the code it has there");
   return true;
 }
 

@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -106,20 +105,14 @@ void check_not_csv(const std::string& path, const std::string& like);
 // Categorical columns' strings in code order: column -> its dictionary.
 using Dictionaries = std::map<std::string, std::vector<std::string>>;
 
-// DataError when a code of `column` names another string in `data` than in `strings`, the
-// dictionary of the data a model was trained on (kept in `source`, a checkpoint's
-// dictionaries.json); the message names the first such code and the `--like` that imports
-// data with the model's codes. Either may list more strings than the other (categories the
-// other has not seen). Nothing is checked when `data` has no dictionary for the column.
-void check_codes(const Dataset& data, const std::string& column,
-                 std::span<const std::string> strings, const std::string& source,
-                 const std::string& like);
-
 // Where `model` (the dictionaries.json of the checkpoint `model_dir`) has the column's strings
 // and they begin with those `recorded` records (a plan's or profile's record of the data it
-// was made from), checks `data`'s codes of those strings against them (check_codes by
-// strings) and returns true; else checks nothing and returns false, leaving the record to
-// decide. The codes past the record's are not compared: the plan or profile knows none of
+// was made from), checks `data`'s codes of those strings against them and returns true; else
+// checks nothing and returns false, leaving the record to decide. DataError at the first code
+// that names another string in `data` than in the model's strings, naming it and the
+// `--like` that imports data with the model's codes; `data`'s dictionary may be shorter
+// (categories it has not seen), and nothing is checked when it has none for the column.
+// The codes past the record's are not compared: the plan or profile knows none of
 // them (to a plan each is a category it was not fitted on, to a profile a new one), so data
 // imported `--like` the train split scores, though its new strings took other codes than the
 // validation split's new strings in dictionaries.json.
